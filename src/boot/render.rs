@@ -1,0 +1,237 @@
+//! Rendering what a booting machine fetches, from the world snapshot taken
+//! when the request arrived: its iPXE script (from the node's CURRENT
+//! bootenv, or the discovery bootenv for an unknown MAC) and its
+//! unattended-install templates. Templates are minijinja.
+
+use minijinja::Environment;
+use serde::Serialize;
+
+use crate::net::mac::Mac;
+use crate::state::model::{BootKind, Bootenv, Node};
+use crate::state::{StateError, World};
+
+/// Default script for network bootenvs: kernel + initrds + params.
+const NETBOOT: &str = include_str!("../../ipxe/netboot.ipxe.j2");
+/// Script for `local` bootenvs: boot from disk, BIOS or UEFI.
+const LOCAL: &str = include_str!("../../ipxe/local.ipxe.j2");
+
+/// Why a boot answer could not be rendered.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    #[error("bootenv `{0}` does not exist")]
+    MissingBootenv(String),
+    #[error("bootenv `{env}` has no template `{name}`")]
+    MissingTemplate { env: String, name: String },
+    #[error("template {what} of bootenv `{env}`: {source}")]
+    Template {
+        env: String,
+        what: String,
+        source: minijinja::Error,
+    },
+}
+
+#[derive(Serialize)]
+struct NodeCtx<'a> {
+    name: &'a str,
+    ipv4: Option<String>,
+    ipv6: Option<String>,
+    network: Option<&'a str>,
+    domain: Option<&'a str>,
+    bootenv: &'a str,
+}
+
+#[derive(Serialize)]
+struct InitrdCtx {
+    name: String,
+    url: String,
+}
+
+#[derive(Serialize)]
+struct EnvCtx<'a> {
+    name: &'a str,
+    os: &'a str,
+    kernel: Option<String>,
+    initrds: Vec<InitrdCtx>,
+    kernel_params: String,
+}
+
+#[derive(Serialize)]
+struct Ctx<'a> {
+    server: &'a str,
+    files: String,
+    mac: String,
+    node: Option<NodeCtx<'a>>,
+    env: EnvCtx<'a>,
+}
+
+/// A file reference as a URL: kept if already `http(s)://`, else under
+/// `/boot/files/`.
+fn file_url(base: &str, path: &str) -> String {
+    if path.starts_with("http://") || path.starts_with("https://") {
+        path.to_string()
+    } else {
+        format!("{base}/boot/files/{}", path.trim_start_matches('/'))
+    }
+}
+
+fn render(env: &Bootenv, what: &str, template: &str, ctx: &Ctx<'_>) -> Result<String, RenderError> {
+    let jinja = Environment::new();
+    jinja
+        .render_str(template, ctx)
+        .map_err(|source| RenderError::Template {
+            env: env.name.clone(),
+            what: what.into(),
+            source,
+        })
+}
+
+/// Resolves which node and bootenv a MAC boots, and builds the context.
+fn context<'w>(
+    world: &'w World,
+    discovery: &'w str,
+    base: &'w str,
+    mac: Mac,
+) -> Result<(Ctx<'w>, &'w Bootenv), RenderError> {
+    let node: Option<&'w Node> = world.node_by_mac(&mac).map(|n| &**n);
+    let env_name = node.map_or(discovery, |n| n.bootenv.as_str());
+    let env: &'w Bootenv = world
+        .bootenv(env_name)
+        .map(|e| &**e)
+        .ok_or_else(|| RenderError::MissingBootenv(env_name.to_string()))?;
+    let node_ctx = node.map(|n| {
+        let net = n.network.as_deref().and_then(|x| world.network(x));
+        NodeCtx {
+            name: &n.name,
+            ipv4: n.ipv4.map(|ip| ip.to_string()),
+            ipv6: net
+                .and_then(|net| net.v6_address(world.global_id(), &n.name))
+                .map(|a| a.to_string()),
+            network: n.network.as_deref(),
+            domain: net.map(|net| net.domain.as_str()),
+            bootenv: &n.bootenv,
+        }
+    });
+    let ctx = Ctx {
+        server: base,
+        files: format!("{base}/boot/files"),
+        mac: mac.to_string(),
+        node: node_ctx,
+        env: EnvCtx {
+            name: &env.name,
+            os: &env.os,
+            kernel: env.kernel.as_deref().map(|k| file_url(base, k)),
+            initrds: env
+                .initrds
+                .iter()
+                .enumerate()
+                .map(|(i, p)| InitrdCtx {
+                    name: format!("initrd{i}"),
+                    url: file_url(base, p),
+                })
+                .collect(),
+            kernel_params: String::new(),
+        },
+    };
+    Ok((ctx, env))
+}
+
+/// The iPXE script for `mac`, from the live world. `base` is the URL the
+/// machine reached us at (`http://10.0.0.1:8080`).
+pub fn ipxe_script(
+    world: &World,
+    discovery: &str,
+    base: &str,
+    mac: Mac,
+) -> Result<String, RenderError> {
+    let (mut ctx, env) = context(world, discovery, base, mac)?;
+    ctx.env.kernel_params = render(env, "kernel_params", &env.kernel_params, &ctx)?;
+    let template = match (env.kind, env.ipxe.is_empty()) {
+        (_, false) => env.ipxe.as_str(),
+        (BootKind::Local, true) => LOCAL,
+        (BootKind::Network, true) => NETBOOT,
+    };
+    render(env, "ipxe", template, &ctx)
+}
+
+/// One of the bootenv's unattended-install templates, rendered for `mac`.
+pub fn template(
+    world: &World,
+    discovery: &str,
+    base: &str,
+    mac: Mac,
+    name: &str,
+) -> Result<String, RenderError> {
+    let (mut ctx, env) = context(world, discovery, base, mac)?;
+    let text = env
+        .templates
+        .get(name)
+        .ok_or_else(|| RenderError::MissingTemplate {
+            env: env.name.clone(),
+            name: name.to_string(),
+        })?;
+    ctx.env.kernel_params = render(env, "kernel_params", &env.kernel_params, &ctx)?;
+    render(env, &format!("templates.{name}"), text, &ctx)
+}
+
+/// Compiles every template of a bootenv; the error names the field.
+pub fn validate(env: &Bootenv) -> Result<(), StateError> {
+    if env.name.is_empty()
+        || !env
+            .name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    {
+        return Err(StateError::invalid(
+            "name",
+            format!("`{}` must be non-empty a-z, 0-9, '-', '_' or '.'", env.name),
+        ));
+    }
+    if env.kind == BootKind::Network && env.kernel.is_none() && env.ipxe.is_empty() {
+        return Err(StateError::invalid(
+            "kernel",
+            "a network bootenv needs a kernel or its own ipxe script",
+        ));
+    }
+    let jinja = Environment::new();
+    let check = |field: String, text: &str| {
+        jinja
+            .template_from_str(text)
+            .map(|_| ())
+            .map_err(|e| StateError::invalid(&field, format!("template does not compile: {e}")))
+    };
+    check("kernel_params".into(), &env.kernel_params)?;
+    check("ipxe".into(), &env.ipxe)?;
+    for (name, text) in &env.templates {
+        check(format!("templates.{name}"), text)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_urls() {
+        assert_eq!(
+            file_url("http://s:8", "a/vmlinuz"),
+            "http://s:8/boot/files/a/vmlinuz"
+        );
+        assert_eq!(
+            file_url("http://s:8", "/a/vmlinuz"),
+            "http://s:8/boot/files/a/vmlinuz"
+        );
+        assert_eq!(file_url("http://s:8", "http://mirror/k"), "http://mirror/k");
+    }
+
+    #[test]
+    fn broken_template_names_field() {
+        let mut env = crate::boot::bootenvs::shipped().unwrap().remove(1);
+        env.templates.insert("user-data".into(), "{% if %}".into());
+        let e = validate(&env).unwrap_err();
+        assert!(
+            matches!(e, StateError::Invalid { ref field, .. } if field == "templates.user-data"),
+            "{e}"
+        );
+    }
+}

@@ -1,0 +1,155 @@
+//! The TFTP server for first-stage loaders (undionly.kpxe, snponly.efi...),
+//! on async-tftp: read-only, blksize and tsize negotiated, blksize capped
+//! at the link's MTU - 32. Paths are confined to the root: `..` is refused,
+//! Windows backslashes are taken as slashes, and a symlink that leads out
+//! of the root is refused too.
+
+use std::net::{SocketAddr, UdpSocket};
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+
+use async_tftp::packet;
+use async_tftp::server::{Handler, TftpServer, TftpServerBuilder};
+use blocking::Unblock;
+
+use crate::stats::{bump, Stats};
+
+/// Serves files under one directory.
+pub struct RootHandler {
+    root: PathBuf,
+    stats: Arc<Stats>,
+}
+
+impl RootHandler {
+    /// `root` must exist; it is canonicalized once here.
+    pub fn new(root: &Path, stats: Arc<Stats>) -> std::io::Result<RootHandler> {
+        Ok(RootHandler {
+            root: std::fs::canonicalize(root)?,
+            stats,
+        })
+    }
+
+    /// The file a request names, if it stays inside the root.
+    pub fn resolve(&self, requested: &Path) -> Result<PathBuf, packet::Error> {
+        let text = requested.to_string_lossy().replace('\\', "/");
+        let mut rel = PathBuf::new();
+        for c in Path::new(&text).components() {
+            match c {
+                Component::Normal(part) => rel.push(part),
+                Component::RootDir | Component::CurDir => {}
+                Component::ParentDir | Component::Prefix(_) => {
+                    return Err(packet::Error::PermissionDenied)
+                }
+            }
+        }
+        if rel.as_os_str().is_empty() {
+            return Err(packet::Error::FileNotFound);
+        }
+        let full =
+            std::fs::canonicalize(self.root.join(&rel)).map_err(|_| packet::Error::FileNotFound)?;
+        if !full.starts_with(&self.root) {
+            return Err(packet::Error::PermissionDenied);
+        }
+        if !full.is_file() {
+            return Err(packet::Error::FileNotFound);
+        }
+        Ok(full)
+    }
+}
+
+impl Handler for RootHandler {
+    type Reader = Unblock<std::fs::File>;
+    type Writer = futures_lite::io::Sink;
+
+    async fn read_req_open(
+        &mut self,
+        client: &SocketAddr,
+        path: &Path,
+    ) -> Result<(Self::Reader, Option<u64>), packet::Error> {
+        bump(&self.stats.tftp_requests);
+        let full = match self.resolve(path) {
+            Ok(p) => p,
+            Err(e) => {
+                bump(&self.stats.tftp_refused);
+                tracing::info!(%client, path = %path.display(), error = ?e, "tftp refused");
+                return Err(e);
+            }
+        };
+        tracing::info!(%client, path = %full.display(), "tftp read");
+        let (file, len) = blocking::unblock(move || {
+            let f = std::fs::File::open(&full)?;
+            let len = f.metadata()?.len();
+            Ok::<_, std::io::Error>((f, len))
+        })
+        .await
+        .map_err(|_| packet::Error::FileNotFound)?;
+        Ok((Unblock::new(file), Some(len)))
+    }
+
+    async fn write_req_open(
+        &mut self,
+        client: &SocketAddr,
+        path: &Path,
+        _size: Option<u64>,
+    ) -> Result<Self::Writer, packet::Error> {
+        tracing::info!(%client, path = %path.display(), "tftp write refused");
+        Err(packet::Error::IllegalOperation)
+    }
+}
+
+/// Builds the server on an already-bound socket.
+pub async fn build(
+    socket: UdpSocket,
+    root: &Path,
+    max_blksize: u16,
+    stats: Arc<Stats>,
+) -> anyhow::Result<TftpServer<RootHandler>> {
+    let handler = RootHandler::new(root, stats)
+        .map_err(|e| anyhow::anyhow!("tftp.root {}: {e}", root.display()))?;
+    let server = TftpServerBuilder::with_handler(handler)
+        .std_socket(socket)?
+        .block_size_limit(max_blksize)
+        .build()
+        .await?;
+    Ok(server)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn confines_paths_to_the_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        std::fs::create_dir_all(root.join("sub")).unwrap();
+        std::fs::write(root.join("undionly.kpxe"), b"x").unwrap();
+        std::fs::write(root.join("sub/a.efi"), b"y").unwrap();
+        std::fs::write(dir.path().join("secret"), b"z").unwrap();
+        std::os::unix::fs::symlink(dir.path().join("secret"), root.join("escape")).unwrap();
+        let h = RootHandler::new(&root, Arc::default()).unwrap();
+        assert!(h.resolve(Path::new("undionly.kpxe")).is_ok());
+        assert!(h.resolve(Path::new("/undionly.kpxe")).is_ok());
+        assert!(h.resolve(Path::new("sub\\a.efi")).is_ok());
+        assert!(matches!(
+            h.resolve(Path::new("../secret")),
+            Err(packet::Error::PermissionDenied)
+        ));
+        assert!(matches!(
+            h.resolve(Path::new("sub/../../secret")),
+            Err(packet::Error::PermissionDenied)
+        ));
+        assert!(matches!(
+            h.resolve(Path::new("escape")),
+            Err(packet::Error::PermissionDenied)
+        ));
+        assert!(matches!(
+            h.resolve(Path::new("missing")),
+            Err(packet::Error::FileNotFound)
+        ));
+        assert!(matches!(
+            h.resolve(Path::new("sub")),
+            Err(packet::Error::FileNotFound)
+        ));
+    }
+}

@@ -1,0 +1,344 @@
+//! Configuration: the TOML file of `fulcrum serve --config FILE`, its
+//! defaults (fit for a real admin node), and validation. Parsing is strict:
+//! an unknown key or a bad value stops start-up with an error naming the key.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// A configuration problem, always naming the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: key `{key}`: {message}")]
+    Key {
+        path: PathBuf,
+        key: String,
+        message: String,
+    },
+    #[error("{path}: {message}")]
+    Syntax { path: PathBuf, message: String },
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where the store, boot files and state live.
+    pub data_dir: PathBuf,
+    pub http: HttpConfig,
+    pub dhcp: DhcpConfig,
+    pub tftp: TftpConfig,
+    pub dns: DnsConfig,
+    pub boot: BootConfig,
+    pub engine: EngineConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("/var/lib/fulcrum"),
+            http: HttpConfig::default(),
+            dhcp: DhcpConfig::default(),
+            tftp: TftpConfig::default(),
+            dns: DnsConfig::default(),
+            boot: BootConfig::default(),
+            engine: EngineConfig::default(),
+        }
+    }
+}
+
+/// The REST API and the HTTP boot server (one listener).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    pub listen: SocketAddr,
+    /// Base URL nodes use to reach this server (`http://10.0.0.1:8080`).
+    /// Default: `http://<network's server address>:<listen port>`.
+    pub public_url: Option<String>,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            listen: SocketAddr::from(([0, 0, 0, 0], 80)),
+            public_url: None,
+        }
+    }
+}
+
+/// The DHCP servers.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DhcpConfig {
+    pub enabled: bool,
+    pub listen4: SocketAddr,
+    pub listen6: SocketAddr,
+    /// Interfaces to serve on (one socket each, replies leave through them).
+    /// Empty: one socket on `listen4`, for relayed and loopback use.
+    pub interfaces: Vec<String>,
+    /// Loader for BIOS PXE ROMs (option 93 = 0).
+    pub bios_loader: String,
+    /// Loader for x64 UEFI PXE (option 93 = 7 or 9).
+    pub uefi_x64_loader: String,
+    /// Loader for arm64 UEFI PXE (option 93 = 11).
+    pub uefi_arm64_loader: String,
+    /// Seconds an offered address is held for the client that was offered it.
+    pub offer_seconds: u32,
+}
+
+impl Default for DhcpConfig {
+    fn default() -> Self {
+        DhcpConfig {
+            enabled: true,
+            listen4: SocketAddr::from(([0, 0, 0, 0], 67)),
+            listen6: "[::]:547"
+                .parse()
+                .unwrap_or(SocketAddr::from(([0; 16], 547))),
+            interfaces: Vec::new(),
+            bios_loader: "undionly.kpxe".into(),
+            uefi_x64_loader: "snponly.efi".into(),
+            uefi_arm64_loader: "snponly-arm64.efi".into(),
+            offer_seconds: 30,
+        }
+    }
+}
+
+/// The TFTP server for first-stage loaders.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TftpConfig {
+    pub enabled: bool,
+    pub listen: SocketAddr,
+    /// Directory served read-only (Debian's `ipxe` package by default).
+    pub root: PathBuf,
+    /// Largest blksize granted (MTU 1500 - 32 by default).
+    pub max_blksize: u16,
+}
+
+impl Default for TftpConfig {
+    fn default() -> Self {
+        TftpConfig {
+            enabled: true,
+            listen: SocketAddr::from(([0, 0, 0, 0], 69)),
+            root: PathBuf::from("/usr/lib/ipxe"),
+            max_blksize: 1468,
+        }
+    }
+}
+
+/// The authoritative DNS server (not built yet: must stay disabled).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DnsConfig {
+    pub enabled: bool,
+    pub listen: Vec<SocketAddr>,
+}
+
+impl Default for DnsConfig {
+    fn default() -> Self {
+        DnsConfig {
+            enabled: false,
+            listen: vec![SocketAddr::from(([0, 0, 0, 0], 53))],
+        }
+    }
+}
+
+/// Boot environments and boot files.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BootConfig {
+    /// Directory of kernels/initrds served at `/boot/files/` (default
+    /// `<data_dir>/files`).
+    pub files_dir: Option<PathBuf>,
+    /// Bootenv of nodes created without one.
+    pub default_bootenv: String,
+    /// Bootenv served to unknown MACs.
+    pub discovery_bootenv: String,
+}
+
+impl Default for BootConfig {
+    fn default() -> Self {
+        BootConfig {
+            files_dir: None,
+            default_bootenv: "local".into(),
+            discovery_bootenv: "discovery".into(),
+        }
+    }
+}
+
+/// The noderole engine.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EngineConfig {
+    pub max_concurrent_runs: u32,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            max_concurrent_runs: 10,
+        }
+    }
+}
+
+impl Config {
+    /// Reads, parses and validates a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.into(),
+            source,
+        })?;
+        Config::parse(&text, path)
+    }
+
+    /// Parses and validates config text; `path` only labels errors.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let de = toml::Deserializer::parse(text).map_err(|e| ConfigError::Syntax {
+            path: path.into(),
+            message: e.message().to_string(),
+        })?;
+        let cfg: Config = serde_path_to_error::deserialize(de).map_err(|e| {
+            let key = e.path().to_string();
+            let message = e.into_inner().message().to_string();
+            ConfigError::Key {
+                path: path.into(),
+                key,
+                message,
+            }
+        })?;
+        cfg.validate().map_err(|(key, message)| ConfigError::Key {
+            path: path.into(),
+            key: key.into(),
+            message,
+        })?;
+        Ok(cfg)
+    }
+
+    fn validate(&self) -> Result<(), (&'static str, String)> {
+        if self.data_dir.as_os_str().is_empty() {
+            return Err(("data_dir", "must not be empty".into()));
+        }
+        if self.dns.enabled {
+            return Err((
+                "dns.enabled",
+                "the DNS server is not part of this build yet; set it to false".into(),
+            ));
+        }
+        if self.engine.max_concurrent_runs == 0 {
+            return Err(("engine.max_concurrent_runs", "must be at least 1".into()));
+        }
+        if !(512..=65464).contains(&self.tftp.max_blksize) {
+            return Err(("tftp.max_blksize", "must be between 512 and 65464".into()));
+        }
+        if self.dhcp.offer_seconds == 0 {
+            return Err(("dhcp.offer_seconds", "must be at least 1".into()));
+        }
+        if let Some(url) = &self.http.public_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err((
+                    "http.public_url",
+                    format!("`{url}` must start with http:// or https://"),
+                ));
+            }
+        }
+        for name in &self.dhcp.interfaces {
+            if name.is_empty() || name.len() > 15 || name.contains('/') {
+                return Err((
+                    "dhcp.interfaces",
+                    format!("`{name}` is not an interface name"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Where boot files (kernels, initrds) are served from.
+    pub fn files_dir(&self) -> PathBuf {
+        self.boot
+            .files_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("files"))
+    }
+
+    /// The http port for boot URLs.
+    pub fn http_port(&self) -> u16 {
+        self.http.listen.port()
+    }
+
+    /// Base URL of the HTTP server as seen from a network where the admin
+    /// node's address is `server`.
+    pub fn base_url(&self, server: IpAddr) -> String {
+        if let Some(url) = &self.http.public_url {
+            return url.trim_end_matches('/').to_string();
+        }
+        match (server, self.http_port()) {
+            (IpAddr::V4(ip), 80) => format!("http://{ip}"),
+            (IpAddr::V4(ip), port) => format!("http://{ip}:{port}"),
+            (IpAddr::V6(ip), 80) => format!("http://[{ip}]"),
+            (IpAddr::V6(ip), port) => format!("http://[{ip}]:{port}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, Path::new("test.toml"))
+    }
+
+    #[test]
+    fn defaults_fit_an_admin_node() {
+        let c = parse("").unwrap();
+        assert_eq!(c.data_dir, PathBuf::from("/var/lib/fulcrum"));
+        assert_eq!(c.http.listen.port(), 80);
+        assert_eq!(c.dhcp.listen4.port(), 67);
+        assert_eq!(c.tftp.listen.port(), 69);
+        assert_eq!(c.tftp.root, PathBuf::from("/usr/lib/ipxe"));
+        assert_eq!(c.engine.max_concurrent_runs, 10);
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let e = parse("[http]\nlisten = \"127.0.0.1:8080\"\nlistn = 3\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`http.listn`"), "{e}");
+        let e = parse("colour = 1\n").unwrap_err().to_string();
+        assert!(e.contains("`colour`"), "{e}");
+    }
+
+    #[test]
+    fn bad_value_is_named() {
+        let e = parse("[tftp]\nlisten = \"not-an-address\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`tftp.listen`"), "{e}");
+        let e = parse("[engine]\nmax_concurrent_runs = 0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`engine.max_concurrent_runs`"), "{e}");
+        let e = parse("[dhcp]\nenabled = \"yes\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`dhcp.enabled`"), "{e}");
+    }
+
+    #[test]
+    fn base_url_uses_port_only_when_not_80() {
+        let mut c = parse("").unwrap();
+        assert_eq!(c.base_url("10.0.0.1".parse().unwrap()), "http://10.0.0.1");
+        c.http.listen = "0.0.0.0:8080".parse().unwrap();
+        assert_eq!(
+            c.base_url("10.0.0.1".parse().unwrap()),
+            "http://10.0.0.1:8080"
+        );
+    }
+}

@@ -1,0 +1,198 @@
+//! Telling network-boot clients apart and choosing what each gets, from the
+//! options it sent (60 vendor class, 77 user class, 93 architecture):
+//! - a PXE ROM gets an iPXE binary over TFTP, chosen by architecture;
+//! - iPXE (user class "iPXE") gets the URL of its boot script;
+//! - UEFI HTTP boot (vendor class "HTTPClient") gets an http URL to iPXE;
+//! - anything else (an installer, an OS) gets plain addressing.
+
+use dhcproto::v4::{DhcpOption, DhcpOptions, OptionCode};
+
+use crate::config::DhcpConfig;
+use crate::net::mac::Mac;
+
+/// What kind of boot client sent a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Firmware {
+    /// iPXE, from a NIC ROM or chainloaded: wants its script.
+    Ipxe,
+    /// A firmware PXE stack with its option 93 architecture.
+    Pxe { arch: u16 },
+    /// UEFI HTTP boot with its architecture.
+    HttpBoot { arch: u16 },
+    /// Not a network-boot request.
+    Plain,
+}
+
+fn user_class_is_ipxe(raw: &[u8]) -> bool {
+    if raw == b"iPXE" {
+        return true;
+    }
+    // RFC 3004 form: a list of length-prefixed class names.
+    let mut rest = raw;
+    while let Some((&len, tail)) = rest.split_first() {
+        let len = usize::from(len);
+        let Some(name) = tail.get(..len) else {
+            return false;
+        };
+        if name == b"iPXE" {
+            return true;
+        }
+        rest = &tail[len..];
+    }
+    false
+}
+
+/// Classifies a request by its options.
+pub fn classify(opts: &DhcpOptions) -> Firmware {
+    let arch = match opts.get(OptionCode::ClientSystemArchitecture) {
+        Some(DhcpOption::ClientSystemArchitecture(a)) => Some(u16::from(*a)),
+        _ => None,
+    };
+    if let Some(DhcpOption::UserClass(uc)) = opts.get(OptionCode::UserClass) {
+        if user_class_is_ipxe(uc) {
+            return Firmware::Ipxe;
+        }
+    }
+    let vendor = match opts.get(OptionCode::ClassIdentifier) {
+        Some(DhcpOption::ClassIdentifier(v)) => v.as_slice(),
+        _ => &[],
+    };
+    if vendor.starts_with(b"HTTPClient") {
+        return Firmware::HttpBoot {
+            arch: arch.unwrap_or(0x10),
+        };
+    }
+    match arch {
+        Some(arch) if vendor.starts_with(b"PXEClient") || vendor.is_empty() => {
+            Firmware::Pxe { arch }
+        }
+        _ if vendor.starts_with(b"PXEClient") => Firmware::Pxe { arch: 0 },
+        _ => Firmware::Plain,
+    }
+}
+
+/// The boot part of a reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BootAnswer {
+    /// Goes in the `file` field (NUL-terminated) and option 67 if asked for.
+    pub file: String,
+    /// Echoed in option 60: `PXEClient` or `HTTPClient`.
+    pub vendor_class: Option<&'static str>,
+    /// BIOS PXE ROMs get option 43 sub-option 6 = 8 (skip discovery).
+    pub pxe_skip_discovery: bool,
+    /// iPXE gets option 175.176 = 1 (no ProxyDHCP wait).
+    pub ipxe_no_proxy_wait: bool,
+}
+
+/// The loader for a firmware PXE architecture (IANA registry; 7 and 9
+/// are both x64 UEFI in practice).
+pub fn loader_for(arch: u16, cfg: &DhcpConfig) -> Option<&str> {
+    match arch {
+        0 => Some(&cfg.bios_loader),
+        7 | 9 => Some(&cfg.uefi_x64_loader),
+        0x0b => Some(&cfg.uefi_arm64_loader),
+        _ => None,
+    }
+}
+
+/// What a client of this kind is told to boot. `base` is the HTTP base URL
+/// on the client's network.
+pub fn answer(fw: Firmware, cfg: &DhcpConfig, base: &str, mac: Mac) -> Option<BootAnswer> {
+    match fw {
+        Firmware::Plain => None,
+        Firmware::Ipxe => Some(BootAnswer {
+            file: format!("{base}/boot/ipxe?mac={mac}"),
+            vendor_class: None,
+            pxe_skip_discovery: false,
+            ipxe_no_proxy_wait: true,
+        }),
+        Firmware::Pxe { arch } => loader_for(arch, cfg).map(|file| BootAnswer {
+            file: file.to_string(),
+            vendor_class: Some("PXEClient"),
+            pxe_skip_discovery: arch == 0,
+            ipxe_no_proxy_wait: false,
+        }),
+        Firmware::HttpBoot { arch } => {
+            let loader = match arch {
+                0x13 => &cfg.uefi_arm64_loader,
+                _ => &cfg.uefi_x64_loader,
+            };
+            Some(BootAnswer {
+                file: format!("{base}/boot/loaders/{loader}"),
+                vendor_class: Some("HTTPClient"),
+                pxe_skip_discovery: false,
+                ipxe_no_proxy_wait: false,
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dhcproto::v4::Architecture;
+
+    fn opts(list: Vec<DhcpOption>) -> DhcpOptions {
+        let mut o = DhcpOptions::new();
+        for x in list {
+            o.insert(x);
+        }
+        o
+    }
+
+    #[test]
+    fn classifies_what_real_clients_send() {
+        // iPXE on BIOS, as measured: 93=0, 60=PXEClient:..., 77=iPXE raw.
+        let ipxe = opts(vec![
+            DhcpOption::ClientSystemArchitecture(Architecture::from(0u16)),
+            DhcpOption::ClassIdentifier(b"PXEClient:Arch:00000:UNDI:002001".to_vec()),
+            DhcpOption::UserClass(b"iPXE".to_vec()),
+        ]);
+        assert_eq!(classify(&ipxe), Firmware::Ipxe);
+        let rfc3004 = opts(vec![DhcpOption::UserClass(b"\x04iPXE".to_vec())]);
+        assert_eq!(classify(&rfc3004), Firmware::Ipxe);
+        let ovmf = opts(vec![
+            DhcpOption::ClientSystemArchitecture(Architecture::from(7u16)),
+            DhcpOption::ClassIdentifier(b"PXEClient:Arch:00007:UNDI:003016".to_vec()),
+        ]);
+        assert_eq!(classify(&ovmf), Firmware::Pxe { arch: 7 });
+        let http = opts(vec![
+            DhcpOption::ClientSystemArchitecture(Architecture::from(0x10u16)),
+            DhcpOption::ClassIdentifier(b"HTTPClient:Arch:00016:UNDI:003001".to_vec()),
+        ]);
+        assert_eq!(classify(&http), Firmware::HttpBoot { arch: 0x10 });
+        let installer = opts(vec![DhcpOption::ClassIdentifier(b"d-i".to_vec())]);
+        assert_eq!(classify(&installer), Firmware::Plain);
+        assert_eq!(classify(&DhcpOptions::new()), Firmware::Plain);
+    }
+
+    #[test]
+    fn loaders_by_architecture() {
+        let cfg = DhcpConfig::default();
+        let mac: Mac = "52:54:00:00:00:01".parse().unwrap();
+        let bios = answer(Firmware::Pxe { arch: 0 }, &cfg, "http://s", mac).unwrap();
+        assert_eq!(bios.file, "undionly.kpxe");
+        assert!(bios.pxe_skip_discovery);
+        assert_eq!(
+            answer(Firmware::Pxe { arch: 7 }, &cfg, "http://s", mac)
+                .unwrap()
+                .file,
+            "snponly.efi"
+        );
+        assert_eq!(
+            answer(Firmware::Pxe { arch: 9 }, &cfg, "http://s", mac)
+                .unwrap()
+                .file,
+            "snponly.efi"
+        );
+        assert_eq!(
+            answer(Firmware::Pxe { arch: 2 }, &cfg, "http://s", mac),
+            None
+        );
+        let ipxe = answer(Firmware::Ipxe, &cfg, "http://s:8080", mac).unwrap();
+        assert_eq!(ipxe.file, "http://s:8080/boot/ipxe?mac=52:54:00:00:00:01");
+        let http = answer(Firmware::HttpBoot { arch: 0x10 }, &cfg, "http://s", mac).unwrap();
+        assert_eq!(http.file, "http://s/boot/loaders/snponly.efi");
+        assert_eq!(http.vendor_class, Some("HTTPClient"));
+    }
+}

@@ -1,0 +1,134 @@
+//! Building DHCPv4 replies: header fields copied as RFC 2131 says, the
+//! options every client needs (1, 3, 6, 15, 51, 54, 58, 59, ...), the boot
+//! fields PXE firmware needs (siaddr, sname, NUL-terminated file, 60, 43,
+//! 97 echo, 66/67 when asked for), padded to the 300-byte BOOTP minimum.
+
+use std::net::Ipv4Addr;
+
+use dhcproto::v4::{DhcpOption, Message, MessageType, Opcode, OptionCode};
+use dhcproto::{Encodable, Encoder};
+
+use super::super::pxe::BootAnswer;
+use crate::state::model::Network;
+
+/// The BOOTP minimum some clients insist on.
+const MIN_LEN: usize = 300;
+
+/// A reply skeleton: header copied from the request.
+fn skeleton(req: &Message, kind: MessageType, server: Ipv4Addr) -> Message {
+    let mut m = Message::default();
+    m.set_opcode(Opcode::BootReply)
+        .set_htype(req.htype())
+        .set_xid(req.xid())
+        .set_flags(req.flags())
+        .set_giaddr(req.giaddr())
+        .set_chaddr(req.chaddr());
+    m.opts_mut().insert(DhcpOption::MessageType(kind));
+    m.opts_mut().insert(DhcpOption::ServerIdentifier(server));
+    m
+}
+
+fn requested(req: &Message, code: OptionCode) -> bool {
+    matches!(req.opts().get(OptionCode::ParameterRequestList), Some(DhcpOption::ParameterRequestList(list)) if list.contains(&code))
+}
+
+/// An OFFER or ACK (or an ACK to INFORM when `yiaddr` is unspecified).
+pub fn answer(
+    req: &Message,
+    kind: MessageType,
+    yiaddr: Ipv4Addr,
+    server: Ipv4Addr,
+    net: &Network,
+    hostname: Option<&str>,
+    boot: Option<&BootAnswer>,
+) -> Message {
+    let mut m = skeleton(req, kind, server);
+    m.set_yiaddr(yiaddr);
+    if req.opts().msg_type() == Some(MessageType::Inform) || !req.ciaddr().is_unspecified() {
+        m.set_ciaddr(req.ciaddr());
+    }
+    let o = m.opts_mut();
+    o.insert(DhcpOption::SubnetMask(net.subnet.netmask()));
+    o.insert(DhcpOption::BroadcastAddr(net.subnet.broadcast()));
+    if let Some(r) = net.router {
+        o.insert(DhcpOption::Router(vec![r]));
+    }
+    if !net.dns_servers.is_empty() {
+        o.insert(DhcpOption::DomainNameServer(net.dns_servers.clone()));
+    }
+    o.insert(DhcpOption::DomainName(net.domain.clone()));
+    if let Some(h) = hostname {
+        o.insert(DhcpOption::Hostname(h.to_string()));
+    }
+    if net.mtu != 1500 {
+        o.insert(DhcpOption::InterfaceMtu(net.mtu));
+    }
+    if kind != MessageType::Ack || req.opts().msg_type() != Some(MessageType::Inform) {
+        let lease = net.lease_seconds;
+        o.insert(DhcpOption::AddressLeaseTime(lease));
+        o.insert(DhcpOption::Renewal(lease / 2));
+        o.insert(DhcpOption::Rebinding(lease / 8 * 7));
+    }
+    if let Some(DhcpOption::ClientMachineIdentifier(uuid)) =
+        req.opts().get(OptionCode::ClientMachineIdentifier)
+    {
+        let uuid = uuid.clone();
+        m.opts_mut()
+            .insert(DhcpOption::ClientMachineIdentifier(uuid));
+    }
+    if let Some(b) = boot {
+        add_boot(&mut m, req, server, b);
+    }
+    m
+}
+
+fn add_boot(m: &mut Message, req: &Message, server: Ipv4Addr, b: &BootAnswer) {
+    m.set_siaddr(server);
+    let sname = server.to_string();
+    let mut sname_z = sname.clone().into_bytes();
+    sname_z.push(0);
+    m.set_sname(&sname_z);
+    if b.file.len() < 128 {
+        let mut file_z = b.file.clone().into_bytes();
+        file_z.push(0);
+        m.set_fname(&file_z);
+    }
+    let o = m.opts_mut();
+    if let Some(vc) = b.vendor_class {
+        o.insert(DhcpOption::ClassIdentifier(vc.as_bytes().to_vec()));
+    }
+    if requested(req, OptionCode::TFTPServerName) {
+        o.insert(DhcpOption::TFTPServerName(sname.into_bytes()));
+    }
+    if requested(req, OptionCode::BootfileName) || b.file.len() >= 128 {
+        o.insert(DhcpOption::BootfileName(b.file.clone().into_bytes()));
+    }
+    if b.pxe_skip_discovery {
+        // PXE_DISCOVERY_CONTROL (6) = 8: boot `file` directly; then END.
+        o.insert(DhcpOption::VendorExtensions(vec![6, 1, 8, 255]));
+    }
+    if b.ipxe_no_proxy_wait {
+        // iPXE encapsulated option 175, sub-option 176 no-pxedhcp = 1.
+        o.insert(DhcpOption::Unknown(dhcproto::v4::UnknownOption::new(
+            OptionCode::from(175u8),
+            vec![176, 1, 1],
+        )));
+    }
+}
+
+/// A NAK: the client's address is wrong here; it must start over.
+pub fn nak(req: &Message, server: Ipv4Addr, why: &str) -> Message {
+    let mut m = skeleton(req, MessageType::Nak, server);
+    m.opts_mut().insert(DhcpOption::Message(why.to_string()));
+    m
+}
+
+/// Wire bytes, padded to the BOOTP minimum.
+pub fn encode(m: &Message) -> Result<Vec<u8>, dhcproto::error::EncodeError> {
+    let mut buf = Vec::with_capacity(576);
+    m.encode(&mut Encoder::new(&mut buf))?;
+    if buf.len() < MIN_LEN {
+        buf.resize(MIN_LEN, 0);
+    }
+    Ok(buf)
+}

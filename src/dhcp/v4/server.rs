@@ -1,0 +1,242 @@
+//! DHCPv4 sockets and the per-packet loop.
+
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use dhcproto::v4::{Message, MessageType};
+use dhcproto::{Decodable, Decoder};
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::net::UdpSocket;
+
+use super::handler::{Arrival, Ctx, Decision, DECLINED};
+use super::offers::Offers;
+use super::reply;
+use crate::config::Config;
+use crate::net::iface;
+use crate::state::model::{now, Lease};
+use crate::state::State;
+use crate::stats::{bump, Stats};
+
+/// How long a declined address stays out of the pool.
+const DECLINE_QUARANTINE: u64 = 600;
+/// How often the host's interface addresses are re-read.
+const IFACE_REFRESH: Duration = Duration::from_secs(10);
+/// Port DHCP clients listen on.
+const CLIENT_PORT: u16 = 68;
+
+/// Opens a DHCP socket: broadcast allowed, address reusable (one socket per
+/// interface on the same port), optionally bound to one interface.
+pub fn bind(addr: SocketAddr, iface: Option<&str>) -> std::io::Result<std::net::UdpSocket> {
+    let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
+    s.set_reuse_address(true)?;
+    s.set_broadcast(true)?;
+    if let Some(name) = iface {
+        s.bind_device(Some(name.as_bytes()))?;
+    }
+    s.set_nonblocking(true)?;
+    s.bind(&addr.into())?;
+    Ok(s.into())
+}
+
+/// Shared by every socket task.
+pub struct Server {
+    state: State,
+    config: Arc<Config>,
+    stats: Arc<Stats>,
+    offers: Offers,
+    addrs: Mutex<(Instant, Vec<iface::Interface>)>,
+}
+
+impl Server {
+    pub fn new(state: State, config: Arc<Config>, stats: Arc<Stats>) -> Arc<Server> {
+        Arc::new(Server {
+            state,
+            config,
+            stats,
+            offers: Offers::default(),
+            addrs: Mutex::new((Instant::now(), iface::list())),
+        })
+    }
+
+    fn arrival(&self, iface_name: Option<&str>) -> Arrival {
+        let mut g = self.addrs.lock().unwrap_or_else(|p| p.into_inner());
+        if g.0.elapsed() > IFACE_REFRESH {
+            *g = (Instant::now(), iface::list());
+        }
+        let local_addrs =
+            g.1.iter()
+                .flat_map(|i| i.v4.iter().map(|(ip, _)| *ip))
+                .collect();
+        let iface_addrs = iface_name
+            .map(|n| {
+                g.1.iter()
+                    .filter(|i| i.name == n)
+                    .flat_map(|i| i.v4.iter().map(|(ip, _)| *ip))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Arrival {
+            iface: iface_name.map(str::to_string),
+            local_addrs,
+            iface_addrs,
+        }
+    }
+
+    /// Serves one socket until the task is dropped.
+    pub async fn run(self: Arc<Self>, socket: Arc<UdpSocket>, iface_name: Option<String>) {
+        let mut buf = vec![0u8; 2048];
+        loop {
+            let (len, src) = match socket.recv_from(&mut buf).await {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::warn!(error = %e, "dhcp recv");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            };
+            bump(&self.stats.dhcp4_received);
+            let Some(msg) = parse(&buf[..len]) else {
+                bump(&self.stats.dhcp4_malformed);
+                tracing::debug!(%src, len, "malformed dhcp datagram dropped");
+                continue;
+            };
+            let arrival = self.arrival(iface_name.as_deref());
+            let world = self.state.snapshot();
+            let decision = Ctx {
+                world: &world,
+                config: &self.config,
+                offers: &self.offers,
+                arrival: &arrival,
+                now: now(),
+            }
+            .decide(&msg);
+            self.act(&socket, &msg, src, decision);
+        }
+    }
+
+    fn act(
+        self: &Arc<Self>,
+        socket: &Arc<UdpSocket>,
+        req: &Message,
+        src: SocketAddr,
+        decision: Decision,
+    ) {
+        match decision {
+            Decision::Ignore(why) => {
+                bump(&self.stats.dhcp4_ignored);
+                tracing::debug!(%src, why, "dhcp request ignored");
+            }
+            Decision::Reply(msg) => {
+                let me = self.clone();
+                let socket = socket.clone();
+                let dest = destination(req, &msg, src);
+                tokio::spawn(async move { me.send(&socket, &msg, dest).await });
+            }
+            Decision::Commit { lease, ack, nak } => {
+                let me = self.clone();
+                let socket = socket.clone();
+                let dest = destination(req, &ack, src);
+                let nak_dest = destination(req, &nak, src);
+                tokio::spawn(async move {
+                    let mac = lease.mac;
+                    let t = now();
+                    match me.state.write(move |txn| txn.put_lease(lease, t)).await {
+                        Ok(_) => {
+                            me.offers.forget(&mac);
+                            me.send(&socket, &ack, dest).await;
+                        }
+                        Err(e) => {
+                            tracing::info!(%mac, error = %e, "lease refused at commit; NAK");
+                            me.send(&socket, &nak, nak_dest).await;
+                        }
+                    }
+                });
+            }
+            Decision::Release { ip, mac } => {
+                let me = self.clone();
+                tokio::spawn(async move {
+                    let r = me
+                        .state
+                        .write(move |txn| match txn.world().lease(ip) {
+                            Some(l) if l.mac == mac => txn.delete_lease(ip).map(|_| ()),
+                            _ => Ok(()),
+                        })
+                        .await;
+                    if let Err(e) = r {
+                        tracing::warn!(%ip, error = %e, "release not recorded");
+                    }
+                });
+            }
+            Decision::Decline { ip, network } => {
+                let me = self.clone();
+                tokio::spawn(async move {
+                    let t = now();
+                    let quarantine = Lease {
+                        ip,
+                        mac: DECLINED,
+                        network,
+                        hostname: None,
+                        expires_at: t + DECLINE_QUARANTINE,
+                    };
+                    let r = me
+                        .state
+                        .write(move |txn| {
+                            if let Some(l) = txn.world().lease(ip).cloned() {
+                                txn.delete_lease(l.ip)?;
+                            }
+                            txn.put_lease(quarantine, t)
+                        })
+                        .await;
+                    if let Err(e) = r {
+                        tracing::warn!(%ip, error = %e, "decline not recorded");
+                    }
+                });
+            }
+        }
+    }
+
+    async fn send(&self, socket: &UdpSocket, msg: &Message, dest: SocketAddr) {
+        let bytes = match reply::encode(msg) {
+            Ok(b) => b,
+            Err(e) => {
+                bump(&self.stats.dhcp4_send_errors);
+                tracing::error!(error = %e, "cannot encode dhcp reply");
+                return;
+            }
+        };
+        match msg.opts().msg_type() {
+            Some(MessageType::Offer) => bump(&self.stats.dhcp4_offers),
+            Some(MessageType::Ack) => bump(&self.stats.dhcp4_acks),
+            Some(MessageType::Nak) => bump(&self.stats.dhcp4_naks),
+            _ => {}
+        }
+        if let Err(e) = socket.send_to(&bytes, dest).await {
+            bump(&self.stats.dhcp4_send_errors);
+            tracing::warn!(%dest, error = %e, "dhcp send");
+        } else {
+            tracing::debug!(%dest, kind = ?msg.opts().msg_type(), yiaddr = %msg.yiaddr(), "dhcp reply");
+        }
+    }
+}
+
+/// Decodes a datagram; `None` for anything that does not parse. The decoder
+/// is guarded so that a bug in it costs one packet, not the server.
+pub fn parse(bytes: &[u8]) -> Option<Message> {
+    std::panic::catch_unwind(|| Message::decode(&mut Decoder::new(bytes)).ok())
+        .ok()
+        .flatten()
+}
+
+/// RFC 2131 4.1: relayed -> back to the relay (the port it sent from);
+/// NAK or no client address yet -> broadcast; else unicast to ciaddr.
+pub fn destination(req: &Message, reply: &Message, src: SocketAddr) -> SocketAddr {
+    if !req.giaddr().is_unspecified() {
+        return SocketAddr::V4(SocketAddrV4::new(req.giaddr(), src.port()));
+    }
+    let is_nak = reply.opts().msg_type() == Some(MessageType::Nak);
+    if !is_nak && !req.ciaddr().is_unspecified() {
+        return SocketAddr::V4(SocketAddrV4::new(req.ciaddr(), CLIENT_PORT));
+    }
+    SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::BROADCAST, CLIENT_PORT))
+}

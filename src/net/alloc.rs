@@ -1,0 +1,51 @@
+//! IPv4 allocation: a node's stable address from its network's static
+//! range, and a free address from the dynamic range for an unknown client.
+//! Pure functions over a world snapshot; the caller commits the choice in a
+//! transaction that re-checks it.
+
+use std::net::Ipv4Addr;
+
+use crate::state::model::{Network, Range};
+use crate::state::World;
+
+/// Whether an address can be handed out at all on `net` (not the network
+/// or broadcast address, not the router, not the admin node itself).
+pub fn assignable(net: &Network, ip: Ipv4Addr) -> bool {
+    net.subnet.contains(&ip)
+        && ip != net.subnet.network()
+        && ip != net.subnet.broadcast()
+        && Some(ip) != net.router
+        && Some(ip) != net.server
+}
+
+/// The lowest free address of the static range: not a node's, not leased.
+pub fn next_static(world: &World, net: &Network, now: u64) -> Option<Ipv4Addr> {
+    first_free(world, net, &net.static_range, now, |_| false)
+}
+
+/// A free dynamic address for a new client; `skip` marks addresses the
+/// caller has already promised elsewhere (outstanding offers).
+pub fn next_dynamic(
+    world: &World,
+    net: &Network,
+    now: u64,
+    skip: impl Fn(Ipv4Addr) -> bool,
+) -> Option<Ipv4Addr> {
+    let range = net.dynamic.as_ref()?;
+    first_free(world, net, range, now, skip)
+}
+
+fn first_free(
+    world: &World,
+    net: &Network,
+    range: &Range,
+    now: u64,
+    skip: impl Fn(Ipv4Addr) -> bool,
+) -> Option<Ipv4Addr> {
+    range.iter().find(|ip| {
+        assignable(net, *ip)
+            && world.node_by_ip(*ip).is_none()
+            && !matches!(world.lease(*ip), Some(l) if l.expires_at > now)
+            && !skip(*ip)
+    })
+}
