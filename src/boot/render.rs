@@ -33,6 +33,8 @@ pub enum RenderError {
 #[derive(Serialize)]
 struct NodeCtx<'a> {
     name: &'a str,
+    /// The first label of the name.
+    hostname: &'a str,
     ipv4: Option<String>,
     ipv6: Option<String>,
     network: Option<&'a str>,
@@ -102,6 +104,7 @@ fn context<'w>(
         let net = n.network.as_deref().and_then(|x| world.network(x));
         NodeCtx {
             name: &n.name,
+            hostname: n.name.split('.').next().unwrap_or(&n.name),
             ipv4: n.ipv4.map(|ip| ip.to_string()),
             ipv6: net
                 .and_then(|net| net.v6_address(world.global_id(), &n.name))

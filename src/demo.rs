@@ -1,4 +1,0 @@
-//! demo placeholder
-pub async fn run(_n: u8) -> anyhow::Result<()> {
-    Ok(())
-}

@@ -1,0 +1,345 @@
+//! `fulcrum demo`: starts a real Fulcrum server on loopback high ports with
+//! a temporary data dir, creates a network, and drives simulated machines
+//! through a whole first boot and a re-provisioning, over the real
+//! protocols (DHCP through a relay, TFTP, HTTP), printing as it goes:
+//!
+//! PXE ROM DHCP -> TFTP loader -> iPXE DHCP -> boot script -> kernel and
+//! initrd -> discovery registers the node -> operator sets a bootenv ->
+//! the next boot follows the new bootenv at once.
+
+mod firmware;
+mod tftp;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use serde_json::{json, Value};
+
+use crate::cli::client::Client;
+use crate::cli::table::{self, Table};
+use crate::config::Config;
+use crate::net::mac::Mac;
+use crate::server;
+use firmware::{Relay, Stage};
+
+/// The demo network: inside 127.0.0.0/8, so every packet stays on loopback.
+const SUBNET: &str = "127.77.0.0/24";
+const RELAY: Ipv4Addr = Ipv4Addr::new(127, 77, 0, 1);
+const LOADER_BYTES: usize = 96 * 1024;
+const KERNEL_BYTES: usize = 2 * 1024 * 1024;
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// Writes `len` bytes of a recognisable pattern.
+fn write_file(path: &Path, len: usize, tag: &str) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut data = format!("fulcrum demo stand-in for {tag}\n").into_bytes();
+    data.extend((0..len.saturating_sub(data.len())).map(|i| (i % 251) as u8));
+    std::fs::write(path, data)?;
+    Ok(())
+}
+
+fn say(machine: &str, msg: impl AsRef<str>) {
+    println!("  [{machine}] {}", msg.as_ref());
+}
+
+/// The lines of an iPXE script that name the kernel and initrds.
+fn boot_urls(script: &str) -> Vec<String> {
+    script
+        .lines()
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            match w.next()? {
+                "kernel" => w.next().map(str::to_string),
+                "initrd" => w.find(|x| x.starts_with("http")).map(str::to_string),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+struct Env {
+    api: Client,
+    base: String,
+    dhcp: SocketAddr,
+    tftp: SocketAddr,
+}
+
+/// One boot of one machine: returns what it ended up running.
+async fn boot(env: &Env, name: &str, mac: Mac) -> anyhow::Result<(Ipv4Addr, String)> {
+    let relay = Relay::new(RELAY, env.dhcp).await?;
+    let rom = relay
+        .dora(mac, Stage::BiosRom)
+        .await
+        .context("PXE ROM DHCP")?;
+    let host = rom
+        .hostname
+        .as_deref()
+        .map(|h| format!(", hostname {h}"))
+        .unwrap_or_default();
+    let Some(loader) = rom.file.clone() else {
+        say(
+            name,
+            format!(
+                "DHCP -> {}{host} (PXE ROM), no boot file: firmware boots the local disk",
+                rom.ip
+            ),
+        );
+        return Ok((rom.ip, "local disk".into()));
+    };
+    say(
+        name,
+        format!(
+            "DHCP -> {}{host} (PXE ROM), next-server {}, file {loader}",
+            rom.ip, rom.siaddr
+        ),
+    );
+    let local = SocketAddr::new(IpAddr::V4(rom.ip), 0);
+    let t = Instant::now();
+    let dl = tftp::fetch(local, env.tftp, &loader, 1468).await?;
+    if dl.tsize != Some(dl.bytes.len() as u64) {
+        bail!(
+            "tftp tsize {:?} but {} bytes arrived",
+            dl.tsize,
+            dl.bytes.len()
+        );
+    }
+    say(
+        name,
+        format!(
+            "TFTP {loader}: {} bytes, blksize {}, {:.0?}",
+            dl.bytes.len(),
+            dl.blksize,
+            t.elapsed()
+        ),
+    );
+    let ipxe = relay.dora(mac, Stage::Ipxe).await.context("iPXE DHCP")?;
+    let script_url = ipxe.file.clone().context("iPXE got no script URL")?;
+    say(
+        name,
+        format!("DHCP -> {} (iPXE), script {script_url}", ipxe.ip),
+    );
+    let http = reqwest::Client::builder()
+        .local_address(IpAddr::V4(ipxe.ip))
+        .build()?;
+    let script = http
+        .get(&script_url)
+        .send()
+        .await?
+        .error_for_status()?
+        .text()
+        .await?;
+    let headline = script
+        .lines()
+        .find(|l| l.starts_with("echo Fulcrum:"))
+        .unwrap_or("")
+        .trim_start_matches("echo ")
+        .to_string();
+    say(name, format!("script: {headline}"));
+    for url in boot_urls(&script) {
+        let resp = http
+            .get(&url)
+            .header("Range", "bytes=0-1023")
+            .send()
+            .await?;
+        let partial = resp.status().as_u16();
+        let full = http
+            .get(&url)
+            .send()
+            .await?
+            .error_for_status()?
+            .bytes()
+            .await?;
+        say(
+            name,
+            format!(
+                "HTTP {} ({} bytes; ranged request -> {partial})",
+                url.rsplit('/').next().unwrap_or(&url),
+                full.len()
+            ),
+        );
+    }
+    Ok((ipxe.ip, headline))
+}
+
+/// Runs the demo with `machines` simulated machines.
+pub async fn run(machines: u8) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let dir = tempfile::tempdir()?;
+    let (http_port, dhcp_port, tftp_port) = (free_port()?, free_port()?, free_port()?);
+    let tftp_root = dir.path().join("tftp");
+    for loader in ["undionly.kpxe", "snponly.efi"] {
+        write_file(&tftp_root.join(loader), LOADER_BYTES, loader)?;
+    }
+    let files = dir.path().join("files");
+    for f in [
+        "discovery/vmlinuz",
+        "discovery/initrd.img",
+        "ubuntu-24.04/vmlinuz",
+        "ubuntu-24.04/initrd",
+    ] {
+        write_file(&files.join(f), KERNEL_BYTES, f)?;
+    }
+    let config_text = format!(
+        "data_dir = {data:?}\n[http]\nlisten = \"127.0.0.1:{http_port}\"\n[dhcp]\nlisten4 = \"127.0.0.1:{dhcp_port}\"\n\
+         [tftp]\nlisten = \"127.0.0.1:{tftp_port}\"\nroot = {root:?}\n[boot]\nfiles_dir = {files:?}\n",
+        data = dir.path().join("data"),
+        root = tftp_root,
+        files = files,
+    );
+    let config = Config::parse(&config_text, Path::new("demo.toml"))?;
+    println!("Fulcrum demo: one process serving DHCP, TFTP, HTTP boot and the API on loopback");
+    let running = server::start(config).await?;
+    println!(
+        "  http (api + boot) {}  dhcp {:?}  tftp {:?}",
+        running.http, running.dhcp4, running.tftp
+    );
+    let env = Env {
+        api: Client::new(&format!("http://{}", running.http)),
+        base: format!("http://{}", running.http),
+        dhcp: running.dhcp4.first().copied().context("dhcp not running")?,
+        tftp: running.tftp.context("tftp not running")?,
+    };
+    let result = scenario(&env, machines).await;
+    running.shutdown().await;
+    result?;
+    println!(
+        "\nDemo finished in {:.1?}: every boot followed the bootenv set just before it.",
+        started.elapsed()
+    );
+    Ok(())
+}
+
+async fn scenario(env: &Env, machines: u8) -> anyhow::Result<()> {
+    println!("\n1. Operator creates the network (static range for nodes, dynamic range for unknown machines)");
+    let net = env
+        .api
+        .send(
+            "POST",
+            "/api/v1/networks",
+            Some(json!({
+                "name": "demo", "subnet": SUBNET, "router": RELAY.to_string(), "server": "127.0.0.1",
+                "static": {"start": "127.77.0.10", "end": "127.77.0.99"},
+                "dynamic": {"start": "127.77.0.100", "end": "127.77.0.200"},
+                "domain": "demo.fulcrum.test", "v6prefix": "auto",
+            })),
+        )
+        .await?;
+    println!(
+        "   network demo {} with IPv6 {}",
+        net["subnet"].as_str().unwrap_or(""),
+        net["v6_network"].as_str().unwrap_or("")
+    );
+    let macs: Vec<Mac> = (1..=machines)
+        .map(|i| Mac([0x52, 0x54, 0x00, 0xde, 0x00, i]))
+        .collect();
+
+    println!("\n2. {machines} unknown machines power on and network-boot the discovery image");
+    let mut nodes = Vec::new();
+    for mac in &macs {
+        let tag = format!("machine {mac}");
+        let (ip, _) = boot(env, &tag, *mac).await?;
+        // What the discovery image does once Linux is up: report in.
+        let http = reqwest::Client::builder()
+            .local_address(IpAddr::V4(ip))
+            .build()?;
+        let resp = http
+            .post(format!("{}/api/v1/discover", env.base))
+            .json(&json!({ "mac": mac.to_string() }))
+            .send()
+            .await?;
+        let status = resp.status().as_u16();
+        let node: Value = resp.json().await?;
+        let name = node["name"].as_str().unwrap_or("").to_string();
+        say(
+            &tag,
+            format!(
+                "discovery image registered it ({status}): {name} -> {}",
+                table::list(&node["addresses"])
+            ),
+        );
+        nodes.push((name, *mac));
+    }
+
+    println!("\n3. Operator assigns bootenvs: even machines install Ubuntu 24.04, odd ones boot from disk");
+    for (i, (name, _)) in nodes.iter().enumerate() {
+        let env_name = if i % 2 == 0 { "ubuntu-24.04" } else { "local" };
+        env.api
+            .send(
+                "PUT",
+                &format!("/api/v1/nodes/{name}/bootenv"),
+                Some(json!({ "bootenv": env_name })),
+            )
+            .await?;
+        println!("   {name} -> {env_name}");
+    }
+
+    println!("\n4. The machines reboot: the very next DHCP and boot-script answers follow the new bootenv");
+    let mut summary = Table::new(&["NODE", "MAC", "ADDRESSES", "BOOTENV", "SECOND BOOT"]);
+    for (name, mac) in &nodes {
+        let (_, outcome) = boot(env, name, *mac).await?;
+        let node = env.api.get(&format!("/api/v1/nodes/{name}")).await?;
+        let want = node["bootenv"].as_str().unwrap_or("");
+        let followed = match want {
+            "local" => outcome == "local disk",
+            other => outcome.contains(other),
+        };
+        if !followed {
+            bail!("{name} has bootenv {want} but booted {outcome:?}");
+        }
+        if want == "ubuntu-24.04" {
+            let user_data = reqwest::get(format!("{}/boot/templates/{mac}/user-data", env.base))
+                .await?
+                .error_for_status()?
+                .text()
+                .await?;
+            let host = user_data
+                .lines()
+                .find(|l| l.trim_start().starts_with("hostname:"))
+                .unwrap_or("")
+                .trim()
+                .to_string();
+            say(
+                name,
+                format!("autoinstall user-data rendered for it ({host})"),
+            );
+        }
+        summary.row(vec![
+            name.clone(),
+            mac.to_string(),
+            table::list(&node["addresses"]),
+            want.to_string(),
+            outcome,
+        ]);
+    }
+    println!("\n{}", summary.render());
+    let metrics = reqwest::get(format!("{}/metrics", env.base))
+        .await?
+        .text()
+        .await?;
+    let counters: Vec<String> = metrics
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| {
+            [
+                "dhcp4_offers",
+                "dhcp4_acks",
+                "tftp_requests",
+                "boot_scripts",
+            ]
+            .iter()
+            .any(|k| l.contains(k))
+        })
+        .map(|l| l.trim_start_matches("fulcrum_").replace(' ', "="))
+        .collect();
+    println!("Counters: {}", counters.join("  "));
+    Ok(())
+}
