@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Runs Fulcrum's whole test suite: unit tests, API/CLI/durability/race tests
+# on loopback, real-client tests in network namespaces, the QEMU network
+# boot, and the systemd unit check. Installs the Debian packages the tests
+# need first (as root, with apt-get) when any is missing.
+#
+#   sudo bash scripts/test-all.sh        # what CI runs (.ci/run)
+#
+# Without root the namespace and QEMU tests skip with a notice; with
+# CI=true they fail instead, so nothing is silently left out.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(
+  iproute2 curl               # namespaces, the HTTP client
+  udhcpc isc-dhcp-client      # DHCP clients
+  tftp-hpa atftp              # TFTP clients
+  qemu-system-x86 ipxe-qemu ipxe  # the network-booted VM, its NIC ROM, the iPXE loaders
+  busybox-static cpio xz-utils    # the discovery initrd the QEMU test builds
+  systemd                     # systemd-analyze verify
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "test-all: installing ${missing[*]}"
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "test-all: need root to install packages (run with sudo)" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+cargo test --locked --no-fail-fast -- --test-threads="${TEST_THREADS:-4}"
