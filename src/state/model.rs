@@ -80,10 +80,6 @@ impl Range {
     pub fn iter(&self) -> impl Iterator<Item = Ipv4Addr> {
         (u32::from(self.start)..=u32::from(self.end)).map(Ipv4Addr::from)
     }
-
-    pub fn len(&self) -> u64 {
-        u64::from(u32::from(self.end)) - u64::from(u32::from(self.start)) + 1
-    }
 }
 
 /// A network's IPv6 prefix setting.

@@ -242,8 +242,7 @@ impl Server {
             let _ = c.kill();
             let _ = c.wait();
         }
-        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("tempdir"));
-        dir
+        std::mem::replace(&mut self.dir, tempfile::tempdir().expect("tempdir"))
     }
 
     /// SIGTERM and wait (bounded) for a clean exit; returns the exit status.
