@@ -12,6 +12,7 @@
 pub mod feed;
 pub mod lifecycle;
 pub mod model;
+pub mod orchestration;
 mod store;
 mod txn;
 mod world;

@@ -23,16 +23,25 @@ pub enum Kind {
     Node,
     Bootenv,
     Lease,
+    Role,
+    Deployment,
+    #[serde(rename = "noderole")]
+    NodeRole,
+    Run,
 }
 
 impl Kind {
-    /// Every kind, in load order (networks before the nodes that use them).
-    pub const ALL: [Kind; 5] = [
+    /// Every kind, in load order (what a record refers to loads first).
+    pub const ALL: [Kind; 9] = [
         Kind::Meta,
         Kind::Network,
         Kind::Bootenv,
         Kind::Node,
         Kind::Lease,
+        Kind::Role,
+        Kind::Deployment,
+        Kind::NodeRole,
+        Kind::Run,
     ];
 
     /// The redb table that holds records of this kind.
@@ -43,6 +52,10 @@ impl Kind {
             Kind::Node => "nodes",
             Kind::Bootenv => "bootenvs",
             Kind::Lease => "leases",
+            Kind::Role => "roles",
+            Kind::Deployment => "deployments",
+            Kind::NodeRole => "noderoles",
+            Kind::Run => "runs",
         }
     }
 }
@@ -55,6 +68,10 @@ impl fmt::Display for Kind {
             Kind::Node => "node",
             Kind::Bootenv => "bootenv",
             Kind::Lease => "lease",
+            Kind::Role => "role",
+            Kind::Deployment => "deployment",
+            Kind::NodeRole => "noderole",
+            Kind::Run => "run",
         })
     }
 }

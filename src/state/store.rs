@@ -9,6 +9,7 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::de::DeserializeOwned;
 
 use super::model::{Bootenv, Kind, Lease, Network, Node};
+use super::orchestration::{Deployment, NodeRole, Role, Run};
 use super::world::World;
 use super::StateError;
 use crate::net::ula::GlobalId;
@@ -61,6 +62,10 @@ impl Store {
                     }
                     Kind::Node => world.insert_node(Arc::new(decode::<Node>(kind, key, bytes)?)),
                     Kind::Lease => world.insert_lease(Arc::new(decode::<Lease>(kind, key, bytes)?)),
+                    Kind::Role => world.insert_role(Arc::new(decode::<Role>(kind, key, bytes)?)),
+                    Kind::Deployment => world.insert_deployment(Arc::new(decode::<Deployment>(kind, key, bytes)?)),
+                    Kind::NodeRole => world.insert_noderole(Arc::new(decode::<NodeRole>(kind, key, bytes)?)),
+                    Kind::Run => world.insert_run(Arc::new(decode::<Run>(kind, key, bytes)?)),
                 }
             }
         }

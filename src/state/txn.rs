@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use super::feed::{Change, Op};
 use super::model::{Bootenv, Kind, Lease, Network, Node};
+use super::orchestration::{Deployment, NodeRole, Role, Run};
 use super::store::Put;
 use super::world::World;
 use super::StateError;
@@ -230,4 +231,93 @@ impl Txn<'_> {
         self.record::<Lease>(Kind::Lease, ip.to_string(), None, Op::Deleted)?;
         Ok(old)
     }
+
+    /// Creates or replaces a role.
+    pub fn put_role(&mut self, role: Role) -> Result<Arc<Role>, StateError> {
+        let op = if self.world.role(&role.name).is_some() { Op::Updated } else { Op::Created };
+        self.record(Kind::Role, role.name.clone(), Some(&role), op)?;
+        let role = Arc::new(role);
+        self.world.insert_role(role.clone());
+        Ok(role)
+    }
+
+    /// Creates or replaces a deployment; its parent must exist.
+    pub fn put_deployment(&mut self, d: Deployment) -> Result<Arc<Deployment>, StateError> {
+        if let Some(parent) = &d.parent {
+            if self.world.deployment(parent).is_none() {
+                return Err(StateError::invalid("parent", format!("no deployment named `{parent}`")));
+            }
+        }
+        let op = if self.world.deployment(&d.name).is_some() { Op::Updated } else { Op::Created };
+        self.record(Kind::Deployment, d.name.clone(), Some(&d), op)?;
+        let d = Arc::new(d);
+        self.world.insert_deployment(d.clone());
+        Ok(d)
+    }
+
+    /// The id the next new noderole gets.
+    pub fn next_noderole_id(&mut self) -> u64 {
+        self.world.nr_seq += 1;
+        self.world.nr_seq
+    }
+
+    /// The id the next new run gets.
+    pub fn next_run_id(&mut self) -> u64 {
+        self.world.run_seq += 1;
+        self.world.run_seq
+    }
+
+    /// Creates or replaces a noderole, refusing a second binding of the same
+    /// role to the same node in the same deployment, or a dangling reference.
+    pub fn put_noderole(&mut self, nr: NodeRole) -> Result<Arc<NodeRole>, StateError> {
+        let existing = self.world.noderole(nr.id).cloned();
+        if let Some(other) = self.world.binding(&nr.deployment, &nr.role, &nr.node) {
+            if other.id != nr.id {
+                return Err(StateError::conflict(
+                    "role",
+                    format!("role `{}` is already bound to `{}` in `{}` (noderole {})", nr.role, nr.node, nr.deployment, other.id),
+                ));
+            }
+        }
+        if self.world.node(&nr.node).is_none() {
+            return Err(StateError::invalid("node", format!("no node named `{}`", nr.node)));
+        }
+        if self.world.role(&nr.role).is_none() {
+            return Err(StateError::invalid("role", format!("no role named `{}`", nr.role)));
+        }
+        if self.world.deployment(&nr.deployment).is_none() {
+            return Err(StateError::invalid("deployment", format!("no deployment named `{}`", nr.deployment)));
+        }
+        if let Some(p) = nr.parents.iter().find(|p| self.world.noderole(**p).is_none()) {
+            return Err(StateError::invalid("parents", format!("no noderole {p}")));
+        }
+        let op = if existing.is_some() { Op::Updated } else { Op::Created };
+        self.record(Kind::NodeRole, noderole_key(nr.id), Some(&nr), op)?;
+        let nr = Arc::new(nr);
+        self.world.insert_noderole(nr.clone());
+        Ok(nr)
+    }
+
+    /// Deletes a noderole that nothing depends on.
+    pub fn delete_noderole(&mut self, id: u64) -> Result<Arc<NodeRole>, StateError> {
+        if let Some(child) = self.world.children_of(id).next() {
+            return Err(StateError::conflict("id", format!("noderole {id} is a parent of noderole {child}")));
+        }
+        self.record::<NodeRole>(Kind::NodeRole, noderole_key(id), None, Op::Deleted)?;
+        self.world.remove_noderole(id).ok_or_else(|| StateError::not_found(Kind::NodeRole, &id.to_string()))
+    }
+
+    /// Creates or replaces a run record.
+    pub fn put_run(&mut self, run: Run) -> Result<Arc<Run>, StateError> {
+        let op = if self.world.run(run.id).is_some() { Op::Updated } else { Op::Created };
+        self.record(Kind::Run, noderole_key(run.id), Some(&run), op)?;
+        let run = Arc::new(run);
+        self.world.insert_run(run.clone());
+        Ok(run)
+    }
+}
+
+/// Store key of a numbered record: zero-padded, so keys sort by number.
+pub fn noderole_key(id: u64) -> String {
+    format!("{id:020}")
 }
