@@ -11,16 +11,9 @@ use serde::Deserialize;
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("{path}: key `{key}`: {message}")]
-    Key {
-        path: PathBuf,
-        key: String,
-        message: String,
-    },
+    Key { path: PathBuf, key: String, message: String },
     #[error("{path}: {message}")]
     Syntax { path: PathBuf, message: String },
 }
@@ -65,10 +58,7 @@ pub struct HttpConfig {
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        HttpConfig {
-            listen: SocketAddr::from(([0, 0, 0, 0], 80)),
-            public_url: None,
-        }
+        HttpConfig { listen: SocketAddr::from(([0, 0, 0, 0], 80)), public_url: None }
     }
 }
 
@@ -97,9 +87,7 @@ impl Default for DhcpConfig {
         DhcpConfig {
             enabled: true,
             listen4: SocketAddr::from(([0, 0, 0, 0], 67)),
-            listen6: "[::]:547"
-                .parse()
-                .unwrap_or(SocketAddr::from(([0; 16], 547))),
+            listen6: "[::]:547".parse().unwrap_or(SocketAddr::from(([0; 16], 547))),
             interfaces: Vec::new(),
             bios_loader: "undionly.kpxe".into(),
             uefi_x64_loader: "snponly.efi".into(),
@@ -142,10 +130,7 @@ pub struct DnsConfig {
 
 impl Default for DnsConfig {
     fn default() -> Self {
-        DnsConfig {
-            enabled: false,
-            listen: vec![SocketAddr::from(([0, 0, 0, 0], 53))],
-        }
+        DnsConfig { enabled: false, listen: vec![SocketAddr::from(([0, 0, 0, 0], 53))] }
     }
 }
 
@@ -164,11 +149,7 @@ pub struct BootConfig {
 
 impl Default for BootConfig {
     fn default() -> Self {
-        BootConfig {
-            files_dir: None,
-            default_bootenv: "local".into(),
-            discovery_bootenv: "discovery".into(),
-        }
+        BootConfig { files_dir: None, default_bootenv: "local".into(), discovery_bootenv: "discovery".into() }
     }
 }
 
@@ -176,47 +157,39 @@ impl Default for BootConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EngineConfig {
+    /// Most runs in flight in the whole system.
     pub max_concurrent_runs: u32,
+    /// Whether the annealer runs (off: noderoles never leave TODO).
+    pub annealer: bool,
+    /// User the script jig and the ssh power driver log in as.
+    pub ssh_user: String,
+    /// Private key for SSH (default: ssh's own choice).
+    pub ssh_key: Option<PathBuf>,
 }
 
 impl Default for EngineConfig {
     fn default() -> Self {
-        EngineConfig {
-            max_concurrent_runs: 10,
-        }
+        EngineConfig { max_concurrent_runs: 10, annealer: true, ssh_user: "root".into(), ssh_key: None }
     }
 }
 
 impl Config {
     /// Reads, parses and validates a config file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.into(),
-            source,
-        })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
         Config::parse(&text, path)
     }
 
     /// Parses and validates config text; `path` only labels errors.
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
-        let de = toml::Deserializer::parse(text).map_err(|e| ConfigError::Syntax {
-            path: path.into(),
-            message: e.message().to_string(),
-        })?;
+        let de = toml::Deserializer::parse(text)
+            .map_err(|e| ConfigError::Syntax { path: path.into(), message: e.message().to_string() })?;
         let cfg: Config = serde_path_to_error::deserialize(de).map_err(|e| {
             let key = e.path().to_string();
             let message = e.into_inner().message().to_string();
-            ConfigError::Key {
-                path: path.into(),
-                key,
-                message,
-            }
+            ConfigError::Key { path: path.into(), key, message }
         })?;
-        cfg.validate().map_err(|(key, message)| ConfigError::Key {
-            path: path.into(),
-            key: key.into(),
-            message,
-        })?;
+        cfg.validate().map_err(|(key, message)| ConfigError::Key { path: path.into(), key: key.into(), message })?;
         Ok(cfg)
     }
 
@@ -225,10 +198,7 @@ impl Config {
             return Err(("data_dir", "must not be empty".into()));
         }
         if self.dns.enabled {
-            return Err((
-                "dns.enabled",
-                "the DNS server is not part of this build yet; set it to false".into(),
-            ));
+            return Err(("dns.enabled", "the DNS server is not part of this build yet; set it to false".into()));
         }
         if self.engine.max_concurrent_runs == 0 {
             return Err(("engine.max_concurrent_runs", "must be at least 1".into()));
@@ -241,18 +211,12 @@ impl Config {
         }
         if let Some(url) = &self.http.public_url {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
-                return Err((
-                    "http.public_url",
-                    format!("`{url}` must start with http:// or https://"),
-                ));
+                return Err(("http.public_url", format!("`{url}` must start with http:// or https://")));
             }
         }
         for name in &self.dhcp.interfaces {
             if name.is_empty() || name.len() > 15 || name.contains('/') {
-                return Err((
-                    "dhcp.interfaces",
-                    format!("`{name}` is not an interface name"),
-                ));
+                return Err(("dhcp.interfaces", format!("`{name}` is not an interface name")));
             }
         }
         Ok(())
@@ -260,10 +224,7 @@ impl Config {
 
     /// Where boot files (kernels, initrds) are served from.
     pub fn files_dir(&self) -> PathBuf {
-        self.boot
-            .files_dir
-            .clone()
-            .unwrap_or_else(|| self.data_dir.join("files"))
+        self.boot.files_dir.clone().unwrap_or_else(|| self.data_dir.join("files"))
     }
 
     /// The http port for boot URLs.
@@ -307,9 +268,7 @@ mod tests {
 
     #[test]
     fn unknown_key_is_named() {
-        let e = parse("[http]\nlisten = \"127.0.0.1:8080\"\nlistn = 3\n")
-            .unwrap_err()
-            .to_string();
+        let e = parse("[http]\nlisten = \"127.0.0.1:8080\"\nlistn = 3\n").unwrap_err().to_string();
         assert!(e.contains("`http.listn`"), "{e}");
         let e = parse("colour = 1\n").unwrap_err().to_string();
         assert!(e.contains("`colour`"), "{e}");
@@ -317,17 +276,11 @@ mod tests {
 
     #[test]
     fn bad_value_is_named() {
-        let e = parse("[tftp]\nlisten = \"not-an-address\"\n")
-            .unwrap_err()
-            .to_string();
+        let e = parse("[tftp]\nlisten = \"not-an-address\"\n").unwrap_err().to_string();
         assert!(e.contains("`tftp.listen`"), "{e}");
-        let e = parse("[engine]\nmax_concurrent_runs = 0\n")
-            .unwrap_err()
-            .to_string();
+        let e = parse("[engine]\nmax_concurrent_runs = 0\n").unwrap_err().to_string();
         assert!(e.contains("`engine.max_concurrent_runs`"), "{e}");
-        let e = parse("[dhcp]\nenabled = \"yes\"\n")
-            .unwrap_err()
-            .to_string();
+        let e = parse("[dhcp]\nenabled = \"yes\"\n").unwrap_err().to_string();
         assert!(e.contains("`dhcp.enabled`"), "{e}");
     }
 
@@ -336,9 +289,6 @@ mod tests {
         let mut c = parse("").unwrap();
         assert_eq!(c.base_url("10.0.0.1".parse().unwrap()), "http://10.0.0.1");
         c.http.listen = "0.0.0.0:8080".parse().unwrap();
-        assert_eq!(
-            c.base_url("10.0.0.1".parse().unwrap()),
-            "http://10.0.0.1:8080"
-        );
+        assert_eq!(c.base_url("10.0.0.1".parse().unwrap()), "http://10.0.0.1:8080");
     }
 }

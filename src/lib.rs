@@ -14,6 +14,7 @@
 //!   TFTP.
 //! - [`engine`]: writes with consequences (node registration, bootenv
 //!   changes, provisioning verbs); the noderole engine will join them.
+//! - [`power`]: power drivers (ssh, operator command).
 //! - [`api`]: the axum router: REST v1, events, health, metrics.
 //! - [`server`]: starts and stops the services.
 //! - [`cli`]: the `fulcrum` client subcommands.
@@ -28,6 +29,7 @@ pub mod demo;
 pub mod dhcp;
 pub mod engine;
 pub mod net;
+pub mod power;
 pub mod server;
 pub mod state;
 pub mod stats;

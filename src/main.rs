@@ -9,19 +9,10 @@ use fulcrum::cli::{self, client::Client};
 use fulcrum::config::Config;
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "fulcrum",
-    version,
-    about = "All-in-one bare-metal provisioning appliance"
-)]
+#[command(name = "fulcrum", version, about = "All-in-one bare-metal provisioning appliance")]
 struct Cli {
     /// API endpoint for client subcommands.
-    #[arg(
-        long,
-        global = true,
-        env = "FULCRUM_ENDPOINT",
-        default_value = "http://127.0.0.1"
-    )]
+    #[arg(long, global = true, env = "FULCRUM_ENDPOINT", default_value = "http://127.0.0.1")]
     endpoint: String,
     /// Print raw JSON instead of tables.
     #[arg(long, global = true)]
@@ -61,10 +52,7 @@ enum Cmd {
 fn init_tracing(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("FULCRUM_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        .init();
+    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -91,10 +79,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("fulcrum: cannot start runtime: {e}");

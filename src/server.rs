@@ -31,29 +31,24 @@ pub struct Running {
 /// Binds and starts every enabled service.
 pub async fn start(config: Config) -> anyhow::Result<Running> {
     let config = Arc::new(config);
-    let state = State::open(&config.data_dir)
-        .with_context(|| format!("data_dir {}", config.data_dir.display()))?;
-    let added = boot::bootenvs::seed(&state)
-        .await
-        .context("seeding shipped bootenvs")?;
+    let state = State::open(&config.data_dir).with_context(|| format!("data_dir {}", config.data_dir.display()))?;
+    let added = boot::bootenvs::seed(&state).await.context("seeding shipped bootenvs")?;
     if added > 0 {
         tracing::info!(added, "shipped bootenvs added");
     }
+    let added = crate::engine::orchestrate::seed(&state).await.context("seeding shipped roles")?;
+    if added > 0 {
+        tracing::info!(added, "shipped roles added");
+    }
     let files = config.files_dir();
-    std::fs::create_dir_all(&files)
-        .with_context(|| format!("boot.files_dir {}", files.display()))?;
+    std::fs::create_dir_all(&files).with_context(|| format!("boot.files_dir {}", files.display()))?;
     let stats = Arc::new(Stats::default());
     let engine = Engine::new(state.clone(), config.clone());
     let (stop, stopped) = watch::channel(false);
     let mut tasks = JoinSet::new();
 
     // HTTP: API + boot.
-    let app = App {
-        state: state.clone(),
-        engine,
-        config: config.clone(),
-        stats: stats.clone(),
-    };
+    let app = App { state: state.clone(), engine, config: config.clone(), stats: stats.clone() };
     let listener = tokio::net::TcpListener::bind(config.http.listen)
         .await
         .with_context(|| format!("http.listen {}", config.http.listen))?;
@@ -65,10 +60,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         let graceful = async move {
             let _ = rx.wait_for(|s| *s).await;
         };
-        if let Err(e) = axum::serve(listener, svc)
-            .with_graceful_shutdown(graceful)
-            .await
-        {
+        if let Err(e) = axum::serve(listener, svc).with_graceful_shutdown(graceful).await {
             tracing::error!(error = %e, "http server");
         }
     });
@@ -84,13 +76,8 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             config.dhcp.interfaces.iter().cloned().map(Some).collect()
         };
         for iface in ifaces {
-            let std_sock =
-                dhcp4::bind(config.dhcp.listen4, iface.as_deref()).with_context(|| {
-                    format!(
-                        "dhcp.listen4 {} (interface {:?})",
-                        config.dhcp.listen4, iface
-                    )
-                })?;
+            let std_sock = dhcp4::bind(config.dhcp.listen4, iface.as_deref())
+                .with_context(|| format!("dhcp.listen4 {} (interface {:?})", config.dhcp.listen4, iface))?;
             let sock = Arc::new(tokio::net::UdpSocket::from_std(std_sock)?);
             dhcp_addrs.push(sock.local_addr()?);
             tracing::info!(addr = %sock.local_addr()?, ?iface, "dhcpv4 listening");
@@ -111,13 +98,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         let sock = std::net::UdpSocket::bind(config.tftp.listen)
             .with_context(|| format!("tftp.listen {}", config.tftp.listen))?;
         tftp = Some(sock.local_addr()?);
-        let server = boot::tftp::build(
-            sock,
-            &config.tftp.root,
-            config.tftp.max_blksize,
-            stats.clone(),
-        )
-        .await?;
+        let server = boot::tftp::build(sock, &config.tftp.root, config.tftp.max_blksize, stats.clone()).await?;
         tracing::info!(addr = ?tftp, root = %config.tftp.root.display(), "tftp listening");
         let mut rx = stopped.clone();
         tasks.spawn(async move {
@@ -128,15 +109,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         });
     }
 
-    Ok(Running {
-        http,
-        dhcp4: dhcp_addrs,
-        tftp,
-        state,
-        stats,
-        stop,
-        tasks,
-    })
+    Ok(Running { http, dhcp4: dhcp_addrs, tftp, state, stats, stop, tasks })
 }
 
 impl Running {

@@ -7,20 +7,12 @@ mod common;
 use std::process::{Command, Output};
 
 fn fulcrum(endpoint: &str, args: &[&str]) -> Output {
-    Command::new(common::bin())
-        .env("FULCRUM_ENDPOINT", endpoint)
-        .args(args)
-        .output()
-        .expect("run fulcrum")
+    Command::new(common::bin()).env("FULCRUM_ENDPOINT", endpoint).args(args).output().expect("run fulcrum")
 }
 
 fn ok(endpoint: &str, args: &[&str]) -> String {
     let out = fulcrum(endpoint, args);
-    assert!(
-        out.status.success(),
-        "fulcrum {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "fulcrum {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).to_string()
 }
 
@@ -48,41 +40,15 @@ fn client_subcommands() {
             "auto",
         ],
     );
-    assert!(
-        out.starts_with("NAME") && out.contains("admin") && out.contains("127.80.0.0/24"),
-        "{out}"
-    );
-    let out = ok(
-        &ep,
-        &[
-            "node",
-            "create",
-            "box1.cli.test",
-            "--mac",
-            "52:54:00:80:00:01",
-            "--mac",
-            "52:54:00:80:00:02",
-        ],
-    );
-    assert!(
-        out.contains("box1.cli.test") && out.contains("127.80.0.10"),
-        "{out}"
-    );
+    assert!(out.starts_with("NAME") && out.contains("admin") && out.contains("127.80.0.0/24"), "{out}");
+    let out = ok(&ep, &["node", "create", "box1.cli.test", "--mac", "52:54:00:80:00:01", "--mac", "52:54:00:80:00:02"]);
+    assert!(out.contains("box1.cli.test") && out.contains("127.80.0.10"), "{out}");
     let out = ok(&ep, &["node", "list"]);
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 2, "{out}");
-    assert!(
-        lines[0].starts_with("NAME") && lines[0].contains("BOOTENV"),
-        "{out}"
-    );
-    assert!(
-        lines[1].contains("52:54:00:80:00:01,52:54:00:80:00:02") && lines[1].contains("local"),
-        "{out}"
-    );
-    let out = ok(
-        &ep,
-        &["node", "set-bootenv", "box1.cli.test", "ubuntu-24.04"],
-    );
+    assert!(lines[0].starts_with("NAME") && lines[0].contains("BOOTENV"), "{out}");
+    assert!(lines[1].contains("52:54:00:80:00:01,52:54:00:80:00:02") && lines[1].contains("local"), "{out}");
+    let out = ok(&ep, &["node", "set-bootenv", "box1.cli.test", "ubuntu-24.04"]);
     assert!(out.contains("ubuntu-24.04"), "{out}");
     // --endpoint wins over the environment; --json gives the API's document.
     let out = Command::new(common::bin())
@@ -95,37 +61,18 @@ fn client_subcommands() {
     assert_eq!(v["addresses"].as_array().unwrap().len(), 2);
     let out = ok(&ep, &["bootenv", "list"]);
     for env in ["local", "discovery", "ubuntu-24.04"] {
-        assert!(
-            out.lines().any(|l| l.starts_with(env)),
-            "{env} missing: {out}"
-        );
+        assert!(out.lines().any(|l| l.starts_with(env)), "{env} missing: {out}");
     }
     // Errors: non-zero exit, the server's message naming the problem.
     let bad = fulcrum(&ep, &["node", "set-bootenv", "box1.cli.test", "nope"]);
     assert!(!bad.status.success());
     let err = String::from_utf8_lossy(&bad.stderr);
-    assert!(
-        err.contains("bootenv") && err.contains("nope") && err.contains("422"),
-        "{err}"
-    );
+    assert!(err.contains("bootenv") && err.contains("nope") && err.contains("422"), "{err}");
     let bad = fulcrum(
         &ep,
-        &[
-            "network",
-            "create",
-            "x",
-            "--subnet",
-            "127.81.0.0/24",
-            "--static",
-            "oops",
-            "--domain",
-            "x.test",
-        ],
+        &["network", "create", "x", "--subnet", "127.81.0.0/24", "--static", "oops", "--domain", "x.test"],
     );
-    assert!(
-        String::from_utf8_lossy(&bad.stderr).contains("--static"),
-        "range syntax error should name the flag"
-    );
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--static"), "range syntax error should name the flag");
     let down = fulcrum("http://127.0.0.1:9", &["node", "list"]);
     assert!(!down.status.success());
 }

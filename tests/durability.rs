@@ -18,22 +18,10 @@ use serde_json::json;
 fn acknowledged_leases_and_nodes_survive_kill_9_under_load() {
     let (cfg, ports) = loopback_config();
     let srv = Server::start(&cfg, ports.http, None);
-    assert_eq!(
-        curl(
-            None,
-            "POST",
-            &srv.url("/api/v1/networks"),
-            Some(&loopback_network("admin", 70))
-        )
-        .0,
-        201
-    );
+    assert_eq!(curl(None, "POST", &srv.url("/api/v1/networks"), Some(&loopback_network("admin", 70))).0, 201);
     for i in 0..10u8 {
         let body = json!({"name": format!("n{i}.test.example"), "macs": [format!("52:54:00:00:70:{i:02x}")], "bootenv": "ubuntu-24.04"});
-        assert_eq!(
-            curl(None, "POST", &srv.url("/api/v1/nodes"), Some(&body)).0,
-            201
-        );
+        assert_eq!(curl(None, "POST", &srv.url("/api/v1/nodes"), Some(&body)).0, 201);
     }
     let (_, health) = curl(None, "GET", &srv.url("/healthz"), None);
 
@@ -70,62 +58,32 @@ fn acknowledged_leases_and_nodes_survive_kill_9_under_load() {
         let _ = w.join();
     }
     let acked = acked.lock().unwrap().clone();
-    assert!(
-        acked.len() >= 40,
-        "load produced only {} leases",
-        acked.len()
-    );
+    assert!(acked.len() >= 40, "load produced only {} leases", acked.len());
 
     let srv = Server::start_in(dir, &cfg, ports.http, None);
     let (_, after) = curl(None, "GET", &srv.url("/healthz"), None);
-    assert_eq!(
-        after["global_id"], health["global_id"],
-        "Global ID changed across restart"
-    );
+    assert_eq!(after["global_id"], health["global_id"], "Global ID changed across restart");
     let (_, nodes) = curl(None, "GET", &srv.url("/api/v1/nodes"), None);
     let nodes = nodes.as_array().unwrap();
     assert_eq!(nodes.len(), 10);
-    assert!(nodes
-        .iter()
-        .all(|n| n["bootenv"] == "ubuntu-24.04" && n["ipv4"].is_string()));
+    assert!(nodes.iter().all(|n| n["bootenv"] == "ubuntu-24.04" && n["ipv4"].is_string()));
     let (_, leases) = curl(None, "GET", &srv.url("/api/v1/leases"), None);
     let leases = leases.as_array().unwrap();
     let mut by_ip: HashMap<String, String> = HashMap::new();
     for l in leases {
         let ip = l["ip"].as_str().unwrap().to_string();
-        assert!(
-            by_ip
-                .insert(ip.clone(), l["mac"].as_str().unwrap().to_string())
-                .is_none(),
-            "{ip} leased twice"
-        );
+        assert!(by_ip.insert(ip.clone(), l["mac"].as_str().unwrap().to_string()).is_none(), "{ip} leased twice");
     }
     for (mac, ip) in &acked {
-        let mac_s = mac
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<Vec<_>>()
-            .join(":");
-        assert_eq!(
-            by_ip.get(&ip.to_string()),
-            Some(&mac_s),
-            "acknowledged lease {ip} -> {mac_s} lost after kill -9"
-        );
+        let mac_s = mac.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":");
+        assert_eq!(by_ip.get(&ip.to_string()), Some(&mac_s), "acknowledged lease {ip} -> {mac_s} lost after kill -9");
     }
     // A new client after the restart never gets an address someone holds.
     let relay = Relay::new(Ipv4Addr::new(127, 70, 0, 1), ports.dhcp);
     let fresh = relay.dora([0x52, 0x54, 0x02, 0, 0, 1], false);
-    assert!(
-        !by_ip.contains_key(&fresh.yiaddr.to_string()),
-        "{} handed out twice",
-        fresh.yiaddr
-    );
+    assert!(!by_ip.contains_key(&fresh.yiaddr.to_string()), "{} handed out twice", fresh.yiaddr);
     // A client that had a lease gets the same address again.
     let (mac, ip) = acked.iter().next().unwrap();
     assert_eq!(relay.dora(*mac, false).yiaddr, *ip);
-    println!(
-        "{} acknowledged leases, {} on disk after kill -9",
-        acked.len(),
-        leases.len()
-    );
+    println!("{} acknowledged leases, {} on disk after kill -9", acked.len(), leases.len());
 }

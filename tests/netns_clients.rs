@@ -25,22 +25,10 @@ struct Lab {
 fn lab() -> Lab {
     let server_ns = Netns::new("srv");
     let client = Netns::new("cli");
-    server_ns.ip(&[
-        "link",
-        "add",
-        "br0",
-        "type",
-        "bridge",
-        "stp_state",
-        "0",
-        "forward_delay",
-        "0",
-    ]);
+    server_ns.ip(&["link", "add", "br0", "type", "bridge", "stp_state", "0", "forward_delay", "0"]);
     server_ns.ip(&["addr", "add", "10.78.0.1/24", "dev", "br0"]);
     server_ns.ip(&["link", "set", "br0", "up"]);
-    server_ns.ip(&[
-        "link", "add", "vsrv", "type", "veth", "peer", "name", "vcli",
-    ]);
+    server_ns.ip(&["link", "add", "vsrv", "type", "veth", "peer", "name", "vcli"]);
     server_ns.ip(&["link", "set", "vsrv", "master", "br0", "up"]);
     server_ns.ip(&["link", "set", "vcli", "netns", &client.name]);
     client.ip(&["link", "set", "vcli", "name", "eth0"]);
@@ -49,15 +37,7 @@ fn lab() -> Lab {
     let tftp_root = tempfile::tempdir().unwrap();
     let loader: Vec<u8> = (0..200_000u32).map(|i| (i * 7 % 253) as u8).collect();
     std::fs::write(tftp_root.path().join("undionly.kpxe"), &loader).unwrap();
-    std::fs::write(
-        tftp_root
-            .path()
-            .parent()
-            .unwrap()
-            .join(format!("secret-{}", std::process::id())),
-        b"nope",
-    )
-    .unwrap();
+    std::fs::write(tftp_root.path().parent().unwrap().join(format!("secret-{}", std::process::id())), b"nope").unwrap();
     let config = format!(
         "data_dir = \"{{dir}}/data\"\n[http]\nlisten = \"0.0.0.0:8080\"\n[dhcp]\nlisten4 = \"0.0.0.0:67\"\ninterfaces = [\"br0\"]\n\
          [tftp]\nlisten = \"0.0.0.0:69\"\nroot = \"{}\"\n[boot]\nfiles_dir = \"{{dir}}/files\"\n",
@@ -70,19 +50,9 @@ fn lab() -> Lab {
         "dynamic": {"start": "10.78.0.100", "end": "10.78.0.200"},
         "domain": "lab.test", "interface": "br0", "dns_servers": ["10.78.0.1"], "lease_seconds": 600,
     });
-    let (code, v) = curl(
-        Some(&server_ns),
-        "POST",
-        &srv.url("/api/v1/networks"),
-        Some(&net),
-    );
+    let (code, v) = curl(Some(&server_ns), "POST", &srv.url("/api/v1/networks"), Some(&net));
     assert_eq!(code, 201, "{v}");
-    Lab {
-        client,
-        srv,
-        server_ns,
-        tftp_root,
-    }
+    Lab { client, srv, server_ns, tftp_root }
 }
 
 /// Runs udhcpc once as a PXE client would identify itself; returns the
@@ -122,25 +92,14 @@ fn udhcpc(lab: &Lab, tag: &str) -> HashMap<String, String> {
             "-s",
         ])
         .arg(&script));
-    let text = std::fs::read_to_string(&out).unwrap_or_else(|_| {
-        panic!(
-            "{tag}: udhcpc got no lease: {}",
-            String::from_utf8_lossy(&o.stderr)
-        )
-    });
-    text.lines()
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+    let text = std::fs::read_to_string(&out)
+        .unwrap_or_else(|_| panic!("{tag}: udhcpc got no lease: {}", String::from_utf8_lossy(&o.stderr)));
+    text.lines().filter_map(|l| l.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
 
 #[test]
 fn dhcp_tftp_http_with_real_clients() {
-    if !prerequisites(
-        "netns_clients",
-        true,
-        &["ip", "udhcpc", "dhclient", "tftp", "atftp", "curl"],
-    ) {
+    if !prerequisites("netns_clients", true, &["ip", "udhcpc", "dhclient", "tftp", "atftp", "curl"]) {
         return;
     }
     let lab = lab();
@@ -149,8 +108,7 @@ fn dhcp_tftp_http_with_real_clients() {
     let env = udhcpc(&lab, "unknown client");
     let ip: std::net::Ipv4Addr = env["ip"].parse().unwrap();
     assert!(
-        (std::net::Ipv4Addr::new(10, 78, 0, 100)..=std::net::Ipv4Addr::new(10, 78, 0, 200))
-            .contains(&ip),
+        (std::net::Ipv4Addr::new(10, 78, 0, 100)..=std::net::Ipv4Addr::new(10, 78, 0, 200)).contains(&ip),
         "{env:?}"
     );
     assert_eq!(env["boot_file"], "undionly.kpxe", "{env:?}");
@@ -160,12 +118,7 @@ fn dhcp_tftp_http_with_real_clients() {
     assert_eq!(env["domain"], "lab.test");
     assert_eq!(env["lease"], "600");
     assert_eq!(env["mask"], "24");
-    let (_, leases) = curl(
-        Some(&lab.server_ns),
-        "GET",
-        &lab.srv.url("/api/v1/leases"),
-        None,
-    );
+    let (_, leases) = curl(Some(&lab.server_ns), "GET", &lab.srv.url("/api/v1/leases"), None);
     assert_eq!(leases[0]["mac"], "52:54:00:78:00:01", "{leases}");
     assert_eq!(leases[0]["ip"], ip.to_string());
 
@@ -178,11 +131,7 @@ fn dhcp_tftp_http_with_real_clients() {
         .cmd("tftp")
         .args(["-m", "binary", "10.78.0.1", "-c", "get", "undionly.kpxe"])
         .arg(dl.path().join("hpa")));
-    assert!(
-        got("hpa") == want,
-        "tftp-hpa copy differs ({} bytes)",
-        got("hpa").len()
-    );
+    assert!(got("hpa") == want, "tftp-hpa copy differs ({} bytes)", got("hpa").len());
     run(lab
         .client
         .cmd("curl")
@@ -193,62 +142,34 @@ fn dhcp_tftp_http_with_real_clients() {
     let a = run(lab
         .client
         .cmd("atftp")
-        .args([
-            "--trace",
-            "--option",
-            "blksize 1468",
-            "--option",
-            "tsize 0",
-            "-g",
-            "-r",
-            "undionly.kpxe",
-            "-l",
-        ])
+        .args(["--trace", "--option", "blksize 1468", "--option", "tsize 0", "-g", "-r", "undionly.kpxe", "-l"])
         .arg(dl.path().join("atftp"))
         .arg("10.78.0.1"));
     assert!(got("atftp") == want, "atftp copy differs");
-    let atftp_out =
-        String::from_utf8_lossy(&a.stdout).to_string() + &String::from_utf8_lossy(&a.stderr);
-    let oack = atftp_out
-        .lines()
-        .find(|l| l.starts_with("received OACK"))
-        .unwrap_or_else(|| panic!("no OACK: {atftp_out}"));
-    assert!(
-        oack.contains(&format!("tsize: {}", want.len())) && oack.contains("blksize: 1468"),
-        "{oack}"
-    );
+    let atftp_out = String::from_utf8_lossy(&a.stdout).to_string() + &String::from_utf8_lossy(&a.stderr);
+    let oack =
+        atftp_out.lines().find(|l| l.starts_with("received OACK")).unwrap_or_else(|| panic!("no OACK: {atftp_out}"));
+    assert!(oack.contains(&format!("tsize: {}", want.len())) && oack.contains("blksize: 1468"), "{oack}");
     // Leaving the root is refused.
     let esc = lab
         .client
         .cmd("atftp")
-        .args([
-            "-g",
-            "-r",
-            &format!("../secret-{}", std::process::id()),
-            "-l",
-        ])
+        .args(["-g", "-r", &format!("../secret-{}", std::process::id()), "-l"])
         .arg(dl.path().join("esc"))
         .arg("10.78.0.1")
         .output()
         .unwrap();
-    assert!(
-        !esc.status.success() && got("esc").is_empty(),
-        "path escape was served"
-    );
+    assert!(!esc.status.success() && got("esc").is_empty(), "path escape was served");
 
     // 3. HTTP: the boot script for this MAC, and a ranged file.
     let files = lab.srv.dir.path().join("files/discovery");
     std::fs::create_dir_all(&files).unwrap();
     let kernel: Vec<u8> = (0..3_000_000u32).map(|i| (i % 241) as u8).collect();
     std::fs::write(files.join("vmlinuz"), &kernel).unwrap();
-    let script = run(lab.client.cmd("curl").args([
-        "-sf",
-        "http://10.78.0.1:8080/boot/ipxe?mac=52:54:00:78:00:01",
-    ]));
+    let script = run(lab.client.cmd("curl").args(["-sf", "http://10.78.0.1:8080/boot/ipxe?mac=52:54:00:78:00:01"]));
     let script = String::from_utf8_lossy(&script.stdout);
     assert!(
-        script.contains("booting discovery")
-            && script.contains("http://10.78.0.1:8080/boot/files/discovery/vmlinuz"),
+        script.contains("booting discovery") && script.contains("http://10.78.0.1:8080/boot/files/discovery/vmlinuz"),
         "{script}"
     );
     let ranged = run(lab.client.cmd("curl").args([
@@ -290,23 +211,14 @@ fn dhcp_tftp_http_with_real_clients() {
         .arg(&lf)
         .arg("eth0"));
     let lease = std::fs::read_to_string(&lf).unwrap();
-    assert!(
-        lease.contains(&format!(
-            "fixed-address {};",
-            node["ipv4"].as_str().unwrap()
-        )),
-        "{lease}"
-    );
+    assert!(lease.contains(&format!("fixed-address {};", node["ipv4"].as_str().unwrap())), "{lease}");
     assert!(lease.contains("option host-name \"web1\""), "{lease}");
     if let Ok(pid) = std::fs::read_to_string(d.path().join("pid")) {
         let _ = Command::new("kill").arg(pid.trim()).status();
     }
 
     // 6. Malformed datagrams are counted, never fatal.
-    run(lab.client.cmd("sh").args([
-        "-c",
-        "printf 'garbage' > /dev/udp/10.78.0.1/67 2>/dev/null || true",
-    ]));
+    run(lab.client.cmd("sh").args(["-c", "printf 'garbage' > /dev/udp/10.78.0.1/67 2>/dev/null || true"]));
     let (_, health) = curl(Some(&lab.server_ns), "GET", &lab.srv.url("/healthz"), None);
     assert_eq!(health["status"], "ok");
 }

@@ -16,27 +16,12 @@ const ROUNDS: usize = 1000;
 #[test]
 fn every_answer_reflects_the_bootenv_just_written() {
     let (srv, ports) = loopback();
-    assert_eq!(
-        curl(
-            None,
-            "POST",
-            &srv.url("/api/v1/networks"),
-            Some(&loopback_network("admin", 60))
-        )
-        .0,
-        201
-    );
+    assert_eq!(curl(None, "POST", &srv.url("/api/v1/networks"), Some(&loopback_network("admin", 60))).0, 201);
     let mac = [0x52, 0x54, 0x00, 0x00, 0x60, 0x01];
     let node = json!({"name": "racer.test.example", "macs": ["52:54:00:00:60:01"]});
-    assert_eq!(
-        curl(None, "POST", &srv.url("/api/v1/nodes"), Some(&node)).0,
-        201
-    );
+    assert_eq!(curl(None, "POST", &srv.url("/api/v1/nodes"), Some(&node)).0, 201);
     let relay = Relay::new(Ipv4Addr::new(127, 60, 0, 1), ports.dhcp);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let http = reqwest::Client::new();
     let put_url = srv.url("/api/v1/nodes/racer.test.example/bootenv");
     let script_url = srv.url("/boot/ipxe?mac=52:54:00:00:60:01");
@@ -45,21 +30,10 @@ fn every_answer_reflects_the_bootenv_just_written() {
     for round in 0..ROUNDS {
         let env = envs[round % envs.len()];
         let script = rt.block_on(async {
-            let r = http
-                .put(&put_url)
-                .json(&json!({ "bootenv": env }))
-                .send()
-                .await
-                .unwrap();
+            let r = http.put(&put_url).json(&json!({ "bootenv": env })).send().await.unwrap();
             assert_eq!(r.status().as_u16(), 200, "round {round}");
             // The write is acknowledged: ask at once.
-            http.get(&script_url)
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap()
+            http.get(&script_url).send().await.unwrap().text().await.unwrap()
         });
         let ipxe = round % 2 == 1;
         let answer = relay.send(&relay.request(mac, dhcproto::v4::MessageType::Discover, ipxe));
@@ -75,10 +49,7 @@ fn every_answer_reflects_the_bootenv_just_written() {
             (_, _, None) => false,
         };
         if !script_ok || !dhcp_ok {
-            stale.push(format!(
-                "round {round}: bootenv {env}: script ok {script_ok}, dhcp file {:?}",
-                answer.file
-            ));
+            stale.push(format!("round {round}: bootenv {env}: script ok {script_ok}, dhcp file {:?}", answer.file));
         }
     }
     println!("{ROUNDS} rounds, {} stale answers", stale.len());

@@ -27,19 +27,9 @@ fn unit_file_verifies_and_is_hardened() {
     let dir = tempfile::tempdir().unwrap();
     let copy = dir.path().join("fulcrum.service");
     std::fs::write(&copy, text.replace("/usr/bin/fulcrum", common::bin())).unwrap();
-    let out = Command::new("systemd-analyze")
-        .args(["verify", "--man=no"])
-        .arg(&copy)
-        .output()
-        .expect("systemd-analyze");
+    let out =
+        Command::new("systemd-analyze").args(["verify", "--man=no"]).arg(&copy).output().expect("systemd-analyze");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    let problems: Vec<&str> = stderr
-        .lines()
-        .filter(|l| l.contains("fulcrum.service"))
-        .collect();
-    assert!(
-        out.status.success() && problems.is_empty(),
-        "systemd-analyze verify: {}\n{stderr}",
-        out.status
-    );
+    let problems: Vec<&str> = stderr.lines().filter(|l| l.contains("fulcrum.service")).collect();
+    assert!(out.status.success() && problems.is_empty(), "systemd-analyze verify: {}\n{stderr}", out.status);
 }

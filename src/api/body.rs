@@ -22,9 +22,9 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
-            ApiError::new(StatusCode::BAD_REQUEST, format!("cannot read body: {e}"))
-        })?;
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("cannot read body: {e}")))?;
         parse(&bytes).map(Body)
     }
 }
@@ -32,16 +32,10 @@ where
 /// Parses JSON, naming the field of the first error.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.len() > MAX_BODY {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "request body over 1 MiB",
-        ));
+        return Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "request body over 1 MiB"));
     }
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "request body is empty; expected a JSON object",
-        ));
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "request body is empty; expected a JSON object"));
     }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(&mut de).map_err(|e| {
@@ -50,25 +44,12 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         let message = inner.to_string();
         // A missing field is reported at its parent's path; name the field itself.
         let field = quoted_after(&message, "missing field `")
-            .map(|f| {
-                if path == "." {
-                    f
-                } else {
-                    format!("{path}.{f}")
-                }
-            })
+            .map(|f| if path == "." { f } else { format!("{path}.{f}") })
             .unwrap_or(path);
         if inner.is_syntax() || inner.is_eof() {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                format!("body is not valid JSON: {message}"),
-            )
+            ApiError::new(StatusCode::BAD_REQUEST, format!("body is not valid JSON: {message}"))
         } else {
-            ApiError::field(
-                StatusCode::BAD_REQUEST,
-                &field,
-                format!("field `{field}`: {message}"),
-            )
+            ApiError::field(StatusCode::BAD_REQUEST, &field, format!("field `{field}`: {message}"))
         }
     })
 }
@@ -105,20 +86,11 @@ mod tests {
 
     #[test]
     fn names_the_field() {
-        assert_eq!(
-            field_of(r#"{"name":"a","inner":{"start":"x"}}"#),
-            "inner.start"
-        );
+        assert_eq!(field_of(r#"{"name":"a","inner":{"start":"x"}}"#), "inner.start");
         assert_eq!(field_of(r#"{"inner":{"start":"1.2.3.4"}}"#), "name");
-        assert_eq!(
-            field_of(r#"{"name":"a","inner":{"start":"1.2.3.4"},"bogus":1}"#),
-            "bogus"
-        );
+        assert_eq!(field_of(r#"{"name":"a","inner":{"start":"1.2.3.4"},"bogus":1}"#), "bogus");
         assert_eq!(field_of(r#"{"name":"a","inner":{}}"#), "inner.start");
-        assert_eq!(
-            field_of(r#"{"name":5,"inner":{"start":"1.2.3.4"}}"#),
-            "name"
-        );
+        assert_eq!(field_of(r#"{"name":5,"inner":{"start":"1.2.3.4"}}"#), "name");
     }
 
     #[test]

@@ -16,38 +16,25 @@ use crate::state::StateError;
 
 pub async fn list(AxState(app): AxState<App>) -> Json<Value> {
     let w = app.state.snapshot();
-    Json(
-        serde_json::to_value(w.bootenvs().map(|b| &**b).collect::<Vec<_>>()).unwrap_or(Value::Null),
-    )
+    Json(serde_json::to_value(w.bootenvs().map(|b| &**b).collect::<Vec<_>>()).unwrap_or(Value::Null))
 }
 
 pub async fn show(AxState(app): AxState<App>, Path(name): Path<String>) -> ApiResult<Json<Value>> {
     let w = app.state.snapshot();
-    let env = w
-        .bootenv(&name)
-        .ok_or_else(|| StateError::not_found(Kind::Bootenv, &name))?;
+    let env = w.bootenv(&name).ok_or_else(|| StateError::not_found(Kind::Bootenv, &name))?;
     Ok(Json(serde_json::to_value(&**env).unwrap_or(Value::Null)))
 }
 
-pub async fn create(
-    AxState(app): AxState<App>,
-    Body(env): Body<Bootenv>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+pub async fn create(AxState(app): AxState<App>, Body(env): Body<Bootenv>) -> ApiResult<(StatusCode, Json<Value>)> {
     render::validate(&env)?;
     let env = app
         .state
         .write(move |txn| {
             if txn.world().bootenv(&env.name).is_some() {
-                return Err(StateError::conflict(
-                    "name",
-                    format!("bootenv `{}` already exists", env.name),
-                ));
+                return Err(StateError::conflict("name", format!("bootenv `{}` already exists", env.name)));
             }
             txn.put_bootenv(env)
         })
         .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(serde_json::to_value(&*env).unwrap_or(Value::Null)),
-    ))
+    Ok((StatusCode::CREATED, Json(serde_json::to_value(&*env).unwrap_or(Value::Null))))
 }

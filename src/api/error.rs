@@ -19,20 +19,12 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, error: impl Into<String>) -> ApiError {
-        ApiError {
-            status,
-            error: error.into(),
-            detail: Value::Null,
-        }
+        ApiError { status, error: error.into(), detail: Value::Null }
     }
 
     /// A bad value in `field`.
     pub fn field(status: StatusCode, field: &str, error: impl Into<String>) -> ApiError {
-        ApiError {
-            status,
-            error: error.into(),
-            detail: json!({ "field": field }),
-        }
+        ApiError { status, error: error.into(), detail: json!({ "field": field }) }
     }
 
     pub fn not_found(what: impl Into<String>) -> ApiError {
@@ -45,12 +37,8 @@ impl From<StateError> for ApiError {
         let msg = e.to_string();
         match e {
             StateError::NotFound { .. } => ApiError::new(StatusCode::NOT_FOUND, msg),
-            StateError::Conflict { field, .. } => {
-                ApiError::field(StatusCode::CONFLICT, &field, msg)
-            }
-            StateError::Invalid { field, .. } => {
-                ApiError::field(StatusCode::UNPROCESSABLE_ENTITY, &field, msg)
-            }
+            StateError::Conflict { field, .. } => ApiError::field(StatusCode::CONFLICT, &field, msg),
+            StateError::Invalid { field, .. } => ApiError::field(StatusCode::UNPROCESSABLE_ENTITY, &field, msg),
             StateError::Closed => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, msg),
             StateError::Store(_) => {
                 tracing::error!(error = %msg, "store failure");
@@ -62,11 +50,7 @@ impl From<StateError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (
-            self.status,
-            Json(json!({ "error": self.error, "detail": self.detail })),
-        )
-            .into_response()
+        (self.status, Json(json!({ "error": self.error, "detail": self.detail }))).into_response()
     }
 }
 

@@ -12,19 +12,14 @@ use tokio_stream::StreamExt;
 
 use super::App;
 
-pub async fn stream(
-    AxState(app): AxState<App>,
-) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+pub async fn stream(AxState(app): AxState<App>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let feed = BroadcastStream::new(app.state.subscribe());
     let events = feed.map(|item| {
         Ok(match item {
-            Ok(change) => Event::default()
-                .event(change.event_name())
-                .id(change.seq.to_string())
-                .data(change.to_json()),
-            Err(BroadcastStreamRecvError::Lagged(n)) => Event::default()
-                .event("lagged")
-                .data(format!("{{\"missed\":{n}}}")),
+            Ok(change) => Event::default().event(change.event_name()).id(change.seq.to_string()).data(change.to_json()),
+            Err(BroadcastStreamRecvError::Lagged(n)) => {
+                Event::default().event("lagged").data(format!("{{\"missed\":{n}}}"))
+            }
         })
     });
     Sse::new(events).keep_alive(KeepAlive::default())

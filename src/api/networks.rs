@@ -71,10 +71,7 @@ fn invalid(field: &str, msg: impl Into<String>) -> StateError {
 
 fn check_range(net: &Network, field: &str, r: &Range) -> Result<(), StateError> {
     if r.start > r.end {
-        return Err(invalid(
-            field,
-            format!("start {} is after end {}", r.start, r.end),
-        ));
+        return Err(invalid(field, format!("start {} is after end {}", r.start, r.end)));
     }
     for (end, ip) in [("start", r.start), ("end", r.end)] {
         if !alloc::assignable(net, ip) {
@@ -91,41 +88,22 @@ fn check_range(net: &Network, field: &str, r: &Range) -> Result<(), StateError> 
 pub fn validate(net: &Network) -> Result<(), StateError> {
     if net.name.is_empty()
         || net.name.len() > 63
-        || !net
-            .name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        || !net.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
     {
-        return Err(invalid(
-            "name",
-            format!(
-                "`{}` must be 1-63 characters of a-z, 0-9, '-' or '_'",
-                net.name
-            ),
-        ));
+        return Err(invalid("name", format!("`{}` must be 1-63 characters of a-z, 0-9, '-' or '_'", net.name)));
     }
     if net.subnet.prefix_len() > 30 {
-        return Err(invalid(
-            "subnet",
-            format!("{} is too small; use /30 or larger", net.subnet),
-        ));
+        return Err(invalid("subnet", format!("{} is too small; use /30 or larger", net.subnet)));
     }
     if net.subnet.network() != net.subnet.addr() {
         return Err(invalid(
             "subnet",
-            format!(
-                "{} has host bits set; did you mean {}?",
-                net.subnet,
-                net.subnet.trunc()
-            ),
+            format!("{} has host bits set; did you mean {}?", net.subnet, net.subnet.trunc()),
         ));
     }
     if let Some(r) = net.router {
         if !net.subnet.contains(&r) || r == net.subnet.network() || r == net.subnet.broadcast() {
-            return Err(invalid(
-                "router",
-                format!("{r} is not a host address of {}", net.subnet),
-            ));
+            return Err(invalid("router", format!("{r} is not a host address of {}", net.subnet)));
         }
     }
     check_range(net, "static", &net.static_range)?;
@@ -135,12 +113,8 @@ pub fn validate(net: &Network) -> Result<(), StateError> {
             return Err(invalid("dynamic", "dynamic and static ranges overlap"));
         }
     }
-    crate::engine::nodes::validate_fqdn(&format!("host.{}", net.domain)).map_err(|_| {
-        invalid(
-            "domain",
-            format!("`{}` is not a valid DNS domain", net.domain),
-        )
-    })?;
+    crate::engine::nodes::validate_fqdn(&format!("host.{}", net.domain))
+        .map_err(|_| invalid("domain", format!("`{}` is not a valid DNS domain", net.domain)))?;
     if net.lease_seconds < 60 {
         return Err(invalid("lease_seconds", "must be at least 60"));
     }
@@ -149,31 +123,21 @@ pub fn validate(net: &Network) -> Result<(), StateError> {
     }
     if let Some(i) = &net.interface {
         if i.is_empty() || i.len() > 15 {
-            return Err(invalid(
-                "interface",
-                format!("`{i}` is not an interface name"),
-            ));
+            return Err(invalid("interface", format!("`{i}` is not an interface name")));
         }
     }
     Ok(())
 }
 
 fn next_id(world: &World) -> u16 {
-    world
-        .networks()
-        .map(|n| n.id)
-        .max()
-        .map_or(1, |m| m.wrapping_add(1).max(1))
+    world.networks().map(|n| n.id).max().map_or(1, |m| m.wrapping_add(1).max(1))
 }
 
 /// The JSON shape of a network, with its effective IPv6 prefix.
 pub fn view(world: &World, net: &Network) -> Value {
     let mut v = serde_json::to_value(net).unwrap_or(Value::Null);
     if let Some(obj) = v.as_object_mut() {
-        obj.insert(
-            "v6_network".into(),
-            json!(net.v6_prefix(world.global_id()).map(|p| format!("{p}/64"))),
-        );
+        obj.insert("v6_network".into(), json!(net.v6_prefix(world.global_id()).map(|p| format!("{p}/64"))));
     }
     v
 }
@@ -185,24 +149,16 @@ pub async fn list(AxState(app): AxState<App>) -> Json<Value> {
 
 pub async fn show(AxState(app): AxState<App>, Path(name): Path<String>) -> ApiResult<Json<Value>> {
     let w = app.state.snapshot();
-    let net = w
-        .network(&name)
-        .ok_or_else(|| StateError::not_found(Kind::Network, &name))?;
+    let net = w.network(&name).ok_or_else(|| StateError::not_found(Kind::Network, &name))?;
     Ok(Json(view(&w, net)))
 }
 
-pub async fn create(
-    AxState(app): AxState<App>,
-    Body(spec): Body<NetworkSpec>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+pub async fn create(AxState(app): AxState<App>, Body(spec): Body<NetworkSpec>) -> ApiResult<(StatusCode, Json<Value>)> {
     let net = app
         .state
         .write(move |txn| {
             if txn.world().network(&spec.name).is_some() {
-                return Err(StateError::conflict(
-                    "name",
-                    format!("network `{}` already exists", spec.name),
-                ));
+                return Err(StateError::conflict("name", format!("network `{}` already exists", spec.name)));
             }
             let net = Network {
                 id: next_id(txn.world()),
@@ -270,8 +226,6 @@ pub async fn patch(
 }
 
 pub async fn delete(AxState(app): AxState<App>, Path(name): Path<String>) -> ApiResult<StatusCode> {
-    app.state
-        .write(move |txn| txn.delete_network(&name))
-        .await?;
+    app.state.write(move |txn| txn.delete_network(&name)).await?;
     Ok(StatusCode::NO_CONTENT)
 }

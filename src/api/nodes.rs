@@ -30,6 +30,7 @@ pub fn view(world: &World, node: &Node) -> Value {
     addresses.extend(ipv6.iter().map(ToString::to_string));
     let mut v = serde_json::to_value(node).unwrap_or(Value::Null);
     if let Some(obj) = v.as_object_mut() {
+        obj.remove("token");
         obj.insert("ipv6".into(), json!(ipv6));
         obj.insert("addresses".into(), json!(addresses));
     }
@@ -49,17 +50,9 @@ pub async fn list(AxState(app): AxState<App>, Query(f): Query<NodeFilter>) -> Js
     let w = app.state.snapshot();
     let nodes = w
         .nodes()
-        .filter(|n| {
-            f.network
-                .as_deref()
-                .is_none_or(|x| n.network.as_deref() == Some(x))
-        })
+        .filter(|n| f.network.as_deref().is_none_or(|x| n.network.as_deref() == Some(x)))
         .filter(|n| f.bootenv.as_deref().is_none_or(|x| n.bootenv == x))
-        .filter(|n| {
-            f.provision_state
-                .as_deref()
-                .is_none_or(|x| n.provision_state.to_string() == x)
-        })
+        .filter(|n| f.provision_state.as_deref().is_none_or(|x| n.provision_state.to_string() == x))
         .map(|n| view(&w, n))
         .collect();
     Json(Value::Array(nodes))
@@ -67,21 +60,13 @@ pub async fn list(AxState(app): AxState<App>, Query(f): Query<NodeFilter>) -> Js
 
 pub async fn show(AxState(app): AxState<App>, Path(name): Path<String>) -> ApiResult<Json<Value>> {
     let w = app.state.snapshot();
-    let node = w
-        .node(&name)
-        .ok_or_else(|| StateError::not_found(Kind::Node, &name))?;
+    let node = w.node(&name).ok_or_else(|| StateError::not_found(Kind::Node, &name))?;
     Ok(Json(view(&w, node)))
 }
 
-pub async fn create(
-    AxState(app): AxState<App>,
-    Body(req): Body<NewNode>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+pub async fn create(AxState(app): AxState<App>, Body(req): Body<NewNode>) -> ApiResult<(StatusCode, Json<Value>)> {
     let node = app.engine.create_node(req).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(view(&app.state.snapshot(), &node)),
-    ))
+    Ok((StatusCode::CREATED, Json(view(&app.state.snapshot(), &node))))
 }
 
 pub async fn patch(
@@ -124,10 +109,7 @@ pub async fn provision(
     Path(name): Path<String>,
     Body(t): Body<Target>,
 ) -> ApiResult<Json<Value>> {
-    let verb: Verb = t
-        .target
-        .parse()
-        .map_err(|e: String| ApiError::field(StatusCode::BAD_REQUEST, "target", e))?;
+    let verb: Verb = t.target.parse().map_err(|e: String| ApiError::field(StatusCode::BAD_REQUEST, "target", e))?;
     let node = app.engine.provision(name, verb).await?;
     Ok(Json(view(&app.state.snapshot(), &node)))
 }
@@ -150,10 +132,33 @@ pub async fn discover(
         IpAddr::V6(v6) => v6.to_ipv4_mapped(),
     };
     let (node, created) = app.engine.discover(d.mac, source).await?;
-    let status = if created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
-    Ok((status, Json(view(&app.state.snapshot(), &node))))
+    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    let mut v = view(&app.state.snapshot(), &node);
+    // The machine itself asked: it gets the token it reports in with.
+    v["token"] = json!(node.token);
+    Ok((status, Json(v)))
+}
+
+/// `POST /api/v1/nodes/{name}/alive` with `Authorization: Bearer TOKEN`:
+/// the node reports in.
+pub async fn report_alive(
+    AxState(app): AxState<App>,
+    Path(name): Path<String>,
+    headers: axum::http::HeaderMap,
+) -> ApiResult<Json<Value>> {
+    let token = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .ok_or_else(|| {
+            ApiError::field(StatusCode::UNAUTHORIZED, "authorization", "missing `Authorization: Bearer <node token>`")
+        })?
+        .to_string();
+    let node = app.engine.report_alive(name, token).await.map_err(|e| match e {
+        StateError::Conflict { field, message } if field == "token" => {
+            ApiError::field(StatusCode::FORBIDDEN, "authorization", message)
+        }
+        other => other.into(),
+    })?;
+    Ok(Json(view(&app.state.snapshot(), &node)))
 }

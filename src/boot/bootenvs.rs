@@ -8,23 +8,15 @@ use crate::state::{State, StateError};
 /// `(file name, text)` of every shipped bootenv.
 const SHIPPED: [(&str, &str); 3] = [
     ("local.toml", include_str!("../../bootenvs/local.toml")),
-    (
-        "discovery.toml",
-        include_str!("../../bootenvs/discovery.toml"),
-    ),
-    (
-        "ubuntu-24.04.toml",
-        include_str!("../../bootenvs/ubuntu-24.04.toml"),
-    ),
+    ("discovery.toml", include_str!("../../bootenvs/discovery.toml")),
+    ("ubuntu-24.04.toml", include_str!("../../bootenvs/ubuntu-24.04.toml")),
 ];
 
 /// Parses the shipped bootenvs.
 pub fn shipped() -> Result<Vec<Bootenv>, String> {
     SHIPPED
         .iter()
-        .map(|(file, text)| {
-            toml::from_str::<Bootenv>(text).map_err(|e| format!("bootenvs/{file}: {e}"))
-        })
+        .map(|(file, text)| toml::from_str::<Bootenv>(text).map_err(|e| format!("bootenvs/{file}: {e}")))
         .collect()
 }
 

@@ -47,31 +47,17 @@ fn base_url(app: &App, headers: &HeaderMap) -> String {
 }
 
 fn parse_mac(raw: Option<&str>) -> Result<Mac, ApiError> {
-    let raw = raw.ok_or_else(|| {
-        ApiError::field(
-            StatusCode::BAD_REQUEST,
-            "mac",
-            "query parameter `mac` is required",
-        )
-    })?;
-    raw.parse().map_err(|e: crate::net::mac::MacParseError| {
-        ApiError::field(StatusCode::BAD_REQUEST, "mac", e.to_string())
-    })
+    let raw =
+        raw.ok_or_else(|| ApiError::field(StatusCode::BAD_REQUEST, "mac", "query parameter `mac` is required"))?;
+    raw.parse()
+        .map_err(|e: crate::net::mac::MacParseError| ApiError::field(StatusCode::BAD_REQUEST, "mac", e.to_string()))
 }
 
 fn rendered(result: Result<String, RenderError>) -> Response {
     match result {
-        Ok(text) => (
-            [
-                (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
-                (header::CACHE_CONTROL, "no-store"),
-            ],
-            text,
-        )
+        Ok(text) => ([(header::CONTENT_TYPE, "text/plain; charset=utf-8"), (header::CACHE_CONTROL, "no-store")], text)
             .into_response(),
-        Err(e @ RenderError::MissingTemplate { .. }) => {
-            ApiError::not_found(e.to_string()).into_response()
-        }
+        Err(e @ RenderError::MissingTemplate { .. }) => ApiError::not_found(e.to_string()).into_response(),
         Err(e) => {
             tracing::error!(error = %e, "cannot render boot answer");
             ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response()
@@ -79,11 +65,7 @@ fn rendered(result: Result<String, RenderError>) -> Response {
     }
 }
 
-async fn ipxe(
-    AxState(app): AxState<App>,
-    headers: HeaderMap,
-    Query(q): Query<MacQuery>,
-) -> Response {
+async fn ipxe(AxState(app): AxState<App>, headers: HeaderMap, Query(q): Query<MacQuery>) -> Response {
     let mac = match parse_mac(q.mac.as_deref()) {
         Ok(m) => m,
         Err(e) => return e.into_response(),
@@ -92,12 +74,7 @@ async fn ipxe(
     let base = base_url(&app, &headers);
     let world = app.state.snapshot();
     tracing::info!(%mac, version = world.version(), "boot script");
-    rendered(render::ipxe_script(
-        &world,
-        &app.config.boot.discovery_bootenv,
-        &base,
-        mac,
-    ))
+    rendered(render::ipxe_script(&world, &app.config.boot.discovery_bootenv, &base, mac))
 }
 
 async fn template(
@@ -111,11 +88,5 @@ async fn template(
     };
     let base = base_url(&app, &headers);
     let world = app.state.snapshot();
-    rendered(render::template(
-        &world,
-        &app.config.boot.discovery_bootenv,
-        &base,
-        mac,
-        &name,
-    ))
+    rendered(render::template(&world, &app.config.boot.discovery_bootenv, &base, mac, &name))
 }

@@ -23,11 +23,7 @@ pub enum RenderError {
     #[error("bootenv `{env}` has no template `{name}`")]
     MissingTemplate { env: String, name: String },
     #[error("template {what} of bootenv `{env}`: {source}")]
-    Template {
-        env: String,
-        what: String,
-        source: minijinja::Error,
-    },
+    Template { env: String, what: String, source: minijinja::Error },
 }
 
 #[derive(Serialize)]
@@ -40,6 +36,8 @@ struct NodeCtx<'a> {
     network: Option<&'a str>,
     domain: Option<&'a str>,
     bootenv: &'a str,
+    /// What the node presents when it reports in (installer callbacks).
+    token: &'a str,
 }
 
 #[derive(Serialize)]
@@ -78,13 +76,11 @@ fn file_url(base: &str, path: &str) -> String {
 
 fn render(env: &Bootenv, what: &str, template: &str, ctx: &Ctx<'_>) -> Result<String, RenderError> {
     let jinja = Environment::new();
-    jinja
-        .render_str(template, ctx)
-        .map_err(|source| RenderError::Template {
-            env: env.name.clone(),
-            what: what.into(),
-            source,
-        })
+    jinja.render_str(template, ctx).map_err(|source| RenderError::Template {
+        env: env.name.clone(),
+        what: what.into(),
+        source,
+    })
 }
 
 /// Resolves which node and bootenv a MAC boots, and builds the context.
@@ -96,22 +92,19 @@ fn context<'w>(
 ) -> Result<(Ctx<'w>, &'w Bootenv), RenderError> {
     let node: Option<&'w Node> = world.node_by_mac(&mac).map(|n| &**n);
     let env_name = node.map_or(discovery, |n| n.bootenv.as_str());
-    let env: &'w Bootenv = world
-        .bootenv(env_name)
-        .map(|e| &**e)
-        .ok_or_else(|| RenderError::MissingBootenv(env_name.to_string()))?;
+    let env: &'w Bootenv =
+        world.bootenv(env_name).map(|e| &**e).ok_or_else(|| RenderError::MissingBootenv(env_name.to_string()))?;
     let node_ctx = node.map(|n| {
         let net = n.network.as_deref().and_then(|x| world.network(x));
         NodeCtx {
             name: &n.name,
             hostname: n.name.split('.').next().unwrap_or(&n.name),
             ipv4: n.ipv4.map(|ip| ip.to_string()),
-            ipv6: net
-                .and_then(|net| net.v6_address(world.global_id(), &n.name))
-                .map(|a| a.to_string()),
+            ipv6: net.and_then(|net| net.v6_address(world.global_id(), &n.name)).map(|a| a.to_string()),
             network: n.network.as_deref(),
             domain: net.map(|net| net.domain.as_str()),
             bootenv: &n.bootenv,
+            token: &n.token,
         }
     });
     let ctx = Ctx {
@@ -127,10 +120,7 @@ fn context<'w>(
                 .initrds
                 .iter()
                 .enumerate()
-                .map(|(i, p)| InitrdCtx {
-                    name: format!("initrd{i}"),
-                    url: file_url(base, p),
-                })
+                .map(|(i, p)| InitrdCtx { name: format!("initrd{i}"), url: file_url(base, p) })
                 .collect(),
             kernel_params: String::new(),
         },
@@ -140,12 +130,7 @@ fn context<'w>(
 
 /// The iPXE script for `mac`, from the live world. `base` is the URL the
 /// machine reached us at (`http://10.0.0.1:8080`).
-pub fn ipxe_script(
-    world: &World,
-    discovery: &str,
-    base: &str,
-    mac: Mac,
-) -> Result<String, RenderError> {
+pub fn ipxe_script(world: &World, discovery: &str, base: &str, mac: Mac) -> Result<String, RenderError> {
     let (mut ctx, env) = context(world, discovery, base, mac)?;
     ctx.env.kernel_params = render(env, "kernel_params", &env.kernel_params, &ctx)?;
     let template = match (env.kind, env.ipxe.is_empty()) {
@@ -157,43 +142,23 @@ pub fn ipxe_script(
 }
 
 /// One of the bootenv's unattended-install templates, rendered for `mac`.
-pub fn template(
-    world: &World,
-    discovery: &str,
-    base: &str,
-    mac: Mac,
-    name: &str,
-) -> Result<String, RenderError> {
+pub fn template(world: &World, discovery: &str, base: &str, mac: Mac, name: &str) -> Result<String, RenderError> {
     let (mut ctx, env) = context(world, discovery, base, mac)?;
     let text = env
         .templates
         .get(name)
-        .ok_or_else(|| RenderError::MissingTemplate {
-            env: env.name.clone(),
-            name: name.to_string(),
-        })?;
+        .ok_or_else(|| RenderError::MissingTemplate { env: env.name.clone(), name: name.to_string() })?;
     ctx.env.kernel_params = render(env, "kernel_params", &env.kernel_params, &ctx)?;
     render(env, &format!("templates.{name}"), text, &ctx)
 }
 
 /// Compiles every template of a bootenv; the error names the field.
 pub fn validate(env: &Bootenv) -> Result<(), StateError> {
-    if env.name.is_empty()
-        || !env
-            .name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-    {
-        return Err(StateError::invalid(
-            "name",
-            format!("`{}` must be non-empty a-z, 0-9, '-', '_' or '.'", env.name),
-        ));
+    if env.name.is_empty() || !env.name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+        return Err(StateError::invalid("name", format!("`{}` must be non-empty a-z, 0-9, '-', '_' or '.'", env.name)));
     }
     if env.kind == BootKind::Network && env.kernel.is_none() && env.ipxe.is_empty() {
-        return Err(StateError::invalid(
-            "kernel",
-            "a network bootenv needs a kernel or its own ipxe script",
-        ));
+        return Err(StateError::invalid("kernel", "a network bootenv needs a kernel or its own ipxe script"));
     }
     let jinja = Environment::new();
     let check = |field: String, text: &str| {
@@ -216,14 +181,8 @@ mod tests {
 
     #[test]
     fn file_urls() {
-        assert_eq!(
-            file_url("http://s:8", "a/vmlinuz"),
-            "http://s:8/boot/files/a/vmlinuz"
-        );
-        assert_eq!(
-            file_url("http://s:8", "/a/vmlinuz"),
-            "http://s:8/boot/files/a/vmlinuz"
-        );
+        assert_eq!(file_url("http://s:8", "a/vmlinuz"), "http://s:8/boot/files/a/vmlinuz");
+        assert_eq!(file_url("http://s:8", "/a/vmlinuz"), "http://s:8/boot/files/a/vmlinuz");
         assert_eq!(file_url("http://s:8", "http://mirror/k"), "http://mirror/k");
     }
 
@@ -232,9 +191,6 @@ mod tests {
         let mut env = crate::boot::bootenvs::shipped().unwrap().remove(1);
         env.templates.insert("user-data".into(), "{% if %}".into());
         let e = validate(&env).unwrap_err();
-        assert!(
-            matches!(e, StateError::Invalid { ref field, .. } if field == "templates.user-data"),
-            "{e}"
-        );
+        assert!(matches!(e, StateError::Invalid { ref field, .. } if field == "templates.user-data"), "{e}");
     }
 }

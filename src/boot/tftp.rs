@@ -23,10 +23,7 @@ pub struct RootHandler {
 impl RootHandler {
     /// `root` must exist; it is canonicalized once here.
     pub fn new(root: &Path, stats: Arc<Stats>) -> std::io::Result<RootHandler> {
-        Ok(RootHandler {
-            root: std::fs::canonicalize(root)?,
-            stats,
-        })
+        Ok(RootHandler { root: std::fs::canonicalize(root)?, stats })
     }
 
     /// The file a request names, if it stays inside the root.
@@ -37,16 +34,13 @@ impl RootHandler {
             match c {
                 Component::Normal(part) => rel.push(part),
                 Component::RootDir | Component::CurDir => {}
-                Component::ParentDir | Component::Prefix(_) => {
-                    return Err(packet::Error::PermissionDenied)
-                }
+                Component::ParentDir | Component::Prefix(_) => return Err(packet::Error::PermissionDenied),
             }
         }
         if rel.as_os_str().is_empty() {
             return Err(packet::Error::FileNotFound);
         }
-        let full =
-            std::fs::canonicalize(self.root.join(&rel)).map_err(|_| packet::Error::FileNotFound)?;
+        let full = std::fs::canonicalize(self.root.join(&rel)).map_err(|_| packet::Error::FileNotFound)?;
         if !full.starts_with(&self.root) {
             return Err(packet::Error::PermissionDenied);
         }
@@ -104,13 +98,9 @@ pub async fn build(
     max_blksize: u16,
     stats: Arc<Stats>,
 ) -> anyhow::Result<TftpServer<RootHandler>> {
-    let handler = RootHandler::new(root, stats)
-        .map_err(|e| anyhow::anyhow!("tftp.root {}: {e}", root.display()))?;
-    let server = TftpServerBuilder::with_handler(handler)
-        .std_socket(socket)?
-        .block_size_limit(max_blksize)
-        .build()
-        .await?;
+    let handler = RootHandler::new(root, stats).map_err(|e| anyhow::anyhow!("tftp.root {}: {e}", root.display()))?;
+    let server =
+        TftpServerBuilder::with_handler(handler).std_socket(socket)?.block_size_limit(max_blksize).build().await?;
     Ok(server)
 }
 
@@ -131,25 +121,10 @@ mod tests {
         assert!(h.resolve(Path::new("undionly.kpxe")).is_ok());
         assert!(h.resolve(Path::new("/undionly.kpxe")).is_ok());
         assert!(h.resolve(Path::new("sub\\a.efi")).is_ok());
-        assert!(matches!(
-            h.resolve(Path::new("../secret")),
-            Err(packet::Error::PermissionDenied)
-        ));
-        assert!(matches!(
-            h.resolve(Path::new("sub/../../secret")),
-            Err(packet::Error::PermissionDenied)
-        ));
-        assert!(matches!(
-            h.resolve(Path::new("escape")),
-            Err(packet::Error::PermissionDenied)
-        ));
-        assert!(matches!(
-            h.resolve(Path::new("missing")),
-            Err(packet::Error::FileNotFound)
-        ));
-        assert!(matches!(
-            h.resolve(Path::new("sub")),
-            Err(packet::Error::FileNotFound)
-        ));
+        assert!(matches!(h.resolve(Path::new("../secret")), Err(packet::Error::PermissionDenied)));
+        assert!(matches!(h.resolve(Path::new("sub/../../secret")), Err(packet::Error::PermissionDenied)));
+        assert!(matches!(h.resolve(Path::new("escape")), Err(packet::Error::PermissionDenied)));
+        assert!(matches!(h.resolve(Path::new("missing")), Err(packet::Error::FileNotFound)));
+        assert!(matches!(h.resolve(Path::new("sub")), Err(packet::Error::FileNotFound)));
     }
 }

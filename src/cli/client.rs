@@ -12,10 +12,7 @@ pub struct Client {
 
 impl Client {
     pub fn new(endpoint: &str) -> Client {
-        Client {
-            http: reqwest::Client::new(),
-            base: endpoint.trim_end_matches('/').to_string(),
-        }
+        Client { http: reqwest::Client::new(), base: endpoint.trim_end_matches('/').to_string() }
     }
 
     pub async fn get(&self, path: &str) -> anyhow::Result<Value> {
@@ -23,37 +20,23 @@ impl Client {
     }
 
     /// Sends a request; `Value::Null` for an empty success body.
-    pub async fn send(
-        &self,
-        method: &str,
-        path: &str,
-        body: Option<Value>,
-    ) -> anyhow::Result<Value> {
+    pub async fn send(&self, method: &str, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
         let url = format!("{}{}", self.base, path);
         let method = reqwest::Method::from_bytes(method.as_bytes()).map_err(|e| anyhow!("{e}"))?;
         let mut req = self.http.request(method.clone(), &url);
         if let Some(b) = body {
             req = req.json(&b);
         }
-        let resp = req
-            .send()
-            .await
-            .with_context(|| format!("{method} {url}"))?;
+        let resp = req.send().await.with_context(|| format!("{method} {url}"))?;
         let status = resp.status();
-        let text = resp
-            .text()
-            .await
-            .with_context(|| format!("reading {url}"))?;
+        let text = resp.text().await.with_context(|| format!("reading {url}"))?;
         let v: Value = if text.trim().is_empty() {
             Value::Null
         } else {
             serde_json::from_str(&text).unwrap_or(Value::String(text))
         };
         if !status.is_success() {
-            let msg = v["error"]
-                .as_str()
-                .map(str::to_string)
-                .unwrap_or_else(|| v.to_string());
+            let msg = v["error"].as_str().map(str::to_string).unwrap_or_else(|| v.to_string());
             return Err(anyhow!("{method} {path}: {msg} (HTTP {})", status.as_u16()));
         }
         Ok(v)

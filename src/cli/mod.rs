@@ -100,22 +100,14 @@ pub enum LeaseCmd {
 }
 
 fn range(field: &str, s: &str) -> anyhow::Result<Value> {
-    let (a, b) = s.split_once('-').ok_or_else(|| {
-        anyhow::anyhow!("--{field} `{s}`: expected START-END, e.g. 10.0.0.10-10.0.0.99")
-    })?;
+    let (a, b) = s
+        .split_once('-')
+        .ok_or_else(|| anyhow::anyhow!("--{field} `{s}`: expected START-END, e.g. 10.0.0.10-10.0.0.99"))?;
     Ok(json!({ "start": a.trim(), "end": b.trim() }))
 }
 
 fn node_table(nodes: &[Value]) -> Table {
-    let mut t = Table::new(&[
-        "NAME",
-        "MACS",
-        "ADDRESSES",
-        "BOOTENV",
-        "ALIVE",
-        "AVAILABLE",
-        "STATE",
-    ]);
+    let mut t = Table::new(&["NAME", "MACS", "ADDRESSES", "BOOTENV", "ALIVE", "AVAILABLE", "STATE"]);
     for n in nodes {
         t.row(vec![
             table::s(&n["name"]),
@@ -170,60 +162,32 @@ fn many(v: &Value) -> Vec<Value> {
 
 pub async fn node(c: &Client, json_out: bool, cmd: NodeCmd) -> anyhow::Result<()> {
     match cmd {
-        NodeCmd::List => print(json_out, &c.get("/api/v1/nodes").await?, |v| {
-            node_table(&many(v))
-        }),
-        NodeCmd::Show { name } => print(
-            json_out,
-            &c.get(&format!("/api/v1/nodes/{name}")).await?,
-            |v| node_table(&one(v)),
-        ),
-        NodeCmd::Create {
-            name,
-            macs,
-            bootenv,
-            network,
-            address,
-        } => {
+        NodeCmd::List => print(json_out, &c.get("/api/v1/nodes").await?, |v| node_table(&many(v))),
+        NodeCmd::Show { name } => {
+            print(json_out, &c.get(&format!("/api/v1/nodes/{name}")).await?, |v| node_table(&one(v)))
+        }
+        NodeCmd::Create { name, macs, bootenv, network, address } => {
             let mut body = json!({ "name": name, "macs": macs });
-            for (k, v) in [
-                ("bootenv", bootenv),
-                ("network", network),
-                ("address", address),
-            ] {
+            for (k, v) in [("bootenv", bootenv), ("network", network), ("address", address)] {
                 if let Some(v) = v {
                     body[k] = json!(v);
                 }
             }
-            print(
-                json_out,
-                &c.send("POST", "/api/v1/nodes", Some(body)).await?,
-                |v| node_table(&one(v)),
-            )
+            print(json_out, &c.send("POST", "/api/v1/nodes", Some(body)).await?, |v| node_table(&one(v)))
         }
         NodeCmd::SetBootenv { name, bootenv } => {
-            let v = c
-                .send(
-                    "PUT",
-                    &format!("/api/v1/nodes/{name}/bootenv"),
-                    Some(json!({ "bootenv": bootenv })),
-                )
-                .await?;
+            let v =
+                c.send("PUT", &format!("/api/v1/nodes/{name}/bootenv"), Some(json!({ "bootenv": bootenv }))).await?;
             print(json_out, &v, |v| node_table(&one(v)))
         }
         NodeCmd::Provision { name, verb } => {
             let v = c
-                .send(
-                    "PUT",
-                    &format!("/api/v1/nodes/{name}/states/provision"),
-                    Some(json!({ "target": verb })),
-                )
+                .send("PUT", &format!("/api/v1/nodes/{name}/states/provision"), Some(json!({ "target": verb })))
                 .await?;
             print(json_out, &v, |v| node_table(&one(v)))
         }
         NodeCmd::Delete { name } => {
-            c.send("DELETE", &format!("/api/v1/nodes/{name}"), None)
-                .await?;
+            c.send("DELETE", &format!("/api/v1/nodes/{name}"), None).await?;
             if !json_out {
                 println!("deleted node {name}");
             }
@@ -234,14 +198,10 @@ pub async fn node(c: &Client, json_out: bool, cmd: NodeCmd) -> anyhow::Result<()
 
 pub async fn network(c: &Client, json_out: bool, cmd: NetworkCmd) -> anyhow::Result<()> {
     match cmd {
-        NetworkCmd::List => print(json_out, &c.get("/api/v1/networks").await?, |v| {
-            network_table(&many(v))
-        }),
-        NetworkCmd::Show { name } => print(
-            json_out,
-            &c.get(&format!("/api/v1/networks/{name}")).await?,
-            |v| network_table(&one(v)),
-        ),
+        NetworkCmd::List => print(json_out, &c.get("/api/v1/networks").await?, |v| network_table(&many(v))),
+        NetworkCmd::Show { name } => {
+            print(json_out, &c.get(&format!("/api/v1/networks/{name}")).await?, |v| network_table(&one(v)))
+        }
         NetworkCmd::Create {
             name,
             subnet,
@@ -263,12 +223,7 @@ pub async fn network(c: &Client, json_out: bool, cmd: NetworkCmd) -> anyhow::Res
             if let Some(d) = dynamic {
                 body["dynamic"] = range("dynamic", &d)?;
             }
-            for (k, v) in [
-                ("router", router),
-                ("v6prefix", v6prefix),
-                ("server", server),
-                ("interface", interface),
-            ] {
+            for (k, v) in [("router", router), ("v6prefix", v6prefix), ("server", server), ("interface", interface)] {
                 if let Some(v) = v {
                     body[k] = json!(v);
                 }
@@ -279,15 +234,10 @@ pub async fn network(c: &Client, json_out: bool, cmd: NetworkCmd) -> anyhow::Res
             if let Some(m) = mtu {
                 body["mtu"] = json!(m);
             }
-            print(
-                json_out,
-                &c.send("POST", "/api/v1/networks", Some(body)).await?,
-                |v| network_table(&one(v)),
-            )
+            print(json_out, &c.send("POST", "/api/v1/networks", Some(body)).await?, |v| network_table(&one(v)))
         }
         NetworkCmd::Delete { name } => {
-            c.send("DELETE", &format!("/api/v1/networks/{name}"), None)
-                .await?;
+            c.send("DELETE", &format!("/api/v1/networks/{name}"), None).await?;
             if !json_out {
                 println!("deleted network {name}");
             }
@@ -312,11 +262,7 @@ pub async fn bootenv(c: &Client, json_out: bool, cmd: BootenvCmd) -> anyhow::Res
     };
     match cmd {
         BootenvCmd::List => print(json_out, &c.get("/api/v1/bootenvs").await?, table),
-        BootenvCmd::Show { name } => print(
-            json_out,
-            &c.get(&format!("/api/v1/bootenvs/{name}")).await?,
-            table,
-        ),
+        BootenvCmd::Show { name } => print(json_out, &c.get(&format!("/api/v1/bootenvs/{name}")).await?, table),
     }
     Ok(())
 }

@@ -39,14 +39,8 @@ pub struct Relay {
 
 impl Relay {
     pub async fn new(giaddr: Ipv4Addr, server: SocketAddr) -> anyhow::Result<Relay> {
-        let sock = UdpSocket::bind((giaddr, 0))
-            .await
-            .with_context(|| format!("bind relay on {giaddr}"))?;
-        Ok(Relay {
-            sock,
-            server,
-            giaddr,
-        })
+        let sock = UdpSocket::bind((giaddr, 0)).await.with_context(|| format!("bind relay on {giaddr}"))?;
+        Ok(Relay { sock, server, giaddr })
     }
 
     fn request(&self, mac: Mac, stage: Stage, kind: MessageType, xid: u32) -> Message {
@@ -61,12 +55,8 @@ impl Relay {
         m.set_hops(1);
         let o = m.opts_mut();
         o.insert(DhcpOption::MessageType(kind));
-        o.insert(DhcpOption::ClientSystemArchitecture(Architecture::from(
-            0u16,
-        )));
-        o.insert(DhcpOption::ClassIdentifier(
-            b"PXEClient:Arch:00000:UNDI:002001".to_vec(),
-        ));
+        o.insert(DhcpOption::ClientSystemArchitecture(Architecture::from(0u16)));
+        o.insert(DhcpOption::ClassIdentifier(b"PXEClient:Arch:00000:UNDI:002001".to_vec()));
         o.insert(DhcpOption::ParameterRequestList(vec![
             OptionCode::SubnetMask,
             OptionCode::Router,
@@ -86,8 +76,7 @@ impl Relay {
         let mut buf = vec![0u8; 1500];
         for _attempt in 0..3 {
             self.sock.send_to(&bytes, self.server).await?;
-            let Ok(got) = timeout(Duration::from_secs(2), self.sock.recv_from(&mut buf)).await
-            else {
+            let Ok(got) = timeout(Duration::from_secs(2), self.sock.recv_from(&mut buf)).await else {
                 continue;
             };
             let (n, _) = got?;
@@ -107,39 +96,23 @@ impl Relay {
     /// DISCOVER, OFFER, REQUEST, ACK.
     pub async fn dora(&self, mac: Mac, stage: Stage) -> anyhow::Result<Lease> {
         let xid = rand::random();
-        let offer = self
-            .exchange(
-                &self.request(mac, stage, MessageType::Discover, xid),
-                MessageType::Offer,
-            )
-            .await?;
+        let offer = self.exchange(&self.request(mac, stage, MessageType::Discover, xid), MessageType::Offer).await?;
         let server_id = match offer.opts().get(OptionCode::ServerIdentifier) {
             Some(DhcpOption::ServerIdentifier(ip)) => *ip,
             _ => bail!("OFFER without server identifier"),
         };
         let mut req = self.request(mac, stage, MessageType::Request, xid);
-        req.opts_mut()
-            .insert(DhcpOption::RequestedIpAddress(offer.yiaddr()));
-        req.opts_mut()
-            .insert(DhcpOption::ServerIdentifier(server_id));
+        req.opts_mut().insert(DhcpOption::RequestedIpAddress(offer.yiaddr()));
+        req.opts_mut().insert(DhcpOption::ServerIdentifier(server_id));
         let ack = self.exchange(&req, MessageType::Ack).await?;
         let file = ack
             .fname()
-            .map(|f| {
-                String::from_utf8_lossy(f)
-                    .trim_end_matches('\0')
-                    .to_string()
-            })
+            .map(|f| String::from_utf8_lossy(f).trim_end_matches('\0').to_string())
             .filter(|f| !f.is_empty());
         let hostname = match ack.opts().get(OptionCode::Hostname) {
             Some(DhcpOption::Hostname(h)) => Some(h.clone()),
             _ => None,
         };
-        Ok(Lease {
-            ip: ack.yiaddr(),
-            file,
-            siaddr: ack.siaddr(),
-            hostname,
-        })
+        Ok(Lease { ip: ack.yiaddr(), file, siaddr: ack.siaddr(), hostname })
     }
 }

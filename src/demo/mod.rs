@@ -31,9 +31,7 @@ const LOADER_BYTES: usize = 96 * 1024;
 const KERNEL_BYTES: usize = 2 * 1024 * 1024;
 
 fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
 /// Writes `len` bytes of a recognisable pattern.
@@ -76,88 +74,32 @@ struct Env {
 /// One boot of one machine: returns what it ended up running.
 async fn boot(env: &Env, name: &str, mac: Mac) -> anyhow::Result<(Ipv4Addr, String)> {
     let relay = Relay::new(RELAY, env.dhcp).await?;
-    let rom = relay
-        .dora(mac, Stage::BiosRom)
-        .await
-        .context("PXE ROM DHCP")?;
-    let host = rom
-        .hostname
-        .as_deref()
-        .map(|h| format!(", hostname {h}"))
-        .unwrap_or_default();
+    let rom = relay.dora(mac, Stage::BiosRom).await.context("PXE ROM DHCP")?;
+    let host = rom.hostname.as_deref().map(|h| format!(", hostname {h}")).unwrap_or_default();
     let Some(loader) = rom.file.clone() else {
-        say(
-            name,
-            format!(
-                "DHCP -> {}{host} (PXE ROM), no boot file: firmware boots the local disk",
-                rom.ip
-            ),
-        );
+        say(name, format!("DHCP -> {}{host} (PXE ROM), no boot file: firmware boots the local disk", rom.ip));
         return Ok((rom.ip, "local disk".into()));
     };
-    say(
-        name,
-        format!(
-            "DHCP -> {}{host} (PXE ROM), next-server {}, file {loader}",
-            rom.ip, rom.siaddr
-        ),
-    );
+    say(name, format!("DHCP -> {}{host} (PXE ROM), next-server {}, file {loader}", rom.ip, rom.siaddr));
     let local = SocketAddr::new(IpAddr::V4(rom.ip), 0);
     let t = Instant::now();
     let dl = tftp::fetch(local, env.tftp, &loader, 1468).await?;
     if dl.tsize != Some(dl.bytes.len() as u64) {
-        bail!(
-            "tftp tsize {:?} but {} bytes arrived",
-            dl.tsize,
-            dl.bytes.len()
-        );
+        bail!("tftp tsize {:?} but {} bytes arrived", dl.tsize, dl.bytes.len());
     }
-    say(
-        name,
-        format!(
-            "TFTP {loader}: {} bytes, blksize {}, {:.0?}",
-            dl.bytes.len(),
-            dl.blksize,
-            t.elapsed()
-        ),
-    );
+    say(name, format!("TFTP {loader}: {} bytes, blksize {}, {:.0?}", dl.bytes.len(), dl.blksize, t.elapsed()));
     let ipxe = relay.dora(mac, Stage::Ipxe).await.context("iPXE DHCP")?;
     let script_url = ipxe.file.clone().context("iPXE got no script URL")?;
-    say(
-        name,
-        format!("DHCP -> {} (iPXE), script {script_url}", ipxe.ip),
-    );
-    let http = reqwest::Client::builder()
-        .local_address(IpAddr::V4(ipxe.ip))
-        .build()?;
-    let script = http
-        .get(&script_url)
-        .send()
-        .await?
-        .error_for_status()?
-        .text()
-        .await?;
-    let headline = script
-        .lines()
-        .find(|l| l.starts_with("echo Fulcrum:"))
-        .unwrap_or("")
-        .trim_start_matches("echo ")
-        .to_string();
+    say(name, format!("DHCP -> {} (iPXE), script {script_url}", ipxe.ip));
+    let http = reqwest::Client::builder().local_address(IpAddr::V4(ipxe.ip)).build()?;
+    let script = http.get(&script_url).send().await?.error_for_status()?.text().await?;
+    let headline =
+        script.lines().find(|l| l.starts_with("echo Fulcrum:")).unwrap_or("").trim_start_matches("echo ").to_string();
     say(name, format!("script: {headline}"));
     for url in boot_urls(&script) {
-        let resp = http
-            .get(&url)
-            .header("Range", "bytes=0-1023")
-            .send()
-            .await?;
+        let resp = http.get(&url).header("Range", "bytes=0-1023").send().await?;
         let partial = resp.status().as_u16();
-        let full = http
-            .get(&url)
-            .send()
-            .await?
-            .error_for_status()?
-            .bytes()
-            .await?;
+        let full = http.get(&url).send().await?.error_for_status()?.bytes().await?;
         say(
             name,
             format!(
@@ -180,12 +122,7 @@ pub async fn run(machines: u8) -> anyhow::Result<()> {
         write_file(&tftp_root.join(loader), LOADER_BYTES, loader)?;
     }
     let files = dir.path().join("files");
-    for f in [
-        "discovery/vmlinuz",
-        "discovery/initrd.img",
-        "ubuntu-24.04/vmlinuz",
-        "ubuntu-24.04/initrd",
-    ] {
+    for f in ["discovery/vmlinuz", "discovery/initrd.img", "ubuntu-24.04/vmlinuz", "ubuntu-24.04/initrd"] {
         write_file(&files.join(f), KERNEL_BYTES, f)?;
     }
     let config_text = format!(
@@ -198,10 +135,7 @@ pub async fn run(machines: u8) -> anyhow::Result<()> {
     let config = Config::parse(&config_text, Path::new("demo.toml"))?;
     println!("Fulcrum demo: one process serving DHCP, TFTP, HTTP boot and the API on loopback");
     let running = server::start(config).await?;
-    println!(
-        "  http (api + boot) {}  dhcp {:?}  tftp {:?}",
-        running.http, running.dhcp4, running.tftp
-    );
+    println!("  http (api + boot) {}  dhcp {:?}  tftp {:?}", running.http, running.dhcp4, running.tftp);
     let env = Env {
         api: Client::new(&format!("http://{}", running.http)),
         base: format!("http://{}", running.http),
@@ -211,10 +145,7 @@ pub async fn run(machines: u8) -> anyhow::Result<()> {
     let result = scenario(&env, machines).await;
     running.shutdown().await;
     result?;
-    println!(
-        "\nDemo finished in {:.1?}: every boot followed the bootenv set just before it.",
-        started.elapsed()
-    );
+    println!("\nDemo finished in {:.1?}: every boot followed the bootenv set just before it.", started.elapsed());
     Ok(())
 }
 
@@ -238,9 +169,7 @@ async fn scenario(env: &Env, machines: u8) -> anyhow::Result<()> {
         net["subnet"].as_str().unwrap_or(""),
         net["v6_network"].as_str().unwrap_or("")
     );
-    let macs: Vec<Mac> = (1..=machines)
-        .map(|i| Mac([0x52, 0x54, 0x00, 0xde, 0x00, i]))
-        .collect();
+    let macs: Vec<Mac> = (1..=machines).map(|i| Mac([0x52, 0x54, 0x00, 0xde, 0x00, i])).collect();
 
     println!("\n2. {machines} unknown machines power on and network-boot the discovery image");
     let mut nodes = Vec::new();
@@ -248,37 +177,20 @@ async fn scenario(env: &Env, machines: u8) -> anyhow::Result<()> {
         let tag = format!("machine {mac}");
         let (ip, _) = boot(env, &tag, *mac).await?;
         // What the discovery image does once Linux is up: report in.
-        let http = reqwest::Client::builder()
-            .local_address(IpAddr::V4(ip))
-            .build()?;
-        let resp = http
-            .post(format!("{}/api/v1/discover", env.base))
-            .json(&json!({ "mac": mac.to_string() }))
-            .send()
-            .await?;
+        let http = reqwest::Client::builder().local_address(IpAddr::V4(ip)).build()?;
+        let resp =
+            http.post(format!("{}/api/v1/discover", env.base)).json(&json!({ "mac": mac.to_string() })).send().await?;
         let status = resp.status().as_u16();
         let node: Value = resp.json().await?;
         let name = node["name"].as_str().unwrap_or("").to_string();
-        say(
-            &tag,
-            format!(
-                "discovery image registered it ({status}): {name} -> {}",
-                table::list(&node["addresses"])
-            ),
-        );
+        say(&tag, format!("discovery image registered it ({status}): {name} -> {}", table::list(&node["addresses"])));
         nodes.push((name, *mac));
     }
 
     println!("\n3. Operator assigns bootenvs: even machines install Ubuntu 24.04, odd ones boot from disk");
     for (i, (name, _)) in nodes.iter().enumerate() {
         let env_name = if i % 2 == 0 { "ubuntu-24.04" } else { "local" };
-        env.api
-            .send(
-                "PUT",
-                &format!("/api/v1/nodes/{name}/bootenv"),
-                Some(json!({ "bootenv": env_name })),
-            )
-            .await?;
+        env.api.send("PUT", &format!("/api/v1/nodes/{name}/bootenv"), Some(json!({ "bootenv": env_name }))).await?;
         println!("   {name} -> {env_name}");
     }
 
@@ -301,43 +213,18 @@ async fn scenario(env: &Env, machines: u8) -> anyhow::Result<()> {
                 .error_for_status()?
                 .text()
                 .await?;
-            let host = user_data
-                .lines()
-                .find(|l| l.trim_start().starts_with("hostname:"))
-                .unwrap_or("")
-                .trim()
-                .to_string();
-            say(
-                name,
-                format!("autoinstall user-data rendered for it ({host})"),
-            );
+            let host =
+                user_data.lines().find(|l| l.trim_start().starts_with("hostname:")).unwrap_or("").trim().to_string();
+            say(name, format!("autoinstall user-data rendered for it ({host})"));
         }
-        summary.row(vec![
-            name.clone(),
-            mac.to_string(),
-            table::list(&node["addresses"]),
-            want.to_string(),
-            outcome,
-        ]);
+        summary.row(vec![name.clone(), mac.to_string(), table::list(&node["addresses"]), want.to_string(), outcome]);
     }
     println!("\n{}", summary.render());
-    let metrics = reqwest::get(format!("{}/metrics", env.base))
-        .await?
-        .text()
-        .await?;
+    let metrics = reqwest::get(format!("{}/metrics", env.base)).await?.text().await?;
     let counters: Vec<String> = metrics
         .lines()
         .filter(|l| !l.starts_with('#'))
-        .filter(|l| {
-            [
-                "dhcp4_offers",
-                "dhcp4_acks",
-                "tftp_requests",
-                "boot_scripts",
-            ]
-            .iter()
-            .any(|k| l.contains(k))
-        })
+        .filter(|l| ["dhcp4_offers", "dhcp4_acks", "tftp_requests", "boot_scripts"].iter().any(|k| l.contains(k)))
         .map(|l| l.trim_start_matches("fulcrum_").replace(' ', "="))
         .collect();
     println!("Counters: {}", counters.join("  "));

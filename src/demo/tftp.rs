@@ -31,19 +31,10 @@ fn ack(block: u16) -> [u8; 4] {
 }
 
 /// Reads `file` from `server`, sending from `local`.
-pub async fn fetch(
-    local: SocketAddr,
-    server: SocketAddr,
-    file: &str,
-    blksize: u16,
-) -> anyhow::Result<Download> {
+pub async fn fetch(local: SocketAddr, server: SocketAddr, file: &str, blksize: u16) -> anyhow::Result<Download> {
     let sock = UdpSocket::bind(local).await.context("tftp client bind")?;
     sock.send_to(&rrq(file, blksize), server).await?;
-    let mut out = Download {
-        bytes: Vec::new(),
-        tsize: None,
-        blksize: 512,
-    };
+    let mut out = Download { bytes: Vec::new(), tsize: None, blksize: 512 };
     let mut expect: u16 = 1;
     let mut buf = vec![0u8; 65536];
     loop {
@@ -57,10 +48,8 @@ pub async fn fetch(
                 let fields: Vec<&[u8]> = pkt[2..].split(|b| *b == 0).collect();
                 for pair in fields.chunks(2) {
                     if let [k, v] = pair {
-                        let (k, v) = (
-                            String::from_utf8_lossy(k).to_lowercase(),
-                            String::from_utf8_lossy(v).to_string(),
-                        );
+                        let (k, v) =
+                            (String::from_utf8_lossy(k).to_lowercase(), String::from_utf8_lossy(v).to_string());
                         match k.as_str() {
                             "blksize" => out.blksize = v.parse().context("blksize in OACK")?,
                             "tsize" => out.tsize = Some(v.parse().context("tsize in OACK")?),

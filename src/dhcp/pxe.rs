@@ -58,14 +58,10 @@ pub fn classify(opts: &DhcpOptions) -> Firmware {
         _ => &[],
     };
     if vendor.starts_with(b"HTTPClient") {
-        return Firmware::HttpBoot {
-            arch: arch.unwrap_or(0x10),
-        };
+        return Firmware::HttpBoot { arch: arch.unwrap_or(0x10) };
     }
     match arch {
-        Some(arch) if vendor.starts_with(b"PXEClient") || vendor.is_empty() => {
-            Firmware::Pxe { arch }
-        }
+        Some(arch) if vendor.starts_with(b"PXEClient") || vendor.is_empty() => Firmware::Pxe { arch },
         _ if vendor.starts_with(b"PXEClient") => Firmware::Pxe { arch: 0 },
         _ => Firmware::Plain,
     }
@@ -173,22 +169,9 @@ mod tests {
         let bios = answer(Firmware::Pxe { arch: 0 }, &cfg, "http://s", mac).unwrap();
         assert_eq!(bios.file, "undionly.kpxe");
         assert!(bios.pxe_skip_discovery);
-        assert_eq!(
-            answer(Firmware::Pxe { arch: 7 }, &cfg, "http://s", mac)
-                .unwrap()
-                .file,
-            "snponly.efi"
-        );
-        assert_eq!(
-            answer(Firmware::Pxe { arch: 9 }, &cfg, "http://s", mac)
-                .unwrap()
-                .file,
-            "snponly.efi"
-        );
-        assert_eq!(
-            answer(Firmware::Pxe { arch: 2 }, &cfg, "http://s", mac),
-            None
-        );
+        assert_eq!(answer(Firmware::Pxe { arch: 7 }, &cfg, "http://s", mac).unwrap().file, "snponly.efi");
+        assert_eq!(answer(Firmware::Pxe { arch: 9 }, &cfg, "http://s", mac).unwrap().file, "snponly.efi");
+        assert_eq!(answer(Firmware::Pxe { arch: 2 }, &cfg, "http://s", mac), None);
         let ipxe = answer(Firmware::Ipxe, &cfg, "http://s:8080", mac).unwrap();
         assert_eq!(ipxe.file, "http://s:8080/boot/ipxe?mac=52:54:00:00:00:01");
         let http = answer(Firmware::HttpBoot { arch: 0x10 }, &cfg, "http://s", mac).unwrap();

@@ -7,9 +7,11 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
+use super::hooks::{self, Effects, NodeEvent};
 use super::Engine;
 use crate::net::alloc;
 use crate::net::mac::Mac;
+use crate::power::PowerSpec;
 use crate::state::lifecycle::{ProvisionState, Verb};
 use crate::state::model::{now, Kind, Network, Node};
 use crate::state::{StateError, Txn, World};
@@ -31,6 +33,8 @@ pub struct NewNode {
     pub address: Option<Ipv4Addr>,
     #[serde(default)]
     pub available: Option<bool>,
+    #[serde(default)]
+    pub power: Option<PowerSpec>,
 }
 
 /// Fields a PATCH may change.
@@ -45,13 +49,19 @@ pub struct NodePatch {
     pub bootenv: Option<String>,
     #[serde(default)]
     pub macs: Option<Vec<Mac>>,
+    #[serde(default)]
+    pub power: Option<PowerSpec>,
+}
+
+/// A fresh random node token (128 bits, hex).
+fn new_token() -> String {
+    (0..16).map(|_| format!("{:02x}", rand::random::<u8>())).collect()
 }
 
 /// Checks a fully qualified node name: lower-case letters, digits and
 /// hyphens, at least two labels, as DNS allows.
 pub fn validate_fqdn(name: &str) -> Result<(), StateError> {
-    let bad =
-        |why: &str| StateError::invalid("name", format!("`{name}` is not a valid FQDN: {why}"));
+    let bad = |why: &str| StateError::invalid("name", format!("`{name}` is not a valid FQDN: {why}"));
     if name.is_empty() || name.len() > 253 {
         return Err(bad("length must be 1..=253"));
     }
@@ -66,10 +76,7 @@ pub fn validate_fqdn(name: &str) -> Result<(), StateError> {
         if label.is_empty() || label.len() > 63 {
             return Err(bad("each label must be 1..=63 characters"));
         }
-        if !label
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        {
+        if !label.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
             return Err(bad("only a-z, 0-9 and '-' are allowed"));
         }
         if label.starts_with('-') || label.ends_with('-') {
@@ -93,10 +100,7 @@ fn pick_network<'w>(
     }
     let by_domain = world
         .networks()
-        .filter(|n| {
-            name.strip_suffix(n.domain.as_str())
-                .is_some_and(|host| host.ends_with('.'))
-        })
+        .filter(|n| name.strip_suffix(n.domain.as_str()).is_some_and(|host| host.ends_with('.')))
         .max_by_key(|n| n.domain.len());
     if by_domain.is_some() {
         return Ok(by_domain);
@@ -115,19 +119,14 @@ pub fn create_in(
     txn: &mut Txn<'_>,
     req: NewNode,
     default_bootenv: &str,
+    effects: &mut Effects,
 ) -> Result<Arc<Node>, StateError> {
     validate_fqdn(&req.name)?;
     if req.macs.is_empty() {
-        return Err(StateError::invalid(
-            "macs",
-            "at least one MAC address is required",
-        ));
+        return Err(StateError::invalid("macs", "at least one MAC address is required"));
     }
     if txn.world().node(&req.name).is_some() {
-        return Err(StateError::conflict(
-            "name",
-            format!("node `{}` already exists", req.name),
-        ));
+        return Err(StateError::conflict("name", format!("node `{}` already exists", req.name)));
     }
     let now = now();
     let net = pick_network(txn.world(), &req.name, req.network.as_deref())?.cloned();
@@ -144,14 +143,9 @@ pub fn create_in(
             }
             Some(ip)
         }
-        (None, Some(_)) => {
-            return Err(StateError::invalid("address", "an address needs a network"))
-        }
+        (None, Some(_)) => return Err(StateError::invalid("address", "an address needs a network")),
         (Some(net), None) => Some(alloc::next_static(txn.world(), net, now).ok_or_else(|| {
-            StateError::conflict(
-                "network",
-                format!("network `{}` has no free static address", net.name),
-            )
+            StateError::conflict("network", format!("network `{}` has no free static address", net.name))
         })?),
         (None, None) => None,
     };
@@ -164,150 +158,168 @@ pub fn create_in(
         alive: false,
         available: req.available.unwrap_or(true),
         provision_state: ProvisionState::Enroll,
+        power: req.power,
+        token: new_token(),
         created_at: now,
         updated_at: now,
     };
-    txn.put_node(node)
+    let node = txn.put_node(node)?;
+    hooks::node_event(txn, NodeEvent::Created, &node.name, effects)?;
+    Ok(txn.world().node(&node.name).cloned().unwrap_or(node))
 }
 
 fn existing(txn: &Txn<'_>, name: &str) -> Result<Node, StateError> {
-    txn.world()
-        .node(name)
-        .map(|n| (**n).clone())
-        .ok_or_else(|| StateError::not_found(Kind::Node, name))
+    txn.world().node(name).map(|n| (**n).clone()).ok_or_else(|| StateError::not_found(Kind::Node, name))
 }
 
 impl Engine {
-    /// Registers a node.
+    /// Registers a node; discovery roles are bound to it and node hooks run
+    /// in the same transaction.
     pub async fn create_node(&self, req: NewNode) -> Result<Arc<Node>, StateError> {
         let default = self.config.boot.default_bootenv.clone();
-        self.state
-            .write(move |txn| create_in(txn, req, &default))
-            .await
+        self.write(move |txn, fx| create_in(txn, req, &default, fx)).await
     }
 
-    /// Applies a PATCH.
-    pub async fn update_node(
-        &self,
-        name: String,
-        patch: NodePatch,
-    ) -> Result<Arc<Node>, StateError> {
-        self.state
-            .write(move |txn| {
-                let mut node = existing(txn, &name)?;
-                if let Some(alive) = patch.alive {
-                    node.alive = alive;
+    /// Applies a PATCH. A node that stops being alive takes its noderoles
+    /// back to TODO/BLOCKED in the same transaction.
+    pub async fn update_node(&self, name: String, patch: NodePatch) -> Result<Arc<Node>, StateError> {
+        self.write(move |txn, fx| {
+            let mut node = existing(txn, &name)?;
+            if let Some(available) = patch.available {
+                node.available = available;
+            }
+            if let Some(env) = patch.bootenv {
+                node.bootenv = env;
+            }
+            if let Some(macs) = patch.macs {
+                if macs.is_empty() {
+                    return Err(StateError::invalid("macs", "at least one MAC address is required"));
                 }
-                if let Some(available) = patch.available {
-                    node.available = available;
-                }
-                if let Some(env) = patch.bootenv {
-                    node.bootenv = env;
-                }
-                if let Some(macs) = patch.macs {
-                    if macs.is_empty() {
-                        return Err(StateError::invalid(
-                            "macs",
-                            "at least one MAC address is required",
-                        ));
-                    }
-                    node.macs = macs;
-                }
-                node.updated_at = now();
-                txn.put_node(node)
-            })
-            .await
+                node.macs = macs;
+            }
+            if patch.power.is_some() {
+                node.power = patch.power;
+            }
+            node.updated_at = now();
+            let node = txn.put_node(node)?;
+            if let Some(alive) = patch.alive {
+                hooks::set_alive(txn, (*node).clone(), alive, fx)?;
+            }
+            hooks::node_event(txn, NodeEvent::Changed, &name, fx)?;
+            txn.world().node(&name).cloned().ok_or_else(|| StateError::not_found(Kind::Node, &name))
+        })
+        .await
     }
 
     /// Sets the bootenv the node's next network boot runs. When this
     /// returns, every DHCP, TFTP and HTTP answer already reflects it.
-    pub async fn set_bootenv(
-        &self,
-        name: String,
-        bootenv: String,
-    ) -> Result<Arc<Node>, StateError> {
-        self.state
-            .write(move |txn| {
-                let mut node = existing(txn, &name)?;
-                node.bootenv = bootenv;
-                node.updated_at = now();
-                txn.put_node(node)
-            })
-            .await
+    pub async fn set_bootenv(&self, name: String, bootenv: String) -> Result<Arc<Node>, StateError> {
+        self.write(move |txn, fx| {
+            let mut node = existing(txn, &name)?;
+            node.bootenv = bootenv;
+            node.updated_at = now();
+            txn.put_node(node)?;
+            hooks::node_event(txn, NodeEvent::Changed, &name, fx)?;
+            txn.world().node(&name).cloned().ok_or_else(|| StateError::not_found(Kind::Node, &name))
+        })
+        .await
     }
 
-    /// Deletes a node and releases its leases.
+    /// Deletes a node, its noderoles and its leases. Refused while another
+    /// node's noderoles depend on one of its noderoles, or one is running.
     pub async fn delete_node(&self, name: String) -> Result<Arc<Node>, StateError> {
-        self.state.write(move |txn| txn.delete_node(&name)).await
+        self.write(move |txn, fx| {
+            hooks::node_event(txn, NodeEvent::Deleted, &name, fx)?;
+            let mut ids: Vec<u64> = txn.world().noderoles_of_node(&name).map(|n| n.id).collect();
+            for id in &ids {
+                if let Some(child) = txn.world().children_of(*id).find(|c| !ids.contains(c)) {
+                    return Err(StateError::conflict(
+                        "name",
+                        format!("noderole {child} depends on noderole {id} of this node"),
+                    ));
+                }
+                if txn
+                    .world()
+                    .noderole(*id)
+                    .is_some_and(|n| n.state == crate::state::orchestration::NrState::Transition)
+                {
+                    return Err(StateError::conflict("name", format!("noderole {id} of this node is running")));
+                }
+            }
+            // Children before parents.
+            ids.sort_unstable_by(|a, b| b.cmp(a));
+            for id in ids {
+                txn.delete_noderole(id)?;
+            }
+            txn.delete_node(&name)
+        })
+        .await
     }
 
     /// Moves a node through the provisioning state machine.
     pub async fn provision(&self, name: String, verb: Verb) -> Result<Arc<Node>, StateError> {
-        self.state
-            .write(move |txn| {
-                let mut node = existing(txn, &name)?;
-                let to = node
-                    .provision_state
-                    .apply(verb)
-                    .map_err(|e| StateError::conflict("target", e.to_string()))?;
-                node.provision_state = to;
-                // No power driver is configured in this build, so credential
-                // validation has nothing to check and completes at once.
-                if to == ProvisionState::Verifying {
-                    node.provision_state = to
-                        .apply(Verb::Done)
-                        .map_err(|e| StateError::conflict("target", e.to_string()))?;
-                }
-                node.updated_at = now();
-                txn.put_node(node)
-            })
-            .await
+        self.write(move |txn, _| {
+            let mut node = existing(txn, &name)?;
+            let to = node.provision_state.apply(verb).map_err(|e| StateError::conflict("target", e.to_string()))?;
+            node.provision_state = to;
+            // Credential validation: a node with a power driver has what
+            // `manage` checks; one without is accepted as manually managed.
+            if to == ProvisionState::Verifying {
+                node.provision_state =
+                    to.apply(Verb::Done).map_err(|e| StateError::conflict("target", e.to_string()))?;
+            }
+            node.updated_at = now();
+            txn.put_node(node)
+        })
+        .await
+    }
+
+    /// A node reports in with its token: it is alive.
+    pub async fn report_alive(&self, name: String, token: String) -> Result<Arc<Node>, StateError> {
+        self.write(move |txn, fx| {
+            let node = existing(txn, &name)?;
+            if node.token.is_empty() || node.token != token {
+                return Err(StateError::conflict("token", "the node token does not match"));
+            }
+            hooks::set_alive(txn, node, true, fx)
+        })
+        .await
     }
 
     /// A machine running the discovery image reports in: returns its node,
     /// registering `d<mac>.<domain>` on the network of `source` if the MAC
-    /// is new. Idempotent.
-    pub async fn discover(
-        &self,
-        mac: Mac,
-        source: Option<Ipv4Addr>,
-    ) -> Result<(Arc<Node>, bool), StateError> {
+    /// is new, and marks it alive. Idempotent.
+    pub async fn discover(&self, mac: Mac, source: Option<Ipv4Addr>) -> Result<(Arc<Node>, bool), StateError> {
         let bootenv = self.config.boot.discovery_bootenv.clone();
-        self.state
-            .write(move |txn| {
-                if let Some(node) = txn.world().node_by_mac(&mac) {
-                    let mut node = (**node).clone();
-                    node.alive = true;
-                    node.updated_at = now();
-                    return Ok((txn.put_node(node)?, false));
-                }
-                let world = txn.world();
-                let net = source
-                    .and_then(|ip| world.network_containing(ip))
-                    .or_else(|| {
-                        let mut all = world.networks();
-                        match (all.next(), all.next()) {
-                            (Some(only), None) => Some(only),
-                            _ => None,
-                        }
-                    })
-                    .ok_or_else(|| {
-                        StateError::invalid("mac", "no network to register this machine on")
-                    })?;
-                let req = NewNode {
-                    name: format!("d{}.{}", mac.dashed(), net.domain),
-                    macs: vec![mac],
-                    bootenv: Some(bootenv.clone()),
-                    network: Some(net.name.clone()),
-                    address: None,
-                    available: None,
-                };
-                let node = create_in(txn, req, &bootenv)?;
-                let mut node = (*node).clone();
-                node.alive = true;
-                Ok((txn.put_node(node)?, true))
-            })
-            .await
+        self.write(move |txn, fx| {
+            if let Some(node) = txn.world().node_by_mac(&mac) {
+                let node = (**node).clone();
+                return Ok((hooks::set_alive(txn, node, true, fx)?, false));
+            }
+            let world = txn.world();
+            let net = source
+                .and_then(|ip| world.network_containing(ip))
+                .or_else(|| {
+                    let mut all = world.networks();
+                    match (all.next(), all.next()) {
+                        (Some(only), None) => Some(only),
+                        _ => None,
+                    }
+                })
+                .ok_or_else(|| StateError::invalid("mac", "no network to register this machine on"))?;
+            let req = NewNode {
+                name: format!("d{}.{}", mac.dashed(), net.domain),
+                macs: vec![mac],
+                bootenv: Some(bootenv.clone()),
+                network: Some(net.name.clone()),
+                address: None,
+                available: None,
+                power: None,
+            };
+            let node = create_in(txn, req, &bootenv, fx)?;
+            Ok((hooks::set_alive(txn, (*node).clone(), true, fx)?, true))
+        })
+        .await
     }
 }
 
@@ -317,23 +329,10 @@ mod tests {
 
     #[test]
     fn fqdn_rules() {
-        for ok in [
-            "a.b",
-            "node-1.rack2.example.com",
-            "d52-54-00-12-34-56.cluster.local",
-        ] {
+        for ok in ["a.b", "node-1.rack2.example.com", "d52-54-00-12-34-56.cluster.local"] {
             validate_fqdn(ok).unwrap();
         }
-        for bad in [
-            "",
-            "single",
-            "UPPER.case",
-            "a..b",
-            "-a.b",
-            "a-.b",
-            "a_b.c",
-            "a.b.",
-        ] {
+        for bad in ["", "single", "UPPER.case", "a..b", "-a.b", "a-.b", "a_b.c", "a.b."] {
             assert!(validate_fqdn(bad).is_err(), "{bad}");
         }
     }

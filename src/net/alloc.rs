@@ -25,12 +25,7 @@ pub fn next_static(world: &World, net: &Network, now: u64) -> Option<Ipv4Addr> {
 
 /// A free dynamic address for a new client; `skip` marks addresses the
 /// caller has already promised elsewhere (outstanding offers).
-pub fn next_dynamic(
-    world: &World,
-    net: &Network,
-    now: u64,
-    skip: impl Fn(Ipv4Addr) -> bool,
-) -> Option<Ipv4Addr> {
+pub fn next_dynamic(world: &World, net: &Network, now: u64, skip: impl Fn(Ipv4Addr) -> bool) -> Option<Ipv4Addr> {
     let range = net.dynamic.as_ref()?;
     first_free(world, net, range, now, skip)
 }

@@ -30,19 +30,10 @@ pub fn list() -> Vec<Interface> {
 
 /// The host's address inside `subnet`, if it has one.
 pub fn local_address_in(subnet: &ipnet::Ipv4Net) -> Option<Ipv4Addr> {
-    list()
-        .into_iter()
-        .flat_map(|i| i.v4)
-        .map(|(ip, _)| ip)
-        .find(|ip| subnet.contains(ip))
+    list().into_iter().flat_map(|i| i.v4).map(|(ip, _)| ip).find(|ip| subnet.contains(ip))
 }
 
 /// The IPv4 addresses of the named interface.
 pub fn addresses_of(name: &str) -> Vec<Ipv4Addr> {
-    list()
-        .into_iter()
-        .filter(|i| i.name == name)
-        .flat_map(|i| i.v4)
-        .map(|(ip, _)| ip)
-        .collect()
+    list().into_iter().filter(|i| i.name == name).flat_map(|i| i.v4).map(|(ip, _)| ip).collect()
 }

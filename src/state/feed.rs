@@ -34,14 +34,7 @@ pub struct Change {
 
 impl Change {
     pub(super) fn new(kind: Kind, key: String, op: Op, value: Option<Arc<str>>) -> Change {
-        Change {
-            seq: 0,
-            kind,
-            key,
-            op,
-            at: now(),
-            value,
-        }
+        Change { seq: 0, kind, key, op, at: now(), value }
     }
 
     /// `node.updated` and the like: the SSE event name.

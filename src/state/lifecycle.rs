@@ -169,10 +169,7 @@ mod tests {
 
     #[test]
     fn inspect_touches_only_manageable_or_failed_nodes() {
-        let allowed: Vec<S> = STATES
-            .into_iter()
-            .filter(|s| s.accepts(Verb::Inspect))
-            .collect();
+        let allowed: Vec<S> = STATES.into_iter().filter(|s| s.accepts(Verb::Inspect)).collect();
         assert_eq!(allowed, vec![S::Manageable, S::InspectFailed]);
     }
 

@@ -56,22 +56,13 @@ pub enum StateError {
 
 impl StateError {
     pub fn not_found(kind: Kind, name: &str) -> StateError {
-        StateError::NotFound {
-            kind,
-            name: name.to_string(),
-        }
+        StateError::NotFound { kind, name: name.to_string() }
     }
     pub fn conflict(field: &str, message: impl Into<String>) -> StateError {
-        StateError::Conflict {
-            field: field.to_string(),
-            message: message.into(),
-        }
+        StateError::Conflict { field: field.to_string(), message: message.into() }
     }
     pub fn invalid(field: &str, message: impl Into<String>) -> StateError {
-        StateError::Invalid {
-            field: field.to_string(),
-            message: message.into(),
-        }
+        StateError::Invalid { field: field.to_string(), message: message.into() }
     }
     pub fn store(e: impl std::fmt::Display) -> StateError {
         StateError::Store(e.to_string())
@@ -101,21 +92,12 @@ impl State {
         let snapshot = Arc::new(ArcSwap::from_pointee(world));
         let (feed, _) = broadcast::channel(FEED_CAPACITY);
         let (jobs, rx) = mpsc::channel::<Box<dyn Job>>();
-        let writer = Writer {
-            store,
-            snapshot: snapshot.clone(),
-            feed: feed.clone(),
-            seq: 0,
-        };
+        let writer = Writer { store, snapshot: snapshot.clone(), feed: feed.clone(), seq: 0 };
         std::thread::Builder::new()
             .name("state-writer".into())
             .spawn(move || writer.run(rx))
             .map_err(|e| StateError::store(format!("spawn writer: {e}")))?;
-        Ok(State {
-            snapshot,
-            jobs,
-            feed,
-        })
+        Ok(State { snapshot, jobs, feed })
     }
 
     /// The current committed world. Hold it as long as you need a
@@ -137,14 +119,8 @@ impl State {
         T: Send + 'static,
     {
         let (reply, rx) = oneshot::channel();
-        let job = writer::Op {
-            f: Some(f),
-            result: None,
-            reply,
-        };
-        self.jobs
-            .send(Box::new(job))
-            .map_err(|_| StateError::Closed)?;
+        let job = writer::Op { f: Some(f), result: None, reply };
+        self.jobs.send(Box::new(job)).map_err(|_| StateError::Closed)?;
         rx.await.map_err(|_| StateError::Closed)?
     }
 }
@@ -179,6 +155,8 @@ mod tests {
             alive: false,
             available: true,
             provision_state: Default::default(),
+            power: None,
+            token: String::new(),
             created_at: 0,
             updated_at: 0,
         }
@@ -189,14 +167,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let state = State::open(dir.path()).unwrap();
         let mut feed = state.subscribe();
-        state
-            .write(|t| t.put_bootenv(bootenv("local")))
-            .await
-            .unwrap();
-        state
-            .write(|t| t.put_node(node("a.x", "52:54:00:00:00:01", "10.0.0.5")))
-            .await
-            .unwrap();
+        state.write(|t| t.put_bootenv(bootenv("local"))).await.unwrap();
+        state.write(|t| t.put_node(node("a.x", "52:54:00:00:00:01", "10.0.0.5"))).await.unwrap();
         // Second op creates a node then fails on a duplicate MAC: neither half stays.
         let err = state
             .write(|t| {
@@ -205,24 +177,13 @@ mod tests {
             })
             .await
             .unwrap_err();
-        assert!(
-            matches!(err, StateError::Conflict { ref field, .. } if field == "macs"),
-            "{err}"
-        );
+        assert!(matches!(err, StateError::Conflict { ref field, .. } if field == "macs"), "{err}");
         let w = state.snapshot();
         assert!(w.node("b.x").is_none());
-        assert_eq!(
-            w.node_by_mac(&"52:54:00:00:00:01".parse::<Mac>().unwrap())
-                .unwrap()
-                .name,
-            "a.x"
-        );
+        assert_eq!(w.node_by_mac(&"52:54:00:00:00:01".parse::<Mac>().unwrap()).unwrap().name, "a.x");
         assert_eq!(feed.recv().await.unwrap().event_name(), "bootenv.created");
         assert_eq!(feed.recv().await.unwrap().event_name(), "node.created");
-        assert!(
-            feed.try_recv().is_err(),
-            "the failed write announced something"
-        );
+        assert!(feed.try_recv().is_err(), "the failed write announced something");
         let gid = w.global_id();
         drop(state);
         // Reopen (once the writer thread has let go of the file): the same

@@ -114,9 +114,8 @@ impl FromStr for V6Prefix {
         if s == "auto" {
             return Ok(V6Prefix::Auto);
         }
-        let net: Ipv6Net = s.parse().map_err(|_| {
-            format!("`{s}` is neither \"auto\" nor an IPv6 prefix like fd00:1::/64")
-        })?;
+        let net: Ipv6Net =
+            s.parse().map_err(|_| format!("`{s}` is neither \"auto\" nor an IPv6 prefix like fd00:1::/64"))?;
         if net.prefix_len() != 64 {
             return Err(format!("`{s}` must be a /64"));
         }
@@ -141,9 +140,7 @@ impl Serialize for V6Prefix {
 
 impl<'de> Deserialize<'de> for V6Prefix {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d)?
-            .parse()
-            .map_err(serde::de::Error::custom)
+        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
     }
 }
 
@@ -211,6 +208,12 @@ pub struct Node {
     /// Operator-owned: the engine may act on this node.
     pub available: bool,
     pub provision_state: ProvisionState,
+    /// How its power is controlled, if at all.
+    #[serde(default)]
+    pub power: Option<crate::power::PowerSpec>,
+    /// Secret the node presents when it reports in (`Authorization: Bearer`).
+    #[serde(default)]
+    pub token: String,
     pub created_at: u64,
     pub updated_at: u64,
 }
@@ -266,8 +269,5 @@ pub struct Lease {
 
 /// Seconds since the Unix epoch.
 pub fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }

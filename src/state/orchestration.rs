@@ -218,6 +218,8 @@ pub enum NrEvent {
     Retry { ready: bool },
     /// Its deployment went back to proposed.
     Propose,
+    /// Fulcrum stopped while it ran: run it again.
+    Requeue { ready: bool },
 }
 
 /// A transition the state machine does not have.
@@ -243,6 +245,7 @@ impl NrState {
             (S::Todo | S::Blocked | S::Error | S::Active, E::Block) => S::Blocked,
             (S::Error, E::Retry { ready: r }) => ready(r),
             (S::Todo | S::Blocked | S::Active | S::Error, E::Propose) => S::Proposed,
+            (S::Transition, E::Requeue { ready: r }) => ready(r),
             (from, event) => return Err(InvalidNrTransition { from, event }),
         };
         Ok(to)
@@ -311,10 +314,7 @@ pub struct Run {
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -31,8 +31,7 @@ pub struct Store {
 impl Store {
     /// Opens (or creates) the database file and makes sure every table exists.
     pub fn open(path: &Path) -> Result<Store, StateError> {
-        let db = Database::create(path)
-            .map_err(|e| StateError::store(format!("open {}: {e}", path.display())))?;
+        let db = Database::create(path).map_err(|e| StateError::store(format!("open {}: {e}", path.display())))?;
         let tx = db.begin_write().map_err(StateError::store)?;
         for kind in Kind::ALL {
             tx.open_table(table(kind)).map_err(StateError::store)?;
@@ -54,12 +53,8 @@ impl Store {
                 let (key, bytes) = (k.value(), v.value());
                 match kind {
                     Kind::Meta => {}
-                    Kind::Network => {
-                        world.insert_network(Arc::new(decode::<Network>(kind, key, bytes)?))
-                    }
-                    Kind::Bootenv => {
-                        world.insert_bootenv(Arc::new(decode::<Bootenv>(kind, key, bytes)?))
-                    }
+                    Kind::Network => world.insert_network(Arc::new(decode::<Network>(kind, key, bytes)?)),
+                    Kind::Bootenv => world.insert_bootenv(Arc::new(decode::<Bootenv>(kind, key, bytes)?)),
                     Kind::Node => world.insert_node(Arc::new(decode::<Node>(kind, key, bytes)?)),
                     Kind::Lease => world.insert_lease(Arc::new(decode::<Lease>(kind, key, bytes)?)),
                     Kind::Role => world.insert_role(Arc::new(decode::<Role>(kind, key, bytes)?)),
@@ -75,9 +70,7 @@ impl Store {
     fn global_id(&self) -> Result<GlobalId, StateError> {
         let tx = self.db.begin_write().map_err(StateError::store)?;
         let gid = {
-            let mut t = tx
-                .open_table(table(Kind::Meta))
-                .map_err(StateError::store)?;
+            let mut t = tx.open_table(table(Kind::Meta)).map_err(StateError::store)?;
             let existing = t
                 .get(GLOBAL_ID_KEY)
                 .map_err(StateError::store)?
@@ -87,8 +80,7 @@ impl Store {
                 None => {
                     let gid = GlobalId::random();
                     let bytes = serde_json::to_vec(&gid.value()).map_err(StateError::store)?;
-                    t.insert(GLOBAL_ID_KEY, bytes.as_slice())
-                        .map_err(StateError::store)?;
+                    t.insert(GLOBAL_ID_KEY, bytes.as_slice()).map_err(StateError::store)?;
                     gid
                 }
             }
@@ -99,10 +91,7 @@ impl Store {
 
     /// Writes one batch of changes in a single durable transaction: on disk
     /// when this returns `Ok`.
-    pub fn commit<'a>(
-        &self,
-        changes: impl Iterator<Item = (&'a (Kind, String), &'a Put)>,
-    ) -> Result<(), StateError> {
+    pub fn commit<'a>(&self, changes: impl Iterator<Item = (&'a (Kind, String), &'a Put)>) -> Result<(), StateError> {
         let tx = self.db.begin_write().map_err(StateError::store)?;
         {
             let mut tables: Vec<(Kind, redb::Table<&str, &[u8]>)> = Vec::new();
@@ -110,18 +99,14 @@ impl Store {
                 let idx = match tables.iter().position(|(k, _)| k == kind) {
                     Some(i) => i,
                     None => {
-                        tables.push((
-                            *kind,
-                            tx.open_table(table(*kind)).map_err(StateError::store)?,
-                        ));
+                        tables.push((*kind, tx.open_table(table(*kind)).map_err(StateError::store)?));
                         tables.len() - 1
                     }
                 };
                 let t = &mut tables[idx].1;
                 match put {
                     Some(json) => {
-                        t.insert(key.as_str(), json.as_bytes())
-                            .map_err(StateError::store)?;
+                        t.insert(key.as_str(), json.as_bytes()).map_err(StateError::store)?;
                     }
                     None => {
                         t.remove(key.as_str()).map_err(StateError::store)?;
@@ -134,6 +119,5 @@ impl Store {
 }
 
 fn decode<T: DeserializeOwned>(kind: Kind, key: &str, bytes: &[u8]) -> Result<T, StateError> {
-    serde_json::from_slice(bytes)
-        .map_err(|e| StateError::store(format!("corrupt {kind} record `{key}`: {e}")))
+    serde_json::from_slice(bytes).map_err(|e| StateError::store(format!("corrupt {kind} record `{key}`: {e}")))
 }

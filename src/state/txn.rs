@@ -36,55 +36,29 @@ impl Txn<'_> {
         self.world
     }
 
-    fn record<T: Serialize>(
-        &mut self,
-        kind: Kind,
-        key: String,
-        value: Option<&T>,
-        op: Op,
-    ) -> Result<(), StateError> {
+    fn record<T: Serialize>(&mut self, kind: Kind, key: String, value: Option<&T>, op: Op) -> Result<(), StateError> {
         let json: Put = match value {
-            Some(v) => Some(Arc::from(
-                serde_json::to_string(v).map_err(StateError::store)?,
-            )),
+            Some(v) => Some(Arc::from(serde_json::to_string(v).map_err(StateError::store)?)),
             None => None,
         };
-        self.pending
-            .changes
-            .push(Change::new(kind, key.clone(), op, json.clone()));
+        self.pending.changes.push(Change::new(kind, key.clone(), op, json.clone()));
         self.pending.puts.insert((kind, key), json);
         Ok(())
     }
 
     /// Creates or replaces a network.
     pub fn put_network(&mut self, net: Network) -> Result<Arc<Network>, StateError> {
-        let op = if self.world.network(&net.name).is_some() {
-            Op::Updated
-        } else {
-            Op::Created
-        };
+        let op = if self.world.network(&net.name).is_some() { Op::Updated } else { Op::Created };
         if let Some(other) = self.world.networks().find(|n| {
-            n.name != net.name
-                && (n.subnet.contains(&net.subnet.network())
-                    || net.subnet.contains(&n.subnet.network()))
+            n.name != net.name && (n.subnet.contains(&net.subnet.network()) || net.subnet.contains(&n.subnet.network()))
         }) {
             return Err(StateError::conflict(
                 "subnet",
-                format!(
-                    "{} overlaps network `{}` ({})",
-                    net.subnet, other.name, other.subnet
-                ),
+                format!("{} overlaps network `{}` ({})", net.subnet, other.name, other.subnet),
             ));
         }
-        if let Some(other) = self
-            .world
-            .networks()
-            .find(|n| n.name != net.name && n.id == net.id)
-        {
-            return Err(StateError::conflict(
-                "id",
-                format!("network id {} is used by `{}`", net.id, other.name),
-            ));
+        if let Some(other) = self.world.networks().find(|n| n.name != net.name && n.id == net.id) {
+            return Err(StateError::conflict("id", format!("network id {} is used by `{}`", net.id, other.name)));
         }
         self.record(Kind::Network, net.name.clone(), Some(&net), op)?;
         let net = Arc::new(net);
@@ -97,63 +71,36 @@ impl Txn<'_> {
         if self.world.network(name).is_none() {
             return Err(StateError::not_found(Kind::Network, name));
         }
-        if let Some(node) = self
-            .world
-            .nodes()
-            .find(|n| n.network.as_deref() == Some(name))
-        {
-            return Err(StateError::conflict(
-                "name",
-                format!("network `{name}` is used by node `{}`", node.name),
-            ));
+        if let Some(node) = self.world.nodes().find(|n| n.network.as_deref() == Some(name)) {
+            return Err(StateError::conflict("name", format!("network `{name}` is used by node `{}`", node.name)));
         }
-        let leases: Vec<Ipv4Addr> = self
-            .world
-            .leases()
-            .filter(|l| l.network == name)
-            .map(|l| l.ip)
-            .collect();
+        let leases: Vec<Ipv4Addr> = self.world.leases().filter(|l| l.network == name).map(|l| l.ip).collect();
         for ip in leases {
             self.delete_lease(ip)?;
         }
         self.record::<Network>(Kind::Network, name.to_string(), None, Op::Deleted)?;
-        self.world
-            .remove_network(name)
-            .ok_or_else(|| StateError::not_found(Kind::Network, name))
+        self.world.remove_network(name).ok_or_else(|| StateError::not_found(Kind::Network, name))
     }
 
     /// Creates or replaces a node, refusing a MAC or address another node has.
     pub fn put_node(&mut self, node: Node) -> Result<Arc<Node>, StateError> {
-        let op = if self.world.node(&node.name).is_some() {
-            Op::Updated
-        } else {
-            Op::Created
-        };
+        let op = if self.world.node(&node.name).is_some() { Op::Updated } else { Op::Created };
         for mac in &node.macs {
             if let Some(other) = self.world.node_by_mac(mac) {
                 if other.name != node.name {
-                    return Err(StateError::conflict(
-                        "macs",
-                        format!("MAC {mac} belongs to node `{}`", other.name),
-                    ));
+                    return Err(StateError::conflict("macs", format!("MAC {mac} belongs to node `{}`", other.name)));
                 }
             }
         }
         if let Some(ip) = node.ipv4 {
             if let Some(other) = self.world.node_by_ip(ip) {
                 if other.name != node.name {
-                    return Err(StateError::conflict(
-                        "address",
-                        format!("{ip} belongs to node `{}`", other.name),
-                    ));
+                    return Err(StateError::conflict("address", format!("{ip} belongs to node `{}`", other.name)));
                 }
             }
         }
         if self.world.bootenv(&node.bootenv).is_none() {
-            return Err(StateError::invalid(
-                "bootenv",
-                format!("no bootenv named `{}`", node.bootenv),
-            ));
+            return Err(StateError::invalid("bootenv", format!("no bootenv named `{}`", node.bootenv)));
         }
         self.record(Kind::Node, node.name.clone(), Some(&node), op)?;
         let node = Arc::new(node);
@@ -163,17 +110,8 @@ impl Txn<'_> {
 
     /// Deletes a node and any lease its MACs hold.
     pub fn delete_node(&mut self, name: &str) -> Result<Arc<Node>, StateError> {
-        let node = self
-            .world
-            .node(name)
-            .cloned()
-            .ok_or_else(|| StateError::not_found(Kind::Node, name))?;
-        let leases: Vec<Ipv4Addr> = self
-            .world
-            .leases()
-            .filter(|l| node.macs.contains(&l.mac))
-            .map(|l| l.ip)
-            .collect();
+        let node = self.world.node(name).cloned().ok_or_else(|| StateError::not_found(Kind::Node, name))?;
+        let leases: Vec<Ipv4Addr> = self.world.leases().filter(|l| node.macs.contains(&l.mac)).map(|l| l.ip).collect();
         for ip in leases {
             self.delete_lease(ip)?;
         }
@@ -184,11 +122,7 @@ impl Txn<'_> {
 
     /// Creates or replaces a boot environment.
     pub fn put_bootenv(&mut self, env: Bootenv) -> Result<Arc<Bootenv>, StateError> {
-        let op = if self.world.bootenv(&env.name).is_some() {
-            Op::Updated
-        } else {
-            Op::Created
-        };
+        let op = if self.world.bootenv(&env.name).is_some() { Op::Updated } else { Op::Created };
         self.record(Kind::Bootenv, env.name.clone(), Some(&env), op)?;
         let env = Arc::new(env);
         self.world.insert_bootenv(env.clone());
@@ -200,10 +134,7 @@ impl Txn<'_> {
     /// address someone else holds.
     pub fn put_lease(&mut self, lease: Lease, now: u64) -> Result<Arc<Lease>, StateError> {
         if self.world.ip_taken_by_other(lease.ip, &lease.mac, now) {
-            return Err(StateError::conflict(
-                "ip",
-                format!("{} is held by another client", lease.ip),
-            ));
+            return Err(StateError::conflict("ip", format!("{} is held by another client", lease.ip)));
         }
         if let Some(prev) = self.world.lease_of(&lease.network, &lease.mac) {
             if prev.ip != lease.ip {
@@ -211,11 +142,7 @@ impl Txn<'_> {
                 self.delete_lease(ip)?;
             }
         }
-        let op = if self.world.lease(lease.ip).is_some() {
-            Op::Updated
-        } else {
-            Op::Created
-        };
+        let op = if self.world.lease(lease.ip).is_some() { Op::Updated } else { Op::Created };
         self.record(Kind::Lease, lease.ip.to_string(), Some(&lease), op)?;
         let lease = Arc::new(lease);
         self.world.insert_lease(lease.clone());
@@ -224,10 +151,7 @@ impl Txn<'_> {
 
     /// Releases a lease.
     pub fn delete_lease(&mut self, ip: Ipv4Addr) -> Result<Arc<Lease>, StateError> {
-        let old = self
-            .world
-            .remove_lease(ip)
-            .ok_or_else(|| StateError::not_found(Kind::Lease, &ip.to_string()))?;
+        let old = self.world.remove_lease(ip).ok_or_else(|| StateError::not_found(Kind::Lease, &ip.to_string()))?;
         self.record::<Lease>(Kind::Lease, ip.to_string(), None, Op::Deleted)?;
         Ok(old)
     }
@@ -275,7 +199,10 @@ impl Txn<'_> {
             if other.id != nr.id {
                 return Err(StateError::conflict(
                     "role",
-                    format!("role `{}` is already bound to `{}` in `{}` (noderole {})", nr.role, nr.node, nr.deployment, other.id),
+                    format!(
+                        "role `{}` is already bound to `{}` in `{}` (noderole {})",
+                        nr.role, nr.node, nr.deployment, other.id
+                    ),
                 ));
             }
         }

@@ -132,9 +132,7 @@ impl World {
 
     /// The lease `mac` holds on `network`, expired or not.
     pub fn lease_of(&self, network: &str, mac: &Mac) -> Option<&Arc<Lease>> {
-        self.lease_by_mac
-            .get(&(network.to_string(), *mac))
-            .and_then(|ip| self.leases.get(ip))
+        self.lease_by_mac.get(&(network.to_string(), *mac)).and_then(|ip| self.leases.get(ip))
     }
 
     /// Whether `ip` is spoken for: a node's static address or another
@@ -321,10 +319,7 @@ impl World {
 
     pub(super) fn insert_lease(&mut self, lease: Arc<Lease>) {
         self.remove_lease(lease.ip);
-        if let Some(old_ip) = self
-            .lease_by_mac
-            .insert((lease.network.clone(), lease.mac), lease.ip)
-        {
+        if let Some(old_ip) = self.lease_by_mac.insert((lease.network.clone(), lease.mac), lease.ip) {
             if old_ip != lease.ip {
                 self.leases.remove(&old_ip);
             }

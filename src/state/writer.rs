@@ -44,10 +44,7 @@ where
         let mut scratch = world.clone();
         let mut mine = Pending::default();
         let res = {
-            let mut txn = Txn {
-                world: &mut scratch,
-                pending: &mut mine,
-            };
+            let mut txn = Txn { world: &mut scratch, pending: &mut mine };
             f(&mut txn)
         };
         let ok = res.is_ok();
@@ -102,11 +99,7 @@ impl Writer {
         for job in batch.iter_mut() {
             any |= job.apply(&mut world, &mut pending);
         }
-        let commit = if any && !pending.puts.is_empty() {
-            self.store.commit(pending.puts.iter())
-        } else {
-            Ok(())
-        };
+        let commit = if any && !pending.puts.is_empty() { self.store.commit(pending.puts.iter()) } else { Ok(()) };
         if commit.is_ok() && any {
             world.version = base.version + 1;
             self.snapshot.store(Arc::new(world));

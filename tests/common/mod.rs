@@ -44,19 +44,13 @@ pub fn prerequisites(test: &str, need_root: bool, tools: &[&str]) -> bool {
 }
 
 pub fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| o.stdout.starts_with(b"0"))
-        .unwrap_or(false)
+    Command::new("id").arg("-u").output().map(|o| o.stdout.starts_with(b"0")).unwrap_or(false)
 }
 
 /// Full path of a program on PATH (also /usr/sbin, /sbin).
 pub fn which(tool: &str) -> Option<PathBuf> {
     let path = std::env::var("PATH").unwrap_or_default() + ":/usr/sbin:/sbin";
-    path.split(':')
-        .map(|d| Path::new(d).join(tool))
-        .find(|p| p.is_file())
+    path.split(':').map(|d| Path::new(d).join(tool)).find(|p| p.is_file())
 }
 
 /// A free port on 127.0.0.1 (TCP and UDP both free at the time of asking).
@@ -91,10 +85,7 @@ pub fn wait_for<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Option<T>
         if let Some(v) = f() {
             return v;
         }
-        assert!(
-            start.elapsed() < limit,
-            "timed out after {limit:?} waiting for {what}"
-        );
+        assert!(start.elapsed() < limit, "timed out after {limit:?} waiting for {what}");
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -109,11 +100,7 @@ pub struct Netns {
 
 impl Netns {
     pub fn new(tag: &str) -> Netns {
-        let name = format!(
-            "fu-{tag}-{}-{}",
-            std::process::id(),
-            NS_COUNTER.fetch_add(1, Ordering::SeqCst)
-        );
+        let name = format!("fu-{tag}-{}-{}", std::process::id(), NS_COUNTER.fetch_add(1, Ordering::SeqCst));
         run(Command::new("ip").args(["netns", "add", &name]));
         let ns = Netns { name };
         ns.ip(&["link", "set", "lo", "up"]);
@@ -135,9 +122,7 @@ impl Netns {
 
 impl Drop for Netns {
     fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .status();
+        let _ = Command::new("ip").args(["netns", "del", &self.name]).status();
     }
 }
 
@@ -164,17 +149,10 @@ impl Server {
     }
 
     /// Like `start`, reusing an existing data directory.
-    pub fn start_in(
-        dir: tempfile::TempDir,
-        config: &str,
-        http: SocketAddr,
-        ns: Option<&Netns>,
-    ) -> Server {
+    pub fn start_in(dir: tempfile::TempDir, config: &str, http: SocketAddr, ns: Option<&Netns>) -> Server {
         let config_path = dir.path().join("fulcrum.toml");
         let text = config.replace("{dir}", &dir.path().display().to_string());
-        std::fs::File::create(&config_path)
-            .and_then(|mut f| f.write_all(text.as_bytes()))
-            .expect("write config");
+        std::fs::File::create(&config_path).and_then(|mut f| f.write_all(text.as_bytes())).expect("write config");
         let log = dir.path().join("server.log");
         let logf = std::fs::File::create(&log).expect("log file");
         let mut cmd = match ns {
@@ -183,30 +161,16 @@ impl Server {
         };
         cmd.args(["serve", "--config"]).arg(&config_path);
         cmd.env("FULCRUM_LOG", "info");
-        cmd.stdout(Stdio::from(logf.try_clone().expect("dup")))
-            .stderr(Stdio::from(logf));
+        cmd.stdout(Stdio::from(logf.try_clone().expect("dup"))).stderr(Stdio::from(logf));
         let child = cmd.spawn().expect("spawn fulcrum");
-        let mut s = Server {
-            child: Some(child),
-            dir,
-            http,
-            config_path,
-            log,
-        };
+        let mut s = Server { child: Some(child), dir, http, config_path, log };
         let url = format!("http://{http}/healthz");
         let limit = Duration::from_secs(20);
         let start = Instant::now();
         loop {
             let ok = match ns {
-                Some(ns) => ns
-                    .cmd("curl")
-                    .args(["-fsS", "-m", "2", &url])
-                    .output()
-                    .is_ok_and(|o| o.status.success()),
-                None => Command::new("curl")
-                    .args(["-fsS", "-m", "2", &url])
-                    .output()
-                    .is_ok_and(|o| o.status.success()),
+                Some(ns) => ns.cmd("curl").args(["-fsS", "-m", "2", &url]).output().is_ok_and(|o| o.status.success()),
+                None => Command::new("curl").args(["-fsS", "-m", "2", &url]).output().is_ok_and(|o| o.status.success()),
             };
             if ok {
                 break;
@@ -214,11 +178,7 @@ impl Server {
             if let Some(Ok(Some(status))) = s.child.as_mut().map(|c| c.try_wait()) {
                 panic!("fulcrum exited early ({status}):\n{}", s.log_text());
             }
-            assert!(
-                start.elapsed() < limit,
-                "fulcrum did not become healthy:\n{}",
-                s.log_text()
-            );
+            assert!(start.elapsed() < limit, "fulcrum did not become healthy:\n{}", s.log_text());
             std::thread::sleep(Duration::from_millis(100));
         }
         s
@@ -248,9 +208,7 @@ impl Server {
     /// SIGTERM and wait (bounded) for a clean exit; returns the exit status.
     pub fn terminate(&mut self) -> Option<std::process::ExitStatus> {
         let mut c = self.child.take()?;
-        let _ = Command::new("kill")
-            .args(["-TERM", &c.id().to_string()])
-            .status();
+        let _ = Command::new("kill").args(["-TERM", &c.id().to_string()]).status();
         let start = Instant::now();
         while start.elapsed() < Duration::from_secs(10) {
             if let Ok(Some(st)) = c.try_wait() {
@@ -272,34 +230,20 @@ impl Drop for Server {
 /// One HTTP exchange made with `curl` (inside `ns` when given): returns
 /// the status code and the body parsed as JSON (or as a JSON string when it
 /// is not JSON).
-pub fn curl(
-    ns: Option<&Netns>,
-    method: &str,
-    url: &str,
-    body: Option<&serde_json::Value>,
-) -> (u16, serde_json::Value) {
+pub fn curl(ns: Option<&Netns>, method: &str, url: &str, body: Option<&serde_json::Value>) -> (u16, serde_json::Value) {
     let mut cmd = match ns {
         Some(ns) => ns.cmd("curl"),
         None => Command::new("curl"),
     };
     cmd.args(["-sS", "-m", "10", "-X", method, "-w", "\n%{http_code}", url]);
     if let Some(b) = body {
-        cmd.args([
-            "-H",
-            "content-type: application/json",
-            "--data-binary",
-            &b.to_string(),
-        ]);
+        cmd.args(["-H", "content-type: application/json", "--data-binary", &b.to_string()]);
     }
     let out = run(&mut cmd);
     let text = String::from_utf8_lossy(&out.stdout).to_string();
     let (body, code) = text.rsplit_once('\n').unwrap_or(("", text.as_str()));
-    let code: u16 = code
-        .trim()
-        .parse()
-        .unwrap_or_else(|_| panic!("curl gave no status: {text}"));
-    let value =
-        serde_json::from_str(body).unwrap_or_else(|_| serde_json::Value::String(body.to_string()));
+    let code: u16 = code.trim().parse().unwrap_or_else(|_| panic!("curl gave no status: {text}"));
+    let value = serde_json::from_str(body).unwrap_or_else(|_| serde_json::Value::String(body.to_string()));
     (code, value)
 }
 

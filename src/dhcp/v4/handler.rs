@@ -35,11 +35,7 @@ pub enum Decision {
     /// Send this now (OFFER, NAK, ACK to INFORM).
     Reply(Message),
     /// Persist the lease, then send `ack`; if the commit is refused, `nak`.
-    Commit {
-        lease: Lease,
-        ack: Message,
-        nak: Message,
-    },
+    Commit { lease: Lease, ack: Message, nak: Message },
     /// Drop the lease the client released.
     Release { ip: Ipv4Addr, mac: Mac },
     /// The client found `ip` in use: quarantine it.
@@ -62,9 +58,7 @@ pub struct Ctx<'a> {
 
 fn opt_ip(msg: &Message, code: OptionCode) -> Option<Ipv4Addr> {
     match msg.opts().get(code) {
-        Some(DhcpOption::RequestedIpAddress(ip)) | Some(DhcpOption::ServerIdentifier(ip)) => {
-            Some(*ip)
-        }
+        Some(DhcpOption::RequestedIpAddress(ip)) | Some(DhcpOption::ServerIdentifier(ip)) => Some(*ip),
         _ => None,
     }
 }
@@ -77,18 +71,10 @@ impl Ctx<'_> {
             return w.network_containing(msg.giaddr());
         }
         if let Some(iface) = &self.arrival.iface {
-            if let Some(n) = w
-                .networks()
-                .find(|n| n.interface.as_deref() == Some(iface.as_str()))
-            {
+            if let Some(n) = w.networks().find(|n| n.interface.as_deref() == Some(iface.as_str())) {
                 return Some(n);
             }
-            if let Some(n) = self
-                .arrival
-                .iface_addrs
-                .iter()
-                .find_map(|ip| w.network_containing(*ip))
-            {
+            if let Some(n) = self.arrival.iface_addrs.iter().find_map(|ip| w.network_containing(*ip)) {
                 return Some(n);
             }
         }
@@ -106,37 +92,19 @@ impl Ctx<'_> {
 
     /// Our address on `net`: configured, else the host's address inside it.
     fn server_ip(&self, net: &Network) -> Option<Ipv4Addr> {
-        net.server.or_else(|| {
-            self.arrival
-                .local_addrs
-                .iter()
-                .copied()
-                .find(|ip| net.subnet.contains(ip))
-        })
+        net.server.or_else(|| self.arrival.local_addrs.iter().copied().find(|ip| net.subnet.contains(ip)))
     }
 
     /// The node this MAC belongs to, if its address is on `net`.
     fn node_on<'w>(&'w self, mac: &Mac, net: &Network) -> Option<&'w Arc<Node>> {
-        self.world
-            .node_by_mac(mac)
-            .filter(|n| n.ipv4.is_some_and(|ip| net.subnet.contains(&ip)))
+        self.world.node_by_mac(mac).filter(|n| n.ipv4.is_some_and(|ip| net.subnet.contains(&ip)))
     }
 
-    fn boot(
-        &self,
-        msg: &Message,
-        mac: Mac,
-        node: Option<&Node>,
-        server: Ipv4Addr,
-    ) -> Option<pxe::BootAnswer> {
+    fn boot(&self, msg: &Message, mac: Mac, node: Option<&Node>, server: Ipv4Addr) -> Option<pxe::BootAnswer> {
         // A node whose bootenv boots from disk gets no boot file: its
         // firmware falls through to the next boot device at once.
         if let Some(node) = node {
-            if self
-                .world
-                .bootenv(&node.bootenv)
-                .is_some_and(|e| e.kind == BootKind::Local)
-            {
+            if self.world.bootenv(&node.bootenv).is_some_and(|e| e.kind == BootKind::Local) {
                 return None;
             }
         }
@@ -173,9 +141,7 @@ impl Ctx<'_> {
                 return Some(ip);
             }
         }
-        alloc::next_dynamic(self.world, net, self.now, |ip| {
-            self.offers.held_by_other(ip, mac, self.now)
-        })
+        alloc::next_dynamic(self.world, net, self.now, |ip| self.offers.held_by_other(ip, mac, self.now))
     }
 
     /// Decides what to answer.
@@ -193,22 +159,14 @@ impl Ctx<'_> {
             return Decision::Ignore("no network serves this request");
         };
         let Some(server) = self.server_ip(net) else {
-            return Decision::Ignore(
-                "no server address on this network (set the network's `server`)",
-            );
+            return Decision::Ignore("no server address on this network (set the network's `server`)");
         };
         match kind {
             MessageType::Discover => self.discover(msg, mac, net, server),
             MessageType::Request => self.request(msg, mac, net, server),
-            MessageType::Release => Decision::Release {
-                ip: msg.ciaddr(),
-                mac,
-            },
+            MessageType::Release => Decision::Release { ip: msg.ciaddr(), mac },
             MessageType::Decline => match opt_ip(msg, OptionCode::RequestedIpAddress) {
-                Some(ip) if net.subnet.contains(&ip) => Decision::Decline {
-                    ip,
-                    network: net.name.clone(),
-                },
+                Some(ip) if net.subnet.contains(&ip) => Decision::Decline { ip, network: net.name.clone() },
                 _ => Decision::Ignore("DECLINE without a requested address"),
             },
             MessageType::Inform => {
@@ -238,23 +196,10 @@ impl Ctx<'_> {
                 None => return Decision::Ignore("dynamic range exhausted or absent"),
             },
         };
-        self.offers.offer(
-            mac,
-            ip,
-            self.now + u64::from(self.config.dhcp.offer_seconds),
-            self.now,
-        );
+        self.offers.offer(mac, ip, self.now + u64::from(self.config.dhcp.offer_seconds), self.now);
         let boot = self.boot(msg, mac, node, server);
         let host = node.map(|n| short(&n.name));
-        Decision::Reply(reply::answer(
-            msg,
-            MessageType::Offer,
-            ip,
-            server,
-            net,
-            host,
-            boot.as_ref(),
-        ))
+        Decision::Reply(reply::answer(msg, MessageType::Offer, ip, server, net, host, boot.as_ref()))
     }
 
     fn request(&self, msg: &Message, mac: Mac, net: &Network, server: Ipv4Addr) -> Decision {
@@ -264,8 +209,8 @@ impl Ctx<'_> {
                 return Decision::Ignore("client chose another server");
             }
         }
-        let requested = opt_ip(msg, OptionCode::RequestedIpAddress)
-            .or(Some(msg.ciaddr()).filter(|ip| !ip.is_unspecified()));
+        let requested =
+            opt_ip(msg, OptionCode::RequestedIpAddress).or(Some(msg.ciaddr()).filter(|ip| !ip.is_unspecified()));
         let Some(ip) = requested else {
             return Decision::Ignore("REQUEST names no address");
         };
@@ -288,12 +233,10 @@ impl Ctx<'_> {
         }
         let boot = self.boot(msg, mac, node, server);
         let host = node.map(|n| short(&n.name));
-        let hostname =
-            node.map(|n| n.name.clone())
-                .or_else(|| match msg.opts().get(OptionCode::Hostname) {
-                    Some(DhcpOption::Hostname(h)) => Some(h.clone()),
-                    _ => None,
-                });
+        let hostname = node.map(|n| n.name.clone()).or_else(|| match msg.opts().get(OptionCode::Hostname) {
+            Some(DhcpOption::Hostname(h)) => Some(h.clone()),
+            _ => None,
+        });
         Decision::Commit {
             lease: Lease {
                 ip,

@@ -32,11 +32,7 @@ impl Offers {
 
     /// The unexpired address offered to `mac`.
     pub fn offered_to(&self, mac: &Mac, now: u64) -> Option<Ipv4Addr> {
-        self.lock()
-            .by_mac
-            .get(mac)
-            .filter(|(_, until)| *until > now)
-            .map(|(ip, _)| *ip)
+        self.lock().by_mac.get(mac).filter(|(_, until)| *until > now).map(|(ip, _)| *ip)
     }
 
     /// Whether `ip` is promised to a client other than `mac`.

@@ -69,12 +69,9 @@ pub fn answer(
         o.insert(DhcpOption::Renewal(lease / 2));
         o.insert(DhcpOption::Rebinding(lease / 8 * 7));
     }
-    if let Some(DhcpOption::ClientMachineIdentifier(uuid)) =
-        req.opts().get(OptionCode::ClientMachineIdentifier)
-    {
+    if let Some(DhcpOption::ClientMachineIdentifier(uuid)) = req.opts().get(OptionCode::ClientMachineIdentifier) {
         let uuid = uuid.clone();
-        m.opts_mut()
-            .insert(DhcpOption::ClientMachineIdentifier(uuid));
+        m.opts_mut().insert(DhcpOption::ClientMachineIdentifier(uuid));
     }
     if let Some(b) = boot {
         add_boot(&mut m, req, server, b);
@@ -109,10 +106,7 @@ fn add_boot(m: &mut Message, req: &Message, server: Ipv4Addr, b: &BootAnswer) {
     }
     if b.ipxe_no_proxy_wait {
         // iPXE encapsulated option 175, sub-option 176 no-pxedhcp = 1.
-        o.insert(DhcpOption::Unknown(dhcproto::v4::UnknownOption::new(
-            OptionCode::from(175u8),
-            vec![176, 1, 1],
-        )));
+        o.insert(DhcpOption::Unknown(dhcproto::v4::UnknownOption::new(OptionCode::from(175u8), vec![176, 1, 1])));
     }
 }
 

@@ -64,23 +64,11 @@ impl Server {
         if g.0.elapsed() > IFACE_REFRESH {
             *g = (Instant::now(), iface::list());
         }
-        let local_addrs =
-            g.1.iter()
-                .flat_map(|i| i.v4.iter().map(|(ip, _)| *ip))
-                .collect();
+        let local_addrs = g.1.iter().flat_map(|i| i.v4.iter().map(|(ip, _)| *ip)).collect();
         let iface_addrs = iface_name
-            .map(|n| {
-                g.1.iter()
-                    .filter(|i| i.name == n)
-                    .flat_map(|i| i.v4.iter().map(|(ip, _)| *ip))
-                    .collect()
-            })
+            .map(|n| g.1.iter().filter(|i| i.name == n).flat_map(|i| i.v4.iter().map(|(ip, _)| *ip)).collect())
             .unwrap_or_default();
-        Arrival {
-            iface: iface_name.map(str::to_string),
-            local_addrs,
-            iface_addrs,
-        }
+        Arrival { iface: iface_name.map(str::to_string), local_addrs, iface_addrs }
     }
 
     /// Serves one socket until the task is dropped.
@@ -103,25 +91,14 @@ impl Server {
             };
             let arrival = self.arrival(iface_name.as_deref());
             let world = self.state.snapshot();
-            let decision = Ctx {
-                world: &world,
-                config: &self.config,
-                offers: &self.offers,
-                arrival: &arrival,
-                now: now(),
-            }
-            .decide(&msg);
+            let decision =
+                Ctx { world: &world, config: &self.config, offers: &self.offers, arrival: &arrival, now: now() }
+                    .decide(&msg);
             self.act(&socket, &msg, src, decision);
         }
     }
 
-    fn act(
-        self: &Arc<Self>,
-        socket: &Arc<UdpSocket>,
-        req: &Message,
-        src: SocketAddr,
-        decision: Decision,
-    ) {
+    fn act(self: &Arc<Self>, socket: &Arc<UdpSocket>, req: &Message, src: SocketAddr, decision: Decision) {
         match decision {
             Decision::Ignore(why) => {
                 bump(&self.stats.dhcp4_ignored);
@@ -172,13 +149,8 @@ impl Server {
                 let me = self.clone();
                 tokio::spawn(async move {
                     let t = now();
-                    let quarantine = Lease {
-                        ip,
-                        mac: DECLINED,
-                        network,
-                        hostname: None,
-                        expires_at: t + DECLINE_QUARANTINE,
-                    };
+                    let quarantine =
+                        Lease { ip, mac: DECLINED, network, hostname: None, expires_at: t + DECLINE_QUARANTINE };
                     let r = me
                         .state
                         .write(move |txn| {
@@ -223,9 +195,7 @@ impl Server {
 /// Decodes a datagram; `None` for anything that does not parse. The decoder
 /// is guarded so that a bug in it costs one packet, not the server.
 pub fn parse(bytes: &[u8]) -> Option<Message> {
-    std::panic::catch_unwind(|| Message::decode(&mut Decoder::new(bytes)).ok())
-        .ok()
-        .flatten()
+    std::panic::catch_unwind(|| Message::decode(&mut Decoder::new(bytes)).ok()).ok().flatten()
 }
 
 /// RFC 2131 4.1: relayed -> back to the relay (the port it sent from);

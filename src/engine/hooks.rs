@@ -1,0 +1,167 @@
+//! Role hooks, run inside the transaction of the change that triggered
+//! them: `on_todo`, `on_active`, `on_error` when a noderole enters that
+//! state, `on_node_create`/`_change`/`_delete` for roles that watch nodes.
+//! Actions that touch the world (bootenv, aliveness, bindings) happen in the
+//! transaction; actions that touch a machine (reboot) are returned as
+//! effects and carried out only after the commit.
+
+use std::sync::Arc;
+
+use super::graph;
+use crate::state::model::{now, Node};
+use crate::state::orchestration::{Action, Attribs, DeploymentState, NodeRole, Role, RoleFlag, SYSTEM};
+use crate::state::{StateError, Txn, World};
+
+/// Which noderole hook fires.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Trigger {
+    Todo,
+    Active,
+    Error,
+}
+
+/// What happened to a node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NodeEvent {
+    Created,
+    Changed,
+    Deleted,
+}
+
+/// Something to do to a machine once the transaction has committed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Effect {
+    Reboot { node: String },
+}
+
+/// Effects collected during a transaction.
+pub type Effects = Vec<Effect>;
+
+/// Role defaults < deployment attributes (root first, nearest last) <
+/// noderole attributes.
+pub fn merged_attribs(w: &World, nr: &NodeRole) -> Attribs {
+    let mut out = w.role(&nr.role).map(|r| r.attribs.clone()).unwrap_or_default();
+    for d in graph::lineage(w, &nr.deployment).iter().rev() {
+        if let Some(dep) = w.deployment(d) {
+            out.extend(dep.attribs.clone());
+        }
+    }
+    out.extend(nr.attribs.clone());
+    out
+}
+
+fn render(template: &str, attribs: &Attribs, node: &Node) -> Result<String, StateError> {
+    let env = minijinja::Environment::new();
+    let mut ctx = serde_json::Map::new();
+    for (k, v) in attribs {
+        ctx.insert(k.clone(), v.clone());
+    }
+    ctx.insert("node".into(), serde_json::json!({ "name": node.name, "ipv4": node.ipv4 }));
+    env.render_str(template, serde_json::Value::Object(ctx))
+        .map_err(|e| StateError::invalid("hooks", format!("template `{template}`: {e}")))
+}
+
+/// Applies hook actions to `node`.
+fn apply(
+    txn: &mut Txn<'_>,
+    actions: &[Action],
+    node_name: &str,
+    attribs: &Attribs,
+    effects: &mut Effects,
+) -> Result<(), StateError> {
+    for action in actions {
+        let Some(node) = txn.world().node(node_name).map(|n| (**n).clone()) else {
+            return Ok(());
+        };
+        match action {
+            Action::SetBootenv { bootenv } => {
+                let mut n = node.clone();
+                n.bootenv = render(bootenv, attribs, &node)?;
+                n.updated_at = now();
+                txn.put_node(n)?;
+            }
+            Action::SetAlive { alive } => {
+                set_alive(txn, node, *alive, effects)?;
+            }
+            Action::SetAvailable { available } => {
+                let mut n = node;
+                n.available = *available;
+                n.updated_at = now();
+                txn.put_node(n)?;
+            }
+            Action::Reboot => effects.push(Effect::Reboot { node: node.name.clone() }),
+            Action::Bind { role, deployment } => {
+                graph::bind(txn, deployment, role, &node.name, effects)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Sets a node's aliveness; a node that dies takes its noderoles back to
+/// TODO/BLOCKED (rippling down) in the same transaction.
+pub fn set_alive(txn: &mut Txn<'_>, node: Node, alive: bool, effects: &mut Effects) -> Result<Arc<Node>, StateError> {
+    let was = node.alive;
+    let mut n = node;
+    n.alive = alive;
+    n.updated_at = now();
+    let n = txn.put_node(n)?;
+    if was && !alive {
+        graph::node_died(txn, &n.name, effects)?;
+    }
+    Ok(n)
+}
+
+/// Runs the role hook for the state a noderole just entered, under
+/// OpenCrowbar's conditions: committed deployment, available node, and a
+/// destructive role's hooks only on its first activation.
+pub fn noderole_entered(
+    txn: &mut Txn<'_>,
+    nr: &NodeRole,
+    trigger: Trigger,
+    effects: &mut Effects,
+) -> Result<(), StateError> {
+    let w = txn.world();
+    let Some(role) = w.role(&nr.role).cloned() else { return Ok(()) };
+    let actions = match trigger {
+        Trigger::Todo => &role.hooks.on_todo,
+        Trigger::Active => &role.hooks.on_active,
+        Trigger::Error => &role.hooks.on_error,
+    };
+    if actions.is_empty() {
+        return Ok(());
+    }
+    let committed = w.deployment(&nr.deployment).is_some_and(|d| d.state == DeploymentState::Committed);
+    let available = w.node(&nr.node).is_some_and(|n| n.available);
+    let first_activation = nr.run_count <= 1;
+    if !committed || !available || (role.has(RoleFlag::Destructive) && trigger == Trigger::Active && !first_activation)
+    {
+        return Ok(());
+    }
+    let attribs = merged_attribs(w, nr);
+    let actions = actions.clone();
+    apply(txn, &actions, &nr.node, &attribs, effects)
+}
+
+/// Runs every role's node hooks for `event` on `node`; a new node also gets
+/// every `discovery` role bound in the system deployment. Actions run here
+/// do not trigger node hooks again.
+pub fn node_event(txn: &mut Txn<'_>, event: NodeEvent, node: &str, effects: &mut Effects) -> Result<(), StateError> {
+    let roles: Vec<Arc<Role>> =
+        txn.world().roles().filter(|r| r.hooks.watches_nodes() || r.has(RoleFlag::Discovery)).cloned().collect();
+    for role in roles {
+        if event == NodeEvent::Created && role.has(RoleFlag::Discovery) && txn.world().deployment(SYSTEM).is_some() {
+            graph::bind(txn, SYSTEM, &role.name, node, effects)?;
+        }
+        let actions = match event {
+            NodeEvent::Created => &role.hooks.on_node_create,
+            NodeEvent::Changed => &role.hooks.on_node_change,
+            NodeEvent::Deleted => &role.hooks.on_node_delete,
+        };
+        if !actions.is_empty() {
+            let attribs = role.attribs.clone();
+            apply(txn, actions, node, &attribs, effects)?;
+        }
+    }
+    Ok(())
+}

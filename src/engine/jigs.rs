@@ -1,0 +1,232 @@
+//! Jigs: how a run does its work.
+//! - `noop`: nothing; succeeds.
+//! - `test`: sleeps `delay_ms`, fails when told to (or with probability
+//!   `flaky`), and reports `test.wall` as its output.
+//! - `script`: bash, locally on the admin node (`local = true`) or on the
+//!   node over SSH with the system `ssh`. The run's input JSON (node, role,
+//!   deployment, merged attributes, parents' wall data) is on stdin and in
+//!   the file `$FULCRUM_INPUT_FILE`; attributes are also environment
+//!   variables (`FULCRUM_ATTR_<NAME>`). Output: stdout and stderr become the
+//!   run log; the last stdout line, if it is a JSON object, is merged into
+//!   the noderole's wall data. Exit status 0 = success. A run over the
+//!   role's timeout is killed and fails with that reason.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::io::AsyncWriteExt;
+use tokio::process::Command;
+
+use crate::config::EngineConfig;
+use crate::state::orchestration::{Attribs, JigKind, Role};
+
+/// Everything a jig needs, captured when the run was claimed.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub run_id: u64,
+    pub noderole: u64,
+    pub node: String,
+    pub node_ip: Option<String>,
+    pub role: Role,
+    pub input: Value,
+    /// The destructive role already ran once: skip the work.
+    pub skip: bool,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Default)]
+pub struct Outcome {
+    pub ok: bool,
+    pub wall: Attribs,
+    pub log: String,
+    pub error: Option<String>,
+}
+
+impl Outcome {
+    fn fail(log: String, error: String) -> Outcome {
+        Outcome { ok: false, wall: Attribs::new(), log, error: Some(error) }
+    }
+}
+
+/// Runs a job's jig to completion (or timeout).
+pub async fn execute(job: &Job, cfg: &EngineConfig) -> Outcome {
+    if job.skip {
+        return Outcome {
+            ok: true,
+            log: "destructive role already ran once: jig skipped".into(),
+            ..Outcome::default()
+        };
+    }
+    let limit = Duration::from_secs(job.role.timeout_seconds);
+    match tokio::time::timeout(limit, run(job, cfg)).await {
+        Ok(outcome) => outcome,
+        Err(_) => Outcome::fail(String::new(), format!("timed out after {} s", job.role.timeout_seconds)),
+    }
+}
+
+async fn run(job: &Job, cfg: &EngineConfig) -> Outcome {
+    match job.role.jig {
+        JigKind::Noop => Outcome { ok: true, ..Outcome::default() },
+        JigKind::Test => {
+            let t = job.role.test.clone().unwrap_or_default();
+            if t.delay_ms > 0 {
+                tokio::time::sleep(Duration::from_millis(t.delay_ms)).await;
+            }
+            let flaked = t.flaky > 0.0 && rand::random::<f64>() < t.flaky;
+            if t.fail || flaked {
+                let why = if t.fail { "test jig told to fail" } else { "test jig flaked" };
+                return Outcome::fail(format!("{why}\n"), why.into());
+            }
+            Outcome { ok: true, wall: t.wall, log: format!("test jig ok after {} ms\n", t.delay_ms), error: None }
+        }
+        JigKind::Script => script(job, cfg).await,
+    }
+}
+
+fn env_name(attr: &str) -> String {
+    let clean: String =
+        attr.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' }).collect();
+    format!("FULCRUM_ATTR_{clean}")
+}
+
+fn env_value(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// The environment a script sees.
+fn environment(job: &Job) -> Vec<(String, String)> {
+    let mut env = vec![
+        ("FULCRUM_NODE".to_string(), job.node.clone()),
+        ("FULCRUM_NODE_IP".to_string(), job.node_ip.clone().unwrap_or_default()),
+        ("FULCRUM_ROLE".to_string(), job.role.name.clone()),
+        ("FULCRUM_NODEROLE".to_string(), job.noderole.to_string()),
+        ("FULCRUM_RUN".to_string(), job.run_id.to_string()),
+    ];
+    if let Some(Value::Object(attrs)) = job.input.get("attribs") {
+        for (k, v) in attrs {
+            env.push((env_name(k), env_value(v)));
+        }
+    }
+    env
+}
+
+/// Shell-quotes a value for the SSH wrapper.
+fn quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+async fn script(job: &Job, cfg: &EngineConfig) -> Outcome {
+    let script = job.role.script.clone().unwrap_or_default();
+    let input = job.input.to_string();
+    let dir = match tempfile::tempdir() {
+        Ok(d) => d,
+        Err(e) => return Outcome::fail(String::new(), format!("cannot make a temp dir: {e}")),
+    };
+    let input_file = dir.path().join("input.json");
+    if let Err(e) = std::fs::write(&input_file, &input) {
+        return Outcome::fail(String::new(), format!("cannot write input: {e}"));
+    }
+    let (mut cmd, stdin_data) = if job.role.local {
+        let path = dir.path().join("script.sh");
+        if let Err(e) = std::fs::write(&path, &script) {
+            return Outcome::fail(String::new(), format!("cannot write script: {e}"));
+        }
+        let mut c = Command::new("bash");
+        c.arg(&path).envs(environment(job)).env("FULCRUM_INPUT_FILE", &input_file);
+        (c, input.clone())
+    } else {
+        let Some(ip) = job.node_ip.clone() else {
+            return Outcome::fail(String::new(), format!("node `{}` has no address to reach over SSH", job.node));
+        };
+        // The remote side gets one bash program on stdin: it writes the input
+        // to a temp file, exports the environment, and runs the role's script
+        // with the input on its stdin.
+        let mut wrapper = String::from("set -e\nexport FULCRUM_INPUT_FILE=$(mktemp)\n");
+        wrapper.push_str(&format!("cat > \"$FULCRUM_INPUT_FILE\" <<'__FULCRUM_INPUT__'\n{input}\n__FULCRUM_INPUT__\n"));
+        for (k, v) in environment(job) {
+            wrapper.push_str(&format!("export {k}={}\n", quote(&v)));
+        }
+        wrapper.push_str(&format!(
+            "set +e\nbash /dev/fd/3 < \"$FULCRUM_INPUT_FILE\" 3<<'__FULCRUM_SCRIPT__'\n{script}\n__FULCRUM_SCRIPT__\nrc=$?\nrm -f \"$FULCRUM_INPUT_FILE\"\nexit $rc\n"
+        ));
+        let mut c = Command::new("ssh");
+        c.args(["-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-o", "StrictHostKeyChecking=accept-new"]);
+        if let Some(key) = &cfg.ssh_key {
+            c.arg("-i").arg(key);
+        }
+        c.arg(format!("{}@{ip}", cfg.ssh_user)).arg("bash -s");
+        (c, wrapper)
+    };
+    cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => return Outcome::fail(String::new(), format!("cannot start the script: {e}")),
+    };
+    if let Some(mut stdin) = child.stdin.take() {
+        // A script that does not read its input closes the pipe early; fine.
+        let _ = stdin.write_all(stdin_data.as_bytes()).await;
+    }
+    let out = match child.wait_with_output().await {
+        Ok(o) => o,
+        Err(e) => return Outcome::fail(String::new(), format!("script did not finish: {e}")),
+    };
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    let log = if stderr.is_empty() { stdout.clone() } else { format!("{stdout}--- stderr ---\n{stderr}") };
+    if !out.status.success() {
+        return Outcome::fail(log, format!("script exited with {}", out.status));
+    }
+    let wall = stdout
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .and_then(|l| serde_json::from_str::<Attribs>(l.trim()).ok())
+        .unwrap_or_default();
+    Outcome { ok: true, wall, log, error: None }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(script: &str, local: bool) -> Job {
+        let role: Role = toml::from_str(&format!(
+            "name = \"r\"\njig = \"script\"\nlocal = {local}\ntimeout_seconds = 2\nscript = '''\n{script}\n'''\n"
+        ))
+        .unwrap();
+        Job {
+            run_id: 1,
+            noderole: 7,
+            node: "n1.x".into(),
+            node_ip: Some("127.0.0.1".into()),
+            role,
+            input: serde_json::json!({"attribs": {"port": 8080, "web-name": "w"}, "parents": []}),
+            skip: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn local_script_gets_input_and_reports_wall() {
+        let j = job(
+            "read -r input; echo \"env $FULCRUM_ATTR_PORT $FULCRUM_ATTR_WEB_NAME $FULCRUM_NODE\"; echo \"$input\" | grep -q '\"port\":8080' || exit 3; echo '{\"address\": \"10.0.0.5\"}'",
+            true,
+        );
+        let out = execute(&j, &EngineConfig::default()).await;
+        assert!(out.ok, "{out:?}");
+        assert!(out.log.contains("env 8080 w n1.x"), "{}", out.log);
+        assert_eq!(out.wall.get("address"), Some(&serde_json::json!("10.0.0.5")));
+    }
+
+    #[tokio::test]
+    async fn failing_and_hanging_scripts_fail_with_reason() {
+        let out = execute(&job("echo oops >&2; exit 4", true), &EngineConfig::default()).await;
+        assert!(!out.ok && out.error.as_deref().unwrap_or("").contains("exit status: 4"), "{out:?}");
+        assert!(out.log.contains("oops"));
+        let out = execute(&job("sleep 30", true), &EngineConfig::default()).await;
+        assert_eq!(out.error.as_deref(), Some("timed out after 2 s"));
+    }
+}

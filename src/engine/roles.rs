@@ -1,0 +1,109 @@
+//! Roles: the ones shipped with Fulcrum (`roles/*.toml`, compiled in and
+//! added at start-up when absent), and validation of any role before it is
+//! stored: its jig has what it needs, its requirements exist, and they form
+//! no cycle (the error names the cycle).
+
+use std::collections::BTreeMap;
+
+use crate::state::orchestration::{JigKind, Role};
+use crate::state::{StateError, World};
+
+const SHIPPED: [(&str, &str); 2] = [
+    ("provisioner-os-install.toml", include_str!("../../roles/provisioner-os-install.toml")),
+    ("fulcrum-discovered.toml", include_str!("../../roles/fulcrum-discovered.toml")),
+];
+
+/// Parses the shipped roles.
+pub fn shipped() -> Result<Vec<Role>, String> {
+    SHIPPED.iter().map(|(file, text)| toml::from_str::<Role>(text).map_err(|e| format!("roles/{file}: {e}"))).collect()
+}
+
+/// Checks a role against the roles that exist (plus itself).
+pub fn validate(w: &World, role: &Role) -> Result<(), StateError> {
+    if role.name.is_empty() || !role.name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+        return Err(StateError::invalid(
+            "name",
+            format!("`{}` must be non-empty a-z, 0-9, '-', '_' or '.'", role.name),
+        ));
+    }
+    match role.jig {
+        JigKind::Script if role.script.as_deref().is_none_or(|s| s.trim().is_empty()) => {
+            return Err(StateError::invalid("script", "the script jig needs a script"));
+        }
+        JigKind::Test => {
+            if let Some(t) = &role.test {
+                if !(0.0..=1.0).contains(&t.flaky) {
+                    return Err(StateError::invalid("test.flaky", "must be between 0 and 1"));
+                }
+            }
+        }
+        _ => {}
+    }
+    if role.timeout_seconds == 0 {
+        return Err(StateError::invalid("timeout_seconds", "must be at least 1"));
+    }
+    for req in &role.requires {
+        if req != &role.name && w.role(req).is_none() {
+            return Err(StateError::invalid("requires", format!("no role named `{req}`")));
+        }
+    }
+    let mut graph: BTreeMap<String, Vec<String>> = w.roles().map(|r| (r.name.clone(), r.requires.clone())).collect();
+    graph.insert(role.name.clone(), role.requires.clone());
+    if let Some(cycle) = find_cycle(&graph, &role.name) {
+        return Err(StateError::invalid("requires", format!("role requirement cycle: {}", cycle.join(" -> "))));
+    }
+    Ok(())
+}
+
+/// A cycle through `start`, as the list of role names from `start` back to it.
+fn find_cycle(graph: &BTreeMap<String, Vec<String>>, start: &str) -> Option<Vec<String>> {
+    fn walk(
+        graph: &BTreeMap<String, Vec<String>>,
+        node: &str,
+        start: &str,
+        path: &mut Vec<String>,
+        seen: &mut Vec<String>,
+    ) -> bool {
+        for next in graph.get(node).into_iter().flatten() {
+            if next == start {
+                path.push(next.clone());
+                return true;
+            }
+            if seen.contains(next) {
+                continue;
+            }
+            seen.push(next.clone());
+            path.push(next.clone());
+            if walk(graph, next, start, path, seen) {
+                return true;
+            }
+            path.pop();
+        }
+        false
+    }
+    let mut path = vec![start.to_string()];
+    walk(graph, start, start, &mut path, &mut Vec::new()).then_some(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_and_names_cycles() {
+        let g: BTreeMap<String, Vec<String>> = [("a", vec!["b"]), ("b", vec!["c"]), ("c", vec!["a"]), ("d", vec!["a"])]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.into_iter().map(String::from).collect()))
+            .collect();
+        assert_eq!(find_cycle(&g, "a"), Some(vec!["a".into(), "b".into(), "c".into(), "a".into()]));
+        assert_eq!(find_cycle(&g, "d"), None);
+        let selfish: BTreeMap<String, Vec<String>> = [("x".to_string(), vec!["x".to_string()])].into_iter().collect();
+        assert_eq!(find_cycle(&selfish, "x"), Some(vec!["x".into(), "x".into()]));
+    }
+
+    #[test]
+    fn shipped_roles_parse() {
+        let names: Vec<String> = shipped().unwrap().into_iter().map(|r| r.name).collect();
+        assert_eq!(names, ["provisioner-os-install", "fulcrum-discovered"]);
+    }
+}
