@@ -18,6 +18,7 @@ packages=(
   qemu-system-x86 ipxe-qemu ipxe  # the network-booted VM, its NIC ROM, the iPXE loaders
   busybox-static cpio xz-utils    # the discovery initrd the QEMU test builds
   systemd                     # systemd-analyze verify
+  python3                     # a role script in the engine tests
 )
 
 missing=()

@@ -47,6 +47,11 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let (stop, stopped) = watch::channel(false);
     let mut tasks = JoinSet::new();
 
+    // The annealer.
+    if config.engine.annealer {
+        tasks.spawn(crate::engine::annealer::run(engine.clone(), stopped.clone()));
+    }
+
     // HTTP: API + boot.
     let app = App { state: state.clone(), engine, config: config.clone(), stats: stats.clone() };
     let listener = tokio::net::TcpListener::bind(config.http.listen)
