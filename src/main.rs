@@ -47,6 +47,18 @@ enum Cmd {
     /// DHCP leases.
     #[command(subcommand)]
     Lease(cli::LeaseCmd),
+    /// Deployments (commit --wait shows convergence live).
+    #[command(subcommand)]
+    Deployment(cli::engine::DeploymentCmd),
+    /// Roles.
+    #[command(subcommand)]
+    Role(cli::engine::RoleCmd),
+    /// Noderoles: roles bound to nodes.
+    #[command(subcommand)]
+    Noderole(cli::engine::NodeRoleCmd),
+    /// Runs and their logs.
+    #[command(subcommand)]
+    Run(cli::engine::RunCmd),
 }
 
 fn init_tracing(default: &str) {
@@ -74,6 +86,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Network(c) => cli::network(&client, cli.json, c).await,
         Cmd::Bootenv(c) => cli::bootenv(&client, cli.json, c).await,
         Cmd::Lease(c) => cli::lease(&client, cli.json, c).await,
+        Cmd::Deployment(c) => cli::engine::deployment(&client, cli.json, c).await,
+        Cmd::Role(c) => cli::engine::role(&client, cli.json, c).await,
+        Cmd::Noderole(c) => cli::engine::noderole(&client, cli.json, c).await,
+        Cmd::Run(c) => cli::engine::run(&client, cli.json, c).await,
     }
 }
 

@@ -58,7 +58,11 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         .await
         .with_context(|| format!("http.listen {}", config.http.listen))?;
     let http = listener.local_addr()?;
-    let router = api::router(app).layer(tower_http::trace::TraceLayer::new_for_http());
+    // One INFO line per HTTP request and response (method, path, status, latency).
+    let trace = tower_http::trace::TraceLayer::new_for_http()
+        .make_span_with(tower_http::trace::DefaultMakeSpan::new().level(tracing::Level::INFO))
+        .on_response(tower_http::trace::DefaultOnResponse::new().level(tracing::Level::INFO));
+    let router = api::router(app).layer(trace);
     let mut rx = stopped.clone();
     tasks.spawn(async move {
         let svc = router.into_make_service_with_connect_info::<SocketAddr>();

@@ -41,4 +41,14 @@ impl Client {
         }
         Ok(v)
     }
+
+    /// GET that returns the status code with the body instead of failing on
+    /// 4xx (for status endpoints such as `/api/v1/anneal`).
+    pub async fn status(&self, path: &str) -> anyhow::Result<(u16, Value)> {
+        let url = format!("{}{}", self.base, path);
+        let resp = self.http.get(&url).send().await.with_context(|| format!("GET {url}"))?;
+        let code = resp.status().as_u16();
+        let v = resp.json::<Value>().await.unwrap_or(Value::Null);
+        Ok((code, v))
+    }
 }

@@ -3,6 +3,7 @@
 //! the raw JSON with `--json`.
 
 pub mod client;
+pub mod engine;
 pub mod table;
 
 use clap::Subcommand;
@@ -144,7 +145,7 @@ fn network_table(nets: &[Value]) -> Table {
     t
 }
 
-fn print(json_out: bool, v: &Value, table: impl FnOnce(&Value) -> Table) {
+pub(crate) fn print(json_out: bool, v: &Value, table: impl FnOnce(&Value) -> Table) {
     if json_out {
         println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
     } else {
@@ -152,11 +153,11 @@ fn print(json_out: bool, v: &Value, table: impl FnOnce(&Value) -> Table) {
     }
 }
 
-fn one(v: &Value) -> Vec<Value> {
+pub(crate) fn one(v: &Value) -> Vec<Value> {
     vec![v.clone()]
 }
 
-fn many(v: &Value) -> Vec<Value> {
+pub(crate) fn many(v: &Value) -> Vec<Value> {
     v.as_array().cloned().unwrap_or_default()
 }
 

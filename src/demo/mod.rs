@@ -7,6 +7,7 @@
 //! initrd -> discovery registers the node -> operator sets a bootenv ->
 //! the next boot follows the new bootenv at once.
 
+mod engine;
 mod firmware;
 mod tftp;
 
@@ -65,6 +66,7 @@ fn boot_urls(script: &str) -> Vec<String> {
 }
 
 struct Env {
+    dir: std::path::PathBuf,
     api: Client,
     base: String,
     dhcp: SocketAddr,
@@ -137,6 +139,7 @@ pub async fn run(machines: u8) -> anyhow::Result<()> {
     let running = server::start(config).await?;
     println!("  http (api + boot) {}  dhcp {:?}  tftp {:?}", running.http, running.dhcp4, running.tftp);
     let env = Env {
+        dir: dir.path().to_path_buf(),
         api: Client::new(&format!("http://{}", running.http)),
         base: format!("http://{}", running.http),
         dhcp: running.dhcp4.first().copied().context("dhcp not running")?,
@@ -184,19 +187,42 @@ async fn scenario(env: &Env, machines: u8) -> anyhow::Result<()> {
         let node: Value = resp.json().await?;
         let name = node["name"].as_str().unwrap_or("").to_string();
         say(&tag, format!("discovery image registered it ({status}): {name} -> {}", table::list(&node["addresses"])));
-        nodes.push((name, *mac));
+        nodes.push((name, *mac, node["token"].as_str().unwrap_or("").to_string()));
     }
 
-    println!("\n3. Operator assigns bootenvs: even machines install Ubuntu 24.04, odd ones boot from disk");
-    for (i, (name, _)) in nodes.iter().enumerate() {
-        let env_name = if i % 2 == 0 { "ubuntu-24.04" } else { "local" };
-        env.api.send("PUT", &format!("/api/v1/nodes/{name}/bootenv"), Some(json!({ "bootenv": env_name }))).await?;
-        println!("   {name} -> {env_name}");
+    println!("\n3. Even machines get the provisioner-os-install role (Ubuntu 24.04); odd ones boot from disk");
+    let power_log = env.dir.join("power.log");
+    let power = json!({"driver": "command", "command": format!("echo \"$FULCRUM_POWER_ACTION $FULCRUM_NODE\" >> {}", power_log.display())});
+    env.api
+        .send("POST", "/api/v1/deployments", Some(json!({"name": "install", "attribs": {"os": "ubuntu-24.04"}})))
+        .await?;
+    for (i, (name, _, _)) in nodes.iter().enumerate() {
+        env.api.send("PATCH", &format!("/api/v1/nodes/{name}"), Some(json!({ "power": power }))).await?;
+        if i % 2 == 0 {
+            let body = json!({"deployment": "install", "role": "provisioner-os-install", "node": name});
+            env.api.send("POST", "/api/v1/noderoles", Some(body)).await?;
+            println!("   {name}: provisioner-os-install bound (proposed)");
+        } else {
+            env.api.send("PUT", &format!("/api/v1/nodes/{name}/bootenv"), Some(json!({ "bootenv": "local" }))).await?;
+            println!("   {name}: bootenv local");
+        }
     }
+    println!("   committing deployment `install`; the annealer runs the role, whose on_active hook sets the");
+    println!("   install bootenv and marks the node not alive in ONE transaction; the reboot comes after the commit");
+    env.api.send("POST", "/api/v1/deployments/install/commit", None).await?;
+    for (name, _, _) in nodes.iter().step_by(2) {
+        let node = engine::wait_node(env, name, |n| n["alive"] == false).await?;
+        println!(
+            "   {name}: bootenv {}, alive {} (the install role ran; its node is down until it reports in)",
+            table::s(&node["bootenv"]),
+            table::s(&node["alive"])
+        );
+    }
+    engine::show_power_log(&power_log).await;
 
     println!("\n4. The machines reboot: the very next DHCP and boot-script answers follow the new bootenv");
     let mut summary = Table::new(&["NODE", "MAC", "ADDRESSES", "BOOTENV", "SECOND BOOT"]);
-    for (name, mac) in &nodes {
+    for (name, mac, _) in &nodes {
         let (_, outcome) = boot(env, name, *mac).await?;
         let node = env.api.get(&format!("/api/v1/nodes/{name}")).await?;
         let want = node["bootenv"].as_str().unwrap_or("");
@@ -228,5 +254,10 @@ async fn scenario(env: &Env, machines: u8) -> anyhow::Result<()> {
         .map(|l| l.trim_start_matches("fulcrum_").replace(' ', "="))
         .collect();
     println!("Counters: {}", counters.join("  "));
-    Ok(())
+
+    let installed: Vec<(String, String)> =
+        nodes.iter().enumerate().filter(|(i, _)| i % 2 == 0).map(|(_, (n, _, t))| (n.clone(), t.clone())).collect();
+    engine::installers_finish(env, &installed).await?;
+    let names: Vec<String> = nodes.iter().map(|(n, _, _)| n.clone()).collect();
+    engine::seed_004(env, &names).await
 }

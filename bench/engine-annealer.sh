@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Annealer benchmark: 10,000 nodes x 5 noop roles (50,000 noderoles).
+# Measures time from commit to all ACTIVE, durable transitions per second
+# and Fulcrum's peak RSS, and checks the invariants (one run per node, cap
+# respected, parents before children) from the persisted run log.
+#
+#   bash bench/engine-annealer.sh [--nodes N] [--cap C]
+#
+# Runs a release build on loopback (127.0.0.1, a free high port); DHCP and
+# TFTP are off. No peer: OpenCrowbar's annealer needs its Rails/PostgreSQL
+# stack, which cannot be installed from this machine's registries.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+nodes=10000 cap=10
+while [[ $# -gt 0 ]]; do
+  case $1 in
+    --nodes) nodes=$2; shift 2;;
+    --cap) cap=$2; shift 2;;
+    *) echo "unknown argument $1" >&2; exit 2;;
+  esac
+done
+cargo build --release --quiet
+dir=$(mktemp -d)
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+cat > "$dir/fulcrum.toml" <<TOML
+data_dir = "$dir/data"
+[http]
+listen = "127.0.0.1:$port"
+[dhcp]
+enabled = false
+[tftp]
+enabled = false
+[engine]
+max_concurrent_runs = $cap
+TOML
+FULCRUM_LOG=warn target/release/fulcrum serve --config "$dir/fulcrum.toml" > "$dir/server.log" 2>&1 &
+pid=$!
+trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$dir"' EXIT
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
+result=$(python3 bench/engine_annealer.py --api "http://127.0.0.1:$port" --nodes "$nodes" --cap "$cap")
+rss=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
+disk=$(du -sk "$dir/data" | cut -f1)
+echo "$result" | python3 -c "
+import json, sys
+r = json.loads(sys.stdin.read())
+r['peak_rss_mib'] = round($rss / 1024, 1)
+r['store_mib'] = round($disk / 1024, 1)
+print(json.dumps(r, indent=1))
+"

@@ -1,0 +1,139 @@
+//! A QEMU guest that network-boots from a tap device inside a test's
+//! network namespace: TCG only (KVM hangs guests on these machines), the
+//! serial port written to a file the test reads, and a QMP socket so the
+//! test can reset the machine. The QEMU process is killed by its PID on
+//! drop.
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use super::Netns;
+
+/// Debian's (ipxe-qemu) iPXE option ROM for virtio-net, which QEMU loads
+/// by default (`romfile=efi-virtio.rom` on its firmware path); the "efi-"
+/// ROMs carry both the BIOS and the UEFI image. Do not pass `romfile=`
+/// explicitly: with any explicit value QEMU 7.2 (Debian 12) leaves the
+/// ROM out of SeaBIOS's boot list and the machine never network-boots.
+pub const VIRTIO_ROM: &str = "/usr/lib/ipxe/qemu/efi-virtio.rom";
+
+/// A running guest.
+pub struct Qemu {
+    child: Option<Child>,
+    /// Everything the guest wrote to its first serial port (SeaBIOS, iPXE
+    /// and Linux all print there), across resets.
+    pub serial: PathBuf,
+    /// QEMU's own stdout and stderr.
+    pub output: PathBuf,
+    qmp: PathBuf,
+}
+
+impl Qemu {
+    /// Starts a BIOS machine (`-machine pc`, SeaBIOS) inside `ns` that
+    /// boots from the network only, with one virtio-net NIC with `mac` on
+    /// the persistent tap `tap`. Its files (serial log, QEMU output, QMP
+    /// socket) go to `dir`.
+    pub fn netboot_bios(ns: &Netns, dir: &Path, tap: &str, mac: &str) -> Qemu {
+        let serial = dir.join("serial.log");
+        let output = dir.join("qemu.log");
+        let qmp = dir.join("qmp.sock");
+        let out = std::fs::File::create(&output).expect("create the QEMU output file");
+        let mut cmd = ns.cmd("qemu-system-x86_64");
+        // `graphics=off` makes SeaBIOS (and so iPXE) print to the serial
+        // port; without a display the guest's VGA output goes nowhere.
+        cmd.args(["-accel", "tcg", "-machine", "pc,graphics=off", "-m", "512", "-smp", "1"])
+            .args(["-nodefaults", "-no-user-config", "-display", "none", "-vga", "none"])
+            .arg("-serial")
+            .arg(format!("file:{}", serial.display()))
+            .arg("-qmp")
+            .arg(format!("unix:{},server=on,wait=off", qmp.display()))
+            .args(["-boot", "order=n"])
+            .arg("-netdev")
+            .arg(format!("tap,id=n0,ifname={tap},script=no,downscript=no"))
+            .arg("-device")
+            .arg(format!("virtio-net-pci,netdev=n0,mac={mac}"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(out.try_clone().expect("dup the QEMU output file")))
+            .stderr(Stdio::from(out));
+        let child = cmd.spawn().expect("spawn qemu-system-x86_64");
+        let mut q = Qemu { child: Some(child), serial, output, qmp };
+        // The QMP socket appears once QEMU has parsed its arguments.
+        let start = Instant::now();
+        while !q.qmp.exists() {
+            q.assert_running();
+            assert!(start.elapsed() < Duration::from_secs(20), "QEMU made no QMP socket in 20 s:\n{}", q.diagnostics());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        q
+    }
+
+    /// The serial log so far.
+    pub fn serial_text(&self) -> String {
+        String::from_utf8_lossy(&std::fs::read(&self.serial).unwrap_or_default()).into_owned()
+    }
+
+    /// Serial log and QEMU output, for failure messages.
+    pub fn diagnostics(&self) -> String {
+        let out = std::fs::read_to_string(&self.output).unwrap_or_default();
+        format!("--- QEMU output ---\n{out}\n--- guest serial log ---\n{}", self.serial_text())
+    }
+
+    /// Panics (with the logs) if QEMU has exited.
+    pub fn assert_running(&mut self) {
+        if let Some(Ok(Some(status))) = self.child.as_mut().map(|c| c.try_wait()) {
+            panic!("QEMU exited ({status}):\n{}", self.diagnostics());
+        }
+    }
+
+    /// Presses the reset button (QMP `system_reset`): the guest reboots
+    /// through its firmware, so it network-boots again.
+    pub fn reset(&mut self) {
+        self.assert_running();
+        let reply = self.qmp("system_reset");
+        assert!(reply.contains("\"return\""), "QMP system_reset failed: {reply}");
+    }
+
+    /// Runs one QMP command on a fresh connection and returns its answer
+    /// (the first line holding `return` or `error`; events are skipped).
+    fn qmp(&self, command: &str) -> String {
+        let stream =
+            UnixStream::connect(&self.qmp).unwrap_or_else(|e| panic!("connect to QMP {}: {e}", self.qmp.display()));
+        stream.set_read_timeout(Some(Duration::from_secs(10))).expect("QMP read timeout");
+        stream.set_write_timeout(Some(Duration::from_secs(10))).expect("QMP write timeout");
+        let mut writer = stream.try_clone().expect("clone the QMP stream");
+        let mut reader = BufReader::new(stream);
+        let answer = |reader: &mut BufReader<UnixStream>| -> String {
+            for _ in 0..100 {
+                let mut line = String::new();
+                match reader.read_line(&mut line) {
+                    Ok(0) => panic!("QMP closed the connection"),
+                    Ok(_) if line.contains("\"return\"") || line.contains("\"error\"") || line.contains("\"QMP\"") => {
+                        return line;
+                    }
+                    Ok(_) => continue,
+                    Err(e) => panic!("QMP read: {e}"),
+                }
+            }
+            panic!("QMP gave no answer in 100 lines");
+        };
+        let greeting = answer(&mut reader);
+        assert!(greeting.contains("\"QMP\""), "unexpected QMP greeting: {greeting}");
+        writer.write_all(b"{\"execute\":\"qmp_capabilities\"}\n").expect("QMP write");
+        let caps = answer(&mut reader);
+        assert!(caps.contains("\"return\""), "qmp_capabilities failed: {caps}");
+        writer.write_all(format!("{{\"execute\":\"{command}\"}}\n").as_bytes()).expect("QMP write");
+        answer(&mut reader)
+    }
+}
+
+impl Drop for Qemu {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            // `ip netns exec` execs QEMU, so this PID is QEMU's own.
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
