@@ -28,33 +28,19 @@ pub struct Answer {
 impl Relay {
     pub fn new(giaddr: Ipv4Addr, server: SocketAddr) -> Relay {
         let sock = UdpSocket::bind((giaddr, 0)).expect("bind relay socket");
-        sock.set_read_timeout(Some(Duration::from_secs(3)))
-            .expect("timeout");
-        Relay {
-            sock,
-            server,
-            giaddr,
-        }
+        sock.set_read_timeout(Some(Duration::from_secs(3))).expect("timeout");
+        Relay { sock, server, giaddr }
     }
 
     /// A request as a BIOS PXE ROM (`ipxe = false`) or iPXE sends it.
     pub fn request(&self, mac: [u8; 6], kind: MessageType, ipxe: bool) -> Message {
-        let mut m = Message::new(
-            Ipv4Addr::UNSPECIFIED,
-            Ipv4Addr::UNSPECIFIED,
-            Ipv4Addr::UNSPECIFIED,
-            self.giaddr,
-            &mac,
-        );
+        let mut m =
+            Message::new(Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED, self.giaddr, &mac);
         m.set_hops(1);
         let o = m.opts_mut();
         o.insert(DhcpOption::MessageType(kind));
-        o.insert(DhcpOption::ClientSystemArchitecture(Architecture::from(
-            0u16,
-        )));
-        o.insert(DhcpOption::ClassIdentifier(
-            b"PXEClient:Arch:00000:UNDI:002001".to_vec(),
-        ));
+        o.insert(DhcpOption::ClientSystemArchitecture(Architecture::from(0u16)));
+        o.insert(DhcpOption::ClassIdentifier(b"PXEClient:Arch:00000:UNDI:002001".to_vec()));
         if ipxe {
             o.insert(DhcpOption::UserClass(b"iPXE".to_vec()));
         }
@@ -74,25 +60,15 @@ impl Relay {
         let mut buf = [0u8; 1500];
         loop {
             let (n, _) = self.sock.recv_from(&mut buf).ok()?;
-            let reply = Message::decode(&mut Decoder::new(&buf[..n]))
-                .expect("server sent an undecodable reply");
+            let reply = Message::decode(&mut Decoder::new(&buf[..n])).expect("server sent an undecodable reply");
             if reply.xid() != m.xid() {
                 continue;
             }
             let file = reply
                 .fname()
-                .map(|f| {
-                    String::from_utf8_lossy(f)
-                        .trim_end_matches('\0')
-                        .to_string()
-                })
+                .map(|f| String::from_utf8_lossy(f).trim_end_matches('\0').to_string())
                 .filter(|f| !f.is_empty());
-            return Some(Answer {
-                kind: reply.opts().msg_type(),
-                yiaddr: reply.yiaddr(),
-                file,
-                msg: reply,
-            });
+            return Some(Answer { kind: reply.opts().msg_type(), yiaddr: reply.yiaddr(), file, msg: reply });
         }
     }
 
@@ -111,8 +87,7 @@ impl Relay {
         };
         let mut req = self.request(mac, MessageType::Request, ipxe);
         req.set_xid(offer.msg.xid());
-        req.opts_mut()
-            .insert(DhcpOption::RequestedIpAddress(offer.yiaddr));
+        req.opts_mut().insert(DhcpOption::RequestedIpAddress(offer.yiaddr));
         req.opts_mut().insert(DhcpOption::ServerIdentifier(sid));
         self.try_send(&req)
     }

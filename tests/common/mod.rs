@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod dhcp;
+pub mod qemu;
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener, UdpSocket};
