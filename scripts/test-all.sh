@@ -19,6 +19,7 @@ packages=(
   busybox-static cpio xz-utils    # the discovery initrd the QEMU test builds
   systemd                     # systemd-analyze verify
   python3                     # a role script in the engine tests
+  openssh-client openssh-server  # the script jig over SSH, against an sshd in a namespace
 )
 
 missing=()
@@ -33,7 +34,15 @@ if ((${#missing[@]})); then
   fi
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
+  # Install daemons (sshd) without starting them on this machine: the tests
+  # start their own, inside namespaces.
+  policy=/usr/sbin/policy-rc.d
+  if [[ ! -e $policy ]]; then
+    printf '#!/bin/sh\nexit 101\n' > "$policy" && chmod +x "$policy"
+    trap 'rm -f "$policy"' EXIT
+  fi
   apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  rm -f "$policy"
 fi
 
 cargo test --locked --no-fail-fast -- --test-threads="${TEST_THREADS:-4}"

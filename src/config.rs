@@ -165,11 +165,19 @@ pub struct EngineConfig {
     pub ssh_user: String,
     /// Private key for SSH (default: ssh's own choice).
     pub ssh_key: Option<PathBuf>,
+    /// Where node host keys are remembered (default `<data_dir>/ssh_known_hosts`).
+    pub ssh_known_hosts: Option<PathBuf>,
 }
 
 impl Default for EngineConfig {
     fn default() -> Self {
-        EngineConfig { max_concurrent_runs: 10, annealer: true, ssh_user: "root".into(), ssh_key: None }
+        EngineConfig {
+            max_concurrent_runs: 10,
+            annealer: true,
+            ssh_user: "root".into(),
+            ssh_key: None,
+            ssh_known_hosts: None,
+        }
     }
 }
 
@@ -190,7 +198,7 @@ impl Config {
             ConfigError::Key { path: path.into(), key, message }
         })?;
         cfg.validate().map_err(|(key, message)| ConfigError::Key { path: path.into(), key: key.into(), message })?;
-        Ok(cfg)
+        Ok(cfg.resolved())
     }
 
     fn validate(&self) -> Result<(), (&'static str, String)> {
@@ -220,6 +228,14 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// Fills in defaults that depend on other keys.
+    pub fn resolved(mut self) -> Config {
+        if self.engine.ssh_known_hosts.is_none() {
+            self.engine.ssh_known_hosts = Some(self.data_dir.join("ssh_known_hosts"));
+        }
+        self
     }
 
     /// Where boot files (kernels, initrds) are served from.

@@ -74,7 +74,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             init_tracing("info");
             let cfg = match config {
                 Some(path) => Config::load(&path)?,
-                None => Config::default(),
+                None => Config::default().resolved(),
             };
             fulcrum::server::serve(cfg).await
         }

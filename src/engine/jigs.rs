@@ -153,12 +153,8 @@ async fn script(job: &Job, cfg: &EngineConfig) -> Outcome {
         wrapper.push_str(&format!(
             "set +e\nbash /dev/fd/3 < \"$FULCRUM_INPUT_FILE\" 3<<'__FULCRUM_SCRIPT__'\n{script}\n__FULCRUM_SCRIPT__\nrc=$?\nrm -f \"$FULCRUM_INPUT_FILE\"\nexit $rc\n"
         ));
-        let mut c = Command::new("ssh");
-        c.args(["-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-o", "StrictHostKeyChecking=accept-new"]);
-        if let Some(key) = &cfg.ssh_key {
-            c.arg("-i").arg(key);
-        }
-        c.arg(format!("{}@{ip}", cfg.ssh_user)).arg("bash -s");
+        let mut c = crate::net::ssh::command(cfg, &ip);
+        c.arg("bash -s");
         (c, wrapper)
     };
     cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);

@@ -4,4 +4,5 @@
 pub mod alloc;
 pub mod iface;
 pub mod mac;
+pub mod ssh;
 pub mod ula;

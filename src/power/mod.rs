@@ -77,12 +77,8 @@ pub async fn act(node: &Node, action: PowerAction, cfg: &EngineConfig) -> Result
             if ip.is_empty() {
                 return Err(PowerError::NoAddress(node.name.clone()));
             }
-            let mut c = Command::new("ssh");
-            c.args(["-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-o", "StrictHostKeyChecking=accept-new"]);
-            if let Some(key) = &cfg.ssh_key {
-                c.arg("-i").arg(key);
-            }
-            c.arg(format!("{}@{ip}", cfg.ssh_user)).arg(verb);
+            let mut c = crate::net::ssh::command(cfg, &ip);
+            c.arg(verb);
             c
         }
     };
