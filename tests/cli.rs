@@ -76,3 +76,58 @@ fn client_subcommands() {
     let down = fulcrum("http://127.0.0.1:9", &["node", "list"]);
     assert!(!down.status.success());
 }
+
+#[test]
+fn deployment_commit_wait_reports_convergence_and_failure() {
+    let (srv, _) = common::loopback();
+    let ep = srv.url("");
+    ok(
+        &ep,
+        &[
+            "network",
+            "create",
+            "n",
+            "--subnet",
+            "127.82.0.0/24",
+            "--static",
+            "127.82.0.10-127.82.0.99",
+            "--domain",
+            "w.test",
+        ],
+    );
+    for i in 1..=3 {
+        ok(&ep, &["node", "create", &format!("m{i}.w.test"), "--mac", &format!("52:54:00:82:00:0{i}")]);
+        let (code, _) = common::curl(
+            None,
+            "PATCH",
+            &srv.url(&format!("/api/v1/nodes/m{i}.w.test")),
+            Some(&serde_json::json!({"alive": true})),
+        );
+        assert_eq!(code, 200);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let role = dir.path().join("base.toml");
+    std::fs::write(&role, "name = \"base\"\njig = \"test\"\n[test]\ndelay_ms = 200\n").unwrap();
+    ok(&ep, &["role", "create", role.to_str().unwrap()]);
+    let broken = dir.path().join("broken.json");
+    std::fs::write(&broken, r#"{"name": "broken", "jig": "test", "requires": ["base"], "test": {"fail": true}}"#)
+        .unwrap();
+    ok(&ep, &["role", "create", broken.to_str().unwrap()]);
+    ok(&ep, &["deployment", "create", "good", "--attr", "size=3"]);
+    for i in 1..=3 {
+        ok(&ep, &["noderole", "bind", "good", "base", &format!("m{i}.w.test")]);
+    }
+    let out = ok(&ep, &["deployment", "commit", "good", "--wait"]);
+    assert!(out.contains("converged") && out.contains("active 3"), "{out}");
+    let out = ok(&ep, &["noderole", "list", "--deployment", "good"]);
+    assert_eq!(out.lines().filter(|l| l.contains(" active ")).count(), 3, "{out}");
+    ok(&ep, &["deployment", "create", "bad"]);
+    ok(&ep, &["noderole", "bind", "bad", "broken", "m1.w.test"]);
+    let out = fulcrum(&ep, &["deployment", "commit", "bad", "--wait"]);
+    assert!(!out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("broken") && stdout.contains("error"), "{stdout}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("failed"));
+    let runs = ok(&ep, &["run", "list", "--deployment", "bad"]);
+    assert!(runs.contains("failed"), "{runs}");
+}
