@@ -144,9 +144,13 @@ pub fn create_in(
             Some(ip)
         }
         (None, Some(_)) => return Err(StateError::invalid("address", "an address needs a network")),
-        (Some(net), None) => Some(alloc::next_static(txn.world(), net, now).ok_or_else(|| {
-            StateError::conflict("network", format!("network `{}` has no free static address", net.name))
-        })?),
+        (Some(net), None) => {
+            let ip = alloc::next_static(txn.world(), net, now).ok_or_else(|| {
+                StateError::conflict("network", format!("network `{}` has no free static address", net.name))
+            })?;
+            txn.advance_static_cursor(&net.name, ip);
+            Some(ip)
+        }
         (None, None) => None,
     };
     let node = Node {

@@ -108,6 +108,14 @@ impl Txn<'_> {
         Ok(node)
     }
 
+    /// Records that `ip` was just allocated on `network`: the next search
+    /// starts after it. (In memory only; after a restart the search starts
+    /// from the range's beginning once.)
+    pub fn advance_static_cursor(&mut self, network: &str, ip: Ipv4Addr) {
+        let next = Ipv4Addr::from(u32::from(ip).wrapping_add(1));
+        self.world.static_cursor.insert(network.to_string(), next);
+    }
+
     /// Deletes a node and any lease its MACs hold.
     pub fn delete_node(&mut self, name: &str) -> Result<Arc<Node>, StateError> {
         let node = self.world.node(name).cloned().ok_or_else(|| StateError::not_found(Kind::Node, name))?;

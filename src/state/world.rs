@@ -38,6 +38,8 @@ pub struct World {
     pub(super) nr_todo: OrdSet<u64>,
     /// Runs still marked running.
     pub(super) runs_running: OrdSet<u64>,
+    /// Where the next static-address search starts, per network.
+    pub(super) static_cursor: HashMap<String, Ipv4Addr>,
     pub(super) nr_seq: u64,
     pub(super) run_seq: u64,
     /// Bumped on every committed batch; lets readers tell snapshots apart.
@@ -65,6 +67,7 @@ impl World {
             nr_binding: HashMap::new(),
             nr_todo: OrdSet::new(),
             runs_running: OrdSet::new(),
+            static_cursor: HashMap::new(),
             nr_seq: 0,
             run_seq: 0,
             version: 0,
@@ -144,6 +147,11 @@ impl World {
             }
         }
         matches!(self.leases.get(&ip), Some(l) if l.mac != *mac && l.expires_at > now)
+    }
+
+    /// Where the next static-address search on `network` starts.
+    pub fn static_cursor(&self, network: &str) -> Option<Ipv4Addr> {
+        self.static_cursor.get(network).copied()
     }
 
     pub fn role(&self, name: &str) -> Option<&Arc<Role>> {

@@ -141,7 +141,11 @@ impl Ctx<'_> {
                 return Some(ip);
             }
         }
-        alloc::next_dynamic(self.world, net, self.now, |ip| self.offers.held_by_other(ip, mac, self.now))
+        let ip = alloc::next_dynamic(self.world, net, self.offers.cursor(&net.name), self.now, |ip| {
+            self.offers.held_by_other(ip, mac, self.now)
+        })?;
+        self.offers.advance(&net.name, ip);
+        Some(ip)
     }
 
     /// Decides what to answer.

@@ -15,6 +15,8 @@ const SWEEP_AT: usize = 4096;
 struct Inner {
     by_mac: HashMap<Mac, (Ipv4Addr, u64)>,
     by_ip: HashMap<Ipv4Addr, (Mac, u64)>,
+    /// Where the next dynamic-address search starts, per network.
+    cursor: HashMap<String, Ipv4Addr>,
 }
 
 /// The offer table.
@@ -53,6 +55,17 @@ impl Offers {
             }
         }
         g.by_ip.insert(ip, (mac, until));
+    }
+
+    /// Where the next free-address search on `network` should start.
+    pub fn cursor(&self, network: &str) -> Option<Ipv4Addr> {
+        self.lock().cursor.get(network).copied()
+    }
+
+    /// A new address was just picked on `network`: search after it next.
+    pub fn advance(&self, network: &str, ip: Ipv4Addr) {
+        let next = Ipv4Addr::from(u32::from(ip).wrapping_add(1));
+        self.lock().cursor.insert(network.to_string(), next);
     }
 
     /// Forgets the offer to `mac` (it took a lease, or chose another server).
