@@ -6,6 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+
 use serde::de::DeserializeOwned;
 
 use super::model::{Bootenv, Kind, Lease, Network, Node};
@@ -23,6 +24,9 @@ fn table(kind: Kind) -> TableDefinition<'static, &'static str, &'static [u8]> {
 
 const GLOBAL_ID_KEY: &str = "global_id";
 
+/// redb page cache.
+const CACHE_BYTES: usize = 32 << 20;
+
 /// The redb database behind the state.
 pub struct Store {
     db: Database,
@@ -31,7 +35,13 @@ pub struct Store {
 impl Store {
     /// Opens (or creates) the database file and makes sure every table exists.
     pub fn open(path: &Path) -> Result<Store, StateError> {
-        let db = Database::create(path).map_err(|e| StateError::store(format!("open {}: {e}", path.display())))?;
+        // Reads are served from the in-memory world, so redb's page cache
+        // only needs to help writes; its 1 GiB default would be memory spent
+        // twice.
+        let db = redb::Builder::new()
+            .set_cache_size(CACHE_BYTES)
+            .create(path)
+            .map_err(|e| StateError::store(format!("open {}: {e}", path.display())))?;
         let tx = db.begin_write().map_err(StateError::store)?;
         for kind in Kind::ALL {
             tx.open_table(table(kind)).map_err(StateError::store)?;
