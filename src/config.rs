@@ -167,6 +167,9 @@ pub struct EngineConfig {
     pub ssh_key: Option<PathBuf>,
     /// Where node host keys are remembered (default `<data_dir>/ssh_known_hosts`).
     pub ssh_known_hosts: Option<PathBuf>,
+    /// A directory of operator role files (`*.toml`, the format of the
+    /// shipped `roles/`), added at start-up when no role of that name exists.
+    pub roles_dir: Option<PathBuf>,
 }
 
 impl Default for EngineConfig {
@@ -177,6 +180,7 @@ impl Default for EngineConfig {
             ssh_user: "root".into(),
             ssh_key: None,
             ssh_known_hosts: None,
+            roles_dir: None,
         }
     }
 }

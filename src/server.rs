@@ -36,7 +36,9 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     if added > 0 {
         tracing::info!(added, "shipped bootenvs added");
     }
-    let added = crate::engine::orchestrate::seed(&state).await.context("seeding shipped roles")?;
+    let added = crate::engine::orchestrate::seed(&state, config.engine.roles_dir.as_deref())
+        .await
+        .context("seeding shipped roles")?;
     if added > 0 {
         tracing::info!(added, "shipped roles added");
     }

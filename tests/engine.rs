@@ -335,3 +335,27 @@ fn runs_in_flight_at_kill_9_are_retried_once_not_lost_or_duplicated() {
     }
     println!("recovered and finished {:.1?} after restart", start.elapsed());
 }
+
+#[test]
+fn operator_roles_dir_is_loaded_at_start_and_errors_name_it() {
+    let roles = tempfile::tempdir().unwrap();
+    // `a-web` requires `z-base`, which sorts after it: loading copes.
+    std::fs::write(roles.path().join("a-web.toml"), "name = \"web\"\njig = \"noop\"\nrequires = [\"base\"]\n").unwrap();
+    std::fs::write(roles.path().join("z-base.toml"), "name = \"base\"\njig = \"noop\"\n").unwrap();
+    let (cfg, ports) = loopback_config();
+    let cfg = format!("{cfg}[engine]\nroles_dir = \"{}\"\n", roles.path().display());
+    let srv = Server::start(&cfg, ports.http, None);
+    let v = ok(&srv, "GET", "/api/v1/roles/web", Value::Null);
+    assert_eq!(v["requires"], json!(["base"]));
+    ok(&srv, "GET", "/api/v1/roles/provisioner-os-install", Value::Null);
+    drop(srv);
+    // A broken role file stops start-up with the file named.
+    std::fs::write(roles.path().join("m-bad.toml"), "name = \"bad\"\njig = \"warp\"\n").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("f.toml");
+    std::fs::write(&path, cfg.replace("{dir}", &dir.path().display().to_string())).unwrap();
+    let out = std::process::Command::new(common::bin()).args(["serve", "--config"]).arg(&path).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("m-bad.toml") && err.contains("engine.roles_dir"), "{err}");
+}

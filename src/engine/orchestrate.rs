@@ -37,10 +37,13 @@ pub struct NewNodeRole {
     pub attribs: Attribs,
 }
 
-/// Adds the shipped roles that are missing and the `system` deployment
-/// (committed) if it does not exist yet.
-pub async fn seed(state: &State) -> Result<usize, StateError> {
-    let shipped = roles::shipped().map_err(StateError::store)?;
+/// Adds the shipped roles and the operator's (`engine.roles_dir`) that are
+/// missing, and the `system` deployment (committed) if it does not exist.
+pub async fn seed(state: &State, roles_dir: Option<&std::path::Path>) -> Result<usize, StateError> {
+    let mut shipped = roles::shipped().map_err(StateError::store)?;
+    if let Some(dir) = roles_dir {
+        shipped.extend(roles::from_dir(dir).map_err(|e| StateError::invalid("engine.roles_dir", e))?);
+    }
     state
         .write(move |txn| {
             let mut added = 0;
@@ -53,12 +56,25 @@ pub async fn seed(state: &State) -> Result<usize, StateError> {
                     created_at: now(),
                 })?;
             }
-            for role in shipped {
-                if txn.world().role(&role.name).is_none() {
-                    roles::validate(txn.world(), &role)?;
-                    txn.put_role(role)?;
-                    added += 1;
+            // Roles may require roles defined after them: insert in passes.
+            let mut pending: Vec<Role> = shipped.into_iter().filter(|r| txn.world().role(&r.name).is_none()).collect();
+            while !pending.is_empty() {
+                let before = pending.len();
+                let mut rest = Vec::new();
+                for role in pending {
+                    if roles::validate(txn.world(), &role).is_ok() {
+                        txn.put_role(role)?;
+                        added += 1;
+                    } else {
+                        rest.push(role);
+                    }
                 }
+                if rest.len() == before {
+                    let bad = &rest[0];
+                    let why = roles::validate(txn.world(), bad).err().map(|e| e.to_string()).unwrap_or_default();
+                    return Err(StateError::invalid("engine.roles_dir", format!("role `{}`: {why}", bad.name)));
+                }
+                pending = rest;
             }
             Ok(added)
         })

@@ -18,6 +18,24 @@ pub fn shipped() -> Result<Vec<Role>, String> {
     SHIPPED.iter().map(|(file, text)| toml::from_str::<Role>(text).map_err(|e| format!("roles/{file}: {e}"))).collect()
 }
 
+/// Parses every `*.toml` in an operator's roles directory, in name order;
+/// an error names the file.
+pub fn from_dir(dir: &std::path::Path) -> Result<Vec<Role>, String> {
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| format!("engine.roles_dir {}: {e}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    files
+        .iter()
+        .map(|f| {
+            let text = std::fs::read_to_string(f).map_err(|e| format!("{}: {e}", f.display()))?;
+            toml::from_str::<Role>(&text).map_err(|e| format!("{}: {e}", f.display()))
+        })
+        .collect()
+}
+
 /// Checks a role against the roles that exist (plus itself).
 pub fn validate(w: &World, role: &Role) -> Result<(), StateError> {
     if role.name.is_empty() || !role.name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {

@@ -259,3 +259,192 @@ impl Ctx<'_> {
 fn short(fqdn: &str) -> &str {
     fqdn.split('.').next().unwrap_or(fqdn)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::model::{BootKind, Bootenv, Network, Node, Range};
+    use crate::state::State;
+    use dhcproto::v4::{Architecture, DhcpOption};
+
+    const SERVER: Ipv4Addr = Ipv4Addr::new(10, 9, 0, 1);
+    const RELAY: Ipv4Addr = Ipv4Addr::new(10, 9, 0, 254);
+
+    async fn world() -> (tempfile::TempDir, State) {
+        let dir = tempfile::tempdir().unwrap();
+        let state = State::open(dir.path()).unwrap();
+        state
+            .write(|t| {
+                for (name, kind) in [("local", BootKind::Local), ("discovery", BootKind::Network)] {
+                    t.put_bootenv(Bootenv {
+                        name: name.into(),
+                        description: String::new(),
+                        os: String::new(),
+                        kind,
+                        kernel: Some("k".into()),
+                        initrds: vec![],
+                        kernel_params: String::new(),
+                        ipxe: String::new(),
+                        templates: Default::default(),
+                    })?;
+                }
+                t.put_network(Network {
+                    name: "n".into(),
+                    id: 1,
+                    subnet: "10.9.0.0/24".parse().unwrap(),
+                    router: Some(SERVER),
+                    dynamic: Some(Range { start: "10.9.0.100".parse().unwrap(), end: "10.9.0.101".parse().unwrap() }),
+                    static_range: Range { start: "10.9.0.10".parse().unwrap(), end: "10.9.0.20".parse().unwrap() },
+                    domain: "t.test".into(),
+                    dns_servers: vec![],
+                    v6prefix: None,
+                    interface: None,
+                    server: Some(SERVER),
+                    lease_seconds: 600,
+                    mtu: 1500,
+                })?;
+                t.put_node(Node {
+                    name: "known.t.test".into(),
+                    macs: vec!["52:54:00:00:00:aa".parse().unwrap()],
+                    network: Some("n".into()),
+                    ipv4: Some("10.9.0.10".parse().unwrap()),
+                    bootenv: "discovery".into(),
+                    alive: false,
+                    available: true,
+                    provision_state: Default::default(),
+                    power: None,
+                    token: String::new(),
+                    created_at: 0,
+                    updated_at: 0,
+                })
+            })
+            .await
+            .unwrap();
+        (dir, state)
+    }
+
+    fn request(mac: u8, kind: MessageType, ipxe: bool) -> Message {
+        let mut m = Message::new(
+            Ipv4Addr::UNSPECIFIED,
+            Ipv4Addr::UNSPECIFIED,
+            Ipv4Addr::UNSPECIFIED,
+            RELAY,
+            &[0x52, 0x54, 0, 0, 0, mac],
+        );
+        m.opts_mut().insert(DhcpOption::MessageType(kind));
+        m.opts_mut().insert(DhcpOption::ClientSystemArchitecture(Architecture::from(0u16)));
+        m.opts_mut().insert(DhcpOption::ClassIdentifier(b"PXEClient:Arch:00000:UNDI:002001".to_vec()));
+        if ipxe {
+            m.opts_mut().insert(DhcpOption::UserClass(b"iPXE".to_vec()));
+        }
+        m
+    }
+
+    fn reply(d: Decision) -> Message {
+        match d {
+            Decision::Reply(m) => m,
+            Decision::Commit { ack, .. } => ack,
+            other => panic!("expected a reply, got {other:?}"),
+        }
+    }
+
+    fn file(m: &Message) -> Option<String> {
+        m.fname().map(|f| String::from_utf8_lossy(f).trim_end_matches('\0').to_string()).filter(|f| !f.is_empty())
+    }
+
+    #[tokio::test]
+    async fn decisions() {
+        let (_dir, state) = world().await;
+        let w = state.snapshot();
+        let cfg = Config::default();
+        let offers = Offers::default();
+        let arrival = Arrival::default();
+        let ctx = Ctx { world: &w, config: &cfg, offers: &offers, arrival: &arrival, now: 1000 };
+
+        // Unknown PXE ROM: a dynamic address, the BIOS loader, the PXE options.
+        let offer = reply(ctx.decide(&request(1, MessageType::Discover, false)));
+        assert_eq!(offer.opts().msg_type(), Some(MessageType::Offer));
+        assert_eq!(offer.yiaddr(), Ipv4Addr::new(10, 9, 0, 100));
+        assert_eq!(offer.siaddr(), SERVER);
+        assert_eq!(file(&offer).as_deref(), Some("undionly.kpxe"));
+        assert!(
+            matches!(offer.opts().get(OptionCode::ServerIdentifier), Some(DhcpOption::ServerIdentifier(ip)) if *ip == SERVER)
+        );
+        assert!(
+            matches!(offer.opts().get(OptionCode::VendorExtensions), Some(DhcpOption::VendorExtensions(v)) if v == &vec![6, 1, 8, 255])
+        );
+        // A second unknown client is not offered the same address.
+        let other = reply(ctx.decide(&request(2, MessageType::Discover, false)));
+        assert_eq!(other.yiaddr(), Ipv4Addr::new(10, 9, 0, 101));
+        // The pool (2 addresses) is exhausted for a third.
+        assert!(matches!(ctx.decide(&request(3, MessageType::Discover, false)), Decision::Ignore(_)));
+
+        // Known node: its static address, its hostname; iPXE gets the script URL.
+        let known = reply(ctx.decide(&request(0xaa, MessageType::Discover, true)));
+        assert_eq!(known.yiaddr(), Ipv4Addr::new(10, 9, 0, 10));
+        assert!(matches!(known.opts().get(OptionCode::Hostname), Some(DhcpOption::Hostname(h)) if h == "known"));
+        assert_eq!(file(&known).as_deref(), Some("http://10.9.0.1/boot/ipxe?mac=52:54:00:00:00:aa"));
+
+        // REQUEST for the right address commits a lease before the ACK.
+        let mut req = request(1, MessageType::Request, false);
+        req.opts_mut().insert(DhcpOption::RequestedIpAddress(Ipv4Addr::new(10, 9, 0, 100)));
+        req.opts_mut().insert(DhcpOption::ServerIdentifier(SERVER));
+        match ctx.decide(&req) {
+            Decision::Commit { lease, ack, .. } => {
+                assert_eq!(lease.ip, Ipv4Addr::new(10, 9, 0, 100));
+                assert_eq!(lease.expires_at, 1600);
+                assert_eq!(ack.opts().msg_type(), Some(MessageType::Ack));
+            }
+            other => panic!("{other:?}"),
+        }
+        // Someone else's offered address, or an address off the network: NAK.
+        let mut steal = request(9, MessageType::Request, false);
+        steal.opts_mut().insert(DhcpOption::RequestedIpAddress(Ipv4Addr::new(10, 9, 0, 100)));
+        assert_eq!(reply(ctx.decide(&steal)).opts().msg_type(), Some(MessageType::Nak));
+        let mut wrong = request(0xaa, MessageType::Request, false);
+        wrong.opts_mut().insert(DhcpOption::RequestedIpAddress(Ipv4Addr::new(10, 9, 0, 11)));
+        assert_eq!(reply(ctx.decide(&wrong)).opts().msg_type(), Some(MessageType::Nak));
+        // The client chose another server: stay silent.
+        let mut elsewhere = request(1, MessageType::Request, false);
+        elsewhere.opts_mut().insert(DhcpOption::RequestedIpAddress(Ipv4Addr::new(10, 9, 0, 100)));
+        elsewhere.opts_mut().insert(DhcpOption::ServerIdentifier(Ipv4Addr::new(10, 9, 0, 2)));
+        assert!(matches!(ctx.decide(&elsewhere), Decision::Ignore(_)));
+    }
+
+    #[tokio::test]
+    async fn local_bootenv_gets_no_boot_file_and_replies_are_padded() {
+        let (_dir, state) = world().await;
+        state
+            .write(|t| {
+                let mut n = (**t.world().node("known.t.test").unwrap()).clone();
+                n.bootenv = "local".into();
+                t.put_node(n)
+            })
+            .await
+            .unwrap();
+        let w = state.snapshot();
+        let (cfg, offers, arrival) = (Config::default(), Offers::default(), Arrival::default());
+        let ctx = Ctx { world: &w, config: &cfg, offers: &offers, arrival: &arrival, now: 0 };
+        let m = reply(ctx.decide(&request(0xaa, MessageType::Discover, false)));
+        assert_eq!(file(&m), None);
+        assert!(reply::encode(&m).unwrap().len() >= 300);
+    }
+
+    #[test]
+    fn malformed_datagrams_do_not_parse_or_panic() {
+        use super::super::server::parse;
+        assert!(parse(&[]).is_none());
+        assert!(parse(&[1, 1, 6, 0]).is_none());
+        // A valid header with a truncated option 94 (length 1 instead of 3).
+        let mut good = Vec::new();
+        use dhcproto::{Encodable, Encoder};
+        request(1, MessageType::Discover, false).encode(&mut Encoder::new(&mut good)).unwrap();
+        let end = good.iter().rposition(|b| *b == 255).unwrap();
+        let mut bad = good[..end].to_vec();
+        bad.extend_from_slice(&[94, 1, 1, 255]);
+        let _ = parse(&bad);
+        for cut in [10, 100, 236, 240, good.len() - 3] {
+            let _ = parse(&good[..cut]);
+        }
+    }
+}
