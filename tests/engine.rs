@@ -359,3 +359,27 @@ fn operator_roles_dir_is_loaded_at_start_and_errors_name_it() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("m-bad.toml") && err.contains("engine.roles_dir"), "{err}");
 }
+
+#[test]
+fn a_hook_that_fails_ends_the_run_in_error_instead_of_holding_the_node() {
+    let (srv, _) = start(10);
+    ok(&srv, "POST", "/api/v1/networks", loopback_network("admin", 93));
+    node(&srv, "h.test.example", 1);
+    ok(&srv, "POST", "/api/v1/deployments", json!({"name": "d", "attribs": {"os": "no-such-bootenv"}}));
+    let nr = ok(
+        &srv,
+        "POST",
+        "/api/v1/noderoles",
+        json!({"deployment": "d", "role": "provisioner-os-install", "node": "h.test.example"}),
+    );
+    ok(&srv, "POST", "/api/v1/deployments/d/commit", Value::Null);
+    anneal(&srv, "d", "failed");
+    let v = ok(&srv, "GET", &format!("/api/v1/noderoles/{}", nr["id"]), Value::Null);
+    assert_eq!(v["state"], "error");
+    assert!(v["error"].as_str().unwrap().contains("no-such-bootenv"), "{v}");
+    let runs = ok(&srv, "GET", &format!("/api/v1/runs?noderole={}", nr["id"]), Value::Null);
+    assert_eq!(runs[0]["outcome"], "failed", "{runs}");
+    let node = ok(&srv, "GET", "/api/v1/nodes/h.test.example", Value::Null);
+    assert_eq!(node["bootenv"], "local", "nothing of the refused hook remains");
+    assert_eq!(node["alive"], true);
+}

@@ -162,6 +162,8 @@ async fn worker(engine: Engine, first: Job, in_flight: Arc<AtomicUsize>) {
     while let Some(job) = next.take() {
         let out = jigs::execute(&job, &engine.config.engine).await;
         let (node, role, ok) = (job.node.clone(), job.role.name.clone(), out.ok);
+        let retry_job = job.clone();
+        let log = out.log.clone();
         let recorded = engine
             .write(move |txn, fx| {
                 complete(txn, &job, out, fx)?;
@@ -171,7 +173,22 @@ async fn worker(engine: Engine, first: Job, in_flight: Arc<AtomicUsize>) {
         tracing::debug!(%node, %role, ok, "run finished");
         match recorded {
             Ok(mut jobs) => next = jobs.pop(),
-            Err(e) => tracing::error!(%node, %role, error = %e, "cannot record a finished run"),
+            Err(e) => {
+                // Completing failed (e.g. a hook refused its change): the run
+                // must still end, or its node would be held forever. Record it
+                // as failed with the reason; the noderole goes to ERROR.
+                tracing::warn!(%node, %role, error = %e, "completing the run failed; recording it as failed");
+                let failed = jigs::Outcome {
+                    ok: false,
+                    wall: Default::default(),
+                    log,
+                    error: Some(format!("completing the run failed: {e}")),
+                };
+                let r = engine.write(move |txn, fx| complete(txn, &retry_job, failed, fx)).await;
+                if let Err(e) = r {
+                    tracing::error!(%node, %role, error = %e, "cannot record a finished run");
+                }
+            }
         }
     }
     in_flight.fetch_sub(1, Ordering::SeqCst);

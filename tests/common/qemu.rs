@@ -19,6 +19,18 @@ use super::Netns;
 /// ROM out of SeaBIOS's boot list and the machine never network-boots.
 pub const VIRTIO_ROM: &str = "/usr/lib/ipxe/qemu/efi-virtio.rom";
 
+/// Whether iPXE's console output in `serial` shows a completed download of
+/// `url`: a line `URL... ok`, where iPXE may have printed progress between
+/// the dots and the `ok` (`URL... 52%     ok`) when the download took more
+/// than a moment, as it does on a loaded machine under TCG.
+pub fn ipxe_fetched(serial: &str, url: &str) -> bool {
+    let start = format!("{url}...");
+    serial.lines().any(|l| {
+        let l = l.trim_end();
+        l.split_once(&start).is_some_and(|(_, rest)| rest.ends_with("ok") && !rest.contains(" http"))
+    })
+}
+
 /// A running guest.
 pub struct Qemu {
     child: Option<Child>,
@@ -36,6 +48,13 @@ impl Qemu {
     /// the persistent tap `tap`. Its files (serial log, QEMU output, QMP
     /// socket) go to `dir`.
     pub fn netboot_bios(ns: &Netns, dir: &Path, tap: &str, mac: &str) -> Qemu {
+        Self::netboot_bios_with_disk(ns, dir, tap, mac, None)
+    }
+
+    /// Like [`Qemu::netboot_bios`], with `disk` (a raw image) attached as
+    /// a virtio disk. The network still boots first (`-boot order=n`); when
+    /// iPXE gets no boot file, SeaBIOS falls through to the disk.
+    pub fn netboot_bios_with_disk(ns: &Netns, dir: &Path, tap: &str, mac: &str, disk: Option<&Path>) -> Qemu {
         let serial = dir.join("serial.log");
         let output = dir.join("qemu.log");
         let qmp = dir.join("qmp.sock");
@@ -53,8 +72,11 @@ impl Qemu {
             .arg("-netdev")
             .arg(format!("tap,id=n0,ifname={tap},script=no,downscript=no"))
             .arg("-device")
-            .arg(format!("virtio-net-pci,netdev=n0,mac={mac}"))
-            .stdin(Stdio::null())
+            .arg(format!("virtio-net-pci,netdev=n0,mac={mac}"));
+        if let Some(disk) = disk {
+            cmd.arg("-drive").arg(format!("file={},format=raw,if=virtio", disk.display()));
+        }
+        cmd.stdin(Stdio::null())
             .stdout(Stdio::from(out.try_clone().expect("dup the QEMU output file")))
             .stderr(Stdio::from(out));
         let child = cmd.spawn().expect("spawn qemu-system-x86_64");
@@ -95,6 +117,15 @@ impl Qemu {
         assert!(reply.contains("\"return\""), "QMP system_reset failed: {reply}");
     }
 
+    /// Stops the machine now (kills QEMU by its PID), e.g. to read its disk
+    /// image afterwards. Dropping the guard does the same.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
     /// Runs one QMP command on a fresh connection and returns its answer
     /// (the first line holding `return` or `error`; events are skipped).
     fn qmp(&self, command: &str) -> String {
@@ -130,10 +161,7 @@ impl Qemu {
 
 impl Drop for Qemu {
     fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            // `ip netns exec` execs QEMU, so this PID is QEMU's own.
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        // `ip netns exec` execs QEMU, so the child's PID is QEMU's own.
+        self.stop();
     }
 }
