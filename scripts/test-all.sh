@@ -45,4 +45,13 @@ if ((${#missing[@]})); then
   rm -f "$policy"
 fi
 
-cargo test --locked --no-fail-fast -- --test-threads="${TEST_THREADS:-4}"
+# Unit and integration tests (no doc-tests: the crate has none), then one
+# summary line over every test binary.
+log=$(mktemp)
+set +e
+cargo test --locked --no-fail-fast --lib --bins --tests -- --test-threads="${TEST_THREADS:-4}" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+awk '/^test result:/ { p += $4; f += $6; i += $8 } END { printf "%d passed, %d failed, %d skipped\n", p, f, i }' "$log"
+rm -f "$log"
+exit "$status"
