@@ -34,8 +34,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::qemu::{ipxe_fetched, Qemu, VIRTIO_ROM};
-use common::{curl, in_ci, prerequisites, run, Netns, Server};
+use common::qemu::{ipxe_fetched, Qemu};
+use common::{curl, run, Netns, Server};
 use serde_json::{json, Value};
 
 /// The guest's NIC.
@@ -66,26 +66,14 @@ files_dir = "{dir}/files"
 fn qemu_netboot_discovers_then_follows_bootenv_change() {
     let tools =
         ["ip", "qemu-system-x86_64", "curl", "busybox", "cpio", "gzip", "flock", "dpkg", "apt-get", "apt-cache"];
-    if !prerequisites("qemu_boot", true, &tools) {
-        return;
-    }
-    if !Path::new(VIRTIO_ROM).is_file() {
-        let msg = format!("qemu_boot: missing {VIRTIO_ROM} (Debian package ipxe-qemu)");
-        assert!(!in_ci(), "{msg}");
-        eprintln!("SKIPPED {msg}");
+    if !common::qemu::prerequisites("qemu_boot", &tools) {
         return;
     }
     let t0 = Instant::now();
     let phase = |what: &str| eprintln!("[qemu_boot {:>5.1}s] {what}", t0.elapsed().as_secs_f64());
 
     // ---- the boot segment: br0 with the server address, tap0 for QEMU ----
-    let ns = Netns::new("qemu");
-    ns.ip(&["link", "add", "br0", "type", "bridge", "stp_state", "0", "forward_delay", "0"]);
-    ns.ip(&["addr", "add", "10.77.0.1/24", "dev", "br0"]);
-    ns.ip(&["tuntap", "add", "dev", "tap0", "mode", "tap"]);
-    ns.ip(&["link", "set", "tap0", "master", "br0"]);
-    ns.ip(&["link", "set", "tap0", "up"]);
-    ns.ip(&["link", "set", "br0", "up"]);
+    let ns = common::qemu::boot_segment("qemu");
 
     // ---- boot files, then the server ----
     let dir = tempfile::tempdir().expect("server tempdir");

@@ -47,8 +47,8 @@ use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::qemu::{ipxe_fetched, Qemu, VIRTIO_ROM};
-use common::{curl, in_ci, prerequisites, run, Netns, Server};
+use common::qemu::{ipxe_fetched, Qemu};
+use common::{curl, run, Netns, Server};
 use serde_json::{json, Value};
 
 /// The guest's NIC (not qemu_boot's, so the logs never mix them up).
@@ -93,26 +93,14 @@ fn qemu_os_install_flow_end_to_end() {
         "apt-cache",
         "date",
     ];
-    if !prerequisites("qemu_os_install", true, &tools) {
-        return;
-    }
-    if !Path::new(VIRTIO_ROM).is_file() {
-        let msg = format!("qemu_os_install: missing {VIRTIO_ROM} (Debian package ipxe-qemu)");
-        assert!(!in_ci(), "{msg}");
-        eprintln!("SKIPPED {msg}");
+    if !common::qemu::prerequisites("qemu_os_install", &tools) {
         return;
     }
     let t0 = Instant::now();
     let phase = |what: &str| eprintln!("[qemu_os_install {:>5.1}s] {what}", t0.elapsed().as_secs_f64());
 
     // ---- the boot segment: br0 with the server address, tap0 for QEMU ----
-    let ns = Netns::new("qemuos");
-    ns.ip(&["link", "add", "br0", "type", "bridge", "stp_state", "0", "forward_delay", "0"]);
-    ns.ip(&["addr", "add", "10.77.0.1/24", "dev", "br0"]);
-    ns.ip(&["tuntap", "add", "dev", "tap0", "mode", "tap"]);
-    ns.ip(&["link", "set", "tap0", "master", "br0"]);
-    ns.ip(&["link", "set", "tap0", "up"]);
-    ns.ip(&["link", "set", "br0", "up"]);
+    let ns = common::qemu::boot_segment("qemuos");
 
     // ---- boot files (discovery and installer initrds), then the server ----
     let dir = tempfile::tempdir().expect("server tempdir");

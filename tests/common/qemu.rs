@@ -19,6 +19,34 @@ use super::Netns;
 /// ROM out of SeaBIOS's boot list and the machine never network-boots.
 pub const VIRTIO_ROM: &str = "/usr/lib/ipxe/qemu/efi-virtio.rom";
 
+/// Prerequisites of a QEMU test: root, the tools, and the NIC's iPXE ROM
+/// (FAIL under CI when missing, skip elsewhere).
+pub fn prerequisites(test: &str, tools: &[&str]) -> bool {
+    if !super::prerequisites(test, true, tools) {
+        return false;
+    }
+    if !Path::new(VIRTIO_ROM).is_file() {
+        let msg = format!("{test}: missing {VIRTIO_ROM} (Debian package ipxe-qemu)");
+        assert!(!super::in_ci(), "{msg}");
+        eprintln!("SKIPPED {msg}");
+        return false;
+    }
+    true
+}
+
+/// The boot segment: a namespace with bridge `br0` = 10.77.0.1/24 (no STP,
+/// no forward delay) and the persistent tap `tap0` on it for QEMU.
+pub fn boot_segment(tag: &str) -> Netns {
+    let ns = Netns::new(tag);
+    ns.ip(&["link", "add", "br0", "type", "bridge", "stp_state", "0", "forward_delay", "0"]);
+    ns.ip(&["addr", "add", "10.77.0.1/24", "dev", "br0"]);
+    ns.ip(&["tuntap", "add", "dev", "tap0", "mode", "tap"]);
+    ns.ip(&["link", "set", "tap0", "master", "br0"]);
+    ns.ip(&["link", "set", "tap0", "up"]);
+    ns.ip(&["link", "set", "br0", "up"]);
+    ns
+}
+
 /// Whether iPXE's console output in `serial` shows a completed download of
 /// `url`: a line `URL... ok`, where iPXE may have printed progress between
 /// the dots and the `ok` (`URL... 52%     ok`) when the download took more
