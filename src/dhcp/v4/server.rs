@@ -120,7 +120,11 @@ impl Server {
                     let t = now();
                     match me.state.write(move |txn| txn.put_lease(lease, t)).await {
                         Ok(_) => {
-                            me.offers.forget(&mac);
+                            // The offer is NOT forgotten here: a DISCOVER being
+                            // decided right now may hold a snapshot from before
+                            // this commit, and the offer is then the only place
+                            // that shows the address as taken. It expires on its
+                            // own after `offer_seconds`.
                             me.send(&socket, &ack, dest).await;
                         }
                         Err(e) => {
