@@ -8,7 +8,7 @@ use std::sync::Mutex;
 
 use crate::net::mac::Mac;
 
-/// Above this many entries, expired offers are swept on insert.
+/// Smallest table size at which expired offers are swept on insert.
 const SWEEP_AT: usize = 4096;
 
 #[derive(Default)]
@@ -17,6 +17,8 @@ struct Inner {
     by_ip: HashMap<Ipv4Addr, (Mac, u64)>,
     /// Where the next dynamic-address search starts, per network.
     cursor: HashMap<String, Ipv4Addr>,
+    /// Sweep expired offers when the table grows past this (amortised O(1)).
+    sweep_at: usize,
 }
 
 /// The offer table.
@@ -45,9 +47,11 @@ impl Offers {
     /// Promises `ip` to `mac` until `until`.
     pub fn offer(&self, mac: Mac, ip: Ipv4Addr, until: u64, now: u64) {
         let mut g = self.lock();
-        if g.by_mac.len() > SWEEP_AT {
+        if g.by_mac.len() > g.sweep_at.max(SWEEP_AT) {
             g.by_mac.retain(|_, (_, u)| *u > now);
             g.by_ip.retain(|_, (_, u)| *u > now);
+            // Live offers stay; next sweep only after the table doubles again.
+            g.sweep_at = 2 * g.by_mac.len();
         }
         if let Some((old, _)) = g.by_mac.insert(mac, (ip, until)) {
             if old != ip {
