@@ -30,12 +30,11 @@
 mod common;
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::time::Instant;
 
-use common::qemu::{ipxe_fetched, Qemu};
-use common::{curl, run, Netns, Server};
+use common::qemu::{assets_cache, build_assets, ipxe_fetched, marker, nanos_now, script_renders, wait_guest, Qemu};
+use common::{curl, Netns, Server};
 use serde_json::{json, Value};
 
 /// The guest's NIC.
@@ -44,9 +43,6 @@ const MAC: &str = "52:54:00:fc:00:01";
 const NODE: &str = "d52-54-00-fc-00-01.qemu.test";
 /// Fulcrum inside the namespace.
 const API: &str = "http://10.77.0.1:8080";
-/// One network boot under TCG takes ~25-30 s here (firmware, iPXE's DHCP
-/// and IPv6 autoconfiguration, 14 MB of kernel, Linux, udhcpc).
-const BOOT_LIMIT: Duration = Duration::from_secs(180);
 
 const CONFIG: &str = r#"
 data_dir = "{dir}/data"
@@ -78,7 +74,7 @@ fn qemu_netboot_discovers_then_follows_bootenv_change() {
     // ---- boot files, then the server ----
     let dir = tempfile::tempdir().expect("server tempdir");
     let token = format!("qemu-boot-{}-{}", std::process::id(), nanos_now());
-    build_assets(&dir.path().join("files/discovery"), &token);
+    build_assets(&dir.path().join("files/discovery"), &token, "init");
     phase("boot files ready");
     let http: SocketAddr = "10.77.0.1:8080".parse().expect("addr");
     let server = Server::start_in(dir, CONFIG, http, Some(&ns));
@@ -163,7 +159,7 @@ fn qemu_netboot_discovers_then_follows_bootenv_change() {
         "discover did not answer 201 to the new machine:\n{}",
         diag(&vm)
     );
-    let renders1 = script_renders(&server.log_text()[log_at_boot1..]);
+    let renders1 = script_renders(&server.log_text()[log_at_boot1..], MAC);
     assert!(renders1 >= 1, "no boot script rendered for {MAC} during boot 1:\n{}", diag(&vm));
 
     // ---- change the bootenv, reset, and watch the guest follow ----
@@ -202,7 +198,7 @@ fn qemu_netboot_discovers_then_follows_bootenv_change() {
     phase("boot 2 reported back");
 
     // Boot 2 fetched a fresh script and booted the stage-2 command line.
-    let renders2 = script_renders(&server.log_text()[log_at_boot2..]);
+    let renders2 = script_renders(&server.log_text()[log_at_boot2..], MAC);
     assert!(renders2 >= 1, "no boot script rendered for {MAC} after the reset:\n{}", diag(&vm));
     let cmdline2 = marker(&serial2, "FULCRUM-INITRD: cmdline=").unwrap_or_default();
     assert!(
@@ -265,57 +261,10 @@ fn assert_ipxe_boot(serial: &str, ip: Ipv4Addr, bootenv: &str) -> Result<(), Str
     Ok(())
 }
 
-/// Builds the kernel (cached) and a fresh initrd carrying `token` into `out`.
-fn build_assets(out: &Path, token: &str) {
-    let cache = assets_cache();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/qemu/build-assets.sh");
-    let o = run(Command::new("sh").arg(&script).arg(&cache).arg(out).arg(token));
-    eprintln!("[qemu_boot] {}", String::from_utf8_lossy(&o.stdout).trim());
-}
-
-/// `target/qemu-assets`: kept between runs so that the kernel is fetched once.
-fn assets_cache() -> PathBuf {
-    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
-    tmp.parent().unwrap_or(tmp).join("qemu-assets")
-}
-
-fn nanos_now() -> u128 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
-}
-
-/// Polls `f` every half second until it answers, the guest dies, or
-/// `BOOT_LIMIT` passes; failures carry the guest's and the server's logs.
-fn wait_guest<T>(vm: &mut Qemu, server: &Server, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        vm.assert_running();
-        assert!(
-            start.elapsed() < BOOT_LIMIT,
-            "timed out after {BOOT_LIMIT:?} waiting for {what}\n{}\n--- server log ---\n{}",
-            vm.diagnostics(),
-            server.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    }
-}
-
 /// The guest's serial log read from `path` (closures cannot borrow the
 /// `Qemu` that `wait_guest` holds mutably).
 fn vm_serial(path: &Path) -> String {
     String::from_utf8_lossy(&std::fs::read(path).unwrap_or_default()).into_owned()
-}
-
-/// What follows `prefix` on the first line that contains it.
-fn marker(text: &str, prefix: &str) -> Option<String> {
-    text.lines().find_map(|l| l.trim_end_matches('\r').split_once(prefix).map(|(_, rest)| rest.to_string()))
-}
-
-/// How many "boot script" renders for `MAC` the server logged in `log`.
-fn script_renders(log: &str) -> usize {
-    log.lines().filter(|l| l.contains("boot script") && l.contains(MAC)).count()
 }
 
 fn in_range(ip: Ipv4Addr, first: u8, last: u8) -> bool {

@@ -42,12 +42,11 @@
 mod common;
 
 use std::net::Ipv4Addr;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::qemu::{ipxe_fetched, Qemu};
+use common::qemu::{assets_cache, build_assets, ipxe_fetched, marker, nanos_now, script_renders, wait_guest, Qemu};
 use common::{curl, run, Netns, Server};
 use serde_json::{json, Value};
 
@@ -57,8 +56,6 @@ const MAC: &str = "52:54:00:fc:00:02";
 const NODE: &str = "d52-54-00-fc-00-02.qemu.test";
 /// Fulcrum inside the namespace.
 const API: &str = "http://10.77.0.1:8080";
-/// One boot under TCG takes ~25-40 s here; leave room for a loaded machine.
-const BOOT_LIMIT: Duration = Duration::from_secs(180);
 /// From the commit to the power driver's call (a noop jig): seconds.
 const REBOOT_LIMIT: Duration = Duration::from_secs(60);
 /// The guest's disk.
@@ -359,7 +356,7 @@ fn qemu_os_install_flow_end_to_end() {
         cmdline2.contains(&format!("fulcrum.node={NODE} fulcrum.token={token}")),
         "installer command line: {cmdline2:?}"
     );
-    assert!(script_renders(&server.log_text()[log_at_reset..]) >= 1, "no script fetched in boot 2");
+    assert!(script_renders(&server.log_text()[log_at_reset..], MAC) >= 1, "no script fetched in boot 2");
     let (_, node) = api("GET", &format!("/api/v1/nodes/{NODE}"), None);
     assert!(node["bootenv"] == "local" && node["alive"] == false, "node after the installer: {node}");
     phase("boot 2 done: installer wrote the disk, set bootenv local, rebooted");
@@ -382,7 +379,7 @@ fn qemu_os_install_flow_end_to_end() {
         "boot 3 was given a boot file:\n{}",
         diag(&vm)
     );
-    assert_eq!(script_renders(&server.log_text()[log_at_boot3..]), 0, "boot 3 fetched a boot script");
+    assert_eq!(script_renders(&server.log_text()[log_at_boot3..], MAC), 0, "boot 3 fetched a boot script");
     phase("boot 3: SeaBIOS booted the installed disk");
 
     // What the installer left on the disk (synced and read back before it
@@ -524,46 +521,8 @@ fn noderole(ns: &Netns, role: &str) -> Value {
     all[0].clone()
 }
 
-/// Builds the kernel (cached) and an initrd with `init` carrying `token`
-/// into `out`.
-fn build_assets(out: &Path, token: &str, init: &str) {
-    let cache = assets_cache();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/qemu/build-assets.sh");
-    let o = run(Command::new("sh").arg(&script).arg(&cache).arg(out).arg(token).arg(init));
-    eprintln!("[qemu_os_install] {}", String::from_utf8_lossy(&o.stdout).trim());
-}
-
-/// `target/qemu-assets`: kept between runs so that the kernel is fetched once.
-fn assets_cache() -> PathBuf {
-    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
-    tmp.parent().unwrap_or(tmp).join("qemu-assets")
-}
-
-fn nanos_now() -> u128 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
-}
-
 fn now_ms() -> u64 {
     (nanos_now() / 1_000_000) as u64
-}
-
-/// Polls `f` every half second until it answers, the guest dies, or
-/// `BOOT_LIMIT` passes; failures carry the guest's and the server's logs.
-fn wait_guest<T>(vm: &mut Qemu, server: &Server, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        vm.assert_running();
-        assert!(
-            start.elapsed() < BOOT_LIMIT,
-            "timed out after {BOOT_LIMIT:?} waiting for {what}\n{}\n--- server log ---\n{}",
-            vm.diagnostics(),
-            server.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    }
 }
 
 /// Bytes the guest has written to its serial port so far.
@@ -575,14 +534,4 @@ fn serial_len(path: &Path) -> usize {
 fn serial_from(path: &Path, from: usize) -> String {
     let bytes = std::fs::read(path).unwrap_or_default();
     String::from_utf8_lossy(bytes.get(from..).unwrap_or_default()).into_owned()
-}
-
-/// What follows `prefix` on the first line that contains it.
-fn marker(text: &str, prefix: &str) -> Option<String> {
-    text.lines().find_map(|l| l.trim_end_matches('\r').split_once(prefix).map(|(_, rest)| rest.to_string()))
-}
-
-/// How many "boot script" renders for `MAC` the server logged in `log`.
-fn script_renders(log: &str) -> usize {
-    log.lines().filter(|l| l.contains("boot script") && l.contains(MAC)).count()
 }

@@ -223,17 +223,15 @@ pub async fn deployment(c: &Client, json_out: bool, cmd: DeploymentCmd) -> anyho
 
 pub async fn role(c: &Client, json_out: bool, cmd: RoleCmd) -> anyhow::Result<()> {
     let t = |v: &Value| {
-        let mut t = Table::new(&["NAME", "JIG", "REQUIRES", "FLAGS", "DESCRIPTION"]);
-        for r in many(v).iter().chain(v.is_object().then_some(v)) {
-            t.row(vec![
+        table::of(&["NAME", "JIG", "REQUIRES", "FLAGS", "DESCRIPTION"], v, |r| {
+            vec![
                 table::s(&r["name"]),
                 table::s(&r["jig"]),
                 table::list(&r["requires"]),
                 table::list(&r["flags"]),
                 table::s(&r["description"]),
-            ]);
-        }
-        t
+            ]
+        })
     };
     match cmd {
         RoleCmd::List => print(json_out, &c.get("/api/v1/roles").await?, t),

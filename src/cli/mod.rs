@@ -249,17 +249,9 @@ pub async fn network(c: &Client, json_out: bool, cmd: NetworkCmd) -> anyhow::Res
 
 pub async fn bootenv(c: &Client, json_out: bool, cmd: BootenvCmd) -> anyhow::Result<()> {
     let table = |v: &Value| {
-        let mut t = Table::new(&["NAME", "KIND", "OS", "KERNEL", "DESCRIPTION"]);
-        for b in many(v).iter().chain(v.is_object().then_some(v)) {
-            t.row(vec![
-                table::s(&b["name"]),
-                table::s(&b["kind"]),
-                table::s(&b["os"]),
-                table::s(&b["kernel"]),
-                table::s(&b["description"]),
-            ]);
-        }
-        t
+        table::of(&["NAME", "KIND", "OS", "KERNEL", "DESCRIPTION"], v, |b| {
+            ["name", "kind", "os", "kernel", "description"].iter().map(|k| table::s(&b[*k])).collect()
+        })
     };
     match cmd {
         BootenvCmd::List => print(json_out, &c.get("/api/v1/bootenvs").await?, table),

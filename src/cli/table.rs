@@ -40,6 +40,21 @@ impl Table {
     }
 }
 
+/// A table with one row per item of `v`: each element of an array, or `v`
+/// itself when it is a single object.
+pub fn of(header: &[&str], v: &Value, cells: impl Fn(&Value) -> Vec<String>) -> Table {
+    let mut t = Table::new(header);
+    let items: Vec<&Value> = match v {
+        Value::Array(a) => a.iter().collect(),
+        Value::Object(_) => vec![v],
+        _ => Vec::new(),
+    };
+    for item in items {
+        t.row(cells(item));
+    }
+    t
+}
+
 /// A JSON value as a cell: strings bare, null as `-`.
 pub fn s(v: &Value) -> String {
     match v {

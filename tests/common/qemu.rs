@@ -193,3 +193,56 @@ impl Drop for Qemu {
         self.stop();
     }
 }
+
+/// How long one guest boot may take under TCG.
+pub const BOOT_LIMIT: Duration = Duration::from_secs(180);
+
+/// Builds the kernel (cached in `target/qemu-assets`, fetched once) and a
+/// fresh initrd with `/init` from `tests/fixtures/qemu/<init>` carrying
+/// `token`, into `out`.
+pub fn build_assets(out: &Path, token: &str, init: &str) {
+    let cache = assets_cache();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/qemu/build-assets.sh");
+    let o = super::run(std::process::Command::new("sh").arg(&script).arg(&cache).arg(out).arg(token).arg(init));
+    eprintln!("[qemu assets] {}", String::from_utf8_lossy(&o.stdout).trim());
+}
+
+/// `target/qemu-assets`: kept between runs so that the kernel is fetched once.
+pub fn assets_cache() -> PathBuf {
+    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    tmp.parent().unwrap_or(tmp).join("qemu-assets")
+}
+
+/// Nanoseconds since the Unix epoch (unique run tokens, timestamps).
+pub fn nanos_now() -> u128 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
+}
+
+/// Polls `f` every half second until it answers, the guest dies, or
+/// `BOOT_LIMIT` passes; failures carry the guest's and the server's logs.
+pub fn wait_guest<T>(vm: &mut Qemu, server: &super::Server, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        vm.assert_running();
+        assert!(
+            start.elapsed() < BOOT_LIMIT,
+            "timed out after {BOOT_LIMIT:?} waiting for {what}\n{}\n--- server log ---\n{}",
+            vm.diagnostics(),
+            server.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// What follows `prefix` on the first line that contains it.
+pub fn marker(text: &str, prefix: &str) -> Option<String> {
+    text.lines().find_map(|l| l.trim_end_matches('\r').split_once(prefix).map(|(_, rest)| rest.to_string()))
+}
+
+/// How many "boot script" renders for `mac` the server logged in `log`.
+pub fn script_renders(log: &str, mac: &str) -> usize {
+    log.lines().filter(|l| l.contains("boot script") && l.contains(mac)).count()
+}
