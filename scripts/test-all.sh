@@ -45,8 +45,9 @@ if ((${#missing[@]})); then
   rm -f "$policy"
 fi
 
-# Unit and integration tests (no doc-tests: the crate has none), then one
-# summary line over every test binary.
+# Unit tests and the integration suite (one binary, tests/it; no
+# doc-tests: the crate has none), then one summary line over every test
+# binary and the wall time of the whole command.
 log=$(mktemp)
 set +e
 cargo test --locked --no-fail-fast --lib --bins --tests -- --test-threads="${TEST_THREADS:-4}" 2>&1 | tee "$log"
@@ -54,4 +55,5 @@ status=${PIPESTATUS[0]}
 set -e
 awk '/^test result:/ { p += $4; f += $6; i += $8 } END { printf "%d passed, %d failed, %d skipped\n", p, f, i }' "$log"
 rm -f "$log"
+echo "test-all: wall time $((SECONDS / 60)) min $((SECONDS % 60)) s"
 exit "$status"

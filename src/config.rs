@@ -1,21 +1,45 @@
 //! Configuration: the TOML file of `fulcrum serve --config FILE`, its
 //! defaults (fit for a real admin node), and validation. Parsing is strict:
-//! an unknown key or a bad value stops start-up with an error naming the key.
+//! an unknown key or a bad value stops start-up with an error naming the
+//! key. Each room reads its own section.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::types::names;
+
 /// A configuration problem, always naming the key.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// The file cannot be read.
     #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        /// The config file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A key is unknown, or its value is wrong.
     #[error("{path}: key `{key}`: {message}")]
-    Key { path: PathBuf, key: String, message: String },
+    Key {
+        /// The config file.
+        path: PathBuf,
+        /// The key, with its section (`tftp.listen`).
+        key: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// The file is not TOML.
     #[error("{path}: {message}")]
-    Syntax { path: PathBuf, message: String },
+    Syntax {
+        /// The config file.
+        path: PathBuf,
+        /// The parser's message.
+        message: String,
+    },
 }
 
 /// The whole configuration.
@@ -24,11 +48,17 @@ pub enum ConfigError {
 pub struct Config {
     /// Where the store, boot files and state live.
     pub data_dir: PathBuf,
+    /// `[http]`: the API and boot listener.
     pub http: HttpConfig,
+    /// `[dhcp]`: the DHCP servers.
     pub dhcp: DhcpConfig,
+    /// `[tftp]`: the TFTP server.
     pub tftp: TftpConfig,
+    /// `[dns]`: the DNS server.
     pub dns: DnsConfig,
+    /// `[boot]`: bootenvs and boot files.
     pub boot: BootConfig,
+    /// `[engine]`: the noderole engine.
     pub engine: EngineConfig,
 }
 
@@ -50,6 +80,7 @@ impl Default for Config {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
+    /// Address and port of the listener.
     pub listen: SocketAddr,
     /// Base URL nodes use to reach this server (`http://10.0.0.1:8080`).
     /// Default: `http://<network's server address>:<listen port>`.
@@ -66,8 +97,11 @@ impl Default for HttpConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DhcpConfig {
+    /// Whether DHCP is served.
     pub enabled: bool,
+    /// The DHCPv4 socket's address.
     pub listen4: SocketAddr,
+    /// The DHCPv6 socket's address (DHCPv6 is not served yet).
     pub listen6: SocketAddr,
     /// Interfaces to serve on (one socket each, replies leave through them).
     /// Empty: one socket on `listen4`, for relayed and loopback use.
@@ -101,7 +135,9 @@ impl Default for DhcpConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TftpConfig {
+    /// Whether TFTP is served.
     pub enabled: bool,
+    /// The TFTP socket's address.
     pub listen: SocketAddr,
     /// Directory served read-only (Debian's `ipxe` package by default).
     pub root: PathBuf,
@@ -124,7 +160,9 @@ impl Default for TftpConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DnsConfig {
+    /// Whether DNS is served (must be false in this build).
     pub enabled: bool,
+    /// Where DNS would listen.
     pub listen: Vec<SocketAddr>,
 }
 
@@ -170,6 +208,9 @@ pub struct EngineConfig {
     /// A directory of operator role files (`*.toml`, the format of the
     /// shipped `roles/`), added at start-up when no role of that name exists.
     pub roles_dir: Option<PathBuf>,
+    /// At shutdown, how long running jigs may take to finish before they
+    /// are stopped and recorded as interrupted (the crash rule).
+    pub shutdown_grace_seconds: u64,
 }
 
 impl Default for EngineConfig {
@@ -181,6 +222,7 @@ impl Default for EngineConfig {
             ssh_key: None,
             ssh_known_hosts: None,
             roles_dir: None,
+            shutdown_grace_seconds: 10,
         }
     }
 }
@@ -227,9 +269,7 @@ impl Config {
             }
         }
         for name in &self.dhcp.interfaces {
-            if name.is_empty() || name.len() > 15 || name.contains('/') {
-                return Err(("dhcp.interfaces", format!("`{name}` is not an interface name")));
-            }
+            names::check_interface("dhcp.interfaces", name).map_err(|e| ("dhcp.interfaces", e.message))?;
         }
         Ok(())
     }

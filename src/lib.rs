@@ -4,32 +4,43 @@
 //! answers from the same live in-process state.
 //!
 //! # Layout
-//! - [`config`]: the TOML configuration, its defaults and validation.
-//! - [`state`]: the single source of truth: redb store, in-memory world,
-//!   atomic write transactions with group commit, change feed.
-//! - [`net`]: MAC addresses, RFC 4193 prefixes, MD5 interface IDs, IPv4
-//!   allocation, host interfaces.
-//! - [`dhcp`]: PXE client classification and the DHCPv4 server.
-//! - [`boot`]: shipped bootenvs, iPXE/template rendering, HTTP boot routes,
+//! Rooms, and the only direction their imports go (see ARCHITECTURE.md):
+//! - [`types`]: values several rooms share (MAC, ranges, Global ID,
+//!   secrets, power spec, naming rules); imports no other room.
+//! - `config`: the TOML configuration, its defaults and validation.
+//! - `net`: addressing as pure functions (RFC 4193 prefixes, MD5
+//!   interface IDs, free-address search), host interfaces, ssh.
+//! - `state`: the mechanism only: the store interface (redb), the single
+//!   writer with group commit, snapshots, the change feed, typed record
+//!   access. It names no record kind.
+//! - `inventory`: networks, nodes, bootenvs: records, rules, operations.
+//! - `dhcp`: leases (records and cascades), PXE decisions, the DHCPv4
+//!   server.
+//! - `boot`: rendering of boot scripts and templates, HTTP boot routes,
 //!   TFTP.
-//! - [`engine`]: writes with consequences (node registration, bootenv
-//!   changes, provisioning verbs); the noderole engine will join them.
-//! - [`power`]: power drivers (ssh, operator command).
-//! - [`api`]: the axum router: REST v1, events, health, metrics.
-//! - [`server`]: starts and stops the services.
-//! - [`cli`]: the `fulcrum` client subcommands.
-//! - [`demo`]: `fulcrum demo`, simulated machines over the real protocols.
-//! - [`stats`]: counters for `/metrics`.
+//! - `power`: power drivers.
+//! - `engine`: deployments, roles, noderoles, runs; hooks; the annealer;
+//!   jigs; the node commands.
+//! - `api`: the operator API (axum), wire types, error mapping, events.
+//! - [`server`]: wiring, start-up and ordered shutdown.
+//! - [`cli`]: the `fulcrum` command line (server, demo, API client).
+//! - [`demo`]: `fulcrum demo`, and the simulated firmware tests share.
+//! - `stats`: counters for `/metrics`.
+#![warn(unreachable_pub, missing_docs)]
 
-pub mod api;
-pub mod boot;
+mod api;
+mod boot;
 pub mod cli;
 pub mod config;
 pub mod demo;
-pub mod dhcp;
-pub mod engine;
-pub mod net;
-pub mod power;
+mod dhcp;
+mod engine;
+#[cfg(fuzzing)]
+pub mod fuzzing;
+mod inventory;
+mod net;
+mod power;
 pub mod server;
-pub mod state;
-pub mod stats;
+mod state;
+mod stats;
+pub mod types;

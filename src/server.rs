@@ -1,61 +1,109 @@
-//! Wiring: opens the state, seeds the shipped bootenvs, binds every enabled
-//! service on its configured address and runs them until shutdown. Used by
-//! `fulcrum serve`, by `fulcrum demo` and by the tests (ports may be 0).
+//! Wiring: the data's [`schema`] (every domain registers its record kinds),
+//! opening the state, seeding shipped bootenvs and roles, binding every
+//! enabled service on its configured address, and shutting down in order.
+//! Used by `fulcrum serve`, by `fulcrum demo` and by the tests (ports may
+//! be 0).
+//!
+//! Every task belongs to something that waits for it. Shutdown: stop
+//! accepting (HTTP graceful, DHCP and TFTP loops end, the event streams
+//! end, the annealer stops claiming), finish the DHCP commits in flight,
+//! let running jigs end or record them as interrupted, finish post-commit
+//! effects, then join the state writer and close the store.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
-use tokio::sync::watch;
-use tokio::task::JoinSet;
+use tokio::task::{JoinHandle, JoinSet};
+use tokio_util::sync::CancellationToken;
 
-use crate::api::{self, App};
-use crate::boot;
+use crate::api::{self, ApiState};
+use crate::boot::http::{BootSettings, BootState};
+use crate::boot::{self, tftp};
 use crate::config::Config;
 use crate::dhcp::v4::server as dhcp4;
-use crate::engine::Engine;
-use crate::state::State;
+use crate::engine::{self, Engine};
+use crate::inventory::{self, bootenv, Inventory};
+use crate::state::{schema as migrations, Schema, State};
 use crate::stats::Stats;
 
-/// A started server: where each service listens, and its shutdown switch.
-pub struct Running {
-    pub http: SocketAddr,
-    pub dhcp4: Vec<SocketAddr>,
-    pub tftp: Option<SocketAddr>,
-    pub state: State,
-    pub stats: Arc<Stats>,
-    stop: watch::Sender<bool>,
-    tasks: JoinSet<()>,
+/// The version of the data format this build writes. Version 1 is data
+/// written before the version was stored; it is read unchanged.
+const SCHEMA_VERSION: u32 = 2;
+
+/// How long HTTP requests in flight may take to finish at shutdown.
+const HTTP_GRACE: Duration = Duration::from_secs(10);
+
+/// Every record kind and cascade, registered by the domain that owns it.
+pub(crate) fn schema() -> Schema {
+    let mut s = Schema::new(SCHEMA_VERSION);
+    inventory::register(&mut s);
+    crate::dhcp::register(&mut s);
+    engine::register(&mut s);
+    s.migration(1, migrations::unchanged);
+    s
 }
 
-/// Binds and starts every enabled service.
+/// A started server: where each service listens, and what to stop.
+pub struct Running {
+    /// The HTTP listener (API and boot routes).
+    pub http: SocketAddr,
+    /// The DHCPv4 sockets.
+    pub dhcp4: Vec<SocketAddr>,
+    /// The TFTP socket, when TFTP is enabled.
+    pub tftp: Option<SocketAddr>,
+    state: State,
+    engine: Engine,
+    dhcp: Option<Arc<dhcp4::Server>>,
+    stop: CancellationToken,
+    /// HTTP, the DHCP socket loops and TFTP.
+    services: JoinSet<()>,
+    annealer: Option<JoinHandle<()>>,
+}
+
+/// Opens the state and binds and starts every enabled service.
 pub async fn start(config: Config) -> anyhow::Result<Running> {
     let config = Arc::new(config);
-    let state = State::open(&config.data_dir).with_context(|| format!("data_dir {}", config.data_dir.display()))?;
-    let added = boot::bootenvs::seed(&state).await.context("seeding shipped bootenvs")?;
+    let state = State::open_dir(&config.data_dir, schema())
+        .with_context(|| format!("data_dir {}", config.data_dir.display()))?;
+    let inventory = Inventory::new(state.clone());
+    let engine = Engine::new(state.clone(), config.clone());
+    let added = inventory.seed_bootenvs(bootenv::shipped()?).await.context("seeding shipped bootenvs")?;
     if added > 0 {
         tracing::info!(added, "shipped bootenvs added");
     }
-    let added = crate::engine::orchestrate::seed(&state, config.engine.roles_dir.as_deref())
-        .await
-        .context("seeding shipped roles")?;
+    let added = engine.seed(config.engine.roles_dir.as_deref()).await.context("engine.roles_dir")?;
     if added > 0 {
         tracing::info!(added, "shipped roles added");
     }
     let files = config.files_dir();
     std::fs::create_dir_all(&files).with_context(|| format!("boot.files_dir {}", files.display()))?;
     let stats = Arc::new(Stats::default());
-    let engine = Engine::new(state.clone(), config.clone());
-    let (stop, stopped) = watch::channel(false);
-    let mut tasks = JoinSet::new();
+    let stop = CancellationToken::new();
+    let mut services = JoinSet::new();
 
-    // The annealer.
-    if config.engine.annealer {
-        tasks.spawn(crate::engine::annealer::run(engine.clone(), stopped.clone()));
-    }
+    let annealer = config.engine.annealer.then(|| tokio::spawn(engine::annealer::run(engine.clone(), stop.clone())));
 
-    // HTTP: API + boot.
-    let app = App { state: state.clone(), engine, config: config.clone(), stats: stats.clone() };
+    // HTTP: the operator API and the boot routes.
+    let api = ApiState {
+        state: state.clone(),
+        inventory,
+        engine: engine.clone(),
+        stats: stats.clone(),
+        shutdown: stop.clone(),
+    };
+    let boot = BootState {
+        state: state.clone(),
+        stats: stats.clone(),
+        settings: Arc::new(BootSettings {
+            files_dir: files,
+            loaders_dir: config.tftp.root.clone(),
+            public_url: config.http.public_url.clone(),
+            listen: config.http.listen,
+            discovery_bootenv: config.boot.discovery_bootenv.clone(),
+        }),
+    };
     let listener = tokio::net::TcpListener::bind(config.http.listen)
         .await
         .with_context(|| format!("http.listen {}", config.http.listen))?;
@@ -64,14 +112,12 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let trace = tower_http::trace::TraceLayer::new_for_http()
         .make_span_with(tower_http::trace::DefaultMakeSpan::new().level(tracing::Level::INFO))
         .on_response(tower_http::trace::DefaultOnResponse::new().level(tracing::Level::INFO));
-    let router = api::router(app).layer(trace);
-    let mut rx = stopped.clone();
-    tasks.spawn(async move {
+    let router = api::router(api).merge(boot::http::router(boot)).layer(trace);
+    let graceful = stop.clone();
+    services.spawn(async move {
         let svc = router.into_make_service_with_connect_info::<SocketAddr>();
-        let graceful = async move {
-            let _ = rx.wait_for(|s| *s).await;
-        };
-        if let Err(e) = axum::serve(listener, svc).with_graceful_shutdown(graceful).await {
+        let serve = axum::serve(listener, svc).with_graceful_shutdown(graceful.cancelled_owned());
+        if let Err(e) = serve.await {
             tracing::error!(error = %e, "http server");
         }
     });
@@ -79,6 +125,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
 
     // DHCPv4.
     let mut dhcp_addrs = Vec::new();
+    let mut dhcp = None;
     if config.dhcp.enabled {
         let server = dhcp4::Server::new(state.clone(), config.clone(), stats.clone());
         let ifaces: Vec<Option<String>> = if config.dhcp.interfaces.is_empty() {
@@ -92,54 +139,74 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             let sock = Arc::new(tokio::net::UdpSocket::from_std(std_sock)?);
             dhcp_addrs.push(sock.local_addr()?);
             tracing::info!(addr = %sock.local_addr()?, ?iface, "dhcpv4 listening");
-            let mut rx = stopped.clone();
-            let server = server.clone();
-            tasks.spawn(async move {
-                tokio::select! {
-                    _ = server.run(sock, iface) => {}
-                    _ = rx.wait_for(|s| *s) => {}
-                }
-            });
+            services.spawn(server.clone().run(sock, iface, stop.clone()));
         }
+        dhcp = Some(server);
     }
 
     // TFTP.
-    let mut tftp = None;
+    let mut tftp_addr = None;
     if config.tftp.enabled {
         let sock = std::net::UdpSocket::bind(config.tftp.listen)
             .with_context(|| format!("tftp.listen {}", config.tftp.listen))?;
-        tftp = Some(sock.local_addr()?);
-        let server = boot::tftp::build(sock, &config.tftp.root, config.tftp.max_blksize, stats.clone()).await?;
-        tracing::info!(addr = ?tftp, root = %config.tftp.root.display(), "tftp listening");
-        let mut rx = stopped.clone();
-        tasks.spawn(async move {
+        tftp_addr = Some(sock.local_addr()?);
+        let server = tftp::build(sock, &config.tftp.root, config.tftp.max_blksize, stats.clone()).await?;
+        tracing::info!(addr = ?tftp_addr, root = %config.tftp.root.display(), "tftp listening");
+        let stopped = stop.clone();
+        services.spawn(async move {
+            // Dropping the server's future ends its transfers (they run on
+            // its own executor).
             tokio::select! {
                 r = server.serve() => if let Err(e) = r { tracing::error!(error = %e, "tftp server") },
-                _ = rx.wait_for(|s| *s) => {}
+                () = stopped.cancelled() => {}
             }
         });
     }
 
-    Ok(Running { http, dhcp4: dhcp_addrs, tftp, state, stats, stop, tasks })
+    Ok(Running { http, dhcp4: dhcp_addrs, tftp: tftp_addr, state, engine, dhcp, stop, services, annealer })
 }
 
 impl Running {
-    /// Stops accepting work, lets in-flight HTTP requests finish, and waits
-    /// for every service task to end.
+    /// Stops accepting work, finishes what is in flight (see the module
+    /// documentation), and closes the store.
     pub async fn shutdown(mut self) {
-        let _ = self.stop.send(true);
-        while self.tasks.join_next().await.is_some() {}
+        self.stop.cancel();
+        let services = async { while self.services.join_next().await.is_some() {} };
+        if tokio::time::timeout(HTTP_GRACE, services).await.is_err() {
+            tracing::warn!("requests still open after {HTTP_GRACE:?} were cut off");
+            self.services.abort_all();
+            while self.services.join_next().await.is_some() {}
+        }
+        if let Some(dhcp) = &self.dhcp {
+            dhcp.drain().await;
+        }
+        if let Some(annealer) = self.annealer.take() {
+            if annealer.await.is_err() {
+                tracing::error!("the annealer panicked");
+            }
+        }
+        self.engine.close().await;
+        self.state.close().await;
     }
 }
 
 /// `fulcrum serve`: runs until SIGTERM or SIGINT, then shuts down cleanly.
+/// A second signal during the shutdown stops at once.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
     let running = start(config).await?;
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
     tokio::select! {
         _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
-        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
+        _ = int.recv() => tracing::info!("SIGINT: shutting down"),
     }
-    running.shutdown().await;
-    Ok(())
+    tokio::select! {
+        () = running.shutdown() => {
+            tracing::info!("stopped");
+            Ok(())
+        }
+        _ = term.recv() => anyhow::bail!("second SIGTERM during shutdown: stopped without finishing"),
+        _ = int.recv() => anyhow::bail!("second SIGINT during shutdown: stopped without finishing"),
+    }
 }

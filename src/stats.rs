@@ -9,11 +9,11 @@ macro_rules! counters {
     ($($name:ident: $help:literal),* $(,)?) => {
         /// The counters.
         #[derive(Debug, Default)]
-        pub struct Stats { $(#[doc = $help] pub $name: AtomicU64,)* }
+        pub(crate) struct Stats { $(#[doc = $help] pub(crate) $name: AtomicU64,)* }
 
         impl Stats {
             /// Prometheus exposition text.
-            pub fn render(&self) -> String {
+            pub(crate) fn render(&self) -> String {
                 let mut out = String::new();
                 $(
                     let _ = writeln!(out, "# HELP fulcrum_{} {}", stringify!($name), $help);
@@ -40,6 +40,6 @@ counters! {
 }
 
 /// Adds one to a counter.
-pub fn bump(c: &AtomicU64) {
+pub(crate) fn bump(c: &AtomicU64) {
     c.fetch_add(1, Ordering::Relaxed);
 }

@@ -1,12 +1,7 @@
-//! DHCPv4 datagrams: parse (must never panic), and for what parses, encode
-//! the server's reply path's inputs back without panicking.
+//! Fuzz target: every DHCPv4 datagram, through the decoder and the boot
+//! classification (`fulcrum::fuzzing::dhcp4`).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| {
-    if let Some(msg) = fulcrum::dhcp::v4::server::parse(data) {
-        let _ = fulcrum::dhcp::pxe::classify(msg.opts());
-        let _ = fulcrum::net::mac::Mac::from_chaddr(msg.chaddr());
-    }
-});
+fuzz_target!(|data: &[u8]| fulcrum::fuzzing::dhcp4(data));

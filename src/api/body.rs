@@ -12,7 +12,7 @@ use super::error::ApiError;
 const MAX_BODY: usize = 1 << 20;
 
 /// A deserialized JSON request body.
-pub struct Body<T>(pub T);
+pub(crate) struct Body<T>(pub(crate) T);
 
 impl<S, T> FromRequest<S> for Body<T>
 where
@@ -30,7 +30,7 @@ where
 }
 
 /// Parses JSON, naming the field of the first error.
-pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+pub(crate) fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.len() > MAX_BODY {
         return Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "request body over 1 MiB"));
     }
@@ -81,7 +81,7 @@ mod tests {
     fn field_of(body: &str) -> String {
         let e = parse::<Outer>(body.as_bytes()).unwrap_err();
         assert_eq!(e.status, StatusCode::BAD_REQUEST, "{}", e.error);
-        e.detail["field"].as_str().unwrap_or("").to_string()
+        e.field.unwrap_or_default()
     }
 
     #[test]

@@ -1,40 +1,34 @@
-//! `/api/v1/bootenvs`: list, show and create boot environments. A bootenv's
-//! templates are compiled on the way in, so a broken one is refused with
-//! the field named instead of failing a machine's boot later.
+//! `/api/v1/bootenvs`: list, show and create boot environments. A
+//! bootenv's templates are compiled on the way in (by the inventory), so a
+//! broken one is refused with the field named instead of failing a
+//! machine's boot later.
 
 use axum::extract::{Path, State as AxState};
 use axum::http::StatusCode;
 use axum::Json;
-use serde_json::Value;
 
 use super::body::Body;
 use super::error::ApiResult;
-use super::App;
-use crate::boot::render;
-use crate::state::model::{Bootenv, Kind};
-use crate::state::StateError;
+use super::wire::inventory::BootenvBody;
+use super::ApiState;
+use crate::inventory::bootenv::Bootenv;
+use crate::inventory::InventoryError;
+use crate::state::Record;
 
-pub async fn list(AxState(app): AxState<App>) -> Json<Value> {
-    let w = app.state.snapshot();
-    Json(serde_json::to_value(w.bootenvs().map(|b| &**b).collect::<Vec<_>>()).unwrap_or(Value::Null))
+pub(crate) async fn list(AxState(api): AxState<ApiState>) -> Json<Vec<BootenvBody>> {
+    Json(api.state.snapshot().table::<Bootenv>().iter().map(|b| BootenvBody::from(&**b)).collect())
 }
 
-pub async fn show(AxState(app): AxState<App>, Path(name): Path<String>) -> ApiResult<Json<Value>> {
-    let w = app.state.snapshot();
-    let env = w.bootenv(&name).ok_or_else(|| StateError::not_found(Kind::Bootenv, &name))?;
-    Ok(Json(serde_json::to_value(&**env).unwrap_or(Value::Null)))
+pub(crate) async fn show(AxState(api): AxState<ApiState>, Path(name): Path<String>) -> ApiResult<Json<BootenvBody>> {
+    let w = api.state.snapshot();
+    let env = w.table::<Bootenv>().get(&name).ok_or_else(|| InventoryError::not_found(Bootenv::KIND, &name))?;
+    Ok(Json(BootenvBody::from(&**env)))
 }
 
-pub async fn create(AxState(app): AxState<App>, Body(env): Body<Bootenv>) -> ApiResult<(StatusCode, Json<Value>)> {
-    render::validate(&env)?;
-    let env = app
-        .state
-        .write(move |txn| {
-            if txn.world().bootenv(&env.name).is_some() {
-                return Err(StateError::conflict("name", format!("bootenv `{}` already exists", env.name)));
-            }
-            txn.put_bootenv(env)
-        })
-        .await?;
-    Ok((StatusCode::CREATED, Json(serde_json::to_value(&*env).unwrap_or(Value::Null))))
+pub(crate) async fn create(
+    AxState(api): AxState<ApiState>,
+    Body(env): Body<BootenvBody>,
+) -> ApiResult<(StatusCode, Json<BootenvBody>)> {
+    let env = api.inventory.create_bootenv(env.into()).await?;
+    Ok((StatusCode::CREATED, Json(BootenvBody::from(&*env))))
 }

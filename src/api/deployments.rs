@@ -5,75 +5,55 @@
 use axum::extract::{Path, State as AxState};
 use axum::http::StatusCode;
 use axum::Json;
-use serde::Deserialize;
-use serde_json::{json, Value};
 
 use super::body::Body;
 use super::error::ApiResult;
-use super::App;
-use crate::engine::annealer;
-use crate::engine::orchestrate::NewDeployment;
-use crate::state::model::Kind;
-use crate::state::orchestration::{Attribs, Deployment, NrState};
-use crate::state::{StateError, World};
+use super::wire::engine::{AttribsPatch, Committed, DeploymentView, NewDeployment};
+use super::ApiState;
+use crate::engine::model::Deployment;
+use crate::engine::EngineError;
+use crate::state::{Record, World};
 
-/// A deployment with its noderole counts and annealing status.
-pub fn view(w: &World, d: &Deployment) -> Value {
-    let (status, counts) = annealer::status(w, Some(&d.name));
-    let mut v = serde_json::to_value(d).unwrap_or(Value::Null);
-    let counts: serde_json::Map<String, Value> =
-        NrState::ALL.iter().zip(counts).map(|(s, c)| (s.name().to_string(), json!(c))).collect();
-    v["noderoles"] = Value::Object(counts);
-    v["status"] = json!(status);
-    v
+fn view(w: &World, name: &str) -> Result<DeploymentView, EngineError> {
+    let d = w.table::<Deployment>().get(name).ok_or_else(|| EngineError::not_found(Deployment::KIND, name))?;
+    Ok(DeploymentView::new(w, d))
 }
 
-pub async fn list(AxState(app): AxState<App>) -> Json<Value> {
-    let w = app.state.snapshot();
-    Json(Value::Array(w.deployments().map(|d| view(&w, d)).collect()))
+pub(crate) async fn list(AxState(api): AxState<ApiState>) -> Json<Vec<DeploymentView>> {
+    let w = api.state.snapshot();
+    Json(w.table::<Deployment>().iter().map(|d| DeploymentView::new(&w, d)).collect())
 }
 
-pub async fn show(AxState(app): AxState<App>, Path(name): Path<String>) -> ApiResult<Json<Value>> {
-    let w = app.state.snapshot();
-    let d = w.deployment(&name).ok_or_else(|| StateError::not_found(Kind::Deployment, &name))?;
-    Ok(Json(view(&w, d)))
+pub(crate) async fn show(AxState(api): AxState<ApiState>, Path(name): Path<String>) -> ApiResult<Json<DeploymentView>> {
+    Ok(Json(view(&api.state.snapshot(), &name)?))
 }
 
-pub async fn create(
-    AxState(app): AxState<App>,
+pub(crate) async fn create(
+    AxState(api): AxState<ApiState>,
     Body(req): Body<NewDeployment>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
-    let d = app.engine.create_deployment(req).await?;
-    Ok((StatusCode::CREATED, Json(view(&app.state.snapshot(), &d))))
+) -> ApiResult<(StatusCode, Json<DeploymentView>)> {
+    let d = api.engine.create_deployment(req.into()).await?;
+    Ok((StatusCode::CREATED, Json(DeploymentView::new(&api.state.snapshot(), &d))))
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DeploymentPatch {
-    pub attribs: Attribs,
-}
-
-pub async fn patch(
-    AxState(app): AxState<App>,
+pub(crate) async fn patch(
+    AxState(api): AxState<ApiState>,
     Path(name): Path<String>,
-    Body(p): Body<DeploymentPatch>,
-) -> ApiResult<Json<Value>> {
-    let d = app.engine.set_deployment_attribs(name, p.attribs).await?;
-    Ok(Json(view(&app.state.snapshot(), &d)))
+    Body(p): Body<AttribsPatch>,
+) -> ApiResult<Json<DeploymentView>> {
+    let d = api.engine.set_deployment_attribs(name, p.attribs).await?;
+    Ok(Json(DeploymentView::new(&api.state.snapshot(), &d)))
 }
 
-pub async fn commit(AxState(app): AxState<App>, Path(name): Path<String>) -> ApiResult<Json<Value>> {
-    let moved = app.engine.commit_deployment(name.clone()).await?;
-    let w = app.state.snapshot();
-    let d = w.deployment(&name).ok_or_else(|| StateError::not_found(Kind::Deployment, &name))?;
-    let mut v = view(&w, d);
-    v["committed_noderoles"] = json!(moved);
-    Ok(Json(v))
+pub(crate) async fn commit(AxState(api): AxState<ApiState>, Path(name): Path<String>) -> ApiResult<Json<Committed>> {
+    let moved = api.engine.commit_deployment(name.clone()).await?;
+    Ok(Json(Committed { deployment: view(&api.state.snapshot(), &name)?, committed_noderoles: moved }))
 }
 
-pub async fn propose(AxState(app): AxState<App>, Path(name): Path<String>) -> ApiResult<Json<Value>> {
-    app.engine.propose_deployment(name.clone()).await?;
-    let w = app.state.snapshot();
-    let d = w.deployment(&name).ok_or_else(|| StateError::not_found(Kind::Deployment, &name))?;
-    Ok(Json(view(&w, d)))
+pub(crate) async fn propose(
+    AxState(api): AxState<ApiState>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<DeploymentView>> {
+    api.engine.propose_deployment(name.clone()).await?;
+    Ok(Json(view(&api.state.snapshot(), &name)?))
 }

@@ -1,58 +1,90 @@
-//! API errors: every failure is `{"error": "...", "detail": ...}` with the
-//! status that fits (400 malformed, 404 unknown, 409 conflict, 422 invalid
-//! value, 5xx ours), and every client error names the field at fault.
+//! [`ApiError`]: every failure answered as `{"error": "...", "detail":
+//! {"field": "..."}}` with the status that fits. Domain errors are mapped
+//! by variant: 400 malformed, 401 no credentials, 403 wrong credentials,
+//! 404 unknown, 409 conflict or refused transition, 422 invalid value,
+//! 500 ours, 503 shutting down.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::{json, Value};
 
+use super::wire::{ErrorBody, FieldRef};
+use crate::engine::EngineError;
+use crate::inventory::InventoryError;
 use crate::state::StateError;
+use crate::types::field::FieldError;
 
 /// An error answer.
 #[derive(Debug)]
-pub struct ApiError {
-    pub status: StatusCode,
-    pub error: String,
-    pub detail: Value,
+pub(crate) struct ApiError {
+    pub(crate) status: StatusCode,
+    pub(crate) error: String,
+    pub(crate) field: Option<String>,
 }
 
+/// Result of a handler.
+pub(crate) type ApiResult<T> = Result<T, ApiError>;
+
 impl ApiError {
-    pub fn new(status: StatusCode, error: impl Into<String>) -> ApiError {
-        ApiError { status, error: error.into(), detail: Value::Null }
+    pub(crate) fn new(status: StatusCode, error: impl Into<String>) -> ApiError {
+        ApiError { status, error: error.into(), field: None }
     }
 
-    /// A bad value in `field`.
-    pub fn field(status: StatusCode, field: &str, error: impl Into<String>) -> ApiError {
-        ApiError { status, error: error.into(), detail: json!({ "field": field }) }
+    /// A problem with `field`.
+    pub(crate) fn field(status: StatusCode, field: &str, error: impl Into<String>) -> ApiError {
+        ApiError { status, error: error.into(), field: Some(field.to_string()) }
     }
 
-    pub fn not_found(what: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::NOT_FOUND, what)
+    fn of_field(status: StatusCode, e: FieldError) -> ApiError {
+        let error = e.to_string();
+        ApiError { status, error, field: Some(e.field) }
     }
 }
 
 impl From<StateError> for ApiError {
     fn from(e: StateError) -> ApiError {
-        let msg = e.to_string();
         match e {
-            StateError::NotFound { .. } => ApiError::new(StatusCode::NOT_FOUND, msg),
-            StateError::Conflict { field, .. } => ApiError::field(StatusCode::CONFLICT, &field, msg),
-            StateError::Invalid { field, .. } => ApiError::field(StatusCode::UNPROCESSABLE_ENTITY, &field, msg),
-            StateError::Closed => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, msg),
-            StateError::Store(_) => {
-                tracing::error!(error = %msg, "store failure");
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, msg)
+            StateError::Closed => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+            StateError::Store(_) | StateError::Encode { .. } => {
+                tracing::error!(error = %e, "state failure");
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
             }
+        }
+    }
+}
+
+impl From<InventoryError> for ApiError {
+    fn from(e: InventoryError) -> ApiError {
+        match e {
+            InventoryError::NotFound { .. } => ApiError::new(StatusCode::NOT_FOUND, e.to_string()),
+            InventoryError::Conflict(f) => ApiError::of_field(StatusCode::CONFLICT, f),
+            InventoryError::Invalid(f) => ApiError::of_field(StatusCode::UNPROCESSABLE_ENTITY, f),
+            InventoryError::Transition(t) => ApiError::field(StatusCode::CONFLICT, "target", t.to_string()),
+            InventoryError::State(s) => s.into(),
+        }
+    }
+}
+
+impl From<EngineError> for ApiError {
+    fn from(e: EngineError) -> ApiError {
+        match e {
+            EngineError::NotFound { .. } => ApiError::new(StatusCode::NOT_FOUND, e.to_string()),
+            EngineError::Conflict(f) => ApiError::of_field(StatusCode::CONFLICT, f),
+            EngineError::Invalid(f) => ApiError::of_field(StatusCode::UNPROCESSABLE_ENTITY, f),
+            EngineError::Transition(t) => ApiError::field(StatusCode::CONFLICT, "state", t.to_string()),
+            EngineError::HookTemplate { .. } => {
+                ApiError::field(StatusCode::UNPROCESSABLE_ENTITY, "hooks", e.to_string())
+            }
+            EngineError::BadNodeToken => ApiError::field(StatusCode::FORBIDDEN, "authorization", e.to_string()),
+            EngineError::Inventory(i) => i.into(),
+            EngineError::State(s) => s.into(),
         }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(json!({ "error": self.error, "detail": self.detail }))).into_response()
+        let body = ErrorBody { error: self.error, detail: self.field.map(|field| FieldRef { field }) };
+        (self.status, Json(body)).into_response()
     }
 }
-
-/// Result of a handler.
-pub type ApiResult<T> = Result<T, ApiError>;

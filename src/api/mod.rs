@@ -1,16 +1,26 @@
-//! The HTTP front door: the v1 REST API (JSON, errors that name the field),
-//! the event stream, `/healthz`, `/metrics`, and the boot routes of
-//! [`crate::boot::http`], all on one axum router over one [`App`].
+//! The operator-facing HTTP API: the v1 REST routes (JSON, errors that name
+//! the field), the event stream, `/healthz` and `/metrics`, on one axum
+//! router over [`ApiState`]. Handlers parse a wire type ([`wire`]), call
+//! one command of the domain that owns the record (the engine for nodes,
+//! roles, deployments and noderoles; the inventory for networks and
+//! bootenvs), and render the result from the snapshot. The boot routes are
+//! the boot room's own router; the server merges the two.
+//!
+//! - [`wire`]: request, query and response types, shared with the CLI;
+//! - [`body`]: the JSON body extractor that names the bad field;
+//! - [`error`]: domain errors mapped to status codes by variant;
+//! - one module per resource, and [`events`] for the SSE stream.
 
-pub mod body;
-pub mod bootenvs;
-pub mod deployments;
-pub mod error;
-pub mod events;
-pub mod networks;
-pub mod noderoles;
-pub mod nodes;
-pub mod roles;
+pub(crate) mod body;
+pub(crate) mod bootenvs;
+pub(crate) mod deployments;
+pub(crate) mod error;
+pub(crate) mod events;
+pub(crate) mod networks;
+pub(crate) mod noderoles;
+pub(crate) mod nodes;
+pub(crate) mod roles;
+pub(crate) mod wire;
 
 use std::sync::Arc;
 
@@ -19,24 +29,31 @@ use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
-use serde_json::{json, Value};
+use tokio_util::sync::CancellationToken;
 
-use crate::config::Config;
+use crate::dhcp::lease::Lease;
 use crate::engine::Engine;
+use crate::inventory::node::Node;
+use crate::inventory::Inventory;
 use crate::state::State;
 use crate::stats::Stats;
+use error::ApiError;
+use wire::inventory::LeaseView;
+use wire::Health;
 
 /// What every handler gets: cheap clones of the shared handles.
 #[derive(Clone)]
-pub struct App {
-    pub state: State,
-    pub engine: Engine,
-    pub config: Arc<Config>,
-    pub stats: Arc<Stats>,
+pub(crate) struct ApiState {
+    pub(crate) state: State,
+    pub(crate) inventory: Inventory,
+    pub(crate) engine: Engine,
+    pub(crate) stats: Arc<Stats>,
+    /// Cancelled at shutdown: long-lived responses (the event stream) end.
+    pub(crate) shutdown: CancellationToken,
 }
 
-/// The whole HTTP surface.
-pub fn router(app: App) -> Router {
+/// The operator API.
+pub(crate) fn router(api: ApiState) -> Router {
     Router::new()
         .route("/healthz", get(health))
         .route("/metrics", get(metrics))
@@ -64,31 +81,30 @@ pub fn router(app: App) -> Router {
         .route("/api/v1/bootenvs/{name}", get(bootenvs::show))
         .route("/api/v1/leases", get(leases))
         .route("/api/v1/events", get(events::stream))
-        .merge(crate::boot::http::routes(&app.config))
         .fallback(not_found)
-        .with_state(app)
+        .with_state(api)
 }
 
-async fn health(AxState(app): AxState<App>) -> Json<Value> {
-    let w = app.state.snapshot();
-    Json(json!({
-        "status": "ok",
-        "version": env!("CARGO_PKG_VERSION"),
-        "global_id": format!("{:010x}", w.global_id().value()),
-        "nodes": w.node_count(),
-        "state_version": w.version(),
-    }))
+async fn health(AxState(api): AxState<ApiState>) -> Json<Health> {
+    let w = api.state.snapshot();
+    Json(Health {
+        status: "ok".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        global_id: format!("{:010x}", w.global_id().value()),
+        nodes: w.table::<Node>().len(),
+        state_version: w.version(),
+    })
 }
 
-async fn metrics(AxState(app): AxState<App>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], app.stats.render())
+async fn metrics(AxState(api): AxState<ApiState>) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], api.stats.render())
 }
 
-async fn leases(AxState(app): AxState<App>) -> Json<Value> {
-    let w = app.state.snapshot();
-    Json(serde_json::to_value(w.leases().map(|l| &**l).collect::<Vec<_>>()).unwrap_or(Value::Null))
+async fn leases(AxState(api): AxState<ApiState>) -> Json<Vec<LeaseView>> {
+    let w = api.state.snapshot();
+    Json(w.table::<Lease>().iter().map(|l| LeaseView::from(&**l)).collect())
 }
 
-async fn not_found() -> error::ApiError {
-    error::ApiError::new(StatusCode::NOT_FOUND, "no such route")
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "no such route")
 }

@@ -4,27 +4,29 @@
 use axum::extract::{Path, State as AxState};
 use axum::http::StatusCode;
 use axum::Json;
-use serde_json::Value;
 
 use super::body::Body;
 use super::error::ApiResult;
-use super::App;
-use crate::state::model::Kind;
-use crate::state::orchestration::Role;
-use crate::state::StateError;
+use super::wire::engine::RoleBody;
+use super::ApiState;
+use crate::engine::model::Role;
+use crate::engine::EngineError;
+use crate::state::Record;
 
-pub async fn list(AxState(app): AxState<App>) -> Json<Value> {
-    let w = app.state.snapshot();
-    Json(serde_json::to_value(w.roles().map(|r| &**r).collect::<Vec<_>>()).unwrap_or(Value::Null))
+pub(crate) async fn list(AxState(api): AxState<ApiState>) -> Json<Vec<RoleBody>> {
+    Json(api.state.snapshot().table::<Role>().iter().map(|r| RoleBody::from(&**r)).collect())
 }
 
-pub async fn show(AxState(app): AxState<App>, Path(name): Path<String>) -> ApiResult<Json<Value>> {
-    let w = app.state.snapshot();
-    let r = w.role(&name).ok_or_else(|| StateError::not_found(Kind::Role, &name))?;
-    Ok(Json(serde_json::to_value(&**r).unwrap_or(Value::Null)))
+pub(crate) async fn show(AxState(api): AxState<ApiState>, Path(name): Path<String>) -> ApiResult<Json<RoleBody>> {
+    let w = api.state.snapshot();
+    let r = w.table::<Role>().get(&name).ok_or_else(|| EngineError::not_found(Role::KIND, &name))?;
+    Ok(Json(RoleBody::from(&**r)))
 }
 
-pub async fn create(AxState(app): AxState<App>, Body(role): Body<Role>) -> ApiResult<(StatusCode, Json<Value>)> {
-    let r = app.engine.create_role(role).await?;
-    Ok((StatusCode::CREATED, Json(serde_json::to_value(&*r).unwrap_or(Value::Null))))
+pub(crate) async fn create(
+    AxState(api): AxState<ApiState>,
+    Body(role): Body<RoleBody>,
+) -> ApiResult<(StatusCode, Json<RoleBody>)> {
+    let r = api.engine.create_role(role.into()).await?;
+    Ok((StatusCode::CREATED, Json(RoleBody::from(&*r))))
 }

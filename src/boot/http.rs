@@ -1,4 +1,4 @@
-//! HTTP boot routes:
+//! HTTP boot routes, with their own router state and error type:
 //! - `GET /boot/ipxe?mac=MAC`: the iPXE script rendered now from the MAC's
 //!   current bootenv (discovery for unknown MACs);
 //! - `GET /boot/templates/{mac}/{name}`: unattended-install templates;
@@ -6,87 +6,123 @@
 //!   range requests;
 //! - `GET /boot/loaders/...`: the TFTP root over HTTP, for UEFI HTTP boot.
 
+use std::path::PathBuf;
+use std::sync::Arc;
+
 use axum::extract::{Path, Query, State as AxState};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
+use axum::{Json, Router};
 use serde::Deserialize;
 use tower_http::services::ServeDir;
 
 use super::render::{self, RenderError};
-use crate::api::error::ApiError;
-use crate::api::App;
-use crate::config::Config;
-use crate::net::mac::Mac;
-use crate::stats::bump;
+use crate::state::State;
+use crate::stats::{bump, Stats};
+use crate::types::mac::{Mac, MacParseError};
 
-/// The boot routes, serving files from the configured directories.
-pub fn routes(config: &Config) -> Router<App> {
+/// What the boot routes need.
+#[derive(Clone)]
+pub(crate) struct BootState {
+    pub(crate) state: State,
+    pub(crate) stats: Arc<Stats>,
+    pub(crate) settings: Arc<BootSettings>,
+}
+
+/// The boot routes' settings, from the config.
+#[derive(Debug, Clone)]
+pub(crate) struct BootSettings {
+    /// Kernels, initrds, ISOs.
+    pub(crate) files_dir: PathBuf,
+    /// First-stage loaders (the TFTP root).
+    pub(crate) loaders_dir: PathBuf,
+    /// The base URL nodes use, when configured.
+    pub(crate) public_url: Option<String>,
+    /// Where the HTTP server listens (the base URL without a Host header).
+    pub(crate) listen: std::net::SocketAddr,
+    /// The bootenv of unknown MACs.
+    pub(crate) discovery_bootenv: String,
+}
+
+/// Why a boot request got no answer.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum BootError {
+    #[error("query parameter `mac` is required")]
+    MissingMac,
+    #[error(transparent)]
+    BadMac(#[from] MacParseError),
+    #[error(transparent)]
+    Render(#[from] RenderError),
+}
+
+impl IntoResponse for BootError {
+    fn into_response(self) -> Response {
+        let (status, field) = match &self {
+            BootError::MissingMac | BootError::BadMac(_) => (StatusCode::BAD_REQUEST, Some("mac")),
+            BootError::Render(RenderError::MissingTemplate { .. }) => (StatusCode::NOT_FOUND, None),
+            BootError::Render(e) => {
+                tracing::error!(error = %e, "cannot render boot answer");
+                (StatusCode::INTERNAL_SERVER_ERROR, None)
+            }
+        };
+        let detail = field.map_or(serde_json::Value::Null, |f| serde_json::json!({ "field": f }));
+        (status, Json(serde_json::json!({ "error": self.to_string(), "detail": detail }))).into_response()
+    }
+}
+
+/// The boot routes.
+pub(crate) fn router(boot: BootState) -> Router {
+    let files = ServeDir::new(&boot.settings.files_dir);
+    let loaders = ServeDir::new(&boot.settings.loaders_dir);
     Router::new()
         .route("/boot/ipxe", get(ipxe))
         .route("/boot/templates/{mac}/{name}", get(template))
-        .nest_service("/boot/files", ServeDir::new(config.files_dir()))
-        .nest_service("/boot/loaders", ServeDir::new(&config.tftp.root))
+        .nest_service("/boot/files", files)
+        .nest_service("/boot/loaders", loaders)
+        .with_state(boot)
 }
 
 #[derive(Debug, Deserialize)]
-pub struct MacQuery {
+struct MacQuery {
     mac: Option<String>,
 }
 
 /// The URL the client used to reach us, from its Host header.
-fn base_url(app: &App, headers: &HeaderMap) -> String {
-    if let Some(url) = &app.config.http.public_url {
+fn base_url(settings: &BootSettings, headers: &HeaderMap) -> String {
+    if let Some(url) = &settings.public_url {
         return url.trim_end_matches('/').to_string();
     }
     match headers.get(header::HOST).and_then(|h| h.to_str().ok()) {
         Some(host) => format!("http://{host}"),
-        None => format!("http://{}", app.config.http.listen),
+        None => format!("http://{}", settings.listen),
     }
 }
 
-fn parse_mac(raw: Option<&str>) -> Result<Mac, ApiError> {
-    let raw =
-        raw.ok_or_else(|| ApiError::field(StatusCode::BAD_REQUEST, "mac", "query parameter `mac` is required"))?;
-    raw.parse()
-        .map_err(|e: crate::net::mac::MacParseError| ApiError::field(StatusCode::BAD_REQUEST, "mac", e.to_string()))
+fn text(body: String) -> Response {
+    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8"), (header::CACHE_CONTROL, "no-store")], body).into_response()
 }
 
-fn rendered(result: Result<String, RenderError>) -> Response {
-    match result {
-        Ok(text) => ([(header::CONTENT_TYPE, "text/plain; charset=utf-8"), (header::CACHE_CONTROL, "no-store")], text)
-            .into_response(),
-        Err(e @ RenderError::MissingTemplate { .. }) => ApiError::not_found(e.to_string()).into_response(),
-        Err(e) => {
-            tracing::error!(error = %e, "cannot render boot answer");
-            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response()
-        }
-    }
-}
-
-async fn ipxe(AxState(app): AxState<App>, headers: HeaderMap, Query(q): Query<MacQuery>) -> Response {
-    let mac = match parse_mac(q.mac.as_deref()) {
-        Ok(m) => m,
-        Err(e) => return e.into_response(),
-    };
-    bump(&app.stats.boot_scripts);
-    let base = base_url(&app, &headers);
-    let world = app.state.snapshot();
+async fn ipxe(
+    AxState(boot): AxState<BootState>,
+    headers: HeaderMap,
+    Query(q): Query<MacQuery>,
+) -> Result<Response, BootError> {
+    let mac: Mac = q.mac.as_deref().ok_or(BootError::MissingMac)?.parse()?;
+    bump(&boot.stats.boot_scripts);
+    let base = base_url(&boot.settings, &headers);
+    let world = boot.state.snapshot();
     tracing::info!(%mac, version = world.version(), "boot script");
-    rendered(render::ipxe_script(&world, &app.config.boot.discovery_bootenv, &base, mac))
+    Ok(text(render::ipxe_script(&world, &boot.settings.discovery_bootenv, &base, mac)?))
 }
 
 async fn template(
-    AxState(app): AxState<App>,
+    AxState(boot): AxState<BootState>,
     headers: HeaderMap,
     Path((mac, name)): Path<(String, String)>,
-) -> Response {
-    let mac = match parse_mac(Some(&mac)) {
-        Ok(m) => m,
-        Err(e) => return e.into_response(),
-    };
-    let base = base_url(&app, &headers);
-    let world = app.state.snapshot();
-    rendered(render::template(&world, &app.config.boot.discovery_bootenv, &base, mac, &name))
+) -> Result<Response, BootError> {
+    let mac: Mac = mac.parse()?;
+    let base = base_url(&boot.settings, &headers);
+    let world = boot.state.snapshot();
+    Ok(text(render::template(&world, &boot.settings.discovery_bootenv, &base, mac, &name)?))
 }

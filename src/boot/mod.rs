@@ -1,8 +1,7 @@
-//! Network boot: the boot environments shipped with the binary, rendering
-//! of iPXE scripts and unattended-install templates from live state, the
-//! HTTP boot routes, and the TFTP server for first-stage loaders.
+//! Network boot: rendering of iPXE scripts and unattended-install
+//! templates from live state ([`render`]), the HTTP boot routes
+//! ([`http`]), and the TFTP server for first-stage loaders ([`tftp`]).
 
-pub mod bootenvs;
-pub mod http;
-pub mod render;
-pub mod tftp;
+pub(crate) mod http;
+pub(crate) mod render;
+pub(crate) mod tftp;

@@ -6,9 +6,11 @@
 use minijinja::Environment;
 use serde::Serialize;
 
-use crate::net::mac::Mac;
-use crate::state::model::{BootKind, Bootenv, Node};
-use crate::state::{StateError, World};
+use crate::inventory::bootenv::{BootKind, Bootenv};
+use crate::inventory::node::Node;
+use crate::state::World;
+use crate::types::mac::Mac;
+use crate::types::names::host_part;
 
 /// Default script for network bootenvs: kernel + initrds + params.
 const NETBOOT: &str = include_str!("../../ipxe/netboot.ipxe.j2");
@@ -17,7 +19,7 @@ const LOCAL: &str = include_str!("../../ipxe/local.ipxe.j2");
 
 /// Why a boot answer could not be rendered.
 #[derive(Debug, thiserror::Error)]
-pub enum RenderError {
+pub(crate) enum RenderError {
     #[error("bootenv `{0}` does not exist")]
     MissingBootenv(String),
     #[error("bootenv `{env}` has no template `{name}`")]
@@ -90,21 +92,26 @@ fn context<'w>(
     base: &'w str,
     mac: Mac,
 ) -> Result<(Ctx<'w>, &'w Bootenv), RenderError> {
-    let node: Option<&'w Node> = world.node_by_mac(&mac).map(|n| &**n);
+    let node: Option<&'w Node> = world.table::<Node>().by_mac(&mac).map(|n| &**n);
     let env_name = node.map_or(discovery, |n| n.bootenv.as_str());
-    let env: &'w Bootenv =
-        world.bootenv(env_name).map(|e| &**e).ok_or_else(|| RenderError::MissingBootenv(env_name.to_string()))?;
+    let env: &'w Bootenv = world
+        .table::<Bootenv>()
+        .get(env_name)
+        .map(|e| &**e)
+        .ok_or_else(|| RenderError::MissingBootenv(env_name.to_string()))?;
     let node_ctx = node.map(|n| {
-        let net = n.network.as_deref().and_then(|x| world.network(x));
+        let net = n.network_in(world);
         NodeCtx {
             name: &n.name,
-            hostname: n.name.split('.').next().unwrap_or(&n.name),
+            hostname: host_part(&n.name),
             ipv4: n.ipv4.map(|ip| ip.to_string()),
-            ipv6: net.and_then(|net| net.v6_address(world.global_id(), &n.name)).map(|a| a.to_string()),
+            ipv6: n.ipv6(world).map(|a| a.to_string()),
             network: n.network.as_deref(),
             domain: net.map(|net| net.domain.as_str()),
             bootenv: &n.bootenv,
-            token: &n.token,
+            // The machine's own templates carry its token: it reports in
+            // with it (this is the one place a token is rendered).
+            token: n.token.expose(),
         }
     });
     let ctx = Ctx {
@@ -130,7 +137,7 @@ fn context<'w>(
 
 /// The iPXE script for `mac`, from the live world. `base` is the URL the
 /// machine reached us at (`http://10.0.0.1:8080`).
-pub fn ipxe_script(world: &World, discovery: &str, base: &str, mac: Mac) -> Result<String, RenderError> {
+pub(crate) fn ipxe_script(world: &World, discovery: &str, base: &str, mac: Mac) -> Result<String, RenderError> {
     let (mut ctx, env) = context(world, discovery, base, mac)?;
     ctx.env.kernel_params = render(env, "kernel_params", &env.kernel_params, &ctx)?;
     let template = match (env.kind, env.ipxe.is_empty()) {
@@ -142,7 +149,13 @@ pub fn ipxe_script(world: &World, discovery: &str, base: &str, mac: Mac) -> Resu
 }
 
 /// One of the bootenv's unattended-install templates, rendered for `mac`.
-pub fn template(world: &World, discovery: &str, base: &str, mac: Mac, name: &str) -> Result<String, RenderError> {
+pub(crate) fn template(
+    world: &World,
+    discovery: &str,
+    base: &str,
+    mac: Mac,
+    name: &str,
+) -> Result<String, RenderError> {
     let (mut ctx, env) = context(world, discovery, base, mac)?;
     let text = env
         .templates
@@ -150,29 +163,6 @@ pub fn template(world: &World, discovery: &str, base: &str, mac: Mac, name: &str
         .ok_or_else(|| RenderError::MissingTemplate { env: env.name.clone(), name: name.to_string() })?;
     ctx.env.kernel_params = render(env, "kernel_params", &env.kernel_params, &ctx)?;
     render(env, &format!("templates.{name}"), text, &ctx)
-}
-
-/// Compiles every template of a bootenv; the error names the field.
-pub fn validate(env: &Bootenv) -> Result<(), StateError> {
-    if env.name.is_empty() || !env.name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
-        return Err(StateError::invalid("name", format!("`{}` must be non-empty a-z, 0-9, '-', '_' or '.'", env.name)));
-    }
-    if env.kind == BootKind::Network && env.kernel.is_none() && env.ipxe.is_empty() {
-        return Err(StateError::invalid("kernel", "a network bootenv needs a kernel or its own ipxe script"));
-    }
-    let jinja = Environment::new();
-    let check = |field: String, text: &str| {
-        jinja
-            .template_from_str(text)
-            .map(|_| ())
-            .map_err(|e| StateError::invalid(&field, format!("template does not compile: {e}")))
-    };
-    check("kernel_params".into(), &env.kernel_params)?;
-    check("ipxe".into(), &env.ipxe)?;
-    for (name, text) in &env.templates {
-        check(format!("templates.{name}"), text)?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -184,13 +174,5 @@ mod tests {
         assert_eq!(file_url("http://s:8", "a/vmlinuz"), "http://s:8/boot/files/a/vmlinuz");
         assert_eq!(file_url("http://s:8", "/a/vmlinuz"), "http://s:8/boot/files/a/vmlinuz");
         assert_eq!(file_url("http://s:8", "http://mirror/k"), "http://mirror/k");
-    }
-
-    #[test]
-    fn broken_template_names_field() {
-        let mut env = crate::boot::bootenvs::shipped().unwrap().remove(1);
-        env.templates.insert("user-data".into(), "{% if %}".into());
-        let e = validate(&env).unwrap_err();
-        assert!(matches!(e, StateError::Invalid { ref field, .. } if field == "templates.user-data"), "{e}");
     }
 }

@@ -15,19 +15,19 @@ use blocking::Unblock;
 use crate::stats::{bump, Stats};
 
 /// Serves files under one directory.
-pub struct RootHandler {
+pub(crate) struct RootHandler {
     root: PathBuf,
     stats: Arc<Stats>,
 }
 
 impl RootHandler {
     /// `root` must exist; it is canonicalized once here.
-    pub fn new(root: &Path, stats: Arc<Stats>) -> std::io::Result<RootHandler> {
+    pub(crate) fn new(root: &Path, stats: Arc<Stats>) -> std::io::Result<RootHandler> {
         Ok(RootHandler { root: std::fs::canonicalize(root)?, stats })
     }
 
     /// The file a request names, if it stays inside the root.
-    pub fn resolve(&self, requested: &Path) -> Result<PathBuf, packet::Error> {
+    pub(crate) fn resolve(&self, requested: &Path) -> Result<PathBuf, packet::Error> {
         let text = requested.to_string_lossy().replace('\\', "/");
         let mut rel = PathBuf::new();
         for c in Path::new(&text).components() {
@@ -92,7 +92,7 @@ impl Handler for RootHandler {
 }
 
 /// Builds the server on an already-bound socket.
-pub async fn build(
+pub(crate) async fn build(
     socket: UdpSocket,
     root: &Path,
     max_blksize: u16,

@@ -1,54 +1,80 @@
-//! A small JSON client for the REST API; API errors come back as
-//! `error (HTTP status): message` with the field the server named.
+//! A typed JSON client for the REST API: requests and responses are the
+//! API's wire types; an API error comes back as `METHOD PATH: message
+//! (HTTP status)` with the server's message.
 
 use anyhow::{anyhow, Context};
-use serde_json::Value;
+use reqwest::Method;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::api::wire::ErrorBody;
 
 /// The API at one endpoint.
-pub struct Client {
+pub(crate) struct Client {
     http: reqwest::Client,
     base: String,
 }
 
+/// No request body.
+pub(crate) const NO_BODY: Option<&()> = None;
+
 impl Client {
-    pub fn new(endpoint: &str) -> Client {
+    pub(crate) fn new(endpoint: &str) -> Client {
         Client { http: reqwest::Client::new(), base: endpoint.trim_end_matches('/').to_string() }
     }
 
-    pub async fn get(&self, path: &str) -> anyhow::Result<Value> {
-        self.send("GET", path, None).await
+    /// `GET path`.
+    pub(crate) async fn get<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
+        self.send(Method::GET, path, NO_BODY).await
     }
 
-    /// Sends a request; `Value::Null` for an empty success body.
-    pub async fn send(&self, method: &str, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
+    /// Sends a request and decodes the answer.
+    pub(crate) async fn send<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> anyhow::Result<T> {
+        let (status, text) = self.exchange(method.clone(), path, body).await?;
+        if !status.is_success() {
+            let msg = serde_json::from_str::<ErrorBody>(&text).map(|e| e.error).unwrap_or(text);
+            return Err(anyhow!("{method} {path}: {msg} (HTTP {})", status.as_u16()));
+        }
+        serde_json::from_str(&text).with_context(|| format!("{method} {path}: unexpected answer"))
+    }
+
+    /// Sends a request that answers with no body (`DELETE`).
+    pub(crate) async fn send_empty(&self, method: Method, path: &str) -> anyhow::Result<()> {
+        let (status, text) = self.exchange(method.clone(), path, NO_BODY).await?;
+        if !status.is_success() {
+            let msg = serde_json::from_str::<ErrorBody>(&text).map(|e| e.error).unwrap_or(text);
+            return Err(anyhow!("{method} {path}: {msg} (HTTP {})", status.as_u16()));
+        }
+        Ok(())
+    }
+
+    /// `GET path`, with the status code, for status endpoints whose 4xx is
+    /// an answer (`/api/v1/anneal` says 409 for a failed deployment).
+    pub(crate) async fn status<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<(u16, T)> {
+        let (status, text) = self.exchange(Method::GET, path, NO_BODY).await?;
+        let v = serde_json::from_str(&text).with_context(|| format!("GET {path}: HTTP {status}: {text}"))?;
+        Ok((status.as_u16(), v))
+    }
+
+    async fn exchange<B: Serialize>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> anyhow::Result<(reqwest::StatusCode, String)> {
         let url = format!("{}{}", self.base, path);
-        let method = reqwest::Method::from_bytes(method.as_bytes()).map_err(|e| anyhow!("{e}"))?;
         let mut req = self.http.request(method.clone(), &url);
         if let Some(b) = body {
-            req = req.json(&b);
+            req = req.json(b);
         }
         let resp = req.send().await.with_context(|| format!("{method} {url}"))?;
         let status = resp.status();
         let text = resp.text().await.with_context(|| format!("reading {url}"))?;
-        let v: Value = if text.trim().is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap_or(Value::String(text))
-        };
-        if !status.is_success() {
-            let msg = v["error"].as_str().map(str::to_string).unwrap_or_else(|| v.to_string());
-            return Err(anyhow!("{method} {path}: {msg} (HTTP {})", status.as_u16()));
-        }
-        Ok(v)
-    }
-
-    /// GET that returns the status code with the body instead of failing on
-    /// 4xx (for status endpoints such as `/api/v1/anneal`).
-    pub async fn status(&self, path: &str) -> anyhow::Result<(u16, Value)> {
-        let url = format!("{}{}", self.base, path);
-        let resp = self.http.get(&url).send().await.with_context(|| format!("GET {url}"))?;
-        let code = resp.status().as_u16();
-        let v = resp.json::<Value>().await.unwrap_or(Value::Null);
-        Ok((code, v))
+        Ok((status, text))
     }
 }

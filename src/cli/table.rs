@@ -1,74 +1,51 @@
-//! Plain-text tables for the CLI: left-aligned columns, one space gutter.
+//! Plain-text tables for the CLI: a header and one row per item,
+//! left-aligned columns, two spaces between them; and the cell spellings
+//! every table shares.
 
-use serde_json::Value;
+use std::fmt::Display;
 
-/// A table under construction.
-pub struct Table {
-    header: Vec<String>,
-    rows: Vec<Vec<String>>,
-}
-
-impl Table {
-    pub fn new(header: &[&str]) -> Table {
-        Table { header: header.iter().map(|s| s.to_string()).collect(), rows: Vec::new() }
-    }
-
-    pub fn row(&mut self, cells: Vec<String>) {
-        self.rows.push(cells);
-    }
-
-    pub fn render(&self) -> String {
-        let mut widths: Vec<usize> = self.header.iter().map(|h| h.chars().count()).collect();
-        for r in &self.rows {
-            for (i, c) in r.iter().enumerate() {
-                if let Some(w) = widths.get_mut(i) {
-                    *w = (*w).max(c.chars().count());
-                }
-            }
+/// Renders `items` as a table: `cells` gives one row per item.
+pub(crate) fn render<T>(header: &[&str], items: &[T], cells: impl Fn(&T) -> Vec<String>) -> String {
+    let rows: Vec<Vec<String>> = items.iter().map(cells).collect();
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for r in &rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
         }
-        let line = |cells: &[String]| {
-            let mut s = cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect::<Vec<_>>().join("  ");
-            s.truncate(s.trim_end().len());
-            s.push('\n');
-            s
-        };
-        let mut out = line(&self.header);
-        for r in &self.rows {
-            out.push_str(&line(r));
-        }
-        out
     }
-}
-
-/// A table with one row per item of `v`: each element of an array, or `v`
-/// itself when it is a single object.
-pub fn of(header: &[&str], v: &Value, cells: impl Fn(&Value) -> Vec<String>) -> Table {
-    let mut t = Table::new(header);
-    let items: Vec<&Value> = match v {
-        Value::Array(a) => a.iter().collect(),
-        Value::Object(_) => vec![v],
-        _ => Vec::new(),
+    let line = |cells: &mut dyn Iterator<Item = &str>| {
+        let mut s = cells.zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect::<Vec<_>>().join("  ");
+        s.truncate(s.trim_end().len());
+        s.push('\n');
+        s
     };
-    for item in items {
-        t.row(cells(item));
+    let mut out = line(&mut header.iter().copied());
+    for r in &rows {
+        out.push_str(&line(&mut r.iter().map(String::as_str)));
     }
-    t
+    out
 }
 
-/// A JSON value as a cell: strings bare, null as `-`.
-pub fn s(v: &Value) -> String {
-    match v {
-        Value::Null => "-".into(),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
+/// An optional value: `-` when absent.
+pub(crate) fn opt<T: Display>(v: Option<T>) -> String {
+    v.map_or_else(|| "-".into(), |v| v.to_string())
+}
+
+/// A list as one cell, comma-separated: `-` when empty.
+pub(crate) fn list<T: Display>(items: &[T]) -> String {
+    if items.is_empty() {
+        "-".into()
+    } else {
+        items.iter().map(ToString::to_string).collect::<Vec<_>>().join(",")
     }
 }
 
-/// A JSON array as a comma-separated cell.
-pub fn list(v: &Value) -> String {
-    match v.as_array() {
-        Some(a) if !a.is_empty() => a.iter().map(s).collect::<Vec<_>>().join(","),
-        _ => "-".into(),
+/// A serde enum as its wire spelling (`inspect failed`, `todo`).
+pub(crate) fn word<T: serde::Serialize>(v: &T) -> String {
+    match serde_json::to_value(v) {
+        Ok(serde_json::Value::String(s)) => s,
+        Ok(other) => other.to_string(),
+        Err(_) => "?".into(),
     }
 }
 
@@ -76,8 +53,12 @@ pub fn list(v: &Value) -> String {
 mod tests {
     #[test]
     fn aligns_columns() {
-        let mut t = super::Table::new(&["A", "LONGER"]);
-        t.row(vec!["xyz".into(), "1".into()]);
-        assert_eq!(t.render(), "A    LONGER\nxyz  1\n");
+        let items = [("xyz", 1)];
+        assert_eq!(
+            super::render(&["A", "LONGER"], &items, |(a, b)| vec![a.to_string(), b.to_string()]),
+            "A    LONGER\nxyz  1\n"
+        );
+        assert_eq!(super::list::<u8>(&[]), "-");
+        assert_eq!(super::opt::<u8>(None), "-");
     }
 }

@@ -4,58 +4,31 @@
 //! primary, secondary, computes in parallel, a load balancer that receives
 //! every compute's address through wall data) converges live.
 
-use std::io::{IsTerminal, Write};
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::bail;
-use serde_json::{json, Value};
+use reqwest::Method;
+use serde_json::json;
 
 use super::Env;
+use crate::api::wire::engine::{
+    Committed, DeploymentView, NewDeployment, NewNodeRole, NodeRoleView, RoleBody, RunView,
+};
+use crate::api::wire::inventory::{NodeView, SetBootenv};
+use crate::cli::client::NO_BODY;
+use crate::cli::engine::wait;
 use crate::cli::table;
+use crate::engine::model::Attribs;
+use crate::types::names::host_part;
 
-const STATES: [&str; 6] = ["proposed", "todo", "transition", "active", "blocked", "error"];
-
-fn counts(v: &Value) -> String {
-    STATES.iter().map(|s| format!("{s} {}", v["noderoles"][s].as_u64().unwrap_or(0))).collect::<Vec<_>>().join("  ")
-}
-
-/// Shows noderole counts per state, live, until the deployment converges.
-pub async fn wait_converged(env: &Env, deployment: &str) -> anyhow::Result<()> {
-    let start = Instant::now();
-    let tty = std::io::stdout().is_terminal();
-    let mut last = String::new();
-    loop {
-        let (code, v) = env.api.status(&format!("/api/v1/anneal?deployment={deployment}")).await?;
-        let line = counts(&v);
-        if line != last {
-            if tty {
-                print!("\r   {:>5.2}s  {line}   ", start.elapsed().as_secs_f64());
-                let _ = std::io::stdout().flush();
-            } else {
-                println!("   {:>5.2}s  {line}", start.elapsed().as_secs_f64());
-            }
-            last = line;
-        }
-        match code {
-            200 => {
-                if tty {
-                    println!();
-                }
-                println!("   `{deployment}` converged in {:.2?}", start.elapsed());
-                return Ok(());
-            }
-            409 => bail!("deployment {deployment} failed: {v}"),
-            _ if start.elapsed() > Duration::from_secs(60) => bail!("deployment {deployment} did not converge in 60 s"),
-            _ => tokio::time::sleep(Duration::from_millis(25)).await,
-        }
-    }
-}
+/// How long the demo waits for a deployment.
+const CONVERGE: Duration = Duration::from_secs(60);
 
 /// Polls a node until `done` holds (10 s at most).
-pub async fn wait_node(env: &Env, name: &str, done: impl Fn(&Value) -> bool) -> anyhow::Result<Value> {
+pub(super) async fn wait_node(env: &Env, name: &str, done: impl Fn(&NodeView) -> bool) -> anyhow::Result<NodeView> {
     for _ in 0..400 {
-        let v = env.api.get(&format!("/api/v1/nodes/{name}")).await?;
+        let v: NodeView = env.api.get(&format!("/api/v1/nodes/{name}")).await?;
         if done(&v) {
             return Ok(v);
         }
@@ -65,7 +38,7 @@ pub async fn wait_node(env: &Env, name: &str, done: impl Fn(&Value) -> bool) -> 
 }
 
 /// Prints what the power driver was asked to do (after the commits).
-pub async fn show_power_log(path: &Path) {
+pub(super) async fn show_power_log(path: &Path) {
     // The reboot runs just after the commit; give it a moment to land.
     for _ in 0..40 {
         if path.exists() {
@@ -81,31 +54,33 @@ pub async fn show_power_log(path: &Path) {
 
 /// The installers finish: each sets its node's bootenv to `local`, and the
 /// installed OS reports in with its node token.
-pub async fn installers_finish(env: &Env, nodes: &[(String, String)]) -> anyhow::Result<()> {
+pub(super) async fn installers_finish(env: &Env, nodes: &[(String, String)]) -> anyhow::Result<()> {
     println!("\n5. The installers finish: bootenv back to `local`; the installed systems report in with their token");
     let http = reqwest::Client::new();
     for (name, token) in nodes {
-        env.api.send("PUT", &format!("/api/v1/nodes/{name}/bootenv"), Some(json!({"bootenv": "local"}))).await?;
+        let local = SetBootenv { bootenv: "local".into() };
+        env.api.send::<_, NodeView>(Method::PUT, &format!("/api/v1/nodes/{name}/bootenv"), Some(&local)).await?;
         let r = http.post(format!("{}/api/v1/nodes/{name}/alive", env.base)).bearer_auth(token).send().await?;
         if !r.status().is_success() {
             bail!("{name} could not report in: {}", r.status());
         }
     }
-    wait_converged(env, "install").await?;
-    wait_converged(env, "system").await?;
+    wait(&env.api, "install", CONVERGE, false, "   ").await?;
+    wait(&env.api, "system", CONVERGE, false, "   ").await?;
     for (name, _) in nodes {
-        let runs = env.api.get(&format!("/api/v1/runs?node={name}&brief=true")).await?;
-        let lines: Vec<String> = runs
-            .as_array()
-            .map(|a| a.iter().map(|r| format!("{}:{}", table::s(&r["role"]), table::s(&r["outcome"]))).collect())
-            .unwrap_or_default();
+        let runs: Vec<RunView> = env.api.get(&format!("/api/v1/runs?node={name}&brief=true")).await?;
+        let lines: Vec<String> = runs.iter().map(|r| format!("{}:{}", r.role, table::word(&r.outcome))).collect();
         println!("   {name}: runs {}", lines.join(", "));
     }
     Ok(())
 }
 
+fn role(v: serde_json::Value) -> anyhow::Result<RoleBody> {
+    Ok(serde_json::from_value(v)?)
+}
+
 /// Seed 004's shape over the demo machines.
-pub async fn seed_004(env: &Env, nodes: &[String]) -> anyhow::Result<()> {
+pub(super) async fn seed_004(env: &Env, nodes: &[String]) -> anyhow::Result<()> {
     if nodes.len() < 3 {
         println!("\n(seed-004 deployment needs at least 3 machines; skipped)");
         return Ok(());
@@ -114,48 +89,51 @@ pub async fn seed_004(env: &Env, nodes: &[String]) -> anyhow::Result<()> {
         "\n6. A deployment in seed 004's order: db-primary -> db-secondary -> computes (parallel) -> load balancer"
     );
     let roles = [
-        json!({"name": "db-primary", "jig": "test", "test": {"delay_ms": 300}}),
-        json!({"name": "db-secondary", "jig": "test", "requires": ["db-primary"], "test": {"delay_ms": 300}}),
-        json!({"name": "compute", "jig": "script", "local": true, "cluster": true, "requires": ["db-secondary"],
-               "script": "sleep 0.3; echo \"{\\\"address\\\": \\\"$FULCRUM_NODE_IP\\\", \\\"port\\\": $FULCRUM_ATTR_PORT}\""}),
-        json!({"name": "load-balancer", "jig": "script", "local": true, "requires": ["compute"],
-               "script": "b=$(grep -o '\"address\":\"[0-9.]*\",\"port\":[0-9]*' | sed 's/\"address\":\"\\([0-9.]*\\)\",\"port\":/\\1:/' | sort | tr '\\n' ' '); echo \"{\\\"backends\\\": \\\"${b% }\\\"}\""}),
+        role(json!({"name": "db-primary", "jig": "test", "test": {"delay_ms": 300}}))?,
+        role(json!({"name": "db-secondary", "jig": "test", "requires": ["db-primary"], "test": {"delay_ms": 300}}))?,
+        role(json!({"name": "compute", "jig": "script", "local": true, "cluster": true, "requires": ["db-secondary"],
+               "script": "sleep 0.3; echo \"{\\\"address\\\": \\\"$FULCRUM_NODE_IP\\\", \\\"port\\\": $FULCRUM_ATTR_PORT}\""}))?,
+        role(json!({"name": "load-balancer", "jig": "script", "local": true, "requires": ["compute"],
+               "script": "b=$(grep -o '\"address\":\"[0-9.]*\",\"port\":[0-9]*' | sed 's/\"address\":\"\\([0-9.]*\\)\",\"port\":/\\1:/' | sort | tr '\\n' ' '); echo \"{\\\"backends\\\": \\\"${b% }\\\"}\""}))?,
     ];
-    for r in roles {
-        env.api.send("POST", "/api/v1/roles", Some(r)).await?;
+    for r in &roles {
+        env.api.send::<_, RoleBody>(Method::POST, "/api/v1/roles", Some(r)).await?;
     }
-    env.api.send("POST", "/api/v1/deployments", Some(json!({"name": "stack", "attribs": {"port": 8080}}))).await?;
-    let bind = |role: &str, node: &str| json!({"deployment": "stack", "role": role, "node": node});
-    env.api.send("POST", "/api/v1/noderoles", Some(bind("db-primary", &nodes[0]))).await?;
-    env.api.send("POST", "/api/v1/noderoles", Some(bind("db-secondary", &nodes[1]))).await?;
+    let stack = NewDeployment {
+        name: "stack".into(),
+        parent: None,
+        attribs: Attribs::from([("port".to_string(), json!(8080))]),
+    };
+    env.api.send::<_, DeploymentView>(Method::POST, "/api/v1/deployments", Some(&stack)).await?;
+    let bind = |role: &str, node: &str| NewNodeRole {
+        deployment: "stack".into(),
+        role: role.into(),
+        node: node.into(),
+        attribs: Attribs::new(),
+    };
+    let post = |b: NewNodeRole| async move {
+        env.api.send::<_, NodeRoleView>(Method::POST, "/api/v1/noderoles", Some(&b)).await
+    };
+    post(bind("db-primary", &nodes[0])).await?;
+    post(bind("db-secondary", &nodes[1])).await?;
     for n in &nodes[2..] {
-        env.api.send("POST", "/api/v1/noderoles", Some(bind("compute", n))).await?;
+        post(bind("compute", n)).await?;
     }
-    let lb = env.api.send("POST", "/api/v1/noderoles", Some(bind("load-balancer", &nodes[0]))).await?;
+    let lb = post(bind("load-balancer", &nodes[0])).await?;
     println!(
         "   bound {} computes; the load balancer's parents are all of them: {}",
         nodes.len() - 2,
-        table::list(&lb["parents"])
+        table::list(&lb.parents)
     );
-    env.api.send("POST", "/api/v1/deployments/stack/commit", None).await?;
-    wait_converged(env, "stack").await?;
-    let runs = env.api.get("/api/v1/runs?deployment=stack&brief=true").await?;
-    let mut order: Vec<(u64, String)> = runs
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|r| {
-                    (
-                        r["started_ms"].as_u64().unwrap_or(0),
-                        format!("{}@{}", table::s(&r["role"]), table::s(&r["node"]).split('.').next().unwrap_or("")),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    env.api.send::<_, Committed>(Method::POST, "/api/v1/deployments/stack/commit", NO_BODY).await?;
+    wait(&env.api, "stack", CONVERGE, false, "   ").await?;
+    let runs: Vec<RunView> = env.api.get("/api/v1/runs?deployment=stack&brief=true").await?;
+    let mut order: Vec<(u64, String)> =
+        runs.iter().map(|r| (r.started_ms, format!("{}@{}", r.role, host_part(&r.node)))).collect();
     order.sort();
     println!("   run order: {}", order.into_iter().map(|(_, s)| s).collect::<Vec<_>>().join(" -> "));
-    let lb = env.api.get(&format!("/api/v1/noderoles/{}", lb["id"])).await?;
-    println!("   load balancer's backends, from the computes' wall data: {}", table::s(&lb["wall"]["backends"]));
+    let lb: NodeRoleView = env.api.get(&format!("/api/v1/noderoles/{}", lb.id)).await?;
+    let backends = lb.wall.get("backends").and_then(|v| v.as_str()).unwrap_or("-");
+    println!("   load balancer's backends, from the computes' wall data: {backends}");
     Ok(())
 }

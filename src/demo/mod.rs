@@ -8,7 +8,7 @@
 //! the next boot follows the new bootenv at once.
 
 mod engine;
-mod firmware;
+pub mod relay;
 mod tftp;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -16,14 +16,19 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{bail, Context};
-use serde_json::{json, Value};
+use reqwest::Method;
 
-use crate::cli::client::Client;
-use crate::cli::table::{self, Table};
+use crate::api::wire::engine::{Committed, DeploymentView, NewDeployment, NewNodeRole, NodeRoleView};
+use crate::api::wire::inventory::{Discover, Discovered, NetworkView, NewNetwork, NodePatch, NodeView, SetBootenv};
+use crate::cli::client::{Client, NO_BODY};
+use crate::cli::table;
 use crate::config::Config;
-use crate::net::mac::Mac;
+use crate::engine::model::Attribs;
 use crate::server;
-use firmware::{Relay, Stage};
+use crate::types::mac::Mac;
+use crate::types::power::PowerSpec;
+use crate::types::range::Range;
+use relay::{Relay, Stage};
 
 /// The demo network: inside 127.0.0.0/8, so every packet stays on loopback.
 const SUBNET: &str = "127.77.0.0/24";
@@ -75,25 +80,26 @@ struct Env {
 
 /// One boot of one machine: returns what it ended up running.
 async fn boot(env: &Env, name: &str, mac: Mac) -> anyhow::Result<(Ipv4Addr, String)> {
-    let relay = Relay::new(RELAY, env.dhcp).await?;
-    let rom = relay.dora(mac, Stage::BiosRom).await.context("PXE ROM DHCP")?;
+    let relay = Relay::new(RELAY, env.dhcp)?;
+    // The relay is a blocking client; the server runs on this runtime too.
+    let rom = tokio::task::block_in_place(|| relay.dora(mac, Stage::BiosRom)).context("PXE ROM DHCP")?;
     let host = rom.hostname.as_deref().map(|h| format!(", hostname {h}")).unwrap_or_default();
     let Some(loader) = rom.file.clone() else {
-        say(name, format!("DHCP -> {}{host} (PXE ROM), no boot file: firmware boots the local disk", rom.ip));
-        return Ok((rom.ip, "local disk".into()));
+        say(name, format!("DHCP -> {}{host} (PXE ROM), no boot file: firmware boots the local disk", rom.yiaddr));
+        return Ok((rom.yiaddr, "local disk".into()));
     };
-    say(name, format!("DHCP -> {}{host} (PXE ROM), next-server {}, file {loader}", rom.ip, rom.siaddr));
-    let local = SocketAddr::new(IpAddr::V4(rom.ip), 0);
+    say(name, format!("DHCP -> {}{host} (PXE ROM), next-server {}, file {loader}", rom.yiaddr, rom.siaddr));
+    let local = SocketAddr::new(IpAddr::V4(rom.yiaddr), 0);
     let t = Instant::now();
     let dl = tftp::fetch(local, env.tftp, &loader, 1468).await?;
     if dl.tsize != Some(dl.bytes.len() as u64) {
         bail!("tftp tsize {:?} but {} bytes arrived", dl.tsize, dl.bytes.len());
     }
     say(name, format!("TFTP {loader}: {} bytes, blksize {}, {:.0?}", dl.bytes.len(), dl.blksize, t.elapsed()));
-    let ipxe = relay.dora(mac, Stage::Ipxe).await.context("iPXE DHCP")?;
+    let ipxe = tokio::task::block_in_place(|| relay.dora(mac, Stage::Ipxe)).context("iPXE DHCP")?;
     let script_url = ipxe.file.clone().context("iPXE got no script URL")?;
-    say(name, format!("DHCP -> {} (iPXE), script {script_url}", ipxe.ip));
-    let http = reqwest::Client::builder().local_address(IpAddr::V4(ipxe.ip)).build()?;
+    say(name, format!("DHCP -> {} (iPXE), script {script_url}", ipxe.yiaddr));
+    let http = reqwest::Client::builder().local_address(IpAddr::V4(ipxe.yiaddr)).build()?;
     let script = http.get(&script_url).send().await?.error_for_status()?.text().await?;
     let headline =
         script.lines().find(|l| l.starts_with("echo Fulcrum:")).unwrap_or("").trim_start_matches("echo ").to_string();
@@ -111,11 +117,11 @@ async fn boot(env: &Env, name: &str, mac: Mac) -> anyhow::Result<(Ipv4Addr, Stri
             ),
         );
     }
-    Ok((ipxe.ip, headline))
+    Ok((ipxe.yiaddr, headline))
 }
 
 /// Runs the demo with `machines` simulated machines.
-pub async fn run(machines: u8) -> anyhow::Result<()> {
+pub(crate) async fn run(machines: u8) -> anyhow::Result<()> {
     let started = Instant::now();
     let dir = tempfile::tempdir()?;
     let (http_port, dhcp_port, tftp_port) = (free_port()?, free_port()?, free_port()?);
@@ -154,24 +160,22 @@ pub async fn run(machines: u8) -> anyhow::Result<()> {
 
 async fn scenario(env: &Env, machines: u8) -> anyhow::Result<()> {
     println!("\n1. Operator creates the network (static range for nodes, dynamic range for unknown machines)");
-    let net = env
-        .api
-        .send(
-            "POST",
-            "/api/v1/networks",
-            Some(json!({
-                "name": "demo", "subnet": SUBNET, "router": RELAY.to_string(), "server": "127.0.0.1",
-                "static": {"start": "127.77.0.10", "end": "127.77.0.99"},
-                "dynamic": {"start": "127.77.0.100", "end": "127.77.0.200"},
-                "domain": "demo.fulcrum.test", "v6prefix": "auto",
-            })),
-        )
-        .await?;
-    println!(
-        "   network demo {} with IPv6 {}",
-        net["subnet"].as_str().unwrap_or(""),
-        net["v6_network"].as_str().unwrap_or("")
-    );
+    let network = NewNetwork {
+        name: "demo".into(),
+        subnet: SUBNET.parse()?,
+        router: Some(RELAY),
+        dynamic: Some(Range { start: Ipv4Addr::new(127, 77, 0, 100), end: Ipv4Addr::new(127, 77, 0, 200) }),
+        static_range: Range { start: Ipv4Addr::new(127, 77, 0, 10), end: Ipv4Addr::new(127, 77, 0, 99) },
+        domain: "demo.fulcrum.test".into(),
+        dns_servers: Vec::new(),
+        v6prefix: Some("auto".parse()?),
+        interface: None,
+        server: Some(Ipv4Addr::LOCALHOST),
+        lease_seconds: None,
+        mtu: None,
+    };
+    let net: NetworkView = env.api.send(Method::POST, "/api/v1/networks", Some(&network)).await?;
+    println!("   network demo {} with IPv6 {}", net.subnet, table::opt(net.v6_network.as_ref()));
     let macs: Vec<Mac> = (1..=machines).map(|i| Mac([0x52, 0x54, 0x00, 0xde, 0x00, i])).collect();
 
     println!("\n2. {machines} unknown machines power on and network-boot the discovery image");
@@ -181,51 +185,64 @@ async fn scenario(env: &Env, machines: u8) -> anyhow::Result<()> {
         let (ip, _) = boot(env, &tag, *mac).await?;
         // What the discovery image does once Linux is up: report in.
         let http = reqwest::Client::builder().local_address(IpAddr::V4(ip)).build()?;
-        let resp =
-            http.post(format!("{}/api/v1/discover", env.base)).json(&json!({ "mac": mac.to_string() })).send().await?;
+        let resp = http.post(format!("{}/api/v1/discover", env.base)).json(&Discover { mac: *mac }).send().await?;
         let status = resp.status().as_u16();
-        let node: Value = resp.json().await?;
-        let name = node["name"].as_str().unwrap_or("").to_string();
-        say(&tag, format!("discovery image registered it ({status}): {name} -> {}", table::list(&node["addresses"])));
-        nodes.push((name, *mac, node["token"].as_str().unwrap_or("").to_string()));
+        let found: Discovered = resp.error_for_status()?.json().await?;
+        let name = found.node.name.clone();
+        say(
+            &tag,
+            format!("discovery image registered it ({status}): {name} -> {}", table::list(&found.node.addresses)),
+        );
+        nodes.push((name, *mac, found.token));
     }
 
     println!("\n3. Even machines get the provisioner-os-install role (Ubuntu 24.04); odd ones boot from disk");
     let power_log = env.dir.join("power.log");
-    let power = json!({"driver": "command", "command": format!("echo \"$FULCRUM_POWER_ACTION $FULCRUM_NODE\" >> {}", power_log.display())});
-    env.api
-        .send("POST", "/api/v1/deployments", Some(json!({"name": "install", "attribs": {"os": "ubuntu-24.04"}})))
-        .await?;
+    let power = PowerSpec::Command {
+        command: format!("echo \"$FULCRUM_POWER_ACTION $FULCRUM_NODE\" >> {}", power_log.display()),
+    };
+    let install = NewDeployment {
+        name: "install".into(),
+        parent: None,
+        attribs: Attribs::from([("os".to_string(), "ubuntu-24.04".into())]),
+    };
+    env.api.send::<_, DeploymentView>(Method::POST, "/api/v1/deployments", Some(&install)).await?;
     for (i, (name, _, _)) in nodes.iter().enumerate() {
-        env.api.send("PATCH", &format!("/api/v1/nodes/{name}"), Some(json!({ "power": power }))).await?;
+        let patch = NodePatch { power: Some(power.clone()), ..NodePatch::default() };
+        env.api.send::<_, NodeView>(Method::PATCH, &format!("/api/v1/nodes/{name}"), Some(&patch)).await?;
         if i % 2 == 0 {
-            let body = json!({"deployment": "install", "role": "provisioner-os-install", "node": name});
-            env.api.send("POST", "/api/v1/noderoles", Some(body)).await?;
+            let bind = NewNodeRole {
+                deployment: "install".into(),
+                role: "provisioner-os-install".into(),
+                node: name.clone(),
+                attribs: Attribs::new(),
+            };
+            env.api.send::<_, NodeRoleView>(Method::POST, "/api/v1/noderoles", Some(&bind)).await?;
             println!("   {name}: provisioner-os-install bound (proposed)");
         } else {
-            env.api.send("PUT", &format!("/api/v1/nodes/{name}/bootenv"), Some(json!({ "bootenv": "local" }))).await?;
+            let local = SetBootenv { bootenv: "local".into() };
+            env.api.send::<_, NodeView>(Method::PUT, &format!("/api/v1/nodes/{name}/bootenv"), Some(&local)).await?;
             println!("   {name}: bootenv local");
         }
     }
     println!("   committing deployment `install`; the annealer runs the role, whose on_active hook sets the");
     println!("   install bootenv and marks the node not alive in ONE transaction; the reboot comes after the commit");
-    env.api.send("POST", "/api/v1/deployments/install/commit", None).await?;
+    env.api.send::<_, Committed>(Method::POST, "/api/v1/deployments/install/commit", NO_BODY).await?;
     for (name, _, _) in nodes.iter().step_by(2) {
-        let node = engine::wait_node(env, name, |n| n["alive"] == false).await?;
+        let node = engine::wait_node(env, name, |n| !n.alive).await?;
         println!(
             "   {name}: bootenv {}, alive {} (the install role ran; its node is down until it reports in)",
-            table::s(&node["bootenv"]),
-            table::s(&node["alive"])
+            node.bootenv, node.alive
         );
     }
     engine::show_power_log(&power_log).await;
 
     println!("\n4. The machines reboot: the very next DHCP and boot-script answers follow the new bootenv");
-    let mut summary = Table::new(&["NODE", "MAC", "ADDRESSES", "BOOTENV", "SECOND BOOT"]);
+    let mut summary = Vec::new();
     for (name, mac, _) in &nodes {
         let (_, outcome) = boot(env, name, *mac).await?;
-        let node = env.api.get(&format!("/api/v1/nodes/{name}")).await?;
-        let want = node["bootenv"].as_str().unwrap_or("");
+        let node: NodeView = env.api.get(&format!("/api/v1/nodes/{name}")).await?;
+        let want = node.bootenv.as_str();
         let followed = match want {
             "local" => outcome == "local disk",
             other => outcome.contains(other),
@@ -243,9 +260,9 @@ async fn scenario(env: &Env, machines: u8) -> anyhow::Result<()> {
                 user_data.lines().find(|l| l.trim_start().starts_with("hostname:")).unwrap_or("").trim().to_string();
             say(name, format!("autoinstall user-data rendered for it ({host})"));
         }
-        summary.row(vec![name.clone(), mac.to_string(), table::list(&node["addresses"]), want.to_string(), outcome]);
+        summary.push([name.clone(), mac.to_string(), table::list(&node.addresses), want.to_string(), outcome]);
     }
-    println!("\n{}", summary.render());
+    println!("\n{}", table::render(&["NODE", "MAC", "ADDRESSES", "BOOTENV", "SECOND BOOT"], &summary, |r| r.to_vec()));
     let metrics = reqwest::get(format!("{}/metrics", env.base)).await?.text().await?;
     let counters: Vec<String> = metrics
         .lines()

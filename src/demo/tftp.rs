@@ -10,10 +10,10 @@ use tokio::net::UdpSocket;
 use tokio::time::timeout;
 
 /// What a download brought back.
-pub struct Download {
-    pub bytes: Vec<u8>,
-    pub tsize: Option<u64>,
-    pub blksize: u16,
+pub(crate) struct Download {
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) tsize: Option<u64>,
+    pub(crate) blksize: u16,
 }
 
 fn rrq(file: &str, blksize: u16) -> Vec<u8> {
@@ -31,7 +31,7 @@ fn ack(block: u16) -> [u8; 4] {
 }
 
 /// Reads `file` from `server`, sending from `local`.
-pub async fn fetch(local: SocketAddr, server: SocketAddr, file: &str, blksize: u16) -> anyhow::Result<Download> {
+pub(crate) async fn fetch(local: SocketAddr, server: SocketAddr, file: &str, blksize: u16) -> anyhow::Result<Download> {
     let sock = UdpSocket::bind(local).await.context("tftp client bind")?;
     sock.send_to(&rrq(file, blksize), server).await?;
     let mut out = Download { bytes: Vec::new(), tsize: None, blksize: 512 };

@@ -8,11 +8,11 @@
 use dhcproto::v4::{DhcpOption, DhcpOptions, OptionCode};
 
 use crate::config::DhcpConfig;
-use crate::net::mac::Mac;
+use crate::types::mac::Mac;
 
 /// What kind of boot client sent a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Firmware {
+pub(crate) enum Firmware {
     /// iPXE, from a NIC ROM or chainloaded: wants its script.
     Ipxe,
     /// A firmware PXE stack with its option 93 architecture.
@@ -43,7 +43,7 @@ fn user_class_is_ipxe(raw: &[u8]) -> bool {
 }
 
 /// Classifies a request by its options.
-pub fn classify(opts: &DhcpOptions) -> Firmware {
+pub(crate) fn classify(opts: &DhcpOptions) -> Firmware {
     let arch = match opts.get(OptionCode::ClientSystemArchitecture) {
         Some(DhcpOption::ClientSystemArchitecture(a)) => Some(u16::from(*a)),
         _ => None,
@@ -69,20 +69,20 @@ pub fn classify(opts: &DhcpOptions) -> Firmware {
 
 /// The boot part of a reply.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BootAnswer {
+pub(crate) struct BootAnswer {
     /// Goes in the `file` field (NUL-terminated) and option 67 if asked for.
-    pub file: String,
+    pub(crate) file: String,
     /// Echoed in option 60: `PXEClient` or `HTTPClient`.
-    pub vendor_class: Option<&'static str>,
+    pub(crate) vendor_class: Option<&'static str>,
     /// BIOS PXE ROMs get option 43 sub-option 6 = 8 (skip discovery).
-    pub pxe_skip_discovery: bool,
+    pub(crate) pxe_skip_discovery: bool,
     /// iPXE gets option 175.176 = 1 (no ProxyDHCP wait).
-    pub ipxe_no_proxy_wait: bool,
+    pub(crate) ipxe_no_proxy_wait: bool,
 }
 
 /// The loader for a firmware PXE architecture (IANA registry; 7 and 9
 /// are both x64 UEFI in practice).
-pub fn loader_for(arch: u16, cfg: &DhcpConfig) -> Option<&str> {
+pub(crate) fn loader_for(arch: u16, cfg: &DhcpConfig) -> Option<&str> {
     match arch {
         0 => Some(&cfg.bios_loader),
         7 | 9 => Some(&cfg.uefi_x64_loader),
@@ -93,7 +93,7 @@ pub fn loader_for(arch: u16, cfg: &DhcpConfig) -> Option<&str> {
 
 /// What a client of this kind is told to boot. `base` is the HTTP base URL
 /// on the client's network.
-pub fn answer(fw: Firmware, cfg: &DhcpConfig, base: &str, mac: Mac) -> Option<BootAnswer> {
+pub(crate) fn answer(fw: Firmware, cfg: &DhcpConfig, base: &str, mac: Mac) -> Option<BootAnswer> {
     match fw {
         Firmware::Plain => None,
         Firmware::Ipxe => Some(BootAnswer {

@@ -8,38 +8,51 @@
 //! (the run's outcome, the noderole's new state, its hooks and what they
 //! imply for children) is another.
 //!
-//! Crash rule: at start-up, every run still marked running was interrupted.
-//! It is closed as `interrupted` and its noderole goes back to TODO (or
+//! Crash rule: a run that did not end normally (Fulcrum was killed, or
+//! stopped while the run was still going after the shutdown grace period)
+//! is closed as `interrupted` and its noderole goes back to TODO (or
 //! BLOCKED) to be run again, so no run is lost and none is counted twice.
 //! A destructive role's interrupted noderole goes to ERROR instead: it may
-//! have half-done its one-time work, so an operator decides (retry).
+//! have half-done its one-time work, so an operator decides (retry). Runs
+//! left marked running by a killed process get this at the next start-up;
+//! runs cut short by a shutdown get it before the process exits.
+//!
+//! Every worker belongs to the annealer's task tracker: at shutdown the
+//! annealer stops claiming, lets running jigs finish for
+//! `engine.shutdown_grace_seconds`, then stops the rest (their processes
+//! are killed) and records them as interrupted, and returns only when
+//! every worker has.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
+use super::error::EngineError;
 use super::graph;
 use super::hooks::{merged_attribs, Effects};
 use super::jigs::{self, Job};
+use super::model::{Deployment, DeploymentState, NodeRole, NrEvent, NrState, Outcome, Role, RoleFlag, Run};
 use super::Engine;
-use crate::state::orchestration::{now_ms, DeploymentState, NrEvent, NrState, Outcome, RoleFlag, Run};
-use crate::state::{StateError, Txn, World};
+use crate::inventory::node::Node;
+use crate::state::{Txn, World};
+use crate::types::time::now_ms;
 
 /// The input a run gets: node, role, merged attributes, parents' wall.
 fn input(w: &World, id: u64) -> Value {
-    let Some(nr) = w.noderole(id) else { return Value::Null };
-    let node = w.node(&nr.node);
-    let ipv6 = node.and_then(|n| {
-        n.network.as_deref().and_then(|x| w.network(x)).and_then(|net| net.v6_address(w.global_id(), &n.name))
-    });
+    let noderoles = w.table::<NodeRole>();
+    let Some(nr) = noderoles.get(&id) else { return Value::Null };
+    let node = w.table::<Node>().get(&nr.node);
+    let ipv6 = node.and_then(|n| n.ipv6(w));
     let parents: Vec<Value> = nr
         .parents
         .iter()
-        .filter_map(|p| w.noderole(*p))
+        .filter_map(|p| noderoles.get(p))
         .map(|p| json!({ "noderole": p.id, "role": p.role, "node": p.node, "wall": p.wall }))
         .collect();
     json!({
@@ -54,24 +67,25 @@ fn input(w: &World, id: u64) -> Value {
 
 /// Whether a node may get a run now.
 fn node_free(w: &World, node: &str) -> bool {
-    w.node(node).is_some_and(|n| n.alive && n.available)
-        && !w.noderoles_of_node(node).any(|n| matches!(n.state, NrState::Transition | NrState::Error))
+    w.table::<Node>().get(node).is_some_and(|n| n.alive && n.available)
+        && !w.table::<NodeRole>().of_node(node).any(|n| matches!(n.state, NrState::Transition | NrState::Error))
 }
 
 /// Claims up to `slots` runnable noderoles: TRANSITION plus a Run record.
-pub fn claim(txn: &mut Txn<'_>, slots: usize, fx: &mut Effects) -> Result<Vec<Job>, StateError> {
+pub(crate) fn claim(txn: &mut Txn<'_>, slots: usize, fx: &mut Effects) -> Result<Vec<Job>, EngineError> {
     let mut picked: Vec<u64> = Vec::new();
     let mut nodes: HashSet<String> = HashSet::new();
     {
         let w = txn.world();
-        for nr in w.todo() {
+        let deployments = w.table::<Deployment>();
+        for nr in w.table::<NodeRole>().todo() {
             if picked.len() >= slots {
                 break;
             }
             if nodes.contains(&nr.node) {
                 continue;
             }
-            let committed = w.deployment(&nr.deployment).is_some_and(|d| d.state == DeploymentState::Committed);
+            let committed = deployments.get(&nr.deployment).is_some_and(|d| d.state == DeploymentState::Committed);
             if committed && node_free(w, &nr.node) {
                 nodes.insert(nr.node.clone());
                 picked.push(nr.id);
@@ -82,10 +96,10 @@ pub fn claim(txn: &mut Txn<'_>, slots: usize, fx: &mut Effects) -> Result<Vec<Jo
     for id in picked {
         let data = input(txn.world(), id);
         let nr = graph::transition(txn, id, NrEvent::Start, fx)?;
-        let Some(role) = txn.world().role(&nr.role).map(|r| (**r).clone()) else { continue };
-        let node_ip = txn.world().node(&nr.node).and_then(|n| n.ipv4).map(|i| i.to_string());
-        let run_id = txn.next_run_id();
-        txn.put_run(Run {
+        let Some(role) = txn.world().table::<Role>().get(&nr.role).map(|r| (**r).clone()) else { continue };
+        let node_ip = txn.world().table::<Node>().get(&nr.node).and_then(|n| n.ipv4).map(|i| i.to_string());
+        let run_id = txn.world().table::<Run>().next_id();
+        txn.put(Run {
             id: run_id,
             noderole: id,
             node: nr.node.clone(),
@@ -104,8 +118,8 @@ pub fn claim(txn: &mut Txn<'_>, slots: usize, fx: &mut Effects) -> Result<Vec<Jo
 }
 
 /// Records a finished run and moves its noderole on.
-pub fn complete(txn: &mut Txn<'_>, job: &Job, out: jigs::Outcome, fx: &mut Effects) -> Result<(), StateError> {
-    let Some(mut run) = txn.world().run(job.run_id).map(|r| (**r).clone()) else { return Ok(()) };
+pub(crate) fn complete(txn: &mut Txn<'_>, job: &Job, out: jigs::Outcome, fx: &mut Effects) -> Result<(), EngineError> {
+    let Some(mut run) = txn.world().table::<Run>().get(&job.run_id).map(|r| (**r).clone()) else { return Ok(()) };
     run.outcome = match (out.ok, job.skip) {
         (true, true) => Outcome::Skipped,
         (true, false) => Outcome::Succeeded,
@@ -118,8 +132,9 @@ pub fn complete(txn: &mut Txn<'_>, job: &Job, out: jigs::Outcome, fx: &mut Effec
         }
         None => out.log.clone(),
     };
-    txn.put_run(run)?;
-    let still_running = txn.world().noderole(job.noderole).is_some_and(|n| n.state == NrState::Transition);
+    txn.put(run)?;
+    let still_running =
+        txn.world().table::<NodeRole>().get(&job.noderole).is_some_and(|n| n.state == NrState::Transition);
     if !still_running {
         return Ok(());
     }
@@ -130,44 +145,80 @@ pub fn complete(txn: &mut Txn<'_>, job: &Job, out: jigs::Outcome, fx: &mut Effec
     }
 }
 
+/// Applies the crash rule to one run still marked running.
+fn interrupt(txn: &mut Txn<'_>, run_id: u64, why: &str, fx: &mut Effects) -> Result<(), EngineError> {
+    let Some(mut run) = txn.world().table::<Run>().get(&run_id).map(|r| (**r).clone()) else { return Ok(()) };
+    if run.outcome != Outcome::Running {
+        return Ok(());
+    }
+    run.outcome = Outcome::Interrupted;
+    run.ended_ms = Some(now_ms());
+    run.log.push_str(&format!("interrupted: {why}\n"));
+    let noderole = run.noderole;
+    txn.put(run)?;
+    let Some(nr) = txn.world().table::<NodeRole>().get(&noderole).cloned() else { return Ok(()) };
+    if nr.state != NrState::Transition {
+        return Ok(());
+    }
+    let destructive = txn.world().table::<Role>().get(&nr.role).is_some_and(|r| r.has(RoleFlag::Destructive));
+    if destructive {
+        graph::failed(txn, noderole, "interrupted run of a destructive role; retry it to run again".into(), fx)
+    } else {
+        let r = graph::ready(txn.world(), &nr);
+        graph::transition(txn, noderole, NrEvent::Requeue { ready: r }, fx).map(|_| ())
+    }
+}
+
 /// Applies the crash rule to runs left running by a previous process.
-pub fn recover(txn: &mut Txn<'_>, fx: &mut Effects) -> Result<usize, StateError> {
-    let stale: Vec<Run> = txn.world().running_runs().map(|r| (**r).clone()).collect();
-    for mut run in stale.iter().cloned() {
-        run.outcome = Outcome::Interrupted;
-        run.ended_ms = Some(now_ms());
-        run.log.push_str("interrupted: Fulcrum stopped during this run\n");
-        let noderole = run.noderole;
-        txn.put_run(run)?;
-        let Some(nr) = txn.world().noderole(noderole).cloned() else { continue };
-        if nr.state != NrState::Transition {
-            continue;
-        }
-        let destructive = txn.world().role(&nr.role).is_some_and(|r| r.has(RoleFlag::Destructive));
-        if destructive {
-            graph::failed(txn, noderole, "interrupted run of a destructive role; retry it to run again".into(), fx)?;
-        } else {
-            let r = graph::ready(txn.world(), &nr);
-            graph::transition(txn, noderole, NrEvent::Requeue { ready: r }, fx)?;
-        }
+pub(crate) fn recover(txn: &mut Txn<'_>, fx: &mut Effects) -> Result<usize, EngineError> {
+    let stale: Vec<u64> = txn.world().table::<Run>().running().map(|r| r.id).collect();
+    for id in &stale {
+        interrupt(txn, *id, "Fulcrum stopped during this run", fx)?;
     }
     Ok(stale.len())
 }
 
+/// Slots in use and the tokens every worker watches.
+#[derive(Clone)]
+struct Crew {
+    in_flight: Arc<AtomicUsize>,
+    /// Stop claiming more work.
+    stop: CancellationToken,
+    /// Stop the jigs still running (after the grace period).
+    interrupt: CancellationToken,
+}
+
 /// Runs a job, records it, and, in the same transaction, claims the next
 /// runnable noderole for the slot it frees: one commit per finished run
-/// instead of two. Gives the slot back when nothing is runnable.
-async fn worker(engine: Engine, first: Job, in_flight: Arc<AtomicUsize>) {
+/// instead of two. Gives the slot back when nothing is runnable, or when
+/// the annealer is stopping. Interrupted, it records its run as the crash
+/// rule says.
+async fn worker(engine: Engine, first: Job, crew: Crew) {
     let mut next = Some(first);
     while let Some(job) = next.take() {
-        let out = jigs::execute(&job, &engine.config.engine).await;
+        let out = tokio::select! {
+            out = jigs::execute(&job, &engine.ssh) => out,
+            () = crew.interrupt.cancelled() => {
+                let run = job.run_id;
+                let r = engine.write(move |txn, fx| interrupt(txn, run, "Fulcrum was stopped during this run", fx)).await;
+                if let Err(e) = r {
+                    tracing::error!(run, error = %e, "cannot record an interrupted run; the next start will");
+                }
+                break;
+            }
+        };
         let (node, role, ok) = (job.node.clone(), job.role.name.clone(), out.ok);
         let retry_job = job.clone();
         let log = out.log.clone();
+        let more = !crew.stop.is_cancelled();
         let recorded = engine
             .write(move |txn, fx| {
                 complete(txn, &job, out, fx)?;
-                claim(txn, 1, fx)
+                if more {
+                    claim(txn, 1, fx)
+                } else {
+                    Ok(Vec::new())
+                }
             })
             .await;
         tracing::debug!(%node, %role, ok, "run finished");
@@ -191,71 +242,136 @@ async fn worker(engine: Engine, first: Job, in_flight: Arc<AtomicUsize>) {
             }
         }
     }
-    in_flight.fetch_sub(1, Ordering::SeqCst);
+    crew.in_flight.fetch_sub(1, Ordering::SeqCst);
     engine.wake.notify_one();
 }
 
-/// Runs the annealer until `stop` turns true.
-pub async fn run(engine: Engine, mut stop: watch::Receiver<bool>) {
+/// Runs the annealer until `stop` is cancelled, then winds its workers
+/// down (see the module documentation).
+pub(crate) async fn run(engine: Engine, stop: CancellationToken) {
     match engine.write(recover).await {
         Ok(0) => {}
         Ok(n) => tracing::warn!(runs = n, "runs interrupted by the last stop were closed (crash rule applied)"),
         Err(e) => tracing::error!(error = %e, "cannot apply the crash rule to interrupted runs"),
     }
     let cap = engine.config.engine.max_concurrent_runs as usize;
-    let in_flight = Arc::new(AtomicUsize::new(0));
-    loop {
-        if *stop.borrow() {
-            return;
-        }
-        let free = cap.saturating_sub(in_flight.load(Ordering::SeqCst));
+    let crew =
+        Crew { in_flight: Arc::new(AtomicUsize::new(0)), stop: stop.clone(), interrupt: CancellationToken::new() };
+    let workers = TaskTracker::new();
+    while !stop.is_cancelled() {
+        let free = cap.saturating_sub(crew.in_flight.load(Ordering::SeqCst));
         let mut claimed = 0;
-        if free > 0 && engine.state.snapshot().todo_count() > 0 {
+        if free > 0 && engine.state.snapshot().table::<NodeRole>().todo_count() > 0 {
             match engine.write(move |txn, fx| claim(txn, free, fx)).await {
                 Ok(jobs) => {
                     claimed = jobs.len();
                     for job in jobs {
-                        in_flight.fetch_add(1, Ordering::SeqCst);
-                        let (engine, in_flight) = (engine.clone(), in_flight.clone());
-                        tokio::spawn(worker(engine.clone(), job, in_flight.clone()));
+                        crew.in_flight.fetch_add(1, Ordering::SeqCst);
+                        workers.spawn(worker(engine.clone(), job, crew.clone()));
                     }
                 }
                 Err(e) => tracing::error!(error = %e, "annealer cannot claim runs"),
             }
         }
-        if claimed > 0 && claimed == free {
-            // Possibly more work and no free slot: wait for a completion.
-        } else if claimed > 0 {
+        // Claimed some with slots to spare: look again at once. Otherwise
+        // wait for a wake-up (a write, a finished run) or the stop.
+        if claimed > 0 && claimed < free {
             continue;
         }
         tokio::select! {
-            _ = engine.wake.notified() => {}
-            _ = stop.changed() => {}
-            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+            () = engine.wake.notified() => {}
+            () = stop.cancelled() => {}
+            () = tokio::time::sleep(Duration::from_secs(2)) => {}
+        }
+    }
+    workers.close();
+    let grace = Duration::from_secs(engine.config.engine.shutdown_grace_seconds);
+    if tokio::time::timeout(grace, workers.wait()).await.is_err() {
+        tracing::warn!(
+            runs = crew.in_flight.load(Ordering::SeqCst),
+            "runs still going after the shutdown grace period are stopped and recorded as interrupted"
+        );
+        crew.interrupt.cancel();
+        workers.wait().await;
+    }
+}
+
+/// How many noderoles are in each state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct StateCounts {
+    pub(crate) proposed: usize,
+    pub(crate) todo: usize,
+    pub(crate) transition: usize,
+    pub(crate) active: usize,
+    pub(crate) blocked: usize,
+    pub(crate) error: usize,
+}
+
+impl StateCounts {
+    /// Counts the states of `noderoles`.
+    pub(crate) fn of<'a>(noderoles: impl Iterator<Item = &'a NodeRole>) -> StateCounts {
+        let mut c = StateCounts::default();
+        for nr in noderoles {
+            *c.get_mut(nr.state) += 1;
+        }
+        c
+    }
+
+    /// The count of one state.
+    pub(crate) fn get(&self, s: NrState) -> usize {
+        match s {
+            NrState::Proposed => self.proposed,
+            NrState::Todo => self.todo,
+            NrState::Transition => self.transition,
+            NrState::Active => self.active,
+            NrState::Blocked => self.blocked,
+            NrState::Error => self.error,
+        }
+    }
+
+    fn get_mut(&mut self, s: NrState) -> &mut usize {
+        match s {
+            NrState::Proposed => &mut self.proposed,
+            NrState::Todo => &mut self.todo,
+            NrState::Transition => &mut self.transition,
+            NrState::Active => &mut self.active,
+            NrState::Blocked => &mut self.blocked,
+            NrState::Error => &mut self.error,
         }
     }
 }
 
-/// Annealing status over all noderoles, or one deployment's: `failed` if
-/// any is in ERROR, `working` while any is TODO or TRANSITION, else
-/// `finished`.
-pub fn status(w: &World, deployment: Option<&str>) -> (&'static str, [usize; 6]) {
-    let mut counts = [0usize; 6];
-    let iter: Box<dyn Iterator<Item = _>> = match deployment {
-        Some(d) => Box::new(w.noderoles_of_deployment(d)),
-        None => Box::new(w.noderoles()),
-    };
-    for nr in iter {
-        let i = NrState::ALL.iter().position(|s| *s == nr.state).unwrap_or(0);
-        counts[i] += 1;
+/// Where annealing stands (OpenCrowbar's status).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Progress {
+    /// Some noderole is in TODO or TRANSITION.
+    Working,
+    /// Nothing left to do.
+    Finished,
+    /// Some noderole is in ERROR.
+    Failed,
+}
+
+impl Progress {
+    /// The status of noderoles with these counts.
+    pub(crate) fn of(c: &StateCounts) -> Progress {
+        if c.error > 0 {
+            Progress::Failed
+        } else if c.todo + c.transition > 0 {
+            Progress::Working
+        } else {
+            Progress::Finished
+        }
     }
-    let [_, todo, transition, _, _, error] = counts;
-    let status = if error > 0 {
-        "failed"
-    } else if todo + transition > 0 {
-        "working"
-    } else {
-        "finished"
+}
+
+/// Annealing status over all noderoles, or one deployment's.
+pub(crate) fn status(w: &World, deployment: Option<&str>) -> (Progress, StateCounts) {
+    let noderoles = w.table::<NodeRole>();
+    let counts = match deployment {
+        Some(d) => StateCounts::of(noderoles.of_deployment(d).map(|n| &**n)),
+        None => StateCounts::of(noderoles.iter().map(|n| &**n)),
     };
-    (status, counts)
+    (Progress::of(&counts), counts)
 }

@@ -8,57 +8,51 @@
 use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
 
+use super::error::EngineError;
 use super::hooks::{self, Effects, Trigger};
-use crate::state::model::{now, Kind};
-use crate::state::orchestration::{
-    Attribs, Deployment, DeploymentState, NodeRole, NrEvent, NrState, Role, RoleFlag, SYSTEM,
-};
-use crate::state::{StateError, Txn, World};
-
-fn role(w: &World, name: &str) -> Result<Arc<Role>, StateError> {
-    w.role(name).cloned().ok_or_else(|| StateError::invalid("role", format!("no role named `{name}`")))
-}
-
-fn noderole(w: &World, id: u64) -> Result<NodeRole, StateError> {
-    w.noderole(id).map(|n| (**n).clone()).ok_or_else(|| StateError::not_found(Kind::NodeRole, &id.to_string()))
-}
+use super::model::{Attribs, Deployment, DeploymentState, NodeRole, NrEvent, NrState, Role, RoleFlag, SYSTEM};
+use super::ops::{self, deployment, noderole, put_noderole, role};
+use crate::inventory::node::Node;
+use crate::state::{Txn, World};
+use crate::types::time::now;
 
 /// `d` and its ancestors, nearest first.
-pub fn lineage(w: &World, d: &str) -> Vec<String> {
+pub(crate) fn lineage(w: &World, d: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut cur = Some(d.to_string());
     while let Some(name) = cur {
         if out.contains(&name) {
             break;
         }
-        cur = w.deployment(&name).and_then(|x| x.parent.clone());
+        cur = w.table::<Deployment>().get(&name).and_then(|x| x.parent.clone());
         out.push(name);
     }
     out
 }
 
 /// Whether every parent of `nr` is ACTIVE.
-pub fn ready(w: &World, nr: &NodeRole) -> bool {
-    nr.parents.iter().all(|p| w.noderole(*p).is_some_and(|x| x.state == NrState::Active))
+pub(crate) fn ready(w: &World, nr: &NodeRole) -> bool {
+    let noderoles = w.table::<NodeRole>();
+    nr.parents.iter().all(|p| noderoles.get(p).is_some_and(|x| x.state == NrState::Active))
 }
 
 /// Applies an event to a noderole and stores it; runs the hook of the state
 /// it enters. Refused transitions name both ends.
-pub fn transition(
+pub(crate) fn transition(
     txn: &mut Txn<'_>,
     id: u64,
     event: NrEvent,
     effects: &mut Effects,
-) -> Result<Arc<NodeRole>, StateError> {
+) -> Result<Arc<NodeRole>, EngineError> {
     let mut nr = noderole(txn.world(), id)?;
-    let to = nr.state.next(event).map_err(|e| StateError::conflict("state", e.to_string()))?;
+    let to = nr.state.next(event)?;
     let changed = to != nr.state;
     nr.state = to;
     if to != NrState::Error {
         nr.error = None;
     }
     nr.updated_at = now();
-    let nr = txn.put_noderole(nr)?;
+    let nr = put_noderole(txn, nr)?;
     if changed {
         let trigger = match to {
             NrState::Todo => Some(Trigger::Todo),
@@ -73,23 +67,16 @@ pub fn transition(
     Ok(nr)
 }
 
-/// The deployment-level state a new binding starts in.
-fn deployment(w: &World, name: &str) -> Result<Arc<Deployment>, StateError> {
-    w.deployment(name)
-        .cloned()
-        .ok_or_else(|| StateError::invalid("deployment", format!("no deployment named `{name}`")))
-}
-
 /// Binds `role` to `node` in `dep`, binding required roles first as
 /// OpenCrowbar does. Returns the noderole (existing or new). In a committed
 /// deployment the new noderole is committed at once.
-pub fn bind(
+pub(crate) fn bind(
     txn: &mut Txn<'_>,
     dep: &str,
     role_name: &str,
     node: &str,
     effects: &mut Effects,
-) -> Result<Arc<NodeRole>, StateError> {
+) -> Result<Arc<NodeRole>, EngineError> {
     bind_inner(txn, dep, role_name, node, effects, &mut Vec::new())
 }
 
@@ -100,17 +87,17 @@ fn bind_inner(
     node: &str,
     effects: &mut Effects,
     stack: &mut Vec<String>,
-) -> Result<Arc<NodeRole>, StateError> {
-    if let Some(existing) = txn.world().binding(dep, role_name, node) {
+) -> Result<Arc<NodeRole>, EngineError> {
+    if let Some(existing) = txn.world().table::<NodeRole>().binding(dep, role_name, node) {
         return Ok(existing.clone());
     }
     if stack.iter().any(|r| r == role_name) {
         stack.push(role_name.to_string());
-        return Err(StateError::invalid("role", format!("role requirement cycle: {}", stack.join(" -> "))));
+        return Err(EngineError::invalid("role", format!("role requirement cycle: {}", stack.join(" -> "))));
     }
     let d = deployment(txn.world(), dep)?;
-    if txn.world().node(node).is_none() {
-        return Err(StateError::invalid("node", format!("no node named `{node}`")));
+    if !txn.world().table::<Node>().contains(node) {
+        return Err(EngineError::invalid("node", format!("no node named `{node}`")));
     }
     let r = role(txn.world(), role_name)?;
     stack.push(role_name.to_string());
@@ -121,20 +108,20 @@ fn bind_inner(
         if req_role.has(RoleFlag::Cluster) {
             // Every noderole of a cluster role in the deployment is a parent.
             let all: Vec<u64> =
-                txn.world().noderoles_of_deployment(dep).filter(|n| &n.role == req).map(|n| n.id).collect();
+                txn.world().table::<NodeRole>().of_deployment(dep).filter(|n| &n.role == req).map(|n| n.id).collect();
             if !all.is_empty() {
                 parents.extend(all);
                 continue;
             }
         }
-        let same_node = deps.iter().find_map(|d| txn.world().binding(d, req, node).map(|n| n.id));
+        let noderoles = txn.world().table::<NodeRole>();
+        let same_node = deps.iter().find_map(|d| noderoles.binding(d, req, node).map(|n| n.id));
         if let Some(id) = same_node {
             parents.insert(id);
             continue;
         }
         if !req_role.has(RoleFlag::Implicit) {
-            let anywhere =
-                deps.iter().find_map(|d| txn.world().noderoles_of_deployment(d).find(|n| &n.role == req).map(|n| n.id));
+            let anywhere = deps.iter().find_map(|d| noderoles.of_deployment(d).find(|n| &n.role == req).map(|n| n.id));
             if let Some(id) = anywhere {
                 parents.insert(id);
                 continue;
@@ -144,7 +131,7 @@ fn bind_inner(
         parents.insert(made.id);
     }
     stack.pop();
-    let id = txn.next_noderole_id();
+    let id = txn.world().table::<NodeRole>().next_id();
     let t = now();
     let nr = NodeRole {
         id,
@@ -160,15 +147,15 @@ fn bind_inner(
         created_at: t,
         updated_at: t,
     };
-    let nr = txn.put_noderole(nr)?;
+    let nr = put_noderole(txn, nr)?;
     // Existing dependents of this role as a cluster role gain it as a parent.
     if r.has(RoleFlag::Cluster) {
-        let dependents: Vec<u64> = txn
-            .world()
-            .noderoles_of_deployment(dep)
-            .filter(|n| {
-                n.id != id && txn.world().role(&n.role).is_some_and(|x| x.requires.iter().any(|q| q == role_name))
-            })
+        let w = txn.world();
+        let roles = w.table::<Role>();
+        let dependents: Vec<u64> = w
+            .table::<NodeRole>()
+            .of_deployment(dep)
+            .filter(|n| n.id != id && roles.get(&n.role).is_some_and(|x| x.requires.iter().any(|q| q == role_name)))
             .map(|n| n.id)
             .collect();
         for dep_id in dependents {
@@ -176,7 +163,7 @@ fn bind_inner(
             if !x.parents.contains(&id) {
                 x.parents.push(id);
                 let was = x.state;
-                let x = txn.put_noderole(x)?;
+                let x = put_noderole(txn, x)?;
                 if was == NrState::Todo || was == NrState::Active {
                     let r = ready(txn.world(), &x);
                     transition(txn, dep_id, NrEvent::Reconsider { ready: r }, effects)?;
@@ -193,12 +180,17 @@ fn bind_inner(
 
 /// Commits a deployment: PROPOSED noderoles go to TODO (all parents ACTIVE)
 /// or BLOCKED, parents first.
-pub fn commit(txn: &mut Txn<'_>, dep: &str, effects: &mut Effects) -> Result<usize, StateError> {
-    let mut d = (*deployment(txn.world(), dep)?).clone();
+pub(crate) fn commit(txn: &mut Txn<'_>, dep: &str, effects: &mut Effects) -> Result<usize, EngineError> {
+    let mut d = ops::named_deployment(txn.world(), dep)?;
     d.state = DeploymentState::Committed;
-    txn.put_deployment(d)?;
-    let proposed: Vec<u64> =
-        txn.world().noderoles_of_deployment(dep).filter(|n| n.state == NrState::Proposed).map(|n| n.id).collect();
+    ops::put_deployment(txn, d)?;
+    let proposed: Vec<u64> = txn
+        .world()
+        .table::<NodeRole>()
+        .of_deployment(dep)
+        .filter(|n| n.state == NrState::Proposed)
+        .map(|n| n.id)
+        .collect();
     for id in &proposed {
         let nr = noderole(txn.world(), *id)?;
         let r = ready(txn.world(), &nr);
@@ -209,18 +201,18 @@ pub fn commit(txn: &mut Txn<'_>, dep: &str, effects: &mut Effects) -> Result<usi
 
 /// Puts a deployment back into proposed for editing. Refused while any of
 /// its noderoles is running, and for `system`.
-pub fn propose(txn: &mut Txn<'_>, dep: &str, effects: &mut Effects) -> Result<usize, StateError> {
+pub(crate) fn propose(txn: &mut Txn<'_>, dep: &str, effects: &mut Effects) -> Result<usize, EngineError> {
     if dep == SYSTEM {
-        return Err(StateError::conflict("name", "the system deployment is never proposed"));
+        return Err(EngineError::conflict("name", "the system deployment is never proposed"));
     }
-    let mut d = (*deployment(txn.world(), dep)?).clone();
-    if let Some(busy) = txn.world().noderoles_of_deployment(dep).find(|n| n.state == NrState::Transition) {
-        return Err(StateError::conflict("state", format!("noderole {} is running; wait for it", busy.id)));
+    let mut d = ops::named_deployment(txn.world(), dep)?;
+    let noderoles = txn.world().table::<NodeRole>();
+    if let Some(busy) = noderoles.of_deployment(dep).find(|n| n.state == NrState::Transition) {
+        return Err(EngineError::conflict("state", format!("noderole {} is running; wait for it", busy.id)));
     }
+    let ids: Vec<u64> = noderoles.of_deployment(dep).filter(|n| n.state != NrState::Proposed).map(|n| n.id).collect();
     d.state = DeploymentState::Proposed;
-    txn.put_deployment(d)?;
-    let ids: Vec<u64> =
-        txn.world().noderoles_of_deployment(dep).filter(|n| n.state != NrState::Proposed).map(|n| n.id).collect();
+    ops::put_deployment(txn, d)?;
     for id in &ids {
         transition(txn, *id, NrEvent::Propose, effects)?;
     }
@@ -230,12 +222,13 @@ pub fn propose(txn: &mut Txn<'_>, dep: &str, effects: &mut Effects) -> Result<us
 /// Every descendant of `id`, breadth first.
 fn descendants(w: &World, id: u64) -> Vec<u64> {
     let mut seen = BTreeSet::new();
-    let mut queue: VecDeque<u64> = w.children_of(id).collect();
+    let noderoles = w.table::<NodeRole>();
+    let mut queue: VecDeque<u64> = noderoles.children_of(id).collect();
     let mut out = Vec::new();
     while let Some(x) = queue.pop_front() {
         if seen.insert(x) {
             out.push(x);
-            queue.extend(w.children_of(x));
+            queue.extend(noderoles.children_of(x));
         }
     }
     out
@@ -244,13 +237,13 @@ fn descendants(w: &World, id: u64) -> Vec<u64> {
 /// A run succeeded: the noderole goes ACTIVE (or, if its node died
 /// meanwhile, back to TODO/BLOCKED), its wall takes the run's output, and
 /// children whose parents are now all ACTIVE go to TODO.
-pub fn succeeded(txn: &mut Txn<'_>, id: u64, wall: Attribs, effects: &mut Effects) -> Result<(), StateError> {
+pub(crate) fn succeeded(txn: &mut Txn<'_>, id: u64, wall: Attribs, effects: &mut Effects) -> Result<(), EngineError> {
     let mut nr = noderole(txn.world(), id)?;
     nr.run_count += 1;
     nr.wall.extend(wall);
-    txn.put_noderole(nr.clone())?;
+    put_noderole(txn, nr.clone())?;
     transition(txn, id, NrEvent::Succeed, effects)?;
-    let alive = txn.world().node(&nr.node).is_some_and(|n| n.alive);
+    let alive = txn.world().table::<Node>().get(&nr.node).is_some_and(|n| n.alive);
     if !alive {
         let nr = noderole(txn.world(), id)?;
         let r = ready(txn.world(), &nr);
@@ -261,12 +254,15 @@ pub fn succeeded(txn: &mut Txn<'_>, id: u64, wall: Attribs, effects: &mut Effect
 }
 
 /// Children of `id` waiting in BLOCKED whose parents are all ACTIVE go TODO.
-fn unblock_children(txn: &mut Txn<'_>, id: u64, effects: &mut Effects) -> Result<(), StateError> {
-    let children: Vec<u64> = txn.world().children_of(id).collect();
+fn unblock_children(txn: &mut Txn<'_>, id: u64, effects: &mut Effects) -> Result<(), EngineError> {
+    let children: Vec<u64> = txn.world().table::<NodeRole>().children_of(id).collect();
     for c in children {
         let child = noderole(txn.world(), c)?;
-        let committed =
-            txn.world().deployment(&child.deployment).is_some_and(|d| d.state == DeploymentState::Committed);
+        let committed = txn
+            .world()
+            .table::<Deployment>()
+            .get(&child.deployment)
+            .is_some_and(|d| d.state == DeploymentState::Committed);
         if child.state == NrState::Blocked && committed && ready(txn.world(), &child) {
             transition(txn, c, NrEvent::Reconsider { ready: true }, effects)?;
         }
@@ -276,18 +272,18 @@ fn unblock_children(txn: &mut Txn<'_>, id: u64, effects: &mut Effects) -> Result
 
 /// A run failed: the noderole goes to ERROR with the reason, and every
 /// descendant not PROPOSED or running is BLOCKED.
-pub fn failed(txn: &mut Txn<'_>, id: u64, reason: String, effects: &mut Effects) -> Result<(), StateError> {
+pub(crate) fn failed(txn: &mut Txn<'_>, id: u64, reason: String, effects: &mut Effects) -> Result<(), EngineError> {
     let mut nr = noderole(txn.world(), id)?;
     nr.run_count += 1;
-    txn.put_noderole(nr)?;
+    put_noderole(txn, nr)?;
     transition(txn, id, NrEvent::Fail, effects)?;
     let mut nr = noderole(txn.world(), id)?;
     nr.error = Some(reason);
-    txn.put_noderole(nr)?;
+    put_noderole(txn, nr)?;
     block_descendants(txn, id, effects)
 }
 
-fn block_descendants(txn: &mut Txn<'_>, id: u64, effects: &mut Effects) -> Result<(), StateError> {
+fn block_descendants(txn: &mut Txn<'_>, id: u64, effects: &mut Effects) -> Result<(), EngineError> {
     for d in descendants(txn.world(), id) {
         let s = noderole(txn.world(), d)?.state;
         if matches!(s, NrState::Todo | NrState::Active | NrState::Error) {
@@ -298,7 +294,7 @@ fn block_descendants(txn: &mut Txn<'_>, id: u64, effects: &mut Effects) -> Resul
 }
 
 /// The operator retries a noderole in ERROR.
-pub fn retry(txn: &mut Txn<'_>, id: u64, effects: &mut Effects) -> Result<Arc<NodeRole>, StateError> {
+pub(crate) fn retry(txn: &mut Txn<'_>, id: u64, effects: &mut Effects) -> Result<Arc<NodeRole>, EngineError> {
     let nr = noderole(txn.world(), id)?;
     let r = ready(txn.world(), &nr);
     transition(txn, id, NrEvent::Retry { ready: r }, effects)
@@ -307,8 +303,8 @@ pub fn retry(txn: &mut Txn<'_>, id: u64, effects: &mut Effects) -> Result<Arc<No
 /// The node died: its noderoles (except PROPOSED and running ones) go to
 /// TODO or BLOCKED by their parents, and children waiting on them (TODO or
 /// ERROR) are BLOCKED, rippling down the graph.
-pub fn node_died(txn: &mut Txn<'_>, node: &str, effects: &mut Effects) -> Result<(), StateError> {
-    let ids: Vec<u64> = txn.world().noderoles_of_node(node).map(|n| n.id).collect();
+pub(crate) fn node_died(txn: &mut Txn<'_>, node: &str, effects: &mut Effects) -> Result<(), EngineError> {
+    let ids: Vec<u64> = txn.world().table::<NodeRole>().of_node(node).map(|n| n.id).collect();
     for id in ids {
         let nr = noderole(txn.world(), id)?;
         if matches!(nr.state, NrState::Proposed | NrState::Transition) {

@@ -7,14 +7,15 @@
 
 use std::sync::Arc;
 
+use super::error::EngineError;
 use super::graph;
-use crate::state::model::{now, Node};
-use crate::state::orchestration::{Action, Attribs, DeploymentState, NodeRole, Role, RoleFlag, SYSTEM};
-use crate::state::{StateError, Txn, World};
+use super::model::{Action, Attribs, Deployment, DeploymentState, NodeRole, Role, RoleFlag, SYSTEM};
+use crate::inventory::node::{self, Node, NodeChanges};
+use crate::state::{Txn, World};
 
 /// Which noderole hook fires.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Trigger {
+pub(crate) enum Trigger {
     Todo,
     Active,
     Error,
@@ -22,7 +23,7 @@ pub enum Trigger {
 
 /// What happened to a node.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum NodeEvent {
+pub(crate) enum NodeEvent {
     Created,
     Changed,
     Deleted,
@@ -30,19 +31,19 @@ pub enum NodeEvent {
 
 /// Something to do to a machine once the transaction has committed.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Effect {
+pub(crate) enum Effect {
     Reboot { node: String },
 }
 
 /// Effects collected during a transaction.
-pub type Effects = Vec<Effect>;
+pub(crate) type Effects = Vec<Effect>;
 
 /// Role defaults < deployment attributes (root first, nearest last) <
 /// noderole attributes.
-pub fn merged_attribs(w: &World, nr: &NodeRole) -> Attribs {
-    let mut out = w.role(&nr.role).map(|r| r.attribs.clone()).unwrap_or_default();
+pub(crate) fn merged_attribs(w: &World, nr: &NodeRole) -> Attribs {
+    let mut out = w.table::<Role>().get(&nr.role).map(|r| r.attribs.clone()).unwrap_or_default();
     for d in graph::lineage(w, &nr.deployment).iter().rev() {
-        if let Some(dep) = w.deployment(d) {
+        if let Some(dep) = w.table::<Deployment>().get(d) {
             out.extend(dep.attribs.clone());
         }
     }
@@ -50,7 +51,7 @@ pub fn merged_attribs(w: &World, nr: &NodeRole) -> Attribs {
     out
 }
 
-fn render(template: &str, attribs: &Attribs, node: &Node) -> Result<String, StateError> {
+fn render(template: &str, attribs: &Attribs, node: &Node) -> Result<String, EngineError> {
     let env = minijinja::Environment::new();
     let mut ctx = serde_json::Map::new();
     for (k, v) in attribs {
@@ -58,7 +59,7 @@ fn render(template: &str, attribs: &Attribs, node: &Node) -> Result<String, Stat
     }
     ctx.insert("node".into(), serde_json::json!({ "name": node.name, "ipv4": node.ipv4 }));
     env.render_str(template, serde_json::Value::Object(ctx))
-        .map_err(|e| StateError::invalid("hooks", format!("template `{template}`: {e}")))
+        .map_err(|source| EngineError::HookTemplate { template: template.to_string(), source })
 }
 
 /// Applies hook actions to `node`.
@@ -68,26 +69,21 @@ fn apply(
     node_name: &str,
     attribs: &Attribs,
     effects: &mut Effects,
-) -> Result<(), StateError> {
+) -> Result<(), EngineError> {
     for action in actions {
-        let Some(node) = txn.world().node(node_name).map(|n| (**n).clone()) else {
+        let Some(node) = txn.world().table::<Node>().get(node_name).cloned() else {
             return Ok(());
         };
         match action {
             Action::SetBootenv { bootenv } => {
-                let mut n = node.clone();
-                n.bootenv = render(bootenv, attribs, &node)?;
-                n.updated_at = now();
-                txn.put_node(n)?;
+                let bootenv = render(bootenv, attribs, &node)?;
+                node::set_bootenv(txn, &node.name, bootenv)?;
             }
             Action::SetAlive { alive } => {
-                set_alive(txn, node, *alive, effects)?;
+                set_alive(txn, &node.name, *alive, effects)?;
             }
             Action::SetAvailable { available } => {
-                let mut n = node;
-                n.available = *available;
-                n.updated_at = now();
-                txn.put_node(n)?;
+                node::update(txn, &node.name, NodeChanges { available: Some(*available), ..NodeChanges::default() })?;
             }
             Action::Reboot => effects.push(Effect::Reboot { node: node.name.clone() }),
             Action::Bind { role, deployment } => {
@@ -100,12 +96,13 @@ fn apply(
 
 /// Sets a node's aliveness; a node that dies takes its noderoles back to
 /// TODO/BLOCKED (rippling down) in the same transaction.
-pub fn set_alive(txn: &mut Txn<'_>, node: Node, alive: bool, effects: &mut Effects) -> Result<Arc<Node>, StateError> {
-    let was = node.alive;
-    let mut n = node;
-    n.alive = alive;
-    n.updated_at = now();
-    let n = txn.put_node(n)?;
+pub(crate) fn set_alive(
+    txn: &mut Txn<'_>,
+    name: &str,
+    alive: bool,
+    effects: &mut Effects,
+) -> Result<Arc<Node>, EngineError> {
+    let (n, was) = node::set_alive(txn, name, alive)?;
     if was && !alive {
         graph::node_died(txn, &n.name, effects)?;
     }
@@ -115,14 +112,14 @@ pub fn set_alive(txn: &mut Txn<'_>, node: Node, alive: bool, effects: &mut Effec
 /// Runs the role hook for the state a noderole just entered, under
 /// OpenCrowbar's conditions: committed deployment, available node, and a
 /// destructive role's hooks only on its first activation.
-pub fn noderole_entered(
+pub(crate) fn noderole_entered(
     txn: &mut Txn<'_>,
     nr: &NodeRole,
     trigger: Trigger,
     effects: &mut Effects,
-) -> Result<(), StateError> {
+) -> Result<(), EngineError> {
     let w = txn.world();
-    let Some(role) = w.role(&nr.role).cloned() else { return Ok(()) };
+    let Some(role) = w.table::<Role>().get(&nr.role).cloned() else { return Ok(()) };
     let actions = match trigger {
         Trigger::Todo => &role.hooks.on_todo,
         Trigger::Active => &role.hooks.on_active,
@@ -131,8 +128,8 @@ pub fn noderole_entered(
     if actions.is_empty() {
         return Ok(());
     }
-    let committed = w.deployment(&nr.deployment).is_some_and(|d| d.state == DeploymentState::Committed);
-    let available = w.node(&nr.node).is_some_and(|n| n.available);
+    let committed = w.table::<Deployment>().get(&nr.deployment).is_some_and(|d| d.state == DeploymentState::Committed);
+    let available = w.table::<Node>().get(&nr.node).is_some_and(|n| n.available);
     let first_activation = nr.run_count <= 1;
     if !committed || !available || (role.has(RoleFlag::Destructive) && trigger == Trigger::Active && !first_activation)
     {
@@ -146,11 +143,24 @@ pub fn noderole_entered(
 /// Runs every role's node hooks for `event` on `node`; a new node also gets
 /// every `discovery` role bound in the system deployment. Actions run here
 /// do not trigger node hooks again.
-pub fn node_event(txn: &mut Txn<'_>, event: NodeEvent, node: &str, effects: &mut Effects) -> Result<(), StateError> {
-    let roles: Vec<Arc<Role>> =
-        txn.world().roles().filter(|r| r.hooks.watches_nodes() || r.has(RoleFlag::Discovery)).cloned().collect();
+pub(crate) fn node_event(
+    txn: &mut Txn<'_>,
+    event: NodeEvent,
+    node: &str,
+    effects: &mut Effects,
+) -> Result<(), EngineError> {
+    let roles: Vec<Arc<Role>> = txn
+        .world()
+        .table::<Role>()
+        .iter()
+        .filter(|r| r.hooks.watches_nodes() || r.has(RoleFlag::Discovery))
+        .cloned()
+        .collect();
     for role in roles {
-        if event == NodeEvent::Created && role.has(RoleFlag::Discovery) && txn.world().deployment(SYSTEM).is_some() {
+        if event == NodeEvent::Created
+            && role.has(RoleFlag::Discovery)
+            && txn.world().table::<Deployment>().contains(SYSTEM)
+        {
             graph::bind(txn, SYSTEM, &role.name, node, effects)?;
         }
         let actions = match event {

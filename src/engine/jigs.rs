@@ -18,29 +18,29 @@ use serde_json::Value;
 use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
-use crate::config::EngineConfig;
-use crate::state::orchestration::{Attribs, JigKind, Role};
+use super::model::{Attribs, JigKind, Role};
+use crate::net::ssh::{self, SshOptions};
 
 /// Everything a jig needs, captured when the run was claimed.
 #[derive(Debug, Clone)]
-pub struct Job {
-    pub run_id: u64,
-    pub noderole: u64,
-    pub node: String,
-    pub node_ip: Option<String>,
-    pub role: Role,
-    pub input: Value,
+pub(crate) struct Job {
+    pub(crate) run_id: u64,
+    pub(crate) noderole: u64,
+    pub(crate) node: String,
+    pub(crate) node_ip: Option<String>,
+    pub(crate) role: Role,
+    pub(crate) input: Value,
     /// The destructive role already ran once: skip the work.
-    pub skip: bool,
+    pub(crate) skip: bool,
 }
 
 /// How a run ended.
 #[derive(Debug, Clone, Default)]
-pub struct Outcome {
-    pub ok: bool,
-    pub wall: Attribs,
-    pub log: String,
-    pub error: Option<String>,
+pub(crate) struct Outcome {
+    pub(crate) ok: bool,
+    pub(crate) wall: Attribs,
+    pub(crate) log: String,
+    pub(crate) error: Option<String>,
 }
 
 impl Outcome {
@@ -50,7 +50,7 @@ impl Outcome {
 }
 
 /// Runs a job's jig to completion (or timeout).
-pub async fn execute(job: &Job, cfg: &EngineConfig) -> Outcome {
+pub(crate) async fn execute(job: &Job, ssh: &SshOptions) -> Outcome {
     if job.skip {
         return Outcome {
             ok: true,
@@ -59,13 +59,13 @@ pub async fn execute(job: &Job, cfg: &EngineConfig) -> Outcome {
         };
     }
     let limit = Duration::from_secs(job.role.timeout_seconds);
-    match tokio::time::timeout(limit, run(job, cfg)).await {
+    match tokio::time::timeout(limit, run(job, ssh)).await {
         Ok(outcome) => outcome,
         Err(_) => Outcome::fail(String::new(), format!("timed out after {} s", job.role.timeout_seconds)),
     }
 }
 
-async fn run(job: &Job, cfg: &EngineConfig) -> Outcome {
+async fn run(job: &Job, ssh: &SshOptions) -> Outcome {
     match job.role.jig {
         JigKind::Noop => Outcome { ok: true, ..Outcome::default() },
         JigKind::Test => {
@@ -80,7 +80,7 @@ async fn run(job: &Job, cfg: &EngineConfig) -> Outcome {
             }
             Outcome { ok: true, wall: t.wall, log: format!("test jig ok after {} ms\n", t.delay_ms), error: None }
         }
-        JigKind::Script => script(job, cfg).await,
+        JigKind::Script => script(job, ssh).await,
     }
 }
 
@@ -119,7 +119,7 @@ fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
 }
 
-async fn script(job: &Job, cfg: &EngineConfig) -> Outcome {
+async fn script(job: &Job, ssh_opts: &SshOptions) -> Outcome {
     let script = job.role.script.clone().unwrap_or_default();
     let input = job.input.to_string();
     let dir = match tempfile::tempdir() {
@@ -153,7 +153,7 @@ async fn script(job: &Job, cfg: &EngineConfig) -> Outcome {
         wrapper.push_str(&format!(
             "set +e\nbash /dev/fd/3 < \"$FULCRUM_INPUT_FILE\" 3<<'__FULCRUM_SCRIPT__'\n{script}\n__FULCRUM_SCRIPT__\nrc=$?\nrm -f \"$FULCRUM_INPUT_FILE\"\nexit $rc\n"
         ));
-        let mut c = crate::net::ssh::command(cfg, &ip);
+        let mut c = ssh::command(ssh_opts, &ip);
         c.arg("bash -s");
         (c, wrapper)
     };
@@ -211,7 +211,7 @@ mod tests {
             "read -r input; echo \"env $FULCRUM_ATTR_PORT $FULCRUM_ATTR_WEB_NAME $FULCRUM_NODE\"; echo \"$input\" | grep -q '\"port\":8080' || exit 3; echo '{\"address\": \"10.0.0.5\"}'",
             true,
         );
-        let out = execute(&j, &EngineConfig::default()).await;
+        let out = execute(&j, &SshOptions::default()).await;
         assert!(out.ok, "{out:?}");
         assert!(out.log.contains("env 8080 w n1.x"), "{}", out.log);
         assert_eq!(out.wall.get("address"), Some(&serde_json::json!("10.0.0.5")));
@@ -219,10 +219,10 @@ mod tests {
 
     #[tokio::test]
     async fn failing_and_hanging_scripts_fail_with_reason() {
-        let out = execute(&job("echo oops >&2; exit 4", true), &EngineConfig::default()).await;
+        let out = execute(&job("echo oops >&2; exit 4", true), &SshOptions::default()).await;
         assert!(!out.ok && out.error.as_deref().unwrap_or("").contains("exit status: 4"), "{out:?}");
         assert!(out.log.contains("oops"));
-        let out = execute(&job("sleep 30", true), &EngineConfig::default()).await;
+        let out = execute(&job("sleep 30", true), &SshOptions::default()).await;
         assert_eq!(out.error.as_deref(), Some("timed out after 2 s"));
     }
 }

@@ -1,62 +1,92 @@
 //! The engine: every write that has consequences beyond one record goes
 //! through here (API -> engine -> state), so the hooks and derived changes
-//! it implies run inside the same transaction as the write. Machine-facing
-//! consequences (power actions) are carried out only after the commit.
+//! it implies run inside the same transaction as the write. Consequences
+//! for machines (power actions) are carried out only after the commit, as
+//! tasks the engine owns and waits for at shutdown.
 //!
-//! - [`nodes`]: registration, updates, bootenv changes, discovery,
-//!   aliveness, provisioning verbs;
+//! - [`model`]: deployments, roles, noderoles and runs (records, indexes,
+//!   the noderole state machine);
+//! - [`ops`]: their transaction-level operations and rules;
 //! - [`graph`]: noderole semantics: binding, commit, success, failure,
 //!   retry, node death;
 //! - [`hooks`]: role hooks and node hooks, run inside the transaction;
-//! - [`roles`]: shipped roles and role validation;
-//! - [`orchestrate`]: deployments, roles and noderoles as the API sees them;
-//! - [`annealer`]: picks runnable noderoles and runs their jigs;
-//! - [`jigs`]: noop, test and script.
+//! - [`nodes`]: node commands (the inventory's rules plus hooks);
+//! - [`orchestrate`]: role, deployment and noderole commands;
+//! - [`roles`]: shipped and operator role files, and role validation;
+//! - [`annealer`]: claims runnable noderoles and runs their jigs;
+//! - [`jigs`]: noop, test and script;
+//! - [`error`]: the engine's error type.
 
-pub mod annealer;
-pub mod graph;
-pub mod hooks;
-pub mod jigs;
-pub mod nodes;
-pub mod orchestrate;
-pub mod roles;
+pub(crate) mod annealer;
+pub(crate) mod error;
+pub(crate) mod graph;
+pub(crate) mod hooks;
+pub(crate) mod jigs;
+pub(crate) mod model;
+pub(crate) mod nodes;
+pub(crate) mod ops;
+pub(crate) mod orchestrate;
+pub(crate) mod roles;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub(crate) use error::EngineError;
 
 use crate::config::Config;
-use crate::power::{self, PowerAction};
-use crate::state::{State, StateError, Txn};
+use crate::inventory::node::Node;
+use crate::net::ssh::SshOptions;
+use crate::power::{self, Target};
+use crate::state::{Schema, State, Txn};
+use crate::types::power::PowerAction;
 use hooks::{Effect, Effects};
+
+/// Registers the engine's record kinds.
+pub(crate) fn register(schema: &mut Schema) {
+    model::register(schema);
+}
 
 /// Cheap-to-clone handle to the engine.
 #[derive(Clone)]
-pub struct Engine {
-    pub(crate) state: State,
-    pub(crate) config: Arc<Config>,
+pub(crate) struct Engine {
+    state: State,
+    config: Arc<Config>,
+    /// How jigs and the ssh power driver reach nodes.
+    ssh: Arc<SshOptions>,
     /// Wakes the annealer after writes that may have made work runnable.
-    pub(crate) wake: Arc<Notify>,
+    wake: Arc<Notify>,
+    /// Post-commit effects in flight.
+    effects: TaskTracker,
+    /// Cancelled when effects still running at shutdown must stop.
+    abandon: CancellationToken,
 }
 
 impl Engine {
-    pub fn new(state: State, config: Arc<Config>) -> Engine {
-        Engine { state, config, wake: Arc::new(Notify::new()) }
-    }
-
-    pub fn state(&self) -> &State {
-        &self.state
-    }
-
-    pub fn config(&self) -> &Config {
-        &self.config
+    pub(crate) fn new(state: State, config: Arc<Config>) -> Engine {
+        let ssh = SshOptions {
+            user: config.engine.ssh_user.clone(),
+            key: config.engine.ssh_key.clone(),
+            known_hosts: config.engine.ssh_known_hosts.clone(),
+        };
+        Engine {
+            state,
+            config,
+            ssh: Arc::new(ssh),
+            wake: Arc::new(Notify::new()),
+            effects: TaskTracker::new(),
+            abandon: CancellationToken::new(),
+        }
     }
 
     /// Runs `f` as one transaction that may produce effects; once it has
     /// committed, wakes the annealer and carries the effects out.
-    pub async fn write<T, F>(&self, f: F) -> Result<T, StateError>
+    pub(crate) async fn write<T, F>(&self, f: F) -> Result<T, EngineError>
     where
-        F: FnOnce(&mut Txn<'_>, &mut Effects) -> Result<T, StateError> + Send + 'static,
+        F: FnOnce(&mut Txn<'_>, &mut Effects) -> Result<T, EngineError> + Send + 'static,
         T: Send + 'static,
     {
         let (value, effects) = self
@@ -64,7 +94,7 @@ impl Engine {
             .write(move |txn| {
                 let mut effects = Effects::new();
                 let v = f(txn, &mut effects)?;
-                Ok((v, effects))
+                Ok::<_, EngineError>((v, effects))
             })
             .await?;
         self.wake.notify_one();
@@ -72,21 +102,33 @@ impl Engine {
         Ok(value)
     }
 
-    /// Performs post-commit effects in the background.
+    /// Starts the post-commit effects as tasks of the engine.
     fn carry_out(&self, effects: Effects) {
         for effect in effects {
-            let engine = self.clone();
-            tokio::spawn(async move {
-                match effect {
-                    Effect::Reboot { node } => {
-                        let Some(n) = engine.state.snapshot().node(&node).cloned() else { return };
-                        match power::act(&n, PowerAction::Reboot, &engine.config.engine).await {
-                            Ok(_) => tracing::info!(%node, "rebooted after commit"),
-                            Err(e) => tracing::warn!(%node, error = %e, "reboot after commit failed"),
-                        }
-                    }
+            let Effect::Reboot { node } = effect;
+            let Some(n) = self.state.snapshot().table::<Node>().get(&node).cloned() else { continue };
+            let target = Target { node: n.name.clone(), ip: n.ipv4, spec: n.power.clone() };
+            let (ssh, abandon) = (self.ssh.clone(), self.abandon.clone());
+            self.effects.spawn(async move {
+                tokio::select! {
+                    r = power::act(&target, PowerAction::Reboot, &ssh) => match r {
+                        Ok(_) => tracing::info!(node = %target.node, "rebooted after commit"),
+                        Err(e) => tracing::warn!(node = %target.node, error = %e, "reboot after commit failed"),
+                    },
+                    () = abandon.cancelled() => tracing::warn!(node = %target.node, "reboot abandoned at shutdown"),
                 }
             });
+        }
+    }
+
+    /// Waits for the post-commit effects in flight (up to the shutdown
+    /// grace period; the rest are stopped).
+    pub(crate) async fn close(&self) {
+        self.effects.close();
+        let grace = Duration::from_secs(self.config.engine.shutdown_grace_seconds);
+        if tokio::time::timeout(grace, self.effects.wait()).await.is_err() {
+            self.abandon.cancel();
+            self.effects.wait().await;
         }
     }
 }

@@ -4,71 +4,99 @@
 //! no cycle (the error names the cycle).
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
-use crate::state::orchestration::{JigKind, Role};
-use crate::state::{StateError, World};
+use super::error::EngineError;
+use super::model::{JigKind, Role};
+use crate::state::World;
+use crate::types::names;
 
 const SHIPPED: [(&str, &str); 2] = [
     ("provisioner-os-install.toml", include_str!("../../roles/provisioner-os-install.toml")),
     ("fulcrum-discovered.toml", include_str!("../../roles/fulcrum-discovered.toml")),
 ];
 
-/// Parses the shipped roles.
-pub fn shipped() -> Result<Vec<Role>, String> {
-    SHIPPED.iter().map(|(file, text)| toml::from_str::<Role>(text).map_err(|e| format!("roles/{file}: {e}"))).collect()
+/// A role file that cannot be read or parsed; names the file.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum RoleFileError {
+    #[error("cannot list {}: {source}", dir.display())]
+    List {
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot read {}: {source}", file.display())]
+    Read {
+        file: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}: {source}", file.display())]
+    Parse {
+        file: PathBuf,
+        #[source]
+        source: Box<toml::de::Error>,
+    },
 }
 
-/// Parses every `*.toml` in an operator's roles directory, in name order;
-/// an error names the file.
-pub fn from_dir(dir: &std::path::Path) -> Result<Vec<Role>, String> {
-    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| format!("engine.roles_dir {}: {e}", dir.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-        .collect();
+fn parse(file: &Path, text: &str) -> Result<Role, RoleFileError> {
+    toml::from_str(text).map_err(|source| RoleFileError::Parse { file: file.to_path_buf(), source: Box::new(source) })
+}
+
+/// Parses the shipped roles.
+pub(crate) fn shipped() -> Result<Vec<Role>, RoleFileError> {
+    SHIPPED.iter().map(|(file, text)| parse(&Path::new("roles").join(file), text)).collect()
+}
+
+/// Parses every `*.toml` in an operator's roles directory, in name order.
+pub(crate) fn from_dir(dir: &Path) -> Result<Vec<Role>, RoleFileError> {
+    let list = |source| RoleFileError::List { dir: dir.to_path_buf(), source };
+    let mut files: Vec<PathBuf> = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(list)? {
+        let path = entry.map_err(list)?.path();
+        if path.extension().is_some_and(|x| x == "toml") {
+            files.push(path);
+        }
+    }
     files.sort();
     files
         .iter()
         .map(|f| {
-            let text = std::fs::read_to_string(f).map_err(|e| format!("{}: {e}", f.display()))?;
-            toml::from_str::<Role>(&text).map_err(|e| format!("{}: {e}", f.display()))
+            let text = std::fs::read_to_string(f).map_err(|source| RoleFileError::Read { file: f.clone(), source })?;
+            parse(f, &text)
         })
         .collect()
 }
 
 /// Checks a role against the roles that exist (plus itself).
-pub fn validate(w: &World, role: &Role) -> Result<(), StateError> {
-    if role.name.is_empty() || !role.name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
-        return Err(StateError::invalid(
-            "name",
-            format!("`{}` must be non-empty a-z, 0-9, '-', '_' or '.'", role.name),
-        ));
-    }
+pub(crate) fn validate(w: &World, role: &Role) -> Result<(), EngineError> {
+    names::check_name("name", &role.name)?;
     match role.jig {
         JigKind::Script if role.script.as_deref().is_none_or(|s| s.trim().is_empty()) => {
-            return Err(StateError::invalid("script", "the script jig needs a script"));
+            return Err(EngineError::invalid("script", "the script jig needs a script"));
         }
         JigKind::Test => {
             if let Some(t) = &role.test {
                 if !(0.0..=1.0).contains(&t.flaky) {
-                    return Err(StateError::invalid("test.flaky", "must be between 0 and 1"));
+                    return Err(EngineError::invalid("test.flaky", "must be between 0 and 1"));
                 }
             }
         }
         _ => {}
     }
     if role.timeout_seconds == 0 {
-        return Err(StateError::invalid("timeout_seconds", "must be at least 1"));
+        return Err(EngineError::invalid("timeout_seconds", "must be at least 1"));
     }
+    let roles = w.table::<Role>();
     for req in &role.requires {
-        if req != &role.name && w.role(req).is_none() {
-            return Err(StateError::invalid("requires", format!("no role named `{req}`")));
+        if req != &role.name && !roles.contains(req) {
+            return Err(EngineError::invalid("requires", format!("no role named `{req}`")));
         }
     }
-    let mut graph: BTreeMap<String, Vec<String>> = w.roles().map(|r| (r.name.clone(), r.requires.clone())).collect();
+    let mut graph: BTreeMap<String, Vec<String>> = roles.iter().map(|r| (r.name.clone(), r.requires.clone())).collect();
     graph.insert(role.name.clone(), role.requires.clone());
     if let Some(cycle) = find_cycle(&graph, &role.name) {
-        return Err(StateError::invalid("requires", format!("role requirement cycle: {}", cycle.join(" -> "))));
+        return Err(EngineError::invalid("requires", format!("role requirement cycle: {}", cycle.join(" -> "))));
     }
     Ok(())
 }

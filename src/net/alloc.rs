@@ -1,60 +1,45 @@
-//! IPv4 allocation: a node's stable address from its network's static
-//! range, and a free address from the dynamic range for an unknown client.
-//! Pure functions over a world snapshot; the caller commits the choice in a
-//! transaction that re-checks it.
+//! The free-address search shared by static (node) and dynamic (lease)
+//! allocation: from a cursor to the end of the range, then from the start
+//! up to the cursor, so a burst of allocations costs O(1) each instead of
+//! a scan from the start. Pure: the caller says what is free, keeps the
+//! cursor, and commits its choice in a transaction that checks it again.
 
 use std::net::Ipv4Addr;
 
-use crate::state::model::{Network, Range};
-use crate::state::World;
+use crate::types::range::Range;
 
-/// Whether an address can be handed out at all on `net` (not the network
-/// or broadcast address, not the router, not the admin node itself).
-pub fn assignable(net: &Network, ip: Ipv4Addr) -> bool {
-    net.subnet.contains(&ip)
-        && ip != net.subnet.network()
-        && ip != net.subnet.broadcast()
-        && Some(ip) != net.router
-        && Some(ip) != net.server
+/// The first address of `range` for which `free` holds, searching from
+/// `cursor` (the range's start when unset or outside it) and wrapping.
+pub(crate) fn search(range: &Range, cursor: Option<Ipv4Addr>, free: impl Fn(Ipv4Addr) -> bool) -> Option<Ipv4Addr> {
+    let from = cursor.filter(|c| range.contains(*c)).unwrap_or(range.start);
+    range
+        .from(from)
+        .iter()
+        .find(|ip| free(*ip))
+        .or_else(|| range.iter().take_while(|ip| *ip < from).find(|ip| free(*ip)))
 }
 
-/// The next free address of the static range (not a node's, not leased),
-/// searching from the network's allocation cursor and wrapping around, so a
-/// burst of registrations costs O(1) each instead of a scan from the start.
-pub fn next_static(world: &World, net: &Network, now: u64) -> Option<Ipv4Addr> {
-    let from = world.static_cursor(&net.name).unwrap_or(net.static_range.start);
-    first_free(world, net, &net.static_range, from, now, |_| false)
+/// Where the next search starts after `ip` was taken.
+pub(crate) fn cursor_after(ip: Ipv4Addr) -> Ipv4Addr {
+    Ipv4Addr::from(u32::from(ip).wrapping_add(1))
 }
 
-/// A free dynamic address for a new client, searching from `from` and
-/// wrapping; `skip` marks addresses the caller has already promised
-/// elsewhere (outstanding offers).
-pub fn next_dynamic(
-    world: &World,
-    net: &Network,
-    from: Option<Ipv4Addr>,
-    now: u64,
-    skip: impl Fn(Ipv4Addr) -> bool,
-) -> Option<Ipv4Addr> {
-    let range = net.dynamic.as_ref()?;
-    first_free(world, net, range, from.unwrap_or(range.start), now, skip)
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-fn first_free(
-    world: &World,
-    net: &Network,
-    range: &Range,
-    from: Ipv4Addr,
-    now: u64,
-    skip: impl Fn(Ipv4Addr) -> bool,
-) -> Option<Ipv4Addr> {
-    let from = if range.contains(from) { from } else { range.start };
-    let free = |ip: &Ipv4Addr| {
-        assignable(net, *ip)
-            && world.node_by_ip(*ip).is_none()
-            && !matches!(world.lease(*ip), Some(l) if l.expires_at > now)
-            && !skip(*ip)
-    };
-    let tail = Range { start: from, end: range.end };
-    tail.iter().find(free).or_else(|| range.iter().take_while(|ip| *ip < from).find(free))
+    #[test]
+    fn searches_from_the_cursor_and_wraps() {
+        let ip = |s: &str| s.parse::<Ipv4Addr>().unwrap();
+        let r = Range { start: ip("10.0.0.10"), end: ip("10.0.0.13") };
+        assert_eq!(search(&r, None, |_| true), Some(ip("10.0.0.10")));
+        assert_eq!(search(&r, Some(ip("10.0.0.12")), |_| true), Some(ip("10.0.0.12")));
+        assert_eq!(
+            search(&r, Some(ip("10.0.0.12")), |a| a != ip("10.0.0.12") && a != ip("10.0.0.13")),
+            Some(ip("10.0.0.10"))
+        );
+        assert_eq!(search(&r, Some(ip("10.9.9.9")), |_| true), Some(ip("10.0.0.10")), "a cursor outside restarts");
+        assert_eq!(search(&r, Some(ip("10.0.0.11")), |_| false), None);
+        assert_eq!(cursor_after(ip("10.0.0.13")), ip("10.0.0.14"));
+    }
 }

@@ -1,8 +1,12 @@
-//! Addressing: MAC addresses, RFC 4193 prefixes and MD5 interface IDs,
-//! IPv4 address allocation, and the host's own interfaces.
+//! Addressing as pure functions over values, and the host's side of the
+//! network:
+//! - [`ula`]: RFC 4193 `fd` prefixes and the MD5 interface IDs that map a
+//!   node's FQDN to its IPv6 address;
+//! - [`alloc`]: the free-address search over a range, with a cursor;
+//! - [`iface`]: the host's interfaces and their IPv4 addresses (pnet);
+//! - [`ssh`]: how Fulcrum invokes `ssh` to reach a node.
 
-pub mod alloc;
-pub mod iface;
-pub mod mac;
-pub mod ssh;
-pub mod ula;
+pub(crate) mod alloc;
+pub(crate) mod iface;
+pub(crate) mod ssh;
+pub(crate) mod ula;

@@ -1,47 +1,23 @@
-//! RFC 4193 unique local IPv6 prefixes and the MD5-derived interface IDs that
-//! map a node's FQDN to its IPv6 address (OpenCrowbar's scheme, with `fd`).
+//! RFC 4193 unique local IPv6 prefixes and the MD5-derived interface IDs
+//! that map a node's FQDN to its IPv6 address (OpenCrowbar's scheme, with
+//! `fd`). DNS AAAA records, DHCPv6 and the API all derive addresses here.
 
 use std::net::Ipv6Addr;
 
 use md5::{Digest, Md5};
-use rand::RngCore;
-use serde::{Deserialize, Serialize};
 
-/// The cluster's 40-bit Global ID (RFC 4193 section 3.2), chosen at random
-/// once at first start and persisted in the store.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct GlobalId(u64);
+use crate::types::global_id::GlobalId;
 
-impl GlobalId {
-    /// Mask for the 40 bits that make up a Global ID.
-    const MASK: u64 = (1 << 40) - 1;
-
-    /// A fresh random Global ID.
-    pub fn random() -> GlobalId {
-        GlobalId(rand::rng().next_u64() & Self::MASK)
-    }
-
-    /// Rebuilds a Global ID from its stored value (upper bits are ignored).
-    pub fn from_u64(v: u64) -> GlobalId {
-        GlobalId(v & Self::MASK)
-    }
-
-    /// The 40-bit value.
-    pub fn value(self) -> u64 {
-        self.0
-    }
-
-    /// `fd` + Global ID + 16-bit subnet ID: the network's /64 as an address
-    /// whose low 64 bits are zero.
-    pub fn prefix64(self, subnet_id: u16) -> Ipv6Addr {
-        let hi: u64 = (0xfd << 56) | (self.0 << 16) | u64::from(subnet_id);
-        Ipv6Addr::from((u128::from(hi)) << 64)
-    }
+/// `fd` + Global ID + 16-bit subnet ID: a network's `auto` /64, as an
+/// address whose low 64 bits are zero.
+pub(crate) fn auto_prefix(gid: GlobalId, subnet_id: u16) -> Ipv6Addr {
+    let hi: u64 = (0xfd << 56) | (gid.value() << 16) | u64::from(subnet_id);
+    Ipv6Addr::from(u128::from(hi) << 64)
 }
 
-/// The last 64 bits of md5(fqdn): the node's interface ID. The name is taken
-/// as stored: lower-case, no trailing dot.
-pub fn interface_id(fqdn: &str) -> u64 {
+/// The last 64 bits of md5(fqdn): the node's interface ID. The name is
+/// taken as stored: lower-case, no trailing dot.
+pub(crate) fn interface_id(fqdn: &str) -> u64 {
     let digest = Md5::digest(fqdn.trim_end_matches('.').to_ascii_lowercase().as_bytes());
     let mut tail = [0u8; 8];
     tail.copy_from_slice(&digest[8..16]);
@@ -50,8 +26,8 @@ pub fn interface_id(fqdn: &str) -> u64 {
 
 /// The node's address on a /64: the prefix's upper 64 bits and the FQDN's
 /// interface ID.
-pub fn node_address(prefix: Ipv6Addr, fqdn: &str) -> Ipv6Addr {
-    let upper = u128::from(prefix) & !(u128::from(u64::MAX));
+pub(crate) fn node_address(prefix: Ipv6Addr, fqdn: &str) -> Ipv6Addr {
+    let upper = u128::from(prefix) & !u128::from(u64::MAX);
     Ipv6Addr::from(upper | u128::from(interface_id(fqdn)))
 }
 
@@ -62,8 +38,7 @@ mod tests {
     #[test]
     fn auto_prefix_is_fd_global_id_subnet() {
         let gid = GlobalId::from_u64(0x12_3456_789a);
-        let p = gid.prefix64(0x0007);
-        assert_eq!(p, "fd12:3456:789a:7::".parse::<Ipv6Addr>().unwrap());
+        assert_eq!(auto_prefix(gid, 7), "fd12:3456:789a:7::".parse::<Ipv6Addr>().unwrap());
         assert!(GlobalId::random().value() < (1 << 40));
     }
 

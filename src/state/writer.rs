@@ -1,8 +1,9 @@
 //! The single writer: one thread that owns the store. It takes queued
-//! operations in batches, runs each against a private copy of the world
-//! (a failed operation leaves no trace), commits the whole batch to disk in
-//! one durable transaction (group commit), and only then publishes the new
-//! snapshot, answers the callers and announces the changes.
+//! operations in batches, runs each against a private copy of the world (a
+//! failed operation leaves no trace), commits the whole batch to the store
+//! in one durable transaction (group commit), and only then publishes the
+//! new snapshot, answers the callers and announces the changes. It stops
+//! when told to, after the operations queued before the stop.
 
 use std::sync::mpsc::{Receiver, TryRecvError};
 use std::sync::Arc;
@@ -10,14 +11,22 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use tokio::sync::{broadcast, oneshot};
 
+use super::error::StateError;
 use super::feed::Change;
 use super::store::Store;
 use super::txn::{Pending, Txn};
 use super::world::World;
-use super::StateError;
 
 /// Most operations folded into one commit.
 const MAX_BATCH: usize = 512;
+
+/// What the writer is sent.
+pub(super) enum Msg {
+    /// An operation to run.
+    Job(Box<dyn Job>),
+    /// Finish what was queued before this, then stop.
+    Stop,
+}
 
 /// An operation waiting for the writer.
 pub(super) trait Job: Send {
@@ -28,30 +37,27 @@ pub(super) trait Job: Send {
 }
 
 /// A typed operation and the channel its caller waits on.
-pub(super) struct Op<F, T> {
+pub(super) struct Op<F, T, E> {
     pub(super) f: Option<F>,
-    pub(super) result: Option<Result<T, StateError>>,
-    pub(super) reply: oneshot::Sender<Result<T, StateError>>,
+    pub(super) result: Option<Result<T, E>>,
+    pub(super) reply: oneshot::Sender<Result<T, E>>,
 }
 
-impl<F, T> Job for Op<F, T>
+impl<F, T, E> Job for Op<F, T, E>
 where
-    F: FnOnce(&mut Txn<'_>) -> Result<T, StateError> + Send,
+    F: FnOnce(&mut Txn<'_>) -> Result<T, E> + Send,
     T: Send,
+    E: From<StateError> + Send,
 {
     fn apply(&mut self, world: &mut World, pending: &mut Pending) -> bool {
         let Some(f) = self.f.take() else { return false };
         let mut scratch = world.clone();
         let mut mine = Pending::default();
-        let res = {
-            let mut txn = Txn { world: &mut scratch, pending: &mut mine };
-            f(&mut txn)
-        };
+        let res = f(&mut Txn { world: &mut scratch, pending: &mut mine });
         let ok = res.is_ok();
         if ok {
             *world = scratch;
-            pending.puts.extend(mine.puts);
-            pending.changes.extend(mine.changes);
+            pending.absorb(mine);
         }
         self.result = Some(res);
         ok
@@ -60,30 +66,42 @@ where
     fn finish(self: Box<Self>, commit: Result<(), StateError>) {
         let out = match (self.result, commit) {
             (Some(Ok(v)), Ok(())) => Ok(v),
-            (Some(Ok(_)), Err(e)) => Err(e),
+            (Some(Ok(_)), Err(e)) => Err(E::from(e)),
             (Some(Err(e)), _) => Err(e),
-            (None, _) => Err(StateError::store("operation was not run")),
+            (None, _) => Err(E::from(StateError::Closed)),
         };
-        // The caller may have given up waiting; that is not the writer's problem.
+        // The caller may have stopped waiting; that is not the writer's problem.
         let _ = self.reply.send(out);
     }
 }
 
+/// The writer's own state.
 pub(super) struct Writer {
-    pub(super) store: Store,
+    pub(super) store: Box<dyn Store>,
     pub(super) snapshot: Arc<ArcSwap<World>>,
     pub(super) feed: broadcast::Sender<Change>,
     pub(super) seq: u64,
 }
 
 impl Writer {
-    /// Serves the queue until every sender is gone.
-    pub(super) fn run(mut self, rx: Receiver<Box<dyn Job>>) {
-        while let Ok(first) = rx.recv() {
-            let mut batch = vec![first];
+    /// Serves the queue until told to stop or every sender is gone; the
+    /// store is closed when this returns.
+    pub(super) fn run(mut self, rx: Receiver<Msg>) {
+        let mut stopping = false;
+        while !stopping {
+            let Ok(first) = rx.recv() else { break };
+            let mut batch = Vec::new();
+            match first {
+                Msg::Job(job) => batch.push(job),
+                Msg::Stop => break,
+            }
             while batch.len() < MAX_BATCH {
                 match rx.try_recv() {
-                    Ok(job) => batch.push(job),
+                    Ok(Msg::Job(job)) => batch.push(job),
+                    Ok(Msg::Stop) => {
+                        stopping = true;
+                        break;
+                    }
                     Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
                 }
             }
@@ -99,7 +117,11 @@ impl Writer {
         for job in batch.iter_mut() {
             any |= job.apply(&mut world, &mut pending);
         }
-        let commit = if any && !pending.puts.is_empty() { self.store.commit(pending.puts.iter()) } else { Ok(()) };
+        let commit = if any && !pending.batch.is_empty() {
+            self.store.commit(&pending.batch).map_err(StateError::from)
+        } else {
+            Ok(())
+        };
         if commit.is_ok() && any {
             world.version = base.version + 1;
             self.snapshot.store(Arc::new(world));

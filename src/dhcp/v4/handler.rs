@@ -1,7 +1,9 @@
 //! The DHCPv4 decision: given a parsed request, the world snapshot, the
-//! offer table and where the packet came in, decide what to answer. Pure:
-//! no sockets, no disk. A decision that hands out an address carries the
-//! lease to commit; the server sends the ACK only after that commit.
+//! offer table and where the packet came in, decide what to answer. No
+//! sockets and no disk: the only thing it changes is the in-memory offer
+//! table (an OFFER promises its address to the client). A decision that
+//! hands out an address carries the lease to commit; the server sends the
+//! ACK only after that commit.
 
 use std::net::Ipv4Addr;
 use std::sync::Arc;
@@ -11,27 +13,31 @@ use dhcproto::v4::{DhcpOption, Message, MessageType, Opcode, OptionCode};
 use super::offers::Offers;
 use super::reply;
 use crate::config::Config;
+use crate::dhcp::lease::{self, Lease};
 use crate::dhcp::pxe::{self, Firmware};
+use crate::inventory::bootenv::{BootKind, Bootenv};
+use crate::inventory::network::Network;
+use crate::inventory::node::Node;
 use crate::net::alloc;
-use crate::net::mac::Mac;
-use crate::state::model::{BootKind, Lease, Network, Node};
 use crate::state::World;
+use crate::types::mac::Mac;
+use crate::types::names::host_part;
 
 /// Where a packet came in.
 #[derive(Debug, Clone, Default)]
-pub struct Arrival {
+pub(crate) struct Arrival {
     /// The interface its socket is bound to, if any.
-    pub iface: Option<String>,
+    pub(crate) iface: Option<String>,
     /// The host's IPv4 addresses (all interfaces), to find our address on a
     /// network that does not name it.
-    pub local_addrs: Vec<Ipv4Addr>,
+    pub(crate) local_addrs: Vec<Ipv4Addr>,
     /// Addresses of the receiving interface.
-    pub iface_addrs: Vec<Ipv4Addr>,
+    pub(crate) iface_addrs: Vec<Ipv4Addr>,
 }
 
 /// What to do with a request.
 #[derive(Debug)]
-pub enum Decision {
+pub(crate) enum Decision {
     /// Send this now (OFFER, NAK, ACK to INFORM).
     Reply(Message),
     /// Persist the lease, then send `ack`; if the commit is refused, `nak`.
@@ -44,16 +50,13 @@ pub enum Decision {
     Ignore(&'static str),
 }
 
-/// MAC used for quarantined (declined) addresses.
-pub const DECLINED: Mac = Mac([0; 6]);
-
 /// Inputs every decision needs.
-pub struct Ctx<'a> {
-    pub world: &'a World,
-    pub config: &'a Config,
-    pub offers: &'a Offers,
-    pub arrival: &'a Arrival,
-    pub now: u64,
+pub(crate) struct Ctx<'a> {
+    pub(crate) world: &'a World,
+    pub(crate) config: &'a Config,
+    pub(crate) offers: &'a Offers,
+    pub(crate) arrival: &'a Arrival,
+    pub(crate) now: u64,
 }
 
 fn opt_ip(msg: &Message, code: OptionCode) -> Option<Ipv4Addr> {
@@ -66,28 +69,24 @@ fn opt_ip(msg: &Message, code: OptionCode) -> Option<Ipv4Addr> {
 impl Ctx<'_> {
     /// The network a request belongs to.
     fn network(&self, msg: &Message) -> Option<&Arc<Network>> {
-        let w = self.world;
+        let nets = self.world.table::<Network>();
         if !msg.giaddr().is_unspecified() {
-            return w.network_containing(msg.giaddr());
+            return nets.containing(msg.giaddr());
         }
         if let Some(iface) = &self.arrival.iface {
-            if let Some(n) = w.networks().find(|n| n.interface.as_deref() == Some(iface.as_str())) {
+            if let Some(n) = nets.on_interface(iface) {
                 return Some(n);
             }
-            if let Some(n) = self.arrival.iface_addrs.iter().find_map(|ip| w.network_containing(*ip)) {
+            if let Some(n) = self.arrival.iface_addrs.iter().find_map(|ip| nets.containing(*ip)) {
                 return Some(n);
             }
         }
         if !msg.ciaddr().is_unspecified() {
-            if let Some(n) = w.network_containing(msg.ciaddr()) {
+            if let Some(n) = nets.containing(msg.ciaddr()) {
                 return Some(n);
             }
         }
-        let mut all = w.networks();
-        match (all.next(), all.next()) {
-            (Some(only), None) => Some(only),
-            _ => None,
-        }
+        nets.sole()
     }
 
     /// Our address on `net`: configured, else the host's address inside it.
@@ -97,14 +96,14 @@ impl Ctx<'_> {
 
     /// The node this MAC belongs to, if its address is on `net`.
     fn node_on<'w>(&'w self, mac: &Mac, net: &Network) -> Option<&'w Arc<Node>> {
-        self.world.node_by_mac(mac).filter(|n| n.ipv4.is_some_and(|ip| net.subnet.contains(&ip)))
+        self.world.table::<Node>().by_mac(mac).filter(|n| n.ipv4.is_some_and(|ip| net.subnet.contains(&ip)))
     }
 
     fn boot(&self, msg: &Message, mac: Mac, node: Option<&Node>, server: Ipv4Addr) -> Option<pxe::BootAnswer> {
         // A node whose bootenv boots from disk gets no boot file: its
         // firmware falls through to the next boot device at once.
         if let Some(node) = node {
-            if self.world.bootenv(&node.bootenv).is_some_and(|e| e.kind == BootKind::Local) {
+            if self.world.table::<Bootenv>().get(&node.bootenv).is_some_and(|e| e.kind == BootKind::Local) {
                 return None;
             }
         }
@@ -122,11 +121,11 @@ impl Ctx<'_> {
         let range = net.dynamic?;
         let usable = |ip: Ipv4Addr| {
             range.contains(ip)
-                && alloc::assignable(net, ip)
-                && !self.world.ip_taken_by_other(ip, mac, self.now)
+                && net.assignable(ip)
+                && !lease::taken_by_other(self.world, ip, mac, self.now)
                 && !self.offers.held_by_other(ip, mac, self.now)
         };
-        if let Some(l) = self.world.lease_of(&net.name, mac) {
+        if let Some(l) = self.world.table::<Lease>().of(&net.name, mac) {
             if usable(l.ip) {
                 return Some(l.ip);
             }
@@ -141,15 +140,19 @@ impl Ctx<'_> {
                 return Some(ip);
             }
         }
-        let ip = alloc::next_dynamic(self.world, net, self.offers.cursor(&net.name), self.now, |ip| {
-            self.offers.held_by_other(ip, mac, self.now)
+        let nodes = self.world.table::<Node>();
+        let ip = alloc::search(&range, self.offers.cursor(&net.name), |ip| {
+            net.assignable(ip)
+                && nodes.by_ip(ip).is_none()
+                && !lease::leased(self.world, ip, self.now)
+                && !self.offers.held_by_other(ip, mac, self.now)
         })?;
         self.offers.advance(&net.name, ip);
         Some(ip)
     }
 
     /// Decides what to answer.
-    pub fn decide(&self, msg: &Message) -> Decision {
+    pub(crate) fn decide(&self, msg: &Message) -> Decision {
         if msg.opcode() != Opcode::BootRequest {
             return Decision::Ignore("not a BOOTREQUEST");
         }
@@ -174,9 +177,9 @@ impl Ctx<'_> {
                 _ => Decision::Ignore("DECLINE without a requested address"),
             },
             MessageType::Inform => {
-                let node = self.world.node_by_mac(&mac).map(|n| &**n);
+                let node = self.world.table::<Node>().by_mac(&mac).map(|n| &**n);
                 let boot = self.boot(msg, mac, node, server);
-                let host = node.map(|n| short(&n.name));
+                let host = node.map(|n| host_part(&n.name));
                 Decision::Reply(reply::answer(
                     msg,
                     MessageType::Ack,
@@ -202,7 +205,7 @@ impl Ctx<'_> {
         };
         self.offers.offer(mac, ip, self.now + u64::from(self.config.dhcp.offer_seconds), self.now);
         let boot = self.boot(msg, mac, node, server);
-        let host = node.map(|n| short(&n.name));
+        let host = node.map(|n| host_part(&n.name));
         Decision::Reply(reply::answer(msg, MessageType::Offer, ip, server, net, host, boot.as_ref()))
     }
 
@@ -227,8 +230,8 @@ impl Ctx<'_> {
             Some(static_ip) => static_ip == ip,
             None => {
                 net.dynamic.is_some_and(|r| r.contains(ip))
-                    && alloc::assignable(net, ip)
-                    && !self.world.ip_taken_by_other(ip, &mac, self.now)
+                    && net.assignable(ip)
+                    && !lease::taken_by_other(self.world, ip, &mac, self.now)
                     && !self.offers.held_by_other(ip, &mac, self.now)
             }
         };
@@ -236,7 +239,7 @@ impl Ctx<'_> {
             return nak("requested address is not yours");
         }
         let boot = self.boot(msg, mac, node, server);
-        let host = node.map(|n| short(&n.name));
+        let host = node.map(|n| host_part(&n.name));
         let hostname = node.map(|n| n.name.clone()).or_else(|| match msg.opts().get(OptionCode::Hostname) {
             Some(DhcpOption::Hostname(h)) => Some(h.clone()),
             _ => None,
@@ -255,16 +258,12 @@ impl Ctx<'_> {
     }
 }
 
-/// The host part of an FQDN.
-fn short(fqdn: &str) -> &str {
-    fqdn.split('.').next().unwrap_or(fqdn)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::model::{BootKind, Bootenv, Network, Node, Range};
-    use crate::state::State;
+    use crate::state::{Schema, State, StateError};
+    use crate::types::range::Range;
+    use crate::types::secret::Secret;
     use dhcproto::v4::{Architecture, DhcpOption};
 
     const SERVER: Ipv4Addr = Ipv4Addr::new(10, 9, 0, 1);
@@ -272,11 +271,14 @@ mod tests {
 
     async fn world() -> (tempfile::TempDir, State) {
         let dir = tempfile::tempdir().unwrap();
-        let state = State::open(dir.path()).unwrap();
+        let mut schema = Schema::new(1);
+        crate::inventory::register(&mut schema);
+        crate::dhcp::register(&mut schema);
+        let state = State::open_dir(dir.path(), schema).unwrap();
         state
             .write(|t| {
                 for (name, kind) in [("local", BootKind::Local), ("discovery", BootKind::Network)] {
-                    t.put_bootenv(Bootenv {
+                    t.put(Bootenv {
                         name: name.into(),
                         description: String::new(),
                         os: String::new(),
@@ -288,7 +290,7 @@ mod tests {
                         templates: Default::default(),
                     })?;
                 }
-                t.put_network(Network {
+                t.put(Network {
                     name: "n".into(),
                     id: 1,
                     subnet: "10.9.0.0/24".parse().unwrap(),
@@ -303,7 +305,7 @@ mod tests {
                     lease_seconds: 600,
                     mtu: 1500,
                 })?;
-                t.put_node(Node {
+                t.put(Node {
                     name: "known.t.test".into(),
                     macs: vec!["52:54:00:00:00:aa".parse().unwrap()],
                     network: Some("n".into()),
@@ -313,10 +315,11 @@ mod tests {
                     available: true,
                     provision_state: Default::default(),
                     power: None,
-                    token: String::new(),
+                    token: Secret::default(),
                     created_at: 0,
                     updated_at: 0,
-                })
+                })?;
+                Ok::<_, StateError>(())
             })
             .await
             .unwrap();
@@ -416,9 +419,9 @@ mod tests {
         let (_dir, state) = world().await;
         state
             .write(|t| {
-                let mut n = (**t.world().node("known.t.test").unwrap()).clone();
+                let mut n = (**t.world().table::<Node>().get("known.t.test").unwrap()).clone();
                 n.bootenv = "local".into();
-                t.put_node(n)
+                t.put(n)
             })
             .await
             .unwrap();

@@ -1,9 +1,11 @@
 //! The DHCPv4 server. The socket loop ([`server`]) only does I/O: it parses
 //! (malformed datagrams are counted and dropped, never a panic), asks the
-//! pure [`handler`] for a decision against the current snapshot, and for a
-//! lease commits it through the state writer before the ACK leaves.
+//! [`handler`] for a decision against the current snapshot and the
+//! in-memory [`offers`], and for a lease commits it through the state
+//! writer before the ACK ([`reply`]) leaves. Commits in flight belong to
+//! the server's task tracker and finish before shutdown completes.
 
-pub mod handler;
-pub mod offers;
-pub mod reply;
-pub mod server;
+pub(crate) mod handler;
+pub(crate) mod offers;
+pub(crate) mod reply;
+pub(crate) mod server;

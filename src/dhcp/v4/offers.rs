@@ -6,7 +6,8 @@ use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::sync::Mutex;
 
-use crate::net::mac::Mac;
+use crate::net::alloc;
+use crate::types::mac::Mac;
 
 /// Smallest table size at which expired offers are swept on insert.
 const SWEEP_AT: usize = 4096;
@@ -23,7 +24,7 @@ struct Inner {
 
 /// The offer table.
 #[derive(Default)]
-pub struct Offers {
+pub(crate) struct Offers {
     inner: Mutex<Inner>,
 }
 
@@ -35,17 +36,17 @@ impl Offers {
     }
 
     /// The unexpired address offered to `mac`.
-    pub fn offered_to(&self, mac: &Mac, now: u64) -> Option<Ipv4Addr> {
+    pub(crate) fn offered_to(&self, mac: &Mac, now: u64) -> Option<Ipv4Addr> {
         self.lock().by_mac.get(mac).filter(|(_, until)| *until > now).map(|(ip, _)| *ip)
     }
 
     /// Whether `ip` is promised to a client other than `mac`.
-    pub fn held_by_other(&self, ip: Ipv4Addr, mac: &Mac, now: u64) -> bool {
+    pub(crate) fn held_by_other(&self, ip: Ipv4Addr, mac: &Mac, now: u64) -> bool {
         matches!(self.lock().by_ip.get(&ip), Some((m, until)) if m != mac && *until > now)
     }
 
     /// Promises `ip` to `mac` until `until`.
-    pub fn offer(&self, mac: Mac, ip: Ipv4Addr, until: u64, now: u64) {
+    pub(crate) fn offer(&self, mac: Mac, ip: Ipv4Addr, until: u64, now: u64) {
         let mut g = self.lock();
         if g.by_mac.len() > g.sweep_at.max(SWEEP_AT) {
             g.by_mac.retain(|_, (_, u)| *u > now);
@@ -62,18 +63,17 @@ impl Offers {
     }
 
     /// Where the next free-address search on `network` should start.
-    pub fn cursor(&self, network: &str) -> Option<Ipv4Addr> {
+    pub(crate) fn cursor(&self, network: &str) -> Option<Ipv4Addr> {
         self.lock().cursor.get(network).copied()
     }
 
     /// A new address was just picked on `network`: search after it next.
-    pub fn advance(&self, network: &str, ip: Ipv4Addr) {
-        let next = Ipv4Addr::from(u32::from(ip).wrapping_add(1));
-        self.lock().cursor.insert(network.to_string(), next);
+    pub(crate) fn advance(&self, network: &str, ip: Ipv4Addr) {
+        self.lock().cursor.insert(network.to_string(), alloc::cursor_after(ip));
     }
 
     /// Forgets the offer to `mac` (it took a lease, or chose another server).
-    pub fn forget(&self, mac: &Mac) {
+    pub(crate) fn forget(&self, mac: &Mac) {
         let mut g = self.lock();
         if let Some((ip, _)) = g.by_mac.remove(mac) {
             if matches!(g.by_ip.get(&ip), Some((m, _)) if m == mac) {

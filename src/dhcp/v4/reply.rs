@@ -8,8 +8,8 @@ use std::net::Ipv4Addr;
 use dhcproto::v4::{DhcpOption, Message, MessageType, Opcode, OptionCode};
 use dhcproto::{Encodable, Encoder};
 
-use super::super::pxe::BootAnswer;
-use crate::state::model::Network;
+use crate::dhcp::pxe::BootAnswer;
+use crate::inventory::network::Network;
 
 /// The BOOTP minimum some clients insist on.
 const MIN_LEN: usize = 300;
@@ -33,7 +33,7 @@ fn requested(req: &Message, code: OptionCode) -> bool {
 }
 
 /// An OFFER or ACK (or an ACK to INFORM when `yiaddr` is unspecified).
-pub fn answer(
+pub(crate) fn answer(
     req: &Message,
     kind: MessageType,
     yiaddr: Ipv4Addr,
@@ -111,14 +111,14 @@ fn add_boot(m: &mut Message, req: &Message, server: Ipv4Addr, b: &BootAnswer) {
 }
 
 /// A NAK: the client's address is wrong here; it must start over.
-pub fn nak(req: &Message, server: Ipv4Addr, why: &str) -> Message {
+pub(crate) fn nak(req: &Message, server: Ipv4Addr, why: &str) -> Message {
     let mut m = skeleton(req, MessageType::Nak, server);
     m.opts_mut().insert(DhcpOption::Message(why.to_string()));
     m
 }
 
 /// Wire bytes, padded to the BOOTP minimum.
-pub fn encode(m: &Message) -> Result<Vec<u8>, dhcproto::error::EncodeError> {
+pub(crate) fn encode(m: &Message) -> Result<Vec<u8>, dhcproto::error::EncodeError> {
     let mut buf = Vec::with_capacity(576);
     m.encode(&mut Encoder::new(&mut buf))?;
     if buf.len() < MIN_LEN {

@@ -1,4 +1,10 @@
-//! DHCPv4 sockets and the per-packet loop.
+//! DHCPv4 sockets and the per-packet loop: receive, parse (malformed
+//! datagrams counted and dropped), decide against the current snapshot,
+//! and act. Everything a decision starts (a reply, a lease commit followed
+//! by its ACK, a release) runs as a task of the server's tracker; on
+//! shutdown the loops stop receiving and [`Server::drain`] waits for those
+//! tasks, so every lease being committed is either acknowledged or
+//! refused before the store closes.
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::{Arc, Mutex};
@@ -9,14 +15,18 @@ use dhcproto::{Decodable, Decoder};
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::UdpSocket;
 
-use super::handler::{Arrival, Ctx, Decision, DECLINED};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::handler::{Arrival, Ctx, Decision};
 use super::offers::Offers;
 use super::reply;
 use crate::config::Config;
+use crate::dhcp::lease::{self, LeaseError};
 use crate::net::iface;
-use crate::state::model::{now, Lease};
 use crate::state::State;
 use crate::stats::{bump, Stats};
+use crate::types::time::now;
 
 /// How long a declined address stays out of the pool.
 const DECLINE_QUARANTINE: u64 = 600;
@@ -27,7 +37,7 @@ const CLIENT_PORT: u16 = 68;
 
 /// Opens a DHCP socket: broadcast allowed, address reusable (one socket per
 /// interface on the same port), optionally bound to one interface.
-pub fn bind(addr: SocketAddr, iface: Option<&str>) -> std::io::Result<std::net::UdpSocket> {
+pub(crate) fn bind(addr: SocketAddr, iface: Option<&str>) -> std::io::Result<std::net::UdpSocket> {
     let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
     s.set_reuse_address(true)?;
     s.set_broadcast(true)?;
@@ -40,23 +50,33 @@ pub fn bind(addr: SocketAddr, iface: Option<&str>) -> std::io::Result<std::net::
 }
 
 /// Shared by every socket task.
-pub struct Server {
+pub(crate) struct Server {
     state: State,
     config: Arc<Config>,
     stats: Arc<Stats>,
     offers: Offers,
     addrs: Mutex<(Instant, Vec<iface::Interface>)>,
+    /// Replies and commits in flight.
+    tasks: TaskTracker,
 }
 
 impl Server {
-    pub fn new(state: State, config: Arc<Config>, stats: Arc<Stats>) -> Arc<Server> {
+    pub(crate) fn new(state: State, config: Arc<Config>, stats: Arc<Stats>) -> Arc<Server> {
         Arc::new(Server {
             state,
             config,
             stats,
             offers: Offers::default(),
             addrs: Mutex::new((Instant::now(), iface::list())),
+            tasks: TaskTracker::new(),
         })
+    }
+
+    /// Waits for every reply and commit already started (call once the
+    /// socket loops have stopped).
+    pub(crate) async fn drain(&self) {
+        self.tasks.close();
+        self.tasks.wait().await;
     }
 
     fn arrival(&self, iface_name: Option<&str>) -> Arrival {
@@ -71,11 +91,20 @@ impl Server {
         Arrival { iface: iface_name.map(str::to_string), local_addrs, iface_addrs }
     }
 
-    /// Serves one socket until the task is dropped.
-    pub async fn run(self: Arc<Self>, socket: Arc<UdpSocket>, iface_name: Option<String>) {
+    /// Serves one socket until `stop` is cancelled.
+    pub(crate) async fn run(
+        self: Arc<Self>,
+        socket: Arc<UdpSocket>,
+        iface_name: Option<String>,
+        stop: CancellationToken,
+    ) {
         let mut buf = vec![0u8; 2048];
         loop {
-            let (len, src) = match socket.recv_from(&mut buf).await {
+            let received = tokio::select! {
+                r = socket.recv_from(&mut buf) => r,
+                () = stop.cancelled() => return,
+            };
+            let (len, src) = match received {
                 Ok(x) => x,
                 Err(e) => {
                     tracing::warn!(error = %e, "dhcp recv");
@@ -108,17 +137,17 @@ impl Server {
                 let me = self.clone();
                 let socket = socket.clone();
                 let dest = destination(req, &msg, src);
-                tokio::spawn(async move { me.send(&socket, &msg, dest).await });
+                self.tasks.spawn(async move { me.send(&socket, &msg, dest).await });
             }
             Decision::Commit { lease, ack, nak } => {
                 let me = self.clone();
                 let socket = socket.clone();
                 let dest = destination(req, &ack, src);
                 let nak_dest = destination(req, &nak, src);
-                tokio::spawn(async move {
+                self.tasks.spawn(async move {
                     let mac = lease.mac;
                     let t = now();
-                    match me.state.write(move |txn| txn.put_lease(lease, t)).await {
+                    match me.state.write(move |txn| lease::put(txn, lease, t)).await {
                         Ok(_) => {
                             // The offer is NOT forgotten here: a DISCOVER being
                             // decided right now may hold a snapshot from before
@@ -136,14 +165,8 @@ impl Server {
             }
             Decision::Release { ip, mac } => {
                 let me = self.clone();
-                tokio::spawn(async move {
-                    let r = me
-                        .state
-                        .write(move |txn| match txn.world().lease(ip) {
-                            Some(l) if l.mac == mac => txn.delete_lease(ip).map(|_| ()),
-                            _ => Ok(()),
-                        })
-                        .await;
+                self.tasks.spawn(async move {
+                    let r = me.state.write(move |txn| lease::release(txn, ip, mac)).await;
                     if let Err(e) = r {
                         tracing::warn!(%ip, error = %e, "release not recorded");
                     }
@@ -151,19 +174,10 @@ impl Server {
             }
             Decision::Decline { ip, network } => {
                 let me = self.clone();
-                tokio::spawn(async move {
-                    let t = now();
-                    let quarantine =
-                        Lease { ip, mac: DECLINED, network, hostname: None, expires_at: t + DECLINE_QUARANTINE };
-                    let r = me
-                        .state
-                        .write(move |txn| {
-                            if let Some(l) = txn.world().lease(ip).cloned() {
-                                txn.delete_lease(l.ip)?;
-                            }
-                            txn.put_lease(quarantine, t)
-                        })
-                        .await;
+                self.tasks.spawn(async move {
+                    let until = now() + DECLINE_QUARANTINE;
+                    let r: Result<(), LeaseError> =
+                        me.state.write(move |txn| lease::quarantine(txn, ip, network, until)).await;
                     if let Err(e) = r {
                         tracing::warn!(%ip, error = %e, "decline not recorded");
                     }
@@ -198,13 +212,13 @@ impl Server {
 
 /// Decodes a datagram; `None` for anything that does not parse. The decoder
 /// is guarded so that a bug in it costs one packet, not the server.
-pub fn parse(bytes: &[u8]) -> Option<Message> {
+pub(crate) fn parse(bytes: &[u8]) -> Option<Message> {
     std::panic::catch_unwind(|| Message::decode(&mut Decoder::new(bytes)).ok()).ok().flatten()
 }
 
 /// RFC 2131 4.1: relayed -> back to the relay (the port it sent from);
 /// NAK or no client address yet -> broadcast; else unicast to ciaddr.
-pub fn destination(req: &Message, reply: &Message, src: SocketAddr) -> SocketAddr {
+pub(crate) fn destination(req: &Message, reply: &Message, src: SocketAddr) -> SocketAddr {
     if !req.giaddr().is_unspecified() {
         return SocketAddr::V4(SocketAddrV4::new(req.giaddr(), src.port()));
     }

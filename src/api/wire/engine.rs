@@ -1,0 +1,273 @@
+//! Wire types of roles, deployments, noderoles, runs and annealing.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::engine::annealer::{Progress, StateCounts};
+use crate::engine::model::{
+    Attribs, Deployment, DeploymentState, Hooks, JigKind, NodeRole, NrState, Outcome, Role, RoleFlag, Run, TestJig,
+    DEFAULT_TIMEOUT_SECONDS,
+};
+use crate::engine::orchestrate::{Binding, DeploymentSpec};
+use crate::state::World;
+
+fn default_timeout() -> u64 {
+    DEFAULT_TIMEOUT_SECONDS
+}
+
+/// A role: what `POST /api/v1/roles` takes and `GET` shows.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RoleBody {
+    pub(crate) name: String,
+    #[serde(default)]
+    pub(crate) description: String,
+    pub(crate) jig: JigKind,
+    #[serde(default)]
+    pub(crate) requires: Vec<String>,
+    #[serde(default)]
+    pub(crate) cluster: bool,
+    #[serde(default)]
+    pub(crate) flags: Vec<RoleFlag>,
+    #[serde(default)]
+    pub(crate) attribs: Attribs,
+    #[serde(default)]
+    pub(crate) script: Option<String>,
+    #[serde(default)]
+    pub(crate) local: bool,
+    #[serde(default)]
+    pub(crate) test: Option<TestJig>,
+    #[serde(default = "default_timeout")]
+    pub(crate) timeout_seconds: u64,
+    #[serde(default)]
+    pub(crate) hooks: Hooks,
+}
+
+impl From<RoleBody> for Role {
+    fn from(r: RoleBody) -> Role {
+        Role {
+            name: r.name,
+            description: r.description,
+            jig: r.jig,
+            requires: r.requires,
+            cluster: r.cluster,
+            flags: r.flags,
+            attribs: r.attribs,
+            script: r.script,
+            local: r.local,
+            test: r.test,
+            timeout_seconds: r.timeout_seconds,
+            hooks: r.hooks,
+        }
+    }
+}
+
+impl From<&Role> for RoleBody {
+    fn from(r: &Role) -> RoleBody {
+        RoleBody {
+            name: r.name.clone(),
+            description: r.description.clone(),
+            jig: r.jig,
+            requires: r.requires.clone(),
+            cluster: r.cluster,
+            flags: r.flags.clone(),
+            attribs: r.attribs.clone(),
+            script: r.script.clone(),
+            local: r.local,
+            test: r.test.clone(),
+            timeout_seconds: r.timeout_seconds,
+            hooks: r.hooks.clone(),
+        }
+    }
+}
+
+/// `POST /api/v1/deployments`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NewDeployment {
+    pub(crate) name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) parent: Option<String>,
+    #[serde(default)]
+    pub(crate) attribs: Attribs,
+}
+
+impl From<NewDeployment> for DeploymentSpec {
+    fn from(d: NewDeployment) -> DeploymentSpec {
+        DeploymentSpec { name: d.name, parent: d.parent, attribs: d.attribs }
+    }
+}
+
+/// `PATCH /api/v1/deployments/{name}` and `PATCH /api/v1/noderoles/{id}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AttribsPatch {
+    pub(crate) attribs: Attribs,
+}
+
+/// A deployment with its noderole counts and annealing status.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct DeploymentView {
+    pub(crate) name: String,
+    pub(crate) parent: Option<String>,
+    pub(crate) state: DeploymentState,
+    pub(crate) attribs: Attribs,
+    pub(crate) created_at: u64,
+    pub(crate) noderoles: StateCounts,
+    pub(crate) status: Progress,
+}
+
+impl DeploymentView {
+    pub(crate) fn new(w: &World, d: &Deployment) -> DeploymentView {
+        let noderoles = StateCounts::of(w.table::<NodeRole>().of_deployment(&d.name).map(|n| &**n));
+        DeploymentView {
+            name: d.name.clone(),
+            parent: d.parent.clone(),
+            state: d.state,
+            attribs: d.attribs.clone(),
+            created_at: d.created_at,
+            noderoles,
+            status: Progress::of(&noderoles),
+        }
+    }
+}
+
+/// The answer to a commit: the deployment and how many noderoles left
+/// PROPOSED.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Committed {
+    #[serde(flatten)]
+    pub(crate) deployment: DeploymentView,
+    pub(crate) committed_noderoles: usize,
+}
+
+/// `POST /api/v1/noderoles`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NewNodeRole {
+    pub(crate) deployment: String,
+    pub(crate) role: String,
+    pub(crate) node: String,
+    #[serde(default)]
+    pub(crate) attribs: Attribs,
+}
+
+impl From<NewNodeRole> for Binding {
+    fn from(b: NewNodeRole) -> Binding {
+        Binding { deployment: b.deployment, role: b.role, node: b.node, attribs: b.attribs }
+    }
+}
+
+/// `?deployment=&node=&role=&state=` on `GET /api/v1/noderoles`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NodeRoleFilter {
+    pub(crate) deployment: Option<String>,
+    pub(crate) node: Option<String>,
+    pub(crate) role: Option<String>,
+    pub(crate) state: Option<String>,
+}
+
+/// A noderole with its parents and children.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct NodeRoleView {
+    pub(crate) id: u64,
+    pub(crate) deployment: String,
+    pub(crate) role: String,
+    pub(crate) node: String,
+    pub(crate) state: NrState,
+    pub(crate) parents: Vec<u64>,
+    pub(crate) children: Vec<u64>,
+    pub(crate) attribs: Attribs,
+    pub(crate) wall: Attribs,
+    pub(crate) run_count: u32,
+    pub(crate) error: Option<String>,
+    pub(crate) created_at: u64,
+    pub(crate) updated_at: u64,
+}
+
+impl NodeRoleView {
+    pub(crate) fn new(w: &World, nr: &NodeRole) -> NodeRoleView {
+        NodeRoleView {
+            id: nr.id,
+            deployment: nr.deployment.clone(),
+            role: nr.role.clone(),
+            node: nr.node.clone(),
+            state: nr.state,
+            parents: nr.parents.clone(),
+            children: w.table::<NodeRole>().children_of(nr.id).collect(),
+            attribs: nr.attribs.clone(),
+            wall: nr.wall.clone(),
+            run_count: nr.run_count,
+            error: nr.error.clone(),
+            created_at: nr.created_at,
+            updated_at: nr.updated_at,
+        }
+    }
+}
+
+/// `?noderole=&node=&deployment=&brief=` on `GET /api/v1/runs`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RunFilter {
+    pub(crate) noderole: Option<u64>,
+    pub(crate) node: Option<String>,
+    pub(crate) deployment: Option<String>,
+    /// Leave out inputs and logs (for large listings).
+    pub(crate) brief: Option<bool>,
+}
+
+/// A run: what it was given, how it ended, its log.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct RunView {
+    pub(crate) id: u64,
+    pub(crate) noderole: u64,
+    pub(crate) node: String,
+    pub(crate) role: String,
+    pub(crate) deployment: String,
+    pub(crate) outcome: Outcome,
+    /// Unix milliseconds.
+    pub(crate) started_ms: u64,
+    pub(crate) ended_ms: Option<u64>,
+    /// The run's input (node, attributes, parents' wall data); left out
+    /// in brief listings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) input: Option<Value>,
+    /// Stdout and stderr; left out in brief listings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) log: Option<String>,
+}
+
+impl RunView {
+    /// The run, with its input and log unless `brief`.
+    pub(crate) fn new(r: &Run, brief: bool) -> RunView {
+        RunView {
+            id: r.id,
+            noderole: r.noderole,
+            node: r.node.clone(),
+            role: r.role.clone(),
+            deployment: r.deployment.clone(),
+            outcome: r.outcome,
+            started_ms: r.started_ms,
+            ended_ms: r.ended_ms,
+            input: (!brief).then(|| r.input.clone()),
+            log: (!brief).then(|| r.log.clone()),
+        }
+    }
+}
+
+/// `?deployment=` on `GET /api/v1/anneal`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AnnealQuery {
+    pub(crate) deployment: Option<String>,
+}
+
+/// OpenCrowbar's anneal status.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct AnnealView {
+    pub(crate) status: Progress,
+    pub(crate) noderoles: StateCounts,
+    /// Runs in flight.
+    pub(crate) running: usize,
+}

@@ -1,0 +1,359 @@
+//! Wire types of networks, nodes, bootenvs, leases and discovery.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use ipnet::Ipv4Net;
+use serde::{Deserialize, Serialize};
+
+use crate::dhcp::lease::Lease;
+use crate::inventory::bootenv::{BootKind, Bootenv};
+use crate::inventory::lifecycle::ProvisionState;
+use crate::inventory::network::{Network, NetworkChanges, NetworkSpec, V6Prefix};
+use crate::inventory::node::{Node, NodeChanges, NodeSpec};
+use crate::state::World;
+use crate::types::mac::Mac;
+use crate::types::power::PowerSpec;
+use crate::types::range::Range;
+
+/// `POST /api/v1/networks`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NewNetwork {
+    pub(crate) name: String,
+    pub(crate) subnet: Ipv4Net,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) router: Option<Ipv4Addr>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) dynamic: Option<Range>,
+    #[serde(rename = "static")]
+    pub(crate) static_range: Range,
+    pub(crate) domain: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) dns_servers: Vec<Ipv4Addr>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) v6prefix: Option<V6Prefix>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) interface: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) server: Option<Ipv4Addr>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) lease_seconds: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) mtu: Option<u16>,
+}
+
+impl From<NewNetwork> for NetworkSpec {
+    fn from(n: NewNetwork) -> NetworkSpec {
+        NetworkSpec {
+            name: n.name,
+            subnet: n.subnet,
+            router: n.router,
+            dynamic: n.dynamic,
+            static_range: n.static_range,
+            domain: n.domain,
+            dns_servers: n.dns_servers,
+            v6prefix: n.v6prefix,
+            interface: n.interface,
+            server: n.server,
+            lease_seconds: n.lease_seconds,
+            mtu: n.mtu,
+        }
+    }
+}
+
+/// `PATCH /api/v1/networks/{name}`: the settings that can change without
+/// renumbering nodes.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NetworkPatch {
+    #[serde(default)]
+    pub(crate) router: Option<Ipv4Addr>,
+    #[serde(default)]
+    pub(crate) dynamic: Option<Range>,
+    #[serde(default)]
+    pub(crate) dns_servers: Option<Vec<Ipv4Addr>>,
+    #[serde(default)]
+    pub(crate) interface: Option<String>,
+    #[serde(default)]
+    pub(crate) server: Option<Ipv4Addr>,
+    #[serde(default)]
+    pub(crate) lease_seconds: Option<u32>,
+    #[serde(default)]
+    pub(crate) mtu: Option<u16>,
+}
+
+impl From<NetworkPatch> for NetworkChanges {
+    fn from(p: NetworkPatch) -> NetworkChanges {
+        NetworkChanges {
+            router: p.router,
+            dynamic: p.dynamic,
+            dns_servers: p.dns_servers,
+            interface: p.interface,
+            server: p.server,
+            lease_seconds: p.lease_seconds,
+            mtu: p.mtu,
+        }
+    }
+}
+
+/// A network as the API shows it, with its effective IPv6 prefix.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct NetworkView {
+    pub(crate) name: String,
+    pub(crate) id: u16,
+    pub(crate) subnet: Ipv4Net,
+    pub(crate) router: Option<Ipv4Addr>,
+    pub(crate) dynamic: Option<Range>,
+    #[serde(rename = "static")]
+    pub(crate) static_range: Range,
+    pub(crate) domain: String,
+    pub(crate) dns_servers: Vec<Ipv4Addr>,
+    pub(crate) v6prefix: Option<V6Prefix>,
+    pub(crate) interface: Option<String>,
+    pub(crate) server: Option<Ipv4Addr>,
+    pub(crate) lease_seconds: u32,
+    pub(crate) mtu: u16,
+    /// The /64 `v6prefix` works out to.
+    pub(crate) v6_network: Option<String>,
+}
+
+impl NetworkView {
+    pub(crate) fn new(w: &World, n: &Network) -> NetworkView {
+        NetworkView {
+            name: n.name.clone(),
+            id: n.id,
+            subnet: n.subnet,
+            router: n.router,
+            dynamic: n.dynamic,
+            static_range: n.static_range,
+            domain: n.domain.clone(),
+            dns_servers: n.dns_servers.clone(),
+            v6prefix: n.v6prefix,
+            interface: n.interface.clone(),
+            server: n.server,
+            lease_seconds: n.lease_seconds,
+            mtu: n.mtu,
+            v6_network: n.v6_prefix(w.global_id()).map(|p| format!("{p}/64")),
+        }
+    }
+}
+
+/// `POST /api/v1/nodes`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NewNode {
+    pub(crate) name: String,
+    pub(crate) macs: Vec<Mac>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) bootenv: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) network: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) address: Option<Ipv4Addr>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) available: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) power: Option<PowerSpec>,
+}
+
+impl From<NewNode> for NodeSpec {
+    fn from(n: NewNode) -> NodeSpec {
+        NodeSpec {
+            name: n.name,
+            macs: n.macs,
+            bootenv: n.bootenv,
+            network: n.network,
+            address: n.address,
+            available: n.available,
+            power: n.power,
+        }
+    }
+}
+
+/// `PATCH /api/v1/nodes/{name}`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NodePatch {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) alive: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) available: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) bootenv: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) macs: Option<Vec<Mac>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) power: Option<PowerSpec>,
+}
+
+impl NodePatch {
+    /// The changes to the record, and the operator's `alive`.
+    pub(crate) fn into_changes(self) -> (NodeChanges, Option<bool>) {
+        (
+            NodeChanges { available: self.available, bootenv: self.bootenv, macs: self.macs, power: self.power },
+            self.alive,
+        )
+    }
+}
+
+/// `PUT /api/v1/nodes/{name}/bootenv`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SetBootenv {
+    pub(crate) bootenv: String,
+}
+
+/// `PUT /api/v1/nodes/{name}/states/provision`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ProvisionTarget {
+    /// A verb: manage, inspect, provide, deploy, rebuild, undeploy, abort,
+    /// done, fail.
+    pub(crate) target: String,
+}
+
+/// `POST /api/v1/discover`, from the discovery image.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Discover {
+    pub(crate) mac: Mac,
+}
+
+/// `?network=&bootenv=&provision_state=` on `GET /api/v1/nodes`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NodeFilter {
+    pub(crate) network: Option<String>,
+    pub(crate) bootenv: Option<String>,
+    pub(crate) provision_state: Option<String>,
+}
+
+/// A node as the API shows it: the record (never its token) and its
+/// derived addresses.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct NodeView {
+    pub(crate) name: String,
+    pub(crate) macs: Vec<Mac>,
+    pub(crate) network: Option<String>,
+    pub(crate) ipv4: Option<Ipv4Addr>,
+    /// The network's /64 and the last 64 bits of md5(name).
+    pub(crate) ipv6: Option<Ipv6Addr>,
+    pub(crate) addresses: Vec<IpAddr>,
+    pub(crate) bootenv: String,
+    pub(crate) alive: bool,
+    pub(crate) available: bool,
+    pub(crate) provision_state: ProvisionState,
+    pub(crate) power: Option<PowerSpec>,
+    pub(crate) created_at: u64,
+    pub(crate) updated_at: u64,
+}
+
+impl NodeView {
+    pub(crate) fn new(w: &World, n: &Node) -> NodeView {
+        let ipv6 = n.ipv6(w);
+        let addresses = n.ipv4.map(IpAddr::V4).into_iter().chain(ipv6.map(IpAddr::V6)).collect();
+        NodeView {
+            name: n.name.clone(),
+            macs: n.macs.clone(),
+            network: n.network.clone(),
+            ipv4: n.ipv4,
+            ipv6,
+            addresses,
+            bootenv: n.bootenv.clone(),
+            alive: n.alive,
+            available: n.available,
+            provision_state: n.provision_state,
+            power: n.power.clone(),
+            created_at: n.created_at,
+            updated_at: n.updated_at,
+        }
+    }
+}
+
+/// The discover answer: the machine's node and, for the machine itself,
+/// the token it reports in with.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Discovered {
+    #[serde(flatten)]
+    pub(crate) node: NodeView,
+    pub(crate) token: String,
+}
+
+/// A bootenv: what `POST /api/v1/bootenvs` takes and `GET` shows.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct BootenvBody {
+    pub(crate) name: String,
+    #[serde(default)]
+    pub(crate) description: String,
+    #[serde(default)]
+    pub(crate) os: String,
+    #[serde(default)]
+    pub(crate) kind: BootKind,
+    #[serde(default)]
+    pub(crate) kernel: Option<String>,
+    #[serde(default)]
+    pub(crate) initrds: Vec<String>,
+    #[serde(default)]
+    pub(crate) kernel_params: String,
+    #[serde(default)]
+    pub(crate) ipxe: String,
+    #[serde(default)]
+    pub(crate) templates: BTreeMap<String, String>,
+}
+
+impl From<BootenvBody> for Bootenv {
+    fn from(b: BootenvBody) -> Bootenv {
+        Bootenv {
+            name: b.name,
+            description: b.description,
+            os: b.os,
+            kind: b.kind,
+            kernel: b.kernel,
+            initrds: b.initrds,
+            kernel_params: b.kernel_params,
+            ipxe: b.ipxe,
+            templates: b.templates,
+        }
+    }
+}
+
+impl From<&Bootenv> for BootenvBody {
+    fn from(b: &Bootenv) -> BootenvBody {
+        BootenvBody {
+            name: b.name.clone(),
+            description: b.description.clone(),
+            os: b.os.clone(),
+            kind: b.kind,
+            kernel: b.kernel.clone(),
+            initrds: b.initrds.clone(),
+            kernel_params: b.kernel_params.clone(),
+            ipxe: b.ipxe.clone(),
+            templates: b.templates.clone(),
+        }
+    }
+}
+
+/// A DHCPv4 lease.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct LeaseView {
+    pub(crate) ip: Ipv4Addr,
+    pub(crate) mac: Mac,
+    pub(crate) network: String,
+    pub(crate) hostname: Option<String>,
+    /// Unix seconds.
+    pub(crate) expires_at: u64,
+}
+
+impl From<&Lease> for LeaseView {
+    fn from(l: &Lease) -> LeaseView {
+        LeaseView {
+            ip: l.ip,
+            mac: l.mac,
+            network: l.network.clone(),
+            hostname: l.hostname.clone(),
+            expires_at: l.expires_at,
+        }
+    }
+}

@@ -1,0 +1,310 @@
+//! Client subcommands for the inventory: nodes, networks, bootenvs and
+//! leases.
+
+use std::net::Ipv4Addr;
+
+use super::print;
+use anyhow::Context;
+use clap::Subcommand;
+use reqwest::Method;
+
+use super::client::Client;
+use super::table;
+use crate::api::wire::inventory::{
+    BootenvBody, LeaseView, NetworkView, NewNetwork, NewNode, NodeView, ProvisionTarget, SetBootenv,
+};
+use crate::types::mac::Mac;
+use crate::types::range::Range;
+
+/// `fulcrum node ...`
+#[derive(Debug, Subcommand)]
+pub(crate) enum NodeCmd {
+    /// List nodes.
+    List,
+    /// Show one node.
+    Show {
+        /// The node's FQDN.
+        name: String,
+    },
+    /// Register a node.
+    Create {
+        /// The node's FQDN.
+        name: String,
+        /// MAC address (repeat for several NICs).
+        #[arg(long = "mac", required = true)]
+        macs: Vec<String>,
+        /// Bootenv of its next network boot (default: the configured one).
+        #[arg(long)]
+        bootenv: Option<String>,
+        /// Network to take its address from.
+        #[arg(long)]
+        network: Option<String>,
+        /// Static IPv4 address instead of the next free one.
+        #[arg(long)]
+        address: Option<String>,
+    },
+    /// Set the bootenv of the node's next network boot.
+    SetBootenv {
+        /// The node's FQDN.
+        name: String,
+        /// The bootenv.
+        bootenv: String,
+    },
+    /// Apply a provisioning verb (manage, inspect, provide, deploy, ...).
+    Provision {
+        /// The node's FQDN.
+        name: String,
+        /// The verb.
+        verb: String,
+    },
+    /// Delete a node.
+    Delete {
+        /// The node's FQDN.
+        name: String,
+    },
+}
+
+/// `fulcrum network ...`
+// Parsed once per process; boxing the big variant buys nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Subcommand)]
+pub(crate) enum NetworkCmd {
+    /// List networks.
+    List,
+    /// Show one network.
+    Show {
+        /// The network's name.
+        name: String,
+    },
+    /// Create a network, e.g. `fulcrum network create admin --subnet 10.0.0.0/24
+    /// --router 10.0.0.1 --static 10.0.0.10-10.0.0.99 --dynamic 10.0.0.100-10.0.0.200
+    /// --domain cluster.example`.
+    Create {
+        /// The network's name.
+        name: String,
+        /// The IPv4 subnet (`10.0.0.0/24`).
+        #[arg(long)]
+        subnet: String,
+        /// START-END of the static (node) range.
+        #[arg(long = "static")]
+        static_range: String,
+        /// START-END of the dynamic range for unknown clients.
+        #[arg(long)]
+        dynamic: Option<String>,
+        /// The DNS domain nodes are named in.
+        #[arg(long)]
+        domain: String,
+        /// The default gateway.
+        #[arg(long)]
+        router: Option<String>,
+        /// `auto` or an explicit /64.
+        #[arg(long)]
+        v6prefix: Option<String>,
+        /// The admin node's own address on this network.
+        #[arg(long)]
+        server: Option<String>,
+        /// The admin node's interface on this network.
+        #[arg(long)]
+        interface: Option<String>,
+        /// DNS server handed to clients (repeat for several).
+        #[arg(long = "dns")]
+        dns_servers: Vec<String>,
+        /// Lease time of dynamic leases.
+        #[arg(long)]
+        lease_seconds: Option<u32>,
+        /// The link's MTU.
+        #[arg(long)]
+        mtu: Option<u16>,
+    },
+    /// Delete a network no node uses.
+    Delete {
+        /// The network's name.
+        name: String,
+    },
+}
+
+/// `fulcrum bootenv ...`
+#[derive(Debug, Subcommand)]
+pub(crate) enum BootenvCmd {
+    /// List bootenvs.
+    List,
+    /// Show one bootenv.
+    Show {
+        /// The bootenv's name.
+        name: String,
+    },
+}
+
+/// `fulcrum lease ...`
+#[derive(Debug, Subcommand)]
+pub(crate) enum LeaseCmd {
+    /// List DHCP leases.
+    List,
+}
+
+/// Parses `--flag VALUE`, naming the flag when it is wrong.
+fn arg<T: std::str::FromStr>(flag: &str, v: &str) -> anyhow::Result<T>
+where
+    T::Err: std::fmt::Display,
+{
+    v.parse().map_err(|e| anyhow::anyhow!("--{flag} `{v}`: {e}"))
+}
+
+fn range(flag: &str, s: &str) -> anyhow::Result<Range> {
+    let (a, b) =
+        s.split_once('-').with_context(|| format!("--{flag} `{s}`: expected START-END, e.g. 10.0.0.10-10.0.0.99"))?;
+    Ok(Range { start: arg(flag, a.trim())?, end: arg(flag, b.trim())? })
+}
+
+fn node_table(nodes: &[NodeView]) -> String {
+    table::render(&["NAME", "MACS", "ADDRESSES", "BOOTENV", "ALIVE", "AVAILABLE", "STATE"], nodes, |n| {
+        vec![
+            n.name.clone(),
+            table::list(&n.macs),
+            table::list(&n.addresses),
+            n.bootenv.clone(),
+            n.alive.to_string(),
+            n.available.to_string(),
+            n.provision_state.to_string(),
+        ]
+    })
+}
+
+fn network_table(nets: &[NetworkView]) -> String {
+    let r = |r: &Option<Range>| r.map_or_else(|| "-".into(), |r| format!("{}-{}", r.start, r.end));
+    table::render(&["NAME", "SUBNET", "STATIC", "DYNAMIC", "DOMAIN", "IPV6"], nets, |n| {
+        vec![
+            n.name.clone(),
+            n.subnet.to_string(),
+            r(&Some(n.static_range)),
+            r(&n.dynamic),
+            n.domain.clone(),
+            table::opt(n.v6_network.as_ref()),
+        ]
+    })
+}
+
+fn bootenv_table(envs: &[BootenvBody]) -> String {
+    table::render(&["NAME", "KIND", "OS", "KERNEL", "DESCRIPTION"], envs, |b| {
+        vec![b.name.clone(), table::word(&b.kind), b.os.clone(), table::opt(b.kernel.as_ref()), b.description.clone()]
+    })
+}
+
+/// Runs `fulcrum node ...`.
+pub(crate) async fn node(c: &Client, json_out: bool, cmd: NodeCmd) -> anyhow::Result<()> {
+    let one = |n: &NodeView| node_table(std::slice::from_ref(n));
+    match cmd {
+        NodeCmd::List => print(json_out, &c.get::<Vec<NodeView>>("/api/v1/nodes").await?, |v| node_table(v)),
+        NodeCmd::Show { name } => print(json_out, &c.get::<NodeView>(&format!("/api/v1/nodes/{name}")).await?, one),
+        NodeCmd::Create { name, macs, bootenv, network, address } => {
+            let body = NewNode {
+                name,
+                macs: macs.iter().map(|m| arg::<Mac>("mac", m)).collect::<anyhow::Result<_>>()?,
+                bootenv,
+                network,
+                address: address.as_deref().map(|a| arg::<Ipv4Addr>("address", a)).transpose()?,
+                available: None,
+                power: None,
+            };
+            print(json_out, &c.send::<_, NodeView>(Method::POST, "/api/v1/nodes", Some(&body)).await?, one)
+        }
+        NodeCmd::SetBootenv { name, bootenv } => {
+            let path = format!("/api/v1/nodes/{name}/bootenv");
+            print(json_out, &c.send::<_, NodeView>(Method::PUT, &path, Some(&SetBootenv { bootenv })).await?, one)
+        }
+        NodeCmd::Provision { name, verb } => {
+            let path = format!("/api/v1/nodes/{name}/states/provision");
+            let body = ProvisionTarget { target: verb };
+            print(json_out, &c.send::<_, NodeView>(Method::PUT, &path, Some(&body)).await?, one)
+        }
+        NodeCmd::Delete { name } => {
+            c.send_empty(Method::DELETE, &format!("/api/v1/nodes/{name}")).await?;
+            if !json_out {
+                println!("deleted node {name}");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Runs `fulcrum network ...`.
+pub(crate) async fn network(c: &Client, json_out: bool, cmd: NetworkCmd) -> anyhow::Result<()> {
+    let one = |n: &NetworkView| network_table(std::slice::from_ref(n));
+    match cmd {
+        NetworkCmd::List => {
+            print(json_out, &c.get::<Vec<NetworkView>>("/api/v1/networks").await?, |v| network_table(v))
+        }
+        NetworkCmd::Show { name } => {
+            print(json_out, &c.get::<NetworkView>(&format!("/api/v1/networks/{name}")).await?, one)
+        }
+        NetworkCmd::Create {
+            name,
+            subnet,
+            static_range,
+            dynamic,
+            domain,
+            router,
+            v6prefix,
+            server,
+            interface,
+            dns_servers,
+            lease_seconds,
+            mtu,
+        } => {
+            let body = NewNetwork {
+                name,
+                subnet: arg("subnet", &subnet)?,
+                router: router.as_deref().map(|r| arg("router", r)).transpose()?,
+                dynamic: dynamic.as_deref().map(|d| range("dynamic", d)).transpose()?,
+                static_range: range("static", &static_range)?,
+                domain,
+                dns_servers: dns_servers.iter().map(|d| arg("dns", d)).collect::<anyhow::Result<_>>()?,
+                v6prefix: v6prefix.as_deref().map(|p| arg("v6prefix", p)).transpose()?,
+                interface,
+                server: server.as_deref().map(|s| arg("server", s)).transpose()?,
+                lease_seconds,
+                mtu,
+            };
+            print(json_out, &c.send::<_, NetworkView>(Method::POST, "/api/v1/networks", Some(&body)).await?, one)
+        }
+        NetworkCmd::Delete { name } => {
+            c.send_empty(Method::DELETE, &format!("/api/v1/networks/{name}")).await?;
+            if !json_out {
+                println!("deleted network {name}");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Runs `fulcrum bootenv ...`.
+pub(crate) async fn bootenv(c: &Client, json_out: bool, cmd: BootenvCmd) -> anyhow::Result<()> {
+    match cmd {
+        BootenvCmd::List => {
+            print(json_out, &c.get::<Vec<BootenvBody>>("/api/v1/bootenvs").await?, |v| bootenv_table(v))
+        }
+        BootenvCmd::Show { name } => {
+            let env = c.get::<BootenvBody>(&format!("/api/v1/bootenvs/{name}")).await?;
+            print(json_out, &env, |b| bootenv_table(std::slice::from_ref(b)))
+        }
+    }
+    Ok(())
+}
+
+/// Runs `fulcrum lease ...`.
+pub(crate) async fn lease(c: &Client, json_out: bool, cmd: LeaseCmd) -> anyhow::Result<()> {
+    match cmd {
+        LeaseCmd::List => print(json_out, &c.get::<Vec<LeaseView>>("/api/v1/leases").await?, |v| {
+            table::render(&["IP", "MAC", "NETWORK", "HOSTNAME", "EXPIRES"], v, |l| {
+                vec![
+                    l.ip.to_string(),
+                    l.mac.to_string(),
+                    l.network.clone(),
+                    table::opt(l.hostname.as_ref()),
+                    l.expires_at.to_string(),
+                ]
+            })
+        }),
+    }
+    Ok(())
+}

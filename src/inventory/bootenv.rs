@@ -1,0 +1,173 @@
+//! Boot environments: what a node's next network boot runs. The record,
+//! its rules (a valid name, a kernel or a script for network bootenvs,
+//! templates that compile, so that a broken one is refused when it is
+//! created rather than when a machine boots it), the bootenvs shipped in
+//! the binary (`bootenvs/*.toml`) and their seeding: a shipped bootenv is
+//! added only when none of its name exists, so an operator's edits win.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use super::error::InventoryError;
+use crate::state::{NoIndex, Record, Txn};
+use crate::types::field::FieldError;
+use crate::types::names;
+
+/// `(file name, text)` of every shipped bootenv.
+const SHIPPED: [(&str, &str); 3] = [
+    ("local.toml", include_str!("../../bootenvs/local.toml")),
+    ("discovery.toml", include_str!("../../bootenvs/discovery.toml")),
+    ("ubuntu-24.04.toml", include_str!("../../bootenvs/ubuntu-24.04.toml")),
+];
+
+/// Whether a boot environment boots from the network or the local disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum BootKind {
+    #[default]
+    Network,
+    Local,
+}
+
+/// A boot environment.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Bootenv {
+    pub(crate) name: String,
+    #[serde(default)]
+    pub(crate) description: String,
+    #[serde(default)]
+    pub(crate) os: String,
+    #[serde(default)]
+    pub(crate) kind: BootKind,
+    /// Kernel: a path under the files directory or an http(s) URL.
+    #[serde(default)]
+    pub(crate) kernel: Option<String>,
+    #[serde(default)]
+    pub(crate) initrds: Vec<String>,
+    /// minijinja template of the kernel command line.
+    #[serde(default)]
+    pub(crate) kernel_params: String,
+    /// minijinja template of the iPXE script; empty means the default
+    /// kernel + initrd script.
+    #[serde(default)]
+    pub(crate) ipxe: String,
+    /// Unattended-install templates served at `/boot/templates/{mac}/{name}`.
+    #[serde(default)]
+    pub(crate) templates: BTreeMap<String, String>,
+}
+
+impl Record for Bootenv {
+    const KIND: &'static str = "bootenv";
+    const TABLE: &'static str = "bootenvs";
+    type Key = String;
+    type Index = NoIndex;
+    fn key(&self) -> String {
+        self.name.clone()
+    }
+    fn store_key(key: &String) -> String {
+        key.clone()
+    }
+}
+
+impl Bootenv {
+    /// Checks the name and compiles every template; the error names the
+    /// field.
+    pub(crate) fn check(&self) -> Result<(), FieldError> {
+        names::check_name("name", &self.name)?;
+        if self.kind == BootKind::Network && self.kernel.is_none() && self.ipxe.is_empty() {
+            return Err(FieldError::new("kernel", "a network bootenv needs a kernel or its own ipxe script"));
+        }
+        let jinja = minijinja::Environment::new();
+        let compile = |field: String, text: &str| {
+            jinja
+                .template_from_str(text)
+                .map(|_| ())
+                .map_err(|e| FieldError::new(field, format!("template does not compile: {e}")))
+        };
+        compile("kernel_params".into(), &self.kernel_params)?;
+        compile("ipxe".into(), &self.ipxe)?;
+        for (name, text) in &self.templates {
+            compile(format!("templates.{name}"), text)?;
+        }
+        Ok(())
+    }
+}
+
+/// A shipped bootenv that does not parse or check (a build defect the
+/// unit tests catch).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ShippedError {
+    #[error("bootenvs/{file}: {source}")]
+    Parse {
+        file: &'static str,
+        #[source]
+        source: toml::de::Error,
+    },
+    #[error("bootenvs/{file}: {source}")]
+    Check {
+        file: &'static str,
+        #[source]
+        source: FieldError,
+    },
+}
+
+/// The shipped bootenvs, parsed and checked.
+pub(crate) fn shipped() -> Result<Vec<Bootenv>, ShippedError> {
+    SHIPPED
+        .iter()
+        .map(|(file, text)| {
+            let env: Bootenv = toml::from_str(text).map_err(|source| ShippedError::Parse { file, source })?;
+            env.check().map_err(|source| ShippedError::Check { file, source })?;
+            Ok(env)
+        })
+        .collect()
+}
+
+/// Creates a bootenv.
+pub(crate) fn create(txn: &mut Txn<'_>, env: Bootenv) -> Result<Arc<Bootenv>, InventoryError> {
+    env.check()?;
+    if txn.world().table::<Bootenv>().contains(&env.name) {
+        return Err(InventoryError::conflict("name", format!("bootenv `{}` already exists", env.name)));
+    }
+    Ok(txn.put(env)?)
+}
+
+/// Adds each of `envs` that no bootenv of its name exists for; returns how
+/// many were added.
+pub(crate) fn seed(txn: &mut Txn<'_>, envs: Vec<Bootenv>) -> Result<usize, InventoryError> {
+    let mut added = 0;
+    for env in envs {
+        if !txn.world().table::<Bootenv>().contains(&env.name) {
+            env.check()?;
+            txn.put(env)?;
+            added += 1;
+        }
+    }
+    Ok(added)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shipped_bootenvs_parse_and_compile() {
+        let names: Vec<String> = shipped().unwrap().into_iter().map(|e| e.name).collect();
+        assert_eq!(names, ["local", "discovery", "ubuntu-24.04"]);
+    }
+
+    #[test]
+    fn broken_template_names_field() {
+        let mut env = shipped().unwrap().remove(1);
+        env.templates.insert("user-data".into(), "{% if %}".into());
+        assert_eq!(env.check().unwrap_err().field, "templates.user-data");
+        env.templates.clear();
+        env.kernel = None;
+        assert_eq!(env.check().unwrap_err().field, "kernel");
+        env.name = "../x".into();
+        assert_eq!(env.check().unwrap_err().field, "name");
+    }
+}

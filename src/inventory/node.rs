@@ -1,0 +1,338 @@
+//! Nodes: the machines Fulcrum knows by their MAC addresses. The record
+//! (with its secret token), its indexes by MAC and by address, and the
+//! operations the engine builds on: registration (with the node's static
+//! IPv4 address allocated in the same transaction), changes, bootenv,
+//! provisioning verbs, aliveness, deletion, and registering a machine
+//! that booted the discovery image. Hooks are the engine's business: these
+//! operations only keep the inventory's own rules.
+
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+
+use imbl::HashMap;
+use serde::{Deserialize, Serialize};
+
+use super::bootenv::Bootenv;
+use super::error::InventoryError;
+use super::lifecycle::{ProvisionState, Verb};
+use super::network::Network;
+use crate::net::alloc;
+use crate::state::{Index, Record, Table, Txn, World};
+use crate::types::mac::Mac;
+use crate::types::names;
+use crate::types::power::PowerSpec;
+use crate::types::secret::Secret;
+use crate::types::time::now;
+
+/// A machine Fulcrum knows by its MAC addresses.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Node {
+    /// Fully qualified, lower-case, no trailing dot.
+    pub(crate) name: String,
+    pub(crate) macs: Vec<Mac>,
+    /// The network its static address comes from.
+    #[serde(default)]
+    pub(crate) network: Option<String>,
+    #[serde(default)]
+    pub(crate) ipv4: Option<Ipv4Addr>,
+    pub(crate) bootenv: String,
+    /// Framework-owned: the node is reachable / has reported in.
+    pub(crate) alive: bool,
+    /// Operator-owned: the engine may act on this node.
+    pub(crate) available: bool,
+    pub(crate) provision_state: ProvisionState,
+    /// How its power is controlled, if at all.
+    #[serde(default)]
+    pub(crate) power: Option<PowerSpec>,
+    /// What the node presents when it reports in (`Authorization: Bearer`).
+    #[serde(default)]
+    pub(crate) token: Secret,
+    pub(crate) created_at: u64,
+    pub(crate) updated_at: u64,
+}
+
+/// Node by MAC and by static address.
+#[derive(Clone, Default)]
+pub(crate) struct NodeIndex {
+    by_mac: HashMap<Mac, String>,
+    by_ip: HashMap<Ipv4Addr, String>,
+}
+
+impl Index<Node> for NodeIndex {
+    fn inserted(&mut self, old: Option<&Node>, new: &Node) {
+        if let Some(old) = old {
+            self.removed(old);
+        }
+        for mac in &new.macs {
+            self.by_mac.insert(*mac, new.name.clone());
+        }
+        if let Some(ip) = new.ipv4 {
+            self.by_ip.insert(ip, new.name.clone());
+        }
+    }
+
+    fn removed(&mut self, old: &Node) {
+        for mac in &old.macs {
+            if self.by_mac.get(mac) == Some(&old.name) {
+                self.by_mac.remove(mac);
+            }
+        }
+        if let Some(ip) = old.ipv4 {
+            if self.by_ip.get(&ip) == Some(&old.name) {
+                self.by_ip.remove(&ip);
+            }
+        }
+    }
+}
+
+impl Record for Node {
+    const KIND: &'static str = "node";
+    const TABLE: &'static str = "nodes";
+    type Key = String;
+    type Index = NodeIndex;
+    fn key(&self) -> String {
+        self.name.clone()
+    }
+    fn store_key(key: &String) -> String {
+        key.clone()
+    }
+}
+
+impl Table<Node> {
+    /// The node that has this MAC.
+    pub(crate) fn by_mac(&self, mac: &Mac) -> Option<&Arc<Node>> {
+        self.index().by_mac.get(mac).and_then(|n| self.get(n))
+    }
+
+    /// The node whose static address this is.
+    pub(crate) fn by_ip(&self, ip: Ipv4Addr) -> Option<&Arc<Node>> {
+        self.index().by_ip.get(&ip).and_then(|n| self.get(n))
+    }
+}
+
+impl Node {
+    /// The node's network, if it has one.
+    pub(crate) fn network_in<'w>(&self, w: &'w World) -> Option<&'w Arc<Network>> {
+        self.network.as_deref().and_then(|n| w.table::<Network>().get(n))
+    }
+
+    /// The node's IPv6 address, on a network with a v6 prefix.
+    pub(crate) fn ipv6(&self, w: &World) -> Option<std::net::Ipv6Addr> {
+        self.network_in(w).and_then(|net| net.v6_address(w.global_id(), &self.name))
+    }
+}
+
+/// What registering a node takes.
+#[derive(Debug, Clone)]
+pub(crate) struct NodeSpec {
+    pub(crate) name: String,
+    pub(crate) macs: Vec<Mac>,
+    /// Default: the configured default bootenv.
+    pub(crate) bootenv: Option<String>,
+    /// Network to take the address from; by default the network whose
+    /// domain the name is in, or the only network.
+    pub(crate) network: Option<String>,
+    /// A chosen static address instead of the next free one.
+    pub(crate) address: Option<Ipv4Addr>,
+    pub(crate) available: Option<bool>,
+    pub(crate) power: Option<PowerSpec>,
+}
+
+/// What a change to a node may set; `None` keeps a field.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct NodeChanges {
+    pub(crate) available: Option<bool>,
+    pub(crate) bootenv: Option<String>,
+    pub(crate) macs: Option<Vec<Mac>>,
+    pub(crate) power: Option<PowerSpec>,
+}
+
+/// The node as it is in this transaction, to change.
+pub(crate) fn get(w: &World, name: &str) -> Result<Node, InventoryError> {
+    w.table::<Node>().get(name).map(|n| (**n).clone()).ok_or_else(|| InventoryError::not_found(Node::KIND, name))
+}
+
+/// Stores a node, refusing a MAC or address another node has, or a
+/// bootenv that does not exist.
+pub(crate) fn put(txn: &mut Txn<'_>, node: Node) -> Result<Arc<Node>, InventoryError> {
+    let nodes = txn.world().table::<Node>();
+    for mac in &node.macs {
+        if let Some(other) = nodes.by_mac(mac).filter(|o| o.name != node.name) {
+            return Err(InventoryError::conflict("macs", format!("MAC {mac} belongs to node `{}`", other.name)));
+        }
+    }
+    if let Some(ip) = node.ipv4 {
+        if let Some(other) = nodes.by_ip(ip).filter(|o| o.name != node.name) {
+            return Err(InventoryError::conflict("address", format!("{ip} belongs to node `{}`", other.name)));
+        }
+    }
+    if !txn.world().table::<Bootenv>().contains(&node.bootenv) {
+        return Err(InventoryError::invalid("bootenv", format!("no bootenv named `{}`", node.bootenv)));
+    }
+    Ok(txn.put(node)?)
+}
+
+/// The network a node named `name` belongs on.
+fn pick_network<'w>(
+    w: &'w World,
+    name: &str,
+    explicit: Option<&str>,
+) -> Result<Option<&'w Arc<Network>>, InventoryError> {
+    let nets = w.table::<Network>();
+    match explicit {
+        Some(net) => nets
+            .get(net)
+            .map(Some)
+            .ok_or_else(|| InventoryError::invalid("network", format!("no network named `{net}`"))),
+        None => Ok(nets.for_fqdn(name).or_else(|| nets.sole())),
+    }
+}
+
+/// The next free static address of `net`, from its allocation cursor.
+fn next_static(w: &World, net: &Network) -> Option<Ipv4Addr> {
+    let nodes = w.table::<Node>();
+    let cursor = w.table::<Network>().index().static_cursor(&net.name);
+    // A static address is taken only by a node: leases in the static range
+    // are the nodes' own (unknown clients are leased only from the dynamic
+    // range, which may not overlap it), and deleting a node deletes its.
+    alloc::search(&net.static_range, cursor, |ip| net.assignable(ip) && nodes.by_ip(ip).is_none())
+}
+
+/// Registers a node. Address allocation and uniqueness are checked against
+/// this transaction's own view, so two registrations at once can never get
+/// the same address.
+pub(crate) fn create(txn: &mut Txn<'_>, spec: NodeSpec, default_bootenv: &str) -> Result<Arc<Node>, InventoryError> {
+    names::check_fqdn("name", &spec.name)?;
+    if spec.macs.is_empty() {
+        return Err(InventoryError::invalid("macs", "at least one MAC address is required"));
+    }
+    if txn.world().table::<Node>().contains(&spec.name) {
+        return Err(InventoryError::conflict("name", format!("node `{}` already exists", spec.name)));
+    }
+    let net = pick_network(txn.world(), &spec.name, spec.network.as_deref())?.cloned();
+    let ipv4 = match (&net, spec.address) {
+        (Some(net), Some(ip)) => {
+            if !net.static_range.contains(ip) || !net.assignable(ip) {
+                return Err(InventoryError::invalid(
+                    "address",
+                    format!(
+                        "{ip} is not in network `{}`'s static range {}-{}",
+                        net.name, net.static_range.start, net.static_range.end
+                    ),
+                ));
+            }
+            Some(ip)
+        }
+        (None, Some(_)) => return Err(InventoryError::invalid("address", "an address needs a network")),
+        (Some(net), None) => {
+            let ip = next_static(txn.world(), net).ok_or_else(|| {
+                InventoryError::conflict("network", format!("network `{}` has no free static address", net.name))
+            })?;
+            txn.index_mut::<Network>().advance(&net.name, ip);
+            Some(ip)
+        }
+        (None, None) => None,
+    };
+    let t = now();
+    put(
+        txn,
+        Node {
+            name: spec.name,
+            macs: spec.macs,
+            network: net.map(|n| n.name.clone()),
+            ipv4,
+            bootenv: spec.bootenv.unwrap_or_else(|| default_bootenv.to_string()),
+            alive: false,
+            available: spec.available.unwrap_or(true),
+            provision_state: ProvisionState::Enroll,
+            power: spec.power,
+            token: Secret::random_token(),
+            created_at: t,
+            updated_at: t,
+        },
+    )
+}
+
+/// Registers a machine that booted the discovery image as
+/// `d<mac>.<domain>` on the network its request came from (or the only
+/// network), with the discovery bootenv. `None` if the MAC is known.
+pub(crate) fn register_discovered(
+    txn: &mut Txn<'_>,
+    mac: Mac,
+    source: Option<Ipv4Addr>,
+    discovery_bootenv: &str,
+) -> Result<Option<Arc<Node>>, InventoryError> {
+    if txn.world().table::<Node>().by_mac(&mac).is_some() {
+        return Ok(None);
+    }
+    let nets = txn.world().table::<Network>();
+    let net = source
+        .and_then(|ip| nets.containing(ip))
+        .or_else(|| nets.sole())
+        .ok_or_else(|| InventoryError::invalid("mac", "no network to register this machine on"))?;
+    let spec = NodeSpec {
+        name: format!("d{}.{}", mac.dashed(), net.domain),
+        macs: vec![mac],
+        bootenv: Some(discovery_bootenv.to_string()),
+        network: Some(net.name.clone()),
+        address: None,
+        available: None,
+        power: None,
+    };
+    create(txn, spec, discovery_bootenv).map(Some)
+}
+
+/// Applies a change.
+pub(crate) fn update(txn: &mut Txn<'_>, name: &str, c: NodeChanges) -> Result<Arc<Node>, InventoryError> {
+    let mut node = get(txn.world(), name)?;
+    if let Some(available) = c.available {
+        node.available = available;
+    }
+    if let Some(env) = c.bootenv {
+        node.bootenv = env;
+    }
+    if let Some(macs) = c.macs {
+        if macs.is_empty() {
+            return Err(InventoryError::invalid("macs", "at least one MAC address is required"));
+        }
+        node.macs = macs;
+    }
+    if c.power.is_some() {
+        node.power = c.power;
+    }
+    node.updated_at = now();
+    put(txn, node)
+}
+
+/// Sets the bootenv the node's next network boot runs.
+pub(crate) fn set_bootenv(txn: &mut Txn<'_>, name: &str, bootenv: String) -> Result<Arc<Node>, InventoryError> {
+    update(txn, name, NodeChanges { bootenv: Some(bootenv), ..NodeChanges::default() })
+}
+
+/// Sets whether the node is alive; returns the node and whether it was.
+pub(crate) fn set_alive(txn: &mut Txn<'_>, name: &str, alive: bool) -> Result<(Arc<Node>, bool), InventoryError> {
+    let mut node = get(txn.world(), name)?;
+    let was = node.alive;
+    node.alive = alive;
+    node.updated_at = now();
+    Ok((put(txn, node)?, was))
+}
+
+/// Moves a node through the provisioning state machine.
+pub(crate) fn provision(txn: &mut Txn<'_>, name: &str, verb: Verb) -> Result<Arc<Node>, InventoryError> {
+    let mut node = get(txn.world(), name)?;
+    let mut to = node.provision_state.apply(verb)?;
+    // Credential validation: a node with a power driver has what `manage`
+    // checks; one without is accepted as manually managed.
+    if to == ProvisionState::Verifying {
+        to = to.apply(Verb::Done)?;
+    }
+    node.provision_state = to;
+    node.updated_at = now();
+    put(txn, node)
+}
+
+/// Deletes a node (its dependents' cascades run in the same transaction).
+pub(crate) fn delete(txn: &mut Txn<'_>, name: &str) -> Result<Arc<Node>, InventoryError> {
+    txn.delete::<Node, _>(name)?.ok_or_else(|| InventoryError::not_found(Node::KIND, name))
+}

@@ -1,0 +1,204 @@
+//! The mechanism with a record kind of the tests' own: a failed write
+//! leaves no trace while the rest of its batch commits, concurrent writes
+//! share commits, indexes follow every change, cascades run in the
+//! deleting transaction, secrets stay off the feed, and a closed state
+//! reopens at once.
+
+use std::sync::Arc;
+
+use imbl::HashMap;
+use serde::{Deserialize, Serialize};
+
+use super::*;
+use crate::types::secret::Secret;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct Item {
+    name: String,
+    tag: u32,
+    #[serde(default)]
+    token: Secret,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct Note {
+    id: u64,
+    item: String,
+}
+
+/// Item by tag.
+#[derive(Clone, Default)]
+struct ByTag(HashMap<u32, String>);
+
+impl Index<Item> for ByTag {
+    fn inserted(&mut self, old: Option<&Item>, new: &Item) {
+        if let Some(old) = old {
+            self.0.remove(&old.tag);
+        }
+        self.0.insert(new.tag, new.name.clone());
+    }
+    fn removed(&mut self, old: &Item) {
+        self.0.remove(&old.tag);
+    }
+}
+
+impl Record for Item {
+    const KIND: &'static str = "item";
+    const TABLE: &'static str = "items";
+    type Key = String;
+    type Index = ByTag;
+    fn key(&self) -> String {
+        self.name.clone()
+    }
+    fn store_key(key: &String) -> String {
+        key.clone()
+    }
+}
+
+impl Record for Note {
+    const KIND: &'static str = "note";
+    const TABLE: &'static str = "notes";
+    type Key = u64;
+    type Index = NoIndex;
+    fn key(&self) -> u64 {
+        self.id
+    }
+    fn store_key(key: &u64) -> String {
+        format!("{key:020}")
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum TestError {
+    #[error("tag {0} is taken")]
+    Taken(u32),
+    #[error(transparent)]
+    State(#[from] StateError),
+}
+
+fn schema() -> Schema {
+    let mut s = Schema::new(1);
+    s.register::<Item>().register::<Note>();
+    s.on_delete::<Item>(|txn, item| {
+        let notes: Vec<u64> =
+            txn.world().table::<Note>().iter().filter(|n| n.item == item.name).map(|n| n.id).collect();
+        for id in notes {
+            txn.delete::<Note, _>(&id)?;
+        }
+        Ok(())
+    });
+    s
+}
+
+fn item(name: &str, tag: u32) -> Item {
+    Item { name: name.into(), tag, token: Secret::default() }
+}
+
+/// Puts an item unless its tag is taken by another.
+fn put_unique(txn: &mut Txn<'_>, it: Item) -> Result<Arc<Item>, TestError> {
+    if txn.world().table::<Item>().index().0.get(&it.tag).is_some_and(|n| *n != it.name) {
+        return Err(TestError::Taken(it.tag));
+    }
+    Ok(txn.put(it)?)
+}
+
+#[tokio::test]
+async fn failed_write_leaves_no_trace_and_good_ones_persist() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = State::open_dir(dir.path(), schema()).unwrap();
+    let mut feed = state.subscribe();
+    state.write(|t| put_unique(t, item("a", 1))).await.unwrap();
+    // Creates an item, then fails on a taken tag: neither half stays.
+    let err = state
+        .write(|t| {
+            put_unique(t, item("b", 2))?;
+            put_unique(t, item("c", 1))
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, TestError::Taken(1)), "{err}");
+    let w = state.snapshot();
+    assert!(w.table::<Item>().get("b").is_none());
+    assert_eq!(w.table::<Item>().index().0.get(&1).map(String::as_str), Some("a"));
+    assert_eq!(feed.recv().await.unwrap().event_name(), "item.created");
+    assert!(feed.try_recv().is_err(), "the failed write announced something");
+    let gid = w.global_id();
+    state.close().await;
+    // Closed means closed: no retry loop is needed to reopen at once.
+    let state = State::open_dir(dir.path(), schema()).unwrap();
+    let w = state.snapshot();
+    assert_eq!(w.global_id(), gid);
+    assert!(w.table::<Item>().get("a").is_some());
+    assert!(w.table::<Item>().get("b").is_none());
+    assert_eq!(w.table::<Item>().index().0.get(&1).map(String::as_str), Some("a"), "indexes are rebuilt at load");
+    state.close().await;
+    let e = state.write(|t| t.put(item("late", 9))).await.unwrap_err();
+    assert!(matches!(e, StateError::Closed), "{e}");
+}
+
+#[tokio::test]
+async fn concurrent_writes_are_batched_and_all_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = State::open_dir(dir.path(), schema()).unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..200u64 {
+        let s = state.clone();
+        tasks.push(tokio::spawn(
+            async move { s.write(move |t| t.put(Note { id: i, item: "x".into() })).await.map(|_| ()) },
+        ));
+    }
+    for t in tasks {
+        let r: Result<(), StateError> = t.await.unwrap();
+        r.unwrap();
+    }
+    let w = state.snapshot();
+    assert_eq!(w.table::<Note>().len(), 200);
+    assert!(w.version() <= 200);
+    state.close().await;
+}
+
+#[tokio::test]
+async fn deletes_cascade_in_the_same_transaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = State::open_dir(dir.path(), schema()).unwrap();
+    state
+        .write(|t| {
+            t.put(item("a", 1))?;
+            t.put(item("b", 2))?;
+            for (id, of) in [(1, "a"), (2, "a"), (3, "b")] {
+                t.put(Note { id, item: of.into() })?;
+            }
+            Ok::<_, StateError>(())
+        })
+        .await
+        .unwrap();
+    let mut feed = state.subscribe();
+    let gone = state.write(|t| t.delete::<Item, _>("a")).await.unwrap();
+    assert_eq!(gone.map(|i| i.name.clone()).as_deref(), Some("a"));
+    let names: Vec<String> = std::iter::from_fn(|| feed.try_recv().ok()).map(|c| c.event_name()).collect();
+    assert_eq!(names, ["item.deleted", "note.deleted", "note.deleted"]);
+    assert!(state.write(|t| t.delete::<Item, _>("a")).await.unwrap().is_none());
+    state.close().await;
+    let state = State::open_dir(dir.path(), schema()).unwrap();
+    let notes: Vec<u64> = state.snapshot().table::<Note>().iter().map(|n| n.id).collect();
+    assert_eq!(notes, [3]);
+    state.close().await;
+}
+
+#[tokio::test]
+async fn secrets_are_stored_but_never_on_the_feed() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = State::open_dir(dir.path(), schema()).unwrap();
+    let mut feed = state.subscribe();
+    let secret = "0123456789abcdef-secret";
+    state.write(move |t| t.put(Item { name: "s".into(), tag: 5, token: Secret::new(secret) })).await.unwrap();
+    let change = feed.recv().await.unwrap();
+    let json = change.to_json();
+    assert!(!json.contains(secret), "the feed carried a secret: {json}");
+    assert!(json.contains(crate::types::secret::REDACTED), "{json}");
+    state.close().await;
+    let state = State::open_dir(dir.path(), schema()).unwrap();
+    let w = state.snapshot();
+    assert!(w.table::<Item>().get("s").unwrap().token.matches(secret), "the store must keep the value");
+    state.close().await;
+}

@@ -1,0 +1,24 @@
+//! Value types several rooms share, and the validation rules for them. A
+//! leaf: nothing here imports another room of the crate.
+//!
+//! - [`mac`]: Ethernet addresses in every spelling clients use;
+//! - [`range`]: inclusive IPv4 ranges;
+//! - [`global_id`]: the cluster's RFC 4193 Global ID;
+//! - [`names`]: the one set of rules for record names, FQDNs, DNS domains
+//!   and interface names;
+//! - [`secret`]: a string that never prints or serializes its value;
+//! - [`power`]: how a node's power is controlled;
+//! - [`field`]: an error that names the field at fault;
+//! - [`time`]: wall-clock seconds and milliseconds.
+
+pub(crate) mod field;
+pub(crate) mod global_id;
+pub mod mac;
+pub(crate) mod names;
+pub(crate) mod power;
+pub(crate) mod range;
+pub(crate) mod secret;
+pub(crate) mod time;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,42 @@
+//! How a node's power is controlled, and the actions a driver takes. The
+//! drivers themselves are in the `power` room.
+
+use serde::{Deserialize, Serialize};
+
+/// A node's power driver and its settings.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "driver", rename_all = "lowercase", deny_unknown_fields)]
+pub(crate) enum PowerSpec {
+    /// `ssh root@<node> reboot`: the node must be up.
+    Ssh,
+    /// An operator's shell command, run on the admin node.
+    Command {
+        /// The command (`sh -c`).
+        command: String,
+    },
+}
+
+/// A power action.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum PowerAction {
+    /// Switch on.
+    #[serde(rename = "power on")]
+    On,
+    /// Switch off.
+    #[serde(rename = "power off")]
+    Off,
+    /// Power-cycle.
+    #[serde(rename = "reboot")]
+    Reboot,
+}
+
+impl PowerAction {
+    /// `on`, `off` or `reboot`: the word a command driver is given.
+    pub(crate) fn word(self) -> &'static str {
+        match self {
+            PowerAction::On => "on",
+            PowerAction::Off => "off",
+            PowerAction::Reboot => "reboot",
+        }
+    }
+}

@@ -1,0 +1,342 @@
+//! The harness every integration test shares: start the real `fulcrum`
+//! binary with a config of the test's choosing (on loopback, or inside a
+//! network namespace the test created), talk to it, and tear everything
+//! down on drop. Tests that need root or a tool FAIL under `CI=true` when
+//! it is missing, and skip with a message elsewhere. [`qemu`] holds what
+//! the VM tests share.
+
+pub mod qemu;
+
+use std::io::Write;
+use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+/// Whether we run in CI, where a missing prerequisite is a failure.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
+}
+
+/// True if the prerequisites hold. Otherwise panics under CI, or prints a
+/// skip notice and returns false.
+pub fn prerequisites(test: &str, need_root: bool, tools: &[&str]) -> bool {
+    let mut missing = Vec::new();
+    if need_root && !is_root() {
+        missing.push("root".to_string());
+    }
+    for t in tools {
+        if which(t).is_none() {
+            missing.push(format!("`{t}`"));
+        }
+    }
+    if missing.is_empty() {
+        return true;
+    }
+    let msg = format!("{test}: missing {}", missing.join(", "));
+    if in_ci() {
+        panic!("{msg} (CI=true: required; `.ci/run` installs them)");
+    }
+    eprintln!("SKIPPED {msg}");
+    false
+}
+
+pub fn is_root() -> bool {
+    Command::new("id").arg("-u").output().map(|o| o.stdout.starts_with(b"0")).unwrap_or(false)
+}
+
+/// Full path of a program on PATH (also /usr/sbin, /sbin).
+pub fn which(tool: &str) -> Option<PathBuf> {
+    let path = std::env::var("PATH").unwrap_or_default() + ":/usr/sbin:/sbin";
+    path.split(':').map(|d| Path::new(d).join(tool)).find(|p| p.is_file())
+}
+
+/// A free port on 127.0.0.1 (TCP and UDP both free at the time of asking).
+pub fn free_port() -> u16 {
+    for _ in 0..100 {
+        let t = TcpListener::bind("127.0.0.1:0").expect("bind tcp");
+        let port = t.local_addr().expect("addr").port();
+        if UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port");
+}
+
+/// Runs a command, panicking with its output if it fails.
+pub fn run(cmd: &mut Command) -> Output {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Polls `f` every 50 ms until it returns Some or `limit` passes.
+pub fn wait_for<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(start.elapsed() < limit, "timed out after {limit:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+static NS_COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// A network namespace owned by the test; deleted (with every interface
+/// in it) on drop.
+pub struct Netns {
+    pub name: String,
+}
+
+impl Netns {
+    pub fn new(tag: &str) -> Netns {
+        let name = format!("fu-{tag}-{}-{}", std::process::id(), NS_COUNTER.fetch_add(1, Ordering::SeqCst));
+        run(Command::new("ip").args(["netns", "add", &name]));
+        let ns = Netns { name };
+        ns.ip(&["link", "set", "lo", "up"]);
+        ns
+    }
+
+    /// `ip netns exec NAME program args...` as a Command.
+    pub fn cmd(&self, program: &str) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.name, program]);
+        c
+    }
+
+    /// Runs `ip ARGS` inside the namespace, panicking on failure.
+    pub fn ip(&self, args: &[&str]) -> Output {
+        run(self.cmd("ip").args(args))
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.name]).status();
+    }
+}
+
+/// A running `fulcrum serve`, stopped (SIGTERM, then SIGKILL) on drop.
+pub struct Server {
+    pub child: Option<Child>,
+    pub dir: tempfile::TempDir,
+    pub http: SocketAddr,
+    log: PathBuf,
+}
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_fulcrum")
+}
+
+impl Server {
+    /// Writes `config` (TOML; `{dir}` is replaced by the temp dir) and
+    /// starts the server, optionally inside `ns`, waiting until `/healthz`
+    /// answers at `http` (checked from inside `ns` when given).
+    pub fn start(config: &str, http: SocketAddr, ns: Option<&Netns>) -> Server {
+        let dir = tempfile::tempdir().expect("tempdir");
+        Self::start_in(dir, config, http, ns)
+    }
+
+    /// Like `start`, reusing an existing data directory.
+    pub fn start_in(dir: tempfile::TempDir, config: &str, http: SocketAddr, ns: Option<&Netns>) -> Server {
+        Self::start_logged(dir, config, http, ns, "info")
+    }
+
+    /// Like `start_in`, logging at `level` (`FULCRUM_LOG`).
+    pub fn start_logged(
+        dir: tempfile::TempDir,
+        config: &str,
+        http: SocketAddr,
+        ns: Option<&Netns>,
+        level: &str,
+    ) -> Server {
+        let config_path = dir.path().join("fulcrum.toml");
+        let text = config.replace("{dir}", &dir.path().display().to_string());
+        std::fs::File::create(&config_path).and_then(|mut f| f.write_all(text.as_bytes())).expect("write config");
+        let log = dir.path().join("server.log");
+        let logf = std::fs::File::create(&log).expect("log file");
+        let mut cmd = match ns {
+            Some(ns) => ns.cmd(bin()),
+            None => Command::new(bin()),
+        };
+        cmd.args(["serve", "--config"]).arg(&config_path);
+        cmd.env("FULCRUM_LOG", level);
+        cmd.stdout(Stdio::from(logf.try_clone().expect("dup"))).stderr(Stdio::from(logf));
+        let child = cmd.spawn().expect("spawn fulcrum");
+        let mut s = Server { child: Some(child), dir, http, log };
+        let url = format!("http://{http}/healthz");
+        let limit = Duration::from_secs(20);
+        let start = Instant::now();
+        loop {
+            let ok = match ns {
+                Some(ns) => ns.cmd("curl").args(["-fsS", "-m", "2", &url]).output().is_ok_and(|o| o.status.success()),
+                None => Command::new("curl").args(["-fsS", "-m", "2", &url]).output().is_ok_and(|o| o.status.success()),
+            };
+            if ok {
+                break;
+            }
+            if let Some(Ok(Some(status))) = s.child.as_mut().map(|c| c.try_wait()) {
+                panic!("fulcrum exited early ({status}):\n{}", s.log_text());
+            }
+            assert!(start.elapsed() < limit, "fulcrum did not become healthy:\n{}", s.log_text());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        s
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.http, path)
+    }
+
+    /// SIGKILL, as a power cut would; returns the data dir for a restart.
+    pub fn kill9(mut self) -> tempfile::TempDir {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        std::mem::replace(&mut self.dir, tempfile::tempdir().expect("tempdir"))
+    }
+
+    /// SIGTERM and wait (bounded) for the exit; returns the exit status and
+    /// the data dir for a restart.
+    pub fn stop(mut self) -> (Option<std::process::ExitStatus>, tempfile::TempDir) {
+        let status = self.terminate();
+        (status, std::mem::replace(&mut self.dir, tempfile::tempdir().expect("tempdir")))
+    }
+
+    /// SIGTERM and wait (bounded) for a clean exit; returns the exit status.
+    pub fn terminate(&mut self) -> Option<std::process::ExitStatus> {
+        let mut c = self.child.take()?;
+        let _ = Command::new("kill").args(["-TERM", &c.id().to_string()]).status();
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(10) {
+            if let Ok(Some(st)) = c.try_wait() {
+                return Some(st);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = c.kill();
+        c.wait().ok()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.terminate();
+    }
+}
+
+/// A server started inside the test process on port 0 (no binary, no
+/// namespace, no port guessing), on a runtime of its own; shut down the
+/// way `fulcrum serve` does on SIGTERM when dropped.
+pub struct InProcess {
+    rt: tokio::runtime::Runtime,
+    running: Option<fulcrum::server::Running>,
+    pub http: SocketAddr,
+    _dir: tempfile::TempDir,
+}
+
+impl InProcess {
+    /// Starts a server with every service on a free loopback port; `extra`
+    /// is appended to the config (TOML sections).
+    pub fn start(extra: &str) -> InProcess {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let text = format!(
+            "data_dir = \"{d}/data\"\n[http]\nlisten = \"127.0.0.1:0\"\n[dhcp]\nlisten4 = \"127.0.0.1:0\"\n\
+             [tftp]\nlisten = \"127.0.0.1:0\"\nroot = \"{d}\"\n{extra}",
+            d = dir.path().display()
+        );
+        let config = fulcrum::config::Config::parse(&text, Path::new("test.toml")).expect("test config");
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+        let running = rt.block_on(fulcrum::server::start(config)).expect("start fulcrum in-process");
+        InProcess { http: running.http, running: Some(running), rt, _dir: dir }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.http, path)
+    }
+}
+
+impl Drop for InProcess {
+    fn drop(&mut self) {
+        if let Some(r) = self.running.take() {
+            self.rt.block_on(r.shutdown());
+        }
+    }
+}
+
+/// One HTTP exchange made with `curl` (inside `ns` when given): returns
+/// the status code and the body parsed as JSON (or as a JSON string when it
+/// is not JSON).
+pub fn curl(ns: Option<&Netns>, method: &str, url: &str, body: Option<&serde_json::Value>) -> (u16, serde_json::Value) {
+    let mut cmd = match ns {
+        Some(ns) => ns.cmd("curl"),
+        None => Command::new("curl"),
+    };
+    cmd.args(["-sS", "-m", "10", "-X", method, "-w", "\n%{http_code}", url]);
+    if let Some(b) = body {
+        cmd.args(["-H", "content-type: application/json", "--data-binary", &b.to_string()]);
+    }
+    let out = run(&mut cmd);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", text.as_str()));
+    let code: u16 = code.trim().parse().unwrap_or_else(|_| panic!("curl gave no status: {text}"));
+    let value = serde_json::from_str(body).unwrap_or_else(|_| serde_json::Value::String(body.to_string()));
+    (code, value)
+}
+
+/// Addresses of a server started by [`loopback`].
+pub struct Ports {
+    pub http: SocketAddr,
+    pub dhcp: SocketAddr,
+    pub tftp: SocketAddr,
+}
+
+/// A config with every service on free loopback ports; the TFTP root is
+/// `{dir}/tftp` (created by the caller when it matters).
+pub fn loopback_config() -> (String, Ports) {
+    let p = Ports {
+        http: SocketAddr::from(([127, 0, 0, 1], free_port())),
+        dhcp: SocketAddr::from(([127, 0, 0, 1], free_port())),
+        tftp: SocketAddr::from(([127, 0, 0, 1], free_port())),
+    };
+    let cfg = format!(
+        "data_dir = \"{{dir}}/data\"\n[http]\nlisten = \"{}\"\n[dhcp]\nlisten4 = \"{}\"\n[tftp]\nlisten = \"{}\"\nroot = \"{{dir}}\"\n",
+        p.http, p.dhcp, p.tftp
+    );
+    (cfg, p)
+}
+
+/// Starts a loopback server.
+pub fn loopback() -> (Server, Ports) {
+    let (cfg, p) = loopback_config();
+    (Server::start(&cfg, p.http, None), p)
+}
+
+/// A network on 127.R.0.0/24 whose relay is 127.R.0.1 and whose server
+/// address is 127.0.0.1, so every packet stays on loopback.
+pub fn loopback_network(name: &str, r: u8) -> serde_json::Value {
+    serde_json::json!({
+        "name": name,
+        "subnet": format!("127.{r}.0.0/24"),
+        "router": format!("127.{r}.0.1"),
+        "server": "127.0.0.1",
+        "static": {"start": format!("127.{r}.0.10"), "end": format!("127.{r}.0.99")},
+        "dynamic": {"start": format!("127.{r}.0.100"), "end": format!("127.{r}.0.200")},
+        "domain": "test.example",
+        "v6prefix": "auto"
+    })
+}

@@ -1,0 +1,36 @@
+//! Fulcrum's integration tests, linked into one test binary (the suite
+//! links once, however many modules it grows). Each module tests one
+//! surface against the real binary, or against a server started in this
+//! process, with real clients where they exist:
+//!
+//! - [`api`]: the REST contract with curl (errors name the field, nothing
+//!   half-written, derived addresses, boot scripts, events, SIGTERM);
+//! - [`cli`]: the client subcommands;
+//! - [`durability`]: `kill -9` under DHCP load;
+//! - [`shutdown`]: SIGTERM under DHCP load and runs in flight, then an
+//!   immediate restart that finds every acknowledged lease and run;
+//! - [`secrets`]: no node token in the event stream, the logs or a view;
+//! - [`race`]: a bootenv change is in the very next answer, 1000 times;
+//! - [`engine`]: the noderole engine (seed 004, ERROR ripple, crash rule);
+//! - [`os_install_scale`]: the os-install flow for 50 simulated nodes;
+//! - [`netns_clients`]: udhcpc, dhclient, tftp-hpa, atftp, curl in
+//!   namespaces;
+//! - [`ssh_jig`]: the script jig against a real sshd in a namespace;
+//! - [`qemu_boot`], [`qemu_os_install`]: real VMs network-booting;
+//! - [`systemd_unit`]: the unit passes `systemd-analyze verify`.
+
+mod harness;
+
+mod api;
+mod cli;
+mod durability;
+mod engine;
+mod netns_clients;
+mod os_install_scale;
+mod qemu_boot;
+mod qemu_os_install;
+mod race;
+mod secrets;
+mod shutdown;
+mod ssh_jig;
+mod systemd_unit;

@@ -1,0 +1,222 @@
+//! Real clients against the real binary across a real L2 segment: two
+//! network namespaces the test creates (server with a bridge, client on a
+//! veth into it). udhcpc and dhclient get leases and the PXE options;
+//! tftp-hpa, atftp and curl fetch the loader over TFTP (with blksize and
+//! tsize); curl fetches the boot script and a ranged file over HTTP.
+//! Needs root; fails under CI=true when anything is missing.
+
+use std::collections::HashMap;
+use std::process::Command;
+
+use crate::harness::{curl, prerequisites, run, Netns, Server};
+use serde_json::json;
+
+/// A server namespace with bridge br0 = 10.78.0.1/24, a client namespace
+/// whose eth0 is on that bridge, and Fulcrum serving br0.
+struct Lab {
+    client: Netns,
+    srv: Server,
+    server_ns: Netns,
+    tftp_root: tempfile::TempDir,
+}
+
+fn lab() -> Lab {
+    let server_ns = Netns::new("srv");
+    let client = Netns::new("cli");
+    server_ns.ip(&["link", "add", "br0", "type", "bridge", "stp_state", "0", "forward_delay", "0"]);
+    server_ns.ip(&["addr", "add", "10.78.0.1/24", "dev", "br0"]);
+    server_ns.ip(&["link", "set", "br0", "up"]);
+    server_ns.ip(&["link", "add", "vsrv", "type", "veth", "peer", "name", "vcli"]);
+    server_ns.ip(&["link", "set", "vsrv", "master", "br0", "up"]);
+    server_ns.ip(&["link", "set", "vcli", "netns", &client.name]);
+    client.ip(&["link", "set", "vcli", "name", "eth0"]);
+    client.ip(&["link", "set", "eth0", "address", "52:54:00:78:00:01", "up"]);
+
+    let tftp_root = tempfile::tempdir().unwrap();
+    let loader: Vec<u8> = (0..200_000u32).map(|i| (i * 7 % 253) as u8).collect();
+    std::fs::write(tftp_root.path().join("undionly.kpxe"), &loader).unwrap();
+    std::fs::write(tftp_root.path().parent().unwrap().join(format!("secret-{}", std::process::id())), b"nope").unwrap();
+    let config = format!(
+        "data_dir = \"{{dir}}/data\"\n[http]\nlisten = \"0.0.0.0:8080\"\n[dhcp]\nlisten4 = \"0.0.0.0:67\"\ninterfaces = [\"br0\"]\n\
+         [tftp]\nlisten = \"0.0.0.0:69\"\nroot = \"{}\"\n[boot]\nfiles_dir = \"{{dir}}/files\"\n",
+        tftp_root.path().display()
+    );
+    let srv = Server::start(&config, "10.78.0.1:8080".parse().unwrap(), Some(&server_ns));
+    let net = json!({
+        "name": "lab", "subnet": "10.78.0.0/24", "router": "10.78.0.1", "server": "10.78.0.1",
+        "static": {"start": "10.78.0.10", "end": "10.78.0.99"},
+        "dynamic": {"start": "10.78.0.100", "end": "10.78.0.200"},
+        "domain": "lab.test", "interface": "br0", "dns_servers": ["10.78.0.1"], "lease_seconds": 600,
+    });
+    let (code, v) = curl(Some(&server_ns), "POST", &srv.url("/api/v1/networks"), Some(&net));
+    assert_eq!(code, 201, "{v}");
+    Lab { client, srv, server_ns, tftp_root }
+}
+
+/// Runs udhcpc once as a PXE client would identify itself; returns the
+/// variables its script saw on `bound`.
+fn udhcpc(lab: &Lab, tag: &str) -> HashMap<String, String> {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("env");
+    let script = dir.path().join("script.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nif [ \"$1\" = bound ]; then env > {out}; ip addr flush dev \"$interface\"; ip addr add \"$ip/$mask\" dev \"$interface\"; fi\n",
+            out = out.display()
+        ),
+    )
+    .unwrap();
+    run(Command::new("chmod").arg("+x").arg(&script));
+    let o = run(lab
+        .client
+        .cmd("udhcpc")
+        .args([
+            "-f",
+            "-q",
+            "-n",
+            "-t",
+            "5",
+            "-T",
+            "1",
+            "-i",
+            "eth0",
+            "-V",
+            "PXEClient:Arch:00000:UNDI:002001",
+            "-x",
+            "0x5d:0000",
+            "-O",
+            "bootfile",
+            "-s",
+        ])
+        .arg(&script));
+    let text = std::fs::read_to_string(&out)
+        .unwrap_or_else(|_| panic!("{tag}: udhcpc got no lease: {}", String::from_utf8_lossy(&o.stderr)));
+    text.lines().filter_map(|l| l.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
+#[test]
+fn dhcp_tftp_http_with_real_clients() {
+    if !prerequisites("netns_clients", true, &["ip", "udhcpc", "dhclient", "tftp", "atftp", "curl"]) {
+        return;
+    }
+    let lab = lab();
+
+    // 1. Unknown PXE client: dynamic address and the BIOS loader.
+    let env = udhcpc(&lab, "unknown client");
+    let ip: std::net::Ipv4Addr = env["ip"].parse().unwrap();
+    assert!(
+        (std::net::Ipv4Addr::new(10, 78, 0, 100)..=std::net::Ipv4Addr::new(10, 78, 0, 200)).contains(&ip),
+        "{env:?}"
+    );
+    assert_eq!(env["boot_file"], "undionly.kpxe", "{env:?}");
+    assert_eq!(env["siaddr"], "10.78.0.1");
+    assert_eq!(env["serverid"], "10.78.0.1");
+    assert_eq!(env["router"].trim(), "10.78.0.1");
+    assert_eq!(env["domain"], "lab.test");
+    assert_eq!(env["lease"], "600");
+    assert_eq!(env["mask"], "24");
+    let (_, leases) = curl(Some(&lab.server_ns), "GET", &lab.srv.url("/api/v1/leases"), None);
+    assert_eq!(leases[0]["mac"], "52:54:00:78:00:01", "{leases}");
+    assert_eq!(leases[0]["ip"], ip.to_string());
+
+    // 2. TFTP with three real clients; every copy identical to the source.
+    let want = std::fs::read(lab.tftp_root.path().join("undionly.kpxe")).unwrap();
+    let dl = tempfile::tempdir().unwrap();
+    let got = |name: &str| std::fs::read(dl.path().join(name)).unwrap_or_default();
+    run(lab
+        .client
+        .cmd("tftp")
+        .args(["-m", "binary", "10.78.0.1", "-c", "get", "undionly.kpxe"])
+        .arg(dl.path().join("hpa")));
+    assert!(got("hpa") == want, "tftp-hpa copy differs ({} bytes)", got("hpa").len());
+    run(lab
+        .client
+        .cmd("curl")
+        .args(["-sS", "--tftp-blksize", "1468", "-o"])
+        .arg(dl.path().join("curl"))
+        .arg("tftp://10.78.0.1/undionly.kpxe"));
+    assert!(got("curl") == want, "curl tftp copy differs");
+    let a = run(lab
+        .client
+        .cmd("atftp")
+        .args(["--trace", "--option", "blksize 1468", "--option", "tsize 0", "-g", "-r", "undionly.kpxe", "-l"])
+        .arg(dl.path().join("atftp"))
+        .arg("10.78.0.1"));
+    assert!(got("atftp") == want, "atftp copy differs");
+    let atftp_out = String::from_utf8_lossy(&a.stdout).to_string() + &String::from_utf8_lossy(&a.stderr);
+    let oack =
+        atftp_out.lines().find(|l| l.starts_with("received OACK")).unwrap_or_else(|| panic!("no OACK: {atftp_out}"));
+    assert!(oack.contains(&format!("tsize: {}", want.len())) && oack.contains("blksize: 1468"), "{oack}");
+    // Leaving the root is refused.
+    let esc = lab
+        .client
+        .cmd("atftp")
+        .args(["-g", "-r", &format!("../secret-{}", std::process::id()), "-l"])
+        .arg(dl.path().join("esc"))
+        .arg("10.78.0.1")
+        .output()
+        .unwrap();
+    assert!(!esc.status.success() && got("esc").is_empty(), "path escape was served");
+
+    // 3. HTTP: the boot script for this MAC, and a ranged file.
+    let files = lab.srv.dir.path().join("files/discovery");
+    std::fs::create_dir_all(&files).unwrap();
+    let kernel: Vec<u8> = (0..3_000_000u32).map(|i| (i % 241) as u8).collect();
+    std::fs::write(files.join("vmlinuz"), &kernel).unwrap();
+    let script = run(lab.client.cmd("curl").args(["-sf", "http://10.78.0.1:8080/boot/ipxe?mac=52:54:00:78:00:01"]));
+    let script = String::from_utf8_lossy(&script.stdout);
+    assert!(
+        script.contains("booting discovery") && script.contains("http://10.78.0.1:8080/boot/files/discovery/vmlinuz"),
+        "{script}"
+    );
+    let ranged = run(lab.client.cmd("curl").args([
+        "-s",
+        "-r",
+        "1000000-1000099",
+        "-w",
+        "\\n%{http_code}",
+        "http://10.78.0.1:8080/boot/files/discovery/vmlinuz",
+    ]));
+    let (body, code) = ranged.stdout.split_at(ranged.stdout.len() - 4);
+    assert_eq!(code, b"\n206");
+    assert_eq!(body, &kernel[1_000_000..1_000_100]);
+
+    // 4. Register the machine: its next lease is its static address, with its hostname.
+    let (code, node) = curl(
+        Some(&lab.server_ns),
+        "POST",
+        &lab.srv.url("/api/v1/nodes"),
+        Some(&json!({"name": "web1.lab.test", "macs": ["52:54:00:78:00:01"]})),
+    );
+    assert_eq!(code, 201, "{node}");
+    let env = udhcpc(&lab, "known node");
+    assert_eq!(env["ip"], node["ipv4"].as_str().unwrap());
+    assert_eq!(env["hostname"], "web1");
+    // Its bootenv is `local`: no boot file, the firmware goes to disk.
+    assert!(env.get("boot_file").is_none_or(|f| f.is_empty()), "{env:?}");
+
+    // 5. dhclient (ISC) as a plain OS client gets the same static address.
+    let d = tempfile::tempdir().unwrap();
+    let lf = d.path().join("leases");
+    run(lab.client.cmd("ip").args(["addr", "flush", "dev", "eth0"]));
+    run(lab
+        .client
+        .cmd("dhclient")
+        .args(["-1", "-v", "-sf", "/bin/true", "-pf"])
+        .arg(d.path().join("pid"))
+        .arg("-lf")
+        .arg(&lf)
+        .arg("eth0"));
+    let lease = std::fs::read_to_string(&lf).unwrap();
+    assert!(lease.contains(&format!("fixed-address {};", node["ipv4"].as_str().unwrap())), "{lease}");
+    assert!(lease.contains("option host-name \"web1\""), "{lease}");
+    if let Ok(pid) = std::fs::read_to_string(d.path().join("pid")) {
+        let _ = Command::new("kill").arg(pid.trim()).status();
+    }
+
+    // 6. Malformed datagrams are counted, never fatal.
+    run(lab.client.cmd("sh").args(["-c", "printf 'garbage' > /dev/udp/10.78.0.1/67 2>/dev/null || true"]));
+    let (_, health) = curl(Some(&lab.server_ns), "GET", &lab.srv.url("/healthz"), None);
+    assert_eq!(health["status"], "ok");
+}

@@ -1,0 +1,286 @@
+//! A real machine network-boots from Fulcrum.
+//!
+//! The test builds a network namespace with a bridge `br0` (10.77.0.1/24)
+//! and a persistent tap on it, runs `fulcrum serve` inside it, and boots
+//! QEMU (TCG, BIOS, `-boot order=n`, virtio-net with Debian's iPXE ROM) on
+//! the tap. Everything the guest gets comes from Fulcrum:
+//!
+//! 1. its DHCP lease (dynamic range) and, because it is iPXE, the URL of
+//!    its boot script; the script (discovery bootenv) names a kernel and an
+//!    initrd under `/boot/files/`, which iPXE fetches over HTTP;
+//! 2. the initrd (busybox, built by `tests/fixtures/qemu/build-assets.sh`
+//!    with a per-run token) loads virtio-net, gets a lease with udhcpc and
+//!    registers itself with `POST /api/v1/discover`.
+//!
+//! The test then marks the node dead, gives it a new bootenv `stage2`
+//! (same files, `fulcrum.stage=2` on the command line), resets the guest
+//! and sees it fetch the new script, boot with the stage-2 command line,
+//! get the node's static address, and report back (alive again).
+//!
+//! The guest kernel is Debian's cloud kernel (virtio-net as a module),
+//! fetched once with `apt-get download` and cached in
+//! `target/qemu-assets/`; set `FULCRUM_QEMU_KERNEL_DEB` to a .deb to use
+//! another. The guest's serial port carries SeaBIOS, iPXE, Linux and the
+//! initrd's `FULCRUM-INITRD:` markers; the test checks them, prints them
+//! all on failure, and keeps a passing run's copy in
+//! `target/qemu-assets/last-serial.log`. Every wait is bounded; QEMU
+//! (killed by PID), the server and the namespace are torn down on drop, on
+//! success and on failure.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::time::Instant;
+
+use crate::harness::qemu::{
+    assets_cache, build_assets, ipxe_fetched, marker, nanos_now, script_renders, wait_guest, Qemu,
+};
+use crate::harness::{curl, Netns, Server};
+use serde_json::{json, Value};
+
+/// The guest's NIC.
+const MAC: &str = "52:54:00:fc:00:01";
+/// The name `/api/v1/discover` gives it on the `boot` network.
+const NODE: &str = "d52-54-00-fc-00-01.qemu.test";
+/// Fulcrum inside the namespace.
+const API: &str = "http://10.77.0.1:8080";
+
+const CONFIG: &str = r#"
+data_dir = "{dir}/data"
+[http]
+listen = "0.0.0.0:8080"
+[dhcp]
+listen4 = "0.0.0.0:67"
+interfaces = ["br0"]
+[tftp]
+listen = "0.0.0.0:69"
+root = "/usr/lib/ipxe"
+[boot]
+files_dir = "{dir}/files"
+"#;
+
+#[test]
+fn qemu_netboot_discovers_then_follows_bootenv_change() {
+    let tools =
+        ["ip", "qemu-system-x86_64", "curl", "busybox", "cpio", "gzip", "flock", "dpkg", "apt-get", "apt-cache"];
+    if !crate::harness::qemu::prerequisites("qemu_boot", &tools) {
+        return;
+    }
+    let t0 = Instant::now();
+    let phase = |what: &str| eprintln!("[qemu_boot {:>5.1}s] {what}", t0.elapsed().as_secs_f64());
+
+    // ---- the boot segment: br0 with the server address, tap0 for QEMU ----
+    let ns = crate::harness::qemu::boot_segment("qemu");
+
+    // ---- boot files, then the server ----
+    let dir = tempfile::tempdir().expect("server tempdir");
+    let token = format!("qemu-boot-{}-{}", std::process::id(), nanos_now());
+    build_assets(&dir.path().join("files/discovery"), &token, "init");
+    phase("boot files ready");
+    let http: SocketAddr = "10.77.0.1:8080".parse().expect("addr");
+    let server = Server::start_in(dir, CONFIG, http, Some(&ns));
+    let (code, body) = curl(
+        Some(&ns),
+        "POST",
+        &format!("{API}/api/v1/networks"),
+        Some(&json!({
+            "name": "boot", "subnet": "10.77.0.0/24", "router": "10.77.0.1", "server": "10.77.0.1",
+            "static": {"start": "10.77.0.10", "end": "10.77.0.99"},
+            "dynamic": {"start": "10.77.0.100", "end": "10.77.0.200"},
+            "domain": "qemu.test", "interface": "br0"
+        })),
+    );
+    assert_eq!(code, 201, "create network: {body}");
+
+    // What an unknown machine will be told to boot.
+    let (code, script) = curl(Some(&ns), "GET", &format!("{API}/boot/ipxe?mac={MAC}"), None);
+    let script = script.as_str().unwrap_or_default().to_string();
+    assert_eq!(code, 200, "discovery script: {script}");
+    for want in [
+        "#!ipxe",
+        &format!("kernel {API}/boot/files/discovery/vmlinuz initrd=initrd0 "),
+        &format!("fulcrum.api={API} fulcrum.mac={MAC}"),
+        &format!("initrd --name initrd0 {API}/boot/files/discovery/initrd.img"),
+    ] {
+        assert!(script.contains(want), "discovery script lacks `{want}`:\n{script}");
+    }
+    let log_at_boot1 = server.log_text().len();
+
+    // ---- boot 1: unknown machine -> discovery image -> registration ----
+    let vm_dir = tempfile::tempdir().expect("vm tempdir");
+    let mut vm = Qemu::netboot_bios(&ns, vm_dir.path(), "tap0", MAC);
+    let serial_log = vm.serial.clone();
+    phase("QEMU started; waiting for boot 1 (discovery)");
+    let node = wait_guest(&mut vm, &server, "the guest to register through /api/v1/discover", || {
+        let (code, node) = curl(Some(&ns), "GET", &format!("{API}/api/v1/nodes/{NODE}"), None);
+        (code == 200 && node["alive"] == true).then_some(node)
+    });
+    // The guest may still be printing its marker after the API call.
+    let serial1 = wait_guest(&mut vm, &server, "the stage-1 marker on the serial port", || {
+        let s = vm_serial(&serial_log);
+        s.contains("FULCRUM-INITRD: registered stage=1").then_some(s)
+    });
+    phase("boot 1 registered");
+    let diag = |vm: &Qemu| format!("{}\n--- server log ---\n{}", vm.diagnostics(), server.log_text());
+
+    assert_eq!(node["bootenv"], "discovery", "node after discovery: {node}");
+    assert!(node["macs"].to_string().contains(MAC), "node after discovery: {node}");
+    let static_ip: Ipv4Addr = node["ipv4"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("discovered node has no IPv4 address: {node}"));
+    assert!(in_range(static_ip, 10, 99), "node address {static_ip} is not in the static range: {node}");
+
+    // The lease the guest took before it was known is a dynamic one.
+    let dynamic_ip = lease_of(&ns, MAC).unwrap_or_else(|| panic!("no lease for {MAC}:\n{}", diag(&vm)));
+    assert!(in_range(dynamic_ip, 100, 200), "first lease {dynamic_ip} is not in the dynamic range");
+    assert!(
+        serial1.contains(&format!("bound eth0 {dynamic_ip}/")),
+        "the guest's udhcpc did not report {dynamic_ip}:\n{}",
+        diag(&vm)
+    );
+
+    // iPXE (which prints to the serial port too) took that lease and
+    // fetched the script, kernel and initrd from Fulcrum.
+    assert_ipxe_boot(&serial1, dynamic_ip, "discovery").unwrap_or_else(|e| panic!("boot 1: {e}\n{}", diag(&vm)));
+
+    // The guest ran OUR initrd, from the kernel the discovery script named,
+    // with that script's command line, and discover answered 201 Created.
+    assert!(serial1.contains(&format!("FULCRUM-INITRD: token={token}")), "initrd token missing:\n{}", diag(&vm));
+    let cmdline1 = marker(&serial1, "FULCRUM-INITRD: cmdline=").unwrap_or_default();
+    assert!(
+        cmdline1.contains("initrd=initrd0 ")
+            && cmdline1.contains(&format!("fulcrum.api={API} fulcrum.mac={MAC}"))
+            && !cmdline1.contains("fulcrum.stage"),
+        "stage-1 kernel command line: {cmdline1:?}\n{}",
+        diag(&vm)
+    );
+    assert!(
+        serial1.contains("FULCRUM-INITRD: discover: HTTP/1.1 201"),
+        "discover did not answer 201 to the new machine:\n{}",
+        diag(&vm)
+    );
+    let renders1 = script_renders(&server.log_text()[log_at_boot1..], MAC);
+    assert!(renders1 >= 1, "no boot script rendered for {MAC} during boot 1:\n{}", diag(&vm));
+
+    // ---- change the bootenv, reset, and watch the guest follow ----
+    let (code, n) = curl(Some(&ns), "PATCH", &format!("{API}/api/v1/nodes/{NODE}"), Some(&json!({"alive": false})));
+    assert!(code == 200 && n["alive"] == false, "PATCH alive=false: {code} {n}");
+    let (code, b) = curl(
+        Some(&ns),
+        "POST",
+        &format!("{API}/api/v1/bootenvs"),
+        Some(&json!({
+            "name": "stage2", "os": "test", "kernel": "discovery/vmlinuz", "initrds": ["discovery/initrd.img"],
+            "kernel_params": "console=ttyS0 fulcrum.api={{ server }} fulcrum.mac={{ mac }} fulcrum.stage=2"
+        })),
+    );
+    assert_eq!(code, 201, "create bootenv stage2: {b}");
+    let (code, n) =
+        curl(Some(&ns), "PUT", &format!("{API}/api/v1/nodes/{NODE}/bootenv"), Some(&json!({"bootenv": "stage2"})));
+    assert!(code == 200 && n["bootenv"] == "stage2", "PUT bootenv: {code} {n}");
+    let (_, script2) = curl(Some(&ns), "GET", &format!("{API}/boot/ipxe?mac={MAC}"), None);
+    let script2 = script2.as_str().unwrap_or_default().to_string();
+    assert!(script2.contains("fulcrum.stage=2"), "script after the bootenv change:\n{script2}");
+
+    let log_at_boot2 = server.log_text().len();
+    let serial_at_boot2 = vm.serial_text().len();
+    vm.reset();
+    phase("bootenv set to stage2 and guest reset; waiting for boot 2");
+    wait_guest(&mut vm, &server, "the guest to come back alive with bootenv stage2", || {
+        let (code, node) = curl(Some(&ns), "GET", &format!("{API}/api/v1/nodes/{NODE}"), None);
+        (code == 200 && node["alive"] == true).then_some(())
+    });
+    let serial2 = wait_guest(&mut vm, &server, "the stage-2 marker on the serial port", || {
+        let s = vm_serial(&serial_log);
+        let s = s.get(serial_at_boot2..).unwrap_or_default().to_string();
+        s.contains("FULCRUM-INITRD: registered stage=2").then_some(s)
+    });
+    phase("boot 2 reported back");
+
+    // Boot 2 fetched a fresh script and booted the stage-2 command line.
+    let renders2 = script_renders(&server.log_text()[log_at_boot2..], MAC);
+    assert!(renders2 >= 1, "no boot script rendered for {MAC} after the reset:\n{}", diag(&vm));
+    let cmdline2 = marker(&serial2, "FULCRUM-INITRD: cmdline=").unwrap_or_default();
+    assert!(
+        cmdline2.contains(&format!("fulcrum.mac={MAC} fulcrum.stage=2")),
+        "stage-2 kernel command line: {cmdline2:?}\n{}",
+        diag(&vm)
+    );
+    assert!(serial2.contains(&format!("FULCRUM-INITRD: token={token}")), "initrd token missing after reset");
+    assert!(serial2.contains("FULCRUM-INITRD: discover: HTTP/1.1 200"), "discover on a known MAC should answer 200");
+
+    // Now known, the guest got the node's static address, in iPXE and in
+    // Linux, and iPXE ran the stage2 script.
+    assert_ipxe_boot(&serial2, static_ip, "stage2").unwrap_or_else(|e| panic!("boot 2: {e}\n{}", diag(&vm)));
+    assert_eq!(lease_of(&ns, MAC), Some(static_ip), "lease after boot 2 ({})", leases_text(&ns));
+    assert!(
+        serial2.contains(&format!("bound eth0 {static_ip}/")),
+        "the guest's udhcpc did not get the static {static_ip}:\n{}",
+        diag(&vm)
+    );
+    let (_, node) = curl(Some(&ns), "GET", &format!("{API}/api/v1/nodes/{NODE}"), None);
+    assert!(node["bootenv"] == "stage2" && node["alive"] == true, "node after boot 2: {node}");
+
+    // Two guest boots and two previews: at least four script renders.
+    let (_, metrics) = curl(Some(&ns), "GET", &format!("{API}/metrics"), None);
+    let metrics = metrics.as_str().unwrap_or_default().to_string();
+    let scripts = metrics
+        .lines()
+        .find(|l| l.starts_with("fulcrum_boot_scripts"))
+        .and_then(|l| l.split_whitespace().last())
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or_else(|| panic!("no fulcrum_boot_scripts in /metrics:\n{metrics}"));
+    assert!(scripts >= 4.0, "fulcrum_boot_scripts = {scripts}, want >= 4");
+    phase(&format!("done ({renders1} + {renders2} script renders for the guest)"));
+    // Keep the guest's console for whoever wants to look at a good run.
+    let kept = assets_cache().join("last-serial.log");
+    if std::fs::copy(&vm.serial, &kept).is_ok() {
+        eprintln!("[qemu_boot] guest serial log kept in {}", kept.display());
+    }
+}
+
+/// Checks iPXE's console output for one boot: the address it configured,
+/// the script URL from DHCP, the bootenv the script announced, and the
+/// kernel and initrd downloads from Fulcrum.
+fn assert_ipxe_boot(serial: &str, ip: Ipv4Addr, bootenv: &str) -> Result<(), String> {
+    let files = format!("{API}/boot/files/discovery");
+    for want in [
+        format!("net0: {ip}/255.255.255.0 gw 10.77.0.1"),
+        format!("Filename: {API}/boot/ipxe?mac={MAC}"),
+        format!("Fulcrum: booting {bootenv}"),
+    ] {
+        if !serial.contains(&want) {
+            return Err(format!("iPXE did not print `{want}`"));
+        }
+    }
+    for url in [format!("{API}/boot/ipxe"), format!("{files}/vmlinuz"), format!("{files}/initrd.img")] {
+        if !ipxe_fetched(serial, &url) {
+            return Err(format!("iPXE did not print `{url}... ok`"));
+        }
+    }
+    Ok(())
+}
+
+/// The guest's serial log read from `path` (closures cannot borrow the
+/// `Qemu` that `wait_guest` holds mutably).
+fn vm_serial(path: &Path) -> String {
+    String::from_utf8_lossy(&std::fs::read(path).unwrap_or_default()).into_owned()
+}
+
+fn in_range(ip: Ipv4Addr, first: u8, last: u8) -> bool {
+    let o = ip.octets();
+    o[..3] == [10, 77, 0] && (first..=last).contains(&o[3])
+}
+
+fn leases_text(ns: &Netns) -> String {
+    curl(Some(ns), "GET", &format!("{API}/api/v1/leases"), None).1.to_string()
+}
+
+/// The address of the lease `mac` holds (it holds at most one per network).
+fn lease_of(ns: &Netns, mac: &str) -> Option<Ipv4Addr> {
+    let (code, leases) = curl(Some(ns), "GET", &format!("{API}/api/v1/leases"), None);
+    assert_eq!(code, 200, "GET leases: {leases}");
+    let mine: Vec<&Value> = leases.as_array().into_iter().flatten().filter(|l| l["mac"] == mac).collect();
+    assert!(mine.len() <= 1, "{mac} holds several leases: {leases}");
+    mine.first().and_then(|l| l["ip"].as_str()).and_then(|s| s.parse().ok())
+}
