@@ -23,14 +23,16 @@
 //!   jigs; the node commands.
 //! - `api`: the operator API (axum), wire types, error mapping, events.
 //! - [`server`]: wiring, start-up and ordered shutdown.
-//! - [`cli`]: the `fulcrum` command line (server, demo, API client).
+//! - [`app`]: the `fulcrum` program: its command line and subcommands.
+//! - `cli`: the API client subcommands.
 //! - [`demo`]: `fulcrum demo`, and the simulated firmware tests share.
 //! - `stats`: counters for `/metrics`.
 #![warn(unreachable_pub, missing_docs)]
 
 mod api;
+pub mod app;
 mod boot;
-pub mod cli;
+mod cli;
 pub mod config;
 pub mod demo;
 mod dhcp;

@@ -1,5 +1,5 @@
-//! The `fulcrum` binary: everything is in the library's [`fulcrum::cli`].
+//! The `fulcrum` binary: everything is in the library's [`fulcrum::app`].
 
 fn main() -> std::process::ExitCode {
-    fulcrum::cli::main()
+    fulcrum::app::main()
 }

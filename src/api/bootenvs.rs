@@ -14,21 +14,22 @@ use super::ApiState;
 use crate::inventory::bootenv::Bootenv;
 use crate::inventory::InventoryError;
 use crate::state::Record;
+use crate::types::field::Refuse;
 
 pub(crate) async fn list(AxState(api): AxState<ApiState>) -> Json<Vec<BootenvBody>> {
-    Json(api.state.snapshot().table::<Bootenv>().iter().map(|b| BootenvBody::from(&**b)).collect())
+    Json(api.state.snapshot().table::<Bootenv>().iter().map(|b| (**b).clone()).collect())
 }
 
 pub(crate) async fn show(AxState(api): AxState<ApiState>, Path(name): Path<String>) -> ApiResult<Json<BootenvBody>> {
     let w = api.state.snapshot();
     let env = w.table::<Bootenv>().get(&name).ok_or_else(|| InventoryError::not_found(Bootenv::KIND, &name))?;
-    Ok(Json(BootenvBody::from(&**env)))
+    Ok(Json((**env).clone()))
 }
 
 pub(crate) async fn create(
     AxState(api): AxState<ApiState>,
     Body(env): Body<BootenvBody>,
 ) -> ApiResult<(StatusCode, Json<BootenvBody>)> {
-    let env = api.inventory.create_bootenv(env.into()).await?;
-    Ok((StatusCode::CREATED, Json(BootenvBody::from(&*env))))
+    let env = api.inventory.create_bootenv(env).await?;
+    Ok((StatusCode::CREATED, Json((*env).clone())))
 }

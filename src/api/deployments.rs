@@ -13,6 +13,7 @@ use super::ApiState;
 use crate::engine::model::Deployment;
 use crate::engine::EngineError;
 use crate::state::{Record, World};
+use crate::types::field::Refuse;
 
 fn view(w: &World, name: &str) -> Result<DeploymentView, EngineError> {
     let d = w.table::<Deployment>().get(name).ok_or_else(|| EngineError::not_found(Deployment::KIND, name))?;

@@ -12,7 +12,7 @@ use super::wire::{ErrorBody, FieldRef};
 use crate::engine::EngineError;
 use crate::inventory::InventoryError;
 use crate::state::StateError;
-use crate::types::field::FieldError;
+use crate::types::field::{FieldError, Refusal};
 
 /// An error answer.
 #[derive(Debug)]
@@ -53,12 +53,20 @@ impl From<StateError> for ApiError {
     }
 }
 
+impl From<Refusal> for ApiError {
+    fn from(r: Refusal) -> ApiError {
+        match r {
+            Refusal::NotFound { .. } => ApiError::new(StatusCode::NOT_FOUND, r.to_string()),
+            Refusal::Conflict(f) => ApiError::of_field(StatusCode::CONFLICT, f),
+            Refusal::Invalid(f) => ApiError::of_field(StatusCode::UNPROCESSABLE_ENTITY, f),
+        }
+    }
+}
+
 impl From<InventoryError> for ApiError {
     fn from(e: InventoryError) -> ApiError {
         match e {
-            InventoryError::NotFound { .. } => ApiError::new(StatusCode::NOT_FOUND, e.to_string()),
-            InventoryError::Conflict(f) => ApiError::of_field(StatusCode::CONFLICT, f),
-            InventoryError::Invalid(f) => ApiError::of_field(StatusCode::UNPROCESSABLE_ENTITY, f),
+            InventoryError::Refused(r) => r.into(),
             InventoryError::Transition(t) => ApiError::field(StatusCode::CONFLICT, "target", t.to_string()),
             InventoryError::State(s) => s.into(),
         }
@@ -68,9 +76,7 @@ impl From<InventoryError> for ApiError {
 impl From<EngineError> for ApiError {
     fn from(e: EngineError) -> ApiError {
         match e {
-            EngineError::NotFound { .. } => ApiError::new(StatusCode::NOT_FOUND, e.to_string()),
-            EngineError::Conflict(f) => ApiError::of_field(StatusCode::CONFLICT, f),
-            EngineError::Invalid(f) => ApiError::of_field(StatusCode::UNPROCESSABLE_ENTITY, f),
+            EngineError::Refused(r) => r.into(),
             EngineError::Transition(t) => ApiError::field(StatusCode::CONFLICT, "state", t.to_string()),
             EngineError::HookTemplate { .. } => {
                 ApiError::field(StatusCode::UNPROCESSABLE_ENTITY, "hooks", e.to_string())

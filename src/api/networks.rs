@@ -12,6 +12,7 @@ use super::ApiState;
 use crate::inventory::network::Network;
 use crate::inventory::InventoryError;
 use crate::state::Record;
+use crate::types::field::Refuse;
 
 pub(crate) async fn list(AxState(api): AxState<ApiState>) -> Json<Vec<NetworkView>> {
     let w = api.state.snapshot();
@@ -37,7 +38,7 @@ pub(crate) async fn patch(
     Path(name): Path<String>,
     Body(p): Body<NetworkPatch>,
 ) -> ApiResult<Json<NetworkView>> {
-    let net = api.inventory.update_network(name, p.into()).await?;
+    let net = api.inventory.update_network(name, p.changes()).await?;
     Ok(Json(NetworkView::new(&api.state.snapshot(), &net)))
 }
 

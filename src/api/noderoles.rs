@@ -19,6 +19,7 @@ use crate::engine::annealer::{self, Progress};
 use crate::engine::model::{Deployment, NodeRole, NrState, Run};
 use crate::engine::EngineError;
 use crate::state::Record;
+use crate::types::field::Refuse;
 
 pub(crate) async fn list(
     AxState(api): AxState<ApiState>,

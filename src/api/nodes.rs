@@ -19,6 +19,7 @@ use crate::engine::EngineError;
 use crate::inventory::lifecycle::Verb;
 use crate::inventory::node::Node;
 use crate::state::Record;
+use crate::types::field::Refuse;
 
 pub(crate) async fn list(AxState(api): AxState<ApiState>, Query(f): Query<NodeFilter>) -> Json<Vec<NodeView>> {
     let w = api.state.snapshot();
@@ -52,7 +53,7 @@ pub(crate) async fn patch(
     Path(name): Path<String>,
     Body(p): Body<NodePatch>,
 ) -> ApiResult<Json<NodeView>> {
-    let (changes, alive) = p.into_changes();
+    let (changes, alive) = p.changes();
     let node = api.engine.update_node(name, changes, alive).await?;
     Ok(Json(NodeView::new(&api.state.snapshot(), &node)))
 }

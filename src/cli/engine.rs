@@ -25,10 +25,7 @@ pub(crate) enum DeploymentCmd {
     /// List deployments.
     List,
     /// Show one deployment.
-    Show {
-        /// The deployment's name.
-        name: String,
-    },
+    Show { name: String },
     /// Create a proposed deployment.
     Create {
         /// The deployment's name.
@@ -65,10 +62,7 @@ pub(crate) enum RoleCmd {
     /// List roles.
     List,
     /// Show one role.
-    Show {
-        /// The role's name.
-        name: String,
-    },
+    Show { name: String },
     /// Create a role from a TOML or JSON file (same fields as roles/*.toml).
     Create {
         /// The role file.
@@ -92,10 +86,7 @@ pub(crate) enum NodeRoleCmd {
         state: Option<String>,
     },
     /// Show one noderole.
-    Show {
-        /// The noderole's id.
-        id: u64,
-    },
+    Show { id: u64 },
     /// Bind ROLE to NODE in DEPLOYMENT (and the roles it requires).
     Bind {
         /// The deployment.
@@ -125,10 +116,7 @@ pub(crate) enum RunCmd {
         deployment: Option<String>,
     },
     /// Show one run with its log.
-    Show {
-        /// The run's id.
-        id: u64,
-    },
+    Show { id: u64 },
 }
 
 /// `proposed 0  todo 1  ...`, in state order.
@@ -328,6 +316,7 @@ pub(crate) async fn run(c: &Client, json_out: bool, cmd: RunCmd) -> anyhow::Resu
             let v: Vec<RunView> = c.get(&format!("/api/v1/runs?{}", q.join("&"))).await?;
             print(json_out, &v, |v| {
                 table::render(&["ID", "NODEROLE", "ROLE", "NODE", "OUTCOME", "MS"], v, |r| {
+                    let r = &r.run;
                     vec![
                         r.id.to_string(),
                         r.noderole.to_string(),
@@ -342,13 +331,8 @@ pub(crate) async fn run(c: &Client, json_out: bool, cmd: RunCmd) -> anyhow::Resu
         RunCmd::Show { id } => {
             let v: RunView = c.get(&format!("/api/v1/runs/{id}")).await?;
             print(json_out, &v, |r| {
-                format!(
-                    "run {id}: {} on {} -> {}\n{}\n",
-                    r.role,
-                    r.node,
-                    table::word(&r.outcome),
-                    r.log.as_deref().unwrap_or("")
-                )
+                let r = &r.run;
+                format!("run {id}: {} on {} -> {}\n{}\n", r.role, r.node, table::word(&r.outcome), r.log)
             })
         }
     }

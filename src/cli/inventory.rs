@@ -22,10 +22,7 @@ pub(crate) enum NodeCmd {
     /// List nodes.
     List,
     /// Show one node.
-    Show {
-        /// The node's FQDN.
-        name: String,
-    },
+    Show { name: String },
     /// Register a node.
     Create {
         /// The node's FQDN.
@@ -58,10 +55,7 @@ pub(crate) enum NodeCmd {
         verb: String,
     },
     /// Delete a node.
-    Delete {
-        /// The node's FQDN.
-        name: String,
-    },
+    Delete { name: String },
 }
 
 /// `fulcrum network ...`
@@ -72,10 +66,7 @@ pub(crate) enum NetworkCmd {
     /// List networks.
     List,
     /// Show one network.
-    Show {
-        /// The network's name.
-        name: String,
-    },
+    Show { name: String },
     /// Create a network, e.g. `fulcrum network create admin --subnet 10.0.0.0/24
     /// --router 10.0.0.1 --static 10.0.0.10-10.0.0.99 --dynamic 10.0.0.100-10.0.0.200
     /// --domain cluster.example`.
@@ -117,10 +108,7 @@ pub(crate) enum NetworkCmd {
         mtu: Option<u16>,
     },
     /// Delete a network no node uses.
-    Delete {
-        /// The network's name.
-        name: String,
-    },
+    Delete { name: String },
 }
 
 /// `fulcrum bootenv ...`
@@ -129,10 +117,7 @@ pub(crate) enum BootenvCmd {
     /// List bootenvs.
     List,
     /// Show one bootenv.
-    Show {
-        /// The bootenv's name.
-        name: String,
-    },
+    Show { name: String },
 }
 
 /// `fulcrum lease ...`
@@ -172,14 +157,15 @@ fn node_table(nodes: &[NodeView]) -> String {
 
 fn network_table(nets: &[NetworkView]) -> String {
     let r = |r: &Option<Range>| r.map_or_else(|| "-".into(), |r| format!("{}-{}", r.start, r.end));
-    table::render(&["NAME", "SUBNET", "STATIC", "DYNAMIC", "DOMAIN", "IPV6"], nets, |n| {
+    table::render(&["NAME", "SUBNET", "STATIC", "DYNAMIC", "DOMAIN", "IPV6"], nets, |v| {
+        let n = &v.network;
         vec![
             n.name.clone(),
             n.subnet.to_string(),
             r(&Some(n.static_range)),
             r(&n.dynamic),
             n.domain.clone(),
-            table::opt(n.v6_network.as_ref()),
+            table::opt(v.v6_network.as_ref()),
         ]
     })
 }

@@ -1,7 +1,6 @@
-//! The `fulcrum` command line: `serve` runs the appliance, `demo` shows it
-//! off on loopback, and the other subcommands are a client of the REST API
-//! at `--endpoint` (or `FULCRUM_ENDPOINT`), sending the API's wire types
-//! and printing tables, or the API's JSON with `--json`.
+//! The API client subcommands of the `fulcrum` command: they call the
+//! REST API at `--endpoint` (or `FULCRUM_ENDPOINT`) with the API's wire
+//! types and print tables, or the API's JSON with `--json`.
 //!
 //! - [`inventory`]: nodes, networks, bootenvs, leases;
 //! - [`engine`]: deployments (with `commit --wait`), roles, noderoles, runs;
@@ -12,67 +11,7 @@ pub(crate) mod engine;
 pub(crate) mod inventory;
 pub(crate) mod table;
 
-use std::path::PathBuf;
-use std::process::ExitCode;
-
-use clap::{Parser, Subcommand};
 use serde::Serialize;
-
-use crate::config::Config;
-use client::Client;
-
-#[derive(Debug, Parser)]
-#[command(name = "fulcrum", version, about = "All-in-one bare-metal provisioning appliance")]
-struct Cli {
-    /// API endpoint for client subcommands.
-    #[arg(long, global = true, env = "FULCRUM_ENDPOINT", default_value = "http://127.0.0.1")]
-    endpoint: String,
-    /// Print the API's JSON instead of tables.
-    #[arg(long, global = true)]
-    json: bool,
-    #[command(subcommand)]
-    cmd: Cmd,
-}
-
-#[derive(Debug, Subcommand)]
-enum Cmd {
-    /// Run the appliance: DHCP, TFTP, HTTP boot, API, engine.
-    Serve {
-        /// TOML configuration file; without it, the built-in defaults.
-        #[arg(long)]
-        config: Option<PathBuf>,
-    },
-    /// Start a server on loopback and boot simulated machines through it.
-    Demo {
-        /// How many simulated machines.
-        #[arg(long, default_value_t = 5)]
-        machines: u8,
-    },
-    /// Nodes.
-    #[command(subcommand)]
-    Node(inventory::NodeCmd),
-    /// Networks.
-    #[command(subcommand)]
-    Network(inventory::NetworkCmd),
-    /// Boot environments.
-    #[command(subcommand)]
-    Bootenv(inventory::BootenvCmd),
-    /// DHCP leases.
-    #[command(subcommand)]
-    Lease(inventory::LeaseCmd),
-    /// Deployments (commit --wait shows convergence live).
-    #[command(subcommand)]
-    Deployment(engine::DeploymentCmd),
-    /// Roles.
-    #[command(subcommand)]
-    Role(engine::RoleCmd),
-    /// Noderoles: roles bound to nodes.
-    #[command(subcommand)]
-    Noderole(engine::NodeRoleCmd),
-    /// Runs and their logs.
-    #[command(subcommand)]
-    Run(engine::RunCmd),
-}
 
 /// Prints `v` as the API's JSON, or as a table.
 pub(crate) fn print<T: Serialize>(json_out: bool, v: &T, table: impl FnOnce(&T) -> String) {
@@ -80,57 +19,5 @@ pub(crate) fn print<T: Serialize>(json_out: bool, v: &T, table: impl FnOnce(&T) 
         println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
     } else {
         print!("{}", table(v));
-    }
-}
-
-fn init_tracing(default: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("FULCRUM_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
-}
-
-async fn run(cli: Cli) -> anyhow::Result<()> {
-    let c = Client::new(&cli.endpoint);
-    let json = cli.json;
-    match cli.cmd {
-        Cmd::Serve { config } => {
-            init_tracing("info");
-            let cfg = match config {
-                Some(path) => Config::load(&path)?,
-                None => Config::default().resolved(),
-            };
-            crate::server::serve(cfg).await
-        }
-        Cmd::Demo { machines } => {
-            init_tracing("warn");
-            crate::demo::run(machines).await
-        }
-        Cmd::Node(cmd) => inventory::node(&c, json, cmd).await,
-        Cmd::Network(cmd) => inventory::network(&c, json, cmd).await,
-        Cmd::Bootenv(cmd) => inventory::bootenv(&c, json, cmd).await,
-        Cmd::Lease(cmd) => inventory::lease(&c, json, cmd).await,
-        Cmd::Deployment(cmd) => engine::deployment(&c, json, cmd).await,
-        Cmd::Role(cmd) => engine::role(&c, json, cmd).await,
-        Cmd::Noderole(cmd) => engine::noderole(&c, json, cmd).await,
-        Cmd::Run(cmd) => engine::run(&c, json, cmd).await,
-    }
-}
-
-/// The `fulcrum` program: parses the command line and runs it.
-pub fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("fulcrum: cannot start runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match rt.block_on(run(cli)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("fulcrum: {e:#}");
-            ExitCode::FAILURE
-        }
     }
 }

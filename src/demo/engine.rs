@@ -69,7 +69,8 @@ pub(super) async fn installers_finish(env: &Env, nodes: &[(String, String)]) -> 
     wait(&env.api, "system", CONVERGE, false, "   ").await?;
     for (name, _) in nodes {
         let runs: Vec<RunView> = env.api.get(&format!("/api/v1/runs?node={name}&brief=true")).await?;
-        let lines: Vec<String> = runs.iter().map(|r| format!("{}:{}", r.role, table::word(&r.outcome))).collect();
+        let lines: Vec<String> =
+            runs.iter().map(|r| format!("{}:{}", r.run.role, table::word(&r.run.outcome))).collect();
         println!("   {name}: runs {}", lines.join(", "));
     }
     Ok(())
@@ -129,7 +130,7 @@ pub(super) async fn seed_004(env: &Env, nodes: &[String]) -> anyhow::Result<()> 
     wait(&env.api, "stack", CONVERGE, false, "   ").await?;
     let runs: Vec<RunView> = env.api.get("/api/v1/runs?deployment=stack&brief=true").await?;
     let mut order: Vec<(u64, String)> =
-        runs.iter().map(|r| (r.started_ms, format!("{}@{}", r.role, host_part(&r.node)))).collect();
+        runs.iter().map(|r| (r.run.started_ms, format!("{}@{}", r.run.role, host_part(&r.run.node)))).collect();
     order.sort();
     println!("   run order: {}", order.into_iter().map(|(_, s)| s).collect::<Vec<_>>().join(" -> "));
     let lb: NodeRoleView = env.api.get(&format!("/api/v1/noderoles/{}", lb.id)).await?;

@@ -175,7 +175,7 @@ async fn scenario(env: &Env, machines: u8) -> anyhow::Result<()> {
         mtu: None,
     };
     let net: NetworkView = env.api.send(Method::POST, "/api/v1/networks", Some(&network)).await?;
-    println!("   network demo {} with IPv6 {}", net.subnet, table::opt(net.v6_network.as_ref()));
+    println!("   network demo {} with IPv6 {}", net.network.subnet, table::opt(net.v6_network.as_ref()));
     let macs: Vec<Mac> = (1..=machines).map(|i| Mac([0x52, 0x54, 0x00, 0xde, 0x00, i])).collect();
 
     println!("\n2. {machines} unknown machines power on and network-boot the discovery image");

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::inventory::network::Network;
 use crate::inventory::node::Node;
-use crate::state::{Index, Record, Schema, StateError, Table, Txn, World};
+use crate::state::{record, Index, Schema, StateError, Table, Txn, World};
 use crate::types::mac::Mac;
 
 /// The MAC that holds quarantined (declined) addresses.
@@ -24,7 +24,6 @@ pub(crate) struct Lease {
     pub(crate) ip: Ipv4Addr,
     pub(crate) mac: Mac,
     pub(crate) network: String,
-    #[serde(default)]
     pub(crate) hostname: Option<String>,
     /// Unix seconds.
     pub(crate) expires_at: u64,
@@ -56,18 +55,7 @@ impl Index<Lease> for LeaseIndex {
     }
 }
 
-impl Record for Lease {
-    const KIND: &'static str = "lease";
-    const TABLE: &'static str = "leases";
-    type Key = Ipv4Addr;
-    type Index = LeaseIndex;
-    fn key(&self) -> Ipv4Addr {
-        self.ip
-    }
-    fn store_key(key: &Ipv4Addr) -> String {
-        key.to_string()
-    }
-}
+record!(Lease, kind = "lease", table = "leases", key = ip: Ipv4Addr, index = LeaseIndex);
 
 impl Table<Lease> {
     /// The lease `mac` holds on `network`, expired or not.

@@ -3,21 +3,15 @@
 use super::model::InvalidNrTransition;
 use crate::inventory::InventoryError;
 use crate::state::StateError;
-use crate::types::field::FieldError;
+use crate::types::field::{FieldError, Refusal, Refuse};
 
 /// Why an engine command was refused or failed; nothing was written.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum EngineError {
-    /// The record does not exist.
-    #[error("no {kind} named `{name}`")]
-    NotFound { kind: &'static str, name: String },
-    /// The change collides with what exists (a name taken, a binding
-    /// twice, a deployment not in the state the command needs).
+    /// Not found, a conflict (a name taken, a binding twice, a deployment
+    /// not in the state the command needs), or an invalid field.
     #[error(transparent)]
-    Conflict(FieldError),
-    /// A field's value is not acceptable.
-    #[error(transparent)]
-    Invalid(FieldError),
+    Refused(#[from] Refusal),
     /// The noderole state machine has no such transition.
     #[error(transparent)]
     Transition(#[from] InvalidNrTransition),
@@ -39,23 +33,11 @@ pub(crate) enum EngineError {
     State(#[from] StateError),
 }
 
-impl EngineError {
-    pub(crate) fn not_found(kind: &'static str, name: impl ToString) -> EngineError {
-        EngineError::NotFound { kind, name: name.to_string() }
-    }
-
-    pub(crate) fn conflict(field: &str, message: impl Into<String>) -> EngineError {
-        EngineError::Conflict(FieldError::new(field, message))
-    }
-
-    pub(crate) fn invalid(field: &str, message: impl Into<String>) -> EngineError {
-        EngineError::Invalid(FieldError::new(field, message))
-    }
-}
+impl Refuse for EngineError {}
 
 impl From<FieldError> for EngineError {
     /// A bad field found by a validation rule.
     fn from(e: FieldError) -> EngineError {
-        EngineError::Invalid(e)
+        EngineError::Refused(Refusal::Invalid(e))
     }
 }

@@ -14,6 +14,7 @@ use super::model::{Attribs, Deployment, DeploymentState, NodeRole, NrEvent, NrSt
 use super::ops::{self, deployment, noderole, put_noderole, role};
 use crate::inventory::node::Node;
 use crate::state::{Txn, World};
+use crate::types::field::Refuse;
 use crate::types::time::now;
 
 /// `d` and its ancestors, nearest first.

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use super::error::EngineError;
 use super::graph;
 use super::model::{Action, Attribs, Deployment, DeploymentState, NodeRole, Role, RoleFlag, SYSTEM};
-use crate::inventory::node::{self, Node, NodeChanges};
+use crate::inventory::node::{self, Node, NodeChange};
 use crate::state::{Txn, World};
 
 /// Which noderole hook fires.
@@ -83,7 +83,7 @@ fn apply(
                 set_alive(txn, &node.name, *alive, effects)?;
             }
             Action::SetAvailable { available } => {
-                node::update(txn, &node.name, NodeChanges { available: Some(*available), ..NodeChanges::default() })?;
+                node::update(txn, &node.name, vec![NodeChange::Available(*available)])?;
             }
             Action::Reboot => effects.push(Effect::Reboot { node: node.name.clone() }),
             Action::Bind { role, deployment } => {

@@ -14,7 +14,7 @@ use imbl::{HashMap, OrdSet};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::state::{Index, NoIndex, Record, Schema, Table};
+use crate::state::{record, Index, NoIndex, Schema, Table};
 
 /// Free-form attributes (deployment data, role defaults, wall data).
 pub(crate) type Attribs = BTreeMap<String, Value>;
@@ -149,12 +149,10 @@ pub(crate) struct Role {
     #[serde(default)]
     pub(crate) attribs: Attribs,
     /// The `script` jig's program (run with bash).
-    #[serde(default)]
     pub(crate) script: Option<String>,
     /// Run the script on the admin node instead of over SSH on the node.
     #[serde(default)]
     pub(crate) local: bool,
-    #[serde(default)]
     pub(crate) test: Option<TestJig>,
     /// A run taking longer is stopped and the noderole goes to ERROR.
     #[serde(default = "default_timeout")]
@@ -284,7 +282,6 @@ pub(crate) struct NodeRole {
     #[serde(default)]
     pub(crate) run_count: u32,
     /// Why it is in ERROR.
-    #[serde(default)]
     pub(crate) error: Option<String>,
     pub(crate) created_at: u64,
     pub(crate) updated_at: u64,
@@ -314,12 +311,12 @@ pub(crate) struct Run {
     pub(crate) outcome: Outcome,
     /// Unix milliseconds.
     pub(crate) started_ms: u64,
-    #[serde(default)]
     pub(crate) ended_ms: Option<u64>,
     /// The input the jig got (attributes and parents' wall data).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Value::is_null")]
     pub(crate) input: Value,
-    #[serde(default)]
+    /// What the jig printed.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub(crate) log: String,
 }
 
@@ -335,36 +332,9 @@ impl FromStr for NrState {
     }
 }
 
-/// The store key of a numbered record: zero-padded, so keys sort by number.
-fn numbered(id: u64) -> String {
-    format!("{id:020}")
-}
+record!(Deployment, kind = "deployment", table = "deployments", key = name: String, index = NoIndex);
 
-impl Record for Deployment {
-    const KIND: &'static str = "deployment";
-    const TABLE: &'static str = "deployments";
-    type Key = String;
-    type Index = NoIndex;
-    fn key(&self) -> String {
-        self.name.clone()
-    }
-    fn store_key(key: &String) -> String {
-        key.clone()
-    }
-}
-
-impl Record for Role {
-    const KIND: &'static str = "role";
-    const TABLE: &'static str = "roles";
-    type Key = String;
-    type Index = NoIndex;
-    fn key(&self) -> String {
-        self.name.clone()
-    }
-    fn store_key(key: &String) -> String {
-        key.clone()
-    }
-}
+record!(Role, kind = "role", table = "roles", key = name: String, index = NoIndex);
 
 /// The noderole graph's indexes.
 #[derive(Clone, Default)]
@@ -428,18 +398,7 @@ impl Index<NodeRole> for NodeRoleIndex {
     }
 }
 
-impl Record for NodeRole {
-    const KIND: &'static str = "noderole";
-    const TABLE: &'static str = "noderoles";
-    type Key = u64;
-    type Index = NodeRoleIndex;
-    fn key(&self) -> u64 {
-        self.id
-    }
-    fn store_key(key: &u64) -> String {
-        numbered(*key)
-    }
-}
+record!(NodeRole, kind = "noderole", table = "noderoles", key = id: u64, index = NodeRoleIndex);
 
 impl Table<NodeRole> {
     /// The noderole binding `role` to `node` in `deployment`.
@@ -503,18 +462,7 @@ impl Index<Run> for RunIndex {
     }
 }
 
-impl Record for Run {
-    const KIND: &'static str = "run";
-    const TABLE: &'static str = "runs";
-    type Key = u64;
-    type Index = RunIndex;
-    fn key(&self) -> u64 {
-        self.id
-    }
-    fn store_key(key: &u64) -> String {
-        numbered(*key)
-    }
-}
+record!(Run, kind = "run", table = "runs", key = id: u64, index = RunIndex);
 
 impl Table<Run> {
     /// Runs marked running (in flight, or interrupted by a crash).

@@ -14,8 +14,9 @@ use super::model::{NodeRole, NrState};
 use super::ops;
 use super::Engine;
 use crate::inventory::lifecycle::Verb;
-use crate::inventory::node::{self, Node, NodeChanges, NodeSpec};
+use crate::inventory::node::{self, Node, NodeChange, NodeSpec};
 use crate::state::Record;
+use crate::types::field::Refuse;
 use crate::types::mac::Mac;
 
 /// The node after the transaction, as the caller sees it.
@@ -42,7 +43,7 @@ impl Engine {
     pub(crate) async fn update_node(
         &self,
         name: String,
-        changes: NodeChanges,
+        changes: Vec<NodeChange>,
         alive: Option<bool>,
     ) -> Result<Arc<Node>, EngineError> {
         self.write(move |txn, fx| {

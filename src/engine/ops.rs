@@ -10,6 +10,7 @@ use super::error::EngineError;
 use super::model::{Deployment, NodeRole, Role};
 use crate::inventory::node::Node;
 use crate::state::{Record, Txn, World};
+use crate::types::field::Refuse;
 
 /// A role that must exist (a reference: `Invalid` when it does not).
 pub(crate) fn role(w: &World, name: &str) -> Result<Arc<Role>, EngineError> {

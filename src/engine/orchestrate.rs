@@ -15,6 +15,7 @@ use super::ops;
 use super::roles::{self, RoleFileError};
 use super::Engine;
 use crate::state::StateError;
+use crate::types::field::Refuse;
 use crate::types::names;
 use crate::types::time::now;
 

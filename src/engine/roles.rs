@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use super::error::EngineError;
 use super::model::{JigKind, Role};
 use crate::state::World;
+use crate::types::field::Refuse;
 use crate::types::names;
 
 const SHIPPED: [(&str, &str); 2] = [

@@ -11,8 +11,9 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::error::InventoryError;
-use crate::state::{NoIndex, Record, Txn};
+use crate::state::{record, NoIndex, Txn};
 use crate::types::field::FieldError;
+use crate::types::field::Refuse;
 use crate::types::names;
 
 /// `(file name, text)` of every shipped bootenv.
@@ -43,7 +44,6 @@ pub(crate) struct Bootenv {
     #[serde(default)]
     pub(crate) kind: BootKind,
     /// Kernel: a path under the files directory or an http(s) URL.
-    #[serde(default)]
     pub(crate) kernel: Option<String>,
     #[serde(default)]
     pub(crate) initrds: Vec<String>,
@@ -59,18 +59,7 @@ pub(crate) struct Bootenv {
     pub(crate) templates: BTreeMap<String, String>,
 }
 
-impl Record for Bootenv {
-    const KIND: &'static str = "bootenv";
-    const TABLE: &'static str = "bootenvs";
-    type Key = String;
-    type Index = NoIndex;
-    fn key(&self) -> String {
-        self.name.clone()
-    }
-    fn store_key(key: &String) -> String {
-        key.clone()
-    }
-}
+record!(Bootenv, kind = "bootenv", table = "bootenvs", key = name: String, index = NoIndex);
 
 impl Bootenv {
     /// Checks the name and compiles every template; the error names the

@@ -24,7 +24,7 @@ pub(crate) use error::InventoryError;
 
 use crate::state::{Schema, State};
 use bootenv::Bootenv;
-use network::{Network, NetworkChanges, NetworkSpec};
+use network::{Network, NetworkChange, NetworkSpec};
 use node::Node;
 
 /// Registers the inventory's record kinds.
@@ -49,8 +49,12 @@ impl Inventory {
     }
 
     /// Changes a network's settings.
-    pub(crate) async fn update_network(&self, name: String, c: NetworkChanges) -> Result<Arc<Network>, InventoryError> {
-        self.state.write(move |txn| network::update(txn, &name, c)).await
+    pub(crate) async fn update_network(
+        &self,
+        name: String,
+        changes: Vec<NetworkChange>,
+    ) -> Result<Arc<Network>, InventoryError> {
+        self.state.write(move |txn| network::update(txn, &name, changes)).await
     }
 
     /// Deletes a network no node uses.

@@ -16,8 +16,9 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use super::error::InventoryError;
 use super::node::Node;
 use crate::net::{alloc, ula};
-use crate::state::{Index, Record, Table, Txn};
+use crate::state::{record, Index, Record, Table, Txn};
 use crate::types::field::FieldError;
+use crate::types::field::Refuse;
 use crate::types::global_id::GlobalId;
 use crate::types::names;
 use crate::types::range::Range;
@@ -88,10 +89,8 @@ pub(crate) struct Network {
     /// Small stable number; the 16-bit subnet ID of an `auto` v6 prefix.
     pub(crate) id: u16,
     pub(crate) subnet: Ipv4Net,
-    #[serde(default)]
     pub(crate) router: Option<Ipv4Addr>,
     /// Addresses for unknown clients (dynamic leases).
-    #[serde(default)]
     pub(crate) dynamic: Option<Range>,
     /// Addresses handed to registered nodes, one each, for good.
     #[serde(rename = "static")]
@@ -99,14 +98,11 @@ pub(crate) struct Network {
     pub(crate) domain: String,
     #[serde(default)]
     pub(crate) dns_servers: Vec<Ipv4Addr>,
-    #[serde(default)]
     pub(crate) v6prefix: Option<V6Prefix>,
     /// The admin node's interface on this segment (DHCP replies go out there).
-    #[serde(default)]
     pub(crate) interface: Option<String>,
     /// The admin node's own address on this segment: next-server, option
     /// 54 and the host of boot URLs. Found from the interfaces when unset.
-    #[serde(default)]
     pub(crate) server: Option<Ipv4Addr>,
     pub(crate) lease_seconds: u32,
     pub(crate) mtu: u16,
@@ -217,18 +213,7 @@ impl NetworkIndex {
     }
 }
 
-impl Record for Network {
-    const KIND: &'static str = "network";
-    const TABLE: &'static str = "networks";
-    type Key = String;
-    type Index = NetworkIndex;
-    fn key(&self) -> String {
-        self.name.clone()
-    }
-    fn store_key(key: &String) -> String {
-        key.clone()
-    }
-}
+record!(Network, kind = "network", table = "networks", key = name: String, index = NetworkIndex);
 
 impl Table<Network> {
     /// The network whose subnet holds `ip`.
@@ -279,17 +264,17 @@ pub(crate) struct NetworkSpec {
     pub(crate) mtu: Option<u16>,
 }
 
-/// The settings of a network that can change without renumbering nodes;
-/// `None` keeps a setting.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct NetworkChanges {
-    pub(crate) router: Option<Ipv4Addr>,
-    pub(crate) dynamic: Option<Range>,
-    pub(crate) dns_servers: Option<Vec<Ipv4Addr>>,
-    pub(crate) interface: Option<String>,
-    pub(crate) server: Option<Ipv4Addr>,
-    pub(crate) lease_seconds: Option<u32>,
-    pub(crate) mtu: Option<u16>,
+/// A change to one of the settings of a network that can change without
+/// renumbering its nodes.
+#[derive(Debug, Clone)]
+pub(crate) enum NetworkChange {
+    Router(Ipv4Addr),
+    Dynamic(Range),
+    DnsServers(Vec<Ipv4Addr>),
+    Interface(String),
+    Server(Ipv4Addr),
+    LeaseSeconds(u32),
+    Mtu(u16),
 }
 
 /// Stores a network that passed its checks, refusing one whose subnet
@@ -336,34 +321,29 @@ pub(crate) fn create(txn: &mut Txn<'_>, spec: NetworkSpec) -> Result<Arc<Network
     put(txn, net)
 }
 
-/// Changes a network's settings.
-pub(crate) fn update(txn: &mut Txn<'_>, name: &str, c: NetworkChanges) -> Result<Arc<Network>, InventoryError> {
+/// Changes a network's settings (all of them, or none if the result
+/// breaks a rule).
+pub(crate) fn update(
+    txn: &mut Txn<'_>,
+    name: &str,
+    changes: Vec<NetworkChange>,
+) -> Result<Arc<Network>, InventoryError> {
     let mut net = txn
         .world()
         .table::<Network>()
         .get(name)
         .map(|n| (**n).clone())
         .ok_or_else(|| InventoryError::not_found(Network::KIND, name))?;
-    if c.router.is_some() {
-        net.router = c.router;
-    }
-    if c.dynamic.is_some() {
-        net.dynamic = c.dynamic;
-    }
-    if let Some(d) = c.dns_servers {
-        net.dns_servers = d;
-    }
-    if c.interface.is_some() {
-        net.interface = c.interface;
-    }
-    if c.server.is_some() {
-        net.server = c.server;
-    }
-    if let Some(l) = c.lease_seconds {
-        net.lease_seconds = l;
-    }
-    if let Some(m) = c.mtu {
-        net.mtu = m;
+    for change in changes {
+        match change {
+            NetworkChange::Router(r) => net.router = Some(r),
+            NetworkChange::Dynamic(d) => net.dynamic = Some(d),
+            NetworkChange::DnsServers(d) => net.dns_servers = d,
+            NetworkChange::Interface(i) => net.interface = Some(i),
+            NetworkChange::Server(s) => net.server = Some(s),
+            NetworkChange::LeaseSeconds(l) => net.lease_seconds = l,
+            NetworkChange::Mtu(m) => net.mtu = m,
+        }
     }
     put(txn, net)
 }

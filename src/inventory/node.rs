@@ -17,7 +17,8 @@ use super::error::InventoryError;
 use super::lifecycle::{ProvisionState, Verb};
 use super::network::Network;
 use crate::net::alloc;
-use crate::state::{Index, Record, Table, Txn, World};
+use crate::state::{record, Index, Record, Table, Txn, World};
+use crate::types::field::Refuse;
 use crate::types::mac::Mac;
 use crate::types::names;
 use crate::types::power::PowerSpec;
@@ -31,9 +32,7 @@ pub(crate) struct Node {
     pub(crate) name: String,
     pub(crate) macs: Vec<Mac>,
     /// The network its static address comes from.
-    #[serde(default)]
     pub(crate) network: Option<String>,
-    #[serde(default)]
     pub(crate) ipv4: Option<Ipv4Addr>,
     pub(crate) bootenv: String,
     /// Framework-owned: the node is reachable / has reported in.
@@ -42,7 +41,6 @@ pub(crate) struct Node {
     pub(crate) available: bool,
     pub(crate) provision_state: ProvisionState,
     /// How its power is controlled, if at all.
-    #[serde(default)]
     pub(crate) power: Option<PowerSpec>,
     /// What the node presents when it reports in (`Authorization: Bearer`).
     #[serde(default)]
@@ -85,18 +83,7 @@ impl Index<Node> for NodeIndex {
     }
 }
 
-impl Record for Node {
-    const KIND: &'static str = "node";
-    const TABLE: &'static str = "nodes";
-    type Key = String;
-    type Index = NodeIndex;
-    fn key(&self) -> String {
-        self.name.clone()
-    }
-    fn store_key(key: &String) -> String {
-        key.clone()
-    }
-}
+record!(Node, kind = "node", table = "nodes", key = name: String, index = NodeIndex);
 
 impl Table<Node> {
     /// The node that has this MAC.
@@ -138,13 +125,14 @@ pub(crate) struct NodeSpec {
     pub(crate) power: Option<PowerSpec>,
 }
 
-/// What a change to a node may set; `None` keeps a field.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct NodeChanges {
-    pub(crate) available: Option<bool>,
-    pub(crate) bootenv: Option<String>,
-    pub(crate) macs: Option<Vec<Mac>>,
-    pub(crate) power: Option<PowerSpec>,
+/// A change to one of the fields of a node its owner may set (aliveness
+/// is the engine's: it has consequences).
+#[derive(Debug, Clone)]
+pub(crate) enum NodeChange {
+    Available(bool),
+    Bootenv(String),
+    Macs(Vec<Mac>),
+    Power(PowerSpec),
 }
 
 /// The node as it is in this transaction, to change.
@@ -282,23 +270,19 @@ pub(crate) fn register_discovered(
     create(txn, spec, discovery_bootenv).map(Some)
 }
 
-/// Applies a change.
-pub(crate) fn update(txn: &mut Txn<'_>, name: &str, c: NodeChanges) -> Result<Arc<Node>, InventoryError> {
+/// Applies changes (all of them, or none if the result breaks a rule).
+pub(crate) fn update(txn: &mut Txn<'_>, name: &str, changes: Vec<NodeChange>) -> Result<Arc<Node>, InventoryError> {
     let mut node = get(txn.world(), name)?;
-    if let Some(available) = c.available {
-        node.available = available;
-    }
-    if let Some(env) = c.bootenv {
-        node.bootenv = env;
-    }
-    if let Some(macs) = c.macs {
-        if macs.is_empty() {
-            return Err(InventoryError::invalid("macs", "at least one MAC address is required"));
+    for change in changes {
+        match change {
+            NodeChange::Available(a) => node.available = a,
+            NodeChange::Bootenv(b) => node.bootenv = b,
+            NodeChange::Macs(macs) if macs.is_empty() => {
+                return Err(InventoryError::invalid("macs", "at least one MAC address is required"));
+            }
+            NodeChange::Macs(macs) => node.macs = macs,
+            NodeChange::Power(p) => node.power = Some(p),
         }
-        node.macs = macs;
-    }
-    if c.power.is_some() {
-        node.power = c.power;
     }
     node.updated_at = now();
     put(txn, node)
@@ -306,7 +290,7 @@ pub(crate) fn update(txn: &mut Txn<'_>, name: &str, c: NodeChanges) -> Result<Ar
 
 /// Sets the bootenv the node's next network boot runs.
 pub(crate) fn set_bootenv(txn: &mut Txn<'_>, name: &str, bootenv: String) -> Result<Arc<Node>, InventoryError> {
-    update(txn, name, NodeChanges { bootenv: Some(bootenv), ..NodeChanges::default() })
+    update(txn, name, vec![NodeChange::Bootenv(bootenv)])
 }
 
 /// Sets whether the node is alive; returns the node and whether it was.

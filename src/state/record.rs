@@ -5,6 +5,7 @@
 //! types; the state room names none of them.
 
 use std::fmt;
+use std::net::Ipv4Addr;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -16,16 +17,57 @@ pub(crate) trait Record: Serialize + DeserializeOwned + Clone + fmt::Debug + Sen
     /// Its table in the store (`nodes`).
     const TABLE: &'static str;
     /// The primary key.
-    type Key: Clone + Ord + fmt::Debug + Send + Sync + 'static;
+    type Key: StoreKey + Clone + Ord + fmt::Debug + Send + Sync + 'static;
     /// The domain's indexes over this kind ([`NoIndex`] when it needs none).
     type Index: Index<Self>;
 
     /// This record's key.
     fn key(&self) -> Self::Key;
-
-    /// The key as the store keeps it: unique and stable across versions.
-    fn store_key(key: &Self::Key) -> String;
 }
+
+/// A primary key as the store spells it: unique and stable across
+/// versions; numbers are zero-padded so that keys sort by value.
+pub(crate) trait StoreKey {
+    /// The stored spelling.
+    fn store_key(&self) -> String;
+}
+
+impl StoreKey for String {
+    fn store_key(&self) -> String {
+        self.clone()
+    }
+}
+
+impl StoreKey for u64 {
+    fn store_key(&self) -> String {
+        format!("{self:020}")
+    }
+}
+
+impl StoreKey for Ipv4Addr {
+    fn store_key(&self) -> String {
+        self.to_string()
+    }
+}
+
+/// Implements [`Record`] for a type: its kind and table names, which field
+/// is its key, and its index.
+///
+/// `record!(Network, kind = "network", table = "networks", key = name: String, index = NetworkIndex);`
+macro_rules! record {
+    ($ty:ty, kind = $kind:literal, table = $table:literal, key = $field:ident: $key:ty, index = $index:ty) => {
+        impl $crate::state::Record for $ty {
+            const KIND: &'static str = $kind;
+            const TABLE: &'static str = $table;
+            type Key = $key;
+            type Index = $index;
+            fn key(&self) -> $key {
+                <$key as Clone>::clone(&self.$field)
+            }
+        }
+    };
+}
+pub(crate) use record;
 
 /// Secondary indexes over one record kind (node by MAC, noderoles by
 /// node...). Built from persistent maps so that cloning is O(1); told of

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use imbl::HashMap;
 use serde::{Deserialize, Serialize};
 
+use super::record;
 use super::*;
 use crate::types::secret::Secret;
 
@@ -42,31 +43,9 @@ impl Index<Item> for ByTag {
     }
 }
 
-impl Record for Item {
-    const KIND: &'static str = "item";
-    const TABLE: &'static str = "items";
-    type Key = String;
-    type Index = ByTag;
-    fn key(&self) -> String {
-        self.name.clone()
-    }
-    fn store_key(key: &String) -> String {
-        key.clone()
-    }
-}
+record!(Item, kind = "item", table = "items", key = name: String, index = ByTag);
 
-impl Record for Note {
-    const KIND: &'static str = "note";
-    const TABLE: &'static str = "notes";
-    type Key = u64;
-    type Index = NoIndex;
-    fn key(&self) -> u64 {
-        self.id
-    }
-    fn store_key(key: &u64) -> String {
-        format!("{key:020}")
-    }
-}
+record!(Note, kind = "note", table = "notes", key = id: u64, index = NoIndex);
 
 #[derive(Debug, thiserror::Error)]
 enum TestError {

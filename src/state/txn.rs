@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use super::error::StateError;
 use super::feed::{Change, Op};
-use super::record::Record;
+use super::record::{Record, StoreKey};
 use super::store::Batch;
 use super::world::World;
 use crate::types::secret;
@@ -49,7 +49,7 @@ impl Txn<'_> {
 
     /// Creates or replaces a record.
     pub(crate) fn put<R: Record>(&mut self, rec: R) -> Result<Arc<R>, StateError> {
-        let key = R::store_key(&rec.key());
+        let key = rec.key().store_key();
         let (stored, had_secret) = secret::for_storage(|| serde_json::to_string(&rec));
         let stored: Arc<str> = stored.map_err(|e| encode_error::<R>(&key, e))?.into();
         // The feed carries the public view: the same JSON unless a secret
@@ -80,7 +80,7 @@ impl Txn<'_> {
             return Ok(None);
         }
         let Some(old) = self.world.table_mut::<R>().remove(key) else { return Ok(None) };
-        let store_key = R::store_key(&old.key());
+        let store_key = old.key().store_key();
         self.pending.changes.push(Change::new(R::KIND, store_key.clone(), Op::Deleted, None));
         self.pending.batch.delete(R::TABLE, store_key);
         let schema = self.world.schema().clone();

@@ -86,3 +86,55 @@ fn acknowledged_leases_and_nodes_survive_kill_9_under_load() {
     assert_eq!(relay.dora(Mac(*mac), Stage::BiosRom).expect("the same lease again").yiaddr, *ip);
     println!("{} acknowledged leases, {} on disk after kill -9", acked.len(), leases.len());
 }
+
+/// A data dir written by a newer Fulcrum is refused at start-up with a
+/// message that says so, and left as it is; an older one is migrated.
+#[test]
+fn newer_data_is_refused_and_older_data_migrated() {
+    use redb::{ReadableDatabase, TableDefinition};
+    const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+    let stamp = |dir: &std::path::Path, v: Option<&str>| {
+        let db = redb::Database::create(dir.join("data/fulcrum.redb")).expect("open the store");
+        let tx = db.begin_write().expect("begin");
+        {
+            let mut t = tx.open_table(META).expect("meta");
+            match v {
+                Some(v) => t.insert("schema_version", v.as_bytes()).map(|_| ()),
+                None => t.remove("schema_version").map(|_| ()),
+            }
+            .expect("stamp");
+        }
+        tx.commit().expect("commit");
+    };
+    let version = |dir: &std::path::Path| {
+        let db = redb::Database::create(dir.join("data/fulcrum.redb")).expect("open the store");
+        let tx = db.begin_read().expect("begin");
+        let t = tx.open_table(META).expect("meta");
+        t.get("schema_version").expect("get").map(|v| String::from_utf8_lossy(v.value()).into_owned())
+    };
+    let (cfg, ports) = loopback_config();
+    let srv = Server::start(&cfg, ports.http, None);
+    assert_eq!(curl(None, "POST", &srv.url("/api/v1/networks"), Some(&loopback_network("admin", 71))).0, 201);
+    let (_, dir) = srv.stop();
+    assert_eq!(version(dir.path()).as_deref(), Some("2"), "a new store is stamped with this build's version");
+
+    stamp(dir.path(), Some("99"));
+    let out = std::process::Command::new(crate::harness::bin())
+        .args(["serve", "--config"])
+        .arg(dir.path().join("fulcrum.toml"))
+        .output()
+        .expect("run fulcrum");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "data from a newer Fulcrum was accepted");
+    assert!(err.contains("newer Fulcrum") && err.contains("schema version 99"), "{err}");
+    assert!(err.contains("data_dir"), "the message names the setting: {err}");
+    assert_eq!(version(dir.path()).as_deref(), Some("99"), "a refused store is left as it was");
+
+    // Data from before versions were stored (version 1) is migrated.
+    stamp(dir.path(), None);
+    let srv = Server::start_in(dir, &cfg, ports.http, None);
+    let (_, nets) = curl(None, "GET", &srv.url("/api/v1/networks"), None);
+    assert_eq!(nets[0]["name"], "admin", "{nets}");
+    let (_, dir) = srv.stop();
+    assert_eq!(version(dir.path()).as_deref(), Some("2"));
+}

@@ -3,6 +3,7 @@
 //! surface against the real binary, or against a server started in this
 //! process, with real clients where they exist:
 //!
+//! - [`architecture`]: the code imports only what ARCHITECTURE.md draws;
 //! - [`api`]: the REST contract with curl (errors name the field, nothing
 //!   half-written, derived addresses, boot scripts, events, SIGTERM);
 //! - [`cli`]: the client subcommands;
@@ -22,6 +23,7 @@
 mod harness;
 
 mod api;
+mod architecture;
 mod cli;
 mod durability;
 mod engine;

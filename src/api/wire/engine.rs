@@ -4,89 +4,22 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::engine::annealer::{Progress, StateCounts};
-use crate::engine::model::{
-    Attribs, Deployment, DeploymentState, Hooks, JigKind, NodeRole, NrState, Outcome, Role, RoleFlag, Run, TestJig,
-    DEFAULT_TIMEOUT_SECONDS,
-};
+use crate::engine::model::{Attribs, Deployment, DeploymentState, NodeRole, NrState, Role, Run};
 use crate::engine::orchestrate::{Binding, DeploymentSpec};
 use crate::state::World;
 
-fn default_timeout() -> u64 {
-    DEFAULT_TIMEOUT_SECONDS
-}
-
-/// A role: what `POST /api/v1/roles` takes and `GET` shows.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RoleBody {
-    pub(crate) name: String,
-    #[serde(default)]
-    pub(crate) description: String,
-    pub(crate) jig: JigKind,
-    #[serde(default)]
-    pub(crate) requires: Vec<String>,
-    #[serde(default)]
-    pub(crate) cluster: bool,
-    #[serde(default)]
-    pub(crate) flags: Vec<RoleFlag>,
-    #[serde(default)]
-    pub(crate) attribs: Attribs,
-    #[serde(default)]
-    pub(crate) script: Option<String>,
-    #[serde(default)]
-    pub(crate) local: bool,
-    #[serde(default)]
-    pub(crate) test: Option<TestJig>,
-    #[serde(default = "default_timeout")]
-    pub(crate) timeout_seconds: u64,
-    #[serde(default)]
-    pub(crate) hooks: Hooks,
-}
-
-impl From<RoleBody> for Role {
-    fn from(r: RoleBody) -> Role {
-        Role {
-            name: r.name,
-            description: r.description,
-            jig: r.jig,
-            requires: r.requires,
-            cluster: r.cluster,
-            flags: r.flags,
-            attribs: r.attribs,
-            script: r.script,
-            local: r.local,
-            test: r.test,
-            timeout_seconds: r.timeout_seconds,
-            hooks: r.hooks,
-        }
-    }
-}
-
-impl From<&Role> for RoleBody {
-    fn from(r: &Role) -> RoleBody {
-        RoleBody {
-            name: r.name.clone(),
-            description: r.description.clone(),
-            jig: r.jig,
-            requires: r.requires.clone(),
-            cluster: r.cluster,
-            flags: r.flags.clone(),
-            attribs: r.attribs.clone(),
-            script: r.script.clone(),
-            local: r.local,
-            test: r.test.clone(),
-            timeout_seconds: r.timeout_seconds,
-            hooks: r.hooks.clone(),
-        }
-    }
-}
+/// A role: what `POST /api/v1/roles` takes and `GET` shows. A role is a
+/// document whose format the shipped role files, the operator's
+/// `roles_dir`, the store and the API share, so the wire type is the
+/// record itself: one definition, not three kept in step.
+pub(crate) type RoleBody = Role;
 
 /// `POST /api/v1/deployments`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct NewDeployment {
     pub(crate) name: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) parent: Option<String>,
     #[serde(default)]
     pub(crate) attribs: Attribs,
@@ -217,42 +150,23 @@ pub(crate) struct RunFilter {
     pub(crate) brief: Option<bool>,
 }
 
-/// A run: what it was given, how it ended, its log.
+/// A run: what it was given, how it ended, its log (input and log left
+/// out in brief listings).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct RunView {
-    pub(crate) id: u64,
-    pub(crate) noderole: u64,
-    pub(crate) node: String,
-    pub(crate) role: String,
-    pub(crate) deployment: String,
-    pub(crate) outcome: Outcome,
-    /// Unix milliseconds.
-    pub(crate) started_ms: u64,
-    pub(crate) ended_ms: Option<u64>,
-    /// The run's input (node, attributes, parents' wall data); left out
-    /// in brief listings.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) input: Option<Value>,
-    /// Stdout and stderr; left out in brief listings.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) log: Option<String>,
+    #[serde(flatten)]
+    pub(crate) run: Run,
 }
 
 impl RunView {
-    /// The run, with its input and log unless `brief`.
+    /// The run, without its input and log when `brief`.
     pub(crate) fn new(r: &Run, brief: bool) -> RunView {
-        RunView {
-            id: r.id,
-            noderole: r.noderole,
-            node: r.node.clone(),
-            role: r.role.clone(),
-            deployment: r.deployment.clone(),
-            outcome: r.outcome,
-            started_ms: r.started_ms,
-            ended_ms: r.ended_ms,
-            input: (!brief).then(|| r.input.clone()),
-            log: (!brief).then(|| r.log.clone()),
+        let mut run = r.clone();
+        if brief {
+            run.input = Value::Null;
+            run.log.clear();
         }
+        RunView { run }
     }
 }
 

@@ -1,16 +1,15 @@
 //! Wire types of networks, nodes, bootenvs, leases and discovery.
 
-use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 
 use crate::dhcp::lease::Lease;
-use crate::inventory::bootenv::{BootKind, Bootenv};
+use crate::inventory::bootenv::Bootenv;
 use crate::inventory::lifecycle::ProvisionState;
-use crate::inventory::network::{Network, NetworkChanges, NetworkSpec, V6Prefix};
-use crate::inventory::node::{Node, NodeChanges, NodeSpec};
+use crate::inventory::network::{Network, NetworkChange, NetworkSpec, V6Prefix};
+use crate::inventory::node::{Node, NodeChange, NodeSpec};
 use crate::state::World;
 use crate::types::mac::Mac;
 use crate::types::power::PowerSpec;
@@ -22,24 +21,24 @@ use crate::types::range::Range;
 pub(crate) struct NewNetwork {
     pub(crate) name: String,
     pub(crate) subnet: Ipv4Net,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) router: Option<Ipv4Addr>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) dynamic: Option<Range>,
     #[serde(rename = "static")]
     pub(crate) static_range: Range,
     pub(crate) domain: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) dns_servers: Vec<Ipv4Addr>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) v6prefix: Option<V6Prefix>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) interface: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) server: Option<Ipv4Addr>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) lease_seconds: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) mtu: Option<u16>,
 }
 
@@ -67,75 +66,43 @@ impl From<NewNetwork> for NetworkSpec {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct NetworkPatch {
-    #[serde(default)]
     pub(crate) router: Option<Ipv4Addr>,
-    #[serde(default)]
     pub(crate) dynamic: Option<Range>,
-    #[serde(default)]
     pub(crate) dns_servers: Option<Vec<Ipv4Addr>>,
-    #[serde(default)]
     pub(crate) interface: Option<String>,
-    #[serde(default)]
     pub(crate) server: Option<Ipv4Addr>,
-    #[serde(default)]
     pub(crate) lease_seconds: Option<u32>,
-    #[serde(default)]
     pub(crate) mtu: Option<u16>,
 }
 
-impl From<NetworkPatch> for NetworkChanges {
-    fn from(p: NetworkPatch) -> NetworkChanges {
-        NetworkChanges {
-            router: p.router,
-            dynamic: p.dynamic,
-            dns_servers: p.dns_servers,
-            interface: p.interface,
-            server: p.server,
-            lease_seconds: p.lease_seconds,
-            mtu: p.mtu,
-        }
+impl NetworkPatch {
+    /// The changes the patch asks for.
+    pub(crate) fn changes(self) -> Vec<NetworkChange> {
+        let Self { router, dynamic, dns_servers, interface, server, lease_seconds, mtu } = self;
+        let mut c = Vec::new();
+        c.extend(router.map(NetworkChange::Router));
+        c.extend(dynamic.map(NetworkChange::Dynamic));
+        c.extend(dns_servers.map(NetworkChange::DnsServers));
+        c.extend(interface.map(NetworkChange::Interface));
+        c.extend(server.map(NetworkChange::Server));
+        c.extend(lease_seconds.map(NetworkChange::LeaseSeconds));
+        c.extend(mtu.map(NetworkChange::Mtu));
+        c
     }
 }
 
-/// A network as the API shows it, with its effective IPv6 prefix.
+/// A network as the API shows it: the record and the /64 its `v6prefix`
+/// works out to.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct NetworkView {
-    pub(crate) name: String,
-    pub(crate) id: u16,
-    pub(crate) subnet: Ipv4Net,
-    pub(crate) router: Option<Ipv4Addr>,
-    pub(crate) dynamic: Option<Range>,
-    #[serde(rename = "static")]
-    pub(crate) static_range: Range,
-    pub(crate) domain: String,
-    pub(crate) dns_servers: Vec<Ipv4Addr>,
-    pub(crate) v6prefix: Option<V6Prefix>,
-    pub(crate) interface: Option<String>,
-    pub(crate) server: Option<Ipv4Addr>,
-    pub(crate) lease_seconds: u32,
-    pub(crate) mtu: u16,
-    /// The /64 `v6prefix` works out to.
+    #[serde(flatten)]
+    pub(crate) network: Network,
     pub(crate) v6_network: Option<String>,
 }
 
 impl NetworkView {
     pub(crate) fn new(w: &World, n: &Network) -> NetworkView {
-        NetworkView {
-            name: n.name.clone(),
-            id: n.id,
-            subnet: n.subnet,
-            router: n.router,
-            dynamic: n.dynamic,
-            static_range: n.static_range,
-            domain: n.domain.clone(),
-            dns_servers: n.dns_servers.clone(),
-            v6prefix: n.v6prefix,
-            interface: n.interface.clone(),
-            server: n.server,
-            lease_seconds: n.lease_seconds,
-            mtu: n.mtu,
-            v6_network: n.v6_prefix(w.global_id()).map(|p| format!("{p}/64")),
-        }
+        NetworkView { network: n.clone(), v6_network: n.v6_prefix(w.global_id()).map(|p| format!("{p}/64")) }
     }
 }
 
@@ -145,15 +112,15 @@ impl NetworkView {
 pub(crate) struct NewNode {
     pub(crate) name: String,
     pub(crate) macs: Vec<Mac>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) bootenv: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) network: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) address: Option<Ipv4Addr>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) available: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) power: Option<PowerSpec>,
 }
 
@@ -175,25 +142,28 @@ impl From<NewNode> for NodeSpec {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct NodePatch {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) alive: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) available: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) bootenv: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) macs: Option<Vec<Mac>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) power: Option<PowerSpec>,
 }
 
 impl NodePatch {
     /// The changes to the record, and the operator's `alive`.
-    pub(crate) fn into_changes(self) -> (NodeChanges, Option<bool>) {
-        (
-            NodeChanges { available: self.available, bootenv: self.bootenv, macs: self.macs, power: self.power },
-            self.alive,
-        )
+    pub(crate) fn changes(self) -> (Vec<NodeChange>, Option<bool>) {
+        let Self { alive, available, bootenv, macs, power } = self;
+        let mut c = Vec::new();
+        c.extend(available.map(NodeChange::Available));
+        c.extend(bootenv.map(NodeChange::Bootenv));
+        c.extend(macs.map(NodeChange::Macs));
+        c.extend(power.map(NodeChange::Power));
+        (c, alive)
     }
 }
 
@@ -280,60 +250,10 @@ pub(crate) struct Discovered {
     pub(crate) token: String,
 }
 
-/// A bootenv: what `POST /api/v1/bootenvs` takes and `GET` shows.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct BootenvBody {
-    pub(crate) name: String,
-    #[serde(default)]
-    pub(crate) description: String,
-    #[serde(default)]
-    pub(crate) os: String,
-    #[serde(default)]
-    pub(crate) kind: BootKind,
-    #[serde(default)]
-    pub(crate) kernel: Option<String>,
-    #[serde(default)]
-    pub(crate) initrds: Vec<String>,
-    #[serde(default)]
-    pub(crate) kernel_params: String,
-    #[serde(default)]
-    pub(crate) ipxe: String,
-    #[serde(default)]
-    pub(crate) templates: BTreeMap<String, String>,
-}
-
-impl From<BootenvBody> for Bootenv {
-    fn from(b: BootenvBody) -> Bootenv {
-        Bootenv {
-            name: b.name,
-            description: b.description,
-            os: b.os,
-            kind: b.kind,
-            kernel: b.kernel,
-            initrds: b.initrds,
-            kernel_params: b.kernel_params,
-            ipxe: b.ipxe,
-            templates: b.templates,
-        }
-    }
-}
-
-impl From<&Bootenv> for BootenvBody {
-    fn from(b: &Bootenv) -> BootenvBody {
-        BootenvBody {
-            name: b.name.clone(),
-            description: b.description.clone(),
-            os: b.os.clone(),
-            kind: b.kind,
-            kernel: b.kernel.clone(),
-            initrds: b.initrds.clone(),
-            kernel_params: b.kernel_params.clone(),
-            ipxe: b.ipxe.clone(),
-            templates: b.templates.clone(),
-        }
-    }
-}
+/// A bootenv: what `POST /api/v1/bootenvs` takes and `GET` shows. Like a
+/// role, a bootenv is a document whose format the shipped files, the store
+/// and the API share: the wire type is the record itself.
+pub(crate) type BootenvBody = Bootenv;
 
 /// A DHCPv4 lease.
 #[derive(Debug, Clone, Serialize, Deserialize)]
