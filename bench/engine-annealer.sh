@@ -4,22 +4,29 @@
 # and Fulcrum's peak RSS, and checks the invariants (one run per node, cap
 # respected, parents before children) from the persisted run log.
 #
-#   bash bench/engine-annealer.sh [--nodes N] [--cap C]
+#   bash bench/engine-annealer.sh [--nodes N] [--cap C] [--fulcrum BIN]
+#
+# Fulcrum is built with `cargo build --release` unless --fulcrum BIN names
+# a binary (to measure an older build in the same session).
 #
 # Runs a release build on loopback (127.0.0.1, a free high port); DHCP and
 # TFTP are off. No peer: OpenCrowbar's annealer needs its Rails/PostgreSQL
 # stack, which cannot be installed from this machine's registries.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-nodes=10000 cap=10
+nodes=10000 cap=10 bin=""
 while [[ $# -gt 0 ]]; do
   case $1 in
     --nodes) nodes=$2; shift 2;;
     --cap) cap=$2; shift 2;;
+    --fulcrum) bin=$2; shift 2;;
     *) echo "unknown argument $1" >&2; exit 2;;
   esac
 done
-cargo build --release --quiet
+if [[ -z $bin ]]; then
+  cargo build --release --quiet
+  bin=target/release/fulcrum
+fi
 dir=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 cat > "$dir/fulcrum.toml" <<TOML
@@ -33,7 +40,7 @@ enabled = false
 [engine]
 max_concurrent_runs = $cap
 TOML
-FULCRUM_LOG=warn target/release/fulcrum serve --config "$dir/fulcrum.toml" > "$dir/server.log" 2>&1 &
+FULCRUM_LOG=warn "$bin" serve --config "$dir/fulcrum.toml" > "$dir/server.log" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$dir"' EXIT
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done

@@ -7,7 +7,7 @@
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
-use imbl::{HashMap, OrdMap};
+use imbl::HashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::inventory::network::Network;
@@ -29,10 +29,16 @@ pub(crate) struct Lease {
     pub(crate) expires_at: u64,
 }
 
+/// The addresses one client holds, one per network. Almost always one:
+/// a slice behind an `Arc`, so that cloning an index node (copy on write)
+/// costs reference counts, not allocations, and a client costs a few
+/// dozen bytes (a persistent map per client would cost a whole chunk).
+type ClientLeases = Arc<[(Arc<str>, Ipv4Addr)]>;
+
 /// Lease by client: MAC, then network.
 #[derive(Clone, Default)]
 pub(crate) struct LeaseIndex {
-    by_client: HashMap<Mac, OrdMap<String, Ipv4Addr>>,
+    by_client: HashMap<Mac, ClientLeases>,
 }
 
 impl Index<Lease> for LeaseIndex {
@@ -40,17 +46,26 @@ impl Index<Lease> for LeaseIndex {
         if let Some(old) = old {
             self.removed(old);
         }
-        self.by_client.entry(new.mac).or_default().insert(new.network.clone(), new.ip);
+        let mut held: Vec<(Arc<str>, Ipv4Addr)> = self
+            .by_client
+            .get(&new.mac)
+            .map(|h| h.iter().filter(|(n, _)| **n != *new.network).cloned().collect())
+            .unwrap_or_default();
+        held.push((Arc::from(new.network.as_str()), new.ip));
+        self.by_client.insert(new.mac, held.into());
     }
 
     fn removed(&mut self, old: &Lease) {
-        if let Some(nets) = self.by_client.get_mut(&old.mac) {
-            if nets.get(&old.network) == Some(&old.ip) {
-                nets.remove(&old.network);
-            }
-            if nets.is_empty() {
-                self.by_client.remove(&old.mac);
-            }
+        let Some(held) = self.by_client.get(&old.mac) else { return };
+        if !held.iter().any(|(n, ip)| **n == *old.network && *ip == old.ip) {
+            return;
+        }
+        let rest: Vec<(Arc<str>, Ipv4Addr)> =
+            held.iter().filter(|(n, ip)| !(**n == *old.network && *ip == old.ip)).cloned().collect();
+        if rest.is_empty() {
+            self.by_client.remove(&old.mac);
+        } else {
+            self.by_client.insert(old.mac, rest.into());
         }
     }
 }
@@ -60,12 +75,13 @@ record!(Lease, kind = "lease", table = "leases", key = ip: Ipv4Addr, index = Lea
 impl Table<Lease> {
     /// The lease `mac` holds on `network`, expired or not.
     pub(crate) fn of(&self, network: &str, mac: &Mac) -> Option<&Arc<Lease>> {
-        self.index().by_client.get(mac).and_then(|nets| nets.get(network)).and_then(|ip| self.get(ip))
+        let held = self.index().by_client.get(mac)?;
+        held.iter().find(|(n, _)| &**n == network).and_then(|(_, ip)| self.get(ip))
     }
 
     /// Every lease `mac` holds, on any network.
     fn all_of<'a>(&'a self, mac: &Mac) -> impl Iterator<Item = Ipv4Addr> + 'a {
-        self.index().by_client.get(mac).into_iter().flat_map(|nets| nets.values().copied())
+        self.index().by_client.get(mac).into_iter().flat_map(|held| held.iter().map(|(_, ip)| *ip))
     }
 }
 
@@ -148,4 +164,83 @@ fn network_deleted(txn: &mut Txn<'_>, net: &Network) -> Result<(), StateError> {
 /// Registers leases and their cascades.
 pub(crate) fn register(schema: &mut Schema) {
     schema.register::<Lease>().on_delete::<Node>(node_deleted).on_delete::<Network>(network_deleted);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inventory::bootenv::{BootKind, Bootenv};
+    use crate::inventory::lifecycle::ProvisionState;
+    use crate::state::State;
+    use crate::types::secret::Secret;
+
+    fn lease(ip: &str, mac: Mac, network: &str) -> Lease {
+        Lease { ip: ip.parse().unwrap(), mac, network: network.into(), hostname: None, expires_at: 1000 }
+    }
+
+    #[tokio::test]
+    async fn a_client_holds_one_lease_per_network_and_loses_them_with_its_node() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut schema = Schema::new(1);
+        crate::inventory::register(&mut schema);
+        register(&mut schema);
+        let state = State::open_dir(dir.path(), schema).unwrap();
+        let m = Mac([2, 0, 0, 0, 0, 1]);
+        let other = Mac([2, 0, 0, 0, 0, 2]);
+        state
+            .write(move |t| {
+                put(t, lease("10.1.0.5", m, "a"), 0)?;
+                put(t, lease("10.2.0.5", m, "b"), 0)?;
+                // A new address on network a releases the old one there.
+                put(t, lease("10.1.0.6", m, "a"), 0)?;
+                put(t, lease("10.1.0.7", other, "a"), 0)?;
+                Ok::<_, LeaseError>(())
+            })
+            .await
+            .unwrap();
+        let w = state.snapshot();
+        let leases = w.table::<Lease>();
+        assert_eq!(leases.of("a", &m).map(|l| l.ip.to_string()).as_deref(), Some("10.1.0.6"));
+        assert_eq!(leases.of("b", &m).map(|l| l.ip.to_string()).as_deref(), Some("10.2.0.5"));
+        assert!(leases.get(&"10.1.0.5".parse::<Ipv4Addr>().unwrap()).is_none());
+        let taken = state.write(move |t| put(t, lease("10.1.0.6", other, "a"), 0)).await;
+        assert!(matches!(taken, Err(LeaseError::Taken(_))), "{taken:?}");
+        // The node that has MAC m is deleted: its leases on both networks go.
+        state
+            .write(move |t| {
+                t.put(Bootenv {
+                    name: "local".into(),
+                    description: String::new(),
+                    os: String::new(),
+                    kind: BootKind::Local,
+                    kernel: None,
+                    initrds: vec![],
+                    kernel_params: String::new(),
+                    ipxe: String::new(),
+                    templates: Default::default(),
+                })?;
+                t.put(Node {
+                    name: "n.x".into(),
+                    macs: vec![m],
+                    network: None,
+                    ipv4: None,
+                    bootenv: "local".into(),
+                    alive: false,
+                    available: true,
+                    provision_state: ProvisionState::Enroll,
+                    power: None,
+                    token: Secret::default(),
+                    created_at: 0,
+                    updated_at: 0,
+                })?;
+                t.delete::<Node, _>("n.x")
+            })
+            .await
+            .unwrap();
+        let w = state.snapshot();
+        let leases = w.table::<Lease>();
+        assert!(leases.of("a", &m).is_none() && leases.of("b", &m).is_none());
+        assert_eq!(leases.iter().count(), 1, "the other client's lease stays");
+        state.close().await;
+    }
 }

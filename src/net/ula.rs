@@ -1,6 +1,7 @@
 //! RFC 4193 unique local IPv6 prefixes and the MD5-derived interface IDs
 //! that map a node's FQDN to its IPv6 address (OpenCrowbar's scheme, with
-//! `fd`). DNS AAAA records, DHCPv6 and the API all derive addresses here.
+//! `fd`). The API's views, the boot templates and the run inputs derive a
+//! node's IPv6 address here; DNS and DHCPv6 are to use the same functions.
 
 use std::net::Ipv6Addr;
 
