@@ -27,6 +27,7 @@ use crate::engine::{self, Engine};
 use crate::inventory::{self, bootenv, Inventory};
 use crate::state::{schema as migrations, Schema, State};
 use crate::stats::Stats;
+use crate::types::report::Report;
 
 /// The version of the data format this build writes. Version 1 is data
 /// written before the version was stored; it is read unchanged.
@@ -62,11 +63,22 @@ pub struct Running {
     annealer: Option<JoinHandle<()>>,
 }
 
-/// Opens the state and binds and starts every enabled service.
+/// Opens the state and binds and starts every enabled service. If
+/// anything fails, the state is closed again before the error returns.
 pub async fn start(config: Config) -> anyhow::Result<Running> {
     let config = Arc::new(config);
     let state = State::open_dir(&config.data_dir, schema())
         .with_context(|| format!("data_dir {}", config.data_dir.display()))?;
+    match start_services(config, state.clone()).await {
+        Ok(running) => Ok(running),
+        Err(e) => {
+            state.close().await;
+            Err(e)
+        }
+    }
+}
+
+async fn start_services(config: Arc<Config>, state: State) -> anyhow::Result<Running> {
     let inventory = Inventory::new(state.clone());
     let engine = Engine::new(state.clone(), config.clone());
     let added = inventory.seed_bootenvs(bootenv::shipped()?).await.context("seeding shipped bootenvs")?;
@@ -82,8 +94,6 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let stats = Arc::new(Stats::default());
     let stop = CancellationToken::new();
     let mut services = JoinSet::new();
-
-    let annealer = config.engine.annealer.then(|| tokio::spawn(engine::annealer::run(engine.clone(), stop.clone())));
 
     // HTTP: the operator API and the boot routes.
     let api = ApiState {
@@ -118,7 +128,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         let svc = router.into_make_service_with_connect_info::<SocketAddr>();
         let serve = axum::serve(listener, svc).with_graceful_shutdown(graceful.cancelled_owned());
         if let Err(e) = serve.await {
-            tracing::error!(error = %e, "http server");
+            tracing::error!(error = %Report(&e), "http server");
         }
     });
     tracing::info!(%http, "http (api + boot) listening");
@@ -157,12 +167,14 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             // Dropping the server's future ends its transfers (they run on
             // its own executor).
             tokio::select! {
-                r = server.serve() => if let Err(e) = r { tracing::error!(error = %e, "tftp server") },
+                r = server.serve() => if let Err(e) = r { tracing::error!(error = %Report(&e), "tftp server") },
                 () = stopped.cancelled() => {}
             }
         });
     }
 
+    // Everything is bound: the annealer may start running jigs.
+    let annealer = config.engine.annealer.then(|| tokio::spawn(engine::annealer::run(engine.clone(), stop.clone())));
     Ok(Running { http, dhcp4: dhcp_addrs, tftp: tftp_addr, state, engine, dhcp, stop, services, annealer })
 }
 
@@ -194,9 +206,10 @@ impl Running {
 /// A second signal during the shutdown stops at once.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
-    let running = start(config).await?;
+    // Listen for signals first: a SIGTERM during start-up is a stop too.
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
+    let running = start(config).await?;
     tokio::select! {
         _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
         _ = int.recv() => tracing::info!("SIGINT: shutting down"),

@@ -13,6 +13,7 @@ use crate::engine::EngineError;
 use crate::inventory::InventoryError;
 use crate::state::StateError;
 use crate::types::field::{FieldError, Refusal};
+use crate::types::report::Report;
 
 /// An error answer.
 #[derive(Debug)]
@@ -43,11 +44,12 @@ impl ApiError {
 
 impl From<StateError> for ApiError {
     fn from(e: StateError) -> ApiError {
+        let message = Report(&e).to_string();
         match e {
-            StateError::Closed => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
-            StateError::Store(_) | StateError::Encode { .. } => {
-                tracing::error!(error = %e, "state failure");
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+            StateError::Closed => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, message),
+            StateError::Store(_) | StateError::Encode { .. } | StateError::Aborted => {
+                tracing::error!(error = %message, "state failure");
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, message)
             }
         }
     }
@@ -79,7 +81,7 @@ impl From<EngineError> for ApiError {
             EngineError::Refused(r) => r.into(),
             EngineError::Transition(t) => ApiError::field(StatusCode::CONFLICT, "state", t.to_string()),
             EngineError::HookTemplate { .. } => {
-                ApiError::field(StatusCode::UNPROCESSABLE_ENTITY, "hooks", e.to_string())
+                ApiError::field(StatusCode::UNPROCESSABLE_ENTITY, "hooks", Report(&e).to_string())
             }
             EngineError::BadNodeToken => ApiError::field(StatusCode::FORBIDDEN, "authorization", e.to_string()),
             EngineError::Inventory(i) => i.into(),

@@ -20,6 +20,7 @@ use crate::inventory::lifecycle::Verb;
 use crate::inventory::node::Node;
 use crate::state::Record;
 use crate::types::field::Refuse;
+use crate::types::secret::Handover;
 
 pub(crate) async fn list(AxState(api): AxState<ApiState>, Query(f): Query<NodeFilter>) -> Json<Vec<NodeView>> {
     let w = api.state.snapshot();
@@ -97,8 +98,7 @@ pub(crate) async fn discover(
     let (node, created) = api.engine.discover(d.mac, source).await?;
     let status = if created { StatusCode::CREATED } else { StatusCode::OK };
     // The machine itself asked: it gets the token it reports in with.
-    let answer =
-        Discovered { node: NodeView::new(&api.state.snapshot(), &node), token: node.token.expose().to_string() };
+    let answer = Discovered { node: NodeView::new(&api.state.snapshot(), &node), token: Handover::of(&node.token) };
     Ok((status, Json(answer)))
 }
 

@@ -21,6 +21,7 @@ use super::render::{self, RenderError};
 use crate::state::State;
 use crate::stats::{bump, Stats};
 use crate::types::mac::{Mac, MacParseError};
+use crate::types::report::Report;
 
 /// What the boot routes need.
 #[derive(Clone)]
@@ -58,16 +59,17 @@ pub(crate) enum BootError {
 
 impl IntoResponse for BootError {
     fn into_response(self) -> Response {
+        let message = Report(&self).to_string();
         let (status, field) = match &self {
             BootError::MissingMac | BootError::BadMac(_) => (StatusCode::BAD_REQUEST, Some("mac")),
             BootError::Render(RenderError::MissingTemplate { .. }) => (StatusCode::NOT_FOUND, None),
-            BootError::Render(e) => {
-                tracing::error!(error = %e, "cannot render boot answer");
+            BootError::Render(_) => {
+                tracing::error!(error = %message, "cannot render boot answer");
                 (StatusCode::INTERNAL_SERVER_ERROR, None)
             }
         };
         let detail = field.map_or(serde_json::Value::Null, |f| serde_json::json!({ "field": f }));
-        (status, Json(serde_json::json!({ "error": self.to_string(), "detail": detail }))).into_response()
+        (status, Json(serde_json::json!({ "error": message, "detail": detail }))).into_response()
     }
 }
 

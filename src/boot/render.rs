@@ -24,7 +24,7 @@ pub(crate) enum RenderError {
     MissingBootenv(String),
     #[error("bootenv `{env}` has no template `{name}`")]
     MissingTemplate { env: String, name: String },
-    #[error("template {what} of bootenv `{env}`: {source}")]
+    #[error("template {what} of bootenv `{env}` does not render")]
     Template { env: String, what: String, source: minijinja::Error },
 }
 

@@ -193,7 +193,7 @@ async fn scenario(env: &Env, machines: u8) -> anyhow::Result<()> {
             &tag,
             format!("discovery image registered it ({status}): {name} -> {}", table::list(&found.node.addresses)),
         );
-        nodes.push((name, *mac, found.token));
+        nodes.push((name, *mac, found.token.expose().to_string()));
     }
 
     println!("\n3. Even machines get the provisioner-os-install role (Ubuntu 24.04); odd ones boot from disk");

@@ -49,7 +49,7 @@ pub struct Answer {
 #[derive(Debug, thiserror::Error)]
 pub enum RelayError {
     /// The socket failed.
-    #[error("relay socket: {0}")]
+    #[error("relay socket")]
     Io(#[from] std::io::Error),
     /// Nothing came back in time.
     #[error("no DHCP answer within {WAIT:?}")]

@@ -132,8 +132,22 @@ pub(crate) fn release(txn: &mut Txn<'_>, ip: Ipv4Addr, mac: Mac) -> Result<(), L
     Ok(())
 }
 
-/// The client found `ip` in use: nobody gets it until `until`.
-pub(crate) fn quarantine(txn: &mut Txn<'_>, ip: Ipv4Addr, network: String, until: u64) -> Result<(), LeaseError> {
+/// Client `mac` found `ip`, which it was leased, in use: nobody gets it
+/// until `until`. Refused for an address held by anyone else (a node's
+/// static address, another client's lease): a DECLINE is not a way to
+/// take an address from its holder.
+pub(crate) fn quarantine(
+    txn: &mut Txn<'_>,
+    ip: Ipv4Addr,
+    mac: Mac,
+    network: String,
+    until: u64,
+) -> Result<(), LeaseError> {
+    let w = txn.world();
+    let held_by_other = w.table::<Lease>().get(&ip).is_some_and(|l| l.mac != mac && l.mac != DECLINED);
+    if held_by_other || w.table::<Node>().by_ip(ip).is_some() {
+        return Err(LeaseError::Taken(ip));
+    }
     txn.delete::<Lease, _>(&ip)?;
     txn.put(Lease { ip, mac: DECLINED, network, hostname: None, expires_at: until })?;
     Ok(())
@@ -205,6 +219,14 @@ mod tests {
         assert!(leases.get(&"10.1.0.5".parse::<Ipv4Addr>().unwrap()).is_none());
         let taken = state.write(move |t| put(t, lease("10.1.0.6", other, "a"), 0)).await;
         assert!(matches!(taken, Err(LeaseError::Taken(_))), "{taken:?}");
+        // A DECLINE quarantines the decliner's own address, not another's.
+        let stolen = state.write(move |t| quarantine(t, "10.1.0.7".parse().unwrap(), m, "a".into(), 600)).await;
+        assert!(matches!(stolen, Err(LeaseError::Taken(_))), "{stolen:?}");
+        state.write(move |t| quarantine(t, "10.2.0.5".parse().unwrap(), m, "b".into(), 600)).await.unwrap();
+        let w = state.snapshot();
+        let held = w.table::<Lease>().get(&"10.2.0.5".parse::<Ipv4Addr>().unwrap()).map(|l| l.mac);
+        assert_eq!(held, Some(DECLINED));
+        assert_eq!(w.table::<Lease>().get(&"10.1.0.7".parse::<Ipv4Addr>().unwrap()).map(|l| l.mac), Some(other));
         // The node that has MAC m is deleted: its leases on both networks go.
         state
             .write(move |t| {
@@ -239,8 +261,8 @@ mod tests {
             .unwrap();
         let w = state.snapshot();
         let leases = w.table::<Lease>();
-        assert!(leases.of("a", &m).is_none() && leases.of("b", &m).is_none());
-        assert_eq!(leases.iter().count(), 1, "the other client's lease stays");
+        assert!(leases.of("a", &m).is_none());
+        assert_eq!(leases.iter().filter(|l| l.mac == other).count(), 1, "the other client's lease stays");
         state.close().await;
     }
 }

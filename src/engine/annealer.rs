@@ -19,9 +19,9 @@
 //!
 //! Every worker belongs to the annealer's task tracker: at shutdown the
 //! annealer stops claiming, lets running jigs finish for
-//! `engine.shutdown_grace_seconds`, then stops the rest (their processes
-//! are killed) and records them as interrupted, and returns only when
-//! every worker has.
+//! `engine.shutdown_grace_seconds`, then stops the rest (their local
+//! processes are killed; an ssh jig's remote script may go on) and records
+//! them as interrupted, and returns only when every worker has.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -41,6 +41,7 @@ use super::model::{Deployment, DeploymentState, NodeRole, NrEvent, NrState, Outc
 use super::Engine;
 use crate::inventory::node::Node;
 use crate::state::{Txn, World};
+use crate::types::report::Report;
 use crate::types::time::now_ms;
 
 /// The input a run gets: node, role, merged attributes, parents' wall.
@@ -94,9 +95,13 @@ pub(crate) fn claim(txn: &mut Txn<'_>, slots: usize, fx: &mut Effects) -> Result
     }
     let mut jobs = Vec::with_capacity(picked.len());
     for id in picked {
-        let data = input(txn.world(), id);
+        let w = txn.world();
+        let Some(role) = w.table::<NodeRole>().get(&id).and_then(|nr| w.table::<Role>().get(&nr.role)) else {
+            continue;
+        };
+        let role = (**role).clone();
+        let data = input(w, id);
         let nr = graph::transition(txn, id, NrEvent::Start, fx)?;
-        let Some(role) = txn.world().table::<Role>().get(&nr.role).map(|r| (**r).clone()) else { continue };
         let node_ip = txn.world().table::<Node>().get(&nr.node).and_then(|n| n.ipv4).map(|i| i.to_string());
         let run_id = txn.world().table::<Run>().next_id();
         txn.put(Run {
@@ -202,7 +207,7 @@ async fn worker(engine: Engine, first: Job, crew: Crew) {
                 let run = job.run_id;
                 let r = engine.write(move |txn, fx| interrupt(txn, run, "Fulcrum was stopped during this run", fx)).await;
                 if let Err(e) = r {
-                    tracing::error!(run, error = %e, "cannot record an interrupted run; the next start will");
+                    tracing::error!(run, error = %Report(&e), "cannot record an interrupted run; the next start will");
                 }
                 break;
             }
@@ -210,14 +215,16 @@ async fn worker(engine: Engine, first: Job, crew: Crew) {
         let (node, role, ok) = (job.node.clone(), job.role.name.clone(), out.ok);
         let retry_job = job.clone();
         let log = out.log.clone();
-        let more = !crew.stop.is_cancelled();
+        let stop = crew.stop.clone();
         let recorded = engine
             .write(move |txn, fx| {
                 complete(txn, &job, out, fx)?;
-                if more {
-                    claim(txn, 1, fx)
-                } else {
+                // Asked on the writer thread, as the claim commits: no run
+                // is claimed once the stop has been given.
+                if stop.is_cancelled() {
                     Ok(Vec::new())
+                } else {
+                    claim(txn, 1, fx)
                 }
             })
             .await;
@@ -228,7 +235,7 @@ async fn worker(engine: Engine, first: Job, crew: Crew) {
                 // Completing failed (e.g. a hook refused its change): the run
                 // must still end, or its node would be held forever. Record it
                 // as failed with the reason; the noderole goes to ERROR.
-                tracing::warn!(%node, %role, error = %e, "completing the run failed; recording it as failed");
+                tracing::warn!(%node, %role, error = %Report(&e), "completing the run failed; recording it as failed");
                 let failed = jigs::Outcome {
                     ok: false,
                     wall: Default::default(),
@@ -237,7 +244,7 @@ async fn worker(engine: Engine, first: Job, crew: Crew) {
                 };
                 let r = engine.write(move |txn, fx| complete(txn, &retry_job, failed, fx)).await;
                 if let Err(e) = r {
-                    tracing::error!(%node, %role, error = %e, "cannot record a finished run");
+                    tracing::error!(%node, %role, error = %Report(&e), "cannot record a finished run");
                 }
             }
         }
@@ -252,7 +259,7 @@ pub(crate) async fn run(engine: Engine, stop: CancellationToken) {
     match engine.write(recover).await {
         Ok(0) => {}
         Ok(n) => tracing::warn!(runs = n, "runs interrupted by the last stop were closed (crash rule applied)"),
-        Err(e) => tracing::error!(error = %e, "cannot apply the crash rule to interrupted runs"),
+        Err(e) => tracing::error!(error = %Report(&e), "cannot apply the crash rule to interrupted runs"),
     }
     let cap = engine.config.engine.max_concurrent_runs as usize;
     let crew =
@@ -270,7 +277,7 @@ pub(crate) async fn run(engine: Engine, stop: CancellationToken) {
                         workers.spawn(worker(engine.clone(), job, crew.clone()));
                     }
                 }
-                Err(e) => tracing::error!(error = %e, "annealer cannot claim runs"),
+                Err(e) => tracing::error!(error = %Report(&e), "annealer cannot claim runs"),
             }
         }
         // Claimed some with slots to spare: look again at once. Otherwise

@@ -16,7 +16,7 @@ pub(crate) enum EngineError {
     #[error(transparent)]
     Transition(#[from] InvalidNrTransition),
     /// A hook's template does not render.
-    #[error("hook template `{template}`: {source}")]
+    #[error("hook template `{template}` does not render")]
     HookTemplate {
         template: String,
         #[source]

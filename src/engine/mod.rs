@@ -43,6 +43,7 @@ use crate::net::ssh::SshOptions;
 use crate::power::{self, Target};
 use crate::state::{Schema, State, Txn};
 use crate::types::power::PowerAction;
+use crate::types::report::Report;
 use hooks::{Effect, Effects};
 
 /// Registers the engine's record kinds.
@@ -113,7 +114,7 @@ impl Engine {
                 tokio::select! {
                     r = power::act(&target, PowerAction::Reboot, &ssh) => match r {
                         Ok(_) => tracing::info!(node = %target.node, "rebooted after commit"),
-                        Err(e) => tracing::warn!(node = %target.node, error = %e, "reboot after commit failed"),
+                        Err(e) => tracing::warn!(node = %target.node, error = %Report(&e), "reboot after commit failed"),
                     },
                     () = abandon.cancelled() => tracing::warn!(node = %target.node, "reboot abandoned at shutdown"),
                 }

@@ -355,22 +355,47 @@ fn binding_key(nr: &NodeRole) -> (String, String, String) {
     (nr.deployment.clone(), nr.role.clone(), nr.node.clone())
 }
 
+/// Removes `id` from the set at `key`, and the set once it is empty.
+fn unlist<K: std::hash::Hash + Eq + Clone>(map: &mut HashMap<K, OrdSet<u64>>, key: &K, id: u64) {
+    if let Some(set) = map.get_mut(key) {
+        set.remove(&id);
+        if set.is_empty() {
+            map.remove(key);
+        }
+    }
+}
+
 impl Index<NodeRole> for NodeRoleIndex {
     fn inserted(&mut self, old: Option<&NodeRole>, new: &NodeRole) {
         let id = new.id;
-        if let Some(old) = old {
-            for p in &old.parents {
-                if let Some(set) = self.children.get_mut(p) {
-                    set.remove(&id);
-                }
-            }
+        // Most updates are state changes: touch only the entries whose
+        // field changed (a noderole's own children are defined by the
+        // other noderoles' parents and stay).
+        let old_parents: &[u64] = old.map_or(&[], |o| &o.parents);
+        for p in old_parents.iter().filter(|p| !new.parents.contains(p)) {
+            unlist(&mut self.children, p, id);
         }
-        for p in &new.parents {
+        for p in new.parents.iter().filter(|p| !old_parents.contains(p)) {
             self.children.entry(*p).or_default().insert(id);
         }
-        self.by_node.entry(new.node.clone()).or_default().insert(id);
-        self.by_deployment.entry(new.deployment.clone()).or_default().insert(id);
-        self.binding.insert(binding_key(new), id);
+        if old.is_none_or(|o| o.node != new.node) {
+            if let Some(o) = old {
+                unlist(&mut self.by_node, &o.node, id);
+            }
+            self.by_node.entry(new.node.clone()).or_default().insert(id);
+        }
+        if old.is_none_or(|o| o.deployment != new.deployment) {
+            if let Some(o) = old {
+                unlist(&mut self.by_deployment, &o.deployment, id);
+            }
+            self.by_deployment.entry(new.deployment.clone()).or_default().insert(id);
+        }
+        if old.is_none_or(|o| (&o.deployment, &o.role, &o.node) != (&new.deployment, &new.role, &new.node)) {
+            if let Some(o) = old {
+                self.binding.remove(&binding_key(o));
+            }
+            self.binding.insert(binding_key(new), id);
+        }
         if new.state == NrState::Todo {
             self.todo.insert(id);
         } else {
@@ -382,17 +407,11 @@ impl Index<NodeRole> for NodeRoleIndex {
     fn removed(&mut self, old: &NodeRole) {
         let id = old.id;
         for p in &old.parents {
-            if let Some(set) = self.children.get_mut(p) {
-                set.remove(&id);
-            }
+            unlist(&mut self.children, p, id);
         }
         self.children.remove(&id);
-        if let Some(set) = self.by_node.get_mut(&old.node) {
-            set.remove(&id);
-        }
-        if let Some(set) = self.by_deployment.get_mut(&old.deployment) {
-            set.remove(&id);
-        }
+        unlist(&mut self.by_node, &old.node, id);
+        unlist(&mut self.by_deployment, &old.deployment, id);
         self.binding.remove(&binding_key(old));
         self.todo.remove(&id);
     }

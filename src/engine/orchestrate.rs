@@ -42,7 +42,7 @@ pub(crate) struct Binding {
 pub(crate) enum SeedError {
     #[error(transparent)]
     File(#[from] RoleFileError),
-    #[error("role `{role}`: {source}")]
+    #[error("role `{role}` is not valid")]
     Invalid {
         role: String,
         #[source]

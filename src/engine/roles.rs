@@ -20,19 +20,19 @@ const SHIPPED: [(&str, &str); 2] = [
 /// A role file that cannot be read or parsed; names the file.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum RoleFileError {
-    #[error("cannot list {}: {source}", dir.display())]
+    #[error("cannot list {}", dir.display())]
     List {
         dir: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("cannot read {}: {source}", file.display())]
+    #[error("cannot read {}", file.display())]
     Read {
         file: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("{}: {source}", file.display())]
+    #[error("{} is not a role file", file.display())]
     Parse {
         file: PathBuf,
         #[source]

@@ -64,6 +64,7 @@ impl Inventory {
 
     /// Creates a bootenv.
     pub(crate) async fn create_bootenv(&self, env: Bootenv) -> Result<Arc<Bootenv>, InventoryError> {
+        env.check()?;
         self.state.write(move |txn| bootenv::create(txn, env)).await
     }
 

@@ -149,8 +149,9 @@ impl Network {
     }
 
     /// Checks the network's own consistency, naming the field at fault.
+    /// (Its name is checked once, at creation: a network kept from an
+    /// older, looser rule can still be changed.)
     pub(crate) fn check(&self) -> Result<(), FieldError> {
-        names::check_name("name", &self.name)?;
         if self.subnet.prefix_len() > 30 {
             return Err(FieldError::new("subnet", format!("{} is too small; use /30 or larger", self.subnet)));
         }
@@ -299,6 +300,7 @@ fn put(txn: &mut Txn<'_>, net: Network) -> Result<Arc<Network>, InventoryError> 
 
 /// Creates a network.
 pub(crate) fn create(txn: &mut Txn<'_>, spec: NetworkSpec) -> Result<Arc<Network>, InventoryError> {
+    names::check_name("name", &spec.name)?;
     let nets = txn.world().table::<Network>();
     if nets.contains(&spec.name) {
         return Err(InventoryError::conflict("name", format!("network `{}` already exists", spec.name)));

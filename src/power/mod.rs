@@ -37,7 +37,7 @@ pub(crate) enum PowerError {
     NoAddress(String),
     #[error("the power driver did not finish within {} s", TIMEOUT.as_secs())]
     TimedOut,
-    #[error("cannot run the power driver: {0}")]
+    #[error("cannot run the power driver")]
     Spawn(#[source] std::io::Error),
     #[error("power driver failed ({status}): {output}")]
     Failed { status: std::process::ExitStatus, output: String },

@@ -10,16 +10,19 @@ use super::store::StoreError;
 #[derive(Debug, Clone, thiserror::Error)]
 pub(crate) enum StateError {
     /// The store refused the batch (or could not be opened or read).
-    #[error("store: {0}")]
+    #[error("the store failed")]
     Store(#[source] Arc<StoreError>),
     /// A record could not be encoded for the store.
-    #[error("cannot encode {kind} `{key}`: {source}")]
+    #[error("cannot encode {kind} `{key}`")]
     Encode {
         kind: &'static str,
         key: String,
         #[source]
         source: Arc<serde_json::Error>,
     },
+    /// The operation panicked (a bug); nothing of it was kept.
+    #[error("the write operation failed unexpectedly; nothing was written")]
+    Aborted,
     /// The writer has stopped (Fulcrum is shutting down).
     #[error("the state writer has stopped")]
     Closed,

@@ -40,7 +40,8 @@ pub(crate) struct Change {
     /// The record's key as stored.
     pub(crate) key: String,
     pub(crate) op: Op,
-    /// Unix seconds of the commit.
+    /// Unix seconds when the change's transaction ran (it was committed
+    /// within milliseconds of that, with its batch).
     pub(crate) at: u64,
     /// The record's public JSON after the change (`None` for deletions).
     pub(crate) value: Option<Arc<str>>,

@@ -154,9 +154,15 @@ async fn deletes_cascade_in_the_same_transaction() {
     let mut feed = state.subscribe();
     let gone = state.write(|t| t.delete::<Item, _>("a")).await.unwrap();
     assert_eq!(gone.map(|i| i.name.clone()).as_deref(), Some("a"));
-    let names: Vec<String> = std::iter::from_fn(|| feed.try_recv().ok()).map(|c| c.event_name()).collect();
+    // The feed is told after the caller is answered: wait for it (bounded).
+    let mut names = Vec::new();
+    for _ in 0..3 {
+        let change = tokio::time::timeout(std::time::Duration::from_secs(5), feed.recv()).await;
+        names.push(change.expect("three changes announced").unwrap().event_name());
+    }
     assert_eq!(names, ["item.deleted", "note.deleted", "note.deleted"]);
     assert!(state.write(|t| t.delete::<Item, _>("a")).await.unwrap().is_none());
+    assert!(feed.try_recv().is_err(), "deleting nothing announced something");
     state.close().await;
     let state = State::open_dir(dir.path(), schema()).unwrap();
     let notes: Vec<u64> = state.snapshot().table::<Note>().iter().map(|n| n.id).collect();

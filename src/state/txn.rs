@@ -76,6 +76,7 @@ impl Txn<'_> {
         R::Key: Borrow<Q>,
         Q: Ord + ?Sized,
     {
+        // Looked up first so that deleting nothing does not copy the table.
         if !self.world.table::<R>().contains(key) {
             return Ok(None);
         }

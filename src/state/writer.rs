@@ -5,6 +5,7 @@
 //! new snapshot, answers the callers and announces the changes. It stops
 //! when told to, after the operations queued before the stop.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::mpsc::{Receiver, TryRecvError};
 use std::sync::Arc;
 
@@ -53,7 +54,14 @@ where
         let Some(f) = self.f.take() else { return false };
         let mut scratch = world.clone();
         let mut mine = Pending::default();
-        let res = f(&mut Txn { world: &mut scratch, pending: &mut mine });
+        // A panicking operation (a bug) fails alone: its scratch copy is
+        // dropped like any failed operation's, and the writer goes on.
+        let res =
+            std::panic::catch_unwind(AssertUnwindSafe(|| f(&mut Txn { world: &mut scratch, pending: &mut mine })))
+                .unwrap_or_else(|_| {
+                    tracing::error!("a write operation panicked; it was discarded");
+                    Err(E::from(StateError::Aborted))
+                });
         let ok = res.is_ok();
         if ok {
             *world = scratch;

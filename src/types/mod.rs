@@ -8,7 +8,8 @@
 //!   and interface names;
 //! - [`secret`]: a string that never prints or serializes its value;
 //! - [`power`]: how a node's power is controlled;
-//! - [`field`]: an error that names the field at fault;
+//! - [`field`]: an error that names the field at fault, and refusals;
+//! - [`report`]: an error with its causes, for logs and answers;
 //! - [`time`]: wall-clock seconds and milliseconds.
 
 pub(crate) mod field;
@@ -17,6 +18,7 @@ pub mod mac;
 pub(crate) mod names;
 pub(crate) mod power;
 pub(crate) mod range;
+pub(crate) mod report;
 pub(crate) mod secret;
 pub(crate) mod time;
 

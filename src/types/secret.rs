@@ -27,14 +27,23 @@ thread_local! {
 /// values; returns its result and whether any secret was serialized. Only
 /// the store's encoder calls this.
 pub(crate) fn for_storage<T>(f: impl FnOnce() -> T) -> (T, bool) {
-    let outer = STORING.with(|s| s.replace(Some(0)));
+    /// Restores the outer state when the scope ends, also by a panic, so
+    /// that a caught panic cannot leave this thread revealing secrets.
+    struct Restore(Option<usize>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            STORING.with(|s| s.set(self.0));
+        }
+    }
+    let guard = Restore(STORING.with(|s| s.replace(Some(0))));
     let out = f();
-    let seen = STORING.with(|s| s.replace(outer)).unwrap_or(0);
+    let seen = STORING.with(Cell::get).unwrap_or(0);
+    drop(guard);
     (out, seen > 0)
 }
 
 /// A secret string.
-#[derive(Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default)]
 pub(crate) struct Secret(String);
 
 impl Secret {
@@ -66,6 +75,15 @@ impl Secret {
     }
 }
 
+impl PartialEq for Secret {
+    /// Constant-time, like [`Secret::matches`] (two empty secrets are equal).
+    fn eq(&self, other: &Secret) -> bool {
+        (self.0.is_empty() && other.0.is_empty()) || self.matches(&other.0)
+    }
+}
+
+impl Eq for Secret {}
+
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Secret({REDACTED})")
@@ -91,7 +109,36 @@ impl Serialize for Secret {
 
 impl<'de> Deserialize<'de> for Secret {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d).map(Secret)
+        let s = String::deserialize(d)?;
+        if s == REDACTED {
+            return Err(serde::de::Error::custom("a redacted secret is not a value"));
+        }
+        Ok(Secret(s))
+    }
+}
+
+/// A secret handed to the one it belongs to (a machine's own token in its
+/// discover answer): it serializes its value, because that is its purpose,
+/// but still never shows it in `Debug`.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(transparent)]
+pub(crate) struct Handover(String);
+
+impl Handover {
+    /// Hands `secret` over.
+    pub(crate) fn of(secret: &Secret) -> Handover {
+        Handover(secret.0.clone())
+    }
+
+    /// The value, for the receiving side.
+    pub(crate) fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Handover {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Handover({REDACTED})")
     }
 }
 
@@ -118,6 +165,15 @@ mod tests {
         assert!(!serde_json::to_string(&h).unwrap().contains("s3cr3t"));
         let (_, had) = for_storage(|| serde_json::to_string(&"plain").unwrap());
         assert!(!had);
+        // A panic inside the scope does not leave it open.
+        let caught = std::panic::catch_unwind(|| for_storage(|| panic!("boom")));
+        assert!(caught.is_err());
+        assert!(!serde_json::to_string(&h).unwrap().contains("s3cr3t"), "a panic left the scope open");
+        // What a view shows is not a value.
+        assert!(serde_json::from_str::<Secret>(&format!("\"{REDACTED}\"")).is_err());
+        let handed = Handover::of(&h.token);
+        assert!(serde_json::to_string(&handed).unwrap().contains("s3cr3t-value"));
+        assert!(!format!("{handed:?}").contains("s3cr3t"));
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! The code matches the drawing: ARCHITECTURE.md's `rooms` block names,
 //! for every top-level module of `src/`, the rooms it may import; this
-//! test reads the block and every source file, and fails on an import the
-//! drawing does not allow, on a room the drawing does not list, and on a
-//! cycle in the drawing itself.
+//! test reads the block and every source file (all but its `#[cfg(test)]`
+//! items; `crate::room` paths and grouped `crate::{..}` imports), and
+//! fails on an import the drawing does not allow, on a room the drawing
+//! does not list, and on a cycle in the drawing itself.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -36,8 +37,65 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// The rooms each room imports (`crate::room` outside `#[cfg(test)]`
-/// code, which follows a module's code).
+/// `text` without its `#[cfg(test)]` items: each is skipped up to the end
+/// of its braces, or of its line when it has none (`mod tests;`).
+fn without_test_items(text: &str) -> String {
+    let mut out = String::new();
+    let mut lines = text.lines();
+    while let Some(line) = lines.next() {
+        if line.trim() != "#[cfg(test)]" {
+            out.push_str(line);
+            out.push('\n');
+            continue;
+        }
+        let mut depth = 0i64;
+        let mut opened = false;
+        for item in lines.by_ref() {
+            depth += item.matches('{').count() as i64 - item.matches('}').count() as i64;
+            opened |= item.contains('{');
+            if (opened && depth <= 0) || (!opened && item.trim_end().ends_with(';')) {
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// The rooms a piece of code names: `crate::room` and the rooms of a
+/// grouped `crate::{room, other::..}`.
+fn rooms_named(code: &str, names: &BTreeSet<String>) -> BTreeSet<String> {
+    let mut used = BTreeSet::new();
+    let word = |s: &str| -> String { s.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect() };
+    for (i, _) in code.match_indices("crate::") {
+        let rest = &code[i + "crate::".len()..];
+        if let Some(group) = rest.strip_prefix('{') {
+            // Top-level entries of the group.
+            let mut depth = 0;
+            let mut start = 0;
+            for (j, c) in group.char_indices() {
+                match c {
+                    '{' => depth += 1,
+                    '}' if depth == 0 => {
+                        used.insert(word(group[start..j].trim()));
+                        break;
+                    }
+                    '}' => depth -= 1,
+                    ',' if depth == 0 => {
+                        used.insert(word(group[start..j].trim()));
+                        start = j + 1;
+                    }
+                    _ => {}
+                }
+            }
+        } else {
+            used.insert(word(rest));
+        }
+    }
+    used.retain(|w| names.contains(w));
+    used
+}
+
+/// The rooms each room imports, outside its `#[cfg(test)]` items.
 fn imports() -> BTreeMap<String, BTreeSet<String>> {
     let src = root().join("src");
     let mut rooms: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
@@ -59,18 +117,20 @@ fn imports() -> BTreeMap<String, BTreeSet<String>> {
             let mut used = BTreeSet::new();
             for f in files {
                 let text = std::fs::read_to_string(&f).expect("source");
-                let code = text.split("#[cfg(test)]").next().unwrap_or("");
-                for (i, _) in code.match_indices("crate::") {
-                    let rest = &code[i + "crate::".len()..];
-                    let word: String = rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
-                    if names.contains(&word) && word != room {
-                        used.insert(word);
-                    }
-                }
+                used.extend(rooms_named(&without_test_items(&text), &names));
             }
+            used.remove(&room);
             (room, used)
         })
         .collect()
+}
+
+#[test]
+fn the_scanner_sees_grouped_imports_and_skips_only_test_items() {
+    let names: BTreeSet<String> = ["api", "state", "types", "net"].iter().map(|s| s.to_string()).collect();
+    let code = "#[cfg(test)]\nmod tests;\nuse crate::{state::{A, B}, types};\n#[cfg(test)]\nfn t() {\n    crate::api::x();\n}\nfn f() { crate::net::y(); }\n";
+    let used = rooms_named(&without_test_items(code), &names);
+    assert_eq!(used.into_iter().collect::<Vec<_>>(), ["net", "state", "types"]);
 }
 
 #[test]

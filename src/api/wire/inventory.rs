@@ -14,6 +14,7 @@ use crate::state::World;
 use crate::types::mac::Mac;
 use crate::types::power::PowerSpec;
 use crate::types::range::Range;
+use crate::types::secret::Handover;
 
 /// `POST /api/v1/networks`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -247,7 +248,7 @@ impl NodeView {
 pub(crate) struct Discovered {
     #[serde(flatten)]
     pub(crate) node: NodeView,
-    pub(crate) token: String,
+    pub(crate) token: Handover,
 }
 
 /// A bootenv: what `POST /api/v1/bootenvs` takes and `GET` shows. Like a

@@ -44,8 +44,8 @@ pub(crate) enum Decision {
     Commit { lease: Lease, ack: Message, nak: Message },
     /// Drop the lease the client released.
     Release { ip: Ipv4Addr, mac: Mac },
-    /// The client found `ip` in use: quarantine it.
-    Decline { ip: Ipv4Addr, network: String },
+    /// The client found `ip` (a dynamic address) in use: quarantine it.
+    Decline { ip: Ipv4Addr, mac: Mac, network: String },
     /// Say nothing; the reason is logged and counted.
     Ignore(&'static str),
 }
@@ -173,8 +173,13 @@ impl Ctx<'_> {
             MessageType::Request => self.request(msg, mac, net, server),
             MessageType::Release => Decision::Release { ip: msg.ciaddr(), mac },
             MessageType::Decline => match opt_ip(msg, OptionCode::RequestedIpAddress) {
-                Some(ip) if net.subnet.contains(&ip) => Decision::Decline { ip, network: net.name.clone() },
-                _ => Decision::Ignore("DECLINE without a requested address"),
+                // Only dynamic addresses are quarantined: a node's static
+                // address is its own whatever else answers ARP for it.
+                Some(ip) if net.dynamic.is_some_and(|r| r.contains(ip)) => {
+                    Decision::Decline { ip, mac, network: net.name.clone() }
+                }
+                Some(_) => Decision::Ignore("DECLINE of an address outside the dynamic range"),
+                None => Decision::Ignore("DECLINE without a requested address"),
             },
             MessageType::Inform => {
                 let node = self.world.table::<Node>().by_mac(&mac).map(|n| &**n);
@@ -431,6 +436,23 @@ mod tests {
         let m = reply(ctx.decide(&request(0xaa, MessageType::Discover, false)));
         assert_eq!(file(&m), None);
         assert!(reply::encode(&m).unwrap().len() >= 300);
+    }
+
+    #[tokio::test]
+    async fn declines_quarantine_only_dynamic_addresses() {
+        let (_dir, state) = world().await;
+        let w = state.snapshot();
+        let (cfg, offers, arrival) = (Config::default(), Offers::default(), Arrival::default());
+        let ctx = Ctx { world: &w, config: &cfg, offers: &offers, arrival: &arrival, now: 0 };
+        let decline = |ip: &str| {
+            let mut m = request(7, MessageType::Decline, false);
+            m.opts_mut().insert(DhcpOption::RequestedIpAddress(ip.parse().unwrap()));
+            ctx.decide(&m)
+        };
+        assert!(matches!(decline("10.9.0.100"), Decision::Decline { network, .. } if network == "n"));
+        // A node's static address, or one in the static range: not a client's to decline.
+        assert!(matches!(decline("10.9.0.10"), Decision::Ignore(_)));
+        assert!(matches!(decline("10.9.0.15"), Decision::Ignore(_)));
     }
 
     #[test]

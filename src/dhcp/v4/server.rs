@@ -26,6 +26,7 @@ use crate::dhcp::lease::{self, LeaseError};
 use crate::net::iface;
 use crate::state::State;
 use crate::stats::{bump, Stats};
+use crate::types::report::Report;
 use crate::types::time::now;
 
 /// How long a declined address stays out of the pool.
@@ -107,7 +108,7 @@ impl Server {
             let (len, src) = match received {
                 Ok(x) => x,
                 Err(e) => {
-                    tracing::warn!(error = %e, "dhcp recv");
+                    tracing::warn!(error = %Report(&e), "dhcp recv");
                     tokio::time::sleep(Duration::from_millis(10)).await;
                     continue;
                 }
@@ -157,7 +158,7 @@ impl Server {
                             me.send(&socket, &ack, dest).await;
                         }
                         Err(e) => {
-                            tracing::info!(%mac, error = %e, "lease refused at commit; NAK");
+                            tracing::info!(%mac, error = %Report(&e), "lease refused at commit; NAK");
                             me.send(&socket, &nak, nak_dest).await;
                         }
                     }
@@ -168,18 +169,18 @@ impl Server {
                 self.tasks.spawn(async move {
                     let r = me.state.write(move |txn| lease::release(txn, ip, mac)).await;
                     if let Err(e) = r {
-                        tracing::warn!(%ip, error = %e, "release not recorded");
+                        tracing::warn!(%ip, error = %Report(&e), "release not recorded");
                     }
                 });
             }
-            Decision::Decline { ip, network } => {
+            Decision::Decline { ip, mac, network } => {
                 let me = self.clone();
                 self.tasks.spawn(async move {
                     let until = now() + DECLINE_QUARANTINE;
                     let r: Result<(), LeaseError> =
-                        me.state.write(move |txn| lease::quarantine(txn, ip, network, until)).await;
+                        me.state.write(move |txn| lease::quarantine(txn, ip, mac, network, until)).await;
                     if let Err(e) = r {
-                        tracing::warn!(%ip, error = %e, "decline not recorded");
+                        tracing::warn!(%ip, error = %Report(&e), "decline not recorded");
                     }
                 });
             }
@@ -191,7 +192,7 @@ impl Server {
             Ok(b) => b,
             Err(e) => {
                 bump(&self.stats.dhcp4_send_errors);
-                tracing::error!(error = %e, "cannot encode dhcp reply");
+                tracing::error!(error = %Report(&e), "cannot encode dhcp reply");
                 return;
             }
         };
@@ -203,7 +204,7 @@ impl Server {
         }
         if let Err(e) = socket.send_to(&bytes, dest).await {
             bump(&self.stats.dhcp4_send_errors);
-            tracing::warn!(%dest, error = %e, "dhcp send");
+            tracing::warn!(%dest, error = %Report(&e), "dhcp send");
         } else {
             tracing::debug!(%dest, kind = ?msg.opts().msg_type(), yiaddr = %msg.yiaddr(), "dhcp reply");
         }

@@ -34,17 +34,17 @@ const UNVERSIONED: u32 = 1;
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum StoreError {
     /// The store cannot be opened or created.
-    #[error("cannot open {location}: {source}")]
+    #[error("cannot open {location}")]
     Open {
         location: PathBuf,
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// The backend failed a read or a commit.
-    #[error("{0}")]
-    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error(transparent)]
+    Backend(Box<dyn std::error::Error + Send + Sync>),
     /// A stored row does not decode.
-    #[error("corrupt {table} record `{key}`: {source}")]
+    #[error("corrupt {table} record `{key}`")]
     Corrupt {
         table: String,
         key: String,
