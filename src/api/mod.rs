@@ -85,15 +85,22 @@ pub(crate) fn router(api: ApiState) -> Router {
         .with_state(api)
 }
 
-async fn health(AxState(api): AxState<ApiState>) -> Json<Health> {
+/// 200 with `"status": "ok"`, or 503 with `"status": "stopped"` once the
+/// state writer has stopped (no write can succeed any more).
+async fn health(AxState(api): AxState<ApiState>) -> (StatusCode, Json<Health>) {
     let w = api.state.snapshot();
-    Json(Health {
-        status: "ok".into(),
-        version: env!("CARGO_PKG_VERSION").into(),
-        global_id: format!("{:010x}", w.global_id().value()),
-        nodes: w.table::<Node>().len(),
-        state_version: w.version(),
-    })
+    let writing = api.state.is_writing();
+    let code = if writing { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (
+        code,
+        Json(Health {
+            status: if writing { "ok" } else { "stopped" }.into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            global_id: format!("{:010x}", w.global_id().value()),
+            nodes: w.table::<Node>().len(),
+            state_version: w.version(),
+        }),
+    )
 }
 
 async fn metrics(AxState(api): AxState<ApiState>) -> impl IntoResponse {

@@ -116,6 +116,11 @@ impl State {
         rx.await.unwrap_or_else(|_| Err(E::from(StateError::Closed)))
     }
 
+    /// Whether the writer thread is still taking writes.
+    pub(crate) fn is_writing(&self) -> bool {
+        self.inner.writer.lock().unwrap_or_else(|p| p.into_inner()).as_ref().is_some_and(|h| !h.is_finished())
+    }
+
     /// Lets the writes queued so far commit, stops the writer thread and
     /// closes the store. Later writes fail with [`StateError::Closed`].
     pub(crate) async fn close(&self) {

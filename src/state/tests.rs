@@ -110,7 +110,9 @@ async fn failed_write_leaves_no_trace_and_good_ones_persist() {
     assert!(w.table::<Item>().get("a").is_some());
     assert!(w.table::<Item>().get("b").is_none());
     assert_eq!(w.table::<Item>().index().0.get(&1).map(String::as_str), Some("a"), "indexes are rebuilt at load");
+    assert!(state.is_writing());
     state.close().await;
+    assert!(!state.is_writing());
     let e = state.write(|t| t.put(item("late", 9))).await.unwrap_err();
     assert!(matches!(e, StateError::Closed), "{e}");
 }
@@ -185,5 +187,28 @@ async fn secrets_are_stored_but_never_on_the_feed() {
     let state = State::open_dir(dir.path(), schema()).unwrap();
     let w = state.snapshot();
     assert!(w.table::<Item>().get("s").unwrap().token.matches(secret), "the store must keep the value");
+    state.close().await;
+}
+
+#[tokio::test]
+async fn a_panicking_write_fails_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = State::open_dir(dir.path(), schema()).unwrap();
+    let (a, b) = (state.clone(), state.clone());
+    let good = tokio::spawn(async move { a.write(|t| t.put(item("good", 1))).await.map(|_| ()) });
+    let bad = tokio::spawn(async move {
+        b.write(|t| -> Result<(), StateError> {
+            t.put(item("half", 2))?;
+            panic!("a bug in an operation");
+        })
+        .await
+    });
+    assert!(matches!(bad.await.unwrap(), Err(StateError::Aborted)));
+    good.await.unwrap().unwrap();
+    state.write(|t| t.put(item("after", 3))).await.expect("the writer goes on");
+    let w = state.snapshot();
+    assert!(w.table::<Item>().get("half").is_none(), "a panicked operation left a trace");
+    assert!(w.table::<Item>().get("good").is_some() && w.table::<Item>().get("after").is_some());
+    assert!(state.is_writing());
     state.close().await;
 }

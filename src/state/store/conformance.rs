@@ -227,6 +227,7 @@ pub(super) fn acknowledged_batches_survive_kill_9<S: Store>(test: &str, open: fn
     let _ = child.kill();
     let _ = child.wait();
     let acked = acked.expect("the child acknowledged no batch");
+    assert!(acked >= target, "the child stopped after {acked} batches, before it was killed");
     let s = open(dir.path());
     let mut by_batch = std::collections::BTreeMap::<u64, usize>::new();
     for (key, value) in rows(&s, "acked") {
