@@ -44,20 +44,6 @@ const NODE: &str = "d52-54-00-fc-00-01.qemu.test";
 /// Fulcrum inside the namespace.
 const API: &str = "http://10.77.0.1:8080";
 
-const CONFIG: &str = r#"
-data_dir = "{dir}/data"
-[http]
-listen = "0.0.0.0:8080"
-[dhcp]
-listen4 = "0.0.0.0:67"
-interfaces = ["br0"]
-[tftp]
-listen = "0.0.0.0:69"
-root = "/usr/lib/ipxe"
-[boot]
-files_dir = "{dir}/files"
-"#;
-
 #[test]
 fn qemu_netboot_discovers_then_follows_bootenv_change() {
     let tools =
@@ -77,7 +63,7 @@ fn qemu_netboot_discovers_then_follows_bootenv_change() {
     build_assets(&dir.path().join("files/discovery"), &token, "init");
     phase("boot files ready");
     let http: SocketAddr = "10.77.0.1:8080".parse().expect("addr");
-    let server = Server::start_in(dir, CONFIG, http, Some(&ns));
+    let server = Server::start_in(dir, crate::harness::qemu::SERVER_CONFIG, http, Some(&ns));
     let (code, body) = curl(
         Some(&ns),
         "POST",

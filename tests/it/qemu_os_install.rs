@@ -61,20 +61,6 @@ const REBOOT_LIMIT: Duration = Duration::from_secs(60);
 /// The guest's disk.
 const DISK_BYTES: u64 = 16 << 20;
 
-const CONFIG: &str = r#"
-data_dir = "{dir}/data"
-[http]
-listen = "0.0.0.0:8080"
-[dhcp]
-listen4 = "0.0.0.0:67"
-interfaces = ["br0"]
-[tftp]
-listen = "0.0.0.0:69"
-root = "/usr/lib/ipxe"
-[boot]
-files_dir = "{dir}/files"
-"#;
-
 #[test]
 fn qemu_os_install_flow_end_to_end() {
     let tools = [
@@ -105,7 +91,8 @@ fn qemu_os_install_flow_end_to_end() {
     build_assets(&dir.path().join("files/discovery"), &build, "init");
     build_assets(&dir.path().join("files/installer"), &build, "installer-init");
     phase("boot files ready");
-    let server = Server::start_in(dir, CONFIG, "10.77.0.1:8080".parse().expect("addr"), Some(&ns));
+    let server =
+        Server::start_in(dir, crate::harness::qemu::SERVER_CONFIG, "10.77.0.1:8080".parse().expect("addr"), Some(&ns));
     let api =
         |method: &str, path: &str, body: Option<Value>| curl(Some(&ns), method, &format!("{API}{path}"), body.as_ref());
     let (code, body) = api(

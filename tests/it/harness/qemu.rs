@@ -20,6 +20,23 @@ use super::Netns;
 pub const VIRTIO_ROM: &str = "/usr/lib/ipxe/qemu/efi-virtio.rom";
 
 /// Prerequisites of a QEMU test: root, the tools, and the NIC's iPXE ROM
+/// Fulcrum's config on the boot segment: every service on the bridge
+/// `br0`, the loaders from Debian's ipxe package, boot files in the
+/// test's dir.
+pub const SERVER_CONFIG: &str = r#"
+data_dir = "{dir}/data"
+[http]
+listen = "0.0.0.0:8080"
+[dhcp]
+listen4 = "0.0.0.0:67"
+interfaces = ["br0"]
+[tftp]
+listen = "0.0.0.0:69"
+root = "/usr/lib/ipxe"
+[boot]
+files_dir = "{dir}/files"
+"#;
+
 /// (FAIL under CI when missing, skip elsewhere).
 pub fn prerequisites(test: &str, tools: &[&str]) -> bool {
     if !super::prerequisites(test, true, tools) {
