@@ -56,6 +56,7 @@ SERVERS="fulcrum kea dnsmasq"
 AVALANCHE=0
 FULCRUM_BIN=""
 KEEP=0
+API_AUTH=()           # curl's Authorization header for Fulcrum's API, once known
 PERF_THREADS=single   # perfdhcp -g: one thread leaves the other core to the server
 IDLE_WAIT=120         # seconds to wait, before each run, for other work to calm down
 FULL_RAMP=0           # 1: keep ramping a server past the point where it drops most requests
@@ -245,7 +246,12 @@ EOF
         in_cli curl -sf --max-time 1 "$API/healthz" >/dev/null 2>&1 && break
         sleep 0.1
     done
-    in_cli curl -sS -f --max-time 5 -X POST -H 'content-type: application/json' \
+    # Builds with API tokens wrote the first admin token at start.
+    local tok
+    tok=$(cat "$d/data/admin.token" 2>/dev/null || true)
+    API_AUTH=()
+    [ -n "$tok" ] && API_AUTH=(-H "Authorization: Bearer $tok")
+    in_cli curl -sS -f --max-time 5 -X POST -H 'content-type: application/json' "${API_AUTH[@]}" \
         "$API/api/v1/networks" -d "{\"name\": \"bench\", \"subnet\": \"10.88.0.0/$PREFIX\",
             \"router\": \"$SRV_IP\", \"server\": \"$SRV_IP\",
             \"static\": {\"start\": \"10.88.0.10\", \"end\": \"10.88.0.250\"},
@@ -348,11 +354,11 @@ server_counters() {   # server_counters NAME DIR
     case "$name" in
         fulcrum)
             local m acks naks leases
-            m=$(in_cli curl -sf --max-time 5 "$API/metrics" || true)
+            m=$(in_cli curl -sf --max-time 5 "${API_AUTH[@]}" "$API/metrics" || true)
             printf '%s\n' "$m" >"$d/metrics.txt"
             acks=$(awk '$1 == "fulcrum_dhcp4_acks" { print $2 }' <<<"$m")
             naks=$(awk '$1 == "fulcrum_dhcp4_naks" { print $2 }' <<<"$m")
-            leases=$(in_cli curl -sf --max-time 30 "$API/api/v1/leases" \
+            leases=$(in_cli curl -sf --max-time 30 "${API_AUTH[@]}" "$API/api/v1/leases" \
                 | python3 -c 'import json, sys; print(len(json.load(sys.stdin)))' 2>/dev/null || echo "?")
             echo "${acks:-?} ${naks:-?} $leases"
             ;;

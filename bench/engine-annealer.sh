@@ -44,7 +44,10 @@ FULCRUM_LOG=warn "$bin" serve --config "$dir/fulcrum.toml" > "$dir/server.log" 2
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$dir"' EXIT
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
-result=$(python3 bench/engine_annealer.py --api "http://127.0.0.1:$port" --nodes "$nodes" --cap "$cap")
+# Builds with API tokens wrote the first admin token at start; older ones
+# take none.
+token=$(cat "$dir/data/admin.token" 2>/dev/null || true)
+result=$(python3 bench/engine_annealer.py --api "http://127.0.0.1:$port" --nodes "$nodes" --cap "$cap" ${token:+--token "$token"})
 rss=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
 disk=$(du -sk "$dir/data" | cut -f1)
 echo "$result" | python3 -c "

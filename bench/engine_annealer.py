@@ -21,9 +21,15 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 
+TOKEN = None  # the API token (--token), when the server wants one
+
+
 def call(api, method, path, body=None):
     data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(api + path, data=data, method=method, headers={"content-type": "application/json"})
+    headers = {"content-type": "application/json"}
+    if TOKEN:
+        headers["authorization"] = f"Bearer {TOKEN}"
+    req = urllib.request.Request(api + path, data=data, method=method, headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=120) as r:
             text = r.read()
@@ -51,7 +57,10 @@ def main():
     ap.add_argument("--cap", type=int, default=10)
     ap.add_argument("--workers", type=int, default=16)
     ap.add_argument("--timeout", type=float, default=1800)
+    ap.add_argument("--token", default=None, help="API token (the admin token of the server's data dir)")
     a = ap.parse_args()
+    global TOKEN
+    TOKEN = a.token
     api = a.api.rstrip("/")
     n = a.nodes
     ok(api, "POST", "/api/v1/networks", {

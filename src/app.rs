@@ -8,8 +8,9 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::cli::client::Client;
-use crate::cli::{engine, inventory};
+use crate::cli::{auth, engine, inventory};
 use crate::config::Config;
+use crate::types::secret::Secret;
 
 #[derive(Debug, Parser)]
 #[command(name = "fulcrum", version, about = "All-in-one bare-metal provisioning appliance")]
@@ -20,6 +21,13 @@ struct Cli {
     /// Print the API's JSON instead of tables.
     #[arg(long, global = true)]
     json: bool,
+    /// API token for client subcommands (default: the token file).
+    #[arg(long, global = true, env = "FULCRUM_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Where to read the API token when none is given: the admin token
+    /// Fulcrum writes at first start.
+    #[arg(long, global = true, env = "FULCRUM_TOKEN_FILE", default_value = "/var/lib/fulcrum/admin.token")]
+    token_file: PathBuf,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -62,6 +70,27 @@ enum Cmd {
     /// Runs and their logs.
     #[command(subcommand)]
     Run(engine::RunCmd),
+    /// API tokens (admin).
+    #[command(subcommand)]
+    Token(auth::TokenCmd),
+    /// The audit log of API writes.
+    Audit {
+        /// Only entries after this id.
+        #[arg(long)]
+        after: Option<u64>,
+        /// At most this many, the newest.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+}
+
+/// The token the client presents: `--token` (or `FULCRUM_TOKEN`), else
+/// the token file when it can be read.
+fn token_of(cli: &Cli) -> Option<Secret> {
+    if let Some(t) = &cli.token {
+        return Some(Secret::new(t.trim()));
+    }
+    std::fs::read_to_string(&cli.token_file).ok().map(|t| Secret::new(t.trim())).filter(|t| !t.expose().is_empty())
 }
 
 fn init_tracing(default: &str) {
@@ -71,7 +100,7 @@ fn init_tracing(default: &str) {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    let c = Client::new(&cli.endpoint);
+    let c = Client::new(&cli.endpoint, token_of(&cli));
     let json = cli.json;
     match cli.cmd {
         Cmd::Serve { config } => {
@@ -94,6 +123,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Role(cmd) => engine::role(&c, json, cmd).await,
         Cmd::Noderole(cmd) => engine::noderole(&c, json, cmd).await,
         Cmd::Run(cmd) => engine::run(&c, json, cmd).await,
+        Cmd::Token(cmd) => auth::token(&c, json, cmd).await,
+        Cmd::Audit { after, limit } => auth::audit(&c, json, after, limit).await,
     }
 }
 

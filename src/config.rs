@@ -60,6 +60,8 @@ pub struct Config {
     pub boot: BootConfig,
     /// `[engine]`: the noderole engine.
     pub engine: EngineConfig,
+    /// `[power]`: power drivers.
+    pub power: PowerConfig,
 }
 
 impl Default for Config {
@@ -72,6 +74,7 @@ impl Default for Config {
             dns: DnsConfig::default(),
             boot: BootConfig::default(),
             engine: EngineConfig::default(),
+            power: PowerConfig::default(),
         }
     }
 }
@@ -85,11 +88,15 @@ pub struct HttpConfig {
     /// Base URL nodes use to reach this server (`http://10.0.0.1:8080`).
     /// Default: `http://<network's server address>:<listen port>`.
     pub public_url: Option<String>,
+    /// Subnets whose machines may use the machine-facing routes (boot
+    /// files, scripts, templates, discovery) and TFTP besides the served
+    /// networks' own subnets and loopback, e.g. relayed segments.
+    pub boot_clients: Vec<ipnet::IpNet>,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        HttpConfig { listen: SocketAddr::from(([0, 0, 0, 0], 80)), public_url: None }
+        HttpConfig { listen: SocketAddr::from(([0, 0, 0, 0], 80)), public_url: None, boot_clients: Vec::new() }
     }
 }
 
@@ -211,6 +218,18 @@ pub struct EngineConfig {
     /// At shutdown, how long running jigs may take to finish before they
     /// are stopped and recorded as interrupted (the crash rule).
     pub shutdown_grace_seconds: u64,
+    /// Whether roles may run scripts on the admin node itself (`local`).
+    /// Off by default: such a script runs as Fulcrum's user.
+    pub allow_local_scripts: bool,
+}
+
+/// Power drivers.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PowerConfig {
+    /// Whether the `command` power driver (an operator's shell command run
+    /// on the admin node) may be used. Off by default.
+    pub allow_commands: bool,
 }
 
 impl Default for EngineConfig {
@@ -223,6 +242,7 @@ impl Default for EngineConfig {
             ssh_known_hosts: None,
             roles_dir: None,
             shutdown_grace_seconds: 10,
+            allow_local_scripts: false,
         }
     }
 }

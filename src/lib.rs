@@ -19,6 +19,7 @@
 //! - `boot`: rendering of boot scripts and templates, HTTP boot routes,
 //!   TFTP.
 //! - `power`: power drivers.
+//! - `auth`: API tokens, access levels, the audit log.
 //! - `engine`: deployments, roles, noderoles, runs; hooks; the annealer;
 //!   jigs; the node commands.
 //! - `api`: the operator API (axum), wire types, error mapping, events.
@@ -31,6 +32,7 @@
 
 mod api;
 pub mod app;
+mod auth;
 mod boot;
 mod cli;
 pub mod config;

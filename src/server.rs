@@ -19,6 +19,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, ApiState};
+use crate::auth::Auth;
 use crate::boot::http::{BootSettings, BootState};
 use crate::boot::{self, tftp};
 use crate::config::Config;
@@ -40,6 +41,7 @@ const HTTP_GRACE: Duration = Duration::from_secs(10);
 pub(crate) fn schema() -> Schema {
     let mut s = Schema::new(SCHEMA_VERSION);
     inventory::register(&mut s);
+    crate::auth::register(&mut s);
     crate::dhcp::register(&mut s);
     engine::register(&mut s);
     s.migration(1, migrations::unchanged);
@@ -81,6 +83,12 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
 async fn start_services(config: Arc<Config>, state: State) -> anyhow::Result<Running> {
     let inventory = Inventory::new(state.clone());
     let engine = Engine::new(state.clone(), config.clone());
+    let auth = Auth::new(state.clone());
+    if let Some((path, token)) = auth.bootstrap(&config.data_dir).await.context("the first admin token")? {
+        // Shown this once; the file keeps it for the CLI.
+        println!("fulcrum: first start: an admin token was written to {} (mode 0600):", path.display());
+        println!("  {}", token.expose());
+    }
     let added = inventory.seed_bootenvs(bootenv::shipped()?).await.context("seeding shipped bootenvs")?;
     if added > 0 {
         tracing::info!(added, "shipped bootenvs added");
@@ -100,6 +108,8 @@ async fn start_services(config: Arc<Config>, state: State) -> anyhow::Result<Run
         state: state.clone(),
         inventory,
         engine: engine.clone(),
+        auth,
+        boot_clients: Arc::new(config.http.boot_clients.clone()),
         stats: stats.clone(),
         shutdown: stop.clone(),
     };
@@ -112,6 +122,7 @@ async fn start_services(config: Arc<Config>, state: State) -> anyhow::Result<Run
             public_url: config.http.public_url.clone(),
             listen: config.http.listen,
             discovery_bootenv: config.boot.discovery_bootenv.clone(),
+            clients: config.http.boot_clients.clone(),
         }),
     };
     let listener = tokio::net::TcpListener::bind(config.http.listen)
@@ -160,7 +171,8 @@ async fn start_services(config: Arc<Config>, state: State) -> anyhow::Result<Run
         let sock = std::net::UdpSocket::bind(config.tftp.listen)
             .with_context(|| format!("tftp.listen {}", config.tftp.listen))?;
         tftp_addr = Some(sock.local_addr()?);
-        let server = tftp::build(sock, &config.tftp.root, config.tftp.max_blksize, stats.clone()).await?;
+        let clients = tftp::Clients { state: state.clone(), extra: config.http.boot_clients.clone() };
+        let server = tftp::build(sock, &config.tftp.root, config.tftp.max_blksize, stats.clone(), clients).await?;
         tracing::info!(addr = ?tftp_addr, root = %config.tftp.root.display(), "tftp listening");
         let stopped = stop.clone();
         services.spawn(async move {

@@ -37,6 +37,7 @@ counters! {
     tftp_requests: "TFTP read requests received",
     tftp_refused: "TFTP read requests refused (missing file or path outside the root)",
     boot_scripts: "iPXE boot scripts rendered",
+    boot_refused: "boot requests (HTTP and TFTP) refused from outside the served networks",
 }
 
 /// Adds one to a counter.

@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 
 use super::wire::{ErrorBody, FieldRef};
+use crate::auth::AuthError;
 use crate::engine::EngineError;
 use crate::inventory::InventoryError;
 use crate::state::StateError;
@@ -83,16 +84,43 @@ impl From<EngineError> for ApiError {
             EngineError::HookTemplate { .. } => {
                 ApiError::field(StatusCode::UNPROCESSABLE_ENTITY, "hooks", Report(&e).to_string())
             }
-            EngineError::BadNodeToken => ApiError::field(StatusCode::FORBIDDEN, "authorization", e.to_string()),
+            EngineError::Disabled { .. } | EngineError::NotFromNode { .. } => {
+                ApiError::new(StatusCode::FORBIDDEN, e.to_string())
+            }
             EngineError::Inventory(i) => i.into(),
             EngineError::State(s) => s.into(),
         }
     }
 }
 
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> ApiError {
+        let message = Report(&e).to_string();
+        match e {
+            AuthError::Missing | AuthError::Unknown | AuthError::Expired { .. } | AuthError::Revoked { .. } => {
+                ApiError::field(StatusCode::UNAUTHORIZED, "authorization", message)
+            }
+            AuthError::Forbidden { .. }
+            | AuthError::MachineToken
+            | AuthError::NotThisNode
+            | AuthError::AdminOnly { .. } => ApiError::field(StatusCode::FORBIDDEN, "authorization", message),
+            AuthError::Refused(r) => r.into(),
+            AuthError::TokenFile { .. } => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, message),
+            AuthError::State(s) => s.into(),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let unauthorized = self.status == StatusCode::UNAUTHORIZED;
         let body = ErrorBody { error: self.error, detail: self.field.map(|field| FieldRef { field }) };
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if unauthorized {
+            response
+                .headers_mut()
+                .insert(axum::http::header::WWW_AUTHENTICATE, axum::http::HeaderValue::from_static("Bearer"));
+        }
+        response
     }
 }

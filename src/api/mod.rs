@@ -9,6 +9,8 @@
 //! - [`wire`]: request, query and response types, shared with the CLI;
 //! - [`body`]: the JSON body extractor that names the bad field;
 //! - [`error`]: domain errors mapped to status codes by variant;
+//! - [`front_door`]: the caller of every request, its access checked
+//!   against the route, and the audit record of every write;
 //! - one module per resource, and [`events`] for the SSE stream.
 
 pub(crate) mod body;
@@ -16,10 +18,12 @@ pub(crate) mod bootenvs;
 pub(crate) mod deployments;
 pub(crate) mod error;
 pub(crate) mod events;
+pub(crate) mod front_door;
 pub(crate) mod networks;
 pub(crate) mod noderoles;
 pub(crate) mod nodes;
 pub(crate) mod roles;
+pub(crate) mod tokens;
 pub(crate) mod wire;
 
 use std::sync::Arc;
@@ -27,10 +31,11 @@ use std::sync::Arc;
 use axum::extract::State as AxState;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
-use axum::routing::{get, post, put};
-use axum::{Json, Router};
+use axum::routing::{delete, get, post, put};
+use axum::{middleware, Json, Router};
 use tokio_util::sync::CancellationToken;
 
+use crate::auth::Auth;
 use crate::dhcp::lease::Lease;
 use crate::engine::Engine;
 use crate::inventory::node::Node;
@@ -47,13 +52,18 @@ pub(crate) struct ApiState {
     pub(crate) state: State,
     pub(crate) inventory: Inventory,
     pub(crate) engine: Engine,
+    pub(crate) auth: Auth,
+    /// Subnets allowed to use the machine routes besides the served
+    /// networks and loopback (`http.boot_clients`).
+    pub(crate) boot_clients: Arc<Vec<ipnet::IpNet>>,
     pub(crate) stats: Arc<Stats>,
     /// Cancelled at shutdown: long-lived responses (the event stream) end.
     pub(crate) shutdown: CancellationToken,
 }
 
-/// The operator API.
+/// The operator API, every route behind the front door.
 pub(crate) fn router(api: ApiState) -> Router {
+    let door = middleware::from_fn_with_state(api.clone(), front_door::front_door);
     Router::new()
         .route("/healthz", get(health))
         .route("/metrics", get(metrics))
@@ -64,6 +74,7 @@ pub(crate) fn router(api: ApiState) -> Router {
         .route("/api/v1/nodes/{name}/bootenv", put(nodes::set_bootenv))
         .route("/api/v1/nodes/{name}/states/provision", put(nodes::provision))
         .route("/api/v1/nodes/{name}/alive", post(nodes::report_alive))
+        .route("/api/v1/nodes/{name}/installed", post(nodes::installed))
         .route("/api/v1/discover", post(nodes::discover))
         .route("/api/v1/roles", get(roles::list).post(roles::create))
         .route("/api/v1/roles/{name}", get(roles::show))
@@ -81,6 +92,10 @@ pub(crate) fn router(api: ApiState) -> Router {
         .route("/api/v1/bootenvs/{name}", get(bootenvs::show))
         .route("/api/v1/leases", get(leases))
         .route("/api/v1/events", get(events::stream))
+        .route("/api/v1/tokens", get(tokens::list).post(tokens::create))
+        .route("/api/v1/tokens/{id}", delete(tokens::revoke))
+        .route("/api/v1/audit", get(tokens::audit))
+        .route_layer(door)
         .fallback(not_found)
         .with_state(api)
 }

@@ -6,8 +6,8 @@
 use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, Path, Query, State as AxState};
-use axum::http::{header, HeaderMap, StatusCode};
-use axum::Json;
+use axum::http::StatusCode;
+use axum::{Extension, Json};
 
 use super::body::Body;
 use super::error::{ApiError, ApiResult};
@@ -15,11 +15,14 @@ use super::wire::inventory::{
     Discover, Discovered, NewNode, NodeFilter, NodePatch, NodeView, ProvisionTarget, SetBootenv,
 };
 use super::ApiState;
+use crate::auth::Caller;
 use crate::engine::EngineError;
 use crate::inventory::lifecycle::Verb;
+use crate::inventory::network::Network;
 use crate::inventory::node::Node;
 use crate::state::Record;
 use crate::types::field::Refuse;
+use crate::types::power::PowerSpec;
 use crate::types::secret::Handover;
 
 pub(crate) async fn list(AxState(api): AxState<ApiState>, Query(f): Query<NodeFilter>) -> Json<Vec<NodeView>> {
@@ -41,19 +44,35 @@ pub(crate) async fn show(AxState(api): AxState<ApiState>, Path(name): Path<Strin
     Ok(Json(NodeView::new(&w, node)))
 }
 
+/// What the command power driver is called when it is refused.
+const COMMAND_POWER: &str = "the command power driver";
+
+/// A command power driver is an admin's to give, where the config allows it.
+fn may_set_power(api: &ApiState, caller: &Caller, power: Option<&PowerSpec>) -> ApiResult<()> {
+    if matches!(power, Some(PowerSpec::Command { .. })) {
+        api.engine.permits_power(power)?;
+        caller.must_be_admin(COMMAND_POWER)?;
+    }
+    Ok(())
+}
+
 pub(crate) async fn create(
     AxState(api): AxState<ApiState>,
+    Extension(caller): Extension<Caller>,
     Body(req): Body<NewNode>,
 ) -> ApiResult<(StatusCode, Json<NodeView>)> {
+    may_set_power(&api, &caller, req.power.as_ref())?;
     let node = api.engine.create_node(req.into()).await?;
     Ok((StatusCode::CREATED, Json(NodeView::new(&api.state.snapshot(), &node))))
 }
 
 pub(crate) async fn patch(
     AxState(api): AxState<ApiState>,
+    Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
     Body(p): Body<NodePatch>,
 ) -> ApiResult<Json<NodeView>> {
+    may_set_power(&api, &caller, p.power.as_ref())?;
     let (changes, alive) = p.changes();
     let node = api.engine.update_node(name, changes, alive).await?;
     Ok(Json(NodeView::new(&api.state.snapshot(), &node)))
@@ -91,6 +110,9 @@ pub(crate) async fn discover(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Body(d): Body<Discover>,
 ) -> ApiResult<(StatusCode, Json<Discovered>)> {
+    if !api.state.snapshot().table::<Network>().serves_client(peer.ip(), &api.boot_clients) {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, format!("{} is not on a network Fulcrum serves", peer.ip())));
+    }
     let source = match peer.ip() {
         IpAddr::V4(v4) => Some(v4),
         IpAddr::V6(v6) => v6.to_ipv4_mapped(),
@@ -102,21 +124,33 @@ pub(crate) async fn discover(
     Ok((status, Json(answer)))
 }
 
-/// `POST /api/v1/nodes/{name}/alive` with `Authorization: Bearer TOKEN`:
-/// the node reports in.
+/// The node a machine route names, once its caller may report for it.
+fn reporting_node(api: &ApiState, caller: &Caller, name: &str) -> ApiResult<()> {
+    let w = api.state.snapshot();
+    let node = w.table::<Node>().get(name).ok_or_else(|| EngineError::not_found(Node::KIND, name))?;
+    Ok(caller.may_report_for(node)?)
+}
+
+/// `POST /api/v1/nodes/{name}/alive`: the node reports in, with its own
+/// token (or an operator does, with theirs).
 pub(crate) async fn report_alive(
     AxState(api): AxState<ApiState>,
+    Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
-    headers: HeaderMap,
 ) -> ApiResult<Json<NodeView>> {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|h| h.to_str().ok())
-        .and_then(|h| h.strip_prefix("Bearer "))
-        .ok_or_else(|| {
-            ApiError::field(StatusCode::UNAUTHORIZED, "authorization", "missing `Authorization: Bearer <node token>`")
-        })?
-        .to_string();
-    let node = api.engine.report_alive(name, token).await?;
+    reporting_node(&api, &caller, &name)?;
+    let node = api.engine.report_alive(name).await?;
+    Ok(Json(NodeView::new(&api.state.snapshot(), &node)))
+}
+
+/// `POST /api/v1/nodes/{name}/installed`: the node's installer is done;
+/// its next boot is from the local disk.
+pub(crate) async fn installed(
+    AxState(api): AxState<ApiState>,
+    Extension(caller): Extension<Caller>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<NodeView>> {
+    reporting_node(&api, &caller, &name)?;
+    let node = api.engine.installed(name).await?;
     Ok(Json(NodeView::new(&api.state.snapshot(), &node)))
 }

@@ -3,13 +3,14 @@
 
 use axum::extract::{Path, State as AxState};
 use axum::http::StatusCode;
-use axum::Json;
+use axum::{Extension, Json};
 
 use super::body::Body;
 use super::error::ApiResult;
 use super::wire::engine::RoleBody;
 use super::ApiState;
-use crate::engine::model::Role;
+use crate::auth::Caller;
+use crate::engine::model::{JigKind, Role};
 use crate::engine::EngineError;
 use crate::state::Record;
 use crate::types::field::Refuse;
@@ -26,8 +27,14 @@ pub(crate) async fn show(AxState(api): AxState<ApiState>, Path(name): Path<Strin
 
 pub(crate) async fn create(
     AxState(api): AxState<ApiState>,
+    Extension(caller): Extension<Caller>,
     Body(role): Body<RoleBody>,
 ) -> ApiResult<(StatusCode, Json<RoleBody>)> {
+    // A script on the admin node: the config must allow it, and an admin ask.
+    api.engine.permits_role(&role)?;
+    if role.jig == JigKind::Script && role.local {
+        caller.must_be_admin("a role that runs its script on the admin node")?;
+    }
     let r = api.engine.create_role(role).await?;
     Ok((StatusCode::CREATED, Json((*r).clone())))
 }

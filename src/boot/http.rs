@@ -9,8 +9,11 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State as AxState};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path, Query, Request, State as AxState};
 use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -18,6 +21,7 @@ use serde::Deserialize;
 use tower_http::services::ServeDir;
 
 use super::render::{self, RenderError};
+use crate::inventory::network::Network;
 use crate::state::State;
 use crate::stats::{bump, Stats};
 use crate::types::mac::{Mac, MacParseError};
@@ -44,6 +48,8 @@ pub(crate) struct BootSettings {
     pub(crate) listen: std::net::SocketAddr,
     /// The bootenv of unknown MACs.
     pub(crate) discovery_bootenv: String,
+    /// Subnets allowed besides the served networks and loopback.
+    pub(crate) clients: Vec<ipnet::IpNet>,
 }
 
 /// Why a boot request got no answer.
@@ -55,6 +61,8 @@ pub(crate) enum BootError {
     BadMac(#[from] MacParseError),
     #[error(transparent)]
     Render(#[from] RenderError),
+    #[error("{0} is not on a network Fulcrum serves")]
+    NotServed(std::net::IpAddr),
 }
 
 impl IntoResponse for BootError {
@@ -62,6 +70,7 @@ impl IntoResponse for BootError {
         let message = Report(&self).to_string();
         let (status, field) = match &self {
             BootError::MissingMac | BootError::BadMac(_) => (StatusCode::BAD_REQUEST, Some("mac")),
+            BootError::NotServed(_) => (StatusCode::FORBIDDEN, None),
             BootError::Render(RenderError::MissingTemplate { .. }) => (StatusCode::NOT_FOUND, None),
             BootError::Render(_) => {
                 tracing::error!(error = %message, "cannot render boot answer");
@@ -73,16 +82,34 @@ impl IntoResponse for BootError {
     }
 }
 
-/// The boot routes.
+/// The boot routes, for machines on the served networks only.
 pub(crate) fn router(boot: BootState) -> Router {
     let files = ServeDir::new(&boot.settings.files_dir);
     let loaders = ServeDir::new(&boot.settings.loaders_dir);
+    let served_only = middleware::from_fn_with_state(boot.clone(), served_only);
     Router::new()
         .route("/boot/ipxe", get(ipxe))
         .route("/boot/templates/{mac}/{name}", get(template))
         .nest_service("/boot/files", files)
         .nest_service("/boot/loaders", loaders)
+        .layer(served_only)
         .with_state(boot)
+}
+
+/// Refuses a request from outside the served networks (403, counted).
+async fn served_only(
+    AxState(boot): AxState<BootState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let world = boot.state.snapshot();
+    if world.table::<Network>().serves_client(peer.ip(), &boot.settings.clients) {
+        next.run(req).await
+    } else {
+        bump(&boot.stats.boot_refused);
+        BootError::NotServed(peer.ip()).into_response()
+    }
 }
 
 #[derive(Debug, Deserialize)]

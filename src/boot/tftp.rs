@@ -2,7 +2,8 @@
 //! on async-tftp: read-only, blksize and tsize negotiated, blksize capped
 //! at the link's MTU - 32. Paths are confined to the root: `..` is refused,
 //! Windows backslashes are taken as slashes, and a symlink that leads out
-//! of the root is refused too.
+//! of the root is refused too. Only machines on the served networks (and
+//! loopback, and `http.boot_clients`) are answered.
 
 use std::net::{SocketAddr, UdpSocket};
 use std::path::{Component, Path, PathBuf};
@@ -12,18 +13,34 @@ use async_tftp::packet;
 use async_tftp::server::{Handler, TftpServer, TftpServerBuilder};
 use blocking::Unblock;
 
+use crate::inventory::network::Network;
+use crate::state::State;
 use crate::stats::{bump, Stats};
+
+/// Who may read: the served networks (from the live state), loopback,
+/// and these extra subnets.
+pub(crate) struct Clients {
+    pub(crate) state: State,
+    pub(crate) extra: Vec<ipnet::IpNet>,
+}
 
 /// Serves files under one directory.
 pub(crate) struct RootHandler {
     root: PathBuf,
     stats: Arc<Stats>,
+    clients: Option<Clients>,
 }
 
 impl RootHandler {
-    /// `root` must exist; it is canonicalized once here.
-    pub(crate) fn new(root: &Path, stats: Arc<Stats>) -> std::io::Result<RootHandler> {
-        Ok(RootHandler { root: std::fs::canonicalize(root)?, stats })
+    /// `root` must exist; it is canonicalized once here. Without
+    /// `clients`, anyone may read.
+    pub(crate) fn new(root: &Path, stats: Arc<Stats>, clients: Option<Clients>) -> std::io::Result<RootHandler> {
+        Ok(RootHandler { root: std::fs::canonicalize(root)?, stats, clients })
+    }
+
+    /// Whether `client` may read at all.
+    fn admits(&self, client: &SocketAddr) -> bool {
+        self.clients.as_ref().is_none_or(|c| c.state.snapshot().table::<Network>().serves_client(client.ip(), &c.extra))
     }
 
     /// The file a request names, if it stays inside the root.
@@ -61,6 +78,11 @@ impl Handler for RootHandler {
         path: &Path,
     ) -> Result<(Self::Reader, Option<u64>), packet::Error> {
         bump(&self.stats.tftp_requests);
+        if !self.admits(client) {
+            bump(&self.stats.boot_refused);
+            tracing::info!(%client, "tftp refused: not on a served network");
+            return Err(packet::Error::PermissionDenied);
+        }
         let full = match self.resolve(path) {
             Ok(p) => p,
             Err(e) => {
@@ -97,8 +119,10 @@ pub(crate) async fn build(
     root: &Path,
     max_blksize: u16,
     stats: Arc<Stats>,
+    clients: Clients,
 ) -> anyhow::Result<TftpServer<RootHandler>> {
-    let handler = RootHandler::new(root, stats).map_err(|e| anyhow::anyhow!("tftp.root {}: {e}", root.display()))?;
+    let handler = RootHandler::new(root, stats, Some(clients))
+        .map_err(|e| anyhow::anyhow!("tftp.root {}: {e}", root.display()))?;
     let server =
         TftpServerBuilder::with_handler(handler).std_socket(socket)?.block_size_limit(max_blksize).build().await?;
     Ok(server)
@@ -117,7 +141,7 @@ mod tests {
         std::fs::write(root.join("sub/a.efi"), b"y").unwrap();
         std::fs::write(dir.path().join("secret"), b"z").unwrap();
         std::os::unix::fs::symlink(dir.path().join("secret"), root.join("escape")).unwrap();
-        let h = RootHandler::new(&root, Arc::default()).unwrap();
+        let h = RootHandler::new(&root, Arc::default(), None).unwrap();
         assert!(h.resolve(Path::new("undionly.kpxe")).is_ok());
         assert!(h.resolve(Path::new("/undionly.kpxe")).is_ok());
         assert!(h.resolve(Path::new("sub\\a.efi")).is_ok());

@@ -8,19 +8,22 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::api::wire::ErrorBody;
+use crate::types::secret::Secret;
 
-/// The API at one endpoint.
+/// The API at one endpoint, with the caller's token.
 pub(crate) struct Client {
     http: reqwest::Client,
     base: String,
+    token: Option<Secret>,
 }
 
 /// No request body.
 pub(crate) const NO_BODY: Option<&()> = None;
 
 impl Client {
-    pub(crate) fn new(endpoint: &str) -> Client {
-        Client { http: reqwest::Client::new(), base: endpoint.trim_end_matches('/').to_string() }
+    /// A client of the API at `endpoint`, presenting `token` (if any).
+    pub(crate) fn new(endpoint: &str, token: Option<Secret>) -> Client {
+        Client { http: reqwest::Client::new(), base: endpoint.trim_end_matches('/').to_string(), token }
     }
 
     /// `GET path`.
@@ -69,6 +72,9 @@ impl Client {
     ) -> anyhow::Result<(reqwest::StatusCode, String)> {
         let url = format!("{}{}", self.base, path);
         let mut req = self.http.request(method.clone(), &url);
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t.expose());
+        }
         if let Some(b) = body {
             req = req.json(b);
         }

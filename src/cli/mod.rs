@@ -4,8 +4,10 @@
 //!
 //! - [`inventory`]: nodes, networks, bootenvs, leases;
 //! - [`engine`]: deployments (with `commit --wait`), roles, noderoles, runs;
+//! - [`auth`]: API tokens and the audit log;
 //! - [`client`]: the typed HTTP client; [`table`]: table rendering.
 
+pub(crate) mod auth;
 pub(crate) mod client;
 pub(crate) mod engine;
 pub(crate) mod inventory;

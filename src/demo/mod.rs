@@ -28,6 +28,7 @@ use crate::server;
 use crate::types::mac::Mac;
 use crate::types::power::PowerSpec;
 use crate::types::range::Range;
+use crate::types::secret::Secret;
 use relay::{Relay, Stage};
 
 /// The demo network: inside 127.0.0.0/8, so every packet stays on loopback.
@@ -76,6 +77,13 @@ struct Env {
     base: String,
     dhcp: SocketAddr,
     tftp: SocketAddr,
+}
+
+/// The admin token the server wrote at its first start.
+fn admin_token(data_dir: &Path) -> anyhow::Result<Option<Secret>> {
+    let path = data_dir.join(crate::auth::ADMIN_TOKEN_FILE);
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(Some(Secret::new(text.trim())))
 }
 
 /// One boot of one machine: returns what it ended up running.
@@ -135,7 +143,8 @@ pub(crate) async fn run(machines: u8) -> anyhow::Result<()> {
     }
     let config_text = format!(
         "data_dir = {data:?}\n[http]\nlisten = \"127.0.0.1:{http_port}\"\n[dhcp]\nlisten4 = \"127.0.0.1:{dhcp_port}\"\n\
-         [tftp]\nlisten = \"127.0.0.1:{tftp_port}\"\nroot = {root:?}\n[boot]\nfiles_dir = {files:?}\n",
+         [tftp]\nlisten = \"127.0.0.1:{tftp_port}\"\nroot = {root:?}\n[boot]\nfiles_dir = {files:?}\n\
+         [engine]\nallow_local_scripts = true\n[power]\nallow_commands = true\n",
         data = dir.path().join("data"),
         root = tftp_root,
         files = files,
@@ -146,7 +155,7 @@ pub(crate) async fn run(machines: u8) -> anyhow::Result<()> {
     println!("  http (api + boot) {}  dhcp {:?}  tftp {:?}", running.http, running.dhcp4, running.tftp);
     let env = Env {
         dir: dir.path().to_path_buf(),
-        api: Client::new(&format!("http://{}", running.http)),
+        api: Client::new(&format!("http://{}", running.http), admin_token(&dir.path().join("data"))?),
         base: format!("http://{}", running.http),
         dhcp: running.dhcp4.first().copied().context("dhcp not running")?,
         tftp: running.tftp.context("tftp not running")?,

@@ -202,7 +202,7 @@ async fn worker(engine: Engine, first: Job, crew: Crew) {
     let mut next = Some(first);
     while let Some(job) = next.take() {
         let out = tokio::select! {
-            out = jigs::execute(&job, &engine.ssh) => out,
+            out = jigs::execute(&job, &engine.jigs) => out,
             () = crew.interrupt.cancelled() => {
                 let run = job.run_id;
                 let r = engine.write(move |txn, fx| interrupt(txn, run, "Fulcrum was stopped during this run", fx)).await;

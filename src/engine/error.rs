@@ -22,9 +22,12 @@ pub(crate) enum EngineError {
         #[source]
         source: minijinja::Error,
     },
-    /// A machine presented a token that is not its node's.
-    #[error("the node token does not match")]
-    BadNodeToken,
+    /// A registered machine's discovery asked from another address.
+    #[error("node `{node}` is registered with this MAC: only the machine itself, from its address, may ask again")]
+    NotFromNode { node: String },
+    /// A dangerous feature the config has not turned on.
+    #[error("{what} is off: set `{setting} = true` in the config (and use an admin token)")]
+    Disabled { what: &'static str, setting: &'static str },
     /// An inventory rule refused the change.
     #[error(transparent)]
     Inventory(#[from] InventoryError),

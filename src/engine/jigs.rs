@@ -49,8 +49,22 @@ impl Outcome {
     }
 }
 
+/// What jigs may do and how they reach nodes.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Settings {
+    pub(crate) ssh: SshOptions,
+    /// `engine.allow_local_scripts`: scripts may run on the admin node.
+    pub(crate) allow_local_scripts: bool,
+}
+
 /// Runs a job's jig to completion (or timeout).
-pub(crate) async fn execute(job: &Job, ssh: &SshOptions) -> Outcome {
+pub(crate) async fn execute(job: &Job, settings: &Settings) -> Outcome {
+    if job.role.jig == JigKind::Script && job.role.local && !settings.allow_local_scripts {
+        // A role stored before the setting was turned off, say.
+        let why = "scripts on the admin node are off (engine.allow_local_scripts)";
+        return Outcome::fail(format!("{why}\n"), why.into());
+    }
+    let ssh = &settings.ssh;
     if job.skip {
         return Outcome {
             ok: true,
@@ -211,18 +225,29 @@ mod tests {
             "read -r input; echo \"env $FULCRUM_ATTR_PORT $FULCRUM_ATTR_WEB_NAME $FULCRUM_NODE\"; echo \"$input\" | grep -q '\"port\":8080' || exit 3; echo '{\"address\": \"10.0.0.5\"}'",
             true,
         );
-        let out = execute(&j, &SshOptions::default()).await;
+        let out = execute(&j, &Settings { allow_local_scripts: true, ..Settings::default() }).await;
         assert!(out.ok, "{out:?}");
         assert!(out.log.contains("env 8080 w n1.x"), "{}", out.log);
         assert_eq!(out.wall.get("address"), Some(&serde_json::json!("10.0.0.5")));
     }
 
     #[tokio::test]
+    async fn local_scripts_run_only_where_allowed() {
+        let out = execute(&job("echo ran", true), &Settings::default()).await;
+        assert!(!out.ok && out.error.as_deref().unwrap_or("").contains("engine.allow_local_scripts"), "{out:?}");
+        assert!(!out.log.contains("ran"));
+    }
+
+    #[tokio::test]
     async fn failing_and_hanging_scripts_fail_with_reason() {
-        let out = execute(&job("echo oops >&2; exit 4", true), &SshOptions::default()).await;
+        let out = execute(
+            &job("echo oops >&2; exit 4", true),
+            &Settings { allow_local_scripts: true, ..Settings::default() },
+        )
+        .await;
         assert!(!out.ok && out.error.as_deref().unwrap_or("").contains("exit status: 4"), "{out:?}");
         assert!(out.log.contains("oops"));
-        let out = execute(&job("sleep 30", true), &SshOptions::default()).await;
+        let out = execute(&job("sleep 30", true), &Settings { allow_local_scripts: true, ..Settings::default() }).await;
         assert_eq!(out.error.as_deref(), Some("timed out after 2 s"));
     }
 }

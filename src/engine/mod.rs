@@ -56,8 +56,9 @@ pub(crate) fn register(schema: &mut Schema) {
 pub(crate) struct Engine {
     state: State,
     config: Arc<Config>,
-    /// How jigs and the ssh power driver reach nodes.
-    ssh: Arc<SshOptions>,
+    /// What jigs may do, and how they (and the ssh power driver) reach
+    /// nodes.
+    jigs: Arc<jigs::Settings>,
     /// Wakes the annealer after writes that may have made work runnable.
     wake: Arc<Notify>,
     /// Post-commit effects in flight.
@@ -73,10 +74,11 @@ impl Engine {
             key: config.engine.ssh_key.clone(),
             known_hosts: config.engine.ssh_known_hosts.clone(),
         };
+        let jigs = jigs::Settings { ssh, allow_local_scripts: config.engine.allow_local_scripts };
         Engine {
             state,
             config,
-            ssh: Arc::new(ssh),
+            jigs: Arc::new(jigs),
             wake: Arc::new(Notify::new()),
             effects: TaskTracker::new(),
             abandon: CancellationToken::new(),
@@ -108,11 +110,15 @@ impl Engine {
         for effect in effects {
             let Effect::Reboot { node } = effect;
             let Some(n) = self.state.snapshot().table::<Node>().get(&node).cloned() else { continue };
+            if let Err(e) = self.permits_power(n.power.as_ref()) {
+                tracing::warn!(node = %n.name, error = %e, "reboot after commit refused");
+                continue;
+            }
             let target = Target { node: n.name.clone(), ip: n.ipv4, spec: n.power.clone() };
-            let (ssh, abandon) = (self.ssh.clone(), self.abandon.clone());
+            let (jigs, abandon) = (self.jigs.clone(), self.abandon.clone());
             self.effects.spawn(async move {
                 tokio::select! {
-                    r = power::act(&target, PowerAction::Reboot, &ssh) => match r {
+                    r = power::act(&target, PowerAction::Reboot, &jigs.ssh) => match r {
                         Ok(_) => tracing::info!(node = %target.node, "rebooted after commit"),
                         Err(e) => tracing::warn!(node = %target.node, error = %Report(&e), "reboot after commit failed"),
                     },

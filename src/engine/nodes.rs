@@ -13,11 +13,15 @@ use super::hooks::{self, NodeEvent};
 use super::model::{NodeRole, NrState};
 use super::ops;
 use super::Engine;
-use crate::inventory::lifecycle::Verb;
+use crate::inventory::lifecycle::{ProvisionState, Verb};
 use crate::inventory::node::{self, Node, NodeChange, NodeSpec};
 use crate::state::Record;
 use crate::types::field::Refuse;
 use crate::types::mac::Mac;
+use crate::types::power::PowerSpec;
+
+/// The bootenv of a node whose OS is installed (shipped).
+const LOCAL_BOOTENV: &str = "local";
 
 /// The node after the transaction, as the caller sees it.
 fn current(txn: &crate::state::Txn<'_>, name: &str) -> Result<Arc<Node>, EngineError> {
@@ -25,9 +29,22 @@ fn current(txn: &crate::state::Txn<'_>, name: &str) -> Result<Arc<Node>, EngineE
 }
 
 impl Engine {
+    /// Refuses the `command` power driver unless the config allows it
+    /// (`power.allow_commands`).
+    pub(crate) fn permits_power(&self, power: Option<&PowerSpec>) -> Result<(), EngineError> {
+        if matches!(power, Some(PowerSpec::Command { .. })) && !self.config.power.allow_commands {
+            return Err(EngineError::Disabled {
+                what: "the command power driver (a shell command on the admin node)",
+                setting: "power.allow_commands",
+            });
+        }
+        Ok(())
+    }
+
     /// Registers a node; discovery roles are bound to it and node hooks run
     /// in the same transaction.
     pub(crate) async fn create_node(&self, spec: NodeSpec) -> Result<Arc<Node>, EngineError> {
+        self.permits_power(spec.power.as_ref())?;
         let default = self.config.boot.default_bootenv.clone();
         self.write(move |txn, fx| {
             let node = node::create(txn, spec, &default)?;
@@ -46,6 +63,11 @@ impl Engine {
         changes: Vec<NodeChange>,
         alive: Option<bool>,
     ) -> Result<Arc<Node>, EngineError> {
+        for c in &changes {
+            if let NodeChange::Power(p) = c {
+                self.permits_power(Some(p))?;
+            }
+        }
         self.write(move |txn, fx| {
             node::update(txn, &name, changes)?;
             if let Some(alive) = alive {
@@ -102,14 +124,26 @@ impl Engine {
         self.write(move |txn, _| Ok(node::provision(txn, &name, verb)?)).await
     }
 
-    /// A node reports in with its token: it is alive.
-    pub(crate) async fn report_alive(&self, name: String, token: String) -> Result<Arc<Node>, EngineError> {
+    /// A node reports in (its caller was checked by the API): it is alive.
+    pub(crate) async fn report_alive(&self, name: String) -> Result<Arc<Node>, EngineError> {
+        self.write(move |txn, fx| {
+            current(txn, &name)?;
+            hooks::set_alive(txn, &name, true, fx)
+        })
+        .await
+    }
+
+    /// A node's installer reports that it is done: its next boot is from
+    /// the local disk, and a node being deployed is deployed.
+    pub(crate) async fn installed(&self, name: String) -> Result<Arc<Node>, EngineError> {
         self.write(move |txn, fx| {
             let node = current(txn, &name)?;
-            if !node.token.matches(&token) {
-                return Err(EngineError::BadNodeToken);
+            node::set_bootenv(txn, &name, LOCAL_BOOTENV.to_string())?;
+            if node.provision_state == ProvisionState::Deploying {
+                node::provision(txn, &name, Verb::Done)?;
             }
-            hooks::set_alive(txn, &name, true, fx)
+            hooks::node_event(txn, NodeEvent::Changed, &name, fx)?;
+            current(txn, &name)
         })
         .await
     }
@@ -121,6 +155,14 @@ impl Engine {
     pub(crate) async fn discover(&self, mac: Mac, source: Option<Ipv4Addr>) -> Result<(Arc<Node>, bool), EngineError> {
         let bootenv = self.config.boot.discovery_bootenv.clone();
         self.write(move |txn, fx| {
+            // A registered machine asks again only from its own address (or
+            // the admin node from loopback): the answer carries its token.
+            if let Some(known) = txn.world().table::<Node>().by_mac(&mac) {
+                let from_itself = source.is_some_and(|s| s.is_loopback() || Some(s) == known.ipv4);
+                if !from_itself {
+                    return Err(EngineError::NotFromNode { node: known.name.clone() });
+                }
+            }
             let (name, created) = match node::register_discovered(txn, mac, source, &bootenv)? {
                 Some(new) => {
                     hooks::node_event(txn, NodeEvent::Created, &new.name, fx)?;

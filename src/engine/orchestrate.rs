@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use super::error::EngineError;
 use super::graph;
-use super::model::{Attribs, Deployment, DeploymentState, NodeRole, NrState, Role, SYSTEM};
+use super::model::{Attribs, Deployment, DeploymentState, JigKind, NodeRole, NrState, Role, SYSTEM};
 use super::ops;
 use super::roles::{self, RoleFileError};
 use super::Engine;
@@ -58,7 +58,19 @@ impl From<StateError> for SeedError {
     }
 }
 
+/// What a role whose script runs on the admin node is called in errors.
+const LOCAL_SCRIPTS: &str = "a role that runs its script on the admin node";
+
 impl Engine {
+    /// Refuses a role that runs a script on the admin node unless the
+    /// config allows it (`engine.allow_local_scripts`).
+    pub(crate) fn permits_role(&self, role: &Role) -> Result<(), EngineError> {
+        if role.jig == JigKind::Script && role.local && !self.config.engine.allow_local_scripts {
+            return Err(EngineError::Disabled { what: LOCAL_SCRIPTS, setting: "engine.allow_local_scripts" });
+        }
+        Ok(())
+    }
+
     /// Adds the shipped roles and the operator's (`roles_dir`) that are
     /// missing, and the `system` deployment (committed) if it does not
     /// exist. Returns how many roles were added.
@@ -66,6 +78,9 @@ impl Engine {
         let mut wanted = roles::shipped()?;
         if let Some(dir) = roles_dir {
             wanted.extend(roles::from_dir(dir)?);
+        }
+        for role in &wanted {
+            self.permits_role(role).map_err(|source| SeedError::Invalid { role: role.name.clone(), source })?;
         }
         self.state
             .write(move |txn| {
@@ -110,6 +125,7 @@ impl Engine {
 
     /// Creates a role.
     pub(crate) async fn create_role(&self, role: Role) -> Result<Arc<Role>, EngineError> {
+        self.permits_role(&role)?;
         self.write(move |txn, _| {
             if txn.world().table::<Role>().contains(&role.name) {
                 return Err(EngineError::conflict("name", format!("role `{}` already exists", role.name)));

@@ -238,6 +238,18 @@ impl Table<Network> {
             .max_by_key(|n| n.domain.len())
     }
 
+    /// Whether `client` may use the machine-facing services: loopback (the
+    /// admin node), an address in a served network, or in `extra`.
+    pub(crate) fn serves_client(&self, client: std::net::IpAddr, extra: &[ipnet::IpNet]) -> bool {
+        let client = match client {
+            std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(std::net::IpAddr::V6(v6), std::net::IpAddr::V4),
+            v4 => v4,
+        };
+        client.is_loopback()
+            || matches!(client, std::net::IpAddr::V4(v4) if self.containing(v4).is_some())
+            || extra.iter().any(|n| n.contains(&client))
+    }
+
     /// The network served on interface `iface`.
     pub(crate) fn on_interface(&self, iface: &str) -> Option<&Arc<Network>> {
         self.iter().find(|n| n.interface.as_deref() == Some(iface))

@@ -311,6 +311,11 @@ pub(crate) fn provision(txn: &mut Txn<'_>, name: &str, verb: Verb) -> Result<Arc
     if to == ProvisionState::Verifying {
         to = to.apply(Verb::Done)?;
     }
+    // Re-provisioning (deploying, cleaning) gives the machine a new token:
+    // whatever held the old one no longer speaks for it.
+    if matches!(to, ProvisionState::Deploying | ProvisionState::Cleaning) {
+        node.token = Secret::random_token();
+    }
     node.provision_state = to;
     node.updated_at = now();
     put(txn, node)

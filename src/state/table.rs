@@ -56,6 +56,11 @@ impl<R: Record> Table<R> {
         self.rows.len()
     }
 
+    /// Whether there are none.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
     /// The domain's index.
     pub(crate) fn index(&self) -> &R::Index {
         &self.index

@@ -42,13 +42,18 @@ pub(crate) fn for_storage<T>(f: impl FnOnce() -> T) -> (T, bool) {
     (out, seen > 0)
 }
 
+/// Whether `a` and `b` are equal, in time that depends only on their
+/// lengths.
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 /// A secret string.
 #[derive(Clone, Default)]
 pub(crate) struct Secret(String);
 
 impl Secret {
     /// Wraps a value.
-    #[cfg(test)]
     pub(crate) fn new(value: impl Into<String>) -> Secret {
         Secret(value.into())
     }
@@ -67,11 +72,7 @@ impl Secret {
     /// Whether `presented` is this secret (never true for an empty one),
     /// compared in constant time.
     pub(crate) fn matches(&self, presented: &str) -> bool {
-        let (a, b) = (self.0.as_bytes(), presented.as_bytes());
-        if a.is_empty() || a.len() != b.len() {
-            return false;
-        }
-        a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+        !self.0.is_empty() && constant_time_eq(self.0.as_bytes(), presented.as_bytes())
     }
 }
 

@@ -195,7 +195,7 @@ fn boot_script_follows_bootenv_and_events_stream() {
     let srv = InProcess::start("");
     // Subscribe to events first (curl -N with a time limit).
     let events = Command::new("curl")
-        .args(["-sN", "-m", "4", &srv.url("/api/v1/events")])
+        .args(["-sN", "-m", "4", "-H", &format!("Authorization: Bearer {}", srv.token()), &srv.url("/api/v1/events")])
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("curl events");

@@ -4,12 +4,21 @@
 
 use std::process::{Command, Output};
 
-fn fulcrum(endpoint: &str, args: &[&str]) -> Output {
-    Command::new(crate::harness::bin()).env("FULCRUM_ENDPOINT", endpoint).args(args).output().expect("run fulcrum")
+use crate::harness::Server;
+
+/// The CLI against `srv` (its endpoint and admin token from the
+/// environment, as an operator would set them).
+fn fulcrum(srv: &Server, args: &[&str]) -> Output {
+    Command::new(crate::harness::bin())
+        .env("FULCRUM_ENDPOINT", srv.url(""))
+        .env("FULCRUM_TOKEN", srv.token())
+        .args(args)
+        .output()
+        .expect("run fulcrum")
 }
 
-fn ok(endpoint: &str, args: &[&str]) -> String {
-    let out = fulcrum(endpoint, args);
+fn ok(srv: &Server, args: &[&str]) -> String {
+    let out = fulcrum(srv, args);
     assert!(out.status.success(), "fulcrum {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).to_string()
 }
@@ -19,7 +28,7 @@ fn client_subcommands() {
     let (srv, _) = crate::harness::loopback();
     let ep = srv.url("");
     let out = ok(
-        &ep,
+        &srv,
         &[
             "network",
             "create",
@@ -39,48 +48,56 @@ fn client_subcommands() {
         ],
     );
     assert!(out.starts_with("NAME") && out.contains("admin") && out.contains("127.80.0.0/24"), "{out}");
-    let out = ok(&ep, &["node", "create", "box1.cli.test", "--mac", "52:54:00:80:00:01", "--mac", "52:54:00:80:00:02"]);
+    let out =
+        ok(&srv, &["node", "create", "box1.cli.test", "--mac", "52:54:00:80:00:01", "--mac", "52:54:00:80:00:02"]);
     assert!(out.contains("box1.cli.test") && out.contains("127.80.0.10"), "{out}");
-    let out = ok(&ep, &["node", "list"]);
+    let out = ok(&srv, &["node", "list"]);
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 2, "{out}");
     assert!(lines[0].starts_with("NAME") && lines[0].contains("BOOTENV"), "{out}");
     assert!(lines[1].contains("52:54:00:80:00:01,52:54:00:80:00:02") && lines[1].contains("local"), "{out}");
-    let out = ok(&ep, &["node", "set-bootenv", "box1.cli.test", "ubuntu-24.04"]);
+    let out = ok(&srv, &["node", "set-bootenv", "box1.cli.test", "ubuntu-24.04"]);
     assert!(out.contains("ubuntu-24.04"), "{out}");
     // --endpoint wins over the environment; --json gives the API's document.
+    // --token wins over the token file, as the environment's would.
     let out = Command::new(crate::harness::bin())
         .env("FULCRUM_ENDPOINT", "http://127.0.0.1:9")
-        .args(["--endpoint", &ep, "node", "show", "box1.cli.test", "--json"])
+        .args(["--endpoint", &ep, "--token", &srv.token(), "node", "show", "box1.cli.test", "--json"])
         .output()
         .unwrap();
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("--json prints JSON");
     assert_eq!(v["bootenv"], "ubuntu-24.04");
     assert_eq!(v["addresses"].as_array().unwrap().len(), 2);
-    let out = ok(&ep, &["bootenv", "list"]);
+    let out = ok(&srv, &["bootenv", "list"]);
     for env in ["local", "discovery", "ubuntu-24.04"] {
         assert!(out.lines().any(|l| l.starts_with(env)), "{env} missing: {out}");
     }
     // Errors: non-zero exit, the server's message naming the problem.
-    let bad = fulcrum(&ep, &["node", "set-bootenv", "box1.cli.test", "nope"]);
+    let bad = fulcrum(&srv, &["node", "set-bootenv", "box1.cli.test", "nope"]);
     assert!(!bad.status.success());
     let err = String::from_utf8_lossy(&bad.stderr);
     assert!(err.contains("bootenv") && err.contains("nope") && err.contains("422"), "{err}");
     let bad = fulcrum(
-        &ep,
+        &srv,
         &["network", "create", "x", "--subnet", "127.81.0.0/24", "--static", "oops", "--domain", "x.test"],
     );
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--static"), "range syntax error should name the flag");
-    let down = fulcrum("http://127.0.0.1:9", &["node", "list"]);
-    assert!(!down.status.success());
+    let down = Command::new(crate::harness::bin()).args(["--endpoint", "http://127.0.0.1:9", "node", "list"]).output();
+    assert!(!down.expect("run fulcrum").status.success());
+    // No token at all: the server's 401, named.
+    let anon = Command::new(crate::harness::bin())
+        .args(["--endpoint", &ep, "--token-file", "/nonexistent", "node", "list"])
+        .output()
+        .expect("run fulcrum");
+    let err = String::from_utf8_lossy(&anon.stderr);
+    assert!(!anon.status.success() && err.contains("401") && err.contains("Bearer"), "{err}");
 }
 
 #[test]
 fn deployment_commit_wait_reports_convergence_and_failure() {
     let (srv, _) = crate::harness::loopback();
-    let ep = srv.url("");
     ok(
-        &ep,
+        &srv,
         &[
             "network",
             "create",
@@ -94,7 +111,7 @@ fn deployment_commit_wait_reports_convergence_and_failure() {
         ],
     );
     for i in 1..=3 {
-        ok(&ep, &["node", "create", &format!("m{i}.w.test"), "--mac", &format!("52:54:00:82:00:0{i}")]);
+        ok(&srv, &["node", "create", &format!("m{i}.w.test"), "--mac", &format!("52:54:00:82:00:0{i}")]);
         let (code, _) = crate::harness::curl(
             None,
             "PATCH",
@@ -106,26 +123,26 @@ fn deployment_commit_wait_reports_convergence_and_failure() {
     let dir = tempfile::tempdir().unwrap();
     let role = dir.path().join("base.toml");
     std::fs::write(&role, "name = \"base\"\njig = \"test\"\n[test]\ndelay_ms = 200\n").unwrap();
-    ok(&ep, &["role", "create", role.to_str().unwrap()]);
+    ok(&srv, &["role", "create", role.to_str().unwrap()]);
     let broken = dir.path().join("broken.json");
     std::fs::write(&broken, r#"{"name": "broken", "jig": "test", "requires": ["base"], "test": {"fail": true}}"#)
         .unwrap();
-    ok(&ep, &["role", "create", broken.to_str().unwrap()]);
-    ok(&ep, &["deployment", "create", "good", "--attr", "size=3"]);
+    ok(&srv, &["role", "create", broken.to_str().unwrap()]);
+    ok(&srv, &["deployment", "create", "good", "--attr", "size=3"]);
     for i in 1..=3 {
-        ok(&ep, &["noderole", "bind", "good", "base", &format!("m{i}.w.test")]);
+        ok(&srv, &["noderole", "bind", "good", "base", &format!("m{i}.w.test")]);
     }
-    let out = ok(&ep, &["deployment", "commit", "good", "--wait"]);
+    let out = ok(&srv, &["deployment", "commit", "good", "--wait"]);
     assert!(out.contains("converged") && out.contains("active 3"), "{out}");
-    let out = ok(&ep, &["noderole", "list", "--deployment", "good"]);
+    let out = ok(&srv, &["noderole", "list", "--deployment", "good"]);
     assert_eq!(out.lines().filter(|l| l.contains(" active ")).count(), 3, "{out}");
-    ok(&ep, &["deployment", "create", "bad"]);
-    ok(&ep, &["noderole", "bind", "bad", "broken", "m1.w.test"]);
-    let out = fulcrum(&ep, &["deployment", "commit", "bad", "--wait"]);
+    ok(&srv, &["deployment", "create", "bad"]);
+    ok(&srv, &["noderole", "bind", "bad", "broken", "m1.w.test"]);
+    let out = fulcrum(&srv, &["deployment", "commit", "bad", "--wait"]);
     assert!(!out.status.success());
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("broken") && stdout.contains("error"), "{stdout}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("failed"));
-    let runs = ok(&ep, &["run", "list", "--deployment", "bad"]);
+    let runs = ok(&srv, &["run", "list", "--deployment", "bad"]);
     assert!(runs.contains("failed"), "{runs}");
 }

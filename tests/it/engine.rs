@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 
 fn start(cap: u32) -> (Server, String) {
     let (cfg, ports) = loopback_config();
-    let cfg = format!("{cfg}[engine]\nmax_concurrent_runs = {cap}\n");
+    let cfg = format!("{cfg}[engine]\nmax_concurrent_runs = {cap}\nallow_local_scripts = true\n");
     let srv = Server::start(&cfg, ports.http, None);
     (srv, cfg)
 }

@@ -18,7 +18,9 @@
 //!   namespaces;
 //! - [`ssh_jig`]: the script jig against a real sshd in a namespace;
 //! - [`qemu_boot`], [`qemu_os_install`]: real VMs network-booting;
-//! - [`systemd_unit`]: the unit passes `systemd-analyze verify`.
+//! - [`systemd_unit`]: the unit passes `systemd-analyze verify`;
+//! - [`trust`]: tokens, access levels, machine tokens, admin-only features
+//!   and the audit log, attacked.
 
 mod harness;
 
@@ -36,3 +38,4 @@ mod secrets;
 mod shutdown;
 mod ssh_jig;
 mod systemd_unit;
+mod trust;

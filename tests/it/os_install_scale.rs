@@ -12,7 +12,7 @@ use std::io::{BufRead, BufReader};
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
-use crate::harness::{curl, loopback, loopback_network, wait_for};
+use crate::harness::{curl, curl_as, loopback_config, loopback_network, wait_for};
 use dhcproto::v4::MessageType;
 use fulcrum::demo::relay::{Relay, Stage};
 use fulcrum::types::mac::Mac;
@@ -28,7 +28,8 @@ fn ok(srv: &crate::harness::Server, method: &str, path: &str, body: Option<Value
 
 #[test]
 fn os_install_flow_at_scale_has_no_stale_answers() {
-    let (srv, ports) = loopback();
+    let (cfg, ports) = loopback_config();
+    let srv = crate::harness::Server::start(&format!("{cfg}[power]\nallow_commands = true\n"), ports.http, None);
     let mut net = loopback_network("admin", 95);
     net["static"] = json!({"start": "127.95.0.10", "end": "127.95.0.99"});
     ok(&srv, "POST", "/api/v1/networks", Some(net));
@@ -107,10 +108,13 @@ fn os_install_flow_at_scale_has_no_stale_answers() {
         ]));
         assert!(out.status.success());
     }
-    // A wrong token is refused.
+    // No token, or a wrong one, is refused.
     let some = nodes.keys().next().unwrap().clone();
-    let (code, _) = curl(None, "POST", &srv.url(&format!("/api/v1/nodes/{some}/alive")), None);
+    let (code, _) = curl_as(None, None, "POST", &srv.url(&format!("/api/v1/nodes/{some}/alive")), None);
     assert_eq!(code, 401);
+    let (code, _) =
+        curl_as(None, Some("not-the-token"), "POST", &srv.url(&format!("/api/v1/nodes/{some}/alive")), None);
+    assert_eq!(code, 403);
     for dep in ["os", "system"] {
         wait_for(Duration::from_secs(30), dep, || {
             (curl(None, "GET", &srv.url(&format!("/api/v1/anneal?deployment={dep}")), None).0 == 200).then_some(())

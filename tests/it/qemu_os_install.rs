@@ -24,7 +24,7 @@
 //!    the reboot provably follows the commit. iPXE boots the installer;
 //!    it writes a boot sector, an install marker and a first-boot config
 //!    (with the node's token) to /dev/vda, calls back
-//!    `PUT /api/v1/nodes/NODE/bootenv {"bootenv":"local"}` and reboots
+//!    `POST /api/v1/nodes/NODE/installed` (with the node's token) and reboots
 //!    itself (`reboot -f`).
 //! 3. DHCP gives iPXE no boot file (bootenv `local`), SeaBIOS falls
 //!    through to the disk, and the installed boot sector prints its line
@@ -156,9 +156,10 @@ fn qemu_os_install_flow_end_to_end() {
     // test waits for before it resets the VM.
     let power_dir = tempfile::tempdir().expect("power tempdir");
     let pd = power_dir.path().display();
+    let admin = server.token();
     let power_cmd = format!(
         "t=$(date +%s%3N); \
-         curl -sS -m 5 -o {pd}/node.json \"{API}/api/v1/nodes/$FULCRUM_NODE\"; \
+         curl -sS -m 5 -H 'Authorization: Bearer {admin}' -o {pd}/node.json \"{API}/api/v1/nodes/$FULCRUM_NODE\"; \
          curl -sS -m 5 -o {pd}/script.ipxe '{API}/boot/ipxe?mac={MAC}'; \
          echo \"$t $FULCRUM_POWER_ACTION $FULCRUM_NODE $FULCRUM_NODE_IP\" > {pd}/reboot.tmp && \
          mv {pd}/reboot.tmp {pd}/reboot"

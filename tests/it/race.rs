@@ -22,6 +22,7 @@ fn every_answer_reflects_the_bootenv_just_written() {
     let relay = Relay::new(Ipv4Addr::new(127, 60, 0, 1), ports.dhcp).expect("relay");
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let http = reqwest::Client::new();
+    let token = srv.token();
     let put_url = srv.url("/api/v1/nodes/racer.test.example/bootenv");
     let script_url = srv.url("/boot/ipxe?mac=52:54:00:00:60:01");
     let envs = ["ubuntu-24.04", "local", "discovery"];
@@ -29,7 +30,7 @@ fn every_answer_reflects_the_bootenv_just_written() {
     for round in 0..ROUNDS {
         let env = envs[round % envs.len()];
         let script = rt.block_on(async {
-            let r = http.put(&put_url).json(&json!({ "bootenv": env })).send().await.unwrap();
+            let r = http.put(&put_url).bearer_auth(&token).json(&json!({ "bootenv": env })).send().await.unwrap();
             assert_eq!(r.status().as_u16(), 200, "round {round}");
             // The write is acknowledged: ask at once.
             http.get(&script_url).send().await.unwrap().text().await.unwrap()

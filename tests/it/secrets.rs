@@ -10,15 +10,16 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::harness::{curl, loopback_config, loopback_network, wait_for, Server};
+use crate::harness::{curl, curl_as, loopback_config, loopback_network, wait_for, Server};
 
 #[test]
 fn no_token_in_events_logs_or_views() {
     let (cfg, ports) = loopback_config();
+    let cfg = format!("{cfg}[engine]\nallow_local_scripts = true\n");
     let dir = tempfile::tempdir().unwrap();
     let srv = Server::start_logged(dir, &cfg, ports.http, None, "debug");
     let events = Command::new("curl")
-        .args(["-sN", "-m", "8", &srv.url("/api/v1/events")])
+        .args(["-sN", "-m", "8", "-H", &format!("Authorization: Bearer {}", srv.token()), &srv.url("/api/v1/events")])
         .stdout(Stdio::piped())
         .spawn()
         .expect("curl events");
@@ -37,7 +38,7 @@ fn no_token_in_events_logs_or_views() {
 
     call("PUT", &format!("/api/v1/nodes/{name}/bootenv"), Some(json!({"bootenv": "ubuntu-24.04"})));
     call("PATCH", &format!("/api/v1/nodes/{name}"), Some(json!({"available": true})));
-    let (code, _) = curl(None, "POST", &srv.url(&format!("/api/v1/nodes/{name}/alive")), None);
+    let (code, _) = curl_as(None, None, "POST", &srv.url(&format!("/api/v1/nodes/{name}/alive")), None);
     assert_eq!(code, 401);
     let out = Command::new("curl")
         .args(["-sS", "-X", "POST", "-H", &format!("Authorization: Bearer {token}")])

@@ -5,8 +5,10 @@
 //! them can change without changing it.
 //!
 //! - [`inventory`]: networks, nodes, bootenvs, leases, discovery;
-//! - [`engine`]: roles, deployments, noderoles, runs, annealing status.
+//! - [`engine`]: roles, deployments, noderoles, runs, annealing status;
+//! - [`auth`]: API tokens and the audit log.
 
+pub(crate) mod auth;
 pub(crate) mod engine;
 pub(crate) mod inventory;
 

@@ -7,11 +7,13 @@
 
 pub mod qemu;
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// Whether we run in CI, where a missing prerequisite is a failure.
@@ -131,6 +133,8 @@ pub struct Server {
     pub dir: tempfile::TempDir,
     pub http: SocketAddr,
     log: PathBuf,
+    /// The namespace it runs in.
+    ns: Option<String>,
 }
 
 pub fn bin() -> &'static str {
@@ -172,7 +176,8 @@ impl Server {
         cmd.env("FULCRUM_LOG", level);
         cmd.stdout(Stdio::from(logf.try_clone().expect("dup"))).stderr(Stdio::from(logf));
         let child = cmd.spawn().expect("spawn fulcrum");
-        let mut s = Server { child: Some(child), dir, http, log };
+        let mut s = Server { child: Some(child), dir, http, log, ns: ns.map(|n| n.name.clone()) };
+        remember_admin_token(ns, http, s.dir.path().join("data/admin.token"));
         let url = format!("http://{http}/healthz");
         let limit = Duration::from_secs(20);
         let start = Instant::now();
@@ -191,6 +196,11 @@ impl Server {
             std::thread::sleep(Duration::from_millis(100));
         }
         s
+    }
+
+    /// The admin token it wrote at its first start.
+    pub fn token(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("data/admin.token")).expect("admin token file").trim().to_string()
     }
 
     pub fn log_text(&self) -> String {
@@ -236,6 +246,7 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         self.terminate();
+        forget_admin_token(self.ns.as_deref(), self.http);
     }
 }
 
@@ -262,31 +273,78 @@ impl InProcess {
         let config = fulcrum::config::Config::parse(&text, Path::new("test.toml")).expect("test config");
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
         let running = rt.block_on(fulcrum::server::start(config)).expect("start fulcrum in-process");
+        remember_admin_token(None, running.http, dir.path().join("data/admin.token"));
         InProcess { http: running.http, running: Some(running), rt, _dir: dir }
     }
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.http, path)
     }
+
+    /// The admin token it wrote at its first start.
+    pub fn token(&self) -> String {
+        admin_token_for(None, &self.url("")).expect("admin token file")
+    }
 }
 
 impl Drop for InProcess {
     fn drop(&mut self) {
+        forget_admin_token(None, self.http);
         if let Some(r) = self.running.take() {
             self.rt.block_on(r.shutdown());
         }
     }
 }
 
-/// One HTTP exchange made with `curl` (inside `ns` when given): returns
-/// the status code and the body parsed as JSON (or as a JSON string when it
-/// is not JSON).
+/// Servers the harness started, by (namespace, `host:port`), and the file
+/// of the admin token each wrote at its first start: [`curl`] presents it.
+static ADMIN_TOKENS: Mutex<BTreeMap<(String, String), PathBuf>> = Mutex::new(BTreeMap::new());
+
+fn token_key(ns: Option<&Netns>, hostport: &str) -> (String, String) {
+    (ns.map(|n| n.name.clone()).unwrap_or_default(), hostport.to_string())
+}
+
+fn remember_admin_token(ns: Option<&Netns>, http: SocketAddr, file: PathBuf) {
+    ADMIN_TOKENS.lock().unwrap_or_else(|p| p.into_inner()).insert(token_key(ns, &http.to_string()), file);
+}
+
+fn forget_admin_token(ns: Option<&str>, http: SocketAddr) {
+    let key = (ns.unwrap_or_default().to_string(), http.to_string());
+    ADMIN_TOKENS.lock().unwrap_or_else(|p| p.into_inner()).remove(&key);
+}
+
+/// The admin token of the harness's server that `url` points at.
+fn admin_token_for(ns: Option<&Netns>, url: &str) -> Option<String> {
+    let hostport = url.split("://").nth(1)?.split('/').next()?;
+    let file = ADMIN_TOKENS.lock().unwrap_or_else(|p| p.into_inner()).get(&token_key(ns, hostport))?.clone();
+    std::fs::read_to_string(file).ok().map(|t| t.trim().to_string())
+}
+
+/// One HTTP exchange made with `curl` (inside `ns` when given), as the
+/// operator: a server the harness started gets its admin token. Returns the
+/// status code and the body parsed as JSON (or as a JSON string when it is
+/// not JSON).
 pub fn curl(ns: Option<&Netns>, method: &str, url: &str, body: Option<&serde_json::Value>) -> (u16, serde_json::Value) {
+    let token = admin_token_for(ns, url);
+    curl_as(ns, token.as_deref(), method, url, body)
+}
+
+/// Like [`curl`], presenting `token` (or none) instead of the admin's.
+pub fn curl_as(
+    ns: Option<&Netns>,
+    token: Option<&str>,
+    method: &str,
+    url: &str,
+    body: Option<&serde_json::Value>,
+) -> (u16, serde_json::Value) {
     let mut cmd = match ns {
         Some(ns) => ns.cmd("curl"),
         None => Command::new("curl"),
     };
     cmd.args(["-sS", "-m", "10", "-X", method, "-w", "\n%{http_code}", url]);
+    if let Some(t) = token {
+        cmd.args(["-H", &format!("Authorization: Bearer {t}")]);
+    }
     if let Some(b) = body {
         cmd.args(["-H", "content-type: application/json", "--data-binary", &b.to_string()]);
     }

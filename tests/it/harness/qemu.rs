@@ -35,6 +35,8 @@ listen = "0.0.0.0:69"
 root = "/usr/lib/ipxe"
 [boot]
 files_dir = "{dir}/files"
+[power]
+allow_commands = true
 "#;
 
 /// (FAIL under CI when missing, skip elsewhere).
