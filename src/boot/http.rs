@@ -82,10 +82,52 @@ impl IntoResponse for BootError {
     }
 }
 
+/// A directory served over HTTP that nothing leads out of: the path is
+/// decoded once, and refused when it is not UTF-8, holds a NUL, a
+/// backslash or a `..`, is over [`MAX_PATH`] bytes, or resolves (through a
+/// symlink) outside the directory. What is left is `ServeDir`'s.
+fn confined(dir: &std::path::Path) -> Router {
+    let root = Arc::new(std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf()));
+    Router::new().fallback_service(ServeDir::new(dir)).layer(middleware::from_fn_with_state(root, confine))
+}
+
+/// Longest path asked for under a served directory.
+const MAX_PATH: usize = 1024;
+
+async fn confine(AxState(root): AxState<Arc<PathBuf>>, req: Request, next: Next) -> Response {
+    match within(&root, req.uri().path()) {
+        Ok(()) => next.run(req).await,
+        Err(why) => {
+            let body = serde_json::json!({ "error": format!("refused: {why}"), "detail": null });
+            (StatusCode::FORBIDDEN, Json(body)).into_response()
+        }
+    }
+}
+
+/// Why `requested` (a URL path under `root`) may not be served.
+fn within(root: &std::path::Path, requested: &str) -> Result<(), &'static str> {
+    if requested.len() > MAX_PATH {
+        return Err("the path is too long");
+    }
+    let decoded = percent_encoding::percent_decode_str(requested).decode_utf8().map_err(|_| "the path is not UTF-8")?;
+    if decoded.contains(['\0', '\\']) {
+        return Err("the path holds a NUL or a backslash");
+    }
+    let rel = std::path::Path::new(decoded.trim_start_matches('/'));
+    if rel.components().any(|c| !matches!(c, std::path::Component::Normal(_) | std::path::Component::CurDir)) {
+        return Err("the path leaves the directory");
+    }
+    match std::fs::canonicalize(root.join(rel)) {
+        Ok(full) if !full.starts_with(root) => Err("the path leads out of the directory"),
+        // Missing files are ServeDir's to answer (404).
+        _ => Ok(()),
+    }
+}
+
 /// The boot routes, for machines on the served networks only.
 pub(crate) fn router(boot: BootState) -> Router {
-    let files = ServeDir::new(&boot.settings.files_dir);
-    let loaders = ServeDir::new(&boot.settings.loaders_dir);
+    let files = confined(&boot.settings.files_dir);
+    let loaders = confined(&boot.settings.loaders_dir);
     let served_only = middleware::from_fn_with_state(boot.clone(), served_only);
     Router::new()
         .route("/boot/ipxe", get(ipxe))
@@ -109,6 +151,41 @@ async fn served_only(
     } else {
         bump(&boot.stats.boot_refused);
         BootError::NotServed(peer.ip()).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::within;
+
+    #[test]
+    fn nothing_leads_out_of_a_served_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("files");
+        std::fs::create_dir_all(root.join("sub")).unwrap();
+        std::fs::write(root.join("sub/k"), b"k").unwrap();
+        std::fs::write(dir.path().join("secret"), b"s").unwrap();
+        std::os::unix::fs::symlink(dir.path().join("secret"), root.join("out")).unwrap();
+        std::os::unix::fs::symlink(root.join("sub/k"), root.join("in")).unwrap();
+        let root = std::fs::canonicalize(root).unwrap();
+        for ok in ["/sub/k", "/in", "/missing", "/./sub/k", "/sub%2fk"] {
+            assert_eq!(within(&root, ok), Ok(()), "{ok}");
+        }
+        let long = format!("/{}", "a".repeat(4096));
+        for bad in [
+            "/../secret",
+            "/%2e%2e/secret",
+            "/sub/%2E%2E/%2E%2E/secret",
+            "/%c0%ae%c0%ae/secret",
+            "/..%5csecret",
+            "/sub/..%2f..%2fsecret",
+            "/out",
+            "/a%00b",
+            "/%ff",
+            &long,
+        ] {
+            assert!(within(&root, bad).is_err(), "{bad} was let through");
+        }
     }
 }
 

@@ -6,6 +6,7 @@
 //! - [`architecture`]: the code imports only what ARCHITECTURE.md draws;
 //! - [`api`]: the REST contract with curl (errors name the field, nothing
 //!   half-written, derived addresses, boot scripts, events, SIGTERM);
+//! - [`boot_attacks`]: the machine-facing services attacked from a namespace;
 //! - [`cli`]: the client subcommands;
 //! - [`durability`]: `kill -9` under DHCP load;
 //! - [`shutdown`]: SIGTERM under DHCP load and runs in flight, then an
@@ -26,6 +27,7 @@ mod harness;
 
 mod api;
 mod architecture;
+mod boot_attacks;
 mod cli;
 mod durability;
 mod engine;
