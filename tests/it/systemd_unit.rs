@@ -31,3 +31,36 @@ fn unit_file_verifies_and_is_hardened() {
     let problems: Vec<&str> = stderr.lines().filter(|l| l.contains("fulcrum.service")).collect();
     assert!(out.status.success() && problems.is_empty(), "systemd-analyze verify: {}\n{stderr}", out.status);
 }
+
+/// `systemd-analyze security` rates the unit; README records the figure,
+/// and the unit may not get worse than what README says.
+#[test]
+fn exposure_is_as_low_as_readme_says() {
+    if !crate::harness::prerequisites("systemd_unit", false, &["systemd-analyze"]) {
+        return;
+    }
+    let unit = concat!(env!("CARGO_MANIFEST_DIR"), "/systemd/fulcrum.service");
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("fulcrum.service");
+    std::fs::copy(unit, &copy).unwrap();
+    let out = Command::new("systemd-analyze")
+        .args(["security", "--offline=yes", "--no-pager"])
+        .arg(&copy)
+        .output()
+        .expect("systemd-analyze security");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let score: f64 = text
+        .lines()
+        .find_map(|l| l.split("Overall exposure level for fulcrum.service: ").nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no exposure level in:\n{text}"));
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let recorded: f64 = readme
+        .split("exposure level ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.trim_end_matches(['.', ',', ')']).parse().ok())
+        .expect("README records `systemd-analyze security`'s exposure level");
+    assert!(score <= recorded, "exposure {score} is worse than README's {recorded}:\n{text}");
+}
