@@ -121,6 +121,12 @@ pub struct DhcpConfig {
     pub uefi_arm64_loader: String,
     /// Seconds an offered address is held for the client that was offered it.
     pub offer_seconds: u32,
+    /// Datagrams a second one client MAC may send (a burst of twice that);
+    /// more are dropped and counted. 0: no limit.
+    pub rate_per_mac: u32,
+    /// Datagrams a second one source address (a relay, a client renewing)
+    /// may send; `0.0.0.0` is exempt. 0: no limit.
+    pub rate_per_source: u32,
 }
 
 impl Default for DhcpConfig {
@@ -134,6 +140,8 @@ impl Default for DhcpConfig {
             uefi_x64_loader: "snponly.efi".into(),
             uefi_arm64_loader: "snponly-arm64.efi".into(),
             offer_seconds: 30,
+            rate_per_mac: 20,
+            rate_per_source: 20_000,
         }
     }
 }

@@ -1,15 +1,44 @@
 //! Process-wide counters every service bumps (packets in, dropped,
 //! malformed, answers by kind), exposed at `/metrics` in the Prometheus text
-//! format. Plain atomics: counting never blocks a packet.
+//! format. Plain atomics: counting never blocks a packet; the dropped DHCP
+//! datagrams are counted per reason ([`Reasons`]).
 
+use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+/// A counter per reason, for the drops whose reasons the dropping room
+/// names (`fulcrum_dhcp4_dropped_total{reason="rate_mac"}`).
+#[derive(Debug, Default)]
+pub(crate) struct Reasons {
+    counts: Mutex<BTreeMap<&'static str, u64>>,
+}
+
+impl Reasons {
+    /// One more for `reason` (a snake_case label).
+    pub(crate) fn count(&self, reason: &'static str) {
+        *self.counts.lock().unwrap_or_else(|p| p.into_inner()).entry(reason).or_default() += 1;
+    }
+
+    fn render(&self, out: &mut String, name: &str, help: &str) {
+        let _ = writeln!(out, "# HELP fulcrum_{name} {help}");
+        let _ = writeln!(out, "# TYPE fulcrum_{name} counter");
+        for (reason, n) in self.counts.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            let _ = writeln!(out, "fulcrum_{name}{{reason=\"{reason}\"}} {n}");
+        }
+    }
+}
 
 macro_rules! counters {
     ($($name:ident: $help:literal),* $(,)?) => {
         /// The counters.
         #[derive(Debug, Default)]
-        pub(crate) struct Stats { $(#[doc = $help] pub(crate) $name: AtomicU64,)* }
+        pub(crate) struct Stats {
+            $(#[doc = $help] pub(crate) $name: AtomicU64,)*
+            /// DHCPv4 datagrams dropped, per reason.
+            pub(crate) dhcp4_dropped: Reasons,
+        }
 
         impl Stats {
             /// Prometheus exposition text.
@@ -20,6 +49,7 @@ macro_rules! counters {
                     let _ = writeln!(out, "# TYPE fulcrum_{} counter", stringify!($name));
                     let _ = writeln!(out, "fulcrum_{} {}", stringify!($name), self.$name.load(Ordering::Relaxed));
                 )*
+                self.dhcp4_dropped.render(&mut out, "dhcp4_dropped_total", "DHCPv4 datagrams dropped or not answered, per reason");
                 out
             }
         }

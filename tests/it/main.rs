@@ -29,6 +29,7 @@ mod api;
 mod architecture;
 mod boot_attacks;
 mod cli;
+mod dhcp_flood;
 mod durability;
 mod engine;
 mod netns_clients;

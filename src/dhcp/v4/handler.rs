@@ -47,7 +47,59 @@ pub(crate) enum Decision {
     /// The client found `ip` (a dynamic address) in use: quarantine it.
     Decline { ip: Ipv4Addr, mac: Mac, network: String },
     /// Say nothing; the reason is logged and counted.
-    Ignore(&'static str),
+    Ignore(Skip),
+}
+
+/// Why a request gets no answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Skip {
+    NotRequest,
+    NotEthernet,
+    NoMessageType,
+    NoNetwork,
+    NoServerAddress,
+    OtherServer,
+    NoRequestedAddress,
+    NoFreeAddress,
+    TypeNotServed,
+    DeclineOutsideDynamic,
+    DeclineWithoutAddress,
+}
+
+impl Skip {
+    /// The reason's label in `/metrics`.
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            Skip::NotRequest => "not_request",
+            Skip::NotEthernet => "not_ethernet",
+            Skip::NoMessageType => "no_message_type",
+            Skip::NoNetwork => "no_network",
+            Skip::NoServerAddress => "no_server_address",
+            Skip::OtherServer => "other_server",
+            Skip::NoRequestedAddress => "no_requested_address",
+            Skip::NoFreeAddress => "no_free_address",
+            Skip::TypeNotServed => "type_not_served",
+            Skip::DeclineOutsideDynamic => "decline_outside_dynamic",
+            Skip::DeclineWithoutAddress => "decline_without_address",
+        }
+    }
+
+    /// The reason, for a person.
+    pub(crate) fn why(self) -> &'static str {
+        match self {
+            Skip::NotRequest => "not a BOOTREQUEST",
+            Skip::NotEthernet => "chaddr is not an Ethernet address",
+            Skip::NoMessageType => "no message type (BOOTP is not served)",
+            Skip::NoNetwork => "no network serves this request",
+            Skip::NoServerAddress => "no server address on this network (set the network's `server`)",
+            Skip::OtherServer => "client chose another server",
+            Skip::NoRequestedAddress => "REQUEST names no address",
+            Skip::NoFreeAddress => "dynamic range exhausted or absent",
+            Skip::TypeNotServed => "message type not served",
+            Skip::DeclineOutsideDynamic => "DECLINE of an address outside the dynamic range",
+            Skip::DeclineWithoutAddress => "DECLINE without a requested address",
+        }
+    }
 }
 
 /// Inputs every decision needs.
@@ -154,19 +206,19 @@ impl Ctx<'_> {
     /// Decides what to answer.
     pub(crate) fn decide(&self, msg: &Message) -> Decision {
         if msg.opcode() != Opcode::BootRequest {
-            return Decision::Ignore("not a BOOTREQUEST");
+            return Decision::Ignore(Skip::NotRequest);
         }
         let Some(mac) = Mac::from_chaddr(msg.chaddr()).filter(|_| msg.hlen() == 6) else {
-            return Decision::Ignore("chaddr is not an Ethernet address");
+            return Decision::Ignore(Skip::NotEthernet);
         };
         let Some(kind) = msg.opts().msg_type() else {
-            return Decision::Ignore("no message type (BOOTP is not served)");
+            return Decision::Ignore(Skip::NoMessageType);
         };
         let Some(net) = self.network(msg) else {
-            return Decision::Ignore("no network serves this request");
+            return Decision::Ignore(Skip::NoNetwork);
         };
         let Some(server) = self.server_ip(net) else {
-            return Decision::Ignore("no server address on this network (set the network's `server`)");
+            return Decision::Ignore(Skip::NoServerAddress);
         };
         match kind {
             MessageType::Discover => self.discover(msg, mac, net, server),
@@ -178,8 +230,8 @@ impl Ctx<'_> {
                 Some(ip) if net.dynamic.is_some_and(|r| r.contains(ip)) => {
                     Decision::Decline { ip, mac, network: net.name.clone() }
                 }
-                Some(_) => Decision::Ignore("DECLINE of an address outside the dynamic range"),
-                None => Decision::Ignore("DECLINE without a requested address"),
+                Some(_) => Decision::Ignore(Skip::DeclineOutsideDynamic),
+                None => Decision::Ignore(Skip::DeclineWithoutAddress),
             },
             MessageType::Inform => {
                 let node = self.world.table::<Node>().by_mac(&mac).map(|n| &**n);
@@ -195,7 +247,7 @@ impl Ctx<'_> {
                     boot.as_ref(),
                 ))
             }
-            _ => Decision::Ignore("message type not served"),
+            _ => Decision::Ignore(Skip::TypeNotServed),
         }
     }
 
@@ -205,7 +257,7 @@ impl Ctx<'_> {
             Some(ip) => ip,
             None => match self.pick_dynamic(msg, &mac, net) {
                 Some(ip) => ip,
-                None => return Decision::Ignore("dynamic range exhausted or absent"),
+                None => return Decision::Ignore(Skip::NoFreeAddress),
             },
         };
         self.offers.offer(mac, ip, self.now + u64::from(self.config.dhcp.offer_seconds), self.now);
@@ -218,13 +270,13 @@ impl Ctx<'_> {
         if let Some(sid) = opt_ip(msg, OptionCode::ServerIdentifier) {
             if sid != server {
                 self.offers.forget(&mac);
-                return Decision::Ignore("client chose another server");
+                return Decision::Ignore(Skip::OtherServer);
             }
         }
         let requested =
             opt_ip(msg, OptionCode::RequestedIpAddress).or(Some(msg.ciaddr()).filter(|ip| !ip.is_unspecified()));
         let Some(ip) = requested else {
-            return Decision::Ignore("REQUEST names no address");
+            return Decision::Ignore(Skip::NoRequestedAddress);
         };
         let nak = |why: &str| Decision::Reply(reply::nak(msg, server, why));
         if !net.subnet.contains(&ip) {

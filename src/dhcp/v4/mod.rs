@@ -6,6 +6,7 @@
 //! the server's task tracker and finish before shutdown completes.
 
 pub(crate) mod handler;
+pub(crate) mod limit;
 pub(crate) mod offers;
 pub(crate) mod reply;
 pub(crate) mod server;

@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::handler::{Arrival, Ctx, Decision};
+use super::limit::Limits;
 use super::offers::Offers;
 use super::reply;
 use crate::config::Config;
@@ -59,10 +60,13 @@ pub(crate) struct Server {
     addrs: Mutex<(Instant, Vec<iface::Interface>)>,
     /// Replies and commits in flight.
     tasks: TaskTracker,
+    /// Per-MAC and per-source rate limits.
+    limits: Limits,
 }
 
 impl Server {
     pub(crate) fn new(state: State, config: Arc<Config>, stats: Arc<Stats>) -> Arc<Server> {
+        let limits = Limits::new(config.dhcp.rate_per_mac, config.dhcp.rate_per_source);
         Arc::new(Server {
             state,
             config,
@@ -70,6 +74,7 @@ impl Server {
             offers: Offers::default(),
             addrs: Mutex::new((Instant::now(), iface::list())),
             tasks: TaskTracker::new(),
+            limits,
         })
     }
 
@@ -114,8 +119,13 @@ impl Server {
                 }
             };
             bump(&self.stats.dhcp4_received);
+            if let Err(over) = self.limits.admit(src.ip(), &buf[..len], Instant::now()) {
+                self.stats.dhcp4_dropped.count(over.label());
+                continue;
+            }
             let Some(msg) = parse(&buf[..len]) else {
                 bump(&self.stats.dhcp4_malformed);
+                self.stats.dhcp4_dropped.count("malformed");
                 tracing::debug!(%src, len, "malformed dhcp datagram dropped");
                 continue;
             };
@@ -130,9 +140,10 @@ impl Server {
 
     fn act(self: &Arc<Self>, socket: &Arc<UdpSocket>, req: &Message, src: SocketAddr, decision: Decision) {
         match decision {
-            Decision::Ignore(why) => {
+            Decision::Ignore(skip) => {
                 bump(&self.stats.dhcp4_ignored);
-                tracing::debug!(%src, why, "dhcp request ignored");
+                self.stats.dhcp4_dropped.count(skip.label());
+                tracing::debug!(%src, why = skip.why(), "dhcp request ignored");
             }
             Decision::Reply(msg) => {
                 let me = self.clone();
