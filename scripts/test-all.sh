@@ -13,6 +13,7 @@ cd "$(dirname "$0")/.."
 
 packages=(
   iproute2 curl               # namespaces, the HTTP client
+  openssl                     # an operator's own CA and certificates, fingerprints cross-checked
   udhcpc isc-dhcp-client      # DHCP clients
   tftp-hpa atftp              # TFTP clients
   qemu-system-x86 ipxe-qemu ipxe  # the network-booted VM, its NIC ROM, the iPXE loaders

@@ -8,16 +8,37 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::cli::client::Client;
-use crate::cli::{auth, engine, inventory};
+use crate::cli::trust::Trust;
+use crate::cli::{auth, engine, inventory, status};
 use crate::config::Config;
+use crate::types::fingerprint::Fingerprint;
 use crate::types::secret::Secret;
 
 #[derive(Debug, Parser)]
 #[command(name = "fulcrum", version, about = "All-in-one bare-metal provisioning appliance")]
 struct Cli {
+    #[command(flatten)]
+    opts: ClientOpts,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+/// How client subcommands reach and trust the API.
+#[derive(Debug, clap::Args)]
+struct ClientOpts {
     /// API endpoint for client subcommands.
-    #[arg(long, global = true, env = "FULCRUM_ENDPOINT", default_value = "http://127.0.0.1")]
+    #[arg(long, global = true, env = "FULCRUM_ENDPOINT", default_value = "https://127.0.0.1")]
     endpoint: String,
+    /// Trust exactly the API certificate with this SHA-256 fingerprint.
+    #[arg(long, global = true, env = "FULCRUM_TLS_FINGERPRINT")]
+    tls_fingerprint: Option<Fingerprint>,
+    /// Trust API certificates that chain to one in this PEM file (name checked).
+    #[arg(long, global = true, env = "FULCRUM_CACERT")]
+    cacert: Option<PathBuf>,
+    /// Without either of those, pin the certificate in this file when it
+    /// can be read: the self-signed one Fulcrum makes at first start.
+    #[arg(long, global = true, env = "FULCRUM_SERVER_CERT", default_value = "/var/lib/fulcrum/tls/cert.pem")]
+    server_cert: PathBuf,
     /// Print the API's JSON instead of tables.
     #[arg(long, global = true)]
     json: bool,
@@ -28,8 +49,6 @@ struct Cli {
     /// Fulcrum writes at first start.
     #[arg(long, global = true, env = "FULCRUM_TOKEN_FILE", default_value = "/var/lib/fulcrum/admin.token")]
     token_file: PathBuf,
-    #[command(subcommand)]
-    cmd: Cmd,
 }
 
 #[derive(Debug, Subcommand)]
@@ -46,6 +65,13 @@ enum Cmd {
         #[arg(long, default_value_t = 5)]
         machines: u8,
     },
+    #[command(flatten)]
+    Api(Box<ApiCmd>),
+}
+
+/// The subcommands that call the API.
+#[derive(Debug, Subcommand)]
+enum ApiCmd {
     /// Nodes.
     #[command(subcommand)]
     Node(inventory::NodeCmd),
@@ -73,6 +99,8 @@ enum Cmd {
     /// API tokens (admin).
     #[command(subcommand)]
     Token(auth::TokenCmd),
+    /// The server's version, listeners and API certificate.
+    Status,
     /// The audit log of API writes.
     Audit {
         /// Only entries after this id.
@@ -86,7 +114,7 @@ enum Cmd {
 
 /// The token the client presents: `--token` (or `FULCRUM_TOKEN`), else
 /// the token file when it can be read.
-fn token_of(cli: &Cli) -> Option<Secret> {
+fn token_of(cli: &ClientOpts) -> Option<Secret> {
     if let Some(t) = &cli.token {
         return Some(Secret::new(t.trim()));
     }
@@ -100,8 +128,6 @@ fn init_tracing(default: &str) {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    let c = Client::new(&cli.endpoint, token_of(&cli));
-    let json = cli.json;
     match cli.cmd {
         Cmd::Serve { config } => {
             init_tracing("info");
@@ -115,16 +141,27 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             init_tracing("warn");
             crate::demo::run(machines).await
         }
-        Cmd::Node(cmd) => inventory::node(&c, json, cmd).await,
-        Cmd::Network(cmd) => inventory::network(&c, json, cmd).await,
-        Cmd::Bootenv(cmd) => inventory::bootenv(&c, json, cmd).await,
-        Cmd::Lease(cmd) => inventory::lease(&c, json, cmd).await,
-        Cmd::Deployment(cmd) => engine::deployment(&c, json, cmd).await,
-        Cmd::Role(cmd) => engine::role(&c, json, cmd).await,
-        Cmd::Noderole(cmd) => engine::noderole(&c, json, cmd).await,
-        Cmd::Run(cmd) => engine::run(&c, json, cmd).await,
-        Cmd::Token(cmd) => auth::token(&c, json, cmd).await,
-        Cmd::Audit { after, limit } => auth::audit(&c, json, after, limit).await,
+        Cmd::Api(cmd) => call_api(&cli.opts, *cmd).await,
+    }
+}
+
+/// Runs one API client subcommand.
+async fn call_api(cli: &ClientOpts, cmd: ApiCmd) -> anyhow::Result<()> {
+    let trust = Trust::resolve(cli.tls_fingerprint, cli.cacert.as_deref(), &cli.server_cert)?;
+    let c = Client::new(&cli.endpoint, token_of(cli), &trust)?;
+    let json = cli.json;
+    match cmd {
+        ApiCmd::Status => status::status(&c, json, &cli.endpoint, &trust).await,
+        ApiCmd::Node(cmd) => inventory::node(&c, json, cmd).await,
+        ApiCmd::Network(cmd) => inventory::network(&c, json, cmd).await,
+        ApiCmd::Bootenv(cmd) => inventory::bootenv(&c, json, cmd).await,
+        ApiCmd::Lease(cmd) => inventory::lease(&c, json, cmd).await,
+        ApiCmd::Deployment(cmd) => engine::deployment(&c, json, cmd).await,
+        ApiCmd::Role(cmd) => engine::role(&c, json, cmd).await,
+        ApiCmd::Noderole(cmd) => engine::noderole(&c, json, cmd).await,
+        ApiCmd::Run(cmd) => engine::run(&c, json, cmd).await,
+        ApiCmd::Token(cmd) => auth::token(&c, json, cmd).await,
+        ApiCmd::Audit { after, limit } => auth::audit(&c, json, after, limit).await,
     }
 }
 

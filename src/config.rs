@@ -48,8 +48,10 @@ pub enum ConfigError {
 pub struct Config {
     /// Where the store, boot files and state live.
     pub data_dir: PathBuf,
-    /// `[http]`: the API and boot listener.
+    /// `[http]`: the plain-HTTP boot listener.
     pub http: HttpConfig,
+    /// `[api]`: the operator API's listener (HTTPS).
+    pub api: ApiConfig,
     /// `[dhcp]`: the DHCP servers.
     pub dhcp: DhcpConfig,
     /// `[tftp]`: the TFTP server.
@@ -69,6 +71,7 @@ impl Default for Config {
         Config {
             data_dir: PathBuf::from("/var/lib/fulcrum"),
             http: HttpConfig::default(),
+            api: ApiConfig::default(),
             dhcp: DhcpConfig::default(),
             tftp: TftpConfig::default(),
             dns: DnsConfig::default(),
@@ -79,7 +82,9 @@ impl Default for Config {
     }
 }
 
-/// The REST API and the HTTP boot server (one listener).
+/// The plain-HTTP listener machines boot from: boot scripts, files,
+/// templates, loaders, and the machines' own reports (discovery, alive,
+/// installed). Firmware cannot do TLS with an unknown certificate.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
@@ -97,6 +102,29 @@ pub struct HttpConfig {
 impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig { listen: SocketAddr::from(([0, 0, 0, 0], 80)), public_url: None, boot_clients: Vec::new() }
+    }
+}
+
+/// The operator API's listener: every API route, `/metrics`, and the
+/// machines' reports too; HTTPS unless `tls = false`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiConfig {
+    /// Address and port of the listener.
+    pub listen: SocketAddr,
+    /// HTTPS (the default). `false` serves plain HTTP, for a listener
+    /// behind a TLS-terminating proxy on the same host only.
+    pub tls: bool,
+    /// PEM certificate chain. Default: a self-signed certificate made at
+    /// first start in `{data_dir}/tls/`.
+    pub cert: Option<PathBuf>,
+    /// PEM private key of `cert`.
+    pub key: Option<PathBuf>,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig { listen: SocketAddr::from(([0, 0, 0, 0], 443)), tls: true, cert: None, key: None }
     }
 }
 
@@ -296,6 +324,20 @@ impl Config {
                 return Err(("http.public_url", format!("`{url}` must start with http:// or https://")));
             }
         }
+        match (&self.api.cert, &self.api.key) {
+            (Some(_), None) => return Err(("api.key", "api.cert is set: give its private key too".into())),
+            (None, Some(_)) => return Err(("api.cert", "api.key is set: give its certificate too".into())),
+            (Some(_), Some(_)) if !self.api.tls => {
+                return Err(("api.tls", "is false, yet api.cert and api.key are set".into()));
+            }
+            _ => {}
+        }
+        if self.api.listen == self.http.listen && self.api.listen.port() != 0 {
+            return Err((
+                "api.listen",
+                format!("{} is http.listen too: the API needs a listener of its own", self.api.listen),
+            ));
+        }
         for name in &self.dhcp.interfaces {
             names::check_interface("dhcp.interfaces", name).map_err(|e| ("dhcp.interfaces", e.message))?;
         }
@@ -308,6 +350,11 @@ impl Config {
             self.engine.ssh_known_hosts = Some(self.data_dir.join("ssh_known_hosts"));
         }
         self
+    }
+
+    /// Where the self-signed API certificate and key are kept.
+    pub fn tls_dir(&self) -> PathBuf {
+        self.data_dir.join("tls")
     }
 
     /// Where boot files (kernels, initrds) are served from.

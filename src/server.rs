@@ -18,6 +18,9 @@ use anyhow::Context;
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 
+use axum::serve::ListenerExt;
+
+use crate::api::wire::TlsView;
 use crate::api::{self, ApiState};
 use crate::auth::Auth;
 use crate::boot::http::{BootSettings, BootState};
@@ -26,8 +29,11 @@ use crate::config::Config;
 use crate::dhcp::v4::server as dhcp4;
 use crate::engine::{self, Engine};
 use crate::inventory::{self, bootenv, Inventory};
+use crate::net::tls::identity::{Identity, Origin};
+use crate::net::tls::listener::TlsListener;
 use crate::state::{schema as migrations, Schema, State};
 use crate::stats::Stats;
+use crate::types::fingerprint::Fingerprint;
 use crate::types::report::Report;
 
 /// The version of the data format this build writes. Version 1 is data
@@ -50,8 +56,12 @@ pub(crate) fn schema() -> Schema {
 
 /// A started server: where each service listens, and what to stop.
 pub struct Running {
-    /// The HTTP listener (API and boot routes).
+    /// The plain-HTTP boot listener.
     pub http: SocketAddr,
+    /// The operator API's listener.
+    pub api: SocketAddr,
+    /// The API certificate's fingerprint (absent when `api.tls = false`).
+    pub tls: Option<Fingerprint>,
     /// The DHCPv4 sockets.
     pub dhcp4: Vec<SocketAddr>,
     /// The TFTP socket, when TFTP is enabled.
@@ -103,7 +113,41 @@ async fn start_services(config: Arc<Config>, state: State) -> anyhow::Result<Run
     let stop = CancellationToken::new();
     let mut services = JoinSet::new();
 
-    // HTTP: the operator API and the boot routes.
+    // The listeners: the operator API (HTTPS) and the boot routes (HTTP).
+    let boot_tcp = tokio::net::TcpListener::bind(config.http.listen)
+        .await
+        .with_context(|| format!("http.listen {}", config.http.listen))?;
+    let http = boot_tcp.local_addr()?;
+    let api_tcp = tokio::net::TcpListener::bind(config.api.listen)
+        .await
+        .with_context(|| format!("api.listen {}", config.api.listen))?;
+    let api_addr = api_tcp.local_addr()?;
+    let identity = if config.api.tls { Some(api_identity(&config)?) } else { None };
+    let tls = identity.as_ref().map(|id| TlsView {
+        fingerprint: id.fingerprint(),
+        origin: match id.origin {
+            Origin::Configured => "configured",
+            Origin::SelfSigned { .. } => "self-signed",
+        }
+        .into(),
+        cert: id.cert_path().display().to_string(),
+    });
+    if let Some(id) = &identity {
+        if id.origin == (Origin::SelfSigned { created: true }) {
+            println!("fulcrum: first start: a self-signed API certificate was written to {}", id.cert_path().display());
+            println!("  SHA-256 fingerprint {}", id.fingerprint());
+        }
+    } else {
+        tracing::warn!(listen = %api_addr, "api.tls = false: the API speaks plain HTTP; keep it behind a TLS proxy on this host");
+    }
+    let scheme = if identity.is_some() { "https" } else { "http" };
+    let listeners = Arc::new(api::Listeners {
+        api: format!("{scheme}://{api_addr}"),
+        tls,
+        boot: format!("http://{http}"),
+        started_at: crate::types::time::now(),
+    });
+
     let api = ApiState {
         state: state.clone(),
         inventory,
@@ -112,6 +156,7 @@ async fn start_services(config: Arc<Config>, state: State) -> anyhow::Result<Run
         boot_clients: Arc::new(config.http.boot_clients.clone()),
         stats: stats.clone(),
         shutdown: stop.clone(),
+        listeners: listeners.clone(),
     };
     let boot = BootState {
         state: state.clone(),
@@ -125,24 +170,25 @@ async fn start_services(config: Arc<Config>, state: State) -> anyhow::Result<Run
             clients: config.http.boot_clients.clone(),
         }),
     };
-    let listener = tokio::net::TcpListener::bind(config.http.listen)
-        .await
-        .with_context(|| format!("http.listen {}", config.http.listen))?;
-    let http = listener.local_addr()?;
     // One INFO line per HTTP request and response (method, path, status, latency).
-    let trace = tower_http::trace::TraceLayer::new_for_http()
-        .make_span_with(tower_http::trace::DefaultMakeSpan::new().level(tracing::Level::INFO))
-        .on_response(tower_http::trace::DefaultOnResponse::new().level(tracing::Level::INFO));
-    let router = api::router(api).merge(boot::http::router(boot)).layer(trace);
-    let graceful = stop.clone();
-    services.spawn(async move {
-        let svc = router.into_make_service_with_connect_info::<SocketAddr>();
-        let serve = axum::serve(listener, svc).with_graceful_shutdown(graceful.cancelled_owned());
-        if let Err(e) = serve.await {
-            tracing::error!(error = %Report(&e), "http server");
+    let trace = || {
+        tower_http::trace::TraceLayer::new_for_http()
+            .make_span_with(tower_http::trace::DefaultMakeSpan::new().level(tracing::Level::INFO))
+            .on_response(tower_http::trace::DefaultOnResponse::new().level(tracing::Level::INFO))
+    };
+    let boot_router = boot::http::router(boot).merge(api::machine_router(api.clone())).layer(trace());
+    let api_router = api::router(api).layer(trace());
+    services.spawn(serve_http(boot_tcp, boot_router, stop.clone(), "boot"));
+    match &identity {
+        Some(id) => {
+            let listener = TlsListener::new(api_tcp, id.server_config()?)?;
+            services.spawn(serve_http(listener.tap_io(|_| ()), api_router, stop.clone(), "api"));
         }
-    });
-    tracing::info!(%http, "http (api + boot) listening");
+        None => {
+            services.spawn(serve_http(api_tcp, api_router, stop.clone(), "api"));
+        }
+    }
+    tracing::info!(api = %listeners.api, boot = %listeners.boot, "http listening");
 
     // DHCPv4.
     let mut dhcp_addrs = Vec::new();
@@ -187,7 +233,20 @@ async fn start_services(config: Arc<Config>, state: State) -> anyhow::Result<Run
 
     // Everything is bound: the annealer may start running jigs.
     let annealer = config.engine.annealer.then(|| tokio::spawn(engine::annealer::run(engine.clone(), stop.clone())));
-    Ok(Running { http, dhcp4: dhcp_addrs, tftp: tftp_addr, state, engine, dhcp, stop, services, annealer })
+    let tls = listeners.tls.as_ref().map(|t| t.fingerprint);
+    Ok(Running {
+        http,
+        api: api_addr,
+        tls,
+        dhcp4: dhcp_addrs,
+        tftp: tftp_addr,
+        state,
+        engine,
+        dhcp,
+        stop,
+        services,
+        annealer,
+    })
 }
 
 impl Running {
@@ -211,6 +270,48 @@ impl Running {
         }
         self.engine.close().await;
         self.state.close().await;
+    }
+}
+
+/// The API's certificate: the configured pair, or the self-signed one in
+/// the data dir (made now at a first start), named for this host.
+fn api_identity(config: &Config) -> anyhow::Result<Identity> {
+    if let (Some(cert), Some(key)) = (&config.api.cert, &config.api.key) {
+        return Identity::load(cert, key).context("api.cert / api.key");
+    }
+    let mut names = vec!["localhost".to_string(), "127.0.0.1".into(), "::1".into()];
+    if let Ok(host) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
+        let host = host.trim();
+        if !host.is_empty() && host != "localhost" {
+            names.push(host.to_string());
+        }
+    }
+    for ip in [config.api.listen.ip(), config.http.listen.ip()] {
+        if !ip.is_unspecified() && !ip.is_loopback() {
+            names.push(ip.to_string());
+        }
+    }
+    for i in crate::net::iface::list() {
+        names.extend(i.v4.iter().filter(|(a, _)| !a.is_loopback()).map(|(a, _)| a.to_string()));
+    }
+    names.sort();
+    names.dedup();
+    let dir = config.tls_dir();
+    Identity::self_signed(&dir, &names)
+        .with_context(|| format!("the API's self-signed certificate in {}", dir.display()))
+}
+
+/// Serves `router` on `listener` until `stop`, letting requests in flight
+/// finish.
+async fn serve_http<L>(listener: L, router: axum::Router, stop: CancellationToken, which: &'static str)
+where
+    L: axum::serve::Listener<Addr = SocketAddr>,
+    for<'a> SocketAddr: axum::extract::connect_info::Connected<axum::serve::IncomingStream<'a, L>>,
+{
+    let svc = router.into_make_service_with_connect_info::<SocketAddr>();
+    let serve = axum::serve(listener, svc).with_graceful_shutdown(stop.cancelled_owned());
+    if let Err(e) = serve.await {
+        tracing::error!(error = %Report(&e), "{which} http server");
     }
 }
 

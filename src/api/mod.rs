@@ -1,10 +1,13 @@
 //! The operator-facing HTTP API: the v1 REST routes (JSON, errors that name
-//! the field), the event stream, `/healthz` and `/metrics`, on one axum
-//! router over [`ApiState`]. Handlers parse a wire type ([`wire`]), call
-//! one command of the domain that owns the record (the engine for nodes,
-//! roles, deployments and noderoles; the inventory for networks and
-//! bootenvs), and render the result from the snapshot. The boot routes are
-//! the boot room's own router; the server merges the two.
+//! the field), the event stream, `/healthz`, `/metrics` and
+//! `/api/v1/status`, as axum routers over [`ApiState`]: [`router`] for the
+//! operator's (HTTPS) listener, [`machine_router`] for the few routes
+//! machines call about themselves, which the boot listener serves too.
+//! Handlers parse a wire type ([`wire`]), call one command of the domain
+//! that owns the record (the engine for nodes, roles, deployments and
+//! noderoles; the inventory for networks and bootenvs), and render the
+//! result from the snapshot. The boot routes are the boot room's own
+//! router; the server puts it on the boot listener.
 //!
 //! - [`wire`]: request, query and response types, shared with the CLI;
 //! - [`body`]: the JSON body extractor that names the bad field;
@@ -59,23 +62,52 @@ pub(crate) struct ApiState {
     pub(crate) stats: Arc<Stats>,
     /// Cancelled at shutdown: long-lived responses (the event stream) end.
     pub(crate) shutdown: CancellationToken,
+    /// Where the listeners are and the API's certificate, for `/api/v1/status`.
+    pub(crate) listeners: Arc<Listeners>,
+}
+
+/// What `/api/v1/status` says about this process's listeners.
+#[derive(Debug, Clone)]
+pub(crate) struct Listeners {
+    /// `https://ADDR` or `http://ADDR` of the operator API.
+    pub(crate) api: String,
+    /// The API's certificate, when it speaks TLS.
+    pub(crate) tls: Option<wire::TlsView>,
+    /// `http://ADDR` of the boot listener.
+    pub(crate) boot: String,
+    /// Unix seconds when the process started.
+    pub(crate) started_at: u64,
+}
+
+/// The routes machines call about themselves: discovery, aliveness and
+/// install completion (and `/healthz`). Served on both listeners.
+fn machine_routes() -> Router<ApiState> {
+    Router::new()
+        .route("/healthz", get(health))
+        .route("/api/v1/nodes/{name}/alive", post(nodes::report_alive))
+        .route("/api/v1/nodes/{name}/installed", post(nodes::installed))
+        .route("/api/v1/discover", post(nodes::discover))
+}
+
+/// The machine routes alone, behind the front door: the boot listener's
+/// share of the API.
+pub(crate) fn machine_router(api: ApiState) -> Router {
+    let door = middleware::from_fn_with_state(api.clone(), front_door::front_door);
+    machine_routes().route_layer(door).with_state(api)
 }
 
 /// The operator API, every route behind the front door.
 pub(crate) fn router(api: ApiState) -> Router {
     let door = middleware::from_fn_with_state(api.clone(), front_door::front_door);
     Router::new()
-        .route("/healthz", get(health))
         .route("/metrics", get(metrics))
+        .route("/api/v1/status", get(status))
         .route("/api/v1/networks", get(networks::list).post(networks::create))
         .route("/api/v1/networks/{name}", get(networks::show).patch(networks::patch).delete(networks::delete))
         .route("/api/v1/nodes", get(nodes::list).post(nodes::create))
         .route("/api/v1/nodes/{name}", get(nodes::show).patch(nodes::patch).delete(nodes::delete))
         .route("/api/v1/nodes/{name}/bootenv", put(nodes::set_bootenv))
         .route("/api/v1/nodes/{name}/states/provision", put(nodes::provision))
-        .route("/api/v1/nodes/{name}/alive", post(nodes::report_alive))
-        .route("/api/v1/nodes/{name}/installed", post(nodes::installed))
-        .route("/api/v1/discover", post(nodes::discover))
         .route("/api/v1/roles", get(roles::list).post(roles::create))
         .route("/api/v1/roles/{name}", get(roles::show))
         .route("/api/v1/deployments", get(deployments::list).post(deployments::create))
@@ -95,6 +127,7 @@ pub(crate) fn router(api: ApiState) -> Router {
         .route("/api/v1/tokens", get(tokens::list).post(tokens::create))
         .route("/api/v1/tokens/{id}", delete(tokens::revoke))
         .route("/api/v1/audit", get(tokens::audit))
+        .merge(machine_routes())
         .route_layer(door)
         .fallback(not_found)
         .with_state(api)
@@ -116,6 +149,24 @@ async fn health(AxState(api): AxState<ApiState>) -> (StatusCode, Json<Health>) {
             state_version: w.version(),
         }),
     )
+}
+
+async fn status(AxState(api): AxState<ApiState>) -> Json<wire::Status> {
+    let w = api.state.snapshot();
+    let l = &api.listeners;
+    Json(wire::Status {
+        version: env!("CARGO_PKG_VERSION").into(),
+        global_id: format!("{:010x}", w.global_id().value()),
+        writing: api.state.is_writing(),
+        state_version: w.version(),
+        started_at: l.started_at,
+        api: l.api.clone(),
+        tls: l.tls.clone(),
+        boot: l.boot.clone(),
+        nodes: w.table::<Node>().len(),
+        networks: w.table::<crate::inventory::network::Network>().len(),
+        leases: w.table::<Lease>().len(),
+    })
 }
 
 async fn metrics(AxState(api): AxState<ApiState>) -> impl IntoResponse {

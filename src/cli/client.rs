@@ -7,6 +7,7 @@ use reqwest::Method;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use super::trust::Trust;
 use crate::api::wire::ErrorBody;
 use crate::types::secret::Secret;
 
@@ -21,9 +22,11 @@ pub(crate) struct Client {
 pub(crate) const NO_BODY: Option<&()> = None;
 
 impl Client {
-    /// A client of the API at `endpoint`, presenting `token` (if any).
-    pub(crate) fn new(endpoint: &str, token: Option<Secret>) -> Client {
-        Client { http: reqwest::Client::new(), base: endpoint.trim_end_matches('/').to_string(), token }
+    /// A client of the API at `endpoint`, presenting `token` (if any) and
+    /// verifying the server's certificate by `trust`.
+    pub(crate) fn new(endpoint: &str, token: Option<Secret>, trust: &Trust) -> anyhow::Result<Client> {
+        let http = trust.client(endpoint)?;
+        Ok(Client { http, base: endpoint.trim_end_matches('/').to_string(), token })
     }
 
     /// `GET path`.
@@ -44,6 +47,15 @@ impl Client {
             return Err(anyhow!("{method} {path}: {msg} (HTTP {})", status.as_u16()));
         }
         serde_json::from_str(&text).with_context(|| format!("{method} {path}: unexpected answer"))
+    }
+
+    /// `GET path` of a text document (`/metrics`).
+    pub(crate) async fn text(&self, path: &str) -> anyhow::Result<String> {
+        let (status, text) = self.exchange(Method::GET, path, NO_BODY).await?;
+        if !status.is_success() {
+            return Err(anyhow!("GET {path}: {text} (HTTP {})", status.as_u16()));
+        }
+        Ok(text)
     }
 
     /// Sends a request that answers with no body (`DELETE`).

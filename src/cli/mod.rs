@@ -5,13 +5,17 @@
 //! - [`inventory`]: nodes, networks, bootenvs, leases;
 //! - [`engine`]: deployments (with `commit --wait`), roles, noderoles, runs;
 //! - [`auth`]: API tokens and the audit log;
-//! - [`client`]: the typed HTTP client; [`table`]: table rendering.
+//! - [`status`]: what runs where, and the certificate the CLI verified;
+//! - [`client`]: the typed HTTP client; [`trust`]: how it verifies the
+//!   API's certificate; [`table`]: table rendering.
 
 pub(crate) mod auth;
 pub(crate) mod client;
 pub(crate) mod engine;
 pub(crate) mod inventory;
+pub(crate) mod status;
 pub(crate) mod table;
+pub(crate) mod trust;
 
 use serde::Serialize;
 

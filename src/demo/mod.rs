@@ -22,6 +22,7 @@ use crate::api::wire::engine::{Committed, DeploymentView, NewDeployment, NewNode
 use crate::api::wire::inventory::{Discover, Discovered, NetworkView, NewNetwork, NodePatch, NodeView, SetBootenv};
 use crate::cli::client::{Client, NO_BODY};
 use crate::cli::table;
+use crate::cli::trust::Trust;
 use crate::config::Config;
 use crate::engine::model::Attribs;
 use crate::server;
@@ -132,7 +133,7 @@ async fn boot(env: &Env, name: &str, mac: Mac) -> anyhow::Result<(Ipv4Addr, Stri
 pub(crate) async fn run(machines: u8) -> anyhow::Result<()> {
     let started = Instant::now();
     let dir = tempfile::tempdir()?;
-    let (http_port, dhcp_port, tftp_port) = (free_port()?, free_port()?, free_port()?);
+    let (http_port, api_port, dhcp_port, tftp_port) = (free_port()?, free_port()?, free_port()?, free_port()?);
     let tftp_root = dir.path().join("tftp");
     for loader in ["undionly.kpxe", "snponly.efi"] {
         write_file(&tftp_root.join(loader), LOADER_BYTES, loader)?;
@@ -142,7 +143,7 @@ pub(crate) async fn run(machines: u8) -> anyhow::Result<()> {
         write_file(&files.join(f), KERNEL_BYTES, f)?;
     }
     let config_text = format!(
-        "data_dir = {data:?}\n[http]\nlisten = \"127.0.0.1:{http_port}\"\n[dhcp]\nlisten4 = \"127.0.0.1:{dhcp_port}\"\n\
+        "data_dir = {data:?}\n[http]\nlisten = \"127.0.0.1:{http_port}\"\n[api]\nlisten = \"127.0.0.1:{api_port}\"\n[dhcp]\nlisten4 = \"127.0.0.1:{dhcp_port}\"\n\
          [tftp]\nlisten = \"127.0.0.1:{tftp_port}\"\nroot = {root:?}\n[boot]\nfiles_dir = {files:?}\n\
          [engine]\nallow_local_scripts = true\n[power]\nallow_commands = true\n",
         data = dir.path().join("data"),
@@ -152,10 +153,15 @@ pub(crate) async fn run(machines: u8) -> anyhow::Result<()> {
     let config = Config::parse(&config_text, Path::new("demo.toml"))?;
     println!("Fulcrum demo: one process serving DHCP, TFTP, HTTP boot and the API on loopback");
     let running = server::start(config).await?;
-    println!("  http (api + boot) {}  dhcp {:?}  tftp {:?}", running.http, running.dhcp4, running.tftp);
+    println!(
+        "  api https://{} (TLS, pinned by the CLI)  boot http://{}  dhcp {:?}  tftp {:?}",
+        running.api, running.http, running.dhcp4, running.tftp
+    );
+    let fingerprint = running.tls.context("the API has no certificate")?;
+    let trust = Trust::Pinned { fingerprint, from: "the demo server".into() };
     let env = Env {
         dir: dir.path().to_path_buf(),
-        api: Client::new(&format!("http://{}", running.http), admin_token(&dir.path().join("data"))?),
+        api: Client::new(&format!("https://{}", running.api), admin_token(&dir.path().join("data"))?, &trust)?,
         base: format!("http://{}", running.http),
         dhcp: running.dhcp4.first().copied().context("dhcp not running")?,
         tftp: running.tftp.context("tftp not running")?,
@@ -272,7 +278,7 @@ async fn scenario(env: &Env, machines: u8) -> anyhow::Result<()> {
         summary.push([name.clone(), mac.to_string(), table::list(&node.addresses), want.to_string(), outcome]);
     }
     println!("\n{}", table::render(&["NODE", "MAC", "ADDRESSES", "BOOTENV", "SECOND BOOT"], &summary, |r| r.to_vec()));
-    let metrics = reqwest::get(format!("{}/metrics", env.base)).await?.text().await?;
+    let metrics = env.api.text("/metrics").await?;
     let counters: Vec<String> = metrics
         .lines()
         .filter(|l| !l.starts_with('#'))

@@ -4,9 +4,11 @@
 //!   node's FQDN to its IPv6 address;
 //! - [`alloc`]: the free-address search over a range, with a cursor;
 //! - [`iface`]: the host's interfaces and their IPv4 addresses (pnet);
-//! - [`ssh`]: how Fulcrum invokes `ssh` to reach a node.
+//! - [`ssh`]: how Fulcrum invokes `ssh` to reach a node;
+//! - [`tls`]: the API's certificate and its TLS listener.
 
 pub(crate) mod alloc;
 pub(crate) mod iface;
 pub(crate) mod ssh;
+pub(crate) mod tls;
 pub(crate) mod ula;

@@ -10,9 +10,11 @@
 //! - [`power`]: how a node's power is controlled;
 //! - [`field`]: an error that names the field at fault, and refusals;
 //! - [`report`]: an error with its causes, for logs and answers;
-//! - [`time`]: wall-clock seconds and milliseconds.
+//! - [`time`]: wall-clock seconds and milliseconds;
+//! - [`fingerprint`]: a certificate's SHA-256 fingerprint, as operators pin it.
 
 pub(crate) mod field;
+pub mod fingerprint;
 pub(crate) mod global_id;
 pub mod mac;
 pub(crate) mod names;

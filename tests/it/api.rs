@@ -195,6 +195,8 @@ fn boot_script_follows_bootenv_and_events_stream() {
     let srv = InProcess::start("");
     // Subscribe to events first (curl -N with a time limit).
     let events = Command::new("curl")
+        .arg("--cacert")
+        .arg(srv.cert())
         .args(["-sN", "-m", "4", "-H", &format!("Authorization: Bearer {}", srv.token()), &srv.url("/api/v1/events")])
         .stdout(std::process::Stdio::piped())
         .spawn()

@@ -12,6 +12,7 @@ fn fulcrum(srv: &Server, args: &[&str]) -> Output {
     Command::new(crate::harness::bin())
         .env("FULCRUM_ENDPOINT", srv.url(""))
         .env("FULCRUM_TOKEN", srv.token())
+        .env("FULCRUM_CACERT", srv.cert())
         .args(args)
         .output()
         .expect("run fulcrum")
@@ -62,6 +63,7 @@ fn client_subcommands() {
     // --token wins over the token file, as the environment's would.
     let out = Command::new(crate::harness::bin())
         .env("FULCRUM_ENDPOINT", "http://127.0.0.1:9")
+        .env("FULCRUM_CACERT", srv.cert())
         .args(["--endpoint", &ep, "--token", &srv.token(), "node", "show", "box1.cli.test", "--json"])
         .output()
         .unwrap();
@@ -86,6 +88,7 @@ fn client_subcommands() {
     assert!(!down.expect("run fulcrum").status.success());
     // No token at all: the server's 401, named.
     let anon = Command::new(crate::harness::bin())
+        .env("FULCRUM_CACERT", srv.cert())
         .args(["--endpoint", &ep, "--token-file", "/nonexistent", "node", "list"])
         .output()
         .expect("run fulcrum");

@@ -41,4 +41,5 @@ mod secrets;
 mod shutdown;
 mod ssh_jig;
 mod systemd_unit;
+mod tls;
 mod trust;

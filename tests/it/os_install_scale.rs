@@ -104,7 +104,7 @@ fn os_install_flow_at_scale_has_no_stale_answers() {
             "POST",
             "-H",
             &format!("Authorization: Bearer {token}"),
-            &srv.url(&format!("/api/v1/nodes/{name}/alive")),
+            &srv.boot_url(&format!("/api/v1/nodes/{name}/alive")),
         ]));
         assert!(out.status.success());
     }

@@ -41,8 +41,10 @@ use serde_json::{json, Value};
 const MAC: &str = "52:54:00:fc:00:01";
 /// The name `/api/v1/discover` gives it on the `boot` network.
 const NODE: &str = "d52-54-00-fc-00-01.qemu.test";
-/// Fulcrum inside the namespace.
-const API: &str = "http://10.77.0.1:8080";
+/// Fulcrum inside the namespace: the boot listener machines use...
+const BOOT: &str = "http://10.77.0.1:8080";
+/// ...and the operator API (the harness puts it on port 8443).
+const OPS: &str = "https://10.77.0.1:8443";
 
 #[test]
 fn qemu_netboot_discovers_then_follows_bootenv_change() {
@@ -67,7 +69,7 @@ fn qemu_netboot_discovers_then_follows_bootenv_change() {
     let (code, body) = curl(
         Some(&ns),
         "POST",
-        &format!("{API}/api/v1/networks"),
+        &format!("{OPS}/api/v1/networks"),
         Some(&json!({
             "name": "boot", "subnet": "10.77.0.0/24", "router": "10.77.0.1", "server": "10.77.0.1",
             "static": {"start": "10.77.0.10", "end": "10.77.0.99"},
@@ -78,14 +80,14 @@ fn qemu_netboot_discovers_then_follows_bootenv_change() {
     assert_eq!(code, 201, "create network: {body}");
 
     // What an unknown machine will be told to boot.
-    let (code, script) = curl(Some(&ns), "GET", &format!("{API}/boot/ipxe?mac={MAC}"), None);
+    let (code, script) = curl(Some(&ns), "GET", &format!("{BOOT}/boot/ipxe?mac={MAC}"), None);
     let script = script.as_str().unwrap_or_default().to_string();
     assert_eq!(code, 200, "discovery script: {script}");
     for want in [
         "#!ipxe",
-        &format!("kernel {API}/boot/files/discovery/vmlinuz initrd=initrd0 "),
-        &format!("fulcrum.api={API} fulcrum.mac={MAC}"),
-        &format!("initrd --name initrd0 {API}/boot/files/discovery/initrd.img"),
+        &format!("kernel {BOOT}/boot/files/discovery/vmlinuz initrd=initrd0 "),
+        &format!("fulcrum.api={BOOT} fulcrum.mac={MAC}"),
+        &format!("initrd --name initrd0 {BOOT}/boot/files/discovery/initrd.img"),
     ] {
         assert!(script.contains(want), "discovery script lacks `{want}`:\n{script}");
     }
@@ -97,7 +99,7 @@ fn qemu_netboot_discovers_then_follows_bootenv_change() {
     let serial_log = vm.serial.clone();
     phase("QEMU started; waiting for boot 1 (discovery)");
     let node = wait_guest(&mut vm, &server, "the guest to register through /api/v1/discover", || {
-        let (code, node) = curl(Some(&ns), "GET", &format!("{API}/api/v1/nodes/{NODE}"), None);
+        let (code, node) = curl(Some(&ns), "GET", &format!("{OPS}/api/v1/nodes/{NODE}"), None);
         (code == 200 && node["alive"] == true).then_some(node)
     });
     // The guest may still be printing its marker after the API call.
@@ -135,7 +137,7 @@ fn qemu_netboot_discovers_then_follows_bootenv_change() {
     let cmdline1 = marker(&serial1, "FULCRUM-INITRD: cmdline=").unwrap_or_default();
     assert!(
         cmdline1.contains("initrd=initrd0 ")
-            && cmdline1.contains(&format!("fulcrum.api={API} fulcrum.mac={MAC}"))
+            && cmdline1.contains(&format!("fulcrum.api={BOOT} fulcrum.mac={MAC}"))
             && !cmdline1.contains("fulcrum.stage"),
         "stage-1 kernel command line: {cmdline1:?}\n{}",
         diag(&vm)
@@ -149,12 +151,12 @@ fn qemu_netboot_discovers_then_follows_bootenv_change() {
     assert!(renders1 >= 1, "no boot script rendered for {MAC} during boot 1:\n{}", diag(&vm));
 
     // ---- change the bootenv, reset, and watch the guest follow ----
-    let (code, n) = curl(Some(&ns), "PATCH", &format!("{API}/api/v1/nodes/{NODE}"), Some(&json!({"alive": false})));
+    let (code, n) = curl(Some(&ns), "PATCH", &format!("{OPS}/api/v1/nodes/{NODE}"), Some(&json!({"alive": false})));
     assert!(code == 200 && n["alive"] == false, "PATCH alive=false: {code} {n}");
     let (code, b) = curl(
         Some(&ns),
         "POST",
-        &format!("{API}/api/v1/bootenvs"),
+        &format!("{OPS}/api/v1/bootenvs"),
         Some(&json!({
             "name": "stage2", "os": "test", "kernel": "discovery/vmlinuz", "initrds": ["discovery/initrd.img"],
             "kernel_params": "console=ttyS0 fulcrum.api={{ server }} fulcrum.mac={{ mac }} fulcrum.stage=2"
@@ -162,9 +164,9 @@ fn qemu_netboot_discovers_then_follows_bootenv_change() {
     );
     assert_eq!(code, 201, "create bootenv stage2: {b}");
     let (code, n) =
-        curl(Some(&ns), "PUT", &format!("{API}/api/v1/nodes/{NODE}/bootenv"), Some(&json!({"bootenv": "stage2"})));
+        curl(Some(&ns), "PUT", &format!("{OPS}/api/v1/nodes/{NODE}/bootenv"), Some(&json!({"bootenv": "stage2"})));
     assert!(code == 200 && n["bootenv"] == "stage2", "PUT bootenv: {code} {n}");
-    let (_, script2) = curl(Some(&ns), "GET", &format!("{API}/boot/ipxe?mac={MAC}"), None);
+    let (_, script2) = curl(Some(&ns), "GET", &format!("{BOOT}/boot/ipxe?mac={MAC}"), None);
     let script2 = script2.as_str().unwrap_or_default().to_string();
     assert!(script2.contains("fulcrum.stage=2"), "script after the bootenv change:\n{script2}");
 
@@ -173,7 +175,7 @@ fn qemu_netboot_discovers_then_follows_bootenv_change() {
     vm.reset();
     phase("bootenv set to stage2 and guest reset; waiting for boot 2");
     wait_guest(&mut vm, &server, "the guest to come back alive with bootenv stage2", || {
-        let (code, node) = curl(Some(&ns), "GET", &format!("{API}/api/v1/nodes/{NODE}"), None);
+        let (code, node) = curl(Some(&ns), "GET", &format!("{OPS}/api/v1/nodes/{NODE}"), None);
         (code == 200 && node["alive"] == true).then_some(())
     });
     let serial2 = wait_guest(&mut vm, &server, "the stage-2 marker on the serial port", || {
@@ -204,11 +206,11 @@ fn qemu_netboot_discovers_then_follows_bootenv_change() {
         "the guest's udhcpc did not get the static {static_ip}:\n{}",
         diag(&vm)
     );
-    let (_, node) = curl(Some(&ns), "GET", &format!("{API}/api/v1/nodes/{NODE}"), None);
+    let (_, node) = curl(Some(&ns), "GET", &format!("{OPS}/api/v1/nodes/{NODE}"), None);
     assert!(node["bootenv"] == "stage2" && node["alive"] == true, "node after boot 2: {node}");
 
     // Two guest boots and two previews: at least four script renders.
-    let (_, metrics) = curl(Some(&ns), "GET", &format!("{API}/metrics"), None);
+    let (_, metrics) = curl(Some(&ns), "GET", &format!("{OPS}/metrics"), None);
     let metrics = metrics.as_str().unwrap_or_default().to_string();
     let scripts = metrics
         .lines()
@@ -229,17 +231,17 @@ fn qemu_netboot_discovers_then_follows_bootenv_change() {
 /// the script URL from DHCP, the bootenv the script announced, and the
 /// kernel and initrd downloads from Fulcrum.
 fn assert_ipxe_boot(serial: &str, ip: Ipv4Addr, bootenv: &str) -> Result<(), String> {
-    let files = format!("{API}/boot/files/discovery");
+    let files = format!("{BOOT}/boot/files/discovery");
     for want in [
         format!("net0: {ip}/255.255.255.0 gw 10.77.0.1"),
-        format!("Filename: {API}/boot/ipxe?mac={MAC}"),
+        format!("Filename: {BOOT}/boot/ipxe?mac={MAC}"),
         format!("Fulcrum: booting {bootenv}"),
     ] {
         if !serial.contains(&want) {
             return Err(format!("iPXE did not print `{want}`"));
         }
     }
-    for url in [format!("{API}/boot/ipxe"), format!("{files}/vmlinuz"), format!("{files}/initrd.img")] {
+    for url in [format!("{BOOT}/boot/ipxe"), format!("{files}/vmlinuz"), format!("{files}/initrd.img")] {
         if !ipxe_fetched(serial, &url) {
             return Err(format!("iPXE did not print `{url}... ok`"));
         }
@@ -259,12 +261,12 @@ fn in_range(ip: Ipv4Addr, first: u8, last: u8) -> bool {
 }
 
 fn leases_text(ns: &Netns) -> String {
-    curl(Some(ns), "GET", &format!("{API}/api/v1/leases"), None).1.to_string()
+    curl(Some(ns), "GET", &format!("{OPS}/api/v1/leases"), None).1.to_string()
 }
 
 /// The address of the lease `mac` holds (it holds at most one per network).
 fn lease_of(ns: &Netns, mac: &str) -> Option<Ipv4Addr> {
-    let (code, leases) = curl(Some(ns), "GET", &format!("{API}/api/v1/leases"), None);
+    let (code, leases) = curl(Some(ns), "GET", &format!("{OPS}/api/v1/leases"), None);
     assert_eq!(code, 200, "GET leases: {leases}");
     let mine: Vec<&Value> = leases.as_array().into_iter().flatten().filter(|l| l["mac"] == mac).collect();
     assert!(mine.len() <= 1, "{mac} holds several leases: {leases}");

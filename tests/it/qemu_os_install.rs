@@ -54,8 +54,10 @@ use serde_json::{json, Value};
 const MAC: &str = "52:54:00:fc:00:02";
 /// The name `/api/v1/discover` gives it on the `boot` network.
 const NODE: &str = "d52-54-00-fc-00-02.qemu.test";
-/// Fulcrum inside the namespace.
-const API: &str = "http://10.77.0.1:8080";
+/// Fulcrum inside the namespace: the boot listener machines use...
+const BOOT: &str = "http://10.77.0.1:8080";
+/// ...and the operator API (the harness puts it on port 8443).
+const OPS: &str = "https://10.77.0.1:8443";
 /// From the commit to the power driver's call (a noop jig): seconds.
 const REBOOT_LIMIT: Duration = Duration::from_secs(60);
 /// The guest's disk.
@@ -94,7 +96,7 @@ fn qemu_os_install_flow_end_to_end() {
     let server =
         Server::start_in(dir, crate::harness::qemu::SERVER_CONFIG, "10.77.0.1:8080".parse().expect("addr"), Some(&ns));
     let api =
-        |method: &str, path: &str, body: Option<Value>| curl(Some(&ns), method, &format!("{API}{path}"), body.as_ref());
+        |method: &str, path: &str, body: Option<Value>| curl(Some(&ns), method, &format!("{OPS}{path}"), body.as_ref());
     let (code, body) = api(
         "POST",
         "/api/v1/networks",
@@ -157,10 +159,11 @@ fn qemu_os_install_flow_end_to_end() {
     let power_dir = tempfile::tempdir().expect("power tempdir");
     let pd = power_dir.path().display();
     let admin = server.token();
+    let cert = server.cert().display().to_string();
     let power_cmd = format!(
         "t=$(date +%s%3N); \
-         curl -sS -m 5 -H 'Authorization: Bearer {admin}' -o {pd}/node.json \"{API}/api/v1/nodes/$FULCRUM_NODE\"; \
-         curl -sS -m 5 -o {pd}/script.ipxe '{API}/boot/ipxe?mac={MAC}'; \
+         curl -sS -m 5 --cacert {cert} -H 'Authorization: Bearer {admin}' -o {pd}/node.json \"{OPS}/api/v1/nodes/$FULCRUM_NODE\"; \
+         curl -sS -m 5 -o {pd}/script.ipxe '{BOOT}/boot/ipxe?mac={MAC}'; \
          echo \"$t $FULCRUM_POWER_ACTION $FULCRUM_NODE $FULCRUM_NODE_IP\" > {pd}/reboot.tmp && \
          mv {pd}/reboot.tmp {pd}/reboot"
     );
@@ -205,7 +208,7 @@ fn qemu_os_install_flow_end_to_end() {
                 // One last sample is taken after `stop`: it started after
                 // the reboot request was seen.
                 let last = stop.load(Ordering::SeqCst);
-                let (code, n) = curl(Some(&ns), "GET", &format!("{API}/api/v1/nodes/{NODE}"), None);
+                let (code, n) = curl(Some(&ns), "GET", &format!("{OPS}/api/v1/nodes/{NODE}"), None);
                 if code == 200 {
                     seen.push((n["bootenv"].as_str().unwrap_or("?").to_string(), n["alive"] == true));
                     taken.fetch_add(1, Ordering::SeqCst);
@@ -270,7 +273,7 @@ fn qemu_os_install_flow_end_to_end() {
     assert!(node["bootenv"] == "installer" && node["alive"] == false, "node at the reboot: {node}");
     let script = boot_script(&ns);
     assert!(script.contains("Fulcrum: booting installer"), "boot script at the reboot:\n{script}");
-    assert!(script.contains(&format!("{API}/boot/files/installer/initrd.img")), "installer script:\n{script}");
+    assert!(script.contains(&format!("{BOOT}/boot/files/installer/initrd.img")), "installer script:\n{script}");
     // The role ran once (noop jig) and ended before the power driver ran;
     // the node's death took its noderoles back to TODO in that transaction.
     let os_runs = runs_of(&ns, "provisioner-os-install");
@@ -328,7 +331,7 @@ fn qemu_os_install_flow_end_to_end() {
     for want in [
         format!("net0: {static_ip}/255.255.255.0 gw 10.77.0.1"),
         format!("FULCRUM-INSTALLER: token={build}"),
-        format!("FULCRUM-INSTALLER: api={API} mac={MAC} node={NODE}"),
+        format!("FULCRUM-INSTALLER: api={BOOT} mac={MAC} node={NODE}"),
         "FULCRUM-INSTALLER: wrote 1536 bytes to /dev/vda".to_string(),
         format!("bound eth0 {static_ip}/"),
         "FULCRUM-INSTALLER: bootenv local: HTTP/1.1 200".to_string(),
@@ -336,7 +339,7 @@ fn qemu_os_install_flow_end_to_end() {
         assert!(boot2.contains(&want), "boot 2 lacks `{want}`:\n{}", diag(&vm));
     }
     for file in ["discovery/vmlinuz", "installer/initrd.img"] {
-        let url = format!("{API}/boot/files/{file}");
+        let url = format!("{BOOT}/boot/files/{file}");
         assert!(ipxe_fetched(boot2, &url), "boot 2 did not download {url}:\n{}", diag(&vm));
     }
     let cmdline2 = marker(boot2, "FULCRUM-INSTALLER: cmdline=").unwrap_or_default();
@@ -470,7 +473,7 @@ fn report_alive(ns: &Netns, token: &str) -> (u16, Value) {
         &format!("Authorization: Bearer {token}"),
         "-w",
         "\n%{http_code}",
-        &format!("{API}/api/v1/nodes/{NODE}/alive"),
+        &format!("{BOOT}/api/v1/nodes/{NODE}/alive"),
     ]));
     let text = String::from_utf8_lossy(&out.stdout).to_string();
     let (body, code) = text.rsplit_once('\n').unwrap_or(("", text.as_str()));
@@ -480,7 +483,7 @@ fn report_alive(ns: &Netns, token: &str) -> (u16, Value) {
 
 /// The iPXE script the machine would get now.
 fn boot_script(ns: &Netns) -> String {
-    let (code, s) = curl(Some(ns), "GET", &format!("{API}/boot/ipxe?mac={MAC}"), None);
+    let (code, s) = curl(Some(ns), "GET", &format!("{BOOT}/boot/ipxe?mac={MAC}"), None);
     let s = s.as_str().unwrap_or_default().to_string();
     assert_eq!(code, 200, "boot script: {s}");
     s
@@ -488,7 +491,7 @@ fn boot_script(ns: &Netns) -> String {
 
 /// The node's runs of `role`, oldest first.
 fn runs_of(ns: &Netns, role: &str) -> Vec<Value> {
-    let (code, runs) = curl(Some(ns), "GET", &format!("{API}/api/v1/runs?node={NODE}&brief=true"), None);
+    let (code, runs) = curl(Some(ns), "GET", &format!("{OPS}/api/v1/runs?node={NODE}&brief=true"), None);
     assert_eq!(code, 200, "GET runs: {runs}");
     let mut mine: Vec<Value> = runs.as_array().into_iter().flatten().filter(|r| r["role"] == role).cloned().collect();
     mine.sort_by_key(|r| r["id"].as_u64().unwrap_or(0));
@@ -502,7 +505,7 @@ fn outcomes(ns: &Netns, role: &str) -> Vec<String> {
 
 /// The node's one noderole of `role`.
 fn noderole(ns: &Netns, role: &str) -> Value {
-    let (code, list) = curl(Some(ns), "GET", &format!("{API}/api/v1/noderoles?node={NODE}&role={role}"), None);
+    let (code, list) = curl(Some(ns), "GET", &format!("{OPS}/api/v1/noderoles?node={NODE}&role={role}"), None);
     assert_eq!(code, 200, "GET noderoles: {list}");
     let all = list.as_array().cloned().unwrap_or_default();
     assert_eq!(all.len(), 1, "noderoles of {role} on {NODE}: {list}");

@@ -23,7 +23,7 @@ fn every_answer_reflects_the_bootenv_just_written() {
     assert_eq!(curl(None, "POST", &srv.url("/api/v1/nodes"), Some(&node)).0, 201);
     let relay = Relay::new(Ipv4Addr::new(127, 60, 0, 1), ports.dhcp).expect("relay");
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let http = reqwest::Client::new();
+    let http = srv.client();
     let token = srv.token();
     let put_url = srv.url("/api/v1/nodes/racer.test.example/bootenv");
     let script_url = srv.url("/boot/ipxe?mac=52:54:00:00:60:01");

@@ -19,6 +19,8 @@ fn no_token_in_events_logs_or_views() {
     let dir = tempfile::tempdir().unwrap();
     let srv = Server::start_logged(dir, &cfg, ports.http, None, "debug");
     let events = Command::new("curl")
+        .arg("--cacert")
+        .arg(srv.cert())
         .args(["-sN", "-m", "8", "-H", &format!("Authorization: Bearer {}", srv.token()), &srv.url("/api/v1/events")])
         .stdout(Stdio::piped())
         .spawn()
@@ -42,7 +44,7 @@ fn no_token_in_events_logs_or_views() {
     assert_eq!(code, 401);
     let out = Command::new("curl")
         .args(["-sS", "-X", "POST", "-H", &format!("Authorization: Bearer {token}")])
-        .arg(srv.url(&format!("/api/v1/nodes/{name}/alive")))
+        .arg(srv.boot_url(&format!("/api/v1/nodes/{name}/alive")))
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("\"alive\":true"), "{out:?}");

@@ -53,7 +53,12 @@ fn every_caller_gets_exactly_its_access() {
     );
     refused(curl_as(None, Some("fk_99_x"), "GET", &u("/api/v1/nodes"), None), 401, "not valid");
     refused(curl_as(None, Some("garbage"), "GET", &u("/api/v1/nodes"), None), 401, "not valid");
-    let out = Command::new("curl").args(["-sS", "-D", "-", "-o", "/dev/null", &u("/api/v1/nodes")]).output().unwrap();
+    let out = Command::new("curl")
+        .arg("--cacert")
+        .arg(srv.cert())
+        .args(["-sS", "-D", "-", "-o", "/dev/null", &u("/api/v1/nodes")])
+        .output()
+        .unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).to_ascii_lowercase().contains("www-authenticate: bearer"));
     // Health needs nothing.
     assert_eq!(curl_as(None, None, "GET", &u("/healthz"), None).0, 200);
@@ -63,6 +68,8 @@ fn every_caller_gets_exactly_its_access() {
     assert_eq!(curl_as(None, Some(&reader), "GET", &u("/api/v1/nodes"), None).0, 200);
     assert_eq!(curl_as(None, Some(&reader), "GET", &u("/metrics"), None).0, 200);
     let out = Command::new("curl")
+        .arg("--cacert")
+        .arg(srv.cert())
         .args([
             "-sN",
             "-m",
@@ -238,6 +245,8 @@ fn the_local_script_attack_is_refused_at_every_step() {
     // And the CLI shows it.
     let out = Command::new(crate::harness::bin())
         .args(["--endpoint", &u(""), "--token", &operator, "audit", "--limit", "5"])
+        .arg("--server-cert")
+        .arg(srv.cert())
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
@@ -252,6 +261,7 @@ fn tokens_from_the_cli() {
         let out = Command::new(crate::harness::bin())
             .env("FULCRUM_ENDPOINT", srv.url(""))
             .env("FULCRUM_TOKEN_FILE", srv.dir.path().join("data/admin.token"))
+            .env("FULCRUM_SERVER_CERT", srv.cert())
             .args(args)
             .output()
             .unwrap();

@@ -40,3 +40,36 @@ pub(crate) struct Health {
     /// How many batches this process has committed.
     pub(crate) state_version: u64,
 }
+
+/// `GET /api/v1/status`: what runs where, and how to trust it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Status {
+    pub(crate) version: String,
+    /// The cluster's Global ID, 10 hex digits.
+    pub(crate) global_id: String,
+    /// `false` once the state writer has stopped.
+    pub(crate) writing: bool,
+    pub(crate) state_version: u64,
+    /// Unix seconds when this process started.
+    pub(crate) started_at: u64,
+    /// The operator API's listener (`https://0.0.0.0:443`).
+    pub(crate) api: String,
+    /// The API's certificate; absent when `api.tls = false`.
+    pub(crate) tls: Option<TlsView>,
+    /// The plain-HTTP boot listener (`http://0.0.0.0:80`).
+    pub(crate) boot: String,
+    pub(crate) nodes: usize,
+    pub(crate) networks: usize,
+    pub(crate) leases: usize,
+}
+
+/// The API's certificate.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct TlsView {
+    /// SHA-256 of the leaf certificate's DER.
+    pub(crate) fingerprint: crate::types::fingerprint::Fingerprint,
+    /// `self-signed` (made by Fulcrum) or `configured` (`api.cert`).
+    pub(crate) origin: String,
+    /// The certificate file on the admin node.
+    pub(crate) cert: String,
+}

@@ -131,7 +131,10 @@ impl Drop for Netns {
 pub struct Server {
     pub child: Option<Child>,
     pub dir: tempfile::TempDir,
+    /// The plain-HTTP boot listener.
     pub http: SocketAddr,
+    /// The operator API's HTTPS listener.
+    pub api: SocketAddr,
     log: PathBuf,
     /// The namespace it runs in.
     ns: Option<String>,
@@ -164,7 +167,7 @@ impl Server {
         level: &str,
     ) -> Server {
         let config_path = dir.path().join("fulcrum.toml");
-        let text = config.replace("{dir}", &dir.path().display().to_string());
+        let (text, api) = with_api_listener(&config.replace("{dir}", &dir.path().display().to_string()), http, ns);
         std::fs::File::create(&config_path).and_then(|mut f| f.write_all(text.as_bytes())).expect("write config");
         let log = dir.path().join("server.log");
         let logf = std::fs::File::create(&log).expect("log file");
@@ -176,8 +179,8 @@ impl Server {
         cmd.env("FULCRUM_LOG", level);
         cmd.stdout(Stdio::from(logf.try_clone().expect("dup"))).stderr(Stdio::from(logf));
         let child = cmd.spawn().expect("spawn fulcrum");
-        let mut s = Server { child: Some(child), dir, http, log, ns: ns.map(|n| n.name.clone()) };
-        remember_admin_token(ns, http, s.dir.path().join("data/admin.token"));
+        let mut s = Server { child: Some(child), dir, http, api, log, ns: ns.map(|n| n.name.clone()) };
+        remember_server(ns, &[http, api], s.dir.path().join("data"));
         let url = format!("http://{http}/healthz");
         let limit = Duration::from_secs(20);
         let start = Instant::now();
@@ -207,8 +210,25 @@ impl Server {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// `path` on the listener that serves it: `/boot/...` on the boot
+    /// listener, everything else on the API's.
     pub fn url(&self, path: &str) -> String {
+        route_url(self.http, self.api, path)
+    }
+
+    /// `path` on the plain-HTTP boot listener, where machines call.
+    pub fn boot_url(&self, path: &str) -> String {
         format!("http://{}{}", self.http, path)
+    }
+
+    /// The API's certificate (self-signed at first start).
+    pub fn cert(&self) -> PathBuf {
+        self.dir.path().join("data/tls/cert.pem")
+    }
+
+    /// An HTTP client that trusts the API's certificate.
+    pub fn client(&self) -> reqwest::Client {
+        trusting_client(&self.cert())
     }
 
     /// SIGKILL, as a power cut would; returns the data dir for a restart.
@@ -246,7 +266,7 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         self.terminate();
-        forget_admin_token(self.ns.as_deref(), self.http);
+        forget_server(self.ns.as_deref(), &[self.http, self.api]);
     }
 }
 
@@ -257,6 +277,7 @@ pub struct InProcess {
     rt: tokio::runtime::Runtime,
     running: Option<fulcrum::server::Running>,
     pub http: SocketAddr,
+    pub api: SocketAddr,
     _dir: tempfile::TempDir,
 }
 
@@ -266,57 +287,103 @@ impl InProcess {
     pub fn start(extra: &str) -> InProcess {
         let dir = tempfile::tempdir().expect("tempdir");
         let text = format!(
-            "data_dir = \"{d}/data\"\n[http]\nlisten = \"127.0.0.1:0\"\n[dhcp]\nlisten4 = \"127.0.0.1:0\"\n\
+            "data_dir = \"{d}/data\"\n[http]\nlisten = \"127.0.0.1:0\"\n[api]\nlisten = \"127.0.0.1:0\"\n[dhcp]\nlisten4 = \"127.0.0.1:0\"\n\
              [tftp]\nlisten = \"127.0.0.1:0\"\nroot = \"{d}\"\n{extra}",
             d = dir.path().display()
         );
         let config = fulcrum::config::Config::parse(&text, Path::new("test.toml")).expect("test config");
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
         let running = rt.block_on(fulcrum::server::start(config)).expect("start fulcrum in-process");
-        remember_admin_token(None, running.http, dir.path().join("data/admin.token"));
-        InProcess { http: running.http, running: Some(running), rt, _dir: dir }
+        remember_server(None, &[running.http, running.api], dir.path().join("data"));
+        InProcess { http: running.http, api: running.api, running: Some(running), rt, _dir: dir }
     }
 
+    /// `path` on the listener that serves it (see [`Server::url`]).
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{}", self.http, path)
+        route_url(self.http, self.api, path)
     }
 
     /// The admin token it wrote at its first start.
     pub fn token(&self) -> String {
         admin_token_for(None, &self.url("")).expect("admin token file")
     }
+
+    /// The API's certificate (self-signed at first start).
+    pub fn cert(&self) -> PathBuf {
+        self._dir.path().join("data/tls/cert.pem")
+    }
 }
 
 impl Drop for InProcess {
     fn drop(&mut self) {
-        forget_admin_token(None, self.http);
+        forget_server(None, &[self.http, self.api]);
         if let Some(r) = self.running.take() {
             self.rt.block_on(r.shutdown());
         }
     }
 }
 
-/// Servers the harness started, by (namespace, `host:port`), and the file
-/// of the admin token each wrote at its first start: [`curl`] presents it.
-static ADMIN_TOKENS: Mutex<BTreeMap<(String, String), PathBuf>> = Mutex::new(BTreeMap::new());
-
-fn token_key(ns: Option<&Netns>, hostport: &str) -> (String, String) {
-    (ns.map(|n| n.name.clone()).unwrap_or_default(), hostport.to_string())
+/// `path` on the boot listener (`/boot/...`) or the API's (the rest).
+fn route_url(http: SocketAddr, api: SocketAddr, path: &str) -> String {
+    if path.starts_with("/boot/") {
+        format!("http://{http}{path}")
+    } else {
+        format!("https://{api}{path}")
+    }
 }
 
-fn remember_admin_token(ns: Option<&Netns>, http: SocketAddr, file: PathBuf) {
-    ADMIN_TOKENS.lock().unwrap_or_else(|p| p.into_inner()).insert(token_key(ns, &http.to_string()), file);
+/// The config `text` with an `[api] listen` of its own: as given, or, when
+/// it has none, a free port on the boot listener's address.
+fn with_api_listener(text: &str, http: SocketAddr, ns: Option<&Netns>) -> (String, SocketAddr) {
+    let table: toml::Table = text.parse().expect("test config is TOML");
+    if let Some(listen) = table.get("api").and_then(|a| a.get("listen")).and_then(|l| l.as_str()) {
+        return (text.to_string(), listen.parse().expect("api.listen"));
+    }
+    assert!(table.get("api").is_none(), "harness: a test config with [api] must give api.listen");
+    // A namespace is fresh: any port is free there.
+    let port = if ns.is_some() { 8443 } else { free_port() };
+    let api = SocketAddr::new(http.ip(), port);
+    (format!("{text}\n[api]\nlisten = \"{api}\"\n"), api)
 }
 
-fn forget_admin_token(ns: Option<&str>, http: SocketAddr) {
-    let key = (ns.unwrap_or_default().to_string(), http.to_string());
-    ADMIN_TOKENS.lock().unwrap_or_else(|p| p.into_inner()).remove(&key);
+/// A reqwest client that trusts the certificate in `pem` (names checked).
+pub fn trusting_client(pem: &Path) -> reqwest::Client {
+    let cert = reqwest::Certificate::from_pem(&std::fs::read(pem).expect("the API's certificate")).expect("PEM");
+    reqwest::Client::builder().add_root_certificate(cert).build().expect("https client")
+}
+
+/// Servers the harness started, by (namespace, `host:port`) of each of
+/// their listeners, and their data dir: [`curl`] presents the admin token
+/// each wrote at its first start and trusts its API certificate.
+static SERVERS: Mutex<BTreeMap<(String, String), PathBuf>> = Mutex::new(BTreeMap::new());
+
+fn server_key(ns: Option<&str>, hostport: &str) -> (String, String) {
+    (ns.unwrap_or_default().to_string(), hostport.to_string())
+}
+
+fn remember_server(ns: Option<&Netns>, listeners: &[SocketAddr], data: PathBuf) {
+    let mut servers = SERVERS.lock().unwrap_or_else(|p| p.into_inner());
+    for l in listeners {
+        servers.insert(server_key(ns.map(|n| n.name.as_str()), &l.to_string()), data.clone());
+    }
+}
+
+fn forget_server(ns: Option<&str>, listeners: &[SocketAddr]) {
+    let mut servers = SERVERS.lock().unwrap_or_else(|p| p.into_inner());
+    for l in listeners {
+        servers.remove(&server_key(ns, &l.to_string()));
+    }
+}
+
+/// The data dir of the harness's server that `url` points at.
+fn data_dir_for(ns: Option<&Netns>, url: &str) -> Option<PathBuf> {
+    let hostport = url.split("://").nth(1)?.split('/').next()?;
+    SERVERS.lock().unwrap_or_else(|p| p.into_inner()).get(&server_key(ns.map(|n| n.name.as_str()), hostport)).cloned()
 }
 
 /// The admin token of the harness's server that `url` points at.
 fn admin_token_for(ns: Option<&Netns>, url: &str) -> Option<String> {
-    let hostport = url.split("://").nth(1)?.split('/').next()?;
-    let file = ADMIN_TOKENS.lock().unwrap_or_else(|p| p.into_inner()).get(&token_key(ns, hostport))?.clone();
+    let file = data_dir_for(ns, url)?.join("admin.token");
     std::fs::read_to_string(file).ok().map(|t| t.trim().to_string())
 }
 
@@ -342,6 +409,11 @@ pub fn curl_as(
         None => Command::new("curl"),
     };
     cmd.args(["-sS", "-m", "10", "-X", method, "-w", "\n%{http_code}", url]);
+    if url.starts_with("https://") {
+        if let Some(data) = data_dir_for(ns, url) {
+            cmd.arg("--cacert").arg(data.join("tls/cert.pem"));
+        }
+    }
     if let Some(t) = token {
         cmd.args(["-H", &format!("Authorization: Bearer {t}")]);
     }
@@ -359,6 +431,7 @@ pub fn curl_as(
 /// Addresses of a server started by [`loopback`].
 pub struct Ports {
     pub http: SocketAddr,
+    pub api: SocketAddr,
     pub dhcp: SocketAddr,
     pub tftp: SocketAddr,
 }
@@ -368,12 +441,14 @@ pub struct Ports {
 pub fn loopback_config() -> (String, Ports) {
     let p = Ports {
         http: SocketAddr::from(([127, 0, 0, 1], free_port())),
+        api: SocketAddr::from(([127, 0, 0, 1], free_port())),
         dhcp: SocketAddr::from(([127, 0, 0, 1], free_port())),
         tftp: SocketAddr::from(([127, 0, 0, 1], free_port())),
     };
     let cfg = format!(
-        "data_dir = \"{{dir}}/data\"\n[http]\nlisten = \"{}\"\n[dhcp]\nlisten4 = \"{}\"\n[tftp]\nlisten = \"{}\"\nroot = \"{{dir}}\"\n",
-        p.http, p.dhcp, p.tftp
+        "data_dir = \"{{dir}}/data\"\n[http]\nlisten = \"{}\"\n[api]\nlisten = \"{}\"\n[dhcp]\nlisten4 = \"{}\"\n\
+         [tftp]\nlisten = \"{}\"\nroot = \"{{dir}}\"\n",
+        p.http, p.api, p.dhcp, p.tftp
     );
     (cfg, p)
 }
