@@ -71,7 +71,8 @@ POOL_START=10.88.1.0
 POOL_END=10.88.254.254
 POOL_SIZE=$(( 254 * 256 - 1 ))          # 65023 addresses
 LEASE_SECONDS=3600
-API="http://$SRV_IP:8080"
+API="http://$SRV_IP:8080"    # the boot listener (and, before [api] existed, the API)
+OPS="$API"                   # the operator API: https://$SRV_IP:8443 for builds with [api]
 
 # Run state, used by the EXIT trap.
 WORK=""
@@ -228,7 +229,13 @@ wait_udp67() {
 # Each start_* takes the step's directory, leaves SERVER_PID set (the
 # server's own PID: `ip netns exec` execs it) and returns once it is ready.
 start_fulcrum() {
-    local d=$1 i
+    local d=$1 i api_section=""
+    # Builds with a TLS operator API ([api]) get it on its own port.
+    OPS="$API"
+    if "$FULCRUM_BIN" --help | grep -q -- --tls-fingerprint; then
+        api_section=$'[api]\nlisten = "'"$SRV_IP"':8443"'
+        OPS="https://$SRV_IP:8443"
+    fi
     cat >"$d/fulcrum.toml" <<EOF
 data_dir = "$d/data"
 [http]
@@ -238,6 +245,7 @@ listen4 = "0.0.0.0:67"
 interfaces = ["veth-srv"]
 [tftp]
 enabled = false
+$api_section
 EOF
     ip netns exec "$NS_SRV" "$FULCRUM_BIN" serve --config "$d/fulcrum.toml" >"$d/server.log" 2>&1 &
     SERVER_PID=$!
@@ -251,8 +259,9 @@ EOF
     tok=$(cat "$d/data/admin.token" 2>/dev/null || true)
     API_AUTH=()
     [ -n "$tok" ] && API_AUTH=(-H "Authorization: Bearer $tok")
+    [ -f "$d/data/tls/cert.pem" ] && API_AUTH+=(--cacert "$d/data/tls/cert.pem")
     in_cli curl -sS -f --max-time 5 -X POST -H 'content-type: application/json' "${API_AUTH[@]}" \
-        "$API/api/v1/networks" -d "{\"name\": \"bench\", \"subnet\": \"10.88.0.0/$PREFIX\",
+        "$OPS/api/v1/networks" -d "{\"name\": \"bench\", \"subnet\": \"10.88.0.0/$PREFIX\",
             \"router\": \"$SRV_IP\", \"server\": \"$SRV_IP\",
             \"static\": {\"start\": \"10.88.0.10\", \"end\": \"10.88.0.250\"},
             \"dynamic\": {\"start\": \"$POOL_START\", \"end\": \"$POOL_END\"},
@@ -354,11 +363,11 @@ server_counters() {   # server_counters NAME DIR
     case "$name" in
         fulcrum)
             local m acks naks leases
-            m=$(in_cli curl -sf --max-time 5 "${API_AUTH[@]}" "$API/metrics" || true)
+            m=$(in_cli curl -sf --max-time 5 "${API_AUTH[@]}" "$OPS/metrics" || true)
             printf '%s\n' "$m" >"$d/metrics.txt"
             acks=$(awk '$1 == "fulcrum_dhcp4_acks" { print $2 }' <<<"$m")
             naks=$(awk '$1 == "fulcrum_dhcp4_naks" { print $2 }' <<<"$m")
-            leases=$(in_cli curl -sf --max-time 30 "${API_AUTH[@]}" "$API/api/v1/leases" \
+            leases=$(in_cli curl -sf --max-time 30 "${API_AUTH[@]}" "$OPS/api/v1/leases" \
                 | python3 -c 'import json, sys; print(len(json.load(sys.stdin)))' 2>/dev/null || echo "?")
             echo "${acks:-?} ${naks:-?} $leases"
             ;;

@@ -28,7 +28,16 @@ if [[ -z $bin ]]; then
   bin=target/release/fulcrum
 fi
 dir=$(mktemp -d)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+port=$(free_port)
+# Builds with a TLS operator API ([api]) get it on a port of its own.
+api="http://127.0.0.1:$port"
+api_section=""
+if "$bin" --help | grep -q -- --tls-fingerprint; then
+  api_port=$(free_port)
+  api="https://127.0.0.1:$api_port"
+  api_section=$'[api]\nlisten = "127.0.0.1:'"$api_port"'"'
+fi
 cat > "$dir/fulcrum.toml" <<TOML
 data_dir = "$dir/data"
 [http]
@@ -39,6 +48,7 @@ enabled = false
 enabled = false
 [engine]
 max_concurrent_runs = $cap
+$api_section
 TOML
 FULCRUM_LOG=warn "$bin" serve --config "$dir/fulcrum.toml" > "$dir/server.log" 2>&1 &
 pid=$!
@@ -47,7 +57,9 @@ for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && 
 # Builds with API tokens wrote the first admin token at start; older ones
 # take none.
 token=$(cat "$dir/data/admin.token" 2>/dev/null || true)
-result=$(python3 bench/engine_annealer.py --api "http://127.0.0.1:$port" --nodes "$nodes" --cap "$cap" ${token:+--token "$token"})
+cacert=()
+[[ -f $dir/data/tls/cert.pem ]] && cacert=(--cacert "$dir/data/tls/cert.pem")
+result=$(python3 bench/engine_annealer.py --api "$api" --nodes "$nodes" --cap "$cap" ${token:+--token "$token"} "${cacert[@]}")
 rss=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
 disk=$(du -sk "$dir/data" | cut -f1)
 echo "$result" | python3 -c "

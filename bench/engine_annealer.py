@@ -22,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 
 TOKEN = None  # the API token (--token), when the server wants one
+TLS = None  # an ssl context trusting --cacert, for an https API
 
 
 def call(api, method, path, body=None):
@@ -31,7 +32,7 @@ def call(api, method, path, body=None):
         headers["authorization"] = f"Bearer {TOKEN}"
     req = urllib.request.Request(api + path, data=data, method=method, headers=headers)
     try:
-        with urllib.request.urlopen(req, timeout=120) as r:
+        with urllib.request.urlopen(req, timeout=120, context=TLS) as r:
             text = r.read()
             return r.status, (json.loads(text) if text else None)
     except urllib.error.HTTPError as e:
@@ -58,9 +59,13 @@ def main():
     ap.add_argument("--workers", type=int, default=16)
     ap.add_argument("--timeout", type=float, default=1800)
     ap.add_argument("--token", default=None, help="API token (the admin token of the server's data dir)")
+    ap.add_argument("--cacert", default=None, help="the API's certificate (data_dir/tls/cert.pem), for https")
     a = ap.parse_args()
-    global TOKEN
+    global TOKEN, TLS
     TOKEN = a.token
+    if a.cacert:
+        import ssl
+        TLS = ssl.create_default_context(cafile=a.cacert)
     api = a.api.rstrip("/")
     n = a.nodes
     ok(api, "POST", "/api/v1/networks", {
