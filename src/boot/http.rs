@@ -22,7 +22,8 @@ use tower_http::services::ServeDir;
 
 use super::render::{self, RenderError};
 use crate::inventory::network::Network;
-use crate::state::State;
+use crate::inventory::node::Node;
+use crate::state::{State, World};
 use crate::stats::{bump, Stats};
 use crate::types::mac::{Mac, MacParseError};
 use crate::types::report::Report;
@@ -63,6 +64,17 @@ pub(crate) enum BootError {
     Render(#[from] RenderError),
     #[error("{0} is not on a network Fulcrum serves")]
     NotServed(std::net::IpAddr),
+    /// A registered machine's boot answers carry its token: only it (or
+    /// the admin node) gets them.
+    #[error("{node}'s boot answers are for {node} itself ({own}), not for {from}")]
+    NotFromNode {
+        /// The node the MAC belongs to.
+        node: String,
+        /// Its address.
+        own: std::net::Ipv4Addr,
+        /// Where the request came from.
+        from: std::net::IpAddr,
+    },
 }
 
 impl IntoResponse for BootError {
@@ -71,6 +83,7 @@ impl IntoResponse for BootError {
         let (status, field) = match &self {
             BootError::MissingMac | BootError::BadMac(_) => (StatusCode::BAD_REQUEST, Some("mac")),
             BootError::NotServed(_) => (StatusCode::FORBIDDEN, None),
+            BootError::NotFromNode { .. } => (StatusCode::FORBIDDEN, Some("mac")),
             BootError::Render(RenderError::MissingTemplate { .. }) => (StatusCode::NOT_FOUND, None),
             BootError::Render(_) => {
                 tracing::error!(error = %message, "cannot render boot answer");
@@ -209,8 +222,27 @@ fn text(body: String) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; charset=utf-8"), (header::CACHE_CONTROL, "no-store")], body).into_response()
 }
 
+/// A registered machine's script and templates can carry its token, so
+/// they go only to the machine itself (its static address) or to the admin
+/// node (loopback, or a network's server address). Unknown MACs (discovery)
+/// and nodes without a static address are not restricted.
+fn for_the_machine_itself(world: &World, mac: Mac, peer: std::net::IpAddr) -> Result<(), BootError> {
+    let Some(node) = world.table::<Node>().by_mac(&mac) else { return Ok(()) };
+    let Some(own) = node.ipv4 else { return Ok(()) };
+    let from = match peer {
+        std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(peer, std::net::IpAddr::V4),
+        v4 => v4,
+    };
+    let admin = |ip: std::net::Ipv4Addr| world.table::<Network>().iter().any(|n| n.server == Some(ip));
+    match from {
+        std::net::IpAddr::V4(ip) if ip == own || ip.is_loopback() || admin(ip) => Ok(()),
+        _ => Err(BootError::NotFromNode { node: node.name.clone(), own, from }),
+    }
+}
+
 async fn ipxe(
     AxState(boot): AxState<BootState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Query(q): Query<MacQuery>,
 ) -> Result<Response, BootError> {
@@ -218,17 +250,20 @@ async fn ipxe(
     bump(&boot.stats.boot_scripts);
     let base = base_url(&boot.settings, &headers);
     let world = boot.state.snapshot();
+    for_the_machine_itself(&world, mac, peer.ip())?;
     tracing::info!(%mac, version = world.version(), "boot script");
     Ok(text(render::ipxe_script(&world, &boot.settings.discovery_bootenv, &base, mac)?))
 }
 
 async fn template(
     AxState(boot): AxState<BootState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Path((mac, name)): Path<(String, String)>,
 ) -> Result<Response, BootError> {
     let mac: Mac = mac.parse()?;
     let base = base_url(&boot.settings, &headers);
     let world = boot.state.snapshot();
+    for_the_machine_itself(&world, mac, peer.ip())?;
     Ok(text(render::template(&world, &boot.settings.discovery_bootenv, &base, mac, &name)?))
 }

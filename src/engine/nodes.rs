@@ -168,8 +168,10 @@ impl Engine {
                     hooks::node_event(txn, NodeEvent::Created, &new.name, fx)?;
                     (new.name.clone(), true)
                 }
+                // Registering again: a new token, as Ironic's agent gets
+                // one per lookup; the answer hands it over.
                 None => match txn.world().table::<Node>().by_mac(&mac) {
-                    Some(n) => (n.name.clone(), false),
+                    Some(n) => (node::rotate_token(txn, &n.name.clone())?.name.clone(), false),
                     None => return Err(EngineError::not_found(Node::KIND, mac)),
                 },
             };

@@ -270,6 +270,15 @@ pub(crate) fn register_discovered(
     create(txn, spec, discovery_bootenv).map(Some)
 }
 
+/// Gives the node a new token: whatever held the old one no longer speaks
+/// for it (a machine registering again, a re-provisioning).
+pub(crate) fn rotate_token(txn: &mut Txn<'_>, name: &str) -> Result<Arc<Node>, InventoryError> {
+    let mut node = get(txn.world(), name)?;
+    node.token = Secret::random_token();
+    node.updated_at = now();
+    put(txn, node)
+}
+
 /// Applies changes (all of them, or none if the result breaks a rule).
 pub(crate) fn update(txn: &mut Txn<'_>, name: &str, changes: Vec<NodeChange>) -> Result<Arc<Node>, InventoryError> {
     let mut node = get(txn.world(), name)?;

@@ -1,7 +1,8 @@
 //! The machine-facing services cannot be abused, tried from a namespace
 //! of the test's own: a machine outside the served networks gets nothing
-//! (HTTP boot routes, TFTP, discovery); a registered machine's discovery
-//! is answered only from its own address; and neither HTTP nor TFTP file
+//! (HTTP boot routes, TFTP, discovery); a registered machine's discovery,
+//! boot script and templates (which carry its token) are answered only at
+//! its own address; and neither HTTP nor TFTP file
 //! serving leaves its directory, whatever the path: `..`, `%2e%2e`,
 //! doubly encoded and overlong UTF-8 dots, absolute paths, backslashes, a
 //! symlink that points out, NUL bytes and 4 KiB names.
@@ -133,7 +134,25 @@ fn machines_outside_the_served_networks_get_nothing() {
     assert!(code == 403 && v.contains("only the machine itself"), "{code} {v}");
     lab.client.ip(&["addr", "add", &format!("{own}/16"), "dev", "eth0"]);
     let (code, v) = http(&lab, &own, "POST", "/api/v1/discover", Some(r#"{"mac":"52:54:00:66:00:01"}"#));
-    assert!(code == 200 && v.contains(node["token"].as_str().unwrap()), "{code} {v}");
+    assert_eq!(code, 200, "{v}");
+    let token = serde_json::from_str::<serde_json::Value>(&v).unwrap()["token"].as_str().unwrap().to_string();
+    assert_ne!(token, node["token"].as_str().unwrap(), "registering again gives a new token");
+
+    // Its script and templates (the installer's user-data carries its
+    // token) go to it alone, not to another machine of the served network.
+    let name = node["name"].as_str().unwrap();
+    let put = json!({"bootenv": "ubuntu-24.04"});
+    let (code, v) =
+        curl(Some(&lab._server_ns), "PUT", &lab.srv.url(&format!("/api/v1/nodes/{name}/bootenv")), Some(&put));
+    assert_eq!(code, 200, "{v}");
+    for path in ["/boot/templates/52:54:00:66:00:01/user-data", "/boot/ipxe?mac=52:54:00:66:00:01"] {
+        let (code, body) = http(&lab, SERVED, "GET", path, None);
+        assert!(code == 403 && body.contains(name) && !body.contains(&token), "{path} from {SERVED}: {code} {body}");
+        let (code, body) = http(&lab, &own, "GET", path, None);
+        assert_eq!(code, 200, "{path} from the machine itself: {body}");
+    }
+    let (_, user_data) = http(&lab, &own, "GET", "/boot/templates/52:54:00:66:00:01/user-data", None);
+    assert!(user_data.contains(&token), "the installer's user-data carries the node's token:\n{user_data}");
 }
 
 #[test]

@@ -187,6 +187,15 @@ fn machine_tokens_only_report_for_their_own_node() {
     refused(curl_as(None, None, "POST", &u(&format!("/api/v1/nodes/{b}/alive")), None), 401, "Bearer");
     let (_, nb) = curl(None, "GET", &u(&format!("/api/v1/nodes/{b}")), None);
     assert_eq!(nb["bootenv"], "discovery", "{nb}");
+
+    // Registering again hands out a new token; the old one is dead.
+    let (code, again) = curl_as(None, None, "POST", &u("/api/v1/discover"), Some(&json!({"mac": "52:54:00:63:00:01"})));
+    assert_eq!(code, 200, "{again}");
+    let fresh = again["token"].as_str().unwrap().to_string();
+    assert_ne!(fresh, ta, "a machine registering again keeps its old token");
+    refused(mine("POST", format!("/api/v1/nodes/{a}/alive")), 403, "does not match");
+    let (code, _) = curl_as(None, Some(&fresh), "POST", &u(&format!("/api/v1/nodes/{a}/alive")), None);
+    assert_eq!(code, 200);
 }
 
 #[test]
