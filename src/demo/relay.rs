@@ -83,6 +83,13 @@ impl Relay {
         Ok(Relay { sock, server, giaddr })
     }
 
+    /// The same relay, waiting `wait` for each answer instead of the
+    /// default (tests that kill the server mid-exchange).
+    pub fn with_timeout(self, wait: Duration) -> Result<Relay, RelayError> {
+        self.sock.set_read_timeout(Some(wait))?;
+        Ok(self)
+    }
+
     /// A request as the firmware of `stage` sends it.
     pub fn request(&self, mac: Mac, kind: MessageType, stage: Stage) -> Message {
         let mut m =

@@ -29,6 +29,7 @@ mod api;
 mod architecture;
 mod boot_attacks;
 mod cli;
+mod crash;
 mod dhcp_flood;
 mod durability;
 mod engine;
