@@ -48,6 +48,10 @@ impl From<StateError> for ApiError {
         let message = Report(&e).to_string();
         match e {
             StateError::Closed => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, message),
+            StateError::Store(_) if e.is_disk_full() => {
+                tracing::error!(error = %message, "a write was refused: the store's disk is full");
+                ApiError::new(StatusCode::INSUFFICIENT_STORAGE, message)
+            }
             StateError::Store(_) | StateError::Encode { .. } | StateError::Aborted => {
                 tracing::error!(error = %message, "state failure");
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, message)

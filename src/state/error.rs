@@ -28,6 +28,13 @@ pub(crate) enum StateError {
     Closed,
 }
 
+impl StateError {
+    /// The store refused the batch because its disk is full.
+    pub(crate) fn is_disk_full(&self) -> bool {
+        matches!(self, StateError::Store(s) if matches!(**s, StoreError::Full { .. }))
+    }
+}
+
 impl From<StoreError> for StateError {
     fn from(e: StoreError) -> StateError {
         StateError::Store(Arc::new(e))

@@ -68,8 +68,14 @@ pub(crate) struct State {
 }
 
 impl State {
-    /// Opens the redb store in `data_dir` (creating both as needed).
+    /// Opens the redb store in `data_dir`, creating the store and the dir
+    /// (not its parent) at a first start.
     pub(crate) fn open_dir(data_dir: &Path, schema: Schema) -> Result<State, StateError> {
+        // The data dir itself is made at a first start; a missing parent
+        // is a mistake to report, not a tree to create.
+        if !data_dir.exists() && !data_dir.parent().is_some_and(|p| p.as_os_str().is_empty() || p.is_dir()) {
+            return Err(store::StoreError::Missing { location: data_dir.to_path_buf() }.into());
+        }
         std::fs::create_dir_all(data_dir)
             .map_err(|e| store::StoreError::Open { location: data_dir.to_path_buf(), source: Box::new(e) })?;
         let store = RedbStore::open(&data_dir.join(store::redb::FILE))?;

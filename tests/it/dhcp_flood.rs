@@ -6,7 +6,7 @@
 use std::net::{Ipv4Addr, UdpSocket};
 use std::time::{Duration, Instant};
 
-use crate::harness::{curl, loopback, loopback_network};
+use crate::harness::{curl, loopback, loopback_network, metric};
 use dhcproto::{Encodable, Encoder};
 use fulcrum::demo::relay::{Relay, Stage};
 use fulcrum::types::mac::Mac;
@@ -14,14 +14,6 @@ use fulcrum::types::mac::Mac;
 /// Datagrams the flooder sends, and for at most this long.
 const FLOOD: usize = 3_000;
 const FLOOD_FOR: Duration = Duration::from_secs(6);
-
-fn metric(text: &str, line_start: &str) -> u64 {
-    text.lines()
-        .find(|l| l.starts_with(line_start))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
 
 #[test]
 fn a_flooding_mac_is_limited_and_the_others_are_served() {

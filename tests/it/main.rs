@@ -33,6 +33,7 @@ mod crash;
 mod dhcp_flood;
 mod durability;
 mod engine;
+mod faults;
 mod netns_clients;
 mod os_install_scale;
 mod qemu_boot;

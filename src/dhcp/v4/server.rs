@@ -168,9 +168,17 @@ impl Server {
                             // own after `offer_seconds`.
                             me.send(&socket, &ack, dest).await;
                         }
-                        Err(e) => {
+                        Err(e @ LeaseError::Taken(_)) => {
                             tracing::info!(%mac, error = %Report(&e), "lease refused at commit; NAK");
                             me.send(&socket, &nak, nak_dest).await;
+                        }
+                        // The store could not keep it (a full disk, say): no
+                        // answer, so that the client asks again later, and a
+                        // renewing client keeps its address meanwhile (a NAK
+                        // would take it away).
+                        Err(e @ LeaseError::State(_)) => {
+                            me.stats.dhcp4_dropped.count("store_failed");
+                            tracing::warn!(%mac, error = %Report(&e), "lease not stored; request not answered");
                         }
                     }
                 });

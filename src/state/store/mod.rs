@@ -43,6 +43,18 @@ pub(crate) enum StoreError {
     /// The backend failed a read or a commit.
     #[error(transparent)]
     Backend(Box<dyn std::error::Error + Send + Sync>),
+    /// The disk under the store has no room: nothing of the batch was
+    /// written; writes succeed again once there is room.
+    #[error("{location}: the disk is full")]
+    Full {
+        location: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The data dir is not there, nor its parent (a volume not mounted, a
+    /// typo): it is not created.
+    #[error("{location} does not exist, nor does its parent: create it, or mount the volume it lives on")]
+    Missing { location: PathBuf },
     /// A stored row does not decode.
     #[error("corrupt {table} record `{key}`")]
     Corrupt {

@@ -127,6 +127,49 @@ impl Drop for Netns {
     }
 }
 
+/// A private mount namespace of the test's own, held open by a sleeping
+/// process (an hour at most): what is mounted in it is seen by nothing
+/// else, and goes away when it is dropped.
+pub struct MountNs {
+    holder: Child,
+}
+
+impl MountNs {
+    pub fn new() -> MountNs {
+        let holder = Command::new("unshare")
+            .args(["--mount", "--propagation", "private", "sleep", "3600"])
+            .spawn()
+            .expect("unshare --mount");
+        let ns = MountNs { holder };
+        // Wait until the holder is in its own namespace.
+        let mine = std::fs::read_link("/proc/self/ns/mnt").expect("own mount ns");
+        wait_for(Duration::from_secs(5), "the mount namespace", || {
+            let theirs = std::fs::read_link(format!("/proc/{}/ns/mnt", ns.holder.id())).ok()?;
+            (theirs != mine).then_some(())
+        });
+        ns
+    }
+
+    /// `program` run inside the namespace.
+    pub fn cmd(&self, program: &str) -> Command {
+        let mut c = Command::new("nsenter");
+        c.args(["-t", &self.holder.id().to_string(), "-m", "--", program]);
+        c
+    }
+
+    /// `path` as the namespace sees it, for this process to read and write.
+    pub fn path(&self, path: &Path) -> PathBuf {
+        PathBuf::from(format!("/proc/{}/root", self.holder.id())).join(path.strip_prefix("/").unwrap_or(path))
+    }
+}
+
+impl Drop for MountNs {
+    fn drop(&mut self) {
+        let _ = self.holder.kill();
+        let _ = self.holder.wait();
+    }
+}
+
 /// A running `fulcrum serve`, stopped (SIGTERM, then SIGKILL) on drop.
 pub struct Server {
     pub child: Option<Child>,
@@ -135,6 +178,8 @@ pub struct Server {
     pub http: SocketAddr,
     /// The operator API's HTTPS listener.
     pub api: SocketAddr,
+    /// The data dir, as this process sees it.
+    data: PathBuf,
     log: PathBuf,
     /// The namespace it runs in.
     ns: Option<String>,
@@ -166,21 +211,41 @@ impl Server {
         ns: Option<&Netns>,
         level: &str,
     ) -> Server {
+        let cmd = match ns {
+            Some(ns) => ns.cmd(bin()),
+            None => Command::new(bin()),
+        };
+        Self::start_cmd(dir, config, http, ns, level, cmd, None)
+    }
+
+    /// Like `start_in`, run inside the mount namespace `m` (whose mounts
+    /// may hold the data dir).
+    pub fn start_in_mount_ns(dir: tempfile::TempDir, config: &str, http: SocketAddr, m: &MountNs) -> Server {
+        let data = m.path(&dir.path().join("data"));
+        Self::start_cmd(dir, config, http, None, "info", m.cmd(bin()), Some(data))
+    }
+
+    fn start_cmd(
+        dir: tempfile::TempDir,
+        config: &str,
+        http: SocketAddr,
+        ns: Option<&Netns>,
+        level: &str,
+        mut cmd: Command,
+        data: Option<PathBuf>,
+    ) -> Server {
+        let data = data.unwrap_or_else(|| dir.path().join("data"));
         let config_path = dir.path().join("fulcrum.toml");
         let (text, api) = with_api_listener(&config.replace("{dir}", &dir.path().display().to_string()), http, ns);
         std::fs::File::create(&config_path).and_then(|mut f| f.write_all(text.as_bytes())).expect("write config");
         let log = dir.path().join("server.log");
         let logf = std::fs::File::create(&log).expect("log file");
-        let mut cmd = match ns {
-            Some(ns) => ns.cmd(bin()),
-            None => Command::new(bin()),
-        };
         cmd.args(["serve", "--config"]).arg(&config_path);
         cmd.env("FULCRUM_LOG", level);
         cmd.stdout(Stdio::from(logf.try_clone().expect("dup"))).stderr(Stdio::from(logf));
         let child = cmd.spawn().expect("spawn fulcrum");
-        let mut s = Server { child: Some(child), dir, http, api, log, ns: ns.map(|n| n.name.clone()) };
-        remember_server(ns, &[http, api], s.dir.path().join("data"));
+        let mut s = Server { child: Some(child), dir, http, api, data, log, ns: ns.map(|n| n.name.clone()) };
+        remember_server(ns, &[http, api], s.data.clone());
         let url = format!("http://{http}/healthz");
         let limit = Duration::from_secs(20);
         let start = Instant::now();
@@ -203,7 +268,7 @@ impl Server {
 
     /// The admin token it wrote at its first start.
     pub fn token(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("data/admin.token")).expect("admin token file").trim().to_string()
+        std::fs::read_to_string(self.data.join("admin.token")).expect("admin token file").trim().to_string()
     }
 
     pub fn log_text(&self) -> String {
@@ -223,7 +288,12 @@ impl Server {
 
     /// The API's certificate (self-signed at first start).
     pub fn cert(&self) -> PathBuf {
-        self.dir.path().join("data/tls/cert.pem")
+        self.data.join("tls/cert.pem")
+    }
+
+    /// The data dir, as this process sees it.
+    pub fn data(&self) -> &Path {
+        &self.data
     }
 
     /// An HTTP client that trusts the API's certificate.
@@ -472,4 +542,14 @@ pub fn loopback_network(name: &str, r: u8) -> serde_json::Value {
         "domain": "test.example",
         "v6prefix": "auto"
     })
+}
+
+/// The value of the first line of Prometheus text `text` that starts with
+/// `line_start` (a metric name with its labels), or 0.
+pub fn metric(text: &str, line_start: &str) -> u64 {
+    text.lines()
+        .find(|l| l.starts_with(line_start))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
