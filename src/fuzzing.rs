@@ -1,15 +1,402 @@
-//! Entry points for the fuzz targets in `fuzz/`, compiled only when
-//! cargo-fuzz builds the crate (`--cfg fuzzing`): each takes bytes as they
-//! come from the network and must never panic.
+//! Entry points for the fuzz targets in `fuzz/` (cargo-fuzz builds the
+//! crate with `--cfg fuzzing`) and for the bounded pass in the unit tests.
+//! Each takes bytes as they come off the network, runs them through what
+//! the server does with them, against one shared fixture world (networks,
+//! nodes with tokens, the shipped bootenvs, a file root with a symlink
+//! out), and checks what must hold of the answer. A panic or a failed check
+//! is a finding.
+//!
+//! - [`dhcp4`]: a DHCPv4 datagram, decoded, decided, and the reply encoded
+//!   as the server sends it.
+//! - [`tftp`]: a TFTP datagram, split as RFC 1350 and 2347 say (the way
+//!   async-tftp hands the file name to the handler), then resolved under
+//!   the TFTP root.
+//! - [`boot_http`]: an HTTP request to the boot routes (target, Host, the
+//!   peer it comes from), through the real router.
 
-use crate::dhcp::{pxe, v4};
-use crate::types::mac::Mac;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 
-/// A DHCPv4 datagram: decoded (a decoding bug costs one packet, never the
-/// server), then classified the way the server does before it decides.
+use axum::extract::ConnectInfo;
+use axum::Router;
+use dhcproto::v4::{Message, MessageType};
+use dhcproto::{Decodable, Decoder, Encodable, Encoder};
+use tower::ServiceExt;
+
+use crate::boot::http::{BootSettings, BootState};
+use crate::boot::tftp::RootHandler;
+use crate::config::Config;
+use crate::dhcp::v4::handler::{Arrival, Ctx, Decision};
+use crate::dhcp::v4::offers::Offers;
+use crate::dhcp::v4::server::{destination, parse};
+use crate::inventory::bootenv::shipped;
+use crate::inventory::network::Network;
+use crate::inventory::node::Node;
+use crate::state::{State, StateError};
+use crate::types::range::Range;
+use crate::types::secret::Secret;
+
+/// The admin node's address on the fixture's relayed network.
+const SERVER: Ipv4Addr = Ipv4Addr::new(10, 9, 0, 1);
+/// What is outside every served root; no answer may carry it.
+const SECRET: &[u8] = b"FUZZ-SECRET-OUTSIDE-THE-ROOT";
+/// The fixture nodes: name, MAC, static address, token.
+const NODES: [(&str, &str, Option<Ipv4Addr>, &str); 3] = [
+    ("a.t.test", "52:54:00:00:00:aa", Some(Ipv4Addr::new(10, 9, 0, 10)), "token-of-node-a-0123456789"),
+    ("b.t.test", "52:54:00:00:00:bb", Some(Ipv4Addr::new(10, 9, 0, 11)), "token-of-node-b-0123456789"),
+    ("c.t.test", "52:54:00:00:00:cc", None, "token-of-node-c-0123456789"),
+];
+
+/// What every target runs against, built once per process.
+struct Fixture {
+    _dir: tempfile::TempDir,
+    rt: tokio::runtime::Runtime,
+    state: State,
+    config: Config,
+    arrival: Arrival,
+    tftp: RootHandler,
+    tftp_root: PathBuf,
+    boot: Router,
+}
+
+fn fixture() -> &'static Fixture {
+    static FIXTURE: OnceLock<Fixture> = OnceLock::new();
+    FIXTURE.get_or_init(|| build().unwrap_or_else(|e| panic!("the fuzz fixture cannot be built: {e:#}")))
+}
+
+fn network(name: &str, id: u16, net: &str, server: Ipv4Addr, dynamic: (&str, &str), fixed: (&str, &str)) -> Network {
+    Network {
+        name: name.into(),
+        id,
+        subnet: net.parse().expect("fixture subnet"),
+        router: Some(server),
+        dynamic: Some(Range { start: dynamic.0.parse().expect("fixture"), end: dynamic.1.parse().expect("fixture") }),
+        static_range: Range { start: fixed.0.parse().expect("fixture"), end: fixed.1.parse().expect("fixture") },
+        domain: "t.test".into(),
+        dns_servers: vec![server],
+        v6prefix: None,
+        interface: None,
+        server: Some(server),
+        lease_seconds: 600,
+        mtu: 1500,
+    }
+}
+
+fn build() -> anyhow::Result<Fixture> {
+    let dir = tempfile::tempdir()?;
+    let files = dir.path().join("files");
+    let loaders = dir.path().join("loaders");
+    for d in [&files, &loaders] {
+        std::fs::create_dir_all(d.join("sub"))?;
+        std::fs::write(d.join("sub/kernel"), b"a kernel")?;
+        std::os::unix::fs::symlink(dir.path().join("secret"), d.join("out"))?;
+        std::os::unix::fs::symlink(d.join("sub/kernel"), d.join("in"))?;
+    }
+    std::fs::write(loaders.join("undionly.kpxe"), b"a loader")?;
+    std::fs::write(dir.path().join("secret"), SECRET)?;
+
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let state = State::open_dir(&dir.path().join("data"), crate::server::schema())?;
+    let envs = shipped()?;
+    rt.block_on(state.write(move |t| {
+        for env in envs {
+            t.put(env)?;
+        }
+        t.put(network("relayed", 1, "10.9.0.0/24", SERVER, ("10.9.0.100", "10.9.0.120"), ("10.9.0.10", "10.9.0.20")))?;
+        let local = Ipv4Addr::new(10, 8, 0, 1);
+        t.put(network("local", 2, "10.8.0.0/24", local, ("10.8.0.100", "10.8.0.101"), ("10.8.0.10", "10.8.0.20")))?;
+        for (i, (name, mac, ipv4, token)) in NODES.into_iter().enumerate() {
+            t.put(Node {
+                name: name.into(),
+                macs: vec![mac.parse().expect("fixture MAC")],
+                network: Some("relayed".into()),
+                ipv4,
+                bootenv: ["ubuntu-24.04", "discovery", "local"][i].into(),
+                alive: false,
+                available: true,
+                provision_state: Default::default(),
+                power: None,
+                token: Secret::new(token),
+                created_at: 0,
+                updated_at: 0,
+            })?;
+        }
+        Ok::<_, StateError>(())
+    }))?;
+
+    let config = Config::default();
+    let arrival = Arrival {
+        iface: None,
+        local_addrs: vec![SERVER, Ipv4Addr::new(10, 8, 0, 1)],
+        iface_addrs: vec![Ipv4Addr::new(10, 8, 0, 1)],
+    };
+    let tftp = RootHandler::new(&loaders, Arc::default(), None)?;
+    let boot = crate::boot::http::router(BootState {
+        state: state.clone(),
+        stats: Arc::default(),
+        settings: Arc::new(BootSettings {
+            files_dir: files,
+            loaders_dir: loaders.clone(),
+            public_url: None,
+            listen: SocketAddr::new(SERVER.into(), 80),
+            discovery_bootenv: config.boot.discovery_bootenv.clone(),
+            clients: vec![],
+        }),
+    });
+    let tftp_root = std::fs::canonicalize(&loaders)?;
+    Ok(Fixture { _dir: dir, rt, state, config, arrival, tftp, tftp_root, boot })
+}
+
+/// The DHCPv4 server's whole path for one datagram, but the sockets and
+/// the commit: decode (dropped when it does not decode), decide, address
+/// the reply, encode it. What it hands out must be on the client's network
+/// and not another node's address, and every reply must encode and decode
+/// back to the same kind.
 pub fn dhcp4(data: &[u8]) {
-    if let Some(msg) = v4::server::parse(data) {
-        let _ = pxe::classify(msg.opts());
-        let _ = Mac::from_chaddr(msg.chaddr());
+    let fx = fixture();
+    let Some(req) = parse(data) else { return };
+    let world = fx.state.snapshot();
+    let offers = Offers::default();
+    let ctx = Ctx { world: &world, config: &fx.config, offers: &offers, arrival: &fx.arrival, now: 1_000 };
+    let decision = ctx.decide(&req);
+    let src = SocketAddr::new(Ipv4Addr::new(10, 9, 0, 254).into(), 67);
+    let replies: Vec<&Message> = match &decision {
+        Decision::Reply(m) => vec![m],
+        Decision::Commit { lease, ack, nak } => {
+            let net = world.table::<Network>().get(&lease.network).expect("a lease on a network that does not exist");
+            assert!(net.subnet.contains(&lease.ip), "lease {} outside {}", lease.ip, net.subnet);
+            if let Some(node) = world.table::<Node>().by_ip(lease.ip) {
+                assert!(
+                    node.macs.contains(&lease.mac),
+                    "lease of {}'s address {} to {}",
+                    node.name,
+                    lease.ip,
+                    lease.mac
+                );
+            }
+            vec![ack, nak]
+        }
+        Decision::Release { .. } | Decision::Decline { .. } | Decision::Ignore(_) => vec![],
+    };
+    for reply in replies {
+        let _ = destination(&req, reply, src);
+        let mut bytes = Vec::new();
+        reply.encode(&mut Encoder::new(&mut bytes)).expect("a reply that does not encode");
+        let back = Message::decode(&mut Decoder::new(&bytes)).expect("a reply that does not decode");
+        assert_eq!(back.opts().msg_type(), reply.opts().msg_type());
+        assert_eq!(back.xid(), req.xid());
+        if reply.opts().msg_type() == Some(MessageType::Offer) {
+            let net = world.table::<Network>().iter().find(|n| n.subnet.contains(&reply.yiaddr())).cloned();
+            assert!(net.is_some(), "offer of {} on no network", reply.yiaddr());
+        }
+    }
+}
+
+/// A TFTP datagram: RRQ and WRQ are split into file name and mode (and
+/// options, which only the TFTP library reads), the name must be UTF-8 (as
+/// the library requires), and is resolved under the root. A resolved file
+/// must be a file inside the root.
+pub fn tftp(data: &[u8]) {
+    let fx = fixture();
+    let Some((op, rest)) = data.split_first_chunk::<2>() else { return };
+    if !matches!(u16::from_be_bytes(*op), 1 | 2) {
+        return;
+    }
+    let mut fields = rest.split(|b| *b == 0);
+    let Some(Ok(name)) = fields.next().map(std::str::from_utf8) else { return };
+    if let Ok(full) = fx.tftp.resolve(Path::new(name)) {
+        assert!(full.starts_with(&fx.tftp_root), "{name:?} resolved outside the root: {}", full.display());
+        assert!(full.is_file(), "{name:?} resolved to a non-file {}", full.display());
+        let body = std::fs::read(&full).expect("a resolved file reads");
+        assert_ne!(body, SECRET, "{name:?} reached the secret");
+    }
+}
+
+/// An HTTP request to the boot routes. The input is `P TARGET [\nHOST]`: the
+/// first byte picks the peer (loopback, node a's address, node b's, a host
+/// on no served network), then the request target and the Host header.
+/// Nothing answers 5xx, nothing outside a root is served, and a node's
+/// token reaches no one but the node itself and the admin node.
+pub fn boot_http(data: &[u8]) {
+    let fx = fixture();
+    let Some((&pick, rest)) = data.split_first() else { return };
+    let peers = [
+        Ipv4Addr::LOCALHOST,
+        Ipv4Addr::new(10, 9, 0, 10),
+        Ipv4Addr::new(10, 9, 0, 11),
+        Ipv4Addr::new(10, 9, 0, 50),
+        Ipv4Addr::new(192, 0, 2, 7),
+    ];
+    let peer = peers[usize::from(pick) % peers.len()];
+    let (target, host) = match rest.iter().position(|b| *b == b'\n') {
+        Some(i) => (&rest[..i], Some(&rest[i + 1..])),
+        None => (rest, None),
+    };
+    let mut req = axum::http::Request::builder().uri(target);
+    if let Some(host) = host {
+        req = req.header(axum::http::header::HOST, host);
+    }
+    let Ok(mut req) = req.body(axum::body::Body::empty()) else { return };
+    req.extensions_mut().insert(ConnectInfo(SocketAddr::new(IpAddr::V4(peer), 40_000)));
+    let (status, body) = fx.rt.block_on(async {
+        let resp = fx.boot.clone().oneshot(req).await.expect("the router is infallible");
+        let status = resp.status();
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 20).await.expect("a body");
+        (status, body)
+    });
+    assert!(!status.is_server_error(), "{status} for {:?}", String::from_utf8_lossy(data));
+    assert!(
+        !body.windows(SECRET.len()).any(|w| w == SECRET),
+        "the secret served for {:?}",
+        String::from_utf8_lossy(data)
+    );
+    for (name, _, own, token) in NODES {
+        let allowed = peer.is_loopback() || Some(peer) == own || own.is_none();
+        let leaked = body.windows(token.len()).any(|w| w == token.as_bytes());
+        assert!(allowed || !leaked, "{name}'s token went to {peer} for {:?}", String::from_utf8_lossy(data));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The bounded fuzz pass of the test suite: every seed of the committed
+    //! corpora (`fuzz/corpus/<target>/`, taken from real clients), then
+    //! mutations of them from a seeded generator. `FULCRUM_FUZZ_RUNS`
+    //! (mutations per target, default 100,000) and `FULCRUM_FUZZ_SEED`
+    //! repeat or lengthen a run.
+
+    use super::*;
+
+    /// xorshift64*: small, seeded, good enough to mutate bytes.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n.max(1) as u64) as usize
+        }
+    }
+
+    /// Strings that path and query handling must get right.
+    const TOKENS: [&[u8]; 14] = [
+        b"..",
+        b"%2e%2e",
+        b"%252e%252e",
+        b"%c0%ae",
+        b"/",
+        b"\\",
+        b"%00",
+        b"\0",
+        b"%5c",
+        b"?mac=",
+        b"52:54:00:00:00:aa",
+        b"&mac=",
+        b"/boot/templates/",
+        b"%ff",
+    ];
+
+    fn mutate(rng: &mut Rng, seeds: &[Vec<u8>]) -> Vec<u8> {
+        let mut v = seeds[rng.below(seeds.len())].clone();
+        for _ in 0..=rng.below(4) {
+            let at = rng.below(v.len() + 1);
+            let last = v.len().saturating_sub(1);
+            match rng.below(7) {
+                0 if !v.is_empty() => v[at.min(last)] ^= 1 << rng.below(8),
+                1 if !v.is_empty() => v[at.min(last)] = rng.next() as u8,
+                2 => v.insert(at, rng.next() as u8),
+                3 if at < v.len() => {
+                    let end = (at + 1 + rng.below(16)).min(v.len());
+                    v.drain(at..end);
+                }
+                4 => {
+                    let t = TOKENS[rng.below(TOKENS.len())];
+                    v.splice(at..at, t.iter().copied());
+                }
+                5 => {
+                    let other = &seeds[rng.below(seeds.len())];
+                    let from = rng.below(other.len());
+                    v.truncate(at);
+                    v.extend_from_slice(&other[from..]);
+                }
+                _ => v.truncate(at),
+            }
+        }
+        v
+    }
+
+    fn corpus(target: &str) -> Vec<Vec<u8>> {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus").join(target);
+        let mut seeds: Vec<Vec<u8>> = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            .map(|f| std::fs::read(f.expect("a corpus entry").path()).expect("a corpus file"))
+            .collect();
+        seeds.sort();
+        assert!(seeds.len() >= 3, "{}: only {} seeds", dir.display(), seeds.len());
+        seeds
+    }
+
+    fn run(target: &str, f: fn(&[u8])) {
+        let seeds = corpus(target);
+        let runs: usize = std::env::var("FULCRUM_FUZZ_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
+        let seed: u64 = std::env::var("FULCRUM_FUZZ_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or_else(|| {
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64) | 1
+        });
+        println!("{target}: {} seeds, {runs} mutations, FULCRUM_FUZZ_SEED={seed}", seeds.len());
+        for s in &seeds {
+            f(s);
+        }
+        let mut rng = Rng(seed);
+        for _ in 0..runs {
+            f(&mutate(&mut rng, &seeds));
+        }
+    }
+
+    #[test]
+    fn dhcp4_survives_mutated_client_packets() {
+        run("dhcp4", dhcp4);
+    }
+
+    #[test]
+    fn tftp_survives_mutated_client_requests() {
+        run("tftp", tftp);
+    }
+
+    #[test]
+    fn boot_http_survives_mutated_client_requests() {
+        run("boot_http", boot_http);
+    }
+
+    /// The oracles are live: a seed that must be answered is answered.
+    #[test]
+    fn the_fixture_answers_real_requests() {
+        let fx = fixture();
+        assert!(fx.tftp.resolve(Path::new("undionly.kpxe")).is_ok());
+        assert!(fx.tftp.resolve(Path::new("out")).is_err());
+        let ok = |target: &str, peer: u8| {
+            let mut data = vec![peer];
+            data.extend_from_slice(target.as_bytes());
+            data
+        };
+        // Node a's own template, from node a: carries its token.
+        let req = axum::http::Request::builder()
+            .uri("/boot/templates/52:54:00:00:00:aa/user-data")
+            .body(axum::body::Body::empty())
+            .expect("request");
+        let mut req = req;
+        req.extensions_mut().insert(ConnectInfo(SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 9, 0, 10)), 1)));
+        let body = fx.rt.block_on(async {
+            let resp = fx.boot.clone().oneshot(req).await.expect("router");
+            assert_eq!(resp.status(), 200);
+            axum::body::to_bytes(resp.into_body(), 1 << 20).await.expect("body")
+        });
+        assert!(String::from_utf8_lossy(&body).contains(NODES[0].3));
+        boot_http(&ok("/boot/ipxe?mac=52:54:00:00:00:aa", 1));
+        boot_http(&ok("/boot/templates/52:54:00:00:00:aa/user-data", 2));
     }
 }

@@ -39,7 +39,7 @@ pub mod config;
 pub mod demo;
 mod dhcp;
 mod engine;
-#[cfg(fuzzing)]
+#[cfg(any(fuzzing, test))]
 pub mod fuzzing;
 mod inventory;
 mod net;

@@ -9,6 +9,12 @@
 //! - [`boot_attacks`]: the machine-facing services attacked from a namespace;
 //! - [`cli`]: the client subcommands;
 //! - [`durability`]: `kill -9` under DHCP load;
+//! - [`crash`]: `kill -9` at random moments under DHCP load, API writes and
+//!   annealing, and what must survive each;
+//! - [`faults`]: a full disk, a read-only or missing data dir;
+//! - [`dhcp_flood`]: one MAC floods, the others are still served;
+//! - [`hostile_packets`]: garbage from the fuzz corpora at the real sockets;
+//! - [`tls`]: the HTTPS API, its certificate, and how the CLI verifies it;
 //! - [`shutdown`]: SIGTERM under DHCP load and runs in flight, then an
 //!   immediate restart that finds every acknowledged lease and run;
 //! - [`secrets`]: no node token in the event stream, the logs or a view;
@@ -34,6 +40,7 @@ mod dhcp_flood;
 mod durability;
 mod engine;
 mod faults;
+mod hostile_packets;
 mod netns_clients;
 mod os_install_scale;
 mod qemu_boot;

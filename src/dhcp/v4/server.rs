@@ -131,9 +131,13 @@ impl Server {
             };
             let arrival = self.arrival(iface_name.as_deref());
             let world = self.state.snapshot();
-            let decision =
-                Ctx { world: &world, config: &self.config, offers: &self.offers, arrival: &arrival, now: now() }
-                    .decide(&msg);
+            let ctx = Ctx { world: &world, config: &self.config, offers: &self.offers, arrival: &arrival, now: now() };
+            // A bug in the decision costs this packet, not the receive loop.
+            let Ok(decision) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| ctx.decide(&msg))) else {
+                self.stats.dhcp4_dropped.count("internal_error");
+                tracing::error!(%src, len, "dhcp decision panicked; datagram dropped (please report it)");
+                continue;
+            };
             self.act(&socket, &msg, src, decision);
         }
     }
@@ -230,10 +234,20 @@ impl Server {
     }
 }
 
+/// The longest hardware address `chaddr` holds (RFC 2131: 16 bytes).
+const MAX_HLEN: u8 = 16;
+
 /// Decodes a datagram; `None` for anything that does not parse. The decoder
-/// is guarded so that a bug in it costs one packet, not the server.
+/// is guarded so that a bug in it costs one packet, not the server. A
+/// message whose `hlen` exceeds the 16 bytes of `chaddr` is refused here:
+/// dhcproto keeps it as sent, and its `Message::chaddr()` then slices out
+/// of bounds and panics (found by the fuzz target; it took the receive loop
+/// down).
 pub(crate) fn parse(bytes: &[u8]) -> Option<Message> {
-    std::panic::catch_unwind(|| Message::decode(&mut Decoder::new(bytes)).ok()).ok().flatten()
+    std::panic::catch_unwind(|| Message::decode(&mut Decoder::new(bytes)).ok())
+        .ok()
+        .flatten()
+        .filter(|m| m.hlen() <= MAX_HLEN)
 }
 
 /// RFC 2131 4.1: relayed -> back to the relay (the port it sent from);
