@@ -1,5 +1,5 @@
-//! Fuzz target: every DHCPv4 datagram, through the decoder and the boot
-//! classification (`fulcrum::fuzzing::dhcp4`).
+//! Fuzz target: a DHCPv4 datagram through decode, decision and the encoded
+//! reply (`fulcrum::fuzzing::dhcp4`).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

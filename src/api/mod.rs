@@ -79,13 +79,15 @@ pub(crate) struct Listeners {
     pub(crate) started_at: u64,
 }
 
-/// The routes machines call about themselves: discovery, aliveness and
-/// install completion (and `/healthz`). Served on both listeners.
+/// The routes machines call about themselves: discovery, aliveness, their
+/// hardware inventory and install completion (and `/healthz`). Served on
+/// both listeners.
 fn machine_routes() -> Router<ApiState> {
     Router::new()
         .route("/healthz", get(health))
         .route("/api/v1/nodes/{name}/alive", post(nodes::report_alive))
         .route("/api/v1/nodes/{name}/installed", post(nodes::installed))
+        .route("/api/v1/nodes/{name}/inventory", post(nodes::report_inventory))
         .route("/api/v1/discover", post(nodes::discover))
 }
 
@@ -107,6 +109,7 @@ pub(crate) fn router(api: ApiState) -> Router {
         .route("/api/v1/nodes", get(nodes::list).post(nodes::create))
         .route("/api/v1/nodes/{name}", get(nodes::show).patch(nodes::patch).delete(nodes::delete))
         .route("/api/v1/nodes/{name}/bootenv", put(nodes::set_bootenv))
+        .route("/api/v1/nodes/{name}/inventory", get(nodes::inventory))
         .route("/api/v1/nodes/{name}/states/provision", put(nodes::provision))
         .route("/api/v1/roles", get(roles::list).post(roles::create))
         .route("/api/v1/roles/{name}", get(roles::show))

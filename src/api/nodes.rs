@@ -1,6 +1,7 @@
 //! `/api/v1/nodes`: registration, listing, changes, bootenv, provisioning
 //! verbs; `/api/v1/discover` for machines that boot the discovery image;
-//! `/api/v1/nodes/{name}/alive` for a node reporting in with its token.
+//! `/api/v1/nodes/{name}/alive` for a node reporting in with its token, and
+//! `/api/v1/nodes/{name}/inventory` for its hardware report.
 //! Every write goes through the engine, which runs the hooks it triggers.
 
 use std::net::{IpAddr, SocketAddr};
@@ -17,6 +18,7 @@ use super::wire::inventory::{
 use super::ApiState;
 use crate::auth::Caller;
 use crate::engine::EngineError;
+use crate::inventory::facts::Facts;
 use crate::inventory::lifecycle::Verb;
 use crate::inventory::network::Network;
 use crate::inventory::node::Node;
@@ -141,6 +143,31 @@ pub(crate) async fn report_alive(
     reporting_node(&api, &caller, &name)?;
     let node = api.engine.report_alive(name).await?;
     Ok(Json(NodeView::new(&api.state.snapshot(), &node)))
+}
+
+/// `POST /api/v1/nodes/{name}/inventory`: the node reports its hardware (a
+/// JSON object, at most 64 KiB and 8 levels deep), with its own token (or
+/// an operator does); it replaces the last report.
+pub(crate) async fn report_inventory(
+    AxState(api): AxState<ApiState>,
+    Extension(caller): Extension<Caller>,
+    Path(name): Path<String>,
+    Body(facts): Body<serde_json::Map<String, serde_json::Value>>,
+) -> ApiResult<Json<Facts>> {
+    reporting_node(&api, &caller, &name)?;
+    let facts = api.inventory.report_facts(name, facts).await?;
+    Ok(Json(Facts::clone(&facts)))
+}
+
+/// `GET /api/v1/nodes/{name}/inventory`: the node's last hardware report.
+pub(crate) async fn inventory(AxState(api): AxState<ApiState>, Path(name): Path<String>) -> ApiResult<Json<Facts>> {
+    let w = api.state.snapshot();
+    w.table::<Node>().get(&name).ok_or_else(|| EngineError::not_found(Node::KIND, &name))?;
+    let facts = w
+        .table::<Facts>()
+        .get(&name)
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("node `{name}` has reported no inventory")))?;
+    Ok(Json(Facts::clone(facts)))
 }
 
 /// `POST /api/v1/nodes/{name}/installed`: the node's installer is done;

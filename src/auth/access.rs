@@ -73,6 +73,7 @@ pub(crate) fn need(method: &str, route: &str) -> Need {
         // Machine-facing: a machine in the discovery image has no token yet.
         "/api/v1/discover" => Need::Nothing,
         "/api/v1/nodes/{name}/alive" | "/api/v1/nodes/{name}/installed" => Need::NodeOrOperator,
+        "/api/v1/nodes/{name}/inventory" if !read => Need::NodeOrOperator,
         r if r.starts_with("/api/v1/tokens") => Need::Access(Access::Admin),
         "/api/v1/audit" => Need::Access(Access::Operator),
         _ if read => Need::Access(Access::Reader),
@@ -91,6 +92,8 @@ mod tests {
             ("POST", "/api/v1/discover", Need::Nothing),
             ("POST", "/api/v1/nodes/{name}/alive", Need::NodeOrOperator),
             ("POST", "/api/v1/nodes/{name}/installed", Need::NodeOrOperator),
+            ("POST", "/api/v1/nodes/{name}/inventory", Need::NodeOrOperator),
+            ("GET", "/api/v1/nodes/{name}/inventory", Need::Access(Access::Reader)),
             ("GET", "/api/v1/nodes", Need::Access(Access::Reader)),
             ("GET", "/api/v1/events", Need::Access(Access::Reader)),
             ("GET", "/metrics", Need::Access(Access::Reader)),

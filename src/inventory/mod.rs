@@ -14,6 +14,7 @@
 
 pub(crate) mod bootenv;
 pub(crate) mod error;
+pub(crate) mod facts;
 pub(crate) mod lifecycle;
 pub(crate) mod network;
 pub(crate) mod node;
@@ -30,6 +31,7 @@ use node::Node;
 /// Registers the inventory's record kinds.
 pub(crate) fn register(schema: &mut Schema) {
     schema.register::<Network>().register::<Bootenv>().register::<Node>();
+    facts::register(schema);
 }
 
 /// The inventory's commands that have no hooks.
@@ -66,6 +68,16 @@ impl Inventory {
     pub(crate) async fn create_bootenv(&self, env: Bootenv) -> Result<Arc<Bootenv>, InventoryError> {
         env.check()?;
         self.state.write(move |txn| bootenv::create(txn, env)).await
+    }
+
+    /// Records a node's hardware report, replacing its last one.
+    pub(crate) async fn report_facts(
+        &self,
+        node: String,
+        facts: serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Arc<facts::Facts>, InventoryError> {
+        facts::check(&facts)?;
+        self.state.write(move |txn| facts::report(txn, &node, facts, crate::types::time::now())).await
     }
 
     /// Adds the shipped bootenvs that are missing; returns how many.

@@ -287,3 +287,62 @@ fn tokens_from_the_cli() {
     assert!(cli(&["token", "revoke", &id]).0);
     assert_eq!(curl_as(None, Some(&text), "GET", &srv.url("/api/v1/nodes"), None).0, 401);
 }
+
+#[test]
+fn a_machine_posts_only_its_own_inventory() {
+    let (cfg, ports) = loopback_config();
+    let srv = Server::start(&cfg, ports.http, None);
+    let u = |p: &str| srv.url(p);
+    assert_eq!(curl(None, "POST", &u("/api/v1/networks"), Some(&loopback_network("inv", 64))).0, 201);
+    let discover = |mac: &str| {
+        let (code, v) = curl_as(None, None, "POST", &u("/api/v1/discover"), Some(&json!({"mac": mac})));
+        assert_eq!(code, 201, "{v}");
+        (v["name"].as_str().unwrap().to_string(), v["token"].as_str().unwrap().to_string())
+    };
+    let (a, ta) = discover("52:54:00:64:00:01");
+    let (b, _) = discover("52:54:00:64:00:02");
+    let facts = json!({"cpus": 4, "memory_mib": 2048, "disks": [{"name": "vda", "bytes": 8589934592u64}],
+                       "nics": [{"mac": "52:54:00:64:00:01", "driver": "virtio_net"}]});
+    // From the discovery image, on the plain-HTTP boot listener, with its own token.
+    let at_boot = srv.boot_url(&format!("/api/v1/nodes/{a}/inventory"));
+    let (code, v) = curl_as(None, Some(&ta), "POST", &at_boot, Some(&facts));
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(v["facts"]["cpus"], 4, "{v}");
+    // Not for another node, not without a token, not read back with it.
+    refused(
+        curl_as(None, Some(&ta), "POST", &u(&format!("/api/v1/nodes/{b}/inventory")), Some(&facts)),
+        403,
+        "does not match",
+    );
+    refused(curl_as(None, None, "POST", &u(&format!("/api/v1/nodes/{a}/inventory")), Some(&facts)), 401, "Bearer");
+    refused(curl_as(None, Some(&ta), "GET", &u(&format!("/api/v1/nodes/{a}/inventory")), None), 403, "machine token");
+    // Bad reports are refused naming the limit, and keep the last good one.
+    let big = json!({"blob": "x".repeat(70_000)});
+    refused(curl_as(None, Some(&ta), "POST", &at_boot, Some(&big)), 422, "at most 65536");
+    refused(curl_as(None, Some(&ta), "POST", &at_boot, Some(&json!([1, 2]))), 400, "");
+    // A reader sees it; B has none.
+    let reader = token(&srv, "reader", None);
+    let (code, v) = curl_as(None, Some(&reader), "GET", &u(&format!("/api/v1/nodes/{a}/inventory")), None);
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(v["facts"], facts, "{v}");
+    refused(
+        curl_as(None, Some(&reader), "GET", &u(&format!("/api/v1/nodes/{b}/inventory")), None),
+        404,
+        "no inventory",
+    );
+    // It is audited as the node's, survives a restart, and goes with the node.
+    let (_, audit) = curl(None, "GET", &u("/api/v1/audit"), None);
+    let hit = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["route"].as_str().is_some_and(|p| p.ends_with("/inventory")) && r.to_string().contains(&a));
+    assert!(hit, "no audit record of the report: {audit}");
+    let (status, dir) = srv.stop();
+    assert!(status.is_some_and(|s| s.success()));
+    let srv = Server::start_in(dir, &cfg, ports.http, None);
+    let (code, v) = curl(None, "GET", &srv.url(&format!("/api/v1/nodes/{a}/inventory")), None);
+    assert!(code == 200 && v["facts"] == facts, "{code} {v}");
+    assert_eq!(curl(None, "DELETE", &srv.url(&format!("/api/v1/nodes/{a}")), None).0, 204);
+    assert_eq!(curl(None, "GET", &srv.url(&format!("/api/v1/nodes/{a}/inventory")), None).0, 404);
+}

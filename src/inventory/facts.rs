@@ -1,0 +1,97 @@
+//! What a machine reports about its own hardware (CPUs, memory, disks,
+//! NICs, firmware: whatever its discovery image gathers), one record per
+//! node, replaced whole at every report and deleted with the node. Fulcrum
+//! stores and shows the facts; it does not interpret them.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use super::error::InventoryError;
+use super::node::Node;
+use crate::state::{record, NoIndex, Record, StateError, Txn};
+use crate::types::field::Refuse;
+
+/// Largest report, as serialized JSON.
+pub(crate) const MAX_BYTES: usize = 64 * 1024;
+/// Deepest nesting of objects and arrays in a report.
+pub(crate) const MAX_DEPTH: usize = 8;
+
+/// A node's last hardware report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Facts {
+    pub(crate) node: String,
+    /// The report as sent: a JSON object.
+    pub(crate) facts: serde_json::Map<String, serde_json::Value>,
+    /// Unix seconds.
+    pub(crate) reported_at: u64,
+}
+
+record!(Facts, kind = "inventory", table = "facts", key = node: String, index = NoIndex);
+
+fn depth(v: &serde_json::Value) -> usize {
+    match v {
+        serde_json::Value::Array(a) => 1 + a.iter().map(depth).max().unwrap_or(0),
+        serde_json::Value::Object(o) => 1 + o.values().map(depth).max().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+/// Checks a report's size and shape; the error names the limit.
+pub(crate) fn check(facts: &serde_json::Map<String, serde_json::Value>) -> Result<(), InventoryError> {
+    let size = serde_json::to_vec(facts).map_or(usize::MAX, |b| b.len());
+    if size > MAX_BYTES {
+        return Err(InventoryError::invalid("inventory", format!("{size} bytes; at most {MAX_BYTES}")));
+    }
+    let deepest = facts.values().map(depth).max().unwrap_or(0) + 1;
+    if deepest > MAX_DEPTH {
+        return Err(InventoryError::invalid("inventory", format!("nested {deepest} deep; at most {MAX_DEPTH}")));
+    }
+    Ok(())
+}
+
+/// Records `facts` as `node`'s report, replacing the last one.
+pub(crate) fn report(
+    txn: &mut Txn<'_>,
+    node: &str,
+    facts: serde_json::Map<String, serde_json::Value>,
+    now: u64,
+) -> Result<Arc<Facts>, InventoryError> {
+    check(&facts)?;
+    if txn.world().table::<Node>().get(node).is_none() {
+        return Err(InventoryError::not_found(Node::KIND, node));
+    }
+    Ok(txn.put(Facts { node: node.to_string(), facts, reported_at: now })?)
+}
+
+/// A deleted node's report goes with it.
+fn node_deleted(txn: &mut Txn<'_>, node: &Node) -> Result<(), StateError> {
+    txn.delete::<Facts, _>(&node.name)?;
+    Ok(())
+}
+
+pub(crate) fn register(schema: &mut crate::state::Schema) {
+    schema.register::<Facts>().on_delete::<Node>(node_deleted);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn object(v: serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
+        v.as_object().cloned().expect("an object")
+    }
+
+    #[test]
+    fn reports_are_bounded_in_size_and_depth() {
+        assert!(check(&object(json!({"cpus": 4, "disks": [{"name": "vda", "bytes": 1}]}))).is_ok());
+        let big = object(json!({ "blob": "x".repeat(MAX_BYTES) }));
+        assert!(check(&big).unwrap_err().to_string().contains("at most 65536"));
+        let mut deep = json!(1);
+        for _ in 0..MAX_DEPTH {
+            deep = json!([deep]);
+        }
+        assert!(check(&object(json!({ "d": deep }))).unwrap_err().to_string().contains("deep"));
+    }
+}
