@@ -25,6 +25,14 @@ fn token(srv: &Server, role: &str, expires: Option<&str>) -> String {
     v["token"].as_str().unwrap().to_string()
 }
 
+/// Registers a machine as its discovery image does; returns its node's
+/// name and token.
+fn discover(srv: &Server, mac: &str) -> (String, String) {
+    let (code, v) = curl_as(None, None, "POST", &srv.url("/api/v1/discover"), Some(&json!({"mac": mac})));
+    assert_eq!(code, 201, "{v}");
+    (v["name"].as_str().unwrap().to_string(), v["token"].as_str().unwrap().to_string())
+}
+
 /// Asserts `code` and that the error names what went wrong.
 fn refused(got: (u16, Value), code: u16, says: &str) {
     assert_eq!(got.0, code, "{}", got.1);
@@ -153,11 +161,7 @@ fn machine_tokens_only_report_for_their_own_node() {
     let srv = Server::start(&cfg, ports.http, None);
     let u = |p: &str| srv.url(p);
     assert_eq!(curl(None, "POST", &u("/api/v1/networks"), Some(&loopback_network("m", 63))).0, 201);
-    let discover = |mac: &str| {
-        let (code, v) = curl_as(None, None, "POST", &u("/api/v1/discover"), Some(&json!({"mac": mac})));
-        assert_eq!(code, 201, "{v}");
-        (v["name"].as_str().unwrap().to_string(), v["token"].as_str().unwrap().to_string())
-    };
+    let discover = |mac: &str| discover(&srv, mac);
     let (a, ta) = discover("52:54:00:63:00:01");
     let (b, _) = discover("52:54:00:63:00:02");
     let mine = |verb: &str, path: String| curl_as(None, Some(&ta), verb, &u(&path), None);
@@ -294,11 +298,7 @@ fn a_machine_posts_only_its_own_inventory() {
     let srv = Server::start(&cfg, ports.http, None);
     let u = |p: &str| srv.url(p);
     assert_eq!(curl(None, "POST", &u("/api/v1/networks"), Some(&loopback_network("inv", 64))).0, 201);
-    let discover = |mac: &str| {
-        let (code, v) = curl_as(None, None, "POST", &u("/api/v1/discover"), Some(&json!({"mac": mac})));
-        assert_eq!(code, 201, "{v}");
-        (v["name"].as_str().unwrap().to_string(), v["token"].as_str().unwrap().to_string())
-    };
+    let discover = |mac: &str| discover(&srv, mac);
     let (a, ta) = discover("52:54:00:64:00:01");
     let (b, _) = discover("52:54:00:64:00:02");
     let facts = json!({"cpus": 4, "memory_mib": 2048, "disks": [{"name": "vda", "bytes": 8589934592u64}],
