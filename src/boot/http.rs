@@ -169,7 +169,30 @@ async fn served_only(
 
 #[cfg(test)]
 mod tests {
-    use super::within;
+    use super::{base_url, within, BootSettings};
+    use axum::http::{header, HeaderMap, HeaderValue};
+
+    #[test]
+    fn only_a_plain_host_header_reaches_a_script() {
+        let settings = BootSettings {
+            files_dir: "/nonexistent".into(),
+            loaders_dir: "/nonexistent".into(),
+            public_url: None,
+            listen: "10.9.0.1:80".parse().unwrap(),
+            discovery_bootenv: "discovery".into(),
+            clients: vec![],
+        };
+        let base = |host: &[u8]| {
+            let mut h = HeaderMap::new();
+            h.insert(header::HOST, HeaderValue::from_bytes(host).unwrap());
+            base_url(&settings, &h)
+        };
+        assert_eq!(base(b"10.9.0.1:8080"), "http://10.9.0.1:8080");
+        assert_eq!(base(b"boot.lab.test"), "http://boot.lab.test");
+        for bad in [&b"evil.test/x initrd=http://evil.test/i"[..], b"u@evil.test", b"a b", b"x|y", b"\\"] {
+            assert_eq!(base(bad), "http://10.9.0.1:80", "{}", String::from_utf8_lossy(bad));
+        }
+    }
 
     #[test]
     fn nothing_leads_out_of_a_served_directory() {
@@ -207,12 +230,19 @@ struct MacQuery {
     mac: Option<String>,
 }
 
-/// The URL the client used to reach us, from its Host header.
+/// The URL the client used to reach us, from its Host header. The header
+/// goes into scripts and templates, so only a plain `host[:port]` is taken
+/// (no spaces, no `@`, nothing a script would read as a second word);
+/// anything else gets the listener's own address.
 fn base_url(settings: &BootSettings, headers: &HeaderMap) -> String {
     if let Some(url) = &settings.public_url {
         return url.trim_end_matches('/').to_string();
     }
-    match headers.get(header::HOST).and_then(|h| h.to_str().ok()) {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| !h.contains('@') && h.parse::<axum::http::uri::Authority>().is_ok());
+    match host {
         Some(host) => format!("http://{host}"),
         None => format!("http://{}", settings.listen),
     }
