@@ -3,9 +3,9 @@
 # Fulcrum, all inside two network namespaces this script makes (and
 # removes on exit):
 #
-#   fz-srv   fulcrum serve on br0 (10.77.0.1/24), tcpdump on br0, and a tap
-#            on br0 for QEMU
-#   fz-cli   the clients, on a veth into br0
+#   fz-srv-PID   fulcrum serve on br0 (10.77.0.1/24), tcpdump on br0, and a
+#                tap on br0 for QEMU
+#   fz-cli-PID   the clients, on a veth into br0
 #
 # Clients: dhclient (ISC), udhcpc (busybox), dhcpcd; atftp and tftp-hpa
 # (with blksize/tsize/timeout options); curl on the boot routes; and QEMU's
@@ -23,37 +23,44 @@ cd "$(dirname "$0")/.."
 [[ $(id -u) -eq 0 ]] || { echo "capture-corpus: run as root (namespaces)" >&2; exit 1; }
 
 bin=target/release/fulcrum
-[[ -x $bin ]] || cargo build --release
+[[ -x $bin ]] || { echo "capture-corpus: build first (cargo build --release)" >&2; exit 1; }
+srv=fz-srv-$$
+cli=fz-cli-$$
 work=$(mktemp -d)
 pids=()
+made=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  # Whatever still runs inside the namespaces (a daemonised client) ends
+  # with them.
+  for ns in "${made[@]}"; do
+    for p in $(ip netns pids "$ns" 2>/dev/null); do kill "$p" 2>/dev/null || true; done
+  done
   wait 2>/dev/null || true
-  ip netns del fz-cli 2>/dev/null || true
-  rm -rf /etc/netns/fz-cli
-  ip netns del fz-srv 2>/dev/null || true
+  for ns in "${made[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
+  if [[ " ${made[*]} " == *" $cli "* ]]; then rm -rf "/etc/netns/$cli"; fi
   rm -rf "$work"
 }
 trap cleanup EXIT
 
-S="ip netns exec fz-srv"
-C="ip netns exec fz-cli"
-ip netns add fz-srv
-ip netns add fz-cli
-# DHCP clients rewrite /etc/resolv.conf: inside fz-cli, `ip netns exec`
-# puts this file there instead, so the host's is never touched (the
-# clients are also told to run no hook scripts).
-mkdir -p /etc/netns/fz-cli
-echo "nameserver 10.77.0.1" > /etc/netns/fz-cli/resolv.conf
+S="ip netns exec $srv"
+C="ip netns exec $cli"
+ip netns add "$srv" && made+=("$srv")
+ip netns add "$cli" && made+=("$cli")
+# DHCP clients rewrite /etc/resolv.conf: inside the client namespace,
+# `ip netns exec` puts this file there instead, so the host's is never
+# touched (the clients are also told to run no hook scripts).
+mkdir -p "/etc/netns/$cli"
+echo "nameserver 10.77.0.1" > "/etc/netns/$cli/resolv.conf"
 $S ip link set lo up
 $C ip link set lo up
 $S ip link add br0 type bridge
 $S ip link set br0 type bridge forward_delay 0
 $S ip addr add 10.77.0.1/24 dev br0
 $S ip link set br0 up
-ip link add fz-veth0 type veth peer name fz-veth1
-ip link set fz-veth0 netns fz-srv
-ip link set fz-veth1 netns fz-cli
+# Made directly inside the namespaces: nothing is left on the host if a
+# step fails.
+ip link add fz-veth0 netns "$srv" type veth peer name fz-veth1 netns "$cli"
 $S ip link set fz-veth0 master br0
 $S ip link set fz-veth0 up
 $C ip link set fz-veth1 address 52:54:00:77:00:02
@@ -86,7 +93,8 @@ for _ in $(seq 50); do
   sleep 0.2
 done
 token=$(cat "$work/data/admin.token")
-api() { $S curl -fsS --max-time 5 -k -H "Authorization: Bearer $token" -H 'Content-Type: application/json' "$@"; }
+printf 'Authorization: Bearer %s\n' "$token" > "$work/auth.header"
+api() { $S curl -fsS --max-time 5 -k -H "@$work/auth.header" -H 'Content-Type: application/json' "$@"; }
 api -X POST https://127.0.0.1:8443/api/v1/networks -d '{"name":"fz","subnet":"10.77.0.0/24","router":"10.77.0.1",
   "server":"10.77.0.1","static":{"start":"10.77.0.10","end":"10.77.0.99"},
   "dynamic":{"start":"10.77.0.100","end":"10.77.0.200"},"domain":"fz.test","interface":"br0"}' >/dev/null
@@ -98,7 +106,10 @@ $C timeout 20 dhclient -1 -v -sf /bin/true -pf "$work/dhclient.pid" -lf "$work/d
 $C timeout 20 dhclient -r -sf /bin/true -pf "$work/dhclient.pid" -lf "$work/dhclient.leases" fz-veth1 >/dev/null 2>&1 || true
 $C timeout 20 udhcpc -i fz-veth1 -s /bin/true -n -q -f -V PXEClient:Arch:00000:UNDI:002001 >/dev/null 2>&1 || true
 $C timeout 20 udhcpc -i fz-veth1 -s /bin/true -n -q -f -x hostname:probe -R >/dev/null 2>&1 || true
-$C timeout 30 dhcpcd -4 -1 -B -d -f /dev/null --script /bin/true --nohook resolv.conf -t 15 fz-veth1 >/dev/null 2>&1 || true
+# dhcpcd keeps state under /var/lib/dhcpcd and /run/dhcpcd: tmpfs over
+# both, in a mount namespace of its own.
+$C unshare -m sh -c 'for d in /var/lib/dhcpcd /run/dhcpcd; do [ -d $d ] && mount -t tmpfs none $d; done
+  exec timeout 30 dhcpcd -4 -1 -B -d -f /dev/null --script /bin/true --nohook resolv.conf -t 15 fz-veth1' >/dev/null 2>&1 || true
 $C ip addr flush dev fz-veth1
 $C ip addr add 10.77.0.2/24 dev fz-veth1
 
@@ -126,3 +137,5 @@ sleep 1
 kill "${pids[0]}"
 wait "${pids[0]}" 2>/dev/null || true
 python3 fuzz/pcap-seeds.py "$work/capture.pcap" fuzz/corpus
+# Under sudo, the seeds belong to whoever ran it.
+if [[ -n ${SUDO_UID:-} ]]; then chown -R "$SUDO_UID:${SUDO_GID:-$SUDO_UID}" fuzz/corpus; fi

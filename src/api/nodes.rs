@@ -152,9 +152,11 @@ pub(crate) async fn report_inventory(
     AxState(api): AxState<ApiState>,
     Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
-    Body(facts): Body<serde_json::Map<String, serde_json::Value>>,
+    body: axum::body::Bytes,
 ) -> ApiResult<Json<Facts>> {
+    // Who may report comes first: a stranger's body is not even parsed.
     reporting_node(&api, &caller, &name)?;
+    let facts: serde_json::Map<String, serde_json::Value> = super::body::parse(&body)?;
     let facts = api.inventory.report_facts(name, facts).await?;
     Ok(Json(Facts::clone(&facts)))
 }

@@ -199,7 +199,24 @@ mod tests {
         };
         assert_eq!(base(b"10.9.0.1:8080"), "http://10.9.0.1:8080");
         assert_eq!(base(b"boot.lab.test"), "http://boot.lab.test");
-        for bad in [&b"evil.test/x initrd=http://evil.test/i"[..], b"u@evil.test", b"a b", b"x|y", b"\\"] {
+        assert_eq!(base(b"[fd00::1]:8080"), "http://[fd00::1]:8080");
+        assert_eq!(base(b"[fd00::1]"), "http://[fd00::1]");
+        for bad in [
+            &b"evil.test/x initrd=http://evil.test/i"[..],
+            b"u@evil.test",
+            b"a b",
+            b"x|y",
+            b"\\",
+            b"x;reboot",
+            b"$(id)",
+            b"a'b",
+            b"h:0",
+            b"h:99999",
+            b"h:+80",
+            b"fd00::1",
+            b"[zz::1]",
+            b"",
+        ] {
             assert_eq!(base(bad), "http://10.9.0.1:80", "{}", String::from_utf8_lossy(bad));
         }
     }
@@ -245,18 +262,31 @@ struct MacQuery {
     mac: Option<String>,
 }
 
+/// Whether `host` is a plain `name[:port]`, `a.b.c.d[:port]` or
+/// `[v6][:port]`: letters, digits, dots and dashes (hex and colons inside
+/// brackets), and a port of 1 to 65535. Nothing a shell or an iPXE script
+/// reads specially (`;`, `$`, spaces, `@`...).
+fn plain_host(host: &str) -> bool {
+    let (name, port) = match host.rsplit_once(':') {
+        Some((n, p)) if !n.contains(':') || n.ends_with(']') => (n, Some(p)),
+        _ => (host, None),
+    };
+    let name_ok = match name.strip_prefix('[').and_then(|n| n.strip_suffix(']')) {
+        Some(v6) => v6.parse::<std::net::Ipv6Addr>().is_ok(),
+        None => !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-'),
+    };
+    name_ok && port.is_none_or(|p| p.parse::<u16>().is_ok_and(|p| p > 0) && p.bytes().all(|b| b.is_ascii_digit()))
+}
+
 /// The URL the client used to reach us, from its Host header. The header
-/// goes into scripts and templates, so only a plain `host[:port]` is taken
-/// (no spaces, no `@`, nothing a script would read as a second word);
-/// anything else gets the listener's own address.
+/// goes into scripts and templates (an iPXE kernel line, a shell command
+/// in cloud-init), so only a [`plain_host`] is taken; anything else gets
+/// the listener's own address.
 fn base_url(settings: &BootSettings, headers: &HeaderMap) -> String {
     if let Some(url) = &settings.public_url {
         return url.trim_end_matches('/').to_string();
     }
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .filter(|h| !h.contains('@') && h.parse::<axum::http::uri::Authority>().is_ok());
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).filter(|h| plain_host(h));
     match host {
         Some(host) => format!("http://{host}"),
         None => format!("http://{}", settings.listen),

@@ -37,31 +37,32 @@ fn depth(v: &serde_json::Value) -> usize {
     }
 }
 
-/// Checks a report's size and shape; the error names the limit.
-pub(crate) fn check(facts: &serde_json::Map<String, serde_json::Value>) -> Result<(), InventoryError> {
-    let size = serde_json::to_vec(facts).map_or(usize::MAX, |b| b.len());
-    if size > MAX_BYTES {
-        return Err(InventoryError::invalid("inventory", format!("{size} bytes; at most {MAX_BYTES}")));
+/// A report that has been checked: a JSON object within [`MAX_BYTES`] and
+/// [`MAX_DEPTH`]. Only [`Report::new`] makes one.
+#[derive(Debug, Clone)]
+pub(crate) struct Report(serde_json::Map<String, serde_json::Value>);
+
+impl Report {
+    /// Checks a report's size and shape; the error names the limit.
+    pub(crate) fn new(facts: serde_json::Map<String, serde_json::Value>) -> Result<Report, InventoryError> {
+        let size = serde_json::to_vec(&facts).map_or(usize::MAX, |b| b.len());
+        if size > MAX_BYTES {
+            return Err(InventoryError::invalid("inventory", format!("{size} bytes; at most {MAX_BYTES}")));
+        }
+        let deepest = facts.values().map(depth).max().unwrap_or(0) + 1;
+        if deepest > MAX_DEPTH {
+            return Err(InventoryError::invalid("inventory", format!("nested {deepest} deep; at most {MAX_DEPTH}")));
+        }
+        Ok(Report(facts))
     }
-    let deepest = facts.values().map(depth).max().unwrap_or(0) + 1;
-    if deepest > MAX_DEPTH {
-        return Err(InventoryError::invalid("inventory", format!("nested {deepest} deep; at most {MAX_DEPTH}")));
-    }
-    Ok(())
 }
 
-/// Records `facts` as `node`'s report, replacing the last one.
-pub(crate) fn report(
-    txn: &mut Txn<'_>,
-    node: &str,
-    facts: serde_json::Map<String, serde_json::Value>,
-    now: u64,
-) -> Result<Arc<Facts>, InventoryError> {
-    check(&facts)?;
+/// Records `report` as `node`'s, replacing the last one.
+pub(crate) fn report(txn: &mut Txn<'_>, node: &str, report: Report, now: u64) -> Result<Arc<Facts>, InventoryError> {
     if txn.world().table::<Node>().get(node).is_none() {
         return Err(InventoryError::not_found(Node::KIND, node));
     }
-    Ok(txn.put(Facts { node: node.to_string(), facts, reported_at: now })?)
+    Ok(txn.put(Facts { node: node.to_string(), facts: report.0, reported_at: now })?)
 }
 
 /// A deleted node's report goes with it.
@@ -85,13 +86,16 @@ mod tests {
 
     #[test]
     fn reports_are_bounded_in_size_and_depth() {
-        assert!(check(&object(json!({"cpus": 4, "disks": [{"name": "vda", "bytes": 1}]}))).is_ok());
+        assert!(Report::new(object(json!({"cpus": 4, "disks": [{"name": "vda", "bytes": 1}]}))).is_ok());
         let big = object(json!({ "blob": "x".repeat(MAX_BYTES) }));
-        assert!(check(&big).unwrap_err().to_string().contains("at most 65536"));
+        assert!(Report::new(big).unwrap_err().to_string().contains("at most 65536"));
+        // The object itself is level 1: MAX_DEPTH levels in all are fine, one more is not.
         let mut deep = json!(1);
-        for _ in 0..MAX_DEPTH {
+        for _ in 0..MAX_DEPTH - 1 {
             deep = json!([deep]);
         }
-        assert!(check(&object(json!({ "d": deep }))).unwrap_err().to_string().contains("deep"));
+        assert!(Report::new(object(json!({ "d": deep.clone() }))).is_ok());
+        let too_deep = json!([deep]);
+        assert!(Report::new(object(json!({ "d": too_deep }))).unwrap_err().to_string().contains("nested 9 deep"));
     }
 }

@@ -76,8 +76,8 @@ impl Inventory {
         node: String,
         facts: serde_json::Map<String, serde_json::Value>,
     ) -> Result<Arc<facts::Facts>, InventoryError> {
-        facts::check(&facts)?;
-        self.state.write(move |txn| facts::report(txn, &node, facts, crate::types::time::now())).await
+        let report = facts::Report::new(facts)?;
+        self.state.write(move |txn| facts::report(txn, &node, report, crate::types::time::now())).await
     }
 
     /// Adds the shipped bootenvs that are missing; returns how many.

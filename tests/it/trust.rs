@@ -319,7 +319,7 @@ fn a_machine_posts_only_its_own_inventory() {
     // Bad reports are refused naming the limit, and keep the last good one.
     let big = json!({"blob": "x".repeat(70_000)});
     refused(curl_as(None, Some(&ta), "POST", &at_boot, Some(&big)), 422, "at most 65536");
-    refused(curl_as(None, Some(&ta), "POST", &at_boot, Some(&json!([1, 2]))), 400, "");
+    refused(curl_as(None, Some(&ta), "POST", &at_boot, Some(&json!([1, 2]))), 400, "expected a map");
     // A reader sees it; B has none.
     let reader = token(&srv, "reader", None);
     let (code, v) = curl_as(None, Some(&reader), "GET", &u(&format!("/api/v1/nodes/{a}/inventory")), None);
@@ -329,6 +329,11 @@ fn a_machine_posts_only_its_own_inventory() {
         curl_as(None, Some(&reader), "GET", &u(&format!("/api/v1/nodes/{b}/inventory")), None),
         404,
         "no inventory",
+    );
+    refused(
+        curl_as(None, Some(&reader), "POST", &u(&format!("/api/v1/nodes/{b}/inventory")), Some(&facts)),
+        403,
+        "reader",
     );
     // It is audited as the node's, survives a restart, and goes with the node.
     let (_, audit) = curl(None, "GET", &u("/api/v1/audit"), None);
@@ -344,5 +349,8 @@ fn a_machine_posts_only_its_own_inventory() {
     let (code, v) = curl(None, "GET", &srv.url(&format!("/api/v1/nodes/{a}/inventory")), None);
     assert!(code == 200 && v["facts"] == facts, "{code} {v}");
     assert_eq!(curl(None, "DELETE", &srv.url(&format!("/api/v1/nodes/{a}")), None).0, 204);
-    assert_eq!(curl(None, "GET", &srv.url(&format!("/api/v1/nodes/{a}/inventory")), None).0, 404);
+    // A new node of the same name starts with no report.
+    let again = json!({"name": a, "macs": ["52:54:00:64:00:09"]});
+    assert_eq!(curl(None, "POST", &srv.url("/api/v1/nodes"), Some(&again)).0, 201);
+    refused(curl(None, "GET", &srv.url(&format!("/api/v1/nodes/{a}/inventory")), None), 404, "no inventory");
 }

@@ -6,10 +6,14 @@
 //!
 //! After an I/O failure (a full disk, say) redb refuses every later write
 //! ("previous I/O error") until the file is opened again. So a commit that
-//! fails for I/O closes the database and opens it again at once (a failed
-//! commit never reached the file's header, so what is there is the last
-//! good commit); if that fails too, the next commit tries again. A full
-//! disk is told apart from other failures: [`StoreError::Full`].
+//! fails for I/O closes the database and opens it again at once; if that
+//! fails too, the next commit tries again. Reopening recovers the last
+//! commit whose header reached the disk. A failure while allocating or
+//! writing pages (what a full disk gives) leaves the previous commit; a
+//! failure of the final fsync after the header was written can leave the
+//! failed batch on disk though it was reported as failed: it was never
+//! acknowledged, and it is in the world from the next start. A full disk
+//! is told apart from other failures: [`StoreError::Full`].
 
 use std::path::{Path, PathBuf};
 use std::sync::{PoisonError, RwLock};
