@@ -208,6 +208,22 @@ async fn scenario(env: &Env, machines: u8) -> anyhow::Result<()> {
             &tag,
             format!("discovery image registered it ({status}): {name} -> {}", table::list(&found.node.addresses)),
         );
+        // Then its hardware, with the node's own token.
+        let facts = serde_json::json!({
+            "cpus": 2, "memory_mib": 4096,
+            "disks": [{"name": "vda", "bytes": 34_359_738_368u64}],
+            "nics": [{"mac": mac.to_string(), "driver": "virtio_net"}],
+        });
+        let resp = http
+            .post(format!("{}/api/v1/nodes/{name}/inventory", env.base))
+            .bearer_auth(found.token.expose())
+            .json(&facts)
+            .send()
+            .await?;
+        say(
+            &tag,
+            format!("it posted its inventory with its own token ({})", resp.error_for_status()?.status().as_u16()),
+        );
         nodes.push((name, *mac, found.token.expose().to_string()));
     }
 
