@@ -120,11 +120,20 @@ pub struct ApiConfig {
     pub cert: Option<PathBuf>,
     /// PEM private key of `cert`.
     pub key: Option<PathBuf>,
+    /// How many audit log entries are kept, newest first (each is about
+    /// 300 bytes in memory and on disk).
+    pub audit_keep: usize,
 }
 
 impl Default for ApiConfig {
     fn default() -> Self {
-        ApiConfig { listen: SocketAddr::from(([0, 0, 0, 0], 443)), tls: true, cert: None, key: None }
+        ApiConfig {
+            listen: SocketAddr::from(([0, 0, 0, 0], 443)),
+            tls: true,
+            cert: None,
+            key: None,
+            audit_keep: 100_000,
+        }
     }
 }
 
@@ -332,6 +341,9 @@ impl Config {
             }
             _ => {}
         }
+        if self.api.audit_keep == 0 {
+            return Err(("api.audit_keep", "must be at least 1: the audit log cannot be turned off".into()));
+        }
         if self.api.listen == self.http.listen && self.api.listen.port() != 0 {
             return Err((
                 "api.listen",
@@ -417,6 +429,8 @@ mod tests {
         assert!(e.contains("`engine.max_concurrent_runs`"), "{e}");
         let e = parse("[dhcp]\nenabled = \"yes\"\n").unwrap_err().to_string();
         assert!(e.contains("`dhcp.enabled`"), "{e}");
+        let e = parse("[api]\naudit_keep = 0\n").unwrap_err().to_string();
+        assert!(e.contains("`api.audit_keep`"), "{e}");
     }
 
     #[test]

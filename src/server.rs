@@ -93,7 +93,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
 async fn start_services(config: Arc<Config>, state: State) -> anyhow::Result<Running> {
     let inventory = Inventory::new(state.clone());
     let engine = Engine::new(state.clone(), config.clone());
-    let auth = Auth::new(state.clone());
+    let auth = Auth::new(state.clone(), config.api.audit_keep);
     if let Some((path, token)) = auth.bootstrap(&config.data_dir).await.context("the first admin token")? {
         // Shown this once; the file keeps it for the CLI.
         println!("fulcrum: first start: an admin token was written to {} (mode 0600):", path.display());

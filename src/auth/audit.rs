@@ -1,6 +1,9 @@
 //! The audit log: one durable record per API write, refused ones
 //! included: who (the token's id, name and access, or the node, or
-//! nobody), what (method, route, path, status) and when.
+//! nobody), what (method, route, path, status) and when. It keeps the
+//! newest `[api] audit_keep` entries: every record also lives in memory,
+//! and machines' reports (alive, inventory) would otherwise grow it
+//! without end.
 
 use serde::{Deserialize, Serialize};
 
@@ -37,8 +40,14 @@ pub(crate) struct AuditEntry {
 
 record!(AuditEntry, kind = "audit", table = "audit", key = id: u64, index = NoIndex);
 
-/// Appends an entry (its id is assigned here).
-pub(crate) fn append(txn: &mut Txn<'_>, mut entry: AuditEntry) -> Result<(), StateError> {
+/// Appends an entry (its id is assigned here, one more than the newest),
+/// and drops the oldest beyond the newest `keep` in the same transaction.
+pub(crate) fn append(txn: &mut Txn<'_>, mut entry: AuditEntry, keep: usize) -> Result<(), StateError> {
     entry.id = txn.world().table::<AuditEntry>().iter().next_back().map_or(1, |e| e.id + 1);
-    txn.put(entry).map(|_| ())
+    txn.put(entry)?;
+    while txn.world().table::<AuditEntry>().len() > keep.max(1) {
+        let Some(oldest) = txn.world().table::<AuditEntry>().iter().next().map(|e| e.id) else { break };
+        txn.delete::<AuditEntry, _>(&oldest)?;
+    }
+    Ok(())
 }

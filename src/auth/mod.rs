@@ -43,6 +43,8 @@ pub(crate) fn register(schema: &mut Schema) {
 #[derive(Clone)]
 pub(crate) struct Auth {
     state: State,
+    /// How many audit entries are kept (`[api] audit_keep`).
+    audit_keep: usize,
 }
 
 /// Writes `text` to `path`, mode 0600, replacing it atomically.
@@ -56,8 +58,8 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
 }
 
 impl Auth {
-    pub(crate) fn new(state: State) -> Auth {
-        Auth { state }
+    pub(crate) fn new(state: State, audit_keep: usize) -> Auth {
+        Auth { state, audit_keep }
     }
 
     /// At first start (no token exists yet): creates an admin token and
@@ -96,6 +98,7 @@ impl Auth {
 
     /// Records an API write.
     pub(crate) async fn audit(&self, entry: AuditEntry) -> Result<(), AuthError> {
-        Ok(self.state.write(move |txn| audit::append(txn, entry)).await?)
+        let keep = self.audit_keep;
+        Ok(self.state.write(move |txn| audit::append(txn, entry, keep)).await?)
     }
 }

@@ -354,3 +354,26 @@ fn a_machine_posts_only_its_own_inventory() {
     assert_eq!(curl(None, "POST", &srv.url("/api/v1/nodes"), Some(&again)).0, 201);
     refused(curl(None, "GET", &srv.url(&format!("/api/v1/nodes/{a}/inventory")), None), 404, "no inventory");
 }
+
+#[test]
+fn the_audit_log_keeps_the_newest_entries() {
+    let (cfg, ports) = loopback_config();
+    let cfg = cfg.replace("[api]\n", "[api]\naudit_keep = 5\n");
+    let srv = Server::start(&cfg, ports.http, None);
+    // Eight writes, refused ones included.
+    for i in 0..8 {
+        let code = curl(None, "POST", &srv.url("/api/v1/networks"), Some(&json!({"name": format!("bad{i}")}))).0;
+        assert_eq!(code, 400);
+    }
+    let ids = |srv: &Server| -> Vec<u64> {
+        let (code, audit) = curl(None, "GET", &srv.url("/api/v1/audit"), None);
+        assert_eq!(code, 200, "{audit}");
+        audit.as_array().unwrap().iter().filter_map(|e| e["id"].as_u64()).collect()
+    };
+    assert_eq!(ids(&srv), vec![4, 5, 6, 7, 8], "the newest five, oldest dropped");
+    // Across a restart, and numbering goes on from the newest.
+    let (_, dir) = srv.stop();
+    let srv = Server::start_in(dir, &cfg, ports.http, None);
+    assert_eq!(curl(None, "POST", &srv.url("/api/v1/networks"), Some(&json!({"name": "bad9"}))).0, 400);
+    assert_eq!(ids(&srv), vec![5, 6, 7, 8, 9]);
+}
