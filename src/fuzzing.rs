@@ -241,6 +241,20 @@ pub fn tftp(data: &[u8]) {
     }
 }
 
+/// Runs `req`, as from `peer`, through the fixture's boot router.
+fn serve(
+    fx: &Fixture,
+    mut req: axum::http::Request<axum::body::Body>,
+    peer: Ipv4Addr,
+) -> (axum::http::StatusCode, axum::body::Bytes) {
+    req.extensions_mut().insert(ConnectInfo(SocketAddr::new(IpAddr::V4(peer), 40_000)));
+    fx.rt.block_on(async {
+        let resp = fx.boot.clone().oneshot(req).await.expect("the router is infallible");
+        let status = resp.status();
+        (status, axum::body::to_bytes(resp.into_body(), 1 << 20).await.expect("a body"))
+    })
+}
+
 /// An HTTP request to the boot routes. The input is `P TARGET [\nHOST]`: the
 /// first byte picks the peer (loopback, node a's address, node b's, a host
 /// on no served network), then the request target and the Host header.
@@ -265,14 +279,8 @@ pub fn boot_http(data: &[u8]) {
     if let Some(host) = host {
         req = req.header(axum::http::header::HOST, host);
     }
-    let Ok(mut req) = req.body(axum::body::Body::empty()) else { return };
-    req.extensions_mut().insert(ConnectInfo(SocketAddr::new(IpAddr::V4(peer), 40_000)));
-    let (status, body) = fx.rt.block_on(async {
-        let resp = fx.boot.clone().oneshot(req).await.expect("the router is infallible");
-        let status = resp.status();
-        let body = axum::body::to_bytes(resp.into_body(), 1 << 20).await.expect("a body");
-        (status, body)
-    });
+    let Ok(req) = req.body(axum::body::Body::empty()) else { return };
+    let (status, body) = serve(fx, req, peer);
     assert!(!status.is_server_error(), "{status} for {:?}", String::from_utf8_lossy(data));
     assert!(
         !body.windows(SECRET.len()).any(|w| w == SECRET),
@@ -406,25 +414,17 @@ mod tests {
         let fx = fixture();
         assert!(fx.tftp.resolve(Path::new("undionly.kpxe")).is_ok());
         assert!(fx.tftp.resolve(Path::new("out")).is_err());
-        let ok = |target: &str, peer: u8| {
-            let mut data = vec![peer];
-            data.extend_from_slice(target.as_bytes());
-            data
-        };
+        let input = |target: &str, peer: u8| [&[peer], target.as_bytes()].concat();
         // Node a's own template, from node a: carries its token.
         let req = axum::http::Request::builder()
             .uri("/boot/templates/52:54:00:00:00:aa/user-data")
             .body(axum::body::Body::empty())
             .expect("request");
-        let mut req = req;
-        req.extensions_mut().insert(ConnectInfo(SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 9, 0, 10)), 1)));
-        let body = fx.rt.block_on(async {
-            let resp = fx.boot.clone().oneshot(req).await.expect("router");
-            assert_eq!(resp.status(), 200);
-            axum::body::to_bytes(resp.into_body(), 1 << 20).await.expect("body")
-        });
+        let (status, body) = serve(fx, req, Ipv4Addr::new(10, 9, 0, 10));
+        assert_eq!(status, 200);
         assert!(String::from_utf8_lossy(&body).contains(NODES[0].3));
-        boot_http(&ok("/boot/ipxe?mac=52:54:00:00:00:aa", 1));
-        boot_http(&ok("/boot/templates/52:54:00:00:00:aa/user-data", 2));
+        // From node a, and from node b (refused, or the token oracle fires).
+        boot_http(&input("/boot/ipxe?mac=52:54:00:00:00:aa", 1));
+        boot_http(&input("/boot/templates/52:54:00:00:00:aa/user-data", 2));
     }
 }

@@ -3,28 +3,64 @@
 //! format. Plain atomics: counting never blocks a packet; the dropped DHCP
 //! datagrams are counted per reason ([`Reasons`]).
 
-use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::OnceLock;
+
+/// Most distinct reasons one [`Reasons`] keeps apart; any beyond are
+/// counted as `other`.
+const REASON_SLOTS: usize = 32;
 
 /// A counter per reason, for the drops whose reasons the dropping room
-/// names (`fulcrum_dhcp4_dropped_total{reason="rate_mac"}`).
-#[derive(Debug, Default)]
+/// names (`fulcrum_dhcp4_dropped_total{reason="rate_mac"}`). Counting is
+/// lock-free, as it sits on the packet path of a flood: a reason takes the
+/// first free slot the first time it is counted, and keeps it.
+#[derive(Debug)]
 pub(crate) struct Reasons {
-    counts: Mutex<BTreeMap<&'static str, u64>>,
+    labels: [OnceLock<&'static str>; REASON_SLOTS],
+    counts: [AtomicU64; REASON_SLOTS],
+    other: AtomicU64,
+}
+
+impl Default for Reasons {
+    fn default() -> Reasons {
+        Reasons {
+            labels: std::array::from_fn(|_| OnceLock::new()),
+            counts: std::array::from_fn(|_| AtomicU64::new(0)),
+            other: AtomicU64::new(0),
+        }
+    }
 }
 
 impl Reasons {
     /// One more for `reason` (a snake_case label).
     pub(crate) fn count(&self, reason: &'static str) {
-        *self.counts.lock().unwrap_or_else(|p| p.into_inner()).entry(reason).or_default() += 1;
+        for (label, n) in self.labels.iter().zip(&self.counts) {
+            // A free slot is claimed for `reason`, unless another reason
+            // claims it first; then the search goes on.
+            if *label.get_or_init(|| reason) == reason {
+                n.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+        }
+        self.other.fetch_add(1, Ordering::Relaxed);
     }
 
     fn render(&self, out: &mut String, name: &str, help: &str) {
         let _ = writeln!(out, "# HELP fulcrum_{name} {help}");
         let _ = writeln!(out, "# TYPE fulcrum_{name} counter");
-        for (reason, n) in self.counts.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+        let mut rows: Vec<(&str, u64)> = self
+            .labels
+            .iter()
+            .zip(&self.counts)
+            .filter_map(|(l, n)| Some((*l.get()?, n.load(Ordering::Relaxed))))
+            .collect();
+        let other = self.other.load(Ordering::Relaxed);
+        if other > 0 {
+            rows.push(("other", other));
+        }
+        rows.sort_unstable();
+        for (reason, n) in rows {
             let _ = writeln!(out, "fulcrum_{name}{{reason=\"{reason}\"}} {n}");
         }
     }
@@ -73,4 +109,49 @@ counters! {
 /// Adds one to a counter.
 pub(crate) fn bump(c: &AtomicU64) {
     c.fetch_add(1, Ordering::Relaxed);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows(r: &Reasons) -> Vec<String> {
+        let mut out = String::new();
+        r.render(&mut out, "x_total", "help");
+        out.lines().filter(|l| !l.starts_with('#')).map(str::to_string).collect()
+    }
+
+    #[test]
+    fn reasons_count_apart_from_many_threads() {
+        let r = Reasons::default();
+        std::thread::scope(|s| {
+            for t in 0..4 {
+                let r = &r;
+                s.spawn(move || {
+                    for i in 0..1000 {
+                        r.count(["rate_mac", "malformed", "no_network"][(i + t) % 3]);
+                    }
+                });
+            }
+        });
+        assert_eq!(
+            rows(&r),
+            [
+                "fulcrum_x_total{reason=\"malformed\"} 1333",
+                "fulcrum_x_total{reason=\"no_network\"} 1333",
+                "fulcrum_x_total{reason=\"rate_mac\"} 1334",
+            ]
+        );
+    }
+
+    #[test]
+    fn reasons_beyond_the_slots_are_other() {
+        let r = Reasons::default();
+        for i in 0..REASON_SLOTS + 2 {
+            r.count(Box::leak(format!("r{i:02}").into_boxed_str()));
+        }
+        let rows = rows(&r);
+        assert_eq!(rows.len(), REASON_SLOTS + 1, "{rows:?}");
+        assert!(rows.contains(&"fulcrum_x_total{reason=\"other\"} 2".to_string()), "{rows:?}");
+    }
 }
