@@ -142,6 +142,10 @@ async fn concurrent_writes_are_batched_and_all_acknowledged() {
 async fn deletes_cascade_in_the_same_transaction() {
     let dir = tempfile::tempdir().unwrap();
     let state = State::open_dir(dir.path(), schema()).unwrap();
+    // Subscribed first, so that the creations below are announced on it
+    // (after their caller is answered) and drained before the delete: a
+    // subscriber that joined after the write could still receive them.
+    let mut feed = state.subscribe();
     state
         .write(|t| {
             t.put(item("a", 1))?;
@@ -153,7 +157,10 @@ async fn deletes_cascade_in_the_same_transaction() {
         })
         .await
         .unwrap();
-    let mut feed = state.subscribe();
+    for _ in 0..5 {
+        let change = tokio::time::timeout(std::time::Duration::from_secs(5), feed.recv()).await;
+        assert!(change.expect("five creations announced").unwrap().event_name().ends_with(".created"));
+    }
     let gone = state.write(|t| t.delete::<Item, _>("a")).await.unwrap();
     assert_eq!(gone.map(|i| i.name.clone()).as_deref(), Some("a"));
     // The feed is told after the caller is answered: wait for it (bounded).
