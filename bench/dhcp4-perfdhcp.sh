@@ -243,6 +243,8 @@ listen = "$SRV_IP:8080"
 [dhcp]
 listen4 = "0.0.0.0:67"
 interfaces = ["veth-srv"]
+[dns]
+enabled = false
 [tftp]
 enabled = false
 $api_section

@@ -44,6 +44,8 @@ data_dir = "$dir/data"
 listen = "127.0.0.1:$port"
 [dhcp]
 enabled = false
+[dns]
+enabled = false
 [tftp]
 enabled = false
 [engine]

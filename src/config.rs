@@ -208,19 +208,89 @@ impl Default for TftpConfig {
     }
 }
 
-/// The authoritative DNS server (not built yet: must stay disabled).
+/// The authoritative DNS server: the cluster's zones from live state,
+/// transfers to the site's secondaries, forwarding for the nodes.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DnsConfig {
-    /// Whether DNS is served (must be false in this build).
+    /// Whether DNS is served.
     pub enabled: bool,
-    /// Where DNS would listen.
+    /// Addresses served on UDP and TCP (port 53 on every address by
+    /// default).
     pub listen: Vec<SocketAddr>,
+    /// TTL of every answer from the zones (seconds).
+    pub ttl: u32,
+    /// The admin node's host label in every forward zone (its A record,
+    /// the NS and the SOA's primary name): `admin.cluster.example`.
+    pub admin_name: String,
+    /// The SOA's responsible-person mailbox, as a name
+    /// (`hostmaster` -> `hostmaster.<zone>`; a dotted name is taken whole).
+    pub hostmaster: String,
+    /// Secondaries: sent a NOTIFY on every change and allowed to transfer
+    /// the zones (with the TSIG key, when one is set).
+    pub secondaries: Vec<SocketAddr>,
+    /// The key transfers and NOTIFYs are signed with (RFC 8945). When set,
+    /// a transfer without a valid signature is refused.
+    pub tsig: Option<TsigConfig>,
+    /// Upstream resolvers for names outside the cluster's zones, asked on
+    /// behalf of clients on the served networks (and loopback) only. Empty:
+    /// such names are REFUSED.
+    pub forwarders: Vec<SocketAddr>,
+    /// How long an upstream may take to answer (milliseconds).
+    pub forward_timeout_ms: u64,
+    /// Most answers the forwarding cache holds.
+    pub forward_cache: usize,
 }
 
 impl Default for DnsConfig {
     fn default() -> Self {
-        DnsConfig { enabled: false, listen: vec![SocketAddr::from(([0, 0, 0, 0], 53))] }
+        DnsConfig {
+            enabled: true,
+            listen: vec![SocketAddr::from(([0, 0, 0, 0], 53))],
+            ttl: 300,
+            admin_name: "admin".into(),
+            hostmaster: "hostmaster".into(),
+            secondaries: Vec::new(),
+            tsig: None,
+            forwarders: Vec::new(),
+            forward_timeout_ms: 2000,
+            forward_cache: 10_000,
+        }
+    }
+}
+
+/// A TSIG key shared with the secondaries.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TsigConfig {
+    /// The key's name, as the secondaries know it (`fulcrum-xfr`).
+    pub name: String,
+    /// `hmac-sha256` (the default), `hmac-sha384` or `hmac-sha512`.
+    #[serde(default = "default_tsig_algorithm")]
+    pub algorithm: String,
+    /// The key, base64 (`tsig-keygen` / `keymgr -t` print one).
+    pub secret: KeySecret,
+}
+
+fn default_tsig_algorithm() -> String {
+    "hmac-sha256".into()
+}
+
+/// Key material from the config: never printed.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct KeySecret(String);
+
+impl KeySecret {
+    /// The value, for the one room that signs with it.
+    pub(crate) fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for KeySecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
     }
 }
 
@@ -292,6 +362,34 @@ impl Default for EngineConfig {
     }
 }
 
+impl DnsConfig {
+    fn validate(&self) -> Result<(), (&'static str, String)> {
+        if self.enabled && self.listen.is_empty() {
+            return Err(("dns.listen", "give at least one address, or set dns.enabled = false".into()));
+        }
+        names::check_domain("dns.admin_name", &self.admin_name).map_err(|e| ("dns.admin_name", e.message))?;
+        names::check_domain("dns.hostmaster", &self.hostmaster).map_err(|e| ("dns.hostmaster", e.message))?;
+        if self.ttl == 0 || self.ttl > 604_800 {
+            return Err(("dns.ttl", format!("{} is outside 1..=604800", self.ttl)));
+        }
+        if !(100..=30_000).contains(&self.forward_timeout_ms) {
+            return Err(("dns.forward_timeout_ms", "must be between 100 and 30000".into()));
+        }
+        if let Some(t) = &self.tsig {
+            names::check_domain("dns.tsig.name", &t.name).map_err(|e| ("dns.tsig.name", e.message))?;
+            if !["hmac-sha256", "hmac-sha384", "hmac-sha512"].contains(&t.algorithm.as_str()) {
+                return Err(("dns.tsig.algorithm", format!("`{}`: use hmac-sha256, hmac-sha384 or hmac-sha512", t.algorithm)));
+            }
+            match data_encoding::BASE64.decode(t.secret.expose().as_bytes()) {
+                Ok(k) if k.len() >= 16 => {}
+                Ok(_) => return Err(("dns.tsig.secret", "shorter than 16 bytes".into())),
+                Err(_) => return Err(("dns.tsig.secret", "is not base64".into())),
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Config {
     /// Reads, parses and validates a config file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
@@ -316,9 +414,7 @@ impl Config {
         if self.data_dir.as_os_str().is_empty() {
             return Err(("data_dir", "must not be empty".into()));
         }
-        if self.dns.enabled {
-            return Err(("dns.enabled", "the DNS server is not part of this build yet; set it to false".into()));
-        }
+        self.dns.validate()?;
         if self.engine.max_concurrent_runs == 0 {
             return Err(("engine.max_concurrent_runs", "must be at least 1".into()));
         }

@@ -38,6 +38,7 @@ mod cli;
 pub mod config;
 pub mod demo;
 mod dhcp;
+mod dns;
 mod engine;
 #[cfg(any(fuzzing, test))]
 pub mod fuzzing;

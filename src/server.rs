@@ -27,6 +27,7 @@ use crate::boot::http::{BootSettings, BootState};
 use crate::boot::{self, tftp};
 use crate::config::Config;
 use crate::dhcp::v4::server as dhcp4;
+use crate::dns;
 use crate::engine::{self, Engine};
 use crate::inventory::{self, bootenv, Inventory};
 use crate::net::tls::identity::{Identity, Origin};
@@ -49,6 +50,7 @@ pub(crate) fn schema() -> Schema {
     inventory::register(&mut s);
     crate::auth::register(&mut s);
     crate::dhcp::register(&mut s);
+    crate::dns::register(&mut s);
     engine::register(&mut s);
     s.migration(1, migrations::unchanged);
     s
@@ -66,9 +68,12 @@ pub struct Running {
     pub dhcp4: Vec<SocketAddr>,
     /// The TFTP socket, when TFTP is enabled.
     pub tftp: Option<SocketAddr>,
+    /// The DNS addresses (UDP and TCP), when DNS is enabled.
+    pub dns: Vec<SocketAddr>,
     state: State,
     engine: Engine,
     dhcp: Option<Arc<dhcp4::Server>>,
+    dns_service: Option<dns::server::Service>,
     stop: CancellationToken,
     /// HTTP, the DHCP socket loops and TFTP.
     services: JoinSet<()>,
@@ -231,6 +236,13 @@ async fn start_services(config: Arc<Config>, state: State) -> anyhow::Result<Run
         });
     }
 
+    // DNS.
+    let mut dns_service = None;
+    if config.dns.enabled {
+        dns_service = Some(dns::server::Service::start(state.clone(), &config, stats.clone()).await?);
+    }
+    let dns_addrs = dns_service.as_ref().map(|s| s.addrs.clone()).unwrap_or_default();
+
     // Everything is bound: the annealer may start running jigs.
     let annealer = config.engine.annealer.then(|| tokio::spawn(engine::annealer::run(engine.clone(), stop.clone())));
     let tls = listeners.tls.as_ref().map(|t| t.fingerprint);
@@ -240,9 +252,11 @@ async fn start_services(config: Arc<Config>, state: State) -> anyhow::Result<Run
         tls,
         dhcp4: dhcp_addrs,
         tftp: tftp_addr,
+        dns: dns_addrs,
         state,
         engine,
         dhcp,
+        dns_service,
         stop,
         services,
         annealer,
@@ -262,6 +276,9 @@ impl Running {
         }
         if let Some(dhcp) = &self.dhcp {
             dhcp.drain().await;
+        }
+        if let Some(dns) = self.dns_service.take() {
+            dns.shutdown().await;
         }
         if let Some(annealer) = self.annealer.take() {
             if annealer.await.is_err() {

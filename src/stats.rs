@@ -104,6 +104,14 @@ counters! {
     tftp_refused: "TFTP read requests refused (missing file or path outside the root)",
     boot_scripts: "iPXE boot scripts rendered",
     boot_refused: "boot requests (HTTP and TFTP) refused from outside the served networks",
+    dns_queries: "DNS requests received (every opcode, UDP and TCP)",
+    dns_answers: "DNS answers from Fulcrum's zones (AA set)",
+    dns_nxdomain: "DNS answers NXDOMAIN from Fulcrum's zones",
+    dns_refused: "DNS requests refused (outside the zones without forwarding, transfers not allowed, bad TSIG)",
+    dns_formerr: "DNS requests answered FORMERR (not one question)",
+    dns_forwarded: "DNS queries passed to the upstream resolvers",
+    dns_transfers: "zone transfers (AXFR, IXFR) served",
+    dns_notifies: "NOTIFY messages sent to secondaries",
 }
 
 /// Adds one to a counter.

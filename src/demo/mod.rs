@@ -134,6 +134,7 @@ pub(crate) async fn run(machines: u8) -> anyhow::Result<()> {
     let started = Instant::now();
     let dir = tempfile::tempdir()?;
     let (http_port, api_port, dhcp_port, tftp_port) = (free_port()?, free_port()?, free_port()?, free_port()?);
+    let dns_port = free_port()?;
     let tftp_root = dir.path().join("tftp");
     for loader in ["undionly.kpxe", "snponly.efi"] {
         write_file(&tftp_root.join(loader), LOADER_BYTES, loader)?;
@@ -145,17 +146,18 @@ pub(crate) async fn run(machines: u8) -> anyhow::Result<()> {
     let config_text = format!(
         "data_dir = {data:?}\n[http]\nlisten = \"127.0.0.1:{http_port}\"\n[api]\nlisten = \"127.0.0.1:{api_port}\"\n[dhcp]\nlisten4 = \"127.0.0.1:{dhcp_port}\"\n\
          [tftp]\nlisten = \"127.0.0.1:{tftp_port}\"\nroot = {root:?}\n[boot]\nfiles_dir = {files:?}\n\
+         [dns]\nlisten = [\"127.0.0.1:{dns_port}\"]\n\
          [engine]\nallow_local_scripts = true\n[power]\nallow_commands = true\n",
         data = dir.path().join("data"),
         root = tftp_root,
         files = files,
     );
     let config = Config::parse(&config_text, Path::new("demo.toml"))?;
-    println!("Fulcrum demo: one process serving DHCP, TFTP, HTTP boot and the API on loopback");
+    println!("Fulcrum demo: one process serving DHCP, TFTP, HTTP boot, DNS and the API on loopback");
     let running = server::start(config).await?;
     println!(
-        "  api https://{} (TLS, pinned by the CLI)  boot http://{}  dhcp {:?}  tftp {:?}",
-        running.api, running.http, running.dhcp4, running.tftp
+        "  api https://{} (TLS, pinned by the CLI)  boot http://{}  dhcp {:?}  tftp {:?}  dns {:?}",
+        running.api, running.http, running.dhcp4, running.tftp, running.dns
     );
     let fingerprint = running.tls.context("the API has no certificate")?;
     let trust = Trust::Pinned { fingerprint, from: "the demo server".into() };

@@ -9,14 +9,14 @@
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
-use imbl::HashMap;
+use imbl::{HashMap, OrdMap};
 use serde::{Deserialize, Serialize};
 
 use super::bootenv::Bootenv;
 use super::error::InventoryError;
 use super::lifecycle::{ProvisionState, Verb};
 use super::network::Network;
-use crate::net::alloc;
+use crate::net::{alloc, ula};
 use crate::state::{record, Index, Record, Table, Txn, World};
 use crate::types::field::Refuse;
 use crate::types::mac::Mac;
@@ -49,17 +49,25 @@ pub(crate) struct Node {
     pub(crate) updated_at: u64,
 }
 
-/// Node by MAC and by static address.
+/// Node by MAC, by static address, by IPv6 interface ID (the md5 tail of
+/// its name, the same on every network), and the names below each name.
 #[derive(Clone, Default)]
 pub(crate) struct NodeIndex {
     by_mac: HashMap<Mac, String>,
-    by_ip: HashMap<Ipv4Addr, String>,
+    by_ip: OrdMap<Ipv4Addr, String>,
+    by_iid: OrdMap<u64, String>,
+    below: names::Descendants,
 }
 
 impl Index<Node> for NodeIndex {
     fn inserted(&mut self, old: Option<&Node>, new: &Node) {
+        // The name is the key: an update keeps it, and what hangs on it.
+        let renamed = old.is_none_or(|o| o.name != new.name);
         if let Some(old) = old {
-            self.removed(old);
+            self.unlink(old);
+            if renamed {
+                self.unname(old);
+            }
         }
         for mac in &new.macs {
             self.by_mac.insert(*mac, new.name.clone());
@@ -67,9 +75,28 @@ impl Index<Node> for NodeIndex {
         if let Some(ip) = new.ipv4 {
             self.by_ip.insert(ip, new.name.clone());
         }
+        if renamed {
+            self.by_iid.insert(ula::interface_id(&new.name), new.name.clone());
+            self.below.add(&new.name);
+        }
     }
 
     fn removed(&mut self, old: &Node) {
+        self.unlink(old);
+        self.unname(old);
+    }
+}
+
+impl NodeIndex {
+    fn unname(&mut self, old: &Node) {
+        let iid = ula::interface_id(&old.name);
+        if self.by_iid.get(&iid) == Some(&old.name) {
+            self.by_iid.remove(&iid);
+        }
+        self.below.remove(&old.name);
+    }
+
+    fn unlink(&mut self, old: &Node) {
         for mac in &old.macs {
             if self.by_mac.get(mac) == Some(&old.name) {
                 self.by_mac.remove(mac);
@@ -94,6 +121,26 @@ impl Table<Node> {
     /// The node whose static address this is.
     pub(crate) fn by_ip(&self, ip: Ipv4Addr) -> Option<&Arc<Node>> {
         self.index().by_ip.get(&ip).and_then(|n| self.get(n))
+    }
+
+    /// The node whose name's md5 tail is `iid` (its IPv6 interface ID).
+    pub(crate) fn by_interface_id(&self, iid: u64) -> Option<&Arc<Node>> {
+        self.index().by_iid.get(&iid).and_then(|n| self.get(n))
+    }
+
+    /// Whether some node has a static address in `lo..=hi`.
+    pub(crate) fn any_ip_in(&self, lo: Ipv4Addr, hi: Ipv4Addr) -> bool {
+        self.index().by_ip.range(lo..=hi).next().is_some()
+    }
+
+    /// The nodes whose interface IDs are in `lo..=hi`.
+    pub(crate) fn with_interface_id_in(&self, lo: u64, hi: u64) -> impl Iterator<Item = &Arc<Node>> {
+        self.index().by_iid.range(lo..=hi).filter_map(|(_, n)| self.get(n))
+    }
+
+    /// Whether some node's name lies below `name`.
+    pub(crate) fn any_below(&self, name: &str) -> bool {
+        self.index().below.has_below(name)
     }
 }
 

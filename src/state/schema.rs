@@ -1,8 +1,9 @@
 //! [`Schema`]: the record kinds the store holds, registered by the domains
 //! that own them at start-up (one line per kind), what happens to
 //! dependent records when a record is deleted (registered by the domain
-//! that depends on it, so references point one way), the version of the
-//! data's format, and the migrations from older versions.
+//! that depends on it, so references point one way), the records other
+//! domains derive from a batch's changes in the same commit (zone serials),
+//! the version of the data's format, and the migrations from older versions.
 
 use std::any::{Any, TypeId};
 use std::sync::Arc;
@@ -11,8 +12,9 @@ use super::error::StateError;
 use super::record::Record;
 use super::store::{Batch, Store, StoreError};
 use super::table::Table;
+use super::feed::Change;
 use super::txn::Txn;
-use super::world::AnyTable;
+use super::world::{AnyTable, World};
 
 /// A registered record kind.
 pub(super) struct KindInfo {
@@ -24,6 +26,11 @@ pub(super) struct KindInfo {
 /// Runs inside the transaction that deleted a record of another kind.
 type Cascade = Arc<dyn Fn(&mut Txn<'_>, &dyn Any) -> Result<(), StateError> + Send + Sync>;
 
+/// Runs once per batch, after its operations and before its commit, with
+/// the world before the batch and the batch's changes: records derived from
+/// other kinds' changes (a zone's serial) commit with them or not at all.
+pub(crate) type Derive = fn(&World, &mut Txn<'_>, &[Change]) -> Result<(), StateError>;
+
 /// Rewrites the rows of one schema version into the next; its batch is
 /// committed together with the new version number.
 pub(crate) type MigrationFn = fn(&dyn Store) -> Result<Batch, StoreError>;
@@ -33,6 +40,7 @@ pub(crate) struct Schema {
     version: u32,
     pub(super) kinds: Vec<KindInfo>,
     cascades: Vec<(TypeId, Cascade)>,
+    derives: Vec<Derive>,
     migrations: Vec<(u32, MigrationFn)>,
 }
 
@@ -43,7 +51,7 @@ fn empty_table<R: Record>() -> Arc<dyn AnyTable> {
 impl Schema {
     /// An empty schema whose data format is `version`.
     pub(crate) fn new(version: u32) -> Schema {
-        Schema { version, kinds: Vec::new(), cascades: Vec::new(), migrations: Vec::new() }
+        Schema { version, kinds: Vec::new(), cascades: Vec::new(), derives: Vec::new(), migrations: Vec::new() }
     }
 
     /// The version this build writes.
@@ -74,6 +82,18 @@ impl Schema {
         });
         self.cascades.push((TypeId::of::<P>(), cascade));
         self
+    }
+
+    /// After every batch that changed anything, `f` runs in the batch's
+    /// transaction (see [`Derive`]). A failing derive is logged and leaves
+    /// nothing; the batch's own operations still commit.
+    pub(crate) fn on_commit(&mut self, f: Derive) -> &mut Schema {
+        self.derives.push(f);
+        self
+    }
+
+    pub(super) fn derives(&self) -> &[Derive] {
+        &self.derives
     }
 
     /// How to bring data of version `from` to `from + 1`.

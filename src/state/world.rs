@@ -77,6 +77,13 @@ impl World {
         }
     }
 
+    /// Whether `other` holds the very same table of `R` (nothing of that
+    /// kind changed between the two snapshots).
+    pub(crate) fn same_table<R: Record>(&self, other: &World) -> bool {
+        let i = self.slot::<R>();
+        Arc::ptr_eq(&self.tables[i], &other.tables[i])
+    }
+
     /// Every record of kind `R`.
     pub(crate) fn table<R: Record>(&self) -> &Table<R> {
         let slot = self.slot::<R>();

@@ -83,6 +83,27 @@ where
     }
 }
 
+/// Runs the schema's derives over a batch's changes, each on its own copy:
+/// a failing one leaves nothing and is logged.
+fn derive(base: &World, world: &mut World, pending: &mut Pending) {
+    let schema = world.schema().clone();
+    for f in schema.derives() {
+        let mut scratch = world.clone();
+        let mut mine = Pending::default();
+        let res = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            f(base, &mut Txn { world: &mut scratch, pending: &mut mine }, &pending.changes)
+        }));
+        match res {
+            Ok(Ok(())) => {
+                *world = scratch;
+                pending.absorb(mine);
+            }
+            Ok(Err(e)) => tracing::error!(error = %crate::types::report::Report(&e), "a derived write failed; the batch commits without it"),
+            Err(_) => tracing::error!("a derived write panicked; the batch commits without it"),
+        }
+    }
+}
+
 /// The writer's own state.
 pub(super) struct Writer {
     pub(super) store: Box<dyn Store>,
@@ -124,6 +145,9 @@ impl Writer {
         let mut any = false;
         for job in batch.iter_mut() {
             any |= job.apply(&mut world, &mut pending);
+        }
+        if any && !pending.changes.is_empty() {
+            derive(&base, &mut world, &mut pending);
         }
         let commit = if any && !pending.batch.is_empty() {
             self.store.commit(&pending.batch).map_err(StateError::from)

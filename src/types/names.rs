@@ -88,3 +88,45 @@ pub(crate) fn check_interface(field: &str, name: &str) -> Result<(), FieldError>
 pub(crate) fn host_part(fqdn: &str) -> &str {
     fqdn.split('.').next().unwrap_or(fqdn)
 }
+
+/// The proper ancestors of a DNS name, nearest first: `a.b.example`
+/// gives `b.example`, `example`.
+pub(crate) fn ancestors(name: &str) -> impl Iterator<Item = &str> {
+    name.match_indices('.').map(move |(i, _)| &name[i + 1..])
+}
+
+/// How many names lie below each name: what tells an empty non-terminal
+/// (a name with nothing of its own but names under it, which DNS answers
+/// with NODATA, not NXDOMAIN) from a name that does not exist. A
+/// persistent map, so an index holding it clones in O(1).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Descendants(imbl::HashMap<String, u32>);
+
+impl Descendants {
+    /// `name` was added.
+    pub(crate) fn add(&mut self, name: &str) {
+        for a in ancestors(name) {
+            *self.0.entry(a.to_string()).or_insert(0) += 1;
+        }
+    }
+
+    /// `name` was removed.
+    pub(crate) fn remove(&mut self, name: &str) {
+        for a in ancestors(name) {
+            match self.0.get(a).copied() {
+                Some(n) if n > 1 => {
+                    self.0.insert(a.to_string(), n - 1);
+                }
+                Some(_) => {
+                    self.0.remove(a);
+                }
+                None => {}
+            }
+        }
+    }
+
+    /// Whether any name lies below `name`.
+    pub(crate) fn has_below(&self, name: &str) -> bool {
+        self.0.contains_key(name)
+    }
+}

@@ -348,6 +348,8 @@ pub struct InProcess {
     running: Option<fulcrum::server::Running>,
     pub http: SocketAddr,
     pub api: SocketAddr,
+    /// The DNS listener (UDP and TCP), when DNS is enabled.
+    pub dns: Option<SocketAddr>,
     _dir: tempfile::TempDir,
 }
 
@@ -358,14 +360,17 @@ impl InProcess {
         let dir = tempfile::tempdir().expect("tempdir");
         let text = format!(
             "data_dir = \"{d}/data\"\n[http]\nlisten = \"127.0.0.1:0\"\n[api]\nlisten = \"127.0.0.1:0\"\n[dhcp]\nlisten4 = \"127.0.0.1:0\"\n\
-             [tftp]\nlisten = \"127.0.0.1:0\"\nroot = \"{d}\"\n{extra}",
-            d = dir.path().display()
+             [tftp]\nlisten = \"127.0.0.1:0\"\nroot = \"{d}\"\n{dns}{extra}",
+            d = dir.path().display(),
+            // A test that configures DNS itself says where it listens.
+            dns = if extra.contains("[dns]") { "" } else { "[dns]\nlisten = [\"127.0.0.1:0\"]\n" },
         );
         let config = fulcrum::config::Config::parse(&text, Path::new("test.toml")).expect("test config");
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
         let running = rt.block_on(fulcrum::server::start(config)).expect("start fulcrum in-process");
         remember_server(None, &[running.http, running.api], dir.path().join("data"));
-        InProcess { http: running.http, api: running.api, running: Some(running), rt, _dir: dir }
+        let dns = running.dns.first().copied();
+        InProcess { http: running.http, api: running.api, dns, running: Some(running), rt, _dir: dir }
     }
 
     /// `path` on the listener that serves it (see [`Server::url`]).
@@ -504,6 +509,7 @@ pub struct Ports {
     pub api: SocketAddr,
     pub dhcp: SocketAddr,
     pub tftp: SocketAddr,
+    pub dns: SocketAddr,
 }
 
 /// A config with every service on free loopback ports; the TFTP root is
@@ -514,11 +520,12 @@ pub fn loopback_config() -> (String, Ports) {
         api: SocketAddr::from(([127, 0, 0, 1], free_port())),
         dhcp: SocketAddr::from(([127, 0, 0, 1], free_port())),
         tftp: SocketAddr::from(([127, 0, 0, 1], free_port())),
+        dns: SocketAddr::from(([127, 0, 0, 1], free_port())),
     };
     let cfg = format!(
         "data_dir = \"{{dir}}/data\"\n[http]\nlisten = \"{}\"\n[api]\nlisten = \"{}\"\n[dhcp]\nlisten4 = \"{}\"\n\
-         [tftp]\nlisten = \"{}\"\nroot = \"{{dir}}\"\n",
-        p.http, p.api, p.dhcp, p.tftp
+         [tftp]\nlisten = \"{}\"\nroot = \"{{dir}}\"\n[dns]\nlisten = [\"{}\"]\n",
+        p.http, p.api, p.dhcp, p.tftp, p.dns
     );
     (cfg, p)
 }
