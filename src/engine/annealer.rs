@@ -269,7 +269,7 @@ pub(crate) async fn run(engine: Engine, stop: CancellationToken) {
         let free = cap.saturating_sub(crew.in_flight.load(Ordering::SeqCst));
         let mut claimed = 0;
         if free > 0 && engine.state.snapshot().table::<NodeRole>().todo_count() > 0 {
-            match engine.write(move |txn, fx| claim(txn, free, fx)).await {
+            match engine.write_quietly(move |txn, fx| claim(txn, free, fx)).await {
                 Ok(jobs) => {
                     claimed = jobs.len();
                     for job in jobs {

@@ -92,6 +92,20 @@ impl Engine {
         F: FnOnce(&mut Txn<'_>, &mut Effects) -> Result<T, EngineError> + Send + 'static,
         T: Send + 'static,
     {
+        let value = self.write_quietly(f).await?;
+        self.wake.notify_one();
+        Ok(value)
+    }
+
+    /// [`Engine::write`] without waking the annealer: for the annealer's
+    /// own claims, which would otherwise wake it again at once and, with
+    /// TODO noderoles it cannot claim (their node unavailable), keep the
+    /// writer busy forever.
+    pub(crate) async fn write_quietly<T, F>(&self, f: F) -> Result<T, EngineError>
+    where
+        F: FnOnce(&mut Txn<'_>, &mut Effects) -> Result<T, EngineError> + Send + 'static,
+        T: Send + 'static,
+    {
         let (value, effects) = self
             .state
             .write(move |txn| {
@@ -100,7 +114,6 @@ impl Engine {
                 Ok::<_, EngineError>((v, effects))
             })
             .await?;
-        self.wake.notify_one();
         self.carry_out(effects);
         Ok(value)
     }
