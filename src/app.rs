@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 
 use crate::cli::client::Client;
 use crate::cli::trust::Trust;
-use crate::cli::{auth, engine, inventory, status};
+use crate::cli::{auth, dns, engine, inventory, status};
 use crate::config::Config;
 use crate::types::fingerprint::Fingerprint;
 use crate::types::secret::Secret;
@@ -84,6 +84,9 @@ enum ApiCmd {
     /// DHCP leases.
     #[command(subcommand)]
     Lease(inventory::LeaseCmd),
+    /// DNS: operator records, zones, what a name gets now.
+    #[command(subcommand)]
+    Dns(dns::DnsCmd),
     /// Deployments (commit --wait shows convergence live).
     #[command(subcommand)]
     Deployment(engine::DeploymentCmd),
@@ -156,6 +159,7 @@ async fn call_api(cli: &ClientOpts, cmd: ApiCmd) -> anyhow::Result<()> {
         ApiCmd::Network(cmd) => inventory::network(&c, json, cmd).await,
         ApiCmd::Bootenv(cmd) => inventory::bootenv(&c, json, cmd).await,
         ApiCmd::Lease(cmd) => inventory::lease(&c, json, cmd).await,
+        ApiCmd::Dns(cmd) => dns::dns(&c, json, cmd).await,
         ApiCmd::Deployment(cmd) => engine::deployment(&c, json, cmd).await,
         ApiCmd::Role(cmd) => engine::role(&c, json, cmd).await,
         ApiCmd::Noderole(cmd) => engine::noderole(&c, json, cmd).await,

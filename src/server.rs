@@ -153,7 +153,9 @@ async fn start_services(config: Arc<Config>, state: State) -> anyhow::Result<Run
         started_at: crate::types::time::now(),
     });
 
+    let dns = Arc::new(dns::server::Dns::new(state.clone(), &config, stats.clone())?);
     let api = ApiState {
+        dns: dns.clone(),
         state: state.clone(),
         inventory,
         engine: engine.clone(),
@@ -239,7 +241,7 @@ async fn start_services(config: Arc<Config>, state: State) -> anyhow::Result<Run
     // DNS.
     let mut dns_service = None;
     if config.dns.enabled {
-        dns_service = Some(dns::server::Service::start(state.clone(), &config, stats.clone()).await?);
+        dns_service = Some(dns::server::Service::start(dns.clone(), &config).await?);
     }
     let dns_addrs = dns_service.as_ref().map(|s| s.addrs.clone()).unwrap_or_default();
 

@@ -128,3 +128,12 @@ impl IntoResponse for ApiError {
         response
     }
 }
+
+impl From<crate::dns::DnsError> for ApiError {
+    fn from(e: crate::dns::DnsError) -> ApiError {
+        match e {
+            crate::dns::DnsError::Refused(r) => r.into(),
+            crate::dns::DnsError::State(s) => s.into(),
+        }
+    }
+}

@@ -19,6 +19,7 @@
 pub(crate) mod body;
 pub(crate) mod bootenvs;
 pub(crate) mod deployments;
+pub(crate) mod dns;
 pub(crate) mod error;
 pub(crate) mod events;
 pub(crate) mod front_door;
@@ -53,6 +54,8 @@ use wire::Health;
 #[derive(Clone)]
 pub(crate) struct ApiState {
     pub(crate) state: State,
+    /// The DNS room: operator records, and what it would answer.
+    pub(crate) dns: Arc<crate::dns::server::Dns>,
     pub(crate) inventory: Inventory,
     pub(crate) engine: Engine,
     pub(crate) auth: Auth,
@@ -126,6 +129,10 @@ pub(crate) fn router(api: ApiState) -> Router {
         .route("/api/v1/bootenvs", get(bootenvs::list).post(bootenvs::create))
         .route("/api/v1/bootenvs/{name}", get(bootenvs::show))
         .route("/api/v1/leases", get(leases))
+        .route("/api/v1/dns/records", get(dns::list).post(dns::create))
+        .route("/api/v1/dns/records/{id}", get(dns::show).delete(dns::delete))
+        .route("/api/v1/dns/zones", get(dns::zones))
+        .route("/api/v1/dns/answer", get(dns::answer))
         .route("/api/v1/events", get(events::stream))
         .route("/api/v1/tokens", get(tokens::list).post(tokens::create))
         .route("/api/v1/tokens/{id}", delete(tokens::revoke))

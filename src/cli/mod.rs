@@ -11,6 +11,7 @@
 
 pub(crate) mod auth;
 pub(crate) mod client;
+pub(crate) mod dns;
 pub(crate) mod engine;
 pub(crate) mod inventory;
 pub(crate) mod status;

@@ -25,7 +25,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::answer::{answer, plain, Answer, Question, Reply};
 use super::forward::Forwarder;
+use super::error::DnsError;
 use super::lookup::{Layout, Settings, View};
+use super::records::{self, DnsRecord, RecordSpec};
 use super::transfer;
 use super::tsig::{Check, TsigKey};
 use crate::config::Config;
@@ -34,9 +36,10 @@ use crate::state::{State, World};
 use crate::stats::{bump, Stats};
 use crate::types::time::now;
 
-/// Largest UDP answer Fulcrum sends, whatever the client offers (RFC 9715
-/// guidance keeps answers under the path MTU).
-const MAX_UDP_PAYLOAD: u16 = 4096;
+/// Largest UDP answer Fulcrum sends, whatever the client offers: the DNS
+/// Flag Day 2020 size, which keeps answers unfragmented (RFC 9715);
+/// anything larger is truncated and fetched over TCP.
+const MAX_UDP_PAYLOAD: u16 = 1232;
 /// How long an idle TCP connection stays open.
 const TCP_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -127,6 +130,21 @@ impl Dns {
             Answer::Authoritative(r) => Some(r),
             Answer::Outside | Answer::Refused => None,
         }
+    }
+
+    /// The TTL of records that set none.
+    pub(crate) fn default_ttl(&self) -> u32 {
+        self.settings.ttl
+    }
+
+    /// Adds an operator record (see [`records::create`]).
+    pub(crate) async fn add_record(&self, spec: RecordSpec) -> Result<Arc<DnsRecord>, DnsError> {
+        self.state.write(move |txn| records::create(txn, spec)).await
+    }
+
+    /// Deletes an operator record by id.
+    pub(crate) async fn delete_record(&self, id: String) -> Result<Arc<DnsRecord>, DnsError> {
+        self.state.write(move |txn| records::delete(txn, &id)).await
     }
 
     /// Every zone with its serial.
@@ -388,7 +406,6 @@ impl RequestHandler for Handler {
 
 /// The running DNS service.
 pub(crate) struct Service {
-    pub(crate) dns: Arc<Dns>,
     pub(crate) addrs: Vec<SocketAddr>,
     server: hickory_server::Server<Handler>,
     notifier: JoinHandle<()>,
@@ -422,8 +439,7 @@ fn udp_sockets(addr: SocketAddr) -> std::io::Result<Vec<std::net::UdpSocket>> {
 
 impl Service {
     /// Binds every `dns.listen` address (UDP and TCP) and starts serving.
-    pub(crate) async fn start(state: State, config: &Config, stats: Arc<Stats>) -> anyhow::Result<Service> {
-        let dns = Arc::new(Dns::new(state, config, stats)?);
+    pub(crate) async fn start(dns: Arc<Dns>, config: &Config) -> anyhow::Result<Service> {
         let mut server = hickory_server::Server::new(Handler(dns.clone()));
         let mut addrs = Vec::new();
         for &listen in &config.dns.listen {
@@ -439,7 +455,7 @@ impl Service {
         }
         let stop = CancellationToken::new();
         let notifier = tokio::spawn(super::notify::run(dns.clone(), stop.clone()));
-        Ok(Service { dns, addrs, server, notifier, stop })
+        Ok(Service { addrs, server, notifier, stop })
     }
 
     /// Stops the listeners and the notifier, and waits for both.

@@ -37,6 +37,7 @@ mod boot_attacks;
 mod cli;
 mod crash;
 mod dhcp_flood;
+mod dns;
 mod durability;
 mod engine;
 mod faults;

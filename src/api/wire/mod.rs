@@ -9,6 +9,7 @@
 //! - [`auth`]: API tokens and the audit log.
 
 pub(crate) mod auth;
+pub(crate) mod dns;
 pub(crate) mod engine;
 pub(crate) mod inventory;
 

@@ -142,6 +142,21 @@ impl Ctx<'_> {
     }
 
     /// Our address on `net`: configured, else the host's address inside it.
+    /// Option 6: the network's own DNS servers, else Fulcrum's DNS on
+    /// this segment when it listens there on port 53.
+    fn dns_servers(&self, net: &Network, server: Ipv4Addr) -> Vec<Ipv4Addr> {
+        if !net.dns_servers.is_empty() {
+            return net.dns_servers.clone();
+        }
+        let dns = &self.config.dns;
+        let here = dns.listen.iter().any(|l| l.port() == 53 && (l.ip().is_unspecified() || l.ip() == std::net::IpAddr::V4(server)));
+        if dns.enabled && here {
+            vec![server]
+        } else {
+            Vec::new()
+        }
+    }
+
     fn server_ip(&self, net: &Network) -> Option<Ipv4Addr> {
         net.server.or_else(|| self.arrival.local_addrs.iter().copied().find(|ip| net.subnet.contains(ip)))
     }
@@ -243,6 +258,7 @@ impl Ctx<'_> {
                     Ipv4Addr::UNSPECIFIED,
                     server,
                     net,
+                    &self.dns_servers(net, server),
                     host,
                     boot.as_ref(),
                 ))
@@ -263,7 +279,7 @@ impl Ctx<'_> {
         self.offers.offer(mac, ip, self.now + u64::from(self.config.dhcp.offer_seconds), self.now);
         let boot = self.boot(msg, mac, node, server);
         let host = node.map(|n| host_part(&n.name));
-        Decision::Reply(reply::answer(msg, MessageType::Offer, ip, server, net, host, boot.as_ref()))
+        Decision::Reply(reply::answer(msg, MessageType::Offer, ip, server, net, &self.dns_servers(net, server), host, boot.as_ref()))
     }
 
     fn request(&self, msg: &Message, mac: Mac, net: &Network, server: Ipv4Addr) -> Decision {
@@ -309,7 +325,7 @@ impl Ctx<'_> {
                 hostname,
                 expires_at: self.now + u64::from(net.lease_seconds),
             },
-            ack: reply::answer(msg, MessageType::Ack, ip, server, net, host, boot.as_ref()),
+            ack: reply::answer(msg, MessageType::Ack, ip, server, net, &self.dns_servers(net, server), host, boot.as_ref()),
             nak: reply::nak(msg, server, "address was taken meanwhile"),
         }
     }

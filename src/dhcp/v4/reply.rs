@@ -39,6 +39,7 @@ pub(crate) fn answer(
     yiaddr: Ipv4Addr,
     server: Ipv4Addr,
     net: &Network,
+    dns_servers: &[Ipv4Addr],
     hostname: Option<&str>,
     boot: Option<&BootAnswer>,
 ) -> Message {
@@ -53,8 +54,8 @@ pub(crate) fn answer(
     if let Some(r) = net.router {
         o.insert(DhcpOption::Router(vec![r]));
     }
-    if !net.dns_servers.is_empty() {
-        o.insert(DhcpOption::DomainNameServer(net.dns_servers.clone()));
+    if !dns_servers.is_empty() {
+        o.insert(DhcpOption::DomainNameServer(dns_servers.to_vec()));
     }
     o.insert(DhcpOption::DomainName(net.domain.clone()));
     if let Some(h) = hostname {

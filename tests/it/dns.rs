@@ -1,0 +1,235 @@
+//! The authoritative DNS server on loopback, asked with real clients (dig
+//! and kdig, UDP and TCP): A and AAAA from live state (the AAAA's tail is
+//! computed here with md5sum), PTRs for both families, SOA serials that
+//! grow with every change, NXDOMAIN against NODATA and empty non-terminals,
+//! operator records and their rules, truncation and the TCP retry, the
+//! zone checked whole by named-checkzone from an AXFR, and a thousand
+//! create/delete cycles each followed at once by a query, with no stale
+//! answer.
+
+use std::net::{Ipv6Addr, SocketAddr};
+use std::process::Command;
+
+use serde_json::json;
+
+use crate::harness::{curl, loopback_network, prerequisites, run, InProcess};
+
+const TOOLS: &[&str] = &["dig", "kdig", "md5sum", "named-checkzone"];
+
+/// `dig` against the server, short output lines.
+fn dig(dns: SocketAddr, args: &[&str]) -> String {
+    let mut c = Command::new("dig");
+    c.args(["+time=3", "+tries=1", &format!("@{}", dns.ip()), "-p", &dns.port().to_string()]).args(args);
+    String::from_utf8_lossy(&run(&mut c).stdout).to_string()
+}
+
+fn short(dns: SocketAddr, args: &[&str]) -> Vec<String> {
+    let mut a = vec!["+short"];
+    a.extend_from_slice(args);
+    dig(dns, &a).lines().map(str::to_string).filter(|l| !l.is_empty()).collect()
+}
+
+/// The `status:` of a full dig answer.
+fn status(out: &str) -> String {
+    out.split("status: ").nth(1).and_then(|s| s.split(',').next()).unwrap_or("none").to_string()
+}
+
+fn soa_serial(dns: SocketAddr, zone: &str) -> u32 {
+    let s = short(dns, &[zone, "SOA"]);
+    s.first().and_then(|l| l.split_whitespace().nth(2)).and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("no SOA for {zone}: {s:?}"))
+}
+
+fn md5_tail(name: &str) -> u64 {
+    let out = run(Command::new("bash").args(["-c", &format!("printf %s {name} | md5sum")]));
+    let hex = String::from_utf8_lossy(&out.stdout);
+    u64::from_str_radix(&hex[16..32], 16).expect("md5sum hex")
+}
+
+fn start() -> Option<(InProcess, SocketAddr)> {
+    if !prerequisites("dns", false, TOOLS) {
+        return None;
+    }
+    let srv = InProcess::start("");
+    let dns = srv.dns.expect("dns listening");
+    let (code, v) = curl(None, "POST", &srv.url("/api/v1/networks"), Some(&loopback_network("admin", 61)));
+    assert_eq!(code, 201, "{v}");
+    Some((srv, dns))
+}
+
+#[test]
+fn answers_come_from_live_state() {
+    let Some((srv, dns)) = start() else { return };
+    let zone = "test.example";
+    let before = soa_serial(dns, zone);
+    let (code, node) =
+        curl(None, "POST", &srv.url("/api/v1/nodes"), Some(&json!({"name": "n1.test.example", "macs": ["52:54:00:61:00:01"]})));
+    assert_eq!(code, 201, "{node}");
+    let v4 = node["ipv4"].as_str().unwrap().to_string();
+    // A, over UDP with dig and over TCP with kdig.
+    assert_eq!(short(dns, &["n1.test.example", "A"]), vec![v4.clone()]);
+    let kdig = run(Command::new("kdig").args([&format!("@{}", dns.ip()), "-p", &dns.port().to_string(), "+tcp", "+short", "n1.test.example", "A"]));
+    assert_eq!(String::from_utf8_lossy(&kdig.stdout).trim(), v4);
+    // AAAA: the network's /64 and the last 64 bits of md5(FQDN), computed here.
+    let (_, net) = curl(None, "GET", &srv.url("/api/v1/networks/admin"), None);
+    let prefix: Ipv6Addr = net["v6_network"].as_str().unwrap().trim_end_matches("/64").parse().unwrap();
+    let want = Ipv6Addr::from((u128::from(prefix) & !u128::from(u64::MAX)) | u128::from(md5_tail("n1.test.example")));
+    let got: Vec<Ipv6Addr> = short(dns, &["n1.test.example", "AAAA"]).iter().map(|s| s.parse().unwrap()).collect();
+    assert_eq!(got, vec![want]);
+    // PTRs for both.
+    assert_eq!(short(dns, &["-x", &v4]), vec!["n1.test.example."]);
+    assert_eq!(short(dns, &["-x", &want.to_string()]), vec!["n1.test.example."]);
+    // The change bumped the zone's serial (and the reverse zones').
+    let after = soa_serial(dns, zone);
+    assert!(after > before, "serial {before} -> {after}");
+    // Authoritative, NODATA vs NXDOMAIN, each with the SOA in the authority section.
+    let nodata = dig(dns, &["n1.test.example", "TXT"]);
+    assert_eq!(status(&nodata), "NOERROR", "{nodata}");
+    assert!(nodata.contains(" aa") && nodata.contains("ANSWER: 0") && nodata.contains("AUTHORITY: 1"), "{nodata}");
+    let nx = dig(dns, &["nothere.test.example", "A"]);
+    assert_eq!(status(&nx), "NXDOMAIN", "{nx}");
+    assert!(nx.contains("AUTHORITY: 1") && nx.contains("SOA"), "{nx}");
+    // An empty non-terminal is NODATA, not NXDOMAIN.
+    assert_eq!(curl(None, "POST", &srv.url("/api/v1/nodes"), Some(&json!({"name": "a.rack1.test.example", "macs": ["52:54:00:61:00:02"]}))).0, 201);
+    assert_eq!(status(&dig(dns, &["rack1.test.example", "A"])), "NOERROR");
+    // Names outside every zone: REFUSED (no forwarders configured).
+    assert_eq!(status(&dig(dns, &["example.org", "A"])), "REFUSED");
+    // The admin node: NS target with its address as additional data.
+    let ns = dig(dns, &[zone, "NS"]);
+    assert!(ns.contains("admin.test.example.") && ns.contains("127.0.0.1"), "{ns}");
+    // Deleted: gone from the very next answer.
+    assert_eq!(curl(None, "DELETE", &srv.url("/api/v1/nodes/n1.test.example"), None).0, 204);
+    assert_eq!(status(&dig(dns, &["n1.test.example", "A"])), "NXDOMAIN");
+    assert_eq!(status(&dig(dns, &["-x", &v4])), "NXDOMAIN");
+    assert!(soa_serial(dns, zone) > after);
+    // What `fulcrum dns show` prints comes from the same place.
+    let (_, show) = curl(None, "GET", &srv.url("/api/v1/dns/answer?name=a.rack1.test.example&type=A"), None);
+    assert_eq!(show["rcode"], "No Error", "{show}");
+    assert_eq!(show["answer"].as_array().map(Vec::len), Some(1), "{show}");
+}
+
+#[test]
+fn operator_records_follow_their_rules_and_answer_at_once() {
+    let Some((srv, dns)) = start() else { return };
+    let add = |body: serde_json::Value| curl(None, "POST", &srv.url("/api/v1/dns/records"), Some(&body));
+    let (code, vip) = add(json!({"name": "vip.test.example", "type": "A", "address": "127.61.0.250"}));
+    assert_eq!(code, 201, "{vip}");
+    assert_eq!(short(dns, &["vip.test.example", "A"]), vec!["127.61.0.250"]);
+    assert_eq!(add(json!({"name": "www.test.example", "type": "CNAME", "target": "vip.test.example"})).0, 201);
+    // The alias is followed inside the zone.
+    assert_eq!(short(dns, &["www.test.example", "A"]), vec!["vip.test.example.", "127.61.0.250"]);
+    assert_eq!(add(json!({"name": "_http._tcp.test.example", "type": "SRV", "priority": 0, "weight": 5, "port": 80, "target": "vip.test.example"})).0, 201);
+    let srv_ans = dig(dns, &["_http._tcp.test.example", "SRV"]);
+    assert!(srv_ans.contains("0 5 80 vip.test.example.") && srv_ans.contains("ADDITIONAL: 2"), "{srv_ans}");
+    assert_eq!(status(&dig(dns, &["_tcp.test.example", "A"])), "NOERROR", "an empty non-terminal");
+    assert_eq!(add(json!({"name": "test.example", "type": "MX", "preference": 10, "exchange": "vip.test.example"})).0, 201);
+    assert_eq!(short(dns, &["test.example", "MX"]), vec!["10 vip.test.example."]);
+    // The rules, each naming its field.
+    let (code, e) = add(json!({"name": "www.test.example", "type": "A", "address": "127.61.0.9"}));
+    assert!(code == 409 && e["detail"]["field"] == "type", "CNAME beside other data: {code} {e}");
+    let (code, e) = add(json!({"name": "vip.test.example", "type": "CNAME", "target": "x.test.example"}));
+    assert!(code == 409 && e["detail"]["field"] == "type", "a CNAME beside an A: {code} {e}");
+    let (code, e) = add(json!({"name": "vip.elsewhere.org", "type": "A", "address": "10.0.0.1"}));
+    assert!(code == 422 && e["detail"]["field"] == "name", "outside the zones: {code} {e}");
+    let (code, e) = add(json!({"name": "vip.test.example", "type": "A", "address": "127.61.0.250"}));
+    assert!(code == 409 && e["detail"]["field"] == "data", "the same record twice: {code} {e}");
+    let (code, e) = add(json!({"name": "bad name.test.example", "type": "A", "address": "127.61.0.1"}));
+    assert!(code == 422 && e["detail"]["field"] == "name", "{code} {e}");
+    let (code, _) = add(json!({"name": "v.test.example", "type": "A", "address": "not-an-ip"}));
+    assert_eq!(code, 400);
+    assert_eq!(curl(None, "POST", &srv.url("/api/v1/nodes"), Some(&json!({"name": "n.test.example", "macs": ["52:54:00:61:01:01"]}))).0, 201);
+    let (code, e) = add(json!({"name": "n.test.example", "type": "TXT", "text": ["x"]}));
+    assert!(code == 409 && e["detail"]["field"] == "name", "a node's name: {code} {e}");
+    // Deleted by id: gone from the next answer.
+    let id = vip["id"].as_str().unwrap();
+    assert_eq!(curl(None, "DELETE", &srv.url(&format!("/api/v1/dns/records/{id}")), None).0, 204);
+    assert_eq!(status(&dig(dns, &["vip.test.example", "A"])), "NXDOMAIN");
+}
+
+#[test]
+fn a_large_answer_is_truncated_over_udp_and_whole_over_tcp() {
+    let Some((srv, dns)) = start() else { return };
+    for i in 0..40 {
+        let text = format!("record {i:02} {}", "x".repeat(80));
+        let (code, v) = curl(None, "POST", &srv.url("/api/v1/dns/records"), Some(&json!({"name": "big.test.example", "type": "TXT", "text": [text]})));
+        assert_eq!(code, 201, "{v}");
+    }
+    // EDNS 1232 and no retry: TC set.
+    let udp = dig(dns, &["+ignore", "+bufsize=1232", "big.test.example", "TXT"]);
+    assert!(udp.contains(" tc"), "{udp}");
+    // Without EDNS the limit is 512.
+    let plain = dig(dns, &["+ignore", "+noedns", "big.test.example", "TXT"]);
+    assert!(plain.contains(" tc"), "{plain}");
+    // dig retries over TCP by itself and gets all 40.
+    assert_eq!(short(dns, &["big.test.example", "TXT"]).len(), 40);
+    // A client offering 65000 bytes still gets at most 1232 (unfragmented) over UDP.
+    let big = dig(dns, &["+ignore", "+bufsize=65000", "big.test.example", "TXT"]);
+    assert!(big.contains(" tc") && big.contains("udp: 1232"), "{big}");
+    // A small answer fits a 512-byte client whole.
+    let small = dig(dns, &["+bufsize=512", "+ignore", "test.example", "SOA"]);
+    assert!(!small.contains(" tc") && small.contains("ANSWER: 1"), "{small}");
+}
+
+#[test]
+fn an_axfr_of_every_zone_verifies() {
+    let Some((srv, dns)) = start() else { return };
+    for i in 0..20 {
+        let body = json!({"name": format!("node{i}.test.example"), "macs": [format!("52:54:00:61:02:{i:02x}")]});
+        assert_eq!(curl(None, "POST", &srv.url("/api/v1/nodes"), Some(&body)).0, 201);
+    }
+    assert_eq!(curl(None, "POST", &srv.url("/api/v1/dns/records"), Some(&json!({"name": "www.test.example", "type": "CNAME", "target": "node1.test.example"}))).0, 201);
+    let (_, zones) = curl(None, "GET", &srv.url("/api/v1/dns/zones"), None);
+    let zones: Vec<String> = zones.as_array().unwrap().iter().map(|z| z["zone"].as_str().unwrap().to_string()).collect();
+    assert_eq!(zones.len(), 3, "forward, in-addr.arpa, ip6.arpa: {zones:?}");
+    let dir = tempfile::tempdir().unwrap();
+    for zone in zones {
+        let axfr = dig(dns, &["+onesoa", "+nocmd", "+nostats", "+nocomments", &zone, "AXFR"]);
+        let records = axfr.lines().filter(|l| !l.is_empty() && !l.starts_with(';')).count();
+        assert!(records >= 2 + 20, "{zone}: {axfr}");
+        let file = dir.path().join(format!("{zone}.zone"));
+        std::fs::write(&file, &axfr).unwrap();
+        // Full checks: names, glue, CNAMEs beside other data, SRV and MX targets.
+        let v = run(Command::new("named-checkzone").args(["-i", "full", "-k", "fail", "-m", "fail", "-M", "fail", "-S", "fail", &zone]).arg(&file));
+        assert!(v.status.success(), "{zone}: {}{}\n{axfr}", String::from_utf8_lossy(&v.stdout), String::from_utf8_lossy(&v.stderr));
+    }
+    // An IXFR from the current serial is the one SOA.
+    let serial = soa_serial(dns, "test.example");
+    let ixfr = dig(dns, &["+nocmd", "+nostats", "+nocomments", "test.example", &format!("IXFR={serial}")]);
+    assert_eq!(ixfr.lines().filter(|l| l.contains("SOA")).count(), 1, "{ixfr}");
+}
+
+#[test]
+fn a_thousand_changes_each_seen_by_the_very_next_query() {
+    let Some((srv, dns)) = start() else { return };
+    // The API over one kept-alive connection, so the loop is the server's pace.
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let client = crate::harness::trusting_client(&srv.cert());
+    let token = srv.token();
+    let api = |method: reqwest::Method, path: String, body: Option<serde_json::Value>| {
+        rt.block_on(async {
+            let mut r = client.request(method, srv.url(&path)).bearer_auth(&token);
+            if let Some(b) = body {
+                r = r.json(&b);
+            }
+            let resp = r.send().await.expect("api");
+            let code = resp.status().as_u16();
+            (code, resp.json::<serde_json::Value>().await.unwrap_or_default())
+        })
+    };
+    let mut stale = Vec::new();
+    for i in 0..1000u32 {
+        let name = format!("race{}.test.example", i % 7);
+        let body = json!({"name": name, "macs": [format!("52:54:00:62:{:02x}:{:02x}", i / 256, i % 256)]});
+        let (code, node) = api(reqwest::Method::POST, "/api/v1/nodes".into(), Some(body));
+        assert_eq!(code, 201, "{node}");
+        let got = short(dns, &[&name, "A"]);
+        if got != vec![node["ipv4"].as_str().unwrap().to_string()] {
+            stale.push(format!("{i}: after create {got:?}"));
+        }
+        assert_eq!(api(reqwest::Method::DELETE, format!("/api/v1/nodes/{name}"), None).0, 204);
+        let gone = dig(dns, &[&name, "A"]);
+        if status(&gone) != "NXDOMAIN" {
+            stale.push(format!("{i}: after delete {}", status(&gone)));
+        }
+    }
+    assert!(stale.is_empty(), "{} stale answers: {:?}", stale.len(), &stale[..stale.len().min(10)]);
+}
