@@ -21,6 +21,8 @@ packages=(
   systemd                     # systemd-analyze verify
   python3                     # a role script in the engine tests
   openssh-client openssh-server  # the script jig over SSH, against an sshd in a namespace
+  bind9-dnsutils knot-dnsutils bind9-utils  # dig, kdig, named-checkzone
+  knot dnsmasq-base           # a site's secondary (Knot) and an upstream resolver (dnsmasq)
 )
 
 missing=()
@@ -35,7 +37,7 @@ if ((${#missing[@]})); then
   fi
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  # Install daemons (sshd) without starting them on this machine: the tests
+  # Install daemons (sshd, knot) without starting them on this machine: the tests
   # start their own, inside namespaces.
   policy=/usr/sbin/policy-rc.d
   if [[ ! -e $policy ]]; then

@@ -8,7 +8,7 @@ use std::fmt;
 
 use hickory_proto::op::{Header, HeaderCounts};
 use hickory_proto::rr::rdata::tsig::{make_tsig_record, TsigAlgorithm, TsigError, TSIG};
-use hickory_proto::rr::{Name, Record};
+use hickory_proto::rr::{Name, RData, Record};
 use hickory_proto::serialize::binary::{BinDecodable, BinDecoder, BinEncodable, BinEncoder};
 use hmac::{Hmac, Mac};
 
@@ -149,8 +149,16 @@ fn split(raw: &[u8]) -> Result<Option<(usize, Record<TSIG>)>, hickory_proto::Pro
     hickory_proto::op::Message::read_records(&mut d, usize::from(answers) + usize::from(authorities), false, op)?;
     hickory_proto::op::Message::read_records(&mut d, usize::from(additionals) - 1, true, op)?;
     let start = raw.len() - d.len();
-    let (_, _, sig) = hickory_proto::op::Message::read_records(&mut d, 1, true, op)?;
-    Ok(sig.map(|s| (start, *s)))
+    // Without hickory's DNSSEC features the TSIG comes back as a plain
+    // record of the section; with them, as the signature.
+    let (records, _, sig) = hickory_proto::op::Message::read_records(&mut d, 1, true, op)?;
+    if let Some(s) = sig {
+        return Ok(Some((start, *s)));
+    }
+    Ok(records.into_iter().next().and_then(|r| match r.data {
+        RData::TSIG(t) => Some((start, make_tsig_record(r.name, t))),
+        _ => None,
+    }))
 }
 
 /// The bytes a request's MAC covers.

@@ -38,6 +38,7 @@ mod cli;
 mod crash;
 mod dhcp_flood;
 mod dns;
+mod dns_lab;
 mod durability;
 mod engine;
 mod faults;
