@@ -13,6 +13,10 @@
 //!   the TFTP root.
 //! - [`boot_http`]: an HTTP request to the boot routes (target, Host, the
 //!   peer it comes from), through the real router.
+//! - [`dns`]: a DNS message as it arrives over UDP, parsed as
+//!   hickory-server parses it and answered by Fulcrum's request handler
+//!   (TSIG check, transfers, zones, forwarding refusal), the answer encoded
+//!   as the server sends it.
 
 use std::cell::Cell;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -58,6 +62,7 @@ struct Fixture {
     arrival: Arrival,
     tftp: RootHandler,
     tftp_root: PathBuf,
+    dns: Arc<crate::dns::server::Dns>,
     boot: Router,
 }
 
@@ -76,7 +81,7 @@ fn network(name: &str, id: u16, net: &str, server: Ipv4Addr, dynamic: (&str, &st
         static_range: Range { start: fixed.0.parse().expect("fixture"), end: fixed.1.parse().expect("fixture") },
         domain: "t.test".into(),
         dns_servers: vec![server],
-        v6prefix: None,
+        v6prefix: (id == 1).then_some(crate::inventory::network::V6Prefix::Auto),
         interface: None,
         server: Some(server),
         lease_seconds: 600,
@@ -123,10 +128,19 @@ fn build() -> anyhow::Result<Fixture> {
                 updated_at: 0,
             })?;
         }
+        t.put(crate::dns::records::DnsRecord {
+            id: "fuzz-www".into(),
+            name: "www.t.test".into(),
+            ttl: None,
+            data: crate::dns::records::RecordData::Cname { target: "a.t.test".into() },
+            created_at: 0,
+        })?;
         Ok::<_, StateError>(())
     }))?;
 
-    let config = Config::default();
+    let mut config = Config::default();
+    config.dns.tsig = Some(toml::from_str("name = \"xfr\"\nsecret = \"ZnVsY3J1bS10ZXN0LWtleS1mb3ItdHNpZy0zMmJ5dGVz\"")?);
+    let dns = Arc::new(crate::dns::server::Dns::new(state.clone(), &config, Arc::default())?);
     let arrival = Arrival {
         iface: None,
         local_addrs: vec![SERVER, Ipv4Addr::new(10, 8, 0, 1)],
@@ -146,7 +160,7 @@ fn build() -> anyhow::Result<Fixture> {
         }),
     });
     let tftp_root = std::fs::canonicalize(&loaders)?;
-    Ok(Fixture { _dir: dir, rt, state, config, arrival, tftp, tftp_root, boot })
+    Ok(Fixture { _dir: dir, rt, state, config, arrival, tftp, tftp_root, boot, dns })
 }
 
 thread_local! {
@@ -257,6 +271,72 @@ fn serve(
 
 /// An HTTP request to the boot routes. The input is `P TARGET [\nHOST]`: the
 /// first byte picks the peer (loopback, node a's address, node b's, a host
+/// What the DNS handler sent, encoded as the UDP transport encodes it.
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<Vec<u8>>>>);
+
+#[async_trait::async_trait]
+impl hickory_server::server::ResponseHandler for Captured {
+    async fn send_response<'a>(
+        &mut self,
+        response: hickory_server::zone_handler::MessageResponse<
+            '_,
+            'a,
+            impl Iterator<Item = &'a hickory_proto::rr::Record> + Send + 'a,
+            impl Iterator<Item = &'a hickory_proto::rr::Record> + Send + 'a,
+            impl Iterator<Item = &'a hickory_proto::rr::Record> + Send + 'a,
+            impl Iterator<Item = &'a hickory_proto::rr::Record> + Send + 'a,
+        >,
+    ) -> Result<hickory_server::server::ResponseInfo, hickory_server::net::NetError> {
+        let mut bytes = Vec::new();
+        let mut enc = hickory_proto::serialize::binary::BinEncoder::new(&mut bytes);
+        enc.set_max_size(1232);
+        let info = response.destructive_emit(&mut enc).map_err(|e| hickory_server::net::NetError::from(e.to_string()))?;
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).push(bytes);
+        Ok(info)
+    }
+}
+
+/// A DNS message from a client on the fixture's served network: parsed as
+/// hickory-server parses it (what does not parse gets FORMERR from the
+/// server and never reaches the handler), answered by the handler. Every
+/// answer decodes, carries the request's id and is a response; an
+/// authoritative one answers only for names in the fixture's zones; a
+/// transfer over UDP is never answered with the zone.
+pub fn dns(data: &[u8]) {
+    dns_answers(data);
+}
+
+fn dns_answers(data: &[u8]) -> Vec<hickory_proto::op::Message> {
+    use hickory_proto::op::{Message, MessageType, ResponseCode};
+    let fx = fixture();
+    let client = SocketAddr::from(([10, 9, 0, 50], 5353));
+    let Ok(request) = hickory_server::server::Request::from_bytes(data.to_vec(), client, hickory_server::net::xfer::Protocol::Udp) else {
+        return Vec::new();
+    };
+    let captured = Captured::default();
+    fx.rt.block_on(crate::dns::server::Handler(fx.dns.clone()).handle(&request, captured.clone()));
+    let sent = captured.0.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    assert!(sent.len() <= 1, "{} answers to one UDP request", sent.len());
+    let mut out = Vec::new();
+    for bytes in sent {
+        let m = Message::from_vec(&bytes).unwrap_or_else(|e| panic!("an answer that does not decode: {e}"));
+        assert_eq!(m.metadata.id, request.metadata.id);
+        assert_eq!(m.metadata.message_type, MessageType::Response);
+        if m.metadata.authoritative && m.metadata.response_code == ResponseCode::NoError {
+            for r in &m.answers {
+                let name = crate::dns::answer::plain(&r.name);
+                assert!(
+                    ["t.test", "in-addr.arpa", "ip6.arpa"].iter().any(|z| crate::dns::zones::in_zone(&name, z)),
+                    "an authoritative answer for {name}"
+                );
+            }
+        }
+        out.push(m);
+    }
+    out
+}
+
 /// on no served network), then the request target and the Host header.
 /// Nothing answers 5xx, nothing outside a root is served, and a node's
 /// token reaches no one but the node itself and the admin node.
@@ -404,8 +484,26 @@ mod tests {
     }
 
     #[test]
+    fn dns_survives_mutated_client_queries() {
+        run("dns", dns);
+    }
+
+    #[test]
     fn boot_http_survives_mutated_client_requests() {
         run("boot_http", boot_http);
+    }
+
+    /// The DNS oracle is live: dig's query for a node is answered with its
+    /// address, and the signed one is signed back.
+    #[test]
+    fn the_dns_fixture_answers_real_queries() {
+        let seed = |n: &str| std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/dns").join(n)).unwrap();
+        let a = dns_answers(&seed("a"));
+        assert_eq!(a.len(), 1);
+        assert_eq!(a[0].answers.len(), 1, "{:?}", a[0]);
+        assert_eq!(a[0].answers[0].data.to_string(), "10.9.0.10");
+        let outside = dns_answers(&seed("outside"));
+        assert_eq!(outside[0].metadata.response_code, hickory_proto::op::ResponseCode::Refused);
     }
 
     /// The oracles are live: a seed that must be answered is answered.

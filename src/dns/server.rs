@@ -248,7 +248,8 @@ impl Handler {
         }
     }
 
-    async fn handle<R: ResponseHandler>(&self, request: &Request, mut handle: R) -> ResponseInfo {
+    /// Answers one request (the transport has parsed it).
+    pub(crate) async fn handle<R: ResponseHandler>(&self, request: &Request, mut handle: R) -> ResponseInfo {
         let dns = &self.0;
         bump(&dns.stats.dns_queries);
         // The key checks any signed request; an unsigned one is fine except
