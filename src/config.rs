@@ -378,7 +378,10 @@ impl DnsConfig {
         if let Some(t) = &self.tsig {
             names::check_domain("dns.tsig.name", &t.name).map_err(|e| ("dns.tsig.name", e.message))?;
             if !["hmac-sha256", "hmac-sha384", "hmac-sha512"].contains(&t.algorithm.as_str()) {
-                return Err(("dns.tsig.algorithm", format!("`{}`: use hmac-sha256, hmac-sha384 or hmac-sha512", t.algorithm)));
+                return Err((
+                    "dns.tsig.algorithm",
+                    format!("`{}`: use hmac-sha256, hmac-sha384 or hmac-sha512", t.algorithm),
+                ));
             }
             match data_encoding::BASE64.decode(t.secret.expose().as_bytes()) {
                 Ok(k) if k.len() >= 16 => {}

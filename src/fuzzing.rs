@@ -139,7 +139,8 @@ fn build() -> anyhow::Result<Fixture> {
     }))?;
 
     let mut config = Config::default();
-    config.dns.tsig = Some(toml::from_str("name = \"xfr\"\nsecret = \"ZnVsY3J1bS10ZXN0LWtleS1mb3ItdHNpZy0zMmJ5dGVz\"")?);
+    config.dns.tsig =
+        Some(toml::from_str("name = \"xfr\"\nsecret = \"ZnVsY3J1bS10ZXN0LWtleS1mb3ItdHNpZy0zMmJ5dGVz\"")?);
     let dns = Arc::new(crate::dns::server::Dns::new(state.clone(), &config, Arc::default())?);
     let arrival = Arrival {
         iface: None,
@@ -291,7 +292,8 @@ impl hickory_server::server::ResponseHandler for Captured {
         let mut bytes = Vec::new();
         let mut enc = hickory_proto::serialize::binary::BinEncoder::new(&mut bytes);
         enc.set_max_size(1232);
-        let info = response.destructive_emit(&mut enc).map_err(|e| hickory_server::net::NetError::from(e.to_string()))?;
+        let info =
+            response.destructive_emit(&mut enc).map_err(|e| hickory_server::net::NetError::from(e.to_string()))?;
         self.0.lock().unwrap_or_else(|p| p.into_inner()).push(bytes);
         Ok(info)
     }
@@ -311,7 +313,9 @@ fn dns_answers(data: &[u8]) -> Vec<hickory_proto::op::Message> {
     use hickory_proto::op::{Message, MessageType, ResponseCode};
     let fx = fixture();
     let client = SocketAddr::from(([10, 9, 0, 50], 5353));
-    let Ok(request) = hickory_server::server::Request::from_bytes(data.to_vec(), client, hickory_server::net::xfer::Protocol::Udp) else {
+    let Ok(request) =
+        hickory_server::server::Request::from_bytes(data.to_vec(), client, hickory_server::net::xfer::Protocol::Udp)
+    else {
         return Vec::new();
     };
     let captured = Captured::default();
@@ -497,7 +501,8 @@ mod tests {
     /// address, and the signed one is signed back.
     #[test]
     fn the_dns_fixture_answers_real_queries() {
-        let seed = |n: &str| std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/dns").join(n)).unwrap();
+        let seed =
+            |n: &str| std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/dns").join(n)).unwrap();
         let a = dns_answers(&seed("a"));
         assert_eq!(a.len(), 1);
         assert_eq!(a[0].answers.len(), 1, "{:?}", a[0]);

@@ -46,11 +46,16 @@ pub(crate) async fn zones(AxState(api): AxState<ApiState>) -> Json<Vec<ZoneView>
     Json(api.dns.zones().into_iter().map(|(zone, serial)| ZoneView { zone, serial }).collect())
 }
 
-pub(crate) async fn answer(AxState(api): AxState<ApiState>, Query(q): Query<AnswerQuery>) -> ApiResult<Json<AnswerView>> {
+pub(crate) async fn answer(
+    AxState(api): AxState<ApiState>,
+    Query(q): Query<AnswerQuery>,
+) -> ApiResult<Json<AnswerView>> {
     let qtype = RecordType::from_str(&q.qtype.to_ascii_uppercase())
         .ok()
         .filter(|t| !matches!(t, RecordType::Unknown(_)))
-        .ok_or_else(|| ApiError::field(StatusCode::BAD_REQUEST, "type", format!("`{}` is not a record type", q.qtype)))?;
+        .ok_or_else(|| {
+            ApiError::field(StatusCode::BAD_REQUEST, "type", format!("`{}` is not a record type", q.qtype))
+        })?;
     records::check_dns_name("name", &q.name)?;
     let lines = |rs: &[hickory_proto::rr::Record]| rs.iter().map(ToString::to_string).collect::<Vec<_>>();
     let view = match api.dns.show(&q.name, qtype) {

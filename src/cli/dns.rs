@@ -97,13 +97,8 @@ fn record_table(rs: &[RecordView]) -> String {
 }
 
 fn answer_text(a: &AnswerView) -> String {
-    let mut out = format!(
-        "{} {}: {}{}\n",
-        a.name,
-        a.qtype,
-        a.rcode,
-        if a.authoritative { " (authoritative)" } else { "" }
-    );
+    let mut out =
+        format!("{} {}: {}{}\n", a.name, a.qtype, a.rcode, if a.authoritative { " (authoritative)" } else { "" });
     for (section, lines) in [("answer", &a.answer), ("authority", &a.authority), ("additional", &a.additional)] {
         if !lines.is_empty() {
             out.push_str(&format!(";; {section}\n"));

@@ -88,7 +88,9 @@ pub(crate) fn answer(view: &View<'_>, q: &Question) -> Answer {
                     }
                     _ => {
                         let before = reply.answers.len();
-                        reply.answers.extend(rs.into_iter().filter(|r| q.qtype == RecordType::ANY || r.record_type() == q.qtype));
+                        reply.answers.extend(
+                            rs.into_iter().filter(|r| q.qtype == RecordType::ANY || r.record_type() == q.qtype),
+                        );
                         if reply.answers.len() == before {
                             reply.authorities.push(view.negative_soa(zone));
                         }

@@ -14,7 +14,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
-use hickory_proto::rr::{Name, RData, Record, RecordType, DNSClass};
+use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Longest a forwarded answer is cached.
@@ -128,11 +128,8 @@ fn cache_ttl(a: &Forwarded) -> u32 {
         RData::SOA(s) => Some(s.minimum.min(r.ttl)),
         _ => None,
     });
-    let ttl = if a.answers.is_empty() {
-        soa_min.unwrap_or(0)
-    } else {
-        a.answers.iter().map(|r| r.ttl).min().unwrap_or(0)
-    };
+    let ttl =
+        if a.answers.is_empty() { soa_min.unwrap_or(0) } else { a.answers.iter().map(|r| r.ttl).min().unwrap_or(0) };
     ttl.min(MAX_CACHE_TTL)
 }
 

@@ -14,7 +14,9 @@ use hickory_proto::rr::{Name, RData, Record, RecordType};
 
 use super::records::{DnsRecord, RecordData};
 use super::serial;
-use super::zones::{in_zone, parse_reverse_v4, parse_reverse_v6, reverse_v4_name, reverse_v6_name, Catalog, Zone, ZoneKind};
+use super::zones::{
+    in_zone, parse_reverse_v4, parse_reverse_v6, reverse_v4_name, reverse_v6_name, Catalog, Zone, ZoneKind,
+};
 use crate::inventory::network::Network;
 use crate::inventory::node::Node;
 use crate::state::World;
@@ -216,7 +218,8 @@ impl View<'_> {
         let shift = 32 - 8 * octets as u32;
         let lo = Ipv4Addr::from(value.checked_shl(shift).unwrap_or(0));
         let hi = Ipv4Addr::from(u32::from(lo) | (u32::MAX.checked_shr(8 * octets as u32).unwrap_or(0)));
-        if !net.contains(&lo) && !net.contains(&hi) && !(net.network() >= lo && net.broadcast() <= hi) {
+        let overlaps = net.contains(&lo) || net.contains(&hi) || (net.network() >= lo && net.broadcast() <= hi);
+        if !overlaps {
             return Found::Missing;
         }
         let admin: Vec<(Ipv4Addr, &str)> = zone
@@ -289,7 +292,8 @@ impl View<'_> {
                     out.push(self.record(&admin, None, RData::A(A(ip))));
                 }
                 for node in self.world.table::<Node>().iter() {
-                    if node.name != admin && in_zone(&node.name, &zone.apex) && self.node_in(zone, &node.name).is_some() {
+                    if node.name != admin && in_zone(&node.name, &zone.apex) && self.node_in(zone, &node.name).is_some()
+                    {
                         self.node_records(node, &mut out);
                     }
                 }
@@ -308,7 +312,11 @@ impl View<'_> {
                 for n in &zone.networks {
                     if let Some(ip) = self.layout.admin.get(&n.name).filter(|ip| net.contains(*ip)) {
                         admin_ips.push(*ip);
-                        out.push(self.record(&reverse_v4_name(*ip), None, RData::PTR(PTR(dns_name(&self.admin_fqdn(&n.domain))))));
+                        out.push(self.record(
+                            &reverse_v4_name(*ip),
+                            None,
+                            RData::PTR(PTR(dns_name(&self.admin_fqdn(&n.domain)))),
+                        ));
                     }
                 }
                 for node in self.world.table::<Node>().iter() {

@@ -97,7 +97,11 @@ async fn notify(dns: Arc<Dns>, zone: String, to: SocketAddr) {
 }
 
 /// A NOTIFY for `zone` carrying its SOA, signed with `key` if given.
-pub(crate) fn message(zone: &str, soa: hickory_proto::rr::Record, key: Option<&super::tsig::TsigKey>) -> Option<(u16, Vec<u8>)> {
+pub(crate) fn message(
+    zone: &str,
+    soa: hickory_proto::rr::Record,
+    key: Option<&super::tsig::TsigKey>,
+) -> Option<(u16, Vec<u8>)> {
     let id: u16 = rand::random();
     let mut m = Message::new(id, MessageType::Query, OpCode::Notify);
     m.metadata.authoritative = true;

@@ -28,17 +28,33 @@ const NAME_MAX: usize = 253;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", deny_unknown_fields)]
 pub(crate) enum RecordData {
-    A { address: Ipv4Addr },
+    A {
+        address: Ipv4Addr,
+    },
     #[serde(rename = "AAAA")]
-    Aaaa { address: Ipv6Addr },
+    Aaaa {
+        address: Ipv6Addr,
+    },
     #[serde(rename = "CNAME")]
-    Cname { target: String },
+    Cname {
+        target: String,
+    },
     #[serde(rename = "SRV")]
-    Srv { priority: u16, weight: u16, port: u16, target: String },
+    Srv {
+        priority: u16,
+        weight: u16,
+        port: u16,
+        target: String,
+    },
     #[serde(rename = "TXT")]
-    Txt { text: Vec<String> },
+    Txt {
+        text: Vec<String>,
+    },
     #[serde(rename = "MX")]
-    Mx { preference: u16, exchange: String },
+    Mx {
+        preference: u16,
+        exchange: String,
+    },
 }
 
 impl RecordData {
@@ -195,15 +211,28 @@ pub(crate) fn create(txn: &mut Txn<'_>, spec: RecordSpec) -> Result<Arc<DnsRecor
     let catalog = Catalog::of(w);
     let zone = match catalog.find(&name) {
         Some(z) if z.kind == ZoneKind::Forward => z,
-        Some(z) => return Err(DnsError::invalid("name", format!("`{name}` is in the reverse zone {}; PTRs there follow the nodes", z.apex))),
-        None => return Err(DnsError::invalid("name", format!("`{name}` is not inside a zone Fulcrum serves (a network's domain)"))),
+        Some(z) => {
+            return Err(DnsError::invalid(
+                "name",
+                format!("`{name}` is in the reverse zone {}; PTRs there follow the nodes", z.apex),
+            ))
+        }
+        None => {
+            return Err(DnsError::invalid(
+                "name",
+                format!("`{name}` is not inside a zone Fulcrum serves (a network's domain)"),
+            ))
+        }
     };
     if w.table::<Node>().get(&name).is_some() {
         return Err(DnsError::conflict("name", format!("`{name}` is a node; its A and AAAA records follow the node")));
     }
     let is_cname = matches!(data, RecordData::Cname { .. });
     if is_cname && name == zone.apex {
-        return Err(DnsError::conflict("name", format!("`{name}` is the zone's apex, which has SOA and NS records; a CNAME cannot sit beside them")));
+        return Err(DnsError::conflict(
+            "name",
+            format!("`{name}` is the zone's apex, which has SOA and NS records; a CNAME cannot sit beside them"),
+        ));
     }
     if is_cname && (w.table::<Node>().any_below(&name) || w.table::<DnsRecord>().any_below(&name)) {
         // Allowed by the protocol, but then the names below would hide behind an alias.
@@ -215,13 +244,19 @@ pub(crate) fn create(txn: &mut Txn<'_>, spec: RecordSpec) -> Result<Arc<DnsRecor
         if is_cname || other_cname {
             return Err(DnsError::conflict(
                 "type",
-                format!("`{name}` already has a {} record; a CNAME cannot sit beside other data", other.data.type_name()),
+                format!(
+                    "`{name}` already has a {} record; a CNAME cannot sit beside other data",
+                    other.data.type_name()
+                ),
             ));
         }
     }
     let id = id_of(&name, &data);
     if records.get(&id).is_some() {
-        return Err(DnsError::conflict("data", format!("`{name}` already has this {} record (id {id})", data.type_name())));
+        return Err(DnsError::conflict(
+            "data",
+            format!("`{name}` already has this {} record (id {id})", data.type_name()),
+        ));
     }
     Ok(txn.put(DnsRecord { id, name, ttl: spec.ttl, data, created_at: now() })?)
 }

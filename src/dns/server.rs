@@ -24,8 +24,8 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::answer::{answer, plain, Answer, Question, Reply};
-use super::forward::Forwarder;
 use super::error::DnsError;
+use super::forward::Forwarder;
 use super::lookup::{Layout, Settings, View};
 use super::records::{self, DnsRecord, RecordSpec};
 use super::transfer;
@@ -190,9 +190,15 @@ impl Out {
 enum Signing<'k> {
     None,
     /// With the key, chained from the request's MAC.
-    Chained { key: &'k TsigKey, prior: Vec<u8> },
+    Chained {
+        key: &'k TsigKey,
+        prior: Vec<u8>,
+    },
     /// The request's signature failed: an unsigned error TSIG.
-    Error { key: &'k TsigKey, error: TsigError },
+    Error {
+        key: &'k TsigKey,
+        error: TsigError,
+    },
 }
 
 impl Handler {
@@ -268,7 +274,8 @@ impl Handler {
         };
         let op = request.metadata.op_code;
         if op != OpCode::Query {
-            let rcode = if op == OpCode::Notify || op == OpCode::Update { ResponseCode::Refused } else { ResponseCode::NotImp };
+            let rcode =
+                if op == OpCode::Notify || op == OpCode::Update { ResponseCode::Refused } else { ResponseCode::NotImp };
             return Self::send(request, &mut handle, &Out::rcode(rcode), &signing, true).await.0;
         }
         let queries = request.queries.queries();
@@ -277,11 +284,7 @@ impl Handler {
             return Self::send(request, &mut handle, &Out::rcode(ResponseCode::FormErr), &signing, true).await.0;
         }
         let lq = &queries[0];
-        let q = Question {
-            name: plain(&lq.name().into()),
-            qtype: lq.query_type(),
-            qclass: lq.query_class(),
-        };
+        let q = Question { name: plain(&lq.name().into()), qtype: lq.query_type(), qclass: lq.query_class() };
         let (world, layout) = dns.current();
         let view = View { world: &world, layout: &layout, settings: &dns.settings };
         if matches!(q.qtype, RecordType::AXFR | RecordType::IXFR) {
@@ -345,7 +348,8 @@ impl Handler {
     ) -> ResponseInfo {
         let dns = &self.0;
         let tcp = request.protocol() == hickory_server::net::xfer::Protocol::Tcp;
-        let allowed = if dns.key.is_some() { signed } else { transfer::unsigned_allowed(request.src().ip(), &dns.secondaries) };
+        let allowed =
+            if dns.key.is_some() { signed } else { transfer::unsigned_allowed(request.src().ip(), &dns.secondaries) };
         let zone = view.layout.catalog.get(&q.name);
         let (Some(zone), true, true) = (zone, allowed, tcp || q.qtype == RecordType::IXFR) else {
             bump(&dns.stats.dns_refused);
@@ -361,7 +365,7 @@ impl Handler {
                 });
                 let m = transfer::ixfr(view, zone, client);
                 // Over UDP only the "you are current" answer fits; else ask for TCP.
-                if !tcp && m.len() > 1 || !tcp && m.first().is_some_and(|r| r.len() > 1) {
+                if !tcp && (m.len() > 1 || m.first().is_some_and(|r| r.len() > 1)) {
                     let mut out = Out::rcode(ResponseCode::NoError);
                     out.authoritative = true;
                     out.answers = vec![view.soa(zone)];
@@ -446,7 +450,8 @@ impl Service {
         for &listen in &config.dns.listen {
             let udp = udp_sockets(listen).with_context(|| format!("dns.listen {listen} (udp)"))?;
             let bound = udp.first().and_then(|s| s.local_addr().ok()).unwrap_or(listen);
-            let tcp = tokio::net::TcpListener::bind(bound).await.with_context(|| format!("dns.listen {bound} (tcp)"))?;
+            let tcp =
+                tokio::net::TcpListener::bind(bound).await.with_context(|| format!("dns.listen {bound} (tcp)"))?;
             for s in udp {
                 server.register_socket(tokio::net::UdpSocket::from_std(s)?);
             }

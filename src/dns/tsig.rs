@@ -207,7 +207,10 @@ mod tests {
         let signed = m.to_vec().unwrap();
         assert!(matches!(k.check(&signed, 1_800_000_010), Check::Valid { .. }));
         assert_eq!(k.check(&signed, 1_800_001_000), Check::Invalid(TsigError::BadTime));
-        assert_eq!(key("b3RoZXItb3RoZXItb3RoZXItb3RoZXI=").check(&signed, 1_800_000_000), Check::Invalid(TsigError::BadSig));
+        assert_eq!(
+            key("b3RoZXItb3RoZXItb3RoZXItb3RoZXI=").check(&signed, 1_800_000_000),
+            Check::Invalid(TsigError::BadSig)
+        );
         let mut bad = signed.clone();
         bad[13] ^= 1;
         assert_ne!(k.check(&bad, 1_800_000_000), Check::Unsigned);

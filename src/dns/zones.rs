@@ -55,7 +55,8 @@ impl Zone {
 
 /// Whether `name` is `apex` or below it.
 pub(crate) fn in_zone(name: &str, apex: &str) -> bool {
-    name == apex || (name.len() > apex.len() && name.ends_with(apex) && name.as_bytes()[name.len() - apex.len() - 1] == b'.')
+    name == apex
+        || (name.len() > apex.len() && name.ends_with(apex) && name.as_bytes()[name.len() - apex.len() - 1] == b'.')
 }
 
 /// Every zone, longest apex first.
@@ -69,15 +70,14 @@ impl Catalog {
     pub(crate) fn of(world: &World) -> Catalog {
         let gid = world.global_id();
         let mut zones: Vec<Zone> = Vec::new();
-        let mut add = |apex: String, kind: ZoneKind, net: &Arc<Network>| {
-            match zones.iter_mut().find(|z| z.apex == apex) {
-                Some(z) => {
-                    if !z.networks.iter().any(|n| n.name == net.name) {
-                        z.networks.push(net.clone());
-                    }
+        let mut add = |apex: String, kind: ZoneKind, net: &Arc<Network>| match zones.iter_mut().find(|z| z.apex == apex)
+        {
+            Some(z) => {
+                if !z.networks.iter().any(|n| n.name == net.name) {
+                    z.networks.push(net.clone());
                 }
-                None => zones.push(Zone { apex, kind, networks: vec![net.clone()] }),
             }
+            None => zones.push(Zone { apex, kind, networks: vec![net.clone()] }),
         };
         for net in world.table::<Network>().iter() {
             add(net.domain.clone(), ZoneKind::Forward, net);
@@ -113,7 +113,7 @@ impl Catalog {
 /// prefix), or the covering shorter zone when that would be too many.
 pub(crate) fn reverse_v4_nets(subnet: Ipv4Net) -> Vec<Ipv4Net> {
     let len = u32::from(subnet.prefix_len());
-    if len.is_multiple_of(8) && len > 0 {
+    if len % 8 == 0 && len > 0 {
         return vec![subnet];
     }
     if len > 24 {
@@ -124,9 +124,7 @@ pub(crate) fn reverse_v4_nets(subnet: Ipv4Net) -> Vec<Ipv4Net> {
         // Each /up inside the subnet.
         let step = 1u32 << (32 - up);
         let first = u32::from(subnet.network());
-        (0..1u32 << (up - len))
-            .filter_map(|i| Ipv4Net::new(Ipv4Addr::from(first + i * step), up as u8).ok())
-            .collect()
+        (0..1u32 << (up - len)).filter_map(|i| Ipv4Net::new(Ipv4Addr::from(first + i * step), up as u8).ok()).collect()
     } else {
         let down = (len / 8 * 8).max(8);
         Ipv4Net::new(subnet.network(), down as u8).map(|n| vec![n.trunc()]).unwrap_or_default()
@@ -251,10 +249,7 @@ mod tests {
         assert_eq!(parse_reverse_v4("256.1.168.192.in-addr.arpa"), None);
         let ip: Ipv6Addr = "fd12:3456:789a:1:7264:46a8:b448:1fa".parse().unwrap();
         assert_eq!(parse_reverse_v6(&reverse_v6_name(ip)), Some((u128::from(ip), 32)));
-        assert_eq!(
-            reverse_v6_apex("fd12:3456:789a:1::".parse().unwrap()),
-            "1.0.0.0.a.9.8.7.6.5.4.3.2.1.d.f.ip6.arpa"
-        );
+        assert_eq!(reverse_v6_apex("fd12:3456:789a:1::".parse().unwrap()), "1.0.0.0.a.9.8.7.6.5.4.3.2.1.d.f.ip6.arpa");
         assert!(in_zone("a.example.com", "example.com"));
         assert!(!in_zone("aexample.com", "example.com"));
     }

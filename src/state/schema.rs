@@ -9,10 +9,10 @@ use std::any::{Any, TypeId};
 use std::sync::Arc;
 
 use super::error::StateError;
+use super::feed::Change;
 use super::record::Record;
 use super::store::{Batch, Store, StoreError};
 use super::table::Table;
-use super::feed::Change;
 use super::txn::Txn;
 use super::world::{AnyTable, World};
 

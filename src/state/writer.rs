@@ -98,7 +98,9 @@ fn derive(base: &World, world: &mut World, pending: &mut Pending) {
                 *world = scratch;
                 pending.absorb(mine);
             }
-            Ok(Err(e)) => tracing::error!(error = %crate::types::report::Report(&e), "a derived write failed; the batch commits without it"),
+            Ok(Err(e)) => {
+                tracing::error!(error = %crate::types::report::Report(&e), "a derived write failed; the batch commits without it")
+            }
             Err(_) => tracing::error!("a derived write panicked; the batch commits without it"),
         }
     }

@@ -36,7 +36,10 @@ fn status(out: &str) -> String {
 
 fn soa_serial(dns: SocketAddr, zone: &str) -> u32 {
     let s = short(dns, &[zone, "SOA"]);
-    s.first().and_then(|l| l.split_whitespace().nth(2)).and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("no SOA for {zone}: {s:?}"))
+    s.first()
+        .and_then(|l| l.split_whitespace().nth(2))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no SOA for {zone}: {s:?}"))
 }
 
 fn md5_tail(name: &str) -> u64 {
@@ -61,13 +64,25 @@ fn answers_come_from_live_state() {
     let Some((srv, dns)) = start() else { return };
     let zone = "test.example";
     let before = soa_serial(dns, zone);
-    let (code, node) =
-        curl(None, "POST", &srv.url("/api/v1/nodes"), Some(&json!({"name": "n1.test.example", "macs": ["52:54:00:61:00:01"]})));
+    let (code, node) = curl(
+        None,
+        "POST",
+        &srv.url("/api/v1/nodes"),
+        Some(&json!({"name": "n1.test.example", "macs": ["52:54:00:61:00:01"]})),
+    );
     assert_eq!(code, 201, "{node}");
     let v4 = node["ipv4"].as_str().unwrap().to_string();
     // A, over UDP with dig and over TCP with kdig.
     assert_eq!(short(dns, &["n1.test.example", "A"]), vec![v4.clone()]);
-    let kdig = run(Command::new("kdig").args([&format!("@{}", dns.ip()), "-p", &dns.port().to_string(), "+tcp", "+short", "n1.test.example", "A"]));
+    let kdig = run(Command::new("kdig").args([
+        &format!("@{}", dns.ip()),
+        "-p",
+        &dns.port().to_string(),
+        "+tcp",
+        "+short",
+        "n1.test.example",
+        "A",
+    ]));
     assert_eq!(String::from_utf8_lossy(&kdig.stdout).trim(), v4);
     // AAAA: the network's /64 and the last 64 bits of md5(FQDN), computed here.
     let (_, net) = curl(None, "GET", &srv.url("/api/v1/networks/admin"), None);
@@ -89,7 +104,16 @@ fn answers_come_from_live_state() {
     assert_eq!(status(&nx), "NXDOMAIN", "{nx}");
     assert!(nx.contains("AUTHORITY: 1") && nx.contains("SOA"), "{nx}");
     // An empty non-terminal is NODATA, not NXDOMAIN.
-    assert_eq!(curl(None, "POST", &srv.url("/api/v1/nodes"), Some(&json!({"name": "a.rack1.test.example", "macs": ["52:54:00:61:00:02"]}))).0, 201);
+    assert_eq!(
+        curl(
+            None,
+            "POST",
+            &srv.url("/api/v1/nodes"),
+            Some(&json!({"name": "a.rack1.test.example", "macs": ["52:54:00:61:00:02"]}))
+        )
+        .0,
+        201
+    );
     assert_eq!(status(&dig(dns, &["rack1.test.example", "A"])), "NOERROR");
     // Names outside every zone: REFUSED (no forwarders configured).
     assert_eq!(status(&dig(dns, &["example.org", "A"])), "REFUSED");
@@ -121,7 +145,10 @@ fn operator_records_follow_their_rules_and_answer_at_once() {
     let srv_ans = dig(dns, &["_http._tcp.test.example", "SRV"]);
     assert!(srv_ans.contains("0 5 80 vip.test.example.") && srv_ans.contains("ADDITIONAL: 2"), "{srv_ans}");
     assert_eq!(status(&dig(dns, &["_tcp.test.example", "A"])), "NOERROR", "an empty non-terminal");
-    assert_eq!(add(json!({"name": "test.example", "type": "MX", "preference": 10, "exchange": "vip.test.example"})).0, 201);
+    assert_eq!(
+        add(json!({"name": "test.example", "type": "MX", "preference": 10, "exchange": "vip.test.example"})).0,
+        201
+    );
     assert_eq!(short(dns, &["test.example", "MX"]), vec!["10 vip.test.example."]);
     // The rules, each naming its field.
     let (code, e) = add(json!({"name": "www.test.example", "type": "A", "address": "127.61.0.9"}));
@@ -136,7 +163,16 @@ fn operator_records_follow_their_rules_and_answer_at_once() {
     assert!(code == 422 && e["detail"]["field"] == "name", "{code} {e}");
     let (code, _) = add(json!({"name": "v.test.example", "type": "A", "address": "not-an-ip"}));
     assert_eq!(code, 400);
-    assert_eq!(curl(None, "POST", &srv.url("/api/v1/nodes"), Some(&json!({"name": "n.test.example", "macs": ["52:54:00:61:01:01"]}))).0, 201);
+    assert_eq!(
+        curl(
+            None,
+            "POST",
+            &srv.url("/api/v1/nodes"),
+            Some(&json!({"name": "n.test.example", "macs": ["52:54:00:61:01:01"]}))
+        )
+        .0,
+        201
+    );
     let (code, e) = add(json!({"name": "n.test.example", "type": "TXT", "text": ["x"]}));
     assert!(code == 409 && e["detail"]["field"] == "name", "a node's name: {code} {e}");
     // Deleted by id: gone from the next answer.
@@ -150,7 +186,12 @@ fn a_large_answer_is_truncated_over_udp_and_whole_over_tcp() {
     let Some((srv, dns)) = start() else { return };
     for i in 0..40 {
         let text = format!("record {i:02} {}", "x".repeat(80));
-        let (code, v) = curl(None, "POST", &srv.url("/api/v1/dns/records"), Some(&json!({"name": "big.test.example", "type": "TXT", "text": [text]})));
+        let (code, v) = curl(
+            None,
+            "POST",
+            &srv.url("/api/v1/dns/records"),
+            Some(&json!({"name": "big.test.example", "type": "TXT", "text": [text]})),
+        );
         assert_eq!(code, 201, "{v}");
     }
     // EDNS 1232 and no retry: TC set.
@@ -176,9 +217,19 @@ fn an_axfr_of_every_zone_verifies() {
         let body = json!({"name": format!("node{i}.test.example"), "macs": [format!("52:54:00:61:02:{i:02x}")]});
         assert_eq!(curl(None, "POST", &srv.url("/api/v1/nodes"), Some(&body)).0, 201);
     }
-    assert_eq!(curl(None, "POST", &srv.url("/api/v1/dns/records"), Some(&json!({"name": "www.test.example", "type": "CNAME", "target": "node1.test.example"}))).0, 201);
+    assert_eq!(
+        curl(
+            None,
+            "POST",
+            &srv.url("/api/v1/dns/records"),
+            Some(&json!({"name": "www.test.example", "type": "CNAME", "target": "node1.test.example"}))
+        )
+        .0,
+        201
+    );
     let (_, zones) = curl(None, "GET", &srv.url("/api/v1/dns/zones"), None);
-    let zones: Vec<String> = zones.as_array().unwrap().iter().map(|z| z["zone"].as_str().unwrap().to_string()).collect();
+    let zones: Vec<String> =
+        zones.as_array().unwrap().iter().map(|z| z["zone"].as_str().unwrap().to_string()).collect();
     assert_eq!(zones.len(), 3, "forward, in-addr.arpa, ip6.arpa: {zones:?}");
     let dir = tempfile::tempdir().unwrap();
     for zone in zones {
@@ -188,8 +239,15 @@ fn an_axfr_of_every_zone_verifies() {
         let file = dir.path().join(format!("{zone}.zone"));
         std::fs::write(&file, &axfr).unwrap();
         // Full checks: names, glue, CNAMEs beside other data, SRV and MX targets.
-        let v = run(Command::new("named-checkzone").args(["-i", "full", "-k", "fail", "-m", "fail", "-M", "fail", "-S", "fail", &zone]).arg(&file));
-        assert!(v.status.success(), "{zone}: {}{}\n{axfr}", String::from_utf8_lossy(&v.stdout), String::from_utf8_lossy(&v.stderr));
+        let v = run(Command::new("named-checkzone")
+            .args(["-i", "full", "-k", "fail", "-m", "fail", "-M", "fail", "-S", "fail", &zone])
+            .arg(&file));
+        assert!(
+            v.status.success(),
+            "{zone}: {}{}\n{axfr}",
+            String::from_utf8_lossy(&v.stdout),
+            String::from_utf8_lossy(&v.stderr)
+        );
     }
     // An IXFR from the current serial is the one SOA.
     let serial = soa_serial(dns, "test.example");

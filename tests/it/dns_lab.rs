@@ -119,7 +119,12 @@ fn knot_follows_fulcrum_by_tsig_transfers_and_notify() {
         std::thread::sleep(Duration::from_millis(500));
     }
     let soa = dig(&lab, SERVED, SERVED, &["+short", "lab.test", "SOA"]);
-    assert!(soa.contains("admin.lab.test."), "knot has no lab.test: {soa}\nknot log:\n{}\nfulcrum log:\n{}", knot_log(), lab.srv.log_text());
+    assert!(
+        soa.contains("admin.lab.test."),
+        "knot has no lab.test: {soa}\nknot log:\n{}\nfulcrum log:\n{}",
+        knot_log(),
+        lab.srv.log_text()
+    );
     // A node created through the API is on the secondary within seconds.
     let (code, node) = curl(
         Some(&lab._server_ns),
@@ -143,7 +148,12 @@ fn knot_follows_fulcrum_by_tsig_transfers_and_notify() {
     // Transfers: refused unsigned and with a wrong key, served with the key.
     let unsigned = dig(&lab, SERVED, "10.67.0.1", &["lab.test", "AXFR"]);
     assert!(unsigned.contains("Transfer failed") || unsigned.contains("REFUSED"), "{unsigned}");
-    let wrong = dig(&lab, SERVED, "10.67.0.1", &["-y", "hmac-sha256:xfr:d3JvbmctdGhlLXdyb25nLWtleS0zMi1ieXRlcyEh", "lab.test", "AXFR"]);
+    let wrong = dig(
+        &lab,
+        SERVED,
+        "10.67.0.1",
+        &["-y", "hmac-sha256:xfr:d3JvbmctdGhlLXdyb25nLWtleS0zMi1ieXRlcyEh", "lab.test", "AXFR"],
+    );
     assert!(!wrong.contains("web1.lab.test.\t"), "a wrong key transferred the zone: {wrong}");
     let signed = dig(&lab, SERVED, "10.67.0.1", &["-y", &format!("hmac-sha256:xfr:{SECRET}"), "lab.test", "AXFR"]);
     assert!(signed.contains("web1.lab.test.") && !signed.contains("Transfer failed"), "{signed}");
@@ -159,7 +169,12 @@ fn forwarding_serves_the_cluster_and_refuses_everyone_else() {
         lab.client
             .cmd("dnsmasq")
             .args(["--no-daemon", "--no-resolv", "--no-hosts", "--port=5353", "--bind-interfaces"])
-            .args([&format!("--listen-address={SERVED}"), "--address=/up.example/10.9.9.9", "--local-ttl=300", "--pid-file="])
+            .args([
+                &format!("--listen-address={SERVED}"),
+                "--address=/up.example/10.9.9.9",
+                "--local-ttl=300",
+                "--pid-file=",
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

@@ -149,7 +149,10 @@ impl Ctx<'_> {
             return net.dns_servers.clone();
         }
         let dns = &self.config.dns;
-        let here = dns.listen.iter().any(|l| l.port() == 53 && (l.ip().is_unspecified() || l.ip() == std::net::IpAddr::V4(server)));
+        let here = dns
+            .listen
+            .iter()
+            .any(|l| l.port() == 53 && (l.ip().is_unspecified() || l.ip() == std::net::IpAddr::V4(server)));
         if dns.enabled && here {
             vec![server]
         } else {
@@ -257,8 +260,7 @@ impl Ctx<'_> {
                     MessageType::Ack,
                     Ipv4Addr::UNSPECIFIED,
                     server,
-                    net,
-                    &self.dns_servers(net, server),
+                    reply::Segment { net, dns_servers: &self.dns_servers(net, server) },
                     host,
                     boot.as_ref(),
                 ))
@@ -279,7 +281,15 @@ impl Ctx<'_> {
         self.offers.offer(mac, ip, self.now + u64::from(self.config.dhcp.offer_seconds), self.now);
         let boot = self.boot(msg, mac, node, server);
         let host = node.map(|n| host_part(&n.name));
-        Decision::Reply(reply::answer(msg, MessageType::Offer, ip, server, net, &self.dns_servers(net, server), host, boot.as_ref()))
+        Decision::Reply(reply::answer(
+            msg,
+            MessageType::Offer,
+            ip,
+            server,
+            reply::Segment { net, dns_servers: &self.dns_servers(net, server) },
+            host,
+            boot.as_ref(),
+        ))
     }
 
     fn request(&self, msg: &Message, mac: Mac, net: &Network, server: Ipv4Addr) -> Decision {
@@ -325,7 +335,15 @@ impl Ctx<'_> {
                 hostname,
                 expires_at: self.now + u64::from(net.lease_seconds),
             },
-            ack: reply::answer(msg, MessageType::Ack, ip, server, net, &self.dns_servers(net, server), host, boot.as_ref()),
+            ack: reply::answer(
+                msg,
+                MessageType::Ack,
+                ip,
+                server,
+                reply::Segment { net, dns_servers: &self.dns_servers(net, server) },
+                host,
+                boot.as_ref(),
+            ),
             nak: reply::nak(msg, server, "address was taken meanwhile"),
         }
     }

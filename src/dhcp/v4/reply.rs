@@ -32,17 +32,23 @@ fn requested(req: &Message, code: OptionCode) -> bool {
     matches!(req.opts().get(OptionCode::ParameterRequestList), Some(DhcpOption::ParameterRequestList(list)) if list.contains(&code))
 }
 
+/// The network an answer is for, and the DNS servers it hands out there.
+pub(crate) struct Segment<'a> {
+    pub(crate) net: &'a Network,
+    pub(crate) dns_servers: &'a [Ipv4Addr],
+}
+
 /// An OFFER or ACK (or an ACK to INFORM when `yiaddr` is unspecified).
 pub(crate) fn answer(
     req: &Message,
     kind: MessageType,
     yiaddr: Ipv4Addr,
     server: Ipv4Addr,
-    net: &Network,
-    dns_servers: &[Ipv4Addr],
+    seg: Segment<'_>,
     hostname: Option<&str>,
     boot: Option<&BootAnswer>,
 ) -> Message {
+    let Segment { net, dns_servers } = seg;
     let mut m = skeleton(req, kind, server);
     m.set_yiaddr(yiaddr);
     if req.opts().msg_type() == Some(MessageType::Inform) || !req.ciaddr().is_unspecified() {
