@@ -272,33 +272,6 @@ fn serve(
 
 /// An HTTP request to the boot routes. The input is `P TARGET [\nHOST]`: the
 /// first byte picks the peer (loopback, node a's address, node b's, a host
-/// What the DNS handler sent, encoded as the UDP transport encodes it.
-#[derive(Clone, Default)]
-struct Captured(Arc<std::sync::Mutex<Vec<Vec<u8>>>>);
-
-#[async_trait::async_trait]
-impl hickory_server::server::ResponseHandler for Captured {
-    async fn send_response<'a>(
-        &mut self,
-        response: hickory_server::zone_handler::MessageResponse<
-            '_,
-            'a,
-            impl Iterator<Item = &'a hickory_proto::rr::Record> + Send + 'a,
-            impl Iterator<Item = &'a hickory_proto::rr::Record> + Send + 'a,
-            impl Iterator<Item = &'a hickory_proto::rr::Record> + Send + 'a,
-            impl Iterator<Item = &'a hickory_proto::rr::Record> + Send + 'a,
-        >,
-    ) -> Result<hickory_server::server::ResponseInfo, hickory_server::net::NetError> {
-        let mut bytes = Vec::new();
-        let mut enc = hickory_proto::serialize::binary::BinEncoder::new(&mut bytes);
-        enc.set_max_size(1232);
-        let info =
-            response.destructive_emit(&mut enc).map_err(|e| hickory_server::net::NetError::from(e.to_string()))?;
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).push(bytes);
-        Ok(info)
-    }
-}
-
 /// A DNS message from a client on the fixture's served network: parsed as
 /// hickory-server parses it (what does not parse gets FORMERR from the
 /// server and never reaches the handler), answered by the handler. Every
@@ -318,7 +291,7 @@ fn dns_answers(data: &[u8]) -> Vec<hickory_proto::op::Message> {
     else {
         return Vec::new();
     };
-    let captured = Captured::default();
+    let captured = crate::dns::udp::Collected::default();
     fx.rt.block_on(crate::dns::server::Handler(fx.dns.clone()).handle(&request, captured.clone()));
     let sent = captured.0.lock().unwrap_or_else(|p| p.into_inner()).clone();
     assert!(sent.len() <= 1, "{} answers to one UDP request", sent.len());

@@ -4,13 +4,14 @@
 //! The zones themselves are derived, never stored: [`zones`] from the
 //! networks, [`lookup`] what is at a name (nodes' A and AAAA, PTRs, the
 //! admin node, operator records), [`answer`] one question's reply;
-//! [`transfer`] AXFR/IXFR, [`tsig`] the shared key, [`notify`] the
+//! [`transfer`] AXFR/IXFR, [`journal`] the differences IXFR sends, [`tsig`] the shared key, [`notify`] the
 //! secondaries, [`forward`] names outside the zones; [`server`] the
-//! sockets (hickory-server) and the request handler.
+//! request handler and TCP (hickory-server), [`udp`] the UDP receive loops.
 
 pub(crate) mod answer;
 pub(crate) mod error;
 pub(crate) mod forward;
+pub(crate) mod journal;
 pub(crate) mod lookup;
 pub(crate) mod notify;
 pub(crate) mod records;
@@ -18,6 +19,7 @@ pub(crate) mod serial;
 pub(crate) mod server;
 pub(crate) mod transfer;
 pub(crate) mod tsig;
+pub(crate) mod udp;
 pub(crate) mod zones;
 
 pub(crate) use error::DnsError;

@@ -1,5 +1,6 @@
 //! NOTIFY (RFC 1996): when a zone's serial changes (its `dns_serial`
-//! record on the change feed), each secondary is told over UDP, signed
+//! record on the change feed), the zone goes into the journal (IXFR) and
+//! each secondary is told over UDP, signed
 //! with the TSIG key when one is set, and told again (up to five times, a
 //! second apart) until it acknowledges. At start-up every zone is
 //! announced once, so secondaries catch up with what changed while
@@ -39,6 +40,7 @@ pub(crate) async fn run(dns: Arc<Dns>, stop: CancellationToken) {
     loop {
         if !due.is_empty() {
             for zone in std::mem::take(&mut due) {
+                dns.observe(&zone);
                 for &to in &dns.secondaries {
                     sends.spawn(notify(dns.clone(), zone.clone(), to));
                 }

@@ -1,5 +1,5 @@
-//! The DNS service: hickory-server's `Server` owns the UDP and TCP
-//! sockets (EDNS payload sizes, truncation, TCP framing and timeouts);
+//! The DNS service: hickory-server's `Server` owns the TCP listeners
+//! (framing, timeouts), [`super::udp`] the UDP sockets;
 //! [`Handler`] answers each request from the snapshot it takes when the
 //! request arrives, so an API change is in the very next answer. It signs
 //! with the TSIG key when the request was signed, streams transfers, and
@@ -58,6 +58,8 @@ pub(crate) struct Dns {
     forwarder: Option<Forwarder>,
     key: Option<TsigKey>,
     pub(crate) secondaries: Vec<SocketAddr>,
+    /// Recent differences per zone, for IXFR (kept when there are secondaries).
+    journal: super::journal::Journal,
     /// Subnets besides the served networks whose clients may use the
     /// forwarder (the relayed segments of `http.boot_clients`).
     extra_clients: Vec<ipnet::IpNet>,
@@ -84,6 +86,7 @@ impl Dns {
             forwarder,
             key,
             secondaries: c.secondaries.clone(),
+            journal: super::journal::Journal::default(),
             extra_clients: config.http.boot_clients.clone(),
             stats,
         })
@@ -105,6 +108,15 @@ impl Dns {
     pub(crate) fn current_zones(&self) -> BTreeSet<String> {
         let (_, layout) = self.current();
         layout.catalog.zones().iter().map(|z| z.apex.clone()).collect()
+    }
+
+    /// Puts `zone` as it is now in the journal (IXFR's differences).
+    pub(crate) fn observe(&self, zone: &str) {
+        let (world, layout) = self.current();
+        let view = View { world: &world, layout: &layout, settings: &self.settings };
+        if let Some(z) = layout.catalog.get(zone) {
+            self.journal.observe(zone, view.zone_records(z));
+        }
     }
 
     /// A NOTIFY for `zone` as it is now: its id and bytes.
@@ -254,6 +266,18 @@ impl Handler {
         }
     }
 
+    /// Whether `request` is answered without waiting on anything (all but
+    /// the questions the forwarder takes).
+    pub(crate) fn answers_in_place(&self, request: &Request) -> bool {
+        let dns = &self.0;
+        if dns.forwarder.is_none() || request.metadata.op_code != OpCode::Query {
+            return true;
+        }
+        let [q] = request.queries.queries() else { return true };
+        let (_, layout) = dns.current();
+        layout.catalog.find(&plain(&q.name().into())).is_some()
+    }
+
     /// Answers one request (the transport has parsed it).
     pub(crate) async fn handle<R: ResponseHandler>(&self, request: &Request, mut handle: R) -> ResponseInfo {
         let dns = &self.0;
@@ -363,7 +387,7 @@ impl Handler {
                     RData::SOA(s) => Some(s.serial),
                     _ => None,
                 });
-                let m = transfer::ixfr(view, zone, client);
+                let m = transfer::ixfr(view, zone, client, &dns.journal);
                 // Over UDP only the "you are current" answer fits; else ask for TCP.
                 if !tcp && (m.len() > 1 || m.first().is_some_and(|r| r.len() > 1)) {
                     let mut out = Out::rcode(ResponseCode::NoError);
@@ -413,6 +437,7 @@ impl RequestHandler for Handler {
 pub(crate) struct Service {
     pub(crate) addrs: Vec<SocketAddr>,
     server: hickory_server::Server<Handler>,
+    udp: Vec<super::udp::Loops>,
     notifier: JoinHandle<()>,
     stop: CancellationToken,
 }
@@ -446,22 +471,22 @@ impl Service {
     /// Binds every `dns.listen` address (UDP and TCP) and starts serving.
     pub(crate) async fn start(dns: Arc<Dns>, config: &Config) -> anyhow::Result<Service> {
         let mut server = hickory_server::Server::new(Handler(dns.clone()));
+        let stop = CancellationToken::new();
         let mut addrs = Vec::new();
+        let mut loops = Vec::new();
         for &listen in &config.dns.listen {
             let udp = udp_sockets(listen).with_context(|| format!("dns.listen {listen} (udp)"))?;
             let bound = udp.first().and_then(|s| s.local_addr().ok()).unwrap_or(listen);
             let tcp =
                 tokio::net::TcpListener::bind(bound).await.with_context(|| format!("dns.listen {bound} (tcp)"))?;
-            for s in udp {
-                server.register_socket(tokio::net::UdpSocket::from_std(s)?);
-            }
+            let rt = tokio::runtime::Handle::current();
+            loops.push(super::udp::Loops::start(udp, Handler(dns.clone()), rt, stop.clone())?);
             server.register_listener(tcp, TCP_TIMEOUT, 64 * 1024);
             tracing::info!(addr = %bound, "dns listening (udp, tcp)");
             addrs.push(bound);
         }
-        let stop = CancellationToken::new();
         let notifier = tokio::spawn(super::notify::run(dns.clone(), stop.clone()));
-        Ok(Service { addrs, server, notifier, stop })
+        Ok(Service { addrs, server, udp: loops, notifier, stop })
     }
 
     /// Stops the listeners and the notifier, and waits for both.
@@ -469,6 +494,9 @@ impl Service {
         self.stop.cancel();
         if let Err(e) = self.server.shutdown_gracefully().await {
             tracing::warn!(error = %e, "dns server shutdown");
+        }
+        for l in std::mem::take(&mut self.udp) {
+            l.join().await;
         }
         if self.notifier.await.is_err() {
             tracing::error!("the dns notifier panicked");

@@ -291,3 +291,40 @@ fn a_thousand_changes_each_seen_by_the_very_next_query() {
     }
     assert!(stale.is_empty(), "{} stale answers: {:?}", stale.len(), &stale[..stale.len().min(10)]);
 }
+
+#[test]
+fn an_ixfr_sends_only_what_changed() {
+    if !prerequisites("dns ixfr", false, TOOLS) {
+        return;
+    }
+    // A secondary configured (the journal is kept for secondaries); nothing
+    // listens on the discard port, so its NOTIFYs go unanswered.
+    let srv = InProcess::start("[dns]\nlisten = [\"127.0.0.1:0\"]\nsecondaries = [\"127.0.0.1:9\"]\n");
+    let dns = srv.dns.expect("dns listening");
+    assert_eq!(curl(None, "POST", &srv.url("/api/v1/networks"), Some(&loopback_network("admin", 62))).0, 201);
+    for i in 0..5 {
+        let body = json!({"name": format!("old{i}.test.example"), "macs": [format!("52:54:00:62:10:{i:02x}")]});
+        assert_eq!(curl(None, "POST", &srv.url("/api/v1/nodes"), Some(&body)).0, 201);
+    }
+    // Let the journal take the zone as it is now (bounded; a miss only means a whole-zone answer below).
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let s0 = soa_serial(dns, "test.example");
+    let body = json!({"name": "new.test.example", "macs": ["52:54:00:62:10:ff"]});
+    let (code, node) = curl(None, "POST", &srv.url("/api/v1/nodes"), Some(&body));
+    assert_eq!(code, 201, "{node}");
+    let s1 = soa_serial(dns, "test.example");
+    assert!(s1 > s0);
+    let ixfr = crate::harness::wait_for(std::time::Duration::from_secs(10), "an incremental IXFR", || {
+        let out = dig(dns, &["+nocmd", "+nostats", "+nocomments", "test.example", &format!("IXFR={s0}")]);
+        (out.lines().filter(|l| l.contains("\tSOA\t")).count() == 4).then_some(out)
+    });
+    let lines: Vec<&str> = ixfr.lines().filter(|l| !l.is_empty() && !l.starts_with(';')).collect();
+    // SOA s1, SOA s0, (nothing removed), SOA s1, the new node's A and AAAA, SOA s1.
+    assert_eq!(lines.len(), 6, "{ixfr}");
+    assert!(lines[1].contains(&format!(" {s0} ")) && lines[2].contains(&format!(" {s1} ")), "{ixfr}");
+    assert!(lines[3].starts_with("new.test.example.") && lines[4].starts_with("new.test.example."), "{ixfr}");
+    assert!(!ixfr.contains("old0.test.example"), "only the change: {ixfr}");
+    // From a serial the journal never saw: the whole zone.
+    let full = dig(dns, &["+nocmd", "+nostats", "+nocomments", "test.example", &format!("IXFR={}", s0 - 100_000)]);
+    assert!(full.contains("old0.test.example.") && full.contains("new.test.example."), "{full}");
+}

@@ -140,6 +140,18 @@ fn knot_follows_fulcrum_by_tsig_transfers_and_notify() {
     });
     assert_eq!(got, want, "knot log:\n{}", knot_log());
     assert!(knot_log().contains("notify, incoming, remote 10.67.0.1"), "the secondary heard a NOTIFY:\n{}", knot_log());
+    // A second change reaches it by IXFR: only the difference is sent.
+    let (code, _) = curl(
+        Some(&lab._server_ns),
+        "POST",
+        &lab.srv.url("/api/v1/nodes"),
+        Some(&json!({"name": "web2.lab.test", "macs": ["52:54:00:67:00:02"]})),
+    );
+    assert_eq!(code, 201);
+    wait_for(Duration::from_secs(15), "the second node on the secondary", || {
+        dig(&lab, SERVED, SERVED, &["+short", "web2.lab.test", "A"]).contains("10.67.0.").then_some(())
+    });
+    assert!(knot_log().contains("IXFR, incoming"), "the secondary took an IXFR:\n{}", knot_log());
     // The secondary's SOA serial is Fulcrum's.
     let ours = dig(&lab, SERVED, "10.67.0.1", &["+short", "lab.test", "SOA"]);
     let theirs = dig(&lab, SERVED, SERVED, &["+short", "lab.test", "SOA"]);
