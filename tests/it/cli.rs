@@ -149,3 +149,59 @@ fn deployment_commit_wait_reports_convergence_and_failure() {
     let runs = ok(&srv, &["run", "list", "--deployment", "bad"]);
     assert!(runs.contains("failed"), "{runs}");
 }
+
+#[test]
+fn dns_subcommands() {
+    let (srv, ports) = crate::harness::loopback();
+    ok(
+        &srv,
+        &[
+            "network",
+            "create",
+            "lab",
+            "--subnet",
+            "127.81.0.0/24",
+            "--static",
+            "127.81.0.10-127.81.0.99",
+            "--domain",
+            "dnscli.test",
+            "--v6prefix",
+            "auto",
+        ],
+    );
+    ok(&srv, &["node", "create", "web1.dnscli.test", "--mac", "52:54:00:81:00:01"]);
+    let out = ok(&srv, &["dns", "record", "add", "vip.dnscli.test", "A", "127.81.0.250"]);
+    assert!(out.starts_with("ID") && out.contains("vip.dnscli.test. 300 IN A 127.81.0.250"), "{out}");
+    let id = out.lines().nth(1).and_then(|l| l.split_whitespace().next()).unwrap().to_string();
+    ok(&srv, &["dns", "record", "add", "_http._tcp.dnscli.test", "SRV", "0", "5", "80", "vip.dnscli.test"]);
+    ok(&srv, &["dns", "record", "add", "dnscli.test", "TXT", "v=spf1 -all"]);
+    let out = ok(&srv, &["dns", "record", "list"]);
+    assert_eq!(out.lines().count(), 4, "{out}");
+    // A refused record: the server's message, naming the field.
+    let bad = fulcrum(&srv, &["dns", "record", "add", "web1.dnscli.test", "CNAME", "vip.dnscli.test"]);
+    assert!(!bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("is a node"), "{bad:?}");
+    let bad = fulcrum(&srv, &["dns", "record", "add", "x.dnscli.test", "SRV", "0", "5"]);
+    assert!(!bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("PRIORITY WEIGHT PORT TARGET"));
+    // `dns show` prints what a query gets, and dig gets the same.
+    let out = ok(&srv, &["dns", "show", "web1.dnscli.test", "--type", "AAAA"]);
+    assert!(out.contains("(authoritative)") && out.contains("AAAA"), "{out}");
+    let aaaa = out
+        .lines()
+        .find(|l| l.contains("AAAA") && l.starts_with("web1.dnscli.test."))
+        .unwrap()
+        .split_whitespace()
+        .last()
+        .unwrap()
+        .to_string();
+    let dig = Command::new("dig")
+        .args(["+short", "@127.0.0.1", "-p", &ports.dns.port().to_string(), "web1.dnscli.test", "AAAA"])
+        .output();
+    if let Ok(d) = dig {
+        assert_eq!(String::from_utf8_lossy(&d.stdout).trim(), aaaa);
+    }
+    let out = ok(&srv, &["dns", "zones"]);
+    assert!(out.contains("dnscli.test") && out.contains("81.127.in-addr.arpa") && out.contains("ip6.arpa"), "{out}");
+    ok(&srv, &["dns", "record", "delete", &id]);
+    let gone = ok(&srv, &["dns", "show", "vip.dnscli.test"]);
+    assert!(gone.contains("Non-Existent") || gone.contains("NXDomain"), "{gone}");
+}
