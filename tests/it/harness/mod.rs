@@ -54,12 +54,20 @@ pub fn which(tool: &str) -> Option<PathBuf> {
     path.split(':').map(|d| Path::new(d).join(tool)).find(|p| p.is_file())
 }
 
-/// A free port on 127.0.0.1 (TCP and UDP both free at the time of asking).
+/// A free port on 127.0.0.1 (TCP and UDP both free at the time of
+/// asking), below the kernel's ephemeral range (32768 and up): between
+/// this check and the server's bind, no client's source port (dig's, by
+/// the thousand, in the DNS tests) can land on it. Each call in this
+/// process tries a port no earlier call tried.
 pub fn free_port() -> u16 {
-    for _ in 0..100 {
-        let t = TcpListener::bind("127.0.0.1:0").expect("bind tcp");
-        let port = t.local_addr().expect("addr").port();
-        if UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    const LOW: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    let offset = std::process::id() % SPAN;
+    for _ in 0..SPAN {
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let port = (LOW + (offset + n) % SPAN) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() && UdpSocket::bind(("127.0.0.1", port)).is_ok() {
             return port;
         }
     }
