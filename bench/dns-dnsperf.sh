@@ -7,22 +7,26 @@
 #
 #   bash bench/dns-dnsperf.sh [--fulcrum target/release/fulcrum] [--nodes 10000]
 #                             [--seconds 10] [--servers "fulcrum knot nsd dnsmasq"]
+#                             [--answer-cache N]   (Fulcrum's dns.answer_cache; 0 = off)
 #
 # Needs dnsperf, knot, nsd, dnsmasq-base, bind9-dnsutils, python3. Prints one
 # line per server (QPS, lost, mean latency, p50/p99 from a rate-limited
-# verbose run) and the ratio to Knot; Fulcrum's RSS with the zones loaded.
+# verbose run, the server's CPU use and CPU time per query) and the ratios to
+# Knot; Fulcrum's RSS with the zones loaded, before and after the runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 FULCRUM=target/release/fulcrum
 NODES=10000
 SECONDS_RUN=10
 SERVERS="fulcrum knot nsd dnsmasq"
+ANSWER_CACHE=65536
 while (($#)); do
   case $1 in
     --fulcrum) FULCRUM=$2; shift 2 ;;
     --nodes) NODES=$2; shift 2 ;;
     --seconds) SECONDS_RUN=$2; shift 2 ;;
     --servers) SERVERS=$2; shift 2 ;;
+    --answer-cache) ANSWER_CACHE=$2; shift 2 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -57,6 +61,7 @@ enabled = false
 annealer = false
 [dns]
 listen = ["127.0.0.1:$FP"]
+answer_cache = $ANSWER_CACHE
 TOML
 FULCRUM_LOG=warn taskset -c 0 "$FULCRUM" serve --config "$W/fulcrum.toml" > "$W/fulcrum.log" 2>&1 &
 FPID=$!; PIDS+=("$FPID")
@@ -155,11 +160,16 @@ start_peer() { # NAME
   esac
   PIDS+=("$!")
 }
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; } # PID: user + system clock ticks
 port_of() { case $1 in fulcrum) echo "$FP" ;; knot) echo "$KP" ;; nsd) echo "$NP" ;; dnsmasq) echo "$DP" ;; esac; }
 
-# 4. Measure each: a full-speed run, then a rate-limited verbose run for percentiles.
-declare -A QPS
-printf '%-8s %10s %8s %10s %9s %9s\n' server qps lost mean_ms p50_ms p99_ms
+# 4. Measure each: a full-speed run, then a rate-limited verbose run for
+# percentiles. `cpu` is the server's CPU time over the full-speed run per
+# wall second (1.00 = its one CPU busy throughout: the server is the limit;
+# less: dnsperf is) and `us/q` its CPU microseconds per answered query, the
+# figure that still compares servers when the client is the limit.
+declare -A QPS USQ
+printf '%-8s %10s %8s %10s %9s %9s %6s %6s\n' server qps lost mean_ms p50_ms p99_ms cpu us/q
 for s in $SERVERS; do
   [[ $s == fulcrum ]] || start_peer "$s"
   p=$(port_of "$s")
@@ -168,7 +178,13 @@ for s in $SERVERS; do
   else
     wait_dns "$p"
   fi
+  spid=$FPID; [[ $s == fulcrum ]] || spid=${PIDS[-1]}
+  t0=$(cpu_ticks "$spid")
   out=$(taskset -c 1 dnsperf -s 127.0.0.1 -p "$p" -d "$W/queries" -l "$SECONDS_RUN" -c 16 -q 200 -t 2 2>&1)
+  t1=$(cpu_ticks "$spid")
+  done_q=$(awk '/Queries completed/ {print $3}' <<<"$out")
+  read -r cpu usq < <(python3 -c "import os,sys; t=(int(sys.argv[2])-int(sys.argv[1]))/os.sysconf('SC_CLK_TCK'); print(f'{t/float(sys.argv[3]):.2f} {t*1e6/max(int(sys.argv[4]),1):.2f}')" "$t0" "$t1" "$SECONDS_RUN" "$done_q")
+  USQ[$s]=$usq
   qps=$(awk '/Queries per second/ {print $4}' <<<"$out")
   lost=$(awk '/Queries lost/ {print $3}' <<<"$out")
   mean=$(awk '/Average Latency/ {printf "%.3f", $4 * 1000}' <<<"$out")
@@ -176,10 +192,10 @@ for s in $SERVERS; do
     awk '$1 == ">" || $3 ~ /^[0-9.]+$/ { for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+\.[0-9]+$/ && $i < 5) { print $i * 1000; break } }' | sort -n |
     awk '{ v[NR] = $1 } END { if (NR) printf "%.3f %.3f", v[int(NR * 0.5) + 1], v[int(NR * 0.99) + 1]; else print "- -" }')
   QPS[$s]=$qps
-  printf '%-8s %10s %8s %10s %9s %9s\n' "$s" "$qps" "$lost" "$mean" ${lat}
+  printf '%-8s %10s %8s %10s %9s %9s %6s %6s\n' "$s" "$qps" "$lost" "$mean" ${lat} "$cpu" "$usq"
   [[ $s == fulcrum ]] || { kill "${PIDS[-1]}" 2>/dev/null || true; wait "${PIDS[-1]}" 2>/dev/null || true; unset 'PIDS[-1]'; }
 done
 if [[ -n ${QPS[knot]:-} && -n ${QPS[fulcrum]:-} ]]; then
-  python3 -c "import sys; print(f'fulcrum / knot: {float(sys.argv[1]) / float(sys.argv[2]):.2f}x')" "${QPS[fulcrum]}" "${QPS[knot]}"
+  python3 -c "import sys; print(f'fulcrum / knot: {float(sys.argv[1]) / float(sys.argv[2]):.2f}x queries/s, {float(sys.argv[4]) / float(sys.argv[3]):.2f}x queries per CPU second')" "${QPS[fulcrum]}" "${QPS[knot]}" "${USQ[fulcrum]}" "${USQ[knot]}"
 fi
-echo "fulcrum RSS with $NODES nodes in its zones: $((RSS / 1024)) MiB"
+echo "fulcrum RSS with $NODES nodes in its zones: $((RSS / 1024)) MiB before the runs, $(($(awk '/VmRSS/ {print $2}' "/proc/$FPID/status") / 1024)) MiB after (answer caches full)"

@@ -240,6 +240,10 @@ pub struct DnsConfig {
     pub forward_timeout_ms: u64,
     /// Most answers the forwarding cache holds.
     pub forward_cache: usize,
+    /// Most encoded answers each UDP receive loop keeps for repeated
+    /// questions (0: none). The cache is emptied by every committed change,
+    /// so it never serves a stale answer; a full one starts again.
+    pub answer_cache: usize,
 }
 
 impl Default for DnsConfig {
@@ -255,6 +259,7 @@ impl Default for DnsConfig {
             forwarders: Vec::new(),
             forward_timeout_ms: 2000,
             forward_cache: 10_000,
+            answer_cache: 65_536,
         }
     }
 }

@@ -278,8 +278,32 @@ fn serve(
 /// answer decodes, carries the request's id and is a response; an
 /// authoritative one answers only for names in the fixture's zones; a
 /// transfer over UDP is never answered with the zone.
+///
+/// A query the UDP loops' answer cache would take ([`crate::dns::cache::key`])
+/// parses, and its answer is the one any query with the same key gets:
+/// the same question with another id and without its EDNS options is
+/// answered with the same bytes after the id.
 pub fn dns(data: &[u8]) {
-    dns_answers(data);
+    let answers = dns_answers(data);
+    let Some(key) = crate::dns::cache::key(data) else { return };
+    let [answer] = answers.as_slice() else {
+        panic!("a query the cache takes did not parse: {} answers to {data:02x?}", answers.len())
+    };
+    let encoded = answer.to_vec().unwrap_or_else(|e| panic!("re-encoding the answer: {e}"));
+    if !crate::dns::cache::keepable(&encoded) {
+        return;
+    }
+    // The same key: another id, and the OPT (if any) without options.
+    let mut twin = vec![data[0] ^ 0xFF, data[1]];
+    twin.extend_from_slice(key);
+    if data.len() - 2 != key.len() {
+        twin.extend_from_slice(&[0, 0]);
+    }
+    assert_eq!(crate::dns::cache::key(&twin), Some(key), "the twin has the same key");
+    let twins = dns_answers(&twin);
+    let [other] = twins.as_slice() else { panic!("{} answers to the twin", twins.len()) };
+    let other = other.to_vec().unwrap_or_else(|e| panic!("re-encoding the twin's answer: {e}"));
+    assert_eq!(encoded[2..], other[2..], "two queries with one cache key answered differently");
 }
 
 fn dns_answers(data: &[u8]) -> Vec<hickory_proto::op::Message> {

@@ -106,6 +106,7 @@ counters! {
     boot_refused: "boot requests (HTTP and TFTP) refused from outside the served networks",
     dns_queries: "DNS requests received (every opcode, UDP and TCP)",
     dns_answers: "DNS answers from Fulcrum's zones (AA set)",
+    dns_cached: "DNS answers from Fulcrum's zones sent from a UDP loop's answer cache (counted in dns_answers too)",
     dns_nxdomain: "DNS answers NXDOMAIN from Fulcrum's zones",
     dns_refused: "DNS requests refused (outside the zones without forwarding, transfers not allowed, bad TSIG)",
     dns_formerr: "DNS requests answered FORMERR (not one question)",

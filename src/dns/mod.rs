@@ -6,9 +6,11 @@
 //! admin node, operator records), [`answer`] one question's reply;
 //! [`transfer`] AXFR/IXFR, [`journal`] the differences IXFR sends, [`tsig`] the shared key, [`notify`] the
 //! secondaries, [`forward`] names outside the zones; [`server`] the
-//! request handler and TCP (hickory-server), [`udp`] the UDP receive loops.
+//! request handler and TCP (hickory-server), [`udp`] the UDP receive loops,
+//! [`cache`] their answer caches.
 
 pub(crate) mod answer;
+pub(crate) mod cache;
 pub(crate) mod error;
 pub(crate) mod forward;
 pub(crate) mod journal;

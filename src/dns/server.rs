@@ -63,6 +63,8 @@ pub(crate) struct Dns {
     /// Subnets besides the served networks whose clients may use the
     /// forwarder (the relayed segments of `http.boot_clients`).
     extra_clients: Vec<ipnet::IpNet>,
+    /// Answers each UDP loop keeps ([`super::cache`]).
+    pub(crate) answer_cache: usize,
     pub(crate) stats: Arc<Stats>,
 }
 
@@ -88,6 +90,7 @@ impl Dns {
             secondaries: c.secondaries.clone(),
             journal: super::journal::Journal::default(),
             extra_clients: config.http.boot_clients.clone(),
+            answer_cache: c.answer_cache,
             stats,
         })
     }
@@ -163,6 +166,17 @@ impl Dns {
     pub(crate) fn zones(&self) -> Vec<(String, u32)> {
         let (world, layout) = self.current();
         layout.catalog.zones().iter().map(|z| (z.apex.clone(), super::serial::of(&world, &z.apex))).collect()
+    }
+
+    /// Counts an answer sent from a UDP loop's cache as
+    /// [`Handler::handle`] counts it.
+    pub(crate) fn count_cached(&self, answer: &[u8]) {
+        bump(&self.stats.dns_queries);
+        bump(&self.stats.dns_answers);
+        bump(&self.stats.dns_cached);
+        if answer.get(3).is_some_and(|b| b & 0x0F == 3) {
+            bump(&self.stats.dns_nxdomain);
+        }
     }
 
     /// Whether `ip` may use the forwarder.

@@ -5,8 +5,10 @@
 //! hickory-server's own parser, answers authoritative questions in place
 //! (the handler's future is ready at once: no await but the send), and
 //! sends the encoding hickory-server would (the client's EDNS payload, 512
-//! without EDNS, TC when it does not fit). Questions the forwarder answers
-//! go to the tokio runtime, which replies from the same socket.
+//! without EDNS, TC when it does not fit), keeping it in the loop's
+//! [`AnswerCache`] for the next time the same question comes while the
+//! state has not changed. Questions the forwarder answers go to the tokio
+//! runtime, which replies from the same socket.
 
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::{Arc, Mutex};
@@ -22,6 +24,7 @@ use hickory_server::server::{Request, ResponseHandler, ResponseInfo};
 use hickory_server::zone_handler::MessageResponse;
 use tokio_util::sync::CancellationToken;
 
+use super::cache::{self, AnswerCache};
 use super::server::Handler;
 
 /// How often a receive loop looks at the stop token.
@@ -149,6 +152,8 @@ impl Loops {
 
 fn serve(sock: Arc<UdpSocket>, handler: Handler, rt: tokio::runtime::Handle, stop: CancellationToken) {
     let mut buf = vec![0u8; 65535];
+    let mut cache = AnswerCache::new(handler.0.answer_cache);
+    let mut cached = Vec::with_capacity(512);
     while !stop.is_cancelled() {
         let (n, from) = match sock.recv_from(&mut buf) {
             Ok(r) => r,
@@ -169,6 +174,20 @@ fn serve(sock: Arc<UdpSocket>, handler: Handler, rt: tokio::runtime::Handle, sto
             continue;
         }
         let raw = &buf[..n];
+        let key = cache::key(raw);
+        // The snapshot the answer will come from, or a later one: an entry
+        // kept under it is dropped by the next change.
+        let version = handler.0.state.snapshot().version();
+        if let Some(k) = key {
+            cache.follow(version);
+            if cache.answer(k, u16::from_be_bytes([raw[0], raw[1]]), &mut cached) {
+                handler.0.count_cached(&cached);
+                if let Err(e) = sock.send_to(&cached, from) {
+                    tracing::debug!(error = %e, %from, "dns answer not sent");
+                }
+                continue;
+            }
+        }
         let request = match Request::from_bytes(raw.to_vec(), from, Protocol::Udp) {
             Ok(r) => r,
             Err(_) => {
@@ -202,7 +221,11 @@ fn serve(sock: Arc<UdpSocket>, handler: Handler, rt: tokio::runtime::Handle, sto
         // the check and the answer, the forwarder's sockets still work.
         let _runtime = rt.enter();
         futures_lite::future::block_on(handler.handle(&request, out.clone()));
-        for bytes in out.0.lock().unwrap_or_else(|p| p.into_inner()).drain(..) {
+        let answers = std::mem::take(&mut *out.0.lock().unwrap_or_else(|p| p.into_inner()));
+        if let (Some(k), [one]) = (key, answers.as_slice()) {
+            cache.keep(version, k, one);
+        }
+        for bytes in answers {
             if let Err(e) = sock.send_to(&bytes, from) {
                 tracing::debug!(error = %e, %from, "dns answer not sent");
             }
