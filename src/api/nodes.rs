@@ -75,8 +75,8 @@ pub(crate) async fn patch(
     Body(p): Body<NodePatch>,
 ) -> ApiResult<Json<NodeView>> {
     may_set_power(&api, &caller, p.power.as_ref())?;
-    let (changes, alive) = p.changes();
-    let node = api.engine.update_node(name, changes, alive).await?;
+    let (rename, changes, alive) = p.changes();
+    let node = api.engine.update_node(name, rename, changes, alive).await?;
     Ok(Json(NodeView::new(&api.state.snapshot(), &node)))
 }
 

@@ -11,7 +11,7 @@ use reqwest::Method;
 use super::client::Client;
 use super::table;
 use crate::api::wire::inventory::{
-    BootenvBody, LeaseView, NetworkView, NewNetwork, NewNode, NodeView, ProvisionTarget, SetBootenv,
+    BootenvBody, LeaseView, NetworkView, NewNetwork, NewNode, NodePatch, NodeView, ProvisionTarget, SetBootenv,
 };
 use crate::types::mac::Mac;
 use crate::types::range::Range;
@@ -53,6 +53,14 @@ pub(crate) enum NodeCmd {
         name: String,
         /// The verb.
         verb: String,
+    },
+    /// Rename a node (its noderoles, runs and facts follow; its DNS names
+    /// and IPv6 interface ID change at once).
+    Rename {
+        /// The node's FQDN now.
+        name: String,
+        /// Its new FQDN.
+        new_name: String,
     },
     /// Delete a node.
     Delete { name: String },
@@ -202,6 +210,14 @@ pub(crate) async fn node(c: &Client, json_out: bool, cmd: NodeCmd) -> anyhow::Re
             let path = format!("/api/v1/nodes/{name}/states/provision");
             let body = ProvisionTarget { target: verb };
             print(json_out, &c.send::<_, NodeView>(Method::PUT, &path, Some(&body)).await?, one)
+        }
+        NodeCmd::Rename { name, new_name } => {
+            let body = NodePatch { name: Some(new_name), ..NodePatch::default() };
+            print(
+                json_out,
+                &c.send::<_, NodeView>(Method::PATCH, &format!("/api/v1/nodes/{name}"), Some(&body)).await?,
+                one,
+            )
         }
         NodeCmd::Delete { name } => {
             c.send_empty(Method::DELETE, &format!("/api/v1/nodes/{name}")).await?;

@@ -14,7 +14,8 @@ use imbl::{HashMap, OrdSet};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::state::{record, Index, NoIndex, Schema, Table};
+use crate::inventory::node::Node;
+use crate::state::{record, Index, NoIndex, Schema, StateError, Table, Txn};
 
 /// Free-form attributes (deployment data, role defaults, wall data).
 pub(crate) type Attribs = BTreeMap<String, Value>;
@@ -500,9 +501,26 @@ impl Table<Run> {
     }
 }
 
+/// A renamed node keeps its noderoles and its runs' history: they move to
+/// the new name in the renaming transaction (the engine refuses a rename
+/// while one of them runs).
+fn node_renamed(txn: &mut Txn<'_>, old: &Node, new: &Node) -> Result<(), StateError> {
+    let w = txn.world();
+    let noderoles: Vec<NodeRole> = w.table::<NodeRole>().of_node(&old.name).map(|n| (**n).clone()).collect();
+    let runs: Vec<Run> = w.table::<Run>().iter().filter(|r| r.node == old.name).map(|r| (**r).clone()).collect();
+    for nr in noderoles {
+        txn.put(NodeRole { node: new.name.clone(), ..nr })?;
+    }
+    for run in runs {
+        txn.put(Run { node: new.name.clone(), ..run })?;
+    }
+    Ok(())
+}
+
 /// Registers the engine's record kinds.
 pub(crate) fn register(schema: &mut Schema) {
     schema.register::<Role>().register::<Deployment>().register::<NodeRole>().register::<Run>();
+    schema.on_rekey::<Node>(node_renamed);
 }
 
 #[cfg(test)]

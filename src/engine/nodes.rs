@@ -54,12 +54,15 @@ impl Engine {
         .await
     }
 
-    /// Applies a change, and an operator's `alive` (a node that stops
-    /// being alive takes its noderoles back to TODO/BLOCKED in the same
-    /// transaction).
+    /// Applies a rename, a change, and an operator's `alive` (a node that
+    /// stops being alive takes its noderoles back to TODO/BLOCKED in the
+    /// same transaction). A rename carries the node's noderoles, runs and
+    /// facts to the new name; it is refused while one of its noderoles
+    /// runs (the jig acts on the name it was given).
     pub(crate) async fn update_node(
         &self,
         name: String,
+        rename: Option<String>,
         changes: Vec<NodeChange>,
         alive: Option<bool>,
     ) -> Result<Arc<Node>, EngineError> {
@@ -69,6 +72,20 @@ impl Engine {
             }
         }
         self.write(move |txn, fx| {
+            let name = match rename {
+                Some(new) if new != name => {
+                    if let Some(nr) =
+                        txn.world().table::<NodeRole>().of_node(&name).find(|n| n.state == NrState::Transition)
+                    {
+                        return Err(EngineError::conflict(
+                            "name",
+                            format!("noderole {} of this node is running", nr.id),
+                        ));
+                    }
+                    node::rename(txn, &name, &new)?.name.clone()
+                }
+                _ => name,
+            };
             node::update(txn, &name, changes)?;
             if let Some(alive) = alive {
                 hooks::set_alive(txn, &name, alive, fx)?;

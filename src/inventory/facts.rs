@@ -1,6 +1,7 @@
 //! What a machine reports about its own hardware (CPUs, memory, disks,
 //! NICs, firmware: whatever its discovery image gathers), one record per
-//! node, replaced whole at every report and deleted with the node. Fulcrum
+//! node, replaced whole at every report, moved when the node is renamed
+//! and deleted with it. Fulcrum
 //! stores and shows the facts; it does not interpret them.
 
 use std::sync::Arc;
@@ -71,8 +72,16 @@ fn node_deleted(txn: &mut Txn<'_>, node: &Node) -> Result<(), StateError> {
     Ok(())
 }
 
+/// A renamed node's report moves to its new name.
+fn node_renamed(txn: &mut Txn<'_>, old: &Node, new: &Node) -> Result<(), StateError> {
+    if let Some(f) = txn.delete::<Facts, _>(&old.name)? {
+        txn.put(Facts { node: new.name.clone(), ..(*f).clone() })?;
+    }
+    Ok(())
+}
+
 pub(crate) fn register(schema: &mut crate::state::Schema) {
-    schema.register::<Facts>().on_delete::<Node>(node_deleted);
+    schema.register::<Facts>().on_delete::<Node>(node_deleted).on_rekey::<Node>(node_renamed);
 }
 
 #[cfg(test)]

@@ -344,6 +344,23 @@ pub(crate) fn update(txn: &mut Txn<'_>, name: &str, changes: Vec<NodeChange>) ->
     put(txn, node)
 }
 
+/// Renames a node: the same record (MACs, addresses, token, state) under
+/// `new`; the kinds that refer to nodes by name follow through their
+/// rekey hooks. Its IPv6 interface ID (md5 of the name) changes with it.
+pub(crate) fn rename(txn: &mut Txn<'_>, old: &str, new: &str) -> Result<Arc<Node>, InventoryError> {
+    names::check_fqdn("name", new)?;
+    let mut node = get(txn.world(), old)?;
+    if old == new {
+        return Ok(Arc::new(node));
+    }
+    if txn.world().table::<Node>().contains(new) {
+        return Err(InventoryError::conflict("name", format!("node `{new}` already exists")));
+    }
+    node.name = new.to_string();
+    node.updated_at = now();
+    txn.rekey::<Node, _>(old, node)?.ok_or_else(|| InventoryError::not_found(Node::KIND, old))
+}
+
 /// Sets the bootenv the node's next network boot runs.
 pub(crate) fn set_bootenv(txn: &mut Txn<'_>, name: &str, bootenv: String) -> Result<Arc<Node>, InventoryError> {
     update(txn, name, vec![NodeChange::Bootenv(bootenv)])

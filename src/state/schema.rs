@@ -1,7 +1,8 @@
 //! [`Schema`]: the record kinds the store holds, registered by the domains
 //! that own them at start-up (one line per kind), what happens to
-//! dependent records when a record is deleted (registered by the domain
-//! that depends on it, so references point one way), the records other
+//! dependent records when a record is deleted or its key changes
+//! (registered by the domain that depends on it, so references point one
+//! way), the records other
 //! domains derive from a batch's changes in the same commit (zone serials),
 //! the version of the data's format, and the migrations from older versions.
 
@@ -26,6 +27,10 @@ pub(super) struct KindInfo {
 /// Runs inside the transaction that deleted a record of another kind.
 type Cascade = Arc<dyn Fn(&mut Txn<'_>, &dyn Any) -> Result<(), StateError> + Send + Sync>;
 
+/// Runs inside the transaction that changed the key of a record of another
+/// kind, with the record before and after.
+type Rekey = Arc<dyn Fn(&mut Txn<'_>, &dyn Any, &dyn Any) -> Result<(), StateError> + Send + Sync>;
+
 /// Runs once per batch, after its operations and before its commit, with
 /// the world before the batch and the batch's changes: records derived from
 /// other kinds' changes (a zone's serial) commit with them or not at all.
@@ -40,6 +45,7 @@ pub(crate) struct Schema {
     version: u32,
     pub(super) kinds: Vec<KindInfo>,
     cascades: Vec<(TypeId, Cascade)>,
+    rekeys: Vec<(TypeId, Rekey)>,
     derives: Vec<Derive>,
     migrations: Vec<(u32, MigrationFn)>,
 }
@@ -51,7 +57,14 @@ fn empty_table<R: Record>() -> Arc<dyn AnyTable> {
 impl Schema {
     /// An empty schema whose data format is `version`.
     pub(crate) fn new(version: u32) -> Schema {
-        Schema { version, kinds: Vec::new(), cascades: Vec::new(), derives: Vec::new(), migrations: Vec::new() }
+        Schema {
+            version,
+            kinds: Vec::new(),
+            cascades: Vec::new(),
+            rekeys: Vec::new(),
+            derives: Vec::new(),
+            migrations: Vec::new(),
+        }
     }
 
     /// The version this build writes.
@@ -84,6 +97,20 @@ impl Schema {
         self
     }
 
+    /// When a `P`'s key changes ([`Txn::rekey`]: a node renamed), `f` runs
+    /// in the same transaction with the record before and after (to point
+    /// the records that refer to it at the new key).
+    pub(crate) fn on_rekey<P: Record>(&mut self, f: fn(&mut Txn<'_>, &P, &P) -> Result<(), StateError>) -> &mut Schema {
+        let rekey: Rekey = Arc::new(move |txn: &mut Txn<'_>, old: &dyn Any, new: &dyn Any| {
+            match (old.downcast_ref::<P>(), new.downcast_ref::<P>()) {
+                (Some(o), Some(n)) => f(txn, o, n),
+                _ => Ok(()),
+            }
+        });
+        self.rekeys.push((TypeId::of::<P>(), rekey));
+        self
+    }
+
     /// After every batch that changed anything, `f` runs in the batch's
     /// transaction (see [`Derive`]). A failing derive is logged and leaves
     /// nothing; the batch's own operations still commit.
@@ -112,6 +139,10 @@ impl Schema {
 
     pub(super) fn cascades_of(&self, id: TypeId) -> Vec<Cascade> {
         self.cascades.iter().filter(|(t, _)| *t == id).map(|(_, c)| c.clone()).collect()
+    }
+
+    pub(super) fn rekeys_of(&self, id: TypeId) -> Vec<Rekey> {
+        self.rekeys.iter().filter(|(t, _)| *t == id).map(|(_, c)| c.clone()).collect()
     }
 }
 

@@ -66,6 +66,14 @@ fn schema() -> Schema {
         }
         Ok(())
     });
+    s.on_rekey::<Item>(|txn, old, new| {
+        let notes: Vec<Note> =
+            txn.world().table::<Note>().iter().filter(|n| n.item == old.name).map(|n| (**n).clone()).collect();
+        for n in notes {
+            txn.put(Note { item: new.name.clone(), ..n })?;
+        }
+        Ok(())
+    });
     s
 }
 
@@ -176,6 +184,37 @@ async fn deletes_cascade_in_the_same_transaction() {
     let state = State::open_dir(dir.path(), schema()).unwrap();
     let notes: Vec<u64> = state.snapshot().table::<Note>().iter().map(|n| n.id).collect();
     assert_eq!(notes, [3]);
+    state.close().await;
+}
+
+#[tokio::test]
+async fn a_rekey_moves_what_refers_to_the_record_and_deletes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = State::open_dir(dir.path(), schema()).unwrap();
+    state
+        .write(|t| {
+            t.put(item("a", 1))?;
+            t.put(Note { id: 1, item: "a".into() })?;
+            t.put(Note { id: 2, item: "b".into() })?;
+            Ok::<_, StateError>(())
+        })
+        .await
+        .unwrap();
+    let moved = state.write(|t| t.rekey::<Item, _>("a", item("z", 1))).await.unwrap();
+    assert_eq!(moved.map(|i| i.name.clone()).as_deref(), Some("z"));
+    assert!(state.write(|t| t.rekey::<Item, _>("nothing", item("y", 9))).await.unwrap().is_none());
+    let check = |state: &State| {
+        let w = state.snapshot();
+        let items: Vec<String> = w.table::<Item>().iter().map(|i| i.name.clone()).collect();
+        assert_eq!(items, ["z"], "the old key is gone, nothing made at the missing one");
+        assert_eq!(w.table::<Item>().index().0.get(&1).map(String::as_str), Some("z"), "the index follows");
+        let notes: Vec<(u64, String)> = w.table::<Note>().iter().map(|n| (n.id, n.item.clone())).collect();
+        assert_eq!(notes, [(1, "z".to_string()), (2, "b".to_string())], "the note moved, none deleted");
+    };
+    check(&state);
+    state.close().await;
+    let state = State::open_dir(dir.path(), schema()).unwrap();
+    check(&state);
     state.close().await;
 }
 

@@ -76,19 +76,48 @@ impl Txn<'_> {
         R::Key: Borrow<Q>,
         Q: Ord + ?Sized,
     {
-        // Looked up first so that deleting nothing does not copy the table.
-        if !self.world.table::<R>().contains(key) {
-            return Ok(None);
-        }
-        let Some(old) = self.world.table_mut::<R>().remove(key) else { return Ok(None) };
-        let store_key = old.key().store_key();
-        self.pending.changes.push(Change::new(R::KIND, store_key.clone(), Op::Deleted, None));
-        self.pending.batch.delete(R::TABLE, store_key);
+        let Some(old) = self.take::<R, Q>(key) else { return Ok(None) };
         let schema = self.world.schema().clone();
         for cascade in schema.cascades_of(TypeId::of::<R>()) {
             cascade(self, &*old)?;
         }
         Ok(Some(old))
+    }
+
+    /// Replaces the record at `old_key` with `new`, whose key differs (a
+    /// rename), and runs the rekey hooks registered for its kind instead of
+    /// the delete cascades: what refers to the old key is moved, not lost.
+    /// The caller has checked that nothing holds `new`'s key. `None` if
+    /// there was no record at `old_key` (nothing is changed).
+    pub(crate) fn rekey<R: Record, Q>(&mut self, old_key: &Q, new: R) -> Result<Option<Arc<R>>, StateError>
+    where
+        R::Key: Borrow<Q>,
+        Q: Ord + ?Sized,
+    {
+        let Some(old) = self.take::<R, Q>(old_key) else { return Ok(None) };
+        let new = self.put(new)?;
+        let schema = self.world.schema().clone();
+        for rekey in schema.rekeys_of(TypeId::of::<R>()) {
+            rekey(self, &*old, &*new)?;
+        }
+        Ok(Some(new))
+    }
+
+    /// Removes a record and records its deletion, running nothing else.
+    fn take<R: Record, Q>(&mut self, key: &Q) -> Option<Arc<R>>
+    where
+        R::Key: Borrow<Q>,
+        Q: Ord + ?Sized,
+    {
+        // Looked up first so that removing nothing does not copy the table.
+        if !self.world.table::<R>().contains(key) {
+            return None;
+        }
+        let old = self.world.table_mut::<R>().remove(key)?;
+        let store_key = old.key().store_key();
+        self.pending.changes.push(Change::new(R::KIND, store_key.clone(), Op::Deleted, None));
+        self.pending.batch.delete(R::TABLE, store_key);
+        Some(old)
     }
 
     /// The in-memory index of `R`, for bookkeeping that is part of the

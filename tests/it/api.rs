@@ -259,3 +259,50 @@ fn bad_config_names_the_key_and_sigterm_exits_cleanly() {
     let status = srv.terminate().expect("exit status");
     assert!(status.success(), "SIGTERM exit: {status}");
 }
+
+#[test]
+fn a_rename_carries_the_node_and_what_hangs_on_it() {
+    let srv = InProcess::start("");
+    let u = |p: &str| srv.url(p);
+    assert_eq!(curl(None, "POST", &u("/api/v1/networks"), Some(&loopback_network("admin", 56))).0, 201);
+    let mk =
+        |name: &str, mac: &str| curl(None, "POST", &u("/api/v1/nodes"), Some(&json!({"name": name, "macs": [mac]})));
+    let (code, before) = mk("old.test.example", "52:54:00:56:00:01");
+    assert_eq!(code, 201, "{before}");
+    assert_eq!(mk("taken.test.example", "52:54:00:56:00:02").0, 201);
+    let facts = json!({"cpus": 4, "serial": "XYZ"});
+    assert_eq!(curl(None, "POST", &u("/api/v1/nodes/old.test.example/inventory"), Some(&facts)).0, 200);
+    let noderoles = |node: &str| {
+        let (_, v) = curl(None, "GET", &u(&format!("/api/v1/noderoles?node={node}")), None);
+        v.as_array().map(|a| a.iter().map(|n| n["id"].as_u64().unwrap()).collect::<Vec<_>>()).unwrap_or_default()
+    };
+    let bound = noderoles("old.test.example");
+    assert!(!bound.is_empty(), "a new node has its discovery noderoles: the test needs some to move");
+    // Refused renames name the field and change nothing.
+    let rename =
+        |from: &str, to: &str| curl(None, "PATCH", &u(&format!("/api/v1/nodes/{from}")), Some(&json!({"name": to})));
+    for (to, code) in [("taken.test.example", 409), ("Bad_Name.test.example", 422)] {
+        let (got, e) = rename("old.test.example", to);
+        assert!(got == code && e["detail"]["field"] == "name", "rename to {to}: {got} {e}");
+    }
+    assert_eq!(rename("missing.test.example", "new.test.example").0, 404);
+    let (_, still) = curl(None, "GET", &u("/api/v1/nodes/old.test.example"), None);
+    assert_eq!(still, before, "a refused rename left the node as it was");
+    // The rename: same MACs, address, token and noderoles; a new IPv6 tail.
+    let (code, after) = rename("old.test.example", "new.test.example");
+    assert_eq!(code, 200, "{after}");
+    assert_eq!(after["name"], "new.test.example");
+    for field in ["macs", "ipv4", "bootenv", "provision_state", "network"] {
+        assert_eq!(after[field], before[field], "{field}");
+    }
+    let v6 = after["ipv6"].as_str().unwrap_or_default();
+    assert!(v6.ends_with(&md5_tail("new.test.example")), "{v6} is not the new name's md5 tail");
+    assert_eq!(curl(None, "GET", &u("/api/v1/nodes/old.test.example"), None).0, 404);
+    assert_eq!(noderoles("new.test.example"), bound, "the noderoles followed");
+    assert!(noderoles("old.test.example").is_empty());
+    let (code, inv) = curl(None, "GET", &u("/api/v1/nodes/new.test.example/inventory"), None);
+    assert!(code == 200 && inv["facts"] == facts, "{code} {inv}");
+    assert_eq!(curl(None, "GET", &u("/api/v1/nodes/old.test.example/inventory"), None).0, 404);
+    // The old name is free again.
+    assert_eq!(mk("old.test.example", "52:54:00:56:00:03").0, 201);
+}

@@ -70,6 +70,11 @@ fn client_subcommands() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("--json prints JSON");
     assert_eq!(v["bootenv"], "ubuntu-24.04");
     assert_eq!(v["addresses"].as_array().unwrap().len(), 2);
+    // Renamed: the same node under its new name.
+    let out = ok(&srv, &["node", "rename", "box1.cli.test", "box9.cli.test"]);
+    assert!(out.contains("box9.cli.test") && out.contains("127.80.0.10") && out.contains("ubuntu-24.04"), "{out}");
+    assert!(!fulcrum(&srv, &["node", "show", "box1.cli.test"]).status.success(), "the old name still answers");
+    ok(&srv, &["node", "rename", "box9.cli.test", "box1.cli.test"]);
     let out = ok(&srv, &["bootenv", "list"]);
     for env in ["local", "discovery", "ubuntu-24.04"] {
         assert!(out.lines().any(|l| l.starts_with(env)), "{env} missing: {out}");

@@ -120,9 +120,23 @@ fn answers_come_from_live_state() {
     // The admin node: NS target with its address as additional data.
     let ns = dig(dns, &[zone, "NS"]);
     assert!(ns.contains("admin.test.example.") && ns.contains("127.0.0.1"), "{ns}");
-    // Deleted: gone from the very next answer.
-    assert_eq!(curl(None, "DELETE", &srv.url("/api/v1/nodes/n1.test.example"), None).0, 204);
+    // Renamed: the new name answers at once, with the AAAA of its own md5
+    // tail, and both PTRs point at it; the old name is gone.
+    let (code, v) =
+        curl(None, "PATCH", &srv.url("/api/v1/nodes/n1.test.example"), Some(&json!({"name": "r1.test.example"})));
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(short(dns, &["r1.test.example", "A"]), vec![v4.clone()]);
+    let renamed =
+        Ipv6Addr::from((u128::from(prefix) & !u128::from(u64::MAX)) | u128::from(md5_tail("r1.test.example")));
+    let got: Vec<Ipv6Addr> = short(dns, &["r1.test.example", "AAAA"]).iter().map(|s| s.parse().unwrap()).collect();
+    assert_eq!(got, vec![renamed]);
+    assert_eq!(short(dns, &["-x", &v4]), vec!["r1.test.example."]);
+    assert_eq!(short(dns, &["-x", &renamed.to_string()]), vec!["r1.test.example."]);
+    assert_eq!(status(&dig(dns, &["-x", &want.to_string()])), "NXDOMAIN", "the old name's v6 PTR");
     assert_eq!(status(&dig(dns, &["n1.test.example", "A"])), "NXDOMAIN");
+    // Deleted: gone from the very next answer.
+    assert_eq!(curl(None, "DELETE", &srv.url("/api/v1/nodes/r1.test.example"), None).0, 204);
+    assert_eq!(status(&dig(dns, &["r1.test.example", "A"])), "NXDOMAIN");
     assert_eq!(status(&dig(dns, &["-x", &v4])), "NXDOMAIN");
     assert!(soa_serial(dns, zone) > after);
     // What `fulcrum dns show` prints comes from the same place.
@@ -306,7 +320,7 @@ fn an_axfr_of_every_zone_verifies() {
 }
 
 #[test]
-fn a_thousand_changes_each_seen_by_the_very_next_query() {
+fn a_thousand_create_rename_delete_cycles_each_seen_by_the_very_next_query() {
     let Some((srv, dns)) = start() else { return };
     // The API over one kept-alive connection, so the loop is the server's pace.
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
@@ -329,12 +343,24 @@ fn a_thousand_changes_each_seen_by_the_very_next_query() {
         let body = json!({"name": name, "macs": [format!("52:54:00:62:{:02x}:{:02x}", i / 256, i % 256)]});
         let (code, node) = api(reqwest::Method::POST, "/api/v1/nodes".into(), Some(body));
         assert_eq!(code, 201, "{node}");
+        let v4 = vec![node["ipv4"].as_str().unwrap().to_string()];
         let got = short(dns, &[&name, "A"]);
-        if got != vec![node["ipv4"].as_str().unwrap().to_string()] {
+        if got != v4 {
             stale.push(format!("{i}: after create {got:?}"));
         }
-        assert_eq!(api(reqwest::Method::DELETE, format!("/api/v1/nodes/{name}"), None).0, 204);
-        let gone = dig(dns, &[&name, "A"]);
+        let moved = format!("moved{}.test.example", i % 7);
+        let (code, v) = api(reqwest::Method::PATCH, format!("/api/v1/nodes/{name}"), Some(json!({"name": moved})));
+        assert_eq!(code, 200, "{v}");
+        let got = short(dns, &[&moved, "A"]);
+        if got != v4 {
+            stale.push(format!("{i}: new name after rename {got:?}"));
+        }
+        let old = dig(dns, &[&name, "A"]);
+        if status(&old) != "NXDOMAIN" {
+            stale.push(format!("{i}: old name after rename {}", status(&old)));
+        }
+        assert_eq!(api(reqwest::Method::DELETE, format!("/api/v1/nodes/{moved}"), None).0, 204);
+        let gone = dig(dns, &[&moved, "A"]);
         if status(&gone) != "NXDOMAIN" {
             stale.push(format!("{i}: after delete {}", status(&gone)));
         }

@@ -143,6 +143,9 @@ impl From<NewNode> for NodeSpec {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct NodePatch {
+    /// A new name (the node's noderoles, runs and facts follow it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) alive: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -156,15 +159,15 @@ pub(crate) struct NodePatch {
 }
 
 impl NodePatch {
-    /// The changes to the record, and the operator's `alive`.
-    pub(crate) fn changes(self) -> (Vec<NodeChange>, Option<bool>) {
-        let Self { alive, available, bootenv, macs, power } = self;
+    /// The new name, the changes to the record, and the operator's `alive`.
+    pub(crate) fn changes(self) -> (Option<String>, Vec<NodeChange>, Option<bool>) {
+        let Self { name, alive, available, bootenv, macs, power } = self;
         let mut c = Vec::new();
         c.extend(available.map(NodeChange::Available));
         c.extend(bootenv.map(NodeChange::Bootenv));
         c.extend(macs.map(NodeChange::Macs));
         c.extend(power.map(NodeChange::Power));
-        (c, alive)
+        (name, c, alive)
     }
 }
 
