@@ -46,7 +46,7 @@ fn lab() -> Lab {
         "name": "lab", "subnet": "10.78.0.0/24", "router": "10.78.0.1", "server": "10.78.0.1",
         "static": {"start": "10.78.0.10", "end": "10.78.0.99"},
         "dynamic": {"start": "10.78.0.100", "end": "10.78.0.200"},
-        "domain": "lab.test", "interface": "br0", "dns_servers": ["10.78.0.1"], "lease_seconds": 600,
+        "domain": "lab.test", "interface": "br0", "lease_seconds": 600,
     });
     let (code, v) = curl(Some(&server_ns), "POST", &srv.url("/api/v1/networks"), Some(&net));
     assert_eq!(code, 201, "{v}");
@@ -97,7 +97,7 @@ fn udhcpc(lab: &Lab, tag: &str) -> HashMap<String, String> {
 
 #[test]
 fn dhcp_tftp_http_with_real_clients() {
-    if !prerequisites("netns_clients", true, &["ip", "udhcpc", "dhclient", "tftp", "atftp", "curl"]) {
+    if !prerequisites("netns_clients", true, &["ip", "udhcpc", "dhclient", "tftp", "atftp", "curl", "dig"]) {
         return;
     }
     let lab = lab();
@@ -114,6 +114,9 @@ fn dhcp_tftp_http_with_real_clients() {
     assert_eq!(env["serverid"], "10.78.0.1");
     assert_eq!(env["router"].trim(), "10.78.0.1");
     assert_eq!(env["domain"], "lab.test");
+    // Option 6: no DNS servers set on the network, so Fulcrum's own (it
+    // listens on port 53 on every address by default).
+    assert_eq!(env.get("dns").map(|d| d.trim()), Some("10.78.0.1"), "{env:?}");
     assert_eq!(env["lease"], "600");
     assert_eq!(env["mask"], "24");
     let (_, leases) = curl(Some(&lab.server_ns), "GET", &lab.srv.url("/api/v1/leases"), None);
@@ -193,6 +196,16 @@ fn dhcp_tftp_http_with_real_clients() {
     let env = udhcpc(&lab, "known node");
     assert_eq!(env["ip"], node["ipv4"].as_str().unwrap());
     assert_eq!(env["hostname"], "web1");
+    // The DNS server it was handed answers for its own name.
+    let dig = run(lab.client.cmd("dig").args([
+        "+short",
+        "+time=2",
+        "+tries=2",
+        &format!("@{}", env["dns"].trim()),
+        "web1.lab.test",
+        "A",
+    ]));
+    assert_eq!(String::from_utf8_lossy(&dig.stdout).trim(), node["ipv4"].as_str().unwrap());
     // Its bootenv is `local`: no boot file, the firmware goes to disk.
     assert!(env.get("boot_file").is_none_or(|f| f.is_empty()), "{env:?}");
 
@@ -211,11 +224,24 @@ fn dhcp_tftp_http_with_real_clients() {
     let lease = std::fs::read_to_string(&lf).unwrap();
     assert!(lease.contains(&format!("fixed-address {};", node["ipv4"].as_str().unwrap())), "{lease}");
     assert!(lease.contains("option host-name \"web1\""), "{lease}");
+    assert!(lease.contains("option domain-name-servers 10.78.0.1;"), "{lease}");
+    assert!(lease.contains("option domain-name \"lab.test\";"), "{lease}");
     if let Ok(pid) = std::fs::read_to_string(d.path().join("pid")) {
         let _ = Command::new("kill").arg(pid.trim()).status();
     }
 
-    // 6. Malformed datagrams are counted, never fatal.
+    // 6. A network that names its own DNS servers overrides Fulcrum's.
+    let (code, v) = curl(
+        Some(&lab.server_ns),
+        "PATCH",
+        &lab.srv.url("/api/v1/networks/lab"),
+        Some(&json!({"dns_servers": ["10.78.0.53", "10.78.0.54"]})),
+    );
+    assert_eq!(code, 200, "{v}");
+    let env = udhcpc(&lab, "after the override");
+    assert_eq!(env.get("dns").map(|d| d.trim()), Some("10.78.0.53 10.78.0.54"), "{env:?}");
+
+    // 7. Malformed datagrams are counted, never fatal.
     run(lab.client.cmd("sh").args(["-c", "printf 'garbage' > /dev/udp/10.78.0.1/67 2>/dev/null || true"]));
     let (_, health) = curl(Some(&lab.server_ns), "GET", &lab.srv.url("/healthz"), None);
     assert_eq!(health["status"], "ok");
