@@ -176,6 +176,9 @@ pub(crate) struct NodeSpec {
 /// is the engine's: it has consequences).
 #[derive(Debug, Clone)]
 pub(crate) enum NodeChange {
+    /// A new static address on the node's network (its DHCP lease moves
+    /// at its next request: the old address is NAKed).
+    Address(Ipv4Addr),
     Available(bool),
     Bootenv(String),
     Macs(Vec<Mac>),
@@ -223,6 +226,20 @@ fn pick_network<'w>(
     }
 }
 
+/// `ip`, when it may be a node's static address on `net`.
+fn static_address(net: &Network, ip: Ipv4Addr) -> Result<Ipv4Addr, InventoryError> {
+    if !net.static_range.contains(ip) || !net.assignable(ip) {
+        return Err(InventoryError::invalid(
+            "address",
+            format!(
+                "{ip} is not in network `{}`'s static range {}-{}",
+                net.name, net.static_range.start, net.static_range.end
+            ),
+        ));
+    }
+    Ok(ip)
+}
+
 /// The next free static address of `net`, from its allocation cursor.
 fn next_static(w: &World, net: &Network) -> Option<Ipv4Addr> {
     let nodes = w.table::<Node>();
@@ -246,18 +263,7 @@ pub(crate) fn create(txn: &mut Txn<'_>, spec: NodeSpec, default_bootenv: &str) -
     }
     let net = pick_network(txn.world(), &spec.name, spec.network.as_deref())?.cloned();
     let ipv4 = match (&net, spec.address) {
-        (Some(net), Some(ip)) => {
-            if !net.static_range.contains(ip) || !net.assignable(ip) {
-                return Err(InventoryError::invalid(
-                    "address",
-                    format!(
-                        "{ip} is not in network `{}`'s static range {}-{}",
-                        net.name, net.static_range.start, net.static_range.end
-                    ),
-                ));
-            }
-            Some(ip)
-        }
+        (Some(net), Some(ip)) => Some(static_address(net, ip)?),
         (None, Some(_)) => return Err(InventoryError::invalid("address", "an address needs a network")),
         (Some(net), None) => {
             let ip = next_static(txn.world(), net).ok_or_else(|| {
@@ -338,6 +344,14 @@ pub(crate) fn update(txn: &mut Txn<'_>, name: &str, changes: Vec<NodeChange>) ->
             }
             NodeChange::Macs(macs) => node.macs = macs,
             NodeChange::Power(p) => node.power = Some(p),
+            NodeChange::Address(ip) => {
+                let net = node
+                    .network
+                    .as_deref()
+                    .and_then(|n| txn.world().table::<Network>().get(n))
+                    .ok_or_else(|| InventoryError::invalid("address", "an address needs a network"))?;
+                node.ipv4 = Some(static_address(net, ip)?);
+            }
         }
     }
     node.updated_at = now();

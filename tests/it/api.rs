@@ -288,6 +288,18 @@ fn a_rename_carries_the_node_and_what_hangs_on_it() {
     assert_eq!(rename("missing.test.example", "new.test.example").0, 404);
     let (_, still) = curl(None, "GET", &u("/api/v1/nodes/old.test.example"), None);
     assert_eq!(still, before, "a refused rename left the node as it was");
+    // A new address: in the network's static range and nobody else's.
+    let readdress = |to: &str| curl(None, "PATCH", &u("/api/v1/nodes/old.test.example"), Some(&json!({"address": to})));
+    let (_, taken) = curl(None, "GET", &u("/api/v1/nodes/taken.test.example"), None);
+    for (to, code) in [(taken["ipv4"].as_str().unwrap_or_default(), 409), ("127.56.0.250", 422), ("10.1.2.3", 422)] {
+        let (got, e) = readdress(to);
+        assert!(got == code && e["detail"]["field"] == "address", "address {to}: {got} {e}");
+    }
+    assert_eq!(curl(None, "GET", &u("/api/v1/nodes/old.test.example"), None).1, before, "refused: nothing changed");
+    let (code, moved) = readdress("127.56.0.60");
+    assert!(code == 200 && moved["ipv4"] == "127.56.0.60", "{code} {moved}");
+    let (code, before) = readdress(before["ipv4"].as_str().unwrap());
+    assert_eq!(code, 200, "{before}");
     // The rename: same MACs, address, token and noderoles; a new IPv6 tail.
     let (code, after) = rename("old.test.example", "new.test.example");
     assert_eq!(code, 200, "{after}");

@@ -120,6 +120,14 @@ fn answers_come_from_live_state() {
     // The admin node: NS target with its address as additional data.
     let ns = dig(dns, &[zone, "NS"]);
     assert!(ns.contains("admin.test.example.") && ns.contains("127.0.0.1"), "{ns}");
+    // Re-addressed: the new A and its PTR at once, the old PTR gone.
+    let moved_v4 = "127.61.0.77";
+    let (code, v) = curl(None, "PATCH", &srv.url("/api/v1/nodes/n1.test.example"), Some(&json!({"address": moved_v4})));
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(short(dns, &["n1.test.example", "A"]), vec![moved_v4.to_string()]);
+    assert_eq!(short(dns, &["-x", moved_v4]), vec!["n1.test.example."]);
+    assert_eq!(status(&dig(dns, &["-x", &v4])), "NXDOMAIN", "the old address's PTR");
+    let v4 = moved_v4.to_string();
     // Renamed: the new name answers at once, with the AAAA of its own md5
     // tail, and both PTRs point at it; the old name is gone.
     let (code, v) =

@@ -230,7 +230,21 @@ fn dhcp_tftp_http_with_real_clients() {
         let _ = Command::new("kill").arg(pid.trim()).status();
     }
 
-    // 6. A network that names its own DNS servers overrides Fulcrum's.
+    // 6. Re-addressed through the API: the next lease and the next DNS
+    // answer carry the new address.
+    let (code, v) = curl(
+        Some(&lab.server_ns),
+        "PATCH",
+        &lab.srv.url("/api/v1/nodes/web1.lab.test"),
+        Some(&json!({"address": "10.78.0.42"})),
+    );
+    assert_eq!(code, 200, "{v}");
+    let env = udhcpc(&lab, "re-addressed node");
+    assert_eq!(env["ip"], "10.78.0.42", "{env:?}");
+    let dig = run(lab.client.cmd("dig").args(["+short", "+time=2", "+tries=2", "@10.78.0.1", "web1.lab.test", "A"]));
+    assert_eq!(String::from_utf8_lossy(&dig.stdout).trim(), "10.78.0.42");
+
+    // 7. A network that names its own DNS servers overrides Fulcrum's.
     let (code, v) = curl(
         Some(&lab.server_ns),
         "PATCH",
@@ -241,7 +255,7 @@ fn dhcp_tftp_http_with_real_clients() {
     let env = udhcpc(&lab, "after the override");
     assert_eq!(env.get("dns").map(|d| d.trim()), Some("10.78.0.53 10.78.0.54"), "{env:?}");
 
-    // 7. Malformed datagrams are counted, never fatal.
+    // 8. Malformed datagrams are counted, never fatal.
     run(lab.client.cmd("sh").args(["-c", "printf 'garbage' > /dev/udp/10.78.0.1/67 2>/dev/null || true"]));
     let (_, health) = curl(Some(&lab.server_ns), "GET", &lab.srv.url("/healthz"), None);
     assert_eq!(health["status"], "ok");

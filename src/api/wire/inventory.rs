@@ -146,6 +146,9 @@ pub(crate) struct NodePatch {
     /// A new name (the node's noderoles, runs and facts follow it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) name: Option<String>,
+    /// A new static IPv4 address on the node's network.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) address: Option<Ipv4Addr>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) alive: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -161,8 +164,9 @@ pub(crate) struct NodePatch {
 impl NodePatch {
     /// The new name, the changes to the record, and the operator's `alive`.
     pub(crate) fn changes(self) -> (Option<String>, Vec<NodeChange>, Option<bool>) {
-        let Self { name, alive, available, bootenv, macs, power } = self;
+        let Self { name, address, alive, available, bootenv, macs, power } = self;
         let mut c = Vec::new();
+        c.extend(address.map(NodeChange::Address));
         c.extend(available.map(NodeChange::Available));
         c.extend(bootenv.map(NodeChange::Bootenv));
         c.extend(macs.map(NodeChange::Macs));
