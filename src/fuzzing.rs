@@ -281,11 +281,13 @@ fn serve(
 ///
 /// A query the UDP loops' answer cache would take ([`crate::dns::cache::key`])
 /// parses, and its answer is the one any query with the same key gets:
-/// the same question with another id and without its EDNS options is
-/// answered with the same bytes after the id.
+/// the same question with another id, without its EDNS options and with
+/// the payload size clamped as the key has it, is answered with the same
+/// bytes after the id.
 pub fn dns(data: &[u8]) {
     let answers = dns_answers(data);
-    let Some(key) = crate::dns::cache::key(data) else { return };
+    let mut keybuf = Vec::new();
+    let Some(key) = crate::dns::cache::key(data, &mut keybuf) else { return };
     let [answer] = answers.as_slice() else {
         panic!("a query the cache takes did not parse: {} answers to {data:02x?}", answers.len())
     };
@@ -293,13 +295,14 @@ pub fn dns(data: &[u8]) {
     if !crate::dns::cache::keepable(&encoded) {
         return;
     }
-    // The same key: another id, and the OPT (if any) without options.
+    // The same key: another id, the OPT (if any) without options and with
+    // the payload size the key holds.
     let mut twin = vec![data[0] ^ 0xFF, data[1]];
     twin.extend_from_slice(key);
     if data.len() - 2 != key.len() {
         twin.extend_from_slice(&[0, 0]);
     }
-    assert_eq!(crate::dns::cache::key(&twin), Some(key), "the twin has the same key");
+    assert_eq!(crate::dns::cache::key(&twin, &mut Vec::new()), Some(key), "the twin has the same key");
     let twins = dns_answers(&twin);
     let [other] = twins.as_slice() else { panic!("{} answers to the twin", twins.len()) };
     let other = other.to_vec().unwrap_or_else(|e| panic!("re-encoding the twin's answer: {e}"));

@@ -97,10 +97,12 @@ pub(crate) enum LeaseError {
 }
 
 /// Whether `ip` is spoken for by someone other than `mac`: a node's static
-/// address, or another client's unexpired lease.
+/// address, or another client's unexpired lease. A node's own static
+/// address is never taken from it: a lease left there by a node that was
+/// re-addressed (kept until that client's next request) gives way.
 pub(crate) fn taken_by_other(w: &World, ip: Ipv4Addr, mac: &Mac, now: u64) -> bool {
-    if w.table::<Node>().by_ip(ip).is_some_and(|n| !n.macs.contains(mac)) {
-        return true;
+    if let Some(n) = w.table::<Node>().by_ip(ip) {
+        return !n.macs.contains(mac);
     }
     matches!(w.table::<Lease>().get(&ip), Some(l) if l.mac != *mac && l.expires_at > now)
 }
@@ -175,9 +177,30 @@ fn network_deleted(txn: &mut Txn<'_>, net: &Network) -> Result<(), StateError> {
     Ok(())
 }
 
+/// A renamed node's leases carry its new name.
+fn node_renamed(txn: &mut Txn<'_>, old: &Node, new: &Node) -> Result<(), StateError> {
+    let leases = txn.world().table::<Lease>();
+    let named: Vec<Lease> = old
+        .macs
+        .iter()
+        .flat_map(|m| leases.all_of(m))
+        .filter_map(|ip| leases.get(&ip))
+        .filter(|l| l.hostname.as_deref() == Some(old.name.as_str()))
+        .map(|l| (**l).clone())
+        .collect();
+    for l in named {
+        txn.put(Lease { hostname: Some(new.name.clone()), ..l })?;
+    }
+    Ok(())
+}
+
 /// Registers leases and their cascades.
 pub(crate) fn register(schema: &mut Schema) {
-    schema.register::<Lease>().on_delete::<Node>(node_deleted).on_delete::<Network>(network_deleted);
+    schema
+        .register::<Lease>()
+        .on_delete::<Node>(node_deleted)
+        .on_delete::<Network>(network_deleted)
+        .on_rekey::<Node>(node_renamed);
 }
 
 #[cfg(test)]
@@ -263,6 +286,44 @@ mod tests {
         let leases = w.table::<Lease>();
         assert!(leases.of("a", &m).is_none());
         assert_eq!(leases.iter().filter(|l| l.mac == other).count(), 1, "the other client's lease stays");
+        // A node whose static address still holds another client's lease
+        // (a re-addressed node's, until its next request) gets it anyway.
+        let newcomer = Mac([2, 0, 0, 0, 0, 3]);
+        state
+            .write(move |t| {
+                t.put(Node {
+                    name: "b.x".into(),
+                    macs: vec![newcomer],
+                    network: Some("a".into()),
+                    ipv4: Some("10.1.0.7".parse().unwrap()),
+                    bootenv: "local".into(),
+                    alive: false,
+                    available: true,
+                    provision_state: ProvisionState::Enroll,
+                    power: None,
+                    token: Secret::default(),
+                    created_at: 0,
+                    updated_at: 0,
+                })?;
+                put(t, Lease { hostname: Some("b.x".into()), ..lease("10.1.0.7", newcomer, "a") }, 0)?;
+                Ok::<_, LeaseError>(())
+            })
+            .await
+            .unwrap();
+        let w = state.snapshot();
+        assert_eq!(w.table::<Lease>().get(&"10.1.0.7".parse::<Ipv4Addr>().unwrap()).map(|l| l.mac), Some(newcomer));
+        // Renamed: its lease carries the new name.
+        state
+            .write(move |t| {
+                let mut n = (**t.world().table::<Node>().get("b.x").unwrap()).clone();
+                n.name = "c.x".into();
+                t.rekey::<Node, _>("b.x", n)
+            })
+            .await
+            .unwrap();
+        let w = state.snapshot();
+        let l = w.table::<Lease>().get(&"10.1.0.7".parse::<Ipv4Addr>().unwrap()).cloned();
+        assert_eq!(l.and_then(|l| l.hostname.clone()).as_deref(), Some("c.x"));
         state.close().await;
     }
 }

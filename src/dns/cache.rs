@@ -15,18 +15,25 @@
 
 use std::collections::HashMap;
 
+use super::server::MAX_UDP_PAYLOAD;
+
 /// The header's length, and where its counts start.
 const HEADER: usize = 12;
 /// An OPT record before its options: root name, type, class, TTL, RDLENGTH.
 const OPT_FIXED: usize = 11;
+/// Most bytes (keys and answers) one loop's cache holds, whatever its
+/// entry count: 65,536 answers of the largest UDP size would be ~90 MiB.
+const MAX_BYTES: usize = 32 << 20;
 
-/// The query bytes a cached answer is found by, when the query may be
-/// answered from the cache: everything after the id, up to the OPT
-/// record's options. The options are left out because no answer of
+/// The bytes a cached answer is found by, written to `buf`, when the query
+/// may be answered from the cache: everything after the id, up to the OPT
+/// record's options, with the OPT's payload size as the answer uses it
+/// (clamped to 512..=1232, so that sizes the answer does not tell apart
+/// share one entry). The options are left out because no answer of
 /// Fulcrum's depends on them (it echoes none: no cookies, no NSID), so a
 /// resolver's per-client cookie does not defeat the cache; only cookies and
 /// padding are taken, and they must be well formed.
-pub(crate) fn key(query: &[u8]) -> Option<&[u8]> {
+pub(crate) fn key<'b>(query: &[u8], buf: &'b mut Vec<u8>) -> Option<&'b [u8]> {
     if query.len() < HEADER + 5 {
         return None;
     }
@@ -60,7 +67,12 @@ pub(crate) fn key(query: &[u8]) -> Option<&[u8]> {
     }
     at += 4;
     if ar == 0 {
-        return (query.len() == at).then(|| &query[2..]);
+        if query.len() != at {
+            return None;
+        }
+        buf.clear();
+        buf.extend_from_slice(&query[2..]);
+        return Some(buf);
     }
     // One OPT record: root owner, type 41, then its options to the end.
     let opt = query.get(at..at + OPT_FIXED)?;
@@ -73,7 +85,11 @@ pub(crate) fn key(query: &[u8]) -> Option<&[u8]> {
         return None;
     }
     // Up to the OPT's TTL (extended rcode, version, DO): not its RDLENGTH.
-    Some(&query[2..at + OPT_FIXED - 2])
+    buf.clear();
+    buf.extend_from_slice(&query[2..at + OPT_FIXED - 2]);
+    let size = u16::from_be_bytes([opt[3], opt[4]]).clamp(512, MAX_UDP_PAYLOAD);
+    buf[at + 3 - 2..at + 5 - 2].copy_from_slice(&size.to_be_bytes());
+    Some(buf)
 }
 
 /// Whether EDNS option bytes are whole (code, length, data) records, each
@@ -111,20 +127,22 @@ pub(crate) struct AnswerCache {
     version: Option<u64>,
     /// Answers by query bytes after the id; each answer's id is zero.
     entries: HashMap<Box<[u8]>, Box<[u8]>>,
+    /// The keys' and answers' bytes.
+    bytes: usize,
     capacity: usize,
 }
 
 impl AnswerCache {
     /// A cache holding at most `capacity` answers (0: nothing is kept).
     pub(crate) fn new(capacity: usize) -> AnswerCache {
-        AnswerCache { version: None, entries: HashMap::new(), capacity }
+        AnswerCache { version: None, entries: HashMap::new(), bytes: 0, capacity }
     }
 
     /// Forgets everything unless it was answered from the snapshot with
     /// `version`.
     pub(crate) fn follow(&mut self, version: u64) {
         if self.version != Some(version) {
-            self.entries.clear();
+            self.clear();
             self.version = Some(version);
         }
     }
@@ -146,12 +164,19 @@ impl AnswerCache {
         if self.capacity == 0 || !keepable(answer) || self.version != Some(version) {
             return;
         }
-        if self.entries.len() >= self.capacity {
-            self.entries.clear();
+        let size = key.len() + answer.len();
+        if self.entries.len() >= self.capacity || self.bytes + size > MAX_BYTES {
+            self.clear();
         }
+        self.bytes += size;
         let mut a: Box<[u8]> = answer.into();
         a[..2].copy_from_slice(&[0, 0]);
         self.entries.insert(key.into(), a);
+    }
+
+    fn clear(&mut self) {
+        self.entries.clear();
+        self.bytes = 0;
     }
 
     /// How many answers are kept.
@@ -164,6 +189,11 @@ impl AnswerCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The key of `q`, owned.
+    fn k(q: &[u8]) -> Option<Vec<u8>> {
+        key(q, &mut Vec::new()).map(<[u8]>::to_vec)
+    }
 
     /// `node1.lab.` A IN, id 0x1234, RD, with or without a bare OPT.
     fn query(opt: bool) -> Vec<u8> {
@@ -178,9 +208,9 @@ mod tests {
     #[test]
     fn plain_queries_have_keys() {
         let q = query(false);
-        assert_eq!(key(&q), Some(&q[2..]));
+        assert_eq!(k(&q).as_deref(), Some(&q[2..]));
         let q = query(true);
-        assert_eq!(key(&q), Some(&q[2..q.len() - 2]), "all but the OPT's RDLENGTH");
+        assert_eq!(k(&q).as_deref(), Some(&q[2..q.len() - 2]), "all but the OPT's RDLENGTH");
     }
 
     #[test]
@@ -190,13 +220,23 @@ mod tests {
         let n = cookie.len();
         cookie[n - 1] = 12;
         cookie.extend_from_slice(&[0, 10, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8]);
-        assert_eq!(key(&cookie), key(&bare));
+        assert_eq!(k(&cookie), k(&bare));
         let mut other_size = query(true);
         other_size[HEADER + 15 + 4] = 0x02; // CLASS: the payload size
-        assert_ne!(key(&other_size), key(&bare));
+        assert_ne!(k(&other_size), k(&bare));
+        // Payload sizes the answer does not tell apart share a key.
+        let sized = |size: u16| {
+            let mut q = query(true);
+            q[HEADER + 15 + 3..HEADER + 15 + 5].copy_from_slice(&size.to_be_bytes());
+            k(&q)
+        };
+        assert_eq!(sized(4096), sized(1232));
+        assert_eq!(sized(65535), sized(1232));
+        assert_eq!(sized(100), sized(512));
+        assert_ne!(sized(1000), sized(1232));
         let mut dnssec_ok = query(true);
         dnssec_ok[HEADER + 15 + 7] = 0x80;
-        assert_ne!(key(&dnssec_ok), key(&bare));
+        assert_ne!(k(&dnssec_ok), k(&bare));
     }
 
     #[test]
@@ -222,8 +262,8 @@ mod tests {
         };
         let subnet = option(8, &[0, 1, 24, 0, 10, 0, 0]);
         let odd_cookie = option(10, &[1; 9]);
-        assert!(key(&option(10, &[1; 8])).is_some() && key(&option(10, &[1; 24])).is_some());
-        assert!(key(&option(12, &[0; 30])).is_some(), "padding");
+        assert!(k(&option(10, &[1; 8])).is_some() && k(&option(10, &[1; 24])).is_some());
+        assert!(k(&option(12, &[0; 30])).is_some(), "padding");
         let mut short_rdata = query(true);
         short_rdata[HEADER + 15 + 10] = 4; // RDLENGTH 4, nothing after
         let mut two_additionals = query(true);
@@ -247,7 +287,7 @@ mod tests {
             ("compressed name", compressed),
             ("truncated", query(false)[..14].to_vec()),
         ] {
-            assert_eq!(key(&q), None, "{what}");
+            assert_eq!(k(&q), None, "{what}");
         }
     }
 
@@ -270,7 +310,7 @@ mod tests {
         let (old, new) = (7, 8);
         let mut cache = AnswerCache::new(10);
         let q = query(true);
-        let k = key(&q).map(<[u8]>::to_vec).unwrap_or_default();
+        let k = k(&q).unwrap_or_default();
         let mut a = vec![0x12, 0x34, 0x85, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
         a.extend_from_slice(&q[HEADER..]);
         cache.follow(old);

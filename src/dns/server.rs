@@ -39,7 +39,7 @@ use crate::types::time::now;
 /// Largest UDP answer Fulcrum sends, whatever the client offers: the DNS
 /// Flag Day 2020 size, which keeps answers unfragmented (RFC 9715);
 /// anything larger is truncated and fetched over TCP.
-const MAX_UDP_PAYLOAD: u16 = 1232;
+pub(crate) const MAX_UDP_PAYLOAD: u16 = 1232;
 /// How long an idle TCP connection stays open.
 const TCP_TIMEOUT: Duration = Duration::from_secs(10);
 

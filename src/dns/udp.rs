@@ -154,6 +154,7 @@ fn serve(sock: Arc<UdpSocket>, handler: Handler, rt: tokio::runtime::Handle, sto
     let mut buf = vec![0u8; 65535];
     let mut cache = AnswerCache::new(handler.0.answer_cache);
     let mut cached = Vec::with_capacity(512);
+    let mut keybuf = Vec::with_capacity(512);
     while !stop.is_cancelled() {
         let (n, from) = match sock.recv_from(&mut buf) {
             Ok(r) => r,
@@ -174,7 +175,7 @@ fn serve(sock: Arc<UdpSocket>, handler: Handler, rt: tokio::runtime::Handle, sto
             continue;
         }
         let raw = &buf[..n];
-        let key = cache::key(raw);
+        let key = cache::key(raw, &mut keybuf);
         // The snapshot the answer will come from, or a later one: an entry
         // kept under it is dropped by the next change.
         let version = handler.0.state.snapshot().version();

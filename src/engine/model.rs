@@ -507,7 +507,9 @@ impl Table<Run> {
 fn node_renamed(txn: &mut Txn<'_>, old: &Node, new: &Node) -> Result<(), StateError> {
     let w = txn.world();
     let noderoles: Vec<NodeRole> = w.table::<NodeRole>().of_node(&old.name).map(|n| (**n).clone()).collect();
-    let runs: Vec<Run> = w.table::<Run>().iter().filter(|r| r.node == old.name).map(|r| (**r).clone()).collect();
+    // The runs of its noderoles (not those of an earlier node of that name).
+    let ids: std::collections::HashSet<u64> = noderoles.iter().map(|n| n.id).collect();
+    let runs: Vec<Run> = w.table::<Run>().iter().filter(|r| ids.contains(&r.noderole)).map(|r| (**r).clone()).collect();
     for nr in noderoles {
         txn.put(NodeRole { node: new.name.clone(), ..nr })?;
     }

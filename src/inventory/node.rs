@@ -370,6 +370,28 @@ pub(crate) fn rename(txn: &mut Txn<'_>, old: &str, new: &str) -> Result<Arc<Node
     if txn.world().table::<Node>().contains(new) {
         return Err(InventoryError::conflict("name", format!("node `{new}` already exists")));
     }
+    // A machine in these states calls back by the name it booted with
+    // (its install's `installed` report, the agent's steps).
+    if matches!(node.provision_state, ProvisionState::Deploying | ProvisionState::Cleaning | ProvisionState::Inspecting)
+    {
+        return Err(InventoryError::conflict(
+            "name",
+            format!("node `{old}` is {}: it reports back under its current name", node.provision_state),
+        ));
+    }
+    // Its address stays on its network: the name stays in that network's
+    // domain when another network serves the new one.
+    if let Some(other) = txn.world().table::<Network>().for_fqdn(new).filter(|n| node.network.as_ref() != Some(&n.name))
+    {
+        return Err(InventoryError::invalid(
+            "name",
+            format!(
+                "`{new}` is in network `{}`'s domain, but the node's address is on {}",
+                other.name,
+                node.network.as_deref().unwrap_or("no network")
+            ),
+        ));
+    }
     node.name = new.to_string();
     node.updated_at = now();
     txn.rekey::<Node, _>(old, node)?.ok_or_else(|| InventoryError::not_found(Node::KIND, old))

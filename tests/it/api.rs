@@ -286,7 +286,27 @@ fn a_rename_carries_the_node_and_what_hangs_on_it() {
         assert!(got == code && e["detail"]["field"] == "name", "rename to {to}: {got} {e}");
     }
     assert_eq!(rename("missing.test.example", "new.test.example").0, 404);
+    // Into another network's domain: its address would not follow.
+    let mut other = loopback_network("other", 57);
+    other["domain"] = json!("other.example");
+    assert_eq!(curl(None, "POST", &u("/api/v1/networks"), Some(&other)).0, 201);
+    let (got, e) = rename("old.test.example", "old.other.example");
+    assert!(got == 422 && e["detail"]["field"] == "name", "into another network's domain: {got} {e}");
+    // While it is inspecting it reports back under its current name.
+    let verb = |v: &str| {
+        let (code, n) =
+            curl(None, "PUT", &u("/api/v1/nodes/old.test.example/states/provision"), Some(&json!({"target": v})));
+        assert_eq!(code, 200, "{v}: {n}");
+        n
+    };
+    assert_eq!(verb("manage")["provision_state"], "manageable", "verifying completes at once");
+    assert_eq!(verb("inspect")["provision_state"], "inspecting");
+    let (got, e) = rename("old.test.example", "new.test.example");
+    assert!(got == 409 && e["detail"]["field"] == "name", "while inspecting: {got} {e}");
+    verb("done");
+    let (_, before) = curl(None, "GET", &u("/api/v1/nodes/old.test.example"), None);
     let (_, still) = curl(None, "GET", &u("/api/v1/nodes/old.test.example"), None);
+    assert_eq!(still["provision_state"], "manageable");
     assert_eq!(still, before, "a refused rename left the node as it was");
     // A new address: in the network's static range and nobody else's.
     let readdress = |to: &str| curl(None, "PATCH", &u("/api/v1/nodes/old.test.example"), Some(&json!({"address": to})));

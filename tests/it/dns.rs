@@ -365,7 +365,7 @@ fn a_thousand_create_rename_delete_cycles_each_seen_by_the_very_next_query() {
         }
         let old = dig(dns, &[&name, "A"]);
         if status(&old) != "NXDOMAIN" {
-            stale.push(format!("{i}: old name after rename {}", status(&old)));
+            stale.push(format!("{i}: old name after rename {}: {old}", status(&old)));
         }
         assert_eq!(api(reqwest::Method::DELETE, format!("/api/v1/nodes/{moved}"), None).0, 204);
         let gone = dig(dns, &[&moved, "A"]);
@@ -383,7 +383,10 @@ fn an_ixfr_sends_only_what_changed() {
     }
     // A secondary configured (the journal is kept for secondaries); nothing
     // listens on the discard port, so its NOTIFYs go unanswered.
-    let srv = InProcess::start("[dns]\nlisten = [\"127.0.0.1:0\"]\nsecondaries = [\"127.0.0.1:9\"]\n");
+    let srv = InProcess::start(&format!(
+        "[dns]\nlisten = [\"127.0.0.1:{}\"]\nsecondaries = [\"127.0.0.1:9\"]\n",
+        crate::harness::free_port()
+    ));
     let dns = srv.dns.expect("dns listening");
     assert_eq!(curl(None, "POST", &srv.url("/api/v1/networks"), Some(&loopback_network("admin", 62))).0, 201);
     for i in 0..5 {
