@@ -211,6 +211,24 @@ mod tests {
     use crate::state::State;
     use crate::types::secret::Secret;
 
+    /// A node with one MAC, on network `a` when it has an address.
+    fn node(name: &str, mac: Mac, ipv4: Option<&str>) -> Node {
+        Node {
+            name: name.into(),
+            macs: vec![mac],
+            network: ipv4.map(|_| "a".into()),
+            ipv4: ipv4.map(|ip| ip.parse().unwrap()),
+            bootenv: "local".into(),
+            alive: false,
+            available: true,
+            provision_state: ProvisionState::Enroll,
+            power: None,
+            token: Secret::default(),
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
     fn lease(ip: &str, mac: Mac, network: &str) -> Lease {
         Lease { ip: ip.parse().unwrap(), mac, network: network.into(), hostname: None, expires_at: 1000 }
     }
@@ -264,20 +282,7 @@ mod tests {
                     ipxe: String::new(),
                     templates: Default::default(),
                 })?;
-                t.put(Node {
-                    name: "n.x".into(),
-                    macs: vec![m],
-                    network: None,
-                    ipv4: None,
-                    bootenv: "local".into(),
-                    alive: false,
-                    available: true,
-                    provision_state: ProvisionState::Enroll,
-                    power: None,
-                    token: Secret::default(),
-                    created_at: 0,
-                    updated_at: 0,
-                })?;
+                t.put(node("n.x", m, None))?;
                 t.delete::<Node, _>("n.x")
             })
             .await
@@ -291,20 +296,7 @@ mod tests {
         let newcomer = Mac([2, 0, 0, 0, 0, 3]);
         state
             .write(move |t| {
-                t.put(Node {
-                    name: "b.x".into(),
-                    macs: vec![newcomer],
-                    network: Some("a".into()),
-                    ipv4: Some("10.1.0.7".parse().unwrap()),
-                    bootenv: "local".into(),
-                    alive: false,
-                    available: true,
-                    provision_state: ProvisionState::Enroll,
-                    power: None,
-                    token: Secret::default(),
-                    created_at: 0,
-                    updated_at: 0,
-                })?;
+                t.put(node("b.x", newcomer, Some("10.1.0.7")))?;
                 put(t, Lease { hostname: Some("b.x".into()), ..lease("10.1.0.7", newcomer, "a") }, 0)?;
                 Ok::<_, LeaseError>(())
             })
