@@ -60,6 +60,10 @@ pub(crate) fn key<'b>(query: &[u8], buf: &'b mut Vec<u8>) -> Option<&'b [u8]> {
         }
         at += 1 + len;
     }
+    // At most 255 bytes of name on the wire (RFC 1035 3.1), as the parser holds it.
+    if at - HEADER > 255 {
+        return None;
+    }
     let qtype = u16::from_be_bytes([*query.get(at)?, *query.get(at + 1)?]);
     // AXFR and IXFR depend on who asks.
     if qtype == 251 || qtype == 252 || query.len() < at + 4 {
@@ -271,6 +275,12 @@ mod tests {
         let mut tsig = query(false);
         tsig[11] = 1;
         tsig.extend_from_slice(&[3, b'k', b'e', b'y', 0, 0, 250, 0, 255, 0, 0, 0, 0, 0, 0]);
+        let mut long_name = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+        for _ in 0..5 {
+            long_name.push(60);
+            long_name.extend_from_slice(&[b'a'; 60]);
+        }
+        long_name.extend_from_slice(&[0, 0, 1, 0, 1]);
         let mut compressed = query(false);
         compressed[HEADER] = 0xC0;
         for (what, q) in [
@@ -285,6 +295,7 @@ mod tests {
             ("two additionals", two_additionals),
             ("tsig", tsig),
             ("compressed name", compressed),
+            ("a name over 255 bytes", long_name),
             ("truncated", query(false)[..14].to_vec()),
         ] {
             assert_eq!(k(&q), None, "{what}");
