@@ -241,8 +241,9 @@ pub struct DnsConfig {
     /// Most answers the forwarding cache holds.
     pub forward_cache: usize,
     /// Most encoded answers each UDP receive loop keeps for repeated
-    /// questions (0: none). The cache is emptied by every committed change,
-    /// so it never serves a stale answer; a full one starts again.
+    /// questions (0: none). The cache is emptied by every committed change
+    /// to nodes, networks, operator records or zone serials, so it never
+    /// serves a stale answer; a full one (or one over 32 MiB) starts again.
     pub answer_cache: usize,
 }
 

@@ -1,9 +1,11 @@
 //! The answer cache of one UDP receive loop: the encoded authoritative
 //! answer to a plain query, keyed by the query's bytes after its id, and
-//! valid for exactly one snapshot of the state. Every query compares the
-//! snapshot it would be answered from with the one the cache was filled
-//! from, and empties the cache when they differ, so a change through the
-//! API is still in the very next answer (the race tests in
+//! valid while the tables answers are made from (nodes, networks,
+//! operator records, zone serials: a [`Basis`]) stay the very same. Every
+//! query compares the snapshot it would be answered from with the one the
+//! cache was filled from, and empties the cache when one of those tables
+//! differs, so a change through the API is still in the very next answer,
+//! while lease and engine writes leave the cache alone (the race tests in
 //! `tests/it/dns.rs` go through this path). It is a packet cache in the
 //! sense of PowerDNS's: it skips parsing and building, not the state.
 //!
@@ -14,8 +16,31 @@
 //! refused answers depend on the client's address and are never kept.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
+use super::records::DnsRecord;
+use super::serial::ZoneSerial;
 use super::server::MAX_UDP_PAYLOAD;
+use crate::inventory::network::Network;
+use crate::inventory::node::Node;
+use crate::state::World;
+
+/// The snapshot a cache's answers come from, compared by the tables
+/// [`super::lookup`] reads. It holds the snapshot, so no table it points
+/// at is freed and its address reused while it is compared.
+#[derive(Clone)]
+pub(crate) struct Basis(pub(crate) Arc<World>);
+
+impl PartialEq for Basis {
+    fn eq(&self, other: &Basis) -> bool {
+        let (a, b) = (&self.0, &other.0);
+        Arc::ptr_eq(a, b)
+            || (a.same_table::<Node>(b)
+                && a.same_table::<Network>(b)
+                && a.same_table::<DnsRecord>(b)
+                && a.same_table::<ZoneSerial>(b))
+    }
+}
 
 /// The header's length, and where its counts start.
 const HEADER: usize = 12;
@@ -124,11 +149,11 @@ pub(crate) fn keepable(answer: &[u8]) -> bool {
     answer.len() >= HEADER && answer[2] & 0x04 != 0 && matches!(answer[3] & 0x0F, 0 | 3)
 }
 
-/// One loop's cache.
-pub(crate) struct AnswerCache {
-    /// The version of the snapshot every entry was answered from
-    /// ([`crate::state::World::version`]).
-    version: Option<u64>,
+/// One loop's cache, over snapshots told apart by `B` ([`Basis`]; tests
+/// use numbers).
+pub(crate) struct AnswerCache<B = Basis> {
+    /// What every entry was answered from (the latest alike snapshot).
+    basis: Option<B>,
     /// Answers by query bytes after the id; each answer's id is zero.
     entries: HashMap<Box<[u8]>, Box<[u8]>>,
     /// The keys' and answers' bytes.
@@ -136,19 +161,19 @@ pub(crate) struct AnswerCache {
     capacity: usize,
 }
 
-impl AnswerCache {
+impl<B: PartialEq> AnswerCache<B> {
     /// A cache holding at most `capacity` answers (0: nothing is kept).
-    pub(crate) fn new(capacity: usize) -> AnswerCache {
-        AnswerCache { version: None, entries: HashMap::new(), bytes: 0, capacity }
+    pub(crate) fn new(capacity: usize) -> AnswerCache<B> {
+        AnswerCache { basis: None, entries: HashMap::new(), bytes: 0, capacity }
     }
 
-    /// Forgets everything unless it was answered from the snapshot with
-    /// `version`.
-    pub(crate) fn follow(&mut self, version: u64) {
-        if self.version != Some(version) {
+    /// Forgets everything unless it was answered from a snapshot alike
+    /// `basis`; then follows `basis`.
+    pub(crate) fn follow(&mut self, basis: B) {
+        if self.basis.as_ref() != Some(&basis) {
             self.clear();
-            self.version = Some(version);
         }
+        self.basis = Some(basis);
     }
 
     /// Writes the answer to the query with `key` and `id` into `out`, when
@@ -164,8 +189,8 @@ impl AnswerCache {
     /// Keeps `answer` for `key`, when it was answered from the snapshot the
     /// cache follows and there is room (a full cache starts again: the
     /// answers asked for most come back first).
-    pub(crate) fn keep(&mut self, version: u64, key: &[u8], answer: &[u8]) {
-        if self.capacity == 0 || !keepable(answer) || self.version != Some(version) {
+    pub(crate) fn keep(&mut self, basis: &B, key: &[u8], answer: &[u8]) {
+        if self.capacity == 0 || !keepable(answer) || self.basis.as_ref() != Some(basis) {
             return;
         }
         let size = key.len() + answer.len();
@@ -319,15 +344,15 @@ mod tests {
     #[test]
     fn a_new_snapshot_empties_it_and_ids_are_the_askers() {
         let (old, new) = (7, 8);
-        let mut cache = AnswerCache::new(10);
+        let mut cache = AnswerCache::<u64>::new(10);
         let q = query(true);
         let k = k(&q).unwrap_or_default();
         let mut a = vec![0x12, 0x34, 0x85, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
         a.extend_from_slice(&q[HEADER..]);
         cache.follow(old);
-        cache.keep(new, &k, &a);
+        cache.keep(&new, &k, &a);
         assert_eq!(cache.len(), 0, "an answer from another snapshot is not kept");
-        cache.keep(old, &k, &a);
+        cache.keep(&old, &k, &a);
         let mut out = Vec::new();
         assert!(cache.answer(&k, 0x9999, &mut out));
         assert_eq!(&out[..2], &[0x99, 0x99]);
@@ -339,16 +364,16 @@ mod tests {
     #[test]
     fn a_full_cache_starts_again_and_zero_keeps_nothing() {
         let w = 1;
-        let mut cache = AnswerCache::new(2);
+        let mut cache = AnswerCache::<u64>::new(2);
         cache.follow(w);
         let a = [0u8, 0, 0x85, 0, 0, 0, 0, 0, 0, 0, 0, 0];
         for k in [b"a", b"b", b"c"] {
-            cache.keep(w, k, &a);
+            cache.keep(&w, k, &a);
         }
         assert_eq!(cache.len(), 1);
-        let mut off = AnswerCache::new(0);
+        let mut off = AnswerCache::<u64>::new(0);
         off.follow(w);
-        off.keep(w, b"a", &a);
+        off.keep(&w, b"a", &a);
         assert_eq!(off.len(), 0);
     }
 }

@@ -7,7 +7,7 @@
 //! sends the encoding hickory-server would (the client's EDNS payload, 512
 //! without EDNS, TC when it does not fit), keeping it in the loop's
 //! [`AnswerCache`] for the next time the same question comes while the
-//! state has not changed. Questions the forwarder answers go to the tokio
+//! tables answers are made from have not changed. Questions the forwarder answers go to the tokio
 //! runtime, which replies from the same socket.
 
 use std::net::{SocketAddr, UdpSocket};
@@ -178,9 +178,9 @@ fn serve(sock: Arc<UdpSocket>, handler: Handler, rt: tokio::runtime::Handle, sto
         let key = cache::key(raw, &mut keybuf);
         // The snapshot the answer will come from, or a later one: an entry
         // kept under it is dropped by the next change.
-        let version = handler.0.state.snapshot().version();
+        let basis = cache::Basis(handler.0.state.snapshot());
         if let Some(k) = key {
-            cache.follow(version);
+            cache.follow(basis.clone());
             if cache.answer(k, u16::from_be_bytes([raw[0], raw[1]]), &mut cached) {
                 handler.0.count_cached(&cached);
                 if let Err(e) = sock.send_to(&cached, from) {
@@ -224,7 +224,7 @@ fn serve(sock: Arc<UdpSocket>, handler: Handler, rt: tokio::runtime::Handle, sto
         futures_lite::future::block_on(handler.handle(&request, out.clone()));
         let answers = std::mem::take(&mut *out.0.lock().unwrap_or_else(|p| p.into_inner()));
         if let (Some(k), [one]) = (key, answers.as_slice()) {
-            cache.keep(version, k, one);
+            cache.keep(&basis, k, one);
         }
         for bytes in answers {
             if let Err(e) = sock.send_to(&bytes, from) {

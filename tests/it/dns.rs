@@ -181,6 +181,27 @@ fn repeated_questions_come_from_the_cache_and_a_change_empties_it() {
     }
     let hits = cached_answers(&srv) - before;
     assert!(hits >= 8, "{hits} answers from the cache for 16 repeated questions");
+    // A write that changes no answer (a deployment) leaves the cache warm.
+    // From one source port every query reaches the same UDP loop
+    // (SO_REUSEPORT hashes the addresses), so after the first query every
+    // one is a hit, and an emptied cache would show as one miss.
+    let from = format!("127.0.0.1#{}", crate::harness::free_port());
+    let ask = || assert_eq!(short(dns, &["-b", &from, name, "A"]), vec![v4.clone()]);
+    ask();
+    assert_eq!(curl(None, "POST", &srv.url("/api/v1/deployments"), Some(&json!({"name": "unrelated"}))).0, 201);
+    let before = cached_answers(&srv);
+    for _ in 0..4 {
+        ask();
+    }
+    assert_eq!(cached_answers(&srv) - before, 4, "all from the cache after a write that touched no DNS table");
+    // A node's change empties it: the first answer after it is built again.
+    let (code, v) = curl(None, "PATCH", &srv.url(&format!("/api/v1/nodes/{name}")), Some(&json!({"available": false})));
+    assert_eq!(code, 200, "{v}");
+    let before = cached_answers(&srv);
+    for _ in 0..4 {
+        ask();
+    }
+    assert_eq!(cached_answers(&srv) - before, 3, "the first answer after a node change is not from the cache");
     // A change through the API to a name whose answer is cached: the very
     // next answer has it.
     let add = |body: serde_json::Value| curl(None, "POST", &srv.url("/api/v1/dns/records"), Some(&body));
