@@ -176,11 +176,13 @@ fn serve(sock: Arc<UdpSocket>, handler: Handler, rt: tokio::runtime::Handle, sto
         }
         let raw = &buf[..n];
         let key = cache::key(raw, &mut keybuf);
-        // The snapshot the answer will come from, or a later one: an entry
-        // kept under it is dropped by the next change.
-        let basis = cache::Basis(handler.0.state.snapshot());
-        if let Some(k) = key {
-            cache.follow(basis.clone());
+        // Taken before the handler takes its own (this one or a later one),
+        // and only for a query the cache may answer: an entry kept under it
+        // but built from a later snapshot whose tables differ is dropped by
+        // the next query's `follow`.
+        let basis = key.map(|_| cache::Basis(handler.0.state.snapshot()));
+        if let (Some(k), Some(b)) = (key, &basis) {
+            cache.follow(b.clone());
             if cache.answer(k, u16::from_be_bytes([raw[0], raw[1]]), &mut cached) {
                 handler.0.count_cached(&cached);
                 if let Err(e) = sock.send_to(&cached, from) {
@@ -223,8 +225,8 @@ fn serve(sock: Arc<UdpSocket>, handler: Handler, rt: tokio::runtime::Handle, sto
         let _runtime = rt.enter();
         futures_lite::future::block_on(handler.handle(&request, out.clone()));
         let answers = std::mem::take(&mut *out.0.lock().unwrap_or_else(|p| p.into_inner()));
-        if let (Some(k), [one]) = (key, answers.as_slice()) {
-            cache.keep(&basis, k, one);
+        if let (Some(k), Some(b), [one]) = (key, &basis, answers.as_slice()) {
+            cache.keep(b, k, one);
         }
         for bytes in answers {
             if let Err(e) = sock.send_to(&bytes, from) {
