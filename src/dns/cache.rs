@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use super::records::DnsRecord;
 use super::serial::ZoneSerial;
-use super::server::MAX_UDP_PAYLOAD;
+use super::server::udp_payload;
 use crate::inventory::network::Network;
 use crate::inventory::node::Node;
 use crate::state::World;
@@ -53,8 +53,8 @@ const MAX_BYTES: usize = 32 << 20;
 /// The bytes a cached answer is found by, written to `buf`, when the query
 /// may be answered from the cache: everything after the id, up to the OPT
 /// record's options, with the OPT's payload size as the answer uses it
-/// (clamped to 512..=1232, so that sizes the answer does not tell apart
-/// share one entry). The options are left out because no answer of
+/// ([`udp_payload`], so that sizes the answer does not tell apart share
+/// one entry). The options are left out because no answer of
 /// Fulcrum's depends on them (it echoes none: no cookies, no NSID), so a
 /// resolver's per-client cookie does not defeat the cache; only cookies and
 /// padding are taken, and they must be well formed.
@@ -116,7 +116,7 @@ pub(crate) fn key<'b>(query: &[u8], buf: &'b mut Vec<u8>) -> Option<&'b [u8]> {
     // Up to the OPT's TTL (extended rcode, version, DO): not its RDLENGTH.
     buf.clear();
     buf.extend_from_slice(&query[2..at + OPT_FIXED - 2]);
-    let size = u16::from_be_bytes([opt[3], opt[4]]).clamp(512, MAX_UDP_PAYLOAD);
+    let size = udp_payload(u16::from_be_bytes([opt[3], opt[4]]));
     buf[at + 3 - 2..at + 5 - 2].copy_from_slice(&size.to_be_bytes());
     Some(buf)
 }

@@ -39,7 +39,13 @@ use crate::types::time::now;
 /// Largest UDP answer Fulcrum sends, whatever the client offers: the DNS
 /// Flag Day 2020 size, which keeps answers unfragmented (RFC 9715);
 /// anything larger is truncated and fetched over TCP.
-pub(crate) const MAX_UDP_PAYLOAD: u16 = 1232;
+const MAX_UDP_PAYLOAD: u16 = 1232;
+
+/// The UDP payload size an answer is encoded for when the client offers
+/// `offered` in its OPT record (RFC 6891: never below 512).
+pub(crate) fn udp_payload(offered: u16) -> u16 {
+    offered.clamp(512, MAX_UDP_PAYLOAD)
+}
 /// How long an idle TCP connection stays open.
 const TCP_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -244,7 +250,7 @@ impl Handler {
         meta.response_code = out.rcode;
         let edns = request.edns.as_ref().map(|e| {
             let mut r = Edns::new();
-            r.set_max_payload(e.max_payload().clamp(512, MAX_UDP_PAYLOAD));
+            r.set_max_payload(udp_payload(e.max_payload()));
             r
         });
         let build = || {

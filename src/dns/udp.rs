@@ -7,8 +7,8 @@
 //! sends the encoding hickory-server would (the client's EDNS payload, 512
 //! without EDNS, TC when it does not fit), keeping it in the loop's
 //! [`AnswerCache`] for the next time the same question comes while the
-//! tables answers are made from have not changed. Questions the forwarder answers go to the tokio
-//! runtime, which replies from the same socket.
+//! tables answers are made from have not changed. Questions the forwarder
+//! answers go to the tokio runtime, which replies from the same socket.
 
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::{Arc, Mutex};

@@ -1,8 +1,8 @@
 //! What a machine reports about its own hardware (CPUs, memory, disks,
 //! NICs, firmware: whatever its discovery image gathers), one record per
 //! node, replaced whole at every report, moved when the node is renamed
-//! and deleted with it. Fulcrum
-//! stores and shows the facts; it does not interpret them.
+//! and deleted with it. Fulcrum stores and shows the facts; it does not
+//! interpret them.
 
 use std::sync::Arc;
 

@@ -2,9 +2,9 @@
 //! that own them at start-up (one line per kind), what happens to
 //! dependent records when a record is deleted or its key changes
 //! (registered by the domain that depends on it, so references point one
-//! way), the records other
-//! domains derive from a batch's changes in the same commit (zone serials),
-//! the version of the data's format, and the migrations from older versions.
+//! way), the records other domains derive from a batch's changes in the
+//! same commit (zone serials), the version of the data's format, and the
+//! migrations from older versions.
 
 use std::any::{Any, TypeId};
 use std::sync::Arc;
