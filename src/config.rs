@@ -145,8 +145,17 @@ pub struct DhcpConfig {
     pub enabled: bool,
     /// The DHCPv4 socket's address.
     pub listen4: SocketAddr,
-    /// The DHCPv6 socket's address (DHCPv6 is not served yet).
+    /// The DHCPv6 socket's address. With `interfaces`, one socket per
+    /// interface joins ff02::1:2 there; without, one socket serves relays.
     pub listen6: SocketAddr,
+    /// Whether DHCPv6 and router advertisements are served (on networks
+    /// with a `v6prefix`).
+    pub v6: bool,
+    /// Seconds a declined address (DHCPv4 or v6) stays out of the pool.
+    pub decline_seconds: u64,
+    /// MaxRtrAdvInterval (RFC 4861): the longest time between unsolicited
+    /// router advertisements, 4..=1800 s.
+    pub ra_interval: u32,
     /// Interfaces to serve on (one socket each, replies leave through them).
     /// Empty: one socket on `listen4`, for relayed and loopback use.
     pub interfaces: Vec<String>,
@@ -172,6 +181,9 @@ impl Default for DhcpConfig {
             enabled: true,
             listen4: SocketAddr::from(([0, 0, 0, 0], 67)),
             listen6: "[::]:547".parse().unwrap_or(SocketAddr::from(([0; 16], 547))),
+            v6: true,
+            decline_seconds: 600,
+            ra_interval: 600,
             interfaces: Vec::new(),
             bios_loader: "undionly.kpxe".into(),
             uefi_x64_loader: "snponly.efi".into(),
@@ -429,6 +441,9 @@ impl Config {
         }
         if !(512..=65464).contains(&self.tftp.max_blksize) {
             return Err(("tftp.max_blksize", "must be between 512 and 65464".into()));
+        }
+        if !(4..=1800).contains(&self.dhcp.ra_interval) {
+            return Err(("dhcp.ra_interval", format!("{} is outside 4..=1800", self.dhcp.ra_interval)));
         }
         if self.dhcp.offer_seconds == 0 {
             return Err(("dhcp.offer_seconds", "must be at least 1".into()));

@@ -82,6 +82,8 @@ fn network(name: &str, id: u16, net: &str, server: Ipv4Addr, dynamic: (&str, &st
         domain: "t.test".into(),
         dns_servers: vec![server],
         v6prefix: (id == 1).then_some(crate::inventory::network::V6Prefix::Auto),
+        ra: Default::default(),
+        slaac: false,
         interface: None,
         server: Some(server),
         lease_seconds: 600,

@@ -26,7 +26,9 @@ use crate::auth::Auth;
 use crate::boot::http::{BootSettings, BootState};
 use crate::boot::{self, tftp};
 use crate::config::Config;
+use crate::dhcp::ra;
 use crate::dhcp::v4::server as dhcp4;
+use crate::dhcp::v6::server as dhcp6;
 use crate::dns;
 use crate::engine::{self, Engine};
 use crate::inventory::{self, bootenv, Inventory};
@@ -66,6 +68,8 @@ pub struct Running {
     pub tls: Option<Fingerprint>,
     /// The DHCPv4 sockets.
     pub dhcp4: Vec<SocketAddr>,
+    /// The DHCPv6 sockets.
+    pub dhcp6: Vec<SocketAddr>,
     /// The TFTP socket, when TFTP is enabled.
     pub tftp: Option<SocketAddr>,
     /// The DNS addresses (UDP and TCP), when DNS is enabled.
@@ -73,6 +77,7 @@ pub struct Running {
     state: State,
     engine: Engine,
     dhcp: Option<Arc<dhcp4::Server>>,
+    dhcp6_server: Option<Arc<dhcp6::Server6>>,
     dns_service: Option<dns::server::Service>,
     stop: CancellationToken,
     /// HTTP, the DHCP socket loops and TFTP.
@@ -218,6 +223,37 @@ async fn start_services(config: Arc<Config>, state: State) -> anyhow::Result<Run
         dhcp = Some(server);
     }
 
+    // DHCPv6 and router advertisements.
+    let mut dhcp6_addrs = Vec::new();
+    let mut dhcp6 = None;
+    if config.dhcp.enabled && config.dhcp.v6 {
+        let server = dhcp6::Server6::new(state.clone(), config.clone(), stats.clone()).await?;
+        let ifaces: Vec<Option<String>> = if config.dhcp.interfaces.is_empty() {
+            vec![None]
+        } else {
+            config.dhcp.interfaces.iter().cloned().map(Some).collect()
+        };
+        for name in ifaces {
+            let iface = match &name {
+                Some(n) => Some(
+                    crate::net::iface::by_name(n)
+                        .with_context(|| format!("dhcp.interfaces: no interface `{n}` on this host"))?,
+                ),
+                None => None,
+            };
+            let std_sock = dhcp6::bind(config.dhcp.listen6, iface.as_ref())
+                .with_context(|| format!("dhcp.listen6 {} (interface {:?})", config.dhcp.listen6, name))?;
+            let sock = Arc::new(tokio::net::UdpSocket::from_std(std_sock)?);
+            dhcp6_addrs.push(sock.local_addr()?);
+            tracing::info!(addr = %sock.local_addr()?, iface = ?name, "dhcpv6 listening");
+            services.spawn(server.clone().run(sock, name.clone(), stop.clone()));
+            if let Some(n) = name {
+                services.spawn(ra::run(state.clone(), config.clone(), stats.clone(), n, stop.clone()));
+            }
+        }
+        dhcp6 = Some(server);
+    }
+
     // TFTP.
     let mut tftp_addr = None;
     if config.tftp.enabled {
@@ -253,11 +289,13 @@ async fn start_services(config: Arc<Config>, state: State) -> anyhow::Result<Run
         api: api_addr,
         tls,
         dhcp4: dhcp_addrs,
+        dhcp6: dhcp6_addrs,
         tftp: tftp_addr,
         dns: dns_addrs,
         state,
         engine,
         dhcp,
+        dhcp6_server: dhcp6,
         dns_service,
         stop,
         services,
@@ -278,6 +316,9 @@ impl Running {
         }
         if let Some(dhcp) = &self.dhcp {
             dhcp.drain().await;
+        }
+        if let Some(dhcp6) = &self.dhcp6_server {
+            dhcp6.drain().await;
         }
         if let Some(dns) = self.dns_service.take() {
             dns.shutdown().await;

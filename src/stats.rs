@@ -74,6 +74,8 @@ macro_rules! counters {
             $(#[doc = $help] pub(crate) $name: AtomicU64,)*
             /// DHCPv4 datagrams dropped, per reason.
             pub(crate) dhcp4_dropped: Reasons,
+            /// DHCPv6 datagrams dropped, per reason.
+            pub(crate) dhcp6_dropped: Reasons,
         }
 
         impl Stats {
@@ -86,6 +88,7 @@ macro_rules! counters {
                     let _ = writeln!(out, "fulcrum_{} {}", stringify!($name), self.$name.load(Ordering::Relaxed));
                 )*
                 self.dhcp4_dropped.render(&mut out, "dhcp4_dropped_total", "DHCPv4 datagrams dropped or not answered, per reason");
+                self.dhcp6_dropped.render(&mut out, "dhcp6_dropped_total", "DHCPv6 datagrams dropped or not answered, per reason");
                 out
             }
         }
@@ -100,6 +103,12 @@ counters! {
     dhcp4_acks: "DHCPACKs sent",
     dhcp4_naks: "DHCPNAKs sent",
     dhcp4_send_errors: "DHCPv4 replies the socket refused",
+    dhcp6_received: "DHCPv6 datagrams received",
+    dhcp6_advertises: "DHCPv6 ADVERTISEs sent",
+    dhcp6_replies: "DHCPv6 REPLYs sent",
+    dhcp6_send_errors: "DHCPv6 answers the socket refused",
+    ra_sent: "router advertisements sent",
+    ra_solicits: "router solicitations received",
     tftp_requests: "TFTP read requests received",
     tftp_refused: "TFTP read requests refused (missing file or path outside the root)",
     boot_scripts: "iPXE boot scripts rendered",

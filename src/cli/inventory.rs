@@ -99,6 +99,13 @@ pub(crate) enum NetworkCmd {
         /// `auto` or an explicit /64.
         #[arg(long)]
         v6prefix: Option<String>,
+        /// Router advertisements: `on` (the default), `off` (a site router
+        /// sends them) or `router` (Fulcrum is the IPv6 default router).
+        #[arg(long, value_parser = ["on", "off", "router"])]
+        ra: Option<String>,
+        /// Let hosts configure addresses themselves too (SLAAC).
+        #[arg(long)]
+        slaac: bool,
         /// The admin node's own address on this network.
         #[arg(long)]
         server: Option<String>,
@@ -247,6 +254,8 @@ pub(crate) async fn network(c: &Client, json_out: bool, cmd: NetworkCmd) -> anyh
             domain,
             router,
             v6prefix,
+            ra,
+            slaac,
             server,
             interface,
             dns_servers,
@@ -262,6 +271,8 @@ pub(crate) async fn network(c: &Client, json_out: bool, cmd: NetworkCmd) -> anyh
                 domain,
                 dns_servers: dns_servers.iter().map(|d| arg("dns", d)).collect::<anyhow::Result<_>>()?,
                 v6prefix: v6prefix.as_deref().map(|p| arg("v6prefix", p)).transpose()?,
+                ra: ra.as_deref().map(|r| serde_json::from_value(serde_json::Value::from(r))).transpose()?,
+                slaac: slaac.then_some(true),
                 interface,
                 server: server.as_deref().map(|s| arg("server", s)).transpose()?,
                 lease_seconds,

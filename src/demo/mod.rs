@@ -144,7 +144,7 @@ pub(crate) async fn run(machines: u8) -> anyhow::Result<()> {
         write_file(&files.join(f), KERNEL_BYTES, f)?;
     }
     let config_text = format!(
-        "data_dir = {data:?}\n[http]\nlisten = \"127.0.0.1:{http_port}\"\n[api]\nlisten = \"127.0.0.1:{api_port}\"\n[dhcp]\nlisten4 = \"127.0.0.1:{dhcp_port}\"\n\
+        "data_dir = {data:?}\n[http]\nlisten = \"127.0.0.1:{http_port}\"\n[api]\nlisten = \"127.0.0.1:{api_port}\"\n[dhcp]\nlisten4 = \"127.0.0.1:{dhcp_port}\"\nlisten6 = \"[::1]:0\"\n\
          [tftp]\nlisten = \"127.0.0.1:{tftp_port}\"\nroot = {root:?}\n[boot]\nfiles_dir = {files:?}\n\
          [dns]\nlisten = [\"127.0.0.1:{dns_port}\"]\n\
          [engine]\nallow_local_scripts = true\n[power]\nallow_commands = true\n",
@@ -186,6 +186,8 @@ async fn scenario(env: &Env, machines: u8) -> anyhow::Result<()> {
         domain: "demo.fulcrum.test".into(),
         dns_servers: Vec::new(),
         v6prefix: Some("auto".parse()?),
+        ra: None,
+        slaac: None,
         interface: None,
         server: Some(Ipv4Addr::LOCALHOST),
         lease_seconds: None,

@@ -1,14 +1,22 @@
 //! DHCP: what a network-booting client is and what it boots ([`pxe`]),
-//! the DHCPv4 leases this room owns ([`lease`]), and the DHCPv4 server
-//! ([`v4`]) that answers from live state.
+//! the leases this room owns ([`lease`] for DHCPv4, [`lease6`] and the
+//! DUIDs of [`duid`] for DHCPv6), the DHCPv4 server ([`v4`]), the DHCPv6
+//! server ([`v6`]) and the router advertisements that send hosts to it
+//! ([`ra`]), all answering from live state.
 
+pub(crate) mod duid;
 pub(crate) mod lease;
+pub(crate) mod lease6;
 pub(crate) mod pxe;
+pub(crate) mod ra;
 pub(crate) mod v4;
+pub(crate) mod v6;
 
 use crate::state::Schema;
 
 /// Registers the DHCP room's record kinds and their cascades.
 pub(crate) fn register(schema: &mut Schema) {
     lease::register(schema);
+    lease6::register(schema);
+    duid::register(schema);
 }

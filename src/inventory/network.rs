@@ -81,6 +81,21 @@ impl<'de> Deserialize<'de> for V6Prefix {
     }
 }
 
+/// Whether Fulcrum sends router advertisements on a network with an
+/// IPv6 prefix, and as what.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum RaMode {
+    /// A site router already sends them.
+    Off,
+    /// Sent, with router lifetime 0: hosts learn the prefix and to use
+    /// DHCPv6, not a default route.
+    #[default]
+    On,
+    /// Sent as the segment's IPv6 default router.
+    Router,
+}
+
 /// An L2 segment Fulcrum serves: v4 subnet and ranges, DNS domain,
 /// optional IPv6 prefix.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -99,6 +114,13 @@ pub(crate) struct Network {
     #[serde(default)]
     pub(crate) dns_servers: Vec<Ipv4Addr>,
     pub(crate) v6prefix: Option<V6Prefix>,
+    /// Router advertisements on this segment (when it has a v6 prefix).
+    #[serde(default)]
+    pub(crate) ra: RaMode,
+    /// Whether hosts may also configure addresses themselves (SLAAC: the
+    /// prefix is advertised autonomous). Off: addresses come from DHCPv6.
+    #[serde(default)]
+    pub(crate) slaac: bool,
     /// The admin node's interface on this segment (DHCP replies go out there).
     pub(crate) interface: Option<String>,
     /// The admin node's own address on this segment: next-server, option
@@ -271,6 +293,8 @@ pub(crate) struct NetworkSpec {
     pub(crate) domain: String,
     pub(crate) dns_servers: Vec<Ipv4Addr>,
     pub(crate) v6prefix: Option<V6Prefix>,
+    pub(crate) ra: Option<RaMode>,
+    pub(crate) slaac: Option<bool>,
     pub(crate) interface: Option<String>,
     pub(crate) server: Option<Ipv4Addr>,
     pub(crate) lease_seconds: Option<u32>,
@@ -288,6 +312,8 @@ pub(crate) enum NetworkChange {
     Server(Ipv4Addr),
     LeaseSeconds(u32),
     Mtu(u16),
+    Ra(RaMode),
+    Slaac(bool),
 }
 
 /// Stores a network that passed its checks, refusing one whose subnet
@@ -327,6 +353,8 @@ pub(crate) fn create(txn: &mut Txn<'_>, spec: NetworkSpec) -> Result<Arc<Network
         domain: spec.domain.trim_end_matches('.').to_ascii_lowercase(),
         dns_servers: spec.dns_servers,
         v6prefix: spec.v6prefix,
+        ra: spec.ra.unwrap_or_default(),
+        slaac: spec.slaac.unwrap_or(false),
         interface: spec.interface,
         server: spec.server,
         lease_seconds: spec.lease_seconds.unwrap_or(DEFAULT_LEASE_SECONDS),
@@ -357,6 +385,8 @@ pub(crate) fn update(
             NetworkChange::Server(s) => net.server = Some(s),
             NetworkChange::LeaseSeconds(l) => net.lease_seconds = l,
             NetworkChange::Mtu(m) => net.mtu = m,
+            NetworkChange::Ra(r) => net.ra = r,
+            NetworkChange::Slaac(s) => net.slaac = s,
         }
     }
     put(txn, net)

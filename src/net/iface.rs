@@ -1,13 +1,33 @@
-//! The host's own network interfaces and their IPv4 addresses, used to find
-//! the admin node's address on a network when the network does not say.
+//! The host's own network interfaces: their index, MAC and addresses,
+//! used to find the admin node's address on a network when the network
+//! does not say, to join multicast groups and to sign router
+//! advertisements with the interface's link-layer address.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
-/// An interface name and its IPv4 addresses with prefix lengths.
+use crate::types::mac::Mac;
+
+/// An interface and its addresses with prefix lengths.
 #[derive(Debug, Clone)]
 pub(crate) struct Interface {
     pub(crate) name: String,
+    pub(crate) index: u32,
+    pub(crate) mac: Option<Mac>,
     pub(crate) v4: Vec<(Ipv4Addr, u8)>,
+    /// Every IPv6 address, link-local ones included.
+    pub(crate) v6: Vec<(Ipv6Addr, u8)>,
+}
+
+impl Interface {
+    /// IPv6 addresses that are not link-local (fe80::/10).
+    pub(crate) fn routable_v6(&self) -> impl Iterator<Item = Ipv6Addr> + '_ {
+        self.v6.iter().map(|(a, _)| *a).filter(|a| !is_link_local(*a))
+    }
+}
+
+/// fe80::/10.
+pub(crate) fn is_link_local(a: Ipv6Addr) -> bool {
+    a.segments()[0] & 0xffc0 == 0xfe80
 }
 
 /// Every interface the host has now.
@@ -16,6 +36,8 @@ pub(crate) fn list() -> Vec<Interface> {
         .into_iter()
         .map(|i| Interface {
             name: i.name.clone(),
+            index: i.index,
+            mac: i.mac.map(|m| Mac(m.octets())).filter(|m| m.0 != [0; 6]),
             v4: i
                 .ips
                 .iter()
@@ -24,6 +46,19 @@ pub(crate) fn list() -> Vec<Interface> {
                     _ => None,
                 })
                 .collect(),
+            v6: i
+                .ips
+                .iter()
+                .filter_map(|n| match n {
+                    ipnetwork::IpNetwork::V6(v6) => Some((v6.ip(), v6.prefix())),
+                    _ => None,
+                })
+                .collect(),
         })
         .collect()
+}
+
+/// The interface called `name`, now.
+pub(crate) fn by_name(name: &str) -> Option<Interface> {
+    list().into_iter().find(|i| i.name == name)
 }

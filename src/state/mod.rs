@@ -39,7 +39,7 @@ use tokio::sync::{broadcast, oneshot};
 
 pub(crate) use error::StateError;
 pub(crate) use feed::Change;
-pub(crate) use record::{record, Index, NoIndex, Record};
+pub(crate) use record::{record, Index, NoIndex, Record, StoreKey};
 pub(crate) use schema::Schema;
 pub(crate) use store::Store;
 pub(crate) use table::Table;

@@ -5,7 +5,7 @@
 //! types; the state room names none of them.
 
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -47,6 +47,17 @@ impl StoreKey for u64 {
 impl StoreKey for Ipv4Addr {
     fn store_key(&self) -> String {
         self.to_string()
+    }
+}
+
+impl StoreKey for Ipv6Addr {
+    /// Fully expanded, so that keys sort by address.
+    fn store_key(&self) -> String {
+        let s = self.segments();
+        format!(
+            "{:04x}:{:04x}:{:04x}:{:04x}:{:04x}:{:04x}:{:04x}:{:04x}",
+            s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]
+        )
     }
 }
 

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::dhcp::lease::Lease;
 use crate::inventory::bootenv::Bootenv;
 use crate::inventory::lifecycle::ProvisionState;
-use crate::inventory::network::{Network, NetworkChange, NetworkSpec, V6Prefix};
+use crate::inventory::network::{Network, NetworkChange, NetworkSpec, RaMode, V6Prefix};
 use crate::inventory::node::{Node, NodeChange, NodeSpec};
 use crate::state::World;
 use crate::types::mac::Mac;
@@ -34,6 +34,10 @@ pub(crate) struct NewNetwork {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) v6prefix: Option<V6Prefix>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) ra: Option<RaMode>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) slaac: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) interface: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) server: Option<Ipv4Addr>,
@@ -54,6 +58,8 @@ impl From<NewNetwork> for NetworkSpec {
             domain: n.domain,
             dns_servers: n.dns_servers,
             v6prefix: n.v6prefix,
+            ra: n.ra,
+            slaac: n.slaac,
             interface: n.interface,
             server: n.server,
             lease_seconds: n.lease_seconds,
@@ -74,12 +80,14 @@ pub(crate) struct NetworkPatch {
     pub(crate) server: Option<Ipv4Addr>,
     pub(crate) lease_seconds: Option<u32>,
     pub(crate) mtu: Option<u16>,
+    pub(crate) ra: Option<RaMode>,
+    pub(crate) slaac: Option<bool>,
 }
 
 impl NetworkPatch {
     /// The changes the patch asks for.
     pub(crate) fn changes(self) -> Vec<NetworkChange> {
-        let Self { router, dynamic, dns_servers, interface, server, lease_seconds, mtu } = self;
+        let Self { router, dynamic, dns_servers, interface, server, lease_seconds, mtu, ra, slaac } = self;
         let mut c = Vec::new();
         c.extend(router.map(NetworkChange::Router));
         c.extend(dynamic.map(NetworkChange::Dynamic));
@@ -88,6 +96,8 @@ impl NetworkPatch {
         c.extend(server.map(NetworkChange::Server));
         c.extend(lease_seconds.map(NetworkChange::LeaseSeconds));
         c.extend(mtu.map(NetworkChange::Mtu));
+        c.extend(ra.map(NetworkChange::Ra));
+        c.extend(slaac.map(NetworkChange::Slaac));
         c
     }
 }

@@ -391,6 +391,8 @@ mod tests {
                     domain: "t.test".into(),
                     dns_servers: vec![],
                     v6prefix: None,
+                    ra: Default::default(),
+                    slaac: false,
                     interface: None,
                     server: Some(SERVER),
                     lease_seconds: 600,

@@ -30,8 +30,6 @@ use crate::stats::{bump, Stats};
 use crate::types::report::Report;
 use crate::types::time::now;
 
-/// How long a declined address stays out of the pool.
-const DECLINE_QUARANTINE: u64 = 600;
 /// How often the host's interface addresses are re-read.
 const IFACE_REFRESH: Duration = Duration::from_secs(10);
 /// Port DHCP clients listen on.
@@ -199,7 +197,7 @@ impl Server {
             Decision::Decline { ip, mac, network } => {
                 let me = self.clone();
                 self.tasks.spawn(async move {
-                    let until = now() + DECLINE_QUARANTINE;
+                    let until = now() + me.config.dhcp.decline_seconds;
                     let r: Result<(), LeaseError> =
                         me.state.write(move |txn| lease::quarantine(txn, ip, mac, network, until)).await;
                     if let Err(e) = r {

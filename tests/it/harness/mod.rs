@@ -367,7 +367,7 @@ impl InProcess {
     pub fn start(extra: &str) -> InProcess {
         let dir = tempfile::tempdir().expect("tempdir");
         let text = format!(
-            "data_dir = \"{d}/data\"\n[http]\nlisten = \"127.0.0.1:0\"\n[api]\nlisten = \"127.0.0.1:0\"\n[dhcp]\nlisten4 = \"127.0.0.1:0\"\n\
+            "data_dir = \"{d}/data\"\n[http]\nlisten = \"127.0.0.1:0\"\n[api]\nlisten = \"127.0.0.1:0\"\n[dhcp]\nlisten4 = \"127.0.0.1:0\"\nlisten6 = \"[::1]:0\"\n\
              [tftp]\nlisten = \"127.0.0.1:0\"\nroot = \"{d}\"\n{dns}{extra}",
             d = dir.path().display(),
             // A test that configures DNS itself says where it listens. Not
@@ -539,7 +539,7 @@ pub fn loopback_config() -> (String, Ports) {
         dns: SocketAddr::from(([127, 0, 0, 1], free_port())),
     };
     let cfg = format!(
-        "data_dir = \"{{dir}}/data\"\n[http]\nlisten = \"{}\"\n[api]\nlisten = \"{}\"\n[dhcp]\nlisten4 = \"{}\"\n\
+        "data_dir = \"{{dir}}/data\"\n[http]\nlisten = \"{}\"\n[api]\nlisten = \"{}\"\n[dhcp]\nlisten4 = \"{}\"\nlisten6 = \"[::1]:0\"\n\
          [tftp]\nlisten = \"{}\"\nroot = \"{{dir}}\"\n[dns]\nlisten = [\"{}\"]\n",
         p.http, p.api, p.dhcp, p.tftp, p.dns
     );

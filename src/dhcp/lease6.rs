@@ -1,0 +1,186 @@
+//! DHCPv6 leases: the record (one address of one identity association,
+//! DUID and IAID, on one network), the index by identity association,
+//! the operations the DHCPv6 server commits (a binding, a release, a
+//! decline's quarantine), and the cascades that keep leases in step with
+//! nodes and networks (deleted with them, renamed with them).
+
+use std::net::Ipv6Addr;
+use std::sync::Arc;
+
+use imbl::HashMap;
+use serde::{Deserialize, Serialize};
+
+use super::duid::{Duid, NodeDuid};
+use crate::inventory::network::Network;
+use crate::inventory::node::Node;
+use crate::state::{record, Index, Schema, StateError, Table, Txn, World};
+
+/// A DHCPv6 lease (IA_NA address).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Lease6 {
+    pub(crate) addr: Ipv6Addr,
+    /// `None`: quarantined after a DECLINE, held by nobody.
+    pub(crate) duid: Option<Duid>,
+    pub(crate) iaid: u32,
+    pub(crate) network: String,
+    /// The node the client was recognised as, if any.
+    pub(crate) node: Option<String>,
+    /// Unix seconds.
+    pub(crate) expires_at: u64,
+}
+
+/// An identity association on a network: what a lease is held by.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct Holder {
+    duid: Duid,
+    iaid: u32,
+    network: Arc<str>,
+}
+
+/// Lease by identity association.
+#[derive(Clone, Default)]
+pub(crate) struct Lease6Index {
+    by_holder: HashMap<Holder, Ipv6Addr>,
+}
+
+fn holder(l: &Lease6) -> Option<Holder> {
+    Some(Holder { duid: l.duid.clone()?, iaid: l.iaid, network: Arc::from(l.network.as_str()) })
+}
+
+impl Index<Lease6> for Lease6Index {
+    fn inserted(&mut self, old: Option<&Lease6>, new: &Lease6) {
+        if let Some(old) = old {
+            self.removed(old);
+        }
+        if let Some(h) = holder(new) {
+            self.by_holder.insert(h, new.addr);
+        }
+    }
+
+    fn removed(&mut self, old: &Lease6) {
+        if let Some(h) = holder(old) {
+            if self.by_holder.get(&h) == Some(&old.addr) {
+                self.by_holder.remove(&h);
+            }
+        }
+    }
+}
+
+record!(Lease6, kind = "lease6", table = "leases6", key = addr: Ipv6Addr, index = Lease6Index);
+
+impl Table<Lease6> {
+    /// The lease of identity association (`duid`, `iaid`) on `network`.
+    pub(crate) fn of(&self, network: &str, duid: &Duid, iaid: u32) -> Option<&Arc<Lease6>> {
+        let h = Holder { duid: duid.clone(), iaid, network: Arc::from(network) };
+        self.index().by_holder.get(&h).and_then(|a| self.get(a))
+    }
+}
+
+/// Whether `addr` is held by an unexpired lease of another identity
+/// association (or is quarantined).
+pub(crate) fn taken_by_other(w: &World, addr: Ipv6Addr, duid: &Duid, iaid: u32, now: u64) -> bool {
+    matches!(w.table::<Lease6>().get(&addr),
+        Some(l) if l.expires_at > now && (l.duid.as_ref() != Some(duid) || l.iaid != iaid))
+}
+
+/// A lease the transaction refused.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Lease6Error {
+    #[error("{0} is held by another client")]
+    Taken(Ipv6Addr),
+    #[error(transparent)]
+    State(#[from] StateError),
+}
+
+/// Records the leases of one reply in one transaction; an identity
+/// association's earlier lease at another address on the same network
+/// is released with it, and a lease of a recognised node records the
+/// client's DUID for that node. All or nothing: one taken address
+/// refuses them all.
+pub(crate) fn bind(txn: &mut Txn<'_>, leases: Vec<Lease6>, now: u64) -> Result<(), Lease6Error> {
+    for lease in leases {
+        let Some(duid) = lease.duid.clone() else { continue };
+        if taken_by_other(txn.world(), lease.addr, &duid, lease.iaid, now) {
+            return Err(Lease6Error::Taken(lease.addr));
+        }
+        let prev = txn.world().table::<Lease6>().of(&lease.network, &duid, lease.iaid).map(|l| l.addr);
+        if let Some(prev) = prev.filter(|p| *p != lease.addr) {
+            txn.delete::<Lease6, _>(&prev)?;
+        }
+        if let Some(node) = &lease.node {
+            let known = txn.world().table::<NodeDuid>().get(&duid).is_some_and(|r| &r.node == node);
+            if !known {
+                txn.put(NodeDuid { duid: duid.clone(), node: node.clone(), seen_at: now })?;
+            }
+        }
+        txn.put(lease)?;
+    }
+    Ok(())
+}
+
+/// The client gave these addresses back (only its own are dropped).
+pub(crate) fn release(txn: &mut Txn<'_>, addrs: &[Ipv6Addr], duid: &Duid, iaid: u32) -> Result<(), StateError> {
+    for a in addrs {
+        let own = txn.world().table::<Lease6>().get(a).is_some_and(|l| l.duid.as_ref() == Some(duid) && l.iaid == iaid);
+        if own {
+            txn.delete::<Lease6, _>(a)?;
+        }
+    }
+    Ok(())
+}
+
+/// The client found these addresses in use: nobody gets them until
+/// `until`. Only the decliner's own leases are quarantined.
+pub(crate) fn quarantine(
+    txn: &mut Txn<'_>,
+    addrs: &[Ipv6Addr],
+    duid: &Duid,
+    iaid: u32,
+    until: u64,
+) -> Result<(), StateError> {
+    for a in addrs {
+        let Some(l) = txn.world().table::<Lease6>().get(a).cloned() else { continue };
+        if l.duid.as_ref() == Some(duid) && l.iaid == iaid {
+            txn.put(Lease6 { duid: None, node: None, expires_at: until, ..(*l).clone() })?;
+        }
+    }
+    Ok(())
+}
+
+fn node_deleted(txn: &mut Txn<'_>, node: &Node) -> Result<(), StateError> {
+    let addrs: Vec<Ipv6Addr> = txn
+        .world()
+        .table::<Lease6>()
+        .iter()
+        .filter(|l| l.node.as_deref() == Some(node.name.as_str()))
+        .map(|l| l.addr)
+        .collect();
+    for a in addrs {
+        txn.delete::<Lease6, _>(&a)?;
+    }
+    Ok(())
+}
+
+/// A renamed node's address changes with its name (the md5 tail): its
+/// leases go, and its next request binds the new address.
+fn node_renamed(txn: &mut Txn<'_>, old: &Node, _new: &Node) -> Result<(), StateError> {
+    node_deleted(txn, old)
+}
+
+fn network_deleted(txn: &mut Txn<'_>, net: &Network) -> Result<(), StateError> {
+    let addrs: Vec<Ipv6Addr> =
+        txn.world().table::<Lease6>().iter().filter(|l| l.network == net.name).map(|l| l.addr).collect();
+    for a in addrs {
+        txn.delete::<Lease6, _>(&a)?;
+    }
+    Ok(())
+}
+
+/// Registers DHCPv6 leases and their cascades.
+pub(crate) fn register(schema: &mut Schema) {
+    schema
+        .register::<Lease6>()
+        .on_delete::<Node>(node_deleted)
+        .on_delete::<Network>(network_deleted)
+        .on_rekey::<Node>(node_renamed);
+}

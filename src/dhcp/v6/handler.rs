@@ -1,0 +1,505 @@
+//! The DHCPv6 decision (RFC 8415 section 18.3): given a client's message
+//! (its relay envelope already taken off), the world snapshot and where
+//! it came in, decide what to answer. No sockets and no disk. A decision
+//! that binds, releases or declines addresses carries the write; the
+//! server sends the REPLY only after that write is durable.
+//!
+//! A client is recognised as a node by, in order: a DUID recorded for the
+//! node, the MAC inside its DUID-LL or DUID-LLT, the client link-layer
+//! address a relay added (RFC 6939), or the MAC in the EUI-64 of its
+//! link-local source address. A node gets its network's /64 plus the md5
+//! tail of its name (the address the API shows); anyone else gets an
+//! address derived from its DUID and IAID in the dynamic part of the /64.
+
+use std::net::Ipv6Addr;
+use std::sync::Arc;
+
+use dhcproto::v6::{
+    DhcpOption, DhcpOptions, IAAddr, Message, MessageType, OptionCode, Status, StatusCode, UnknownOption, IANA,
+};
+use md5::{Digest, Md5};
+
+use super::boot;
+use super::relay::Hop;
+use crate::config::Config;
+use crate::dhcp::duid::{Duid, NodeDuid};
+use crate::dhcp::lease6::{self, Lease6};
+use crate::inventory::bootenv::{BootKind, Bootenv};
+use crate::inventory::network::Network;
+use crate::inventory::node::Node;
+use crate::net::ula;
+use crate::state::World;
+use crate::types::mac::Mac;
+
+/// Interface IDs of dynamic addresses: `ffff:` and 48 bits from the
+/// client's DUID and IAID. A node's md5 tail falls in here once in 65,536
+/// names; such an address is skipped (it is the node's).
+pub(crate) const DYNAMIC_IID: u64 = 0xffff_0000_0000_0000;
+/// How many addresses are tried past the first choice of a dynamic client.
+const PROBES: u64 = 16;
+/// Option codes dhcproto has no type for.
+const OPT_DOMAIN_LIST: u16 = 24;
+const OPT_BOOTFILE_URL: u16 = 59;
+
+/// Where a datagram came in.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Arrival6 {
+    /// The interface its socket is bound to, if any.
+    pub(crate) iface: Option<String>,
+    /// The host's IPv6 addresses outside fe80::/10 (every interface).
+    pub(crate) local_addrs: Vec<Ipv6Addr>,
+    /// The datagram's source address (a client's link-local, or a relay).
+    pub(crate) src: Option<Ipv6Addr>,
+}
+
+/// What to do with a message.
+#[derive(Debug)]
+pub(crate) enum Decision6 {
+    /// Send this now (ADVERTISE, a REPLY that changes nothing).
+    Reply(Message),
+    /// Make `write` durable, then send `reply`; if the write is refused
+    /// because an address was taken meanwhile, send `refused`.
+    Write { write: Write6, reply: Message, refused: Message },
+    /// Say nothing; the reason is logged and counted.
+    Ignore(Skip6),
+}
+
+/// A change a reply depends on.
+#[derive(Debug, Clone)]
+pub(crate) enum Write6 {
+    Bind(Vec<Lease6>),
+    Release { duid: Duid, ias: Vec<(u32, Vec<Ipv6Addr>)> },
+    Decline { duid: Duid, ias: Vec<(u32, Vec<Ipv6Addr>)>, until: u64 },
+}
+
+/// Why a message gets no answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Skip6 {
+    NotClientMessage,
+    NoClientId,
+    BadClientId,
+    UnexpectedServerId,
+    NoServerId,
+    OtherServer,
+    NoNetwork,
+    NoPrefix,
+    NothingToConfirm,
+}
+
+impl Skip6 {
+    /// The reason's label in `/metrics`.
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            Skip6::NotClientMessage => "not_client_message",
+            Skip6::NoClientId => "no_client_id",
+            Skip6::BadClientId => "bad_client_id",
+            Skip6::UnexpectedServerId => "unexpected_server_id",
+            Skip6::NoServerId => "no_server_id",
+            Skip6::OtherServer => "other_server",
+            Skip6::NoNetwork => "no_network",
+            Skip6::NoPrefix => "no_v6_prefix",
+            Skip6::NothingToConfirm => "nothing_to_confirm",
+        }
+    }
+}
+
+/// Inputs every decision needs.
+pub(crate) struct Ctx6<'a> {
+    pub(crate) world: &'a World,
+    pub(crate) config: &'a Config,
+    pub(crate) arrival: &'a Arrival6,
+    pub(crate) server_duid: &'a Duid,
+    pub(crate) now: u64,
+}
+
+/// The client as this decision sees it.
+struct Client<'w> {
+    duid: Duid,
+    node: Option<&'w Arc<Node>>,
+    mac: Option<Mac>,
+}
+
+/// The network a message belongs to, with its /64.
+struct Segment<'w> {
+    net: &'w Network,
+    prefix: Ipv6Addr,
+}
+
+impl Segment<'_> {
+    fn contains(&self, a: Ipv6Addr) -> bool {
+        u128::from(a) >> 64 == u128::from(self.prefix) >> 64
+    }
+    fn with_iid(&self, iid: u64) -> Ipv6Addr {
+        Ipv6Addr::from(u128::from(self.prefix) | u128::from(iid))
+    }
+}
+
+/// The MAC in a modified EUI-64 link-local address (fe80::/64 with
+/// ff:fe in the middle of the interface ID).
+pub(crate) fn eui64_mac(a: Ipv6Addr) -> Option<Mac> {
+    let o = a.octets();
+    if o[..8] != [0xfe, 0x80, 0, 0, 0, 0, 0, 0] || o[11] != 0xff || o[12] != 0xfe {
+        return None;
+    }
+    Some(Mac([o[8] ^ 0x02, o[9], o[10], o[13], o[14], o[15]]))
+}
+
+fn status(code: Status, msg: &str) -> DhcpOption {
+    DhcpOption::StatusCode(StatusCode { status: code, msg: msg.to_string() })
+}
+
+fn unknown(code: u16, data: Vec<u8>) -> DhcpOption {
+    DhcpOption::Unknown(UnknownOption::new(OptionCode::from(code), data))
+}
+
+/// A domain name in DNS wire form (RFC 1035 3.1), for option 24.
+fn wire_name(name: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(name.len() + 2);
+    for label in name.trim_end_matches('.').split('.').filter(|l| !l.is_empty()) {
+        out.push(label.len().min(63) as u8);
+        out.extend_from_slice(&label.as_bytes()[..label.len().min(63)]);
+    }
+    out.push(0);
+    out
+}
+
+/// The IA_NAs of a message.
+fn ia_nas(msg: &Message) -> Vec<&IANA> {
+    msg.opts()
+        .get_all(OptionCode::IANA)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|o| match o {
+            DhcpOption::IANA(ia) => Some(ia),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The addresses inside an IA_NA.
+fn ia_addrs(ia: &IANA) -> Vec<Ipv6Addr> {
+    ia.opts
+        .get_all(OptionCode::IAAddr)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|o| match o {
+            DhcpOption::IAAddr(a) => Some(a.addr),
+            _ => None,
+        })
+        .collect()
+}
+
+fn requested(msg: &Message, code: u16) -> bool {
+    match msg.opts().get(OptionCode::ORO) {
+        Some(DhcpOption::ORO(oro)) => oro.opts.iter().any(|c| u16::from(*c) == code),
+        _ => false,
+    }
+}
+
+/// Lifetimes for a lease of `valid` seconds: (preferred, valid, T1, T2),
+/// T1 and T2 at 0.5 and 0.8 of the preferred lifetime (RFC 8415 21.4).
+fn lifetimes(valid: u32) -> (u32, u32, u32, u32) {
+    let preferred = valid / 4 * 3;
+    (preferred, valid, preferred / 2, preferred / 5 * 4)
+}
+
+impl<'w> Ctx6<'w> {
+    /// Decides what to answer to a client's message that came through
+    /// `hops` (outermost first; empty when it came straight from the client).
+    pub(crate) fn decide(&self, msg: &Message, hops: &[Hop]) -> Decision6 {
+        use MessageType as T;
+        let kind = msg.msg_type();
+        if !matches!(
+            kind,
+            T::Solicit
+                | T::Request
+                | T::Confirm
+                | T::Renew
+                | T::Rebind
+                | T::Release
+                | T::Decline
+                | T::InformationRequest
+        ) {
+            return Decision6::Ignore(Skip6::NotClientMessage);
+        }
+        let client_id = match msg.opts().get(OptionCode::ClientId) {
+            Some(DhcpOption::ClientId(id)) => match Duid::new(id) {
+                Ok(d) => Some(d),
+                Err(_) => return Decision6::Ignore(Skip6::BadClientId),
+            },
+            _ => None,
+        };
+        let server_id = match msg.opts().get(OptionCode::ServerId) {
+            Some(DhcpOption::ServerId(id)) => Some(id.as_slice()),
+            _ => None,
+        };
+        let ours = server_id.map(|id| id == self.server_duid.as_bytes());
+        // RFC 8415 16: which messages must and must not name a server.
+        match (kind, ours) {
+            (T::Solicit | T::Confirm | T::Rebind, Some(_)) => return Decision6::Ignore(Skip6::UnexpectedServerId),
+            (T::Request | T::Renew | T::Release | T::Decline, None) => return Decision6::Ignore(Skip6::NoServerId),
+            (_, Some(false)) => return Decision6::Ignore(Skip6::OtherServer),
+            _ => {}
+        }
+        let Some(net) = self.network(hops) else {
+            return Decision6::Ignore(Skip6::NoNetwork);
+        };
+        let Some(prefix) = net.v6_prefix(self.world.global_id()) else {
+            return Decision6::Ignore(Skip6::NoPrefix);
+        };
+        let seg = Segment { net, prefix };
+        let Some(duid) = client_id else {
+            if kind == T::InformationRequest {
+                return Decision6::Reply(self.reply(msg, T::Reply, &seg, None));
+            }
+            return Decision6::Ignore(Skip6::NoClientId);
+        };
+        let client = self.client(duid, hops);
+        match kind {
+            T::InformationRequest => Decision6::Reply(self.reply(msg, T::Reply, &seg, Some(&client))),
+            T::Confirm => self.confirm(msg, &seg, &client),
+            T::Release | T::Decline => self.give_back(msg, &seg, &client),
+            T::Solicit if msg.opts().get(OptionCode::RapidCommit).is_none() => self.advertise(msg, &seg, &client),
+            _ => self.bind(msg, &seg, &client),
+        }
+    }
+
+    /// The network: for a relayed message, the one whose /64 holds the
+    /// link address of the relay next to the client; otherwise the one on
+    /// the receiving interface; else the only network there is.
+    fn network(&self, hops: &[Hop]) -> Option<&'w Network> {
+        let nets = self.world.table::<Network>();
+        let gid = self.world.global_id();
+        let in_prefix = |a: Ipv6Addr| {
+            nets.iter().find(|n| n.v6_prefix(gid).is_some_and(|p| u128::from(p) >> 64 == u128::from(a) >> 64))
+        };
+        if let Some(first) = hops.last() {
+            if !first.link_addr.is_unspecified() {
+                return in_prefix(first.link_addr).map(|n| &**n);
+            }
+        } else if let Some(iface) = &self.arrival.iface {
+            if let Some(n) = nets.on_interface(iface) {
+                return Some(n);
+            }
+        }
+        nets.sole().map(|n| &**n)
+    }
+
+    fn client(&self, duid: Duid, hops: &[Hop]) -> Client<'w> {
+        let nodes = self.world.table::<Node>();
+        let linklayer = hops
+            .last()
+            .and_then(|h| h.client_linklayer.as_ref())
+            .filter(|(htype, _)| *htype == 1)
+            .and_then(|(_, ll)| Mac::from_chaddr(ll).filter(|_| ll.len() == 6));
+        let peer = match hops.last() {
+            Some(h) => Some(h.peer_addr),
+            None => self.arrival.src,
+        };
+        let mac = duid.mac().or(linklayer).or_else(|| peer.and_then(eui64_mac));
+        let by_duid = self.world.table::<NodeDuid>().get(&duid).and_then(|r| nodes.get(&r.node));
+        let node = by_duid
+            .or_else(|| duid.mac().and_then(|m| nodes.by_mac(&m)))
+            .or_else(|| linklayer.and_then(|m| nodes.by_mac(&m)))
+            .or_else(|| peer.and_then(eui64_mac).and_then(|m| nodes.by_mac(&m)));
+        Client { duid, node, mac: node.and_then(|n| n.macs.first().copied()).or(mac) }
+    }
+
+    /// The address identity association `iaid` gets: a node's own, else
+    /// its current dynamic lease, else the first free address from its
+    /// DUID and IAID. `None` when every probe is taken.
+    fn choose(&self, seg: &Segment<'_>, client: &Client<'_>, iaid: u32) -> Option<Ipv6Addr> {
+        let free = |a: Ipv6Addr| !lease6::taken_by_other(self.world, a, &client.duid, iaid, self.now);
+        if let Some(node) = client.node {
+            let own = ula::node_address(seg.prefix, &node.name);
+            if free(own) {
+                return Some(own);
+            }
+        }
+        let nodes = self.world.table::<Node>();
+        let dynamic_ok = |a: Ipv6Addr| {
+            let iid = u128::from(a) as u64;
+            iid & DYNAMIC_IID == DYNAMIC_IID && nodes.by_interface_id(iid).is_none() && free(a)
+        };
+        if let Some(l) = self.world.table::<Lease6>().of(&seg.net.name, &client.duid, iaid) {
+            if seg.contains(l.addr) && dynamic_ok(l.addr) {
+                return Some(l.addr);
+            }
+        }
+        let mut h = Md5::new();
+        h.update(client.duid.as_bytes());
+        h.update(iaid.to_be_bytes());
+        let d = h.finalize();
+        let mut tail = [0u8; 8];
+        tail.copy_from_slice(&d[8..16]);
+        let start = u64::from_be_bytes(tail) & !DYNAMIC_IID;
+        (0..PROBES).map(|i| seg.with_iid(DYNAMIC_IID | (start.wrapping_add(i) & !DYNAMIC_IID))).find(|a| dynamic_ok(*a))
+    }
+
+    /// The IA_NAs of the answer and the leases they stand for. Addresses
+    /// the client asked about that it does not get come back with zero
+    /// lifetimes (RFC 8415 18.3.4).
+    fn assign(&self, msg: &Message, seg: &Segment<'_>, client: &Client<'_>) -> (Vec<IANA>, Vec<Lease6>) {
+        let (preferred, valid, t1, t2) = lifetimes(seg.net.lease_seconds);
+        let mut ias = Vec::new();
+        let mut leases = Vec::new();
+        for ia in ia_nas(msg) {
+            let mut opts = DhcpOptions::new();
+            let chosen = self.choose(seg, client, ia.id);
+            for asked in ia_addrs(ia) {
+                if Some(asked) != chosen {
+                    opts.insert(DhcpOption::IAAddr(IAAddr {
+                        addr: asked,
+                        preferred_life: 0,
+                        valid_life: 0,
+                        opts: DhcpOptions::new(),
+                    }));
+                }
+            }
+            match chosen {
+                Some(addr) => {
+                    opts.insert(DhcpOption::IAAddr(IAAddr {
+                        addr,
+                        preferred_life: preferred,
+                        valid_life: valid,
+                        opts: DhcpOptions::new(),
+                    }));
+                    leases.push(Lease6 {
+                        addr,
+                        duid: Some(client.duid.clone()),
+                        iaid: ia.id,
+                        network: seg.net.name.clone(),
+                        node: client.node.map(|n| n.name.clone()),
+                        expires_at: self.now + u64::from(valid),
+                    });
+                    ias.push(IANA { id: ia.id, t1, t2, opts });
+                }
+                None => {
+                    opts.insert(status(Status::NoAddrsAvail, "no address free for this client"));
+                    ias.push(IANA { id: ia.id, t1: 0, t2: 0, opts });
+                }
+            }
+        }
+        (ias, leases)
+    }
+
+    fn advertise(&self, msg: &Message, seg: &Segment<'_>, client: &Client<'_>) -> Decision6 {
+        let (ias, leases) = self.assign(msg, seg, client);
+        let mut adv = self.reply(msg, MessageType::Advertise, seg, Some(client));
+        // The highest preference: the client need not wait for others.
+        adv.opts_mut().insert(DhcpOption::Preference(255));
+        if leases.is_empty() && !ias.is_empty() {
+            adv.opts_mut().insert(status(Status::NoAddrsAvail, "no address free for this client"));
+        } else {
+            for ia in ias {
+                adv.opts_mut().insert(DhcpOption::IANA(ia));
+            }
+        }
+        Decision6::Reply(adv)
+    }
+
+    /// REQUEST, RENEW, REBIND and a Rapid Commit SOLICIT: bind, then REPLY.
+    fn bind(&self, msg: &Message, seg: &Segment<'_>, client: &Client<'_>) -> Decision6 {
+        let (ias, leases) = self.assign(msg, seg, client);
+        let mut reply = self.reply(msg, MessageType::Reply, seg, Some(client));
+        if msg.msg_type() == MessageType::Solicit {
+            reply.opts_mut().insert(DhcpOption::RapidCommit);
+        }
+        let mut refused = reply.clone();
+        for ia in ias {
+            refused.opts_mut().insert(DhcpOption::IANA(IANA {
+                id: ia.id,
+                t1: 0,
+                t2: 0,
+                opts: [status(Status::NoAddrsAvail, "address was taken meanwhile")].into_iter().collect(),
+            }));
+            reply.opts_mut().insert(DhcpOption::IANA(ia));
+        }
+        if leases.is_empty() {
+            return Decision6::Reply(reply);
+        }
+        Decision6::Write { write: Write6::Bind(leases), reply, refused }
+    }
+
+    /// CONFIRM: are the client's addresses on this link?
+    fn confirm(&self, msg: &Message, seg: &Segment<'_>, client: &Client<'_>) -> Decision6 {
+        let addrs: Vec<Ipv6Addr> = ia_nas(msg).into_iter().flat_map(ia_addrs).collect();
+        if addrs.is_empty() {
+            return Decision6::Ignore(Skip6::NothingToConfirm);
+        }
+        let mut reply = self.reply(msg, MessageType::Reply, seg, Some(client));
+        reply.opts_mut().insert(if addrs.iter().all(|a| seg.contains(*a)) {
+            status(Status::Success, "all addresses are on this link")
+        } else {
+            status(Status::NotOnLink, "an address is not on this link")
+        });
+        Decision6::Reply(reply)
+    }
+
+    /// RELEASE and DECLINE: drop (or quarantine) the client's own leases.
+    /// Only dynamic addresses are quarantined: a node's address is its own
+    /// whatever else answers for it.
+    fn give_back(&self, msg: &Message, seg: &Segment<'_>, client: &Client<'_>) -> Decision6 {
+        let mut ias: Vec<(u32, Vec<Ipv6Addr>)> = ia_nas(msg).into_iter().map(|ia| (ia.id, ia_addrs(ia))).collect();
+        let mut reply = self.reply(msg, MessageType::Reply, seg, Some(client));
+        reply.opts_mut().insert(status(Status::Success, "done"));
+        let duid = client.duid.clone();
+        let write = if msg.msg_type() == MessageType::Release {
+            Write6::Release { duid, ias }
+        } else {
+            for (_, addrs) in &mut ias {
+                addrs.retain(|a| u128::from(*a) as u64 & DYNAMIC_IID == DYNAMIC_IID);
+            }
+            let until = self.now + self.config.dhcp.decline_seconds;
+            Write6::Decline { duid, ias, until }
+        };
+        Decision6::Write { write, refused: reply.clone(), reply }
+    }
+
+    /// The admin node's address in the network's /64, if it has one.
+    fn server_addr(&self, seg: &Segment<'_>) -> Option<Ipv6Addr> {
+        self.arrival.local_addrs.iter().copied().find(|a| seg.contains(*a))
+    }
+
+    /// A reply with the options every answer carries: the client's and our
+    /// identifiers, DNS (23, 24), and the boot-file URL when asked for.
+    fn reply(&self, msg: &Message, kind: MessageType, seg: &Segment<'_>, client: Option<&Client<'_>>) -> Message {
+        let mut out = Message::new_with_id(kind, msg.xid());
+        let o = out.opts_mut();
+        o.insert(DhcpOption::ServerId(self.server_duid.as_bytes().to_vec()));
+        if let Some(c) = client {
+            o.insert(DhcpOption::ClientId(c.duid.as_bytes().to_vec()));
+        }
+        let server = self.server_addr(seg);
+        let dns = &self.config.dns;
+        let dns_here = dns.enabled
+            && dns.listen.iter().any(|l| {
+                l.port() == 53 && (l.ip().is_unspecified() && l.is_ipv6() || server.is_some_and(|s| l.ip() == s))
+            });
+        if let Some(s) = server.filter(|_| dns_here) {
+            o.insert(DhcpOption::DomainNameServers(vec![s]));
+        }
+        if requested(msg, OPT_DOMAIN_LIST) || dns_here {
+            o.insert(unknown(OPT_DOMAIN_LIST, wire_name(&seg.net.domain)));
+        }
+        if let Some(url) = server.and_then(|s| self.boot_url(msg, client, s)) {
+            o.insert(unknown(OPT_BOOTFILE_URL, url.into_bytes()));
+        }
+        out
+    }
+
+    fn boot_url(&self, msg: &Message, client: Option<&Client<'_>>, server: Ipv6Addr) -> Option<String> {
+        if !requested(msg, OPT_BOOTFILE_URL) {
+            return None;
+        }
+        let node = client.and_then(|c| c.node);
+        // A node that boots from its disk gets no boot file.
+        if let Some(node) = node {
+            if self.world.table::<Bootenv>().get(&node.bootenv).is_some_and(|e| e.kind == BootKind::Local) {
+                return None;
+            }
+        }
+        let base = self.config.base_url(server.into());
+        boot::url(boot::classify(msg.opts()), &self.config.dhcp, &base, server, client.and_then(|c| c.mac))
+    }
+}

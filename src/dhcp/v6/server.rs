@@ -1,0 +1,240 @@
+//! DHCPv6 sockets and the per-datagram loop: receive, take off the relay
+//! envelope, parse (malformed datagrams counted and dropped, never a
+//! panic), decide against the current snapshot, and act: an answer that
+//! binds, releases or declines addresses leaves only after that write is
+//! durable. Every write and send runs as a task of the server's tracker;
+//! [`Server6::drain`] waits for them at shutdown.
+
+use std::net::{Ipv6Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use dhcproto::v6::{Message, MessageType};
+use dhcproto::{Decodable, Decoder, Encodable, Encoder};
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::net::UdpSocket;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::handler::{Arrival6, Ctx6, Decision6, Write6};
+use super::relay::{self, Hop};
+use crate::config::Config;
+use crate::dhcp::duid::{self, Duid};
+use crate::dhcp::lease6::{self, Lease6Error};
+use crate::dhcp::v4::limit::Limits;
+use crate::net::iface;
+use crate::state::{State, StateError};
+use crate::stats::{bump, Stats};
+use crate::types::mac::Mac;
+use crate::types::report::Report;
+use crate::types::time::now;
+
+/// All_DHCP_Relay_Agents_and_Servers (RFC 8415 7.1).
+pub(crate) const ALL_SERVERS: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 1, 2);
+/// How often the host's interface addresses are re-read.
+const IFACE_REFRESH: Duration = Duration::from_secs(10);
+
+/// Opens a DHCPv6 socket: IPv6 only, address reusable (one socket per
+/// interface on the same port), and on an interface bound to it and a
+/// member of All_DHCP_Relay_Agents_and_Servers there.
+pub(crate) fn bind(addr: SocketAddr, iface: Option<&iface::Interface>) -> std::io::Result<std::net::UdpSocket> {
+    let s = Socket::new(Domain::IPV6, Type::DGRAM, Some(Protocol::UDP))?;
+    s.set_only_v6(true)?;
+    s.set_reuse_address(true)?;
+    if let Some(i) = iface {
+        s.bind_device(Some(i.name.as_bytes()))?;
+    }
+    s.set_nonblocking(true)?;
+    s.bind(&addr.into())?;
+    if let Some(i) = iface {
+        s.join_multicast_v6(&ALL_SERVERS, i.index)?;
+    }
+    Ok(s.into())
+}
+
+/// The MAC the server DUID is made from: the first served interface's,
+/// else any interface's, else a random locally administered one.
+fn duid_mac(config: &Config) -> Mac {
+    let ifaces = iface::list();
+    let served = ifaces.iter().filter(|i| config.dhcp.interfaces.contains(&i.name)).find_map(|i| i.mac);
+    served.or_else(|| ifaces.iter().find_map(|i| i.mac)).unwrap_or_else(|| {
+        let mut m: [u8; 6] = rand::random();
+        m[0] = (m[0] | 0x02) & 0xfe;
+        Mac(m)
+    })
+}
+
+/// Shared by every socket task.
+pub(crate) struct Server6 {
+    state: State,
+    config: Arc<Config>,
+    stats: Arc<Stats>,
+    duid: Duid,
+    /// The host's routable IPv6 addresses, re-read now and then.
+    addrs: Mutex<(Instant, Vec<Ipv6Addr>)>,
+    tasks: TaskTracker,
+    limits: Limits,
+}
+
+fn routable() -> Vec<Ipv6Addr> {
+    iface::list().iter().flat_map(|i| i.routable_v6().collect::<Vec<_>>()).collect()
+}
+
+impl Server6 {
+    /// The server, with its DUID made and stored now at the first start.
+    pub(crate) async fn new(state: State, config: Arc<Config>, stats: Arc<Stats>) -> Result<Arc<Server6>, StateError> {
+        let mac = duid_mac(&config);
+        let t = now();
+        let duid = state.write(move |txn| duid::server_duid(txn, mac, t)).await?;
+        tracing::info!(%duid, "dhcpv6 server DUID");
+        Ok(Arc::new(Server6 {
+            state,
+            limits: Limits::new(0, config.dhcp.rate_per_source),
+            config,
+            stats,
+            duid,
+            addrs: Mutex::new((Instant::now(), routable())),
+            tasks: TaskTracker::new(),
+        }))
+    }
+
+    /// Waits for every write and answer already started (call once the
+    /// socket loops have stopped).
+    pub(crate) async fn drain(&self) {
+        self.tasks.close();
+        self.tasks.wait().await;
+    }
+
+    fn arrival(&self, iface: Option<&str>, src: Ipv6Addr) -> Arrival6 {
+        let mut g = self.addrs.lock().unwrap_or_else(|p| p.into_inner());
+        if g.0.elapsed() > IFACE_REFRESH {
+            *g = (Instant::now(), routable());
+        }
+        Arrival6 { iface: iface.map(str::to_string), local_addrs: g.1.clone(), src: Some(src) }
+    }
+
+    /// Serves one socket until `stop` is cancelled.
+    pub(crate) async fn run(self: Arc<Self>, socket: Arc<UdpSocket>, iface: Option<String>, stop: CancellationToken) {
+        let mut buf = vec![0u8; 65_536];
+        loop {
+            let received = tokio::select! {
+                r = socket.recv_from(&mut buf) => r,
+                () = stop.cancelled() => return,
+            };
+            let (len, src) = match received {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::warn!(error = %Report(&e), "dhcpv6 recv");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            };
+            bump(&self.stats.dhcp6_received);
+            if let Err(over) = self.limits.admit(src.ip(), &[], Instant::now()) {
+                self.stats.dhcp6_dropped.count(over.label());
+                continue;
+            }
+            let SocketAddr::V6(src6) = src else { continue };
+            let unwrapped = match relay::unwrap(&buf[..len]) {
+                Ok(u) => u,
+                Err(e) => {
+                    self.stats.dhcp6_dropped.count(e.label());
+                    tracing::debug!(%src, error = %e, "dhcpv6 relay message dropped");
+                    continue;
+                }
+            };
+            let Some(msg) = parse(unwrapped.inner) else {
+                self.stats.dhcp6_dropped.count("malformed");
+                tracing::debug!(%src, len, "malformed dhcpv6 datagram dropped");
+                continue;
+            };
+            let hops = unwrapped.hops;
+            let arrival = self.arrival(iface.as_deref(), *src6.ip());
+            let world = self.state.snapshot();
+            let ctx =
+                Ctx6 { world: &world, config: &self.config, arrival: &arrival, server_duid: &self.duid, now: now() };
+            // A bug in the decision costs this datagram, not the loop.
+            let Ok(decision) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| ctx.decide(&msg, &hops)))
+            else {
+                self.stats.dhcp6_dropped.count("internal_error");
+                tracing::error!(%src, len, "dhcpv6 decision panicked; datagram dropped (please report it)");
+                continue;
+            };
+            self.act(&socket, src, hops, decision);
+        }
+    }
+
+    fn act(self: &Arc<Self>, socket: &Arc<UdpSocket>, src: SocketAddr, hops: Vec<Hop>, decision: Decision6) {
+        match decision {
+            Decision6::Ignore(skip) => {
+                self.stats.dhcp6_dropped.count(skip.label());
+                tracing::debug!(%src, why = skip.label(), "dhcpv6 message not answered");
+            }
+            Decision6::Reply(msg) => {
+                let me = self.clone();
+                let socket = socket.clone();
+                self.tasks.spawn(async move { me.send(&socket, &msg, &hops, src).await });
+            }
+            Decision6::Write { write, reply, refused } => {
+                let me = self.clone();
+                let socket = socket.clone();
+                self.tasks.spawn(async move {
+                    let t = now();
+                    let r: Result<(), Lease6Error> = me
+                        .state
+                        .write(move |txn| match write {
+                            Write6::Bind(leases) => lease6::bind(txn, leases, t),
+                            Write6::Release { duid, ias } => {
+                                ias.iter().try_for_each(|(iaid, a)| lease6::release(txn, a, &duid, *iaid))?;
+                                Ok(())
+                            }
+                            Write6::Decline { duid, ias, until } => {
+                                ias.iter().try_for_each(|(iaid, a)| lease6::quarantine(txn, a, &duid, *iaid, until))?;
+                                Ok(())
+                            }
+                        })
+                        .await;
+                    match r {
+                        Ok(()) => me.send(&socket, &reply, &hops, src).await,
+                        Err(e @ Lease6Error::Taken(_)) => {
+                            tracing::info!(error = %Report(&e), "dhcpv6 binding refused at commit");
+                            me.send(&socket, &refused, &hops, src).await;
+                        }
+                        // Not kept: no answer, so the client asks again and a
+                        // renewing client keeps its address meanwhile.
+                        Err(e @ Lease6Error::State(_)) => {
+                            me.stats.dhcp6_dropped.count("store_failed");
+                            tracing::warn!(error = %Report(&e), "dhcpv6 binding not stored; not answered");
+                        }
+                    }
+                });
+            }
+        }
+    }
+
+    async fn send(&self, socket: &UdpSocket, msg: &Message, hops: &[Hop], dest: SocketAddr) {
+        let mut bytes = Vec::with_capacity(512);
+        if let Err(e) = msg.encode(&mut Encoder::new(&mut bytes)) {
+            bump(&self.stats.dhcp6_send_errors);
+            tracing::error!(error = %Report(&e), "cannot encode dhcpv6 answer");
+            return;
+        }
+        let bytes = relay::wrap(hops, bytes);
+        match msg.msg_type() {
+            MessageType::Advertise => bump(&self.stats.dhcp6_advertises),
+            _ => bump(&self.stats.dhcp6_replies),
+        }
+        if let Err(e) = socket.send_to(&bytes, dest).await {
+            bump(&self.stats.dhcp6_send_errors);
+            tracing::warn!(%dest, error = %Report(&e), "dhcpv6 send");
+        } else {
+            tracing::debug!(%dest, kind = ?msg.msg_type(), "dhcpv6 answer");
+        }
+    }
+}
+
+/// Decodes a client's message; `None` for anything that does not parse
+/// (the decoder is guarded: a bug in it costs one datagram).
+pub(crate) fn parse(bytes: &[u8]) -> Option<Message> {
+    std::panic::catch_unwind(|| Message::decode(&mut Decoder::new(bytes)).ok()).ok().flatten()
+}

@@ -1,0 +1,401 @@
+//! The DHCPv6 decision against a real store: who gets which address,
+//! which messages are answered, what a relay and a boot client get.
+
+use std::net::Ipv6Addr;
+
+use dhcproto::v6::{DhcpOption, DhcpOptions, IAAddr, Message, MessageType, OptionCode, Status, UserClass, IANA, ORO};
+
+use super::handler::{eui64_mac, Arrival6, Ctx6, Decision6, Skip6, Write6, DYNAMIC_IID};
+use super::relay::Hop;
+use crate::config::Config;
+use crate::dhcp::duid::{Duid, NodeDuid};
+use crate::dhcp::lease6::{self, Lease6};
+use crate::inventory::bootenv::{BootKind, Bootenv};
+use crate::inventory::network::{Network, V6Prefix};
+use crate::inventory::node::Node;
+use crate::state::{Schema, State, StateError};
+use crate::types::mac::Mac;
+use crate::types::range::Range;
+use crate::types::secret::Secret;
+
+const NODE_MAC: &str = "52:54:00:00:00:aa";
+const PREFIX: &str = "fd00:9:0:1::";
+const SERVER_ADDR: &str = "fd00:9:0:1::1";
+
+async fn world() -> (tempfile::TempDir, State) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut schema = Schema::new(1);
+    crate::inventory::register(&mut schema);
+    crate::dhcp::register(&mut schema);
+    let state = State::open_dir(dir.path(), schema).unwrap();
+    state
+        .write(|t| {
+            for (name, kind) in [("local", BootKind::Local), ("discovery", BootKind::Network)] {
+                t.put(Bootenv {
+                    name: name.into(),
+                    description: String::new(),
+                    os: String::new(),
+                    kind,
+                    kernel: Some("k".into()),
+                    initrds: vec![],
+                    kernel_params: String::new(),
+                    ipxe: String::new(),
+                    templates: Default::default(),
+                })?;
+            }
+            t.put(Network {
+                name: "n".into(),
+                id: 1,
+                subnet: "10.9.0.0/24".parse().unwrap(),
+                router: None,
+                dynamic: None,
+                static_range: Range { start: "10.9.0.10".parse().unwrap(), end: "10.9.0.20".parse().unwrap() },
+                domain: "t.test".into(),
+                dns_servers: vec![],
+                v6prefix: Some(V6Prefix::Explicit(format!("{PREFIX}/64").parse().unwrap())),
+                ra: Default::default(),
+                slaac: false,
+                interface: Some("br0".into()),
+                server: None,
+                lease_seconds: 4000,
+                mtu: 1500,
+            })?;
+            t.put(Node {
+                name: "known.t.test".into(),
+                macs: vec![NODE_MAC.parse().unwrap()],
+                network: Some("n".into()),
+                ipv4: Some("10.9.0.10".parse().unwrap()),
+                bootenv: "discovery".into(),
+                alive: false,
+                available: true,
+                provision_state: Default::default(),
+                power: None,
+                token: Secret::default(),
+                created_at: 0,
+                updated_at: 0,
+            })?;
+            Ok::<_, StateError>(())
+        })
+        .await
+        .unwrap();
+    (dir, state)
+}
+
+fn server_duid() -> Duid {
+    Duid::llt(Mac([2, 0, 0, 0, 0, 1]), 1_000_000_000)
+}
+
+fn arrival() -> Arrival6 {
+    Arrival6 {
+        iface: Some("br0".into()),
+        local_addrs: vec![SERVER_ADDR.parse().unwrap()],
+        src: Some("fe80::1234".parse().unwrap()),
+    }
+}
+
+/// A DUID-LL of `mac`.
+fn duid_ll(mac: &str) -> Vec<u8> {
+    let mut d = vec![0, 3, 0, 1];
+    d.extend_from_slice(&mac.parse::<Mac>().unwrap().0);
+    d
+}
+
+fn msg(kind: MessageType, client: &[u8], iaid: u32, addr: Option<Ipv6Addr>) -> Message {
+    let mut m = Message::new_with_id(kind, [1, 2, 3]);
+    m.opts_mut().insert(DhcpOption::ClientId(client.to_vec()));
+    let mut ia_opts = DhcpOptions::new();
+    if let Some(addr) = addr {
+        ia_opts.insert(DhcpOption::IAAddr(IAAddr { addr, preferred_life: 0, valid_life: 0, opts: DhcpOptions::new() }));
+    }
+    m.opts_mut().insert(DhcpOption::IANA(IANA { id: iaid, t1: 0, t2: 0, opts: ia_opts }));
+    m
+}
+
+fn with_server_id(mut m: Message, id: &Duid) -> Message {
+    m.opts_mut().insert(DhcpOption::ServerId(id.as_bytes().to_vec()));
+    m
+}
+
+/// The addresses with non-zero valid lifetime in the answer's IA_NAs.
+fn granted(m: &Message) -> Vec<(u32, Ipv6Addr, u32, u32)> {
+    let mut out = Vec::new();
+    for o in m.opts().get_all(OptionCode::IANA).unwrap_or_default() {
+        let DhcpOption::IANA(ia) = o else { continue };
+        for a in ia.opts.get_all(OptionCode::IAAddr).unwrap_or_default() {
+            if let DhcpOption::IAAddr(a) = a {
+                if a.valid_life > 0 {
+                    out.push((ia.id, a.addr, a.preferred_life, a.valid_life));
+                }
+            }
+        }
+    }
+    out
+}
+
+fn answer(d: &Decision6) -> &Message {
+    match d {
+        Decision6::Reply(m) | Decision6::Write { reply: m, .. } => m,
+        Decision6::Ignore(why) => panic!("ignored: {why:?}"),
+    }
+}
+
+fn top_status(m: &Message) -> Option<Status> {
+    match m.opts().get(OptionCode::StatusCode) {
+        Some(DhcpOption::StatusCode(s)) => Some(s.status),
+        _ => None,
+    }
+}
+
+fn boot_url(m: &Message) -> Option<String> {
+    m.opts().iter().find_map(|o| match o {
+        DhcpOption::Unknown(u) if u16::from(u.code()) == 59 => Some(String::from_utf8_lossy(u.data()).into_owned()),
+        _ => None,
+    })
+}
+
+#[tokio::test]
+async fn a_node_gets_the_address_the_api_shows_and_its_duid_is_recorded() {
+    let (_dir, state) = world().await;
+    let w = state.snapshot();
+    let (cfg, arr, sid) = (Config::default(), arrival(), server_duid());
+    let ctx = Ctx6 { world: &w, config: &cfg, arrival: &arr, server_duid: &sid, now: 1000 };
+    let client = duid_ll(NODE_MAC);
+    let want = w.table::<Node>().get("known.t.test").unwrap().ipv6(&w).unwrap();
+    assert_eq!(u128::from(want) >> 64, u128::from(PREFIX.parse::<Ipv6Addr>().unwrap()) >> 64);
+
+    let adv = ctx.decide(&msg(MessageType::Solicit, &client, 7, None), &[]);
+    let adv = answer(&adv);
+    assert_eq!(adv.msg_type(), MessageType::Advertise);
+    assert_eq!(adv.xid(), [1, 2, 3]);
+    assert_eq!(granted(adv), vec![(7, want, 3000, 4000)]);
+    assert!(matches!(adv.opts().get(OptionCode::Preference), Some(DhcpOption::Preference(255))));
+    match adv.opts().get(OptionCode::IANA) {
+        Some(DhcpOption::IANA(ia)) => assert_eq!((ia.t1, ia.t2), (1500, 2400)),
+        other => panic!("{other:?}"),
+    }
+
+    let req = with_server_id(msg(MessageType::Request, &client, 7, Some(want)), &sid);
+    let Decision6::Write { write: Write6::Bind(leases), reply, .. } = ctx.decide(&req, &[]) else { panic!() };
+    assert_eq!(reply.msg_type(), MessageType::Reply);
+    assert_eq!(granted(&reply), vec![(7, want, 3000, 4000)]);
+    assert_eq!(leases.len(), 1);
+    assert_eq!((leases[0].addr, leases[0].node.as_deref(), leases[0].expires_at), (want, Some("known.t.test"), 5000));
+
+    // Committed: the DUID is the node's from now on.
+    state.write(move |t| lease6::bind(t, leases, 1000)).await.unwrap();
+    let w = state.snapshot();
+    let duid = Duid::new(&client).unwrap();
+    assert_eq!(w.table::<NodeDuid>().of_node("known.t.test"), std::slice::from_ref(&duid));
+    assert_eq!(w.table::<Lease6>().of("n", &duid, 7).map(|l| l.addr), Some(want));
+}
+
+#[tokio::test]
+async fn unknown_clients_get_stable_dynamic_addresses_and_a_taken_one_is_not_given_twice() {
+    let (_dir, state) = world().await;
+    let w = state.snapshot();
+    let (cfg, arr, sid) = (Config::default(), arrival(), server_duid());
+    let ctx = Ctx6 { world: &w, config: &cfg, arrival: &arr, server_duid: &sid, now: 1000 };
+    let a = duid_ll("02:00:00:00:00:01");
+    let first = granted(answer(&ctx.decide(&msg(MessageType::Solicit, &a, 1, None), &[])));
+    let again = granted(answer(&ctx.decide(&msg(MessageType::Solicit, &a, 1, None), &[])));
+    assert_eq!(first, again, "the same identity association gets the same address");
+    let addr = first[0].1;
+    assert_eq!(u128::from(addr) as u64 & DYNAMIC_IID, DYNAMIC_IID);
+    let other_ia = granted(answer(&ctx.decide(&msg(MessageType::Solicit, &a, 2, None), &[])));
+    assert_ne!(other_ia[0].1, addr);
+
+    // Someone else holds the first choice: the client gets the next one.
+    let squatter = Duid::new(&duid_ll("02:00:00:00:00:99")).unwrap();
+    state
+        .write(move |t| {
+            lease6::bind(
+                t,
+                vec![Lease6 { addr, duid: Some(squatter), iaid: 1, network: "n".into(), node: None, expires_at: 9999 }],
+                1000,
+            )
+        })
+        .await
+        .unwrap();
+    let w = state.snapshot();
+    let ctx = Ctx6 { world: &w, config: &cfg, arrival: &arr, server_duid: &sid, now: 1000 };
+    let moved = granted(answer(&ctx.decide(&msg(MessageType::Solicit, &a, 1, None), &[])));
+    assert_ne!(moved[0].1, addr);
+    // Asking to renew the taken address: it comes back with lifetime 0.
+    let renew = with_server_id(msg(MessageType::Renew, &a, 1, Some(addr)), &sid);
+    let reply = ctx.decide(&renew, &[]);
+    let DhcpOption::IANA(ia) = answer(&reply).opts().get(OptionCode::IANA).unwrap() else { panic!() };
+    let zeroed = ia.opts.iter().any(|o| matches!(o, DhcpOption::IAAddr(x) if x.addr == addr && x.valid_life == 0));
+    assert!(zeroed, "{ia:?}");
+}
+
+#[tokio::test]
+async fn server_identifier_rules_and_rapid_commit() {
+    let (_dir, state) = world().await;
+    let w = state.snapshot();
+    let (cfg, arr, sid) = (Config::default(), arrival(), server_duid());
+    let ctx = Ctx6 { world: &w, config: &cfg, arrival: &arr, server_duid: &sid, now: 1000 };
+    let c = duid_ll("02:00:00:00:00:01");
+    let ignored = |d: Decision6| match d {
+        Decision6::Ignore(why) => why,
+        other => panic!("answered: {other:?}"),
+    };
+    assert_eq!(
+        ignored(ctx.decide(&with_server_id(msg(MessageType::Solicit, &c, 1, None), &sid), &[])),
+        Skip6::UnexpectedServerId
+    );
+    assert_eq!(ignored(ctx.decide(&msg(MessageType::Request, &c, 1, None), &[])), Skip6::NoServerId);
+    let other = Duid::llt(Mac([2, 0, 0, 0, 0, 2]), 5);
+    assert_eq!(
+        ignored(ctx.decide(&with_server_id(msg(MessageType::Request, &c, 1, None), &other), &[])),
+        Skip6::OtherServer
+    );
+    let mut no_client = Message::new_with_id(MessageType::Solicit, [0, 0, 1]);
+    no_client.opts_mut().insert(DhcpOption::IANA(IANA { id: 1, t1: 0, t2: 0, opts: DhcpOptions::new() }));
+    assert_eq!(ignored(ctx.decide(&no_client, &[])), Skip6::NoClientId);
+    let mut advertise = msg(MessageType::Advertise, &c, 1, None);
+    advertise.set_msg_type(MessageType::Advertise);
+    assert_eq!(ignored(ctx.decide(&advertise, &[])), Skip6::NotClientMessage);
+
+    let mut rapid = msg(MessageType::Solicit, &c, 1, None);
+    rapid.opts_mut().insert(DhcpOption::RapidCommit);
+    let Decision6::Write { write: Write6::Bind(leases), reply, .. } = ctx.decide(&rapid, &[]) else { panic!() };
+    assert_eq!(reply.msg_type(), MessageType::Reply);
+    assert!(reply.opts().get(OptionCode::RapidCommit).is_some());
+    assert_eq!(leases.len(), 1);
+}
+
+#[tokio::test]
+async fn relayed_and_link_local_clients_are_recognised_by_their_mac() {
+    let (_dir, state) = world().await;
+    let w = state.snapshot();
+    let (cfg, sid) = (Config::default(), server_duid());
+    let want = w.table::<Node>().get("known.t.test").unwrap().ipv6(&w).unwrap();
+    // iPXE's DUID-UUID carries no MAC.
+    let uuid = [0u8, 4, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9];
+
+    // Through a relay on another link, which adds the client's MAC (RFC 6939).
+    let relayed = Arrival6 { iface: None, local_addrs: vec![], src: Some("fd00:77::1".parse().unwrap()) };
+    let ctx = Ctx6 { world: &w, config: &cfg, arrival: &relayed, server_duid: &sid, now: 1000 };
+    let hops = [Hop {
+        hop_count: 0,
+        link_addr: "fd00:9:0:1::fe".parse().unwrap(),
+        peer_addr: "fe80::5".parse().unwrap(),
+        interface_id: Some(b"eth7".to_vec()),
+        client_linklayer: Some((1, NODE_MAC.parse::<Mac>().unwrap().0.to_vec())),
+    }];
+    let adv = ctx.decide(&msg(MessageType::Solicit, &uuid, 1, None), &hops);
+    assert_eq!(granted(answer(&adv))[0].1, want);
+    // A relay whose link address is on no v6 network: nobody to serve.
+    let elsewhere = [Hop { link_addr: "fd00:55::1".parse().unwrap(), ..hops[0].clone() }];
+    assert!(matches!(
+        ctx.decide(&msg(MessageType::Solicit, &uuid, 1, None), &elsewhere),
+        Decision6::Ignore(Skip6::NoNetwork)
+    ));
+
+    // Straight from the client: the EUI-64 of its link-local source.
+    let eui = "fe80::5054:ff:fe00:aa".parse().unwrap();
+    assert_eq!(eui64_mac(eui), Some(NODE_MAC.parse().unwrap()));
+    let direct = Arrival6 { src: Some(eui), ..arrival() };
+    let ctx = Ctx6 { world: &w, config: &cfg, arrival: &direct, server_duid: &sid, now: 1000 };
+    let adv = ctx.decide(&msg(MessageType::Solicit, &uuid, 1, None), &[]);
+    assert_eq!(granted(answer(&adv))[0].1, want);
+}
+
+#[tokio::test]
+async fn boot_urls_confirm_release_decline_and_information_requests() {
+    let (_dir, state) = world().await;
+    let w = state.snapshot();
+    let (cfg, arr, sid) = (Config::default(), arrival(), server_duid());
+    let ctx = Ctx6 { world: &w, config: &cfg, arrival: &arr, server_duid: &sid, now: 1000 };
+    let node = duid_ll(NODE_MAC);
+
+    // iPXE asks for option 59: its script URL on the admin node's ULA.
+    let mut ipxe = msg(MessageType::Solicit, &node, 1, None);
+    ipxe.opts_mut().insert(DhcpOption::ORO(ORO { opts: vec![OptionCode::from(59u16), OptionCode::from(23u16)] }));
+    ipxe.opts_mut().insert(DhcpOption::UserClass(UserClass { data: vec![b"iPXE".to_vec()] }));
+    let adv = ctx.decide(&ipxe, &[]);
+    assert_eq!(boot_url(answer(&adv)).as_deref(), Some("http://[fd00:9:0:1::1]/boot/ipxe?mac=52:54:00:00:00:aa"));
+    // Not asked for: not sent.
+    let plain = ctx.decide(&msg(MessageType::Solicit, &node, 1, None), &[]);
+    assert_eq!(boot_url(answer(&plain)), None);
+
+    // CONFIRM: on this link or not.
+    let on: Ipv6Addr = "fd00:9:0:1::77".parse().unwrap();
+    let off: Ipv6Addr = "fd00:8::77".parse().unwrap();
+    let c = ctx.decide(&msg(MessageType::Confirm, &node, 1, Some(on)), &[]);
+    assert_eq!(top_status(answer(&c)), Some(Status::Success));
+    let c = ctx.decide(&msg(MessageType::Confirm, &node, 1, Some(off)), &[]);
+    assert_eq!(top_status(answer(&c)), Some(Status::NotOnLink));
+    assert!(matches!(ctx.decide(&msg(MessageType::Confirm, &node, 1, None), &[]), Decision6::Ignore(_)));
+
+    // RELEASE gives back what was named; DECLINE quarantines only dynamic addresses.
+    let dynamic = Ipv6Addr::from(u128::from(on) | u128::from(DYNAMIC_IID));
+    let rel = ctx.decide(&with_server_id(msg(MessageType::Release, &node, 1, Some(on)), &sid), &[]);
+    assert!(matches!(&rel, Decision6::Write { write: Write6::Release { ias, .. }, .. } if ias == &vec![(1, vec![on])]));
+    assert_eq!(top_status(answer(&rel)), Some(Status::Success));
+    let mut decline = with_server_id(msg(MessageType::Decline, &node, 1, Some(on)), &sid);
+    let DhcpOption::IANA(ia) = decline.opts_mut().get_mut(OptionCode::IANA).unwrap() else { panic!() };
+    ia.opts.insert(DhcpOption::IAAddr(IAAddr {
+        addr: dynamic,
+        preferred_life: 0,
+        valid_life: 0,
+        opts: DhcpOptions::new(),
+    }));
+    let dec = ctx.decide(&decline, &[]);
+    assert!(
+        matches!(&dec, Decision6::Write { write: Write6::Decline { ias, until: 1600, .. }, .. } if ias == &vec![(1, vec![dynamic])])
+    );
+
+    // INFORMATION-REQUEST, even without a client identifier: the search
+    // domain; DNS servers only where Fulcrum's DNS listens on IPv6.
+    let mut info = Message::new_with_id(MessageType::InformationRequest, [4, 5, 6]);
+    info.opts_mut().insert(DhcpOption::ORO(ORO { opts: vec![OptionCode::from(23u16), OptionCode::from(24u16)] }));
+    let r = ctx.decide(&info, &[]);
+    let r = answer(&r);
+    assert_eq!(r.msg_type(), MessageType::Reply);
+    let domain = r.opts().iter().find_map(|o| match o {
+        DhcpOption::Unknown(u) if u16::from(u.code()) == 24 => Some(u.data().to_vec()),
+        _ => None,
+    });
+    assert_eq!(domain.as_deref(), Some(&b"\x01t\x04test\x00"[..]));
+    assert!(r.opts().get(OptionCode::DomainNameServers).is_none(), "DNS listens on IPv4 only by default");
+    assert!(r.opts().get(OptionCode::IANA).is_none());
+    let mut v6_dns = Config::default();
+    v6_dns.dns.listen = vec!["[::]:53".parse().unwrap()];
+    let ctx = Ctx6 { world: &w, config: &v6_dns, arrival: &arr, server_duid: &sid, now: 1000 };
+    let r = ctx.decide(&info, &[]);
+    assert!(matches!(answer(&r).opts().get(OptionCode::DomainNameServers),
+        Some(DhcpOption::DomainNameServers(s)) if s == &vec![SERVER_ADDR.parse::<Ipv6Addr>().unwrap()]));
+}
+
+#[tokio::test]
+async fn a_node_that_boots_from_disk_gets_no_boot_url() {
+    let (_dir, state) = world().await;
+    state
+        .write(|t| {
+            let mut n = (**t.world().table::<Node>().get("known.t.test").unwrap()).clone();
+            n.bootenv = "local".into();
+            t.put(n)
+        })
+        .await
+        .unwrap();
+    let w = state.snapshot();
+    let (cfg, arr, sid) = (Config::default(), arrival(), server_duid());
+    let ctx = Ctx6 { world: &w, config: &cfg, arrival: &arr, server_duid: &sid, now: 1000 };
+    let mut ipxe = msg(MessageType::Solicit, &duid_ll(NODE_MAC), 1, None);
+    ipxe.opts_mut().insert(DhcpOption::ORO(ORO { opts: vec![OptionCode::from(59u16)] }));
+    ipxe.opts_mut().insert(DhcpOption::UserClass(UserClass { data: vec![b"iPXE".to_vec()] }));
+    assert_eq!(boot_url(answer(&ctx.decide(&ipxe, &[]))), None);
+}
+
+#[test]
+fn malformed_datagrams_do_not_parse_or_panic() {
+    use super::server::parse;
+    assert!(parse(&[]).is_none());
+    assert!(parse(&[1, 0]).is_none());
+    // An authentication option (11) shorter than its fixed part: dhcproto
+    // computes `len - 11` on it.
+    let _ = parse(&[1, 0, 0, 1, 0, 11, 0, 2, 0, 0]);
+    // An IA_NA whose length runs past the end.
+    let _ = parse(&[1, 0, 0, 1, 0, 3, 0, 40, 0, 0, 0, 1]);
+}
