@@ -41,13 +41,14 @@ use tokio_util::sync::CancellationToken;
 
 use crate::auth::Auth;
 use crate::dhcp::lease::Lease;
+use crate::dhcp::lease6::Lease6;
 use crate::engine::Engine;
 use crate::inventory::node::Node;
 use crate::inventory::Inventory;
 use crate::state::State;
 use crate::stats::Stats;
-use error::ApiError;
-use wire::inventory::LeaseView;
+use error::{ApiError, ApiResult};
+use wire::inventory::{LeaseFilter, LeaseView};
 use wire::Health;
 
 /// What every handler gets: cheap clones of the shared handles.
@@ -183,9 +184,26 @@ async fn metrics(AxState(api): AxState<ApiState>) -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], api.stats.render())
 }
 
-async fn leases(AxState(api): AxState<ApiState>) -> Json<Vec<LeaseView>> {
+async fn leases(
+    AxState(api): AxState<ApiState>,
+    axum::extract::Query(f): axum::extract::Query<LeaseFilter>,
+) -> ApiResult<Json<Vec<LeaseView>>> {
+    if f.family.is_some_and(|v| v != 4 && v != 6) {
+        return Err(ApiError::field(StatusCode::BAD_REQUEST, "family", "is 4 or 6"));
+    }
     let w = api.state.snapshot();
-    Json(w.table::<Lease>().iter().map(|l| LeaseView::from(&**l)).collect())
+    let now = crate::types::time::now();
+    let v4 = f.family.is_none_or(|v| v == 4).then(|| w.table::<Lease>().iter().map(|l| LeaseView::v4(&w, l, now)));
+    let v6 = f.family.is_none_or(|v| v == 6).then(|| w.table::<Lease6>().iter().map(|l| LeaseView::v6(l, now)));
+    let out = v4
+        .into_iter()
+        .flatten()
+        .chain(v6.into_iter().flatten())
+        .filter(|l| f.network.as_deref().is_none_or(|n| l.network == n))
+        .filter(|l| f.node.as_deref().is_none_or(|n| l.node.as_deref() == Some(n)))
+        .filter(|l| f.state.is_none_or(|s| l.state == s))
+        .collect();
+    Ok(Json(out))
 }
 
 async fn not_found() -> ApiError {

@@ -112,7 +112,8 @@ pub(crate) async fn discover(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Body(d): Body<Discover>,
 ) -> ApiResult<(StatusCode, Json<Discovered>)> {
-    if !api.state.snapshot().table::<Network>().serves_client(peer.ip(), &api.boot_clients) {
+    let w = api.state.snapshot();
+    if !w.table::<Network>().serves_client(w.global_id(), peer.ip(), &api.boot_clients) {
         return Err(ApiError::new(StatusCode::FORBIDDEN, format!("{} is not on a network Fulcrum serves", peer.ip())));
     }
     let source = match peer.ip() {

@@ -169,7 +169,7 @@ async fn served_only(
     next: Next,
 ) -> Response {
     let world = boot.state.snapshot();
-    if world.table::<Network>().serves_client(peer.ip(), &boot.settings.clients) {
+    if world.table::<Network>().serves_client(world.global_id(), peer.ip(), &boot.settings.clients) {
         next.run(req).await
     } else {
         bump(&boot.stats.boot_refused);

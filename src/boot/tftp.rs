@@ -40,7 +40,10 @@ impl RootHandler {
 
     /// Whether `client` may read at all.
     fn admits(&self, client: &SocketAddr) -> bool {
-        self.clients.as_ref().is_none_or(|c| c.state.snapshot().table::<Network>().serves_client(client.ip(), &c.extra))
+        self.clients.as_ref().is_none_or(|c| {
+            let w = c.state.snapshot();
+            w.table::<Network>().serves_client(w.global_id(), client.ip(), &c.extra)
+        })
     }
 
     /// The file a request names, if it stays inside the root.

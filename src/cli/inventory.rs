@@ -138,8 +138,19 @@ pub(crate) enum BootenvCmd {
 /// `fulcrum lease ...`
 #[derive(Debug, Subcommand)]
 pub(crate) enum LeaseCmd {
-    /// List DHCP leases.
-    List,
+    /// List DHCP leases (both families unless one is named).
+    List {
+        /// 4 or 6.
+        #[arg(long, value_parser = ["4", "6"])]
+        family: Option<String>,
+        #[arg(long)]
+        network: Option<String>,
+        #[arg(long)]
+        node: Option<String>,
+        /// active, expired or declined.
+        #[arg(long, value_parser = ["active", "expired", "declined"])]
+        state: Option<String>,
+    },
 }
 
 /// Parses `--flag VALUE`, naming the flag when it is wrong.
@@ -307,17 +318,38 @@ pub(crate) async fn bootenv(c: &Client, json_out: bool, cmd: BootenvCmd) -> anyh
 /// Runs `fulcrum lease ...`.
 pub(crate) async fn lease(c: &Client, json_out: bool, cmd: LeaseCmd) -> anyhow::Result<()> {
     match cmd {
-        LeaseCmd::List => print(json_out, &c.get::<Vec<LeaseView>>("/api/v1/leases").await?, |v| {
-            table::render(&["IP", "MAC", "NETWORK", "HOSTNAME", "EXPIRES"], v, |l| {
-                vec![
-                    l.ip.to_string(),
-                    l.mac.to_string(),
-                    l.network.clone(),
-                    table::opt(l.hostname.as_ref()),
-                    l.expires_at.to_string(),
-                ]
+        LeaseCmd::List { family, network, node, state } => {
+            let query: Vec<String> = [("family", family), ("network", network), ("node", node), ("state", state)]
+                .into_iter()
+                .filter_map(|(k, v)| {
+                    v.map(|v| {
+                        format!("{k}={}", percent_encoding::utf8_percent_encode(&v, percent_encoding::NON_ALPHANUMERIC))
+                    })
+                })
+                .collect();
+            let path = if query.is_empty() {
+                "/api/v1/leases".to_string()
+            } else {
+                format!("/api/v1/leases?{}", query.join("&"))
+            };
+            print(json_out, &c.get::<Vec<LeaseView>>(&path).await?, |v| {
+                table::render(&["IP", "STATE", "CLIENT", "NETWORK", "NODE", "EXPIRES"], v, |l| {
+                    let client = match (&l.mac, &l.duid) {
+                        (Some(mac), _) => mac.to_string(),
+                        (None, Some(duid)) => format!("{duid} iaid {}", l.iaid.unwrap_or_default()),
+                        (None, None) => "-".into(),
+                    };
+                    vec![
+                        l.ip.to_string(),
+                        format!("{:?}", l.state).to_lowercase(),
+                        client,
+                        l.network.clone(),
+                        table::opt(l.node.as_ref().or(l.hostname.as_ref())),
+                        l.expires_at.to_string(),
+                    ]
+                })
             })
-        }),
+        }
     }
     Ok(())
 }

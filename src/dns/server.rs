@@ -187,7 +187,7 @@ impl Dns {
 
     /// Whether `ip` may use the forwarder.
     fn may_forward(&self, world: &World, ip: IpAddr) -> bool {
-        world.table::<Network>().serves_client(ip, &self.extra_clients)
+        world.table::<Network>().serves_client(world.global_id(), ip, &self.extra_clients)
     }
 }
 

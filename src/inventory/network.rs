@@ -261,15 +261,20 @@ impl Table<Network> {
     }
 
     /// Whether `client` may use the machine-facing services: loopback (the
-    /// admin node), an address in a served network, or in `extra`.
-    pub(crate) fn serves_client(&self, client: std::net::IpAddr, extra: &[ipnet::IpNet]) -> bool {
+    /// admin node), an address in a served network's subnet or /64 (`gid`
+    /// works out `auto` prefixes), or in `extra`.
+    pub(crate) fn serves_client(&self, gid: GlobalId, client: std::net::IpAddr, extra: &[ipnet::IpNet]) -> bool {
         let client = match client {
             std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(std::net::IpAddr::V6(v6), std::net::IpAddr::V4),
             v4 => v4,
         };
-        client.is_loopback()
-            || matches!(client, std::net::IpAddr::V4(v4) if self.containing(v4).is_some())
-            || extra.iter().any(|n| n.contains(&client))
+        let in_network = match client {
+            std::net::IpAddr::V4(v4) => self.containing(v4).is_some(),
+            std::net::IpAddr::V6(v6) => {
+                self.iter().any(|n| n.v6_prefix(gid).is_some_and(|p| u128::from(p) >> 64 == u128::from(v6) >> 64))
+            }
+        };
+        client.is_loopback() || in_network || extra.iter().any(|n| n.contains(&client))
     }
 
     /// The network served on interface `iface`.

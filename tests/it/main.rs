@@ -44,6 +44,7 @@ mod engine;
 mod faults;
 mod hostile_packets;
 mod netns_clients;
+mod netns_v6;
 mod os_install_scale;
 mod qemu_boot;
 mod qemu_os_install;

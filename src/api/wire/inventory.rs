@@ -5,7 +5,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 
+use crate::dhcp::duid::{Duid, NodeDuid};
 use crate::dhcp::lease::Lease;
+use crate::dhcp::lease6::Lease6;
 use crate::inventory::bootenv::Bootenv;
 use crate::inventory::lifecycle::ProvisionState;
 use crate::inventory::network::{Network, NetworkChange, NetworkSpec, RaMode, V6Prefix};
@@ -233,6 +235,9 @@ pub(crate) struct NodeView {
     pub(crate) available: bool,
     pub(crate) provision_state: ProvisionState,
     pub(crate) power: Option<PowerSpec>,
+    /// The DUIDs its DHCPv6 clients presented.
+    #[serde(default)]
+    pub(crate) duids: Vec<Duid>,
     pub(crate) created_at: u64,
     pub(crate) updated_at: u64,
 }
@@ -253,6 +258,7 @@ impl NodeView {
             available: n.available,
             provision_state: n.provision_state,
             power: n.power.clone(),
+            duids: w.table::<NodeDuid>().of_node(&n.name).to_vec(),
             created_at: n.created_at,
             updated_at: n.updated_at,
         }
@@ -273,24 +279,90 @@ pub(crate) struct Discovered {
 /// and the API share: the wire type is the record itself.
 pub(crate) type BootenvBody = Bootenv;
 
-/// A DHCPv4 lease.
+/// `?family=&network=&node=&state=` on `GET /api/v1/leases`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct LeaseFilter {
+    /// 4 or 6.
+    pub(crate) family: Option<u8>,
+    pub(crate) network: Option<String>,
+    pub(crate) node: Option<String>,
+    /// `active`, `expired` or `declined`.
+    pub(crate) state: Option<LeaseState>,
+}
+
+/// Where a lease stands now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum LeaseState {
+    Active,
+    Expired,
+    /// Quarantined after a DECLINE, held by nobody.
+    Declined,
+}
+
+impl LeaseState {
+    fn of(declined: bool, expires_at: u64, now: u64) -> LeaseState {
+        match (declined, expires_at > now) {
+            (true, _) => LeaseState::Declined,
+            (false, true) => LeaseState::Active,
+            (false, false) => LeaseState::Expired,
+        }
+    }
+}
+
+/// A DHCPv4 or DHCPv6 lease as the API shows it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct LeaseView {
-    pub(crate) ip: Ipv4Addr,
-    pub(crate) mac: Mac,
+    pub(crate) family: u8,
+    pub(crate) ip: IpAddr,
+    pub(crate) state: LeaseState,
+    /// DHCPv4: the client's MAC.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) mac: Option<Mac>,
+    /// DHCPv6: the client's DUID and identity association.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) duid: Option<Duid>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) iaid: Option<u32>,
     pub(crate) network: String,
+    /// DHCPv4: the node's name or the client's own hostname.
     pub(crate) hostname: Option<String>,
+    /// The node the client was recognised as.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) node: Option<String>,
     /// Unix seconds.
     pub(crate) expires_at: u64,
 }
 
-impl From<&Lease> for LeaseView {
-    fn from(l: &Lease) -> LeaseView {
+impl LeaseView {
+    pub(crate) fn v4(w: &World, l: &Lease, now: u64) -> LeaseView {
+        let declined = l.mac == crate::dhcp::lease::DECLINED;
         LeaseView {
-            ip: l.ip,
-            mac: l.mac,
+            family: 4,
+            ip: IpAddr::V4(l.ip),
+            state: LeaseState::of(declined, l.expires_at, now),
+            mac: (!declined).then_some(l.mac),
+            duid: None,
+            iaid: None,
             network: l.network.clone(),
             hostname: l.hostname.clone(),
+            node: w.table::<Node>().by_mac(&l.mac).map(|n| n.name.clone()),
+            expires_at: l.expires_at,
+        }
+    }
+
+    pub(crate) fn v6(l: &Lease6, now: u64) -> LeaseView {
+        LeaseView {
+            family: 6,
+            ip: IpAddr::V6(l.addr),
+            state: LeaseState::of(l.duid.is_none(), l.expires_at, now),
+            mac: None,
+            duid: l.duid.clone(),
+            iaid: l.duid.as_ref().map(|_| l.iaid),
+            network: l.network.clone(),
+            hostname: l.node.clone(),
+            node: l.node.clone(),
             expires_at: l.expires_at,
         }
     }

@@ -41,13 +41,29 @@ const PROBES: u64 = 16;
 const OPT_DOMAIN_LIST: u16 = 24;
 const OPT_BOOTFILE_URL: u16 = 59;
 
+/// The host's own IPv6 addresses, as the decision asks for them.
+pub(crate) trait LocalAddrs {
+    /// The host's address inside the /64 of `prefix`, if it has one.
+    fn in_prefix(&self, prefix: Ipv6Addr) -> Option<Ipv6Addr>;
+}
+
+/// The first of `addrs` inside the /64 of `prefix`.
+pub(crate) fn in_prefix(addrs: &[Ipv6Addr], prefix: Ipv6Addr) -> Option<Ipv6Addr> {
+    addrs.iter().copied().find(|a| u128::from(*a) >> 64 == u128::from(prefix) >> 64)
+}
+
+impl<const N: usize> LocalAddrs for [Ipv6Addr; N] {
+    fn in_prefix(&self, prefix: Ipv6Addr) -> Option<Ipv6Addr> {
+        in_prefix(self, prefix)
+    }
+}
+
 /// Where a datagram came in.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Arrival6 {
+pub(crate) struct Arrival6<'a> {
     /// The interface its socket is bound to, if any.
-    pub(crate) iface: Option<String>,
-    /// The host's IPv6 addresses outside fe80::/10 (every interface).
-    pub(crate) local_addrs: Vec<Ipv6Addr>,
+    pub(crate) iface: Option<&'a str>,
+    /// The host's addresses.
+    pub(crate) local: &'a dyn LocalAddrs,
     /// The datagram's source address (a client's link-local, or a relay).
     pub(crate) src: Option<Ipv6Addr>,
 }
@@ -107,7 +123,7 @@ impl Skip6 {
 pub(crate) struct Ctx6<'a> {
     pub(crate) world: &'a World,
     pub(crate) config: &'a Config,
-    pub(crate) arrival: &'a Arrival6,
+    pub(crate) arrival: &'a Arrival6<'a>,
     pub(crate) server_duid: &'a Duid,
     pub(crate) now: u64,
 }
@@ -277,7 +293,7 @@ impl<'w> Ctx6<'w> {
             if !first.link_addr.is_unspecified() {
                 return in_prefix(first.link_addr).map(|n| &**n);
             }
-        } else if let Some(iface) = &self.arrival.iface {
+        } else if let Some(iface) = self.arrival.iface {
             if let Some(n) = nets.on_interface(iface) {
                 return Some(n);
             }
@@ -458,7 +474,7 @@ impl<'w> Ctx6<'w> {
 
     /// The admin node's address in the network's /64, if it has one.
     fn server_addr(&self, seg: &Segment<'_>) -> Option<Ipv6Addr> {
-        self.arrival.local_addrs.iter().copied().find(|a| seg.contains(*a))
+        self.arrival.local.in_prefix(seg.prefix)
     }
 
     /// A reply with the options every answer carries: the client's and our

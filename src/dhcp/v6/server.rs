@@ -16,7 +16,7 @@ use tokio::net::UdpSocket;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::handler::{Arrival6, Ctx6, Decision6, Write6};
+use super::handler::{in_prefix, Arrival6, Ctx6, Decision6, LocalAddrs, Write6};
 use super::relay::{self, Hop};
 use crate::config::Config;
 use crate::dhcp::duid::{self, Duid};
@@ -33,6 +33,10 @@ use crate::types::time::now;
 pub(crate) const ALL_SERVERS: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 1, 2);
 /// How often the host's interface addresses are re-read.
 const IFACE_REFRESH: Duration = Duration::from_secs(10);
+/// How soon they are re-read when a network's /64 has none of them (an
+/// operator adds the admin node's address once the `auto` prefix is known;
+/// boot URLs and DNS need it at once).
+const IFACE_RETRY: Duration = Duration::from_millis(100);
 
 /// Opens a DHCPv6 socket: IPv6 only, address reusable (one socket per
 /// interface on the same port), and on an interface bound to it and a
@@ -71,13 +75,32 @@ pub(crate) struct Server6 {
     stats: Arc<Stats>,
     duid: Duid,
     /// The host's routable IPv6 addresses, re-read now and then.
-    addrs: Mutex<(Instant, Vec<Ipv6Addr>)>,
+    addrs: HostAddrs,
     tasks: TaskTracker,
     limits: Limits,
 }
 
 fn routable() -> Vec<Ipv6Addr> {
     iface::list().iter().flat_map(|i| i.routable_v6().collect::<Vec<_>>()).collect()
+}
+
+/// The host's routable IPv6 addresses and when they were read.
+struct HostAddrs(Mutex<(Instant, Vec<Ipv6Addr>)>);
+
+impl LocalAddrs for HostAddrs {
+    fn in_prefix(&self, prefix: Ipv6Addr) -> Option<Ipv6Addr> {
+        let mut g = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if g.0.elapsed() > IFACE_REFRESH {
+            *g = (Instant::now(), routable());
+        }
+        if let Some(a) = in_prefix(&g.1, prefix) {
+            return Some(a);
+        }
+        if g.0.elapsed() > IFACE_RETRY {
+            *g = (Instant::now(), routable());
+        }
+        in_prefix(&g.1, prefix)
+    }
 }
 
 impl Server6 {
@@ -93,7 +116,7 @@ impl Server6 {
             config,
             stats,
             duid,
-            addrs: Mutex::new((Instant::now(), routable())),
+            addrs: HostAddrs(Mutex::new((Instant::now(), routable()))),
             tasks: TaskTracker::new(),
         }))
     }
@@ -103,14 +126,6 @@ impl Server6 {
     pub(crate) async fn drain(&self) {
         self.tasks.close();
         self.tasks.wait().await;
-    }
-
-    fn arrival(&self, iface: Option<&str>, src: Ipv6Addr) -> Arrival6 {
-        let mut g = self.addrs.lock().unwrap_or_else(|p| p.into_inner());
-        if g.0.elapsed() > IFACE_REFRESH {
-            *g = (Instant::now(), routable());
-        }
-        Arrival6 { iface: iface.map(str::to_string), local_addrs: g.1.clone(), src: Some(src) }
     }
 
     /// Serves one socket until `stop` is cancelled.
@@ -149,7 +164,7 @@ impl Server6 {
                 continue;
             };
             let hops = unwrapped.hops;
-            let arrival = self.arrival(iface.as_deref(), *src6.ip());
+            let arrival = Arrival6 { iface: iface.as_deref(), local: &self.addrs, src: Some(*src6.ip()) };
             let world = self.state.snapshot();
             let ctx =
                 Ctx6 { world: &world, config: &self.config, arrival: &arrival, server_duid: &self.duid, now: now() };

@@ -85,12 +85,10 @@ fn server_duid() -> Duid {
     Duid::llt(Mac([2, 0, 0, 0, 0, 1]), 1_000_000_000)
 }
 
-fn arrival() -> Arrival6 {
-    Arrival6 {
-        iface: Some("br0".into()),
-        local_addrs: vec![SERVER_ADDR.parse().unwrap()],
-        src: Some("fe80::1234".parse().unwrap()),
-    }
+const LOCAL: [Ipv6Addr; 1] = [Ipv6Addr::new(0xfd00, 9, 0, 1, 0, 0, 0, 1)];
+
+fn arrival() -> Arrival6<'static> {
+    Arrival6 { iface: Some("br0"), local: &LOCAL, src: Some("fe80::1234".parse().unwrap()) }
 }
 
 /// A DUID-LL of `mac`.
@@ -274,7 +272,7 @@ async fn relayed_and_link_local_clients_are_recognised_by_their_mac() {
     let uuid = [0u8, 4, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9];
 
     // Through a relay on another link, which adds the client's MAC (RFC 6939).
-    let relayed = Arrival6 { iface: None, local_addrs: vec![], src: Some("fd00:77::1".parse().unwrap()) };
+    let relayed = Arrival6 { iface: None, local: &[], src: Some("fd00:77::1".parse().unwrap()) };
     let ctx = Ctx6 { world: &w, config: &cfg, arrival: &relayed, server_duid: &sid, now: 1000 };
     let hops = [Hop {
         hop_count: 0,
