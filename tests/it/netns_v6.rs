@@ -94,7 +94,7 @@ fn field<'a>(out: &'a str, key: &str) -> Option<&'a str> {
 }
 
 /// Runs dhclient -6 once; returns the variables its script saw on BOUND6.
-fn dhclient6(lab: &Lab, dir: &std::path::Path, extra: &[&str]) -> std::collections::HashMap<String, String> {
+fn dhclient6(ns: &Netns, srv: &Server, dir: &std::path::Path) -> std::collections::HashMap<String, String> {
     let out = dir.join("env");
     let script = dir.join("script.sh");
     std::fs::write(
@@ -108,8 +108,7 @@ fn dhclient6(lab: &Lab, dir: &std::path::Path, extra: &[&str]) -> std::collectio
     .unwrap();
     run(Command::new("chmod").arg("+x").arg(&script));
     let _ = std::fs::remove_file(&out);
-    let o = lab
-        .client
+    let o = ns
         .cmd("timeout")
         .args(["30", "dhclient", "-6", "-1", "-v", "-sf"])
         .arg(&script)
@@ -117,7 +116,6 @@ fn dhclient6(lab: &Lab, dir: &std::path::Path, extra: &[&str]) -> std::collectio
         .arg(dir.join("pid"))
         .arg("-lf")
         .arg(dir.join("leases"))
-        .args(extra)
         .arg("eth0")
         .output()
         .unwrap();
@@ -125,7 +123,7 @@ fn dhclient6(lab: &Lab, dir: &std::path::Path, extra: &[&str]) -> std::collectio
         let _ = Command::new("kill").arg(pid.trim()).status();
     }
     let text = std::fs::read_to_string(&out).unwrap_or_else(|_| {
-        panic!("dhclient -6 bound nothing:\n{}\n{}", String::from_utf8_lossy(&o.stderr), lab.srv.log_text())
+        panic!("dhclient -6 bound nothing:\n{}\n{}", String::from_utf8_lossy(&o.stderr), srv.log_text())
     });
     text.lines().filter_map(|l| l.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
@@ -162,7 +160,7 @@ fn router_advertisements_and_dhcpv6_with_real_clients() {
     assert_eq!(code, 201, "{node}");
     let want: Ipv6Addr = node["ipv6"].as_str().unwrap().parse().unwrap();
     let d = tempfile::tempdir().unwrap();
-    let env = dhclient6(&lab, d.path(), &[]);
+    let env = dhclient6(&lab.client, &lab.srv, d.path());
     assert_eq!(env.get("new_ip6_address").map(String::as_str), Some(want.to_string().as_str()), "{env:?}");
     assert_eq!(
         env.get("new_dhcp6_name_servers").map(|s| s.trim()),
@@ -245,4 +243,93 @@ fn router_advertisements_and_dhcpv6_with_real_clients() {
     for counter in ["fulcrum_ra_sent", "fulcrum_ra_solicits", "fulcrum_dhcp6_advertises", "fulcrum_dhcp6_replies"] {
         assert!(crate::harness::metric(&text, counter) > 0, "{counter}:\n{text}");
     }
+}
+
+/// A process the test started, ended by PID when dropped.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn dhcpv6_through_isc_dhcrelay() {
+    if !prerequisites("netns_v6 relay", true, &["ip", "sysctl", "dhclient", "dhcrelay"]) {
+        return;
+    }
+    // client --- [low0 relay up1] --- [up0 server]: the client's link is
+    // fd00:75::/64, which only the relay is on; Fulcrum serves it from an
+    // unbound socket, knowing the network by the relay's link address.
+    let server_ns = Netns::new("srv6r");
+    let relay = Netns::new("rly6");
+    let client = Netns::new("cli6r");
+    for ns in [&server_ns, &relay, &client] {
+        no_dad(ns);
+    }
+    server_ns.ip(&["link", "add", "up0", "type", "veth", "peer", "name", "up1"]);
+    server_ns.ip(&["link", "set", "up1", "netns", &relay.name]);
+    server_ns.ip(&["addr", "add", "fd00:99::1/64", "dev", "up0"]);
+    server_ns.ip(&["link", "set", "up0", "up"]);
+    server_ns.ip(&["-6", "route", "add", "fd00:75::/64", "via", "fd00:99::2"]);
+    relay.ip(&["addr", "add", "fd00:99::2/64", "dev", "up1"]);
+    relay.ip(&["link", "set", "up1", "up"]);
+    relay.ip(&["link", "add", "low0", "type", "veth", "peer", "name", "eth0"]);
+    relay.ip(&["link", "set", "eth0", "netns", &client.name]);
+    relay.ip(&["addr", "add", "fd00:75::fe/64", "dev", "low0"]);
+    relay.ip(&["link", "set", "low0", "up"]);
+    client.ip(&["link", "set", "eth0", "address", NODE_MAC, "up"]);
+
+    let config = "data_dir = \"{dir}/data\"\n[http]\nlisten = \"[::]:8080\"\n[dhcp]\nlisten4 = \"127.0.0.1:67\"\n\
+                  [dns]\nenabled = false\n[tftp]\nenabled = false\n[boot]\nfiles_dir = \"{dir}/files\"\n";
+    let srv = Server::start(config, "127.0.0.1:8080".parse().unwrap(), Some(&server_ns));
+    let api = |method: &str, path: &str, body: Option<&Value>| curl(Some(&server_ns), method, &srv.url(path), body);
+    let (code, v) = api(
+        "POST",
+        "/api/v1/networks",
+        Some(&json!({
+            "name": "far", "subnet": "10.75.0.0/24", "static": {"start": "10.75.0.10", "end": "10.75.0.99"},
+            "domain": "far.test", "v6prefix": "fd00:75::/64",
+        })),
+    );
+    assert_eq!(code, 201, "{v}");
+    // A second network with a v6 prefix, so that nothing falls back to "the only one".
+    let (code, v) = api(
+        "POST",
+        "/api/v1/networks",
+        Some(&json!({
+            "name": "near", "subnet": "10.74.0.0/24", "static": {"start": "10.74.0.10", "end": "10.74.0.99"},
+            "domain": "near.test", "v6prefix": "fd00:74::/64",
+        })),
+    );
+    assert_eq!(code, 201, "{v}");
+    let (code, node) =
+        api("POST", "/api/v1/nodes", Some(&json!({"name": "r1.far.test", "macs": [NODE_MAC], "network": "far"})));
+    assert_eq!(code, 201, "{node}");
+    let want = node["ipv6"].as_str().unwrap().to_string();
+    assert!(want.starts_with("fd00:75::"), "{node}");
+
+    let pid = tempfile::tempdir().unwrap();
+    let _relay = Child(
+        relay
+            .cmd("dhcrelay")
+            .args(["-6", "-d", "-I", "-pf"])
+            .arg(pid.path().join("dhcrelay.pid"))
+            .args(["-l", "low0", "-u", "fd00:99::1%up1"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("dhcrelay"),
+    );
+    let d = tempfile::tempdir().unwrap();
+    let env = dhclient6(&client, &srv, d.path());
+    assert_eq!(env.get("new_ip6_address"), Some(&want), "{env:?}");
+    let (_, leases) = api("GET", "/api/v1/leases?family=6&network=far", None);
+    assert_eq!(leases.as_array().map(Vec::len), Some(1), "{leases}");
+    assert_eq!(leases[0]["ip"], want.as_str());
+    assert_eq!(leases[0]["node"], "r1.far.test");
+    let (code, v) = api("GET", "/api/v1/leases?family=5", None);
+    assert_eq!(code, 400, "{v}");
 }
