@@ -1,10 +1,13 @@
 //! Router advertisements (RFC 4861 section 6): on each served interface
-//! whose network has an IPv6 prefix and does not turn them off, tell
-//! hosts to ask DHCPv6 for addresses (M) and other configuration (O),
-//! advertise the /64 on-link (autonomous configuration only when the
-//! network asks for SLAAC), the MTU, and Fulcrum's DNS (RFC 8106) when
-//! it serves the segment. The router lifetime is 0 (Fulcrum is not a
-//! default router) unless the network's `ra` is `router`.
+//! whose network does not turn them off. Where the network has an IPv6
+//! prefix they tell hosts to ask DHCPv6 for addresses (M) and other
+//! configuration (O), advertise the /64 on-link (autonomous configuration
+//! only when the network asks for SLAAC), the MTU, and Fulcrum's DNS
+//! (RFC 8106) when it serves the segment. Where it has none they say only
+//! that there is nothing to configure (no flags, no prefix): network-boot
+//! firmware that waits for an RA (iPXE, about 13 s on every boot) goes on
+//! at once. The router lifetime is 0 (Fulcrum is not a default router)
+//! unless the network's `ra` is `router` and it has a prefix.
 //!
 //! Sent unsolicited (the first three at most 16 s apart, then at random
 //! between 0.33 and 1 times `dhcp.ra_interval`) and in answer to router
@@ -51,7 +54,8 @@ const ROUTER_LIFETIME: u16 = 1800;
 /// What one advertisement says, worked out from the network.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Advert {
-    pub(crate) prefix: Ipv6Addr,
+    /// The network's /64; `None`: nothing to configure.
+    pub(crate) prefix: Option<Ipv6Addr>,
     pub(crate) slaac: bool,
     pub(crate) router: bool,
     pub(crate) mtu: u16,
@@ -68,8 +72,8 @@ pub(crate) fn advert_for(w: &World, config: &Config, iface: &iface::Interface) -
     if net.ra == RaMode::Off {
         return None;
     }
-    let prefix = net.v6_prefix(w.global_id())?;
-    let in_prefix = |a: &Ipv6Addr| u128::from(*a) >> 64 == u128::from(prefix) >> 64;
+    let prefix = net.v6_prefix(w.global_id());
+    let in_prefix = |a: &Ipv6Addr| prefix.is_some_and(|p| u128::from(*a) >> 64 == u128::from(p) >> 64);
     let dns = &config.dns;
     let ours = iface.routable_v6().find(in_prefix);
     let dns_here = dns.enabled && dns.listen.iter().any(|l| l.port() == 53 && l.is_ipv6());
@@ -77,7 +81,7 @@ pub(crate) fn advert_for(w: &World, config: &Config, iface: &iface::Interface) -
     Some(Advert {
         prefix,
         slaac: net.slaac,
-        router: net.ra == RaMode::Router,
+        router: net.ra == RaMode::Router && prefix.is_some(),
         mtu: net.mtu,
         mac: iface.mac,
         dns: ours.filter(|_| dns_here).map(|a| (a, lifetime)),
@@ -96,7 +100,8 @@ fn push_option(out: &mut Vec<u8>, kind: u8, body: &[u8]) {
 
 /// The ICMPv6 message (checksum left 0 for the kernel).
 pub(crate) fn encode(a: &Advert) -> Vec<u8> {
-    let mut out = vec![ROUTER_ADVERTISEMENT, 0, 0, 0, 64, 0x80 | 0x40];
+    let flags = if a.prefix.is_some() { 0x80 | 0x40 } else { 0 };
+    let mut out = vec![ROUTER_ADVERTISEMENT, 0, 0, 0, 64, flags];
     out.extend_from_slice(&(if a.router { ROUTER_LIFETIME } else { 0 }).to_be_bytes());
     out.extend_from_slice(&[0; 8]); // reachable time, retrans timer: unspecified
     if let Some(mac) = a.mac {
@@ -105,12 +110,14 @@ pub(crate) fn encode(a: &Advert) -> Vec<u8> {
     let mut mtu = vec![0, 0];
     mtu.extend_from_slice(&u32::from(a.mtu).to_be_bytes());
     push_option(&mut out, 5, &mtu);
-    let mut pi = vec![64, 0x80 | if a.slaac { 0x40 } else { 0 }];
-    pi.extend_from_slice(&PREFIX_VALID.to_be_bytes());
-    pi.extend_from_slice(&PREFIX_PREFERRED.to_be_bytes());
-    pi.extend_from_slice(&[0; 4]);
-    pi.extend_from_slice(&a.prefix.octets());
-    push_option(&mut out, 3, &pi);
+    if let Some(prefix) = a.prefix {
+        let mut pi = vec![64, 0x80 | if a.slaac { 0x40 } else { 0 }];
+        pi.extend_from_slice(&PREFIX_VALID.to_be_bytes());
+        pi.extend_from_slice(&PREFIX_PREFERRED.to_be_bytes());
+        pi.extend_from_slice(&[0; 4]);
+        pi.extend_from_slice(&prefix.octets());
+        push_option(&mut out, 3, &pi);
+    }
     if let Some((server, lifetime)) = a.dns {
         let mut rdnss = vec![0, 0];
         rdnss.extend_from_slice(&lifetime.to_be_bytes());
@@ -227,7 +234,7 @@ pub(crate) async fn run(
                 if to == ALL_NODES {
                     last_multicast = Some(now);
                 }
-                tracing::debug!(iface = %iface_name, %to, prefix = %advert.prefix, "router advertisement");
+                tracing::debug!(iface = %iface_name, %to, prefix = ?advert.prefix, "router advertisement");
             }
             Err(e) => tracing::debug!(iface = %iface_name, error = %Report(&e), "router advertisement not sent"),
         }
@@ -241,7 +248,7 @@ mod tests {
     #[test]
     fn the_advertisement_on_the_wire() {
         let a = Advert {
-            prefix: "fd12:3456:789a:1::".parse().unwrap(),
+            prefix: Some("fd12:3456:789a:1::".parse().unwrap()),
             slaac: false,
             router: false,
             mtu: 1500,
@@ -254,14 +261,18 @@ mod tests {
         assert_eq!(&b[16..24], &[1, 1, 0x52, 0x54, 0, 0, 0, 1], "source link-layer address");
         assert_eq!(&b[24..32], &[5, 1, 0, 0, 0, 0, 0x05, 0xdc], "MTU");
         assert_eq!(&b[32..36], &[3, 4, 64, 0x80], "prefix on-link, not autonomous");
-        assert_eq!(&b[48..64], &a.prefix.octets());
+        assert_eq!(&b[48..64], &a.prefix.unwrap().octets());
         assert_eq!(&b[64..66], &[25, 3], "RDNSS with one server");
         assert_eq!(&b[88..90], &[31, 3], "DNSSL");
         assert_eq!(b.len(), 112);
         assert_eq!(b.len() % 8, 0);
-        let slaac = encode(&Advert { slaac: true, router: true, dns: None, ..a });
+        let slaac = encode(&Advert { slaac: true, router: true, dns: None, ..a.clone() });
         assert_eq!(&slaac[6..8], &ROUTER_LIFETIME.to_be_bytes());
         assert_eq!(slaac[35], 0xc0, "autonomous when the network asks for SLAAC");
         assert_eq!(slaac.len(), 64);
+        // No prefix: no flags, no prefix option, nothing to configure.
+        let none = encode(&Advert { prefix: None, dns: None, ..a });
+        assert_eq!(&none[..8], &[134, 0, 0, 0, 64, 0, 0, 0]);
+        assert_eq!(none.len(), 32, "header, link-layer address, MTU");
     }
 }
