@@ -31,6 +31,8 @@ use crate::types::time::now;
 
 /// All_DHCP_Relay_Agents_and_Servers (RFC 8415 7.1).
 pub(crate) const ALL_SERVERS: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 1, 2);
+/// The socket receive buffer asked for.
+pub(crate) const RECV_BUFFER: usize = 4 << 20;
 /// How often the host's interface addresses are re-read.
 const IFACE_REFRESH: Duration = Duration::from_secs(10);
 /// How soon they are re-read when a network's /64 has none of them (an
@@ -45,6 +47,9 @@ pub(crate) fn bind(addr: SocketAddr, iface: Option<&iface::Interface>) -> std::i
     let s = Socket::new(Domain::IPV6, Type::DGRAM, Some(Protocol::UDP))?;
     s.set_only_v6(true)?;
     s.set_reuse_address(true)?;
+    // A boot storm arrives faster than one loop reads: room for a burst
+    // (the kernel caps it at net.core.rmem_max).
+    s.set_recv_buffer_size(RECV_BUFFER)?;
     if let Some(i) = iface {
         s.bind_device(Some(i.name.as_bytes()))?;
     }
