@@ -11,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-10000000}
-TARGETS=${TARGETS:-"dhcp4 tftp boot_http dns"}
+TARGETS=${TARGETS:-"dhcp4 dhcp6 tftp boot_http dns"}
 export RUSTC_BOOTSTRAP=1
 command -v cargo-fuzz >/dev/null || { echo "fuzz: cargo install cargo-fuzz" >&2; exit 1; }
 cargo fuzz build -s none -a --fuzz-dir fuzz

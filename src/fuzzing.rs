@@ -8,6 +8,8 @@
 //!
 //! - [`dhcp4`]: a DHCPv4 datagram, decoded, decided, and the reply encoded
 //!   as the server sends it.
+//! - [`dhcp6`]: a DHCPv6 datagram (relayed or not), unwrapped, decoded,
+//!   decided, and the answer encoded and wrapped as the server sends it.
 //! - [`tftp`]: a TFTP datagram, split as RFC 1350 and 2347 say (the way
 //!   async-tftp hands the file name to the handler), then resolved under
 //!   the TFTP root.
@@ -81,9 +83,13 @@ fn network(name: &str, id: u16, net: &str, server: Ipv4Addr, dynamic: (&str, &st
         static_range: Range { start: fixed.0.parse().expect("fixture"), end: fixed.1.parse().expect("fixture") },
         domain: "t.test".into(),
         dns_servers: vec![server],
-        v6prefix: (id == 1).then_some(crate::inventory::network::V6Prefix::Auto),
+        // The relayed network's /64 is fixed, so that the relay seeds'
+        // link address lands in it.
+        v6prefix: (id == 1)
+            .then(|| crate::inventory::network::V6Prefix::Explicit("fd00:0:0:1::/64".parse().expect("fixture prefix"))),
         ra: Default::default(),
         slaac: false,
+        authoritative: true,
         interface: None,
         server: Some(server),
         lease_seconds: 600,
@@ -235,6 +241,63 @@ pub fn dhcp4(data: &[u8]) {
             let net = world.table::<Network>().iter().find(|n| n.subnet.contains(&reply.yiaddr())).cloned();
             assert!(net.is_some(), "offer of {} on no network", reply.yiaddr());
         }
+    }
+}
+
+/// The DHCPv6 server's whole path for one datagram, but the sockets and
+/// the write: the relay envelope off, decode (dropped when it does not
+/// decode), decide, encode, the envelope back on. What it binds must be in
+/// the network's /64; a node's own address only to that node; the answer
+/// must decode back with the client's transaction id.
+pub fn dhcp6(data: &[u8]) {
+    use crate::dhcp::v6::handler::{Arrival6, Ctx6, Decision6, Write6};
+    use crate::dhcp::v6::relay;
+    use crate::net::ula;
+    let fx = fixture();
+    let Ok(unwrapped) = relay::unwrap(data) else { return };
+    let Some(req) = guarded(|| crate::dhcp::v6::server::parse(unwrapped.inner)) else { return };
+    let world = fx.state.snapshot();
+    let gid = world.global_id();
+    let nets = world.table::<Network>();
+    let local: [std::net::Ipv6Addr; 1] = [std::net::Ipv6Addr::new(0xfd00, 0, 0, 1, 0, 0, 0, 1)];
+    let arrival = Arrival6 { iface: None, local: &local, src: Some("fe80::5054:ff:fe00:aa".parse().expect("fixture")) };
+    let server_duid = crate::dhcp::duid::Duid::llt("02:00:00:00:00:01".parse().expect("fixture"), 1);
+    let ctx = Ctx6 { world: &world, config: &fx.config, arrival: &arrival, server_duid: &server_duid, now: 1_000 };
+    let decision = ctx.decide(&req, &unwrapped.hops);
+    let answers: Vec<&dhcproto::v6::Message> = match &decision {
+        Decision6::Reply(m) => vec![m],
+        Decision6::Write { write, reply, refused } => {
+            if let Write6::Bind(leases) = write {
+                for l in leases {
+                    let net = nets.get(&l.network).expect("a lease on a network that does not exist");
+                    let prefix = net.v6_prefix(gid).expect("a lease on a network without a v6 prefix");
+                    assert_eq!(u128::from(l.addr) >> 64, u128::from(prefix) >> 64, "lease {} outside its /64", l.addr);
+                    let iid = u128::from(l.addr) as u64;
+                    if let Some(owner) = world.table::<Node>().by_interface_id(iid) {
+                        assert_eq!(
+                            l.node.as_deref(),
+                            Some(owner.name.as_str()),
+                            "{}'s address {} to another client",
+                            owner.name,
+                            l.addr
+                        );
+                    }
+                    if let Some(n) = &l.node {
+                        assert!(l.addr == ula::node_address(prefix, n) || iid >> 48 == 0xffff);
+                    }
+                }
+            }
+            vec![reply, refused]
+        }
+        Decision6::Ignore(_) => vec![],
+    };
+    for a in answers {
+        let mut bytes = Vec::new();
+        a.encode(&mut Encoder::new(&mut bytes)).expect("an answer that does not encode");
+        let wrapped = relay::wrap(&unwrapped.hops, bytes.clone());
+        assert_eq!(wrapped.first() == Some(&relay::RELAY_REPL), !unwrapped.hops.is_empty());
+        let back = dhcproto::v6::Message::decode(&mut Decoder::new(&bytes)).expect("an answer that does not decode");
+        assert_eq!(back.xid(), req.xid());
     }
 }
 
@@ -482,6 +545,30 @@ mod tests {
     #[test]
     fn dhcp4_survives_mutated_client_packets() {
         run("dhcp4", dhcp4);
+    }
+
+    #[test]
+    fn dhcp6_survives_mutated_client_packets() {
+        run("dhcp6", dhcp6);
+    }
+
+    /// The DHCPv6 oracle is live: the relayed iPXE seed is answered with
+    /// node a's address through the relay.
+    #[test]
+    fn the_dhcp6_fixture_answers_real_requests() {
+        use crate::dhcp::v6::handler::{Arrival6, Ctx6, Decision6};
+        let fx = fixture();
+        let seed = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/dhcp6/relay-forw")).unwrap();
+        let u = crate::dhcp::v6::relay::unwrap(&seed).unwrap();
+        let req = crate::dhcp::v6::server::parse(u.inner).unwrap();
+        let world = fx.state.snapshot();
+        let local: [std::net::Ipv6Addr; 0] = [];
+        let arrival = Arrival6 { iface: None, local: &local, src: None };
+        let duid = crate::dhcp::duid::Duid::llt("02:00:00:00:00:01".parse().unwrap(), 1);
+        let ctx = Ctx6 { world: &world, config: &fx.config, arrival: &arrival, server_duid: &duid, now: 1_000 };
+        let Decision6::Reply(adv) = ctx.decide(&req, &u.hops) else { panic!("not answered") };
+        let want = world.table::<Node>().get("a.t.test").unwrap().ipv6(&world).unwrap();
+        assert!(format!("{adv:?}").contains(&format!("{want:?}")), "{adv:?}");
     }
 
     #[test]

@@ -138,9 +138,8 @@ pub(crate) fn wrap(hops: &[Hop], answer: Vec<u8>) -> Vec<u8> {
     })
 }
 
-/// Wraps `inner` in a RELAY-FORW, as a relay would (for tests and the
-/// fuzz target).
-#[cfg(any(test, fuzzing))]
+/// Wraps `inner` in a RELAY-FORW, as a relay would (for tests).
+#[cfg(test)]
 pub(crate) fn forward(hop: &Hop, inner: &[u8]) -> Vec<u8> {
     let mut out = vec![RELAY_FORW, hop.hop_count];
     out.extend_from_slice(&hop.link_addr.octets());
