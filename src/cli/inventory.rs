@@ -106,6 +106,10 @@ pub(crate) enum NetworkCmd {
         /// Let hosts configure addresses themselves too (SLAAC).
         #[arg(long)]
         slaac: bool,
+        /// Another DHCP server may hold leases here: stay silent to
+        /// requests for addresses Fulcrum has no record of.
+        #[arg(long)]
+        not_authoritative: bool,
         /// The admin node's own address on this network.
         #[arg(long)]
         server: Option<String>,
@@ -267,6 +271,7 @@ pub(crate) async fn network(c: &Client, json_out: bool, cmd: NetworkCmd) -> anyh
             v6prefix,
             ra,
             slaac,
+            not_authoritative,
             server,
             interface,
             dns_servers,
@@ -284,6 +289,7 @@ pub(crate) async fn network(c: &Client, json_out: bool, cmd: NetworkCmd) -> anyh
                 v6prefix: v6prefix.as_deref().map(|p| arg("v6prefix", p)).transpose()?,
                 ra: ra.as_deref().map(|r| serde_json::from_value(serde_json::Value::from(r))).transpose()?,
                 slaac: slaac.then_some(true),
+                authoritative: not_authoritative.then_some(false),
                 interface,
                 server: server.as_deref().map(|s| arg("server", s)).transpose()?,
                 lease_seconds,

@@ -188,6 +188,7 @@ async fn scenario(env: &Env, machines: u8) -> anyhow::Result<()> {
         v6prefix: Some("auto".parse()?),
         ra: None,
         slaac: None,
+        authoritative: None,
         interface: None,
         server: Some(Ipv4Addr::LOCALHOST),
         lease_seconds: None,

@@ -81,6 +81,10 @@ impl<'de> Deserialize<'de> for V6Prefix {
     }
 }
 
+fn yes() -> bool {
+    true
+}
+
 /// Whether Fulcrum sends router advertisements on a network with an
 /// IPv6 prefix, and as what.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -121,6 +125,11 @@ pub(crate) struct Network {
     /// prefix is advertised autonomous). Off: addresses come from DHCPv6.
     #[serde(default)]
     pub(crate) slaac: bool,
+    /// Whether Fulcrum owns the addressing here (RFC 2131 4.3.2): a REQUEST
+    /// for an address it has no record of is answered (ACK or NAK) rather
+    /// than left to another server.
+    #[serde(default = "yes")]
+    pub(crate) authoritative: bool,
     /// The admin node's interface on this segment (DHCP replies go out there).
     pub(crate) interface: Option<String>,
     /// The admin node's own address on this segment: next-server, option
@@ -300,6 +309,7 @@ pub(crate) struct NetworkSpec {
     pub(crate) v6prefix: Option<V6Prefix>,
     pub(crate) ra: Option<RaMode>,
     pub(crate) slaac: Option<bool>,
+    pub(crate) authoritative: Option<bool>,
     pub(crate) interface: Option<String>,
     pub(crate) server: Option<Ipv4Addr>,
     pub(crate) lease_seconds: Option<u32>,
@@ -319,6 +329,7 @@ pub(crate) enum NetworkChange {
     Mtu(u16),
     Ra(RaMode),
     Slaac(bool),
+    Authoritative(bool),
 }
 
 /// Stores a network that passed its checks, refusing one whose subnet
@@ -360,6 +371,7 @@ pub(crate) fn create(txn: &mut Txn<'_>, spec: NetworkSpec) -> Result<Arc<Network
         v6prefix: spec.v6prefix,
         ra: spec.ra.unwrap_or_default(),
         slaac: spec.slaac.unwrap_or(false),
+        authoritative: spec.authoritative.unwrap_or(true),
         interface: spec.interface,
         server: spec.server,
         lease_seconds: spec.lease_seconds.unwrap_or(DEFAULT_LEASE_SECONDS),
@@ -392,6 +404,7 @@ pub(crate) fn update(
             NetworkChange::Mtu(m) => net.mtu = m,
             NetworkChange::Ra(r) => net.ra = r,
             NetworkChange::Slaac(s) => net.slaac = s,
+            NetworkChange::Authoritative(a) => net.authoritative = a,
         }
     }
     put(txn, net)

@@ -23,6 +23,8 @@
 //! - [`os_install_scale`]: the os-install flow for 50 simulated nodes;
 //! - [`netns_clients`]: udhcpc, dhclient, tftp-hpa, atftp, curl in
 //!   namespaces;
+//! - [`netns_v6`]: rdisc6, dhclient -6, dhcpcd and dhcrelay -6 against the
+//!   router advertisements and the DHCPv6 server;
 //! - [`ssh_jig`]: the script jig against a real sshd in a namespace;
 //! - [`qemu_boot`], [`qemu_os_install`]: real VMs network-booting;
 //! - [`systemd_unit`]: the unit passes `systemd-analyze verify`;

@@ -40,6 +40,8 @@ pub(crate) struct NewNetwork {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) slaac: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) authoritative: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) interface: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) server: Option<Ipv4Addr>,
@@ -62,6 +64,7 @@ impl From<NewNetwork> for NetworkSpec {
             v6prefix: n.v6prefix,
             ra: n.ra,
             slaac: n.slaac,
+            authoritative: n.authoritative,
             interface: n.interface,
             server: n.server,
             lease_seconds: n.lease_seconds,
@@ -84,12 +87,14 @@ pub(crate) struct NetworkPatch {
     pub(crate) mtu: Option<u16>,
     pub(crate) ra: Option<RaMode>,
     pub(crate) slaac: Option<bool>,
+    pub(crate) authoritative: Option<bool>,
 }
 
 impl NetworkPatch {
     /// The changes the patch asks for.
     pub(crate) fn changes(self) -> Vec<NetworkChange> {
-        let Self { router, dynamic, dns_servers, interface, server, lease_seconds, mtu, ra, slaac } = self;
+        let Self { router, dynamic, dns_servers, interface, server, lease_seconds, mtu, ra, slaac, authoritative } =
+            self;
         let mut c = Vec::new();
         c.extend(router.map(NetworkChange::Router));
         c.extend(dynamic.map(NetworkChange::Dynamic));
@@ -100,6 +105,7 @@ impl NetworkPatch {
         c.extend(mtu.map(NetworkChange::Mtu));
         c.extend(ra.map(NetworkChange::Ra));
         c.extend(slaac.map(NetworkChange::Slaac));
+        c.extend(authoritative.map(NetworkChange::Authoritative));
         c
     }
 }

@@ -8,6 +8,7 @@
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
+use dhcproto::v4::relay::{RelayCode, RelayInfo};
 use dhcproto::v4::{DhcpOption, Message, MessageType, Opcode, OptionCode};
 
 use super::offers::Offers;
@@ -64,6 +65,7 @@ pub(crate) enum Skip {
     TypeNotServed,
     DeclineOutsideDynamic,
     DeclineWithoutAddress,
+    NotAuthoritative,
 }
 
 impl Skip {
@@ -81,6 +83,7 @@ impl Skip {
             Skip::TypeNotServed => "type_not_served",
             Skip::DeclineOutsideDynamic => "decline_outside_dynamic",
             Skip::DeclineWithoutAddress => "decline_without_address",
+            Skip::NotAuthoritative => "not_authoritative",
         }
     }
 
@@ -98,6 +101,9 @@ impl Skip {
             Skip::TypeNotServed => "message type not served",
             Skip::DeclineOutsideDynamic => "DECLINE of an address outside the dynamic range",
             Skip::DeclineWithoutAddress => "DECLINE without a requested address",
+            Skip::NotAuthoritative => {
+                "REQUEST from a client without a lease here, on a network that is not authoritative"
+            }
         }
     }
 }
@@ -119,9 +125,15 @@ fn opt_ip(msg: &Message, code: OptionCode) -> Option<Ipv4Addr> {
 }
 
 impl Ctx<'_> {
-    /// The network a request belongs to.
+    /// The network a request belongs to: the relay's link selection
+    /// (RFC 3527), giaddr, the receiving interface, ciaddr, the only one.
     fn network(&self, msg: &Message) -> Option<&Arc<Network>> {
         let nets = self.world.table::<Network>();
+        if let Some(RelayInfo::LinkSelection(link)) =
+            reply::relay_info(msg).and_then(|i| i.get(RelayCode::LinkSelection))
+        {
+            return nets.containing(*link);
+        }
         if !msg.giaddr().is_unspecified() {
             return nets.containing(msg.giaddr());
         }
@@ -293,11 +305,20 @@ impl Ctx<'_> {
     }
 
     fn request(&self, msg: &Message, mac: Mac, net: &Network, server: Ipv4Addr) -> Decision {
-        if let Some(sid) = opt_ip(msg, OptionCode::ServerIdentifier) {
-            if sid != server {
+        let sid = opt_ip(msg, OptionCode::ServerIdentifier);
+        if let Some(sid) = sid {
+            if sid != server && Some(sid) != reply::server_id_override(msg) {
                 self.offers.forget(&mac);
                 return Decision::Ignore(Skip::OtherServer);
             }
+        }
+        let node = self.node_on(&mac, net).map(|n| &**n);
+        // RFC 2131 4.3.2: a server that is not authoritative stays silent
+        // to a client it has no record of (INIT-REBOOT, RENEWING and
+        // REBINDING name no server): another server may hold its lease.
+        let known = node.is_some() || self.world.table::<Lease>().of(&net.name, &mac).is_some();
+        if sid.is_none() && !net.authoritative && !known {
+            return Decision::Ignore(Skip::NotAuthoritative);
         }
         let requested =
             opt_ip(msg, OptionCode::RequestedIpAddress).or(Some(msg.ciaddr()).filter(|ip| !ip.is_unspecified()));
@@ -308,7 +329,6 @@ impl Ctx<'_> {
         if !net.subnet.contains(&ip) {
             return nak("address is not on this network");
         }
-        let node = self.node_on(&mac, net).map(|n| &**n);
         let ok = match node.and_then(|n| n.ipv4) {
             Some(static_ip) => static_ip == ip,
             None => {
@@ -355,6 +375,7 @@ mod tests {
     use crate::state::{Schema, State, StateError};
     use crate::types::range::Range;
     use crate::types::secret::Secret;
+    use dhcproto::v4::relay::{RelayCode, RelayInfo};
     use dhcproto::v4::{Architecture, DhcpOption};
 
     const SERVER: Ipv4Addr = Ipv4Addr::new(10, 9, 0, 1);
@@ -393,6 +414,7 @@ mod tests {
                     v6prefix: None,
                     ra: Default::default(),
                     slaac: false,
+                    authoritative: true,
                     interface: None,
                     server: Some(SERVER),
                     lease_seconds: 600,
@@ -541,6 +563,109 @@ mod tests {
         // A node's static address, or one in the static range: not a client's to decline.
         assert!(matches!(decline("10.9.0.10"), Decision::Ignore(_)));
         assert!(matches!(decline("10.9.0.15"), Decision::Ignore(_)));
+    }
+
+    fn with_relay_info(mut m: Message, infos: Vec<RelayInfo>) -> Message {
+        let mut info = dhcproto::v4::relay::RelayAgentInformation::default();
+        for i in infos {
+            info.insert(i);
+        }
+        m.opts_mut().insert(DhcpOption::RelayAgentInformation(info));
+        m
+    }
+
+    #[tokio::test]
+    async fn relay_agent_information_is_echoed_and_its_link_selection_and_server_override_honoured() {
+        let (_dir, state) = world().await;
+        let w = state.snapshot();
+        let (cfg, offers, arrival) = (Config::default(), Offers::default(), Arrival::default());
+        let ctx = Ctx { world: &w, config: &cfg, offers: &offers, arrival: &arrival, now: 0 };
+        let over = Ipv4Addr::new(10, 9, 0, 254);
+        let info = vec![
+            RelayInfo::AgentCircuitId(b"sw1/port7".to_vec()),
+            RelayInfo::AgentRemoteId(b"sw1".to_vec()),
+            RelayInfo::ServerIdentifierOverride(over),
+        ];
+        let offer = reply(ctx.decide(&with_relay_info(request(1, MessageType::Discover, false), info.clone())));
+        let Some(DhcpOption::RelayAgentInformation(echoed)) = offer.opts().get(OptionCode::RelayAgentInformation)
+        else {
+            panic!("option 82 not echoed: {offer:?}")
+        };
+        assert_eq!(echoed.get(RelayCode::AgentCircuitId), Some(&RelayInfo::AgentCircuitId(b"sw1/port7".to_vec())));
+        // RFC 5107: the client sees the relay's address as the server, and
+        // its REQUEST naming that address is ours; the TFTP server is still us.
+        assert_eq!(opt_ip(&offer, OptionCode::ServerIdentifier), Some(over));
+        assert_eq!(offer.siaddr(), SERVER);
+        let mut req = with_relay_info(request(1, MessageType::Request, false), info.clone());
+        req.opts_mut().insert(DhcpOption::RequestedIpAddress(offer.yiaddr()));
+        req.opts_mut().insert(DhcpOption::ServerIdentifier(over));
+        assert!(matches!(ctx.decide(&req), Decision::Commit { .. }));
+        // A NAK echoes it too.
+        let mut wrong = with_relay_info(request(0xaa, MessageType::Request, false), info);
+        wrong.opts_mut().insert(DhcpOption::RequestedIpAddress(Ipv4Addr::new(10, 9, 0, 11)));
+        let nak = reply(ctx.decide(&wrong));
+        assert_eq!(nak.opts().msg_type(), Some(MessageType::Nak));
+        assert!(nak.opts().get(OptionCode::RelayAgentInformation).is_some());
+
+        // RFC 3527: the link selection names the network, whatever giaddr is.
+        let mut far = request(1, MessageType::Discover, false);
+        far.set_giaddr(Ipv4Addr::new(192, 0, 2, 1));
+        assert!(matches!(ctx.decide(&far), Decision::Ignore(Skip::NoNetwork)));
+        let selected = with_relay_info(far.clone(), vec![RelayInfo::LinkSelection(Ipv4Addr::new(10, 9, 0, 0))]);
+        assert_eq!(reply(ctx.decide(&selected)).opts().msg_type(), Some(MessageType::Offer));
+        let nowhere = with_relay_info(far, vec![RelayInfo::LinkSelection(Ipv4Addr::new(192, 0, 2, 0))]);
+        assert!(matches!(ctx.decide(&nowhere), Decision::Ignore(Skip::NoNetwork)));
+    }
+
+    #[tokio::test]
+    async fn a_network_that_is_not_authoritative_is_silent_to_strangers_in_init_reboot() {
+        let (_dir, state) = world().await;
+        let (cfg, offers, arrival) = (Config::default(), Offers::default(), Arrival::default());
+        // INIT-REBOOT: option 50, no server identifier, for an address here.
+        let reboot = |mac: u8, ip: [u8; 4]| {
+            let mut m = request(mac, MessageType::Request, false);
+            m.opts_mut().insert(DhcpOption::RequestedIpAddress(Ipv4Addr::from(ip)));
+            m
+        };
+        {
+            let w = state.snapshot();
+            let ctx = Ctx { world: &w, config: &cfg, offers: &offers, arrival: &arrival, now: 0 };
+            // Authoritative (the default): a stranger asking for a static-range address is told no.
+            assert_eq!(reply(ctx.decide(&reboot(5, [10, 9, 0, 15]))).opts().msg_type(), Some(MessageType::Nak));
+        }
+        state
+            .write(|t| {
+                let mut n = (**t.world().table::<Network>().get("n").unwrap()).clone();
+                n.authoritative = false;
+                t.put(n)?;
+                lease::put(
+                    t,
+                    Lease {
+                        ip: Ipv4Addr::new(10, 9, 0, 100),
+                        mac: Mac([0x52, 0x54, 0, 0, 0, 6]),
+                        network: "n".into(),
+                        hostname: None,
+                        expires_at: 10_000,
+                    },
+                    0,
+                )
+                .map_err(|e| match e {
+                    lease::LeaseError::State(s) => s,
+                    other => panic!("{other}"),
+                })?;
+                Ok::<_, StateError>(())
+            })
+            .await
+            .unwrap();
+        let w = state.snapshot();
+        let ctx = Ctx { world: &w, config: &cfg, offers: &offers, arrival: &arrival, now: 0 };
+        // A stranger: silence (another server may hold its lease).
+        assert!(matches!(ctx.decide(&reboot(5, [10, 9, 0, 15])), Decision::Ignore(Skip::NotAuthoritative)));
+        // A client with a lease here asking for another address: NAK.
+        assert_eq!(reply(ctx.decide(&reboot(6, [10, 9, 0, 15]))).opts().msg_type(), Some(MessageType::Nak));
+        // ... and for its own: ACK. A known node is never a stranger.
+        assert!(matches!(ctx.decide(&reboot(6, [10, 9, 0, 100])), Decision::Commit { .. }));
+        assert!(matches!(ctx.decide(&reboot(0xaa, [10, 9, 0, 10])), Decision::Commit { .. }));
     }
 
     #[test]

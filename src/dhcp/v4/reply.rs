@@ -1,10 +1,13 @@
 //! Building DHCPv4 replies: header fields copied as RFC 2131 says, the
 //! options every client needs (1, 3, 6, 15, 51, 54, 58, 59, ...), the boot
 //! fields PXE firmware needs (siaddr, sname, NUL-terminated file, 60, 43,
-//! 97 echo, 66/67 when asked for), padded to the 300-byte BOOTP minimum.
+//! 97 echo, 66/67 when asked for), the relay agent information echoed
+//! (RFC 3046) with its server identifier override honoured (RFC 5107),
+//! padded to the 300-byte BOOTP minimum.
 
 use std::net::Ipv4Addr;
 
+use dhcproto::v4::relay::{RelayAgentInformation, RelayCode, RelayInfo};
 use dhcproto::v4::{DhcpOption, Message, MessageType, Opcode, OptionCode};
 use dhcproto::{Encodable, Encoder};
 
@@ -14,7 +17,26 @@ use crate::inventory::network::Network;
 /// The BOOTP minimum some clients insist on.
 const MIN_LEN: usize = 300;
 
-/// A reply skeleton: header copied from the request.
+/// The relay agent information (option 82) a request carries.
+pub(crate) fn relay_info(req: &Message) -> Option<&RelayAgentInformation> {
+    match req.opts().get(OptionCode::RelayAgentInformation) {
+        Some(DhcpOption::RelayAgentInformation(info)) => Some(info),
+        _ => None,
+    }
+}
+
+/// RFC 5107: the address a relay asks clients to see as the server
+/// identifier (it forwards their unicast renewals to us).
+pub(crate) fn server_id_override(req: &Message) -> Option<Ipv4Addr> {
+    match relay_info(req)?.get(RelayCode::ServerIdentifierOverride) {
+        Some(RelayInfo::ServerIdentifierOverride(ip)) => Some(*ip),
+        _ => None,
+    }
+}
+
+/// A reply skeleton: header copied from the request, the server
+/// identifier (the relay's override if it asked for one), and the relay
+/// agent information echoed (RFC 3046 2.2).
 fn skeleton(req: &Message, kind: MessageType, server: Ipv4Addr) -> Message {
     let mut m = Message::default();
     m.set_opcode(Opcode::BootReply)
@@ -24,7 +46,10 @@ fn skeleton(req: &Message, kind: MessageType, server: Ipv4Addr) -> Message {
         .set_giaddr(req.giaddr())
         .set_chaddr(req.chaddr());
     m.opts_mut().insert(DhcpOption::MessageType(kind));
-    m.opts_mut().insert(DhcpOption::ServerIdentifier(server));
+    m.opts_mut().insert(DhcpOption::ServerIdentifier(server_id_override(req).unwrap_or(server)));
+    if let Some(info) = relay_info(req) {
+        m.opts_mut().insert(DhcpOption::RelayAgentInformation(info.clone()));
+    }
     m
 }
 

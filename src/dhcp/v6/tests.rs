@@ -55,6 +55,7 @@ async fn world() -> (tempfile::TempDir, State) {
                 v6prefix: Some(V6Prefix::Explicit(format!("{PREFIX}/64").parse().unwrap())),
                 ra: Default::default(),
                 slaac: false,
+                authoritative: true,
                 interface: Some("br0".into()),
                 server: None,
                 lease_seconds: 4000,
