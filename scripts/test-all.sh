@@ -15,7 +15,7 @@ packages=(
   iproute2 curl               # namespaces, the HTTP client
   openssl                     # an operator's own CA and certificates, fingerprints cross-checked
   udhcpc isc-dhcp-client dhcpcd-base  # DHCP clients (v4 and v6)
-  ndisc6 isc-dhcp-relay       # rdisc6 (router advertisements), dhcrelay -6
+  ndisc6 isc-dhcp-relay tcpdump  # rdisc6 (router advertisements), dhcrelay -4/-6, what a relay sees
   tftp-hpa atftp              # TFTP clients
   qemu-system-x86 ipxe-qemu ipxe  # the network-booted VM, its NIC ROM, the iPXE loaders
   busybox-static cpio xz-utils    # the discovery initrd the QEMU test builds

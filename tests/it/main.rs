@@ -23,8 +23,9 @@
 //! - [`os_install_scale`]: the os-install flow for 50 simulated nodes;
 //! - [`netns_clients`]: udhcpc, dhclient, tftp-hpa, atftp, curl in
 //!   namespaces;
-//! - [`netns_v6`]: rdisc6, dhclient -6, dhcpcd and dhcrelay -6 against the
-//!   router advertisements and the DHCPv6 server;
+//! - [`netns_v6`]: rdisc6, dhclient -6 and dhcpcd against the router
+//!   advertisements and the DHCPv6 server;
+//! - [`netns_relay`]: clients behind ISC dhcrelay -6 and -4 (option 82);
 //! - [`ssh_jig`]: the script jig against a real sshd in a namespace;
 //! - [`qemu_boot`], [`qemu_os_install`]: real VMs network-booting;
 //! - [`systemd_unit`]: the unit passes `systemd-analyze verify`;
@@ -46,6 +47,7 @@ mod engine;
 mod faults;
 mod hostile_packets;
 mod netns_clients;
+mod netns_relay;
 mod netns_v6;
 mod os_install_scale;
 mod qemu_boot;

@@ -1,11 +1,10 @@
 //! IPv6 with real clients across a real L2 segment: Fulcrum's router
 //! advertisements seen by rdisc6 (ndisc6), a known node's DHCPv6 lease by
 //! ISC dhclient -6 (the address the API shows, its DUID recorded, the
-//! lease in the store, released on `-r`), an unknown client by dhcpcd,
-//! which must pick up the RA and run DHCPv6 on its own, and a client
-//! behind ISC dhcrelay -6 in a namespace of its own (the relay envelope,
-//! interface-id and all). Needs root; fails under CI=true when anything is
-//! missing.
+//! lease in the store, released on `-r`), and an unknown client by
+//! dhcpcd, which must pick up the RA and run DHCPv6 on its own. Relayed
+//! clients are in [`crate::netns_relay`]. Needs root; fails under CI=true
+//! when anything is missing.
 
 use std::net::Ipv6Addr;
 use std::process::Command;
@@ -40,7 +39,7 @@ impl Lab {
 }
 
 /// No duplicate address detection in a namespace: addresses are usable at once.
-fn no_dad(ns: &Netns) {
+pub(crate) fn no_dad(ns: &Netns) {
     for key in ["net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0"] {
         run(ns.cmd("sysctl").args(["-qw", key]));
     }
@@ -94,7 +93,7 @@ fn field<'a>(out: &'a str, key: &str) -> Option<&'a str> {
 }
 
 /// Runs dhclient -6 once; returns the variables its script saw on BOUND6.
-fn dhclient6(ns: &Netns, srv: &Server, dir: &std::path::Path) -> std::collections::HashMap<String, String> {
+pub(crate) fn dhclient6(ns: &Netns, srv: &Server, dir: &std::path::Path) -> std::collections::HashMap<String, String> {
     let out = dir.join("env");
     let script = dir.join("script.sh");
     std::fs::write(
@@ -243,93 +242,4 @@ fn router_advertisements_and_dhcpv6_with_real_clients() {
     for counter in ["fulcrum_ra_sent", "fulcrum_ra_solicits", "fulcrum_dhcp6_advertises", "fulcrum_dhcp6_replies"] {
         assert!(crate::harness::metric(&text, counter) > 0, "{counter}:\n{text}");
     }
-}
-
-/// A process the test started, ended by PID when dropped.
-struct Child(std::process::Child);
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-#[test]
-fn dhcpv6_through_isc_dhcrelay() {
-    if !prerequisites("netns_v6 relay", true, &["ip", "sysctl", "dhclient", "dhcrelay"]) {
-        return;
-    }
-    // client --- [low0 relay up1] --- [up0 server]: the client's link is
-    // fd00:75::/64, which only the relay is on; Fulcrum serves it from an
-    // unbound socket, knowing the network by the relay's link address.
-    let server_ns = Netns::new("srv6r");
-    let relay = Netns::new("rly6");
-    let client = Netns::new("cli6r");
-    for ns in [&server_ns, &relay, &client] {
-        no_dad(ns);
-    }
-    server_ns.ip(&["link", "add", "up0", "type", "veth", "peer", "name", "up1"]);
-    server_ns.ip(&["link", "set", "up1", "netns", &relay.name]);
-    server_ns.ip(&["addr", "add", "fd00:99::1/64", "dev", "up0"]);
-    server_ns.ip(&["link", "set", "up0", "up"]);
-    server_ns.ip(&["-6", "route", "add", "fd00:75::/64", "via", "fd00:99::2"]);
-    relay.ip(&["addr", "add", "fd00:99::2/64", "dev", "up1"]);
-    relay.ip(&["link", "set", "up1", "up"]);
-    relay.ip(&["link", "add", "low0", "type", "veth", "peer", "name", "eth0"]);
-    relay.ip(&["link", "set", "eth0", "netns", &client.name]);
-    relay.ip(&["addr", "add", "fd00:75::fe/64", "dev", "low0"]);
-    relay.ip(&["link", "set", "low0", "up"]);
-    client.ip(&["link", "set", "eth0", "address", NODE_MAC, "up"]);
-
-    let config = "data_dir = \"{dir}/data\"\n[http]\nlisten = \"[::]:8080\"\n[dhcp]\nlisten4 = \"127.0.0.1:67\"\n\
-                  [dns]\nenabled = false\n[tftp]\nenabled = false\n[boot]\nfiles_dir = \"{dir}/files\"\n";
-    let srv = Server::start(config, "127.0.0.1:8080".parse().unwrap(), Some(&server_ns));
-    let api = |method: &str, path: &str, body: Option<&Value>| curl(Some(&server_ns), method, &srv.url(path), body);
-    let (code, v) = api(
-        "POST",
-        "/api/v1/networks",
-        Some(&json!({
-            "name": "far", "subnet": "10.75.0.0/24", "static": {"start": "10.75.0.10", "end": "10.75.0.99"},
-            "domain": "far.test", "v6prefix": "fd00:75::/64",
-        })),
-    );
-    assert_eq!(code, 201, "{v}");
-    // A second network with a v6 prefix, so that nothing falls back to "the only one".
-    let (code, v) = api(
-        "POST",
-        "/api/v1/networks",
-        Some(&json!({
-            "name": "near", "subnet": "10.74.0.0/24", "static": {"start": "10.74.0.10", "end": "10.74.0.99"},
-            "domain": "near.test", "v6prefix": "fd00:74::/64",
-        })),
-    );
-    assert_eq!(code, 201, "{v}");
-    let (code, node) =
-        api("POST", "/api/v1/nodes", Some(&json!({"name": "r1.far.test", "macs": [NODE_MAC], "network": "far"})));
-    assert_eq!(code, 201, "{node}");
-    let want = node["ipv6"].as_str().unwrap().to_string();
-    assert!(want.starts_with("fd00:75::"), "{node}");
-
-    let pid = tempfile::tempdir().unwrap();
-    let _relay = Child(
-        relay
-            .cmd("dhcrelay")
-            .args(["-6", "-d", "-I", "-pf"])
-            .arg(pid.path().join("dhcrelay.pid"))
-            .args(["-l", "low0", "-u", "fd00:99::1%up1"])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("dhcrelay"),
-    );
-    let d = tempfile::tempdir().unwrap();
-    let env = dhclient6(&client, &srv, d.path());
-    assert_eq!(env.get("new_ip6_address"), Some(&want), "{env:?}");
-    let (_, leases) = api("GET", "/api/v1/leases?family=6&network=far", None);
-    assert_eq!(leases.as_array().map(Vec::len), Some(1), "{leases}");
-    assert_eq!(leases[0]["ip"], want.as_str());
-    assert_eq!(leases[0]["node"], "r1.far.test");
-    let (code, v) = api("GET", "/api/v1/leases?family=5", None);
-    assert_eq!(code, 400, "{v}");
 }
