@@ -117,8 +117,8 @@ pub(crate) async fn discover(
         return Err(ApiError::new(StatusCode::FORBIDDEN, format!("{} is not on a network Fulcrum serves", peer.ip())));
     }
     let source = match peer.ip() {
-        IpAddr::V4(v4) => Some(v4),
-        IpAddr::V6(v6) => v6.to_ipv4_mapped(),
+        IpAddr::V6(v6) => Some(v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4)),
+        v4 => Some(v4),
     };
     let (node, created) = api.engine.discover(d.mac, source).await?;
     let status = if created { StatusCode::CREATED } else { StatusCode::OK };

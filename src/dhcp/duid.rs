@@ -58,6 +58,16 @@ impl Duid {
         Mac::from_chaddr(mac)
     }
 
+    /// Whether the DUID can tell one machine from another: not a DUID-UUID
+    /// (type 4) of all zeros or all ones, which firmware without an SMBIOS
+    /// UUID sends (iPXE in a QEMU guest without `-uuid`). Such a DUID is
+    /// never recorded for a node nor used to recognise one.
+    pub(crate) fn is_distinctive(&self) -> bool {
+        let b = &*self.0;
+        let uuid = u16::from_be_bytes([b[0], b[1]]) == 4 && b.len() == 18;
+        !(uuid && (b[2..].iter().all(|x| *x == 0) || b[2..].iter().all(|x| *x == 0xff)))
+    }
+
     /// A DUID-LLT for `mac` made at `unix` seconds (the time field counts
     /// from 2000-01-01, modulo 2^32).
     pub(crate) fn llt(mac: Mac, unix: u64) -> Duid {
@@ -232,6 +242,10 @@ mod tests {
         // A DUID-LL of another hardware type, or of the wrong length.
         assert_eq!("00:03:00:06:52:54:00:12:34:56".parse::<Duid>().unwrap().mac(), None);
         assert_eq!("00:03:00:01:52:54:00:12:34".parse::<Duid>().unwrap().mac(), None);
+        assert!(uuid.is_distinctive() && llt.is_distinctive());
+        let mut zero = vec![0, 4];
+        zero.extend([0; 16]);
+        assert!(!Duid::new(&zero).unwrap().is_distinctive());
         assert!(Duid::new(&[0, 1]).is_err());
         assert!(Duid::new(&[0; 131]).is_err());
         assert!("00:1".parse::<Duid>().is_err());

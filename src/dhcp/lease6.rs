@@ -107,7 +107,7 @@ pub(crate) fn bind(txn: &mut Txn<'_>, leases: Vec<Lease6>, now: u64) -> Result<(
         if let Some(prev) = prev.filter(|p| *p != lease.addr) {
             txn.delete::<Lease6, _>(&prev)?;
         }
-        if let Some(node) = &lease.node {
+        if let Some(node) = lease.node.as_ref().filter(|_| duid.is_distinctive()) {
             let known = txn.world().table::<NodeDuid>().get(&duid).is_some_and(|r| &r.node == node);
             if !known {
                 txn.put(NodeDuid { duid: duid.clone(), node: node.clone(), seen_at: now })?;

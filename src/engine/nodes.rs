@@ -5,7 +5,6 @@
 //! rules (unique MACs and addresses, allocation, the provisioning state
 //! machine).
 
-use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 use super::error::EngineError;
@@ -169,13 +168,27 @@ impl Engine {
     /// and whether it is new. A new MAC is registered as
     /// `d<mac>.<domain>` on the network of `source`; either way the node is
     /// alive. Idempotent.
-    pub(crate) async fn discover(&self, mac: Mac, source: Option<Ipv4Addr>) -> Result<(Arc<Node>, bool), EngineError> {
+    pub(crate) async fn discover(
+        &self,
+        mac: Mac,
+        source: Option<std::net::IpAddr>,
+    ) -> Result<(Arc<Node>, bool), EngineError> {
         let bootenv = self.config.boot.discovery_bootenv.clone();
         self.write(move |txn, fx| {
             // A registered machine asks again only from its own address (or
             // the admin node from loopback): the answer carries its token.
             if let Some(known) = txn.world().table::<Node>().by_mac(&mac) {
-                let from_itself = source.is_some_and(|s| s.is_loopback() || Some(s) == known.ipv4);
+                let w = txn.world();
+                let from_itself = source.is_some_and(|s| match s {
+                    std::net::IpAddr::V4(v4) => v4.is_loopback() || Some(v4) == known.ipv4,
+                    // Its own address, or a SLAAC address made from one of its MACs.
+                    std::net::IpAddr::V6(v6) => {
+                        v6.is_loopback()
+                            || Some(v6) == known.ipv6(w)
+                            || crate::net::ula::eui64_mac(u128::from(v6) as u64)
+                                .is_some_and(|m| known.macs.contains(&m))
+                    }
+                });
                 if !from_itself {
                     return Err(EngineError::NotFromNode { node: known.name.clone() });
                 }

@@ -300,15 +300,22 @@ pub(crate) fn create(txn: &mut Txn<'_>, spec: NodeSpec, default_bootenv: &str) -
 pub(crate) fn register_discovered(
     txn: &mut Txn<'_>,
     mac: Mac,
-    source: Option<Ipv4Addr>,
+    source: Option<std::net::IpAddr>,
     discovery_bootenv: &str,
 ) -> Result<Option<Arc<Node>>, InventoryError> {
     if txn.world().table::<Node>().by_mac(&mac).is_some() {
         return Ok(None);
     }
     let nets = txn.world().table::<Network>();
+    let gid = txn.world().global_id();
+    let by_source = |ip: std::net::IpAddr| match ip {
+        std::net::IpAddr::V4(v4) => nets.containing(v4),
+        std::net::IpAddr::V6(v6) => {
+            nets.iter().find(|n| n.v6_prefix(gid).is_some_and(|p| u128::from(p) >> 64 == u128::from(v6) >> 64))
+        }
+    };
     let net = source
-        .and_then(|ip| nets.containing(ip))
+        .and_then(by_source)
         .or_else(|| nets.sole())
         .ok_or_else(|| InventoryError::invalid("mac", "no network to register this machine on"))?;
     let spec = NodeSpec {

@@ -1,13 +1,16 @@
 //! RFC 4193 unique local IPv6 prefixes and the MD5-derived interface IDs
 //! that map a node's FQDN to its IPv6 address (OpenCrowbar's scheme, with
 //! `fd`). The API's views, the boot templates and the run inputs derive a
-//! node's IPv6 address here; DNS and DHCPv6 are to use the same functions.
+//! node's IPv6 address here, as do DNS and DHCPv6; and the MAC inside an
+//! EUI-64 interface ID (how DHCPv6 and discovery recognise a SLAAC or
+//! link-local address).
 
 use std::net::Ipv6Addr;
 
 use md5::{Digest, Md5};
 
 use crate::types::global_id::GlobalId;
+use crate::types::mac::Mac;
 
 /// `fd` + Global ID + 16-bit subnet ID: a network's `auto` /64, as an
 /// address whose low 64 bits are zero.
@@ -32,6 +35,14 @@ pub(crate) fn node_address(prefix: Ipv6Addr, fqdn: &str) -> Ipv6Addr {
     Ipv6Addr::from(upper | u128::from(interface_id(fqdn)))
 }
 
+/// The MAC a modified EUI-64 interface ID (RFC 4291 appendix A: ff:fe in
+/// the middle, the universal/local bit flipped) was made from; `None` for
+/// any other interface ID (a random, a DHCPv6 or an md5 one).
+pub(crate) fn eui64_mac(iid: u64) -> Option<Mac> {
+    let o = iid.to_be_bytes();
+    (o[3] == 0xff && o[4] == 0xfe).then(|| Mac([o[0] ^ 0x02, o[1], o[2], o[5], o[6], o[7]]))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -41,6 +52,13 @@ mod tests {
         let gid = GlobalId::from_u64(0x12_3456_789a);
         assert_eq!(auto_prefix(gid, 7), "fd12:3456:789a:7::".parse::<Ipv6Addr>().unwrap());
         assert!(GlobalId::random().value() < (1 << 40));
+    }
+
+    #[test]
+    fn eui64_interface_ids_give_their_mac() {
+        let a: Ipv6Addr = "fd00::5054:ff:fe12:3456".parse().unwrap();
+        assert_eq!(eui64_mac(u128::from(a) as u64), Some(Mac([0x52, 0x54, 0, 0x12, 0x34, 0x56])));
+        assert_eq!(eui64_mac(interface_id("node1.example.com")), None);
     }
 
     #[test]

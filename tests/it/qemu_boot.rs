@@ -17,6 +17,12 @@
 //! and sees it fetch the new script, boot with the stage-2 command line,
 //! get the node's static address, and report back (alive again).
 //!
+//! A second test boots the same guest on a segment with no IPv4 at all:
+//! iPXE gets Fulcrum's router advertisement, a DHCPv6 lease and the script
+//! URL on the ULA (option 59), fetches script, kernel and initrd over
+//! HTTP there, and the initrd (its address by SLAAC from the same RA)
+//! registers over IPv6.
+//!
 //! The guest kernel is Debian's cloud kernel (virtio-net as a module),
 //! fetched once with `apt-get download` and cached in
 //! `target/qemu-assets/`; set `FULCRUM_QEMU_KERNEL_DEB` to a .deb to use
@@ -277,4 +283,103 @@ fn lease_of(ns: &Netns, mac: &str) -> Option<Ipv4Addr> {
     let mine: Vec<&Value> = leases.as_array().into_iter().flatten().filter(|l| l["mac"] == mac).collect();
     assert!(mine.len() <= 1, "{mac} holds several leases: {leases}");
     mine.first().and_then(|l| l["ip"].as_str()).and_then(|s| s.parse().ok())
+}
+
+/// The IPv6-only boot segment's /64, and Fulcrum's address in it.
+const PREFIX6: &str = "fd00:77::";
+const SERVER6: &str = "fd00:77::1";
+
+#[test]
+fn qemu_netboot_over_ipv6_alone() {
+    let tools =
+        ["ip", "qemu-system-x86_64", "curl", "busybox", "cpio", "gzip", "flock", "dpkg", "apt-get", "apt-cache"];
+    if !crate::harness::qemu::prerequisites("qemu_boot v6", &tools) {
+        return;
+    }
+    let t0 = Instant::now();
+    let phase = |what: &str| eprintln!("[qemu_boot v6 {:>5.1}s] {what}", t0.elapsed().as_secs_f64());
+
+    // A segment with no IPv4 at all: br0 has only its ULA address (and its
+    // link-local one), tap0 for QEMU.
+    let ns = Netns::new("qemu6");
+    for key in ["net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0"] {
+        crate::harness::run(ns.cmd("sysctl").args(["-qw", key]));
+    }
+    ns.ip(&["link", "add", "br0", "type", "bridge", "stp_state", "0", "forward_delay", "0"]);
+    ns.ip(&["addr", "add", &format!("{SERVER6}/64"), "dev", "br0"]);
+    ns.ip(&["tuntap", "add", "dev", "tap0", "mode", "tap"]);
+    ns.ip(&["link", "set", "tap0", "master", "br0"]);
+    ns.ip(&["link", "set", "tap0", "up"]);
+    ns.ip(&["link", "set", "br0", "up"]);
+
+    let dir = tempfile::tempdir().expect("server tempdir");
+    let token = format!("qemu-boot6-{}-{}", std::process::id(), nanos_now());
+    build_assets(&dir.path().join("files/discovery"), &token, "init");
+    phase("boot files ready");
+    let config = crate::harness::qemu::SERVER_CONFIG
+        .replace("listen = \"0.0.0.0:8080\"", "listen = \"[::]:8080\"")
+        .replace("[dhcp]\n", "[api]\nlisten = \"127.0.0.1:8443\"\n[dhcp]\n");
+    let boot6 = format!("http://[{SERVER6}]:8080");
+    let ops = "https://127.0.0.1:8443";
+    let server = Server::start_in(dir, &config, format!("[{SERVER6}]:8080").parse().expect("addr"), Some(&ns));
+    // The network still has an IPv4 subnet on paper (the record needs one);
+    // nothing on the link has an IPv4 address, so DHCPv4 answers nobody.
+    let (code, body) = curl(
+        Some(&ns),
+        "POST",
+        &format!("{ops}/api/v1/networks"),
+        Some(&json!({
+            "name": "boot6", "subnet": "10.76.9.0/24",
+            "static": {"start": "10.76.9.10", "end": "10.76.9.99"},
+            "domain": "qemu6.test", "interface": "br0", "v6prefix": format!("{PREFIX6}/64"), "slaac": true,
+        })),
+    );
+    assert_eq!(code, 201, "create network: {body}");
+
+    let vm_dir = tempfile::tempdir().expect("vm tempdir");
+    let mut vm = Qemu::netboot_bios(&ns, vm_dir.path(), "tap0", MAC);
+    let serial_log = vm.serial.clone();
+    phase("QEMU started; waiting for the guest to register over IPv6");
+    let node6 = "d52-54-00-fc-00-01.qemu6.test";
+    let node = wait_guest(&mut vm, &server, "the guest to register through /api/v1/discover over IPv6", || {
+        let (code, node) = curl(Some(&ns), "GET", &format!("{ops}/api/v1/nodes/{node6}"), None);
+        (code == 200 && node["alive"] == true).then_some(node)
+    });
+    let serial = wait_guest(&mut vm, &server, "the stage-1 marker on the serial port", || {
+        let s = vm_serial(&serial_log);
+        s.contains("FULCRUM-INITRD: registered stage=1").then_some(s)
+    });
+    phase("registered");
+    let diag = |vm: &Qemu| format!("{}\n--- server log ---\n{}", vm.diagnostics(), server.log_text());
+
+    // iPXE took a DHCPv6 lease (nothing answered its DHCPv4) and the
+    // boot-file URL on the ULA, and fetched the script, kernel and initrd
+    // over HTTP from there.
+    let (_, leases) = curl(Some(&ns), "GET", &format!("{ops}/api/v1/leases?family=6"), None);
+    let lease = leases
+        .as_array()
+        .and_then(|l| l.first().cloned())
+        .unwrap_or_else(|| panic!("no DHCPv6 lease:\n{leases}\n{}", diag(&vm)));
+    assert!(lease["ip"].as_str().unwrap_or_default().starts_with(PREFIX6), "{lease}");
+    let (_, v4) = curl(Some(&ns), "GET", &format!("{ops}/api/v1/leases?family=4"), None);
+    assert_eq!(v4.as_array().map(Vec::len), Some(0), "no DHCPv4 here: {v4}");
+    // The boot-file URL came from DHCPv6 option 59 (iPXE prints it, and
+    // prints the download without its query).
+    assert!(serial.contains(&format!("Filename: {boot6}/boot/ipxe?mac={MAC}")), "{}", diag(&vm));
+    for url in [
+        format!("{boot6}/boot/ipxe"),
+        format!("{boot6}/boot/files/discovery/vmlinuz"),
+        format!("{boot6}/boot/files/discovery/initrd.img"),
+    ] {
+        assert!(crate::harness::qemu::ipxe_fetched(&serial, &url), "iPXE did not fetch {url}:\n{}", diag(&vm));
+    }
+    // The discovery image reached the API over IPv6 with the address the
+    // kernel made from the RA, and registered the machine on this network.
+    let cmdline = marker(&serial, "FULCRUM-INITRD: cmdline=").unwrap_or_default();
+    assert!(cmdline.contains(&format!("fulcrum.api={boot6} ")), "{cmdline}");
+    assert!(serial.contains("FULCRUM-INITRD: bound6 eth0 fd00:77::"), "{}", diag(&vm));
+    assert!(serial.contains("FULCRUM-INITRD: discover: HTTP/1.1 201"), "{}", diag(&vm));
+    assert_eq!(node["network"], "boot6", "{node}");
+    assert!(node["ipv6"].as_str().unwrap_or_default().starts_with(PREFIX6), "{node}");
+    phase("done");
 }

@@ -153,11 +153,8 @@ impl Segment<'_> {
 /// The MAC in a modified EUI-64 link-local address (fe80::/64 with
 /// ff:fe in the middle of the interface ID).
 pub(crate) fn eui64_mac(a: Ipv6Addr) -> Option<Mac> {
-    let o = a.octets();
-    if o[..8] != [0xfe, 0x80, 0, 0, 0, 0, 0, 0] || o[11] != 0xff || o[12] != 0xfe {
-        return None;
-    }
-    Some(Mac([o[8] ^ 0x02, o[9], o[10], o[13], o[14], o[15]]))
+    let link_local = u128::from(a) >> 64 == 0xfe80_0000_0000_0000;
+    link_local.then(|| ula::eui64_mac(u128::from(a) as u64)).flatten()
 }
 
 fn status(code: Status, msg: &str) -> DhcpOption {
@@ -313,7 +310,12 @@ impl<'w> Ctx6<'w> {
             None => self.arrival.src,
         };
         let mac = duid.mac().or(linklayer).or_else(|| peer.and_then(eui64_mac));
-        let by_duid = self.world.table::<NodeDuid>().get(&duid).and_then(|r| nodes.get(&r.node));
+        let by_duid = self
+            .world
+            .table::<NodeDuid>()
+            .get(&duid)
+            .filter(|_| duid.is_distinctive())
+            .and_then(|r| nodes.get(&r.node));
         let node = by_duid
             .or_else(|| duid.mac().and_then(|m| nodes.by_mac(&m)))
             .or_else(|| linklayer.and_then(|m| nodes.by_mac(&m)))
