@@ -156,6 +156,10 @@ pub struct DhcpConfig {
     /// MaxRtrAdvInterval (RFC 4861): the longest time between unsolicited
     /// router advertisements, 4..=1800 s.
     pub ra_interval: u32,
+    /// The most DHCPv6 leases clients that are no node may hold on one
+    /// network (a flood of made-up DUIDs stops there; nodes are never
+    /// refused). Expired leases are deleted a minute after they expire.
+    pub unknown_leases6: u32,
     /// Interfaces to serve on (one socket each, replies leave through them).
     /// Empty: one socket on `listen4`, for relayed and loopback use.
     pub interfaces: Vec<String>,
@@ -184,6 +188,7 @@ impl Default for DhcpConfig {
             v6: true,
             decline_seconds: 600,
             ra_interval: 600,
+            unknown_leases6: 65_536,
             interfaces: Vec::new(),
             bios_loader: "undionly.kpxe".into(),
             uefi_x64_loader: "snponly.efi".into(),

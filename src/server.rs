@@ -251,6 +251,7 @@ async fn start_services(config: Arc<Config>, state: State) -> anyhow::Result<Run
                 services.spawn(ra::run(state.clone(), config.clone(), stats.clone(), n, stop.clone()));
             }
         }
+        services.spawn(server.clone().reap(stop.clone()));
         dhcp6 = Some(server);
     }
 

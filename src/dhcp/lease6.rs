@@ -37,10 +37,16 @@ struct Holder {
     network: Arc<str>,
 }
 
-/// Lease by identity association.
+/// Lease by identity association, and how many leases of clients that
+/// are no node each network holds (the cap on strangers counts these).
 #[derive(Clone, Default)]
 pub(crate) struct Lease6Index {
     by_holder: HashMap<Holder, Ipv6Addr>,
+    strangers: HashMap<Arc<str>, u32>,
+}
+
+fn is_stranger(l: &Lease6) -> bool {
+    l.node.is_none() && l.duid.is_some()
 }
 
 fn holder(l: &Lease6) -> Option<Holder> {
@@ -55,12 +61,26 @@ impl Index<Lease6> for Lease6Index {
         if let Some(h) = holder(new) {
             self.by_holder.insert(h, new.addr);
         }
+        if is_stranger(new) {
+            *self.strangers.entry(Arc::from(new.network.as_str())).or_insert(0) += 1;
+        }
     }
 
     fn removed(&mut self, old: &Lease6) {
         if let Some(h) = holder(old) {
             if self.by_holder.get(&h) == Some(&old.addr) {
                 self.by_holder.remove(&h);
+            }
+        }
+        if is_stranger(old) {
+            let net: Arc<str> = Arc::from(old.network.as_str());
+            match self.strangers.get(&net).copied() {
+                Some(n) if n > 1 => {
+                    self.strangers.insert(net, n - 1);
+                }
+                _ => {
+                    self.strangers.remove(&net);
+                }
             }
         }
     }
@@ -74,6 +94,25 @@ impl Table<Lease6> {
         let h = Holder { duid: duid.clone(), iaid, network: Arc::from(network) };
         self.index().by_holder.get(&h).and_then(|a| self.get(a))
     }
+}
+
+impl Table<Lease6> {
+    /// How many leases clients that are no node hold on `network`,
+    /// expired ones included until they are reaped.
+    pub(crate) fn strangers_on(&self, network: &str) -> u32 {
+        self.index().strangers.get(network).copied().unwrap_or(0)
+    }
+}
+
+/// Deletes up to `limit` leases that expired before `before` (quarantined
+/// ones too, their time being up); returns how many.
+pub(crate) fn reap(txn: &mut Txn<'_>, before: u64, limit: usize) -> Result<usize, StateError> {
+    let gone: Vec<Ipv6Addr> =
+        txn.world().table::<Lease6>().iter().filter(|l| l.expires_at < before).map(|l| l.addr).take(limit).collect();
+    for a in &gone {
+        txn.delete::<Lease6, _>(a)?;
+    }
+    Ok(gone.len())
 }
 
 /// Whether `addr` is held by an unexpired lease of another identity

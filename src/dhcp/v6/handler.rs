@@ -339,10 +339,15 @@ impl<'w> Ctx6<'w> {
             let iid = u128::from(a) as u64;
             iid & DYNAMIC_IID == DYNAMIC_IID && nodes.by_interface_id(iid).is_none() && free(a)
         };
-        if let Some(l) = self.world.table::<Lease6>().of(&seg.net.name, &client.duid, iaid) {
+        let leases = self.world.table::<Lease6>();
+        if let Some(l) = leases.of(&seg.net.name, &client.duid, iaid) {
             if seg.contains(l.addr) && dynamic_ok(l.addr) {
                 return Some(l.addr);
             }
+        }
+        // A new stranger past the network's cap gets nothing.
+        if client.node.is_none() && leases.strangers_on(&seg.net.name) >= self.config.dhcp.unknown_leases6 {
+            return None;
         }
         let mut h = Md5::new();
         h.update(client.duid.as_bytes());

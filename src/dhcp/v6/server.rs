@@ -31,6 +31,8 @@ use crate::types::time::now;
 
 /// All_DHCP_Relay_Agents_and_Servers (RFC 8415 7.1).
 pub(crate) const ALL_SERVERS: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 1, 2);
+/// How often expired leases are deleted, and how long after their end.
+const REAP_EVERY: Duration = Duration::from_secs(60);
 /// The socket receive buffer asked for.
 pub(crate) const RECV_BUFFER: usize = 4 << 20;
 /// How often the host's interface addresses are re-read.
@@ -131,6 +133,24 @@ impl Server6 {
     pub(crate) async fn drain(&self) {
         self.tasks.close();
         self.tasks.wait().await;
+    }
+
+    /// Deletes expired leases (a minute past their end, up to 10,000 per
+    /// pass) every minute until `stop`: a stranger's address is never
+    /// reused by another client, so nothing else would.
+    pub(crate) async fn reap(self: Arc<Self>, stop: CancellationToken) {
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(REAP_EVERY) => {}
+                () = stop.cancelled() => return,
+            }
+            let before = now().saturating_sub(REAP_EVERY.as_secs());
+            match self.state.write(move |t| lease6::reap(t, before, 10_000)).await {
+                Ok(0) => {}
+                Ok(n) => tracing::debug!(n, "expired dhcpv6 leases deleted"),
+                Err(e) => tracing::warn!(error = %Report(&e), "expired dhcpv6 leases not deleted"),
+            }
+        }
     }
 
     /// Serves one socket until `stop` is cancelled.

@@ -398,3 +398,36 @@ fn malformed_datagrams_do_not_parse_or_panic() {
     // An IA_NA whose length runs past the end.
     let _ = parse(&[1, 0, 0, 1, 0, 3, 0, 40, 0, 0, 0, 1]);
 }
+
+#[tokio::test]
+async fn strangers_stop_at_the_cap_and_nodes_never_do_and_expired_leases_are_reaped() {
+    let (_dir, state) = world().await;
+    let mut cfg = Config::default();
+    cfg.dhcp.unknown_leases6 = 3;
+    let (arr, sid) = (arrival(), server_duid());
+    for i in 1..=3u8 {
+        let w = state.snapshot();
+        let ctx = Ctx6 { world: &w, config: &cfg, arrival: &arr, server_duid: &sid, now: 1000 };
+        let c = duid_ll(&format!("02:00:00:00:01:{i:02x}"));
+        let Decision6::Write { write: Write6::Bind(leases), .. } =
+            ctx.decide(&with_server_id(msg(MessageType::Request, &c, 1, None), &sid), &[])
+        else {
+            panic!("stranger {i} refused below the cap")
+        };
+        state.write(move |t| lease6::bind(t, leases, 1000)).await.unwrap();
+    }
+    let w = state.snapshot();
+    assert_eq!(w.table::<Lease6>().strangers_on("n"), 3);
+    let ctx = Ctx6 { world: &w, config: &cfg, arrival: &arr, server_duid: &sid, now: 1000 };
+    let fourth = ctx.decide(&msg(MessageType::Solicit, &duid_ll("02:00:00:00:01:04"), 1, None), &[]);
+    assert_eq!(top_status(answer(&fourth)), Some(Status::NoAddrsAvail));
+    // A stranger that already holds a lease keeps it; a node is never capped.
+    let again = ctx.decide(&msg(MessageType::Solicit, &duid_ll("02:00:00:00:01:01"), 1, None), &[]);
+    assert_eq!(granted(answer(&again)).len(), 1);
+    let node = ctx.decide(&msg(MessageType::Solicit, &duid_ll(NODE_MAC), 1, None), &[]);
+    assert_eq!(granted(answer(&node)).len(), 1);
+    // Expired (valid 4000 s from 1000): reaped, and the count goes with them.
+    let n = state.write(|t| lease6::reap(t, 5001, 10)).await.unwrap();
+    assert_eq!(n, 3);
+    assert_eq!(state.snapshot().table::<Lease6>().strangers_on("n"), 0);
+}
