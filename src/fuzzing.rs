@@ -90,6 +90,7 @@ fn network(name: &str, id: u16, net: &str, server: Ipv4Addr, dynamic: (&str, &st
         ra: Default::default(),
         slaac: false,
         authoritative: true,
+        unknown_clients: Default::default(),
         interface: None,
         server: Some(server),
         lease_seconds: 600,

@@ -110,6 +110,11 @@ pub(crate) enum NetworkCmd {
         /// requests for addresses Fulcrum has no record of.
         #[arg(long)]
         not_authoritative: bool,
+        /// What clients that are no node get: `serve` (the default),
+        /// `discovery` (network-boot firmware and the discovery agent only)
+        /// or `ignore`.
+        #[arg(long, value_parser = ["serve", "discovery", "ignore"])]
+        unknown_clients: Option<String>,
         /// The admin node's own address on this network.
         #[arg(long)]
         server: Option<String>,
@@ -272,6 +277,7 @@ pub(crate) async fn network(c: &Client, json_out: bool, cmd: NetworkCmd) -> anyh
             ra,
             slaac,
             not_authoritative,
+            unknown_clients,
             server,
             interface,
             dns_servers,
@@ -290,6 +296,10 @@ pub(crate) async fn network(c: &Client, json_out: bool, cmd: NetworkCmd) -> anyh
                 ra: ra.as_deref().map(|r| serde_json::from_value(serde_json::Value::from(r))).transpose()?,
                 slaac: slaac.then_some(true),
                 authoritative: not_authoritative.then_some(false),
+                unknown_clients: unknown_clients
+                    .as_deref()
+                    .map(|u| serde_json::from_value(serde_json::Value::from(u)))
+                    .transpose()?,
                 interface,
                 server: server.as_deref().map(|s| arg("server", s)).transpose()?,
                 lease_seconds,

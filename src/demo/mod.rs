@@ -189,6 +189,7 @@ async fn scenario(env: &Env, machines: u8) -> anyhow::Result<()> {
         ra: None,
         slaac: None,
         authoritative: None,
+        unknown_clients: None,
         interface: None,
         server: Some(Ipv4Addr::LOCALHOST),
         lease_seconds: None,

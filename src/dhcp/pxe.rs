@@ -10,6 +10,15 @@ use dhcproto::v4::{DhcpOption, DhcpOptions, OptionCode};
 use crate::config::DhcpConfig;
 use crate::types::mac::Mac;
 
+/// The vendor class (DHCPv4 option 60, DHCPv6 option 16) or user class
+/// the discovery agent's DHCP client sends.
+pub(crate) const DISCOVERY_AGENT: &[u8] = b"fulcrum-discovery";
+
+/// Whether a DHCPv4 request comes from the discovery agent.
+pub(crate) fn is_discovery_agent(opts: &DhcpOptions) -> bool {
+    matches!(opts.get(OptionCode::ClassIdentifier), Some(DhcpOption::ClassIdentifier(v)) if v.starts_with(DISCOVERY_AGENT))
+}
+
 /// What kind of boot client sent a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Firmware {

@@ -81,6 +81,22 @@ impl<'de> Deserialize<'de> for V6Prefix {
     }
 }
 
+/// What a network does for a client that is no node.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum UnknownClients {
+    /// Addresses from the dynamic range for anyone (and the discovery boot
+    /// for network-boot firmware).
+    #[default]
+    Serve,
+    /// Only network-boot firmware (PXE, iPXE, UEFI HTTP boot) and the
+    /// discovery agent (vendor or user class `fulcrum-discovery`) are
+    /// answered: a stranger can be discovered, nothing else gets an address.
+    Discovery,
+    /// Only nodes are answered.
+    Ignore,
+}
+
 fn yes() -> bool {
     true
 }
@@ -130,6 +146,9 @@ pub(crate) struct Network {
     /// than left to another server.
     #[serde(default = "yes")]
     pub(crate) authoritative: bool,
+    /// What clients that are no node get (DHCPv4 and DHCPv6).
+    #[serde(default)]
+    pub(crate) unknown_clients: UnknownClients,
     /// The admin node's interface on this segment (DHCP replies go out there).
     pub(crate) interface: Option<String>,
     /// The admin node's own address on this segment: next-server, option
@@ -310,6 +329,7 @@ pub(crate) struct NetworkSpec {
     pub(crate) ra: Option<RaMode>,
     pub(crate) slaac: Option<bool>,
     pub(crate) authoritative: Option<bool>,
+    pub(crate) unknown_clients: Option<UnknownClients>,
     pub(crate) interface: Option<String>,
     pub(crate) server: Option<Ipv4Addr>,
     pub(crate) lease_seconds: Option<u32>,
@@ -330,6 +350,7 @@ pub(crate) enum NetworkChange {
     Ra(RaMode),
     Slaac(bool),
     Authoritative(bool),
+    UnknownClients(UnknownClients),
 }
 
 /// Stores a network that passed its checks, refusing one whose subnet
@@ -372,6 +393,7 @@ pub(crate) fn create(txn: &mut Txn<'_>, spec: NetworkSpec) -> Result<Arc<Network
         ra: spec.ra.unwrap_or_default(),
         slaac: spec.slaac.unwrap_or(false),
         authoritative: spec.authoritative.unwrap_or(true),
+        unknown_clients: spec.unknown_clients.unwrap_or_default(),
         interface: spec.interface,
         server: spec.server,
         lease_seconds: spec.lease_seconds.unwrap_or(DEFAULT_LEASE_SECONDS),
@@ -405,6 +427,7 @@ pub(crate) fn update(
             NetworkChange::Ra(r) => net.ra = r,
             NetworkChange::Slaac(s) => net.slaac = s,
             NetworkChange::Authoritative(a) => net.authoritative = a,
+            NetworkChange::UnknownClients(u) => net.unknown_clients = u,
         }
     }
     put(txn, net)

@@ -10,7 +10,7 @@ use crate::dhcp::lease::Lease;
 use crate::dhcp::lease6::Lease6;
 use crate::inventory::bootenv::Bootenv;
 use crate::inventory::lifecycle::ProvisionState;
-use crate::inventory::network::{Network, NetworkChange, NetworkSpec, RaMode, V6Prefix};
+use crate::inventory::network::{Network, NetworkChange, NetworkSpec, RaMode, UnknownClients, V6Prefix};
 use crate::inventory::node::{Node, NodeChange, NodeSpec};
 use crate::state::World;
 use crate::types::mac::Mac;
@@ -42,6 +42,8 @@ pub(crate) struct NewNetwork {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) authoritative: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) unknown_clients: Option<UnknownClients>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) interface: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) server: Option<Ipv4Addr>,
@@ -65,6 +67,7 @@ impl From<NewNetwork> for NetworkSpec {
             ra: n.ra,
             slaac: n.slaac,
             authoritative: n.authoritative,
+            unknown_clients: n.unknown_clients,
             interface: n.interface,
             server: n.server,
             lease_seconds: n.lease_seconds,
@@ -88,13 +91,25 @@ pub(crate) struct NetworkPatch {
     pub(crate) ra: Option<RaMode>,
     pub(crate) slaac: Option<bool>,
     pub(crate) authoritative: Option<bool>,
+    pub(crate) unknown_clients: Option<UnknownClients>,
 }
 
 impl NetworkPatch {
     /// The changes the patch asks for.
     pub(crate) fn changes(self) -> Vec<NetworkChange> {
-        let Self { router, dynamic, dns_servers, interface, server, lease_seconds, mtu, ra, slaac, authoritative } =
-            self;
+        let Self {
+            router,
+            dynamic,
+            dns_servers,
+            interface,
+            server,
+            lease_seconds,
+            mtu,
+            ra,
+            slaac,
+            authoritative,
+            unknown_clients,
+        } = self;
         let mut c = Vec::new();
         c.extend(router.map(NetworkChange::Router));
         c.extend(dynamic.map(NetworkChange::Dynamic));
@@ -106,6 +121,7 @@ impl NetworkPatch {
         c.extend(ra.map(NetworkChange::Ra));
         c.extend(slaac.map(NetworkChange::Slaac));
         c.extend(authoritative.map(NetworkChange::Authoritative));
+        c.extend(unknown_clients.map(NetworkChange::UnknownClients));
         c
     }
 }

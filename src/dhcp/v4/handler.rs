@@ -17,7 +17,7 @@ use crate::config::Config;
 use crate::dhcp::lease::{self, Lease};
 use crate::dhcp::pxe::{self, Firmware};
 use crate::inventory::bootenv::{BootKind, Bootenv};
-use crate::inventory::network::Network;
+use crate::inventory::network::{Network, UnknownClients};
 use crate::inventory::node::Node;
 use crate::net::alloc;
 use crate::state::World;
@@ -66,6 +66,8 @@ pub(crate) enum Skip {
     DeclineOutsideDynamic,
     DeclineWithoutAddress,
     NotAuthoritative,
+    UnknownClient,
+    UnknownNotBooting,
 }
 
 impl Skip {
@@ -84,6 +86,8 @@ impl Skip {
             Skip::DeclineOutsideDynamic => "decline_outside_dynamic",
             Skip::DeclineWithoutAddress => "decline_without_address",
             Skip::NotAuthoritative => "not_authoritative",
+            Skip::UnknownClient => "unknown_client",
+            Skip::UnknownNotBooting => "unknown_not_booting",
         }
     }
 
@@ -103,6 +107,10 @@ impl Skip {
             Skip::DeclineWithoutAddress => "DECLINE without a requested address",
             Skip::NotAuthoritative => {
                 "REQUEST from a client without a lease here, on a network that is not authoritative"
+            }
+            Skip::UnknownClient => "not a node, and the network serves only nodes",
+            Skip::UnknownNotBooting => {
+                "not a node nor network-boot firmware nor the discovery agent, and the network serves only those"
             }
         }
     }
@@ -281,8 +289,29 @@ impl Ctx<'_> {
         }
     }
 
+    /// Whether a client that is no node is answered here.
+    fn stranger_allowed(msg: &Message, net: &Network) -> Result<(), Skip> {
+        match net.unknown_clients {
+            UnknownClients::Serve => Ok(()),
+            UnknownClients::Ignore => Err(Skip::UnknownClient),
+            UnknownClients::Discovery => {
+                let booting = pxe::classify(msg.opts()) != Firmware::Plain || pxe::is_discovery_agent(msg.opts());
+                if booting {
+                    Ok(())
+                } else {
+                    Err(Skip::UnknownNotBooting)
+                }
+            }
+        }
+    }
+
     fn discover(&self, msg: &Message, mac: Mac, net: &Network, server: Ipv4Addr) -> Decision {
         let node = self.node_on(&mac, net).map(|n| &**n);
+        if node.is_none() {
+            if let Err(skip) = Self::stranger_allowed(msg, net) {
+                return Decision::Ignore(skip);
+            }
+        }
         let ip = match node.and_then(|n| n.ipv4) {
             Some(ip) => ip,
             None => match self.pick_dynamic(msg, &mac, net) {
@@ -319,6 +348,11 @@ impl Ctx<'_> {
         let known = node.is_some() || self.world.table::<Lease>().of(&net.name, &mac).is_some();
         if sid.is_none() && !net.authoritative && !known {
             return Decision::Ignore(Skip::NotAuthoritative);
+        }
+        if node.is_none() {
+            if let Err(skip) = Self::stranger_allowed(msg, net) {
+                return Decision::Ignore(skip);
+            }
         }
         let requested =
             opt_ip(msg, OptionCode::RequestedIpAddress).or(Some(msg.ciaddr()).filter(|ip| !ip.is_unspecified()));
@@ -415,6 +449,7 @@ mod tests {
                     ra: Default::default(),
                     slaac: false,
                     authoritative: true,
+                    unknown_clients: Default::default(),
                     interface: None,
                     server: Some(SERVER),
                     lease_seconds: 600,
@@ -666,6 +701,46 @@ mod tests {
         // ... and for its own: ACK. A known node is never a stranger.
         assert!(matches!(ctx.decide(&reboot(6, [10, 9, 0, 100])), Decision::Commit { .. }));
         assert!(matches!(ctx.decide(&reboot(0xaa, [10, 9, 0, 10])), Decision::Commit { .. }));
+    }
+
+    #[tokio::test]
+    async fn unknown_client_policy_serves_nodes_always_and_strangers_as_the_network_says() {
+        let (_dir, state) = world().await;
+        let (cfg, arrival) = (Config::default(), Arrival::default());
+        // A plain OS client (no PXE options), the discovery agent, a PXE ROM.
+        let plain = || {
+            let mut m = request(1, MessageType::Discover, false);
+            m.opts_mut().remove(OptionCode::ClassIdentifier);
+            m.opts_mut().remove(OptionCode::ClientSystemArchitecture);
+            m
+        };
+        let agent = || {
+            let mut m = plain();
+            m.opts_mut().insert(DhcpOption::ClassIdentifier(b"fulcrum-discovery".to_vec()));
+            m
+        };
+        let pxe = || request(2, MessageType::Discover, false);
+        let node = || request(0xaa, MessageType::Discover, false);
+        for (policy, want) in [
+            (UnknownClients::Serve, [true, true, true, true]),
+            (UnknownClients::Discovery, [false, true, true, true]),
+            (UnknownClients::Ignore, [false, false, false, true]),
+        ] {
+            state
+                .write(move |t| {
+                    let mut n = (**t.world().table::<Network>().get("n").unwrap()).clone();
+                    n.unknown_clients = policy;
+                    t.put(n)
+                })
+                .await
+                .unwrap();
+            let w = state.snapshot();
+            let offers = Offers::default();
+            let ctx = Ctx { world: &w, config: &cfg, offers: &offers, arrival: &arrival, now: 0 };
+            let got: Vec<bool> =
+                [plain(), agent(), pxe(), node()].iter().map(|m| matches!(ctx.decide(m), Decision::Reply(_))).collect();
+            assert_eq!(got, want, "{policy:?}: plain, agent, PXE, node");
+        }
     }
 
     #[test]

@@ -13,7 +13,7 @@ use std::net::Ipv6Addr;
 use dhcproto::v6::{DhcpOption, DhcpOptions, OptionCode};
 
 use crate::config::DhcpConfig;
-use crate::dhcp::pxe::{loader_for, Firmware};
+use crate::dhcp::pxe::{loader_for, Firmware, DISCOVERY_AGENT};
 use crate::types::mac::Mac;
 
 /// Classifies a DHCPv6 request by its options.
@@ -39,6 +39,16 @@ pub(crate) fn classify(opts: &DhcpOptions) -> Firmware {
         None if vendor.starts_with(b"PXEClient") => Firmware::Pxe { arch: 0 },
         None => Firmware::Plain,
     }
+}
+
+/// Whether a DHCPv6 client network boots or is the discovery agent (its
+/// vendor or user class is `fulcrum-discovery`).
+pub(crate) fn is_booting(opts: &DhcpOptions) -> bool {
+    let agent = |c: &[u8]| c.starts_with(DISCOVERY_AGENT);
+    let vendor = matches!(opts.get(OptionCode::VendorClass), Some(DhcpOption::VendorClass(v)) if v.data.iter().any(|c| agent(c)));
+    let user =
+        matches!(opts.get(OptionCode::UserClass), Some(DhcpOption::UserClass(u)) if u.data.iter().any(|c| agent(c)));
+    classify(opts) != Firmware::Plain || vendor || user
 }
 
 /// The boot-file URL for a client of this kind; `base` is the HTTP base

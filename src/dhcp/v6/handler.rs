@@ -25,7 +25,7 @@ use crate::config::Config;
 use crate::dhcp::duid::{Duid, NodeDuid};
 use crate::dhcp::lease6::{self, Lease6};
 use crate::inventory::bootenv::{BootKind, Bootenv};
-use crate::inventory::network::Network;
+use crate::inventory::network::{Network, UnknownClients};
 use crate::inventory::node::Node;
 use crate::net::ula;
 use crate::state::World;
@@ -100,6 +100,8 @@ pub(crate) enum Skip6 {
     NoNetwork,
     NoPrefix,
     NothingToConfirm,
+    UnknownClient,
+    UnknownNotBooting,
 }
 
 impl Skip6 {
@@ -115,6 +117,8 @@ impl Skip6 {
             Skip6::NoNetwork => "no_network",
             Skip6::NoPrefix => "no_v6_prefix",
             Skip6::NothingToConfirm => "nothing_to_confirm",
+            Skip6::UnknownClient => "unknown_client",
+            Skip6::UnknownNotBooting => "unknown_not_booting",
         }
     }
 }
@@ -268,6 +272,16 @@ impl<'w> Ctx6<'w> {
             return Decision6::Ignore(Skip6::NoClientId);
         };
         let client = self.client(duid, hops);
+        if client.node.is_none() && matches!(kind, T::Solicit | T::Request | T::Renew | T::Rebind) {
+            match seg.net.unknown_clients {
+                UnknownClients::Serve => {}
+                UnknownClients::Ignore => return Decision6::Ignore(Skip6::UnknownClient),
+                UnknownClients::Discovery if !boot::is_booting(msg.opts()) => {
+                    return Decision6::Ignore(Skip6::UnknownNotBooting)
+                }
+                UnknownClients::Discovery => {}
+            }
+        }
         match kind {
             T::InformationRequest => Decision6::Reply(self.reply(msg, T::Reply, &seg, Some(&client))),
             T::Confirm => self.confirm(msg, &seg, &client),

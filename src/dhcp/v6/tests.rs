@@ -56,6 +56,7 @@ async fn world() -> (tempfile::TempDir, State) {
                 ra: Default::default(),
                 slaac: false,
                 authoritative: true,
+                unknown_clients: Default::default(),
                 interface: Some("br0".into()),
                 server: None,
                 lease_seconds: 4000,
@@ -430,4 +431,45 @@ async fn strangers_stop_at_the_cap_and_nodes_never_do_and_expired_leases_are_rea
     let n = state.write(|t| lease6::reap(t, 5001, 10)).await.unwrap();
     assert_eq!(n, 3);
     assert_eq!(state.snapshot().table::<Lease6>().strangers_on("n"), 0);
+}
+
+#[tokio::test]
+async fn unknown_client_policy_in_dhcpv6() {
+    use crate::inventory::network::UnknownClients;
+    use dhcproto::v6::VendorClass;
+    let (_dir, state) = world().await;
+    let (cfg, arr, sid) = (Config::default(), arrival(), server_duid());
+    let plain = || msg(MessageType::Solicit, &duid_ll("02:00:00:00:02:01"), 1, None);
+    let agent = || {
+        let mut m = plain();
+        m.opts_mut().insert(DhcpOption::VendorClass(VendorClass { num: 0, data: vec![b"fulcrum-discovery".to_vec()] }));
+        m
+    };
+    let ipxe = || {
+        let mut m = plain();
+        m.opts_mut().insert(DhcpOption::UserClass(UserClass { data: vec![b"iPXE".to_vec()] }));
+        m
+    };
+    let node = || msg(MessageType::Solicit, &duid_ll(NODE_MAC), 1, None);
+    for (policy, want) in [
+        (UnknownClients::Serve, [true, true, true, true]),
+        (UnknownClients::Discovery, [false, true, true, true]),
+        (UnknownClients::Ignore, [false, false, false, true]),
+    ] {
+        state
+            .write(move |t| {
+                let mut n = (**t.world().table::<Network>().get("n").unwrap()).clone();
+                n.unknown_clients = policy;
+                t.put(n)
+            })
+            .await
+            .unwrap();
+        let w = state.snapshot();
+        let ctx = Ctx6 { world: &w, config: &cfg, arrival: &arr, server_duid: &sid, now: 1000 };
+        let got: Vec<bool> = [plain(), agent(), ipxe(), node()]
+            .iter()
+            .map(|m| !matches!(ctx.decide(m, &[]), Decision6::Ignore(_)))
+            .collect();
+        assert_eq!(got, want, "{policy:?}: plain, agent, iPXE, node");
+    }
 }
