@@ -80,7 +80,10 @@ fn qemu_netboot_discovers_then_follows_bootenv_change() {
             "name": "boot", "subnet": "10.77.0.0/24", "router": "10.77.0.1", "server": "10.77.0.1",
             "static": {"start": "10.77.0.10", "end": "10.77.0.99"},
             "dynamic": {"start": "10.77.0.100", "end": "10.77.0.200"},
-            "domain": "qemu.test", "interface": "br0"
+            "domain": "qemu.test", "interface": "br0",
+            // Strangers get an address only while they network boot or run
+            // the discovery agent (whose udhcpc sends `fulcrum-discovery`).
+            "unknown_clients": "discovery"
         })),
     );
     assert_eq!(code, 201, "create network: {body}");
