@@ -1,8 +1,10 @@
 //! DHCPv4 leases: the record (one address held by one client on one
-//! network), the index by client, the operations the server commits (a
-//! lease, a release, a decline's quarantine), and what happens to leases
-//! when the node or network they belong to is deleted (registered as
-//! cascades, so the inventory need not know leases exist).
+//! network), the client's identity (its client identifier, option 61, when
+//! it sends one, else its hardware address: RFC 2131 4.2), the indexes by
+//! client and by MAC, the operations the server commits (a lease, a
+//! release, a decline's quarantine), and what happens to leases when the
+//! node or network they belong to is deleted (registered as cascades, so
+//! the inventory need not know leases exist).
 
 use std::net::Ipv4Addr;
 use std::sync::Arc;
@@ -18,11 +20,72 @@ use crate::types::mac::Mac;
 /// The MAC that holds quarantined (declined) addresses.
 pub(crate) const DECLINED: Mac = Mac([0; 6]);
 
+/// A client identifier (option 61), as the client sent it.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) struct ClientId(Arc<[u8]>);
+
+impl ClientId {
+    /// Option 61's value; `None` unless it is 2 to 255 bytes (RFC 2132 9.14).
+    pub(crate) fn new(bytes: &[u8]) -> Option<ClientId> {
+        (2..=255).contains(&bytes.len()).then(|| ClientId(bytes.into()))
+    }
+}
+
+impl std::fmt::Display for ClientId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, b) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(":")?;
+            }
+            write!(f, "{b:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Debug for ClientId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ClientId({self})")
+    }
+}
+
+impl Serialize for ClientId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for ClientId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<ClientId, D::Error> {
+        let text = String::deserialize(d)?;
+        let bytes: Result<Vec<u8>, _> = text.split(':').map(|p| u8::from_str_radix(p, 16)).collect();
+        bytes.ok().and_then(|b| ClientId::new(&b)).ok_or_else(|| serde::de::Error::custom("not a client identifier"))
+    }
+}
+
+/// Who holds a lease: the client identifier when the client sent one,
+/// else its MAC.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum ClientKey {
+    Id(ClientId),
+    Mac(Mac),
+}
+
+impl ClientKey {
+    pub(crate) fn new(id: Option<ClientId>, mac: Mac) -> ClientKey {
+        id.map_or(ClientKey::Mac(mac), ClientKey::Id)
+    }
+}
+
 /// A DHCPv4 lease.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Lease {
     pub(crate) ip: Ipv4Addr,
     pub(crate) mac: Mac,
+    /// The client identifier it sent (option 61), which then names the
+    /// client instead of `mac`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) client_id: Option<ClientId>,
     pub(crate) network: String,
     pub(crate) hostname: Option<String>,
     /// Unix seconds.
@@ -35,10 +98,50 @@ pub(crate) struct Lease {
 /// dozen bytes (a persistent map per client would cost a whole chunk).
 type ClientLeases = Arc<[(Arc<str>, Ipv4Addr)]>;
 
-/// Lease by client: MAC, then network.
+impl Lease {
+    /// Who holds it.
+    pub(crate) fn key(&self) -> ClientKey {
+        ClientKey::new(self.client_id.clone(), self.mac)
+    }
+}
+
+/// Lease by client (its key, then network) and by MAC (for the node whose
+/// MAC it is, whatever identifier the client used).
 #[derive(Clone, Default)]
 pub(crate) struct LeaseIndex {
-    by_client: HashMap<Mac, ClientLeases>,
+    by_client: HashMap<ClientKey, ClientLeases>,
+    by_mac: HashMap<Mac, ClientLeases>,
+}
+
+/// Adds `l` under `key`; `one_per_network`: replacing what `key` held on
+/// the same network (a client holds one lease per network; a MAC may be
+/// behind several client identifiers).
+fn link<K: std::hash::Hash + Eq + Clone>(
+    map: &mut HashMap<K, ClientLeases>,
+    key: &K,
+    l: &Lease,
+    one_per_network: bool,
+) {
+    let mut held: Vec<(Arc<str>, Ipv4Addr)> = map
+        .get(key)
+        .map(|h| h.iter().filter(|(n, ip)| *ip != l.ip && (!one_per_network || **n != *l.network)).cloned().collect())
+        .unwrap_or_default();
+    held.push((Arc::from(l.network.as_str()), l.ip));
+    map.insert(key.clone(), held.into());
+}
+
+fn unlink<K: std::hash::Hash + Eq + Clone>(map: &mut HashMap<K, ClientLeases>, key: &K, l: &Lease) {
+    let Some(held) = map.get(key) else { return };
+    if !held.iter().any(|(n, ip)| **n == *l.network && *ip == l.ip) {
+        return;
+    }
+    let rest: Vec<(Arc<str>, Ipv4Addr)> =
+        held.iter().filter(|(n, ip)| !(**n == *l.network && *ip == l.ip)).cloned().collect();
+    if rest.is_empty() {
+        map.remove(key);
+    } else {
+        map.insert(key.clone(), rest.into());
+    }
 }
 
 impl Index<Lease> for LeaseIndex {
@@ -46,42 +149,28 @@ impl Index<Lease> for LeaseIndex {
         if let Some(old) = old {
             self.removed(old);
         }
-        let mut held: Vec<(Arc<str>, Ipv4Addr)> = self
-            .by_client
-            .get(&new.mac)
-            .map(|h| h.iter().filter(|(n, _)| **n != *new.network).cloned().collect())
-            .unwrap_or_default();
-        held.push((Arc::from(new.network.as_str()), new.ip));
-        self.by_client.insert(new.mac, held.into());
+        link(&mut self.by_client, &new.key(), new, true);
+        link(&mut self.by_mac, &new.mac, new, false);
     }
 
     fn removed(&mut self, old: &Lease) {
-        let Some(held) = self.by_client.get(&old.mac) else { return };
-        if !held.iter().any(|(n, ip)| **n == *old.network && *ip == old.ip) {
-            return;
-        }
-        let rest: Vec<(Arc<str>, Ipv4Addr)> =
-            held.iter().filter(|(n, ip)| !(**n == *old.network && *ip == old.ip)).cloned().collect();
-        if rest.is_empty() {
-            self.by_client.remove(&old.mac);
-        } else {
-            self.by_client.insert(old.mac, rest.into());
-        }
+        unlink(&mut self.by_client, &old.key(), old);
+        unlink(&mut self.by_mac, &old.mac, old);
     }
 }
 
 record!(Lease, kind = "lease", table = "leases", key = ip: Ipv4Addr, index = LeaseIndex);
 
 impl Table<Lease> {
-    /// The lease `mac` holds on `network`, expired or not.
-    pub(crate) fn of(&self, network: &str, mac: &Mac) -> Option<&Arc<Lease>> {
-        let held = self.index().by_client.get(mac)?;
+    /// The lease `client` holds on `network`, expired or not.
+    pub(crate) fn of(&self, network: &str, client: &ClientKey) -> Option<&Arc<Lease>> {
+        let held = self.index().by_client.get(client)?;
         held.iter().find(|(n, _)| &**n == network).and_then(|(_, ip)| self.get(ip))
     }
 
-    /// Every lease `mac` holds, on any network.
+    /// Every lease held with hardware address `mac`, on any network.
     fn all_of<'a>(&'a self, mac: &Mac) -> impl Iterator<Item = Ipv4Addr> + 'a {
-        self.index().by_client.get(mac).into_iter().flat_map(|held| held.iter().map(|(_, ip)| *ip))
+        self.index().by_mac.get(mac).into_iter().flat_map(|held| held.iter().map(|(_, ip)| *ip))
     }
 }
 
@@ -96,15 +185,16 @@ pub(crate) enum LeaseError {
     State(#[from] StateError),
 }
 
-/// Whether `ip` is spoken for by someone other than `mac`: a node's static
-/// address, or another client's unexpired lease. A node's own static
-/// address is never taken from it: a lease left there by a node that was
-/// re-addressed (kept until that client's next request) gives way.
-pub(crate) fn taken_by_other(w: &World, ip: Ipv4Addr, mac: &Mac, now: u64) -> bool {
+/// Whether `ip` is spoken for by someone other than `client` (whose
+/// hardware address is `mac`): a node's static address, or another
+/// client's unexpired lease. A node's own static address is never taken
+/// from it: a lease left there by a node that was re-addressed (kept until
+/// that client's next request) gives way.
+pub(crate) fn taken_by_other(w: &World, ip: Ipv4Addr, client: &ClientKey, mac: &Mac, now: u64) -> bool {
     if let Some(n) = w.table::<Node>().by_ip(ip) {
         return !n.macs.contains(mac);
     }
-    matches!(w.table::<Lease>().get(&ip), Some(l) if l.mac != *mac && l.expires_at > now)
+    matches!(w.table::<Lease>().get(&ip), Some(l) if l.key() != *client && l.expires_at > now)
 }
 
 /// Whether `ip` is held by an unexpired lease.
@@ -115,10 +205,11 @@ pub(crate) fn leased(w: &World, ip: Ipv4Addr, now: u64) -> bool {
 /// Records a lease; the client's previous lease on the same network (at
 /// another address) is released in the same transaction.
 pub(crate) fn put(txn: &mut Txn<'_>, lease: Lease, now: u64) -> Result<Arc<Lease>, LeaseError> {
-    if taken_by_other(txn.world(), lease.ip, &lease.mac, now) {
+    let key = lease.key();
+    if taken_by_other(txn.world(), lease.ip, &key, &lease.mac, now) {
         return Err(LeaseError::Taken(lease.ip));
     }
-    if let Some(prev) = txn.world().table::<Lease>().of(&lease.network, &lease.mac).map(|l| l.ip) {
+    if let Some(prev) = txn.world().table::<Lease>().of(&lease.network, &key).map(|l| l.ip) {
         if prev != lease.ip {
             txn.delete::<Lease, _>(&prev)?;
         }
@@ -127,8 +218,8 @@ pub(crate) fn put(txn: &mut Txn<'_>, lease: Lease, now: u64) -> Result<Arc<Lease
 }
 
 /// The client gave its address back.
-pub(crate) fn release(txn: &mut Txn<'_>, ip: Ipv4Addr, mac: Mac) -> Result<(), LeaseError> {
-    if txn.world().table::<Lease>().get(&ip).is_some_and(|l| l.mac == mac) {
+pub(crate) fn release(txn: &mut Txn<'_>, ip: Ipv4Addr, client: &ClientKey) -> Result<(), LeaseError> {
+    if txn.world().table::<Lease>().get(&ip).is_some_and(|l| l.key() == *client) {
         txn.delete::<Lease, _>(&ip)?;
     }
     Ok(())
@@ -141,17 +232,17 @@ pub(crate) fn release(txn: &mut Txn<'_>, ip: Ipv4Addr, mac: Mac) -> Result<(), L
 pub(crate) fn quarantine(
     txn: &mut Txn<'_>,
     ip: Ipv4Addr,
-    mac: Mac,
+    client: &ClientKey,
     network: String,
     until: u64,
 ) -> Result<(), LeaseError> {
     let w = txn.world();
-    let held_by_other = w.table::<Lease>().get(&ip).is_some_and(|l| l.mac != mac && l.mac != DECLINED);
+    let held_by_other = w.table::<Lease>().get(&ip).is_some_and(|l| l.key() != *client && l.mac != DECLINED);
     if held_by_other || w.table::<Node>().by_ip(ip).is_some() {
         return Err(LeaseError::Taken(ip));
     }
     txn.delete::<Lease, _>(&ip)?;
-    txn.put(Lease { ip, mac: DECLINED, network, hostname: None, expires_at: until })?;
+    txn.put(Lease { ip, mac: DECLINED, client_id: None, network, hostname: None, expires_at: until })?;
     Ok(())
 }
 
@@ -230,7 +321,14 @@ mod tests {
     }
 
     fn lease(ip: &str, mac: Mac, network: &str) -> Lease {
-        Lease { ip: ip.parse().unwrap(), mac, network: network.into(), hostname: None, expires_at: 1000 }
+        Lease {
+            ip: ip.parse().unwrap(),
+            mac,
+            client_id: None,
+            network: network.into(),
+            hostname: None,
+            expires_at: 1000,
+        }
     }
 
     #[tokio::test]
@@ -255,15 +353,20 @@ mod tests {
             .unwrap();
         let w = state.snapshot();
         let leases = w.table::<Lease>();
-        assert_eq!(leases.of("a", &m).map(|l| l.ip.to_string()).as_deref(), Some("10.1.0.6"));
-        assert_eq!(leases.of("b", &m).map(|l| l.ip.to_string()).as_deref(), Some("10.2.0.5"));
+        let km = ClientKey::Mac(m);
+        assert_eq!(leases.of("a", &km).map(|l| l.ip.to_string()).as_deref(), Some("10.1.0.6"));
+        assert_eq!(leases.of("b", &km).map(|l| l.ip.to_string()).as_deref(), Some("10.2.0.5"));
         assert!(leases.get(&"10.1.0.5".parse::<Ipv4Addr>().unwrap()).is_none());
         let taken = state.write(move |t| put(t, lease("10.1.0.6", other, "a"), 0)).await;
         assert!(matches!(taken, Err(LeaseError::Taken(_))), "{taken:?}");
         // A DECLINE quarantines the decliner's own address, not another's.
-        let stolen = state.write(move |t| quarantine(t, "10.1.0.7".parse().unwrap(), m, "a".into(), 600)).await;
+        let stolen =
+            state.write(move |t| quarantine(t, "10.1.0.7".parse().unwrap(), &ClientKey::Mac(m), "a".into(), 600)).await;
         assert!(matches!(stolen, Err(LeaseError::Taken(_))), "{stolen:?}");
-        state.write(move |t| quarantine(t, "10.2.0.5".parse().unwrap(), m, "b".into(), 600)).await.unwrap();
+        state
+            .write(move |t| quarantine(t, "10.2.0.5".parse().unwrap(), &ClientKey::Mac(m), "b".into(), 600))
+            .await
+            .unwrap();
         let w = state.snapshot();
         let held = w.table::<Lease>().get(&"10.2.0.5".parse::<Ipv4Addr>().unwrap()).map(|l| l.mac);
         assert_eq!(held, Some(DECLINED));
@@ -289,7 +392,7 @@ mod tests {
             .unwrap();
         let w = state.snapshot();
         let leases = w.table::<Lease>();
-        assert!(leases.of("a", &m).is_none());
+        assert!(leases.of("a", &ClientKey::Mac(m)).is_none());
         assert_eq!(leases.iter().filter(|l| l.mac == other).count(), 1, "the other client's lease stays");
         // A node whose static address still holds another client's lease
         // (a re-addressed node's, until its next request) gets it anyway.

@@ -6,7 +6,7 @@ use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 
 use crate::dhcp::duid::{Duid, NodeDuid};
-use crate::dhcp::lease::Lease;
+use crate::dhcp::lease::{ClientId, Lease};
 use crate::dhcp::lease6::Lease6;
 use crate::inventory::bootenv::Bootenv;
 use crate::inventory::lifecycle::ProvisionState;
@@ -339,9 +339,12 @@ pub(crate) struct LeaseView {
     pub(crate) family: u8,
     pub(crate) ip: IpAddr,
     pub(crate) state: LeaseState,
-    /// DHCPv4: the client's MAC.
+    /// DHCPv4: the client's MAC, and its client identifier (option 61)
+    /// when it sent one (the lease is then the identifier's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) mac: Option<Mac>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) client_id: Option<ClientId>,
     /// DHCPv6: the client's DUID and identity association.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) duid: Option<Duid>,
@@ -365,6 +368,7 @@ impl LeaseView {
             ip: IpAddr::V4(l.ip),
             state: LeaseState::of(declined, l.expires_at, now),
             mac: (!declined).then_some(l.mac),
+            client_id: l.client_id.clone(),
             duid: None,
             iaid: None,
             network: l.network.clone(),
@@ -380,6 +384,7 @@ impl LeaseView {
             ip: IpAddr::V6(l.addr),
             state: LeaseState::of(l.duid.is_none(), l.expires_at, now),
             mac: None,
+            client_id: None,
             duid: l.duid.clone(),
             iaid: l.duid.as_ref().map(|_| l.iaid),
             network: l.network.clone(),

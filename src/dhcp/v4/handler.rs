@@ -14,7 +14,7 @@ use dhcproto::v4::{DhcpOption, Message, MessageType, Opcode, OptionCode};
 use super::offers::Offers;
 use super::reply;
 use crate::config::Config;
-use crate::dhcp::lease::{self, Lease};
+use crate::dhcp::lease::{self, ClientId, ClientKey, Lease};
 use crate::dhcp::pxe::{self, Firmware};
 use crate::inventory::bootenv::{BootKind, Bootenv};
 use crate::inventory::network::{Network, UnknownClients};
@@ -44,9 +44,9 @@ pub(crate) enum Decision {
     /// Persist the lease, then send `ack`; if the commit is refused, `nak`.
     Commit { lease: Lease, ack: Message, nak: Message },
     /// Drop the lease the client released.
-    Release { ip: Ipv4Addr, mac: Mac },
+    Release { ip: Ipv4Addr, client: ClientKey },
     /// The client found `ip` (a dynamic address) in use: quarantine it.
-    Decline { ip: Ipv4Addr, mac: Mac, network: String },
+    Decline { ip: Ipv4Addr, client: ClientKey, network: String },
     /// Say nothing; the reason is logged and counted.
     Ignore(Skip),
 }
@@ -123,6 +123,19 @@ pub(crate) struct Ctx<'a> {
     pub(crate) offers: &'a Offers,
     pub(crate) arrival: &'a Arrival,
     pub(crate) now: u64,
+}
+
+/// The client identifier (option 61) of a request, when it is a valid one.
+fn client_id(msg: &Message) -> Option<ClientId> {
+    match msg.opts().get(OptionCode::ClientIdentifier) {
+        Some(DhcpOption::ClientIdentifier(id)) => ClientId::new(id),
+        _ => None,
+    }
+}
+
+/// Who the client is: its identifier, else its MAC (RFC 2131 4.2).
+fn client_key(msg: &Message, mac: Mac) -> ClientKey {
+    ClientKey::new(client_id(msg), mac)
 }
 
 fn opt_ip(msg: &Message, code: OptionCode) -> Option<Ipv4Addr> {
@@ -209,13 +222,14 @@ impl Ctx<'_> {
     /// address it asks for, its outstanding offer, or the next free one.
     fn pick_dynamic(&self, msg: &Message, mac: &Mac, net: &Network) -> Option<Ipv4Addr> {
         let range = net.dynamic?;
+        let key = client_key(msg, *mac);
         let usable = |ip: Ipv4Addr| {
             range.contains(ip)
                 && net.assignable(ip)
-                && !lease::taken_by_other(self.world, ip, mac, self.now)
+                && !lease::taken_by_other(self.world, ip, &key, mac, self.now)
                 && !self.offers.held_by_other(ip, mac, self.now)
         };
-        if let Some(l) = self.world.table::<Lease>().of(&net.name, mac) {
+        if let Some(l) = self.world.table::<Lease>().of(&net.name, &key) {
             if usable(l.ip) {
                 return Some(l.ip);
             }
@@ -261,12 +275,12 @@ impl Ctx<'_> {
         match kind {
             MessageType::Discover => self.discover(msg, mac, net, server),
             MessageType::Request => self.request(msg, mac, net, server),
-            MessageType::Release => Decision::Release { ip: msg.ciaddr(), mac },
+            MessageType::Release => Decision::Release { ip: msg.ciaddr(), client: client_key(msg, mac) },
             MessageType::Decline => match opt_ip(msg, OptionCode::RequestedIpAddress) {
                 // Only dynamic addresses are quarantined: a node's static
                 // address is its own whatever else answers ARP for it.
                 Some(ip) if net.dynamic.is_some_and(|r| r.contains(ip)) => {
-                    Decision::Decline { ip, mac, network: net.name.clone() }
+                    Decision::Decline { ip, client: client_key(msg, mac), network: net.name.clone() }
                 }
                 Some(_) => Decision::Ignore(Skip::DeclineOutsideDynamic),
                 None => Decision::Ignore(Skip::DeclineWithoutAddress),
@@ -345,7 +359,8 @@ impl Ctx<'_> {
         // RFC 2131 4.3.2: a server that is not authoritative stays silent
         // to a client it has no record of (INIT-REBOOT, RENEWING and
         // REBINDING name no server): another server may hold its lease.
-        let known = node.is_some() || self.world.table::<Lease>().of(&net.name, &mac).is_some();
+        let key = client_key(msg, mac);
+        let known = node.is_some() || self.world.table::<Lease>().of(&net.name, &key).is_some();
         if sid.is_none() && !net.authoritative && !known {
             return Decision::Ignore(Skip::NotAuthoritative);
         }
@@ -368,7 +383,7 @@ impl Ctx<'_> {
             None => {
                 net.dynamic.is_some_and(|r| r.contains(ip))
                     && net.assignable(ip)
-                    && !lease::taken_by_other(self.world, ip, &mac, self.now)
+                    && !lease::taken_by_other(self.world, ip, &key, &mac, self.now)
                     && !self.offers.held_by_other(ip, &mac, self.now)
             }
         };
@@ -385,6 +400,7 @@ impl Ctx<'_> {
             lease: Lease {
                 ip,
                 mac,
+                client_id: client_id(msg),
                 network: net.name.clone(),
                 hostname,
                 expires_at: self.now + u64::from(net.lease_seconds),
@@ -678,6 +694,7 @@ mod tests {
                     Lease {
                         ip: Ipv4Addr::new(10, 9, 0, 100),
                         mac: Mac([0x52, 0x54, 0, 0, 0, 6]),
+                        client_id: None,
                         network: "n".into(),
                         hostname: None,
                         expires_at: 10_000,
@@ -701,6 +718,59 @@ mod tests {
         // ... and for its own: ACK. A known node is never a stranger.
         assert!(matches!(ctx.decide(&reboot(6, [10, 9, 0, 100])), Decision::Commit { .. }));
         assert!(matches!(ctx.decide(&reboot(0xaa, [10, 9, 0, 10])), Decision::Commit { .. }));
+    }
+
+    #[tokio::test]
+    async fn a_client_identifier_names_the_client_before_its_mac() {
+        let (_dir, state) = world().await;
+        let (cfg, arrival) = (Config::default(), Arrival::default());
+        let with_id = |m: u8, kind: MessageType, id: &[u8]| {
+            let mut r = request(m, kind, false);
+            r.opts_mut().insert(DhcpOption::ClientIdentifier(id.to_vec()));
+            r
+        };
+        let bind = |req: Message| {
+            let state = state.clone();
+            async move {
+                let w = state.snapshot();
+                let offers = Offers::default();
+                let ctx = Ctx {
+                    world: &w,
+                    config: &Config::default(),
+                    offers: &offers,
+                    arrival: &Arrival::default(),
+                    now: 0,
+                };
+                let Decision::Commit { lease, .. } = ctx.decide(&req) else { panic!("not committed: {req:?}") };
+                let ip = lease.ip;
+                state.write(move |t| lease::put(t, lease, 0)).await.unwrap();
+                ip
+            }
+        };
+        // Two operating systems on one NIC (one MAC), each with its own
+        // client identifier: two leases, one each.
+        let mut a = with_id(1, MessageType::Request, b"\x01os-a");
+        a.opts_mut().insert(DhcpOption::RequestedIpAddress(Ipv4Addr::new(10, 9, 0, 100)));
+        let ip_a = bind(a).await;
+        let w = state.snapshot();
+        let offers = Offers::default();
+        let ctx = Ctx { world: &w, config: &cfg, offers: &offers, arrival: &arrival, now: 0 };
+        let offer_b = reply(ctx.decide(&with_id(1, MessageType::Discover, b"\x01os-b")));
+        assert_ne!(offer_b.yiaddr(), ip_a, "the other identifier does not get os-a's address");
+        // The same identifier behind another MAC (a NIC swapped): its lease.
+        let moved = reply(ctx.decide(&with_id(7, MessageType::Discover, b"\x01os-a")));
+        assert_eq!(moved.yiaddr(), ip_a);
+        // A RELEASE from the same MAC with the other identifier leaves it.
+        let mut rel = with_id(1, MessageType::Release, b"\x01os-b");
+        rel.set_ciaddr(ip_a);
+        let Decision::Release { ip, client } = ctx.decide(&rel) else { panic!() };
+        state.write(move |t| lease::release(t, ip, &client)).await.unwrap();
+        assert!(state.snapshot().table::<Lease>().get(&ip_a).is_some(), "released by a client that does not hold it");
+        let mut rel = with_id(1, MessageType::Release, b"\x01os-a");
+        rel.set_ciaddr(ip_a);
+        let Decision::Release { ip, client } = ctx.decide(&rel) else { panic!() };
+        state.write(move |t| lease::release(t, ip, &client)).await.unwrap();
+        assert!(state.snapshot().table::<Lease>().get(&ip_a).is_none());
     }
 
     #[tokio::test]

@@ -185,21 +185,21 @@ impl Server {
                     }
                 });
             }
-            Decision::Release { ip, mac } => {
+            Decision::Release { ip, client } => {
                 let me = self.clone();
                 self.tasks.spawn(async move {
-                    let r = me.state.write(move |txn| lease::release(txn, ip, mac)).await;
+                    let r = me.state.write(move |txn| lease::release(txn, ip, &client)).await;
                     if let Err(e) = r {
                         tracing::warn!(%ip, error = %Report(&e), "release not recorded");
                     }
                 });
             }
-            Decision::Decline { ip, mac, network } => {
+            Decision::Decline { ip, client, network } => {
                 let me = self.clone();
                 self.tasks.spawn(async move {
                     let until = now() + me.config.dhcp.decline_seconds;
                     let r: Result<(), LeaseError> =
-                        me.state.write(move |txn| lease::quarantine(txn, ip, mac, network, until)).await;
+                        me.state.write(move |txn| lease::quarantine(txn, ip, &client, network, until)).await;
                     if let Err(e) = r {
                         tracing::warn!(%ip, error = %Report(&e), "decline not recorded");
                     }
