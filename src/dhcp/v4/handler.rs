@@ -42,7 +42,7 @@ pub(crate) enum Decision {
     /// Send this now (OFFER, NAK, ACK to INFORM).
     Reply(Message),
     /// Persist the lease, then send `ack`; if the commit is refused, `nak`.
-    Commit { lease: Lease, ack: Message, nak: Message },
+    Commit { lease: Box<Lease>, ack: Message, nak: Message },
     /// Drop the lease the client released.
     Release { ip: Ipv4Addr, client: ClientKey },
     /// The client found `ip` (a dynamic address) in use: quarantine it.
@@ -397,14 +397,14 @@ impl Ctx<'_> {
             _ => None,
         });
         Decision::Commit {
-            lease: Lease {
+            lease: Box::new(Lease {
                 ip,
                 mac,
                 client_id: client_id(msg),
                 network: net.name.clone(),
                 hostname,
                 expires_at: self.now + u64::from(net.lease_seconds),
-            },
+            }),
             ack: reply::answer(
                 msg,
                 MessageType::Ack,
@@ -743,7 +743,7 @@ mod tests {
                 };
                 let Decision::Commit { lease, .. } = ctx.decide(&req) else { panic!("not committed: {req:?}") };
                 let ip = lease.ip;
-                state.write(move |t| lease::put(t, lease, 0)).await.unwrap();
+                state.write(move |t| lease::put(t, *lease, 0)).await.unwrap();
                 ip
             }
         };

@@ -161,7 +161,7 @@ impl Server {
                 self.tasks.spawn(async move {
                     let mac = lease.mac;
                     let t = now();
-                    match me.state.write(move |txn| lease::put(txn, lease, t)).await {
+                    match me.state.write(move |txn| lease::put(txn, *lease, t)).await {
                         Ok(_) => {
                             // The offer is NOT forgotten here: a DISCOVER being
                             // decided right now may hold a snapshot from before
