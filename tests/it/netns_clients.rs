@@ -255,7 +255,33 @@ fn dhcp_tftp_http_with_real_clients() {
     let env = udhcpc(&lab, "after the override");
     assert_eq!(env.get("dns").map(|d| d.trim()), Some("10.78.0.53 10.78.0.54"), "{env:?}");
 
-    // 8. Malformed datagrams are counted, never fatal.
+    // 8. dhcpcd with `--duid` (as its shipped dhcpcd.conf has it) names
+    //    itself with an RFC 4361 client identifier (0xff, IAID, DUID): the
+    //    node still gets its static address, and the lease is the
+    //    identifier's. dhcpcd's state stays in a mount namespace.
+    run(lab.client.cmd("ip").args(["addr", "flush", "dev", "eth0"]));
+    let o = lab
+        .client
+        .cmd("unshare")
+        .args([
+            "-m",
+            "sh",
+            "-c",
+            "for d in /var/lib/dhcpcd /run/dhcpcd; do mkdir -p $d && mount -t tmpfs none $d; done; \
+             exec timeout 30 dhcpcd -4 -1 -B -d -f /dev/null --duid ll --nohook resolv.conf -t 20 eth0",
+        ])
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(log.contains("leased 10.78.0.42"), "dhcpcd -4:\n{log}");
+    let (_, leases) =
+        curl(Some(&lab.server_ns), "GET", &lab.srv.url("/api/v1/leases?family=4&node=web1.lab.test"), None);
+    let l = leases.as_array().and_then(|l| l.iter().find(|l| l["ip"] == "10.78.0.42")).cloned();
+    let l = l.unwrap_or_else(|| panic!("no lease for web1: {leases}\n{log}"));
+    assert!(l["client_id"].as_str().is_some_and(|id| id.starts_with("ff:")), "{l}\n{log}");
+    assert_eq!(l["mac"], "52:54:00:78:00:01");
+
+    // 9. Malformed datagrams are counted, never fatal.
     run(lab.client.cmd("sh").args(["-c", "printf 'garbage' > /dev/udp/10.78.0.1/67 2>/dev/null || true"]));
     let (_, health) = curl(Some(&lab.server_ns), "GET", &lab.srv.url("/healthz"), None);
     assert_eq!(health["status"], "ok");
