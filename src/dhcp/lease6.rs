@@ -2,7 +2,8 @@
 //! DUID and IAID, on one network), the index by identity association,
 //! the operations the DHCPv6 server commits (a binding, a release, a
 //! decline's quarantine), and the cascades that keep leases in step with
-//! nodes and networks (deleted with them, renamed with them).
+//! nodes and networks (deleted with them; a renamed node's leases go too,
+//! its address being its name's).
 
 use std::net::Ipv6Addr;
 use std::sync::Arc;
@@ -45,8 +46,9 @@ pub(crate) struct Lease6Index {
     strangers: HashMap<Arc<str>, u32>,
 }
 
+/// A lease of no node: a stranger's, or a quarantined address.
 fn is_stranger(l: &Lease6) -> bool {
-    l.node.is_none() && l.duid.is_some()
+    l.node.is_none()
 }
 
 fn holder(l: &Lease6) -> Option<Holder> {
@@ -115,6 +117,9 @@ pub(crate) fn reap(txn: &mut Txn<'_>, before: u64, limit: usize) -> Result<usize
     Ok(gone.len())
 }
 
+/// The most DUIDs recorded for one node.
+pub(crate) const MAX_NODE_DUIDS: usize = 16;
+
 /// Whether `addr` is held by an unexpired lease of another identity
 /// association (or is quarantined).
 pub(crate) fn taken_by_other(w: &World, addr: Ipv6Addr, duid: &Duid, iaid: u32, now: u64) -> bool {
@@ -136,10 +141,18 @@ pub(crate) enum Lease6Error {
 /// is released with it, and a lease of a recognised node records the
 /// client's DUID for that node. All or nothing: one taken address
 /// refuses them all.
-pub(crate) fn bind(txn: &mut Txn<'_>, leases: Vec<Lease6>, now: u64) -> Result<(), Lease6Error> {
+pub(crate) fn bind(txn: &mut Txn<'_>, leases: Vec<Lease6>, now: u64, cap: u32) -> Result<(), Lease6Error> {
     for lease in leases {
         let Some(duid) = lease.duid.clone() else { continue };
-        if taken_by_other(txn.world(), lease.addr, &duid, lease.iaid, now) {
+        let table = txn.world().table::<Lease6>();
+        // A node's own address moves between the node's DUIDs.
+        let same_node = lease.node.is_some() && table.get(&lease.addr).is_some_and(|l| l.node == lease.node);
+        if !same_node && taken_by_other(txn.world(), lease.addr, &duid, lease.iaid, now) {
+            return Err(Lease6Error::Taken(lease.addr));
+        }
+        // The cap on strangers holds at commit too (the decision saw a snapshot).
+        let renewing = table.of(&lease.network, &duid, lease.iaid).is_some();
+        if lease.node.is_none() && !renewing && table.strangers_on(&lease.network) >= cap {
             return Err(Lease6Error::Taken(lease.addr));
         }
         let prev = txn.world().table::<Lease6>().of(&lease.network, &duid, lease.iaid).map(|l| l.addr);
@@ -147,8 +160,18 @@ pub(crate) fn bind(txn: &mut Txn<'_>, leases: Vec<Lease6>, now: u64) -> Result<(
             txn.delete::<Lease6, _>(&prev)?;
         }
         if let Some(node) = lease.node.as_ref().filter(|_| duid.is_distinctive()) {
-            let known = txn.world().table::<NodeDuid>().get(&duid).is_some_and(|r| &r.node == node);
+            let duids = txn.world().table::<NodeDuid>();
+            let known = duids.get(&duid).is_some_and(|r| &r.node == node);
             if !known {
+                // At most MAX_NODE_DUIDS per node: the one seen longest ago goes.
+                let held = duids.of_node(node);
+                if held.len() >= MAX_NODE_DUIDS {
+                    let oldest =
+                        held.iter().filter_map(|d| duids.get(d)).min_by_key(|r| r.seen_at).map(|r| r.duid.clone());
+                    if let Some(old) = oldest {
+                        txn.delete::<NodeDuid, _>(&old)?;
+                    }
+                }
                 txn.put(NodeDuid { duid: duid.clone(), node: node.clone(), seen_at: now })?;
             }
         }

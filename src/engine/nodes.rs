@@ -183,10 +183,7 @@ impl Engine {
                     std::net::IpAddr::V4(v4) => v4.is_loopback() || Some(v4) == known.ipv4,
                     // Its own address, or a SLAAC address made from one of its MACs.
                     std::net::IpAddr::V6(v6) => {
-                        v6.is_loopback()
-                            || Some(v6) == known.ipv6(w)
-                            || crate::net::ula::eui64_mac(u128::from(v6) as u64)
-                                .is_some_and(|m| known.macs.contains(&m))
+                        v6.is_loopback() || Some(v6) == known.ipv6(w) || own_slaac_address(w, known, v6)
                     }
                 });
                 if !from_itself {
@@ -209,4 +206,13 @@ impl Engine {
         })
         .await
     }
+}
+
+/// Whether `addr` is an address `node` made itself by SLAAC: in its own
+/// network's /64, on a network that advertises SLAAC, with the EUI-64 of
+/// one of its MACs.
+fn own_slaac_address(w: &crate::state::World, node: &Node, addr: std::net::Ipv6Addr) -> bool {
+    let Some(net) = node.network_in(w).filter(|n| n.slaac) else { return false };
+    let in_prefix = net.v6_prefix(w.global_id()).is_some_and(|p| u128::from(p) >> 64 == u128::from(addr) >> 64);
+    in_prefix && crate::net::ula::eui64_mac(u128::from(addr) as u64).is_some_and(|m| node.macs.contains(&m))
 }

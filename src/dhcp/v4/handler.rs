@@ -146,13 +146,13 @@ fn opt_ip(msg: &Message, code: OptionCode) -> Option<Ipv4Addr> {
 }
 
 impl Ctx<'_> {
-    /// The network a request belongs to: the relay's link selection
-    /// (RFC 3527), giaddr, the receiving interface, ciaddr, the only one.
+    /// The network a request belongs to: a relay's link selection
+    /// (RFC 3527; not honoured without giaddr, from a client itself),
+    /// giaddr, the receiving interface, ciaddr, the only one.
     fn network(&self, msg: &Message) -> Option<&Arc<Network>> {
         let nets = self.world.table::<Network>();
-        if let Some(RelayInfo::LinkSelection(link)) =
-            reply::relay_info(msg).and_then(|i| i.get(RelayCode::LinkSelection))
-        {
+        let selected = reply::relay_info(msg).filter(|_| !msg.giaddr().is_unspecified());
+        if let Some(RelayInfo::LinkSelection(link)) = selected.and_then(|i| i.get(RelayCode::LinkSelection)) {
             return nets.containing(*link);
         }
         if !msg.giaddr().is_unspecified() {
@@ -666,6 +666,17 @@ mod tests {
         assert_eq!(reply(ctx.decide(&selected)).opts().msg_type(), Some(MessageType::Offer));
         let nowhere = with_relay_info(far, vec![RelayInfo::LinkSelection(Ipv4Addr::new(192, 0, 2, 0))]);
         assert!(matches!(ctx.decide(&nowhere), Decision::Ignore(Skip::NoNetwork)));
+        // Found in review: without giaddr the option comes from the client
+        // itself, and neither its link selection nor its override counts.
+        let mut direct = request(3, MessageType::Discover, false);
+        direct.set_giaddr(Ipv4Addr::UNSPECIFIED);
+        let direct = with_relay_info(
+            direct,
+            vec![RelayInfo::LinkSelection(Ipv4Addr::new(192, 0, 2, 0)), RelayInfo::ServerIdentifierOverride(over)],
+        );
+        let offer = reply(ctx.decide(&direct));
+        assert_eq!(offer.opts().msg_type(), Some(MessageType::Offer), "the only network, not 192.0.2.0");
+        assert_eq!(opt_ip(&offer, OptionCode::ServerIdentifier), Some(SERVER));
     }
 
     #[tokio::test]

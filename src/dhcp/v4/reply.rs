@@ -26,8 +26,12 @@ pub(crate) fn relay_info(req: &Message) -> Option<&RelayAgentInformation> {
 }
 
 /// RFC 5107: the address a relay asks clients to see as the server
-/// identifier (it forwards their unicast renewals to us).
+/// identifier (it forwards their unicast renewals to us). Only from a
+/// relay (giaddr set): a client cannot ask for it itself.
 pub(crate) fn server_id_override(req: &Message) -> Option<Ipv4Addr> {
+    if req.giaddr().is_unspecified() {
+        return None;
+    }
     match relay_info(req)?.get(RelayCode::ServerIdentifierOverride) {
         Some(RelayInfo::ServerIdentifierOverride(ip)) => Some(*ip),
         _ => None,

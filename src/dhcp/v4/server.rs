@@ -197,7 +197,7 @@ impl Server {
             Decision::Decline { ip, client, network } => {
                 let me = self.clone();
                 self.tasks.spawn(async move {
-                    let until = now() + me.config.dhcp.decline_seconds;
+                    let until = now().saturating_add(me.config.dhcp.decline_seconds);
                     let r: Result<(), LeaseError> =
                         me.state.write(move |txn| lease::quarantine(txn, ip, &client, network, until)).await;
                     if let Err(e) = r {

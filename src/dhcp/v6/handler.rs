@@ -7,15 +7,17 @@
 //! A client is recognised as a node by, in order: a DUID recorded for the
 //! node, the MAC inside its DUID-LL or DUID-LLT, the client link-layer
 //! address a relay added (RFC 6939), or the MAC in the EUI-64 of its
-//! link-local source address. A node gets its network's /64 plus the md5
-//! tail of its name (the address the API shows); anyone else gets an
-//! address derived from its DUID and IAID in the dynamic part of the /64.
+//! link-local source address, and only on its own network. A node gets its
+//! network's /64 plus the md5 tail of its name (the address the API
+//! shows), one per network; anyone else gets an address derived from its
+//! DUID and IAID in the dynamic part of the /64.
 
 use std::net::Ipv6Addr;
 use std::sync::Arc;
 
 use dhcproto::v6::{
-    DhcpOption, DhcpOptions, IAAddr, Message, MessageType, OptionCode, Status, StatusCode, UnknownOption, IANA,
+    DhcpOption, DhcpOptions, IAAddr, Message, MessageType, OptionCode, Status, StatusCode, UnknownOption, VendorClass,
+    IANA,
 };
 use md5::{Digest, Md5};
 
@@ -24,6 +26,7 @@ use super::relay::Hop;
 use crate::config::Config;
 use crate::dhcp::duid::{Duid, NodeDuid};
 use crate::dhcp::lease6::{self, Lease6};
+use crate::dhcp::pxe::Firmware;
 use crate::inventory::bootenv::{BootKind, Bootenv};
 use crate::inventory::network::{Network, UnknownClients};
 use crate::inventory::node::Node;
@@ -37,6 +40,8 @@ use crate::types::mac::Mac;
 pub(crate) const DYNAMIC_IID: u64 = 0xffff_0000_0000_0000;
 /// How many addresses are tried past the first choice of a dynamic client.
 const PROBES: u64 = 16;
+/// The identity associations answered per message (more are ignored).
+const MAX_IAS: usize = 8;
 /// Option codes dhcproto has no type for.
 const OPT_DOMAIN_LIST: u16 = 24;
 const OPT_BOOTFILE_URL: u16 = 59;
@@ -271,7 +276,7 @@ impl<'w> Ctx6<'w> {
             }
             return Decision6::Ignore(Skip6::NoClientId);
         };
-        let client = self.client(duid, hops);
+        let client = self.client(duid, hops, seg.net);
         if client.node.is_none() && matches!(kind, T::Solicit | T::Request | T::Renew | T::Rebind) {
             match seg.net.unknown_clients {
                 UnknownClients::Serve => {}
@@ -312,8 +317,14 @@ impl<'w> Ctx6<'w> {
         nets.sole().map(|n| &**n)
     }
 
-    fn client(&self, duid: Duid, hops: &[Hop]) -> Client<'w> {
+    /// Recognises the client on `net`: by the MAC in its DUID, by the
+    /// relay's client link-layer address, by a DUID recorded for a node, by
+    /// the EUI-64 of its link-local address, in that order (what the client
+    /// says about its hardware before what was once recorded). Only a node
+    /// of this network is a node here; elsewhere it is a stranger.
+    fn client(&self, duid: Duid, hops: &[Hop], net: &Network) -> Client<'w> {
         let nodes = self.world.table::<Node>();
+        let here = |n: &&'w Arc<Node>| n.network.as_deref() == Some(net.name.as_str());
         let linklayer = hops
             .last()
             .and_then(|h| h.client_linklayer.as_ref())
@@ -330,23 +341,30 @@ impl<'w> Ctx6<'w> {
             .get(&duid)
             .filter(|_| duid.is_distinctive())
             .and_then(|r| nodes.get(&r.node));
-        let node = by_duid
-            .or_else(|| duid.mac().and_then(|m| nodes.by_mac(&m)))
+        let node = duid
+            .mac()
+            .and_then(|m| nodes.by_mac(&m))
             .or_else(|| linklayer.and_then(|m| nodes.by_mac(&m)))
-            .or_else(|| peer.and_then(eui64_mac).and_then(|m| nodes.by_mac(&m)));
+            .or(by_duid)
+            .or_else(|| peer.and_then(eui64_mac).and_then(|m| nodes.by_mac(&m)))
+            .filter(here);
         Client { duid, node, mac: node.and_then(|n| n.macs.first().copied()).or(mac) }
     }
 
     /// The address identity association `iaid` gets: a node's own, else
     /// its current dynamic lease, else the first free address from its
     /// DUID and IAID. `None` when every probe is taken.
-    fn choose(&self, seg: &Segment<'_>, client: &Client<'_>, iaid: u32) -> Option<Ipv6Addr> {
-        let free = |a: Ipv6Addr| !lease6::taken_by_other(self.world, a, &client.duid, iaid, self.now);
+    fn choose(&self, seg: &Segment<'_>, client: &Client<'_>, iaid: u32, used: &[Ipv6Addr]) -> Option<Ipv6Addr> {
+        let free =
+            |a: Ipv6Addr| !used.contains(&a) && !lease6::taken_by_other(self.world, a, &client.duid, iaid, self.now);
+        // A node has one address per network, its own: the first of its
+        // identity associations gets it (from whichever DUID held it
+        // before: iPXE's, then the installed system's), any other nothing.
         if let Some(node) = client.node {
             let own = ula::node_address(seg.prefix, &node.name);
-            if free(own) {
-                return Some(own);
-            }
+            let held_by_it =
+                self.world.table::<Lease6>().get(&own).is_some_and(|l| l.node.as_ref() == Some(&node.name));
+            return (!used.contains(&own) && (held_by_it || free(own))).then_some(own);
         }
         let nodes = self.world.table::<Node>();
         let dynamic_ok = |a: Ipv6Addr| {
@@ -379,10 +397,11 @@ impl<'w> Ctx6<'w> {
     fn assign(&self, msg: &Message, seg: &Segment<'_>, client: &Client<'_>) -> (Vec<IANA>, Vec<Lease6>) {
         let (preferred, valid, t1, t2) = lifetimes(seg.net.lease_seconds);
         let mut ias = Vec::new();
-        let mut leases = Vec::new();
-        for ia in ia_nas(msg) {
+        let mut leases: Vec<Lease6> = Vec::new();
+        for ia in ia_nas(msg).into_iter().take(MAX_IAS) {
             let mut opts = DhcpOptions::new();
-            let chosen = self.choose(seg, client, ia.id);
+            let used: Vec<Ipv6Addr> = leases.iter().map(|l| l.addr).collect();
+            let chosen = self.choose(seg, client, ia.id, &used);
             for asked in ia_addrs(ia) {
                 if Some(asked) != chosen {
                     opts.insert(DhcpOption::IAAddr(IAAddr {
@@ -487,7 +506,7 @@ impl<'w> Ctx6<'w> {
             for (_, addrs) in &mut ias {
                 addrs.retain(|a| u128::from(*a) as u64 & DYNAMIC_IID == DYNAMIC_IID);
             }
-            let until = self.now + self.config.dhcp.decline_seconds;
+            let until = self.now.saturating_add(self.config.dhcp.decline_seconds);
             Write6::Decline { duid, ias, until }
         };
         Decision6::Write { write, refused: reply.clone(), reply }
@@ -521,6 +540,10 @@ impl<'w> Ctx6<'w> {
         }
         if let Some(url) = server.and_then(|s| self.boot_url(msg, client, s)) {
             o.insert(unknown(OPT_BOOTFILE_URL, url.into_bytes()));
+            // UEFI HTTP boot takes only an answer that names HTTPClient.
+            if let Firmware::HttpBoot { .. } = boot::classify(msg.opts()) {
+                o.insert(DhcpOption::VendorClass(VendorClass { num: 343, data: vec![b"HTTPClient".to_vec()] }));
+            }
         }
         out
     }

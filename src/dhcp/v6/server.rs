@@ -220,10 +220,11 @@ impl Server6 {
                 let socket = socket.clone();
                 self.tasks.spawn(async move {
                     let t = now();
+                    let cap = me.config.dhcp.unknown_leases6;
                     let r: Result<(), Lease6Error> = me
                         .state
                         .write(move |txn| match write {
-                            Write6::Bind(leases) => lease6::bind(txn, leases, t),
+                            Write6::Bind(leases) => lease6::bind(txn, leases, t, cap),
                             Write6::Release { duid, ias } => {
                                 ias.iter().try_for_each(|(iaid, a)| lease6::release(txn, a, &duid, *iaid))?;
                                 Ok(())

@@ -182,7 +182,7 @@ async fn a_node_gets_the_address_the_api_shows_and_its_duid_is_recorded() {
     assert_eq!((leases[0].addr, leases[0].node.as_deref(), leases[0].expires_at), (want, Some("known.t.test"), 5000));
 
     // Committed: the DUID is the node's from now on.
-    state.write(move |t| lease6::bind(t, leases, 1000)).await.unwrap();
+    state.write(move |t| lease6::bind(t, leases, 1000, u32::MAX)).await.unwrap();
     let w = state.snapshot();
     let duid = Duid::new(&client).unwrap();
     assert_eq!(w.table::<NodeDuid>().of_node("known.t.test"), std::slice::from_ref(&duid));
@@ -212,6 +212,7 @@ async fn unknown_clients_get_stable_dynamic_addresses_and_a_taken_one_is_not_giv
                 t,
                 vec![Lease6 { addr, duid: Some(squatter), iaid: 1, network: "n".into(), node: None, expires_at: 9999 }],
                 1000,
+                u32::MAX,
             )
         })
         .await
@@ -415,7 +416,7 @@ async fn strangers_stop_at_the_cap_and_nodes_never_do_and_expired_leases_are_rea
         else {
             panic!("stranger {i} refused below the cap")
         };
-        state.write(move |t| lease6::bind(t, leases, 1000)).await.unwrap();
+        state.write(move |t| lease6::bind(t, leases, 1000, u32::MAX)).await.unwrap();
     }
     let w = state.snapshot();
     assert_eq!(w.table::<Lease6>().strangers_on("n"), 3);
@@ -472,4 +473,133 @@ async fn unknown_client_policy_in_dhcpv6() {
             .collect();
         assert_eq!(got, want, "{policy:?}: plain, agent, iPXE, node");
     }
+}
+
+/// Found in review: a node's two identity associations in one REQUEST got
+/// the same address, and the commit refused the whole answer; a node's
+/// second DUID (the installed system after iPXE) got a dynamic address.
+#[tokio::test]
+async fn a_node_has_one_address_per_network_whichever_duid_asks() {
+    let (_dir, state) = world().await;
+    let (cfg, arr, sid) = (Config::default(), arrival(), server_duid());
+    let want = {
+        let w = state.snapshot();
+        w.table::<Node>().get("known.t.test").unwrap().ipv6(&w).unwrap()
+    };
+    let w = state.snapshot();
+    let ctx = Ctx6 { world: &w, config: &cfg, arrival: &arr, server_duid: &sid, now: 1000 };
+    let mut two = with_server_id(msg(MessageType::Request, &duid_ll(NODE_MAC), 1, None), &sid);
+    two.opts_mut().insert(DhcpOption::IANA(IANA { id: 2, t1: 0, t2: 0, opts: DhcpOptions::new() }));
+    let Decision6::Write { write: Write6::Bind(leases), reply, .. } = ctx.decide(&two, &[]) else { panic!() };
+    let got = granted(&reply);
+    assert_eq!(got.len(), 1, "one address, for one of the two IAs: {got:?}");
+    assert_eq!(got[0].1, want);
+    assert_eq!(leases.len(), 1);
+    state.write(move |t| lease6::bind(t, leases, 1000, u32::MAX)).await.unwrap();
+
+    // The installed system: another DUID (a DUID-LLT of the same MAC).
+    let mut llt = vec![0, 1, 0, 1, 0, 0, 0, 9];
+    llt.extend_from_slice(&NODE_MAC.parse::<Mac>().unwrap().0);
+    let w = state.snapshot();
+    let ctx = Ctx6 { world: &w, config: &cfg, arrival: &arr, server_duid: &sid, now: 1000 };
+    let Decision6::Write { write: Write6::Bind(leases), reply, .. } =
+        ctx.decide(&with_server_id(msg(MessageType::Request, &llt, 9, None), &sid), &[])
+    else {
+        panic!()
+    };
+    assert_eq!(granted(&reply), vec![(9, want, 3000, 4000)]);
+    state.write(move |t| lease6::bind(t, leases, 1000, u32::MAX)).await.unwrap();
+    let w = state.snapshot();
+    let l = w.table::<Lease6>().get(&want).unwrap();
+    assert_eq!((l.duid.as_ref().map(|d| d.as_bytes().to_vec()), l.iaid), (Some(llt), 9));
+}
+
+/// Found in review: a node was recognised on any network (and got an
+/// address the API never shows, past the stranger rules).
+#[tokio::test]
+async fn a_node_is_a_node_only_on_its_own_network() {
+    let (_dir, state) = world().await;
+    state
+        .write(|t| {
+            let mut m = (**t.world().table::<Network>().get("n").unwrap()).clone();
+            m.name = "m".into();
+            m.id = 2;
+            m.subnet = "10.8.0.0/24".parse().unwrap();
+            m.static_range = Range { start: "10.8.0.10".parse().unwrap(), end: "10.8.0.20".parse().unwrap() };
+            m.v6prefix = Some(V6Prefix::Explicit("fd00:9:0:2::/64".parse().unwrap()));
+            m.interface = Some("br1".into());
+            m.unknown_clients = crate::inventory::network::UnknownClients::Ignore;
+            t.put(m)
+        })
+        .await
+        .unwrap();
+    let w = state.snapshot();
+    let (cfg, sid) = (Config::default(), server_duid());
+    let elsewhere = Arrival6 { iface: Some("br1"), local: &LOCAL, src: Some("fe80::1234".parse().unwrap()) };
+    let ctx = Ctx6 { world: &w, config: &cfg, arrival: &elsewhere, server_duid: &sid, now: 1000 };
+    assert!(matches!(
+        ctx.decide(&msg(MessageType::Solicit, &duid_ll(NODE_MAC), 1, None), &[]),
+        Decision6::Ignore(Skip6::UnknownClient)
+    ));
+}
+
+/// Found in review: the stranger cap was checked against the snapshot
+/// only; many REQUESTs in flight went past it.
+#[tokio::test]
+async fn the_stranger_cap_holds_at_commit() {
+    let (_dir, state) = world().await;
+    let stranger = |n: u8| Lease6 {
+        addr: format!("fd00:9:0:1:ffff::{n}").parse().unwrap(),
+        duid: Some(Duid::new(&duid_ll(&format!("02:00:00:00:03:{n:02x}"))).unwrap()),
+        iaid: 1,
+        network: "n".into(),
+        node: None,
+        expires_at: 9999,
+    };
+    state.write(move |t| lease6::bind(t, vec![stranger(1)], 1000, 1)).await.unwrap();
+    let over = state.write(move |t| lease6::bind(t, vec![stranger(2)], 1000, 1)).await;
+    assert!(matches!(over, Err(lease6::Lease6Error::Taken(_))), "{over:?}");
+    // Renewing an existing one is not a new stranger.
+    state.write(move |t| lease6::bind(t, vec![stranger(1)], 1000, 1)).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_node_keeps_at_most_sixteen_duids_the_oldest_going() {
+    let (_dir, state) = world().await;
+    for i in 0..20u8 {
+        let lease = Lease6 {
+            addr: format!("fd00:9:0:1::{i:x}").parse().unwrap(),
+            duid: Some(Duid::new(&[0, 2, 0, 0, 0, 9, i]).unwrap()),
+            iaid: 1,
+            network: "n".into(),
+            node: Some("known.t.test".into()),
+            expires_at: 9999,
+        };
+        state.write(move |t| lease6::bind(t, vec![lease], 1000 + u64::from(i), u32::MAX)).await.unwrap();
+    }
+    let w = state.snapshot();
+    let held = w.table::<NodeDuid>().of_node("known.t.test");
+    assert_eq!(held.len(), lease6::MAX_NODE_DUIDS);
+    assert!(!held.contains(&Duid::new(&[0, 2, 0, 0, 0, 9, 0]).unwrap()), "the oldest went");
+    assert!(held.contains(&Duid::new(&[0, 2, 0, 0, 0, 9, 19]).unwrap()));
+}
+
+/// Found in review: UEFI HTTP boot needs the answer to name HTTPClient.
+#[tokio::test]
+async fn uefi_http_boot_gets_its_vendor_class_back() {
+    use dhcproto::v6::{Architecture, VendorClass};
+    let (_dir, state) = world().await;
+    let w = state.snapshot();
+    let (cfg, arr, sid) = (Config::default(), arrival(), server_duid());
+    let ctx = Ctx6 { world: &w, config: &cfg, arrival: &arr, server_duid: &sid, now: 1000 };
+    let mut http = msg(MessageType::Solicit, &duid_ll("02:00:00:00:04:01"), 1, None);
+    http.opts_mut().insert(DhcpOption::ORO(ORO { opts: vec![OptionCode::from(59u16)] }));
+    http.opts_mut().insert(DhcpOption::ClientArchType(vec![Architecture::from(0x10u16)]));
+    http.opts_mut()
+        .insert(DhcpOption::VendorClass(VendorClass { num: 343, data: vec![b"HTTPClient:Arch:00016".to_vec()] }));
+    let d = ctx.decide(&http, &[]);
+    let adv = answer(&d);
+    assert_eq!(boot_url(adv).as_deref(), Some("http://[fd00:9:0:1::1]/boot/loaders/snponly.efi"));
+    assert!(matches!(adv.opts().get(OptionCode::VendorClass),
+        Some(DhcpOption::VendorClass(v)) if v.data == vec![b"HTTPClient".to_vec()]));
 }
