@@ -16,6 +16,7 @@ packages=(
   openssl                     # an operator's own CA and certificates, fingerprints cross-checked
   udhcpc isc-dhcp-client dhcpcd-base  # DHCP clients (v4 and v6)
   ndisc6 isc-dhcp-relay tcpdump  # rdisc6 (router advertisements), dhcrelay -4/-6, what a relay sees
+  kea-admin                   # perfdhcp: 50,000 clients per family
   tftp-hpa atftp              # TFTP clients
   qemu-system-x86 ipxe-qemu ipxe  # the network-booted VM, its NIC ROM, the iPXE loaders
   busybox-static cpio xz-utils    # the discovery initrd the QEMU test builds
