@@ -5,6 +5,8 @@
 //! ([`ra`]), all answering from live state.
 
 pub(crate) mod duid;
+#[cfg(test)]
+pub(crate) mod fixture;
 pub(crate) mod lease;
 pub(crate) mod lease6;
 pub(crate) mod pxe;

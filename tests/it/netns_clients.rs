@@ -260,18 +260,7 @@ fn dhcp_tftp_http_with_real_clients() {
     //    node still gets its static address, and the lease is the
     //    identifier's. dhcpcd's state stays in a mount namespace.
     run(lab.client.cmd("ip").args(["addr", "flush", "dev", "eth0"]));
-    let o = lab
-        .client
-        .cmd("unshare")
-        .args([
-            "-m",
-            "sh",
-            "-c",
-            "for d in /var/lib/dhcpcd /run/dhcpcd; do mkdir -p $d && mount -t tmpfs none $d; done; \
-             exec timeout 30 dhcpcd -4 -1 -B -d -f /dev/null --duid ll --nohook resolv.conf -t 20 eth0",
-        ])
-        .output()
-        .unwrap();
+    let o = crate::harness::dhcpcd(&lab.client, 30, "-4 --duid ll -t 20 eth0");
     let log = String::from_utf8_lossy(&o.stderr).into_owned();
     assert!(log.contains("leased 10.78.0.42"), "dhcpcd -4:\n{log}");
     let (_, leases) =

@@ -208,18 +208,7 @@ fn router_advertisements_and_dhcpv6_with_real_clients() {
     // 4. An unknown machine running dhcpcd: it takes the RA's M flag and
     //    runs DHCPv6 by itself; it gets a dynamic address in the /64.
     //    dhcpcd's state stays in a mount namespace of its own.
-    let o = lab
-        .stranger
-        .cmd("unshare")
-        .args([
-            "-m",
-            "sh",
-            "-c",
-            "for d in /var/lib/dhcpcd /run/dhcpcd; do mkdir -p $d && mount -t tmpfs none $d; done; \
-             exec timeout 15 dhcpcd -6 -1 -B -d -f /dev/null --nohook resolv.conf -t 30 eth0",
-        ])
-        .output()
-        .unwrap();
+    let o = crate::harness::dhcpcd(&lab.stranger, 15, "-6 -t 30 eth0");
     let log = String::from_utf8_lossy(&o.stderr).into_owned();
     let addrs =
         String::from_utf8_lossy(&run(lab.stranger.cmd("ip").args(["-6", "addr", "show", "dev", "eth0"])).stdout)

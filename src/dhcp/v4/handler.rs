@@ -422,9 +422,8 @@ impl Ctx<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::{Schema, State, StateError};
+    use crate::state::{State, StateError};
     use crate::types::range::Range;
-    use crate::types::secret::Secret;
     use dhcproto::v4::relay::{RelayCode, RelayInfo};
     use dhcproto::v4::{Architecture, DhcpOption};
 
@@ -432,64 +431,13 @@ mod tests {
     const RELAY: Ipv4Addr = Ipv4Addr::new(10, 9, 0, 254);
 
     async fn world() -> (tempfile::TempDir, State) {
-        let dir = tempfile::tempdir().unwrap();
-        let mut schema = Schema::new(1);
-        crate::inventory::register(&mut schema);
-        crate::dhcp::register(&mut schema);
-        let state = State::open_dir(dir.path(), schema).unwrap();
-        state
-            .write(|t| {
-                for (name, kind) in [("local", BootKind::Local), ("discovery", BootKind::Network)] {
-                    t.put(Bootenv {
-                        name: name.into(),
-                        description: String::new(),
-                        os: String::new(),
-                        kind,
-                        kernel: Some("k".into()),
-                        initrds: vec![],
-                        kernel_params: String::new(),
-                        ipxe: String::new(),
-                        templates: Default::default(),
-                    })?;
-                }
-                t.put(Network {
-                    name: "n".into(),
-                    id: 1,
-                    subnet: "10.9.0.0/24".parse().unwrap(),
-                    router: Some(SERVER),
-                    dynamic: Some(Range { start: "10.9.0.100".parse().unwrap(), end: "10.9.0.101".parse().unwrap() }),
-                    static_range: Range { start: "10.9.0.10".parse().unwrap(), end: "10.9.0.20".parse().unwrap() },
-                    domain: "t.test".into(),
-                    dns_servers: vec![],
-                    v6prefix: None,
-                    ra: Default::default(),
-                    slaac: false,
-                    authoritative: true,
-                    unknown_clients: Default::default(),
-                    interface: None,
-                    server: Some(SERVER),
-                    lease_seconds: 600,
-                    mtu: 1500,
-                })?;
-                t.put(Node {
-                    name: "known.t.test".into(),
-                    macs: vec!["52:54:00:00:00:aa".parse().unwrap()],
-                    network: Some("n".into()),
-                    ipv4: Some("10.9.0.10".parse().unwrap()),
-                    bootenv: "discovery".into(),
-                    alive: false,
-                    available: true,
-                    provision_state: Default::default(),
-                    power: None,
-                    token: Secret::default(),
-                    created_at: 0,
-                    updated_at: 0,
-                })?;
-                Ok::<_, StateError>(())
-            })
-            .await
-            .unwrap();
-        (dir, state)
+        crate::dhcp::fixture::world(Network {
+            router: Some(SERVER),
+            dynamic: Some(Range { start: "10.9.0.100".parse().unwrap(), end: "10.9.0.101".parse().unwrap() }),
+            server: Some(SERVER),
+            ..crate::dhcp::fixture::network()
+        })
+        .await
     }
 
     fn request(mac: u8, kind: MessageType, ipxe: bool) -> Message {

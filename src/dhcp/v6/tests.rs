@@ -10,77 +10,24 @@ use super::relay::Hop;
 use crate::config::Config;
 use crate::dhcp::duid::{Duid, NodeDuid};
 use crate::dhcp::lease6::{self, Lease6};
-use crate::inventory::bootenv::{BootKind, Bootenv};
 use crate::inventory::network::{Network, V6Prefix};
 use crate::inventory::node::Node;
-use crate::state::{Schema, State, StateError};
+use crate::state::State;
 use crate::types::mac::Mac;
 use crate::types::range::Range;
-use crate::types::secret::Secret;
 
-const NODE_MAC: &str = "52:54:00:00:00:aa";
+use crate::dhcp::fixture::NODE_MAC;
 const PREFIX: &str = "fd00:9:0:1::";
 const SERVER_ADDR: &str = "fd00:9:0:1::1";
 
 async fn world() -> (tempfile::TempDir, State) {
-    let dir = tempfile::tempdir().unwrap();
-    let mut schema = Schema::new(1);
-    crate::inventory::register(&mut schema);
-    crate::dhcp::register(&mut schema);
-    let state = State::open_dir(dir.path(), schema).unwrap();
-    state
-        .write(|t| {
-            for (name, kind) in [("local", BootKind::Local), ("discovery", BootKind::Network)] {
-                t.put(Bootenv {
-                    name: name.into(),
-                    description: String::new(),
-                    os: String::new(),
-                    kind,
-                    kernel: Some("k".into()),
-                    initrds: vec![],
-                    kernel_params: String::new(),
-                    ipxe: String::new(),
-                    templates: Default::default(),
-                })?;
-            }
-            t.put(Network {
-                name: "n".into(),
-                id: 1,
-                subnet: "10.9.0.0/24".parse().unwrap(),
-                router: None,
-                dynamic: None,
-                static_range: Range { start: "10.9.0.10".parse().unwrap(), end: "10.9.0.20".parse().unwrap() },
-                domain: "t.test".into(),
-                dns_servers: vec![],
-                v6prefix: Some(V6Prefix::Explicit(format!("{PREFIX}/64").parse().unwrap())),
-                ra: Default::default(),
-                slaac: false,
-                authoritative: true,
-                unknown_clients: Default::default(),
-                interface: Some("br0".into()),
-                server: None,
-                lease_seconds: 4000,
-                mtu: 1500,
-            })?;
-            t.put(Node {
-                name: "known.t.test".into(),
-                macs: vec![NODE_MAC.parse().unwrap()],
-                network: Some("n".into()),
-                ipv4: Some("10.9.0.10".parse().unwrap()),
-                bootenv: "discovery".into(),
-                alive: false,
-                available: true,
-                provision_state: Default::default(),
-                power: None,
-                token: Secret::default(),
-                created_at: 0,
-                updated_at: 0,
-            })?;
-            Ok::<_, StateError>(())
-        })
-        .await
-        .unwrap();
-    (dir, state)
+    crate::dhcp::fixture::world(Network {
+        v6prefix: Some(V6Prefix::Explicit(format!("{PREFIX}/64").parse().unwrap())),
+        interface: Some("br0".into()),
+        lease_seconds: 4000,
+        ..crate::dhcp::fixture::network()
+    })
+    .await
 }
 
 fn server_duid() -> Duid {

@@ -135,6 +135,19 @@ impl Drop for Netns {
     }
 }
 
+/// Runs dhcpcd in `ns` with `args` (a shell word list, the interface
+/// last), in a mount namespace of its own with tmpfs over its state
+/// directories, so that it reads and writes nothing of the host's (no
+/// DUID, no leases, no resolv.conf: no config file, `--nohook
+/// resolv.conf`). Bounded by `timeout`.
+pub fn dhcpcd(ns: &Netns, seconds: u32, args: &str) -> Output {
+    let script = format!(
+        "for d in /var/lib/dhcpcd /run/dhcpcd; do mkdir -p $d && mount -t tmpfs none $d; done; \
+         exec timeout {seconds} dhcpcd -1 -B -d -f /dev/null --nohook resolv.conf {args}"
+    );
+    ns.cmd("unshare").args(["-m", "sh", "-c", &script]).output().expect("dhcpcd")
+}
+
 /// A private mount namespace of the test's own, held open by a sleeping
 /// process (an hour at most): what is mounted in it is seen by nothing
 /// else, and goes away when it is dropped.

@@ -1,0 +1,85 @@
+//! The world the DHCP decision tests run against (tests only): the
+//! `local` and `discovery` bootenvs, one network `n` (10.9.0.0/24, static
+//! 10.9.0.10-20, domain t.test), shaped by each test, and one node,
+//! `known.t.test`, with MAC 52:54:00:00:00:aa and 10.9.0.10, booting
+//! discovery.
+
+use crate::inventory::bootenv::{BootKind, Bootenv};
+use crate::inventory::network::Network;
+use crate::inventory::node::Node;
+use crate::state::{Schema, State, StateError};
+use crate::types::range::Range;
+use crate::types::secret::Secret;
+
+/// The known node's MAC.
+pub(crate) const NODE_MAC: &str = "52:54:00:00:00:aa";
+
+/// Network `n` with nothing but what every test needs; each test sets the rest.
+pub(crate) fn network() -> Network {
+    Network {
+        name: "n".into(),
+        id: 1,
+        subnet: "10.9.0.0/24".parse().expect("fixture"),
+        router: None,
+        dynamic: None,
+        static_range: Range {
+            start: "10.9.0.10".parse().expect("fixture"),
+            end: "10.9.0.20".parse().expect("fixture"),
+        },
+        domain: "t.test".into(),
+        dns_servers: vec![],
+        v6prefix: None,
+        ra: Default::default(),
+        slaac: false,
+        authoritative: true,
+        unknown_clients: Default::default(),
+        interface: None,
+        server: None,
+        lease_seconds: 600,
+        mtu: 1500,
+    }
+}
+
+/// A store in a temporary directory holding the fixture, with `net` as `n`.
+pub(crate) async fn world(net: Network) -> (tempfile::TempDir, State) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut schema = Schema::new(1);
+    crate::inventory::register(&mut schema);
+    crate::dhcp::register(&mut schema);
+    let state = State::open_dir(dir.path(), schema).expect("store");
+    state
+        .write(move |t| {
+            for (name, kind) in [("local", BootKind::Local), ("discovery", BootKind::Network)] {
+                t.put(Bootenv {
+                    name: name.into(),
+                    description: String::new(),
+                    os: String::new(),
+                    kind,
+                    kernel: Some("k".into()),
+                    initrds: vec![],
+                    kernel_params: String::new(),
+                    ipxe: String::new(),
+                    templates: Default::default(),
+                })?;
+            }
+            t.put(net)?;
+            t.put(Node {
+                name: "known.t.test".into(),
+                macs: vec![NODE_MAC.parse().expect("fixture")],
+                network: Some("n".into()),
+                ipv4: Some("10.9.0.10".parse().expect("fixture")),
+                bootenv: "discovery".into(),
+                alive: false,
+                available: true,
+                provision_state: Default::default(),
+                power: None,
+                token: Secret::default(),
+                created_at: 0,
+                updated_at: 0,
+            })?;
+            Ok::<_, StateError>(())
+        })
+        .await
+        .expect("fixture written");
+    (dir, state)
+}
