@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::inventory::node::Node;
 use crate::state::{record, Index, Schema, StateError, StoreKey, Table, Txn};
+use crate::types::hex;
 use crate::types::mac::Mac;
 
 /// The longest DUID: a 2-byte type and up to 128 bytes (RFC 8415 11.1).
@@ -81,13 +82,7 @@ impl Duid {
 
 impl fmt::Display for Duid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, b) in self.0.iter().enumerate() {
-            if i > 0 {
-                f.write_str(":")?;
-            }
-            write!(f, "{b:02x}")?;
-        }
-        Ok(())
+        hex::write(f, &self.0, false)
     }
 }
 
@@ -100,10 +95,9 @@ impl fmt::Debug for Duid {
 impl FromStr for Duid {
     type Err = DuidError;
     fn from_str(s: &str) -> Result<Duid, DuidError> {
-        let bytes: Result<Vec<u8>, _> = s.split(':').map(|p| u8::from_str_radix(p, 16)).collect();
-        match bytes {
-            Ok(b) if s.split(':').all(|p| p.len() == 2) => Duid::new(&b),
-            _ => Err(DuidError::NotHex(s.chars().take(64).collect())),
+        match hex::parse(s) {
+            Some(b) => Duid::new(&b),
+            None => Err(DuidError::NotHex(s.chars().take(64).collect())),
         }
     }
 }

@@ -33,13 +33,7 @@ impl ClientId {
 
 impl std::fmt::Display for ClientId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        for (i, b) in self.0.iter().enumerate() {
-            if i > 0 {
-                f.write_str(":")?;
-            }
-            write!(f, "{b:02x}")?;
-        }
-        Ok(())
+        crate::types::hex::write(f, &self.0, false)
     }
 }
 
@@ -58,8 +52,9 @@ impl Serialize for ClientId {
 impl<'de> Deserialize<'de> for ClientId {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<ClientId, D::Error> {
         let text = String::deserialize(d)?;
-        let bytes: Result<Vec<u8>, _> = text.split(':').map(|p| u8::from_str_radix(p, 16)).collect();
-        bytes.ok().and_then(|b| ClientId::new(&b)).ok_or_else(|| serde::de::Error::custom("not a client identifier"))
+        crate::types::hex::parse(&text)
+            .and_then(|b| ClientId::new(&b))
+            .ok_or_else(|| serde::de::Error::custom("not a client identifier"))
     }
 }
 

@@ -11,11 +11,13 @@
 //! - [`field`]: an error that names the field at fault, and refusals;
 //! - [`report`]: an error with its causes, for logs and answers;
 //! - [`time`]: wall-clock seconds and milliseconds;
-//! - [`fingerprint`]: a certificate's SHA-256 fingerprint, as operators pin it.
+//! - [`fingerprint`]: a certificate's SHA-256 fingerprint, as operators pin it;
+//! - [`hex`]: bytes as colon-separated hex pairs.
 
 pub(crate) mod field;
 pub mod fingerprint;
 pub(crate) mod global_id;
+pub(crate) mod hex;
 pub mod mac;
 pub(crate) mod names;
 pub(crate) mod power;
