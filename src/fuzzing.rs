@@ -215,7 +215,7 @@ pub fn dhcp4(data: &[u8]) {
     let src = SocketAddr::new(Ipv4Addr::new(10, 9, 0, 254).into(), 67);
     let replies: Vec<&Message> = match &decision {
         Decision::Reply(m) => vec![m],
-        Decision::Commit { lease, ack, nak } => {
+        Decision::Commit { lease, ack, nak, .. } => {
             let net = world.table::<Network>().get(&lease.network).expect("a lease on a network that does not exist");
             assert!(net.subnet.contains(&lease.ip), "lease {} outside {}", lease.ip, net.subnet);
             if let Some(node) = world.table::<Node>().by_ip(lease.ip) {

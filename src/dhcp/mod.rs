@@ -1,10 +1,12 @@
 //! DHCP: what a network-booting client is and what it boots ([`pxe`]),
 //! the leases this room owns ([`lease`] for DHCPv4, [`lease6`] and the
-//! DUIDs of [`duid`] for DHCPv6), the DHCPv4 server ([`v4`]), the DHCPv6
+//! DUIDs of [`duid`] for DHCPv6), what a node's firmware said about itself
+//! ([`firmware`]), the DHCPv4 server ([`v4`]), the DHCPv6
 //! server ([`v6`]) and the router advertisements that send hosts to it
 //! ([`ra`]), all answering from live state.
 
 pub(crate) mod duid;
+pub(crate) mod firmware;
 #[cfg(test)]
 pub(crate) mod fixture;
 pub(crate) mod lease;
@@ -21,4 +23,5 @@ pub(crate) fn register(schema: &mut Schema) {
     lease::register(schema);
     lease6::register(schema);
     duid::register(schema);
+    firmware::register(schema);
 }

@@ -223,6 +223,10 @@ fn qemu_netboot_discovers_then_follows_bootenv_change() {
     );
     let (_, node) = curl(Some(&ns), "GET", &format!("{OPS}/api/v1/nodes/{NODE}"), None);
     assert!(node["bootenv"] == "stage2" && node["alive"] == true, "node after boot 2: {node}");
+    // Its iPXE said BIOS (option 93 = 0) and sent QEMU's all-zero UUID,
+    // which is recorded as none.
+    assert_eq!(node["firmware"]["arch"], 0, "node after boot 2: {node}");
+    assert!(node["firmware"]["uuid"].is_null(), "node after boot 2: {node}");
 
     // Two guest boots and two previews: at least four script renders.
     let (_, metrics) = curl(Some(&ns), "GET", &format!("{OPS}/metrics"), None);

@@ -6,6 +6,7 @@ use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 
 use crate::dhcp::duid::{Duid, NodeDuid};
+use crate::dhcp::firmware::BootClient;
 use crate::dhcp::lease::{ClientId, Lease};
 use crate::dhcp::lease6::Lease6;
 use crate::inventory::bootenv::Bootenv;
@@ -260,6 +261,10 @@ pub(crate) struct NodeView {
     /// The DUIDs its DHCPv6 clients presented.
     #[serde(default)]
     pub(crate) duids: Vec<Duid>,
+    /// What its network-boot firmware said at its last boot: machine UUID
+    /// (option 97) and architecture (option 93).
+    #[serde(default)]
+    pub(crate) firmware: Option<FirmwareView>,
     pub(crate) created_at: u64,
     pub(crate) updated_at: u64,
 }
@@ -281,10 +286,23 @@ impl NodeView {
             provision_state: n.provision_state,
             power: n.power.clone(),
             duids: w.table::<NodeDuid>().of_node(&n.name).to_vec(),
+            firmware: w.table::<BootClient>().get(&n.name).map(|b| FirmwareView {
+                uuid: b.uuid.clone(),
+                arch: b.arch,
+                seen_at: b.seen_at,
+            }),
             created_at: n.created_at,
             updated_at: n.updated_at,
         }
     }
+}
+
+/// A node's firmware as its last network boot described it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct FirmwareView {
+    pub(crate) uuid: Option<String>,
+    pub(crate) arch: Option<u16>,
+    pub(crate) seen_at: u64,
 }
 
 /// The discover answer: the machine's node and, for the machine itself,

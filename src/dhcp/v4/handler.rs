@@ -14,6 +14,7 @@ use dhcproto::v4::{DhcpOption, Message, MessageType, Opcode, OptionCode};
 use super::offers::Offers;
 use super::reply;
 use crate::config::Config;
+use crate::dhcp::firmware::{self, BootClient};
 use crate::dhcp::lease::{self, ClientId, ClientKey, Lease};
 use crate::dhcp::pxe::{self, Firmware};
 use crate::inventory::bootenv::{BootKind, Bootenv};
@@ -41,8 +42,9 @@ pub(crate) struct Arrival {
 pub(crate) enum Decision {
     /// Send this now (OFFER, NAK, ACK to INFORM).
     Reply(Message),
-    /// Persist the lease, then send `ack`; if the commit is refused, `nak`.
-    Commit { lease: Box<Lease>, ack: Message, nak: Message },
+    /// Persist the lease (and what a node's firmware said, when that
+    /// changed), then send `ack`; if the commit is refused, `nak`.
+    Commit { lease: Box<Lease>, firmware: Option<BootClient>, ack: Message, nak: Message },
     /// Drop the lease the client released.
     Release { ip: Ipv4Addr, client: ClientKey },
     /// The client found `ip` (a dynamic address) in use: quarantine it.
@@ -303,6 +305,27 @@ impl Ctx<'_> {
         }
     }
 
+    /// What a node's firmware says in this request (options 97 and 93), if
+    /// it says something and that differs from what is recorded.
+    fn firmware_news(&self, msg: &Message, node: &Node) -> Option<BootClient> {
+        let uuid = match msg.opts().get(OptionCode::ClientMachineIdentifier) {
+            Some(DhcpOption::ClientMachineIdentifier(v)) => firmware::uuid_text(v),
+            _ => None,
+        };
+        let arch = match msg.opts().get(OptionCode::ClientSystemArchitecture) {
+            Some(DhcpOption::ClientSystemArchitecture(a)) => Some(u16::from(*a)),
+            _ => None,
+        };
+        if uuid.is_none() && arch.is_none() {
+            return None;
+        }
+        let known = self.world.table::<BootClient>().get(&node.name);
+        if known.is_some_and(|b| b.uuid == uuid && b.arch == arch) {
+            return None;
+        }
+        Some(BootClient { node: node.name.clone(), uuid, arch, seen_at: self.now })
+    }
+
     /// Whether a client that is no node is answered here.
     fn stranger_allowed(msg: &Message, net: &Network) -> Result<(), Skip> {
         match net.unknown_clients {
@@ -397,6 +420,7 @@ impl Ctx<'_> {
             _ => None,
         });
         Decision::Commit {
+            firmware: node.and_then(|n| self.firmware_news(msg, n)),
             lease: Box::new(Lease {
                 ip,
                 mac,
@@ -730,6 +754,40 @@ mod tests {
         let Decision::Release { ip, client } = ctx.decide(&rel) else { panic!() };
         state.write(move |t| lease::release(t, ip, &client)).await.unwrap();
         assert!(state.snapshot().table::<Lease>().get(&ip_a).is_none());
+    }
+
+    #[tokio::test]
+    async fn a_nodes_firmware_uuid_and_architecture_are_recorded_when_they_change() {
+        let (_dir, state) = world().await;
+        let mut uuid = vec![0u8];
+        uuid.extend(1..=16u8);
+        let req = |arch: u16| {
+            let mut m = request(0xaa, MessageType::Request, true);
+            m.opts_mut().insert(DhcpOption::RequestedIpAddress(Ipv4Addr::new(10, 9, 0, 10)));
+            m.opts_mut().insert(DhcpOption::ClientMachineIdentifier(uuid.clone()));
+            m.opts_mut().insert(DhcpOption::ClientSystemArchitecture(Architecture::from(arch)));
+            m
+        };
+        let decide = |m: &Message| {
+            let w = state.snapshot();
+            let (cfg, offers, arrival) = (Config::default(), Offers::default(), Arrival::default());
+            let ctx = Ctx { world: &w, config: &cfg, offers: &offers, arrival: &arrival, now: 5 };
+            match ctx.decide(m) {
+                Decision::Commit { firmware, .. } => firmware,
+                other => panic!("{other:?}"),
+            }
+        };
+        let first = decide(&req(0)).expect("recorded the first time");
+        assert_eq!(first.uuid.as_deref(), Some("01020304-0506-0708-090a-0b0c0d0e0f10"));
+        assert_eq!(first.arch, Some(0));
+        state.write(move |t| firmware::record(t, first)).await.unwrap();
+        assert!(decide(&req(0)).is_none(), "the same again is not written again");
+        // The machine was switched to UEFI: recorded anew.
+        assert_eq!(decide(&req(7)).and_then(|f| f.arch), Some(7));
+        // A stranger's firmware is nobody's to record.
+        let mut stranger = request(9, MessageType::Request, true);
+        stranger.opts_mut().insert(DhcpOption::RequestedIpAddress(Ipv4Addr::new(10, 9, 0, 100)));
+        assert!(decide(&stranger).is_none());
     }
 
     #[tokio::test]

@@ -153,7 +153,7 @@ impl Server {
                 let dest = destination(req, &msg, src);
                 self.tasks.spawn(async move { me.send(&socket, &msg, dest).await });
             }
-            Decision::Commit { lease, ack, nak } => {
+            Decision::Commit { lease, firmware, ack, nak } => {
                 let me = self.clone();
                 let socket = socket.clone();
                 let dest = destination(req, &ack, src);
@@ -161,7 +161,17 @@ impl Server {
                 self.tasks.spawn(async move {
                     let mac = lease.mac;
                     let t = now();
-                    match me.state.write(move |txn| lease::put(txn, *lease, t)).await {
+                    let written = me
+                        .state
+                        .write(move |txn| {
+                            let l = lease::put(txn, *lease, t)?;
+                            if let Some(fw) = firmware {
+                                crate::dhcp::firmware::record(txn, fw)?;
+                            }
+                            Ok::<_, LeaseError>(l)
+                        })
+                        .await;
+                    match written {
                         Ok(_) => {
                             // The offer is NOT forgotten here: a DISCOVER being
                             // decided right now may hold a snapshot from before
