@@ -496,9 +496,26 @@ impl<'w> Ctx6<'w> {
     /// Only dynamic addresses are quarantined: a node's address is its own
     /// whatever else answers for it.
     fn give_back(&self, msg: &Message, seg: &Segment<'_>, client: &Client<'_>) -> Decision6 {
-        let mut ias: Vec<(u32, Vec<Ipv6Addr>)> = ia_nas(msg).into_iter().map(|ia| (ia.id, ia_addrs(ia))).collect();
+        let mut ias: Vec<(u32, Vec<Ipv6Addr>)> =
+            ia_nas(msg).into_iter().take(MAX_IAS).map(|ia| (ia.id, ia_addrs(ia))).collect();
         let mut reply = self.reply(msg, MessageType::Reply, seg, Some(client));
         reply.opts_mut().insert(status(Status::Success, "done"));
+        // RFC 8415 18.3.7 and 18.3.8: an IA the client holds no binding for
+        // comes back with NoBinding.
+        let leases = self.world.table::<Lease6>();
+        for (iaid, addrs) in &ias {
+            let bound = addrs
+                .iter()
+                .any(|a| leases.get(a).is_some_and(|l| l.duid.as_ref() == Some(&client.duid) && l.iaid == *iaid));
+            if !bound {
+                reply.opts_mut().insert(DhcpOption::IANA(IANA {
+                    id: *iaid,
+                    t1: 0,
+                    t2: 0,
+                    opts: [status(Status::NoBinding, "no binding for this IA")].into_iter().collect(),
+                }));
+            }
+        }
         let duid = client.duid.clone();
         let write = if msg.msg_type() == MessageType::Release {
             Write6::Release { duid, ias }

@@ -550,3 +550,41 @@ async fn uefi_http_boot_gets_its_vendor_class_back() {
     assert!(matches!(adv.opts().get(OptionCode::VendorClass),
         Some(DhcpOption::VendorClass(v)) if v.data == vec![b"HTTPClient".to_vec()]));
 }
+
+/// RFC 8415 18.3.7: a RELEASE for an IA with no binding says NoBinding for it.
+#[tokio::test]
+async fn releasing_what_one_does_not_hold_says_no_binding() {
+    let (_dir, state) = world().await;
+    let (cfg, arr, sid) = (Config::default(), arrival(), server_duid());
+    let client = duid_ll("02:00:00:00:05:01");
+    let w = state.snapshot();
+    let ctx = Ctx6 { world: &w, config: &cfg, arrival: &arr, server_duid: &sid, now: 1000 };
+    let Decision6::Write { write: Write6::Bind(leases), .. } =
+        ctx.decide(&with_server_id(msg(MessageType::Request, &client, 1, None), &sid), &[])
+    else {
+        panic!()
+    };
+    let held = leases[0].addr;
+    state.write(move |t| lease6::bind(t, leases, 1000, u32::MAX)).await.unwrap();
+    let w = state.snapshot();
+    let ctx = Ctx6 { world: &w, config: &cfg, arrival: &arr, server_duid: &sid, now: 1000 };
+    let ia_status = |m: &Message| -> Vec<(u32, Status)> {
+        m.opts()
+            .get_all(OptionCode::IANA)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|o| match o {
+                DhcpOption::IANA(ia) => match ia.opts.get(OptionCode::StatusCode) {
+                    Some(DhcpOption::StatusCode(s)) => Some((ia.id, s.status)),
+                    _ => None,
+                },
+                _ => None,
+            })
+            .collect()
+    };
+    let own = ctx.decide(&with_server_id(msg(MessageType::Release, &client, 1, Some(held)), &sid), &[]);
+    assert_eq!(ia_status(answer(&own)), vec![]);
+    let other = ctx.decide(&with_server_id(msg(MessageType::Release, &client, 2, Some(held)), &sid), &[]);
+    assert_eq!(ia_status(answer(&other)), vec![(2, Status::NoBinding)]);
+    assert_eq!(top_status(answer(&other)), Some(Status::Success));
+}
