@@ -128,14 +128,17 @@ fn fifty_thousand_clients_in_each_family_and_no_address_held_twice() {
             "10.90.0.1",
         ],
     );
-    let (_, acks, _) = exchange(&report, "REQUEST-ACK");
+    let (sent4, acks, _) = exchange(&report, "REQUEST-ACK");
     assert!(acks >= u64::from(CLIENTS) * MIN_SERVED_PERCENT / 100, "only {acks} ACKs:\n{report}");
     let v4 = leases(&srv_ns, &srv, 4);
     let macs: HashSet<&str> = v4.iter().filter_map(|l| l["mac"].as_str()).collect();
     let ips: HashSet<&str> = v4.iter().filter_map(|l| l["ip"].as_str()).collect();
     assert_eq!(macs.len(), v4.len(), "a client holds two leases");
     assert_eq!(ips.len(), v4.len(), "an address is held twice");
-    assert!(v4.len() as u64 >= acks, "{} leases in the store for {acks} ACKs:\n{report}", v4.len());
+    // perfdhcp may go a few exchanges past -n, repeating clients it has:
+    // each repeat is an answer without a new lease.
+    let want = acks.saturating_sub(sent4.saturating_sub(u64::from(CLIENTS)));
+    assert!(v4.len() as u64 >= want, "{} leases in the store for {acks} ACKs:\n{report}", v4.len());
     let (_, m) = curl(Some(&srv_ns), "GET", &srv.url("/metrics"), None);
     let m = m.as_str().unwrap_or_default().to_string();
     assert_eq!(metric(&m, "fulcrum_dhcp4_naks"), 0, "NAKs to well-behaved clients:\n{report}");
@@ -148,7 +151,7 @@ fn fifty_thousand_clients_in_each_family_and_no_address_held_twice() {
             "1",
         ],
     );
-    let (_, replies, _) = exchange(&report, "REQUEST-REPLY");
+    let (sent6, replies, _) = exchange(&report, "REQUEST-REPLY");
     assert!(replies >= u64::from(CLIENTS) * MIN_SERVED_PERCENT / 100, "only {replies} REPLYs:\n{report}");
     let v6 = leases(&srv_ns, &srv, 6);
     let holders: HashSet<(String, u64)> = v6
@@ -159,5 +162,6 @@ fn fifty_thousand_clients_in_each_family_and_no_address_held_twice() {
     assert_eq!(holders.len(), v6.len(), "an identity association holds two leases");
     assert_eq!(addrs.len(), v6.len(), "an address is held twice");
     assert!(v6.iter().all(|l| l["ip"].as_str().is_some_and(|a| a.starts_with("fd00:90::"))));
-    assert!(v6.len() as u64 >= replies, "{} leases in the store for {replies} REPLYs:\n{report}", v6.len());
+    let want = replies.saturating_sub(sent6.saturating_sub(u64::from(CLIENTS)));
+    assert!(v6.len() as u64 >= want, "{} leases in the store for {replies} REPLYs:\n{report}", v6.len());
 }
