@@ -83,3 +83,27 @@ pub(crate) async fn world(net: Network) -> (tempfile::TempDir, State) {
         .expect("fixture written");
     (dir, state)
 }
+
+/// Changes the known node with `f`.
+pub(crate) async fn edit_node(state: &State, f: impl FnOnce(&mut Node) + Send + 'static) {
+    state
+        .write(move |t| {
+            let mut n = (**t.world().table::<Node>().get("known.t.test").expect("fixture node")).clone();
+            f(&mut n);
+            t.put(n)
+        })
+        .await
+        .expect("node changed");
+}
+
+/// Changes network `n` with `f`.
+pub(crate) async fn edit_network(state: &State, f: impl FnOnce(&mut Network) + Send + 'static) {
+    state
+        .write(move |t| {
+            let mut n = (**t.world().table::<Network>().get("n").expect("fixture network")).clone();
+            f(&mut n);
+            t.put(n)
+        })
+        .await
+        .expect("network changed");
+}

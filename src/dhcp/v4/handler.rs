@@ -555,14 +555,7 @@ mod tests {
     #[tokio::test]
     async fn local_bootenv_gets_no_boot_file_and_replies_are_padded() {
         let (_dir, state) = world().await;
-        state
-            .write(|t| {
-                let mut n = (**t.world().table::<Node>().get("known.t.test").unwrap()).clone();
-                n.bootenv = "local".into();
-                t.put(n)
-            })
-            .await
-            .unwrap();
+        crate::dhcp::fixture::edit_node(&state, |n| n.bootenv = "local".into()).await;
         let w = state.snapshot();
         let (cfg, offers, arrival) = (Config::default(), Offers::default(), Arrival::default());
         let ctx = Ctx { world: &w, config: &cfg, offers: &offers, arrival: &arrival, now: 0 };
@@ -813,14 +806,7 @@ mod tests {
             (UnknownClients::Discovery, [false, true, true, true]),
             (UnknownClients::Ignore, [false, false, false, true]),
         ] {
-            state
-                .write(move |t| {
-                    let mut n = (**t.world().table::<Network>().get("n").unwrap()).clone();
-                    n.unknown_clients = policy;
-                    t.put(n)
-                })
-                .await
-                .unwrap();
+            crate::dhcp::fixture::edit_network(&state, move |n| n.unknown_clients = policy).await;
             let w = state.snapshot();
             let offers = Offers::default();
             let ctx = Ctx { world: &w, config: &cfg, offers: &offers, arrival: &arrival, now: 0 };

@@ -319,14 +319,7 @@ async fn boot_urls_confirm_release_decline_and_information_requests() {
 #[tokio::test]
 async fn a_node_that_boots_from_disk_gets_no_boot_url() {
     let (_dir, state) = world().await;
-    state
-        .write(|t| {
-            let mut n = (**t.world().table::<Node>().get("known.t.test").unwrap()).clone();
-            n.bootenv = "local".into();
-            t.put(n)
-        })
-        .await
-        .unwrap();
+    crate::dhcp::fixture::edit_node(&state, |n| n.bootenv = "local".into()).await;
     let w = state.snapshot();
     let (cfg, arr, sid) = (Config::default(), arrival(), server_duid());
     let ctx = Ctx6 { world: &w, config: &cfg, arrival: &arr, server_duid: &sid, now: 1000 };
@@ -404,14 +397,7 @@ async fn unknown_client_policy_in_dhcpv6() {
         (UnknownClients::Discovery, [false, true, true, true]),
         (UnknownClients::Ignore, [false, false, false, true]),
     ] {
-        state
-            .write(move |t| {
-                let mut n = (**t.world().table::<Network>().get("n").unwrap()).clone();
-                n.unknown_clients = policy;
-                t.put(n)
-            })
-            .await
-            .unwrap();
+        crate::dhcp::fixture::edit_network(&state, move |n| n.unknown_clients = policy).await;
         let w = state.snapshot();
         let ctx = Ctx6 { world: &w, config: &cfg, arrival: &arr, server_duid: &sid, now: 1000 };
         let got: Vec<bool> = [plain(), agent(), ipxe(), node()]
