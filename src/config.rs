@@ -177,6 +177,32 @@ pub struct DhcpConfig {
     /// Datagrams a second one source address (a relay, a client renewing)
     /// may send; `0.0.0.0` is exempt. 0: no limit.
     pub rate_per_source: u32,
+    /// The relays (addresses or prefixes, either family) whose word on
+    /// the switch port a client is in is believed: only a datagram from
+    /// one of these finds a node by its port reservation (a node's MAC is
+    /// then learned from it). Empty: port reservations are not honoured.
+    #[serde(deserialize_with = "prefixes_or_addresses")]
+    pub trusted_relays: Vec<ipnet::IpNet>,
+}
+
+/// A list of prefixes (`10.72.0.0/24`) or plain addresses (`10.72.0.2`,
+/// a prefix of one).
+fn prefixes_or_addresses<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<ipnet::IpNet>, D::Error> {
+    Vec::<String>::deserialize(d)?
+        .iter()
+        .map(|s| {
+            s.parse::<ipnet::IpNet>().or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from)).map_err(|_| {
+                serde::de::Error::custom(format!("`{s}` is neither an address nor a prefix like 10.72.0.0/24"))
+            })
+        })
+        .collect()
+}
+
+impl DhcpConfig {
+    /// Whether a datagram from `src` may name a client's switch port.
+    pub(crate) fn trusts_relay(&self, src: Option<std::net::IpAddr>) -> bool {
+        src.is_some_and(|ip| self.trusted_relays.iter().any(|net| net.contains(&ip)))
+    }
 }
 
 impl Default for DhcpConfig {
@@ -196,6 +222,7 @@ impl Default for DhcpConfig {
             offer_seconds: 30,
             rate_per_mac: 20,
             rate_per_source: 20_000,
+            trusted_relays: Vec::new(),
         }
     }
 }
@@ -556,6 +583,17 @@ mod tests {
         assert!(e.contains("`dhcp.enabled`"), "{e}");
         let e = parse("[api]\naudit_keep = 0\n").unwrap_err().to_string();
         assert!(e.contains("`api.audit_keep`"), "{e}");
+        let e = parse("[dhcp]\ntrusted_relays = [\"10.0.0.1\", \"fd00::/300\"]\n").unwrap_err().to_string();
+        assert!(e.contains("`dhcp.trusted_relays`") && e.contains("fd00::/300"), "{e}");
+    }
+
+    #[test]
+    fn trusted_relays_are_addresses_or_prefixes() {
+        let c = parse("[dhcp]\ntrusted_relays = [\"10.72.0.2\", \"fd00:99::/64\"]\n").unwrap();
+        let trusts = |ip: &str| c.dhcp.trusts_relay(Some(ip.parse().unwrap()));
+        assert!(trusts("10.72.0.2") && trusts("fd00:99::2"));
+        assert!(!trusts("10.72.0.3") && !trusts("fd00:98::2"));
+        assert!(!c.dhcp.trusts_relay(None));
     }
 
     #[test]

@@ -132,6 +132,10 @@ fn build() -> anyhow::Result<Fixture> {
                 available: true,
                 provision_state: Default::default(),
                 power: None,
+                port: (i == 1).then(|| crate::types::port::SwitchPort {
+                    circuit_id: crate::types::port::AgentId::parse("sw1/port7").expect("fixture port"),
+                    remote_id: None,
+                }),
                 token: Secret::new(token),
                 created_at: 0,
                 updated_at: 0,
@@ -148,6 +152,8 @@ fn build() -> anyhow::Result<Fixture> {
     }))?;
 
     let mut config = Config::default();
+    // Relayed datagrams come from here: node b is reserved on a port of it.
+    config.dhcp.trusted_relays = vec![ipnet::IpNet::from(std::net::IpAddr::from(Ipv4Addr::new(10, 9, 0, 254)))];
     config.dns.tsig =
         Some(toml::from_str("name = \"xfr\"\nsecret = \"ZnVsY3J1bS10ZXN0LWtleS1mb3ItdHNpZy0zMmJ5dGVz\"")?);
     let dns = Arc::new(crate::dns::server::Dns::new(state.clone(), &config, Arc::default())?);
@@ -155,6 +161,7 @@ fn build() -> anyhow::Result<Fixture> {
         iface: None,
         local_addrs: vec![SERVER, Ipv4Addr::new(10, 8, 0, 1)],
         iface_addrs: vec![Ipv4Addr::new(10, 8, 0, 1)],
+        src: Some(Ipv4Addr::new(10, 9, 0, 254).into()),
     };
     let tftp = RootHandler::new(&loaders, Arc::default(), None)?;
     let boot = crate::boot::http::router(BootState {
@@ -215,12 +222,14 @@ pub fn dhcp4(data: &[u8]) {
     let src = SocketAddr::new(Ipv4Addr::new(10, 9, 0, 254).into(), 67);
     let replies: Vec<&Message> = match &decision {
         Decision::Reply(m) => vec![m],
-        Decision::Commit { lease, ack, nak, .. } => {
+        Decision::Commit(c) => {
+            let (lease, ack, nak) = (&c.lease, &c.ack, &c.nak);
             let net = world.table::<Network>().get(&lease.network).expect("a lease on a network that does not exist");
             assert!(net.subnet.contains(&lease.ip), "lease {} outside {}", lease.ip, net.subnet);
             if let Some(node) = world.table::<Node>().by_ip(lease.ip) {
                 assert!(
-                    node.macs.contains(&lease.mac),
+                    node.macs.contains(&lease.mac)
+                        || c.learned.as_ref().is_some_and(|l| l.node == node.name && l.mac == lease.mac),
                     "lease of {}'s address {} to {}",
                     node.name,
                     lease.ip,
@@ -619,5 +628,22 @@ mod tests {
         // From node a, and from node b (refused, or the token oracle fires).
         boot_http(&input("/boot/ipxe?mac=52:54:00:00:00:aa", 1));
         boot_http(&input("/boot/templates/52:54:00:00:00:aa/user-data", 2));
+    }
+
+    #[test]
+    fn the_dhcp4_fixture_reaches_port_reservations() {
+        let fx = fixture();
+        let seed = std::fs::read(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/dhcp4/relayed-request-reserved-port"),
+        )
+        .expect("the seed");
+        let req = Message::decode(&mut Decoder::new(&seed)).expect("the seed decodes");
+        let world = fx.state.snapshot();
+        let offers = Offers::default();
+        let ctx = Ctx { world: &world, config: &fx.config, offers: &offers, arrival: &fx.arrival, now: 1_000 };
+        match ctx.decide(&req) {
+            Decision::Commit(c) => assert_eq!(c.learned.map(|l| l.node).as_deref(), Some("b.t.test")),
+            other => panic!("the seed should reach node b's port: {other:?}"),
+        }
     }
 }

@@ -14,6 +14,7 @@ use crate::api::wire::inventory::{
     BootenvBody, LeaseView, NetworkView, NewNetwork, NewNode, NodePatch, NodeView, ProvisionTarget, SetBootenv,
 };
 use crate::types::mac::Mac;
+use crate::types::port::{AgentId, SwitchPort};
 use crate::types::range::Range;
 
 /// `fulcrum node ...`
@@ -39,6 +40,28 @@ pub(crate) enum NodeCmd {
         /// Static IPv4 address instead of the next free one.
         #[arg(long)]
         address: Option<String>,
+        /// Reserve it on a switch port: the relay's circuit-id (text, or
+        /// `hex:` and colon-separated pairs).
+        #[arg(long)]
+        circuit_id: Option<String>,
+        /// With --circuit-id: only from the relay sending this remote-id.
+        #[arg(long, requires = "circuit_id")]
+        remote_id: Option<String>,
+    },
+    /// Reserve the node on a switch port (the machine a relay reports in
+    /// it is this node, whatever its MAC), or with --clear no longer.
+    SetPort {
+        /// The node's FQDN.
+        name: String,
+        /// The relay's circuit-id (text, or `hex:` and colon-separated pairs).
+        #[arg(long, required_unless_present = "clear", conflicts_with = "clear")]
+        circuit_id: Option<String>,
+        /// Only from the relay sending this remote-id.
+        #[arg(long, requires = "circuit_id")]
+        remote_id: Option<String>,
+        /// Remove the reservation.
+        #[arg(long)]
+        clear: bool,
     },
     /// Set the bootenv of the node's next network boot.
     SetBootenv {
@@ -177,7 +200,7 @@ fn range(flag: &str, s: &str) -> anyhow::Result<Range> {
 }
 
 fn node_table(nodes: &[NodeView]) -> String {
-    table::render(&["NAME", "MACS", "ADDRESSES", "BOOTENV", "ALIVE", "AVAILABLE", "STATE"], nodes, |n| {
+    table::render(&["NAME", "MACS", "ADDRESSES", "BOOTENV", "ALIVE", "AVAILABLE", "STATE", "PORT"], nodes, |n| {
         vec![
             n.name.clone(),
             table::list(&n.macs),
@@ -186,6 +209,7 @@ fn node_table(nodes: &[NodeView]) -> String {
             n.alive.to_string(),
             n.available.to_string(),
             n.provision_state.to_string(),
+            table::opt(n.port.as_ref()),
         ]
     })
 }
@@ -211,13 +235,22 @@ fn bootenv_table(envs: &[BootenvBody]) -> String {
     })
 }
 
+/// The port `--circuit-id` and `--remote-id` name.
+fn switch_port(circuit: &str, remote: Option<&str>) -> anyhow::Result<SwitchPort> {
+    let id = |flag: &str, v: &str| AgentId::parse(v).with_context(|| format!("--{flag} `{v}`"));
+    Ok(SwitchPort {
+        circuit_id: id("circuit-id", circuit)?,
+        remote_id: remote.map(|r| id("remote-id", r)).transpose()?,
+    })
+}
+
 /// Runs `fulcrum node ...`.
 pub(crate) async fn node(c: &Client, json_out: bool, cmd: NodeCmd) -> anyhow::Result<()> {
     let one = |n: &NodeView| node_table(std::slice::from_ref(n));
     match cmd {
         NodeCmd::List => print(json_out, &c.get::<Vec<NodeView>>("/api/v1/nodes").await?, |v| node_table(v)),
         NodeCmd::Show { name } => print(json_out, &c.get::<NodeView>(&format!("/api/v1/nodes/{name}")).await?, one),
-        NodeCmd::Create { name, macs, bootenv, network, address } => {
+        NodeCmd::Create { name, macs, bootenv, network, address, circuit_id, remote_id } => {
             let body = NewNode {
                 name,
                 macs: macs.iter().map(|m| arg::<Mac>("mac", m)).collect::<anyhow::Result<_>>()?,
@@ -226,8 +259,15 @@ pub(crate) async fn node(c: &Client, json_out: bool, cmd: NodeCmd) -> anyhow::Re
                 address: address.as_deref().map(|a| arg::<Ipv4Addr>("address", a)).transpose()?,
                 available: None,
                 power: None,
+                port: circuit_id.map(|circuit| switch_port(&circuit, remote_id.as_deref())).transpose()?,
             };
             print(json_out, &c.send::<_, NodeView>(Method::POST, "/api/v1/nodes", Some(&body)).await?, one)
+        }
+        NodeCmd::SetPort { name, circuit_id, remote_id, clear: _ } => {
+            let port = circuit_id.map(|circuit| switch_port(&circuit, remote_id.as_deref())).transpose()?;
+            let body = NodePatch { port: Some(port), ..NodePatch::default() };
+            let path = format!("/api/v1/nodes/{name}");
+            print(json_out, &c.send::<_, NodeView>(Method::PATCH, &path, Some(&body)).await?, one)
         }
         NodeCmd::SetBootenv { name, bootenv } => {
             let path = format!("/api/v1/nodes/{name}/bootenv");
@@ -349,7 +389,7 @@ pub(crate) async fn lease(c: &Client, json_out: bool, cmd: LeaseCmd) -> anyhow::
                 format!("/api/v1/leases?{}", query.join("&"))
             };
             print(json_out, &c.get::<Vec<LeaseView>>(&path).await?, |v| {
-                table::render(&["IP", "STATE", "CLIENT", "NETWORK", "NODE", "EXPIRES"], v, |l| {
+                table::render(&["IP", "STATE", "CLIENT", "NETWORK", "NODE", "PORT", "EXPIRES"], v, |l| {
                     let client = match (&l.mac, &l.duid) {
                         (Some(mac), _) => mac.to_string(),
                         (None, Some(duid)) => format!("{duid} iaid {}", l.iaid.unwrap_or_default()),
@@ -361,6 +401,7 @@ pub(crate) async fn lease(c: &Client, json_out: bool, cmd: LeaseCmd) -> anyhow::
                         client,
                         l.network.clone(),
                         table::opt(l.node.as_ref().or(l.hostname.as_ref())),
+                        table::opt(l.port.as_ref()),
                         l.expires_at.to_string(),
                     ]
                 })

@@ -73,6 +73,7 @@ pub(crate) async fn world(net: Network) -> (tempfile::TempDir, State) {
                 available: true,
                 provision_state: Default::default(),
                 power: None,
+                port: None,
                 token: Secret::default(),
                 created_at: 0,
                 updated_at: 0,
@@ -94,6 +95,19 @@ pub(crate) async fn edit_node(state: &State, f: impl FnOnce(&mut Node) + Send + 
         })
         .await
         .expect("node changed");
+}
+
+/// Reserves the known node on port `Gi1/0/7` of the relay with
+/// remote-id `leaf-3`.
+pub(crate) async fn reserve_port(state: &State) {
+    use crate::types::port::{AgentId, SwitchPort};
+    edit_node(state, |n| {
+        n.port = Some(SwitchPort {
+            circuit_id: AgentId::parse("Gi1/0/7").expect("fixture"),
+            remote_id: Some(AgentId::parse("leaf-3").expect("fixture")),
+        })
+    })
+    .await;
 }
 
 /// Changes network `n` with `f`.

@@ -16,6 +16,7 @@ use crate::inventory::network::Network;
 use crate::inventory::node::Node;
 use crate::state::{record, Index, Schema, StateError, Table, Txn, World};
 use crate::types::mac::Mac;
+use crate::types::port::SwitchPort;
 
 /// The MAC that holds quarantined (declined) addresses.
 pub(crate) const DECLINED: Mac = Mac([0; 6]);
@@ -83,6 +84,9 @@ pub(crate) struct Lease {
     pub(crate) client_id: Option<ClientId>,
     pub(crate) network: String,
     pub(crate) hostname: Option<String>,
+    /// The switch port its relay named (option 82), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) port: Option<SwitchPort>,
     /// Unix seconds.
     pub(crate) expires_at: u64,
 }
@@ -176,6 +180,15 @@ pub(crate) enum LeaseError {
     /// unexpired lease of another client).
     #[error("{0} is held by another client")]
     Taken(Ipv4Addr),
+    /// The node reserved on the client's port could not take its MAC (a
+    /// node was given that MAC meanwhile).
+    #[error("node `{node}` cannot learn MAC {mac} in its port")]
+    NotLearned {
+        mac: Mac,
+        node: String,
+        #[source]
+        source: Box<crate::inventory::error::InventoryError>,
+    },
     #[error(transparent)]
     State(#[from] StateError),
 }
@@ -237,7 +250,7 @@ pub(crate) fn quarantine(
         return Err(LeaseError::Taken(ip));
     }
     txn.delete::<Lease, _>(&ip)?;
-    txn.put(Lease { ip, mac: DECLINED, client_id: None, network, hostname: None, expires_at: until })?;
+    txn.put(Lease { ip, mac: DECLINED, client_id: None, network, hostname: None, port: None, expires_at: until })?;
     Ok(())
 }
 
@@ -309,6 +322,7 @@ mod tests {
             available: true,
             provision_state: ProvisionState::Enroll,
             power: None,
+            port: None,
             token: Secret::default(),
             created_at: 0,
             updated_at: 0,
@@ -322,6 +336,7 @@ mod tests {
             client_id: None,
             network: network.into(),
             hostname: None,
+            port: None,
             expires_at: 1000,
         }
     }

@@ -15,6 +15,7 @@ use super::duid::{Duid, NodeDuid};
 use crate::inventory::network::Network;
 use crate::inventory::node::Node;
 use crate::state::{record, Index, Schema, StateError, Table, Txn, World};
+use crate::types::port::SwitchPort;
 
 /// A DHCPv6 lease (IA_NA address).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -26,6 +27,9 @@ pub(crate) struct Lease6 {
     pub(crate) network: String,
     /// The node the client was recognised as, if any.
     pub(crate) node: Option<String>,
+    /// The switch port the relay next to the client named, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) port: Option<SwitchPort>,
     /// Unix seconds.
     pub(crate) expires_at: u64,
 }
@@ -203,7 +207,7 @@ pub(crate) fn quarantine(
     for a in addrs {
         let Some(l) = txn.world().table::<Lease6>().get(a).cloned() else { continue };
         if l.duid.as_ref() == Some(duid) && l.iaid == iaid {
-            txn.put(Lease6 { duid: None, node: None, expires_at: until, ..(*l).clone() })?;
+            txn.put(Lease6 { duid: None, node: None, port: None, expires_at: until, ..(*l).clone() })?;
         }
     }
     Ok(())

@@ -21,6 +21,7 @@ use crate::state::{record, Index, Record, Table, Txn, World};
 use crate::types::field::Refuse;
 use crate::types::mac::Mac;
 use crate::types::names;
+use crate::types::port::{AgentId, SwitchPort};
 use crate::types::power::PowerSpec;
 use crate::types::secret::Secret;
 use crate::types::time::now;
@@ -42,6 +43,11 @@ pub(crate) struct Node {
     pub(crate) provision_state: ProvisionState,
     /// How its power is controlled, if at all.
     pub(crate) power: Option<PowerSpec>,
+    /// The switch port it is reserved on: a machine a relay reports in
+    /// this port, with a MAC no node has, is this node (and its MAC is
+    /// added to the node's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) port: Option<SwitchPort>,
     /// What the node presents when it reports in (`Authorization: Bearer`).
     #[serde(default)]
     pub(crate) token: Secret,
@@ -49,11 +55,13 @@ pub(crate) struct Node {
     pub(crate) updated_at: u64,
 }
 
-/// Node by MAC, by static address, by IPv6 interface ID (the md5 tail of
-/// its name, the same on every network), and the names below each name.
+/// Node by MAC, by switch port, by static address, by IPv6 interface ID
+/// (the md5 tail of its name, the same on every network), and the names
+/// below each name.
 #[derive(Clone, Default)]
 pub(crate) struct NodeIndex {
     by_mac: HashMap<Mac, String>,
+    by_port: HashMap<SwitchPort, String>,
     by_ip: OrdMap<Ipv4Addr, String>,
     by_iid: OrdMap<u64, String>,
     below: names::Descendants,
@@ -74,6 +82,9 @@ impl Index<Node> for NodeIndex {
         }
         if let Some(ip) = new.ipv4 {
             self.by_ip.insert(ip, new.name.clone());
+        }
+        if let Some(port) = &new.port {
+            self.by_port.insert(port.clone(), new.name.clone());
         }
         if renamed {
             self.by_iid.insert(ula::interface_id(&new.name), new.name.clone());
@@ -107,6 +118,11 @@ impl NodeIndex {
                 self.by_ip.remove(&ip);
             }
         }
+        if let Some(port) = &old.port {
+            if self.by_port.get(port) == Some(&old.name) {
+                self.by_port.remove(port);
+            }
+        }
     }
 }
 
@@ -116,6 +132,22 @@ impl Table<Node> {
     /// The node that has this MAC.
     pub(crate) fn by_mac(&self, mac: &Mac) -> Option<&Arc<Node>> {
         self.index().by_mac.get(mac).and_then(|n| self.get(n))
+    }
+
+    /// The node reserved on the port a relay names: the reservation with
+    /// this remote-id, else the one for any remote-id.
+    pub(crate) fn by_port(&self, circuit_id: &AgentId, remote_id: Option<&AgentId>) -> Option<&Arc<Node>> {
+        let by_port = &self.index().by_port;
+        let exact = remote_id
+            .and_then(|r| by_port.get(&SwitchPort { circuit_id: circuit_id.clone(), remote_id: Some(r.clone()) }));
+        exact
+            .or_else(|| by_port.get(&SwitchPort { circuit_id: circuit_id.clone(), remote_id: None }))
+            .and_then(|n| self.get(n))
+    }
+
+    /// The node reserved on exactly this port.
+    fn on_port(&self, port: &SwitchPort) -> Option<&Arc<Node>> {
+        self.index().by_port.get(port).and_then(|n| self.get(n))
     }
 
     /// The node whose static address this is.
@@ -170,6 +202,7 @@ pub(crate) struct NodeSpec {
     pub(crate) address: Option<Ipv4Addr>,
     pub(crate) available: Option<bool>,
     pub(crate) power: Option<PowerSpec>,
+    pub(crate) port: Option<SwitchPort>,
 }
 
 /// A change to one of the fields of a node its owner may set (aliveness
@@ -183,6 +216,8 @@ pub(crate) enum NodeChange {
     Bootenv(String),
     Macs(Vec<Mac>),
     Power(PowerSpec),
+    /// A port reservation, or none.
+    Port(Option<SwitchPort>),
 }
 
 /// The node as it is in this transaction, to change.
@@ -202,6 +237,11 @@ pub(crate) fn put(txn: &mut Txn<'_>, node: Node) -> Result<Arc<Node>, InventoryE
     if let Some(ip) = node.ipv4 {
         if let Some(other) = nodes.by_ip(ip).filter(|o| o.name != node.name) {
             return Err(InventoryError::conflict("address", format!("{ip} belongs to node `{}`", other.name)));
+        }
+    }
+    if let Some(port) = &node.port {
+        if let Some(other) = nodes.on_port(port).filter(|o| o.name != node.name) {
+            return Err(InventoryError::conflict("port", format!("{port} is reserved for node `{}`", other.name)));
         }
     }
     if !txn.world().table::<Bootenv>().contains(&node.bootenv) {
@@ -287,6 +327,7 @@ pub(crate) fn create(txn: &mut Txn<'_>, spec: NodeSpec, default_bootenv: &str) -
             available: spec.available.unwrap_or(true),
             provision_state: ProvisionState::Enroll,
             power: spec.power,
+            port: spec.port,
             token: Secret::random_token(),
             created_at: t,
             updated_at: t,
@@ -326,6 +367,7 @@ pub(crate) fn register_discovered(
         address: None,
         available: None,
         power: None,
+        port: None,
     };
     create(txn, spec, discovery_bootenv).map(Some)
 }
@@ -351,6 +393,7 @@ pub(crate) fn update(txn: &mut Txn<'_>, name: &str, changes: Vec<NodeChange>) ->
             }
             NodeChange::Macs(macs) => node.macs = macs,
             NodeChange::Power(p) => node.power = Some(p),
+            NodeChange::Port(p) => node.port = p,
             NodeChange::Address(ip) => {
                 let net = node
                     .network
@@ -402,6 +445,26 @@ pub(crate) fn rename(txn: &mut Txn<'_>, old: &str, new: &str) -> Result<Arc<Node
     node.name = new.to_string();
     node.updated_at = now();
     txn.rekey::<Node, _>(old, node)?.ok_or_else(|| InventoryError::not_found(Node::KIND, old))
+}
+
+/// The most MACs a node keeps when it learns them in its port: past this
+/// the oldest goes (a port sees one machine's NIC at a time).
+pub(crate) const MAX_LEARNED_MACS: usize = 16;
+
+/// Adds `mac`, seen in the node's reserved port, to the node's MACs: the
+/// machine now in that port (a replaced motherboard, a new NIC) boots as
+/// this node from here on, by MAC too (its boot script, its DHCPv6).
+pub(crate) fn learn_mac(txn: &mut Txn<'_>, name: &str, mac: Mac) -> Result<Arc<Node>, InventoryError> {
+    let mut node = get(txn.world(), name)?;
+    if node.macs.contains(&mac) {
+        return Ok(Arc::new(node));
+    }
+    node.macs.push(mac);
+    if node.macs.len() > MAX_LEARNED_MACS {
+        node.macs.remove(0);
+    }
+    node.updated_at = now();
+    put(txn, node)
 }
 
 /// Sets the bootenv the node's next network boot runs.

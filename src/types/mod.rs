@@ -12,7 +12,8 @@
 //! - [`report`]: an error with its causes, for logs and answers;
 //! - [`time`]: wall-clock seconds and milliseconds;
 //! - [`fingerprint`]: a certificate's SHA-256 fingerprint, as operators pin it;
-//! - [`hex`]: bytes as colon-separated hex pairs.
+//! - [`hex`]: bytes as colon-separated hex pairs;
+//! - [`port`]: a switch port as a DHCP relay agent names it.
 
 pub(crate) mod field;
 pub mod fingerprint;
@@ -20,6 +21,7 @@ pub(crate) mod global_id;
 pub(crate) mod hex;
 pub mod mac;
 pub(crate) mod names;
+pub(crate) mod port;
 pub(crate) mod power;
 pub(crate) mod range;
 pub(crate) mod report;

@@ -338,3 +338,40 @@ fn a_rename_carries_the_node_and_what_hangs_on_it() {
     // The old name is free again.
     assert_eq!(mk("old.test.example", "52:54:00:56:00:03").0, 201);
 }
+
+#[test]
+fn switch_port_reservations_are_unique_and_can_be_cleared() {
+    let srv = InProcess::start("");
+    assert_eq!(curl(None, "POST", &srv.url("/api/v1/networks"), Some(&loopback_network("admin", 53))).0, 201);
+    let port = json!({"circuit_id": "Gi1/0/7", "remote_id": "hex:00:01:02"});
+    let (code, a) = curl(
+        None,
+        "POST",
+        &srv.url("/api/v1/nodes"),
+        Some(&json!({"name": "a.test.example", "macs": ["52:54:00:00:02:01"], "port": port})),
+    );
+    assert_eq!(code, 201, "{a}");
+    assert_eq!(a["port"], port, "shown as it was given");
+    let b = |port: Value| json!({"name": "b.test.example", "macs": ["52:54:00:00:02:02"], "port": port});
+    expect_error(&srv, "POST", "/api/v1/nodes", b(port.clone()), 409, "port");
+    expect_error(&srv, "POST", "/api/v1/nodes", b(json!({"circuit_id": "hex:1"})), 400, "port.circuit_id");
+    expect_error(&srv, "POST", "/api/v1/nodes", b(json!({"circuit_id": ""})), 400, "port.circuit_id");
+    expect_error(&srv, "POST", "/api/v1/nodes", b(json!({"circuit": "x"})), 400, "port.circuit");
+    // The same circuit on another switch is another port.
+    let (code, v) = curl(
+        None,
+        "POST",
+        &srv.url("/api/v1/nodes"),
+        Some(&b(json!({"circuit_id": "Gi1/0/7", "remote_id": "leaf-4"}))),
+    );
+    assert_eq!(code, 201, "{v}");
+    // Cleared with null; then the port is free for another node.
+    let (code, v) = curl(None, "PATCH", &srv.url("/api/v1/nodes/a.test.example"), Some(&json!({"port": null})));
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(v["port"], Value::Null, "{v}");
+    let (code, v) = curl(None, "PATCH", &srv.url("/api/v1/nodes/b.test.example"), Some(&json!({"port": port})));
+    assert_eq!(code, 200, "{v}");
+    // A PATCH without the field leaves it alone.
+    let (code, v) = curl(None, "PATCH", &srv.url("/api/v1/nodes/b.test.example"), Some(&json!({"available": false})));
+    assert_eq!((code, &v["port"]), (200, &port), "{v}");
+}

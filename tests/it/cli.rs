@@ -75,6 +75,13 @@ fn client_subcommands() {
     assert!(out.contains("box9.cli.test") && out.contains("127.80.0.10") && out.contains("ubuntu-24.04"), "{out}");
     assert!(!fulcrum(&srv, &["node", "show", "box1.cli.test"]).status.success(), "the old name still answers");
     ok(&srv, &["node", "rename", "box9.cli.test", "box1.cli.test"]);
+    // A switch-port reservation, shown, and cleared; a bad one names the flag.
+    let out = ok(&srv, &["node", "set-port", "box1.cli.test", "--circuit-id", "hex:00:07", "--remote-id", "leaf-3"]);
+    assert!(out.contains("circuit-id `hex:00:07` remote-id `leaf-3`"), "{out}");
+    let out = ok(&srv, &["node", "set-port", "box1.cli.test", "--clear"]);
+    assert!(!out.contains("circuit-id"), "{out}");
+    let bad = fulcrum(&srv, &["node", "set-port", "box1.cli.test", "--circuit-id", "hex:7"]);
+    assert!(!bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("--circuit-id"), "{bad:?}");
     let out = ok(&srv, &["bootenv", "list"]);
     for env in ["local", "discovery", "ubuntu-24.04"] {
         assert!(out.lines().any(|l| l.starts_with(env)), "{env} missing: {out}");

@@ -2,8 +2,10 @@
 //! between the client's and the server's: ISC dhcrelay -6 (the relay
 //! envelope, the network chosen by the relay's link address among several)
 //! and ISC dhcrelay -4 with relay agent information (option 82 added by the
-//! relay, echoed by Fulcrum, the network chosen by giaddr). Needs root;
-//! fails under CI=true when anything is missing.
+//! relay, echoed by Fulcrum, the network chosen by giaddr). In both, a
+//! node reserved on the relay's port (circuit-id / interface-id) is the
+//! machine a new MAC brings into it. Needs root; fails under CI=true when
+//! anything is missing.
 
 use std::process::Command;
 
@@ -12,6 +14,10 @@ use crate::netns_v6::{dhclient6, no_dad};
 use serde_json::{json, Value};
 
 const NODE_MAC: &str = "52:54:00:75:00:01";
+/// A board that was in the reserved port before the client's, and one
+/// that replaces it.
+const OLD_BOARD: &str = "52:54:00:75:00:99";
+const NEW_BOARD: &str = "52:54:00:75:00:42";
 
 /// A process the test started, ended by PID when dropped.
 struct Child(std::process::Child);
@@ -21,6 +27,24 @@ impl Drop for Child {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// One udhcpc lease on `eth0`: whether it bound, and what it said.
+fn udhcpc(ns: &Netns) -> (bool, String) {
+    let o = ns
+        .cmd("timeout")
+        .args(["30", "udhcpc", "-f", "-q", "-n", "-t", "8", "-T", "2", "-i", "eth0", "-s", "/bin/true"])
+        .output()
+        .unwrap();
+    (o.status.success(), String::from_utf8_lossy(&o.stderr).to_string() + &String::from_utf8_lossy(&o.stdout))
+}
+
+/// Registers node `name` with the old board's MAC, reserved on `circuit`.
+fn reserve(api: &impl Fn(&str, &str, Option<&Value>) -> (u16, Value), name: &str, net: &str, circuit: &str) -> Value {
+    let body = json!({"name": name, "macs": [OLD_BOARD], "network": net, "port": {"circuit_id": circuit}});
+    let (code, node) = api("POST", "/api/v1/nodes", Some(&body));
+    assert_eq!(code, 201, "{node}");
+    node
 }
 
 #[test]
@@ -51,6 +75,7 @@ fn dhcpv6_through_isc_dhcrelay() {
     client.ip(&["link", "set", "eth0", "address", NODE_MAC, "up"]);
 
     let config = "data_dir = \"{dir}/data\"\n[http]\nlisten = \"[::]:8080\"\n[dhcp]\nlisten4 = \"127.0.0.1:67\"\n\
+                  trusted_relays = [\"fd00:99::2/128\"]\n\
                   [dns]\nenabled = false\n[tftp]\nenabled = false\n[boot]\nfiles_dir = \"{dir}/files\"\n";
     let srv = Server::start(config, "127.0.0.1:8080".parse().unwrap(), Some(&server_ns));
     let api = |method: &str, path: &str, body: Option<&Value>| curl(Some(&server_ns), method, &srv.url(path), body);
@@ -100,6 +125,25 @@ fn dhcpv6_through_isc_dhcrelay() {
     assert_eq!(leases[0]["node"], "r1.far.test");
     let (code, v) = api("GET", "/api/v1/leases?family=5", None);
     assert_eq!(code, 400, "{v}");
+
+    // A node reserved on the relay's port: a new board in it, its DUID made
+    // from a MAC no node has, gets that node's address, and its DUID is
+    // recorded. dhcrelay -6 -I sends as interface-id its lower interface's
+    // number, 4 bytes in host order (01:00:00:00 for the first `-l`), not
+    // a name: hence the `hex:` spelling.
+    let (code, v) = api("DELETE", "/api/v1/nodes/r1.far.test", None);
+    assert!(code == 200 || code == 204, "{v}");
+    let node = reserve(&api, "u7.far.test", "far", "hex:01:00:00:00");
+    let want = node["ipv6"].as_str().unwrap().to_string();
+    client.ip(&["link", "set", "eth0", "down"]);
+    client.ip(&["link", "set", "eth0", "address", NEW_BOARD, "up"]);
+    let d = tempfile::tempdir().unwrap();
+    let env = dhclient6(&client, &srv, d.path());
+    assert_eq!(env.get("new_ip6_address"), Some(&want), "{env:?}\n{}", srv.log_text());
+    let (_, node) = api("GET", "/api/v1/nodes/u7.far.test", None);
+    assert_eq!(node["duids"].as_array().map(Vec::len), Some(1), "{node}");
+    let (_, leases) = api("GET", "/api/v1/leases?family=6&node=u7.far.test", None);
+    assert_eq!(leases[0]["port"], json!({"circuit_id": "hex:01:00:00:00"}), "{leases}");
 }
 
 #[test]
@@ -126,7 +170,7 @@ fn dhcpv4_through_isc_dhcrelay_with_agent_information() {
     client.ip(&["link", "set", "eth0", "address", NODE_MAC, "up"]);
 
     let config = "data_dir = \"{dir}/data\"\n[http]\nlisten = \"10.72.0.1:8080\"\n[dhcp]\nlisten4 = \"0.0.0.0:67\"\n\
-                  v6 = false\n[dns]\nenabled = false\n[tftp]\nenabled = false\n[boot]\nfiles_dir = \"{dir}/files\"\n";
+                  v6 = false\ntrusted_relays = [\"10.72.0.2\"]\n[dns]\nenabled = false\n[tftp]\nenabled = false\n[boot]\nfiles_dir = \"{dir}/files\"\n";
     let srv = Server::start(config, "10.72.0.1:8080".parse().unwrap(), Some(&server_ns));
     let api = |method: &str, path: &str, body: Option<&Value>| curl(Some(&server_ns), method, &srv.url(path), body);
     for (name, subnet, router, s, d) in [
@@ -173,17 +217,14 @@ fn dhcpv4_through_isc_dhcrelay_with_agent_information() {
             .expect("dhcrelay"),
     );
     std::thread::sleep(std::time::Duration::from_millis(500));
-    let o = client
-        .cmd("timeout")
-        .args(["30", "udhcpc", "-f", "-q", "-n", "-t", "8", "-T", "2", "-i", "eth0", "-s", "/bin/true"])
-        .output()
-        .unwrap();
-    let out = String::from_utf8_lossy(&o.stderr).to_string() + &String::from_utf8_lossy(&o.stdout);
-    assert!(o.status.success(), "udhcpc behind the relay got nothing:\n{out}\n{}", srv.log_text());
+    let (bound, out) = udhcpc(&client);
+    assert!(bound, "udhcpc behind the relay got nothing:\n{out}\n{}", srv.log_text());
     let (_, leases) = api("GET", "/api/v1/leases?family=4&network=far4", None);
     assert_eq!(leases.as_array().map(Vec::len), Some(1), "{leases}");
     let ip = leases[0]["ip"].as_str().unwrap().to_string();
     assert!(ip.starts_with("10.73.0.1"), "{ip}: from far4's dynamic range");
+    // Where it is plugged in, as the relay says: what a reservation names.
+    assert_eq!(leases[0]["port"], json!({"circuit_id": "low0"}), "{leases}");
     assert!(out.contains(&ip), "{out}");
     std::thread::sleep(std::time::Duration::from_millis(300));
     // SIGTERM: tcpdump writes out what it holds and exits.
@@ -210,4 +251,20 @@ fn dhcpv4_through_isc_dhcrelay_with_agent_information() {
     for r in replies {
         assert!(r.contains("Agent-Information (82)") && r.contains("Circuit-ID SubOption 1, length 4: low0"), "{r}");
     }
+
+    // A node reserved on the relay's port `low0` (dhcrelay's circuit-id is
+    // the interface name) with an old board's MAC: the machine now in that
+    // port, the client, becomes that node, and its MAC is learned.
+    let node = reserve(&api, "rack1-u7.far4.test", "far4", "low0");
+    let node_ip = node["ipv4"].as_str().unwrap().to_string();
+    let (bound, out) = udhcpc(&client);
+    assert!(bound && out.contains(&node_ip), "not the port's node address {node_ip}:\n{out}");
+    let (_, node) = api("GET", "/api/v1/nodes/rack1-u7.far4.test", None);
+    assert_eq!(node["macs"], json!([OLD_BOARD, NODE_MAC]), "{node}");
+    let (_, leases) = api("GET", "/api/v1/leases?family=4&network=far4", None);
+    assert_eq!(leases.as_array().map(Vec::len), Some(1), "the stranger's lease went: {leases}");
+    assert_eq!(
+        (leases[0]["ip"].as_str(), leases[0]["node"].as_str()),
+        (Some(node_ip.as_str()), Some("rack1-u7.far4.test"))
+    );
 }

@@ -15,6 +15,7 @@ use crate::inventory::network::{Network, NetworkChange, NetworkSpec, RaMode, Unk
 use crate::inventory::node::{Node, NodeChange, NodeSpec};
 use crate::state::World;
 use crate::types::mac::Mac;
+use crate::types::port::SwitchPort;
 use crate::types::power::PowerSpec;
 use crate::types::range::Range;
 use crate::types::secret::Handover;
@@ -158,6 +159,9 @@ pub(crate) struct NewNode {
     pub(crate) available: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) power: Option<PowerSpec>,
+    /// The switch port it is reserved on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) port: Option<SwitchPort>,
 }
 
 impl From<NewNode> for NodeSpec {
@@ -170,6 +174,7 @@ impl From<NewNode> for NodeSpec {
             address: n.address,
             available: n.available,
             power: n.power,
+            port: n.port,
         }
     }
 }
@@ -194,18 +199,32 @@ pub(crate) struct NodePatch {
     pub(crate) macs: Option<Vec<Mac>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) power: Option<PowerSpec>,
+    /// A port reservation; `null` removes it.
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
+    pub(crate) port: Option<Option<SwitchPort>>,
+}
+
+/// A field that is there, `null` included (`Some(None)`), as opposed to
+/// one that is absent (`None`, from `default`).
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
 }
 
 impl NodePatch {
     /// The new name, the changes to the record, and the operator's `alive`.
     pub(crate) fn changes(self) -> (Option<String>, Vec<NodeChange>, Option<bool>) {
-        let Self { name, address, alive, available, bootenv, macs, power } = self;
+        let Self { name, address, alive, available, bootenv, macs, power, port } = self;
         let mut c = Vec::new();
         c.extend(address.map(NodeChange::Address));
         c.extend(available.map(NodeChange::Available));
         c.extend(bootenv.map(NodeChange::Bootenv));
         c.extend(macs.map(NodeChange::Macs));
         c.extend(power.map(NodeChange::Power));
+        c.extend(port.map(NodeChange::Port));
         (name, c, alive)
     }
 }
@@ -258,6 +277,9 @@ pub(crate) struct NodeView {
     pub(crate) available: bool,
     pub(crate) provision_state: ProvisionState,
     pub(crate) power: Option<PowerSpec>,
+    /// The switch port it is reserved on.
+    #[serde(default)]
+    pub(crate) port: Option<SwitchPort>,
     /// The DUIDs its DHCPv6 clients presented.
     #[serde(default)]
     pub(crate) duids: Vec<Duid>,
@@ -285,6 +307,7 @@ impl NodeView {
             available: n.available,
             provision_state: n.provision_state,
             power: n.power.clone(),
+            port: n.port.clone(),
             duids: w.table::<NodeDuid>().of_node(&n.name).to_vec(),
             firmware: w.table::<BootClient>().get(&n.name).map(|b| FirmwareView {
                 uuid: b.uuid.clone(),
@@ -374,6 +397,10 @@ pub(crate) struct LeaseView {
     /// The node the client was recognised as.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) node: Option<String>,
+    /// The switch port its relay named (circuit-id and remote-id, or
+    /// DHCPv6 interface-id and remote-id): what a port reservation names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) port: Option<SwitchPort>,
     /// Unix seconds.
     pub(crate) expires_at: u64,
 }
@@ -392,6 +419,7 @@ impl LeaseView {
             network: l.network.clone(),
             hostname: l.hostname.clone(),
             node: w.table::<Node>().by_mac(&l.mac).map(|n| n.name.clone()),
+            port: l.port.clone(),
             expires_at: l.expires_at,
         }
     }
@@ -408,6 +436,7 @@ impl LeaseView {
             network: l.network.clone(),
             hostname: l.node.clone(),
             node: l.node.clone(),
+            port: l.port.clone(),
             expires_at: l.expires_at,
         }
     }

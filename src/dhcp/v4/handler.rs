@@ -8,11 +8,10 @@
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
-use dhcproto::v4::relay::{RelayCode, RelayInfo};
 use dhcproto::v4::{DhcpOption, Message, MessageType, Opcode, OptionCode};
 
 use super::offers::Offers;
-use super::reply;
+use super::{relay, reply};
 use crate::config::Config;
 use crate::dhcp::firmware::{self, BootClient};
 use crate::dhcp::lease::{self, ClientId, ClientKey, Lease};
@@ -35,6 +34,8 @@ pub(crate) struct Arrival {
     pub(crate) local_addrs: Vec<Ipv4Addr>,
     /// Addresses of the receiving interface.
     pub(crate) iface_addrs: Vec<Ipv4Addr>,
+    /// The datagram's source (a relay's address when it was relayed).
+    pub(crate) src: Option<std::net::IpAddr>,
 }
 
 /// What to do with a request.
@@ -42,15 +43,34 @@ pub(crate) struct Arrival {
 pub(crate) enum Decision {
     /// Send this now (OFFER, NAK, ACK to INFORM).
     Reply(Message),
-    /// Persist the lease (and what a node's firmware said, when that
-    /// changed), then send `ack`; if the commit is refused, `nak`.
-    Commit { lease: Box<Lease>, firmware: Option<BootClient>, ack: Message, nak: Message },
+    /// Persist a lease, then answer.
+    Commit(Box<Commit>),
     /// Drop the lease the client released.
     Release { ip: Ipv4Addr, client: ClientKey },
     /// The client found `ip` (a dynamic address) in use: quarantine it.
     Decline { ip: Ipv4Addr, client: ClientKey, network: String },
     /// Say nothing; the reason is logged and counted.
     Ignore(Skip),
+}
+
+/// A lease to persist (with what a node's firmware said, when that
+/// changed, and the MAC a node learns in its port), then `ack` to send; if
+/// the commit is refused, `nak`.
+#[derive(Debug)]
+pub(crate) struct Commit {
+    pub(crate) lease: Lease,
+    pub(crate) firmware: Option<BootClient>,
+    pub(crate) learned: Option<Learned>,
+    pub(crate) ack: Message,
+    pub(crate) nak: Message,
+}
+
+/// A MAC no node has, seen in the port `node` is reserved on: it becomes
+/// one of the node's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Learned {
+    pub(crate) node: String,
+    pub(crate) mac: Mac,
 }
 
 /// Why a request gets no answer.
@@ -153,9 +173,8 @@ impl Ctx<'_> {
     /// giaddr, the receiving interface, ciaddr, the only one.
     fn network(&self, msg: &Message) -> Option<&Arc<Network>> {
         let nets = self.world.table::<Network>();
-        let selected = reply::relay_info(msg).filter(|_| !msg.giaddr().is_unspecified());
-        if let Some(RelayInfo::LinkSelection(link)) = selected.and_then(|i| i.get(RelayCode::LinkSelection)) {
-            return nets.containing(*link);
+        if let Some(link) = relay::link_selection(msg) {
+            return nets.containing(link);
         }
         if !msg.giaddr().is_unspecified() {
             return nets.containing(msg.giaddr());
@@ -199,9 +218,23 @@ impl Ctx<'_> {
         net.server.or_else(|| self.arrival.local_addrs.iter().copied().find(|ip| net.subnet.contains(ip)))
     }
 
-    /// The node this MAC belongs to, if its address is on `net`.
-    fn node_on<'w>(&'w self, mac: &Mac, net: &Network) -> Option<&'w Arc<Node>> {
-        self.world.table::<Node>().by_mac(mac).filter(|n| n.ipv4.is_some_and(|ip| net.subnet.contains(&ip)))
+    /// The node this client is on `net`, if its address is there: the
+    /// node with its MAC, else the node reserved on the switch port a
+    /// trusted relay reports it in (only when no node has the MAC: a known
+    /// machine plugged in elsewhere stays itself). The second is the MAC
+    /// to learn.
+    fn node_on<'w>(&'w self, msg: &Message, mac: &Mac, net: &Network) -> (Option<&'w Node>, Option<Learned>) {
+        let nodes = self.world.table::<Node>();
+        let here = |n: &&Arc<Node>| n.ipv4.is_some_and(|ip| net.subnet.contains(&ip));
+        if let Some(n) = nodes.by_mac(mac) {
+            return (Some(&**n).filter(|_| here(&n)), None);
+        }
+        let trusted = self.config.dhcp.trusts_relay(self.arrival.src);
+        let Some(port) = relay::relay_port(msg).filter(|_| trusted) else { return (None, None) };
+        match nodes.by_port(&port.circuit_id, port.remote_id.as_ref()).filter(here) {
+            Some(n) => (Some(&**n), Some(Learned { node: n.name.clone(), mac: *mac })),
+            None => (None, None),
+        }
     }
 
     fn boot(&self, msg: &Message, mac: Mac, node: Option<&Node>, server: Ipv4Addr) -> Option<pxe::BootAnswer> {
@@ -343,7 +376,7 @@ impl Ctx<'_> {
     }
 
     fn discover(&self, msg: &Message, mac: Mac, net: &Network, server: Ipv4Addr) -> Decision {
-        let node = self.node_on(&mac, net).map(|n| &**n);
+        let (node, _) = self.node_on(msg, &mac, net);
         if node.is_none() {
             if let Err(skip) = Self::stranger_allowed(msg, net) {
                 return Decision::Ignore(skip);
@@ -373,12 +406,12 @@ impl Ctx<'_> {
     fn request(&self, msg: &Message, mac: Mac, net: &Network, server: Ipv4Addr) -> Decision {
         let sid = opt_ip(msg, OptionCode::ServerIdentifier);
         if let Some(sid) = sid {
-            if sid != server && Some(sid) != reply::server_id_override(msg) {
+            if sid != server && Some(sid) != relay::server_id_override(msg) {
                 self.offers.forget(&mac);
                 return Decision::Ignore(Skip::OtherServer);
             }
         }
-        let node = self.node_on(&mac, net).map(|n| &**n);
+        let (node, learned) = self.node_on(msg, &mac, net);
         // RFC 2131 4.3.2: a server that is not authoritative stays silent
         // to a client it has no record of (INIT-REBOOT, RENEWING and
         // REBINDING name no server): another server may hold its lease.
@@ -419,16 +452,18 @@ impl Ctx<'_> {
             Some(DhcpOption::Hostname(h)) => Some(h.clone()),
             _ => None,
         });
-        Decision::Commit {
+        Decision::Commit(Box::new(Commit {
             firmware: node.and_then(|n| self.firmware_news(msg, n)),
-            lease: Box::new(Lease {
+            learned,
+            lease: Lease {
                 ip,
                 mac,
                 client_id: client_id(msg),
                 network: net.name.clone(),
                 hostname,
+                port: relay::relay_port(msg),
                 expires_at: self.now + u64::from(net.lease_seconds),
-            }),
+            },
             ack: reply::answer(
                 msg,
                 MessageType::Ack,
@@ -439,7 +474,7 @@ impl Ctx<'_> {
                 boot.as_ref(),
             ),
             nak: reply::nak(msg, server, "address was taken meanwhile"),
-        }
+        }))
     }
 }
 
@@ -484,7 +519,7 @@ mod tests {
     fn reply(d: Decision) -> Message {
         match d {
             Decision::Reply(m) => m,
-            Decision::Commit { ack, .. } => ack,
+            Decision::Commit(c) => c.ack,
             other => panic!("expected a reply, got {other:?}"),
         }
     }
@@ -531,10 +566,10 @@ mod tests {
         req.opts_mut().insert(DhcpOption::RequestedIpAddress(Ipv4Addr::new(10, 9, 0, 100)));
         req.opts_mut().insert(DhcpOption::ServerIdentifier(SERVER));
         match ctx.decide(&req) {
-            Decision::Commit { lease, ack, .. } => {
-                assert_eq!(lease.ip, Ipv4Addr::new(10, 9, 0, 100));
-                assert_eq!(lease.expires_at, 1600);
-                assert_eq!(ack.opts().msg_type(), Some(MessageType::Ack));
+            Decision::Commit(c) => {
+                assert_eq!(c.lease.ip, Ipv4Addr::new(10, 9, 0, 100));
+                assert_eq!(c.lease.expires_at, 1600);
+                assert_eq!(c.ack.opts().msg_type(), Some(MessageType::Ack));
             }
             other => panic!("{other:?}"),
         }
@@ -615,7 +650,7 @@ mod tests {
         let mut req = with_relay_info(request(1, MessageType::Request, false), info.clone());
         req.opts_mut().insert(DhcpOption::RequestedIpAddress(offer.yiaddr()));
         req.opts_mut().insert(DhcpOption::ServerIdentifier(over));
-        assert!(matches!(ctx.decide(&req), Decision::Commit { .. }));
+        assert!(matches!(ctx.decide(&req), Decision::Commit(_)));
         // A NAK echoes it too.
         let mut wrong = with_relay_info(request(0xaa, MessageType::Request, false), info);
         wrong.opts_mut().insert(DhcpOption::RequestedIpAddress(Ipv4Addr::new(10, 9, 0, 11)));
@@ -642,6 +677,90 @@ mod tests {
         let offer = reply(ctx.decide(&direct));
         assert_eq!(offer.opts().msg_type(), Some(MessageType::Offer), "the only network, not 192.0.2.0");
         assert_eq!(opt_ip(&offer, OptionCode::ServerIdentifier), Some(SERVER));
+    }
+
+    #[tokio::test]
+    async fn a_node_reserved_on_a_switch_port_is_the_machine_a_relay_reports_there() {
+        use crate::types::port::{AgentId, SwitchPort};
+        let (_dir, state) = world().await;
+        crate::dhcp::fixture::reserve_port(&state).await;
+        // Another node, whose MAC is known: plugged into that port it stays itself.
+        state
+            .write(|t| {
+                let mut other = (**t.world().table::<Node>().get("known.t.test").unwrap()).clone();
+                other.name = "other.t.test".into();
+                other.macs = vec!["52:54:00:00:00:bb".parse().unwrap()];
+                other.ipv4 = Some(Ipv4Addr::new(10, 9, 0, 11));
+                other.port = None;
+                t.put(other)
+            })
+            .await
+            .unwrap();
+        let w = state.snapshot();
+        let mut cfg = Config::default();
+        cfg.dhcp.trusted_relays = vec!["10.9.0.254/32".parse().unwrap()];
+        let (offers, arrival) = (Offers::default(), Arrival { src: Some(RELAY.into()), ..Arrival::default() });
+        let ctx = Ctx { world: &w, config: &cfg, offers: &offers, arrival: &arrival, now: 0 };
+        let port = |circuit: &[u8], remote: &[u8]| {
+            vec![RelayInfo::AgentCircuitId(circuit.to_vec()), RelayInfo::AgentRemoteId(remote.to_vec())]
+        };
+        let node_ip = Ipv4Addr::new(10, 9, 0, 10);
+
+        // A new motherboard (a MAC no node has) in the reserved port: the
+        // node's address and name, and its MAC is learned with the lease.
+        let offer = reply(
+            ctx.decide(&with_relay_info(request(0x42, MessageType::Discover, false), port(b"Gi1/0/7", b"leaf-3"))),
+        );
+        assert_eq!(offer.yiaddr(), node_ip);
+        assert!(matches!(offer.opts().get(OptionCode::Hostname), Some(DhcpOption::Hostname(h)) if h == "known"));
+        let mut req = with_relay_info(request(0x42, MessageType::Request, false), port(b"Gi1/0/7", b"leaf-3"));
+        req.opts_mut().insert(DhcpOption::RequestedIpAddress(node_ip));
+        let Decision::Commit(c) = ctx.decide(&req) else { panic!("no commit") };
+        let Commit { lease, learned, .. } = *c;
+        let new_mac: Mac = "52:54:00:00:00:42".parse().unwrap();
+        assert_eq!(learned, Some(Learned { node: "known.t.test".into(), mac: new_mac }));
+        assert_eq!(lease.ip, node_ip);
+        // Committed as the server does it: the MAC first, then the lease.
+        state
+            .write(move |t| {
+                crate::inventory::node::learn_mac(t, "known.t.test", new_mac)?;
+                Ok::<_, anyhow::Error>(lease::put(t, lease, 0)?)
+            })
+            .await
+            .unwrap();
+        let after = state.snapshot();
+        assert_eq!(after.table::<Node>().by_mac(&new_mac).map(|n| n.name.as_str()), Some("known.t.test"));
+        assert_eq!(after.table::<Lease>().get(&node_ip).map(|l| l.mac), Some(new_mac));
+
+        // From a relay that is not trusted, the same port names nobody.
+        let untrusted = Arrival { src: Some(Ipv4Addr::new(10, 9, 0, 253).into()), ..Arrival::default() };
+        let ctx_untrusted = Ctx { arrival: &untrusted, ..ctx };
+        let mut stranger = with_relay_info(request(0x46, MessageType::Request, false), port(b"Gi1/0/7", b"leaf-3"));
+        stranger.opts_mut().insert(DhcpOption::RequestedIpAddress(node_ip));
+        assert_eq!(reply(ctx_untrusted.decide(&stranger)).opts().msg_type(), Some(MessageType::Nak));
+        // The same circuit-id on another switch, or named by the client
+        // itself (no giaddr: not from a relay): a stranger.
+        let elsewhere = reply(
+            ctx.decide(&with_relay_info(request(0x43, MessageType::Discover, false), port(b"Gi1/0/7", b"leaf-4"))),
+        );
+        assert_ne!(elsewhere.yiaddr(), node_ip);
+        let mut direct = with_relay_info(request(0x44, MessageType::Discover, false), port(b"Gi1/0/7", b"leaf-3"));
+        direct.set_giaddr(Ipv4Addr::UNSPECIFIED);
+        assert_ne!(reply(ctx.decide(&direct)).yiaddr(), node_ip);
+        // A known machine in the port is itself, and nothing is learned.
+        let mut known = with_relay_info(request(0xbb, MessageType::Request, false), port(b"Gi1/0/7", b"leaf-3"));
+        known.opts_mut().insert(DhcpOption::RequestedIpAddress(Ipv4Addr::new(10, 9, 0, 11)));
+        assert!(matches!(ctx.decide(&known), Decision::Commit(c) if c.learned.is_none()));
+        // A reservation without a remote-id matches that circuit from any relay.
+        crate::dhcp::fixture::edit_node(&state, |n| {
+            n.port = Some(SwitchPort { circuit_id: AgentId::parse("hex:00:07").unwrap(), remote_id: None })
+        })
+        .await;
+        let w = state.snapshot();
+        let ctx = Ctx { world: &w, config: &cfg, offers: &offers, arrival: &arrival, now: 0 };
+        let any =
+            reply(ctx.decide(&with_relay_info(request(0x45, MessageType::Discover, false), port(&[0, 7], b"leaf-9"))));
+        assert_eq!(any.yiaddr(), node_ip);
     }
 
     #[tokio::test]
@@ -673,6 +792,7 @@ mod tests {
                         client_id: None,
                         network: "n".into(),
                         hostname: None,
+                        port: None,
                         expires_at: 10_000,
                     },
                     0,
@@ -692,8 +812,8 @@ mod tests {
         // A client with a lease here asking for another address: NAK.
         assert_eq!(reply(ctx.decide(&reboot(6, [10, 9, 0, 15]))).opts().msg_type(), Some(MessageType::Nak));
         // ... and for its own: ACK. A known node is never a stranger.
-        assert!(matches!(ctx.decide(&reboot(6, [10, 9, 0, 100])), Decision::Commit { .. }));
-        assert!(matches!(ctx.decide(&reboot(0xaa, [10, 9, 0, 10])), Decision::Commit { .. }));
+        assert!(matches!(ctx.decide(&reboot(6, [10, 9, 0, 100])), Decision::Commit(_)));
+        assert!(matches!(ctx.decide(&reboot(0xaa, [10, 9, 0, 10])), Decision::Commit(_)));
     }
 
     #[tokio::test]
@@ -717,9 +837,10 @@ mod tests {
                     arrival: &Arrival::default(),
                     now: 0,
                 };
-                let Decision::Commit { lease, .. } = ctx.decide(&req) else { panic!("not committed: {req:?}") };
+                let Decision::Commit(c) = ctx.decide(&req) else { panic!("not committed: {req:?}") };
+                let lease = c.lease;
                 let ip = lease.ip;
-                state.write(move |t| lease::put(t, *lease, 0)).await.unwrap();
+                state.write(move |t| lease::put(t, lease, 0)).await.unwrap();
                 ip
             }
         };
@@ -766,7 +887,7 @@ mod tests {
             let (cfg, offers, arrival) = (Config::default(), Offers::default(), Arrival::default());
             let ctx = Ctx { world: &w, config: &cfg, offers: &offers, arrival: &arrival, now: 5 };
             match ctx.decide(m) {
-                Decision::Commit { firmware, .. } => firmware,
+                Decision::Commit(c) => c.firmware,
                 other => panic!("{other:?}"),
             }
         };

@@ -7,36 +7,15 @@
 
 use std::net::Ipv4Addr;
 
-use dhcproto::v4::relay::{RelayAgentInformation, RelayCode, RelayInfo};
 use dhcproto::v4::{DhcpOption, Message, MessageType, Opcode, OptionCode};
 use dhcproto::{Encodable, Encoder};
 
+use super::relay::{relay_info, server_id_override};
 use crate::dhcp::pxe::BootAnswer;
 use crate::inventory::network::Network;
 
 /// The BOOTP minimum some clients insist on.
 const MIN_LEN: usize = 300;
-
-/// The relay agent information (option 82) a request carries.
-pub(crate) fn relay_info(req: &Message) -> Option<&RelayAgentInformation> {
-    match req.opts().get(OptionCode::RelayAgentInformation) {
-        Some(DhcpOption::RelayAgentInformation(info)) => Some(info),
-        _ => None,
-    }
-}
-
-/// RFC 5107: the address a relay asks clients to see as the server
-/// identifier (it forwards their unicast renewals to us). Only from a
-/// relay (giaddr set): a client cannot ask for it itself.
-pub(crate) fn server_id_override(req: &Message) -> Option<Ipv4Addr> {
-    if req.giaddr().is_unspecified() {
-        return None;
-    }
-    match relay_info(req)?.get(RelayCode::ServerIdentifierOverride) {
-        Some(RelayInfo::ServerIdentifierOverride(ip)) => Some(*ip),
-        _ => None,
-    }
-}
 
 /// A reply skeleton: header copied from the request, the server
 /// identifier (the relay's override if it asked for one), and the relay

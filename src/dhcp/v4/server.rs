@@ -18,12 +18,13 @@ use tokio::net::UdpSocket;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::handler::{Arrival, Ctx, Decision};
+use super::handler::{Arrival, Commit, Ctx, Decision, Learned};
 use super::limit::Limits;
 use super::offers::Offers;
 use super::reply;
 use crate::config::Config;
 use crate::dhcp::lease::{self, LeaseError};
+use crate::inventory::node::learn_mac;
 use crate::net::iface;
 use crate::state::State;
 use crate::stats::{bump, Stats};
@@ -83,7 +84,7 @@ impl Server {
         self.tasks.wait().await;
     }
 
-    fn arrival(&self, iface_name: Option<&str>) -> Arrival {
+    fn arrival(&self, iface_name: Option<&str>, src: SocketAddr) -> Arrival {
         let mut g = self.addrs.lock().unwrap_or_else(|p| p.into_inner());
         if g.0.elapsed() > IFACE_REFRESH {
             *g = (Instant::now(), iface::list());
@@ -92,7 +93,7 @@ impl Server {
         let iface_addrs = iface_name
             .map(|n| g.1.iter().filter(|i| i.name == n).flat_map(|i| i.v4.iter().map(|(ip, _)| *ip)).collect())
             .unwrap_or_default();
-        Arrival { iface: iface_name.map(str::to_string), local_addrs, iface_addrs }
+        Arrival { iface: iface_name.map(str::to_string), local_addrs, iface_addrs, src: Some(src.ip()) }
     }
 
     /// Serves one socket until `stop` is cancelled.
@@ -127,7 +128,7 @@ impl Server {
                 tracing::debug!(%src, len, "malformed dhcp datagram dropped");
                 continue;
             };
-            let arrival = self.arrival(iface_name.as_deref());
+            let arrival = self.arrival(iface_name.as_deref(), src);
             let world = self.state.snapshot();
             let ctx = Ctx { world: &world, config: &self.config, offers: &self.offers, arrival: &arrival, now: now() };
             // A bug in the decision costs this packet, not the receive loop.
@@ -153,18 +154,29 @@ impl Server {
                 let dest = destination(req, &msg, src);
                 self.tasks.spawn(async move { me.send(&socket, &msg, dest).await });
             }
-            Decision::Commit { lease, firmware, ack, nak } => {
+            Decision::Commit(commit) => {
+                let Commit { lease, firmware, learned, ack, nak } = *commit;
                 let me = self.clone();
                 let socket = socket.clone();
                 let dest = destination(req, &ack, src);
                 let nak_dest = destination(req, &nak, src);
                 self.tasks.spawn(async move {
                     let mac = lease.mac;
+                    let learning = learned.as_ref().map(|l| l.node.clone());
                     let t = now();
                     let written = me
                         .state
                         .write(move |txn| {
-                            let l = lease::put(txn, *lease, t)?;
+                            // First the MAC, so that the node's address is
+                            // this client's when the lease is checked.
+                            if let Some(Learned { node, mac }) = learned {
+                                learn_mac(txn, &node, mac).map_err(|e| LeaseError::NotLearned {
+                                    mac,
+                                    node,
+                                    source: Box::new(e),
+                                })?;
+                            }
+                            let l = lease::put(txn, lease, t)?;
                             if let Some(fw) = firmware {
                                 crate::dhcp::firmware::record(txn, fw)?;
                             }
@@ -173,6 +185,9 @@ impl Server {
                         .await;
                     match written {
                         Ok(_) => {
+                            if let Some(node) = learning {
+                                tracing::info!(%mac, %node, "MAC learned in the node's reserved switch port");
+                            }
                             // The offer is NOT forgotten here: a DISCOVER being
                             // decided right now may hold a snapshot from before
                             // this commit, and the offer is then the only place
@@ -180,7 +195,7 @@ impl Server {
                             // own after `offer_seconds`.
                             me.send(&socket, &ack, dest).await;
                         }
-                        Err(e @ LeaseError::Taken(_)) => {
+                        Err(e @ (LeaseError::Taken(_) | LeaseError::NotLearned { .. })) => {
                             tracing::info!(%mac, error = %Report(&e), "lease refused at commit; NAK");
                             me.send(&socket, &nak, nak_dest).await;
                         }

@@ -33,6 +33,7 @@ use crate::inventory::node::Node;
 use crate::net::ula;
 use crate::state::World;
 use crate::types::mac::Mac;
+use crate::types::port::SwitchPort;
 
 /// Interface IDs of dynamic addresses: `ffff:` and 48 bits from the
 /// client's DUID and IAID. A node's md5 tail falls in here once in 65,536
@@ -142,6 +143,8 @@ struct Client<'w> {
     duid: Duid,
     node: Option<&'w Arc<Node>>,
     mac: Option<Mac>,
+    /// The switch port the relay next to it named.
+    port: Option<SwitchPort>,
 }
 
 /// The network a message belongs to, with its /64.
@@ -318,10 +321,13 @@ impl<'w> Ctx6<'w> {
     }
 
     /// Recognises the client on `net`: by the MAC in its DUID, by the
-    /// relay's client link-layer address, by a DUID recorded for a node, by
-    /// the EUI-64 of its link-local address, in that order (what the client
-    /// says about its hardware before what was once recorded). Only a node
-    /// of this network is a node here; elsewhere it is a stranger.
+    /// relay's client link-layer address, by the switch port the relay
+    /// next to it names (its interface-id and remote-id, for a node
+    /// reserved there; believed only when the datagram came from a trusted
+    /// relay), by a DUID recorded for a node, by the EUI-64 of its
+    /// link-local address, in that order (what the client says about its
+    /// hardware before what was once recorded). Only a node of this
+    /// network is a node here; elsewhere it is a stranger.
     fn client(&self, duid: Duid, hops: &[Hop], net: &Network) -> Client<'w> {
         let nodes = self.world.table::<Node>();
         let here = |n: &&'w Arc<Node>| n.network.as_deref() == Some(net.name.as_str());
@@ -341,14 +347,19 @@ impl<'w> Ctx6<'w> {
             .get(&duid)
             .filter(|_| duid.is_distinctive())
             .and_then(|r| nodes.get(&r.node));
+        let port = hops.last().and_then(|h| SwitchPort::from_relay(h.interface_id.as_deref(), h.remote_id.as_deref()));
+        let trusted = self.config.dhcp.trusts_relay(self.arrival.src.map(std::net::IpAddr::V6));
+        let by_port =
+            port.as_ref().filter(|_| trusted).and_then(|p| nodes.by_port(&p.circuit_id, p.remote_id.as_ref()));
         let node = duid
             .mac()
             .and_then(|m| nodes.by_mac(&m))
             .or_else(|| linklayer.and_then(|m| nodes.by_mac(&m)))
+            .or(by_port)
             .or(by_duid)
             .or_else(|| peer.and_then(eui64_mac).and_then(|m| nodes.by_mac(&m)))
             .filter(here);
-        Client { duid, node, mac: node.and_then(|n| n.macs.first().copied()).or(mac) }
+        Client { duid, node, mac: node.and_then(|n| n.macs.first().copied()).or(mac), port }
     }
 
     /// The address identity association `iaid` gets: a node's own, else
@@ -426,6 +437,7 @@ impl<'w> Ctx6<'w> {
                         iaid: ia.id,
                         network: seg.net.name.clone(),
                         node: client.node.map(|n| n.name.clone()),
+                        port: client.port.clone(),
                         expires_at: self.now + u64::from(valid),
                     });
                     ias.push(IANA { id: ia.id, t1, t2, opts });

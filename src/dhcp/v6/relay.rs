@@ -17,6 +17,7 @@ pub(crate) const RELAY_REPL: u8 = 13;
 /// Option codes the envelope uses.
 const OPT_RELAY_MSG: u16 = 9;
 const OPT_INTERFACE_ID: u16 = 18;
+const OPT_REMOTE_ID: u16 = 37;
 const OPT_CLIENT_LINKLAYER: u16 = 79;
 /// RFC 8415 section 7.6: HOP_COUNT_LIMIT.
 pub(crate) const HOP_COUNT_LIMIT: u8 = 8;
@@ -28,6 +29,8 @@ pub(crate) struct Hop {
     pub(crate) link_addr: Ipv6Addr,
     pub(crate) peer_addr: Ipv6Addr,
     pub(crate) interface_id: Option<Vec<u8>>,
+    /// RFC 4649: the relay's remote-id, without its enterprise number.
+    pub(crate) remote_id: Option<Vec<u8>>,
     /// RFC 6939: the client's link-layer type and address, as the relay
     /// next to it saw them.
     pub(crate) client_linklayer: Option<(u16, Vec<u8>)>,
@@ -104,6 +107,7 @@ pub(crate) fn unwrap(datagram: &[u8]) -> Result<Unwrapped<'_>, RelayError> {
             link_addr: addr(&head[2..18]),
             peer_addr: addr(&head[18..34]),
             interface_id: find(OPT_INTERFACE_ID).map(<[u8]>::to_vec),
+            remote_id: find(OPT_REMOTE_ID).and_then(|v| v.get(4..)).filter(|id| !id.is_empty()).map(<[u8]>::to_vec),
             client_linklayer,
         });
         msg = find(OPT_RELAY_MSG).ok_or(RelayError::NoRelayMessage)?;
@@ -147,6 +151,10 @@ pub(crate) fn forward(hop: &Hop, inner: &[u8]) -> Vec<u8> {
     if let Some(id) = &hop.interface_id {
         push_option(&mut out, OPT_INTERFACE_ID, id);
     }
+    if let Some(id) = &hop.remote_id {
+        // Enterprise number 9 (Cisco), as switches send it.
+        push_option(&mut out, OPT_REMOTE_ID, &[&[0, 0, 0, 9], &id[..]].concat());
+    }
     if let Some((htype, ll)) = &hop.client_linklayer {
         let mut v = htype.to_be_bytes().to_vec();
         v.extend_from_slice(ll);
@@ -166,6 +174,7 @@ mod tests {
             link_addr: format!("fd00:{n}::1").parse().unwrap(),
             peer_addr: format!("fe80::{n}").parse().unwrap(),
             interface_id: id.map(<[u8]>::to_vec),
+            remote_id: None,
             client_linklayer: (n == 0).then(|| (1, vec![0x52, 0x54, 0, 0, 0, 1])),
         }
     }
@@ -179,6 +188,12 @@ mod tests {
         assert_eq!(u.inner, &solicit);
         assert_eq!(u.hops, vec![hop(1, None), hop(0, Some(b"port7"))]);
         assert_eq!(u.hops[1].client_linklayer, Some((1, vec![0x52, 0x54, 0, 0, 0, 1])));
+
+        // A remote-id comes without its enterprise number; an empty one is none.
+        let with_remote = Hop { remote_id: Some(b"leaf-3".to_vec()), ..hop(0, Some(b"port7")) };
+        assert_eq!(unwrap(&forward(&with_remote, &solicit)).unwrap().hops, vec![with_remote]);
+        let empty_remote = Hop { remote_id: Some(Vec::new()), ..hop(0, None) };
+        assert_eq!(unwrap(&forward(&empty_remote, &solicit)).unwrap().hops[0].remote_id, None);
 
         let reply = wrap(&u.hops, vec![7, 0xaa, 0xbb, 0xcc]);
         assert_eq!(reply[0], RELAY_REPL);

@@ -157,7 +157,15 @@ async fn unknown_clients_get_stable_dynamic_addresses_and_a_taken_one_is_not_giv
         .write(move |t| {
             lease6::bind(
                 t,
-                vec![Lease6 { addr, duid: Some(squatter), iaid: 1, network: "n".into(), node: None, expires_at: 9999 }],
+                vec![Lease6 {
+                    addr,
+                    duid: Some(squatter),
+                    iaid: 1,
+                    network: "n".into(),
+                    node: None,
+                    port: None,
+                    expires_at: 9999,
+                }],
                 1000,
                 u32::MAX,
             )
@@ -229,6 +237,7 @@ async fn relayed_and_link_local_clients_are_recognised_by_their_mac() {
         link_addr: "fd00:9:0:1::fe".parse().unwrap(),
         peer_addr: "fe80::5".parse().unwrap(),
         interface_id: Some(b"eth7".to_vec()),
+        remote_id: None,
         client_linklayer: Some((1, NODE_MAC.parse::<Mac>().unwrap().0.to_vec())),
     }];
     let adv = ctx.decide(&msg(MessageType::Solicit, &uuid, 1, None), &hops);
@@ -247,6 +256,51 @@ async fn relayed_and_link_local_clients_are_recognised_by_their_mac() {
     let ctx = Ctx6 { world: &w, config: &cfg, arrival: &direct, server_duid: &sid, now: 1000 };
     let adv = ctx.decide(&msg(MessageType::Solicit, &uuid, 1, None), &[]);
     assert_eq!(granted(answer(&adv))[0].1, want);
+}
+
+#[tokio::test]
+async fn a_node_reserved_on_a_switch_port_is_the_client_the_relay_next_to_it_names() {
+    let (_dir, state) = world().await;
+    crate::dhcp::fixture::reserve_port(&state).await;
+    let w = state.snapshot();
+    let (mut cfg, sid) = (Config::default(), server_duid());
+    cfg.dhcp.trusted_relays = vec!["fd00:77::/64".parse().unwrap()];
+    let want = w.table::<Node>().get("known.t.test").unwrap().ipv6(&w).unwrap();
+    let relayed = Arrival6 { iface: None, local: &[], src: Some("fd00:77::1".parse().unwrap()) };
+    let ctx = Ctx6 { world: &w, config: &cfg, arrival: &relayed, server_duid: &sid, now: 1000 };
+    // A new board: a DUID with a MAC no node has, no RFC 6939 option.
+    let client = duid_ll("52:54:00:00:00:42");
+    let hop = |circuit: &[u8], remote: Option<&[u8]>| Hop {
+        hop_count: 0,
+        link_addr: "fd00:9:0:1::fe".parse().unwrap(),
+        peer_addr: "fe80::5".parse().unwrap(),
+        interface_id: Some(circuit.to_vec()),
+        remote_id: remote.map(<[u8]>::to_vec),
+        client_linklayer: None,
+    };
+    let req = with_server_id(msg(MessageType::Request, &client, 1, Some(want)), &sid);
+    let Decision6::Write { write: Write6::Bind(leases), reply, .. } =
+        ctx.decide(&req, &[hop(b"Gi1/0/7", Some(b"leaf-3"))])
+    else {
+        panic!("no binding")
+    };
+    assert_eq!(granted(&reply)[0].1, want);
+    assert_eq!(leases[0].node.as_deref(), Some("known.t.test"));
+    // Committed, its DUID is the node's, as for any node.
+    state.write(move |t| lease6::bind(t, leases, 1000, u32::MAX)).await.unwrap();
+    let after = state.snapshot();
+    assert_eq!(after.table::<NodeDuid>().of_node("known.t.test"), &[Duid::new(&client).unwrap()][..]);
+    // Another switch's port of the same name, or no interface-id: a stranger.
+    let other = duid_ll("52:54:00:00:00:43");
+    // So is a client behind a relay that is not trusted.
+    let untrusted = Arrival6 { src: Some("fd00:78::1".parse().unwrap()), ..relayed };
+    let adv = Ctx6 { arrival: &untrusted, ..ctx }
+        .decide(&msg(MessageType::Solicit, &other, 1, None), &[hop(b"Gi1/0/7", Some(b"leaf-3"))]);
+    assert_ne!(granted(answer(&adv))[0].1, want);
+    for hops in [[hop(b"Gi1/0/7", Some(b"leaf-4"))], [Hop { interface_id: None, ..hop(b"x", Some(b"leaf-3")) }]] {
+        let adv = ctx.decide(&msg(MessageType::Solicit, &other, 1, None), &hops);
+        assert_ne!(granted(answer(&adv))[0].1, want, "{hops:?}");
+    }
 }
 
 #[tokio::test]
@@ -487,6 +541,7 @@ async fn the_stranger_cap_holds_at_commit() {
         iaid: 1,
         network: "n".into(),
         node: None,
+        port: None,
         expires_at: 9999,
     };
     state.write(move |t| lease6::bind(t, vec![stranger(1)], 1000, 1)).await.unwrap();
@@ -506,6 +561,7 @@ async fn a_node_keeps_at_most_sixteen_duids_the_oldest_going() {
             iaid: 1,
             network: "n".into(),
             node: Some("known.t.test".into()),
+            port: None,
             expires_at: 9999,
         };
         state.write(move |t| lease6::bind(t, vec![lease], 1000 + u64::from(i), u32::MAX)).await.unwrap();
