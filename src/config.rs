@@ -177,6 +177,12 @@ pub struct DhcpConfig {
     /// Datagrams a second one source address (a relay, a client renewing)
     /// may send; `0.0.0.0` is exempt. 0: no limit.
     pub rate_per_source: u32,
+    /// Whether the PXE boot server answers on `listen_pxe` (UEFI PXE asks
+    /// there for its boot file after a proxyDHCP answer, or after any answer
+    /// with option 60 `PXEClient` and no discovery control).
+    pub boot_server: bool,
+    /// The PXE boot server's socket (port 4011).
+    pub listen_pxe: SocketAddr,
     /// The relays (addresses or prefixes, either family) whose word on
     /// the switch port a client is in is believed: only a datagram from
     /// one of these finds a node by its port reservation (a node's MAC is
@@ -222,6 +228,8 @@ impl Default for DhcpConfig {
             offer_seconds: 30,
             rate_per_mac: 20,
             rate_per_source: 20_000,
+            boot_server: true,
+            listen_pxe: SocketAddr::from(([0, 0, 0, 0], 4011)),
             trusted_relays: Vec::new(),
         }
     }

@@ -27,7 +27,7 @@ use std::sync::{Arc, Once, OnceLock};
 
 use axum::extract::ConnectInfo;
 use axum::Router;
-use dhcproto::v4::{Message, MessageType};
+use dhcproto::v4::{Message, MessageType, OptionCode};
 use dhcproto::{Decodable, Decoder, Encodable, Encoder};
 use tower::ServiceExt;
 
@@ -91,6 +91,7 @@ fn network(name: &str, id: u16, net: &str, server: Ipv4Addr, dynamic: (&str, &st
         slaac: false,
         authoritative: true,
         unknown_clients: Default::default(),
+        dhcp: Default::default(),
         interface: None,
         server: Some(server),
         lease_seconds: 600,
@@ -119,6 +120,9 @@ fn build() -> anyhow::Result<Fixture> {
             t.put(env)?;
         }
         t.put(network("relayed", 1, "10.9.0.0/24", SERVER, ("10.9.0.100", "10.9.0.120"), ("10.9.0.10", "10.9.0.20")))?;
+        // Another server's addresses: proxyDHCP only.
+        let site = network("site", 3, "10.7.0.0/24", SERVER, ("10.7.0.100", "10.7.0.101"), ("10.7.0.10", "10.7.0.20"));
+        t.put(Network { dhcp: crate::inventory::network::DhcpMode::Proxy, dynamic: None, ..site })?;
         let local = Ipv4Addr::new(10, 8, 0, 1);
         t.put(network("local", 2, "10.8.0.0/24", local, ("10.8.0.100", "10.8.0.101"), ("10.8.0.10", "10.8.0.20")))?;
         for (i, (name, mac, ipv4, token)) in NODES.into_iter().enumerate() {
@@ -162,6 +166,7 @@ fn build() -> anyhow::Result<Fixture> {
         local_addrs: vec![SERVER, Ipv4Addr::new(10, 8, 0, 1)],
         iface_addrs: vec![Ipv4Addr::new(10, 8, 0, 1)],
         src: Some(Ipv4Addr::new(10, 9, 0, 254).into()),
+        boot_server: false,
     };
     let tftp = RootHandler::new(&loaders, Arc::default(), None)?;
     let boot = crate::boot::http::router(BootState {
@@ -217,8 +222,13 @@ pub fn dhcp4(data: &[u8]) {
     let Some(req) = guarded(|| parse(data)) else { return };
     let world = fx.state.snapshot();
     let offers = Offers::default();
-    let ctx = Ctx { world: &world, config: &fx.config, offers: &offers, arrival: &fx.arrival, now: 1_000 };
+    // Half the inputs as if they came to the boot server's port (4011).
+    let arrival = Arrival { boot_server: req.xid() & 1 == 1, ..fx.arrival.clone() };
+    let ctx = Ctx { world: &world, config: &fx.config, offers: &offers, arrival: &arrival, now: 1_000 };
     let decision = ctx.decide(&req);
+    if arrival.boot_server || world.table::<Network>().get("site").is_some_and(|s| s.subnet.contains(&req.giaddr())) {
+        assert!(!matches!(decision, Decision::Commit(_)), "a lease from the boot server or on a proxy network");
+    }
     let src = SocketAddr::new(Ipv4Addr::new(10, 9, 0, 254).into(), 67);
     let replies: Vec<&Message> = match &decision {
         Decision::Reply(m) => vec![m],
@@ -247,9 +257,13 @@ pub fn dhcp4(data: &[u8]) {
         let back = Message::decode(&mut Decoder::new(&bytes)).expect("a reply that does not decode");
         assert_eq!(back.opts().msg_type(), reply.opts().msg_type());
         assert_eq!(back.xid(), req.xid());
-        if reply.opts().msg_type() == Some(MessageType::Offer) {
+        if reply.opts().msg_type() == Some(MessageType::Offer) && !reply.yiaddr().is_unspecified() {
             let net = world.table::<Network>().iter().find(|n| n.subnet.contains(&reply.yiaddr())).cloned();
             assert!(net.is_some(), "offer of {} on no network", reply.yiaddr());
+        }
+        if reply.yiaddr().is_unspecified() {
+            // A proxy or boot-server answer (or an ACK to INFORM): no lease in it.
+            assert!(reply.opts().get(OptionCode::AddressLeaseTime).is_none(), "a lease time without an address");
         }
     }
 }

@@ -70,6 +70,8 @@ pub struct Running {
     pub dhcp4: Vec<SocketAddr>,
     /// The DHCPv6 sockets.
     pub dhcp6: Vec<SocketAddr>,
+    /// The PXE boot server's socket (port 4011), when it is on.
+    pub boot_server: Option<SocketAddr>,
     /// The TFTP socket, when TFTP is enabled.
     pub tftp: Option<SocketAddr>,
     /// The DNS addresses (UDP and TCP), when DNS is enabled.
@@ -204,6 +206,7 @@ async fn start_services(config: Arc<Config>, state: State) -> anyhow::Result<Run
 
     // DHCPv4.
     let mut dhcp_addrs = Vec::new();
+    let mut boot_server_addr = None;
     let mut dhcp = None;
     if config.dhcp.enabled {
         let server = dhcp4::Server::new(state.clone(), config.clone(), stats.clone());
@@ -218,7 +221,15 @@ async fn start_services(config: Arc<Config>, state: State) -> anyhow::Result<Run
             let sock = Arc::new(tokio::net::UdpSocket::from_std(std_sock)?);
             dhcp_addrs.push(sock.local_addr()?);
             tracing::info!(addr = %sock.local_addr()?, ?iface, "dhcpv4 listening");
-            services.spawn(server.clone().run(sock, iface, stop.clone()));
+            services.spawn(server.clone().run(sock, dhcp4::Listener::Dhcp(iface), stop.clone()));
+        }
+        if config.dhcp.boot_server {
+            let std_sock = dhcp4::bind(config.dhcp.listen_pxe, None)
+                .with_context(|| format!("dhcp.listen_pxe {}", config.dhcp.listen_pxe))?;
+            let sock = Arc::new(tokio::net::UdpSocket::from_std(std_sock)?);
+            tracing::info!(addr = %sock.local_addr()?, "pxe boot server listening");
+            boot_server_addr = Some(sock.local_addr()?);
+            services.spawn(server.clone().run(sock, dhcp4::Listener::BootServer, stop.clone()));
         }
         dhcp = Some(server);
     }
@@ -291,6 +302,7 @@ async fn start_services(config: Arc<Config>, state: State) -> anyhow::Result<Run
         tls,
         dhcp4: dhcp_addrs,
         dhcp6: dhcp6_addrs,
+        boot_server: boot_server_addr,
         tftp: tftp_addr,
         dns: dns_addrs,
         state,

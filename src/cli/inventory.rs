@@ -138,6 +138,10 @@ pub(crate) enum NetworkCmd {
         /// or `ignore`.
         #[arg(long, value_parser = ["serve", "discovery", "ignore"])]
         unknown_clients: Option<String>,
+        /// `proxy`: another DHCP server hands out the addresses here and
+        /// Fulcrum answers network-boot clients with the boot part only.
+        #[arg(long, value_parser = ["full", "proxy"])]
+        dhcp: Option<String>,
         /// The admin node's own address on this network.
         #[arg(long)]
         server: Option<String>,
@@ -318,6 +322,7 @@ pub(crate) async fn network(c: &Client, json_out: bool, cmd: NetworkCmd) -> anyh
             slaac,
             not_authoritative,
             unknown_clients,
+            dhcp,
             server,
             interface,
             dns_servers,
@@ -340,6 +345,7 @@ pub(crate) async fn network(c: &Client, json_out: bool, cmd: NetworkCmd) -> anyh
                     .as_deref()
                     .map(|u| serde_json::from_value(serde_json::Value::from(u)))
                     .transpose()?,
+                dhcp: dhcp.as_deref().map(|m| serde_json::from_value(serde_json::Value::from(m))).transpose()?,
                 interface,
                 server: server.as_deref().map(|s| arg("server", s)).transpose()?,
                 lease_seconds,

@@ -145,7 +145,7 @@ pub(crate) async fn run(machines: u8) -> anyhow::Result<()> {
     }
     let config_text = format!(
         "data_dir = {data:?}\n[http]\nlisten = \"127.0.0.1:{http_port}\"\n[api]\nlisten = \"127.0.0.1:{api_port}\"\n[dhcp]\nlisten4 = \"127.0.0.1:{dhcp_port}\"\nlisten6 = \"[::1]:0\"\n\
-         [tftp]\nlisten = \"127.0.0.1:{tftp_port}\"\nroot = {root:?}\n[boot]\nfiles_dir = {files:?}\n\
+         listen_pxe = \"127.0.0.1:0\"\n[tftp]\nlisten = \"127.0.0.1:{tftp_port}\"\nroot = {root:?}\n[boot]\nfiles_dir = {files:?}\n\
          [dns]\nlisten = [\"127.0.0.1:{dns_port}\"]\n\
          [engine]\nallow_local_scripts = true\n[power]\nallow_commands = true\n",
         data = dir.path().join("data"),
@@ -190,6 +190,7 @@ async fn scenario(env: &Env, machines: u8) -> anyhow::Result<()> {
         slaac: None,
         authoritative: None,
         unknown_clients: None,
+        dhcp: None,
         interface: None,
         server: Some(Ipv4Addr::LOCALHOST),
         lease_seconds: None,

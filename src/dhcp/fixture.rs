@@ -33,6 +33,7 @@ pub(crate) fn network() -> Network {
         slaac: false,
         authoritative: true,
         unknown_clients: Default::default(),
+        dhcp: Default::default(),
         interface: None,
         server: None,
         lease_seconds: 600,

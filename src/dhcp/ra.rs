@@ -28,7 +28,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
-use crate::inventory::network::{Network, RaMode};
+use crate::inventory::network::{DhcpMode, Network, RaMode};
 use crate::net::iface;
 use crate::state::{State, World};
 use crate::stats::{bump, Stats};
@@ -69,7 +69,8 @@ pub(crate) struct Advert {
 pub(crate) fn advert_for(w: &World, config: &Config, iface: &iface::Interface) -> Option<Advert> {
     let nets = w.table::<Network>();
     let net = nets.on_interface(&iface.name).or_else(|| iface.v4.iter().find_map(|(ip, _)| nets.containing(*ip)))?;
-    if net.ra == RaMode::Off {
+    // Where another server owns the addressing, so does the site's router.
+    if net.ra == RaMode::Off || net.dhcp == DhcpMode::Proxy {
         return None;
     }
     let prefix = net.v6_prefix(w.global_id());

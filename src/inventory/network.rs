@@ -101,6 +101,20 @@ fn yes() -> bool {
     true
 }
 
+/// Who hands out IPv4 addresses on a network.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum DhcpMode {
+    /// Fulcrum: addresses, leases and boot answers.
+    #[default]
+    Full,
+    /// Another DHCP server owns the addresses; Fulcrum answers network-boot
+    /// clients with the boot part only (proxyDHCP: no address, no lease),
+    /// on port 67 and as a PXE boot server on 4011, and serves no DHCPv6
+    /// or router advertisements there.
+    Proxy,
+}
+
 /// Whether Fulcrum sends router advertisements on a network with an
 /// IPv6 prefix, and as what.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -149,6 +163,9 @@ pub(crate) struct Network {
     /// What clients that are no node get (DHCPv4 and DHCPv6).
     #[serde(default)]
     pub(crate) unknown_clients: UnknownClients,
+    /// Whether Fulcrum or another DHCP server hands out addresses here.
+    #[serde(default)]
+    pub(crate) dhcp: DhcpMode,
     /// The admin node's interface on this segment (DHCP replies go out there).
     pub(crate) interface: Option<String>,
     /// The admin node's own address on this segment: next-server, option
@@ -217,6 +234,12 @@ impl Network {
             }
         }
         self.check_range("static", &self.static_range)?;
+        if self.dhcp == DhcpMode::Proxy && self.dynamic.is_some() {
+            return Err(FieldError::new(
+                "dynamic",
+                "a proxy network hands out no addresses (the site's DHCP server does): leave `dynamic` out",
+            ));
+        }
         if let Some(d) = &self.dynamic {
             self.check_range("dynamic", d)?;
             if d.overlaps(&self.static_range) {
@@ -330,6 +353,7 @@ pub(crate) struct NetworkSpec {
     pub(crate) slaac: Option<bool>,
     pub(crate) authoritative: Option<bool>,
     pub(crate) unknown_clients: Option<UnknownClients>,
+    pub(crate) dhcp: Option<DhcpMode>,
     pub(crate) interface: Option<String>,
     pub(crate) server: Option<Ipv4Addr>,
     pub(crate) lease_seconds: Option<u32>,
@@ -341,7 +365,8 @@ pub(crate) struct NetworkSpec {
 #[derive(Debug, Clone)]
 pub(crate) enum NetworkChange {
     Router(Ipv4Addr),
-    Dynamic(Range),
+    /// A dynamic range, or none.
+    Dynamic(Option<Range>),
     DnsServers(Vec<Ipv4Addr>),
     Interface(String),
     Server(Ipv4Addr),
@@ -351,6 +376,7 @@ pub(crate) enum NetworkChange {
     Slaac(bool),
     Authoritative(bool),
     UnknownClients(UnknownClients),
+    Dhcp(DhcpMode),
 }
 
 /// Stores a network that passed its checks, refusing one whose subnet
@@ -394,6 +420,7 @@ pub(crate) fn create(txn: &mut Txn<'_>, spec: NetworkSpec) -> Result<Arc<Network
         slaac: spec.slaac.unwrap_or(false),
         authoritative: spec.authoritative.unwrap_or(true),
         unknown_clients: spec.unknown_clients.unwrap_or_default(),
+        dhcp: spec.dhcp.unwrap_or_default(),
         interface: spec.interface,
         server: spec.server,
         lease_seconds: spec.lease_seconds.unwrap_or(DEFAULT_LEASE_SECONDS),
@@ -418,7 +445,7 @@ pub(crate) fn update(
     for change in changes {
         match change {
             NetworkChange::Router(r) => net.router = Some(r),
-            NetworkChange::Dynamic(d) => net.dynamic = Some(d),
+            NetworkChange::Dynamic(d) => net.dynamic = d,
             NetworkChange::DnsServers(d) => net.dns_servers = d,
             NetworkChange::Interface(i) => net.interface = Some(i),
             NetworkChange::Server(s) => net.server = Some(s),
@@ -428,6 +455,7 @@ pub(crate) fn update(
             NetworkChange::Slaac(s) => net.slaac = s,
             NetworkChange::Authoritative(a) => net.authoritative = a,
             NetworkChange::UnknownClients(u) => net.unknown_clients = u,
+            NetworkChange::Dhcp(m) => net.dhcp = m,
         }
     }
     put(txn, net)

@@ -11,7 +11,7 @@ use crate::dhcp::lease::{ClientId, Lease};
 use crate::dhcp::lease6::Lease6;
 use crate::inventory::bootenv::Bootenv;
 use crate::inventory::lifecycle::ProvisionState;
-use crate::inventory::network::{Network, NetworkChange, NetworkSpec, RaMode, UnknownClients, V6Prefix};
+use crate::inventory::network::{DhcpMode, Network, NetworkChange, NetworkSpec, RaMode, UnknownClients, V6Prefix};
 use crate::inventory::node::{Node, NodeChange, NodeSpec};
 use crate::state::World;
 use crate::types::mac::Mac;
@@ -45,6 +45,9 @@ pub(crate) struct NewNetwork {
     pub(crate) authoritative: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) unknown_clients: Option<UnknownClients>,
+    /// `full` (the default) or `proxy` (another server owns the addresses).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) dhcp: Option<DhcpMode>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) interface: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -70,6 +73,7 @@ impl From<NewNetwork> for NetworkSpec {
             slaac: n.slaac,
             authoritative: n.authoritative,
             unknown_clients: n.unknown_clients,
+            dhcp: n.dhcp,
             interface: n.interface,
             server: n.server,
             lease_seconds: n.lease_seconds,
@@ -84,7 +88,9 @@ impl From<NewNetwork> for NetworkSpec {
 #[serde(deny_unknown_fields)]
 pub(crate) struct NetworkPatch {
     pub(crate) router: Option<Ipv4Addr>,
-    pub(crate) dynamic: Option<Range>,
+    /// A dynamic range; `null` removes it (unknown clients then get none).
+    #[serde(default, deserialize_with = "present")]
+    pub(crate) dynamic: Option<Option<Range>>,
     pub(crate) dns_servers: Option<Vec<Ipv4Addr>>,
     pub(crate) interface: Option<String>,
     pub(crate) server: Option<Ipv4Addr>,
@@ -94,6 +100,7 @@ pub(crate) struct NetworkPatch {
     pub(crate) slaac: Option<bool>,
     pub(crate) authoritative: Option<bool>,
     pub(crate) unknown_clients: Option<UnknownClients>,
+    pub(crate) dhcp: Option<DhcpMode>,
 }
 
 impl NetworkPatch {
@@ -111,6 +118,7 @@ impl NetworkPatch {
             slaac,
             authoritative,
             unknown_clients,
+            dhcp,
         } = self;
         let mut c = Vec::new();
         c.extend(router.map(NetworkChange::Router));
@@ -124,6 +132,7 @@ impl NetworkPatch {
         c.extend(slaac.map(NetworkChange::Slaac));
         c.extend(authoritative.map(NetworkChange::Authoritative));
         c.extend(unknown_clients.map(NetworkChange::UnknownClients));
+        c.extend(dhcp.map(NetworkChange::Dhcp));
         c
     }
 }

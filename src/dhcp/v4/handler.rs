@@ -17,7 +17,7 @@ use crate::dhcp::firmware::{self, BootClient};
 use crate::dhcp::lease::{self, ClientId, ClientKey, Lease};
 use crate::dhcp::pxe::{self, Firmware};
 use crate::inventory::bootenv::{BootKind, Bootenv};
-use crate::inventory::network::{Network, UnknownClients};
+use crate::inventory::network::{DhcpMode, Network, UnknownClients};
 use crate::inventory::node::Node;
 use crate::net::alloc;
 use crate::state::World;
@@ -36,6 +36,8 @@ pub(crate) struct Arrival {
     pub(crate) iface_addrs: Vec<Ipv4Addr>,
     /// The datagram's source (a relay's address when it was relayed).
     pub(crate) src: Option<std::net::IpAddr>,
+    /// It came to the PXE boot server's port (4011), not to 67.
+    pub(crate) boot_server: bool,
 }
 
 /// What to do with a request.
@@ -90,6 +92,8 @@ pub(crate) enum Skip {
     NotAuthoritative,
     UnknownClient,
     UnknownNotBooting,
+    NotBooting,
+    NothingToBoot,
 }
 
 impl Skip {
@@ -110,6 +114,8 @@ impl Skip {
             Skip::NotAuthoritative => "not_authoritative",
             Skip::UnknownClient => "unknown_client",
             Skip::UnknownNotBooting => "unknown_not_booting",
+            Skip::NotBooting => "not_booting",
+            Skip::NothingToBoot => "nothing_to_boot",
         }
     }
 
@@ -134,6 +140,10 @@ impl Skip {
             Skip::UnknownNotBooting => {
                 "not a node nor network-boot firmware nor the discovery agent, and the network serves only those"
             }
+            Skip::NotBooting => {
+                "not network-boot firmware, on a proxy network or at the boot server (only boot answers are given there)"
+            }
+            Skip::NothingToBoot => "no boot answer for this client (a node that boots from disk, or no loader for its architecture)",
         }
     }
 }
@@ -307,6 +317,12 @@ impl Ctx<'_> {
         let Some(server) = self.server_ip(net) else {
             return Decision::Ignore(Skip::NoServerAddress);
         };
+        if self.arrival.boot_server {
+            return self.boot_server(msg, mac, kind, net, server);
+        }
+        if net.dhcp == DhcpMode::Proxy {
+            return self.proxy(msg, mac, kind, net, server);
+        }
         match kind {
             MessageType::Discover => self.discover(msg, mac, net, server),
             MessageType::Request => self.request(msg, mac, net, server),
@@ -335,6 +351,59 @@ impl Ctx<'_> {
                 ))
             }
             _ => Decision::Ignore(Skip::TypeNotServed),
+        }
+    }
+
+    /// The boot part for a network-boot client, without an address: a
+    /// stranger is answered unless the network ignores strangers.
+    fn boot_part(&self, msg: &Message, mac: Mac, net: &Network, server: Ipv4Addr) -> Result<pxe::BootAnswer, Skip> {
+        let fw = pxe::classify(msg.opts());
+        if fw == Firmware::Plain {
+            return Err(Skip::NotBooting);
+        }
+        let node = self.world.table::<Node>().by_mac(&mac).filter(|n| n.network.as_deref() == Some(net.name.as_str()));
+        if node.is_none() && net.unknown_clients == UnknownClients::Ignore {
+            return Err(Skip::UnknownClient);
+        }
+        let mut boot = self.boot(msg, mac, node.map(|n| &**n), server).ok_or(Skip::NothingToBoot)?;
+        if fw == Firmware::Ipxe {
+            // With PXE options (43) in it, iPXE takes a proxy answer as
+            // complete and sends no ProxyDHCPREQUEST to port 4011.
+            boot.pxe_skip_discovery = true;
+            boot.ipxe_no_proxy_wait = false;
+        }
+        Ok(boot)
+    }
+
+    /// proxyDHCP, on a network whose addresses another server hands out:
+    /// an OFFER without an address to a DISCOVER, an ACK to a REQUEST
+    /// naming us (some Intel ROMs send one) or an INFORM; never a lease,
+    /// never a NAK.
+    fn proxy(&self, msg: &Message, mac: Mac, kind: MessageType, net: &Network, server: Ipv4Addr) -> Decision {
+        let answer = match kind {
+            MessageType::Discover => MessageType::Offer,
+            MessageType::Request if opt_ip(msg, OptionCode::ServerIdentifier) == Some(server) => MessageType::Ack,
+            MessageType::Inform => MessageType::Ack,
+            MessageType::Request => return Decision::Ignore(Skip::OtherServer),
+            _ => return Decision::Ignore(Skip::TypeNotServed),
+        };
+        match self.boot_part(msg, mac, net, server) {
+            Ok(boot) => Decision::Reply(reply::boot_only(msg, answer, server, &boot)),
+            Err(skip) => Decision::Ignore(skip),
+        }
+    }
+
+    /// The PXE boot server (port 4011, on any network): firmware that took
+    /// an answer with option 60 `PXEClient` and no boot-server discovery
+    /// control (UEFI PXE) asks here, with its address in ciaddr, for the
+    /// file to boot; the ACK goes back to where the request came from.
+    fn boot_server(&self, msg: &Message, mac: Mac, kind: MessageType, net: &Network, server: Ipv4Addr) -> Decision {
+        if !matches!(kind, MessageType::Request | MessageType::Inform) {
+            return Decision::Ignore(Skip::TypeNotServed);
+        }
+        match self.boot_part(msg, mac, net, server) {
+            Ok(boot) => Decision::Reply(reply::boot_only(msg, MessageType::Ack, server, &boot)),
+            Err(skip) => Decision::Ignore(skip),
         }
     }
 
@@ -761,6 +830,118 @@ mod tests {
         let any =
             reply(ctx.decide(&with_relay_info(request(0x45, MessageType::Discover, false), port(&[0, 7], b"leaf-9"))));
         assert_eq!(any.yiaddr(), node_ip);
+    }
+
+    fn uefi(mut m: Message) -> Message {
+        m.opts_mut().insert(DhcpOption::ClientSystemArchitecture(Architecture::from(7u16)));
+        m.opts_mut().insert(DhcpOption::ClassIdentifier(b"PXEClient:Arch:00007:UNDI:003016".to_vec()));
+        m
+    }
+
+    fn vendor_class(m: &Message) -> Option<&[u8]> {
+        match m.opts().get(OptionCode::ClassIdentifier) {
+            Some(DhcpOption::ClassIdentifier(v)) => Some(v),
+            _ => None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_proxy_network_gives_network_boot_clients_the_boot_part_only() {
+        let (_dir, state) = world().await;
+        crate::dhcp::fixture::edit_network(&state, |n| {
+            n.dhcp = DhcpMode::Proxy;
+            n.dynamic = None;
+        })
+        .await;
+        let w = state.snapshot();
+        let (cfg, offers, arrival) = (Config::default(), Offers::default(), Arrival::default());
+        let ctx = Ctx { world: &w, config: &cfg, offers: &offers, arrival: &arrival, now: 0 };
+
+        // A BIOS PXE ROM: an OFFER with no address and no addressing, the
+        // loader, option 60 (what makes it a proxy offer) and 43 (boot the
+        // file, no boot-server discovery).
+        let bios = reply(ctx.decide(&request(1, MessageType::Discover, false)));
+        assert_eq!(bios.opts().msg_type(), Some(MessageType::Offer));
+        assert_eq!((bios.yiaddr(), bios.siaddr()), (Ipv4Addr::UNSPECIFIED, SERVER));
+        assert_eq!(file(&bios).as_deref(), Some("undionly.kpxe"));
+        assert_eq!(vendor_class(&bios), Some(&b"PXEClient"[..]));
+        assert!(
+            matches!(bios.opts().get(OptionCode::VendorExtensions), Some(DhcpOption::VendorExtensions(v)) if v == &vec![6, 1, 8, 255])
+        );
+        for code in [OptionCode::SubnetMask, OptionCode::Router, OptionCode::AddressLeaseTime, OptionCode::DomainName] {
+            assert!(bios.opts().get(code).is_none(), "{code:?} in a proxy offer");
+        }
+        assert_eq!(opt_ip(&bios, OptionCode::ServerIdentifier), Some(SERVER));
+        // iPXE: its script, with PXE options so that it asks no further.
+        let ipxe = reply(ctx.decide(&request(1, MessageType::Discover, true)));
+        assert!(file(&ipxe).is_some_and(|f| f.ends_with("/boot/ipxe?mac=52:54:00:00:00:01")), "{ipxe:?}");
+        assert_eq!(vendor_class(&ipxe), Some(&b"PXEClient"[..]));
+        assert!(ipxe.opts().get(OptionCode::VendorExtensions).is_some());
+        // UEFI PXE: the loader and no discovery control: it asks the boot
+        // server (4011) next, as its firmware does after a proxy offer.
+        let efi = reply(ctx.decide(&uefi(request(1, MessageType::Discover, false))));
+        assert_eq!(file(&efi).as_deref(), Some("snponly.efi"));
+        assert!(efi.opts().get(OptionCode::VendorExtensions).is_none());
+        // Never an address: a REQUEST naming us gets the boot part in an
+        // ACK (some Intel ROMs send one), not a lease; one naming the
+        // site's server, or an OS's DHCP client, gets nothing.
+        let mut ours = request(1, MessageType::Request, false);
+        ours.opts_mut().insert(DhcpOption::ServerIdentifier(SERVER));
+        let ack = reply(ctx.decide(&ours));
+        assert_eq!((ack.opts().msg_type(), ack.yiaddr()), (Some(MessageType::Ack), Ipv4Addr::UNSPECIFIED));
+        let mut theirs = request(1, MessageType::Request, false);
+        theirs.opts_mut().insert(DhcpOption::ServerIdentifier(Ipv4Addr::new(10, 9, 0, 2)));
+        theirs.opts_mut().insert(DhcpOption::RequestedIpAddress(Ipv4Addr::new(10, 9, 0, 150)));
+        assert!(matches!(ctx.decide(&theirs), Decision::Ignore(Skip::OtherServer)));
+        let mut os = request(2, MessageType::Discover, false);
+        os.opts_mut().remove(OptionCode::ClassIdentifier);
+        os.opts_mut().remove(OptionCode::ClientSystemArchitecture);
+        assert!(matches!(ctx.decide(&os), Decision::Ignore(Skip::NotBooting)));
+        let mut reboot = request(0xaa, MessageType::Request, false);
+        reboot.opts_mut().insert(DhcpOption::RequestedIpAddress(Ipv4Addr::new(10, 9, 0, 77)));
+        assert!(matches!(ctx.decide(&reboot), Decision::Ignore(_)), "no NAK on a network Fulcrum does not address");
+        // A node that boots from disk: silence, so its firmware goes on to the disk.
+        crate::dhcp::fixture::edit_node(&state, |n| n.bootenv = "local".into()).await;
+        let w = state.snapshot();
+        let ctx = Ctx { world: &w, ..ctx };
+        assert!(matches!(
+            ctx.decide(&request(0xaa, MessageType::Discover, false)),
+            Decision::Ignore(Skip::NothingToBoot)
+        ));
+    }
+
+    #[tokio::test]
+    async fn the_boot_server_on_4011_gives_uefi_pxe_its_loader() {
+        let (_dir, state) = world().await;
+        let w = state.snapshot();
+        let (cfg, offers) = (Config::default(), Offers::default());
+        let arrival = Arrival { boot_server: true, ..Arrival::default() };
+        let ctx = Ctx { world: &w, config: &cfg, offers: &offers, arrival: &arrival, now: 0 };
+        // What OVMF sends after an answer with option 60 and no option 43:
+        // a REQUEST from its address, to the server, not relayed.
+        let asking = |kind: MessageType| {
+            let mut m = uefi(request(1, kind, false));
+            m.set_giaddr(Ipv4Addr::UNSPECIFIED);
+            m.set_ciaddr(Ipv4Addr::new(10, 9, 0, 100));
+            m.opts_mut().insert(DhcpOption::ClientMachineIdentifier(vec![0; 17]));
+            m
+        };
+        let ack = reply(ctx.decide(&asking(MessageType::Request)));
+        assert_eq!(ack.opts().msg_type(), Some(MessageType::Ack));
+        assert_eq!(
+            (ack.yiaddr(), ack.ciaddr(), ack.siaddr()),
+            (Ipv4Addr::UNSPECIFIED, Ipv4Addr::new(10, 9, 0, 100), SERVER)
+        );
+        assert_eq!(file(&ack).as_deref(), Some("snponly.efi"));
+        assert_eq!(vendor_class(&ack), Some(&b"PXEClient"[..]));
+        assert!(ack.opts().get(OptionCode::ClientMachineIdentifier).is_some(), "97 echoed");
+        assert!(ack.opts().get(OptionCode::AddressLeaseTime).is_none());
+        // Only requests for the boot file are served there.
+        assert!(matches!(ctx.decide(&asking(MessageType::Discover)), Decision::Ignore(Skip::TypeNotServed)));
+        let mut os = asking(MessageType::Request);
+        os.opts_mut().remove(OptionCode::ClassIdentifier);
+        os.opts_mut().remove(OptionCode::ClientSystemArchitecture);
+        assert!(matches!(ctx.decide(&os), Decision::Ignore(Skip::NotBooting)));
     }
 
     #[tokio::test]

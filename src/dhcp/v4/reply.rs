@@ -94,6 +94,25 @@ pub(crate) fn answer(
     m
 }
 
+/// The boot part alone, without an address or addressing options: a
+/// proxyDHCP OFFER or ACK on a network whose addresses another server hands
+/// out, or the PXE boot server's ACK on port 4011. Option 60 always says
+/// which kind of boot it is for (`PXEClient` unless `HTTPClient`): that is
+/// how firmware and iPXE recognise a proxy answer.
+pub(crate) fn boot_only(req: &Message, kind: MessageType, server: Ipv4Addr, boot: &BootAnswer) -> Message {
+    let mut m = skeleton(req, kind, server);
+    if !req.ciaddr().is_unspecified() {
+        m.set_ciaddr(req.ciaddr());
+    }
+    if let Some(DhcpOption::ClientMachineIdentifier(uuid)) = req.opts().get(OptionCode::ClientMachineIdentifier) {
+        let uuid = uuid.clone();
+        m.opts_mut().insert(DhcpOption::ClientMachineIdentifier(uuid));
+    }
+    let boot = BootAnswer { vendor_class: Some(boot.vendor_class.unwrap_or("PXEClient")), ..boot.clone() };
+    add_boot(&mut m, req, server, &boot);
+    m
+}
+
 fn add_boot(m: &mut Message, req: &Message, server: Ipv4Addr, b: &BootAnswer) {
     m.set_siaddr(server);
     let sname = server.to_string();

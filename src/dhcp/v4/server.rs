@@ -50,6 +50,16 @@ pub(crate) fn bind(addr: SocketAddr, iface: Option<&str>) -> std::io::Result<std
     Ok(s.into())
 }
 
+/// What a socket is for.
+#[derive(Debug, Clone)]
+pub(crate) enum Listener {
+    /// DHCP (port 67), bound to this interface or to none.
+    Dhcp(Option<String>),
+    /// The PXE boot server (port 4011): requests from clients that have an
+    /// address already; answers go back to where each came from.
+    BootServer,
+}
+
 /// Shared by every socket task.
 pub(crate) struct Server {
     state: State,
@@ -84,7 +94,7 @@ impl Server {
         self.tasks.wait().await;
     }
 
-    fn arrival(&self, iface_name: Option<&str>, src: SocketAddr) -> Arrival {
+    fn arrival(&self, iface_name: Option<&str>, src: SocketAddr, boot_server: bool) -> Arrival {
         let mut g = self.addrs.lock().unwrap_or_else(|p| p.into_inner());
         if g.0.elapsed() > IFACE_REFRESH {
             *g = (Instant::now(), iface::list());
@@ -93,16 +103,15 @@ impl Server {
         let iface_addrs = iface_name
             .map(|n| g.1.iter().filter(|i| i.name == n).flat_map(|i| i.v4.iter().map(|(ip, _)| *ip)).collect())
             .unwrap_or_default();
-        Arrival { iface: iface_name.map(str::to_string), local_addrs, iface_addrs, src: Some(src.ip()) }
+        Arrival { iface: iface_name.map(str::to_string), local_addrs, iface_addrs, src: Some(src.ip()), boot_server }
     }
 
     /// Serves one socket until `stop` is cancelled.
-    pub(crate) async fn run(
-        self: Arc<Self>,
-        socket: Arc<UdpSocket>,
-        iface_name: Option<String>,
-        stop: CancellationToken,
-    ) {
+    pub(crate) async fn run(self: Arc<Self>, socket: Arc<UdpSocket>, listener: Listener, stop: CancellationToken) {
+        let (iface_name, boot_server) = match listener {
+            Listener::Dhcp(iface) => (iface, false),
+            Listener::BootServer => (None, true),
+        };
         let mut buf = vec![0u8; 2048];
         loop {
             let received = tokio::select! {
@@ -128,7 +137,7 @@ impl Server {
                 tracing::debug!(%src, len, "malformed dhcp datagram dropped");
                 continue;
             };
-            let arrival = self.arrival(iface_name.as_deref(), src);
+            let arrival = self.arrival(iface_name.as_deref(), src, boot_server);
             let world = self.state.snapshot();
             let ctx = Ctx { world: &world, config: &self.config, offers: &self.offers, arrival: &arrival, now: now() };
             // A bug in the decision costs this packet, not the receive loop.
@@ -137,11 +146,20 @@ impl Server {
                 tracing::error!(%src, len, "dhcp decision panicked; datagram dropped (please report it)");
                 continue;
             };
-            self.act(&socket, &msg, src, decision);
+            self.act(&socket, &msg, src, decision, boot_server);
         }
     }
 
-    fn act(self: &Arc<Self>, socket: &Arc<UdpSocket>, req: &Message, src: SocketAddr, decision: Decision) {
+    /// Carries out a decision; `to_source`: replies go back to the
+    /// datagram's source (the boot server), not where RFC 2131 says.
+    fn act(
+        self: &Arc<Self>,
+        socket: &Arc<UdpSocket>,
+        req: &Message,
+        src: SocketAddr,
+        decision: Decision,
+        to_source: bool,
+    ) {
         match decision {
             Decision::Ignore(skip) => {
                 bump(&self.stats.dhcp4_ignored);
@@ -151,7 +169,7 @@ impl Server {
             Decision::Reply(msg) => {
                 let me = self.clone();
                 let socket = socket.clone();
-                let dest = destination(req, &msg, src);
+                let dest = if to_source { src } else { destination(req, &msg, src) };
                 self.tasks.spawn(async move { me.send(&socket, &msg, dest).await });
             }
             Decision::Commit(commit) => {

@@ -28,7 +28,7 @@ use crate::dhcp::duid::{Duid, NodeDuid};
 use crate::dhcp::lease6::{self, Lease6};
 use crate::dhcp::pxe::Firmware;
 use crate::inventory::bootenv::{BootKind, Bootenv};
-use crate::inventory::network::{Network, UnknownClients};
+use crate::inventory::network::{DhcpMode, Network, UnknownClients};
 use crate::inventory::node::Node;
 use crate::net::ula;
 use crate::state::World;
@@ -108,6 +108,7 @@ pub(crate) enum Skip6 {
     NothingToConfirm,
     UnknownClient,
     UnknownNotBooting,
+    ProxyNetwork,
 }
 
 impl Skip6 {
@@ -125,6 +126,7 @@ impl Skip6 {
             Skip6::NothingToConfirm => "nothing_to_confirm",
             Skip6::UnknownClient => "unknown_client",
             Skip6::UnknownNotBooting => "unknown_not_booting",
+            Skip6::ProxyNetwork => "proxy_network",
         }
     }
 }
@@ -269,6 +271,9 @@ impl<'w> Ctx6<'w> {
         let Some(net) = self.network(hops) else {
             return Decision6::Ignore(Skip6::NoNetwork);
         };
+        if net.dhcp == DhcpMode::Proxy {
+            return Decision6::Ignore(Skip6::ProxyNetwork);
+        }
         let Some(prefix) = net.v6_prefix(self.world.global_id()) else {
             return Decision6::Ignore(Skip6::NoPrefix);
         };

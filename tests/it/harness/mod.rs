@@ -371,6 +371,9 @@ pub struct InProcess {
     pub api: SocketAddr,
     /// The DNS listener (UDP and TCP), when DNS is enabled.
     pub dns: Option<SocketAddr>,
+    /// The DHCPv4 socket and the PXE boot server's.
+    pub dhcp4: Option<SocketAddr>,
+    pub boot_server: Option<SocketAddr>,
     _dir: tempfile::TempDir,
 }
 
@@ -381,7 +384,7 @@ impl InProcess {
         let dir = tempfile::tempdir().expect("tempdir");
         let text = format!(
             "data_dir = \"{d}/data\"\n[http]\nlisten = \"127.0.0.1:0\"\n[api]\nlisten = \"127.0.0.1:0\"\n[dhcp]\nlisten4 = \"127.0.0.1:0\"\nlisten6 = \"[::1]:0\"\n\
-             [tftp]\nlisten = \"127.0.0.1:0\"\nroot = \"{d}\"\n{dns}{extra}",
+             listen_pxe = \"127.0.0.1:0\"\n[tftp]\nlisten = \"127.0.0.1:0\"\nroot = \"{d}\"\n{dns}{extra}",
             d = dir.path().display(),
             // A test that configures DNS itself says where it listens. Not
             // port 0: an ephemeral port can be dig's source port too, and
@@ -399,7 +402,16 @@ impl InProcess {
         let running = rt.block_on(fulcrum::server::start(config)).expect("start fulcrum in-process");
         remember_server(None, &[running.http, running.api], dir.path().join("data"));
         let dns = running.dns.first().copied();
-        InProcess { http: running.http, api: running.api, dns, running: Some(running), rt, _dir: dir }
+        InProcess {
+            http: running.http,
+            api: running.api,
+            dns,
+            dhcp4: running.dhcp4.first().copied(),
+            boot_server: running.boot_server,
+            running: Some(running),
+            rt,
+            _dir: dir,
+        }
     }
 
     /// `path` on the listener that serves it (see [`Server::url`]).
@@ -553,7 +565,7 @@ pub fn loopback_config() -> (String, Ports) {
     };
     let cfg = format!(
         "data_dir = \"{{dir}}/data\"\n[http]\nlisten = \"{}\"\n[api]\nlisten = \"{}\"\n[dhcp]\nlisten4 = \"{}\"\nlisten6 = \"[::1]:0\"\n\
-         [tftp]\nlisten = \"{}\"\nroot = \"{{dir}}\"\n[dns]\nlisten = [\"{}\"]\n",
+         listen_pxe = \"127.0.0.1:0\"\n[tftp]\nlisten = \"{}\"\nroot = \"{{dir}}\"\n[dns]\nlisten = [\"{}\"]\n",
         p.http, p.api, p.dhcp, p.tftp, p.dns
     );
     (cfg, p)
