@@ -9,7 +9,7 @@
 
 use std::process::Command;
 
-use crate::harness::{curl, prerequisites, run, wait_for, Netns, Server};
+use crate::harness::{curl, prerequisites, run, wait_for, Netns, Server, Spawned};
 use crate::netns_v6::{dhclient6, no_dad};
 use serde_json::{json, Value};
 
@@ -18,16 +18,6 @@ const NODE_MAC: &str = "52:54:00:75:00:01";
 /// that replaces it.
 const OLD_BOARD: &str = "52:54:00:75:00:99";
 const NEW_BOARD: &str = "52:54:00:75:00:42";
-
-/// A process the test started, ended by PID when dropped.
-struct Child(std::process::Child);
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// One udhcpc lease on `eth0`: whether it bound, and what it said.
 fn udhcpc(ns: &Netns) -> (bool, String) {
@@ -105,7 +95,7 @@ fn dhcpv6_through_isc_dhcrelay() {
     assert!(want.starts_with("fd00:75::"), "{node}");
 
     let pid = tempfile::tempdir().unwrap();
-    let _relay = Child(
+    let _relay = Spawned(
         relay
             .cmd("dhcrelay")
             .args(["-6", "-d", "-I", "-pf"])
@@ -190,7 +180,7 @@ fn dhcpv4_through_isc_dhcrelay_with_agent_information() {
     // What the server side sees: the relay's option 82 going in and coming back.
     let pcap = tempfile::tempdir().unwrap();
     let pcap_file = pcap.path().join("up0.pcap");
-    let mut dump = Child(
+    let mut dump = Spawned(
         server_ns
             .cmd("tcpdump")
             .args(["-i", "up0", "-U", "--immediate-mode", "-n", "-Z", "root", "-s", "0", "-w"])
@@ -205,7 +195,7 @@ fn dhcpv4_through_isc_dhcrelay_with_agent_information() {
     // It creates the file before it has its socket: give it a moment.
     std::thread::sleep(std::time::Duration::from_millis(1000));
     let pid = tempfile::tempdir().unwrap();
-    let _relay = Child(
+    let _relay = Spawned(
         relay
             .cmd("dhcrelay")
             .args(["-4", "-d", "-a", "-pf"])

@@ -40,7 +40,7 @@ use std::time::Instant;
 use crate::harness::qemu::{
     assets_cache, build_assets, ipxe_fetched, marker, nanos_now, script_renders, wait_guest, Qemu,
 };
-use crate::harness::{curl, metric, Netns, Server};
+use crate::harness::{curl, metric, Netns, Server, Spawned};
 use serde_json::{json, Value};
 
 /// The guest's NIC.
@@ -54,9 +54,7 @@ const OPS: &str = "https://10.77.0.1:8443";
 
 #[test]
 fn qemu_netboot_discovers_then_follows_bootenv_change() {
-    let tools =
-        ["ip", "qemu-system-x86_64", "curl", "busybox", "cpio", "gzip", "flock", "dpkg", "apt-get", "apt-cache"];
-    if !crate::harness::qemu::prerequisites("qemu_boot", &tools) {
+    if !crate::harness::qemu::prerequisites("qemu_boot", &[]) {
         return;
     }
     let t0 = Instant::now();
@@ -66,17 +64,11 @@ fn qemu_netboot_discovers_then_follows_bootenv_change() {
     let ns = crate::harness::qemu::boot_segment("qemu");
 
     // ---- boot files, then the server ----
-    let dir = tempfile::tempdir().expect("server tempdir");
-    let token = format!("qemu-boot-{}-{}", std::process::id(), nanos_now());
-    build_assets(&dir.path().join("files/discovery"), &token, "init");
-    phase("boot files ready");
-    let http: SocketAddr = "10.77.0.1:8080".parse().expect("addr");
-    let server = Server::start_in(dir, crate::harness::qemu::SERVER_CONFIG, http, Some(&ns));
-    let (code, body) = curl(
-        Some(&ns),
-        "POST",
-        &format!("{OPS}/api/v1/networks"),
-        Some(&json!({
+    let (server, token) = start_server(&ns, "qemu-boot");
+    phase("boot files and server ready");
+    create_network(
+        &ns,
+        json!({
             "name": "boot", "subnet": "10.77.0.0/24", "router": "10.77.0.1", "server": "10.77.0.1",
             "static": {"start": "10.77.0.10", "end": "10.77.0.99"},
             "dynamic": {"start": "10.77.0.100", "end": "10.77.0.200"},
@@ -84,9 +76,8 @@ fn qemu_netboot_discovers_then_follows_bootenv_change() {
             // Strangers get an address only while they network boot or run
             // the discovery agent (whose udhcpc sends `fulcrum-discovery`).
             "unknown_clients": "discovery"
-        })),
+        }),
     );
-    assert_eq!(code, 201, "create network: {body}");
 
     // What an unknown machine will be told to boot.
     let (code, script) = curl(Some(&ns), "GET", &format!("{BOOT}/boot/ipxe?mac={MAC}"), None);
@@ -268,6 +259,22 @@ fn assert_ipxe_boot(serial: &str, ip: Ipv4Addr, bootenv: &str) -> Result<(), Str
     Ok(())
 }
 
+/// Boot files with a fresh token (returned) and the server, on the boot
+/// segment in `ns`.
+fn start_server(ns: &Netns, tag: &str) -> (Server, String) {
+    let dir = tempfile::tempdir().expect("server tempdir");
+    let token = format!("{tag}-{}-{}", std::process::id(), nanos_now());
+    build_assets(&dir.path().join("files/discovery"), &token, "init");
+    let http: SocketAddr = "10.77.0.1:8080".parse().expect("addr");
+    (Server::start_in(dir, crate::harness::qemu::SERVER_CONFIG, http, Some(ns)), token)
+}
+
+/// Creates the network `body` describes, through the API in `ns`.
+fn create_network(ns: &Netns, body: Value) {
+    let (code, answer) = curl(Some(ns), "POST", &format!("{OPS}/api/v1/networks"), Some(&body));
+    assert_eq!(code, 201, "create network: {answer}");
+}
+
 /// The guest's serial log read from `path` (closures cannot borrow the
 /// `Qemu` that `wait_guest` holds mutably).
 fn vm_serial(path: &Path) -> String {
@@ -298,9 +305,7 @@ const SERVER6: &str = "fd00:77::1";
 
 #[test]
 fn qemu_netboot_over_ipv6_alone() {
-    let tools =
-        ["ip", "qemu-system-x86_64", "curl", "busybox", "cpio", "gzip", "flock", "dpkg", "apt-get", "apt-cache"];
-    if !crate::harness::qemu::prerequisites("qemu_boot v6", &tools) {
+    if !crate::harness::qemu::prerequisites("qemu_boot v6", &[]) {
         return;
     }
     let t0 = Instant::now();
@@ -388,5 +393,90 @@ fn qemu_netboot_over_ipv6_alone() {
     assert!(serial.contains("FULCRUM-INITRD: discover: HTTP/1.1 201"), "{}", diag(&vm));
     assert_eq!(node["network"], "boot6", "{node}");
     assert!(node["ipv6"].as_str().unwrap_or_default().starts_with(PREFIX6), "{node}");
+    phase("done");
+}
+
+#[test]
+fn qemu_netboot_beside_another_dhcp_server_through_proxy_dhcp() {
+    if !crate::harness::qemu::prerequisites("qemu_boot proxy", &["dnsmasq"]) {
+        return;
+    }
+    let t0 = Instant::now();
+    let phase = |what: &str| eprintln!("[qemu_boot proxy {:>5.1}s] {what}", t0.elapsed().as_secs_f64());
+
+    // The boot segment, and on the same bridge the site's DHCP server
+    // (dnsmasq, 10.77.0.2, addresses only: no boot options at all) in a
+    // namespace of its own, as another host on the link.
+    let ns = crate::harness::qemu::boot_segment("qproxy");
+    let site = Netns::new("qsite");
+    ns.ip(&["link", "add", "sitebr", "type", "veth", "peer", "name", "site0"]);
+    ns.ip(&["link", "set", "site0", "netns", &site.name]);
+    ns.ip(&["link", "set", "sitebr", "master", "br0"]);
+    ns.ip(&["link", "set", "sitebr", "up"]);
+    site.ip(&["addr", "add", "10.77.0.2/24", "dev", "site0"]);
+    site.ip(&["link", "set", "site0", "up"]);
+    let site_dir = tempfile::tempdir().expect("dnsmasq dir");
+    let leases = site_dir.path().join("dnsmasq.leases");
+    let _dnsmasq = Spawned(
+        site.cmd("dnsmasq")
+            .args(["--keep-in-foreground", "--conf-file=/dev/null", "--no-resolv", "--no-hosts", "--port=0"])
+            .args(["--interface=site0", "--bind-interfaces", "--user=root", "--log-dhcp"])
+            .args(["--dhcp-range=10.77.0.100,10.77.0.200,255.255.255.0,1h", "--dhcp-option=option:router,10.77.0.1"])
+            .arg(format!("--dhcp-leasefile={}", leases.display()))
+            .arg(format!("--pid-file={}", site_dir.path().join("pid").display()))
+            .arg(format!("--log-facility={}", site_dir.path().join("log").display()))
+            .stdin(std::process::Stdio::null())
+            .spawn()
+            .expect("dnsmasq"),
+    );
+
+    let (server, _token) = start_server(&ns, "qemu-proxy");
+    phase("boot files and server ready");
+    create_network(
+        &ns,
+        json!({
+            "name": "site", "subnet": "10.77.0.0/24", "router": "10.77.0.1", "server": "10.77.0.1",
+            "static": {"start": "10.77.0.10", "end": "10.77.0.99"},
+            "domain": "qemu.test", "interface": "br0", "dhcp": "proxy",
+        }),
+    );
+
+    let vm_dir = tempfile::tempdir().expect("vm tempdir");
+    let mut vm = Qemu::netboot_bios(&ns, vm_dir.path(), "tap0", MAC);
+    let serial_log = vm.serial.clone();
+    phase("QEMU started; waiting for the guest to register");
+    let site_log = || std::fs::read_to_string(site_dir.path().join("log")).unwrap_or_default();
+    let node = wait_guest(&mut vm, &server, "the guest to register through /api/v1/discover", || {
+        let (code, node) = curl(Some(&ns), "GET", &format!("{OPS}/api/v1/nodes/{NODE}"), None);
+        (code == 200 && node["alive"] == true).then_some(node)
+    });
+    let serial = wait_guest(&mut vm, &server, "the stage-1 marker on the serial port", || {
+        let s = vm_serial(&serial_log);
+        s.contains("FULCRUM-INITRD: registered stage=1").then_some(s)
+    });
+    phase("registered");
+    let diag = |vm: &Qemu| {
+        format!("{}\n--- dnsmasq ---\n{}\n--- server log ---\n{}", vm.diagnostics(), site_log(), server.log_text())
+    };
+    assert_eq!(node["bootenv"], "discovery", "{node}");
+
+    // The address came from dnsmasq (its lease file has the MAC), the
+    // boot file from Fulcrum, which holds no lease for it.
+    let held = std::fs::read_to_string(&leases).unwrap_or_default();
+    let ip: Ipv4Addr = held
+        .lines()
+        .find(|l| l.contains(MAC))
+        .and_then(|l| l.split_whitespace().nth(2))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("dnsmasq leased nothing to {MAC}:\n{held}\n{}", diag(&vm)));
+    assert!(in_range(ip, 100, 200), "{ip} is not from dnsmasq's range");
+    assert_ipxe_boot(&serial, ip, "discovery").unwrap_or_else(|e| panic!("{e}\n{}", diag(&vm)));
+    assert_eq!(lease_of(&ns, MAC), None, "Fulcrum leased on a proxy network: {}", leases_text(&ns));
+    assert!(serial.contains("FULCRUM-INITRD: discover: HTTP/1.1 201"), "{}", diag(&vm));
+    // The discovery agent's own DHCP client is no firmware: Fulcrum left it to dnsmasq.
+    let (_, m) = curl(Some(&ns), "GET", &format!("{OPS}/metrics"), None);
+    let m = m.as_str().unwrap_or_default().to_string();
+    assert!(metric(&m, "fulcrum_dhcp4_dropped_total{reason=\"not_booting\"}") >= 1, "{m}");
+    assert!(metric(&m, "fulcrum_dhcp4_offers") >= 1, "{m}");
     phase("done");
 }

@@ -4,20 +4,11 @@
 //! in `$FULCRUM_INPUT_FILE`, attributes in the environment, and its JSON
 //! output merged into the noderole's wall data.
 
-use std::process::{Child, Command};
+use std::process::Command;
 use std::time::Duration;
 
-use crate::harness::{curl, prerequisites, run, wait_for, Netns, Server};
+use crate::harness::{curl, prerequisites, run, wait_for, Netns, Server, Spawned};
 use serde_json::{json, Value};
-
-struct Sshd(Child);
-
-impl Drop for Sshd {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 #[test]
 fn script_jig_runs_on_the_node_over_ssh() {
@@ -48,7 +39,7 @@ fn script_jig_runs_on_the_node_over_ssh() {
     );
     std::fs::write(k("sshd_config"), sshd_config).unwrap();
     let _sshd =
-        Sshd(nodens.cmd("/usr/sbin/sshd").args(["-D", "-e", "-f"]).arg(k("sshd_config")).spawn().expect("sshd"));
+        Spawned(nodens.cmd("/usr/sbin/sshd").args(["-D", "-e", "-f"]).arg(k("sshd_config")).spawn().expect("sshd"));
     wait_for(Duration::from_secs(10), "sshd listening", || {
         admin.cmd("bash").args(["-c", "exec 3<>/dev/tcp/10.79.0.10/22"]).status().ok().filter(|s| s.success())
     });

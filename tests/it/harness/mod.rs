@@ -103,6 +103,16 @@ static NS_COUNTER: AtomicU32 = AtomicU32::new(0);
 
 /// A network namespace owned by the test; deleted (with every interface
 /// in it) on drop.
+/// A process a test started, ended by PID when dropped.
+pub struct Spawned(pub std::process::Child);
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 pub struct Netns {
     pub name: String,
 }

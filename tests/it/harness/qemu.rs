@@ -19,7 +19,6 @@ use super::Netns;
 /// ROM out of SeaBIOS's boot list and the machine never network-boots.
 pub const VIRTIO_ROM: &str = "/usr/lib/ipxe/qemu/efi-virtio.rom";
 
-/// Prerequisites of a QEMU test: root, the tools, and the NIC's iPXE ROM
 /// Fulcrum's config on the boot segment: every service on the bridge
 /// `br0`, the loaders from Debian's ipxe package, boot files in the
 /// test's dir.
@@ -39,9 +38,14 @@ files_dir = "{dir}/files"
 allow_commands = true
 "#;
 
-/// (FAIL under CI when missing, skip elsewhere).
-pub fn prerequisites(test: &str, tools: &[&str]) -> bool {
-    if !super::prerequisites(test, true, tools) {
+/// Prerequisites of a QEMU test: root, the tools, and the NIC's iPXE ROM
+/// (FAIL under CI when missing, skip elsewhere). `extra` names tools this
+/// test needs beyond what every QEMU test does.
+pub fn prerequisites(test: &str, extra: &[&str]) -> bool {
+    let common =
+        ["ip", "qemu-system-x86_64", "curl", "busybox", "cpio", "gzip", "flock", "dpkg", "apt-get", "apt-cache"];
+    let tools: Vec<&str> = common.iter().chain(extra).copied().collect();
+    if !super::prerequisites(test, true, &tools) {
         return false;
     }
     if !Path::new(VIRTIO_ROM).is_file() {
@@ -78,9 +82,15 @@ pub fn ipxe_fetched(serial: &str, url: &str) -> bool {
     })
 }
 
+/// Held by the running guest: one VM at a time in the whole suite (TCG
+/// on two cores is slow enough with one).
+static VM_SLOT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// A running guest.
 pub struct Qemu {
     child: Option<Child>,
+    /// This guest's turn; the next one starts when it is dropped.
+    _slot: std::sync::MutexGuard<'static, ()>,
     /// Everything the guest wrote to its first serial port (SeaBIOS, iPXE
     /// and Linux all print there), across resets.
     pub serial: PathBuf,
@@ -102,6 +112,8 @@ impl Qemu {
     /// a virtio disk. The network still boots first (`-boot order=n`); when
     /// iPXE gets no boot file, SeaBIOS falls through to the disk.
     pub fn netboot_bios_with_disk(ns: &Netns, dir: &Path, tap: &str, mac: &str, disk: Option<&Path>) -> Qemu {
+        // A guest whose test failed poisons the slot; the next may still go.
+        let slot = VM_SLOT.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let serial = dir.join("serial.log");
         let output = dir.join("qemu.log");
         let qmp = dir.join("qmp.sock");
@@ -127,7 +139,7 @@ impl Qemu {
             .stdout(Stdio::from(out.try_clone().expect("dup the QEMU output file")))
             .stderr(Stdio::from(out));
         let child = cmd.spawn().expect("spawn qemu-system-x86_64");
-        let mut q = Qemu { child: Some(child), serial, output, qmp };
+        let mut q = Qemu { child: Some(child), _slot: slot, serial, output, qmp };
         // The QMP socket appears once QEMU has parsed its arguments.
         let start = Instant::now();
         while !q.qmp.exists() {
