@@ -19,12 +19,13 @@ packages=(
   kea-admin                   # perfdhcp: 50,000 clients per family
   tftp-hpa atftp              # TFTP clients
   qemu-system-x86 ipxe-qemu ipxe  # the network-booted VM, its NIC ROM, the iPXE loaders
+  ovmf                        # UEFI firmware for the UEFI PXE guest
   busybox-static cpio xz-utils    # the discovery initrd the QEMU test builds
   systemd                     # systemd-analyze verify
   python3                     # a role script in the engine tests
   openssh-client openssh-server  # the script jig over SSH, against an sshd in a namespace
   bind9-dnsutils knot-dnsutils bind9-utils  # dig, kdig, named-checkzone
-  knot dnsmasq-base           # a site's secondary (Knot) and an upstream resolver (dnsmasq)
+  knot dnsmasq-base           # a site's secondary (Knot); an upstream resolver and a site DHCP server (dnsmasq)
 )
 
 missing=()

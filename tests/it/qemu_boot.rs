@@ -480,3 +480,52 @@ fn qemu_netboot_beside_another_dhcp_server_through_proxy_dhcp() {
     assert!(metric(&m, "fulcrum_dhcp4_offers") >= 1, "{m}");
     phase("done");
 }
+
+/// The first UEFI defect: OVMF's own PXE stack took Fulcrum's
+/// answer (option 60 `PXEClient`, no option 43) for a PXE boot server's,
+/// asked port 4011 four times, got nothing, and reached the script only
+/// through its HTTP-boot fallback about 100 s later, never fetching the
+/// loader over TFTP. Now the boot server answers there: OVMF fetches
+/// `snponly.efi` over TFTP, and that iPXE runs the discovery script.
+#[test]
+fn qemu_uefi_pxe_fetches_its_loader_over_tftp_and_boots_the_script() {
+    if !crate::harness::qemu::uefi_prerequisites("qemu_boot uefi") {
+        return;
+    }
+    let t0 = Instant::now();
+    let phase = |what: &str| eprintln!("[qemu_boot uefi {:>5.1}s] {what}", t0.elapsed().as_secs_f64());
+    let ns = crate::harness::qemu::boot_segment("qefi");
+    let (server, token) = start_server(&ns, "qemu-uefi");
+    create_network(
+        &ns,
+        json!({
+            "name": "boot", "subnet": "10.77.0.0/24", "router": "10.77.0.1", "server": "10.77.0.1",
+            "static": {"start": "10.77.0.10", "end": "10.77.0.99"},
+            "dynamic": {"start": "10.77.0.100", "end": "10.77.0.200"},
+            "domain": "qemu.test", "interface": "br0",
+        }),
+    );
+    let vm_dir = tempfile::tempdir().expect("vm tempdir");
+    let mut vm = Qemu::netboot_uefi(&ns, vm_dir.path(), "tap0", MAC);
+    let serial_log = vm.serial.clone();
+    phase("OVMF started; waiting for the guest to register");
+    let node = wait_guest(&mut vm, &server, "the UEFI guest to register through /api/v1/discover", || {
+        let (code, node) = curl(Some(&ns), "GET", &format!("{OPS}/api/v1/nodes/{NODE}"), None);
+        (code == 200 && node["alive"] == true).then_some(node)
+    });
+    let serial = wait_guest(&mut vm, &server, "the stage-1 marker on the serial port", || {
+        let s = vm_serial(&serial_log);
+        s.contains("FULCRUM-INITRD: registered stage=1").then_some(s)
+    });
+    phase("registered");
+    let log = server.log_text();
+    let diag = format!("{}\n--- server log ---\n{log}", vm.diagnostics());
+    assert!(
+        log.lines().any(|l| l.contains("tftp read") && l.contains("snponly.efi")),
+        "OVMF never fetched snponly.efi over TFTP:\n{diag}"
+    );
+    assert!(serial.contains(&format!("FULCRUM-INITRD: token={token}")), "{diag}");
+    assert!(script_renders(&log, MAC) >= 1, "no boot script for {MAC}:\n{diag}");
+    assert_eq!(node["bootenv"], "discovery", "{node}");
+    phase("done");
+}

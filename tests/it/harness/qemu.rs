@@ -19,6 +19,9 @@ use super::Netns;
 /// ROM out of SeaBIOS's boot list and the machine never network-boots.
 pub const VIRTIO_ROM: &str = "/usr/lib/ipxe/qemu/efi-virtio.rom";
 
+/// Debian's OVMF (package `ovmf`): UEFI firmware for q35 guests.
+pub const OVMF_DIR: &str = "/usr/share/OVMF";
+
 /// Fulcrum's config on the boot segment: every service on the bridge
 /// `br0`, the loaders from Debian's ipxe package, boot files in the
 /// test's dir.
@@ -86,6 +89,21 @@ pub fn ipxe_fetched(serial: &str, url: &str) -> bool {
 /// on two cores is slow enough with one).
 static VM_SLOT: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
+/// [`prerequisites`], and OVMF for a UEFI guest.
+pub fn uefi_prerequisites(test: &str) -> bool {
+    if !prerequisites(test, &[]) {
+        return false;
+    }
+    let code = Path::new(OVMF_DIR).join("OVMF_CODE_4M.fd");
+    if !code.is_file() {
+        let msg = format!("{test}: missing {} (Debian package ovmf)", code.display());
+        assert!(!super::in_ci(), "{msg}");
+        eprintln!("SKIPPED {msg}");
+        return false;
+    }
+    true
+}
+
 /// A running guest.
 pub struct Qemu {
     child: Option<Child>,
@@ -108,10 +126,36 @@ impl Qemu {
         Self::netboot_bios_with_disk(ns, dir, tap, mac, None)
     }
 
+    /// Starts an x64 UEFI machine (`-machine q35`, Debian's OVMF with a
+    /// fresh copy of its variables) inside `ns`, with one virtio-net NIC
+    /// without option ROM (`romfile=`), so that OVMF's own PXE stack
+    /// network-boots it, and no disk.
+    pub fn netboot_uefi(ns: &Netns, dir: &Path, tap: &str, mac: &str) -> Qemu {
+        let vars = dir.join("OVMF_VARS_4M.fd");
+        std::fs::copy(Path::new(OVMF_DIR).join("OVMF_VARS_4M.fd"), &vars).expect("copy OVMF's variables");
+        let code = Path::new(OVMF_DIR).join("OVMF_CODE_4M.fd");
+        let machine = [
+            "-machine".to_string(),
+            "q35".to_string(),
+            "-drive".to_string(),
+            format!("if=pflash,format=raw,unit=0,readonly=on,file={}", code.display()),
+            "-drive".to_string(),
+            format!("if=pflash,format=raw,unit=1,file={}", vars.display()),
+        ];
+        Self::start(ns, dir, &machine, &format!("virtio-net-pci,netdev=n0,mac={mac},romfile="), tap, None)
+    }
+
     /// Like [`Qemu::netboot_bios`], with `disk` (a raw image) attached as
     /// a virtio disk. The network still boots first (`-boot order=n`); when
     /// iPXE gets no boot file, SeaBIOS falls through to the disk.
     pub fn netboot_bios_with_disk(ns: &Netns, dir: &Path, tap: &str, mac: &str, disk: Option<&Path>) -> Qemu {
+        // `graphics=off` makes SeaBIOS (and so iPXE) print to the serial
+        // port; without a display the guest's VGA output goes nowhere.
+        let machine = ["-machine", "pc,graphics=off", "-boot", "order=n"].map(String::from);
+        Self::start(ns, dir, &machine, &format!("virtio-net-pci,netdev=n0,mac={mac}"), tap, disk)
+    }
+
+    fn start(ns: &Netns, dir: &Path, machine: &[String], nic: &str, tap: &str, disk: Option<&Path>) -> Qemu {
         // A guest whose test failed poisons the slot; the next may still go.
         let slot = VM_SLOT.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let serial = dir.join("serial.log");
@@ -119,19 +163,18 @@ impl Qemu {
         let qmp = dir.join("qmp.sock");
         let out = std::fs::File::create(&output).expect("create the QEMU output file");
         let mut cmd = ns.cmd("qemu-system-x86_64");
-        // `graphics=off` makes SeaBIOS (and so iPXE) print to the serial
-        // port; without a display the guest's VGA output goes nowhere.
-        cmd.args(["-accel", "tcg", "-machine", "pc,graphics=off", "-m", "512", "-smp", "1"])
+        cmd.args(["-accel", "tcg"])
+            .args(machine)
+            .args(["-m", "512", "-smp", "1"])
             .args(["-nodefaults", "-no-user-config", "-display", "none", "-vga", "none"])
             .arg("-serial")
             .arg(format!("file:{}", serial.display()))
             .arg("-qmp")
             .arg(format!("unix:{},server=on,wait=off", qmp.display()))
-            .args(["-boot", "order=n"])
             .arg("-netdev")
             .arg(format!("tap,id=n0,ifname={tap},script=no,downscript=no"))
             .arg("-device")
-            .arg(format!("virtio-net-pci,netdev=n0,mac={mac}"));
+            .arg(nic);
         if let Some(disk) = disk {
             cmd.arg("-drive").arg(format!("file={},format=raw,if=virtio", disk.display()));
         }
