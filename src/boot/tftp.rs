@@ -2,10 +2,14 @@
 //! on async-tftp: read-only, blksize and tsize negotiated, blksize capped
 //! at the link's MTU - 32. Paths are confined to the root: `..` is refused,
 //! Windows backslashes are taken as slashes, and a symlink that leads out
-//! of the root is refused too. Only machines on the served networks (and
-//! loopback, and `http.boot_clients`) are answered.
+//! of the root is followed only when root (or the root directory's owner)
+//! owns it: a package's link, like Debian's `/usr/lib/ipxe/ipxe.efi ->
+//! /boot/ipxe.efi`, works, a link someone else planted does not. Only
+//! machines on the served networks (and loopback, and `http.boot_clients`)
+//! are answered.
 
 use std::net::{SocketAddr, UdpSocket};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
@@ -27,6 +31,9 @@ pub(crate) struct Clients {
 /// Serves files under one directory.
 pub(crate) struct RootHandler {
     root: PathBuf,
+    /// Who may own a symlink that leads out of the root: root and the
+    /// root directory's owner.
+    trusted: [u32; 2],
     stats: Arc<Stats>,
     clients: Option<Clients>,
 }
@@ -35,7 +42,9 @@ impl RootHandler {
     /// `root` must exist; it is canonicalized once here. Without
     /// `clients`, anyone may read.
     pub(crate) fn new(root: &Path, stats: Arc<Stats>, clients: Option<Clients>) -> std::io::Result<RootHandler> {
-        Ok(RootHandler { root: std::fs::canonicalize(root)?, stats, clients })
+        let root = std::fs::canonicalize(root)?;
+        let trusted = [0, std::fs::metadata(&root)?.uid()];
+        Ok(RootHandler { root, trusted, stats, clients })
     }
 
     /// Whether `client` may read at all.
@@ -61,13 +70,23 @@ impl RootHandler {
             return Err(packet::Error::FileNotFound);
         }
         let full = std::fs::canonicalize(self.root.join(&rel)).map_err(|_| packet::Error::FileNotFound)?;
-        if !full.starts_with(&self.root) {
+        if !full.starts_with(&self.root) && !self.links_trusted(&rel) {
             return Err(packet::Error::PermissionDenied);
         }
         if !full.is_file() {
             return Err(packet::Error::FileNotFound);
         }
         Ok(full)
+    }
+
+    /// Whether every symlink on the way from the root to `rel` belongs to
+    /// a trusted owner.
+    fn links_trusted(&self, rel: &Path) -> bool {
+        let mut at = self.root.clone();
+        rel.components().all(|c| {
+            at.push(c);
+            std::fs::symlink_metadata(&at).is_ok_and(|m| !m.file_type().is_symlink() || self.trusted.contains(&m.uid()))
+        })
     }
 }
 
@@ -144,13 +163,28 @@ mod tests {
         std::fs::write(root.join("sub/a.efi"), b"y").unwrap();
         std::fs::write(dir.path().join("secret"), b"z").unwrap();
         std::os::unix::fs::symlink(dir.path().join("secret"), root.join("escape")).unwrap();
+        // As Debian's ipxe package has it: ipxe.efi -> /boot/ipxe.efi.
+        std::fs::create_dir_all(dir.path().join("boot")).unwrap();
+        std::fs::write(dir.path().join("boot/ipxe.efi"), b"w").unwrap();
+        std::os::unix::fs::symlink(dir.path().join("boot/ipxe.efi"), root.join("ipxe.efi")).unwrap();
+        std::os::unix::fs::symlink(dir.path().join("boot"), root.join("bootdir")).unwrap();
+        let as_root = std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0);
+        assert!(as_root || std::env::var_os("CI").is_none(), "this test needs root under CI (it chowns a symlink)");
+        if as_root {
+            // Planted by someone else: not followed out of the root.
+            std::os::unix::fs::lchown(root.join("escape"), Some(65534), Some(65534)).unwrap();
+        }
         let h = RootHandler::new(&root, Arc::default(), None).unwrap();
+        assert!(h.resolve(Path::new("ipxe.efi")).is_ok(), "the package's own link is followed");
+        assert!(h.resolve(Path::new("bootdir/ipxe.efi")).is_ok());
         assert!(h.resolve(Path::new("undionly.kpxe")).is_ok());
         assert!(h.resolve(Path::new("/undionly.kpxe")).is_ok());
         assert!(h.resolve(Path::new("sub\\a.efi")).is_ok());
         assert!(matches!(h.resolve(Path::new("../secret")), Err(packet::Error::PermissionDenied)));
         assert!(matches!(h.resolve(Path::new("sub/../../secret")), Err(packet::Error::PermissionDenied)));
-        assert!(matches!(h.resolve(Path::new("escape")), Err(packet::Error::PermissionDenied)));
+        if as_root {
+            assert!(matches!(h.resolve(Path::new("escape")), Err(packet::Error::PermissionDenied)));
+        }
         assert!(matches!(h.resolve(Path::new("missing")), Err(packet::Error::FileNotFound)));
         assert!(matches!(h.resolve(Path::new("sub")), Err(packet::Error::FileNotFound)));
     }

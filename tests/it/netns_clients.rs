@@ -161,6 +161,16 @@ fn dhcp_tftp_http_with_real_clients() {
         .output()
         .unwrap();
     assert!(!esc.status.success() && got("esc").is_empty(), "path escape was served");
+    // A root-owned symlink out of the root, as Debian's ipxe package has
+    // `/usr/lib/ipxe/ipxe.efi -> /boot/ipxe.efi`, is followed.
+    let outside = lab.tftp_root.path().parent().unwrap().join(format!("boot-ipxe-{}.efi", std::process::id()));
+    let efi: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(&outside, &efi).unwrap();
+    std::os::unix::fs::symlink(&outside, lab.tftp_root.path().join("ipxe.efi")).unwrap();
+    run(lab.client.cmd("curl").args(["-sS", "-o"]).arg(dl.path().join("ipxe.efi")).arg("tftp://10.78.0.1/ipxe.efi"));
+    let fetched = std::fs::read(dl.path().join("ipxe.efi")).unwrap_or_default();
+    let _ = std::fs::remove_file(&outside);
+    assert!(fetched == efi, "ipxe.efi through its symlink: {} bytes", fetched.len());
 
     // 3. HTTP: the boot script for this MAC, and a ranged file.
     let files = lab.srv.dir.path().join("files/discovery");
