@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use dhcproto::v6::{
     DhcpOption, DhcpOptions, IAAddr, Message, MessageType, OptionCode, Status, StatusCode, UnknownOption, VendorClass,
-    IANA,
+    IANA, IAPD, IATA,
 };
 use md5::{Digest, Md5};
 
@@ -201,6 +201,30 @@ fn ia_nas(msg: &Message) -> Vec<&IANA> {
             _ => None,
         })
         .collect()
+}
+
+/// The identity associations of kinds Fulcrum does not serve (prefix
+/// delegation, temporary addresses), each answered with its status
+/// (RFC 8415 18.3.9: NoPrefixAvail for an IA_PD, NoAddrsAvail for an IA_TA)
+/// so that the client stops asking for them.
+fn unserved_ias(msg: &Message) -> Vec<DhcpOption> {
+    let none = |code: Status, why: &str| -> DhcpOptions { [status(code, why)].into_iter().collect() };
+    let pd = msg.opts().get_all(OptionCode::IAPD).unwrap_or_default().iter().filter_map(|o| match o {
+        DhcpOption::IAPD(ia) => Some(DhcpOption::IAPD(IAPD {
+            id: ia.id,
+            t1: 0,
+            t2: 0,
+            opts: none(Status::NoPrefixAvail, "no prefix delegation here"),
+        })),
+        _ => None,
+    });
+    let ta = msg.opts().get_all(OptionCode::IATA).unwrap_or_default().iter().filter_map(|o| match o {
+        DhcpOption::IATA(ia) => {
+            Some(DhcpOption::IATA(IATA { id: ia.id, opts: none(Status::NoAddrsAvail, "no temporary addresses here") }))
+        }
+        _ => None,
+    });
+    pd.chain(ta).take(MAX_IAS).collect()
 }
 
 /// The addresses inside an IA_NA.
@@ -461,6 +485,19 @@ impl<'w> Ctx6<'w> {
         let mut adv = self.reply(msg, MessageType::Advertise, seg, Some(client));
         // The highest preference: the client need not wait for others.
         adv.opts_mut().insert(DhcpOption::Preference(255));
+        let unserved = unserved_ias(msg);
+        if ias.is_empty() && !unserved.is_empty() {
+            // Nothing it asked for is given here (RFC 8415 18.3.9).
+            let pd_only = unserved.iter().all(|o| matches!(o, DhcpOption::IAPD(_)));
+            adv.opts_mut().insert(if pd_only {
+                status(Status::NoPrefixAvail, "no prefix delegation here")
+            } else {
+                status(Status::NoAddrsAvail, "no temporary addresses here")
+            });
+        }
+        for o in unserved {
+            adv.opts_mut().insert(o);
+        }
         if leases.is_empty() && !ias.is_empty() {
             adv.opts_mut().insert(status(Status::NoAddrsAvail, "no address free for this client"));
         } else {
@@ -477,6 +514,9 @@ impl<'w> Ctx6<'w> {
         let mut reply = self.reply(msg, MessageType::Reply, seg, Some(client));
         if msg.msg_type() == MessageType::Solicit {
             reply.opts_mut().insert(DhcpOption::RapidCommit);
+        }
+        for o in unserved_ias(msg) {
+            reply.opts_mut().insert(o);
         }
         let mut refused = reply.clone();
         for ia in ias {

@@ -3,7 +3,9 @@
 
 use std::net::Ipv6Addr;
 
-use dhcproto::v6::{DhcpOption, DhcpOptions, IAAddr, Message, MessageType, OptionCode, Status, UserClass, IANA, ORO};
+use dhcproto::v6::{
+    DhcpOption, DhcpOptions, IAAddr, Message, MessageType, OptionCode, Status, UserClass, IANA, IAPD, IATA, ORO,
+};
 
 use super::handler::{eui64_mac, Arrival6, Ctx6, Decision6, Skip6, Write6, DYNAMIC_IID};
 use super::relay::Hop;
@@ -629,4 +631,54 @@ async fn releasing_what_one_does_not_hold_says_no_binding() {
     let other = ctx.decide(&with_server_id(msg(MessageType::Release, &client, 2, Some(held)), &sid), &[]);
     assert_eq!(ia_status(answer(&other)), vec![(2, Status::NoBinding)]);
     assert_eq!(top_status(answer(&other)), Some(Status::Success));
+}
+
+#[tokio::test]
+async fn prefix_delegation_and_temporary_addresses_are_refused_by_their_status() {
+    let (_dir, state) = world().await;
+    let w = state.snapshot();
+    let (cfg, arr, sid) = (Config::default(), arrival(), server_duid());
+    let ctx = Ctx6 { world: &w, config: &cfg, arrival: &arr, server_duid: &sid, now: 1000 };
+    let client = duid_ll(NODE_MAC);
+    let ia_status = |m: &Message, code: OptionCode| -> Vec<(u32, Option<Status>)> {
+        m.opts()
+            .get_all(code)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|o| {
+                let (id, opts) = match o {
+                    DhcpOption::IAPD(ia) => (ia.id, &ia.opts),
+                    DhcpOption::IATA(ia) => (ia.id, &ia.opts),
+                    _ => return None,
+                };
+                let st = match opts.get(OptionCode::StatusCode) {
+                    Some(DhcpOption::StatusCode(s)) => Some(s.status),
+                    _ => None,
+                };
+                Some((id, st))
+            })
+            .collect()
+    };
+    // dhcpcd asks for an address and a prefix: the address, and the IA_PD
+    // back with NoPrefixAvail.
+    let mut both = msg(MessageType::Solicit, &client, 1, None);
+    both.opts_mut().insert(DhcpOption::IAPD(IAPD { id: 9, t1: 0, t2: 0, opts: DhcpOptions::new() }));
+    let adv = ctx.decide(&both, &[]);
+    let adv = answer(&adv);
+    assert_eq!(granted(adv).len(), 1);
+    assert_eq!(ia_status(adv, OptionCode::IAPD), vec![(9, Some(Status::NoPrefixAvail))]);
+    assert_eq!(top_status(adv), None);
+    // Only a prefix: nothing to give, said at the top too.
+    let mut pd_only = Message::new_with_id(MessageType::Solicit, [4, 5, 6]);
+    pd_only.opts_mut().insert(DhcpOption::ClientId(client.clone()));
+    pd_only.opts_mut().insert(DhcpOption::IAPD(IAPD { id: 9, t1: 0, t2: 0, opts: DhcpOptions::new() }));
+    let adv = ctx.decide(&pd_only, &[]);
+    assert_eq!(top_status(answer(&adv)), Some(Status::NoPrefixAvail));
+    // A temporary address in a REQUEST: NoAddrsAvail in its IA_TA.
+    let mut ta = with_server_id(msg(MessageType::Request, &client, 1, None), &sid);
+    ta.opts_mut().insert(DhcpOption::IATA(IATA { id: 5, opts: DhcpOptions::new() }));
+    let reply = ctx.decide(&ta, &[]);
+    let reply = answer(&reply);
+    assert_eq!(granted(reply).len(), 1);
+    assert_eq!(ia_status(reply, OptionCode::IATA), vec![(5, Some(Status::NoAddrsAvail))]);
 }
