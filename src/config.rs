@@ -183,10 +183,12 @@ pub struct DhcpConfig {
     pub boot_server: bool,
     /// The PXE boot server's socket (port 4011).
     pub listen_pxe: SocketAddr,
-    /// The relays (addresses or prefixes, either family) whose word on
-    /// the switch port a client is in is believed: only a datagram from
-    /// one of these finds a node by its port reservation (a node's MAC is
-    /// then learned from it). Empty: port reservations are not honoured.
+    /// The relays (addresses or prefixes, either family) Fulcrum believes.
+    /// When set, relayed requests (DHCPv4 with giaddr, DHCPv6 RELAY-FORW)
+    /// from any other source are dropped, and only a datagram from one of
+    /// these finds a node by its switch-port reservation (a node's MAC is
+    /// then learned from it). Empty: relayed requests are taken from
+    /// anyone, and port reservations are not honoured.
     #[serde(deserialize_with = "prefixes_or_addresses")]
     pub trusted_relays: Vec<ipnet::IpNet>,
 }

@@ -107,6 +107,10 @@ fn build() -> anyhow::Result<Fixture> {
         std::fs::create_dir_all(d.join("sub"))?;
         std::fs::write(d.join("sub/kernel"), b"a kernel")?;
         std::os::unix::fs::symlink(dir.path().join("secret"), d.join("out"))?;
+        // TFTP follows root's own links out of its root: this one is planted.
+        if std::fs::metadata("/proc/self").is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0) {
+            std::os::unix::fs::lchown(d.join("out"), Some(65534), Some(65534))?;
+        }
         std::os::unix::fs::symlink(d.join("sub/kernel"), d.join("in"))?;
     }
     std::fs::write(loaders.join("undionly.kpxe"), b"a loader")?;
@@ -156,8 +160,10 @@ fn build() -> anyhow::Result<Fixture> {
     }))?;
 
     let mut config = Config::default();
-    // Relayed datagrams come from here: node b is reserved on a port of it.
-    config.dhcp.trusted_relays = vec![ipnet::IpNet::from(std::net::IpAddr::from(Ipv4Addr::new(10, 9, 0, 254)))];
+    // Relayed datagrams come from these: node b is reserved on a port of
+    // the DHCPv4 relay.
+    config.dhcp.trusted_relays =
+        vec![ipnet::IpNet::from(std::net::IpAddr::from(Ipv4Addr::new(10, 9, 0, 254))), "fe80::/10".parse()?];
     config.dns.tsig =
         Some(toml::from_str("name = \"xfr\"\nsecret = \"ZnVsY3J1bS10ZXN0LWtleS1mb3ItdHNpZy0zMmJ5dGVz\"")?);
     let dns = Arc::new(crate::dns::server::Dns::new(state.clone(), &config, Arc::default())?);
@@ -587,7 +593,7 @@ mod tests {
         let req = crate::dhcp::v6::server::parse(u.inner).unwrap();
         let world = fx.state.snapshot();
         let local: [std::net::Ipv6Addr; 0] = [];
-        let arrival = Arrival6 { iface: None, local: &local, src: None };
+        let arrival = Arrival6 { iface: None, local: &local, src: Some("fe80::1".parse().unwrap()) };
         let duid = crate::dhcp::duid::Duid::llt("02:00:00:00:00:01".parse().unwrap(), 1);
         let ctx = Ctx6 { world: &world, config: &fx.config, arrival: &arrival, server_duid: &duid, now: 1_000 };
         let Decision6::Reply(adv) = ctx.decide(&req, &u.hops) else { panic!("not answered") };

@@ -44,8 +44,8 @@ fn lab() -> Lab {
     std::fs::write(tftp_dir.join("undionly.kpxe"), b"loader").unwrap();
     std::fs::write(tftp_root.path().join("secret"), SECRET).unwrap();
     std::os::unix::fs::symlink(tftp_root.path().join("secret"), tftp_dir.join("link-out")).unwrap();
-    // Planted by someone who is neither root nor the root's owner (TFTP
-    // follows a package's own root-owned links out of its root).
+    // Planted by someone other than root (TFTP follows a package's own
+    // root-owned links out of its root).
     std::os::unix::fs::lchown(tftp_dir.join("link-out"), Some(65534), Some(65534)).unwrap();
     let config = format!(
         "data_dir = \"{{dir}}/data\"\n[http]\nlisten = \"0.0.0.0:8080\"\n[dhcp]\nenabled = false\n\

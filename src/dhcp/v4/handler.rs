@@ -94,6 +94,7 @@ pub(crate) enum Skip {
     UnknownNotBooting,
     NotBooting,
     NothingToBoot,
+    UntrustedRelay,
 }
 
 impl Skip {
@@ -116,6 +117,7 @@ impl Skip {
             Skip::UnknownNotBooting => "unknown_not_booting",
             Skip::NotBooting => "not_booting",
             Skip::NothingToBoot => "nothing_to_boot",
+            Skip::UntrustedRelay => "untrusted_relay",
         }
     }
 
@@ -144,6 +146,7 @@ impl Skip {
                 "not network-boot firmware, on a proxy network or at the boot server (only boot answers are given there)"
             }
             Skip::NothingToBoot => "no boot answer for this client (a node that boots from disk, or no loader for its architecture)",
+            Skip::UntrustedRelay => "relayed (giaddr set) from a source that is not in dhcp.trusted_relays",
         }
     }
 }
@@ -311,6 +314,11 @@ impl Ctx<'_> {
         let Some(kind) = msg.opts().msg_type() else {
             return Decision::Ignore(Skip::NoMessageType);
         };
+        let relays = &self.config.dhcp;
+        if !msg.giaddr().is_unspecified() && !relays.trusted_relays.is_empty() && !relays.trusts_relay(self.arrival.src)
+        {
+            return Decision::Ignore(Skip::UntrustedRelay);
+        }
         let Some(net) = self.network(msg) else {
             return Decision::Ignore(Skip::NoNetwork);
         };
@@ -801,12 +809,20 @@ mod tests {
         assert_eq!(after.table::<Node>().by_mac(&new_mac).map(|n| n.name.as_str()), Some("known.t.test"));
         assert_eq!(after.table::<Lease>().get(&node_ip).map(|l| l.mac), Some(new_mac));
 
-        // From a relay that is not trusted, the same port names nobody.
+        // From a relay that is not trusted: dropped, whatever it says.
         let untrusted = Arrival { src: Some(Ipv4Addr::new(10, 9, 0, 253).into()), ..Arrival::default() };
         let ctx_untrusted = Ctx { arrival: &untrusted, ..ctx };
         let mut stranger = with_relay_info(request(0x46, MessageType::Request, false), port(b"Gi1/0/7", b"leaf-3"));
         stranger.opts_mut().insert(DhcpOption::RequestedIpAddress(node_ip));
-        assert_eq!(reply(ctx_untrusted.decide(&stranger)).opts().msg_type(), Some(MessageType::Nak));
+        assert!(matches!(ctx_untrusted.decide(&stranger), Decision::Ignore(Skip::UntrustedRelay)));
+        // With no trusted relays configured, relays are served but a port names nobody.
+        let anyone = Config::default();
+        let ctx_anyone = Ctx { config: &anyone, ..ctx_untrusted };
+        assert_eq!(reply(ctx_anyone.decide(&stranger)).opts().msg_type(), Some(MessageType::Nak));
+        // A client itself (no giaddr) is never a relay: served from anywhere.
+        let mut own = request(0xbb, MessageType::Discover, false);
+        own.set_giaddr(Ipv4Addr::UNSPECIFIED);
+        assert_eq!(reply(ctx_untrusted.decide(&own)).opts().msg_type(), Some(MessageType::Offer));
         // The same circuit-id on another switch, or named by the client
         // itself (no giaddr: not from a relay): a stranger.
         let elsewhere = reply(

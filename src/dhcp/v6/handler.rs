@@ -109,6 +109,7 @@ pub(crate) enum Skip6 {
     UnknownClient,
     UnknownNotBooting,
     ProxyNetwork,
+    UntrustedRelay,
 }
 
 impl Skip6 {
@@ -127,6 +128,7 @@ impl Skip6 {
             Skip6::UnknownClient => "unknown_client",
             Skip6::UnknownNotBooting => "unknown_not_booting",
             Skip6::ProxyNetwork => "proxy_network",
+            Skip6::UntrustedRelay => "untrusted_relay",
         }
     }
 }
@@ -272,6 +274,11 @@ impl<'w> Ctx6<'w> {
                 | T::InformationRequest
         ) {
             return Decision6::Ignore(Skip6::NotClientMessage);
+        }
+        let relays = &self.config.dhcp;
+        let from_relay = self.arrival.src.map(std::net::IpAddr::V6);
+        if !hops.is_empty() && !relays.trusted_relays.is_empty() && !relays.trusts_relay(from_relay) {
+            return Decision6::Ignore(Skip6::UntrustedRelay);
         }
         let client_id = match msg.opts().get(OptionCode::ClientId) {
             Some(DhcpOption::ClientId(id)) => match Duid::new(id) {

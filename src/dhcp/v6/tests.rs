@@ -294,10 +294,15 @@ async fn a_node_reserved_on_a_switch_port_is_the_client_the_relay_next_to_it_nam
     assert_eq!(after.table::<NodeDuid>().of_node("known.t.test"), &[Duid::new(&client).unwrap()][..]);
     // Another switch's port of the same name, or no interface-id: a stranger.
     let other = duid_ll("52:54:00:00:00:43");
-    // So is a client behind a relay that is not trusted.
+    // A relay that is not trusted is not heard at all; with no trusted
+    // relays configured, relays are heard but a port names nobody.
     let untrusted = Arrival6 { src: Some("fd00:78::1".parse().unwrap()), ..relayed };
-    let adv = Ctx6 { arrival: &untrusted, ..ctx }
-        .decide(&msg(MessageType::Solicit, &other, 1, None), &[hop(b"Gi1/0/7", Some(b"leaf-3"))]);
+    let solicit = msg(MessageType::Solicit, &other, 1, None);
+    let hops = [hop(b"Gi1/0/7", Some(b"leaf-3"))];
+    let dropped = Ctx6 { arrival: &untrusted, ..ctx }.decide(&solicit, &hops);
+    assert!(matches!(dropped, Decision6::Ignore(Skip6::UntrustedRelay)), "{dropped:?}");
+    let anyone = Config::default();
+    let adv = Ctx6 { config: &anyone, ..ctx }.decide(&solicit, &hops);
     assert_ne!(granted(answer(&adv))[0].1, want);
     for hops in [[hop(b"Gi1/0/7", Some(b"leaf-4"))], [Hop { interface_id: None, ..hop(b"x", Some(b"leaf-3")) }]] {
         let adv = ctx.decide(&msg(MessageType::Solicit, &other, 1, None), &hops);
