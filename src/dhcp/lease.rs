@@ -104,12 +104,16 @@ impl Lease {
     }
 }
 
-/// Lease by client (its key, then network) and by MAC (for the node whose
-/// MAC it is, whatever identifier the client used).
+/// Lease by client identifier (for clients that sent one) and by MAC (for
+/// every lease: a client without identifier is found there, and the node
+/// whose MAC it is, whatever identifier its clients used). Network names
+/// are shared, one allocation per network, not one per lease.
 #[derive(Clone, Default)]
 pub(crate) struct LeaseIndex {
-    by_client: HashMap<ClientKey, ClientLeases>,
+    by_id: HashMap<ClientId, ClientLeases>,
     by_mac: HashMap<Mac, ClientLeases>,
+    /// One per network: few, searched in order.
+    names: Vec<Arc<str>>,
 }
 
 /// Adds `l` under `key`; `one_per_network`: replacing what `key` held on
@@ -119,13 +123,14 @@ fn link<K: std::hash::Hash + Eq + Clone>(
     map: &mut HashMap<K, ClientLeases>,
     key: &K,
     l: &Lease,
+    network: Arc<str>,
     one_per_network: bool,
 ) {
     let mut held: Vec<(Arc<str>, Ipv4Addr)> = map
         .get(key)
         .map(|h| h.iter().filter(|(n, ip)| *ip != l.ip && (!one_per_network || **n != *l.network)).cloned().collect())
         .unwrap_or_default();
-    held.push((Arc::from(l.network.as_str()), l.ip));
+    held.push((network, l.ip));
     map.insert(key.clone(), held.into());
 }
 
@@ -148,13 +153,31 @@ impl Index<Lease> for LeaseIndex {
         if let Some(old) = old {
             self.removed(old);
         }
-        link(&mut self.by_client, &new.key(), new, true);
-        link(&mut self.by_mac, &new.mac, new, false);
+        let network = self.name(&new.network);
+        if let Some(id) = &new.client_id {
+            link(&mut self.by_id, id, new, network.clone(), true);
+        }
+        link(&mut self.by_mac, &new.mac, new, network, false);
     }
 
     fn removed(&mut self, old: &Lease) {
-        unlink(&mut self.by_client, &old.key(), old);
+        if let Some(id) = &old.client_id {
+            unlink(&mut self.by_id, id, old);
+        }
         unlink(&mut self.by_mac, &old.mac, old);
+    }
+}
+
+impl LeaseIndex {
+    /// The shared copy of a network's name (kept while the process runs:
+    /// one per network ever leased on).
+    fn name(&mut self, network: &str) -> Arc<str> {
+        if let Some(n) = self.names.iter().find(|n| ***n == *network) {
+            return n.clone();
+        }
+        let n: Arc<str> = Arc::from(network);
+        self.names.push(n.clone());
+        n
     }
 }
 
@@ -163,8 +186,21 @@ record!(Lease, kind = "lease", table = "leases", key = ip: Ipv4Addr, index = Lea
 impl Table<Lease> {
     /// The lease `client` holds on `network`, expired or not.
     pub(crate) fn of(&self, network: &str, client: &ClientKey) -> Option<&Arc<Lease>> {
-        let held = self.index().by_client.get(client)?;
-        held.iter().find(|(n, _)| &**n == network).and_then(|(_, ip)| self.get(ip))
+        match client {
+            ClientKey::Id(id) => {
+                let held = self.index().by_id.get(id)?;
+                held.iter().find(|(n, _)| &**n == network).and_then(|(_, ip)| self.get(ip))
+            }
+            // A client without identifier: its MAC's lease that no
+            // identifier holds.
+            ClientKey::Mac(mac) => self
+                .index()
+                .by_mac
+                .get(mac)?
+                .iter()
+                .filter(|(n, _)| &**n == network)
+                .find_map(|(_, ip)| self.get(ip).filter(|l| l.client_id.is_none())),
+        }
     }
 
     /// Every lease held with hardware address `mac`, on any network.
