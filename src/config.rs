@@ -171,8 +171,9 @@ pub struct DhcpConfig {
     pub uefi_arm64_loader: String,
     /// Seconds an offered address is held for the client that was offered it.
     pub offer_seconds: u32,
-    /// Datagrams a second one client MAC may send (a burst of twice that);
-    /// more are dropped and counted. 0: no limit.
+    /// Datagrams a second one client (DHCPv4: its MAC; DHCPv6: its DUID)
+    /// may send (a burst of twice that); more are dropped and counted. 0: no
+    /// limit.
     pub rate_per_mac: u32,
     /// Datagrams a second one source address (a relay, a client renewing)
     /// may send; `0.0.0.0` is exempt. 0: no limit.

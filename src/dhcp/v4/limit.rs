@@ -1,8 +1,9 @@
-//! Rate limits per client MAC and per source address (token buckets), so
-//! that one client's flood cannot starve the others: a datagram over its
+//! Rate limits per client and per source address (token buckets), so that
+//! one client's flood cannot starve the others: a DHCPv4 datagram over its
 //! MAC's or its source's rate is dropped before it is decoded (the MAC is
-//! read at its fixed offset in the raw datagram), and counted. The source
-//! limit spares `0.0.0.0`, which every client without an address shares.
+//! read at its fixed offset in the raw datagram), a DHCPv6 message over its
+//! DUID's rate right after, and counted. The source limit spares
+//! `0.0.0.0`, which every client without an address shares.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -23,6 +24,8 @@ pub(crate) enum Over {
     Mac,
     /// Its source address sends too fast.
     Source,
+    /// Its DHCPv6 client (DUID) sends too fast.
+    Duid,
 }
 
 impl Over {
@@ -31,6 +34,7 @@ impl Over {
         match self {
             Over::Mac => "rate_mac",
             Over::Source => "rate_source",
+            Over::Duid => "rate_duid",
         }
     }
 }
@@ -80,21 +84,39 @@ impl<K: std::hash::Hash + Eq> Buckets<K> {
 
 /// The limits of one DHCP server.
 pub(crate) struct Limits {
-    inner: Mutex<(Buckets<[u8; 6]>, Buckets<IpAddr>)>,
+    inner: Mutex<(Buckets<[u8; 6]>, Buckets<IpAddr>, Buckets<u64>)>,
+    /// Keys the DUID hash (random per process: nobody can aim a collision
+    /// at another client's bucket).
+    duid_hasher: std::collections::hash_map::RandomState,
 }
 
 impl Limits {
-    /// At most `per_mac` datagrams a second from one client MAC and
-    /// `per_source` from one source address, each with a burst of twice
-    /// that; 0 turns a limit off.
-    pub(crate) fn new(per_mac: u32, per_source: u32) -> Limits {
-        Limits { inner: Mutex::new((Buckets::new(per_mac), Buckets::new(per_source))) }
+    /// At most `per_client` datagrams a second from one client (its MAC,
+    /// or its DUID) and `per_source` from one source address, each with a
+    /// burst of twice that; 0 turns a limit off.
+    pub(crate) fn new(per_client: u32, per_source: u32) -> Limits {
+        Limits {
+            inner: Mutex::new((Buckets::new(per_client), Buckets::new(per_source), Buckets::new(per_client))),
+            duid_hasher: std::collections::hash_map::RandomState::new(),
+        }
+    }
+
+    /// Whether a DHCPv6 message from client `duid` is within its rate.
+    pub(crate) fn admit_duid(&self, duid: &[u8], now: Instant) -> Result<(), Over> {
+        use std::hash::BuildHasher;
+        let key = self.duid_hasher.hash_one(duid);
+        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        if g.2.take(key, now) {
+            Ok(())
+        } else {
+            Err(Over::Duid)
+        }
     }
 
     /// Whether the datagram `bytes`, from `source`, is within the limits.
     pub(crate) fn admit(&self, source: IpAddr, bytes: &[u8], now: Instant) -> Result<(), Over> {
         let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        let (macs, sources) = &mut *g;
+        let (macs, sources, _) = &mut *g;
         if !source.is_unspecified() && !sources.take(source, now) {
             return Err(Over::Source);
         }
@@ -127,6 +149,17 @@ mod tests {
         assert!(l.admit(src, &datagram(2), t).is_ok(), "another client is untouched");
         assert_eq!(l.admit(src, &datagram(1), t), Err(Over::Mac));
         assert!(l.admit(src, &datagram(1), t + Duration::from_millis(200)).is_ok(), "the bucket refills");
+    }
+
+    #[test]
+    fn a_flooding_duid_is_limited_and_others_are_not() {
+        let l = Limits::new(10, 0);
+        let t = Instant::now();
+        let duid = [0, 3, 0, 1, 2, 0, 0, 0, 0, 1];
+        assert_eq!((0..1000).filter(|_| l.admit_duid(&duid, t).is_ok()).count(), 20);
+        assert_eq!(l.admit_duid(&duid, t), Err(Over::Duid));
+        assert!(l.admit_duid(&[0, 3, 0, 1, 2, 0, 0, 0, 0, 2], t).is_ok(), "another client is untouched");
+        assert!(Limits::new(0, 0).admit_duid(&duid, t).is_ok(), "0: no limit");
     }
 
     #[test]

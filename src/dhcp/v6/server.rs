@@ -9,7 +9,7 @@ use std::net::{Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use dhcproto::v6::{Message, MessageType};
+use dhcproto::v6::{DhcpOption, Message, MessageType, OptionCode};
 use dhcproto::{Decodable, Decoder, Encodable, Encoder};
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::UdpSocket;
@@ -119,7 +119,7 @@ impl Server6 {
         tracing::info!(%duid, "dhcpv6 server DUID");
         Ok(Arc::new(Server6 {
             state,
-            limits: Limits::new(0, config.dhcp.rate_per_source),
+            limits: Limits::new(config.dhcp.rate_per_mac, config.dhcp.rate_per_source),
             config,
             stats,
             duid,
@@ -188,6 +188,12 @@ impl Server6 {
                 tracing::debug!(%src, len, "malformed dhcpv6 datagram dropped");
                 continue;
             };
+            if let Some(DhcpOption::ClientId(duid)) = msg.opts().get(OptionCode::ClientId) {
+                if let Err(over) = self.limits.admit_duid(duid, Instant::now()) {
+                    self.stats.dhcp6_dropped.count(over.label());
+                    continue;
+                }
+            }
             let hops = unwrapped.hops;
             let arrival = Arrival6 { iface: iface.as_deref(), local: &self.addrs, src: Some(*src6.ip()) };
             let world = self.state.snapshot();
