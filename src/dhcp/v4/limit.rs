@@ -83,8 +83,16 @@ impl<K: std::hash::Hash + Eq> Buckets<K> {
 }
 
 /// The limits of one DHCP server.
+/// The buckets behind one lock.
+struct AllBuckets {
+    macs: Buckets<[u8; 6]>,
+    sources: Buckets<IpAddr>,
+    /// Keyed by a hash of the DUID.
+    duids: Buckets<u64>,
+}
+
 pub(crate) struct Limits {
-    inner: Mutex<(Buckets<[u8; 6]>, Buckets<IpAddr>, Buckets<u64>)>,
+    inner: Mutex<AllBuckets>,
     /// Keys the DUID hash (random per process: nobody can aim a collision
     /// at another client's bucket).
     duid_hasher: std::collections::hash_map::RandomState,
@@ -96,7 +104,11 @@ impl Limits {
     /// burst of twice that; 0 turns a limit off.
     pub(crate) fn new(per_client: u32, per_source: u32) -> Limits {
         Limits {
-            inner: Mutex::new((Buckets::new(per_client), Buckets::new(per_source), Buckets::new(per_client))),
+            inner: Mutex::new(AllBuckets {
+                macs: Buckets::new(per_client),
+                sources: Buckets::new(per_source),
+                duids: Buckets::new(per_client),
+            }),
             duid_hasher: std::collections::hash_map::RandomState::new(),
         }
     }
@@ -106,7 +118,7 @@ impl Limits {
         use std::hash::BuildHasher;
         let key = self.duid_hasher.hash_one(duid);
         let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        if g.2.take(key, now) {
+        if g.duids.take(key, now) {
             Ok(())
         } else {
             Err(Over::Duid)
@@ -116,7 +128,7 @@ impl Limits {
     /// Whether the datagram `bytes`, from `source`, is within the limits.
     pub(crate) fn admit(&self, source: IpAddr, bytes: &[u8], now: Instant) -> Result<(), Over> {
         let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        let (macs, sources, _) = &mut *g;
+        let AllBuckets { macs, sources, .. } = &mut *g;
         if !source.is_unspecified() && !sources.take(source, now) {
             return Err(Over::Source);
         }
