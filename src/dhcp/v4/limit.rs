@@ -82,7 +82,6 @@ impl<K: std::hash::Hash + Eq> Buckets<K> {
     }
 }
 
-/// The limits of one DHCP server.
 /// The buckets behind one lock.
 struct AllBuckets {
     macs: Buckets<[u8; 6]>,
@@ -91,6 +90,7 @@ struct AllBuckets {
     duids: Buckets<u64>,
 }
 
+/// The limits of one DHCP server.
 pub(crate) struct Limits {
     inner: Mutex<AllBuckets>,
     /// Keys the DUID hash (random per process: nobody can aim a collision
