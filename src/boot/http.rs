@@ -137,7 +137,9 @@ fn within(root: &std::path::Path, requested: &str) -> Result<(), &'static str> {
         return Err("a path segment is too long");
     }
     match std::fs::canonicalize(root.join(rel)) {
-        Ok(full) if !full.starts_with(root) => Err("the path leads out of the directory"),
+        Ok(full) if !full.starts_with(root) && !super::links_owned_by_root(root, rel) => {
+            Err("the path leads out of the directory")
+        }
         Ok(_) => Ok(()),
         // Missing files are ServeDir's to answer (404).
         Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory) => Ok(()),
@@ -229,11 +231,20 @@ mod tests {
         std::fs::write(root.join("sub/k"), b"k").unwrap();
         std::fs::write(dir.path().join("secret"), b"s").unwrap();
         std::os::unix::fs::symlink(dir.path().join("secret"), root.join("out")).unwrap();
+        // Planted, not root's own: not followed out (a root-owned link is,
+        // by the rule in `boot::links_owned_by_root`).
+        if std::fs::metadata("/proc/self").is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0) {
+            std::os::unix::fs::lchown(root.join("out"), Some(65534), Some(65534)).unwrap();
+            std::os::unix::fs::symlink(dir.path().join("secret"), root.join("package-link")).unwrap();
+        }
         std::os::unix::fs::symlink(root.join("sub/k"), root.join("in")).unwrap();
         std::os::unix::fs::symlink(root.join("loop"), root.join("loop")).unwrap();
         let root = std::fs::canonicalize(root).unwrap();
         for ok in ["/sub/k", "/in", "/missing", "/./sub/k", "/sub%2fk", "/sub/k/x"] {
             assert_eq!(within(&root, ok), Ok(()), "{ok}");
+        }
+        if root.join("package-link").exists() {
+            assert_eq!(within(&root, "/package-link"), Ok(()));
         }
         let long = format!("/{}", "a".repeat(4096));
         let long_segment = format!("/sub/{}", "t".repeat(256));

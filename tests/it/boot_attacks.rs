@@ -58,6 +58,7 @@ fn lab() -> Lab {
     std::fs::write(files.join("discovery/vmlinuz"), b"kernel").unwrap();
     std::fs::write(srv.dir.path().join("secret"), SECRET).unwrap();
     std::os::unix::fs::symlink(srv.dir.path().join("secret"), files.join("link-out")).unwrap();
+    std::os::unix::fs::lchown(files.join("link-out"), Some(65534), Some(65534)).unwrap();
     let net = json!({
         "name": "served", "subnet": "10.66.0.0/24", "server": "10.66.0.1",
         "static": {"start": "10.66.0.10", "end": "10.66.0.99"}, "domain": "attack.test",
