@@ -47,6 +47,9 @@ pub(crate) enum NodeCmd {
         /// With --circuit-id: only from the relay sending this remote-id.
         #[arg(long, requires = "circuit_id")]
         remote_id: Option<String>,
+        /// Its own x64 UEFI loader under the TFTP root (e.g. `ipxe.efi`).
+        #[arg(long)]
+        uefi_loader: Option<String>,
     },
     /// Reserve the node on a switch port (the machine a relay reports in
     /// it is this node, whatever its MAC), or with --clear no longer.
@@ -142,6 +145,9 @@ pub(crate) enum NetworkCmd {
         /// Fulcrum answers network-boot clients with the boot part only.
         #[arg(long, value_parser = ["full", "proxy"])]
         dhcp: Option<String>,
+        /// The x64 UEFI loader on this network (e.g. `ipxe.efi`).
+        #[arg(long)]
+        uefi_loader: Option<String>,
         /// The admin node's own address on this network.
         #[arg(long)]
         server: Option<String>,
@@ -254,7 +260,7 @@ pub(crate) async fn node(c: &Client, json_out: bool, cmd: NodeCmd) -> anyhow::Re
     match cmd {
         NodeCmd::List => print(json_out, &c.get::<Vec<NodeView>>("/api/v1/nodes").await?, |v| node_table(v)),
         NodeCmd::Show { name } => print(json_out, &c.get::<NodeView>(&format!("/api/v1/nodes/{name}")).await?, one),
-        NodeCmd::Create { name, macs, bootenv, network, address, circuit_id, remote_id } => {
+        NodeCmd::Create { name, macs, bootenv, network, address, circuit_id, remote_id, uefi_loader } => {
             let body = NewNode {
                 name,
                 macs: macs.iter().map(|m| arg::<Mac>("mac", m)).collect::<anyhow::Result<_>>()?,
@@ -264,6 +270,7 @@ pub(crate) async fn node(c: &Client, json_out: bool, cmd: NodeCmd) -> anyhow::Re
                 available: None,
                 power: None,
                 port: circuit_id.map(|circuit| switch_port(&circuit, remote_id.as_deref())).transpose()?,
+                uefi_loader,
             };
             print(json_out, &c.send::<_, NodeView>(Method::POST, "/api/v1/nodes", Some(&body)).await?, one)
         }
@@ -323,6 +330,7 @@ pub(crate) async fn network(c: &Client, json_out: bool, cmd: NetworkCmd) -> anyh
             not_authoritative,
             unknown_clients,
             dhcp,
+            uefi_loader,
             server,
             interface,
             dns_servers,
@@ -346,6 +354,7 @@ pub(crate) async fn network(c: &Client, json_out: bool, cmd: NetworkCmd) -> anyh
                     .map(|u| serde_json::from_value(serde_json::Value::from(u)))
                     .transpose()?,
                 dhcp: dhcp.as_deref().map(|m| serde_json::from_value(serde_json::Value::from(m))).transpose()?,
+                uefi_loader,
                 interface,
                 server: server.as_deref().map(|s| arg("server", s)).transpose()?,
                 lease_seconds,

@@ -191,6 +191,7 @@ async fn scenario(env: &Env, machines: u8) -> anyhow::Result<()> {
         authoritative: None,
         unknown_clients: None,
         dhcp: None,
+        uefi_loader: None,
         interface: None,
         server: Some(Ipv4Addr::LOCALHOST),
         lease_seconds: None,

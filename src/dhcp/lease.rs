@@ -359,6 +359,7 @@ mod tests {
             provision_state: ProvisionState::Enroll,
             power: None,
             port: None,
+            uefi_loader: None,
             token: Secret::default(),
             created_at: 0,
             updated_at: 0,

@@ -8,6 +8,8 @@
 use dhcproto::v4::{DhcpOption, DhcpOptions, OptionCode};
 
 use crate::config::DhcpConfig;
+use crate::inventory::network::Network;
+use crate::inventory::node::Node;
 use crate::types::mac::Mac;
 
 /// The vendor class (DHCPv4 option 60, DHCPv6 option 16) or user class
@@ -89,20 +91,43 @@ pub(crate) struct BootAnswer {
     pub(crate) ipxe_no_proxy_wait: bool,
 }
 
+/// The loaders one client may be given: the configured ones, with the x64
+/// UEFI loader its node or its network chose instead.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Loaders<'a> {
+    pub(crate) bios: &'a str,
+    pub(crate) uefi_x64: &'a str,
+    pub(crate) uefi_arm64: &'a str,
+}
+
+impl<'a> Loaders<'a> {
+    /// The configured loaders.
+    pub(crate) fn configured(cfg: &'a DhcpConfig) -> Loaders<'a> {
+        Loaders { bios: &cfg.bios_loader, uefi_x64: &cfg.uefi_x64_loader, uefi_arm64: &cfg.uefi_arm64_loader }
+    }
+
+    /// For a client on `net`, maybe node `node`: the node's x64 UEFI
+    /// loader, else its network's, else the configured one.
+    pub(crate) fn for_client(cfg: &'a DhcpConfig, net: &'a Network, node: Option<&'a Node>) -> Loaders<'a> {
+        let chosen = node.and_then(|n| n.uefi_loader.as_deref()).or(net.uefi_loader.as_deref());
+        Loaders { uefi_x64: chosen.unwrap_or(&cfg.uefi_x64_loader), ..Loaders::configured(cfg) }
+    }
+}
+
 /// The loader for a firmware PXE architecture (IANA registry; 7 and 9
 /// are both x64 UEFI in practice).
-pub(crate) fn loader_for(arch: u16, cfg: &DhcpConfig) -> Option<&str> {
+pub(crate) fn loader_for(arch: u16, loaders: Loaders<'_>) -> Option<&str> {
     match arch {
-        0 => Some(&cfg.bios_loader),
-        7 | 9 => Some(&cfg.uefi_x64_loader),
-        0x0b => Some(&cfg.uefi_arm64_loader),
+        0 => Some(loaders.bios),
+        7 | 9 => Some(loaders.uefi_x64),
+        0x0b => Some(loaders.uefi_arm64),
         _ => None,
     }
 }
 
 /// What a client of this kind is told to boot. `base` is the HTTP base URL
 /// on the client's network.
-pub(crate) fn answer(fw: Firmware, cfg: &DhcpConfig, base: &str, mac: Mac) -> Option<BootAnswer> {
+pub(crate) fn answer(fw: Firmware, loaders: Loaders<'_>, base: &str, mac: Mac) -> Option<BootAnswer> {
     match fw {
         Firmware::Plain => None,
         Firmware::Ipxe => Some(BootAnswer {
@@ -111,7 +136,7 @@ pub(crate) fn answer(fw: Firmware, cfg: &DhcpConfig, base: &str, mac: Mac) -> Op
             pxe_skip_discovery: false,
             ipxe_no_proxy_wait: true,
         }),
-        Firmware::Pxe { arch } => loader_for(arch, cfg).map(|file| BootAnswer {
+        Firmware::Pxe { arch } => loader_for(arch, loaders).map(|file| BootAnswer {
             file: file.to_string(),
             vendor_class: Some("PXEClient"),
             pxe_skip_discovery: arch == 0,
@@ -119,8 +144,8 @@ pub(crate) fn answer(fw: Firmware, cfg: &DhcpConfig, base: &str, mac: Mac) -> Op
         }),
         Firmware::HttpBoot { arch } => {
             let loader = match arch {
-                0x13 => &cfg.uefi_arm64_loader,
-                _ => &cfg.uefi_x64_loader,
+                0x13 => loaders.uefi_arm64,
+                _ => loaders.uefi_x64,
             };
             Some(BootAnswer {
                 file: format!("{base}/boot/loaders/{loader}"),
@@ -175,15 +200,21 @@ mod tests {
     fn loaders_by_architecture() {
         let cfg = DhcpConfig::default();
         let mac: Mac = "52:54:00:00:00:01".parse().unwrap();
-        let bios = answer(Firmware::Pxe { arch: 0 }, &cfg, "http://s", mac).unwrap();
+        let bios = answer(Firmware::Pxe { arch: 0 }, Loaders::configured(&cfg), "http://s", mac).unwrap();
         assert_eq!(bios.file, "undionly.kpxe");
         assert!(bios.pxe_skip_discovery);
-        assert_eq!(answer(Firmware::Pxe { arch: 7 }, &cfg, "http://s", mac).unwrap().file, "snponly.efi");
-        assert_eq!(answer(Firmware::Pxe { arch: 9 }, &cfg, "http://s", mac).unwrap().file, "snponly.efi");
-        assert_eq!(answer(Firmware::Pxe { arch: 2 }, &cfg, "http://s", mac), None);
-        let ipxe = answer(Firmware::Ipxe, &cfg, "http://s:8080", mac).unwrap();
+        assert_eq!(
+            answer(Firmware::Pxe { arch: 7 }, Loaders::configured(&cfg), "http://s", mac).unwrap().file,
+            "snponly.efi"
+        );
+        assert_eq!(
+            answer(Firmware::Pxe { arch: 9 }, Loaders::configured(&cfg), "http://s", mac).unwrap().file,
+            "snponly.efi"
+        );
+        assert_eq!(answer(Firmware::Pxe { arch: 2 }, Loaders::configured(&cfg), "http://s", mac), None);
+        let ipxe = answer(Firmware::Ipxe, Loaders::configured(&cfg), "http://s:8080", mac).unwrap();
         assert_eq!(ipxe.file, "http://s:8080/boot/ipxe?mac=52:54:00:00:00:01");
-        let http = answer(Firmware::HttpBoot { arch: 0x10 }, &cfg, "http://s", mac).unwrap();
+        let http = answer(Firmware::HttpBoot { arch: 0x10 }, Loaders::configured(&cfg), "http://s", mac).unwrap();
         assert_eq!(http.file, "http://s/boot/loaders/snponly.efi");
         assert_eq!(http.vendor_class, Some("HTTPClient"));
     }

@@ -166,6 +166,10 @@ pub(crate) struct Network {
     /// Whether Fulcrum or another DHCP server hands out addresses here.
     #[serde(default)]
     pub(crate) dhcp: DhcpMode,
+    /// The x64 UEFI loader here instead of `dhcp.uefi_x64_loader` (say
+    /// `ipxe.efi`, with its own NIC drivers, where a firmware's SNP is poor).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) uefi_loader: Option<String>,
     /// The admin node's interface on this segment (DHCP replies go out there).
     pub(crate) interface: Option<String>,
     /// The admin node's own address on this segment: next-server, option
@@ -255,6 +259,9 @@ impl Network {
         }
         if let Some(i) = &self.interface {
             names::check_interface("interface", i)?;
+        }
+        if let Some(l) = &self.uefi_loader {
+            names::check_loader("uefi_loader", l)?;
         }
         Ok(())
     }
@@ -354,6 +361,7 @@ pub(crate) struct NetworkSpec {
     pub(crate) authoritative: Option<bool>,
     pub(crate) unknown_clients: Option<UnknownClients>,
     pub(crate) dhcp: Option<DhcpMode>,
+    pub(crate) uefi_loader: Option<String>,
     pub(crate) interface: Option<String>,
     pub(crate) server: Option<Ipv4Addr>,
     pub(crate) lease_seconds: Option<u32>,
@@ -377,6 +385,8 @@ pub(crate) enum NetworkChange {
     Authoritative(bool),
     UnknownClients(UnknownClients),
     Dhcp(DhcpMode),
+    /// The network's own x64 UEFI loader, or the configured one.
+    UefiLoader(Option<String>),
 }
 
 /// Stores a network that passed its checks, refusing one whose subnet
@@ -421,6 +431,7 @@ pub(crate) fn create(txn: &mut Txn<'_>, spec: NetworkSpec) -> Result<Arc<Network
         authoritative: spec.authoritative.unwrap_or(true),
         unknown_clients: spec.unknown_clients.unwrap_or_default(),
         dhcp: spec.dhcp.unwrap_or_default(),
+        uefi_loader: spec.uefi_loader,
         interface: spec.interface,
         server: spec.server,
         lease_seconds: spec.lease_seconds.unwrap_or(DEFAULT_LEASE_SECONDS),
@@ -456,6 +467,7 @@ pub(crate) fn update(
             NetworkChange::Authoritative(a) => net.authoritative = a,
             NetworkChange::UnknownClients(u) => net.unknown_clients = u,
             NetworkChange::Dhcp(m) => net.dhcp = m,
+            NetworkChange::UefiLoader(l) => net.uefi_loader = l,
         }
     }
     put(txn, net)

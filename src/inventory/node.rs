@@ -48,6 +48,9 @@ pub(crate) struct Node {
     /// added to the node's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) port: Option<SwitchPort>,
+    /// Its x64 UEFI loader instead of its network's or the configured one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) uefi_loader: Option<String>,
     /// What the node presents when it reports in (`Authorization: Bearer`).
     #[serde(default)]
     pub(crate) token: Secret,
@@ -203,6 +206,7 @@ pub(crate) struct NodeSpec {
     pub(crate) available: Option<bool>,
     pub(crate) power: Option<PowerSpec>,
     pub(crate) port: Option<SwitchPort>,
+    pub(crate) uefi_loader: Option<String>,
 }
 
 /// A change to one of the fields of a node its owner may set (aliveness
@@ -218,6 +222,8 @@ pub(crate) enum NodeChange {
     Power(PowerSpec),
     /// A port reservation, or none.
     Port(Option<SwitchPort>),
+    /// Its own x64 UEFI loader, or none.
+    UefiLoader(Option<String>),
 }
 
 /// The node as it is in this transaction, to change.
@@ -238,6 +244,9 @@ pub(crate) fn put(txn: &mut Txn<'_>, node: Node) -> Result<Arc<Node>, InventoryE
         if let Some(other) = nodes.by_ip(ip).filter(|o| o.name != node.name) {
             return Err(InventoryError::conflict("address", format!("{ip} belongs to node `{}`", other.name)));
         }
+    }
+    if let Some(l) = &node.uefi_loader {
+        names::check_loader("uefi_loader", l)?;
     }
     if let Some(port) = &node.port {
         if let Some(other) = nodes.on_port(port).filter(|o| o.name != node.name) {
@@ -328,6 +337,7 @@ pub(crate) fn create(txn: &mut Txn<'_>, spec: NodeSpec, default_bootenv: &str) -
             provision_state: ProvisionState::Enroll,
             power: spec.power,
             port: spec.port,
+            uefi_loader: spec.uefi_loader,
             token: Secret::random_token(),
             created_at: t,
             updated_at: t,
@@ -368,6 +378,7 @@ pub(crate) fn register_discovered(
         available: None,
         power: None,
         port: None,
+        uefi_loader: None,
     };
     create(txn, spec, discovery_bootenv).map(Some)
 }
@@ -394,6 +405,7 @@ pub(crate) fn update(txn: &mut Txn<'_>, name: &str, changes: Vec<NodeChange>) ->
             NodeChange::Macs(macs) => node.macs = macs,
             NodeChange::Power(p) => node.power = Some(p),
             NodeChange::Port(p) => node.port = p,
+            NodeChange::UefiLoader(l) => node.uefi_loader = l,
             NodeChange::Address(ip) => {
                 let net = node
                     .network

@@ -84,6 +84,22 @@ pub(crate) fn check_interface(field: &str, name: &str) -> Result<(), FieldError>
     }
 }
 
+/// A boot loader's file name under the TFTP root (`ipxe.efi`,
+/// `x86_64/snponly.efi`): 1 to 128 characters of letters, digits and
+/// `._-/`, relative, no `..`.
+pub(crate) fn check_loader(field: &str, name: &str) -> Result<(), FieldError> {
+    let chars_ok = name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '/'));
+    let ok = (1..=128).contains(&name.len())
+        && chars_ok
+        && !name.starts_with('/')
+        && name.split('/').all(|part| !part.is_empty() && part != "..");
+    if ok {
+        Ok(())
+    } else {
+        Err(FieldError::new(field, format!("`{name}` is not a loader file name under the TFTP root (like `ipxe.efi`)")))
+    }
+}
+
 /// The host part (first label) of an FQDN.
 pub(crate) fn host_part(fqdn: &str) -> &str {
     fqdn.split('.').next().unwrap_or(fqdn)

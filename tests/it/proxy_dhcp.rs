@@ -80,6 +80,19 @@ fn a_proxy_network_boots_clients_it_gives_no_address_and_the_boot_server_answers
         assert_eq!((ack.yiaddr, ack.msg.ciaddr()), (Ipv4Addr::UNSPECIFIED, ciaddr));
         assert_eq!(vendor_class(&ack.msg).as_deref(), Some("PXEClient"));
     }
+    // A network or node may choose its x64 UEFI loader (a file under the TFTP root).
+    for bad in ["../x.efi", "/abs.efi", "", "a b.efi"] {
+        let (code, v) = curl(None, "PATCH", &url("/api/v1/networks/full"), Some(&json!({"uefi_loader": bad})));
+        assert_eq!((code, &v["detail"]["field"]), (422, &json!("uefi_loader")), "{bad}: {v}");
+    }
+    let (code, v) = curl(None, "PATCH", &url("/api/v1/networks/full"), Some(&json!({"uefi_loader": "ipxe.efi"})));
+    assert_eq!((code, &v["uefi_loader"]), (200, &json!("ipxe.efi")), "{v}");
+    let client = Relay::new(Ipv4Addr::new(127, 70, 0, 151), boot_server).unwrap();
+    let mac = Mac([0x52, 0x54, 0x00, 0x69, 0, 4]);
+    let ack = client.send(&uefi_boot_request(&client, mac, Ipv4Addr::new(127, 70, 0, 151))).expect("boot server");
+    assert_eq!(ack.file.as_deref(), Some("ipxe.efi"));
+    let (code, v) = curl(None, "PATCH", &url("/api/v1/networks/full"), Some(&json!({"uefi_loader": null})));
+    assert!(code == 200 && v.get("uefi_loader").is_none(), "{v}");
     let (_, metrics) = curl(None, "GET", &url("/metrics"), None);
     let m = metrics.as_str().unwrap_or_default();
     assert!(crate::harness::metric(m, "fulcrum_dhcp4_dropped_total{reason=\"other_server\"}") >= 1, "{m}");

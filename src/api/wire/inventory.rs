@@ -48,6 +48,9 @@ pub(crate) struct NewNetwork {
     /// `full` (the default) or `proxy` (another server owns the addresses).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) dhcp: Option<DhcpMode>,
+    /// The x64 UEFI loader on this network (default: `dhcp.uefi_x64_loader`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) uefi_loader: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) interface: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -74,6 +77,7 @@ impl From<NewNetwork> for NetworkSpec {
             authoritative: n.authoritative,
             unknown_clients: n.unknown_clients,
             dhcp: n.dhcp,
+            uefi_loader: n.uefi_loader,
             interface: n.interface,
             server: n.server,
             lease_seconds: n.lease_seconds,
@@ -101,6 +105,9 @@ pub(crate) struct NetworkPatch {
     pub(crate) authoritative: Option<bool>,
     pub(crate) unknown_clients: Option<UnknownClients>,
     pub(crate) dhcp: Option<DhcpMode>,
+    /// `null`: the configured loader again.
+    #[serde(default, deserialize_with = "present")]
+    pub(crate) uefi_loader: Option<Option<String>>,
 }
 
 impl NetworkPatch {
@@ -119,6 +126,7 @@ impl NetworkPatch {
             authoritative,
             unknown_clients,
             dhcp,
+            uefi_loader,
         } = self;
         let mut c = Vec::new();
         c.extend(router.map(NetworkChange::Router));
@@ -133,6 +141,7 @@ impl NetworkPatch {
         c.extend(authoritative.map(NetworkChange::Authoritative));
         c.extend(unknown_clients.map(NetworkChange::UnknownClients));
         c.extend(dhcp.map(NetworkChange::Dhcp));
+        c.extend(uefi_loader.map(NetworkChange::UefiLoader));
         c
     }
 }
@@ -171,6 +180,9 @@ pub(crate) struct NewNode {
     /// The switch port it is reserved on.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) port: Option<SwitchPort>,
+    /// Its x64 UEFI loader (default: its network's, else the configured one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) uefi_loader: Option<String>,
 }
 
 impl From<NewNode> for NodeSpec {
@@ -184,6 +196,7 @@ impl From<NewNode> for NodeSpec {
             available: n.available,
             power: n.power,
             port: n.port,
+            uefi_loader: n.uefi_loader,
         }
     }
 }
@@ -211,6 +224,9 @@ pub(crate) struct NodePatch {
     /// A port reservation; `null` removes it.
     #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
     pub(crate) port: Option<Option<SwitchPort>>,
+    /// Its own x64 UEFI loader; `null`: its network's again.
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
+    pub(crate) uefi_loader: Option<Option<String>>,
 }
 
 /// A field that is there, `null` included (`Some(None)`), as opposed to
@@ -226,7 +242,7 @@ where
 impl NodePatch {
     /// The new name, the changes to the record, and the operator's `alive`.
     pub(crate) fn changes(self) -> (Option<String>, Vec<NodeChange>, Option<bool>) {
-        let Self { name, address, alive, available, bootenv, macs, power, port } = self;
+        let Self { name, address, alive, available, bootenv, macs, power, port, uefi_loader } = self;
         let mut c = Vec::new();
         c.extend(address.map(NodeChange::Address));
         c.extend(available.map(NodeChange::Available));
@@ -234,6 +250,7 @@ impl NodePatch {
         c.extend(macs.map(NodeChange::Macs));
         c.extend(power.map(NodeChange::Power));
         c.extend(port.map(NodeChange::Port));
+        c.extend(uefi_loader.map(NodeChange::UefiLoader));
         (name, c, alive)
     }
 }
@@ -289,6 +306,9 @@ pub(crate) struct NodeView {
     /// The switch port it is reserved on.
     #[serde(default)]
     pub(crate) port: Option<SwitchPort>,
+    /// Its own x64 UEFI loader, if it has one.
+    #[serde(default)]
+    pub(crate) uefi_loader: Option<String>,
     /// The DUIDs its DHCPv6 clients presented.
     #[serde(default)]
     pub(crate) duids: Vec<Duid>,
@@ -317,6 +337,7 @@ impl NodeView {
             provision_state: n.provision_state,
             power: n.power.clone(),
             port: n.port.clone(),
+            uefi_loader: n.uefi_loader.clone(),
             duids: w.table::<NodeDuid>().of_node(&n.name).to_vec(),
             firmware: w.table::<BootClient>().get(&n.name).map(|b| FirmwareView {
                 uuid: b.uuid.clone(),

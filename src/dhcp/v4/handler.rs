@@ -250,7 +250,14 @@ impl Ctx<'_> {
         }
     }
 
-    fn boot(&self, msg: &Message, mac: Mac, node: Option<&Node>, server: Ipv4Addr) -> Option<pxe::BootAnswer> {
+    fn boot(
+        &self,
+        msg: &Message,
+        mac: Mac,
+        net: &Network,
+        node: Option<&Node>,
+        server: Ipv4Addr,
+    ) -> Option<pxe::BootAnswer> {
         // A node whose bootenv boots from disk gets no boot file: its
         // firmware falls through to the next boot device at once.
         if let Some(node) = node {
@@ -263,7 +270,7 @@ impl Ctx<'_> {
             return None;
         }
         let base = self.config.base_url(server.into());
-        pxe::answer(fw, &self.config.dhcp, &base, mac)
+        pxe::answer(fw, pxe::Loaders::for_client(&self.config.dhcp, net, node), &base, mac)
     }
 
     /// A dynamic address for an unknown client: its current lease, the
@@ -346,7 +353,7 @@ impl Ctx<'_> {
             },
             MessageType::Inform => {
                 let node = self.world.table::<Node>().by_mac(&mac).map(|n| &**n);
-                let boot = self.boot(msg, mac, node, server);
+                let boot = self.boot(msg, mac, net, node, server);
                 let host = node.map(|n| host_part(&n.name));
                 Decision::Reply(reply::answer(
                     msg,
@@ -373,7 +380,7 @@ impl Ctx<'_> {
         if node.is_none() && net.unknown_clients == UnknownClients::Ignore {
             return Err(Skip::UnknownClient);
         }
-        let mut boot = self.boot(msg, mac, node.map(|n| &**n), server).ok_or(Skip::NothingToBoot)?;
+        let mut boot = self.boot(msg, mac, net, node.map(|n| &**n), server).ok_or(Skip::NothingToBoot)?;
         if fw == Firmware::Ipxe {
             // With PXE options (43) in it, iPXE takes a proxy answer as
             // complete and sends no ProxyDHCPREQUEST to port 4011.
@@ -467,7 +474,7 @@ impl Ctx<'_> {
             },
         };
         self.offers.offer(mac, ip, self.now + u64::from(self.config.dhcp.offer_seconds), self.now);
-        let boot = self.boot(msg, mac, node, server);
+        let boot = self.boot(msg, mac, net, node, server);
         let host = node.map(|n| host_part(&n.name));
         Decision::Reply(reply::answer(
             msg,
@@ -523,7 +530,7 @@ impl Ctx<'_> {
         if !ok {
             return nak("requested address is not yours");
         }
-        let boot = self.boot(msg, mac, node, server);
+        let boot = self.boot(msg, mac, net, node, server);
         let host = node.map(|n| host_part(&n.name));
         let hostname = node.map(|n| n.name.clone()).or_else(|| match msg.opts().get(OptionCode::Hostname) {
             Some(DhcpOption::Hostname(h)) => Some(h.clone()),
@@ -924,6 +931,26 @@ mod tests {
             ctx.decide(&request(0xaa, MessageType::Discover, false)),
             Decision::Ignore(Skip::NothingToBoot)
         ));
+    }
+
+    #[tokio::test]
+    async fn the_uefi_loader_is_chosen_by_node_then_network_then_config() {
+        let (_dir, state) = world().await;
+        let loader = |state: &State, mac: u8| {
+            let w = state.snapshot();
+            let (cfg, offers, arrival) = (Config::default(), Offers::default(), Arrival::default());
+            let ctx = Ctx { world: &w, config: &cfg, offers: &offers, arrival: &arrival, now: 0 };
+            (
+                file(&reply(ctx.decide(&uefi(request(mac, MessageType::Discover, false))))),
+                file(&reply(ctx.decide(&request(mac, MessageType::Discover, false)))),
+            )
+        };
+        assert_eq!(loader(&state, 0xaa), (Some("snponly.efi".into()), Some("undionly.kpxe".into())));
+        crate::dhcp::fixture::edit_network(&state, |n| n.uefi_loader = Some("ipxe.efi".into())).await;
+        assert_eq!(loader(&state, 0xaa).0.as_deref(), Some("ipxe.efi"), "the network's");
+        assert_eq!(loader(&state, 7).0.as_deref(), Some("ipxe.efi"), "a stranger on it too");
+        crate::dhcp::fixture::edit_node(&state, |n| n.uefi_loader = Some("x86_64/snp.efi".into())).await;
+        assert_eq!(loader(&state, 0xaa), (Some("x86_64/snp.efi".into()), Some("undionly.kpxe".into())), "the node's");
     }
 
     #[tokio::test]

@@ -12,8 +12,7 @@ use std::net::Ipv6Addr;
 
 use dhcproto::v6::{DhcpOption, DhcpOptions, OptionCode};
 
-use crate::config::DhcpConfig;
-use crate::dhcp::pxe::{loader_for, Firmware, DISCOVERY_AGENT};
+use crate::dhcp::pxe::{loader_for, Firmware, Loaders, DISCOVERY_AGENT};
 use crate::types::mac::Mac;
 
 /// Classifies a DHCPv6 request by its options.
@@ -53,7 +52,13 @@ pub(crate) fn is_booting(opts: &DhcpOptions) -> bool {
 
 /// The boot-file URL for a client of this kind; `base` is the HTTP base
 /// URL on the admin node's address in the network, `server` that address.
-pub(crate) fn url(fw: Firmware, cfg: &DhcpConfig, base: &str, server: Ipv6Addr, mac: Option<Mac>) -> Option<String> {
+pub(crate) fn url(
+    fw: Firmware,
+    loaders: Loaders<'_>,
+    base: &str,
+    server: Ipv6Addr,
+    mac: Option<Mac>,
+) -> Option<String> {
     match fw {
         Firmware::Plain => None,
         Firmware::Ipxe => Some(match mac {
@@ -62,9 +67,9 @@ pub(crate) fn url(fw: Firmware, cfg: &DhcpConfig, base: &str, server: Ipv6Addr, 
         }),
         // BIOS PXE ROMs have no IPv6 boot; UEFI PXE fetches over TFTP.
         Firmware::Pxe { arch: 0 } => None,
-        Firmware::Pxe { arch } => loader_for(arch, cfg).map(|l| format!("tftp://[{server}]/{l}")),
+        Firmware::Pxe { arch } => loader_for(arch, loaders).map(|l| format!("tftp://[{server}]/{l}")),
         Firmware::HttpBoot { arch } => {
-            let loader = if arch == 0x13 { &cfg.uefi_arm64_loader } else { &cfg.uefi_x64_loader };
+            let loader = if arch == 0x13 { loaders.uefi_arm64 } else { loaders.uefi_x64 };
             Some(format!("{base}/boot/loaders/{loader}"))
         }
     }
@@ -81,14 +86,14 @@ mod tests {
 
     #[test]
     fn boot_urls_by_client_kind() {
-        let cfg = DhcpConfig::default();
+        let cfg = crate::config::DhcpConfig::default();
         let s: Ipv6Addr = "fd00:1::1".parse().unwrap();
         let base = "http://[fd00:1::1]:8080";
         let mac: Mac = "52:54:00:00:00:01".parse().unwrap();
         let ipxe = opts(vec![DhcpOption::UserClass(UserClass { data: vec![b"iPXE".to_vec()] })]);
         assert_eq!(classify(&ipxe), Firmware::Ipxe);
         assert_eq!(
-            url(classify(&ipxe), &cfg, base, s, Some(mac)).as_deref(),
+            url(classify(&ipxe), Loaders::configured(&cfg), base, s, Some(mac)).as_deref(),
             Some("http://[fd00:1::1]:8080/boot/ipxe?mac=52:54:00:00:00:01")
         );
         let http = opts(vec![
@@ -96,13 +101,16 @@ mod tests {
             DhcpOption::VendorClass(VendorClass { num: 343, data: vec![b"HTTPClient:Arch:00016".to_vec()] }),
         ]);
         assert_eq!(
-            url(classify(&http), &cfg, base, s, None).as_deref(),
+            url(classify(&http), Loaders::configured(&cfg), base, s, None).as_deref(),
             Some("http://[fd00:1::1]:8080/boot/loaders/snponly.efi")
         );
         let uefi_pxe = opts(vec![DhcpOption::ClientArchType(vec![Architecture::from(7u16)])]);
-        assert_eq!(url(classify(&uefi_pxe), &cfg, base, s, None).as_deref(), Some("tftp://[fd00:1::1]/snponly.efi"));
+        assert_eq!(
+            url(classify(&uefi_pxe), Loaders::configured(&cfg), base, s, None).as_deref(),
+            Some("tftp://[fd00:1::1]/snponly.efi")
+        );
         let bios = opts(vec![DhcpOption::ClientArchType(vec![Architecture::from(0u16)])]);
-        assert_eq!(url(classify(&bios), &cfg, base, s, None), None);
+        assert_eq!(url(classify(&bios), Loaders::configured(&cfg), base, s, None), None);
         assert_eq!(classify(&DhcpOptions::new()), Firmware::Plain);
     }
 }

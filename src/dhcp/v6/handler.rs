@@ -619,7 +619,7 @@ impl<'w> Ctx6<'w> {
         if requested(msg, OPT_DOMAIN_LIST) || dns_here {
             o.insert(unknown(OPT_DOMAIN_LIST, wire_name(&seg.net.domain)));
         }
-        if let Some(url) = server.and_then(|s| self.boot_url(msg, client, s)) {
+        if let Some(url) = server.and_then(|s| self.boot_url(msg, seg.net, client, s)) {
             o.insert(unknown(OPT_BOOTFILE_URL, url.into_bytes()));
             // UEFI HTTP boot takes only an answer that names HTTPClient.
             if let Firmware::HttpBoot { .. } = boot::classify(msg.opts()) {
@@ -629,7 +629,7 @@ impl<'w> Ctx6<'w> {
         out
     }
 
-    fn boot_url(&self, msg: &Message, client: Option<&Client<'_>>, server: Ipv6Addr) -> Option<String> {
+    fn boot_url(&self, msg: &Message, net: &Network, client: Option<&Client<'_>>, server: Ipv6Addr) -> Option<String> {
         if !requested(msg, OPT_BOOTFILE_URL) {
             return None;
         }
@@ -641,6 +641,7 @@ impl<'w> Ctx6<'w> {
             }
         }
         let base = self.config.base_url(server.into());
-        boot::url(boot::classify(msg.opts()), &self.config.dhcp, &base, server, client.and_then(|c| c.mac))
+        let loaders = crate::dhcp::pxe::Loaders::for_client(&self.config.dhcp, net, node.map(|n| &**n));
+        boot::url(boot::classify(msg.opts()), loaders, &base, server, client.and_then(|c| c.mac))
     }
 }
