@@ -16,10 +16,10 @@ use arc_swap::ArcSwap;
 use hickory_proto::op::{Edns, MessageType, Metadata, OpCode, ResponseCode};
 use hickory_proto::rr::rdata::tsig::TsigError;
 use hickory_proto::rr::{RData, Record, RecordType};
-use hickory_proto::serialize::binary::BinEncoder;
+use hickory_proto::serialize::binary::{BinDecoder, BinEncodable, BinEncoder};
 use hickory_server::net::runtime::Time;
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
-use hickory_server::zone_handler::MessageResponseBuilder;
+use hickory_server::zone_handler::{MessageResponseBuilder, Queries};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -218,6 +218,21 @@ impl Out {
     }
 }
 
+/// The question section a response echoes. hickory replays the request's
+/// question bytes as they came; a name compressed by a pointer into the
+/// request's header (or anywhere outside the question) would then point at
+/// the response's own header and not decode. Such a question is encoded
+/// afresh from what was parsed (`Some`); every other one is echoed as it
+/// came (`None`).
+fn reencoded(queries: &Queries) -> Option<Queries> {
+    let mut fresh = Vec::with_capacity(queries.as_bytes().len());
+    let mut enc = BinEncoder::new(&mut fresh);
+    if queries.queries().iter().any(|q| q.emit(&mut enc).is_err()) || fresh == queries.as_bytes() {
+        return None;
+    }
+    Queries::read(&mut BinDecoder::new(&fresh), queries.len()).ok()
+}
+
 /// How the response is signed.
 enum Signing<'k> {
     None,
@@ -253,8 +268,10 @@ impl Handler {
             r.set_max_payload(udp_payload(e.max_payload()));
             r
         });
+        let fresh = reencoded(&request.queries);
+        let queries = fresh.as_ref().unwrap_or(&request.queries);
         let build = || {
-            let mut b = MessageResponseBuilder::new(&request.queries, None);
+            let mut b = MessageResponseBuilder::new(queries, None);
             if let Some(e) = &edns {
                 b.edns(e);
             }
