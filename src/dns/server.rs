@@ -225,12 +225,17 @@ impl Out {
 /// afresh from what was parsed (`Some`); every other one is echoed as it
 /// came (`None`).
 fn reencoded(queries: &Queries) -> Option<Queries> {
-    let mut fresh = Vec::with_capacity(queries.as_bytes().len());
-    let mut enc = BinEncoder::new(&mut fresh);
-    if queries.queries().iter().any(|q| q.emit(&mut enc).is_err()) || fresh == queries.as_bytes() {
+    // Encoded where it will sit, after the 12-byte header, so that the
+    // encoder's own compression pointers hold in the response.
+    const HEADER: usize = 12;
+    let mut fresh = vec![0; HEADER];
+    let mut enc = BinEncoder::with_offset(&mut fresh, HEADER as u32);
+    if queries.queries().iter().any(|q| q.emit(&mut enc).is_err()) || fresh[HEADER..] == *queries.as_bytes() {
         return None;
     }
-    Queries::read(&mut BinDecoder::new(&fresh), queries.len()).ok()
+    let mut dec = BinDecoder::new(&fresh);
+    dec.read_slice(HEADER).ok()?;
+    Queries::read(&mut dec, queries.len()).ok()
 }
 
 /// How the response is signed.
