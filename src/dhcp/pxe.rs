@@ -78,6 +78,19 @@ pub(crate) fn classify(opts: &DhcpOptions) -> Firmware {
     }
 }
 
+/// Whether the client is UEFI firmware (or iPXE running on it): HTTP boot
+/// always, PXE and iPXE by an option 93 architecture other than 0 (BIOS).
+pub(crate) fn is_uefi(fw: Firmware, opts: &DhcpOptions) -> bool {
+    match fw {
+        Firmware::HttpBoot { .. } => true,
+        Firmware::Pxe { arch } => arch != 0,
+        Firmware::Ipxe => {
+            matches!(opts.get(OptionCode::ClientSystemArchitecture), Some(DhcpOption::ClientSystemArchitecture(a)) if u16::from(*a) != 0)
+        }
+        Firmware::Plain => false,
+    }
+}
+
 /// The boot part of a reply.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct BootAnswer {

@@ -506,7 +506,13 @@ fn qemu_uefi_pxe_fetches_its_loader_over_tftp_and_boots_the_script() {
         }),
     );
     let vm_dir = tempfile::tempdir().expect("vm tempdir");
-    let mut vm = Qemu::netboot_uefi(&ns, vm_dir.path(), "tap0", MAC);
+    // The disk the `local` boot must reach: an ESP whose removable-media
+    // loader is the test kernel (an EFI application).
+    let esp = vm_dir.path().join("esp");
+    std::fs::create_dir_all(esp.join("EFI/BOOT")).expect("make the ESP tree");
+    std::fs::copy(server.dir.path().join("files/discovery/vmlinuz"), esp.join("EFI/BOOT/BOOTX64.EFI"))
+        .expect("put the kernel on the ESP");
+    let mut vm = Qemu::netboot_uefi_with_esp(&ns, vm_dir.path(), "tap0", MAC, Some(&esp));
     let serial_log = vm.serial.clone();
     phase("OVMF started; waiting for the guest to register");
     let node = wait_guest(&mut vm, &server, "the UEFI guest to register through /api/v1/discover", || {
@@ -527,5 +533,48 @@ fn qemu_uefi_pxe_fetches_its_loader_over_tftp_and_boots_the_script() {
     assert!(serial.contains(&format!("FULCRUM-INITRD: token={token}")), "{diag}");
     assert!(script_renders(&log, MAC) >= 1, "no boot script for {MAC}:\n{diag}");
     assert_eq!(node["bootenv"], "discovery", "{node}");
+
+    // Boot 2, same VM: the node now boots from disk. OVMF gets its loader,
+    // whose `local` script exits to the boot manager, which starts the
+    // next entry, the disk. Given no boot file instead, OVMF kept retrying
+    // PXE and HTTP boot for over 2 minutes.
+    let (code, n) =
+        curl(Some(&ns), "PUT", &format!("{OPS}/api/v1/nodes/{NODE}/bootenv"), Some(&json!({"bootenv": "local"})));
+    assert!(code == 200 && n["bootenv"] == "local", "PUT bootenv local: {code} {n}");
+    let log_at_boot2 = server.log_text().len();
+    let serial_at_boot2 = vm.serial_text().len();
+    vm.reset();
+    phase("bootenv set to local and guest reset; waiting for the disk to start");
+    let start = Instant::now();
+    // When each firmware boot-entry line first appeared, for the record.
+    let mut seen: Vec<(f64, String)> = Vec::new();
+    let serial2 = loop {
+        let s = vm_serial(&serial_log);
+        let s = s.get(serial_at_boot2..).unwrap_or_default().to_string();
+        for at in s.match_indices("BdsDxe: ").map(|(i, _)| i) {
+            let line: String = s[at..].chars().take_while(|c| *c != '\n' && *c != '\r').take(60).collect();
+            if !seen.iter().any(|(_, l)| *l == line) {
+                seen.push((start.elapsed().as_secs_f64(), line));
+            }
+        }
+        if s.lines().any(|l| l.contains("BdsDxe: starting") && !l.contains("PXE") && !l.contains("HTTP")) {
+            break s;
+        }
+        vm.assert_running();
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(120),
+            "after 120 s on local the firmware had not started its disk:\n{}\n--- server log ---\n{}",
+            vm.diagnostics(),
+            server.log_text()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    };
+    phase("the firmware started its disk");
+    for (at, line) in &seen {
+        phase(&format!("  +{at:>5.1}s after reset: {line}"));
+    }
+    let log2 = server.log_text()[log_at_boot2..].to_string();
+    assert!(script_renders(&log2, MAC) >= 1, "no local script for {MAC} on boot 2:\n{log2}");
+    assert!(serial2.contains("booting") && serial2.contains("from its local disk"), "{serial2}");
     phase("done");
 }

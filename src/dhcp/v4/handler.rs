@@ -258,15 +258,20 @@ impl Ctx<'_> {
         node: Option<&Node>,
         server: Ipv4Addr,
     ) -> Option<pxe::BootAnswer> {
-        // A node whose bootenv boots from disk gets no boot file: its
-        // firmware falls through to the next boot device at once.
-        if let Some(node) = node {
-            if self.world.table::<Bootenv>().get(&node.bootenv).is_some_and(|e| e.kind == BootKind::Local) {
-                return None;
-            }
-        }
         let fw = pxe::classify(msg.opts());
         if fw == Firmware::Plain {
+            return None;
+        }
+        // A node whose bootenv boots from disk: BIOS firmware gets no boot
+        // file and falls through to the next boot device at once. UEFI
+        // firmware given no boot file retries PXE and HTTP boot for minutes
+        // before it tries the disk, so it gets its loader, whose script
+        // (`local`) exits back to the boot manager, which starts the next
+        // entry: the disk. (An HTTP-boot answer with no URI instead, tried
+        // on OVMF, kept the firmware from its disk for over 90 s.)
+        let local = node
+            .is_some_and(|n| self.world.table::<Bootenv>().get(&n.bootenv).is_some_and(|e| e.kind == BootKind::Local));
+        if local && !pxe::is_uefi(fw, msg.opts()) {
             return None;
         }
         let base = self.config.base_url(server.into());
@@ -681,6 +686,34 @@ mod tests {
         let m = reply(ctx.decide(&request(0xaa, MessageType::Discover, false)));
         assert_eq!(file(&m), None);
         assert!(reply::encode(&m).unwrap().len() >= 300);
+    }
+
+    /// UEFI firmware given no boot file retries the network for minutes, so
+    /// a UEFI node on `local` gets its loader (and iPXE on UEFI its script
+    /// URL): the `local` script exits to the firmware's next boot entry. A
+    /// BIOS node gets its address and no boot file.
+    #[tokio::test]
+    async fn a_uefi_node_on_local_gets_its_loader_and_a_bios_one_nothing() {
+        let (_dir, state) = world().await;
+        crate::dhcp::fixture::edit_node(&state, |n| n.bootenv = "local".into()).await;
+        let w = state.snapshot();
+        let (cfg, offers, arrival) = (Config::default(), Offers::default(), Arrival::default());
+        let ctx = Ctx { world: &w, config: &cfg, offers: &offers, arrival: &arrival, now: 0 };
+        let on = |arch: u16, ipxe: bool| {
+            let mut m = request(0xaa, MessageType::Discover, ipxe);
+            m.opts_mut().insert(DhcpOption::ClientSystemArchitecture(Architecture::from(arch)));
+            ctx.decide(&m)
+        };
+        assert_eq!(file(&reply(on(7, false))).as_deref(), Some(cfg.dhcp.uefi_x64_loader.as_str()));
+        assert_eq!(file(&reply(on(0x0b, false))).as_deref(), Some(cfg.dhcp.uefi_arm64_loader.as_str()));
+        assert!(file(&reply(on(7, true))).is_some_and(|f| f.contains("/boot/ipxe?mac=")));
+        let mut http = request(0xaa, MessageType::Discover, false);
+        http.opts_mut().insert(DhcpOption::ClientSystemArchitecture(Architecture::from(0x10u16)));
+        http.opts_mut().insert(DhcpOption::ClassIdentifier(b"HTTPClient:Arch:00016:UNDI:003001".to_vec()));
+        let http = reply(ctx.decide(&http));
+        assert!(file(&http).is_some_and(|f| f.starts_with("http://") && f.ends_with(&cfg.dhcp.uefi_x64_loader)));
+        assert_eq!(file(&reply(on(0, false))), None);
+        assert_eq!(file(&reply(on(0, true))), None);
     }
 
     #[tokio::test]

@@ -131,7 +131,7 @@ fn add_boot(m: &mut Message, req: &Message, server: Ipv4Addr, b: &BootAnswer) {
     if requested(req, OptionCode::TFTPServerName) {
         o.insert(DhcpOption::TFTPServerName(sname.into_bytes()));
     }
-    if requested(req, OptionCode::BootfileName) || b.file.len() >= 128 {
+    if !b.file.is_empty() && (requested(req, OptionCode::BootfileName) || b.file.len() >= 128) {
         o.insert(DhcpOption::BootfileName(b.file.clone().into_bytes()));
     }
     if b.pxe_skip_discovery {

@@ -188,10 +188,10 @@ impl Server {
                             // First the MAC, so that the node's address is
                             // this client's when the lease is checked.
                             if let Some(Learned { node, mac }) = learned {
-                                learn_mac(txn, &node, mac).map_err(|e| LeaseError::NotLearned {
-                                    mac,
-                                    node,
-                                    source: Box::new(e),
+                                learn_mac(txn, &node, mac).map_err(|e| match e {
+                                    // The store failed, not the learning: no answer, as for any store failure.
+                                    crate::inventory::error::InventoryError::State(s) => LeaseError::State(s),
+                                    e => LeaseError::NotLearned { mac, node, source: Box::new(e) },
                                 })?;
                             }
                             let l = lease::put(txn, lease, t)?;

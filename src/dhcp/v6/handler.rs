@@ -358,9 +358,9 @@ impl<'w> Ctx6<'w> {
 
     /// Recognises the client on `net`: by the MAC in its DUID, by the
     /// relay's client link-layer address, by the switch port the relay
-    /// next to it names (its interface-id and remote-id, for a node
-    /// reserved there; believed only when the datagram came from a trusted
-    /// relay), by a DUID recorded for a node, by the EUI-64 of its
+    /// that sent the datagram names (its interface-id and remote-id, in the
+    /// outermost layer, for a node reserved there; believed only when that
+    /// relay is trusted), by a DUID recorded for a node, by the EUI-64 of its
     /// link-local address, in that order (what the client says about its
     /// hardware before what was once recorded). Only a node of this
     /// network is a node here; elsewhere it is a stranger.
@@ -383,7 +383,10 @@ impl<'w> Ctx6<'w> {
             .get(&duid)
             .filter(|_| duid.is_distinctive())
             .and_then(|r| nodes.get(&r.node));
-        let port = hops.last().and_then(|h| SwitchPort::from_relay(h.interface_id.as_deref(), h.remote_id.as_deref()));
+        // The port comes from the layer the trusted relay itself built (the
+        // outermost): any inner layer may be a client's own RELAY-FORW that
+        // the relay wrapped (RFC 8415 19.1.2), so it is not believed.
+        let port = hops.first().and_then(|h| SwitchPort::from_relay(h.interface_id.as_deref(), h.remote_id.as_deref()));
         let trusted = self.config.dhcp.trusts_relay(self.arrival.src.map(std::net::IpAddr::V6));
         let by_port =
             port.as_ref().filter(|_| trusted).and_then(|p| nodes.by_port(&p.circuit_id, p.remote_id.as_ref()));

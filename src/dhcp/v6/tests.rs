@@ -308,6 +308,12 @@ async fn a_node_reserved_on_a_switch_port_is_the_client_the_relay_next_to_it_nam
         let adv = ctx.decide(&msg(MessageType::Solicit, &other, 1, None), &hops);
         assert_ne!(granted(answer(&adv))[0].1, want, "{hops:?}");
     }
+    // A client's own RELAY-FORW naming the port, wrapped by the trusted
+    // relay (whose layer names another port): the inner layer is forged
+    // as easily as sent, so it names nobody.
+    let forged = [hop(b"Gi9/9/9", Some(b"leaf-9")), hop(b"Gi1/0/7", Some(b"leaf-3"))];
+    let adv = ctx.decide(&msg(MessageType::Solicit, &other, 1, None), &forged);
+    assert_ne!(granted(answer(&adv))[0].1, want, "a forged inner layer claimed the port");
 }
 
 #[tokio::test]

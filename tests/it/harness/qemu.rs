@@ -129,8 +129,10 @@ impl Qemu {
     /// Starts an x64 UEFI machine (`-machine q35`, Debian's OVMF with a
     /// fresh copy of its variables) inside `ns`, with one virtio-net NIC
     /// without option ROM (`romfile=`), so that OVMF's own PXE stack
-    /// network-boots it, and no disk.
-    pub fn netboot_uefi(ns: &Netns, dir: &Path, tap: &str, mac: &str) -> Qemu {
+    /// network-boots it, and, given `esp` (a directory, shown to the guest
+    /// as a FAT disk by QEMU's vvfat, read-only), that disk as the boot
+    /// entry after the NIC's (`bootindex`).
+    pub fn netboot_uefi_with_esp(ns: &Netns, dir: &Path, tap: &str, mac: &str, esp: Option<&Path>) -> Qemu {
         let vars = dir.join("OVMF_VARS_4M.fd");
         std::fs::copy(Path::new(OVMF_DIR).join("OVMF_VARS_4M.fd"), &vars).expect("copy OVMF's variables");
         let code = Path::new(OVMF_DIR).join("OVMF_CODE_4M.fd");
@@ -142,7 +144,18 @@ impl Qemu {
             "-drive".to_string(),
             format!("if=pflash,format=raw,unit=1,file={}", vars.display()),
         ];
-        Self::start(ns, dir, &machine, &format!("virtio-net-pci,netdev=n0,mac={mac},romfile="), tap, None)
+        let mut machine = machine.to_vec();
+        let mut nic = format!("virtio-net-pci,netdev=n0,mac={mac},romfile=");
+        if let Some(esp) = esp {
+            nic.push_str(",bootindex=1");
+            machine.extend([
+                "-drive".to_string(),
+                format!("if=none,id=esp,format=raw,readonly=on,file=fat:{}", esp.display()),
+                "-device".to_string(),
+                "virtio-blk-pci,drive=esp,bootindex=2".to_string(),
+            ]);
+        }
+        Self::start(ns, dir, &machine, &nic, tap, None)
     }
 
     /// Like [`Qemu::netboot_bios`], with `disk` (a raw image) attached as
