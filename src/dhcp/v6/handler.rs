@@ -208,9 +208,15 @@ fn ia_nas(msg: &Message) -> Vec<&IANA> {
 /// The identity associations of kinds Fulcrum does not serve (prefix
 /// delegation, temporary addresses), each answered with its status
 /// (RFC 8415 18.3.9: NoPrefixAvail for an IA_PD, NoAddrsAvail for an IA_TA)
-/// so that the client stops asking for them.
+/// so that the client stops asking for them. In a RENEW or REBIND, which
+/// name a binding the client believes it has, each says NoBinding instead
+/// (RFC 8415 18.3.4, 18.3.5): Fulcrum never made one.
 fn unserved_ias(msg: &Message) -> Vec<DhcpOption> {
-    let none = |code: Status, why: &str| -> DhcpOptions { [status(code, why)].into_iter().collect() };
+    let renewing = matches!(msg.msg_type(), MessageType::Renew | MessageType::Rebind);
+    let none = |code: Status, why: &str| -> DhcpOptions {
+        let (code, why) = if renewing { (Status::NoBinding, "no binding for this IA") } else { (code, why) };
+        [status(code, why)].into_iter().collect()
+    };
     let pd = msg.opts().get_all(OptionCode::IAPD).unwrap_or_default().iter().filter_map(|o| match o {
         DhcpOption::IAPD(ia) => Some(DhcpOption::IAPD(IAPD {
             id: ia.id,

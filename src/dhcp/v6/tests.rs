@@ -685,6 +685,17 @@ async fn prefix_delegation_and_temporary_addresses_are_refused_by_their_status()
     pd_only.opts_mut().insert(DhcpOption::IAPD(IAPD { id: 9, t1: 0, t2: 0, opts: DhcpOptions::new() }));
     let adv = ctx.decide(&pd_only, &[]);
     assert_eq!(top_status(answer(&adv)), Some(Status::NoPrefixAvail));
+    // A RENEW or REBIND naming an IA_PD: Fulcrum never bound it, NoBinding
+    // (RFC 8415 18.3.4, 18.3.5).
+    for kind in [MessageType::Renew, MessageType::Rebind] {
+        let mut renew = msg(kind, &client, 1, None);
+        if kind == MessageType::Renew {
+            renew = with_server_id(renew, &sid);
+        }
+        renew.opts_mut().insert(DhcpOption::IAPD(IAPD { id: 9, t1: 0, t2: 0, opts: DhcpOptions::new() }));
+        let r = ctx.decide(&renew, &[]);
+        assert_eq!(ia_status(answer(&r), OptionCode::IAPD), vec![(9, Some(Status::NoBinding))], "{kind:?}");
+    }
     // A temporary address in a REQUEST: NoAddrsAvail in its IA_TA.
     let mut ta = with_server_id(msg(MessageType::Request, &client, 1, None), &sid);
     ta.opts_mut().insert(DhcpOption::IATA(IATA { id: 5, opts: DhcpOptions::new() }));
