@@ -267,8 +267,7 @@ impl Ctx<'_> {
         // firmware given no boot file retries PXE and HTTP boot for minutes
         // before it tries the disk, so it gets its loader, whose script
         // (`local`) exits back to the boot manager, which starts the next
-        // entry: the disk. (An HTTP-boot answer with no URI instead, tried
-        // on OVMF, kept the firmware from its disk for over 90 s.)
+        // entry: the disk (BENCHMARKS.md has the OVMF timeline).
         let local = node
             .is_some_and(|n| self.world.table::<Bootenv>().get(&n.bootenv).is_some_and(|e| e.kind == BootKind::Local));
         if local && !pxe::is_uefi(fw, msg.opts()) {
