@@ -53,12 +53,17 @@ fn user_class_is_ipxe(raw: &[u8]) -> bool {
     false
 }
 
-/// Classifies a request by its options.
-pub(crate) fn classify(opts: &DhcpOptions) -> Firmware {
-    let arch = match opts.get(OptionCode::ClientSystemArchitecture) {
+/// The client's option 93 architecture (RFC 4578), if it sent one.
+pub(crate) fn client_arch(opts: &DhcpOptions) -> Option<u16> {
+    match opts.get(OptionCode::ClientSystemArchitecture) {
         Some(DhcpOption::ClientSystemArchitecture(a)) => Some(u16::from(*a)),
         _ => None,
-    };
+    }
+}
+
+/// Classifies a request by its options.
+pub(crate) fn classify(opts: &DhcpOptions) -> Firmware {
+    let arch = client_arch(opts);
     if let Some(DhcpOption::UserClass(uc)) = opts.get(OptionCode::UserClass) {
         if user_class_is_ipxe(uc) {
             return Firmware::Ipxe;
@@ -84,9 +89,7 @@ pub(crate) fn is_uefi(fw: Firmware, opts: &DhcpOptions) -> bool {
     match fw {
         Firmware::HttpBoot { .. } => true,
         Firmware::Pxe { arch } => arch != 0,
-        Firmware::Ipxe => {
-            matches!(opts.get(OptionCode::ClientSystemArchitecture), Some(DhcpOption::ClientSystemArchitecture(a)) if u16::from(*a) != 0)
-        }
+        Firmware::Ipxe => client_arch(opts).is_some_and(|a| a != 0),
         Firmware::Plain => false,
     }
 }

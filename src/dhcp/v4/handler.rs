@@ -433,10 +433,7 @@ impl Ctx<'_> {
             Some(DhcpOption::ClientMachineIdentifier(v)) => firmware::uuid_text(v),
             _ => None,
         };
-        let arch = match msg.opts().get(OptionCode::ClientSystemArchitecture) {
-            Some(DhcpOption::ClientSystemArchitecture(a)) => Some(u16::from(*a)),
-            _ => None,
-        };
+        let arch = pxe::client_arch(msg.opts());
         if uuid.is_none() && arch.is_none() {
             return None;
         }
