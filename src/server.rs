@@ -40,8 +40,9 @@ use crate::types::fingerprint::Fingerprint;
 use crate::types::report::Report;
 
 /// The version of the data format this build writes. Version 1 is data
-/// written before the version was stored; it is read unchanged.
-const SCHEMA_VERSION: u32 = 2;
+/// written before the version was stored; it is read unchanged. Version 3
+/// counts each noderole's succeeded runs.
+const SCHEMA_VERSION: u32 = 3;
 
 /// How long HTTP requests in flight may take to finish at shutdown.
 const HTTP_GRACE: Duration = Duration::from_secs(10);
@@ -55,6 +56,7 @@ pub(crate) fn schema() -> Schema {
     crate::dns::register(&mut s);
     engine::register(&mut s);
     s.migration(1, migrations::unchanged);
+    s.migration(2, engine::migrate::succeeded_runs);
     s
 }
 

@@ -116,7 +116,9 @@ pub(crate) fn claim(txn: &mut Txn<'_>, slots: usize, fx: &mut Effects) -> Result
             input: data.clone(),
             log: String::new(),
         })?;
-        let skip = role.has(RoleFlag::Destructive) && nr.run_count > 0;
+        // Only a run that succeeded did the one-time work; a failed one
+        // may have done none of it, so a retry runs the jig again.
+        let skip = role.has(RoleFlag::Destructive) && nr.succeeded_runs > 0;
         jobs.push(Job { run_id, noderole: id, node: nr.node.clone(), node_ip, role, input: data, skip });
     }
     Ok(jobs)

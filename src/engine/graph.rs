@@ -144,6 +144,7 @@ fn bind_inner(
         attribs: Attribs::new(),
         wall: Attribs::new(),
         run_count: 0,
+        succeeded_runs: 0,
         error: None,
         created_at: t,
         updated_at: t,
@@ -235,17 +236,18 @@ fn descendants(w: &World, id: u64) -> Vec<u64> {
     out
 }
 
-/// A run succeeded: the noderole goes ACTIVE (or, if its node died
-/// meanwhile, back to TODO/BLOCKED), its wall takes the run's output, and
-/// children whose parents are now all ACTIVE go to TODO.
+/// A run succeeded: the noderole goes ACTIVE (or, if its node died or a
+/// parent left ACTIVE meanwhile, back to TODO/BLOCKED), its wall takes the
+/// run's output, and children whose parents are now all ACTIVE go to TODO.
 pub(crate) fn succeeded(txn: &mut Txn<'_>, id: u64, wall: Attribs, effects: &mut Effects) -> Result<(), EngineError> {
     let mut nr = noderole(txn.world(), id)?;
     nr.run_count += 1;
+    nr.succeeded_runs += 1;
     nr.wall.extend(wall);
     put_noderole(txn, nr.clone())?;
     transition(txn, id, NrEvent::Succeed, effects)?;
     let alive = txn.world().table::<Node>().get(&nr.node).is_some_and(|n| n.alive);
-    if !alive {
+    if !alive || !ready(txn.world(), &nr) {
         let nr = noderole(txn.world(), id)?;
         let r = ready(txn.world(), &nr);
         transition(txn, id, NrEvent::Reconsider { ready: r }, effects)?;
@@ -302,8 +304,10 @@ pub(crate) fn retry(txn: &mut Txn<'_>, id: u64, effects: &mut Effects) -> Result
 }
 
 /// The node died: its noderoles (except PROPOSED and running ones) go to
-/// TODO or BLOCKED by their parents, and children waiting on them (TODO or
-/// ERROR) are BLOCKED, rippling down the graph.
+/// TODO or BLOCKED by their parents, and every descendant, on any node,
+/// that is TODO, ACTIVE or in ERROR is BLOCKED, rippling down the whole
+/// graph (seed 001). A descendant still running is BLOCKED when its run
+/// succeeds (see [`succeeded`]).
 pub(crate) fn node_died(txn: &mut Txn<'_>, node: &str, effects: &mut Effects) -> Result<(), EngineError> {
     let ids: Vec<u64> = txn.world().table::<NodeRole>().of_node(node).map(|n| n.id).collect();
     for id in ids {
@@ -320,7 +324,7 @@ pub(crate) fn node_died(txn: &mut Txn<'_>, node: &str, effects: &mut Effects) ->
         }
         for d in descendants(txn.world(), id) {
             let s = noderole(txn.world(), d)?.state;
-            if matches!(s, NrState::Todo | NrState::Error) {
+            if matches!(s, NrState::Todo | NrState::Active | NrState::Error) {
                 transition(txn, d, NrEvent::Block, effects)?;
             }
         }

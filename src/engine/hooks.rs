@@ -130,7 +130,8 @@ pub(crate) fn noderole_entered(
     }
     let committed = w.table::<Deployment>().get(&nr.deployment).is_some_and(|d| d.state == DeploymentState::Committed);
     let available = w.table::<Node>().get(&nr.node).is_some_and(|n| n.available);
-    let first_activation = nr.run_count <= 1;
+    // `succeeded` has already counted the run that brought it here.
+    let first_activation = nr.succeeded_runs <= 1;
     if !committed || !available || (role.has(RoleFlag::Destructive) && trigger == Trigger::Active && !first_activation)
     {
         return Ok(());

@@ -15,6 +15,8 @@
 //! - [`roles`]: shipped and operator role files, and role validation;
 //! - [`annealer`]: claims runnable noderoles and runs their jigs;
 //! - [`jigs`]: noop, test and script;
+//! - [`migrate`]: rewrites of the engine's stored rows between schema
+//!   versions;
 //! - [`error`]: the engine's error type.
 
 pub(crate) mod annealer;
@@ -22,6 +24,7 @@ pub(crate) mod error;
 pub(crate) mod graph;
 pub(crate) mod hooks;
 pub(crate) mod jigs;
+pub(crate) mod migrate;
 pub(crate) mod model;
 pub(crate) mod nodes;
 pub(crate) mod ops;

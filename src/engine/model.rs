@@ -282,6 +282,11 @@ pub(crate) struct NodeRole {
     /// Completed runs (successful or not).
     #[serde(default)]
     pub(crate) run_count: u32,
+    /// Runs that succeeded (or were skipped because one had): a
+    /// destructive role skips its jig, and its `on_active` hook, only once
+    /// this is above zero. Failed runs never count.
+    #[serde(default)]
+    pub(crate) succeeded_runs: u32,
     /// Why it is in ERROR.
     pub(crate) error: Option<String>,
     pub(crate) created_at: u64,

@@ -116,7 +116,7 @@ fn newer_data_is_refused_and_older_data_migrated() {
     let srv = Server::start(&cfg, ports.http, None);
     assert_eq!(curl(None, "POST", &srv.url("/api/v1/networks"), Some(&loopback_network("admin", 71))).0, 201);
     let (_, dir) = srv.stop();
-    assert_eq!(version(dir.path()).as_deref(), Some("2"), "a new store is stamped with this build's version");
+    assert_eq!(version(dir.path()).as_deref(), Some("3"), "a new store is stamped with this build's version");
 
     stamp(dir.path(), Some("99"));
     let out = std::process::Command::new(crate::harness::bin())
@@ -136,5 +136,5 @@ fn newer_data_is_refused_and_older_data_migrated() {
     let (_, nets) = curl(None, "GET", &srv.url("/api/v1/networks"), None);
     assert_eq!(nets[0]["name"], "admin", "{nets}");
     let (_, dir) = srv.stop();
-    assert_eq!(version(dir.path()).as_deref(), Some("2"));
+    assert_eq!(version(dir.path()).as_deref(), Some("3"));
 }

@@ -382,3 +382,185 @@ fn a_hook_that_fails_ends_the_run_in_error_instead_of_holding_the_node() {
     assert_eq!(node["bootenv"], "local", "nothing of the refused hook remains");
     assert_eq!(node["alive"], true);
 }
+
+/// The outcomes of a noderole's runs, oldest first.
+fn outcomes(srv: &Server, id: &Value) -> Vec<String> {
+    let v = ok(srv, "GET", &format!("/api/v1/runs?noderole={id}"), Value::Null);
+    let mut runs: Vec<(u64, String)> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["id"].as_u64().unwrap(), r["outcome"].as_str().unwrap().to_string()))
+        .collect();
+    runs.sort();
+    runs.into_iter().map(|(_, o)| o).collect()
+}
+
+#[test]
+fn a_failed_destructive_role_runs_again_on_retry_and_its_hook_fires_on_its_first_success() {
+    let (srv, _) = start(10);
+    ok(&srv, "POST", "/api/v1/networks", loopback_network("admin", 94));
+    node(&srv, "i.test.example", 1);
+    let marker = tempfile::tempdir().unwrap();
+    let m = marker.path().join("tried");
+    let done = marker.path().join("installed");
+    let mut role = script_role(
+        "install",
+        &[],
+        false,
+        &format!(
+            "if [ -e {0} ]; then touch {1}; echo installed; else touch {0}; echo disk busy >&2; exit 1; fi",
+            m.display(),
+            done.display()
+        ),
+    );
+    role["flags"] = json!(["destructive"]);
+    role["hooks"] = json!({"on_active": [{"action": "set_bootenv", "bootenv": "discovery"}]});
+    ok(&srv, "POST", "/api/v1/roles", role);
+    ok(&srv, "POST", "/api/v1/deployments", json!({"name": "d"}));
+    let nr =
+        ok(&srv, "POST", "/api/v1/noderoles", json!({"deployment": "d", "role": "install", "node": "i.test.example"}));
+    ok(&srv, "POST", "/api/v1/deployments/d/commit", Value::Null);
+    anneal(&srv, "d", "failed");
+    assert_eq!(ok(&srv, "GET", "/api/v1/nodes/i.test.example", Value::Null)["bootenv"], "local");
+    ok(&srv, "POST", &format!("/api/v1/noderoles/{}/retry", nr["id"]), Value::Null);
+    anneal(&srv, "d", "finished");
+    assert_eq!(outcomes(&srv, &nr["id"]), ["failed", "succeeded"], "a failed run is no reason to skip");
+    assert!(done.exists(), "the retried install never ran its script");
+    let n = ok(&srv, "GET", "/api/v1/nodes/i.test.example", Value::Null);
+    assert_eq!(n["bootenv"], "discovery", "on_active did not fire on the first successful activation: {n}");
+    // Once it has succeeded, a later activation skips the jig (and the hook).
+    ok(&srv, "PUT", "/api/v1/nodes/i.test.example/bootenv", json!({"bootenv": "local"}));
+    ok(&srv, "PATCH", "/api/v1/nodes/i.test.example", json!({"alive": false}));
+    ok(&srv, "PATCH", "/api/v1/nodes/i.test.example", json!({"alive": true}));
+    anneal(&srv, "d", "finished");
+    wait_for(Duration::from_secs(20), "a third run", || (outcomes(&srv, &nr["id"]).len() == 3).then_some(()));
+    assert_eq!(outcomes(&srv, &nr["id"]), ["failed", "succeeded", "skipped"]);
+    assert_eq!(ok(&srv, "GET", "/api/v1/nodes/i.test.example", Value::Null)["bootenv"], "local");
+}
+
+#[test]
+fn a_dead_node_ripples_down_to_active_children_on_other_nodes() {
+    let (srv, _) = start(10);
+    ok(&srv, "POST", "/api/v1/networks", loopback_network("admin", 95));
+    for (i, n) in ["a", "b", "c"].iter().enumerate() {
+        node(&srv, &format!("{n}.test.example"), 1 + i as u8);
+    }
+    ok(&srv, "POST", "/api/v1/roles", json!({"name": "r1", "jig": "noop"}));
+    ok(&srv, "POST", "/api/v1/roles", json!({"name": "r2", "jig": "noop", "requires": ["r1"]}));
+    ok(&srv, "POST", "/api/v1/roles", json!({"name": "r3", "jig": "noop", "requires": ["r2"]}));
+    ok(&srv, "POST", "/api/v1/deployments", json!({"name": "d"}));
+    let ids: Vec<Value> = [("r1", "a"), ("r2", "b"), ("r3", "c")]
+        .iter()
+        .map(|(r, n)| {
+            ok(
+                &srv,
+                "POST",
+                "/api/v1/noderoles",
+                json!({"deployment": "d", "role": r, "node": format!("{n}.test.example")}),
+            )["id"]
+                .clone()
+        })
+        .collect();
+    ok(&srv, "POST", "/api/v1/deployments/d/commit", Value::Null);
+    anneal(&srv, "d", "finished");
+    let state = |id: &Value| ok(&srv, "GET", &format!("/api/v1/noderoles/{id}"), Value::Null)["state"].clone();
+    ok(&srv, "PATCH", "/api/v1/nodes/a.test.example", json!({"alive": false}));
+    let states: Vec<Value> = ids.iter().map(state).collect();
+    assert_eq!(states, ["todo", "blocked", "blocked"], "the death of a did not ripple down");
+    ok(&srv, "PATCH", "/api/v1/nodes/a.test.example", json!({"alive": true}));
+    anneal(&srv, "d", "finished");
+    for id in &ids {
+        assert_eq!(outcomes(&srv, id), ["succeeded", "succeeded"], "noderole {id}");
+    }
+}
+
+#[test]
+fn on_node_change_fires_for_hook_changes_and_alive_reports() {
+    let (srv, _) = start(10);
+    ok(&srv, "POST", "/api/v1/networks", loopback_network("admin", 96));
+    // A machine registers itself (alive, with its token), then is marked dead.
+    let reporter = ok(&srv, "POST", "/api/v1/discover", json!({"mac": "52:54:00:90:00:01"}));
+    let r = reporter["name"].as_str().unwrap().to_string();
+    ok(&srv, "PATCH", &format!("/api/v1/nodes/{r}"), json!({"alive": false}));
+    node(&srv, "h.test.example", 2);
+    ok(&srv, "POST", "/api/v1/deployments", json!({"name": "seen"}));
+    ok(&srv, "POST", "/api/v1/roles", json!({"name": "noticed", "jig": "noop"}));
+    ok(
+        &srv,
+        "POST",
+        "/api/v1/roles",
+        json!({"name": "watcher", "jig": "noop",
+               "hooks": {"on_node_change": [{"action": "bind", "role": "noticed", "deployment": "seen"}]}}),
+    );
+    let noticed = |n: &str| {
+        ok(&srv, "GET", &format!("/api/v1/noderoles?deployment=seen&node={n}"), Value::Null).as_array().unwrap().len()
+    };
+    // The node reports in with its own token.
+    let token = reporter["token"].as_str().unwrap();
+    let (code, v) =
+        crate::harness::curl_as(None, Some(token), "POST", &srv.url(&format!("/api/v1/nodes/{r}/alive")), None);
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(v["alive"], true);
+    assert_eq!(noticed(&r), 1, "an alive report is a node change");
+    // A role's on_active hook changes h's bootenv.
+    ok(
+        &srv,
+        "POST",
+        "/api/v1/roles",
+        json!({"name": "switcher", "jig": "noop",
+               "hooks": {"on_active": [{"action": "set_bootenv", "bootenv": "discovery"}]}}),
+    );
+    ok(&srv, "POST", "/api/v1/deployments", json!({"name": "d"}));
+    ok(&srv, "POST", "/api/v1/noderoles", json!({"deployment": "d", "role": "switcher", "node": "h.test.example"}));
+    assert_eq!(noticed("h.test.example"), 0);
+    ok(&srv, "POST", "/api/v1/deployments/d/commit", Value::Null);
+    anneal(&srv, "d", "finished");
+    assert_eq!(ok(&srv, "GET", "/api/v1/nodes/h.test.example", Value::Null)["bootenv"], "discovery");
+    assert_eq!(noticed("h.test.example"), 1, "a hook's bootenv change is a node change");
+}
+
+#[test]
+fn a_run_gets_the_merged_data_of_its_deployment_chain_and_all_its_ancestors() {
+    let (srv, _) = start(10);
+    ok(&srv, "POST", "/api/v1/networks", loopback_network("admin", 97));
+    for (i, n) in ["a", "b", "c"].iter().enumerate() {
+        node(&srv, &format!("{n}.test.example"), 1 + i as u8);
+    }
+    ok(
+        &srv,
+        "POST",
+        "/api/v1/roles",
+        script_role("base", &[], false, "echo '{\"from_base\": \"base\", \"shared\": \"base\", \"x\": \"base\"}'"),
+    );
+    ok(&srv, "POST", "/api/v1/roles", script_role("middle", &["base"], false, "echo '{\"shared\": \"middle\"}'"));
+    let mut top =
+        json!({"name": "top", "jig": "noop", "requires": ["middle"], "attribs": {"x": "role", "role_only": 1}});
+    top["attribs"]["y"] = json!("role");
+    ok(&srv, "POST", "/api/v1/roles", top);
+    ok(&srv, "POST", "/api/v1/deployments", json!({"name": "parent", "attribs": {"from_parent": "p", "y": "parent"}}));
+    ok(&srv, "POST", "/api/v1/deployments", json!({"name": "child", "parent": "parent", "attribs": {"y": "child"}}));
+    ok(&srv, "POST", "/api/v1/noderoles", json!({"deployment": "parent", "role": "base", "node": "a.test.example"}));
+    ok(&srv, "POST", "/api/v1/noderoles", json!({"deployment": "parent", "role": "middle", "node": "b.test.example"}));
+    let t = ok(
+        &srv,
+        "POST",
+        "/api/v1/noderoles",
+        json!({"deployment": "child", "role": "top", "node": "c.test.example", "attribs": {"mine": true}}),
+    );
+    ok(&srv, "POST", "/api/v1/deployments/parent/commit", Value::Null);
+    ok(&srv, "POST", "/api/v1/deployments/child/commit", Value::Null);
+    anneal(&srv, "child", "finished");
+    let run = ok(&srv, "GET", &format!("/api/v1/runs?noderole={}", t["id"]), Value::Null);
+    let data = &run[0]["input"]["data"];
+    // From the grandparent (not a direct parent), overridden where nearer
+    // ancestors said otherwise; the deployment chain nearest first.
+    assert_eq!(data["from_base"], "base", "{data}");
+    assert_eq!(data["shared"], "middle", "{data}");
+    assert_eq!(data["from_parent"], "p", "{data}");
+    assert_eq!(data["y"], "child", "{data}");
+    assert_eq!(data["role_only"], 1, "{data}");
+    assert_eq!(data["mine"], true, "{data}");
+    // Wall data of an ancestor is nearer than the role's defaults.
+    assert_eq!(data["x"], "base", "{data}");
+}

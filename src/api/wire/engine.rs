@@ -114,6 +114,9 @@ pub(crate) struct NodeRoleView {
     pub(crate) attribs: Attribs,
     pub(crate) wall: Attribs,
     pub(crate) run_count: u32,
+    /// Runs that succeeded (or were skipped as done): above zero, a
+    /// destructive role skips its jig.
+    pub(crate) succeeded_runs: u32,
     pub(crate) error: Option<String>,
     pub(crate) created_at: u64,
     pub(crate) updated_at: u64,
@@ -132,6 +135,7 @@ impl NodeRoleView {
             attribs: nr.attribs.clone(),
             wall: nr.wall.clone(),
             run_count: nr.run_count,
+            succeeded_runs: nr.succeeded_runs,
             error: nr.error.clone(),
             created_at: nr.created_at,
             updated_at: nr.updated_at,
