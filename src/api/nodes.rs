@@ -13,7 +13,7 @@ use axum::{Extension, Json};
 use super::body::Body;
 use super::error::{ApiError, ApiResult};
 use super::wire::inventory::{
-    Discover, Discovered, NewNode, NodeFilter, NodePatch, NodeView, ProvisionTarget, SetBootenv,
+    AliveReport, Discover, Discovered, NewNode, NodeFilter, NodePatch, NodeView, ProvisionTarget, SetBootenv,
 };
 use super::ApiState;
 use crate::auth::Caller;
@@ -135,14 +135,18 @@ fn reporting_node(api: &ApiState, caller: &Caller, name: &str) -> ApiResult<()> 
 }
 
 /// `POST /api/v1/nodes/{name}/alive`: the node reports in, with its own
-/// token (or an operator does, with theirs).
+/// token (or an operator does, with theirs): alive with an empty body, or
+/// as the body's `alive` says (false while it shuts down).
 pub(crate) async fn report_alive(
     AxState(api): AxState<ApiState>,
     Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
+    body: axum::body::Bytes,
 ) -> ApiResult<Json<NodeView>> {
     reporting_node(&api, &caller, &name)?;
-    let node = api.engine.report_alive(name).await?;
+    let alive =
+        if body.iter().all(u8::is_ascii_whitespace) { true } else { super::body::parse::<AliveReport>(&body)?.alive };
+    let node = api.engine.report_alive(name, alive).await?;
     Ok(Json(NodeView::new(&api.state.snapshot(), &node)))
 }
 

@@ -35,7 +35,7 @@ use tokio_util::task::TaskTracker;
 
 use super::error::EngineError;
 use super::graph;
-use super::hooks::{merged_attribs, Effects};
+use super::hooks::{merged_attribs, run_data, Effects};
 use super::jigs::{self, Job};
 use super::model::{Deployment, DeploymentState, NodeRole, NrEvent, NrState, Outcome, Role, RoleFlag, Run};
 use super::Engine;
@@ -44,7 +44,9 @@ use crate::state::{Txn, World};
 use crate::types::report::Report;
 use crate::types::time::now_ms;
 
-/// The input a run gets: node, role, merged attributes, parents' wall.
+/// The input a run gets: node, role, merged attributes, its parents with
+/// their wall data, and `data`, everything it may read merged (see
+/// [`run_data`]).
 fn input(w: &World, id: u64) -> Value {
     let noderoles = w.table::<NodeRole>();
     let Some(nr) = noderoles.get(&id) else { return Value::Null };
@@ -63,6 +65,7 @@ fn input(w: &World, id: u64) -> Value {
         "node": { "name": nr.node, "ipv4": node.and_then(|n| n.ipv4), "ipv6": ipv6 },
         "attribs": merged_attribs(w, nr),
         "parents": parents,
+        "data": run_data(w, nr),
     })
 }
 

@@ -236,6 +236,24 @@ fn descendants(w: &World, id: u64) -> Vec<u64> {
     out
 }
 
+/// Every ancestor of `id` (parents, their parents, ...), nearest first:
+/// breadth first, each once, at its shortest distance.
+pub(crate) fn ancestors(w: &World, id: u64) -> Vec<u64> {
+    let noderoles = w.table::<NodeRole>();
+    let mut seen = BTreeSet::from([id]);
+    let mut queue: VecDeque<u64> = noderoles.get(&id).map(|n| n.parents.iter().copied().collect()).unwrap_or_default();
+    let mut out = Vec::new();
+    while let Some(x) = queue.pop_front() {
+        if seen.insert(x) {
+            out.push(x);
+            if let Some(n) = noderoles.get(&x) {
+                queue.extend(n.parents.iter().copied());
+            }
+        }
+    }
+    out
+}
+
 /// A run succeeded: the noderole goes ACTIVE (or, if its node died or a
 /// parent left ACTIVE meanwhile, back to TODO/BLOCKED), its wall takes the
 /// run's output, and children whose parents are now all ACTIVE go to TODO.

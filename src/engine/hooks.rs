@@ -51,6 +51,28 @@ pub(crate) fn merged_attribs(w: &World, nr: &NodeRole) -> Attribs {
     out
 }
 
+/// The data a run works from, OpenCrowbar's merge with the nearest
+/// source winning: the role's defaults, then the deployment chain's
+/// attributes (root first), then the wall data of every ancestor noderole
+/// (farthest first, so a parent overrides a grandparent), then the
+/// noderole's own attributes.
+pub(crate) fn run_data(w: &World, nr: &NodeRole) -> Attribs {
+    let mut out = w.table::<Role>().get(&nr.role).map(|r| r.attribs.clone()).unwrap_or_default();
+    for d in graph::lineage(w, &nr.deployment).iter().rev() {
+        if let Some(dep) = w.table::<Deployment>().get(d) {
+            out.extend(dep.attribs.clone());
+        }
+    }
+    let noderoles = w.table::<NodeRole>();
+    for a in graph::ancestors(w, nr.id).iter().rev() {
+        if let Some(x) = noderoles.get(a) {
+            out.extend(x.wall.clone());
+        }
+    }
+    out.extend(nr.attribs.clone());
+    out
+}
+
 fn render(template: &str, attribs: &Attribs, node: &Node) -> Result<String, EngineError> {
     let env = minijinja::Environment::new();
     let mut ctx = serde_json::Map::new();
@@ -62,14 +84,26 @@ fn render(template: &str, attribs: &Attribs, node: &Node) -> Result<String, Engi
         .map_err(|source| EngineError::HookTemplate { template: template.to_string(), source })
 }
 
+/// Which kind of hook runs actions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Source {
+    /// A noderole hook: a node change it makes fires `on_node_change`.
+    Noderole,
+    /// A node hook: its own node changes fire no node hooks again, so
+    /// two watching roles cannot set each other off forever.
+    Node,
+}
+
 /// Applies hook actions to `node`.
 fn apply(
     txn: &mut Txn<'_>,
     actions: &[Action],
     node_name: &str,
     attribs: &Attribs,
+    source: Source,
     effects: &mut Effects,
 ) -> Result<(), EngineError> {
+    let mut changed = false;
     for action in actions {
         let Some(node) = txn.world().table::<Node>().get(node_name).cloned() else {
             return Ok(());
@@ -77,12 +111,15 @@ fn apply(
         match action {
             Action::SetBootenv { bootenv } => {
                 let bootenv = render(bootenv, attribs, &node)?;
+                changed |= node.bootenv != bootenv;
                 node::set_bootenv(txn, &node.name, bootenv)?;
             }
             Action::SetAlive { alive } => {
+                changed |= node.alive != *alive;
                 set_alive(txn, &node.name, *alive, effects)?;
             }
             Action::SetAvailable { available } => {
+                changed |= node.available != *available;
                 node::update(txn, &node.name, vec![NodeChange::Available(*available)])?;
             }
             Action::Reboot => effects.push(Effect::Reboot { node: node.name.clone() }),
@@ -90,6 +127,9 @@ fn apply(
                 graph::bind(txn, deployment, role, &node.name, effects)?;
             }
         }
+    }
+    if changed && source == Source::Noderole {
+        node_event(txn, NodeEvent::Changed, node_name, effects)?;
     }
     Ok(())
 }
@@ -138,12 +178,14 @@ pub(crate) fn noderole_entered(
     }
     let attribs = merged_attribs(w, nr);
     let actions = actions.clone();
-    apply(txn, &actions, &nr.node, &attribs, effects)
+    apply(txn, &actions, &nr.node, &attribs, Source::Noderole, effects)
 }
 
 /// Runs every role's node hooks for `event` on `node`; a new node also gets
-/// every `discovery` role bound in the system deployment. Actions run here
-/// do not trigger node hooks again.
+/// every `discovery` role bound in the system deployment. Every change to
+/// a node fires `Changed`: the API's and the node's own (alive reports,
+/// lifecycle verbs) and those of noderole hooks. Actions run here do not
+/// trigger node hooks again.
 pub(crate) fn node_event(
     txn: &mut Txn<'_>,
     event: NodeEvent,
@@ -171,7 +213,7 @@ pub(crate) fn node_event(
         };
         if !actions.is_empty() {
             let attribs = role.attribs.clone();
-            apply(txn, actions, node, &attribs, effects)?;
+            apply(txn, actions, node, &attribs, Source::Node, effects)?;
         }
     }
     Ok(())

@@ -4,8 +4,9 @@
 //!   `flaky`), and reports `test.wall` as its output.
 //! - `script`: bash, locally on the admin node (`local = true`) or on the
 //!   node over SSH with the system `ssh`. The run's input JSON (node, role,
-//!   deployment, merged attributes, parents' wall data) is on stdin and in
-//!   the file `$FULCRUM_INPUT_FILE`; attributes are also environment
+//!   deployment, merged attributes, parents' wall data, and `data`: those
+//!   merged with every ancestor's wall, nearest first) is on stdin and in
+//!   the file `$FULCRUM_INPUT_FILE`; `data` is also in environment
 //!   variables (`FULCRUM_ATTR_<NAME>`). Output: stdout and stderr become the
 //!   run log; the last stdout line, if it is a JSON object, is merged into
 //!   the noderole's wall data. Exit status 0 = success. A run over the
@@ -120,7 +121,7 @@ fn environment(job: &Job) -> Vec<(String, String)> {
         ("FULCRUM_NODEROLE".to_string(), job.noderole.to_string()),
         ("FULCRUM_RUN".to_string(), job.run_id.to_string()),
     ];
-    if let Some(Value::Object(attrs)) = job.input.get("attribs") {
+    if let Some(Value::Object(attrs)) = job.input.get("data") {
         for (k, v) in attrs {
             env.push((env_name(k), env_value(v)));
         }

@@ -137,14 +137,25 @@ impl Engine {
 
     /// Moves a node through the provisioning state machine.
     pub(crate) async fn provision(&self, name: String, verb: Verb) -> Result<Arc<Node>, EngineError> {
-        self.write(move |txn, _| Ok(node::provision(txn, &name, verb)?)).await
+        self.write(move |txn, fx| {
+            node::provision(txn, &name, verb)?;
+            hooks::node_event(txn, NodeEvent::Changed, &name, fx)?;
+            current(txn, &name)
+        })
+        .await
     }
 
-    /// A node reports in (its caller was checked by the API): it is alive.
-    pub(crate) async fn report_alive(&self, name: String) -> Result<Arc<Node>, EngineError> {
+    /// A node reports in (its caller was checked by the API): alive, or
+    /// (shutting down) not. A report that changes it is a node change.
+    pub(crate) async fn report_alive(&self, name: String, alive: bool) -> Result<Arc<Node>, EngineError> {
         self.write(move |txn, fx| {
-            current(txn, &name)?;
-            hooks::set_alive(txn, &name, true, fx)
+            let was = current(txn, &name)?.alive;
+            let node = hooks::set_alive(txn, &name, alive, fx)?;
+            if was != alive {
+                hooks::node_event(txn, NodeEvent::Changed, &name, fx)?;
+                return current(txn, &name);
+            }
+            Ok(node)
         })
         .await
     }
@@ -202,7 +213,13 @@ impl Engine {
                     None => return Err(EngineError::not_found(Node::KIND, mac)),
                 },
             };
-            Ok((hooks::set_alive(txn, &name, true, fx)?, created))
+            let node = hooks::set_alive(txn, &name, true, fx)?;
+            if created {
+                return Ok((node, true));
+            }
+            // Known: a new token, and alive again.
+            hooks::node_event(txn, NodeEvent::Changed, &name, fx)?;
+            Ok((current(txn, &name)?, false))
         })
         .await
     }

@@ -503,6 +503,16 @@ fn on_node_change_fires_for_hook_changes_and_alive_reports() {
     assert_eq!(code, 200, "{v}");
     assert_eq!(v["alive"], true);
     assert_eq!(noticed(&r), 1, "an alive report is a node change");
+    // Shutting down, it reports itself dead; a bad report names the field.
+    let report = |body: Value| {
+        crate::harness::curl_as(None, Some(token), "POST", &srv.url(&format!("/api/v1/nodes/{r}/alive")), Some(&body))
+    };
+    let (code, v) = report(json!({"alive": false}));
+    assert_eq!((code, &v["alive"]), (200, &json!(false)), "{v}");
+    let (code, v) = report(json!({"alive": "no"}));
+    assert_eq!(code, 400, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("alive"), "{v}");
+    assert_eq!(ok(&srv, "GET", &format!("/api/v1/nodes/{r}"), Value::Null)["alive"], false);
     // A role's on_active hook changes h's bootenv.
     ok(
         &srv,

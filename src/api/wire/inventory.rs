@@ -262,6 +262,14 @@ pub(crate) struct SetBootenv {
     pub(crate) bootenv: String,
 }
 
+/// `POST /api/v1/nodes/{name}/alive`: an empty body reports alive; a node
+/// shutting down sends `{"alive": false}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AliveReport {
+    pub(crate) alive: bool,
+}
+
 /// `PUT /api/v1/nodes/{name}/states/provision`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
