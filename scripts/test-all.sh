@@ -22,7 +22,7 @@ packages=(
   ovmf                        # UEFI firmware for the UEFI PXE guest
   busybox-static cpio xz-utils    # the discovery initrd the QEMU test builds
   systemd                     # systemd-analyze verify
-  python3                     # a role script in the engine tests
+  python3 python3-yaml        # a role script in the engine tests; reading the shipped user-data
   openssh-client openssh-server  # the script jig over SSH, against an sshd in a namespace
   bind9-dnsutils knot-dnsutils bind9-utils  # dig, kdig, named-checkzone
   knot dnsmasq-base           # a site's secondary (Knot); an upstream resolver and a site DHCP server (dnsmasq)

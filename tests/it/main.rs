@@ -20,6 +20,8 @@
 //! - [`secrets`]: no node token in the event stream, the logs or a view;
 //! - [`race`]: a bootenv change is in the very next answer, 1000 times;
 //! - [`engine`]: the noderole engine (seed 004, ERROR ripple, crash rule);
+//! - [`install_callbacks`]: the shipped Ubuntu install's alive unit, run
+//!   as its installer and installed system would;
 //! - [`os_install_scale`]: the os-install flow for 50 simulated nodes;
 //! - [`netns_clients`]: udhcpc, dhclient, tftp-hpa, atftp, curl in
 //!   namespaces;
@@ -48,6 +50,7 @@ mod durability;
 mod engine;
 mod faults;
 mod hostile_packets;
+mod install_callbacks;
 mod netns_clients;
 mod netns_relay;
 mod netns_v6;
