@@ -397,6 +397,12 @@ pub struct EngineConfig {
     /// Whether roles may run scripts on the admin node itself (`local`).
     /// Off by default: such a script runs as Fulcrum's user.
     pub allow_local_scripts: bool,
+    /// Whether a node is probed (ping, then an SSH login as `ssh_user`)
+    /// before each jig that acts on it over SSH; a node that fails is
+    /// marked not alive and its run is put back (OpenCrowbar's aliveness).
+    pub alive_probe: bool,
+    /// How long the probe's SSH login may take.
+    pub alive_probe_timeout_seconds: u64,
 }
 
 /// Power drivers.
@@ -418,6 +424,8 @@ impl Default for EngineConfig {
             ssh_known_hosts: None,
             roles_dir: None,
             shutdown_grace_seconds: 10,
+            alive_probe: true,
+            alive_probe_timeout_seconds: 15,
             allow_local_scripts: false,
         }
     }
@@ -481,6 +489,9 @@ impl Config {
         self.dns.validate()?;
         if self.engine.max_concurrent_runs == 0 {
             return Err(("engine.max_concurrent_runs", "must be at least 1".into()));
+        }
+        if self.engine.alive_probe_timeout_seconds == 0 {
+            return Err(("engine.alive_probe_timeout_seconds", "must be at least 1".into()));
         }
         if !(512..=65464).contains(&self.tftp.max_blksize) {
             return Err(("tftp.max_blksize", "must be between 512 and 65464".into()));

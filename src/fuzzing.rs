@@ -147,6 +147,7 @@ fn build() -> anyhow::Result<Fixture> {
                 }),
                 uefi_loader: None,
                 token: Secret::new(token),
+                alive_check: None,
                 created_at: 0,
                 updated_at: 0,
             })?;
@@ -645,9 +646,9 @@ mod tests {
         assert!(fx.tftp.resolve(Path::new("undionly.kpxe")).is_ok());
         assert!(fx.tftp.resolve(Path::new("out")).is_err());
         let input = |target: &str, peer: u8| [&[peer], target.as_bytes()].concat();
-        // Node a's own template, from node a: carries its token.
+        // Node a's token file (a template), from node a: carries its token.
         let req = axum::http::Request::builder()
-            .uri("/boot/templates/52:54:00:00:00:aa/user-data")
+            .uri("/boot/templates/52:54:00:00:00:aa/node.auth")
             .body(axum::body::Body::empty())
             .expect("request");
         let (status, body) = serve(fx, req, Ipv4Addr::new(10, 9, 0, 10));
@@ -655,7 +656,7 @@ mod tests {
         assert!(String::from_utf8_lossy(&body).contains(NODES[0].3));
         // From node a, and from node b (refused, or the token oracle fires).
         boot_http(&input("/boot/ipxe?mac=52:54:00:00:00:aa", 1));
-        boot_http(&input("/boot/templates/52:54:00:00:00:aa/user-data", 2));
+        boot_http(&input("/boot/templates/52:54:00:00:00:aa/node.auth", 2));
     }
 
     #[test]

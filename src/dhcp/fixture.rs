@@ -78,6 +78,7 @@ pub(crate) async fn world(net: Network) -> (tempfile::TempDir, State) {
                 port: None,
                 uefi_loader: None,
                 token: Secret::default(),
+                alive_check: None,
                 created_at: 0,
                 updated_at: 0,
             })?;

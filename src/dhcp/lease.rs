@@ -361,6 +361,7 @@ mod tests {
             port: None,
             uefi_loader: None,
             token: Secret::default(),
+            alive_check: None,
             created_at: 0,
             updated_at: 0,
         }

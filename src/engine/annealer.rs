@@ -35,11 +35,11 @@ use tokio_util::task::TaskTracker;
 
 use super::error::EngineError;
 use super::graph;
-use super::hooks::{merged_attribs, run_data, Effects};
+use super::hooks::{self, merged_attribs, run_data, Effects};
 use super::jigs::{self, Job};
 use super::model::{Deployment, DeploymentState, NodeRole, NrEvent, NrState, Outcome, Role, RoleFlag, Run};
 use super::Engine;
-use crate::inventory::node::Node;
+use crate::inventory::node::{self, Node};
 use crate::state::{Txn, World};
 use crate::types::report::Report;
 use crate::types::time::now_ms;
@@ -130,7 +130,9 @@ pub(crate) fn claim(txn: &mut Txn<'_>, slots: usize, fx: &mut Effects) -> Result
 /// Records a finished run and moves its noderole on.
 pub(crate) fn complete(txn: &mut Txn<'_>, job: &Job, out: jigs::Outcome, fx: &mut Effects) -> Result<(), EngineError> {
     let Some(mut run) = txn.world().table::<Run>().get(&job.run_id).map(|r| (**r).clone()) else { return Ok(()) };
+    let unreachable = out.unreachable();
     run.outcome = match (out.ok, job.skip) {
+        _ if unreachable => Outcome::Unreachable,
         (true, true) => Outcome::Skipped,
         (true, false) => Outcome::Succeeded,
         (false, _) => Outcome::Failed,
@@ -143,9 +145,23 @@ pub(crate) fn complete(txn: &mut Txn<'_>, job: &Job, out: jigs::Outcome, fx: &mu
         None => out.log.clone(),
     };
     txn.put(run)?;
+    if let Some(check) = out.probe {
+        if txn.world().table::<Node>().contains(&job.node) {
+            node::record_probe(txn, &job.node, check)?;
+        }
+    }
     let still_running =
         txn.world().table::<NodeRole>().get(&job.noderole).is_some_and(|n| n.state == NrState::Transition);
     if !still_running {
+        return Ok(());
+    }
+    if unreachable {
+        // Seed 001: a node that fails the test is dead, and its noderoles
+        // (this one too: its jig never ran) wait for it to come back.
+        hooks::set_alive(txn, &job.node, false, fx)?;
+        let nr = super::ops::noderole(txn.world(), job.noderole)?;
+        let r = graph::ready(txn.world(), &nr);
+        graph::transition(txn, job.noderole, NrEvent::Requeue { ready: r }, fx)?;
         return Ok(());
     }
     if out.ok {
@@ -246,6 +262,7 @@ async fn worker(engine: Engine, first: Job, crew: Crew) {
                     wall: Default::default(),
                     log,
                     error: Some(format!("completing the run failed: {e}")),
+                    probe: None,
                 };
                 let r = engine.write(move |txn, fx| complete(txn, &retry_job, failed, fx)).await;
                 if let Err(e) = r {

@@ -12,6 +12,7 @@
 //!   the noderole's wall data. Exit status 0 = success. A run over the
 //!   role's timeout is killed and fails with that reason.
 
+use std::net::IpAddr;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -20,7 +21,10 @@ use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
 use super::model::{Attribs, JigKind, Role};
+use crate::net::probe;
 use crate::net::ssh::{self, SshOptions};
+use crate::types::probe::AliveCheck;
+use crate::types::time::now;
 
 /// Everything a jig needs, captured when the run was claimed.
 #[derive(Debug, Clone)]
@@ -42,11 +46,21 @@ pub(crate) struct Outcome {
     pub(crate) wall: Attribs,
     pub(crate) log: String,
     pub(crate) error: Option<String>,
+    /// The aliveness probe made before the jig, when one was. When it
+    /// failed, the jig did not run (and `ok` is false).
+    pub(crate) probe: Option<AliveCheck>,
+}
+
+impl Outcome {
+    /// Whether the jig never ran because its node failed the probe.
+    pub(crate) fn unreachable(&self) -> bool {
+        self.probe.as_ref().is_some_and(|p| !p.result.answered())
+    }
 }
 
 impl Outcome {
     fn fail(log: String, error: String) -> Outcome {
-        Outcome { ok: false, wall: Attribs::new(), log, error: Some(error) }
+        Outcome { ok: false, wall: Attribs::new(), log, error: Some(error), probe: None }
     }
 }
 
@@ -56,6 +70,14 @@ pub(crate) struct Settings {
     pub(crate) ssh: SshOptions,
     /// `engine.allow_local_scripts`: scripts may run on the admin node.
     pub(crate) allow_local_scripts: bool,
+    /// `engine.alive_probe`: probe a node before a jig acts on it over
+    /// SSH, with this limit on the login (`None`: no probe).
+    pub(crate) probe: Option<Duration>,
+}
+
+/// Whether the job's jig acts on the node itself (over SSH).
+fn acts_on_node(job: &Job) -> bool {
+    job.role.jig == JigKind::Script && !job.role.local
 }
 
 /// Runs a job's jig to completion (or timeout).
@@ -73,11 +95,24 @@ pub(crate) async fn execute(job: &Job, settings: &Settings) -> Outcome {
             ..Outcome::default()
         };
     }
+    let mut probe = None;
+    if let (Some(wait), true, Some(ip)) = (settings.probe, acts_on_node(job), job.node_ip.as_deref()) {
+        if let Ok(address) = ip.parse::<IpAddr>() {
+            let result = probe::probe(address, ssh, wait).await;
+            let check = AliveCheck { at: now(), address, result };
+            if let Some(why) = check.result.why() {
+                let log = format!("aliveness probe of {address}: {why}; the node is marked not alive\n");
+                return Outcome { probe: Some(check), ..Outcome::fail(log, why) };
+            }
+            probe = Some(check);
+        }
+    }
     let limit = Duration::from_secs(job.role.timeout_seconds);
-    match tokio::time::timeout(limit, run(job, ssh)).await {
+    let outcome = match tokio::time::timeout(limit, run(job, ssh)).await {
         Ok(outcome) => outcome,
         Err(_) => Outcome::fail(String::new(), format!("timed out after {} s", job.role.timeout_seconds)),
-    }
+    };
+    Outcome { probe, ..outcome }
 }
 
 async fn run(job: &Job, ssh: &SshOptions) -> Outcome {
@@ -93,7 +128,12 @@ async fn run(job: &Job, ssh: &SshOptions) -> Outcome {
                 let why = if t.fail { "test jig told to fail" } else { "test jig flaked" };
                 return Outcome::fail(format!("{why}\n"), why.into());
             }
-            Outcome { ok: true, wall: t.wall, log: format!("test jig ok after {} ms\n", t.delay_ms), error: None }
+            Outcome {
+                ok: true,
+                wall: t.wall,
+                log: format!("test jig ok after {} ms\n", t.delay_ms),
+                ..Outcome::default()
+            }
         }
         JigKind::Script => script(job, ssh).await,
     }
@@ -197,7 +237,7 @@ async fn script(job: &Job, ssh_opts: &SshOptions) -> Outcome {
         .find(|l| !l.trim().is_empty())
         .and_then(|l| serde_json::from_str::<Attribs>(l.trim()).ok())
         .unwrap_or_default();
-    Outcome { ok: true, wall, log, error: None }
+    Outcome { ok: true, wall, log, ..Outcome::default() }
 }
 
 #[cfg(test)]
@@ -215,7 +255,7 @@ mod tests {
             node: "n1.x".into(),
             node_ip: Some("127.0.0.1".into()),
             role,
-            input: serde_json::json!({"attribs": {"port": 8080, "web-name": "w"}, "parents": []}),
+            input: serde_json::json!({"attribs": {"port": 8080, "web-name": "w"}, "data": {"port": 8080, "web-name": "w"}, "parents": []}),
             skip: false,
         }
     }

@@ -77,7 +77,8 @@ impl Engine {
             key: config.engine.ssh_key.clone(),
             known_hosts: config.engine.ssh_known_hosts.clone(),
         };
-        let jigs = jigs::Settings { ssh, allow_local_scripts: config.engine.allow_local_scripts };
+        let probe = config.engine.alive_probe.then(|| Duration::from_secs(config.engine.alive_probe_timeout_seconds));
+        let jigs = jigs::Settings { ssh, allow_local_scripts: config.engine.allow_local_scripts, probe };
         Engine {
             state,
             config,

@@ -304,6 +304,9 @@ pub(crate) enum Outcome {
     Skipped,
     /// Fulcrum stopped while it ran.
     Interrupted,
+    /// Its node failed the aliveness probe (ping, then SSH): the jig did
+    /// not run, the node was marked not alive, and the noderole waits.
+    Unreachable,
 }
 
 /// One execution of a noderole's jig.

@@ -23,6 +23,7 @@ use crate::types::mac::Mac;
 use crate::types::names;
 use crate::types::port::{AgentId, SwitchPort};
 use crate::types::power::PowerSpec;
+use crate::types::probe::AliveCheck;
 use crate::types::secret::Secret;
 use crate::types::time::now;
 
@@ -54,6 +55,9 @@ pub(crate) struct Node {
     /// What the node presents when it reports in (`Authorization: Bearer`).
     #[serde(default)]
     pub(crate) token: Secret,
+    /// The last aliveness probe before a jig acted on it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) alive_check: Option<AliveCheck>,
     pub(crate) created_at: u64,
     pub(crate) updated_at: u64,
 }
@@ -339,6 +343,7 @@ pub(crate) fn create(txn: &mut Txn<'_>, spec: NodeSpec, default_bootenv: &str) -
             port: spec.port,
             uefi_loader: spec.uefi_loader,
             token: Secret::random_token(),
+            alive_check: None,
             created_at: t,
             updated_at: t,
         },
@@ -485,6 +490,14 @@ pub(crate) fn set_bootenv(txn: &mut Txn<'_>, name: &str, bootenv: String) -> Res
 }
 
 /// Sets whether the node is alive; returns the node and whether it was.
+/// Records the outcome of an aliveness probe (not a change its node hooks
+/// hear of: aliveness itself changes only through [`set_alive`]).
+pub(crate) fn record_probe(txn: &mut Txn<'_>, name: &str, check: AliveCheck) -> Result<Arc<Node>, InventoryError> {
+    let mut node = get(txn.world(), name)?;
+    node.alive_check = Some(check);
+    put(txn, node)
+}
+
 pub(crate) fn set_alive(txn: &mut Txn<'_>, name: &str, alive: bool) -> Result<(Arc<Node>, bool), InventoryError> {
     let mut node = get(txn.world(), name)?;
     let was = node.alive;

@@ -5,10 +5,12 @@
 //! - [`alloc`]: the free-address search over a range, with a cursor;
 //! - [`iface`]: the host's interfaces and their IPv4 addresses (pnet);
 //! - [`ssh`]: how Fulcrum invokes `ssh` to reach a node;
+//! - [`probe`]: the aliveness probe (ping, then an SSH login);
 //! - [`tls`]: the API's certificate and its TLS listener.
 
 pub(crate) mod alloc;
 pub(crate) mod iface;
+pub(crate) mod probe;
 pub(crate) mod ssh;
 pub(crate) mod tls;
 pub(crate) mod ula;

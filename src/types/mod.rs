@@ -13,7 +13,8 @@
 //! - [`time`]: wall-clock seconds and milliseconds;
 //! - [`fingerprint`]: a certificate's SHA-256 fingerprint, as operators pin it;
 //! - [`hex`]: bytes as colon-separated hex pairs;
-//! - [`port`]: a switch port as a DHCP relay agent names it.
+//! - [`port`]: a switch port as a DHCP relay agent names it;
+//! - [`probe`]: what an aliveness probe of a node found.
 
 pub(crate) mod field;
 pub mod fingerprint;
@@ -23,6 +24,7 @@ pub mod mac;
 pub(crate) mod names;
 pub(crate) mod port;
 pub(crate) mod power;
+pub(crate) mod probe;
 pub(crate) mod range;
 pub(crate) mod report;
 pub(crate) mod secret;

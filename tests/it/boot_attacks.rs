@@ -142,21 +142,25 @@ fn machines_outside_the_served_networks_get_nothing() {
     let token = serde_json::from_str::<serde_json::Value>(&v).unwrap()["token"].as_str().unwrap().to_string();
     assert_ne!(token, node["token"].as_str().unwrap(), "registering again gives a new token");
 
-    // Its script and templates (the installer's user-data carries its
+    // Its script and templates (its token file, `node.auth`, carries its
     // token) go to it alone, not to another machine of the served network.
     let name = node["name"].as_str().unwrap();
     let put = json!({"bootenv": "ubuntu-24.04"});
     let (code, v) =
         curl(Some(&lab._server_ns), "PUT", &lab.srv.url(&format!("/api/v1/nodes/{name}/bootenv")), Some(&put));
     assert_eq!(code, 200, "{v}");
-    for path in ["/boot/templates/52:54:00:66:00:01/user-data", "/boot/ipxe?mac=52:54:00:66:00:01"] {
+    for path in [
+        "/boot/templates/52:54:00:66:00:01/user-data",
+        "/boot/templates/52:54:00:66:00:01/node.auth",
+        "/boot/ipxe?mac=52:54:00:66:00:01",
+    ] {
         let (code, body) = http(&lab, SERVED, "GET", path, None);
         assert!(code == 403 && body.contains(name) && !body.contains(&token), "{path} from {SERVED}: {code} {body}");
         let (code, body) = http(&lab, &own, "GET", path, None);
         assert_eq!(code, 200, "{path} from the machine itself: {body}");
     }
-    let (_, user_data) = http(&lab, &own, "GET", "/boot/templates/52:54:00:66:00:01/user-data", None);
-    assert!(user_data.contains(&token), "the installer's user-data carries the node's token:\n{user_data}");
+    let (_, auth) = http(&lab, &own, "GET", "/boot/templates/52:54:00:66:00:01/node.auth", None);
+    assert!(auth.contains(&token), "the installer's token file carries the node's token:\n{auth}");
 }
 
 #[test]

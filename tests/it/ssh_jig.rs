@@ -2,7 +2,10 @@
 //! another running a real sshd (key authentication, its own config), the
 //! role's script executed there as root with the run's input on stdin and
 //! in `$FULCRUM_INPUT_FILE`, attributes in the environment, and its JSON
-//! output merged into the noderole's wall data.
+//! output merged into the noderole's wall data. Then the aliveness probe
+//! before each jig: with sshd stopped (no SSH) and with the node's address
+//! gone (no ping) the node is marked dead and its jig does not run; back,
+//! it does.
 
 use std::process::Command;
 use std::time::Duration;
@@ -38,11 +41,15 @@ fn script_jig_runs_on_the_node_over_ssh() {
         pid = k("sshd.pid").display()
     );
     std::fs::write(k("sshd_config"), sshd_config).unwrap();
-    let _sshd =
-        Spawned(nodens.cmd("/usr/sbin/sshd").args(["-D", "-e", "-f"]).arg(k("sshd_config")).spawn().expect("sshd"));
-    wait_for(Duration::from_secs(10), "sshd listening", || {
-        admin.cmd("bash").args(["-c", "exec 3<>/dev/tcp/10.79.0.10/22"]).status().ok().filter(|s| s.success())
-    });
+    let start_sshd = || {
+        let sshd =
+            Spawned(nodens.cmd("/usr/sbin/sshd").args(["-D", "-e", "-f"]).arg(k("sshd_config")).spawn().expect("sshd"));
+        wait_for(Duration::from_secs(10), "sshd listening", || {
+            admin.cmd("bash").args(["-c", "exec 3<>/dev/tcp/10.79.0.10/22"]).status().ok().filter(|s| s.success())
+        });
+        sshd
+    };
+    let sshd = start_sshd();
 
     let config = format!(
         "data_dir = \"{{dir}}/data\"\n[http]\nlisten = \"10.79.0.1:8080\"\n[dhcp]\nenabled = false\n[tftp]\nenabled = false\n\
@@ -102,4 +109,73 @@ echo "{\"seen_address\": \"$addr\", \"user\": \"$(id -un)\"}"
     let host_key = std::fs::read_to_string(k("host.pub")).unwrap();
     let key_material = host_key.split_whitespace().nth(1).unwrap();
     assert!(kh.contains(key_material), "known hosts lacks the node's host key: {kh}");
+    let node = api("GET", "/api/v1/nodes/box.ssh.test", None);
+    assert_eq!(node["alive_check"]["result"], "answered", "{node}");
+    assert_eq!(node["alive_check"]["address"], "10.79.0.10");
+
+    // The aliveness probe (seed 001): before each jig that acts on the
+    // node. sshd stops: the node still answers ping, not SSH.
+    drop(sshd);
+    let marker = "/tmp/fulcrum-ssh-jig-probe-ran";
+    let _ = std::fs::remove_file(marker);
+    api(
+        "POST",
+        "/api/v1/roles",
+        Some(json!({"name": "second", "jig": "script", "script": format!("touch {marker}"), "timeout_seconds": 30})),
+    );
+    let second =
+        api("POST", "/api/v1/noderoles", Some(json!({"deployment": "d", "role": "second", "node": "box.ssh.test"})));
+    let node = wait_for(Duration::from_secs(60), "the probe marks the node dead", || {
+        let v = api("GET", "/api/v1/nodes/box.ssh.test", None);
+        (v["alive"] == false).then_some(v)
+    });
+    assert_eq!(node["alive_check"]["result"], "no_ssh", "{node}");
+    let runs = api("GET", &format!("/api/v1/runs?noderole={}", second["id"]), None);
+    assert_eq!(runs[0]["outcome"], "unreachable", "{runs}");
+    assert!(runs[0]["log"].as_str().unwrap().contains("answers ping but not SSH"), "{runs}");
+    assert_eq!(api("GET", &format!("/api/v1/noderoles/{}", second["id"]), None)["state"], "todo");
+    assert!(!std::path::Path::new(marker).exists(), "the jig ran on a node that failed the probe");
+    // Not alive, it gets no run meanwhile.
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(api("GET", &format!("/api/v1/runs?noderole={}", second["id"]), None).as_array().unwrap().len(), 1);
+    // Its address gone, it does not even answer ping.
+    nodens.ip(&["addr", "del", "10.79.0.10/24", "dev", "v-node"]);
+    api("PATCH", "/api/v1/nodes/box.ssh.test", Some(json!({"alive": true})));
+    let node = wait_for(Duration::from_secs(60), "dead again", || {
+        let v = api("GET", "/api/v1/nodes/box.ssh.test", None);
+        (v["alive"] == false).then_some(v)
+    });
+    assert_eq!(node["alive_check"]["result"], "no_ping", "{node}");
+    // Back, with sshd: the run goes through.
+    nodens.ip(&["addr", "add", "10.79.0.10/24", "dev", "v-node"]);
+    let _sshd = start_sshd();
+    api("PATCH", "/api/v1/nodes/box.ssh.test", Some(json!({"alive": true})));
+    let done = wait_for(Duration::from_secs(60), "second run", || {
+        let v = api("GET", &format!("/api/v1/noderoles/{}", second["id"]), None);
+        (v["state"] == "active").then_some(v)
+    });
+    let runs = api("GET", &format!("/api/v1/runs?noderole={}", second["id"]), None);
+    let mut outcomes: Vec<(u64, String)> = runs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["id"].as_u64().unwrap(), r["outcome"].as_str().unwrap().to_string()))
+        .collect();
+    outcomes.sort();
+    let outcomes: Vec<&str> = outcomes.iter().map(|(_, o)| o.as_str()).collect();
+    assert_eq!((outcomes.first(), outcomes.last()), (Some(&"unreachable"), Some(&"succeeded")), "{done}");
+    // The node's death sent its other noderole back too; whichever was
+    // claimed while the node had no address recorded the ping failure.
+    let all = api("GET", "/api/v1/runs?deployment=d", None);
+    assert!(
+        all.as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["outcome"] == "unreachable" && r["log"].as_str().unwrap_or("").contains("no answer to ping")),
+        "{all}"
+    );
+    assert_eq!(api("GET", &format!("/api/v1/noderoles/{}", nr["id"]), None)["state"], "active");
+    assert!(std::path::Path::new(marker).exists(), "the second role's script did not run");
+    let _ = std::fs::remove_file(marker);
+    assert_eq!(api("GET", "/api/v1/nodes/box.ssh.test", None)["alive_check"]["result"], "answered");
 }

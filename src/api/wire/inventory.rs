@@ -17,6 +17,7 @@ use crate::state::World;
 use crate::types::mac::Mac;
 use crate::types::port::SwitchPort;
 use crate::types::power::PowerSpec;
+use crate::types::probe::AliveCheck;
 use crate::types::range::Range;
 use crate::types::secret::Handover;
 
@@ -317,6 +318,9 @@ pub(crate) struct NodeView {
     /// Its own x64 UEFI loader, if it has one.
     #[serde(default)]
     pub(crate) uefi_loader: Option<String>,
+    /// The last aliveness probe (ping and SSH) before a jig acted on it.
+    #[serde(default)]
+    pub(crate) alive_check: Option<AliveCheck>,
     /// The DUIDs its DHCPv6 clients presented.
     #[serde(default)]
     pub(crate) duids: Vec<Duid>,
@@ -346,6 +350,7 @@ impl NodeView {
             power: n.power.clone(),
             port: n.port.clone(),
             uefi_loader: n.uefi_loader.clone(),
+            alive_check: n.alive_check.clone(),
             duids: w.table::<NodeDuid>().of_node(&n.name).to_vec(),
             firmware: w.table::<BootClient>().get(&n.name).map(|b| FirmwareView {
                 uuid: b.uuid.clone(),
