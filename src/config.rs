@@ -64,6 +64,8 @@ pub struct Config {
     pub engine: EngineConfig,
     /// `[power]`: power drivers.
     pub power: PowerConfig,
+    /// `[lifecycle]`: the node lifecycle's watchdogs.
+    pub lifecycle: LifecycleConfig,
 }
 
 impl Default for Config {
@@ -78,6 +80,7 @@ impl Default for Config {
             boot: BootConfig::default(),
             engine: EngineConfig::default(),
             power: PowerConfig::default(),
+            lifecycle: LifecycleConfig::default(),
         }
     }
 }
@@ -405,6 +408,49 @@ pub struct EngineConfig {
     pub alive_probe_timeout_seconds: u64,
 }
 
+/// How long a node may stay in each in-progress lifecycle state before
+/// the watchdog moves it to that state's failed state, with the reason
+/// (MAAS's deploy timeout is about 40 minutes).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LifecycleConfig {
+    /// `verifying`: the power credentials are being checked.
+    pub verify_timeout_seconds: u64,
+    /// `inspecting`: the discovery agent is gathering the inventory.
+    pub inspect_timeout_seconds: u64,
+    /// `cleaning`: the disks are being erased.
+    pub clean_timeout_seconds: u64,
+    /// `deploying`: the installer or image write has not reported done.
+    pub deploy_timeout_seconds: u64,
+}
+
+impl Default for LifecycleConfig {
+    fn default() -> Self {
+        LifecycleConfig {
+            verify_timeout_seconds: 300,
+            inspect_timeout_seconds: 1800,
+            clean_timeout_seconds: 1800,
+            deploy_timeout_seconds: 2400,
+        }
+    }
+}
+
+impl LifecycleConfig {
+    fn validate(&self) -> Result<(), (&'static str, String)> {
+        for (key, v) in [
+            ("lifecycle.verify_timeout_seconds", self.verify_timeout_seconds),
+            ("lifecycle.inspect_timeout_seconds", self.inspect_timeout_seconds),
+            ("lifecycle.clean_timeout_seconds", self.clean_timeout_seconds),
+            ("lifecycle.deploy_timeout_seconds", self.deploy_timeout_seconds),
+        ] {
+            if v == 0 {
+                return Err((key, "must be at least 1".into()));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Power drivers.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -490,6 +536,7 @@ impl Config {
         if self.engine.max_concurrent_runs == 0 {
             return Err(("engine.max_concurrent_runs", "must be at least 1".into()));
         }
+        self.lifecycle.validate()?;
         if self.engine.alive_probe_timeout_seconds == 0 {
             return Err(("engine.alive_probe_timeout_seconds", "must be at least 1".into()));
         }

@@ -148,6 +148,8 @@ fn build() -> anyhow::Result<Fixture> {
                 uefi_loader: None,
                 token: Secret::new(token),
                 alive_check: None,
+                provision_since: None,
+                last_error: None,
                 created_at: 0,
                 updated_at: 0,
             })?;

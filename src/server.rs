@@ -295,6 +295,7 @@ async fn start_services(config: Arc<Config>, state: State) -> anyhow::Result<Run
     }
     let dns_addrs = dns_service.as_ref().map(|s| s.addrs.clone()).unwrap_or_default();
 
+    services.spawn(engine::watchdog::run(engine.clone(), stop.clone()));
     // Everything is bound: the annealer may start running jigs.
     let annealer = config.engine.annealer.then(|| tokio::spawn(engine::annealer::run(engine.clone(), stop.clone())));
     let tls = listeners.tls.as_ref().map(|t| t.fingerprint);

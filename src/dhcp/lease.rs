@@ -362,6 +362,8 @@ mod tests {
             uefi_loader: None,
             token: Secret::default(),
             alive_check: None,
+            provision_since: None,
+            last_error: None,
             created_at: 0,
             updated_at: 0,
         }

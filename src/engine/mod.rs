@@ -15,6 +15,8 @@
 //! - [`roles`]: shipped and operator role files, and role validation;
 //! - [`annealer`]: claims runnable noderoles and runs their jigs;
 //! - [`jigs`]: noop, test and script;
+//! - [`watchdog`]: fails a node that stays too long in an in-progress
+//!   lifecycle state;
 //! - [`migrate`]: rewrites of the engine's stored rows between schema
 //!   versions;
 //! - [`error`]: the engine's error type.
@@ -30,6 +32,7 @@ pub(crate) mod nodes;
 pub(crate) mod ops;
 pub(crate) mod orchestrate;
 pub(crate) mod roles;
+pub(crate) mod watchdog;
 
 use std::sync::Arc;
 use std::time::Duration;

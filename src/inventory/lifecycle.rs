@@ -29,6 +29,21 @@ pub(crate) enum ProvisionState {
     Active,
 }
 
+impl ProvisionState {
+    /// Whether the node is in the middle of a step that must end on its
+    /// own (a report, or the watchdog): verifying, inspecting, cleaning,
+    /// deploying.
+    pub(crate) fn in_progress(self) -> bool {
+        matches!(
+            self,
+            ProvisionState::Verifying
+                | ProvisionState::Inspecting
+                | ProvisionState::Cleaning
+                | ProvisionState::Deploying
+        )
+    }
+}
+
 /// What moves a node: an operator's verb, or the report that the running
 /// step finished (`Done`) or failed (`Fail`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

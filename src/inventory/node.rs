@@ -42,6 +42,14 @@ pub(crate) struct Node {
     /// Operator-owned: the engine may act on this node.
     pub(crate) available: bool,
     pub(crate) provision_state: ProvisionState,
+    /// When it entered `provision_state` (unix seconds); `None` for nodes
+    /// stored before this was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) provision_since: Option<u64>,
+    /// Why its last lifecycle step failed (Ironic's `last_error`), until
+    /// the next verb.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) last_error: Option<String>,
     /// How its power is controlled, if at all.
     pub(crate) power: Option<PowerSpec>,
     /// The switch port it is reserved on: a machine a relay reports in
@@ -344,6 +352,8 @@ pub(crate) fn create(txn: &mut Txn<'_>, spec: NodeSpec, default_bootenv: &str) -
             uefi_loader: spec.uefi_loader,
             token: Secret::random_token(),
             alive_check: None,
+            provision_since: Some(t),
+            last_error: None,
             created_at: t,
             updated_at: t,
         },
@@ -520,8 +530,25 @@ pub(crate) fn provision(txn: &mut Txn<'_>, name: &str, verb: Verb) -> Result<Arc
     if matches!(to, ProvisionState::Deploying | ProvisionState::Cleaning) {
         node.token = Secret::random_token();
     }
+    let t = now();
+    if to != node.provision_state {
+        node.provision_since = Some(t);
+    }
+    // A verb starts afresh; a failure keeps its reason (see `fail_step`).
+    if !matches!(verb, Verb::Done | Verb::Fail) {
+        node.last_error = None;
+    }
     node.provision_state = to;
-    node.updated_at = now();
+    node.updated_at = t;
+    put(txn, node)
+}
+
+/// The node's in-progress step failed for `reason`: it goes to that
+/// step's failed state, with the reason kept as its `last_error`.
+pub(crate) fn fail_step(txn: &mut Txn<'_>, name: &str, reason: String) -> Result<Arc<Node>, InventoryError> {
+    provision(txn, name, Verb::Fail)?;
+    let mut node = get(txn.world(), name)?;
+    node.last_error = Some(reason);
     put(txn, node)
 }
 

@@ -22,6 +22,8 @@
 //! - [`engine`]: the noderole engine (seed 004, ERROR ripple, crash rule);
 //! - [`install_callbacks`]: the shipped Ubuntu install's alive unit, run
 //!   as its installer and installed system would;
+//! - [`lifecycle`]: the lifecycle watchdog (a hung install fails, across
+//!   a restart);
 //! - [`os_install_scale`]: the os-install flow for 50 simulated nodes;
 //! - [`netns_clients`]: udhcpc, dhclient, tftp-hpa, atftp, curl in
 //!   namespaces;
@@ -51,6 +53,7 @@ mod engine;
 mod faults;
 mod hostile_packets;
 mod install_callbacks;
+mod lifecycle;
 mod netns_clients;
 mod netns_relay;
 mod netns_v6;

@@ -311,6 +311,12 @@ pub(crate) struct NodeView {
     pub(crate) alive: bool,
     pub(crate) available: bool,
     pub(crate) provision_state: ProvisionState,
+    /// When it entered that state (unix seconds).
+    #[serde(default)]
+    pub(crate) provision_since: Option<u64>,
+    /// Why its last lifecycle step failed, until the next verb.
+    #[serde(default)]
+    pub(crate) last_error: Option<String>,
     pub(crate) power: Option<PowerSpec>,
     /// The switch port it is reserved on.
     #[serde(default)]
@@ -347,6 +353,8 @@ impl NodeView {
             alive: n.alive,
             available: n.available,
             provision_state: n.provision_state,
+            provision_since: n.provision_since,
+            last_error: n.last_error.clone(),
             power: n.power.clone(),
             port: n.port.clone(),
             uefi_loader: n.uefi_loader.clone(),

@@ -1,0 +1,96 @@
+//! The lifecycle watchdog (MAAS's timeouts, Ironic's failed states): a
+//! node that stays in an in-progress state (verifying, inspecting,
+//! cleaning, deploying) longer than `[lifecycle]` allows goes to that
+//! state's failed state, with the reason as its `last_error`, on the event
+//! stream and in the API. A hung installer is noticed this way. The time a
+//! node entered its state is stored with it, so a restart of Fulcrum does
+//! not restart the clock.
+
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use super::hooks::{self, NodeEvent};
+use super::Engine;
+use crate::config::LifecycleConfig;
+use crate::inventory::lifecycle::ProvisionState;
+use crate::inventory::node::{self, Node};
+use crate::state::World;
+use crate::types::report::Report;
+use crate::types::time::now;
+
+/// The longest pause between two looks.
+const MAX_TICK: Duration = Duration::from_secs(30);
+
+/// How long a node may stay in `state`, if it is an in-progress one.
+fn limit(config: &LifecycleConfig, state: ProvisionState) -> Option<u64> {
+    match state {
+        ProvisionState::Verifying => Some(config.verify_timeout_seconds),
+        ProvisionState::Inspecting => Some(config.inspect_timeout_seconds),
+        ProvisionState::Cleaning => Some(config.clean_timeout_seconds),
+        ProvisionState::Deploying => Some(config.deploy_timeout_seconds),
+        _ => None,
+    }
+}
+
+/// The nodes past their state's limit at `t`: name, state, and when they
+/// entered it. A node stored before entry times were kept counts from its
+/// last update.
+fn overdue(w: &World, config: &LifecycleConfig, t: u64) -> Vec<(String, ProvisionState, u64)> {
+    w.table::<Node>()
+        .iter()
+        .filter(|n| n.provision_state.in_progress())
+        .filter_map(|n| {
+            let since = n.provision_since.unwrap_or(n.updated_at);
+            let max = limit(config, n.provision_state)?;
+            (t.saturating_sub(since) >= max).then(|| (n.name.clone(), n.provision_state, since))
+        })
+        .collect()
+}
+
+/// Looks at the nodes every tick until `stop`; fails those past their limit.
+pub(crate) async fn run(engine: Engine, stop: CancellationToken) {
+    let config = engine.config.lifecycle.clone();
+    let shortest = [
+        config.verify_timeout_seconds,
+        config.inspect_timeout_seconds,
+        config.clean_timeout_seconds,
+        config.deploy_timeout_seconds,
+    ]
+    .into_iter()
+    .min()
+    .unwrap_or(1);
+    // A quarter of the shortest limit: a node fails at most 25 % late.
+    let tick = Duration::from_millis(shortest.saturating_mul(250)).clamp(Duration::from_millis(250), MAX_TICK);
+    loop {
+        let t = now();
+        for (name, state, since) in overdue(&engine.state.snapshot(), &config, t) {
+            let max = limit(&config, state).unwrap_or_default();
+            let reason = format!("{state} took longer than {max} s (watchdog; lifecycle settings)");
+            let who = name.clone();
+            let r = engine
+                .write(move |txn, fx| {
+                    // Still in that state since then: not moved on meanwhile.
+                    let same = txn.world().table::<Node>().get(&name).is_some_and(|n| {
+                        n.provision_state == state && n.provision_since.unwrap_or(n.updated_at) == since
+                    });
+                    if !same {
+                        return Ok(false);
+                    }
+                    node::fail_step(txn, &name, reason)?;
+                    hooks::node_event(txn, NodeEvent::Changed, &name, fx)?;
+                    Ok(true)
+                })
+                .await;
+            match r {
+                Ok(true) => tracing::warn!(node = %who, %state, max, "lifecycle step timed out; node failed"),
+                Ok(false) => {}
+                Err(e) => tracing::error!(error = %Report(&e), "the lifecycle watchdog cannot fail a node"),
+            }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(tick) => {}
+            () = stop.cancelled() => return,
+        }
+    }
+}
