@@ -416,12 +416,16 @@ pub struct EngineConfig {
 pub struct LifecycleConfig {
     /// `verifying`: the power credentials are being checked.
     pub verify_timeout_seconds: u64,
-    /// `inspecting`: the discovery agent is gathering the inventory.
+    /// `inspecting` and `inspect wait`: the agent is gathering the
+    /// inventory.
     pub inspect_timeout_seconds: u64,
-    /// `cleaning`: the disks are being erased.
+    /// `cleaning`, `clean wait` and `deleting`: the disks are being erased.
     pub clean_timeout_seconds: u64,
-    /// `deploying`: the installer or image write has not reported done.
+    /// `deploying` and `wait call-back`: the installer or image write has
+    /// not reported done.
     pub deploy_timeout_seconds: u64,
+    /// `rescuing` and `rescue wait`: the rescue system has not come up.
+    pub rescue_timeout_seconds: u64,
 }
 
 impl Default for LifecycleConfig {
@@ -431,6 +435,7 @@ impl Default for LifecycleConfig {
             inspect_timeout_seconds: 1800,
             clean_timeout_seconds: 1800,
             deploy_timeout_seconds: 2400,
+            rescue_timeout_seconds: 1800,
         }
     }
 }
@@ -442,6 +447,7 @@ impl LifecycleConfig {
             ("lifecycle.inspect_timeout_seconds", self.inspect_timeout_seconds),
             ("lifecycle.clean_timeout_seconds", self.clean_timeout_seconds),
             ("lifecycle.deploy_timeout_seconds", self.deploy_timeout_seconds),
+            ("lifecycle.rescue_timeout_seconds", self.rescue_timeout_seconds),
         ] {
             if v == 0 {
                 return Err((key, "must be at least 1".into()));

@@ -41,7 +41,8 @@ use crate::types::report::Report;
 
 /// The version of the data format this build writes. Version 1 is data
 /// written before the version was stored; it is read unchanged. Version 3
-/// counts each noderole's succeeded runs.
+/// counts each noderole's succeeded runs and has the lifecycle's wait
+/// states.
 const SCHEMA_VERSION: u32 = 3;
 
 /// How long HTTP requests in flight may take to finish at shutdown.
@@ -56,7 +57,7 @@ pub(crate) fn schema() -> Schema {
     crate::dns::register(&mut s);
     engine::register(&mut s);
     s.migration(1, migrations::unchanged);
-    s.migration(2, engine::migrate::succeeded_runs);
+    s.migration(2, engine::migrate::v2_to_v3);
     s
 }
 

@@ -19,7 +19,7 @@ use super::ApiState;
 use crate::auth::Caller;
 use crate::engine::EngineError;
 use crate::inventory::facts::Facts;
-use crate::inventory::lifecycle::Verb;
+use crate::inventory::lifecycle::{ProvisionState, Verb};
 use crate::inventory::network::Network;
 use crate::inventory::node::Node;
 use crate::state::Record;
@@ -27,17 +27,31 @@ use crate::types::field::Refuse;
 use crate::types::power::PowerSpec;
 use crate::types::secret::Handover;
 
-pub(crate) async fn list(AxState(api): AxState<ApiState>, Query(f): Query<NodeFilter>) -> Json<Vec<NodeView>> {
+pub(crate) async fn list(
+    AxState(api): AxState<ApiState>,
+    Query(f): Query<NodeFilter>,
+) -> ApiResult<Json<Vec<NodeView>>> {
+    let state = match f.provision_state.as_deref() {
+        None => None,
+        Some(x) => Some(ProvisionState::ALL.into_iter().find(|s| s.to_string() == x).ok_or_else(|| {
+            let names: Vec<String> = ProvisionState::ALL.iter().map(ToString::to_string).collect();
+            ApiError::field(
+                StatusCode::BAD_REQUEST,
+                "provision_state",
+                format!("unknown state `{x}`; expected one of {}", names.join(", ")),
+            )
+        })?),
+    };
     let w = api.state.snapshot();
     let nodes = w
         .table::<Node>()
         .iter()
         .filter(|n| f.network.as_deref().is_none_or(|x| n.network.as_deref() == Some(x)))
         .filter(|n| f.bootenv.as_deref().is_none_or(|x| n.bootenv == x))
-        .filter(|n| f.provision_state.as_deref().is_none_or(|x| n.provision_state.to_string() == x))
+        .filter(|n| state.is_none_or(|s| n.provision_state == s))
         .map(|n| NodeView::new(&w, n))
         .collect();
-    Json(nodes)
+    Ok(Json(nodes))
 }
 
 pub(crate) async fn show(AxState(api): AxState<ApiState>, Path(name): Path<String>) -> ApiResult<Json<NodeView>> {
@@ -101,7 +115,7 @@ pub(crate) async fn provision(
 ) -> ApiResult<Json<NodeView>> {
     let verb: Verb =
         t.target.parse().map_err(|e| ApiError::field(StatusCode::BAD_REQUEST, "target", format!("{e}")))?;
-    let node = api.engine.provision(name, verb).await?;
+    let node = api.engine.provision(name, verb, t.bootenv).await?;
     Ok(Json(NodeView::new(&api.state.snapshot(), &node)))
 }
 
@@ -162,7 +176,8 @@ pub(crate) async fn report_inventory(
     // Who may report comes first: a stranger's body is not even parsed.
     reporting_node(&api, &caller, &name)?;
     let facts: serde_json::Map<String, serde_json::Value> = super::body::parse(&body)?;
-    let facts = api.inventory.report_facts(name, facts).await?;
+    let report = crate::inventory::facts::Report::new(facts).map_err(EngineError::from)?;
+    let facts = api.engine.report_inventory(name, report).await?;
     Ok(Json(Facts::clone(&facts)))
 }
 

@@ -73,12 +73,17 @@ pub(crate) enum NodeCmd {
         /// The bootenv.
         bootenv: String,
     },
-    /// Apply a provisioning verb (manage, inspect, provide, deploy, ...).
+    /// Apply a provisioning verb (manage, inspect, provide, deploy,
+    /// rebuild, undeploy, rescue, unrescue, adopt, abort) or report a step
+    /// (wait, done, fail).
     Provision {
         /// The node's FQDN.
         name: String,
         /// The verb.
         verb: String,
+        /// For deploy and rebuild: the bootenv to install.
+        #[arg(long)]
+        bootenv: Option<String>,
     },
     /// Rename a node (its noderoles, runs and facts follow; its DNS names
     /// and IPv6 interface ID change at once).
@@ -284,9 +289,9 @@ pub(crate) async fn node(c: &Client, json_out: bool, cmd: NodeCmd) -> anyhow::Re
             let path = format!("/api/v1/nodes/{name}/bootenv");
             print(json_out, &c.send::<_, NodeView>(Method::PUT, &path, Some(&SetBootenv { bootenv })).await?, one)
         }
-        NodeCmd::Provision { name, verb } => {
+        NodeCmd::Provision { name, verb, bootenv } => {
             let path = format!("/api/v1/nodes/{name}/states/provision");
-            let body = ProvisionTarget { target: verb };
+            let body = ProvisionTarget { target: verb, bootenv };
             print(json_out, &c.send::<_, NodeView>(Method::PUT, &path, Some(&body)).await?, one)
         }
         NodeCmd::Rename { name, new_name } => {

@@ -8,15 +8,45 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::model::{NodeRole, Run};
+use crate::inventory::node::Node;
 use crate::state::store::{Batch, StoreError};
 use crate::state::{Record, Store};
+
+/// Version 2 -> 3: the engine's part of it ([`succeeded_runs`]) and the
+/// lifecycle's: nodes that version 2 left in `inspecting`, `cleaning` or
+/// `deploying` were waiting for their machine, which version 3 calls
+/// `inspect wait`, `clean wait` and `wait call-back` (its steps are
+/// Fulcrum's own, failed at start-up when cut short).
+pub(crate) fn v2_to_v3(store: &dyn Store) -> Result<Batch, StoreError> {
+    let mut batch = succeeded_runs(store)?;
+    batch.absorb(waits(store)?);
+    Ok(batch)
+}
+
+fn waits(store: &dyn Store) -> Result<Batch, StoreError> {
+    let mut batch = Batch::default();
+    store.scan(Node::TABLE, &mut |key, value| {
+        let mut node = row(Node::TABLE, key, value)?;
+        let Some(fields) = node.as_object_mut() else { return Ok(()) };
+        let wait = match fields.get("provision_state").and_then(Value::as_str) {
+            Some("inspecting") => "inspect wait",
+            Some("cleaning") => "clean wait",
+            Some("deploying") => "wait call-back",
+            _ => return Ok(()),
+        };
+        fields.insert("provision_state".into(), Value::from(wait));
+        batch.put(Node::TABLE, key.to_string(), Arc::from(node.to_string()));
+        Ok(())
+    })?;
+    Ok(batch)
+}
 
 /// Version 2 -> 3: each noderole gets `succeeded_runs`, counted from its
 /// stored runs (succeeded or skipped). Version 2 skipped a destructive
 /// role's jig after any run, so without this count an upgraded node would
 /// run its one-time work again; a noderole that is ACTIVE with no run on
 /// record (runs written before runs were kept) counts one.
-pub(crate) fn succeeded_runs(store: &dyn Store) -> Result<Batch, StoreError> {
+fn succeeded_runs(store: &dyn Store) -> Result<Batch, StoreError> {
     let mut done: HashMap<u64, u32> = HashMap::new();
     store.scan(Run::TABLE, &mut |key, value| {
         let run = row(Run::TABLE, key, value)?;
@@ -115,5 +145,26 @@ mod tests {
             })
             .collect();
         assert_eq!(got, BTreeMap::from([(1, 0), (2, 2), (3, 1), (4, 0)]));
+    }
+
+    #[test]
+    fn nodes_waiting_for_their_machine_get_the_wait_states() {
+        let node = |name: &str, state: &str| {
+            (name.to_string(), serde_json::json!({"name": name, "provision_state": state, "extra": 1}).to_string())
+        };
+        let rows = Rows(BTreeMap::from([(
+            Node::TABLE,
+            vec![node("a", "deploying"), node("b", "cleaning"), node("c", "inspecting"), node("d", "active")],
+        )]));
+        let batch = v2_to_v3(&rows).expect("migrates");
+        let got: BTreeMap<String, Value> = batch
+            .rows()
+            .map(|(_, k, v)| (k.to_string(), serde_json::from_str(v.expect("a put")).expect("json")))
+            .collect();
+        assert_eq!(got.len(), 3, "an active node is left as it is: {got:?}");
+        assert_eq!(got["a"]["provision_state"], "wait call-back");
+        assert_eq!(got["b"]["provision_state"], "clean wait");
+        assert_eq!(got["c"]["provision_state"], "inspect wait");
+        assert_eq!(got["a"]["extra"], 1, "other fields are kept");
     }
 }

@@ -11,6 +11,8 @@
 //!   retry, node death;
 //! - [`hooks`]: role hooks and node hooks, run inside the transaction;
 //! - [`nodes`]: node commands (the inventory's rules plus hooks);
+//! - [`steps`]: what a lifecycle verb makes Fulcrum do (bootenv, reboot,
+//!   the hand-over to a wait state);
 //! - [`orchestrate`]: role, deployment and noderole commands;
 //! - [`roles`]: shipped and operator role files, and role validation;
 //! - [`annealer`]: claims runnable noderoles and runs their jigs;
@@ -32,6 +34,7 @@ pub(crate) mod nodes;
 pub(crate) mod ops;
 pub(crate) mod orchestrate;
 pub(crate) mod roles;
+pub(crate) mod steps;
 pub(crate) mod watchdog;
 
 use std::sync::Arc;

@@ -11,16 +11,16 @@ use super::error::EngineError;
 use super::hooks::{self, NodeEvent};
 use super::model::{NodeRole, NrState};
 use super::ops;
+use super::steps::{self, Bootenvs, LOCAL_BOOTENV};
 use super::Engine;
+use crate::inventory::facts;
 use crate::inventory::lifecycle::{ProvisionState, Verb};
 use crate::inventory::node::{self, Node, NodeChange, NodeSpec};
 use crate::state::Record;
 use crate::types::field::Refuse;
 use crate::types::mac::Mac;
 use crate::types::power::PowerSpec;
-
-/// The bootenv of a node whose OS is installed (shipped).
-const LOCAL_BOOTENV: &str = "local";
+use crate::types::time::now;
 
 /// The node after the transaction, as the caller sees it.
 fn current(txn: &crate::state::Txn<'_>, name: &str) -> Result<Arc<Node>, EngineError> {
@@ -135,12 +135,40 @@ impl Engine {
         .await
     }
 
-    /// Moves a node through the provisioning state machine.
-    pub(crate) async fn provision(&self, name: String, verb: Verb) -> Result<Arc<Node>, EngineError> {
+    /// Moves a node through the provisioning state machine and carries
+    /// out the step the verb starts ([`steps`]); `bootenv` is what deploy
+    /// or rebuild installs.
+    pub(crate) async fn provision(
+        &self,
+        name: String,
+        verb: Verb,
+        bootenv: Option<String>,
+    ) -> Result<Arc<Node>, EngineError> {
+        let agent = self.config.boot.discovery_bootenv.clone();
         self.write(move |txn, fx| {
-            node::provision(txn, &name, verb)?;
+            let envs = Bootenvs { agent: &agent, deploy: bootenv };
+            steps::apply(txn, &name, verb, &envs, fx)?;
             hooks::node_event(txn, NodeEvent::Changed, &name, fx)?;
             current(txn, &name)
+        })
+        .await
+    }
+
+    /// A node reports its hardware (its caller was checked by the API); a
+    /// node in `inspect wait` has finished its inspection. One transaction.
+    pub(crate) async fn report_inventory(
+        &self,
+        name: String,
+        report: facts::Report,
+    ) -> Result<Arc<facts::Facts>, EngineError> {
+        let agent = self.config.boot.discovery_bootenv.clone();
+        self.write(move |txn, fx| {
+            let facts = facts::report(txn, &name, report, now())?;
+            if current(txn, &name)?.provision_state == ProvisionState::InspectWait {
+                steps::apply(txn, &name, Verb::Done, &Bootenvs { agent: &agent, deploy: None }, fx)?;
+                hooks::node_event(txn, NodeEvent::Changed, &name, fx)?;
+            }
+            Ok(facts)
         })
         .await
     }
@@ -163,11 +191,13 @@ impl Engine {
     /// A node's installer reports that it is done: its next boot is from
     /// the local disk, and a node being deployed is deployed.
     pub(crate) async fn installed(&self, name: String) -> Result<Arc<Node>, EngineError> {
+        let agent = self.config.boot.discovery_bootenv.clone();
         self.write(move |txn, fx| {
             let node = current(txn, &name)?;
-            node::set_bootenv(txn, &name, LOCAL_BOOTENV.to_string())?;
-            if node.provision_state == ProvisionState::Deploying {
-                node::provision(txn, &name, Verb::Done)?;
+            if matches!(node.provision_state, ProvisionState::WaitCallBack | ProvisionState::Deploying) {
+                steps::apply(txn, &name, Verb::Done, &Bootenvs { agent: &agent, deploy: None }, fx)?;
+            } else {
+                node::set_bootenv(txn, &name, LOCAL_BOOTENV.to_string())?;
             }
             hooks::node_event(txn, NodeEvent::Changed, &name, fx)?;
             current(txn, &name)

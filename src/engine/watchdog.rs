@@ -1,10 +1,10 @@
 //! The lifecycle watchdog (MAAS's timeouts, Ironic's failed states): a
-//! node that stays in an in-progress state (verifying, inspecting,
-//! cleaning, deploying) longer than `[lifecycle]` allows goes to that
-//! state's failed state, with the reason as its `last_error`, on the event
-//! stream and in the API. A hung installer is noticed this way. The time a
-//! node entered its state is stored with it, so a restart of Fulcrum does
-//! not restart the clock.
+//! node that stays in an in-progress state (a step or a wait state)
+//! longer than `[lifecycle]` allows goes to that state's failed state,
+//! with the reason as its `last_error`, on the event stream and in the
+//! API. A hung installer is noticed this way. The time a node entered its
+//! state is stored with it, so a restart of Fulcrum does not restart the
+//! clock. At start-up, nodes left in a step (not a wait) fail at once.
 
 use std::time::Duration;
 
@@ -24,12 +24,46 @@ const MAX_TICK: Duration = Duration::from_secs(30);
 
 /// How long a node may stay in `state`, if it is an in-progress one.
 fn limit(config: &LifecycleConfig, state: ProvisionState) -> Option<u64> {
+    use ProvisionState as S;
     match state {
-        ProvisionState::Verifying => Some(config.verify_timeout_seconds),
-        ProvisionState::Inspecting => Some(config.inspect_timeout_seconds),
-        ProvisionState::Cleaning => Some(config.clean_timeout_seconds),
-        ProvisionState::Deploying => Some(config.deploy_timeout_seconds),
+        S::Verifying | S::Adopting => Some(config.verify_timeout_seconds),
+        S::Inspecting | S::InspectWait => Some(config.inspect_timeout_seconds),
+        S::Cleaning | S::CleanWait | S::Deleting => Some(config.clean_timeout_seconds),
+        S::Deploying | S::WaitCallBack => Some(config.deploy_timeout_seconds),
+        S::Rescuing | S::RescueWait | S::Unrescuing => Some(config.rescue_timeout_seconds),
         _ => None,
+    }
+}
+
+/// Ironic's rule at start-up: a step Fulcrum was carrying out itself when
+/// it stopped cannot resume, so its node goes to the failed state, saying
+/// so. Wait states resume (their clocks run on).
+async fn recover(engine: &Engine) {
+    let stuck: Vec<(String, ProvisionState)> = engine
+        .state
+        .snapshot()
+        .table::<Node>()
+        .iter()
+        .filter(|n| n.provision_state.is_step())
+        .map(|n| (n.name.clone(), n.provision_state))
+        .collect();
+    for (name, state) in stuck {
+        let who = name.clone();
+        let r = engine
+            .write(move |txn, fx| {
+                if txn.world().table::<Node>().get(&name).is_none_or(|n| n.provision_state != state) {
+                    return Ok(());
+                }
+                node::fail_step(txn, &name, format!("Fulcrum stopped during {state}; that step cannot resume"))?;
+                hooks::node_event(txn, NodeEvent::Changed, &name, fx)
+            })
+            .await;
+        match r {
+            Ok(()) => tracing::warn!(node = %who, %state, "a lifecycle step cut short by the last stop has failed"),
+            Err(e) => {
+                tracing::error!(node = %who, error = %Report(&e), "cannot fail a step cut short by the last stop")
+            }
+        }
     }
 }
 
@@ -50,12 +84,14 @@ fn overdue(w: &World, config: &LifecycleConfig, t: u64) -> Vec<(String, Provisio
 
 /// Looks at the nodes every tick until `stop`; fails those past their limit.
 pub(crate) async fn run(engine: Engine, stop: CancellationToken) {
+    recover(&engine).await;
     let config = engine.config.lifecycle.clone();
     let shortest = [
         config.verify_timeout_seconds,
         config.inspect_timeout_seconds,
         config.clean_timeout_seconds,
         config.deploy_timeout_seconds,
+        config.rescue_timeout_seconds,
     ]
     .into_iter()
     .min()

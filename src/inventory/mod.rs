@@ -70,16 +70,6 @@ impl Inventory {
         self.state.write(move |txn| bootenv::create(txn, env)).await
     }
 
-    /// Records a node's hardware report, replacing its last one.
-    pub(crate) async fn report_facts(
-        &self,
-        node: String,
-        facts: serde_json::Map<String, serde_json::Value>,
-    ) -> Result<Arc<facts::Facts>, InventoryError> {
-        let report = facts::Report::new(facts)?;
-        self.state.write(move |txn| facts::report(txn, &node, report, crate::types::time::now())).await
-    }
-
     /// Adds the shipped bootenvs that are missing; returns how many.
     pub(crate) async fn seed_bootenvs(&self, envs: Vec<Bootenv>) -> Result<usize, InventoryError> {
         self.state.write(move |txn| bootenv::seed(txn, envs)).await

@@ -449,8 +449,7 @@ pub(crate) fn rename(txn: &mut Txn<'_>, old: &str, new: &str) -> Result<Arc<Node
     }
     // A machine in these states calls back by the name it booted with
     // (its install's `installed` report, the agent's steps).
-    if matches!(node.provision_state, ProvisionState::Deploying | ProvisionState::Cleaning | ProvisionState::Inspecting)
-    {
+    if node.provision_state.in_progress() {
         return Err(InventoryError::conflict(
             "name",
             format!("node `{old}` is {}: it reports back under its current name", node.provision_state),
@@ -499,7 +498,6 @@ pub(crate) fn set_bootenv(txn: &mut Txn<'_>, name: &str, bootenv: String) -> Res
     update(txn, name, vec![NodeChange::Bootenv(bootenv)])
 }
 
-/// Sets whether the node is alive; returns the node and whether it was.
 /// Records the outcome of an aliveness probe (not a change its node hooks
 /// hear of: aliveness itself changes only through [`set_alive`]).
 pub(crate) fn record_probe(txn: &mut Txn<'_>, name: &str, check: AliveCheck) -> Result<Arc<Node>, InventoryError> {
@@ -508,6 +506,7 @@ pub(crate) fn record_probe(txn: &mut Txn<'_>, name: &str, check: AliveCheck) -> 
     put(txn, node)
 }
 
+/// Sets whether the node is alive; returns the node and whether it was.
 pub(crate) fn set_alive(txn: &mut Txn<'_>, name: &str, alive: bool) -> Result<(Arc<Node>, bool), InventoryError> {
     let mut node = get(txn.world(), name)?;
     let was = node.alive;
@@ -527,15 +526,16 @@ pub(crate) fn provision(txn: &mut Txn<'_>, name: &str, verb: Verb) -> Result<Arc
     }
     // Re-provisioning (deploying, cleaning) gives the machine a new token:
     // whatever held the old one no longer speaks for it.
-    if matches!(to, ProvisionState::Deploying | ProvisionState::Cleaning) {
+    if matches!(to, ProvisionState::Deploying | ProvisionState::Cleaning | ProvisionState::Rescuing) {
         node.token = Secret::random_token();
     }
     let t = now();
     if to != node.provision_state {
         node.provision_since = Some(t);
     }
-    // A verb starts afresh; a failure keeps its reason (see `fail_step`).
-    if !matches!(verb, Verb::Done | Verb::Fail) {
+    // An operator's verb starts afresh; a failure keeps its reason (see
+    // `fail_step`).
+    if verb.is_operator() {
         node.last_error = None;
     }
     node.provision_state = to;

@@ -179,13 +179,15 @@ fn lifecycle_verbs_follow_ironic() {
         curl(None, "PUT", &srv.url(&format!("/api/v1/nodes/{name}/states/provision")), Some(&json!({"target": target})))
     };
     assert_eq!(verb("ready.test.example", "manage").1["provision_state"], "manageable");
-    assert_eq!(verb("ready.test.example", "provide").1["provision_state"], "cleaning");
+    assert_eq!(verb("ready.test.example", "provide").1["provision_state"], "clean wait");
     assert_eq!(verb("ready.test.example", "done").1["provision_state"], "available");
     assert_eq!(verb("new.test.example", "manage").1["provision_state"], "manageable");
     // Inspecting an available node is refused: bulk inspection only touches manageable ones.
     let (code, v) = verb("ready.test.example", "inspect");
     assert_eq!(code, 409, "{v}");
-    assert_eq!(verb("new.test.example", "inspect").1["provision_state"], "inspecting");
+    assert_eq!(v["error"], "cannot inspect a node in state `available`; allowed there: manage, deploy", "{v}");
+    assert_eq!(v["detail"]["field"], "target", "{v}");
+    assert_eq!(verb("new.test.example", "inspect").1["provision_state"], "inspect wait");
     let (_, ready) = curl(None, "GET", &srv.url("/api/v1/nodes?provision_state=available"), None);
     assert_eq!(ready.as_array().unwrap().len(), 1);
 }
@@ -300,7 +302,7 @@ fn a_rename_carries_the_node_and_what_hangs_on_it() {
         n
     };
     assert_eq!(verb("manage")["provision_state"], "manageable", "verifying completes at once");
-    assert_eq!(verb("inspect")["provision_state"], "inspecting");
+    assert_eq!(verb("inspect")["provision_state"], "inspect wait");
     let (got, e) = rename("old.test.example", "new.test.example");
     assert!(got == 409 && e["detail"]["field"] == "name", "while inspecting: {got} {e}");
     verb("done");

@@ -1,8 +1,10 @@
-//! The lifecycle watchdog against the real binary: a node whose installer
-//! never reports back goes from `deploying` to `deploy failed` with the
-//! reason (in the API and on the event stream), a node whose installer
-//! reports in time goes `active` and is left alone, and a restart of
-//! Fulcrum does not restart a node's clock.
+//! The node lifecycle against the real binary: Ironic's verbs and what
+//! Fulcrum does for each (bootenvs, the hand-over to a wait state, the
+//! reports that end them, refusals naming the allowed verbs); the watchdog
+//! (a node whose installer never reports back goes from `wait call-back`
+//! to `deploy failed` with the reason, in the API and on the event stream;
+//! one that reports in time goes `active`; a restart does not restart a
+//! node's clock); and the start-up rule for steps cut short.
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -16,13 +18,20 @@ fn ok(srv: &Server, method: &str, path: &str, body: Option<Value>) -> Value {
     v
 }
 
-/// Takes a new node from enroll to deploying.
+fn verb(srv: &Server, name: &str, target: &str) -> Value {
+    ok(srv, "PUT", &format!("/api/v1/nodes/{name}/states/provision"), Some(json!({"target": target})))
+}
+
+/// Takes a new node from enroll to deploying `ubuntu-24.04`, which hands
+/// it over to its installer at once: `wait call-back`.
 fn deploy(srv: &Server, name: &str) {
-    for target in ["manage", "provide", "done", "deploy"] {
-        ok(srv, "PUT", &format!("/api/v1/nodes/{name}/states/provision"), Some(json!({"target": target})));
+    for target in ["manage", "provide", "done"] {
+        verb(srv, name, target);
     }
+    let body = json!({"target": "deploy", "bootenv": "ubuntu-24.04"});
+    ok(srv, "PUT", &format!("/api/v1/nodes/{name}/states/provision"), Some(body));
     let n = ok(srv, "GET", &format!("/api/v1/nodes/{name}"), None);
-    assert_eq!(n["provision_state"], "deploying", "{n}");
+    assert_eq!((&n["provision_state"], &n["bootenv"]), (&json!("wait call-back"), &json!("ubuntu-24.04")), "{n}");
     assert!(n["provision_since"].as_u64().is_some(), "{n}");
 }
 
@@ -57,16 +66,15 @@ fn a_hung_install_is_failed_by_the_watchdog_and_a_restart_does_not_reset_its_clo
         (n["provision_state"] == "deploy failed").then_some(n)
     });
     let why = hung["last_error"].as_str().unwrap_or_default();
-    assert!(why.contains("deploying took longer than 3 s"), "{hung}");
+    assert!(why.contains("wait call-back took longer than 3 s"), "{hung}");
     let fine = ok(&srv, "GET", "/api/v1/nodes/fine.test.example", None);
     assert_eq!((&fine["provision_state"], &fine["last_error"]), (&json!("active"), &Value::Null), "{fine}");
     let out = events.wait_with_output().expect("events");
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("deploying took longer than 3 s"), "the failure is not on the event stream:\n{text}");
-    // A verb clears the reason.
-    ok(&srv, "PUT", "/api/v1/nodes/hung.test.example/states/provision", Some(json!({"target": "rebuild"})));
-    let n = ok(&srv, "GET", "/api/v1/nodes/hung.test.example", None);
-    assert_eq!((&n["provision_state"], &n["last_error"]), (&json!("deploying"), &Value::Null), "{n}");
+    assert!(text.contains("wait call-back took longer than 3 s"), "the failure is not on the event stream:\n{text}");
+    // A verb clears the reason (rebuild installs the node's bootenv again).
+    let n = verb(&srv, "hung.test.example", "rebuild");
+    assert_eq!((&n["provision_state"], &n["last_error"]), (&json!("wait call-back"), &Value::Null), "{n}");
     let since = n["provision_since"].clone();
 
     // Deploying when Fulcrum stops: the clock is stored with the node, so
@@ -80,4 +88,116 @@ fn a_hung_install_is_failed_by_the_watchdog_and_a_restart_does_not_reset_its_clo
         (n["provision_state"] == "deploy failed").then_some(n)
     });
     assert!(n["last_error"].as_str().unwrap_or_default().contains("longer than 3 s"), "{n}");
+}
+
+#[test]
+fn verbs_act_and_reports_end_the_wait_states() {
+    let (cfg, ports) = loopback_config();
+    let srv = Server::start(&cfg, ports.http, None);
+    ok(&srv, "POST", "/api/v1/networks", Some(loopback_network("admin", 100)));
+    let n = ok(&srv, "POST", "/api/v1/discover", Some(json!({"mac": "52:54:00:64:00:01"})));
+    let name = n["name"].as_str().unwrap().to_string();
+    let token = n["token"].as_str().unwrap().to_string();
+    let state = |v: &Value| (v["provision_state"].clone(), v["bootenv"].clone());
+    let refused = |target: &str, body: Value| {
+        let (code, v) = curl(None, "PUT", &srv.url(&format!("/api/v1/nodes/{name}/states/provision")), Some(&body));
+        assert!(code == 409 || code == 422, "{target}: {code} {v}");
+        v
+    };
+    assert_eq!(state(&verb(&srv, &name, "manage")), (json!("manageable"), json!("discovery")));
+    // Inspect: the agent's image, then its inventory report (with the
+    // node's own token) ends the wait; the node boots from disk again.
+    assert_eq!(state(&verb(&srv, &name, "inspect")), (json!("inspect wait"), json!("discovery")));
+    let v = refused("provide", json!({"target": "provide"}));
+    assert_eq!(
+        v["error"],
+        "cannot provide a node in state `inspect wait`; allowed there: abort (or wait for the step to end)"
+    );
+    let (code, v) = crate::harness::curl_as(
+        None,
+        Some(&token),
+        "POST",
+        &srv.boot_url(&format!("/api/v1/nodes/{name}/inventory")),
+        Some(&json!({"cpus": 4})),
+    );
+    assert_eq!(code, 200, "{v}");
+    let n = ok(&srv, "GET", &format!("/api/v1/nodes/{name}"), None);
+    assert_eq!(state(&n), (json!("manageable"), json!("local")), "{n}");
+    // Provide: cleaning by the agent; an abort fails the clean.
+    assert_eq!(state(&verb(&srv, &name, "provide")), (json!("clean wait"), json!("discovery")));
+    assert_eq!(verb(&srv, &name, "abort")["provision_state"], "clean failed");
+    verb(&srv, &name, "manage");
+    verb(&srv, &name, "provide");
+    assert_eq!(state(&verb(&srv, &name, "done")), (json!("available"), json!("local")));
+    // Deploy names what it installs when the node's own bootenv installs
+    // nothing; refused, nothing moves.
+    let v = refused("deploy", json!({"target": "deploy"}));
+    assert_eq!(v["detail"]["field"], "bootenv", "{v}");
+    let v = refused("deploy", json!({"target": "deploy", "bootenv": "no-such-os"}));
+    assert_eq!(v["detail"]["field"], "bootenv", "{v}");
+    let n = ok(&srv, "GET", &format!("/api/v1/nodes/{name}"), None);
+    assert_eq!(state(&n), (json!("available"), json!("local")), "a refused deploy left a trace: {n}");
+    let body = json!({"target": "deploy", "bootenv": "ubuntu-24.04"});
+    ok(&srv, "PUT", &format!("/api/v1/nodes/{name}/states/provision"), Some(body));
+    // The installer's report ends it, with the node's token (a new one:
+    // deploying re-issues it; the operator's token works too).
+    ok(&srv, "POST", &format!("/api/v1/nodes/{name}/installed"), None);
+    let n = ok(&srv, "GET", &format!("/api/v1/nodes/{name}"), None);
+    assert_eq!(state(&n), (json!("active"), json!("local")), "{n}");
+    // Rescue and back.
+    assert_eq!(state(&verb(&srv, &name, "rescue")), (json!("rescue wait"), json!("discovery")));
+    assert_eq!(verb(&srv, &name, "done")["provision_state"], "rescue");
+    assert_eq!(state(&verb(&srv, &name, "unrescue")), (json!("active"), json!("local")));
+    // Undeploy: deleting, then cleaning by the agent.
+    assert_eq!(state(&verb(&srv, &name, "undeploy")), (json!("clean wait"), json!("discovery")));
+    verb(&srv, &name, "done");
+    // Adopt: a running machine taken over untouched.
+    verb(&srv, &name, "manage");
+    ok(&srv, "PUT", &format!("/api/v1/nodes/{name}/bootenv"), Some(json!({"bootenv": "ubuntu-24.04"})));
+    let n = verb(&srv, &name, "adopt");
+    assert_eq!(n["provision_state"], "active", "{n}");
+    // An unknown state in a filter names the field.
+    let (code, v) = curl(None, "GET", &srv.url("/api/v1/nodes?provision_state=exploded"), None);
+    assert!(code == 400 && v["detail"]["field"] == "provision_state", "{code} {v}");
+    assert!(v["error"].as_str().unwrap().contains("wait call-back"), "{v}");
+    let (_, v) = curl(None, "GET", &srv.url("/api/v1/nodes?provision_state=active"), None);
+    assert_eq!(v.as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn a_step_cut_short_by_a_stop_fails_at_start_and_a_wait_resumes() {
+    use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+    const NODES: TableDefinition<&str, &[u8]> = TableDefinition::new("nodes");
+    let (cfg, ports) = loopback_config();
+    let srv = Server::start(&cfg, ports.http, None);
+    ok(&srv, "POST", "/api/v1/networks", Some(loopback_network("admin", 101)));
+    for (i, n) in ["step", "wait"].iter().enumerate() {
+        let name = format!("{n}.test.example");
+        ok(&srv, "POST", "/api/v1/nodes", Some(json!({"name": name, "macs": [format!("52:54:00:65:00:{i:02x}")]})));
+        verb(&srv, &name, "manage");
+        verb(&srv, &name, "provide");
+    }
+    let (_, dir) = srv.stop();
+    // As if Fulcrum had been killed in the middle of its own step: only a
+    // torn process leaves a node in one (each step is one transaction).
+    {
+        let db = redb::Database::create(dir.path().join("data/fulcrum.redb")).expect("open the store");
+        let tx = db.begin_write().expect("begin");
+        {
+            let mut t = tx.open_table(NODES).expect("nodes");
+            let raw = t.get("step.test.example").expect("get").expect("the node").value().to_vec();
+            let mut node: Value = serde_json::from_slice(&raw).expect("json");
+            node["provision_state"] = json!("rescuing");
+            t.insert("step.test.example", node.to_string().as_bytes()).expect("put");
+        }
+        tx.commit().expect("commit");
+    }
+    let srv = Server::start_in(dir, &cfg, ports.http, None);
+    let n = wait_for(Duration::from_secs(10), "the cut-short step failed", || {
+        let n = ok(&srv, "GET", "/api/v1/nodes/step.test.example", None);
+        (n["provision_state"] == "rescue failed").then_some(n)
+    });
+    assert!(n["last_error"].as_str().unwrap_or_default().contains("Fulcrum stopped during rescuing"), "{n}");
+    let w = ok(&srv, "GET", "/api/v1/nodes/wait.test.example", None);
+    assert_eq!(w["provision_state"], "clean wait", "a wait state resumes: {w}");
 }

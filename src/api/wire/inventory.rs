@@ -275,9 +275,13 @@ pub(crate) struct AliveReport {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ProvisionTarget {
-    /// A verb: manage, inspect, provide, deploy, rebuild, undeploy, abort,
-    /// done, fail.
+    /// A verb: manage, inspect, provide, deploy, rebuild, undeploy,
+    /// rescue, unrescue, adopt, abort; or a report: wait, done, fail.
     pub(crate) target: String,
+    /// For deploy and rebuild: the bootenv to install (default: the
+    /// node's own, unless that is `local` or the discovery image).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) bootenv: Option<String>,
 }
 
 /// `POST /api/v1/discover`, from the discovery image.

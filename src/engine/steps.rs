@@ -1,0 +1,126 @@
+//! What Fulcrum does when a node enters a lifecycle step (Ironic's
+//! conductor, in one transaction with the verb): the bootenv the machine
+//! must boot, a reboot after the commit (when the node has a power
+//! driver), and the hand-over to the wait state in which the machine does
+//! the work and reports back. A step that ends in a stable state leaves the
+//! node booting from its disk.
+//!
+//! - inspect: the discovery image (the agent), then `inspect wait` until
+//!   its inventory report;
+//! - provide, and undeploy after `deleting`: the discovery image, then
+//!   `clean wait` until the clean is reported done;
+//! - deploy, rebuild: the bootenv to install (given with the verb, or the
+//!   node's own when it is neither `local` nor the discovery image), then
+//!   `wait call-back` until the installer's `installed` report;
+//! - rescue: the discovery image as the rescue system, then `rescue wait`;
+//!   unrescue: back to the disk;
+//! - adopt: nothing is touched; the node is `active` at once.
+//!
+//! Verifying completes at once: credentials are checked when a power
+//! driver uses them.
+
+use std::sync::Arc;
+
+use super::error::EngineError;
+use super::hooks::{Effect, Effects};
+use crate::inventory::lifecycle::{ProvisionState, Verb};
+use crate::inventory::node::{self, Node};
+use crate::state::Txn;
+use crate::types::field::Refuse;
+
+/// The bootenv of a node that boots from its disk (shipped).
+pub(crate) const LOCAL_BOOTENV: &str = "local";
+
+/// The bootenvs a step may need.
+pub(crate) struct Bootenvs<'a> {
+    /// The agent's image: inspection, cleaning, rescue.
+    pub(crate) agent: &'a str,
+    /// What deploy or rebuild installs, when the verb names it.
+    pub(crate) deploy: Option<String>,
+}
+
+fn get(txn: &Txn<'_>, name: &str) -> Result<Arc<Node>, EngineError> {
+    txn.world().table::<Node>().get(name).cloned().ok_or_else(|| EngineError::not_found("node", name))
+}
+
+/// Applies `verb` (an operator's, or a report) and carries out the step it
+/// starts, all in the caller's transaction.
+pub(crate) fn apply(
+    txn: &mut Txn<'_>,
+    name: &str,
+    verb: Verb,
+    envs: &Bootenvs<'_>,
+    fx: &mut Effects,
+) -> Result<Arc<Node>, EngineError> {
+    let before = get(txn, name)?;
+    // What deploy installs is settled before anything moves.
+    let install = match (verb, before.provision_state.apply(verb)) {
+        (Verb::Deploy | Verb::Rebuild, Ok(ProvisionState::Deploying)) => Some(install_bootenv(&before, envs)?),
+        _ => None,
+    };
+    let node = node::provision(txn, name, verb)?;
+    carry_out(txn, &node, before.provision_state, install, envs, fx)
+}
+
+fn install_bootenv(node: &Node, envs: &Bootenvs<'_>) -> Result<String, EngineError> {
+    if let Some(b) = &envs.deploy {
+        return Ok(b.clone());
+    }
+    if node.bootenv != LOCAL_BOOTENV && node.bootenv != envs.agent {
+        return Ok(node.bootenv.clone());
+    }
+    Err(EngineError::invalid(
+        "bootenv",
+        format!("name the bootenv to deploy (the node's own is `{}`, which installs nothing)", node.bootenv),
+    ))
+}
+
+fn boot(txn: &mut Txn<'_>, node: &Node, bootenv: &str, fx: &mut Effects) -> Result<(), EngineError> {
+    node::set_bootenv(txn, &node.name, bootenv.to_string())?;
+    if node.power.is_some() {
+        fx.push(Effect::Reboot { node: node.name.clone() });
+    }
+    Ok(())
+}
+
+fn carry_out(
+    txn: &mut Txn<'_>,
+    node: &Node,
+    from: ProvisionState,
+    install: Option<String>,
+    envs: &Bootenvs<'_>,
+    fx: &mut Effects,
+) -> Result<Arc<Node>, EngineError> {
+    use ProvisionState as S;
+    let name = node.name.as_str();
+    match node.provision_state {
+        S::Inspecting | S::Cleaning | S::Rescuing => {
+            boot(txn, node, envs.agent, fx)?;
+            node::provision(txn, name, Verb::Wait)?;
+        }
+        S::Deploying => {
+            let bootenv = install.unwrap_or_else(|| node.bootenv.clone());
+            boot(txn, node, &bootenv, fx)?;
+            node::provision(txn, name, Verb::Wait)?;
+        }
+        S::Deleting => {
+            node::provision(txn, name, Verb::Done)?;
+            let cleaning = get(txn, name)?;
+            boot(txn, &cleaning, envs.agent, fx)?;
+            node::provision(txn, name, Verb::Wait)?;
+        }
+        S::Unrescuing => {
+            boot(txn, node, LOCAL_BOOTENV, fx)?;
+            node::provision(txn, name, Verb::Done)?;
+        }
+        S::Adopting => {
+            node::provision(txn, name, Verb::Done)?;
+        }
+        // A step that ended well: the machine boots from its disk.
+        S::Manageable | S::Available | S::Active if from.in_progress() && node.bootenv != LOCAL_BOOTENV => {
+            node::set_bootenv(txn, name, LOCAL_BOOTENV.to_string())?;
+        }
+        _ => {}
+    }
+    get(txn, name)
+}
