@@ -166,7 +166,7 @@ fn verbs_act_and_reports_end_the_wait_states() {
 
 #[test]
 fn a_step_cut_short_by_a_stop_fails_at_start_and_a_wait_resumes() {
-    use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+    use redb::{ReadableTable, TableDefinition};
     const NODES: TableDefinition<&str, &[u8]> = TableDefinition::new("nodes");
     let (cfg, ports) = loopback_config();
     let srv = Server::start(&cfg, ports.http, None);
