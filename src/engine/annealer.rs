@@ -17,6 +17,13 @@
 //! left marked running by a killed process get this at the next start-up;
 //! runs cut short by a shutdown get it before the process exits.
 //!
+//! Aliveness (seed 001): before a jig that acts on its node over SSH, the
+//! node is probed (ping, then an SSH login). A node that fails gets no
+//! jig: the run is recorded as `unreachable`, the node marked not alive
+//! (its noderoles back to TODO or BLOCKED, every descendant BLOCKED, its
+//! node hooks told), and the noderole waits for it. A node that reported
+//! in after the probe began is not marked dead by it.
+//!
 //! Every worker belongs to the annealer's task tracker: at shutdown the
 //! annealer stops claiming, lets running jigs finish for
 //! `engine.shutdown_grace_seconds`, then stops the rest (their local
@@ -24,7 +31,7 @@
 //! them as interrupted, and returns only when every worker has.
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -35,7 +42,7 @@ use tokio_util::task::TaskTracker;
 
 use super::error::EngineError;
 use super::graph;
-use super::hooks::{self, merged_attribs, run_data, Effects};
+use super::hooks::{self, merged_attribs, run_data, Effects, NodeEvent};
 use super::jigs::{self, Job};
 use super::model::{Deployment, DeploymentState, NodeRole, NrEvent, NrState, Outcome, Role, RoleFlag, Run};
 use super::Engine;
@@ -145,6 +152,13 @@ pub(crate) fn complete(txn: &mut Txn<'_>, job: &Job, out: jigs::Outcome, fx: &mu
         None => out.log.clone(),
     };
     txn.put(run)?;
+    // A node changed since the probe began (it reported alive again, say)
+    // is not judged by that probe.
+    let probed_at = out.probe.as_ref().map(|c| c.at);
+    let fresher = |txn: &Txn<'_>| {
+        txn.world().table::<Node>().get(&job.node).is_some_and(|n| probed_at.is_some_and(|at| n.updated_at >= at))
+    };
+    let stale = fresher(txn);
     if let Some(check) = out.probe {
         if txn.world().table::<Node>().contains(&job.node) {
             node::record_probe(txn, &job.node, check)?;
@@ -158,7 +172,11 @@ pub(crate) fn complete(txn: &mut Txn<'_>, job: &Job, out: jigs::Outcome, fx: &mu
     if unreachable {
         // Seed 001: a node that fails the test is dead, and its noderoles
         // (this one too: its jig never ran) wait for it to come back.
-        hooks::set_alive(txn, &job.node, false, fx)?;
+        let was_alive = txn.world().table::<Node>().get(&job.node).is_some_and(|n| n.alive);
+        if was_alive && !stale {
+            hooks::set_alive(txn, &job.node, false, fx)?;
+            hooks::node_event(txn, NodeEvent::Changed, &job.node, fx)?;
+        }
         let nr = super::ops::noderole(txn.world(), job.noderole)?;
         let r = graph::ready(txn.world(), &nr);
         graph::transition(txn, job.noderole, NrEvent::Requeue { ready: r }, fx)?;
@@ -171,8 +189,10 @@ pub(crate) fn complete(txn: &mut Txn<'_>, job: &Job, out: jigs::Outcome, fx: &mu
     }
 }
 
-/// Applies the crash rule to one run still marked running.
-fn interrupt(txn: &mut Txn<'_>, run_id: u64, why: &str, fx: &mut Effects) -> Result<(), EngineError> {
+/// Applies the crash rule to one run still marked running. `started`:
+/// whether its jig may have begun (false while its node was being probed:
+/// then even a destructive role did nothing, and is simply run again).
+fn interrupt(txn: &mut Txn<'_>, run_id: u64, why: &str, started: bool, fx: &mut Effects) -> Result<(), EngineError> {
     let Some(mut run) = txn.world().table::<Run>().get(&run_id).map(|r| (**r).clone()) else { return Ok(()) };
     if run.outcome != Outcome::Running {
         return Ok(());
@@ -187,7 +207,7 @@ fn interrupt(txn: &mut Txn<'_>, run_id: u64, why: &str, fx: &mut Effects) -> Res
         return Ok(());
     }
     let destructive = txn.world().table::<Role>().get(&nr.role).is_some_and(|r| r.has(RoleFlag::Destructive));
-    if destructive {
+    if destructive && started {
         graph::failed(txn, noderole, "interrupted run of a destructive role; retry it to run again".into(), fx)
     } else {
         let r = graph::ready(txn.world(), &nr);
@@ -199,7 +219,7 @@ fn interrupt(txn: &mut Txn<'_>, run_id: u64, why: &str, fx: &mut Effects) -> Res
 pub(crate) fn recover(txn: &mut Txn<'_>, fx: &mut Effects) -> Result<usize, EngineError> {
     let stale: Vec<u64> = txn.world().table::<Run>().running().map(|r| r.id).collect();
     for id in &stale {
-        interrupt(txn, *id, "Fulcrum stopped during this run", fx)?;
+        interrupt(txn, *id, "Fulcrum stopped during this run", true, fx)?;
     }
     Ok(stale.len())
 }
@@ -222,11 +242,15 @@ struct Crew {
 async fn worker(engine: Engine, first: Job, crew: Crew) {
     let mut next = Some(first);
     while let Some(job) = next.take() {
+        let started = AtomicBool::new(false);
         let out = tokio::select! {
-            out = jigs::execute(&job, &engine.jigs) => out,
+            out = jigs::execute(&job, &engine.jigs, &started) => out,
             () = crew.interrupt.cancelled() => {
                 let run = job.run_id;
-                let r = engine.write(move |txn, fx| interrupt(txn, run, "Fulcrum was stopped during this run", fx)).await;
+                let started = started.load(Ordering::SeqCst);
+                let r = engine
+                    .write(move |txn, fx| interrupt(txn, run, "Fulcrum was stopped during this run", started, fx))
+                    .await;
                 if let Err(e) = r {
                     tracing::error!(run, error = %Report(&e), "cannot record an interrupted run; the next start will");
                 }

@@ -32,7 +32,14 @@ pub(crate) enum NodeEvent {
 /// Something to do to a machine once the transaction has committed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Effect {
-    Reboot { node: String },
+    Reboot {
+        node: String,
+    },
+    /// The node gets a new OS, with a new SSH host key: forget the old one
+    /// so that the aliveness probe and SSH jigs accept the new one.
+    ForgetHostKey {
+        node: String,
+    },
 }
 
 /// Effects collected during a transaction.

@@ -6,14 +6,17 @@
 //!   node over SSH with the system `ssh`. The run's input JSON (node, role,
 //!   deployment, merged attributes, parents' wall data, and `data`: those
 //!   merged with every ancestor's wall, nearest first) is on stdin and in
-//!   the file `$FULCRUM_INPUT_FILE`; `data` is also in environment
-//!   variables (`FULCRUM_ATTR_<NAME>`). Output: stdout and stderr become the
+//!   the file `$FULCRUM_INPUT_FILE`; the merged attributes (the
+//!   operator's, never a node's wall data) are also environment variables
+//!   (`FULCRUM_ATTR_<NAME>`). Before a script that runs on the node, the
+//!   node is probed (ping, then an SSH login); one that fails gets no run. Output: stdout and stderr become the
 //!   run log; the last stdout line, if it is a JSON object, is merged into
 //!   the noderole's wall data. Exit status 0 = success. A run over the
 //!   role's timeout is killed and fails with that reason.
 
 use std::net::IpAddr;
 use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -24,6 +27,7 @@ use super::model::{Attribs, JigKind, Role};
 use crate::net::probe;
 use crate::net::ssh::{self, SshOptions};
 use crate::types::probe::AliveCheck;
+use crate::types::report::Report;
 use crate::types::time::now;
 
 /// Everything a jig needs, captured when the run was claimed.
@@ -56,9 +60,7 @@ impl Outcome {
     pub(crate) fn unreachable(&self) -> bool {
         self.probe.as_ref().is_some_and(|p| !p.result.answered())
     }
-}
 
-impl Outcome {
     fn fail(log: String, error: String) -> Outcome {
         Outcome { ok: false, wall: Attribs::new(), log, error: Some(error), probe: None }
     }
@@ -80,8 +82,13 @@ fn acts_on_node(job: &Job) -> bool {
     job.role.jig == JigKind::Script && !job.role.local
 }
 
-/// Runs a job's jig to completion (or timeout).
-pub(crate) async fn execute(job: &Job, settings: &Settings) -> Outcome {
+/// Runs a job's jig to completion (or timeout). Before a jig that acts on
+/// the node over SSH, the node is probed (ping, then a login); a node that
+/// fails gets no jig, and the outcome says so ([`Outcome::unreachable`]).
+/// `started` is set once the jig itself begins: a run stopped before that
+/// did nothing on the node. The probe's time is not counted in the role's
+/// timeout.
+pub(crate) async fn execute(job: &Job, settings: &Settings, started: &AtomicBool) -> Outcome {
     if job.role.jig == JigKind::Script && job.role.local && !settings.allow_local_scripts {
         // A role stored before the setting was turned off, say.
         let why = "scripts on the admin node are off (engine.allow_local_scripts)";
@@ -98,8 +105,15 @@ pub(crate) async fn execute(job: &Job, settings: &Settings) -> Outcome {
     let mut probe = None;
     if let (Some(wait), true, Some(ip)) = (settings.probe, acts_on_node(job), job.node_ip.as_deref()) {
         if let Ok(address) = ip.parse::<IpAddr>() {
-            let result = probe::probe(address, ssh, wait).await;
-            let check = AliveCheck { at: now(), address, result };
+            let began = now();
+            let result = match probe::probe(address, ssh, wait).await {
+                Ok(r) => r,
+                Err(e) => {
+                    let why = format!("cannot probe the node: {}", Report(&e));
+                    return Outcome::fail(format!("{why}\n"), why);
+                }
+            };
+            let check = AliveCheck { at: began, address, result };
             if let Some(why) = check.result.why() {
                 let log = format!("aliveness probe of {address}: {why}; the node is marked not alive\n");
                 return Outcome { probe: Some(check), ..Outcome::fail(log, why) };
@@ -107,6 +121,7 @@ pub(crate) async fn execute(job: &Job, settings: &Settings) -> Outcome {
             probe = Some(check);
         }
     }
+    started.store(true, Ordering::SeqCst);
     let limit = Duration::from_secs(job.role.timeout_seconds);
     let outcome = match tokio::time::timeout(limit, run(job, ssh)).await {
         Ok(outcome) => outcome,
@@ -161,7 +176,7 @@ fn environment(job: &Job) -> Vec<(String, String)> {
         ("FULCRUM_NODEROLE".to_string(), job.noderole.to_string()),
         ("FULCRUM_RUN".to_string(), job.run_id.to_string()),
     ];
-    if let Some(Value::Object(attrs)) = job.input.get("data") {
+    if let Some(Value::Object(attrs)) = job.input.get("attribs") {
         for (k, v) in attrs {
             env.push((env_name(k), env_value(v)));
         }
@@ -255,7 +270,7 @@ mod tests {
             node: "n1.x".into(),
             node_ip: Some("127.0.0.1".into()),
             role,
-            input: serde_json::json!({"attribs": {"port": 8080, "web-name": "w"}, "data": {"port": 8080, "web-name": "w"}, "parents": []}),
+            input: serde_json::json!({"attribs": {"port": 8080, "web-name": "w"}, "parents": []}),
             skip: false,
         }
     }
@@ -266,15 +281,40 @@ mod tests {
             "read -r input; echo \"env $FULCRUM_ATTR_PORT $FULCRUM_ATTR_WEB_NAME $FULCRUM_NODE\"; echo \"$input\" | grep -q '\"port\":8080' || exit 3; echo '{\"address\": \"10.0.0.5\"}'",
             true,
         );
-        let out = execute(&j, &Settings { allow_local_scripts: true, ..Settings::default() }).await;
+        let out =
+            execute(&j, &Settings { allow_local_scripts: true, ..Settings::default() }, &AtomicBool::new(false)).await;
         assert!(out.ok, "{out:?}");
         assert!(out.log.contains("env 8080 w n1.x"), "{}", out.log);
         assert_eq!(out.wall.get("address"), Some(&serde_json::json!("10.0.0.5")));
     }
 
     #[tokio::test]
+    async fn only_jigs_that_act_on_the_node_probe_it() {
+        // The probe would fail (nothing answers SSH at this address within
+        // the limit), so a probed job could not succeed.
+        let settings =
+            Settings { allow_local_scripts: true, probe: Some(Duration::from_secs(1)), ..Settings::default() };
+        let mut j = job("echo local", true);
+        j.node_ip = Some("192.0.2.1".into());
+        let started = AtomicBool::new(false);
+        let out = execute(&j, &settings, &started).await;
+        assert!(out.ok && out.probe.is_none() && started.load(Ordering::SeqCst), "{out:?}");
+        for kind in [JigKind::Noop, JigKind::Test] {
+            let mut j = j.clone();
+            j.role.jig = kind;
+            j.role.local = false;
+            let out = execute(&j, &settings, &AtomicBool::new(false)).await;
+            assert!(out.ok && out.probe.is_none(), "{kind:?}: {out:?}");
+        }
+        let mut skipped = job("exit 1", false);
+        skipped.skip = true;
+        let out = execute(&skipped, &settings, &AtomicBool::new(false)).await;
+        assert!(out.ok && out.probe.is_none(), "{out:?}");
+    }
+
+    #[tokio::test]
     async fn local_scripts_run_only_where_allowed() {
-        let out = execute(&job("echo ran", true), &Settings::default()).await;
+        let out = execute(&job("echo ran", true), &Settings::default(), &AtomicBool::new(false)).await;
         assert!(!out.ok && out.error.as_deref().unwrap_or("").contains("engine.allow_local_scripts"), "{out:?}");
         assert!(!out.log.contains("ran"));
     }
@@ -284,11 +324,17 @@ mod tests {
         let out = execute(
             &job("echo oops >&2; exit 4", true),
             &Settings { allow_local_scripts: true, ..Settings::default() },
+            &AtomicBool::new(false),
         )
         .await;
         assert!(!out.ok && out.error.as_deref().unwrap_or("").contains("exit status: 4"), "{out:?}");
         assert!(out.log.contains("oops"));
-        let out = execute(&job("sleep 30", true), &Settings { allow_local_scripts: true, ..Settings::default() }).await;
+        let out = execute(
+            &job("sleep 30", true),
+            &Settings { allow_local_scripts: true, ..Settings::default() },
+            &AtomicBool::new(false),
+        )
+        .await;
         assert_eq!(out.error.as_deref(), Some("timed out after 2 s"));
     }
 }

@@ -11,6 +11,7 @@ use super::model::{NodeRole, Run};
 use crate::inventory::node::Node;
 use crate::state::store::{Batch, StoreError};
 use crate::state::{Record, Store};
+use crate::types::time::now;
 
 /// Version 2 -> 3: the engine's part of it ([`succeeded_runs`]) and the
 /// lifecycle's: nodes that version 2 left in `inspecting`, `cleaning` or
@@ -35,6 +36,8 @@ fn waits(store: &dyn Store) -> Result<Batch, StoreError> {
             _ => return Ok(()),
         };
         fields.insert("provision_state".into(), Value::from(wait));
+        // Version 2 kept no entry time: the watchdog's clock starts now.
+        fields.entry("provision_since").or_insert_with(|| Value::from(now()));
         batch.put(Node::TABLE, key.to_string(), Arc::from(node.to_string()));
         Ok(())
     })?;
@@ -42,27 +45,45 @@ fn waits(store: &dyn Store) -> Result<Batch, StoreError> {
 }
 
 /// Version 2 -> 3: each noderole gets `succeeded_runs`, counted from its
-/// stored runs (succeeded or skipped). Version 2 skipped a destructive
-/// role's jig after any run, so without this count an upgraded node would
-/// run its one-time work again; a noderole that is ACTIVE with no run on
-/// record (runs written before runs were kept) counts one.
+/// stored runs: every `succeeded` one, and a `skipped` one only after a
+/// `succeeded` one (version 2 also skipped after a failure, the very
+/// defect this count ends). A run counts only when its node, role and
+/// deployment are the noderole's (ids of deleted noderoles are reused). A
+/// noderole that is ACTIVE with no run on record counts one.
 fn succeeded_runs(store: &dyn Store) -> Result<Batch, StoreError> {
-    let mut done: HashMap<u64, u32> = HashMap::new();
+    /// A stored run: its id, (node, role, deployment), outcome.
+    type Past = (u64, (String, String, String), String);
+    let text = |v: &Value, k: &str| v[k].as_str().unwrap_or_default().to_string();
+    let binding = |v: &Value| (text(v, "node"), text(v, "role"), text(v, "deployment"));
+    let mut runs: HashMap<u64, Vec<Past>> = HashMap::new();
     store.scan(Run::TABLE, &mut |key, value| {
         let run = row(Run::TABLE, key, value)?;
-        let counts = matches!(run["outcome"].as_str(), Some("succeeded" | "skipped"));
-        if let (true, Some(nr)) = (counts, run["noderole"].as_u64()) {
-            *done.entry(nr).or_default() += 1;
+        if let (Some(id), Some(nr)) = (run["id"].as_u64(), run["noderole"].as_u64()) {
+            runs.entry(nr).or_default().push((id, binding(&run), text(&run, "outcome")));
         }
         Ok(())
     })?;
     let mut batch = Batch::default();
     store.scan(NodeRole::TABLE, &mut |key, value| {
         let mut nr = row(NodeRole::TABLE, key, value)?;
+        let own_binding = binding(&nr);
+        let active = nr["state"].as_str() == Some("active");
+        let mut own: Vec<&Past> = nr["id"]
+            .as_u64()
+            .and_then(|i| runs.get(&i))
+            .map(|r| r.iter().filter(|p| p.1 == own_binding).collect())
+            .unwrap_or_default();
+        own.sort_by_key(|p| p.0);
+        // Active with no run on record (runs written before runs were kept).
+        let mut n = u32::from(active && own.is_empty());
+        for (_, _, outcome) in own {
+            match outcome.as_str() {
+                "succeeded" => n += 1,
+                "skipped" if n > 0 => n += 1,
+                _ => {}
+            }
+        }
         let Some(fields) = nr.as_object_mut() else { return Ok(()) };
-        let id = fields.get("id").and_then(Value::as_u64);
-        let active = fields.get("state").and_then(Value::as_str) == Some("active");
-        let n = id.and_then(|i| done.get(&i).copied()).unwrap_or(0).max(u32::from(active));
         fields.insert("succeeded_runs".into(), Value::from(n));
         batch.put(NodeRole::TABLE, key.to_string(), Arc::from(nr.to_string()));
         Ok(())
@@ -107,7 +128,11 @@ mod tests {
     }
 
     fn run(id: u64, noderole: u64, outcome: &str) -> (String, String) {
-        let v = serde_json::json!({"id": id, "noderole": noderole, "node": "n", "role": "r", "deployment": "d",
+        run_on(id, noderole, "n", outcome)
+    }
+
+    fn run_on(id: u64, noderole: u64, node: &str, outcome: &str) -> (String, String) {
+        let v = serde_json::json!({"id": id, "noderole": noderole, "node": node, "role": "r", "deployment": "d",
             "outcome": outcome, "started_ms": 1, "ended_ms": 2});
         (format!("{id:020}"), v.to_string())
     }
@@ -122,6 +147,8 @@ mod tests {
                     noderole(2, "active", 3),
                     noderole(3, "active", 0),
                     noderole(4, "todo", 0),
+                    noderole(5, "active", 2),
+                    noderole(6, "todo", 0),
                 ],
             ),
             (
@@ -132,6 +159,11 @@ mod tests {
                     run(12, 2, "succeeded"),
                     run(13, 2, "skipped"),
                     run(14, 4, "interrupted"),
+                    // Version 2's defect: failed, then skipped on retry.
+                    run(15, 5, "failed"),
+                    run(16, 5, "skipped"),
+                    // A deleted noderole's run; its id was reused on another node.
+                    run_on(17, 6, "gone", "succeeded"),
                 ],
             ),
         ]));
@@ -144,7 +176,7 @@ mod tests {
                 (nr.id, nr.succeeded_runs)
             })
             .collect();
-        assert_eq!(got, BTreeMap::from([(1, 0), (2, 2), (3, 1), (4, 0)]));
+        assert_eq!(got, BTreeMap::from([(1, 0), (2, 2), (3, 1), (4, 0), (5, 0), (6, 0)]));
     }
 
     #[test]
@@ -166,5 +198,6 @@ mod tests {
         assert_eq!(got["b"]["provision_state"], "clean wait");
         assert_eq!(got["c"]["provision_state"], "inspect wait");
         assert_eq!(got["a"]["extra"], 1, "other fields are kept");
+        assert!(got["a"]["provision_since"].as_u64().is_some(), "the watchdog's clock starts: {got:?}");
     }
 }

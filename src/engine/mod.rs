@@ -48,6 +48,7 @@ pub(crate) use error::EngineError;
 
 use crate::config::Config;
 use crate::inventory::node::Node;
+use crate::net::probe;
 use crate::net::ssh::SshOptions;
 use crate::power::{self, Target};
 use crate::state::{Schema, State, Txn};
@@ -131,7 +132,13 @@ impl Engine {
     /// Starts the post-commit effects as tasks of the engine.
     fn carry_out(&self, effects: Effects) {
         for effect in effects {
-            let Effect::Reboot { node } = effect;
+            let node = match effect {
+                Effect::Reboot { node } => node,
+                Effect::ForgetHostKey { node } => {
+                    self.forget_host_key(&node);
+                    continue;
+                }
+            };
             let Some(n) = self.state.snapshot().table::<Node>().get(&node).cloned() else { continue };
             if let Err(e) = self.permits_power(n.power.as_ref()) {
                 tracing::warn!(node = %n.name, error = %e, "reboot after commit refused");
@@ -149,6 +156,19 @@ impl Engine {
                 }
             });
         }
+    }
+
+    /// Forgets the node's SSH host key in Fulcrum's known-hosts file, as
+    /// a task of the engine.
+    fn forget_host_key(&self, node: &str) {
+        let Some(ip) = self.state.snapshot().table::<Node>().get(node).and_then(|n| n.ipv4) else { return };
+        let Some(known_hosts) = self.jigs.ssh.known_hosts.clone() else { return };
+        let node = node.to_string();
+        self.effects.spawn(async move {
+            if let Err(e) = probe::forget_host_key(&known_hosts, ip.into()).await {
+                tracing::warn!(%node, error = %Report(&e), "cannot forget the node's old SSH host key");
+            }
+        });
     }
 
     /// Waits for the post-commit effects in flight (up to the shutdown

@@ -10,8 +10,9 @@
 //! - provide, and undeploy after `deleting`: the discovery image, then
 //!   `clean wait` until the clean is reported done;
 //! - deploy, rebuild: the bootenv to install (given with the verb, or the
-//!   node's own when it is neither `local` nor the discovery image), then
-//!   `wait call-back` until the installer's `installed` report;
+//!   node's own when it is neither `local` nor the discovery image), its
+//!   old SSH host key forgotten, then `wait call-back` until the
+//!   installer's `installed` report;
 //! - rescue: the discovery image as the rescue system, then `rescue wait`;
 //!   unrescue: back to the disk;
 //! - adopt: nothing is touched; the node is `active` at once.
@@ -101,6 +102,7 @@ fn carry_out(
         S::Deploying => {
             let bootenv = install.unwrap_or_else(|| node.bootenv.clone());
             boot(txn, node, &bootenv, fx)?;
+            fx.push(Effect::ForgetHostKey { node: name.to_string() });
             node::provision(txn, name, Verb::Wait)?;
         }
         S::Deleting => {
@@ -121,6 +123,18 @@ fn carry_out(
             node::set_bootenv(txn, name, LOCAL_BOOTENV.to_string())?;
         }
         _ => {}
+    }
+    get(txn, name)
+}
+
+/// The node's step or wait failed (the watchdog, or a stop that cut a step
+/// short): it goes to the failed state with `reason`, and boots from its
+/// disk, so that a machine rebooting meanwhile does not run half an
+/// install, clean or rescue again.
+pub(crate) fn fail(txn: &mut Txn<'_>, name: &str, reason: String) -> Result<Arc<Node>, EngineError> {
+    let node = node::fail_step(txn, name, reason)?;
+    if node.bootenv != LOCAL_BOOTENV {
+        node::set_bootenv(txn, name, LOCAL_BOOTENV.to_string())?;
     }
     get(txn, name)
 }

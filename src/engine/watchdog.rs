@@ -4,17 +4,19 @@
 //! with the reason as its `last_error`, on the event stream and in the
 //! API. A hung installer is noticed this way. The time a node entered its
 //! state is stored with it, so a restart of Fulcrum does not restart the
-//! clock. At start-up, nodes left in a step (not a wait) fail at once.
+//! clock. At start-up, nodes left in a step (not a wait) fail at once. A
+//! failed node boots from its disk (`local`).
 
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
 use super::hooks::{self, NodeEvent};
+use super::steps;
 use super::Engine;
 use crate::config::LifecycleConfig;
 use crate::inventory::lifecycle::ProvisionState;
-use crate::inventory::node::{self, Node};
+use crate::inventory::node::Node;
 use crate::state::World;
 use crate::types::report::Report;
 use crate::types::time::now;
@@ -54,7 +56,7 @@ async fn recover(engine: &Engine) {
                 if txn.world().table::<Node>().get(&name).is_none_or(|n| n.provision_state != state) {
                     return Ok(());
                 }
-                node::fail_step(txn, &name, format!("Fulcrum stopped during {state}; that step cannot resume"))?;
+                steps::fail(txn, &name, format!("Fulcrum stopped during {state}; that step cannot resume"))?;
                 hooks::node_event(txn, NodeEvent::Changed, &name, fx)
             })
             .await;
@@ -113,7 +115,7 @@ pub(crate) async fn run(engine: Engine, stop: CancellationToken) {
                     if !same {
                         return Ok(false);
                     }
-                    node::fail_step(txn, &name, reason)?;
+                    steps::fail(txn, &name, reason)?;
                     hooks::node_event(txn, NodeEvent::Changed, &name, fx)?;
                     Ok(true)
                 })

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 /// One probe of a node, before a jig acted on it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct AliveCheck {
-    /// Unix seconds.
+    /// When it began (unix seconds).
     pub(crate) at: u64,
     /// The address probed.
     pub(crate) address: IpAddr,

@@ -67,13 +67,15 @@ fn a_hung_install_is_failed_by_the_watchdog_and_a_restart_does_not_reset_its_clo
     });
     let why = hung["last_error"].as_str().unwrap_or_default();
     assert!(why.contains("wait call-back took longer than 3 s"), "{hung}");
+    assert_eq!(hung["bootenv"], "local", "a failed deploy must not reinstall at the next boot: {hung}");
     let fine = ok(&srv, "GET", "/api/v1/nodes/fine.test.example", None);
     assert_eq!((&fine["provision_state"], &fine["last_error"]), (&json!("active"), &Value::Null), "{fine}");
     let out = events.wait_with_output().expect("events");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("wait call-back took longer than 3 s"), "the failure is not on the event stream:\n{text}");
     // A verb clears the reason (rebuild installs the node's bootenv again).
-    let n = verb(&srv, "hung.test.example", "rebuild");
+    let body = json!({"target": "rebuild", "bootenv": "ubuntu-24.04"});
+    let n = ok(&srv, "PUT", "/api/v1/nodes/hung.test.example/states/provision", Some(body));
     assert_eq!((&n["provision_state"], &n["last_error"]), (&json!("wait call-back"), &Value::Null), "{n}");
     let since = n["provision_since"].clone();
 

@@ -116,8 +116,8 @@ echo "{\"seen_address\": \"$addr\", \"user\": \"$(id -un)\"}"
     // The aliveness probe (seed 001): before each jig that acts on the
     // node. sshd stops: the node still answers ping, not SSH.
     drop(sshd);
-    let marker = "/tmp/fulcrum-ssh-jig-probe-ran";
-    let _ = std::fs::remove_file(marker);
+    let marker_path = keys.path().join("second-ran");
+    let marker = marker_path.to_str().unwrap();
     api(
         "POST",
         "/api/v1/roles",
@@ -176,6 +176,5 @@ echo "{\"seen_address\": \"$addr\", \"user\": \"$(id -un)\"}"
     );
     assert_eq!(api("GET", &format!("/api/v1/noderoles/{}", nr["id"]), None)["state"], "active");
     assert!(std::path::Path::new(marker).exists(), "the second role's script did not run");
-    let _ = std::fs::remove_file(marker);
     assert_eq!(api("GET", "/api/v1/nodes/box.ssh.test", None)["alive_check"]["result"], "answered");
 }
