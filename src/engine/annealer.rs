@@ -112,7 +112,11 @@ pub(crate) fn claim(txn: &mut Txn<'_>, slots: usize, fx: &mut Effects) -> Result
         let role = (**role).clone();
         let data = input(w, id);
         let nr = graph::transition(txn, id, NrEvent::Start, fx)?;
-        let node_ip = txn.world().table::<Node>().get(&nr.node).and_then(|n| n.ipv4).map(|i| i.to_string());
+        // Its admin address: IPv4, else its IPv6 (on a v6-only network).
+        let w = txn.world();
+        let node_ip = w.table::<Node>().get(&nr.node).and_then(|n| {
+            n.ipv4.map(std::net::IpAddr::V4).or_else(|| n.ipv6(w).map(std::net::IpAddr::V6)).map(|i| i.to_string())
+        });
         let run_id = txn.world().table::<Run>().next_id();
         txn.put(Run {
             id: run_id,

@@ -7,6 +7,8 @@
 
 use std::sync::Arc;
 
+use serde_json::Value;
+
 use super::error::EngineError;
 use super::graph;
 use super::model::{Action, Attribs, Deployment, DeploymentState, NodeRole, Role, RoleFlag, SYSTEM};
@@ -45,20 +47,45 @@ pub(crate) enum Effect {
 /// Effects collected during a transaction.
 pub(crate) type Effects = Vec<Effect>;
 
+/// Merges `from` into `into`, OpenCrowbar's way: objects present on both
+/// sides are merged key by key, all the way down; anything else in `from`
+/// replaces what `into` had.
+pub(crate) fn deep_merge(into: &mut Attribs, from: &Attribs) {
+    for (k, v) in from {
+        match (into.get_mut(k), v) {
+            (Some(Value::Object(old)), Value::Object(new)) => merge_objects(old, new),
+            _ => {
+                into.insert(k.clone(), v.clone());
+            }
+        }
+    }
+}
+
+fn merge_objects(into: &mut serde_json::Map<String, Value>, from: &serde_json::Map<String, Value>) {
+    for (k, v) in from {
+        match (into.get_mut(k), v) {
+            (Some(Value::Object(old)), Value::Object(new)) => merge_objects(old, new),
+            _ => {
+                into.insert(k.clone(), v.clone());
+            }
+        }
+    }
+}
+
 /// Role defaults < deployment attributes (root first, nearest last) <
-/// noderole attributes.
+/// noderole attributes, deep-merged.
 pub(crate) fn merged_attribs(w: &World, nr: &NodeRole) -> Attribs {
     let mut out = w.table::<Role>().get(&nr.role).map(|r| r.attribs.clone()).unwrap_or_default();
     for d in graph::lineage(w, &nr.deployment).iter().rev() {
         if let Some(dep) = w.table::<Deployment>().get(d) {
-            out.extend(dep.attribs.clone());
+            deep_merge(&mut out, &dep.attribs);
         }
     }
-    out.extend(nr.attribs.clone());
+    deep_merge(&mut out, &nr.attribs);
     out
 }
 
-/// The data a run works from, OpenCrowbar's merge with the nearest
+/// The data a run works from, OpenCrowbar's deep merge with the nearest
 /// source winning: the role's defaults, then the deployment chain's
 /// attributes (root first), then the wall data of every ancestor noderole
 /// (farthest first, so a parent overrides a grandparent), then the
@@ -67,16 +94,16 @@ pub(crate) fn run_data(w: &World, nr: &NodeRole) -> Attribs {
     let mut out = w.table::<Role>().get(&nr.role).map(|r| r.attribs.clone()).unwrap_or_default();
     for d in graph::lineage(w, &nr.deployment).iter().rev() {
         if let Some(dep) = w.table::<Deployment>().get(d) {
-            out.extend(dep.attribs.clone());
+            deep_merge(&mut out, &dep.attribs);
         }
     }
     let noderoles = w.table::<NodeRole>();
     for a in graph::ancestors(w, nr.id).iter().rev() {
         if let Some(x) = noderoles.get(a) {
-            out.extend(x.wall.clone());
+            deep_merge(&mut out, &x.wall);
         }
     }
-    out.extend(nr.attribs.clone());
+    deep_merge(&mut out, &nr.attribs);
     out
 }
 

@@ -541,9 +541,19 @@ fn a_run_gets_the_merged_data_of_its_deployment_chain_and_all_its_ancestors() {
         &srv,
         "POST",
         "/api/v1/roles",
-        script_role("base", &[], false, "echo '{\"from_base\": \"base\", \"shared\": \"base\", \"x\": \"base\"}'"),
+        script_role(
+            "base",
+            &[],
+            false,
+            "echo '{\"from_base\": \"base\", \"shared\": \"base\", \"x\": \"base\", \"db\": {\"host\": \"a\", \"port\": 5432}}'",
+        ),
     );
-    ok(&srv, "POST", "/api/v1/roles", script_role("middle", &["base"], false, "echo '{\"shared\": \"middle\"}'"));
+    ok(
+        &srv,
+        "POST",
+        "/api/v1/roles",
+        script_role("middle", &["base"], false, "echo '{\"shared\": \"middle\", \"db\": {\"port\": 6432}}'"),
+    );
     let mut top =
         json!({"name": "top", "jig": "noop", "requires": ["middle"], "attribs": {"x": "role", "role_only": 1}});
     top["attribs"]["y"] = json!("role");
@@ -571,6 +581,8 @@ fn a_run_gets_the_merged_data_of_its_deployment_chain_and_all_its_ancestors() {
     assert_eq!(data["y"], "child", "{data}");
     assert_eq!(data["role_only"], 1, "{data}");
     assert_eq!(data["mine"], true, "{data}");
+    // Objects merge key by key (OpenCrowbar's deep merge).
+    assert_eq!(data["db"], json!({"host": "a", "port": 6432}), "{data}");
     // Wall data of an ancestor is nearer than the role's defaults.
     assert_eq!(data["x"], "base", "{data}");
 }
