@@ -23,6 +23,7 @@ packages=(
   busybox-static cpio xz-utils    # the discovery initrd the QEMU test builds
   systemd                     # systemd-analyze verify
   python3 python3-yaml        # a role script in the engine tests; reading the shipped user-data
+  python3-pip ipmitool        # pyghmi's BMC server (installed below), the IPMI power driver's client
   openssh-client openssh-server  # the script jig over SSH, against an sshd in a namespace
   bind9-dnsutils knot-dnsutils bind9-utils  # dig, kdig, named-checkzone
   knot dnsmasq-base           # a site's secondary (Knot); an upstream resolver and a site DHCP server (dnsmasq)
@@ -49,6 +50,14 @@ if ((${#missing[@]})); then
   fi
   apt-get install -y -qq --no-install-recommends "${missing[@]}"
   rm -f "$policy"
+fi
+
+# pyghmi (PyPI) for the emulated BMC of tests/it/power_ipmi.rs, kept under
+# target/ so that the system Python is left alone.
+pydeps=target/pydeps
+if [[ ! -e $pydeps/pyghmi ]]; then
+  echo "test-all: installing pyghmi into $pydeps"
+  python3 -m pip install --quiet --disable-pip-version-check --target "$pydeps" 'pyghmi==1.6.19'
 fi
 
 # Unit tests and the integration suite (one binary, tests/it; no

@@ -42,6 +42,11 @@ pub(crate) enum Effect {
     ForgetHostKey {
         node: String,
     },
+    /// Check the node's power credentials against its BMC, then end its
+    /// `verifying` step.
+    Verify {
+        node: String,
+    },
 }
 
 /// Effects collected during a transaction.

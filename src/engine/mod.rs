@@ -47,7 +47,8 @@ use tokio_util::task::TaskTracker;
 pub(crate) use error::EngineError;
 
 use crate::config::Config;
-use crate::inventory::node::Node;
+use crate::inventory::lifecycle::{ProvisionState, Verb};
+use crate::inventory::node::{self, Node};
 use crate::net::probe;
 use crate::net::ssh::SshOptions;
 use crate::power::{self, Target};
@@ -138,6 +139,10 @@ impl Engine {
                     self.forget_host_key(&node);
                     continue;
                 }
+                Effect::Verify { node } => {
+                    self.verify(node);
+                    continue;
+                }
             };
             let Some(n) = self.state.snapshot().table::<Node>().get(&node).cloned() else { continue };
             if let Err(e) = self.permits_power(n.power.as_ref()) {
@@ -156,6 +161,44 @@ impl Engine {
                 }
             });
         }
+    }
+
+    /// Asks the node's BMC for its power status and ends its `verifying`
+    /// step with the answer, as a task of the engine.
+    fn verify(&self, node: String) {
+        let Some(n) = self.state.snapshot().table::<Node>().get(&node).cloned() else { return };
+        let target = Target { node: n.name.clone(), ip: n.ipv4, spec: n.power.clone() };
+        let (engine, abandon) = (self.clone(), self.abandon.clone());
+        self.effects.spawn(async move {
+            let answer = tokio::select! {
+                r = power::act(&target, PowerAction::Status, &engine.jigs.ssh) => r,
+                () = abandon.cancelled() => return,
+            };
+            let outcome =
+                answer.map(|_| ()).map_err(|e| format!("the BMC refused the power credentials: {}", Report(&e)));
+            let name = node.clone();
+            let r = engine
+                .write(move |txn, fx| {
+                    let verifying = |t: &Txn<'_>| {
+                        t.world()
+                            .table::<Node>()
+                            .get(&name)
+                            .is_some_and(|n| n.provision_state == ProvisionState::Verifying)
+                    };
+                    if !verifying(txn) {
+                        return Ok(());
+                    }
+                    match outcome {
+                        Ok(()) => node::provision(txn, &name, Verb::Done)?,
+                        Err(why) => node::fail_step(txn, &name, why)?,
+                    };
+                    hooks::node_event(txn, hooks::NodeEvent::Changed, &name, fx)
+                })
+                .await;
+            if let Err(e) = r {
+                tracing::error!(%node, error = %Report(&e), "cannot record the power credential check");
+            }
+        });
     }
 
     /// Forgets the node's SSH host key in Fulcrum's known-hosts file, as

@@ -17,8 +17,10 @@
 //!   unrescue: back to the disk;
 //! - adopt: nothing is touched; the node is `active` at once.
 //!
-//! Verifying completes at once: credentials are checked when a power
-//! driver uses them.
+//! Verifying: an IPMI node's BMC is asked for its power status after the
+//! commit, and the answer ends the step (manageable, or back to enroll
+//! with the BMC's refusal as `last_error`); other nodes are manageable at
+//! once.
 
 use std::sync::Arc;
 
@@ -28,6 +30,7 @@ use crate::inventory::lifecycle::{ProvisionState, Verb};
 use crate::inventory::node::{self, Node};
 use crate::state::Txn;
 use crate::types::field::Refuse;
+use crate::types::power::PowerSpec;
 
 /// The bootenv of a node that boots from its disk (shipped).
 pub(crate) const LOCAL_BOOTENV: &str = "local";
@@ -95,6 +98,14 @@ fn carry_out(
     use ProvisionState as S;
     let name = node.name.as_str();
     match node.provision_state {
+        // A BMC's credentials are checked against it, after the commit;
+        // other drivers' (and no driver) are accepted as they are.
+        S::Verifying if matches!(node.power, Some(PowerSpec::Ipmi { .. })) => {
+            fx.push(Effect::Verify { node: name.to_string() });
+        }
+        S::Verifying => {
+            node::provision(txn, name, Verb::Done)?;
+        }
         S::Inspecting | S::Cleaning | S::Rescuing => {
             boot(txn, node, envs.agent, fx)?;
             node::provision(txn, name, Verb::Wait)?;

@@ -518,12 +518,7 @@ pub(crate) fn set_alive(txn: &mut Txn<'_>, name: &str, alive: bool) -> Result<(A
 /// Moves a node through the provisioning state machine.
 pub(crate) fn provision(txn: &mut Txn<'_>, name: &str, verb: Verb) -> Result<Arc<Node>, InventoryError> {
     let mut node = get(txn.world(), name)?;
-    let mut to = node.provision_state.apply(verb)?;
-    // Credential validation: a node with a power driver has what `manage`
-    // checks; one without is accepted as manually managed.
-    if to == ProvisionState::Verifying {
-        to = to.apply(Verb::Done)?;
-    }
+    let to = node.provision_state.apply(verb)?;
     // Re-provisioning (deploying, cleaning) gives the machine a new token:
     // whatever held the old one no longer speaks for it.
     if matches!(to, ProvisionState::Deploying | ProvisionState::Cleaning | ProvisionState::Rescuing) {

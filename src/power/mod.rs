@@ -2,7 +2,10 @@
 //! - `ssh`: `ssh root@<node> reboot` (the node must be up);
 //! - `command`: an operator-given shell command, run on the admin node with
 //!   `FULCRUM_NODE`, `FULCRUM_NODE_IP` and `FULCRUM_POWER_ACTION` set (wrap
-//!   ipmitool, a PDU, or a VM monitor in it).
+//!   a PDU or a VM monitor in it);
+//! - `ipmi`: IPMI over LAN 2.0 to the node's BMC with Debian's `ipmitool`
+//!   (`-I lanplus`, the password in the environment); a reboot sets the
+//!   next boot to PXE and switches the machine on, or cycles it.
 //!
 //! The engine calls [`act`] only after the commit that decided the action.
 
@@ -14,6 +17,7 @@ use tokio::process::Command;
 
 use crate::net::ssh::{self, SshOptions};
 use crate::types::power::{PowerAction, PowerSpec};
+use crate::types::secret::Secret;
 
 /// How long a driver may take.
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -43,6 +47,27 @@ pub(crate) enum PowerError {
     Failed { status: std::process::ExitStatus, output: String },
 }
 
+/// One ipmitool call; its output, or why it failed.
+async fn ipmi(address: &str, port: u16, user: &str, password: &Secret, args: &[&str]) -> Result<String, PowerError> {
+    let mut c = Command::new("ipmitool");
+    c.args(["-I", "lanplus", "-H", address, "-p", &port.to_string(), "-U", user, "-E"]).args(args);
+    c.env("IPMI_PASSWORD", password.expose()).stdin(Stdio::null()).kill_on_drop(true);
+    run(c).await
+}
+
+async fn run(mut cmd: Command) -> Result<String, PowerError> {
+    let out = tokio::time::timeout(TIMEOUT, cmd.output())
+        .await
+        .map_err(|_| PowerError::TimedOut)?
+        .map_err(PowerError::Spawn)?;
+    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    if out.status.success() {
+        Ok(text)
+    } else {
+        Err(PowerError::Failed { status: out.status, output: text.trim().to_string() })
+    }
+}
+
 /// Performs `action` on `target`; returns the driver's output.
 pub(crate) async fn act(target: &Target, action: PowerAction, ssh_opts: &SshOptions) -> Result<String, PowerError> {
     let spec = target.spec.clone().ok_or_else(|| PowerError::NoDriver(target.node.clone()))?;
@@ -53,11 +78,32 @@ pub(crate) async fn act(target: &Target, action: PowerAction, ssh_opts: &SshOpti
             c.arg("-c").arg(command);
             c
         }
+        PowerSpec::Ipmi { address, port, user, password } => {
+            // The password goes in the environment (`-E`), never argv.
+            let mut c = Command::new("ipmitool");
+            c.args(["-I", "lanplus", "-H", &address, "-p", &port.to_string(), "-U", &user, "-E"]);
+            c.env("IPMI_PASSWORD", password.expose());
+            match action {
+                PowerAction::On => c.args(["chassis", "power", "on"]),
+                PowerAction::Off => c.args(["chassis", "power", "off"]),
+                // A machine that is off is switched on; one that is on is
+                // cycled. Either way its next boot is from the network,
+                // where Fulcrum's answers decide what it boots.
+                PowerAction::Reboot => {
+                    let on = ipmi(&address, port, &user, &password, &["chassis", "power", "status"]).await?;
+                    ipmi(&address, port, &user, &password, &["chassis", "bootdev", "pxe"]).await?;
+                    let verb = if on.contains("is off") { "on" } else { "cycle" };
+                    c.args(["chassis", "power", verb])
+                }
+                PowerAction::Status => c.args(["chassis", "power", "status"]),
+            };
+            c
+        }
         PowerSpec::Ssh => {
             let verb = match action {
                 PowerAction::Reboot => "reboot",
                 PowerAction::Off => "poweroff",
-                PowerAction::On => return Err(PowerError::Unsupported),
+                PowerAction::On | PowerAction::Status => return Err(PowerError::Unsupported),
             };
             if ip.is_empty() {
                 return Err(PowerError::NoAddress(target.node.clone()));
@@ -72,14 +118,5 @@ pub(crate) async fn act(target: &Target, action: PowerAction, ssh_opts: &SshOpti
         .env("FULCRUM_POWER_ACTION", action.word())
         .stdin(Stdio::null())
         .kill_on_drop(true);
-    let out = tokio::time::timeout(TIMEOUT, cmd.output())
-        .await
-        .map_err(|_| PowerError::TimedOut)?
-        .map_err(PowerError::Spawn)?;
-    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    if out.status.success() {
-        Ok(text)
-    } else {
-        Err(PowerError::Failed { status: out.status, output: text.trim().to_string() })
-    }
+    run(cmd).await
 }

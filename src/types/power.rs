@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::secret::Secret;
+
 /// A node's power driver and its settings.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "driver", rename_all = "lowercase", deny_unknown_fields)]
@@ -14,6 +16,22 @@ pub(crate) enum PowerSpec {
         /// The command (`sh -c`).
         command: String,
     },
+    /// IPMI over LAN 2.0 (`ipmitool -I lanplus`) to the node's BMC.
+    Ipmi {
+        /// The BMC's address (name or IP).
+        address: String,
+        /// Its UDP port.
+        #[serde(default = "ipmi_port")]
+        port: u16,
+        user: String,
+        /// Never shown: views and logs say `<redacted>`.
+        password: Secret,
+    },
+}
+
+/// IPMI's port (RMCP+).
+fn ipmi_port() -> u16 {
+    623
 }
 
 /// A power action.
@@ -28,6 +46,9 @@ pub(crate) enum PowerAction {
     /// Power-cycle.
     #[serde(rename = "reboot")]
     Reboot,
+    /// Ask whether it is on (checks the credentials too).
+    #[serde(rename = "status")]
+    Status,
 }
 
 impl PowerAction {
@@ -37,6 +58,7 @@ impl PowerAction {
             PowerAction::On => "on",
             PowerAction::Off => "off",
             PowerAction::Reboot => "reboot",
+            PowerAction::Status => "status",
         }
     }
 }

@@ -1,0 +1,114 @@
+//! The IPMI power driver against an emulated BMC (pyghmi's BMC server,
+//! `tests/fixtures/ipmi/fake_bmc.py`, on loopback) with Debian's
+//! `ipmitool` as Fulcrum's client: `manage` checks the credentials against
+//! the BMC (a wrong password sends the node back to enroll, saying why; the
+//! password is never shown), and `provide` sets the next boot to PXE and
+//! powers the machine on through the BMC.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use crate::harness::{curl, free_port, loopback_config, loopback_network, prerequisites, wait_for, Server, Spawned};
+use serde_json::{json, Value};
+
+const PASSWORD: &str = "bmc-s3cret-pw";
+
+fn ok(srv: &Server, method: &str, path: &str, body: Option<Value>) -> Value {
+    let (code, v) = curl(None, method, &srv.url(path), body.as_ref());
+    assert!((200..300).contains(&code), "{method} {path}: {code} {v}");
+    v
+}
+
+#[test]
+fn ipmi_credentials_are_checked_in_verifying_and_provide_powers_on_over_pxe() {
+    if !prerequisites("power_ipmi", false, &["ipmitool", "python3"]) {
+        return;
+    }
+    let pydeps = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/pydeps");
+    if !pydeps.join("pyghmi").exists() {
+        let msg = format!("power_ipmi: pyghmi is not in {} (scripts/test-all.sh installs it)", pydeps.display());
+        assert!(!crate::harness::in_ci(), "{msg}");
+        eprintln!("SKIPPED {msg}");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("bmc.log");
+    std::fs::write(&log, "").unwrap();
+    let port = free_port();
+    let _bmc = Spawned(
+        Command::new("python3")
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/ipmi/fake_bmc.py"))
+            .args(["127.0.0.1", &port.to_string(), "admin", PASSWORD])
+            .arg(&log)
+            .env("PYTHONPATH", &pydeps)
+            .spawn()
+            .expect("the fake BMC"),
+    );
+    // Up when ipmitool gets an answer.
+    wait_for(Duration::from_secs(20), "the BMC answering", || {
+        Command::new("ipmitool")
+            .args([
+                "-I",
+                "lanplus",
+                "-H",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+                "-U",
+                "admin",
+                "-E",
+                "chassis",
+                "power",
+                "status",
+            ])
+            .env("IPMI_PASSWORD", PASSWORD)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+    });
+
+    let (cfg, ports) = loopback_config();
+    let srv = Server::start(&cfg, ports.http, None);
+    ok(&srv, "POST", "/api/v1/networks", Some(loopback_network("admin", 102)));
+    let power = |password: &str| json!({"driver": "ipmi", "address": "127.0.0.1", "port": port, "user": "admin", "password": password});
+    let n = ok(
+        &srv,
+        "POST",
+        "/api/v1/nodes",
+        Some(json!({"name": "bmc.test.example", "macs": ["52:54:00:66:01:01"], "power": power("wrong-password")})),
+    );
+    assert_eq!(n["power"]["password"], "<redacted>", "{n}");
+    let verb = |target: &str| {
+        ok(&srv, "PUT", "/api/v1/nodes/bmc.test.example/states/provision", Some(json!({"target": target})))
+    };
+    // A wrong password: the BMC refuses it, the node goes back to enroll.
+    assert_eq!(verb("manage")["provision_state"], "verifying");
+    let n = wait_for(Duration::from_secs(60), "the credential check", || {
+        let n = ok(&srv, "GET", "/api/v1/nodes/bmc.test.example", None);
+        (n["provision_state"] != "verifying").then_some(n)
+    });
+    assert_eq!(n["provision_state"], "enroll", "{n}");
+    assert!(n["last_error"].as_str().unwrap_or_default().contains("the BMC refused the power credentials"), "{n}");
+    // The right one: manageable.
+    ok(&srv, "PATCH", "/api/v1/nodes/bmc.test.example", Some(json!({"power": power(PASSWORD)})));
+    verb("manage");
+    let n = wait_for(Duration::from_secs(60), "the credential check", || {
+        let n = ok(&srv, "GET", "/api/v1/nodes/bmc.test.example", None);
+        (n["provision_state"] != "verifying").then_some(n)
+    });
+    assert_eq!((&n["provision_state"], &n["last_error"]), (&json!("manageable"), &Value::Null), "{n}");
+    // Provide: the BMC sets the next boot to PXE and switches the machine on.
+    assert_eq!(verb("provide")["provision_state"], "clean wait");
+    let actions = wait_for(Duration::from_secs(60), "the BMC powering the node on", || {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        text.contains("power on").then_some(text)
+    });
+    assert_eq!(actions.lines().collect::<Vec<_>>(), ["bootdev network", "power on"], "{actions}");
+    // The password is never shown: not in a view, not in the log.
+    let (_, all) = curl(None, "GET", &srv.url("/api/v1/nodes"), None);
+    assert!(!all.to_string().contains(PASSWORD), "{all}");
+    let logs = srv.log_text();
+    assert!(!logs.is_empty(), "no server log to check");
+    assert!(!logs.contains(PASSWORD), "the BMC password is in the log");
+}
