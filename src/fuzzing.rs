@@ -148,6 +148,7 @@ fn build() -> anyhow::Result<Fixture> {
                 uefi_loader: None,
                 token: Secret::new(token),
                 alive_check: None,
+                protected: false,
                 provision_since: None,
                 last_error: None,
                 created_at: 0,

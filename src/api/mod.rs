@@ -111,6 +111,8 @@ pub(crate) fn router(api: ApiState) -> Router {
         .route("/api/v1/networks", get(networks::list).post(networks::create))
         .route("/api/v1/networks/{name}", get(networks::show).patch(networks::patch).delete(networks::delete))
         .route("/api/v1/nodes", get(nodes::list).post(nodes::create))
+        .route("/api/v1/nodes/import", post(nodes::import))
+        .route("/api/v1/nodes/bulk", post(nodes::bulk))
         .route("/api/v1/nodes/{name}", get(nodes::show).patch(nodes::patch).delete(nodes::delete))
         .route("/api/v1/nodes/{name}/bootenv", put(nodes::set_bootenv))
         .route("/api/v1/nodes/{name}/inventory", get(nodes::inventory))

@@ -13,10 +13,12 @@ use axum::{Extension, Json};
 use super::body::Body;
 use super::error::{ApiError, ApiResult};
 use super::wire::inventory::{
-    AliveReport, Discover, Discovered, NewNode, NodeFilter, NodePatch, NodeView, ProvisionTarget, SetBootenv,
+    AliveReport, BulkAnswer, BulkRequest, Discover, Discovered, ImportRequest, NewNode, NodeFilter, NodePatch,
+    NodeView, ProvisionTarget, SetBootenv,
 };
 use super::ApiState;
 use crate::auth::Caller;
+use crate::engine::bulk::{self, Selector};
 use crate::engine::EngineError;
 use crate::inventory::facts::Facts;
 use crate::inventory::lifecycle::{ProvisionState, Verb};
@@ -31,17 +33,12 @@ pub(crate) async fn list(
     AxState(api): AxState<ApiState>,
     Query(f): Query<NodeFilter>,
 ) -> ApiResult<Json<Vec<NodeView>>> {
-    let state = match f.provision_state.as_deref() {
-        None => None,
-        Some(x) => Some(ProvisionState::ALL.into_iter().find(|s| s.to_string() == x).ok_or_else(|| {
-            let names: Vec<String> = ProvisionState::ALL.iter().map(ToString::to_string).collect();
-            ApiError::field(
-                StatusCode::BAD_REQUEST,
-                "provision_state",
-                format!("unknown state `{x}`; expected one of {}", names.join(", ")),
-            )
-        })?),
-    };
+    let state = f
+        .provision_state
+        .as_deref()
+        .map(|x| x.parse::<ProvisionState>())
+        .transpose()
+        .map_err(|e| ApiError::field(StatusCode::BAD_REQUEST, "provision_state", e.to_string()))?;
     let w = api.state.snapshot();
     let nodes = w
         .table::<Node>()
@@ -117,6 +114,41 @@ pub(crate) async fn provision(
         t.target.parse().map_err(|e| ApiError::field(StatusCode::BAD_REQUEST, "target", format!("{e}")))?;
     let node = api.engine.provision(name, verb, t.bootenv).await?;
     Ok(Json(NodeView::new(&api.state.snapshot(), &node)))
+}
+
+/// `POST /api/v1/nodes/import`: an instackenv.json (`{"nodes": [...]}`,
+/// plus Fulcrum's `network`), imported in one transaction and managed;
+/// answers 201 with the nodes.
+pub(crate) async fn import(
+    AxState(api): AxState<ApiState>,
+    Body(req): Body<ImportRequest>,
+) -> ApiResult<(StatusCode, Json<Vec<NodeView>>)> {
+    let nodes = api.engine.import(req.nodes, req.network).await?;
+    let w = api.state.snapshot();
+    Ok((StatusCode::CREATED, Json(nodes.iter().map(|n| NodeView::new(&w, n)).collect())))
+}
+
+/// `POST /api/v1/nodes/bulk`: a lifecycle verb over the nodes a state or a
+/// list selects, only those the verb applies to; `dry_run` answers the
+/// plan alone. Every node is reported.
+pub(crate) async fn bulk(AxState(api): AxState<ApiState>, Body(req): Body<BulkRequest>) -> ApiResult<Json<BulkAnswer>> {
+    let verb: Verb = req.verb.parse().map_err(|e| ApiError::field(StatusCode::BAD_REQUEST, "verb", format!("{e}")))?;
+    let state = req
+        .state
+        .as_deref()
+        .map(|x| x.parse::<ProvisionState>())
+        .transpose()
+        .map_err(|e| ApiError::field(StatusCode::BAD_REQUEST, "state", e.to_string()))?;
+    let select = Selector { state, nodes: req.nodes };
+    let plan = bulk::plan(&api.state.snapshot(), verb, &select)?;
+    let done = if req.dry_run { Vec::new() } else { api.engine.apply_plan(verb, &plan, req.bootenv).await };
+    Ok(Json(BulkAnswer {
+        verb: verb.to_string(),
+        dry_run: req.dry_run,
+        planned: plan.planned,
+        skipped: plan.skipped,
+        done,
+    }))
 }
 
 /// A machine in the discovery image reports in; answers 201 for a new

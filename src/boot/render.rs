@@ -85,6 +85,9 @@ fn render(env: &Bootenv, what: &str, template: &str, ctx: &Ctx<'_>) -> Result<St
     })
 }
 
+/// What a protected node boots when its record names anything else.
+const PROTECTED_BOOTENV: &str = "local";
+
 /// Resolves which node and bootenv a MAC boots, and builds the context.
 fn context<'w>(
     world: &'w World,
@@ -93,7 +96,16 @@ fn context<'w>(
     mac: Mac,
 ) -> Result<(Ctx<'w>, &'w Bootenv), RenderError> {
     let node: Option<&'w Node> = world.table::<Node>().by_mac(&mac).map(|n| &**n);
-    let env_name = node.map_or(discovery, |n| n.bootenv.as_str());
+    // A protected node boots from its disk, whatever its record says.
+    let protected_local = |n: &'w Node| {
+        let own = world.table::<Bootenv>().get(&n.bootenv).is_some_and(|e| e.kind == BootKind::Local);
+        if n.protected && !own {
+            PROTECTED_BOOTENV
+        } else {
+            n.bootenv.as_str()
+        }
+    };
+    let env_name = node.map_or(discovery, protected_local);
     let env: &'w Bootenv = world
         .table::<Bootenv>()
         .get(env_name)

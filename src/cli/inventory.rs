@@ -95,6 +95,30 @@ pub(crate) enum NodeCmd {
     },
     /// Delete a node.
     Delete { name: String },
+    /// Protect a node (a production machine: no verb may reboot it into
+    /// another bootenv, and it always boots from its disk), or unprotect it.
+    Protect {
+        /// The node's FQDN.
+        name: String,
+        /// Unprotect it.
+        #[arg(long)]
+        off: bool,
+    },
+    /// Import nodes from an instackenv.json (TripleO's format) and manage them.
+    Import(super::bulk::ImportArgs),
+    /// Inspect the selected nodes (only those inspect applies to).
+    Inspect(super::bulk::Selection),
+    /// Provide the selected nodes: cleaning, then available.
+    Provide(super::bulk::Selection),
+    /// Deploy the selected nodes (`--bootenv` names what to install).
+    Deploy(super::bulk::Selection),
+    /// Apply any lifecycle verb to the selected nodes.
+    Bulk {
+        /// The verb (manage, inspect, provide, deploy, rebuild, undeploy, ...).
+        verb: String,
+        #[command(flatten)]
+        select: super::bulk::Selection,
+    },
 }
 
 /// `fulcrum network ...`
@@ -214,7 +238,7 @@ fn range(flag: &str, s: &str) -> anyhow::Result<Range> {
     Ok(Range { start: arg(flag, a.trim())?, end: arg(flag, b.trim())? })
 }
 
-fn node_table(nodes: &[NodeView]) -> String {
+pub(crate) fn node_table(nodes: &[NodeView]) -> String {
     table::render(&["NAME", "MACS", "ADDRESSES", "BOOTENV", "ALIVE", "AVAILABLE", "STATE", "PORT"], nodes, |n| {
         vec![
             n.name.clone(),
@@ -302,6 +326,16 @@ pub(crate) async fn node(c: &Client, json_out: bool, cmd: NodeCmd) -> anyhow::Re
                 one,
             )
         }
+        NodeCmd::Protect { name, off } => {
+            let body = NodePatch { protected: Some(!off), ..NodePatch::default() };
+            let path = format!("/api/v1/nodes/{name}");
+            print(json_out, &c.send::<_, NodeView>(Method::PATCH, &path, Some(&body)).await?, one)
+        }
+        NodeCmd::Import(args) => super::bulk::import(c, json_out, &args).await?,
+        NodeCmd::Inspect(sel) => super::bulk::run(c, json_out, "inspect", &sel).await?,
+        NodeCmd::Provide(sel) => super::bulk::run(c, json_out, "provide", &sel).await?,
+        NodeCmd::Deploy(sel) => super::bulk::run(c, json_out, "deploy", &sel).await?,
+        NodeCmd::Bulk { verb, select } => super::bulk::run(c, json_out, &verb, &select).await?,
         NodeCmd::Delete { name } => {
             c.send_empty(Method::DELETE, &format!("/api/v1/nodes/{name}")).await?;
             if !json_out {

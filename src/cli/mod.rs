@@ -10,6 +10,7 @@
 //!   API's certificate; [`table`]: table rendering.
 
 pub(crate) mod auth;
+pub(crate) mod bulk;
 pub(crate) mod client;
 pub(crate) mod dns;
 pub(crate) mod engine;

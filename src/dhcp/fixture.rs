@@ -79,6 +79,7 @@ pub(crate) async fn world(net: Network) -> (tempfile::TempDir, State) {
                 uefi_loader: None,
                 token: Secret::default(),
                 alive_check: None,
+                protected: false,
                 provision_since: None,
                 last_error: None,
                 created_at: 0,

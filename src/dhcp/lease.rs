@@ -362,6 +362,7 @@ mod tests {
             uefi_loader: None,
             token: Secret::default(),
             alive_check: None,
+            protected: false,
             provision_since: None,
             last_error: None,
             created_at: 0,

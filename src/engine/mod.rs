@@ -11,6 +11,8 @@
 //!   retry, node death;
 //! - [`hooks`]: role hooks and node hooks, run inside the transaction;
 //! - [`nodes`]: node commands (the inventory's rules plus hooks);
+//! - [`bulk`]: instackenv.json import and guarded bulk verbs (plan,
+//!   preview, act on the frozen set);
 //! - [`steps`]: what a lifecycle verb makes Fulcrum do (bootenv, reboot,
 //!   the hand-over to a wait state);
 //! - [`orchestrate`]: role, deployment and noderole commands;
@@ -24,6 +26,7 @@
 //! - [`error`]: the engine's error type.
 
 pub(crate) mod annealer;
+pub(crate) mod bulk;
 pub(crate) mod error;
 pub(crate) mod graph;
 pub(crate) mod hooks;

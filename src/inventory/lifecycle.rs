@@ -162,6 +162,13 @@ impl Verb {
         Verb::Fail,
     ];
 
+    /// Whether the verb reboots the machine into a bootenv other than its
+    /// disk (the agent, an installer, a rescue system): refused for a
+    /// protected node.
+    pub(crate) fn reboots_into_another_bootenv(self) -> bool {
+        matches!(self, Verb::Inspect | Verb::Provide | Verb::Deploy | Verb::Rebuild | Verb::Undeploy | Verb::Rescue)
+    }
+
     /// A verb an operator gives (the others are reports about a step).
     pub(crate) fn is_operator(self) -> bool {
         !matches!(self, Verb::Wait | Verb::Done | Verb::Fail)
@@ -180,6 +187,18 @@ impl FromStr for Verb {
     type Err = UnknownVerb;
     fn from_str(s: &str) -> Result<Self, UnknownVerb> {
         Verb::ALL.into_iter().find(|v| v.to_string() == s).ok_or_else(|| UnknownVerb(s.to_string()))
+    }
+}
+
+/// A word that is not a provision state; lists them.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown state `{0}`; expected one of {names}", names = ProvisionState::ALL.map(|s| s.to_string()).join(", "))]
+pub(crate) struct UnknownState(pub(crate) String);
+
+impl FromStr for ProvisionState {
+    type Err = UnknownState;
+    fn from_str(s: &str) -> Result<Self, UnknownState> {
+        ProvisionState::ALL.into_iter().find(|x| x.to_string() == s).ok_or_else(|| UnknownState(s.to_string()))
     }
 }
 

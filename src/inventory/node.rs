@@ -12,7 +12,7 @@ use std::sync::Arc;
 use imbl::{HashMap, OrdMap};
 use serde::{Deserialize, Serialize};
 
-use super::bootenv::Bootenv;
+use super::bootenv::{BootKind, Bootenv};
 use super::error::InventoryError;
 use super::lifecycle::{ProvisionState, Verb};
 use super::network::Network;
@@ -63,6 +63,11 @@ pub(crate) struct Node {
     /// What the node presents when it reports in (`Authorization: Bearer`).
     #[serde(default)]
     pub(crate) token: Secret,
+    /// Protected (a production machine): every verb that would reboot it
+    /// into another bootenv is refused, and its bootenv is always one
+    /// that boots from its disk.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) protected: bool,
     /// The last aliveness probe before a jig acted on it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) alive_check: Option<AliveCheck>,
@@ -236,6 +241,8 @@ pub(crate) enum NodeChange {
     Port(Option<SwitchPort>),
     /// Its own x64 UEFI loader, or none.
     UefiLoader(Option<String>),
+    /// Protected, or not.
+    Protected(bool),
 }
 
 /// The node as it is in this transaction, to change.
@@ -265,8 +272,17 @@ pub(crate) fn put(txn: &mut Txn<'_>, node: Node) -> Result<Arc<Node>, InventoryE
             return Err(InventoryError::conflict("port", format!("{port} is reserved for node `{}`", other.name)));
         }
     }
-    if !txn.world().table::<Bootenv>().contains(&node.bootenv) {
+    let Some(env) = txn.world().table::<Bootenv>().get(&node.bootenv) else {
         return Err(InventoryError::invalid("bootenv", format!("no bootenv named `{}`", node.bootenv)));
+    };
+    if node.protected && env.kind != BootKind::Local {
+        return Err(InventoryError::conflict(
+            "protected",
+            format!(
+                "node `{}` is protected: its bootenv must boot from its disk, and `{}` does not (unprotect it first)",
+                node.name, node.bootenv
+            ),
+        ));
     }
     Ok(txn.put(node)?)
 }
@@ -352,6 +368,7 @@ pub(crate) fn create(txn: &mut Txn<'_>, spec: NodeSpec, default_bootenv: &str) -
             uefi_loader: spec.uefi_loader,
             token: Secret::random_token(),
             alive_check: None,
+            protected: false,
             provision_since: Some(t),
             last_error: None,
             created_at: t,
@@ -421,6 +438,7 @@ pub(crate) fn update(txn: &mut Txn<'_>, name: &str, changes: Vec<NodeChange>) ->
             NodeChange::Power(p) => node.power = Some(p),
             NodeChange::Port(p) => node.port = p,
             NodeChange::UefiLoader(l) => node.uefi_loader = l,
+            NodeChange::Protected(p) => node.protected = p,
             NodeChange::Address(ip) => {
                 let net = node
                     .network
@@ -518,6 +536,12 @@ pub(crate) fn set_alive(txn: &mut Txn<'_>, name: &str, alive: bool) -> Result<(A
 /// Moves a node through the provisioning state machine.
 pub(crate) fn provision(txn: &mut Txn<'_>, name: &str, verb: Verb) -> Result<Arc<Node>, InventoryError> {
     let mut node = get(txn.world(), name)?;
+    if node.protected && verb.reboots_into_another_bootenv() {
+        return Err(InventoryError::conflict(
+            "protected",
+            format!("node `{name}` is protected: {verb} would reboot it into another bootenv (unprotect it first)"),
+        ));
+    }
     let to = node.provision_state.apply(verb)?;
     // Re-provisioning (deploying, cleaning) gives the machine a new token:
     // whatever held the old one no longer speaks for it.

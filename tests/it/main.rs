@@ -7,6 +7,7 @@
 //! - [`api`]: the REST contract with curl (errors name the field, nothing
 //!   half-written, derived addresses, boot scripts, events, SIGTERM);
 //! - [`boot_attacks`]: the machine-facing services attacked from a namespace;
+//! - [`bulk`]: instackenv import, guarded bulk verbs, protected nodes;
 //! - [`cli`]: the client subcommands;
 //! - [`durability`]: `kill -9` under DHCP load;
 //! - [`crash`]: `kill -9` at random moments under DHCP load, API writes and
@@ -44,6 +45,7 @@ mod harness;
 mod api;
 mod architecture;
 mod boot_attacks;
+mod bulk;
 mod cli;
 mod crash;
 mod dhcp_flood;

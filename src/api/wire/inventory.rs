@@ -9,6 +9,7 @@ use crate::dhcp::duid::{Duid, NodeDuid};
 use crate::dhcp::firmware::BootClient;
 use crate::dhcp::lease::{ClientId, Lease};
 use crate::dhcp::lease6::Lease6;
+use crate::engine::bulk::{Done, Imported, Planned, Skipped};
 use crate::inventory::bootenv::Bootenv;
 use crate::inventory::lifecycle::ProvisionState;
 use crate::inventory::network::{DhcpMode, Network, NetworkChange, NetworkSpec, RaMode, UnknownClients, V6Prefix};
@@ -228,6 +229,9 @@ pub(crate) struct NodePatch {
     /// Its own x64 UEFI loader; `null`: its network's again.
     #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
     pub(crate) uefi_loader: Option<Option<String>>,
+    /// Protect it (a production machine) or not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) protected: Option<bool>,
 }
 
 /// A field that is there, `null` included (`Some(None)`), as opposed to
@@ -243,7 +247,7 @@ where
 impl NodePatch {
     /// The new name, the changes to the record, and the operator's `alive`.
     pub(crate) fn changes(self) -> (Option<String>, Vec<NodeChange>, Option<bool>) {
-        let Self { name, address, alive, available, bootenv, macs, power, port, uefi_loader } = self;
+        let Self { name, address, alive, available, bootenv, macs, power, port, uefi_loader, protected } = self;
         let mut c = Vec::new();
         c.extend(address.map(NodeChange::Address));
         c.extend(available.map(NodeChange::Available));
@@ -252,6 +256,7 @@ impl NodePatch {
         c.extend(power.map(NodeChange::Power));
         c.extend(port.map(NodeChange::Port));
         c.extend(uefi_loader.map(NodeChange::UefiLoader));
+        c.extend(protected.map(NodeChange::Protected));
         (name, c, alive)
     }
 }
@@ -282,6 +287,46 @@ pub(crate) struct ProvisionTarget {
     /// node's own, unless that is `local` or the discovery image).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) bootenv: Option<String>,
+}
+
+/// `POST /api/v1/nodes/import`: TripleO's instackenv.json, and which
+/// network the nodes' addresses (and short names' domain) come from.
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct ImportRequest {
+    pub(crate) nodes: Vec<Imported>,
+    #[serde(default)]
+    pub(crate) network: Option<String>,
+}
+
+/// `POST /api/v1/nodes/bulk`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct BulkRequest {
+    /// An operator verb (manage, inspect, provide, deploy, ...).
+    pub(crate) verb: String,
+    /// Select every node in this state, or (with `nodes`) require it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) state: Option<String>,
+    /// Exactly these nodes: the set a preview showed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) nodes: Option<Vec<String>>,
+    /// Only say what it would do.
+    #[serde(default)]
+    pub(crate) dry_run: bool,
+    /// For deploy and rebuild: what to install.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) bootenv: Option<String>,
+}
+
+/// The answer of a bulk verb: the plan, and with `dry_run` false what
+/// happened to each planned node.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct BulkAnswer {
+    pub(crate) verb: String,
+    pub(crate) dry_run: bool,
+    pub(crate) planned: Vec<Planned>,
+    pub(crate) skipped: Vec<Skipped>,
+    pub(crate) done: Vec<Done>,
 }
 
 /// `POST /api/v1/discover`, from the discovery image.
@@ -331,6 +376,9 @@ pub(crate) struct NodeView {
     /// The last aliveness probe (ping and SSH) before a jig acted on it.
     #[serde(default)]
     pub(crate) alive_check: Option<AliveCheck>,
+    /// Protected: no verb reboots it into another bootenv.
+    #[serde(default)]
+    pub(crate) protected: bool,
     /// The DUIDs its DHCPv6 clients presented.
     #[serde(default)]
     pub(crate) duids: Vec<Duid>,
@@ -363,6 +411,7 @@ impl NodeView {
             port: n.port.clone(),
             uefi_loader: n.uefi_loader.clone(),
             alive_check: n.alive_check.clone(),
+            protected: n.protected,
             duids: w.table::<NodeDuid>().of_node(&n.name).to_vec(),
             firmware: w.table::<BootClient>().get(&n.name).map(|b| FirmwareView {
                 uuid: b.uuid.clone(),

@@ -268,8 +268,10 @@ impl Ctx<'_> {
         // before it tries the disk, so it gets its loader, whose script
         // (`local`) exits back to the boot manager, which starts the next
         // entry: the disk (BENCHMARKS.md has the OVMF timeline).
-        let local = node
-            .is_some_and(|n| self.world.table::<Bootenv>().get(&n.bootenv).is_some_and(|e| e.kind == BootKind::Local));
+        // A protected node boots from its disk, whatever its record says.
+        let local = node.is_some_and(|n| {
+            n.protected || self.world.table::<Bootenv>().get(&n.bootenv).is_some_and(|e| e.kind == BootKind::Local)
+        });
         if local && !pxe::is_uefi(fw, msg.opts()) {
             return None;
         }

@@ -643,9 +643,12 @@ impl<'w> Ctx6<'w> {
             return None;
         }
         let node = client.and_then(|c| c.node);
-        // A node that boots from its disk gets no boot file.
+        // A node that boots from its disk (a protected one always does)
+        // gets no boot file.
         if let Some(node) = node {
-            if self.world.table::<Bootenv>().get(&node.bootenv).is_some_and(|e| e.kind == BootKind::Local) {
+            if node.protected
+                || self.world.table::<Bootenv>().get(&node.bootenv).is_some_and(|e| e.kind == BootKind::Local)
+            {
                 return None;
             }
         }

@@ -1,0 +1,306 @@
+//! Operations on many nodes (seed 002): importing an instackenv.json
+//! (TripleO's format) in one transaction, and guarded bulk verbs. A bulk
+//! verb is planned on a snapshot (the nodes it selects: ONLY those in the
+//! verb's source state, never a protected node for a verb that would
+//! reboot it into another bootenv), can be previewed as that plan, and
+//! acts on the set the plan froze: each node, in its own transaction, only
+//! if it is still in the state the plan saw.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use super::error::EngineError;
+use super::hooks::{self, NodeEvent};
+use super::steps::{self, Bootenvs};
+use super::Engine;
+use crate::inventory::facts;
+use crate::inventory::lifecycle::{ProvisionState, Verb};
+use crate::inventory::node::{self, Node, NodeSpec};
+use crate::state::World;
+use crate::types::field::{FieldError, Refusal, Refuse};
+use crate::types::mac::Mac;
+use crate::types::power::PowerSpec;
+use crate::types::secret::Secret;
+use crate::types::time::now;
+
+/// What selects the nodes of a bulk verb.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Selector {
+    /// Every node in this state...
+    pub(crate) state: Option<ProvisionState>,
+    /// ...or exactly these (the set a preview showed), each still in
+    /// `state` when that is given too.
+    pub(crate) nodes: Option<Vec<String>>,
+}
+
+/// One node of a plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Planned {
+    pub(crate) name: String,
+    pub(crate) from: ProvisionState,
+    /// Where the verb takes it first.
+    pub(crate) to: ProvisionState,
+}
+
+/// A node the selector named that the verb will not touch, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Skipped {
+    pub(crate) name: String,
+    pub(crate) why: String,
+}
+
+/// What a bulk verb would do.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Plan {
+    pub(crate) planned: Vec<Planned>,
+    pub(crate) skipped: Vec<Skipped>,
+}
+
+/// How one planned node fared.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Done {
+    pub(crate) name: String,
+    pub(crate) from: ProvisionState,
+    /// Its state afterwards, when the verb was applied.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) now: Option<ProvisionState>,
+    /// Why it was not, when it was refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) error: Option<String>,
+}
+
+/// Why `verb` leaves `n` alone, if it does.
+fn refusal(n: &Node, verb: Verb, state: Option<ProvisionState>) -> Option<String> {
+    if let Some(s) = state.filter(|s| *s != n.provision_state) {
+        return Some(format!("is {}, not {s}", n.provision_state));
+    }
+    if n.protected && verb.reboots_into_another_bootenv() {
+        return Some("is protected".into());
+    }
+    n.provision_state.apply(verb).err().map(|e| e.to_string())
+}
+
+/// The plan of `verb` over what `select` selects, on `w`.
+pub(crate) fn plan(w: &World, verb: Verb, select: &Selector) -> Result<Plan, EngineError> {
+    if !verb.is_operator() {
+        return Err(EngineError::invalid(
+            "verb",
+            format!("`{verb}` is a report about one node's step, not a bulk verb"),
+        ));
+    }
+    let nodes = w.table::<Node>();
+    let mut plan = Plan::default();
+    let add = |plan: &mut Plan, n: &Node| match refusal(n, verb, select.state) {
+        None => plan.planned.push(Planned {
+            name: n.name.clone(),
+            from: n.provision_state,
+            to: n.provision_state.apply(verb).unwrap_or(n.provision_state),
+        }),
+        Some(why) => plan.skipped.push(Skipped { name: n.name.clone(), why }),
+    };
+    match (&select.nodes, select.state) {
+        (Some(names), _) => {
+            for name in names {
+                match nodes.get(name) {
+                    Some(n) => add(&mut plan, n),
+                    None => plan.skipped.push(Skipped { name: name.clone(), why: "no such node".into() }),
+                }
+            }
+        }
+        (None, Some(state)) => {
+            for n in nodes.iter().filter(|n| n.provision_state == state) {
+                add(&mut plan, n);
+            }
+        }
+        (None, None) => {
+            return Err(EngineError::invalid("state", "select the nodes: a state (e.g. manageable) or their names"))
+        }
+    }
+    Ok(plan)
+}
+
+/// One node of an instackenv.json (TripleO's `openstack overcloud node
+/// import` format); unknown keys are kept out.
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct Imported {
+    /// A name, qualified with the network's domain when it has no dot.
+    pub(crate) name: String,
+    /// Its MACs.
+    pub(crate) mac: Vec<Mac>,
+    /// `ipmi` (or Ironic's `pxe_ipmitool`, `ipmitool`), `manual` or none.
+    #[serde(default)]
+    pub(crate) pm_type: Option<String>,
+    #[serde(default)]
+    pub(crate) pm_addr: Option<String>,
+    #[serde(default)]
+    pub(crate) pm_port: Option<u16>,
+    #[serde(default)]
+    pub(crate) pm_user: Option<String>,
+    #[serde(default)]
+    pub(crate) pm_password: Option<Secret>,
+    /// Declared hardware, kept as the node's inventory until its agent
+    /// reports: `arch`, `cpu`, `memory` (MiB), `disk` (GiB).
+    #[serde(default)]
+    pub(crate) arch: Option<String>,
+    #[serde(default)]
+    pub(crate) cpu: Option<serde_json::Value>,
+    #[serde(default)]
+    pub(crate) memory: Option<serde_json::Value>,
+    #[serde(default)]
+    pub(crate) disk: Option<serde_json::Value>,
+}
+
+/// Prefixes the field of a refusal with `at` (`nodes[3].`).
+fn within(e: EngineError, at: &str) -> EngineError {
+    let prefix = |f: FieldError| {
+        let field = if f.field == "macs" || f.field.starts_with("macs[") {
+            f.field.replacen("macs", "mac", 1)
+        } else {
+            f.field
+        };
+        FieldError { field: format!("{at}.{field}"), message: f.message }
+    };
+    let refusal = |r: Refusal| match r {
+        Refusal::Conflict(f) => Refusal::Conflict(prefix(f)),
+        Refusal::Invalid(f) => Refusal::Invalid(prefix(f)),
+        other => other,
+    };
+    match e {
+        EngineError::Refused(r) => EngineError::Refused(refusal(r)),
+        EngineError::Inventory(crate::inventory::InventoryError::Refused(r)) => EngineError::Refused(refusal(r)),
+        other => other,
+    }
+}
+
+fn power_of(n: &Imported, at: &str) -> Result<Option<PowerSpec>, EngineError> {
+    let missing = |f: &str| EngineError::invalid(&format!("{at}.{f}"), format!("pm_type `ipmi` needs {f}"));
+    match n.pm_type.as_deref() {
+        None | Some("manual" | "fake" | "fake_pxe" | "manual-management") => Ok(None),
+        Some("ipmi" | "pxe_ipmitool" | "ipmitool") => Ok(Some(PowerSpec::Ipmi {
+            address: n.pm_addr.clone().ok_or_else(|| missing("pm_addr"))?,
+            port: n.pm_port.unwrap_or(623),
+            user: n.pm_user.clone().ok_or_else(|| missing("pm_user"))?,
+            password: n.pm_password.clone().ok_or_else(|| missing("pm_password"))?,
+        })),
+        Some(other) => Err(EngineError::invalid(
+            &format!("{at}.pm_type"),
+            format!("`{other}` is not a power driver Fulcrum has (ipmi, manual)"),
+        )),
+    }
+}
+
+impl Engine {
+    /// Imports nodes in ONE transaction (all or none; a refusal names the
+    /// entry's field, `nodes[2].mac[0]`) and manages each: enroll ->
+    /// verifying -> manageable (an IPMI node's BMC is asked first).
+    pub(crate) async fn import(
+        &self,
+        nodes: Vec<Imported>,
+        network: Option<String>,
+    ) -> Result<Vec<Arc<Node>>, EngineError> {
+        if nodes.is_empty() {
+            return Err(EngineError::invalid("nodes", "no nodes to import"));
+        }
+        let default = self.config.boot.default_bootenv.clone();
+        let agent = self.config.boot.discovery_bootenv.clone();
+        self.write(move |txn, fx| {
+            let mut names = Vec::with_capacity(nodes.len());
+            for (i, n) in nodes.into_iter().enumerate() {
+                let at = format!("nodes[{i}]");
+                let power = power_of(&n, &at)?;
+                let name = if n.name.contains('.') {
+                    n.name.clone()
+                } else {
+                    let domain = network
+                        .as_deref()
+                        .and_then(|net| {
+                            txn.world().table::<crate::inventory::network::Network>().get(net).map(|x| x.domain.clone())
+                        })
+                        .or_else(|| {
+                            let nets = txn.world().table::<crate::inventory::network::Network>();
+                            (nets.len() == 1).then(|| nets.iter().next().map(|x| x.domain.clone())).flatten()
+                        })
+                        .ok_or_else(|| {
+                            EngineError::invalid(
+                                &format!("{at}.name"),
+                                "a short name needs a network (its domain qualifies it)",
+                            )
+                        })?;
+                    format!("{}.{domain}", n.name)
+                };
+                let spec = NodeSpec {
+                    name,
+                    macs: n.mac.clone(),
+                    bootenv: None,
+                    network: network.clone(),
+                    address: None,
+                    available: None,
+                    power,
+                    port: None,
+                    uefi_loader: None,
+                };
+                let node = node::create(txn, spec, &default).map_err(|e| within(e.into(), &at))?;
+                let mut declared = serde_json::Map::new();
+                for (k, v) in [
+                    ("arch", n.arch.map(serde_json::Value::from)),
+                    ("cpu", n.cpu),
+                    ("memory", n.memory),
+                    ("disk", n.disk),
+                ] {
+                    if let Some(v) = v {
+                        declared.insert(k.into(), v);
+                    }
+                }
+                if !declared.is_empty() {
+                    let mut facts_map = serde_json::Map::new();
+                    facts_map.insert("declared".into(), serde_json::Value::Object(declared));
+                    let report = facts::Report::new(facts_map).map_err(|e| within(e.into(), &at))?;
+                    facts::report(txn, &node.name, report, now())?;
+                }
+                hooks::node_event(txn, NodeEvent::Created, &node.name, fx)?;
+                steps::apply(txn, &node.name, Verb::Manage, &Bootenvs { agent: &agent, deploy: None }, fx)?;
+                names.push(node.name.clone());
+            }
+            names
+                .iter()
+                .map(|n| txn.world().table::<Node>().get(n).cloned().ok_or_else(|| EngineError::not_found("node", n)))
+                .collect()
+        })
+        .await
+    }
+
+    /// Applies `verb` to each node of `plan` in its own transaction, only
+    /// if the node is still in the state the plan saw; reports each.
+    pub(crate) async fn apply_plan(&self, verb: Verb, plan: &Plan, bootenv: Option<String>) -> Vec<Done> {
+        let mut out = Vec::with_capacity(plan.planned.len());
+        for p in &plan.planned {
+            let (name, from, bootenv) = (p.name.clone(), p.from, bootenv.clone());
+            let agent = self.config.boot.discovery_bootenv.clone();
+            let r = self
+                .write(move |txn, fx| {
+                    let n = txn
+                        .world()
+                        .table::<Node>()
+                        .get(&name)
+                        .cloned()
+                        .ok_or_else(|| EngineError::not_found("node", &name))?;
+                    if let Some(why) = refusal(&n, verb, Some(from)) {
+                        return Err(EngineError::conflict(
+                            "state",
+                            format!("node `{name}` {why} (it moved since the plan)"),
+                        ));
+                    }
+                    let node = steps::apply(txn, &name, verb, &Bootenvs { agent: &agent, deploy: bootenv }, fx)?;
+                    hooks::node_event(txn, NodeEvent::Changed, &name, fx)?;
+                    Ok(txn.world().table::<Node>().get(&name).map_or(node.provision_state, |n| n.provision_state))
+                })
+                .await;
+            out.push(match r {
+                Ok(now) => Done { name: p.name.clone(), from, now: Some(now), error: None },
+                Err(e) => Done { name: p.name.clone(), from, now: None, error: Some(e.to_string()) },
+            });
+        }
+        out
+    }
+}
