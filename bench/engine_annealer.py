@@ -76,7 +76,7 @@ def main():
     nodes = parallel(lambda m: ok(api, "POST", "/api/v1/discover", {"mac": m})["name"], macs, a.workers)
     t_nodes = time.time() - t0
     for i in range(1, 6):
-        role = {"name": f"r{i}", "jig": "noop", "requires": [f"r{i-1}"] if i > 1 else []}
+        role = {"name": f"r{i}", "jig": "noop", "requires": [f"r{i-1}"] if i > 1 else [], "provision_states": "any"}
         if i < 5:
             role["flags"] = ["implicit"]
         ok(api, "POST", "/api/v1/roles", role)

@@ -76,7 +76,10 @@ pub(super) async fn installers_finish(env: &Env, nodes: &[(String, String)]) -> 
     Ok(())
 }
 
-fn role(v: serde_json::Value) -> anyhow::Result<RoleBody> {
+/// A demo role: it runs on the demo's machines whatever their lifecycle
+/// state (they were discovered, not taken through Ironic's states).
+fn role(mut v: serde_json::Value) -> anyhow::Result<RoleBody> {
+    v["provision_states"] = json!("any");
     Ok(serde_json::from_value(v)?)
 }
 
@@ -95,7 +98,7 @@ pub(super) async fn seed_004(env: &Env, nodes: &[String]) -> anyhow::Result<()> 
         role(json!({"name": "compute", "jig": "script", "local": true, "cluster": true, "requires": ["db-secondary"],
                "script": "sleep 0.3; echo \"{\\\"address\\\": \\\"$FULCRUM_NODE_IP\\\", \\\"port\\\": $FULCRUM_ATTR_PORT}\""}))?,
         role(json!({"name": "load-balancer", "jig": "script", "local": true, "requires": ["compute"],
-               "script": "b=$(grep -o '\"address\":\"[0-9.]*\",\"port\":[0-9]*' | sed 's/\"address\":\"\\([0-9.]*\\)\",\"port\":/\\1:/' | sort | tr '\\n' ' '); echo \"{\\\"backends\\\": \\\"${b% }\\\"}\""}))?,
+               "script": "b=$(sed 's/.*\"parents\"://' | grep -o '\"address\":\"[0-9.]*\",\"port\":[0-9]*' | sed 's/\"address\":\"\\([0-9.]*\\)\",\"port\":/\\1:/' | sort | tr '\\n' ' '); echo \"{\\\"backends\\\": \\\"${b% }\\\"}\""}))?,
     ];
     for r in &roles {
         env.api.send::<_, RoleBody>(Method::POST, "/api/v1/roles", Some(r)).await?;
@@ -136,5 +139,15 @@ pub(super) async fn seed_004(env: &Env, nodes: &[String]) -> anyhow::Result<()> 
     let lb: NodeRoleView = env.api.get(&format!("/api/v1/noderoles/{}", lb.id)).await?;
     let backends = lb.wall.get("backends").and_then(|v| v.as_str()).unwrap_or("-");
     println!("   load balancer's backends, from the computes' wall data: {backends}");
+    // The demo checks itself: exactly one backend per compute.
+    let mut want = Vec::new();
+    for n in &nodes[2..] {
+        let view: NodeView = env.api.get(&format!("/api/v1/nodes/{n}")).await?;
+        want.push(format!("{}:8080", view.ipv4.map(|i| i.to_string()).unwrap_or_default()));
+    }
+    want.sort();
+    if backends != want.join(" ") {
+        bail!("the load balancer's backends are `{backends}`, not the computes' `{}`", want.join(" "));
+    }
     Ok(())
 }

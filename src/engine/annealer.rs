@@ -1,8 +1,9 @@
 //! The annealer: finds runnable noderoles and runs their jigs.
 //!
 //! A noderole is runnable when it is TODO, its deployment is committed, its
-//! node is alive AND available, and no other noderole of that node is in
-//! TRANSITION or ERROR. At most one run per node at any moment, and at most
+//! node is alive AND available AND in a lifecycle state its role runs in
+//! (`provision_states`, default active), and no other noderole of that
+//! node is in TRANSITION or ERROR. At most one run per node at any moment, and at most
 //! `engine.max_concurrent_runs` in the whole system. Claiming (TODO ->
 //! TRANSITION plus a persisted `Run`) is one transaction; completing
 //! (the run's outcome, the noderole's new state, its hooks and what they
@@ -76,9 +77,12 @@ fn input(w: &World, id: u64) -> Value {
     })
 }
 
-/// Whether a node may get a run now.
-fn node_free(w: &World, node: &str) -> bool {
-    w.table::<Node>().get(node).is_some_and(|n| n.alive && n.available)
+/// Whether a node may get a run of `role` now: alive, available, in a
+/// lifecycle state the role runs in, with nothing running or failed.
+fn node_free(w: &World, node: &str, role: Option<&Role>) -> bool {
+    w.table::<Node>()
+        .get(node)
+        .is_some_and(|n| n.alive && n.available && role.is_some_and(|r| r.provision_states.allows(n.provision_state)))
         && !w.table::<NodeRole>().of_node(node).any(|n| matches!(n.state, NrState::Transition | NrState::Error))
 }
 
@@ -97,7 +101,7 @@ pub(crate) fn claim(txn: &mut Txn<'_>, slots: usize, fx: &mut Effects) -> Result
                 continue;
             }
             let committed = deployments.get(&nr.deployment).is_some_and(|d| d.state == DeploymentState::Committed);
-            if committed && node_free(w, &nr.node) {
+            if committed && node_free(w, &nr.node, w.table::<Role>().get(&nr.role).map(|r| &**r)) {
                 nodes.insert(nr.node.clone());
                 picked.push(nr.id);
             }

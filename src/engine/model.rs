@@ -14,6 +14,7 @@ use imbl::{HashMap, OrdSet};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::inventory::lifecycle::ProvisionState;
 use crate::inventory::node::Node;
 use crate::state::{record, Index, NoIndex, Schema, StateError, Table, Txn};
 
@@ -160,6 +161,44 @@ pub(crate) struct Role {
     pub(crate) timeout_seconds: u64,
     #[serde(default)]
     pub(crate) hooks: Hooks,
+    /// The lifecycle states of a node in which its noderoles may run
+    /// (default: active only, so enrolled, manageable or cleaning nodes
+    /// are left alone); `"any"` for every state.
+    #[serde(default)]
+    pub(crate) provision_states: RunsIn,
+}
+
+/// The lifecycle states a role's noderoles may run in.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum RunsIn {
+    /// `"any"`: whatever state the node is in.
+    Any(AnyState),
+    /// Only these.
+    Only(Vec<ProvisionState>),
+}
+
+/// The word `any`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum AnyState {
+    Any,
+}
+
+impl Default for RunsIn {
+    fn default() -> Self {
+        RunsIn::Only(vec![ProvisionState::Active])
+    }
+}
+
+impl RunsIn {
+    /// Whether a node in `state` may run the role.
+    pub(crate) fn allows(&self, state: ProvisionState) -> bool {
+        match self {
+            RunsIn::Any(_) => true,
+            RunsIn::Only(states) => states.contains(&state),
+        }
+    }
 }
 
 /// A role's timeout when it names none.

@@ -230,7 +230,7 @@ fn kill_9_at_random_moments_loses_nothing() {
         [("crash-a", 300, json!([])), ("crash-b", 400, json!(["crash-a"])), ("crash-c", 300, json!(["crash-b"]))]
     {
         // Implicit: each node gets a chain of its own.
-        let role = json!({"name": name, "jig": "test", "requires": requires, "flags": ["implicit"], "test": {"delay_ms": delay}});
+        let role = json!({"name": name, "jig": "test", "requires": requires, "flags": ["implicit"], "test": {"delay_ms": delay}, "provision_states": "any"});
         rig.ok("POST", "/api/v1/roles", Some(role));
     }
     rig.ok("POST", "/api/v1/nodes", Some(json!({"name": "canary.crash.test", "macs": ["52:54:00:74:ff:ff"]})));

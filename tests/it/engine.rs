@@ -24,9 +24,14 @@ fn ok(srv: &Server, method: &str, path: &str, body: Value) -> Value {
     v
 }
 
+/// A node that is running and in use: alive, and adopted (active), the
+/// lifecycle state roles run in by default.
 fn node(srv: &Server, name: &str, i: u8) {
     ok(srv, "POST", "/api/v1/nodes", json!({"name": name, "macs": [format!("52:54:00:90:00:{i:02x}")]}));
     ok(srv, "PATCH", &format!("/api/v1/nodes/{name}"), json!({"alive": true}));
+    for target in ["manage", "adopt"] {
+        ok(srv, "PUT", &format!("/api/v1/nodes/{name}/states/provision"), json!({"target": target}));
+    }
 }
 
 /// Waits until the deployment's annealing reports `want`.
@@ -585,4 +590,49 @@ fn a_run_gets_the_merged_data_of_its_deployment_chain_and_all_its_ancestors() {
     assert_eq!(data["db"], json!({"host": "a", "port": 6432}), "{data}");
     // Wall data of an ancestor is nearer than the role's defaults.
     assert_eq!(data["x"], "base", "{data}");
+}
+
+#[test]
+fn roles_run_only_in_the_lifecycle_states_they_allow() {
+    let (srv, _) = start(10);
+    ok(&srv, "POST", "/api/v1/networks", loopback_network("admin", 104));
+    // Alive, but only enrolled: an ordinary role leaves it alone.
+    ok(&srv, "POST", "/api/v1/nodes", json!({"name": "new.test.example", "macs": ["52:54:00:90:01:01"]}));
+    ok(&srv, "PATCH", "/api/v1/nodes/new.test.example", json!({"alive": true}));
+    ok(&srv, "POST", "/api/v1/roles", json!({"name": "ordinary", "jig": "noop"}));
+    ok(
+        &srv,
+        "POST",
+        "/api/v1/roles",
+        json!({"name": "early", "jig": "noop", "provision_states": ["enroll", "manageable"]}),
+    );
+    let (code, v) = curl(
+        None,
+        "POST",
+        &srv.url("/api/v1/roles"),
+        Some(&json!({"name": "bad", "jig": "noop", "provision_states": ["sleeping"]})),
+    );
+    assert!(code == 400 || code == 422, "{code} {v}");
+    assert!(v["error"].as_str().unwrap_or_default().contains("provision_states"), "{v}");
+    ok(&srv, "POST", "/api/v1/deployments", json!({"name": "d"}));
+    let ordinary = ok(
+        &srv,
+        "POST",
+        "/api/v1/noderoles",
+        json!({"deployment": "d", "role": "ordinary", "node": "new.test.example"}),
+    );
+    let early =
+        ok(&srv, "POST", "/api/v1/noderoles", json!({"deployment": "d", "role": "early", "node": "new.test.example"}));
+    ok(&srv, "POST", "/api/v1/deployments/d/commit", Value::Null);
+    let state = |v: &Value| ok(&srv, "GET", &format!("/api/v1/noderoles/{}", v["id"]), Value::Null)["state"].clone();
+    wait_for(Duration::from_secs(20), "the early role", || (state(&early) == "active").then_some(()));
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(state(&ordinary), "todo", "a role ran on an enrolled node");
+    assert_eq!(outcomes(&srv, &ordinary["id"]), Vec::<String>::new());
+    // Adopted (active): now it runs.
+    for target in ["manage", "adopt"] {
+        ok(&srv, "PUT", "/api/v1/nodes/new.test.example/states/provision", json!({"target": target}));
+    }
+    anneal(&srv, "d", "finished");
+    assert_eq!(outcomes(&srv, &ordinary["id"]), ["succeeded"]);
 }

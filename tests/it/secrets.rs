@@ -51,7 +51,7 @@ fn no_token_in_events_logs_or_views() {
     call(
         "POST",
         "/api/v1/roles",
-        Some(json!({"name": "nosy", "jig": "script", "local": true, "timeout_seconds": 10,
+        Some(json!({"name": "nosy", "jig": "script", "local": true, "timeout_seconds": 10, "provision_states": "any",
                     "script": "env; cat; cat \"$FULCRUM_INPUT_FILE\""})),
     );
     call("POST", "/api/v1/deployments", Some(json!({"name": "d"})));

@@ -31,8 +31,18 @@ fn sigterm_finishes_what_is_in_flight_and_a_restart_finds_everything() {
     let srv = Server::start(&cfg, ports.http, None);
     ok(&srv, "POST", "/api/v1/networks", loopback_network("admin", 73));
     // Two roles: one that ends within the grace period, one that does not.
-    ok(&srv, "POST", "/api/v1/roles", json!({"name": "steady", "jig": "test", "test": {"delay_ms": 2500}}));
-    ok(&srv, "POST", "/api/v1/roles", json!({"name": "endless", "jig": "test", "test": {"delay_ms": 120000}}));
+    ok(
+        &srv,
+        "POST",
+        "/api/v1/roles",
+        json!({"name": "steady", "jig": "test", "test": {"delay_ms": 2500}, "provision_states": "any"}),
+    );
+    ok(
+        &srv,
+        "POST",
+        "/api/v1/roles",
+        json!({"name": "endless", "jig": "test", "test": {"delay_ms": 120000}, "provision_states": "any"}),
+    );
     ok(&srv, "POST", "/api/v1/deployments", json!({"name": "work"}));
     for (i, role) in ["steady", "steady", "endless", "endless"].iter().enumerate() {
         let name = format!("w{i}.test.example");

@@ -73,6 +73,9 @@ fn script_jig_runs_on_the_node_over_ssh() {
     let node = api("POST", "/api/v1/nodes", Some(json!({"name": "box.ssh.test", "macs": ["52:54:00:79:00:10"]})));
     assert_eq!(node["ipv4"], "10.79.0.10");
     api("PATCH", "/api/v1/nodes/box.ssh.test", Some(json!({"alive": true})));
+    for target in ["manage", "adopt"] {
+        api("PUT", "/api/v1/nodes/box.ssh.test/states/provision", Some(json!({"target": target})));
+    }
     // The script proves where it runs (the node's own address), reads its
     // input from stdin and from the file, and reports wall data.
     let script = r#"set -e
