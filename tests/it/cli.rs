@@ -134,6 +134,10 @@ fn deployment_commit_wait_reports_convergence_and_failure() {
             Some(&serde_json::json!({"alive": true})),
         );
         assert_eq!(code, 200);
+        // Running and in use: adopted (active), where roles run by default.
+        for verb in ["manage", "adopt"] {
+            ok(&srv, &["node", "provision", &format!("m{i}.w.test"), verb]);
+        }
     }
     let dir = tempfile::tempdir().unwrap();
     let role = dir.path().join("base.toml");
@@ -147,13 +151,13 @@ fn deployment_commit_wait_reports_convergence_and_failure() {
     for i in 1..=3 {
         ok(&srv, &["noderole", "bind", "good", "base", &format!("m{i}.w.test")]);
     }
-    let out = ok(&srv, &["deployment", "commit", "good", "--wait"]);
+    let out = ok(&srv, &["deployment", "commit", "good", "--wait", "--timeout", "60"]);
     assert!(out.contains("converged") && out.contains("active 3"), "{out}");
     let out = ok(&srv, &["noderole", "list", "--deployment", "good"]);
     assert_eq!(out.lines().filter(|l| l.contains(" active ")).count(), 3, "{out}");
     ok(&srv, &["deployment", "create", "bad"]);
     ok(&srv, &["noderole", "bind", "bad", "broken", "m1.w.test"]);
-    let out = fulcrum(&srv, &["deployment", "commit", "bad", "--wait"]);
+    let out = fulcrum(&srv, &["deployment", "commit", "bad", "--wait", "--timeout", "60"]);
     assert!(!out.status.success());
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("broken") && stdout.contains("error"), "{stdout}");
