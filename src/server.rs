@@ -106,6 +106,8 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
 }
 
 async fn start_services(config: Arc<Config>, state: State) -> anyhow::Result<Running> {
+    // Lifecycle steps entered before this moment were cut short by a stop.
+    let started = crate::types::time::now();
     let inventory = Inventory::new(state.clone());
     let engine = Engine::new(state.clone(), config.clone());
     let auth = Auth::new(state.clone(), config.api.audit_keep);
@@ -296,7 +298,7 @@ async fn start_services(config: Arc<Config>, state: State) -> anyhow::Result<Run
     }
     let dns_addrs = dns_service.as_ref().map(|s| s.addrs.clone()).unwrap_or_default();
 
-    services.spawn(engine::watchdog::run(engine.clone(), stop.clone()));
+    services.spawn(engine::watchdog::run(engine.clone(), started, stop.clone()));
     // Everything is bound: the annealer may start running jigs.
     let annealer = config.engine.annealer.then(|| tokio::spawn(engine::annealer::run(engine.clone(), stop.clone())));
     let tls = listeners.tls.as_ref().map(|t| t.fingerprint);

@@ -1,7 +1,9 @@
 //! `/api/v1/nodes`: registration, listing, changes, bootenv, provisioning
 //! verbs; `/api/v1/discover` for machines that boot the discovery image;
 //! `/api/v1/nodes/{name}/alive` for a node reporting in with its token, and
-//! `/api/v1/nodes/{name}/inventory` for its hardware report.
+//! `/api/v1/nodes/{name}/inventory` for its hardware report;
+//! `/api/v1/nodes/import` (an instackenv.json) and `/api/v1/nodes/bulk`
+//! (a lifecycle verb over many nodes, previewed or applied).
 //! Every write goes through the engine, which runs the hooks it triggers.
 
 use std::net::{IpAddr, SocketAddr};
@@ -18,7 +20,7 @@ use super::wire::inventory::{
 };
 use super::ApiState;
 use crate::auth::Caller;
-use crate::engine::bulk::{self, Selector};
+use crate::engine::bulk::Selector;
 use crate::engine::EngineError;
 use crate::inventory::facts::Facts;
 use crate::inventory::lifecycle::{ProvisionState, Verb};
@@ -139,8 +141,8 @@ pub(crate) async fn bulk(AxState(api): AxState<ApiState>, Body(req): Body<BulkRe
         .map(|x| x.parse::<ProvisionState>())
         .transpose()
         .map_err(|e| ApiError::field(StatusCode::BAD_REQUEST, "state", e.to_string()))?;
-    let select = Selector { state, nodes: req.nodes };
-    let plan = bulk::plan(&api.state.snapshot(), verb, &select)?;
+    let select = Selector { state, nodes: req.nodes, since: req.since, bootenv: req.bootenv.clone() };
+    let plan = api.engine.plan(verb, &select)?;
     let done = if req.dry_run { Vec::new() } else { api.engine.apply_plan(verb, &plan, req.bootenv).await };
     Ok(Json(BulkAnswer {
         verb: verb.to_string(),

@@ -1,7 +1,8 @@
 //! Rendering what a booting machine fetches, from the world snapshot taken
 //! when the request arrived: its iPXE script (from the node's CURRENT
-//! bootenv, or the discovery bootenv for an unknown MAC) and its
-//! unattended-install templates. Templates are minijinja.
+//! bootenv, `local` for a protected node whatever its record says, or the
+//! discovery bootenv for an unknown MAC) and its unattended-install
+//! templates. Templates are minijinja.
 
 use minijinja::Environment;
 use serde::Serialize;

@@ -58,6 +58,7 @@ pub(crate) async fn run(c: &Client, json_out: bool, verb: &str, sel: &Selection)
         state: sel.state(),
         nodes: (!sel.nodes.is_empty()).then(|| sel.nodes.clone()),
         dry_run: true,
+        since: None,
         bootenv: sel.bootenv.clone(),
     };
     let plan: BulkAnswer = c.send(Method::POST, "/api/v1/nodes/bulk", Some(&preview)).await?;
@@ -86,31 +87,51 @@ pub(crate) async fn run(c: &Client, json_out: bool, verb: &str, sel: &Selection)
         return Ok(());
     }
     let mut refused = 0;
+    let mut results = Vec::with_capacity(n);
     for (i, p) in plan.planned.iter().enumerate() {
         let one = BulkRequest {
             verb: verb.to_string(),
             state: Some(p.from.to_string()),
             nodes: Some(vec![p.name.clone()]),
             dry_run: false,
+            since: p.since,
             bootenv: sel.bootenv.clone(),
         };
-        let answer: BulkAnswer = c.send(Method::POST, "/api/v1/nodes/bulk", Some(&one)).await?;
-        let line = match (answer.done.first(), answer.skipped.first()) {
-            (Some(d), _) => match (&d.now, &d.error) {
-                (Some(now), _) => format!("{} -> {now}", d.from),
-                (None, Some(e)) => {
-                    refused += 1;
-                    format!("refused: {e}")
-                }
-                (None, None) => "?".into(),
-            },
-            (None, Some(s)) => {
+        // A node the server refuses (or a failed request) is reported on
+        // its line; the others are still done.
+        let line = match c.send::<_, BulkAnswer>(Method::POST, "/api/v1/nodes/bulk", Some(&one)).await {
+            Err(e) => {
                 refused += 1;
-                format!("left alone: {}", s.why)
+                format!("failed: {e:#}")
             }
-            (None, None) => "not found".into(),
+            Ok(answer) => {
+                let line = match (answer.done.first(), answer.skipped.first()) {
+                    (Some(d), _) => match (&d.now, &d.error) {
+                        (Some(now), _) => format!("{} -> {now}", d.from),
+                        (None, e) => {
+                            refused += 1;
+                            format!("refused: {}", e.as_deref().unwrap_or("?"))
+                        }
+                    },
+                    (None, Some(s)) => {
+                        refused += 1;
+                        format!("left alone: {} (it moved since the preview)", s.why)
+                    }
+                    (None, None) => {
+                        refused += 1;
+                        "not in the answer".into()
+                    }
+                };
+                results.extend(answer.done);
+                line
+            }
         };
-        println!("[{}/{n}] {}: {line}", i + 1, p.name);
+        if !json_out {
+            println!("[{}/{n}] {}: {line}", i + 1, p.name);
+        }
+    }
+    if json_out {
+        println!("{}", serde_json::to_string_pretty(&results).unwrap_or_default());
     }
     if refused > 0 {
         bail!("{refused} of {n} nodes were refused");
@@ -165,14 +186,38 @@ pub(crate) async fn import(c: &Client, json_out: bool, args: &ImportArgs) -> any
         dry_run: false,
         bootenv: None,
     };
+    if args.introspect || args.provide {
+        expect(c, &names, "manageable", "the power credential check").await?;
+    }
     if args.introspect {
         run(c, false, "inspect", &sel(&names)).await?;
         wait_while(c, &names, &["inspecting", "inspect wait"], "inspection", deadline).await?;
+        expect(c, &names, "manageable", "inspection").await?;
     }
     if args.provide {
         run(c, false, "provide", &sel(&names)).await?;
     }
     Ok(())
+}
+
+/// Fails, naming each node and its `last_error`, unless every one of
+/// `names` is in `state` after `what` (as TripleO's import does).
+async fn expect(c: &Client, names: &[String], state: &str, what: &str) -> anyhow::Result<()> {
+    let nodes: Vec<NodeView> = c.get("/api/v1/nodes").await?;
+    let off: Vec<String> = nodes
+        .iter()
+        .filter(|n| names.contains(&n.name) && n.provision_state.to_string() != state)
+        .map(|n| {
+            format!("{} is {}: {}", n.name, n.provision_state, n.last_error.as_deref().unwrap_or("no error recorded"))
+        })
+        .collect();
+    if off.is_empty() {
+        return Ok(());
+    }
+    for line in &off {
+        println!("after {what}: {line}");
+    }
+    bail!("{} of {} imported nodes are not {state} after {what}", off.len(), names.len())
 }
 
 /// Waits until none of `names` is in one of `states`, printing how many

@@ -2,8 +2,9 @@
 //!
 //! A noderole is runnable when it is TODO, its deployment is committed, its
 //! node is alive AND available AND in a lifecycle state its role runs in
-//! (`provision_states`, default active), and no other noderole of that
-//! node is in TRANSITION or ERROR. At most one run per node at any moment, and at most
+//! (`provision_states`, default active) AND not protected if the role is
+//! destructive, and no other noderole of that node is in TRANSITION or
+//! ERROR. At most one run per node at any moment, and at most
 //! `engine.max_concurrent_runs` in the whole system. Claiming (TODO ->
 //! TRANSITION plus a persisted `Run`) is one transaction; completing
 //! (the run's outcome, the noderole's new state, its hooks and what they
@@ -78,11 +79,13 @@ fn input(w: &World, id: u64) -> Value {
 }
 
 /// Whether a node may get a run of `role` now: alive, available, in a
-/// lifecycle state the role runs in, with nothing running or failed.
+/// lifecycle state the role runs in, not protected if the role is
+/// destructive, with nothing running or failed.
 fn node_free(w: &World, node: &str, role: Option<&Role>) -> bool {
-    w.table::<Node>()
-        .get(node)
-        .is_some_and(|n| n.alive && n.available && role.is_some_and(|r| r.provision_states.allows(n.provision_state)))
+    let fits = |n: &Node, r: &Role| {
+        r.provision_states.allows(n.provision_state) && !(n.protected && r.has(RoleFlag::Destructive))
+    };
+    w.table::<Node>().get(node).is_some_and(|n| n.alive && n.available && role.is_some_and(|r| fits(n, r)))
         && !w.table::<NodeRole>().of_node(node).any(|n| matches!(n.state, NrState::Transition | NrState::Error))
 }
 

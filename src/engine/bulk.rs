@@ -14,8 +14,10 @@ use super::error::EngineError;
 use super::hooks::{self, NodeEvent};
 use super::steps::{self, Bootenvs};
 use super::Engine;
+use crate::inventory::bootenv::Bootenv;
 use crate::inventory::facts;
 use crate::inventory::lifecycle::{ProvisionState, Verb};
+use crate::inventory::network::Network;
 use crate::inventory::node::{self, Node, NodeSpec};
 use crate::state::World;
 use crate::types::field::{FieldError, Refusal, Refuse};
@@ -30,8 +32,14 @@ pub(crate) struct Selector {
     /// Every node in this state...
     pub(crate) state: Option<ProvisionState>,
     /// ...or exactly these (the set a preview showed), each still in
-    /// `state` when that is given too.
+    /// `state` when that is given too...
     pub(crate) nodes: Option<Vec<String>>,
+    /// ...and, when given, in it since this time (the preview's
+    /// `since`): a node that left and came back, or another node now under
+    /// that name, is left alone.
+    pub(crate) since: Option<u64>,
+    /// For deploy and rebuild: what they install.
+    pub(crate) bootenv: Option<String>,
 }
 
 /// One node of a plan.
@@ -41,6 +49,9 @@ pub(crate) struct Planned {
     pub(crate) from: ProvisionState,
     /// Where the verb takes it first.
     pub(crate) to: ProvisionState,
+    /// When it entered `from` (unix seconds): what freezes the plan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) since: Option<u64>,
 }
 
 /// A node the selector named that the verb will not touch, and why.
@@ -70,32 +81,47 @@ pub(crate) struct Done {
     pub(crate) error: Option<String>,
 }
 
-/// Why `verb` leaves `n` alone, if it does.
-fn refusal(n: &Node, verb: Verb, state: Option<ProvisionState>) -> Option<String> {
-    if let Some(s) = state.filter(|s| *s != n.provision_state) {
+/// Why `verb` leaves `n` alone, if it does. `agent`: the discovery
+/// bootenv (which installs nothing).
+fn refusal(n: &Node, verb: Verb, select: &Selector, agent: &str) -> Option<String> {
+    if let Some(s) = select.state.filter(|s| *s != n.provision_state) {
         return Some(format!("is {}, not {s}", n.provision_state));
+    }
+    if select.since.is_some_and(|t| n.provision_since != Some(t)) {
+        return Some(format!("left {} and came back since the preview", n.provision_state));
     }
     if n.protected && verb.reboots_into_another_bootenv() {
         return Some("is protected".into());
     }
+    let installs_nothing = n.bootenv == steps::LOCAL_BOOTENV || n.bootenv == agent;
+    if matches!(verb, Verb::Deploy | Verb::Rebuild) && select.bootenv.is_none() && installs_nothing {
+        return Some(format!("needs a bootenv to install (its own, `{}`, installs nothing)", n.bootenv));
+    }
     n.provision_state.apply(verb).err().map(|e| e.to_string())
 }
 
-/// The plan of `verb` over what `select` selects, on `w`.
-pub(crate) fn plan(w: &World, verb: Verb, select: &Selector) -> Result<Plan, EngineError> {
+/// The plan of `verb` over what `select` selects, on `w`. `agent`: the
+/// discovery bootenv.
+pub(crate) fn plan(w: &World, verb: Verb, select: &Selector, agent: &str) -> Result<Plan, EngineError> {
     if !verb.is_operator() {
         return Err(EngineError::invalid(
             "verb",
             format!("`{verb}` is a report about one node's step, not a bulk verb"),
         ));
     }
+    if let Some(b) = select.bootenv.as_deref() {
+        if !w.table::<Bootenv>().contains(b) {
+            return Err(EngineError::invalid("bootenv", format!("no bootenv named `{b}`")));
+        }
+    }
     let nodes = w.table::<Node>();
     let mut plan = Plan::default();
-    let add = |plan: &mut Plan, n: &Node| match refusal(n, verb, select.state) {
+    let add = |plan: &mut Plan, n: &Node| match refusal(n, verb, select, agent) {
         None => plan.planned.push(Planned {
             name: n.name.clone(),
             from: n.provision_state,
             to: n.provision_state.apply(verb).unwrap_or(n.provision_state),
+            since: n.provision_since,
         }),
         Some(why) => plan.skipped.push(Skipped { name: n.name.clone(), why }),
     };
@@ -176,6 +202,10 @@ fn within(e: EngineError, at: &str) -> EngineError {
 fn power_of(n: &Imported, at: &str) -> Result<Option<PowerSpec>, EngineError> {
     let missing = |f: &str| EngineError::invalid(&format!("{at}.{f}"), format!("pm_type `ipmi` needs {f}"));
     match n.pm_type.as_deref() {
+        None if n.pm_addr.is_some() => Err(EngineError::invalid(
+            &format!("{at}.pm_type"),
+            "pm_addr is given: name the power driver (`ipmi`), or leave both out",
+        )),
         None | Some("manual" | "fake" | "fake_pxe" | "manual-management") => Ok(None),
         Some("ipmi" | "pxe_ipmitool" | "ipmitool") => Ok(Some(PowerSpec::Ipmi {
             address: n.pm_addr.clone().ok_or_else(|| missing("pm_addr"))?,
@@ -191,6 +221,11 @@ fn power_of(n: &Imported, at: &str) -> Result<Option<PowerSpec>, EngineError> {
 }
 
 impl Engine {
+    /// The plan of `verb` over `select` on the current snapshot.
+    pub(crate) fn plan(&self, verb: Verb, select: &Selector) -> Result<Plan, EngineError> {
+        plan(&self.state.snapshot(), verb, select, &self.config.boot.discovery_bootenv)
+    }
+
     /// Imports nodes in ONE transaction (all or none; a refusal names the
     /// entry's field, `nodes[2].mac[0]`) and manages each: enroll ->
     /// verifying -> manageable (an IPMI node's BMC is asked first).
@@ -205,29 +240,29 @@ impl Engine {
         let default = self.config.boot.default_bootenv.clone();
         let agent = self.config.boot.discovery_bootenv.clone();
         self.write(move |txn, fx| {
+            let nets = txn.world().table::<Network>();
+            let domain = match network.as_deref() {
+                Some(net) => Some(
+                    nets.get(net)
+                        .map(|x| x.domain.clone())
+                        .ok_or_else(|| EngineError::invalid("network", format!("no network named `{net}`")))?,
+                ),
+                None if nets.len() == 1 => nets.iter().next().map(|x| x.domain.clone()),
+                None => None,
+            };
             let mut names = Vec::with_capacity(nodes.len());
             for (i, n) in nodes.into_iter().enumerate() {
                 let at = format!("nodes[{i}]");
                 let power = power_of(&n, &at)?;
-                let name = if n.name.contains('.') {
-                    n.name.clone()
-                } else {
-                    let domain = network
-                        .as_deref()
-                        .and_then(|net| {
-                            txn.world().table::<crate::inventory::network::Network>().get(net).map(|x| x.domain.clone())
-                        })
-                        .or_else(|| {
-                            let nets = txn.world().table::<crate::inventory::network::Network>();
-                            (nets.len() == 1).then(|| nets.iter().next().map(|x| x.domain.clone())).flatten()
-                        })
-                        .ok_or_else(|| {
-                            EngineError::invalid(
-                                &format!("{at}.name"),
-                                "a short name needs a network (its domain qualifies it)",
-                            )
-                        })?;
-                    format!("{}.{domain}", n.name)
+                let name = match (n.name.contains('.'), &domain) {
+                    (true, _) => n.name.clone(),
+                    (false, Some(d)) => format!("{}.{d}", n.name),
+                    (false, None) => {
+                        return Err(EngineError::invalid(
+                            &format!("{at}.name"),
+                            "a short name needs `network` (its domain qualifies the name)",
+                        ))
+                    }
                 };
                 let spec = NodeSpec {
                     name,
@@ -256,10 +291,12 @@ impl Engine {
                     let mut facts_map = serde_json::Map::new();
                     facts_map.insert("declared".into(), serde_json::Value::Object(declared));
                     let report = facts::Report::new(facts_map).map_err(|e| within(e.into(), &at))?;
-                    facts::report(txn, &node.name, report, now())?;
+                    facts::report(txn, &node.name, report, now()).map_err(|e| within(e.into(), &at))?;
                 }
-                hooks::node_event(txn, NodeEvent::Created, &node.name, fx)?;
-                steps::apply(txn, &node.name, Verb::Manage, &Bootenvs { agent: &agent, deploy: None }, fx)?;
+                hooks::node_event(txn, NodeEvent::Created, &node.name, fx).map_err(|e| within(e, &at))?;
+                steps::apply(txn, &node.name, Verb::Manage, &Bootenvs { agent: &agent, deploy: None }, fx)
+                    .map_err(|e| within(e, &at))?;
+                hooks::node_event(txn, NodeEvent::Changed, &node.name, fx).map_err(|e| within(e, &at))?;
                 names.push(node.name.clone());
             }
             names
@@ -277,6 +314,7 @@ impl Engine {
         for p in &plan.planned {
             let (name, from, bootenv) = (p.name.clone(), p.from, bootenv.clone());
             let agent = self.config.boot.discovery_bootenv.clone();
+            let frozen = Selector { state: Some(from), nodes: None, since: p.since, bootenv: bootenv.clone() };
             let r = self
                 .write(move |txn, fx| {
                     let n = txn
@@ -285,7 +323,7 @@ impl Engine {
                         .get(&name)
                         .cloned()
                         .ok_or_else(|| EngineError::not_found("node", &name))?;
-                    if let Some(why) = refusal(&n, verb, Some(from)) {
+                    if let Some(why) = refusal(&n, verb, &frozen, &agent) {
                         return Err(EngineError::conflict(
                             "state",
                             format!("node `{name}` {why} (it moved since the plan)"),

@@ -43,7 +43,7 @@ pub(crate) mod watchdog;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::Notify;
+use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -54,7 +54,7 @@ use crate::inventory::lifecycle::{ProvisionState, Verb};
 use crate::inventory::node::{self, Node};
 use crate::net::probe;
 use crate::net::ssh::SshOptions;
-use crate::power::{self, Target};
+use crate::power::{self, PowerError, Target};
 use crate::state::{Schema, State, Txn};
 use crate::types::power::PowerAction;
 use crate::types::report::Report;
@@ -79,7 +79,13 @@ pub(crate) struct Engine {
     effects: TaskTracker,
     /// Cancelled when effects still running at shutdown must stop.
     abandon: CancellationToken,
+    /// Power actions (ipmitool, ssh, commands) running at once, at most
+    /// [`POWER_AT_ONCE`]: a bulk verb over a rack queues behind them.
+    power_slots: Arc<Semaphore>,
 }
+
+/// How many power actions may run at once.
+const POWER_AT_ONCE: usize = 16;
 
 impl Engine {
     pub(crate) fn new(state: State, config: Arc<Config>) -> Engine {
@@ -97,6 +103,7 @@ impl Engine {
             wake: Arc::new(Notify::new()),
             effects: TaskTracker::new(),
             abandon: CancellationToken::new(),
+            power_slots: Arc::new(Semaphore::new(POWER_AT_ONCE)),
         }
     }
 
@@ -148,15 +155,22 @@ impl Engine {
                 }
             };
             let Some(n) = self.state.snapshot().table::<Node>().get(&node).cloned() else { continue };
+            if n.protected {
+                tracing::warn!(node = %n.name, "reboot after commit refused: the node is protected");
+                continue;
+            }
             if let Err(e) = self.permits_power(n.power.as_ref()) {
                 tracing::warn!(node = %n.name, error = %e, "reboot after commit refused");
                 continue;
             }
             let target = Target { node: n.name.clone(), ip: n.ipv4, spec: n.power.clone() };
-            let (jigs, abandon) = (self.jigs.clone(), self.abandon.clone());
+            let (jigs, abandon, slots) = (self.jigs.clone(), self.abandon.clone(), self.power_slots.clone());
             self.effects.spawn(async move {
                 tokio::select! {
-                    r = power::act(&target, PowerAction::Reboot, &jigs.ssh) => match r {
+                    r = async {
+                        let _slot = slots.acquire().await;
+                        power::act(&target, PowerAction::Reboot, &jigs.ssh).await
+                    } => match r {
                         Ok(_) => tracing::info!(node = %target.node, "rebooted after commit"),
                         Err(e) => tracing::warn!(node = %target.node, error = %Report(&e), "reboot after commit failed"),
                     },
@@ -167,28 +181,38 @@ impl Engine {
     }
 
     /// Asks the node's BMC for its power status and ends its `verifying`
-    /// step with the answer, as a task of the engine.
-    fn verify(&self, node: String) {
+    /// step with the answer, as a task of the engine. The answer counts
+    /// only for the step and credentials it checked: a node that left
+    /// `verifying`, or entered it again, or was deleted and made again, or
+    /// got other credentials meanwhile, is left to its own check.
+    pub(crate) fn verify(&self, node: String) {
         let Some(n) = self.state.snapshot().table::<Node>().get(&node).cloned() else { return };
         let target = Target { node: n.name.clone(), ip: n.ipv4, spec: n.power.clone() };
-        let (engine, abandon) = (self.clone(), self.abandon.clone());
+        let checked = (n.provision_since, n.created_at, n.power.clone());
+        let (engine, abandon, slots) = (self.clone(), self.abandon.clone(), self.power_slots.clone());
         self.effects.spawn(async move {
             let answer = tokio::select! {
-                r = power::act(&target, PowerAction::Status, &engine.jigs.ssh) => r,
+                r = async {
+                    let _slot = slots.acquire().await;
+                    power::act(&target, PowerAction::Status, &engine.jigs.ssh).await
+                } => r,
                 () = abandon.cancelled() => return,
             };
-            let outcome =
-                answer.map(|_| ()).map_err(|e| format!("the BMC refused the power credentials: {}", Report(&e)));
+            let outcome = answer.map(|_| ()).map_err(|e| match e {
+                PowerError::Failed { output, .. } => {
+                    format!("the BMC refused the power credentials, or did not answer: {output}")
+                }
+                PowerError::TimedOut => format!("the BMC did not answer: {}", Report(&e)),
+                other => format!("cannot check the power credentials: {}", Report(&other)),
+            });
             let name = node.clone();
             let r = engine
                 .write(move |txn, fx| {
-                    let verifying = |t: &Txn<'_>| {
-                        t.world()
-                            .table::<Node>()
-                            .get(&name)
-                            .is_some_and(|n| n.provision_state == ProvisionState::Verifying)
-                    };
-                    if !verifying(txn) {
+                    let same = txn.world().table::<Node>().get(&name).is_some_and(|n| {
+                        n.provision_state == ProvisionState::Verifying
+                            && (n.provision_since, n.created_at, n.power.clone()) == checked
+                    });
+                    if !same {
                         return Ok(());
                     }
                     match outcome {

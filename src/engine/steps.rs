@@ -57,6 +57,12 @@ pub(crate) fn apply(
     fx: &mut Effects,
 ) -> Result<Arc<Node>, EngineError> {
     let before = get(txn, name)?;
+    if before.protected && verb.reboots_into_another_bootenv() {
+        return Err(EngineError::conflict(
+            "protected",
+            format!("node `{name}` is protected: {verb} would reboot it into another bootenv (unprotect it first)"),
+        ));
+    }
     // What deploy installs is settled before anything moves.
     let install = match (verb, before.provision_state.apply(verb)) {
         (Verb::Deploy | Verb::Rebuild, Ok(ProvisionState::Deploying)) => Some(install_bootenv(&before, envs)?),

@@ -18,6 +18,7 @@ use crate::config::LifecycleConfig;
 use crate::inventory::lifecycle::ProvisionState;
 use crate::inventory::node::Node;
 use crate::state::World;
+use crate::types::power::PowerSpec;
 use crate::types::report::Report;
 use crate::types::time::now;
 
@@ -39,17 +40,24 @@ fn limit(config: &LifecycleConfig, state: ProvisionState) -> Option<u64> {
 
 /// Ironic's rule at start-up: a step Fulcrum was carrying out itself when
 /// it stopped cannot resume, so its node goes to the failed state, saying
-/// so. Wait states resume (their clocks run on).
-async fn recover(engine: &Engine) {
-    let stuck: Vec<(String, ProvisionState)> = engine
+/// so; a BMC credential check (`verifying`) is simply asked again. Only
+/// steps entered before this process started count: a node managed
+/// through the API in the moments before this runs is this process's.
+/// Wait states resume (their clocks run on).
+async fn recover(engine: &Engine, started: u64) {
+    let stuck: Vec<(String, ProvisionState, bool)> = engine
         .state
         .snapshot()
         .table::<Node>()
         .iter()
-        .filter(|n| n.provision_state.is_step())
-        .map(|n| (n.name.clone(), n.provision_state))
+        .filter(|n| n.provision_state.is_step() && n.provision_since.unwrap_or(0) < started)
+        .map(|n| (n.name.clone(), n.provision_state, matches!(n.power, Some(PowerSpec::Ipmi { .. }))))
         .collect();
-    for (name, state) in stuck {
+    for (name, state, bmc) in stuck {
+        if state == ProvisionState::Verifying && bmc {
+            engine.verify(name);
+            continue;
+        }
         let who = name.clone();
         let r = engine
             .write(move |txn, fx| {
@@ -85,8 +93,9 @@ fn overdue(w: &World, config: &LifecycleConfig, t: u64) -> Vec<(String, Provisio
 }
 
 /// Looks at the nodes every tick until `stop`; fails those past their limit.
-pub(crate) async fn run(engine: Engine, stop: CancellationToken) {
-    recover(&engine).await;
+/// `started`: when this process started (unix seconds).
+pub(crate) async fn run(engine: Engine, started: u64, stop: CancellationToken) {
+    recover(&engine, started).await;
     let config = engine.config.lifecycle.clone();
     let shortest = [
         config.verify_timeout_seconds,

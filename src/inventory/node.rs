@@ -3,7 +3,10 @@
 //! operations the engine builds on: registration (with the node's static
 //! IPv4 address allocated in the same transaction), changes, bootenv,
 //! provisioning verbs, aliveness, deletion, and registering a machine
-//! that booted the discovery image. Hooks are the engine's business: these
+//! that booted the discovery image. The rules of a protected node (no verb
+//! that reboots it into another bootenv, a bootenv that boots from its
+//! disk, no deletion, no MAC dropped) and of a node in a lifecycle step (no
+//! power change) are kept here. Hooks are the engine's business: these
 //! operations only keep the inventory's own rules.
 
 use std::net::Ipv4Addr;
@@ -427,6 +430,7 @@ pub(crate) fn rotate_token(txn: &mut Txn<'_>, name: &str) -> Result<Arc<Node>, I
 /// Applies changes (all of them, or none if the result breaks a rule).
 pub(crate) fn update(txn: &mut Txn<'_>, name: &str, changes: Vec<NodeChange>) -> Result<Arc<Node>, InventoryError> {
     let mut node = get(txn.world(), name)?;
+    let (was_protected, old_macs, busy) = (node.protected, node.macs.clone(), node.provision_state.in_progress());
     for change in changes {
         match change {
             NodeChange::Available(a) => node.available = a,
@@ -435,6 +439,14 @@ pub(crate) fn update(txn: &mut Txn<'_>, name: &str, changes: Vec<NodeChange>) ->
                 return Err(InventoryError::invalid("macs", "at least one MAC address is required"));
             }
             NodeChange::Macs(macs) => node.macs = macs,
+            // A step in progress may be using the credentials (verifying
+            // checks the ones it started with).
+            NodeChange::Power(_) if busy => {
+                return Err(InventoryError::conflict(
+                    "power",
+                    format!("node `{name}` is {}: change its power driver once the step ends", node.provision_state),
+                ));
+            }
             NodeChange::Power(p) => node.power = Some(p),
             NodeChange::Port(p) => node.port = p,
             NodeChange::UefiLoader(l) => node.uefi_loader = l,
@@ -448,6 +460,14 @@ pub(crate) fn update(txn: &mut Txn<'_>, name: &str, changes: Vec<NodeChange>) ->
                 node.ipv4 = Some(static_address(net, ip)?);
             }
         }
+    }
+    // A protected machine stays recognisable: dropping one of its MACs
+    // would make it an unknown client, which gets the discovery image.
+    if was_protected && node.protected && old_macs.iter().any(|m| !node.macs.contains(m)) {
+        return Err(InventoryError::conflict(
+            "protected",
+            format!("node `{name}` is protected: its MACs can be added to, not removed (unprotect it first)"),
+        ));
     }
     node.updated_at = now();
     put(txn, node)
@@ -571,7 +591,16 @@ pub(crate) fn fail_step(txn: &mut Txn<'_>, name: &str, reason: String) -> Result
     put(txn, node)
 }
 
-/// Deletes a node (its dependents' cascades run in the same transaction).
+/// Deletes a node (its dependents' cascades run in the same transaction);
+/// refused for a protected node.
 pub(crate) fn delete(txn: &mut Txn<'_>, name: &str) -> Result<Arc<Node>, InventoryError> {
+    if txn.world().table::<Node>().get(name).is_some_and(|n| n.protected) {
+        return Err(InventoryError::conflict(
+            "protected",
+            format!(
+                "node `{name}` is protected: deleting it would make the machine an unknown client (unprotect it first)"
+            ),
+        ));
+    }
     txn.delete::<Node, _>(name)?.ok_or_else(|| InventoryError::not_found(Node::KIND, name))
 }

@@ -1,5 +1,6 @@
-//! [`Secret`]: a string (a node token today; API tokens and BMC passwords
-//! next) whose `Debug` and `Serialize` never show its value. A view, a log
+//! [`Secret`]: a string (a node token, a BMC password) whose `Debug` and
+//! `Serialize` never show its value, and whose parse errors never repeat
+//! it. A view, a log
 //! line or the change feed that includes a record with a secret shows
 //! `"<redacted>"` instead.
 //!
@@ -64,7 +65,8 @@ impl Secret {
     }
 
     /// The value, for the few places that must hand it out on purpose (a
-    /// machine's own discover answer and templates).
+    /// machine's own discover answer and templates; `ipmitool`'s
+    /// environment).
     pub(crate) fn expose(&self) -> &str {
         &self.0
     }
@@ -110,11 +112,49 @@ impl Serialize for Secret {
 
 impl<'de> Deserialize<'de> for Secret {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
+        d.deserialize_any(SecretVisitor)
+    }
+}
+
+/// Reads a secret as a string. Whatever else it is given is refused
+/// without repeating it: serde's own message would quote the value.
+struct SecretVisitor;
+
+impl serde::de::Visitor<'_> for SecretVisitor {
+    type Value = Secret;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a secret, as a string")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Secret, E> {
         if s == REDACTED {
-            return Err(serde::de::Error::custom("a redacted secret is not a value"));
+            return Err(E::custom("a redacted secret is not a value"));
+        }
+        Ok(Secret(s.to_string()))
+    }
+
+    fn visit_string<E: serde::de::Error>(self, s: String) -> Result<Secret, E> {
+        if s == REDACTED {
+            return Err(E::custom("a redacted secret is not a value"));
         }
         Ok(Secret(s))
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Secret, E> {
+        Err(E::custom("a secret must be a string (the value is not repeated here)"))
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Secret, E> {
+        Err(E::custom("a secret must be a string (the value is not repeated here)"))
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Secret, E> {
+        Err(E::custom("a secret must be a string (the value is not repeated here)"))
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Secret, E> {
+        Err(E::custom("a secret must be a string (the value is not repeated here)"))
     }
 }
 

@@ -83,14 +83,42 @@ fn import_introspect_provide_and_guarded_bulk_verbs() {
     unknown["nodes"][0]["pm_type"] = json!("redfish");
     let (code, v) = curl(None, "POST", &srv.url("/api/v1/nodes/import"), Some(&unknown));
     assert!(code == 422 && v["detail"]["field"] == "nodes[0].pm_type", "{code} {v}");
+    let mut half = json!({"nodes": [entry(1)]});
+    half["nodes"][0]["pm_type"] = json!("ipmi");
+    half["nodes"][0]["pm_user"] = json!("admin");
+    half["nodes"][0]["pm_password"] = json!(123456);
+    let (code, v) = curl(None, "POST", &srv.url("/api/v1/nodes/import"), Some(&half));
+    assert!(code == 400 && v["detail"]["field"] == "nodes[0].pm_password", "{code} {v}");
+    assert!(!v.to_string().contains("123456"), "the password is repeated in the error: {v}");
+    half["nodes"][0]["pm_password"] = json!("pw");
+    let (code, v) = curl(None, "POST", &srv.url("/api/v1/nodes/import"), Some(&half));
+    assert!(code == 422 && v["detail"]["field"] == "nodes[0].pm_addr", "{code} {v}");
+    half["nodes"][0]["pm_type"] = Value::Null;
+    half["nodes"][0]["pm_addr"] = json!("10.0.0.1");
+    let (code, v) = curl(None, "POST", &srv.url("/api/v1/nodes/import"), Some(&half));
+    assert!(code == 422 && v["detail"]["field"] == "nodes[0].pm_type", "{code} {v}");
+    let (code, v) =
+        curl(None, "POST", &srv.url("/api/v1/nodes/import"), Some(&json!({"nodes": [entry(1)], "network": "nope"})));
+    assert!(code == 422 && v["detail"]["field"] == "network", "{code} {v}");
 
     // The real import, with --introspect --provide; the test is the agent.
     std::fs::write(&file, json!({"nodes": [entry(1), entry(2), entry(3)]}).to_string()).unwrap();
-    let cli = fulcrum(&srv, &["node", "import", file.to_str().unwrap(), "--introspect", "--provide", "--wait", "60"])
+    let mut cli = fulcrum(&srv, &["node", "import", file.to_str().unwrap(), "--introspect", "--provide", "--wait", "60"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    wait_for(Duration::from_secs(30), "the import", || {
+        if let Ok(Some(status)) = cli.try_wait() {
+            let mut err = String::new();
+            if let Some(mut e) = cli.stderr.take() {
+                std::io::Read::read_to_string(&mut e, &mut err).ok();
+            }
+            panic!("the import ended early ({status}): {err}");
+        }
+        let (code, _) = curl(None, "GET", &srv.url("/api/v1/nodes/ctl3.test.example"), None);
+        (code == 200).then_some(())
+    });
     let names: Vec<String> = (1..=3).map(|i| format!("ctl{i}.test.example")).collect();
     for name in &names {
         wait_for(Duration::from_secs(30), "inspect wait", || {
@@ -157,6 +185,22 @@ fn import_introspect_provide_and_guarded_bulk_verbs() {
     assert_eq!(node(&srv, "ctl2.test.example")["provision_state"], "inspect wait");
     let (code, v) = curl(None, "POST", &srv.url("/api/v1/nodes/bulk"), Some(&json!({"verb": "inspect"})));
     assert!(code == 422 && v["detail"]["field"] == "state", "{code} {v}");
+    // The freeze holds across requests: a node that left its state and
+    // came back since the preview is left alone.
+    let plan = ok(
+        &srv,
+        "POST",
+        "/api/v1/nodes/bulk",
+        Some(
+            json!({"verb": "inspect", "state": "manageable", "nodes": ["avail.test.example", "prot.test.example"], "dry_run": true}),
+        ),
+    );
+    assert_eq!(plan["skipped"].as_array().unwrap().len(), 2, "{plan}");
+    // A deploy preview without a bootenv says so instead of planning it.
+    let plan =
+        ok(&srv, "POST", "/api/v1/nodes/bulk", Some(json!({"verb": "deploy", "state": "available", "dry_run": true})));
+    assert!(plan["planned"].as_array().unwrap().is_empty(), "{plan}");
+    assert!(plan["skipped"][0]["why"].as_str().unwrap_or_default().contains("needs a bootenv"), "{plan}");
 
     // Protected: refused, and it boots from its disk whatever is asked.
     let (code, v) = curl(
@@ -175,11 +219,31 @@ fn import_introspect_provide_and_guarded_bulk_verbs() {
     assert!(code == 409 && v["detail"]["field"] == "protected", "{code} {v}");
     let (_, script) = curl(None, "GET", &srv.boot_url("/boot/ipxe?mac=52:54:00:67:00:a3"), None);
     assert!(script.as_str().unwrap_or_default().contains("local disk"), "{script}");
+    // It stays recognisable: not deleted, its MAC not dropped.
+    let (code, v) = curl(None, "DELETE", &srv.url("/api/v1/nodes/prot.test.example"), None);
+    assert!(code == 409 && v["detail"]["field"] == "protected", "{code} {v}");
+    let (code, v) =
+        curl(None, "PATCH", &srv.url("/api/v1/nodes/prot.test.example"), Some(&json!({"macs": ["52:54:00:67:00:b3"]})));
+    assert!(code == 409 && v["detail"]["field"] == "protected", "{code} {v}");
+    let (code, v) = curl(
+        None,
+        "PATCH",
+        &srv.url("/api/v1/nodes/prot.test.example"),
+        Some(&json!({"macs": ["52:54:00:67:00:a3", "52:54:00:67:00:b3"]})),
+    );
+    assert_eq!(code, 200, "adding a MAC is fine: {v}");
     // A node installing cannot be protected until it boots from disk.
     ok(&srv, "PUT", "/api/v1/nodes/avail.test.example/bootenv", Some(json!({"bootenv": "ubuntu-24.04"})));
     let (code, v) =
         curl(None, "PATCH", &srv.url("/api/v1/nodes/avail.test.example"), Some(&json!({"protected": true})));
     assert!(code == 409 && v["detail"]["field"] == "protected", "{code} {v}");
+    let (code, v) = curl(
+        None,
+        "PATCH",
+        &srv.url("/api/v1/nodes/act.test.example"),
+        Some(&json!({"protected": true, "bootenv": "ubuntu-24.04"})),
+    );
+    assert!(code == 409 && v["detail"]["field"] == "protected", "in one PATCH: {code} {v}");
     let out = fulcrum(&srv, &["node", "protect", "prot.test.example", "--off"]).output().unwrap();
     assert!(out.status.success(), "{}", output(out));
     assert_eq!(verb(&srv, "prot.test.example", "inspect")["provision_state"], "inspect wait");

@@ -190,6 +190,7 @@ fn a_step_cut_short_by_a_stop_fails_at_start_and_a_wait_resumes() {
             let raw = t.get("step.test.example").expect("get").expect("the node").value().to_vec();
             let mut node: Value = serde_json::from_slice(&raw).expect("json");
             node["provision_state"] = json!("rescuing");
+            node["provision_since"] = json!(1);
             t.insert("step.test.example", node.to_string().as_bytes()).expect("put");
         }
         tx.commit().expect("commit");

@@ -310,6 +310,10 @@ pub(crate) struct BulkRequest {
     /// Exactly these nodes: the set a preview showed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) nodes: Option<Vec<String>>,
+    /// With `nodes`: each must have been in its state since this time (a
+    /// planned node's `since`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) since: Option<u64>,
     /// Only say what it would do.
     #[serde(default)]
     pub(crate) dry_run: bool,

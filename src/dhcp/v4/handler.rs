@@ -686,6 +686,22 @@ mod tests {
         assert!(reply::encode(&m).unwrap().len() >= 300);
     }
 
+    /// A protected node boots from its disk whatever its record says.
+    #[tokio::test]
+    async fn a_protected_node_gets_no_boot_file_whatever_its_bootenv() {
+        let (_dir, state) = world().await;
+        let w = state.snapshot();
+        let (cfg, offers, arrival) = (Config::default(), Offers::default(), Arrival::default());
+        let ctx = Ctx { world: &w, config: &cfg, offers: &offers, arrival: &arrival, now: 0 };
+        let m = reply(ctx.decide(&request(0xaa, MessageType::Discover, false)));
+        assert!(file(&m).is_some(), "the fixture's node boots from the network");
+        crate::dhcp::fixture::edit_node(&state, |n| n.protected = true).await;
+        let w = state.snapshot();
+        let ctx = Ctx { world: &w, config: &cfg, offers: &offers, arrival: &arrival, now: 0 };
+        let m = reply(ctx.decide(&request(0xaa, MessageType::Discover, false)));
+        assert_eq!(file(&m), None);
+    }
+
     /// UEFI firmware given no boot file retries the network for minutes, so
     /// a UEFI node on `local` gets its loader (and iPXE on UEFI its script
     /// URL): the `local` script exits to the firmware's next boot entry. A

@@ -396,6 +396,25 @@ async fn a_node_that_boots_from_disk_gets_no_boot_url() {
     assert_eq!(boot_url(answer(&ctx.decide(&ipxe, &[]))), None);
 }
 
+#[tokio::test]
+async fn a_protected_node_gets_no_boot_url_whatever_its_bootenv() {
+    let (_dir, state) = world().await;
+    let ipxe = || {
+        let mut m = msg(MessageType::Solicit, &duid_ll(NODE_MAC), 1, None);
+        m.opts_mut().insert(DhcpOption::ORO(ORO { opts: vec![OptionCode::from(59u16)] }));
+        m.opts_mut().insert(DhcpOption::UserClass(UserClass { data: vec![b"iPXE".to_vec()] }));
+        m
+    };
+    let (cfg, arr, sid) = (Config::default(), arrival(), server_duid());
+    let w = state.snapshot();
+    let ctx = Ctx6 { world: &w, config: &cfg, arrival: &arr, server_duid: &sid, now: 1000 };
+    assert!(boot_url(answer(&ctx.decide(&ipxe(), &[]))).is_some(), "the fixture's node boots from the network");
+    crate::dhcp::fixture::edit_node(&state, |n| n.protected = true).await;
+    let w = state.snapshot();
+    let ctx = Ctx6 { world: &w, config: &cfg, arrival: &arr, server_duid: &sid, now: 1000 };
+    assert_eq!(boot_url(answer(&ctx.decide(&ipxe(), &[]))), None);
+}
+
 #[test]
 fn malformed_datagrams_do_not_parse_or_panic() {
     use super::server::parse;
