@@ -458,12 +458,22 @@ impl LifecycleConfig {
 }
 
 /// Power drivers.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PowerConfig {
     /// Whether the `command` power driver (an operator's shell command run
     /// on the admin node) may be used. Off by default.
     pub allow_commands: bool,
+    /// After a power action that should make a node boot from the
+    /// network, how long its DHCP request may take: past it, the action is
+    /// repeated once through the driver, then the step fails.
+    pub confirm_seconds: u64,
+}
+
+impl Default for PowerConfig {
+    fn default() -> Self {
+        PowerConfig { allow_commands: false, confirm_seconds: 300 }
+    }
 }
 
 impl Default for EngineConfig {
@@ -543,6 +553,9 @@ impl Config {
             return Err(("engine.max_concurrent_runs", "must be at least 1".into()));
         }
         self.lifecycle.validate()?;
+        if self.power.confirm_seconds == 0 {
+            return Err(("power.confirm_seconds", "must be at least 1".into()));
+        }
         if self.engine.alive_probe_timeout_seconds == 0 {
             return Err(("engine.alive_probe_timeout_seconds", "must be at least 1".into()));
         }

@@ -149,6 +149,8 @@ fn build() -> anyhow::Result<Fixture> {
                 token: Secret::new(token),
                 alive_check: None,
                 protected: false,
+                power_state: Default::default(),
+                awaiting_boot: None,
                 provision_since: None,
                 last_error: None,
                 created_at: 0,

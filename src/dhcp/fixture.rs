@@ -80,6 +80,8 @@ pub(crate) async fn world(net: Network) -> (tempfile::TempDir, State) {
                 token: Secret::default(),
                 alive_check: None,
                 protected: false,
+                power_state: Default::default(),
+                awaiting_boot: None,
                 provision_since: None,
                 last_error: None,
                 created_at: 0,

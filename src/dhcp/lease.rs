@@ -363,6 +363,8 @@ mod tests {
             token: Secret::default(),
             alive_check: None,
             protected: false,
+            power_state: Default::default(),
+            awaiting_boot: None,
             provision_since: None,
             last_error: None,
             created_at: 0,

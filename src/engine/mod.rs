@@ -56,7 +56,7 @@ use crate::net::probe;
 use crate::net::ssh::SshOptions;
 use crate::power::{self, PowerError, Target};
 use crate::state::{Schema, State, Txn};
-use crate::types::power::PowerAction;
+use crate::types::power::{PowerAction, PowerSpec, PowerState};
 use crate::types::report::Report;
 use hooks::{Effect, Effects};
 
@@ -164,14 +164,19 @@ impl Engine {
                 continue;
             }
             let target = Target { node: n.name.clone(), ip: n.ipv4, spec: n.power.clone() };
-            let (jigs, abandon, slots) = (self.jigs.clone(), self.abandon.clone(), self.power_slots.clone());
+            let (engine, abandon, slots) = (self.clone(), self.abandon.clone(), self.power_slots.clone());
             self.effects.spawn(async move {
                 tokio::select! {
                     r = async {
                         let _slot = slots.acquire().await;
-                        power::act(&target, PowerAction::Reboot, &jigs.ssh).await
+                        power::act(&target, PowerAction::Reboot, &engine.jigs.ssh).await
                     } => match r {
-                        Ok(_) => tracing::info!(node = %target.node, "rebooted after commit"),
+                        Ok(_) => {
+                            tracing::info!(node = %target.node, "rebooted after commit");
+                            if matches!(target.spec, Some(PowerSpec::Ipmi { .. })) {
+                                engine.power_is(&target.node, PowerState::On).await;
+                            }
+                        }
                         Err(e) => tracing::warn!(node = %target.node, error = %Report(&e), "reboot after commit failed"),
                     },
                     () = abandon.cancelled() => tracing::warn!(node = %target.node, "reboot abandoned at shutdown"),
@@ -198,6 +203,16 @@ impl Engine {
                 } => r,
                 () = abandon.cancelled() => return,
             };
+            if let Ok(out) = &answer {
+                let state = if out.contains("is on") {
+                    PowerState::On
+                } else if out.contains("is off") {
+                    PowerState::Off
+                } else {
+                    PowerState::Unknown
+                };
+                engine.power_is(&node, state).await;
+            }
             let outcome = answer.map(|_| ()).map_err(|e| match e {
                 PowerError::Failed { output, .. } => {
                     format!("the BMC refused the power credentials, or did not answer: {output}")
@@ -226,6 +241,14 @@ impl Engine {
                 tracing::error!(%node, error = %Report(&e), "cannot record the power credential check");
             }
         });
+    }
+
+    /// Records what a power driver said about a node.
+    async fn power_is(&self, node: &str, state: PowerState) {
+        let name = node.to_string();
+        if let Err(e) = self.state.write(move |txn| node::record_power(txn, &name, state)).await {
+            tracing::warn!(%node, error = %Report(&e), "cannot record the node's power state");
+        }
     }
 
     /// Forgets the node's SSH host key in Fulcrum's known-hosts file, as

@@ -85,10 +85,14 @@ fn install_bootenv(node: &Node, envs: &Bootenvs<'_>) -> Result<String, EngineErr
     ))
 }
 
+/// Sets what the machine boots and, with a power driver, reboots it after
+/// the commit and waits for its firmware's DHCP request (the watchdog
+/// repeats the action once, then fails the step).
 fn boot(txn: &mut Txn<'_>, node: &Node, bootenv: &str, fx: &mut Effects) -> Result<(), EngineError> {
     node::set_bootenv(txn, &node.name, bootenv.to_string())?;
     if node.power.is_some() {
         fx.push(Effect::Reboot { node: node.name.clone() });
+        node::expect_boot(txn, &node.name, 1)?;
     }
     Ok(())
 }

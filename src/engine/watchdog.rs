@@ -5,18 +5,21 @@
 //! API. A hung installer is noticed this way. The time a node entered its
 //! state is stored with it, so a restart of Fulcrum does not restart the
 //! clock. At start-up, nodes left in a step (not a wait) fail at once. A
-//! failed node boots from its disk (`local`).
+//! failed node boots from its disk (`local`). It also confirms power
+//! actions: a node rebooted for a network boot whose DHCP request does not
+//! come within `power.confirm_seconds` is rebooted once more, then its
+//! step fails.
 
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use super::hooks::{self, NodeEvent};
+use super::hooks::{self, Effect, NodeEvent};
 use super::steps;
 use super::Engine;
 use crate::config::LifecycleConfig;
 use crate::inventory::lifecycle::ProvisionState;
-use crate::inventory::node::Node;
+use crate::inventory::node::{self, Node};
 use crate::state::World;
 use crate::types::power::PowerSpec;
 use crate::types::report::Report;
@@ -93,9 +96,62 @@ fn overdue(w: &World, config: &LifecycleConfig, t: u64) -> Vec<(String, Provisio
 }
 
 /// Looks at the nodes every tick until `stop`; fails those past their limit.
+/// Power actions a network boot gets before its step fails.
+const POWER_TRIES: u8 = 2;
+
+/// Nodes whose awaited network boot is overdue at `t`: name, when the
+/// last action was asked for, and how many there were.
+fn unbooted(w: &World, confirm: u64, t: u64) -> Vec<(String, u64, u8)> {
+    w.table::<Node>()
+        .iter()
+        .filter_map(|n| n.awaiting_boot.map(|a| (n.name.clone(), a)))
+        .filter(|(_, a)| t.saturating_sub(a.since) >= confirm)
+        .map(|(name, a)| (name, a.since, a.attempts))
+        .collect()
+}
+
+/// A power action that should have made a node boot from the network got
+/// no DHCP request from it in time: it is repeated once through the
+/// driver; after that the node's step fails, saying so (users of MAAS,
+/// metal3 and Tinkerbell report machines booting from disk, and BMCs that
+/// say yes and do nothing).
+async fn confirm_boots(engine: &Engine, confirm: u64) {
+    for (name, since, attempts) in unbooted(&engine.state.snapshot(), confirm, now()) {
+        let who = name.clone();
+        let r = engine
+            .write(move |txn, fx| {
+                let still = txn.world().table::<Node>().get(&name).and_then(|n| n.awaiting_boot).is_some_and(|a| a.since == since);
+                if !still {
+                    return Ok(());
+                }
+                if attempts < POWER_TRIES {
+                    node::expect_boot(txn, &name, attempts + 1)?;
+                    fx.push(Effect::Reboot { node: name.clone() });
+                    return Ok(());
+                }
+                node::stop_awaiting(txn, &name)?;
+                let in_step = txn.world().table::<Node>().get(&name).is_some_and(|n| n.provision_state.in_progress());
+                if in_step {
+                    let why = format!("no network boot within {confirm} s of each of {attempts} power actions (its DHCP request never came)");
+                    steps::fail(txn, &name, why)?;
+                }
+                hooks::node_event(txn, NodeEvent::Changed, &name, fx)
+            })
+            .await;
+        match r {
+            Ok(()) if attempts < POWER_TRIES => {
+                tracing::warn!(node = %who, "no network boot after the power action; trying once more")
+            }
+            Ok(()) => tracing::warn!(node = %who, attempts, "no network boot after the power actions; step failed"),
+            Err(e) => tracing::error!(node = %who, error = %Report(&e), "cannot act on an unconfirmed power action"),
+        }
+    }
+}
+
 /// `started`: when this process started (unix seconds).
 pub(crate) async fn run(engine: Engine, started: u64, stop: CancellationToken) {
     recover(&engine, started).await;
+    let confirm = engine.config.power.confirm_seconds;
     let config = engine.config.lifecycle.clone();
     let shortest = [
         config.verify_timeout_seconds,
@@ -103,6 +159,7 @@ pub(crate) async fn run(engine: Engine, started: u64, stop: CancellationToken) {
         config.clean_timeout_seconds,
         config.deploy_timeout_seconds,
         config.rescue_timeout_seconds,
+        confirm,
     ]
     .into_iter()
     .min()
@@ -110,6 +167,7 @@ pub(crate) async fn run(engine: Engine, started: u64, stop: CancellationToken) {
     // A quarter of the shortest limit: a node fails at most 25 % late.
     let tick = Duration::from_millis(shortest.saturating_mul(250)).clamp(Duration::from_millis(250), MAX_TICK);
     loop {
+        confirm_boots(&engine, confirm).await;
         let t = now();
         for (name, state, since) in overdue(&engine.state.snapshot(), &config, t) {
             let max = limit(&config, state).unwrap_or_default();

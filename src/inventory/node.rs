@@ -25,7 +25,7 @@ use crate::types::field::Refuse;
 use crate::types::mac::Mac;
 use crate::types::names;
 use crate::types::port::{AgentId, SwitchPort};
-use crate::types::power::PowerSpec;
+use crate::types::power::{PowerSpec, PowerState};
 use crate::types::probe::AliveCheck;
 use crate::types::secret::Secret;
 use crate::types::time::now;
@@ -71,11 +71,29 @@ pub(crate) struct Node {
     /// that boots from its disk.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub(crate) protected: bool,
+    /// Whether it is on, as its power driver last said.
+    #[serde(default)]
+    pub(crate) power_state: PowerState,
+    /// A power action should make it boot from the network: since when,
+    /// and how many actions were taken. Its next DHCP request from
+    /// firmware clears it; the watchdog repeats the action once, then
+    /// fails the step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) awaiting_boot: Option<AwaitBoot>,
     /// The last aliveness probe before a jig acted on it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) alive_check: Option<AliveCheck>,
     pub(crate) created_at: u64,
     pub(crate) updated_at: u64,
+}
+
+/// A network boot Fulcrum is waiting for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct AwaitBoot {
+    /// When the last power action was asked for (unix seconds).
+    pub(crate) since: u64,
+    /// Power actions taken for this boot (1, then 2 after the retry).
+    pub(crate) attempts: u8,
 }
 
 /// Node by MAC, by switch port, by static address, by IPv6 interface ID
@@ -372,6 +390,8 @@ pub(crate) fn create(txn: &mut Txn<'_>, spec: NodeSpec, default_bootenv: &str) -
             token: Secret::random_token(),
             alive_check: None,
             protected: false,
+            power_state: Default::default(),
+            awaiting_boot: None,
             provision_since: Some(t),
             last_error: None,
             created_at: t,
@@ -534,6 +554,43 @@ pub(crate) fn learn_mac(txn: &mut Txn<'_>, name: &str, mac: Mac) -> Result<Arc<N
 /// Sets the bootenv the node's next network boot runs.
 pub(crate) fn set_bootenv(txn: &mut Txn<'_>, name: &str, bootenv: String) -> Result<Arc<Node>, InventoryError> {
     update(txn, name, vec![NodeChange::Bootenv(bootenv)])
+}
+
+/// A power action that should make the node boot from the network was
+/// asked for (`attempts` so far).
+pub(crate) fn expect_boot(txn: &mut Txn<'_>, name: &str, attempts: u8) -> Result<Arc<Node>, InventoryError> {
+    let mut node = get(txn.world(), name)?;
+    node.awaiting_boot = Some(AwaitBoot { since: now(), attempts });
+    put(txn, node)
+}
+
+/// The node's firmware asked DHCP for its boot: the power action worked.
+/// Returns whether it was awaited.
+pub(crate) fn booted(txn: &mut Txn<'_>, name: &str) -> Result<bool, InventoryError> {
+    let mut node = get(txn.world(), name)?;
+    if node.awaiting_boot.take().is_none() {
+        return Ok(false);
+    }
+    node.power_state = PowerState::On;
+    put(txn, node)?;
+    Ok(true)
+}
+
+/// Gives up waiting for a network boot.
+pub(crate) fn stop_awaiting(txn: &mut Txn<'_>, name: &str) -> Result<Arc<Node>, InventoryError> {
+    let mut node = get(txn.world(), name)?;
+    node.awaiting_boot = None;
+    put(txn, node)
+}
+
+/// Records what the power driver said about the machine.
+pub(crate) fn record_power(txn: &mut Txn<'_>, name: &str, state: PowerState) -> Result<Arc<Node>, InventoryError> {
+    let mut node = get(txn.world(), name)?;
+    if node.power_state == state {
+        return Ok(Arc::new(node));
+    }
+    node.power_state = state;
+    put(txn, node)
 }
 
 /// Records the outcome of an aliveness probe (not a change its node hooks

@@ -34,6 +34,17 @@ fn ipmi_port() -> u16 {
     623
 }
 
+/// Whether a machine is on, as its driver last said: never guessed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum PowerState {
+    On,
+    Off,
+    /// No driver has said (or the driver cannot tell).
+    #[default]
+    Unknown,
+}
+
 /// A power action.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum PowerAction {

@@ -103,11 +103,12 @@ fn import_introspect_provide_and_guarded_bulk_verbs() {
 
     // The real import, with --introspect --provide; the test is the agent.
     std::fs::write(&file, json!({"nodes": [entry(1), entry(2), entry(3)]}).to_string()).unwrap();
-    let mut cli = fulcrum(&srv, &["node", "import", file.to_str().unwrap(), "--introspect", "--provide", "--wait", "60"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut cli =
+        fulcrum(&srv, &["node", "import", file.to_str().unwrap(), "--introspect", "--provide", "--wait", "60"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
     wait_for(Duration::from_secs(30), "the import", || {
         if let Ok(Some(status)) = cli.try_wait() {
             let mut err = String::new();

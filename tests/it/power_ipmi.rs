@@ -3,13 +3,19 @@
 //! `ipmitool` as Fulcrum's client: `manage` checks the credentials against
 //! the BMC (a wrong password sends the node back to enroll, saying why; the
 //! password is never shown), and `provide` sets the next boot to PXE and
-//! powers the machine on through the BMC.
+//! powers the machine on through the BMC. The power action is confirmed by
+//! the node's next DHCP request: without one it is repeated once, then the
+//! step fails; with one (a real DHCP exchange from the node's MAC) nothing
+//! is repeated.
 
+use std::net::Ipv4Addr;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
 use crate::harness::{curl, free_port, loopback_config, loopback_network, prerequisites, wait_for, Server, Spawned};
+use fulcrum::demo::relay::{Relay, Stage};
+use fulcrum::types::mac::Mac;
 use serde_json::{json, Value};
 
 const PASSWORD: &str = "bmc-s3cret-pw";
@@ -69,6 +75,7 @@ fn ipmi_credentials_are_checked_in_verifying_and_provide_powers_on_over_pxe() {
     });
 
     let (cfg, ports) = loopback_config();
+    let cfg = format!("{cfg}[power]\nconfirm_seconds = 2\n");
     let srv = Server::start(&cfg, ports.http, None);
     ok(&srv, "POST", "/api/v1/networks", Some(loopback_network("admin", 102)));
     let power = |password: &str| json!({"driver": "ipmi", "address": "127.0.0.1", "port": port, "user": "admin", "password": password});
@@ -105,6 +112,41 @@ fn ipmi_credentials_are_checked_in_verifying_and_provide_powers_on_over_pxe() {
         text.contains("power on").then_some(text)
     });
     assert_eq!(actions.lines().collect::<Vec<_>>(), ["bootdev network", "power on"], "{actions}");
+    let n = ok(&srv, "GET", "/api/v1/nodes/bmc.test.example", None);
+    assert_eq!(n["power_state"], "on", "{n}");
+    assert_eq!(n["awaiting_boot"]["attempts"], 1, "{n}");
+    // No DHCP request comes: the action is repeated once (the machine is
+    // on now: a cycle), then the step fails, saying why.
+    let n = wait_for(Duration::from_secs(30), "the unconfirmed boot to fail the step", || {
+        let n = ok(&srv, "GET", "/api/v1/nodes/bmc.test.example", None);
+        (n["provision_state"] == "clean failed").then_some(n)
+    });
+    assert!(n["last_error"].as_str().unwrap_or_default().contains("no network boot within 2 s"), "{n}");
+    assert_eq!((&n["awaiting_boot"], &n["bootenv"]), (&Value::Null, &json!("local")), "{n}");
+    let actions = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(
+        actions.lines().collect::<Vec<_>>(),
+        ["bootdev network", "power on", "bootdev network", "power cycle"],
+        "{actions}"
+    );
+    // This time the machine boots: its firmware's DHCP request confirms
+    // the power action, and nothing is repeated.
+    verb("manage");
+    wait_for(Duration::from_secs(60), "manageable", || {
+        (ok(&srv, "GET", "/api/v1/nodes/bmc.test.example", None)["provision_state"] == "manageable").then_some(())
+    });
+    assert_eq!(verb("provide")["provision_state"], "clean wait");
+    wait_for(Duration::from_secs(30), "the power action", || {
+        (std::fs::read_to_string(&log).unwrap_or_default().lines().count() == 6).then_some(())
+    });
+    let relay = Relay::new(Ipv4Addr::new(127, 102, 0, 2), ports.dhcp).expect("relay");
+    relay.dora(Mac([0x52, 0x54, 0x00, 0x66, 0x01, 0x01]), Stage::BiosRom).expect("the node's DHCP exchange");
+    let n = ok(&srv, "GET", "/api/v1/nodes/bmc.test.example", None);
+    assert_eq!(n["awaiting_boot"], Value::Null, "the boot was not confirmed: {n}");
+    let before = std::fs::read_to_string(&log).unwrap().lines().count();
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(std::fs::read_to_string(&log).unwrap().lines().count(), before, "a confirmed boot was repeated");
+    assert_eq!(ok(&srv, "GET", "/api/v1/nodes/bmc.test.example", None)["provision_state"], "clean wait");
     // The password is never shown: not in a view, not in the log.
     let (_, all) = curl(None, "GET", &srv.url("/api/v1/nodes"), None);
     assert!(!all.to_string().contains(PASSWORD), "{all}");

@@ -13,11 +13,11 @@ use crate::engine::bulk::{Done, Imported, Planned, Skipped};
 use crate::inventory::bootenv::Bootenv;
 use crate::inventory::lifecycle::ProvisionState;
 use crate::inventory::network::{DhcpMode, Network, NetworkChange, NetworkSpec, RaMode, UnknownClients, V6Prefix};
-use crate::inventory::node::{Node, NodeChange, NodeSpec};
+use crate::inventory::node::{AwaitBoot, Node, NodeChange, NodeSpec};
 use crate::state::World;
 use crate::types::mac::Mac;
 use crate::types::port::SwitchPort;
-use crate::types::power::PowerSpec;
+use crate::types::power::{PowerSpec, PowerState};
 use crate::types::probe::AliveCheck;
 use crate::types::range::Range;
 use crate::types::secret::Handover;
@@ -383,6 +383,12 @@ pub(crate) struct NodeView {
     /// Protected: no verb reboots it into another bootenv.
     #[serde(default)]
     pub(crate) protected: bool,
+    /// on / off / unknown, as its power driver last said.
+    #[serde(default)]
+    pub(crate) power_state: PowerState,
+    /// A network boot Fulcrum waits for after a power action.
+    #[serde(default)]
+    pub(crate) awaiting_boot: Option<AwaitBoot>,
     /// The DUIDs its DHCPv6 clients presented.
     #[serde(default)]
     pub(crate) duids: Vec<Duid>,
@@ -416,6 +422,8 @@ impl NodeView {
             uefi_loader: n.uefi_loader.clone(),
             alive_check: n.alive_check.clone(),
             protected: n.protected,
+            power_state: n.power_state,
+            awaiting_boot: n.awaiting_boot,
             duids: w.table::<NodeDuid>().of_node(&n.name).to_vec(),
             firmware: w.table::<BootClient>().get(&n.name).map(|b| FirmwareView {
                 uuid: b.uuid.clone(),

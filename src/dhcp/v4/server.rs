@@ -24,10 +24,11 @@ use super::offers::Offers;
 use super::reply;
 use crate::config::Config;
 use crate::dhcp::lease::{self, LeaseError};
-use crate::inventory::node::learn_mac;
+use crate::inventory::node::{learn_mac, Node};
 use crate::net::iface;
 use crate::state::State;
 use crate::stats::{bump, Stats};
+use crate::types::mac::Mac;
 use crate::types::report::Report;
 use crate::types::time::now;
 
@@ -174,6 +175,9 @@ impl Server {
             }
             Decision::Commit(commit) => {
                 let Commit { lease, firmware, learned, ack, nak } = *commit;
+                // Firmware (or an OS starting) asks without an address of
+                // its own; a running OS renewing has one (ciaddr).
+                let booting = req.ciaddr().is_unspecified();
                 let me = self.clone();
                 let socket = socket.clone();
                 let dest = destination(req, &ack, src);
@@ -197,6 +201,9 @@ impl Server {
                             let l = lease::put(txn, lease, t)?;
                             if let Some(fw) = firmware {
                                 crate::dhcp::firmware::record(txn, fw)?;
+                            }
+                            if booting {
+                                confirm_boot(txn, &mac)?;
                             }
                             Ok::<_, LeaseError>(l)
                         })
@@ -302,4 +309,24 @@ pub(crate) fn destination(req: &Message, reply: &Message, src: SocketAddr) -> So
         return SocketAddr::V4(SocketAddrV4::new(req.ciaddr(), CLIENT_PORT));
     }
     SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::BROADCAST, CLIENT_PORT))
+}
+
+/// A node Fulcrum powered on or rebooted for a network boot has asked
+/// DHCP for it: the power action worked (in the lease's transaction).
+fn confirm_boot(txn: &mut crate::state::Txn<'_>, mac: &Mac) -> Result<(), LeaseError> {
+    let Some(name) =
+        txn.world().table::<Node>().by_mac(mac).filter(|n| n.awaiting_boot.is_some()).map(|n| n.name.clone())
+    else {
+        return Ok(());
+    };
+    match crate::inventory::node::booted(txn, &name) {
+        Ok(_) => Ok(()),
+        Err(crate::inventory::error::InventoryError::State(s)) => Err(LeaseError::State(s)),
+        // The node's record refused the change (it cannot, today): the
+        // lease still counts, the watchdog will judge the boot.
+        Err(e) => {
+            tracing::warn!(node = %name, error = %Report(&e), "the network boot was not recorded");
+            Ok(())
+        }
+    }
 }
