@@ -52,12 +52,13 @@ if ((${#missing[@]})); then
   rm -f "$policy"
 fi
 
-# pyghmi (PyPI) for the emulated BMC of tests/it/power_ipmi.rs, kept under
-# target/ so that the system Python is left alone.
+# pyghmi and sushy-tools (PyPI) for the emulated BMCs of
+# tests/it/power_ipmi.rs and power_redfish.rs, kept under target/ so that
+# the system Python is left alone.
 pydeps=target/pydeps
-if [[ ! -e $pydeps/pyghmi ]]; then
-  echo "test-all: installing pyghmi into $pydeps"
-  python3 -m pip install --quiet --disable-pip-version-check --target "$pydeps" 'pyghmi==1.6.19'
+if [[ ! -e $pydeps/pyghmi || ! -e $pydeps/sushy_tools ]]; then
+  echo "test-all: installing pyghmi and sushy-tools into $pydeps"
+  python3 -m pip install --quiet --disable-pip-version-check --target "$pydeps" 'pyghmi==1.6.19' 'sushy-tools==2.2.0'
 fi
 
 # Unit tests and the integration suite (one binary, tests/it; no

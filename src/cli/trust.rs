@@ -15,12 +15,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{CertificateError, DigitallySignedStruct, SignatureScheme};
+use rustls::pki_types::CertificateDer;
 
+use crate::net::tls::pinned::Pinned;
 use crate::types::fingerprint::Fingerprint;
 
 /// What the client trusts.
@@ -76,7 +74,7 @@ impl Trust {
         let tls = match self {
             Trust::Pinned { fingerprint, .. } => tls
                 .dangerous()
-                .with_custom_certificate_verifier(Arc::new(Pinned { pin: *fingerprint, provider }))
+                .with_custom_certificate_verifier(Arc::new(Pinned::new(*fingerprint, provider)))
                 .with_no_client_auth(),
             Trust::Ca(path) => {
                 let pem = std::fs::read(path).with_context(|| format!("--cacert {}", path.display()))?;
@@ -96,75 +94,5 @@ impl Trust {
             ),
         };
         Ok(builder.use_preconfigured_tls(tls).build()?)
-    }
-}
-
-/// The server presented a certificate other than the pinned one.
-struct PinMismatch {
-    got: Fingerprint,
-    want: Fingerprint,
-}
-
-impl std::fmt::Display for PinMismatch {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "the server's certificate has fingerprint {}, not the pinned {}", self.got, self.want)
-    }
-}
-
-// rustls prints the cause with `{:?}`: make that the message too.
-impl std::fmt::Debug for PinMismatch {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        std::fmt::Display::fmt(self, f)
-    }
-}
-
-impl std::error::Error for PinMismatch {}
-
-/// Accepts exactly the pinned certificate, and checks that the server
-/// holds its key (the handshake signatures).
-#[derive(Debug)]
-struct Pinned {
-    pin: Fingerprint,
-    provider: Arc<CryptoProvider>,
-}
-
-impl ServerCertVerifier for Pinned {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        let got = Fingerprint::of(end_entity);
-        if got == self.pin {
-            Ok(ServerCertVerified::assertion())
-        } else {
-            let why = rustls::OtherError(Arc::new(PinMismatch { got, want: self.pin }));
-            Err(rustls::Error::InvalidCertificate(CertificateError::Other(why)))
-        }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider.signature_verification_algorithms.supported_schemes()
     }
 }

@@ -154,7 +154,8 @@ pub(crate) struct Imported {
     pub(crate) name: String,
     /// Its MACs.
     pub(crate) mac: Vec<Mac>,
-    /// `ipmi` (or Ironic's `pxe_ipmitool`, `ipmitool`), `manual` or none.
+    /// `ipmi` (or Ironic's `pxe_ipmitool`, `ipmitool`), `redfish`,
+    /// `manual` or none.
     #[serde(default)]
     pub(crate) pm_type: Option<String>,
     #[serde(default)]
@@ -165,6 +166,13 @@ pub(crate) struct Imported {
     pub(crate) pm_user: Option<String>,
     #[serde(default)]
     pub(crate) pm_password: Option<Secret>,
+    /// Redfish: the system's id (default: the BMC's first).
+    #[serde(default)]
+    pub(crate) pm_system_id: Option<String>,
+    /// Redfish over https: the BMC certificate's fingerprint (Fulcrum's
+    /// addition to the format).
+    #[serde(default)]
+    pub(crate) pm_tls_fingerprint: Option<crate::types::fingerprint::Fingerprint>,
     /// Declared hardware, kept as the node's inventory until its agent
     /// reports: `arch`, `cpu`, `memory` (MiB), `disk` (GiB).
     #[serde(default)]
@@ -200,7 +208,7 @@ fn within(e: EngineError, at: &str) -> EngineError {
 }
 
 fn power_of(n: &Imported, at: &str) -> Result<Option<PowerSpec>, EngineError> {
-    let missing = |f: &str| EngineError::invalid(&format!("{at}.{f}"), format!("pm_type `ipmi` needs {f}"));
+    let missing = |f: &str| EngineError::invalid(&format!("{at}.{f}"), format!("this pm_type needs {f}"));
     match n.pm_type.as_deref() {
         None if n.pm_addr.is_some() => Err(EngineError::invalid(
             &format!("{at}.pm_type"),
@@ -213,9 +221,19 @@ fn power_of(n: &Imported, at: &str) -> Result<Option<PowerSpec>, EngineError> {
             user: n.pm_user.clone().ok_or_else(|| missing("pm_user"))?,
             password: n.pm_password.clone().ok_or_else(|| missing("pm_password"))?,
         })),
+        Some("redfish") => {
+            let addr = n.pm_addr.clone().ok_or_else(|| missing("pm_addr"))?;
+            Ok(Some(PowerSpec::Redfish {
+                address: if addr.contains("://") { addr } else { format!("https://{addr}") },
+                system: n.pm_system_id.clone(),
+                user: n.pm_user.clone().ok_or_else(|| missing("pm_user"))?,
+                password: n.pm_password.clone().ok_or_else(|| missing("pm_password"))?,
+                tls_fingerprint: n.pm_tls_fingerprint,
+            }))
+        }
         Some(other) => Err(EngineError::invalid(
             &format!("{at}.pm_type"),
-            format!("`{other}` is not a power driver Fulcrum has (ipmi, manual)"),
+            format!("`{other}` is not a power driver Fulcrum has (ipmi, redfish, manual)"),
         )),
     }
 }

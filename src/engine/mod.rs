@@ -173,7 +173,7 @@ impl Engine {
                     } => match r {
                         Ok(_) => {
                             tracing::info!(node = %target.node, "rebooted after commit");
-                            if matches!(target.spec, Some(PowerSpec::Ipmi { .. })) {
+                            if target.spec.as_ref().is_some_and(PowerSpec::is_bmc) {
                                 engine.power_is(&target.node, PowerState::On).await;
                             }
                         }
@@ -217,7 +217,10 @@ impl Engine {
                 PowerError::Failed { output, .. } => {
                     format!("the BMC refused the power credentials, or did not answer: {output}")
                 }
-                PowerError::TimedOut => format!("the BMC did not answer: {}", Report(&e)),
+                PowerError::Bmc { status: 401 | 403, .. } => {
+                    format!("the BMC refused the power credentials: {}", Report(&e))
+                }
+                PowerError::TimedOut | PowerError::Http(_) => format!("the BMC did not answer: {}", Report(&e)),
                 other => format!("cannot check the power credentials: {}", Report(&other)),
             });
             let name = node.clone();

@@ -110,7 +110,7 @@ fn carry_out(
     match node.provision_state {
         // A BMC's credentials are checked against it, after the commit;
         // other drivers' (and no driver) are accepted as they are.
-        S::Verifying if matches!(node.power, Some(PowerSpec::Ipmi { .. })) => {
+        S::Verifying if node.power.as_ref().is_some_and(PowerSpec::is_bmc) => {
             fx.push(Effect::Verify { node: name.to_string() });
         }
         S::Verifying => {

@@ -54,7 +54,7 @@ async fn recover(engine: &Engine, started: u64) {
         .table::<Node>()
         .iter()
         .filter(|n| n.provision_state.is_step() && n.provision_since.unwrap_or(0) < started)
-        .map(|n| (n.name.clone(), n.provision_state, matches!(n.power, Some(PowerSpec::Ipmi { .. }))))
+        .map(|n| (n.name.clone(), n.provision_state, n.power.as_ref().is_some_and(PowerSpec::is_bmc)))
         .collect();
     for (name, state, bmc) in stuck {
         if state == ProvisionState::Verifying && bmc {

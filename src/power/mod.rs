@@ -5,9 +5,12 @@
 //!   a PDU or a VM monitor in it);
 //! - `ipmi`: IPMI over LAN 2.0 to the node's BMC with Debian's `ipmitool`
 //!   (`-I lanplus`, the password in the environment); a reboot sets the
-//!   next boot to PXE and switches the machine on, or cycles it.
+//!   next boot to PXE and switches the machine on, or cycles it;
+//! - `redfish`: the same over Redfish ([`redfish`]).
 //!
 //! The engine calls [`act`] only after the commit that decided the action.
+
+mod redfish;
 
 use std::net::Ipv4Addr;
 use std::process::Stdio;
@@ -45,6 +48,16 @@ pub(crate) enum PowerError {
     Spawn(#[source] std::io::Error),
     #[error("power driver failed ({status}): {output}")]
     Failed { status: std::process::ExitStatus, output: String },
+    #[error("cannot reach the BMC")]
+    Http(#[source] reqwest::Error),
+    #[error("the BMC answered HTTP {status} to {what}: {body}")]
+    Bmc { what: String, status: u16, body: String },
+    #[error("the BMC's answer is not what Redfish says: {0}")]
+    Answer(String),
+    #[error("an https:// BMC needs `tls_fingerprint` (its certificate's SHA-256); nothing else is trusted")]
+    Unpinned,
+    #[error("TLS: {0}")]
+    Tls(String),
 }
 
 /// One ipmitool call; its output, or why it failed.
@@ -73,6 +86,16 @@ pub(crate) async fn act(target: &Target, action: PowerAction, ssh_opts: &SshOpti
     let spec = target.spec.clone().ok_or_else(|| PowerError::NoDriver(target.node.clone()))?;
     let ip = target.ip.map(|i| i.to_string()).unwrap_or_default();
     let mut cmd = match spec {
+        PowerSpec::Redfish { address, system, user, password, tls_fingerprint } => {
+            let bmc = redfish::Bmc {
+                address: &address,
+                system: system.as_deref(),
+                user: &user,
+                password: &password,
+                tls_fingerprint,
+            };
+            return tokio::time::timeout(TIMEOUT, bmc.act(action)).await.map_err(|_| PowerError::TimedOut)?;
+        }
         PowerSpec::Command { command } => {
             let mut c = Command::new("sh");
             c.arg("-c").arg(command);

@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::fingerprint::Fingerprint;
 use super::secret::Secret;
 
 /// A node's power driver and its settings.
@@ -27,6 +28,30 @@ pub(crate) enum PowerSpec {
         /// Never shown: views and logs say `<redacted>`.
         password: Secret,
     },
+    /// Redfish (DMTF) to the node's BMC: ComputerSystem.Reset, and
+    /// Boot.BootSourceOverrideTarget for the next boot.
+    Redfish {
+        /// The BMC's base URL (`https://10.0.0.5`, `http://127.0.0.1:8000`).
+        address: String,
+        /// The system's path or id under `/redfish/v1/Systems/` (default:
+        /// the BMC's first system).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        system: Option<String>,
+        user: String,
+        /// Never shown: views and logs say `<redacted>`.
+        password: Secret,
+        /// For `https://`: the BMC certificate's SHA-256 fingerprint (BMCs
+        /// present self-signed certificates; nothing else is trusted).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tls_fingerprint: Option<Fingerprint>,
+    },
+}
+
+impl PowerSpec {
+    /// Whether it talks to a BMC (whose credentials `manage` checks).
+    pub(crate) fn is_bmc(&self) -> bool {
+        matches!(self, PowerSpec::Ipmi { .. } | PowerSpec::Redfish { .. })
+    }
 }
 
 /// IPMI's port (RMCP+).

@@ -32,7 +32,8 @@
 //!   advertisements and the DHCPv6 server;
 //! - [`netns_relay`]: clients behind ISC dhcrelay -6 and -4 (option 82);
 //! - [`proxy_dhcp`]: proxy networks and the PXE boot server, on loopback;
-//! - [`power_ipmi`]: the IPMI power driver against an emulated BMC;
+//! - [`power_ipmi`], [`power_redfish`]: the IPMI and Redfish power drivers
+//!   against emulated BMCs (pyghmi, sushy-tools);
 //! - [`perfdhcp`]: 50,000 perfdhcp clients per family, no address twice;
 //! - [`ssh_jig`]: the script jig against a real sshd in a namespace;
 //! - [`qemu_boot`], [`qemu_os_install`]: real VMs network-booting;
@@ -63,6 +64,7 @@ mod netns_v6;
 mod os_install_scale;
 mod perfdhcp;
 mod power_ipmi;
+mod power_redfish;
 mod proxy_dhcp;
 mod qemu_boot;
 mod qemu_os_install;

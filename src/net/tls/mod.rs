@@ -3,10 +3,13 @@
 //!   pair, or a self-signed pair made at first start and kept in the data
 //!   dir, and its SHA-256 [`Fingerprint`](crate::types::fingerprint::Fingerprint);
 //! - [`listener`]: a listener for `axum::serve` that completes handshakes
-//!   off the accept path, bounded in number and time.
+//!   off the accept path, bounded in number and time;
+//! - [`pinned`], client side: trust in exactly one certificate, by its
+//!   fingerprint (the CLI's `--tls-fingerprint`, a BMC's certificate).
 
 pub(crate) mod identity;
 pub(crate) mod listener;
+pub(crate) mod pinned;
 
 use std::path::PathBuf;
 
