@@ -9,7 +9,6 @@
 //! is repeated.
 
 use std::net::Ipv4Addr;
-use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -31,13 +30,9 @@ fn ipmi_credentials_are_checked_in_verifying_and_provide_powers_on_over_pxe() {
     if !prerequisites("power_ipmi", false, &["ipmitool", "python3"]) {
         return;
     }
-    let pydeps = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/pydeps");
-    if !pydeps.join("pyghmi").exists() {
-        let msg = format!("power_ipmi: pyghmi is not in {} (scripts/test-all.sh installs it)", pydeps.display());
-        assert!(!crate::harness::in_ci(), "{msg}");
-        eprintln!("SKIPPED {msg}");
+    let Some(pydeps) = crate::harness::python_deps("power_ipmi", "pyghmi") else {
         return;
-    }
+    };
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("bmc.log");
     std::fs::write(&log, "").unwrap();

@@ -3,7 +3,6 @@
 //! the credentials (a wrong password goes back to enroll with the BMC's
 //! 401), and `provide` sets a one-time PXE boot and powers the system on.
 
-use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -24,14 +23,9 @@ fn redfish_credentials_are_checked_and_provide_boots_pxe_once_and_powers_on() {
     if !prerequisites("power_redfish", false, &["python3", "curl"]) {
         return;
     }
-    let pydeps = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/pydeps");
-    if !pydeps.join("sushy_tools").exists() {
-        let msg =
-            format!("power_redfish: sushy-tools is not in {} (scripts/test-all.sh installs it)", pydeps.display());
-        assert!(!crate::harness::in_ci(), "{msg}");
-        eprintln!("SKIPPED {msg}");
+    let Some(pydeps) = crate::harness::python_deps("power_redfish", "sushy_tools") else {
         return;
-    }
+    };
     let dir = tempfile::tempdir().unwrap();
     let htpasswd = dir.path().join("htpasswd");
     let out = Command::new("python3")

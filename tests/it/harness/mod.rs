@@ -44,6 +44,20 @@ pub fn prerequisites(test: &str, need_root: bool, tools: &[&str]) -> bool {
     false
 }
 
+/// The directory of the Python packages the test command installs
+/// (`target/pydeps`), if `module` is in it; a missing one fails under CI
+/// and skips otherwise, as [`prerequisites`] does.
+pub fn python_deps(test: &str, module: &str) -> Option<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/pydeps");
+    if dir.join(module).exists() {
+        return Some(dir);
+    }
+    let msg = format!("{test}: {module} is not in {} (scripts/test-all.sh installs it)", dir.display());
+    assert!(!in_ci(), "{msg} (CI=true: required)");
+    eprintln!("SKIPPED {msg}");
+    None
+}
+
 pub fn is_root() -> bool {
     Command::new("id").arg("-u").output().map(|o| o.stdout.starts_with(b"0")).unwrap_or(false)
 }
