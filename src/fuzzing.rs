@@ -132,29 +132,14 @@ fn build() -> anyhow::Result<Fixture> {
         t.put(network("local", 2, "10.8.0.0/24", local, ("10.8.0.100", "10.8.0.101"), ("10.8.0.10", "10.8.0.20")))?;
         for (i, (name, mac, ipv4, token)) in NODES.into_iter().enumerate() {
             t.put(Node {
-                name: name.into(),
-                macs: vec![mac.parse().expect("fixture MAC")],
                 network: Some("relayed".into()),
                 ipv4,
-                bootenv: ["ubuntu-24.04", "discovery", "local"][i].into(),
-                alive: false,
-                available: true,
-                provision_state: Default::default(),
-                power: None,
                 port: (i == 1).then(|| crate::types::port::SwitchPort {
                     circuit_id: crate::types::port::AgentId::parse("sw1/port7").expect("fixture port"),
                     remote_id: None,
                 }),
-                uefi_loader: None,
                 token: Secret::new(token),
-                alive_check: None,
-                protected: false,
-                power_state: Default::default(),
-                awaiting_boot: None,
-                provision_since: None,
-                last_error: None,
-                created_at: 0,
-                updated_at: 0,
+                ..Node::bare(name, vec![mac.parse().expect("fixture MAC")], ["ubuntu-24.04", "discovery", "local"][i])
             })?;
         }
         t.put(crate::dns::records::DnsRecord {

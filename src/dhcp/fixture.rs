@@ -9,7 +9,6 @@ use crate::inventory::network::Network;
 use crate::inventory::node::Node;
 use crate::state::{Schema, State, StateError};
 use crate::types::range::Range;
-use crate::types::secret::Secret;
 
 /// The known node's MAC.
 pub(crate) const NODE_MAC: &str = "52:54:00:00:00:aa";
@@ -66,26 +65,9 @@ pub(crate) async fn world(net: Network) -> (tempfile::TempDir, State) {
             }
             t.put(net)?;
             t.put(Node {
-                name: "known.t.test".into(),
-                macs: vec![NODE_MAC.parse().expect("fixture")],
                 network: Some("n".into()),
                 ipv4: Some("10.9.0.10".parse().expect("fixture")),
-                bootenv: "discovery".into(),
-                alive: false,
-                available: true,
-                provision_state: Default::default(),
-                power: None,
-                port: None,
-                uefi_loader: None,
-                token: Secret::default(),
-                alive_check: None,
-                protected: false,
-                power_state: Default::default(),
-                awaiting_boot: None,
-                provision_since: None,
-                last_error: None,
-                created_at: 0,
-                updated_at: 0,
+                ..Node::bare("known.t.test", vec![NODE_MAC.parse().expect("fixture")], "discovery")
             })?;
             Ok::<_, StateError>(())
         })

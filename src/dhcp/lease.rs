@@ -342,33 +342,14 @@ pub(crate) fn register(schema: &mut Schema) {
 mod tests {
     use super::*;
     use crate::inventory::bootenv::{BootKind, Bootenv};
-    use crate::inventory::lifecycle::ProvisionState;
     use crate::state::State;
-    use crate::types::secret::Secret;
 
     /// A node with one MAC, on network `a` when it has an address.
     fn node(name: &str, mac: Mac, ipv4: Option<&str>) -> Node {
         Node {
-            name: name.into(),
-            macs: vec![mac],
             network: ipv4.map(|_| "a".into()),
             ipv4: ipv4.map(|ip| ip.parse().unwrap()),
-            bootenv: "local".into(),
-            alive: false,
-            available: true,
-            provision_state: ProvisionState::Enroll,
-            power: None,
-            port: None,
-            uefi_loader: None,
-            token: Secret::default(),
-            alive_check: None,
-            protected: false,
-            power_state: Default::default(),
-            awaiting_boot: None,
-            provision_since: None,
-            last_error: None,
-            created_at: 0,
-            updated_at: 0,
+            ..Node::bare(name, vec![mac], "local")
         }
     }
 

@@ -87,6 +87,36 @@ pub(crate) struct Node {
     pub(crate) updated_at: u64,
 }
 
+impl Node {
+    /// A node with a name, MACs and a bootenv, everything else at its
+    /// starting value (enrolled, not alive, available, no address, no
+    /// token): what registration and fixtures build on.
+    pub(crate) fn bare(name: impl Into<String>, macs: Vec<Mac>, bootenv: impl Into<String>) -> Node {
+        Node {
+            name: name.into(),
+            macs,
+            network: None,
+            ipv4: None,
+            bootenv: bootenv.into(),
+            alive: false,
+            available: true,
+            provision_state: ProvisionState::Enroll,
+            provision_since: None,
+            last_error: None,
+            power: None,
+            port: None,
+            uefi_loader: None,
+            token: Secret::default(),
+            protected: false,
+            power_state: PowerState::Unknown,
+            awaiting_boot: None,
+            alive_check: None,
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+}
+
 /// A network boot Fulcrum is waiting for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct AwaitBoot {
@@ -376,26 +406,17 @@ pub(crate) fn create(txn: &mut Txn<'_>, spec: NodeSpec, default_bootenv: &str) -
     put(
         txn,
         Node {
-            name: spec.name,
-            macs: spec.macs,
             network: net.map(|n| n.name.clone()),
             ipv4,
-            bootenv: spec.bootenv.unwrap_or_else(|| default_bootenv.to_string()),
-            alive: false,
             available: spec.available.unwrap_or(true),
-            provision_state: ProvisionState::Enroll,
             power: spec.power,
             port: spec.port,
             uefi_loader: spec.uefi_loader,
             token: Secret::random_token(),
-            alive_check: None,
-            protected: false,
-            power_state: Default::default(),
-            awaiting_boot: None,
             provision_since: Some(t),
-            last_error: None,
             created_at: t,
             updated_at: t,
+            ..Node::bare(spec.name, spec.macs, spec.bootenv.unwrap_or_else(|| default_bootenv.to_string()))
         },
     )
 }

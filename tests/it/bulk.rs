@@ -80,7 +80,7 @@ fn import_introspect_provide_and_guarded_bulk_verbs() {
     let (_, all) = curl(None, "GET", &srv.url("/api/v1/nodes"), None);
     assert_eq!(all.as_array().unwrap().len(), 3, "a refused import left nodes behind: {all}");
     let mut unknown = json!({"nodes": [entry(1)]});
-    unknown["nodes"][0]["pm_type"] = json!("redfish");
+    unknown["nodes"][0]["pm_type"] = json!("idrac");
     let (code, v) = curl(None, "POST", &srv.url("/api/v1/nodes/import"), Some(&unknown));
     assert!(code == 422 && v["detail"]["field"] == "nodes[0].pm_type", "{code} {v}");
     let mut half = json!({"nodes": [entry(1)]});
