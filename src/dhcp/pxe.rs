@@ -123,8 +123,13 @@ impl<'a> Loaders<'a> {
     }
 
     /// For a client on `net`, maybe node `node`: the node's x64 UEFI
-    /// loader, else its network's, else the configured one.
+    /// loader, else its network's, else the configured one. A protected
+    /// node gets the configured one (iPXE, whose script for it is always
+    /// `local`): a chosen loader might boot something else.
     pub(crate) fn for_client(cfg: &'a DhcpConfig, net: &'a Network, node: Option<&'a Node>) -> Loaders<'a> {
+        if node.is_some_and(|n| n.protected) {
+            return Loaders::configured(cfg);
+        }
         let chosen = node.and_then(|n| n.uefi_loader.as_deref()).or(net.uefi_loader.as_deref());
         Loaders { uefi_x64: chosen.unwrap_or(&cfg.uefi_x64_loader), ..Loaders::configured(cfg) }
     }
@@ -233,5 +238,18 @@ mod tests {
         let http = answer(Firmware::HttpBoot { arch: 0x10 }, Loaders::configured(&cfg), "http://s", mac).unwrap();
         assert_eq!(http.file, "http://s/boot/loaders/snponly.efi");
         assert_eq!(http.vendor_class, Some("HTTPClient"));
+    }
+
+    #[test]
+    fn a_protected_node_gets_the_configured_uefi_loader_not_a_chosen_one() {
+        let cfg = DhcpConfig::default();
+        let mut net = crate::dhcp::fixture::network();
+        net.uefi_loader = Some("grubx64.efi".into());
+        let mut node = Node::bare("n.t.test", vec![], "local");
+        node.uefi_loader = Some("shimx64.efi".into());
+        assert_eq!(Loaders::for_client(&cfg, &net, Some(&node)).uefi_x64, "shimx64.efi");
+        assert_eq!(Loaders::for_client(&cfg, &net, None).uefi_x64, "grubx64.efi");
+        node.protected = true;
+        assert_eq!(Loaders::for_client(&cfg, &net, Some(&node)).uefi_x64, cfg.uefi_x64_loader);
     }
 }

@@ -636,3 +636,28 @@ fn roles_run_only_in_the_lifecycle_states_they_allow() {
     anneal(&srv, "d", "finished");
     assert_eq!(outcomes(&srv, &ordinary["id"]), ["succeeded"]);
 }
+
+#[test]
+fn node_hooks_that_undo_each_other_fire_once_each_and_end() {
+    // Two roles watch every node: one marks a changed node unavailable, the
+    // other available again. Changes made by node hooks fire no node hooks,
+    // so one change ends after each hook ran once (instead of recursing
+    // until the server falls over).
+    let (srv, _) = start(10);
+    ok(&srv, "POST", "/api/v1/networks", loopback_network("admin", 106));
+    node(&srv, "w.test.example", 1);
+    for (name, available) in [("a-off", false), ("b-on", true)] {
+        ok(
+            &srv,
+            "POST",
+            "/api/v1/roles",
+            json!({"name": name, "jig": "noop",
+                   "hooks": {"on_node_change": [{"action": "set_available", "available": available}]}}),
+        );
+    }
+    let (code, v) =
+        curl(None, "PATCH", &srv.url("/api/v1/nodes/w.test.example"), Some(&json!({"bootenv": "discovery"})));
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(v["available"], true, "the hooks ran in role order, once each: {v}");
+    assert_eq!(ok(&srv, "GET", "/healthz", Value::Null)["status"], "ok");
+}
