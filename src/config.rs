@@ -468,11 +468,16 @@ pub struct PowerConfig {
     /// network, how long its DHCP request may take: past it, the action is
     /// repeated once through the driver, then the step fails.
     pub confirm_seconds: u64,
+    /// At most this many machines in early boot at once (powered for a
+    /// network boot, kernel not fetched yet); the others are powered as
+    /// those fetch their kernels, so a rack coming up never floods DHCP
+    /// and TFTP.
+    pub early_boot_max: usize,
 }
 
 impl Default for PowerConfig {
     fn default() -> Self {
-        PowerConfig { allow_commands: false, confirm_seconds: 300 }
+        PowerConfig { allow_commands: false, confirm_seconds: 300, early_boot_max: 32 }
     }
 }
 
@@ -555,6 +560,9 @@ impl Config {
         self.lifecycle.validate()?;
         if self.power.confirm_seconds == 0 {
             return Err(("power.confirm_seconds", "must be at least 1".into()));
+        }
+        if self.power.early_boot_max == 0 {
+            return Err(("power.early_boot_max", "must be at least 1".into()));
         }
         if self.engine.alive_probe_timeout_seconds == 0 {
             return Err(("engine.alive_probe_timeout_seconds", "must be at least 1".into()));

@@ -21,6 +21,7 @@ use serde::Deserialize;
 use tower_http::services::ServeDir;
 
 use super::render::{self, RenderError};
+use crate::inventory::bootenv::Bootenv;
 use crate::inventory::network::Network;
 use crate::inventory::node::Node;
 use crate::state::{State, World};
@@ -154,13 +155,45 @@ pub(crate) fn router(boot: BootState) -> Router {
     let files = confined(&boot.settings.files_dir);
     let loaders = confined(&boot.settings.loaders_dir);
     let served_only = middleware::from_fn_with_state(boot.clone(), served_only);
+    let kernels = middleware::from_fn_with_state(boot.clone(), kernel_fetches);
     Router::new()
         .route("/boot/ipxe", get(ipxe))
         .route("/boot/templates/{mac}/{name}", get(template))
         .nest_service("/boot/files", files)
         .nest_service("/boot/loaders", loaders)
+        .layer(kernels)
         .layer(served_only)
         .with_state(boot)
+}
+
+/// A node in early boot that has fetched its bootenv's kernel is past it
+/// (the next paced power-on may go). Recorded before the answer leaves,
+/// only for such a node; every other request passes untouched.
+async fn kernel_fetches(
+    AxState(boot): AxState<BootState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let path = req.uri().path().strip_prefix("/boot/files/").map(str::to_string);
+    let resp = next.run(req).await;
+    let (Some(path), std::net::IpAddr::V4(ip)) = (path, peer.ip()) else { return resp };
+    if !resp.status().is_success() {
+        return resp;
+    }
+    let world = boot.state.snapshot();
+    let Some(node) = world.table::<Node>().by_ip(ip).filter(|n| n.awaiting_boot.is_some_and(|a| a.in_early_boot()))
+    else {
+        return resp;
+    };
+    let kernel = world.table::<Bootenv>().get(&node.bootenv).and_then(|e| e.kernel.clone());
+    if kernel.as_deref() == Some(path.as_str()) {
+        let name = node.name.clone();
+        if let Err(e) = boot.state.write(move |txn| crate::inventory::node::kernel_fetched(txn, &name)).await {
+            tracing::warn!(node = %node.name, error = %Report(&e), "the kernel fetch was not recorded");
+        }
+    }
+    resp
 }
 
 /// Refuses a request from outside the served networks (403, counted).

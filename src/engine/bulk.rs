@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::EngineError;
 use super::hooks::{self, NodeEvent};
-use super::steps::{self, Bootenvs};
+use super::steps;
 use super::Engine;
 use crate::inventory::bootenv::Bootenv;
 use crate::inventory::facts;
@@ -256,7 +256,7 @@ impl Engine {
             return Err(EngineError::invalid("nodes", "no nodes to import"));
         }
         let default = self.config.boot.default_bootenv.clone();
-        let agent = self.config.boot.discovery_bootenv.clone();
+        let envs = self.bootenvs(None);
         self.write(move |txn, fx| {
             let nets = txn.world().table::<Network>();
             let domain = match network.as_deref() {
@@ -312,8 +312,7 @@ impl Engine {
                     facts::report(txn, &node.name, report, now()).map_err(|e| within(e.into(), &at))?;
                 }
                 hooks::node_event(txn, NodeEvent::Created, &node.name, fx).map_err(|e| within(e, &at))?;
-                steps::apply(txn, &node.name, Verb::Manage, &Bootenvs { agent: &agent, deploy: None }, fx)
-                    .map_err(|e| within(e, &at))?;
+                steps::apply(txn, &node.name, Verb::Manage, &envs, fx).map_err(|e| within(e, &at))?;
                 hooks::node_event(txn, NodeEvent::Changed, &node.name, fx).map_err(|e| within(e, &at))?;
                 names.push(node.name.clone());
             }
@@ -330,8 +329,8 @@ impl Engine {
     pub(crate) async fn apply_plan(&self, verb: Verb, plan: &Plan, bootenv: Option<String>) -> Vec<Done> {
         let mut out = Vec::with_capacity(plan.planned.len());
         for p in &plan.planned {
-            let (name, from, bootenv) = (p.name.clone(), p.from, bootenv.clone());
-            let agent = self.config.boot.discovery_bootenv.clone();
+            let (name, from) = (p.name.clone(), p.from);
+            let envs = self.bootenvs(bootenv.clone());
             let frozen = Selector { state: Some(from), nodes: None, since: p.since, bootenv: bootenv.clone() };
             let r = self
                 .write(move |txn, fx| {
@@ -341,13 +340,13 @@ impl Engine {
                         .get(&name)
                         .cloned()
                         .ok_or_else(|| EngineError::not_found("node", &name))?;
-                    if let Some(why) = refusal(&n, verb, &frozen, &agent) {
+                    if let Some(why) = refusal(&n, verb, &frozen, &envs.agent) {
                         return Err(EngineError::conflict(
                             "state",
                             format!("node `{name}` {why} (it moved since the plan)"),
                         ));
                     }
-                    let node = steps::apply(txn, &name, verb, &Bootenvs { agent: &agent, deploy: bootenv }, fx)?;
+                    let node = steps::apply(txn, &name, verb, &envs, fx)?;
                     hooks::node_event(txn, NodeEvent::Changed, &name, fx)?;
                     Ok(txn.world().table::<Node>().get(&name).map_or(node.provision_state, |n| n.provision_state))
                 })

@@ -47,6 +47,9 @@ pub(crate) enum Effect {
     Verify {
         node: String,
     },
+    /// A node waits for an early-boot slot: wake the watchdog, which
+    /// paces power-on.
+    Pace,
 }
 
 /// Effects collected during a transaction.

@@ -75,6 +75,8 @@ pub(crate) struct Engine {
     jigs: Arc<jigs::Settings>,
     /// Wakes the annealer after writes that may have made work runnable.
     wake: Arc<Notify>,
+    /// Wakes the watchdog when a node is queued for an early-boot slot.
+    pace: Arc<Notify>,
     /// Post-commit effects in flight.
     effects: TaskTracker,
     /// Cancelled when effects still running at shutdown must stop.
@@ -101,6 +103,7 @@ impl Engine {
             config,
             jigs: Arc::new(jigs),
             wake: Arc::new(Notify::new()),
+            pace: Arc::new(Notify::new()),
             effects: TaskTracker::new(),
             abandon: CancellationToken::new(),
             power_slots: Arc::new(Semaphore::new(POWER_AT_ONCE)),
@@ -140,6 +143,16 @@ impl Engine {
         Ok(value)
     }
 
+    /// What lifecycle steps need from the config; `deploy`: what a deploy
+    /// or rebuild installs, when the verb names it.
+    pub(crate) fn bootenvs(&self, deploy: Option<String>) -> steps::Bootenvs {
+        steps::Bootenvs {
+            agent: self.config.boot.discovery_bootenv.clone(),
+            deploy,
+            early_boot_max: self.config.power.early_boot_max,
+        }
+    }
+
     /// Starts the post-commit effects as tasks of the engine.
     fn carry_out(&self, effects: Effects) {
         for effect in effects {
@@ -151,6 +164,10 @@ impl Engine {
                 }
                 Effect::Verify { node } => {
                     self.verify(node);
+                    continue;
+                }
+                Effect::Pace => {
+                    self.pace.notify_one();
                     continue;
                 }
             };

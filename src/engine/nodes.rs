@@ -11,7 +11,7 @@ use super::error::EngineError;
 use super::hooks::{self, NodeEvent};
 use super::model::{NodeRole, NrState};
 use super::ops;
-use super::steps::{self, Bootenvs, LOCAL_BOOTENV};
+use super::steps::{self, LOCAL_BOOTENV};
 use super::Engine;
 use crate::inventory::facts;
 use crate::inventory::lifecycle::{ProvisionState, Verb};
@@ -144,9 +144,8 @@ impl Engine {
         verb: Verb,
         bootenv: Option<String>,
     ) -> Result<Arc<Node>, EngineError> {
-        let agent = self.config.boot.discovery_bootenv.clone();
+        let envs = self.bootenvs(bootenv);
         self.write(move |txn, fx| {
-            let envs = Bootenvs { agent: &agent, deploy: bootenv };
             steps::apply(txn, &name, verb, &envs, fx)?;
             hooks::node_event(txn, NodeEvent::Changed, &name, fx)?;
             current(txn, &name)
@@ -161,11 +160,11 @@ impl Engine {
         name: String,
         report: facts::Report,
     ) -> Result<Arc<facts::Facts>, EngineError> {
-        let agent = self.config.boot.discovery_bootenv.clone();
+        let envs = self.bootenvs(None);
         self.write(move |txn, fx| {
             let facts = facts::report(txn, &name, report, now())?;
             if current(txn, &name)?.provision_state == ProvisionState::InspectWait {
-                steps::apply(txn, &name, Verb::Done, &Bootenvs { agent: &agent, deploy: None }, fx)?;
+                steps::apply(txn, &name, Verb::Done, &envs, fx)?;
                 hooks::node_event(txn, NodeEvent::Changed, &name, fx)?;
             }
             Ok(facts)
@@ -191,11 +190,11 @@ impl Engine {
     /// A node's installer reports that it is done: its next boot is from
     /// the local disk, and a node being deployed is deployed.
     pub(crate) async fn installed(&self, name: String) -> Result<Arc<Node>, EngineError> {
-        let agent = self.config.boot.discovery_bootenv.clone();
+        let envs = self.bootenvs(None);
         self.write(move |txn, fx| {
             let node = current(txn, &name)?;
             if matches!(node.provision_state, ProvisionState::WaitCallBack | ProvisionState::Deploying) {
-                steps::apply(txn, &name, Verb::Done, &Bootenvs { agent: &agent, deploy: None }, fx)?;
+                steps::apply(txn, &name, Verb::Done, &envs, fx)?;
             } else {
                 node::set_bootenv(txn, &name, LOCAL_BOOTENV.to_string())?;
             }

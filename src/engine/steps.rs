@@ -27,7 +27,7 @@ use std::sync::Arc;
 use super::error::EngineError;
 use super::hooks::{Effect, Effects};
 use crate::inventory::lifecycle::{ProvisionState, Verb};
-use crate::inventory::node::{self, Node};
+use crate::inventory::node::{self, BootPhase, Node};
 use crate::state::Txn;
 use crate::types::field::Refuse;
 use crate::types::power::PowerSpec;
@@ -35,12 +35,15 @@ use crate::types::power::PowerSpec;
 /// The bootenv of a node that boots from its disk (shipped).
 pub(crate) const LOCAL_BOOTENV: &str = "local";
 
-/// The bootenvs a step may need.
-pub(crate) struct Bootenvs<'a> {
+/// The bootenvs a step may need, and how many machines may be in early
+/// boot at once.
+pub(crate) struct Bootenvs {
     /// The agent's image: inspection, cleaning, rescue.
-    pub(crate) agent: &'a str,
+    pub(crate) agent: String,
     /// What deploy or rebuild installs, when the verb names it.
     pub(crate) deploy: Option<String>,
+    /// `power.early_boot_max`.
+    pub(crate) early_boot_max: usize,
 }
 
 fn get(txn: &Txn<'_>, name: &str) -> Result<Arc<Node>, EngineError> {
@@ -53,7 +56,7 @@ pub(crate) fn apply(
     txn: &mut Txn<'_>,
     name: &str,
     verb: Verb,
-    envs: &Bootenvs<'_>,
+    envs: &Bootenvs,
     fx: &mut Effects,
 ) -> Result<Arc<Node>, EngineError> {
     let before = get(txn, name)?;
@@ -72,7 +75,7 @@ pub(crate) fn apply(
     carry_out(txn, &node, before.provision_state, install, envs, fx)
 }
 
-fn install_bootenv(node: &Node, envs: &Bootenvs<'_>) -> Result<String, EngineError> {
+fn install_bootenv(node: &Node, envs: &Bootenvs) -> Result<String, EngineError> {
     if let Some(b) = &envs.deploy {
         return Ok(b.clone());
     }
@@ -87,12 +90,19 @@ fn install_bootenv(node: &Node, envs: &Bootenvs<'_>) -> Result<String, EngineErr
 
 /// Sets what the machine boots and, with a power driver, reboots it after
 /// the commit and waits for its firmware's DHCP request (the watchdog
-/// repeats the action once, then fails the step).
-fn boot(txn: &mut Txn<'_>, node: &Node, bootenv: &str, fx: &mut Effects) -> Result<(), EngineError> {
+/// repeats the action once, then fails the step). With `early_boot_max`
+/// nodes already in early boot, it waits its turn instead (`queued`): the
+/// watchdog powers it when one of them has fetched its kernel.
+fn boot(txn: &mut Txn<'_>, node: &Node, bootenv: &str, envs: &Bootenvs, fx: &mut Effects) -> Result<(), EngineError> {
     node::set_bootenv(txn, &node.name, bootenv.to_string())?;
     if node.power.is_some() {
-        fx.push(Effect::Reboot { node: node.name.clone() });
-        node::expect_boot(txn, &node.name, 1)?;
+        if node::in_early_boot(txn.world()) >= envs.early_boot_max {
+            node::expect_boot(txn, &node.name, 0, BootPhase::Queued)?;
+            fx.push(Effect::Pace);
+        } else {
+            fx.push(Effect::Reboot { node: node.name.clone() });
+            node::expect_boot(txn, &node.name, 1, BootPhase::Powered)?;
+        }
     }
     Ok(())
 }
@@ -102,7 +112,7 @@ fn carry_out(
     node: &Node,
     from: ProvisionState,
     install: Option<String>,
-    envs: &Bootenvs<'_>,
+    envs: &Bootenvs,
     fx: &mut Effects,
 ) -> Result<Arc<Node>, EngineError> {
     use ProvisionState as S;
@@ -117,23 +127,23 @@ fn carry_out(
             node::provision(txn, name, Verb::Done)?;
         }
         S::Inspecting | S::Cleaning | S::Rescuing => {
-            boot(txn, node, envs.agent, fx)?;
+            boot(txn, node, &envs.agent, envs, fx)?;
             node::provision(txn, name, Verb::Wait)?;
         }
         S::Deploying => {
             let bootenv = install.unwrap_or_else(|| node.bootenv.clone());
-            boot(txn, node, &bootenv, fx)?;
+            boot(txn, node, &bootenv, envs, fx)?;
             fx.push(Effect::ForgetHostKey { node: name.to_string() });
             node::provision(txn, name, Verb::Wait)?;
         }
         S::Deleting => {
             node::provision(txn, name, Verb::Done)?;
             let cleaning = get(txn, name)?;
-            boot(txn, &cleaning, envs.agent, fx)?;
+            boot(txn, &cleaning, &envs.agent, envs, fx)?;
             node::provision(txn, name, Verb::Wait)?;
         }
         S::Unrescuing => {
-            boot(txn, node, LOCAL_BOOTENV, fx)?;
+            boot(txn, node, LOCAL_BOOTENV, envs, fx)?;
             node::provision(txn, name, Verb::Done)?;
         }
         S::Adopting => {
@@ -154,6 +164,9 @@ fn carry_out(
 /// install, clean or rescue again.
 pub(crate) fn fail(txn: &mut Txn<'_>, name: &str, reason: String) -> Result<Arc<Node>, EngineError> {
     let node = node::fail_step(txn, name, reason)?;
+    if node.awaiting_boot.is_some() {
+        node::stop_awaiting(txn, name)?;
+    }
     if node.bootenv != LOCAL_BOOTENV {
         node::set_bootenv(txn, name, LOCAL_BOOTENV.to_string())?;
     }

@@ -8,7 +8,8 @@
 //! failed node boots from its disk (`local`). It also confirms power
 //! actions: a node rebooted for a network boot whose DHCP request does not
 //! come within `power.confirm_seconds` is rebooted once more, then its
-//! step fails.
+//! step fails. And it paces power-on: nodes queued for an early-boot slot
+//! (`power.early_boot_max`) are powered as others fetch their kernels.
 
 use std::time::Duration;
 
@@ -19,7 +20,7 @@ use super::steps;
 use super::Engine;
 use crate::config::LifecycleConfig;
 use crate::inventory::lifecycle::ProvisionState;
-use crate::inventory::node::{self, Node};
+use crate::inventory::node::{self, AwaitBoot, BootPhase, Node};
 use crate::state::World;
 use crate::types::power::PowerSpec;
 use crate::types::report::Report;
@@ -99,15 +100,53 @@ fn overdue(w: &World, config: &LifecycleConfig, t: u64) -> Vec<(String, Provisio
 /// Power actions a network boot gets before its step fails.
 const POWER_TRIES: u8 = 2;
 
-/// Nodes whose awaited network boot is overdue at `t`: name, when the
-/// last action was asked for, and how many there were.
-fn unbooted(w: &World, confirm: u64, t: u64) -> Vec<(String, u64, u8)> {
+/// Nodes whose awaited network boot is overdue at `t` (powered, or
+/// booting without fetching its kernel): name, the wait.
+fn unbooted(w: &World, confirm: u64, t: u64) -> Vec<(String, AwaitBoot)> {
     w.table::<Node>()
         .iter()
         .filter_map(|n| n.awaiting_boot.map(|a| (n.name.clone(), a)))
-        .filter(|(_, a)| t.saturating_sub(a.since) >= confirm)
-        .map(|(name, a)| (name, a.since, a.attempts))
+        .filter(|(_, a)| a.in_early_boot() && t.saturating_sub(a.since) >= confirm)
         .collect()
+}
+
+/// Powers queued nodes, oldest first, while early-boot slots are free.
+/// Returns whether any node is still queued.
+async fn release_queued(engine: &Engine, max: usize) -> bool {
+    let w = engine.state.snapshot();
+    let mut queued: Vec<(u64, String)> = w
+        .table::<Node>()
+        .iter()
+        .filter_map(|n| n.awaiting_boot.filter(|a| a.phase == BootPhase::Queued).map(|a| (a.since, n.name.clone())))
+        .collect();
+    if queued.is_empty() {
+        return false;
+    }
+    queued.sort();
+    let free = max.saturating_sub(node::in_early_boot(&w));
+    for (_, name) in queued.iter().take(free) {
+        let name = name.clone();
+        let r = engine
+            .write(move |txn, fx| {
+                let Some(n) = txn.world().table::<Node>().get(&name).cloned() else { return Ok(()) };
+                if !n.awaiting_boot.is_some_and(|a| a.phase == BootPhase::Queued) {
+                    return Ok(());
+                }
+                // Its step ended meanwhile (an abort): it needs no boot.
+                if !n.provision_state.in_progress() {
+                    node::stop_awaiting(txn, &name)?;
+                } else if node::in_early_boot(txn.world()) < max {
+                    node::expect_boot(txn, &name, 1, BootPhase::Powered)?;
+                    fx.push(Effect::Reboot { node: name.clone() });
+                }
+                Ok::<_, super::EngineError>(())
+            })
+            .await;
+        if let Err(e) = r {
+            tracing::error!(error = %Report(&e), "cannot power a queued node");
+        }
+    }
+    queued.len() > free
 }
 
 /// A power action that should have made a node boot from the network got
@@ -116,16 +155,23 @@ fn unbooted(w: &World, confirm: u64, t: u64) -> Vec<(String, u64, u8)> {
 /// metal3 and Tinkerbell report machines booting from disk, and BMCs that
 /// say yes and do nothing).
 async fn confirm_boots(engine: &Engine, confirm: u64) {
-    for (name, since, attempts) in unbooted(&engine.state.snapshot(), confirm, now()) {
+    for (name, wait) in unbooted(&engine.state.snapshot(), confirm, now()) {
         let who = name.clone();
+        let attempts = wait.attempts;
         let r = engine
             .write(move |txn, fx| {
-                let still = txn.world().table::<Node>().get(&name).and_then(|n| n.awaiting_boot).is_some_and(|a| a.since == since);
+                let still = txn.world().table::<Node>().get(&name).and_then(|n| n.awaiting_boot) == Some(wait);
                 if !still {
                     return Ok(());
                 }
+                // It booted but never fetched a kernel here (another boot
+                // path, a disk): its early boot is over, not failed.
+                if wait.phase == BootPhase::Booting {
+                    node::stop_awaiting(txn, &name)?;
+                    return Ok(());
+                }
                 if attempts < POWER_TRIES {
-                    node::expect_boot(txn, &name, attempts + 1)?;
+                    node::expect_boot(txn, &name, attempts + 1, BootPhase::Powered)?;
                     fx.push(Effect::Reboot { node: name.clone() });
                     return Ok(());
                 }
@@ -139,6 +185,9 @@ async fn confirm_boots(engine: &Engine, confirm: u64) {
             })
             .await;
         match r {
+            Ok(()) if wait.phase == BootPhase::Booting => {
+                tracing::debug!(node = %who, "booted without fetching a kernel from Fulcrum; early boot over")
+            }
             Ok(()) if attempts < POWER_TRIES => {
                 tracing::warn!(node = %who, "no network boot after the power action; trying once more")
             }
@@ -166,8 +215,10 @@ pub(crate) async fn run(engine: Engine, started: u64, stop: CancellationToken) {
     .unwrap_or(1);
     // A quarter of the shortest limit: a node fails at most 25 % late.
     let tick = Duration::from_millis(shortest.saturating_mul(250)).clamp(Duration::from_millis(250), MAX_TICK);
+    let early_boot_max = engine.config.power.early_boot_max;
     loop {
         confirm_boots(&engine, confirm).await;
+        let waiting = release_queued(&engine, early_boot_max).await;
         let t = now();
         for (name, state, since) in overdue(&engine.state.snapshot(), &config, t) {
             let max = limit(&config, state).unwrap_or_default();
@@ -193,8 +244,13 @@ pub(crate) async fn run(engine: Engine, started: u64, stop: CancellationToken) {
                 Err(e) => tracing::error!(error = %Report(&e), "the lifecycle watchdog cannot fail a node"),
             }
         }
+        // While power-on is being paced, look every second: a slot frees
+        // when a node fetches its kernel (the boot room records it).
+        let pacing = waiting || node::in_early_boot(&engine.state.snapshot()) > 0;
+        let pause = if pacing { tick.min(Duration::from_secs(1)) } else { tick };
         tokio::select! {
-            () = tokio::time::sleep(tick) => {}
+            () = tokio::time::sleep(pause) => {}
+            () = engine.pace.notified() => {}
             () = stop.cancelled() => return,
         }
     }

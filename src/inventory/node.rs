@@ -120,10 +120,35 @@ impl Node {
 /// A network boot Fulcrum is waiting for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct AwaitBoot {
-    /// When the last power action was asked for (unix seconds).
+    /// When it entered `phase` (unix seconds).
     pub(crate) since: u64,
-    /// Power actions taken for this boot (1, then 2 after the retry).
+    /// Power actions taken for this boot (1, then 2 after the retry; 0
+    /// while queued).
     pub(crate) attempts: u8,
+    #[serde(default)]
+    pub(crate) phase: BootPhase,
+}
+
+/// Where an awaited network boot is. A node `powered` or `booting` is in
+/// early boot: at most `power.early_boot_max` are at once, the rest wait
+/// `queued`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum BootPhase {
+    /// Waiting for a slot; not powered yet.
+    Queued,
+    /// Powered on or rebooted; its DHCP request has not come.
+    #[default]
+    Powered,
+    /// Its firmware asked DHCP; its kernel is not fetched yet.
+    Booting,
+}
+
+impl AwaitBoot {
+    /// Whether the node holds one of the early-boot slots.
+    pub(crate) fn in_early_boot(&self) -> bool {
+        matches!(self.phase, BootPhase::Powered | BootPhase::Booting)
+    }
 }
 
 /// Node by MAC, by switch port, by static address, by IPv6 interface ID
@@ -578,20 +603,46 @@ pub(crate) fn set_bootenv(txn: &mut Txn<'_>, name: &str, bootenv: String) -> Res
 }
 
 /// A power action that should make the node boot from the network was
-/// asked for (`attempts` so far).
-pub(crate) fn expect_boot(txn: &mut Txn<'_>, name: &str, attempts: u8) -> Result<Arc<Node>, InventoryError> {
+/// asked for (`attempts` so far), or (`Queued`) waits for a slot.
+pub(crate) fn expect_boot(
+    txn: &mut Txn<'_>,
+    name: &str,
+    attempts: u8,
+    phase: BootPhase,
+) -> Result<Arc<Node>, InventoryError> {
     let mut node = get(txn.world(), name)?;
-    node.awaiting_boot = Some(AwaitBoot { since: now(), attempts });
+    node.awaiting_boot = Some(AwaitBoot { since: now(), attempts, phase });
     put(txn, node)
 }
 
+/// How many nodes are in early boot (powered for a network boot, kernel
+/// not fetched yet).
+pub(crate) fn in_early_boot(w: &World) -> usize {
+    w.table::<Node>().iter().filter(|n| n.awaiting_boot.is_some_and(|a| a.in_early_boot())).count()
+}
+
 /// The node's firmware asked DHCP for its boot: the power action worked.
-/// Returns whether it was awaited.
+/// A node booting from its disk is done; one booting a kernel stays in
+/// early boot until it fetches it. Returns whether it was awaited.
 pub(crate) fn booted(txn: &mut Txn<'_>, name: &str) -> Result<bool, InventoryError> {
     let mut node = get(txn.world(), name)?;
-    if node.awaiting_boot.take().is_none() {
+    let Some(wait) = node.awaiting_boot.filter(|a| a.phase == BootPhase::Powered) else {
+        return Ok(false);
+    };
+    let local = txn.world().table::<Bootenv>().get(&node.bootenv).is_some_and(|e| e.kind == BootKind::Local);
+    node.awaiting_boot = (!local).then_some(AwaitBoot { since: now(), phase: BootPhase::Booting, ..wait });
+    node.power_state = PowerState::On;
+    put(txn, node)?;
+    Ok(true)
+}
+
+/// The node fetched its kernel: its early boot is over.
+pub(crate) fn kernel_fetched(txn: &mut Txn<'_>, name: &str) -> Result<bool, InventoryError> {
+    let mut node = get(txn.world(), name)?;
+    if !node.awaiting_boot.is_some_and(|a| a.in_early_boot()) {
         return Ok(false);
     }
+    node.awaiting_boot = None;
     node.power_state = PowerState::On;
     put(txn, node)?;
     Ok(true)

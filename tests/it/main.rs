@@ -32,6 +32,7 @@
 //!   advertisements and the DHCPv6 server;
 //! - [`netns_relay`]: clients behind ISC dhcrelay -6 and -4 (option 82);
 //! - [`proxy_dhcp`]: proxy networks and the PXE boot server, on loopback;
+//! - [`power_pacing`]: paced power-on, one machine in early boot at a time;
 //! - [`power_ipmi`], [`power_redfish`]: the IPMI and Redfish power drivers
 //!   against emulated BMCs (pyghmi, sushy-tools);
 //! - [`perfdhcp`]: 50,000 perfdhcp clients per family, no address twice;
@@ -64,6 +65,7 @@ mod netns_v6;
 mod os_install_scale;
 mod perfdhcp;
 mod power_ipmi;
+mod power_pacing;
 mod power_redfish;
 mod proxy_dhcp;
 mod qemu_boot;
