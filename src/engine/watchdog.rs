@@ -96,7 +96,6 @@ fn overdue(w: &World, config: &LifecycleConfig, t: u64) -> Vec<(String, Provisio
         .collect()
 }
 
-/// Looks at the nodes every tick until `stop`; fails those past their limit.
 /// Power actions a network boot gets before its step fails.
 const POWER_TRIES: u8 = 2;
 
@@ -197,7 +196,9 @@ async fn confirm_boots(engine: &Engine, confirm: u64) {
     }
 }
 
-/// `started`: when this process started (unix seconds).
+/// Looks at the nodes every tick until `stop`: confirms power actions,
+/// paces power-on, and fails nodes past their limit. `started`: when this
+/// process started (unix seconds).
 pub(crate) async fn run(engine: Engine, started: u64, stop: CancellationToken) {
     recover(&engine, started).await;
     let confirm = engine.config.power.confirm_seconds;
