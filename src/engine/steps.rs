@@ -72,7 +72,17 @@ pub(crate) fn apply(
         _ => None,
     };
     let node = node::provision(txn, name, verb)?;
-    carry_out(txn, &node, before.provision_state, install, envs, fx)
+    let after = carry_out(txn, &node, before.provision_state, install, envs, fx)?;
+    // A node whose step ended (done, an abort, a failure) waits for no boot
+    // any more, unless the step's own reboot is on its way (unrescue).
+    if !after.provision_state.in_progress()
+        && after.awaiting_boot.is_some()
+        && node.provision_state != ProvisionState::Unrescuing
+    {
+        node::stop_awaiting(txn, name)?;
+        return get(txn, name);
+    }
+    Ok(after)
 }
 
 fn install_bootenv(node: &Node, envs: &Bootenvs) -> Result<String, EngineError> {
@@ -95,14 +105,24 @@ fn install_bootenv(node: &Node, envs: &Bootenvs) -> Result<String, EngineError> 
 /// watchdog powers it when one of them has fetched its kernel.
 fn boot(txn: &mut Txn<'_>, node: &Node, bootenv: &str, envs: &Bootenvs, fx: &mut Effects) -> Result<(), EngineError> {
     node::set_bootenv(txn, &node.name, bootenv.to_string())?;
-    if node.power.is_some() {
-        if node::in_early_boot(txn.world()) >= envs.early_boot_max {
-            node::expect_boot(txn, &node.name, 0, BootPhase::Queued)?;
-            fx.push(Effect::Pace);
-        } else {
-            fx.push(Effect::Reboot { node: node.name.clone() });
-            node::expect_boot(txn, &node.name, 1, BootPhase::Powered)?;
-        }
+    // A protected node is never rebooted by Fulcrum.
+    if node.power.is_none() || node.protected {
+        return Ok(());
+    }
+    // Only a lease Fulcrum commits confirms a boot: on a proxy network (or
+    // none) the reboot is not awaited, so never repeated or failed.
+    let confirmable =
+        node.network_in(txn.world()).is_some_and(|n| n.dhcp != crate::inventory::network::DhcpMode::Proxy);
+    // A boot from the disk fetches no kernel: it never waits for a slot.
+    let paced = bootenv != LOCAL_BOOTENV;
+    if confirmable && paced && node::in_early_boot(txn.world()) >= envs.early_boot_max {
+        node::expect_boot(txn, &node.name, 0, BootPhase::Queued)?;
+        fx.push(Effect::Pace);
+        return Ok(());
+    }
+    fx.push(Effect::Reboot { node: node.name.clone() });
+    if confirmable {
+        node::expect_boot(txn, &node.name, 1, BootPhase::Powered)?;
     }
     Ok(())
 }

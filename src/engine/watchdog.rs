@@ -88,6 +88,8 @@ fn overdue(w: &World, config: &LifecycleConfig, t: u64) -> Vec<(String, Provisio
     w.table::<Node>()
         .iter()
         .filter(|n| n.provision_state.in_progress())
+        // Time waiting for an early-boot slot does not count against a step.
+        .filter(|n| !n.awaiting_boot.is_some_and(|a| a.phase == BootPhase::Queued))
         .filter_map(|n| {
             let since = n.provision_since.unwrap_or(n.updated_at);
             let max = limit(config, n.provision_state)?;
@@ -135,7 +137,7 @@ async fn release_queued(engine: &Engine, max: usize) -> bool {
                 if !n.provision_state.in_progress() {
                     node::stop_awaiting(txn, &name)?;
                 } else if node::in_early_boot(txn.world()) < max {
-                    node::expect_boot(txn, &name, 1, BootPhase::Powered)?;
+                    node::powered_from_queue(txn, &name)?;
                     fx.push(Effect::Reboot { node: name.clone() });
                 }
                 Ok::<_, super::EngineError>(())
@@ -169,17 +171,22 @@ async fn confirm_boots(engine: &Engine, confirm: u64) {
                     node::stop_awaiting(txn, &name)?;
                     return Ok(());
                 }
+                // Its step ended meanwhile: no boot to confirm any more.
+                let in_step = txn.world().table::<Node>().get(&name).is_some_and(|n| n.provision_state.in_progress());
+                if !in_step {
+                    node::stop_awaiting(txn, &name)?;
+                    return Ok(());
+                }
                 if attempts < POWER_TRIES {
                     node::expect_boot(txn, &name, attempts + 1, BootPhase::Powered)?;
                     fx.push(Effect::Reboot { node: name.clone() });
                     return Ok(());
                 }
                 node::stop_awaiting(txn, &name)?;
-                let in_step = txn.world().table::<Node>().get(&name).is_some_and(|n| n.provision_state.in_progress());
-                if in_step {
-                    let why = format!("no network boot within {confirm} s of each of {attempts} power actions (its DHCP request never came)");
-                    steps::fail(txn, &name, why)?;
-                }
+                let why = format!(
+                    "no network boot within {confirm} s of each of {attempts} power actions (its DHCP request never came)"
+                );
+                steps::fail(txn, &name, why)?;
                 hooks::node_event(txn, NodeEvent::Changed, &name, fx)
             })
             .await;

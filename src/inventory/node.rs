@@ -648,6 +648,16 @@ pub(crate) fn kernel_fetched(txn: &mut Txn<'_>, name: &str) -> Result<bool, Inve
     Ok(true)
 }
 
+/// A queued node gets its early-boot slot: powered now, and its step's
+/// clock starts now (time in the queue does not count against it).
+pub(crate) fn powered_from_queue(txn: &mut Txn<'_>, name: &str) -> Result<Arc<Node>, InventoryError> {
+    let mut node = get(txn.world(), name)?;
+    let t = now();
+    node.awaiting_boot = Some(AwaitBoot { since: t, attempts: 1, phase: BootPhase::Powered });
+    node.provision_since = Some(t);
+    put(txn, node)
+}
+
 /// Gives up waiting for a network boot.
 pub(crate) fn stop_awaiting(txn: &mut Txn<'_>, name: &str) -> Result<Arc<Node>, InventoryError> {
     let mut node = get(txn.world(), name)?;

@@ -74,7 +74,18 @@ fn a_bulk_provide_powers_one_machine_at_a_time_as_each_fetches_its_kernel() {
             wait_for(Duration::from_secs(10), "the next power action", || (powered().len() == round + 1).then_some(()));
         }
     }
+    // A step that ends stops the wait for its boot: nothing is repeated or
+    // failed later for a node that is no longer in it.
+    let (last, _, _) = &nodes[2];
+    ok(&srv, "PUT", &format!("/api/v1/nodes/{last}/states/provision"), Some(json!({"target": "abort"})));
+    ok(&srv, "PUT", &format!("/api/v1/nodes/{last}/states/provision"), Some(json!({"target": "manage"})));
+    ok(&srv, "PUT", &format!("/api/v1/nodes/{last}/states/provision"), Some(json!({"target": "provide"})));
+    wait_for(Duration::from_secs(10), "its power action", || (powered().len() == 4).then_some(()));
+    assert_eq!(phase(last), "powered");
+    let n = ok(&srv, "PUT", &format!("/api/v1/nodes/{last}/states/provision"), Some(json!({"target": "abort"})));
+    assert_eq!((&n["provision_state"], &n["awaiting_boot"]), (&json!("clean failed"), &Value::Null), "{n}");
+    let _ = powered().pop();
     assert!(powered().iter().all(|l| l.starts_with("reboot ")), "{:?}", powered());
-    assert_eq!(powered().len(), 3);
+    assert_eq!(powered().len(), 4);
     assert!(powered()[0].ends_with(&first));
 }
