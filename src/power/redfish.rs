@@ -28,9 +28,16 @@ pub(crate) struct Bmc<'a> {
 
 impl Bmc<'_> {
     fn client(&self) -> Result<reqwest::Client, PowerError> {
-        let builder = reqwest::Client::builder().timeout(REQUEST);
-        if !self.address.starts_with("https://") {
-            return builder.build().map_err(PowerError::Http);
+        // No redirects: the credentials go to this BMC and no other host.
+        let builder = reqwest::Client::builder().timeout(REQUEST).redirect(reqwest::redirect::Policy::none());
+        let scheme = self.address.split("://").next().unwrap_or_default().to_ascii_lowercase();
+        match (scheme.as_str(), self.tls_fingerprint.is_some()) {
+            ("https", _) => {}
+            ("http", false) => return builder.build().map_err(PowerError::Http),
+            ("http", true) => {
+                return Err(PowerError::Tls("a tls_fingerprint needs an https:// address".into()));
+            }
+            _ => return Err(PowerError::Answer(format!("`{}` is not an http:// or https:// address", self.address))),
         }
         let pin = self.tls_fingerprint.ok_or(PowerError::Unpinned)?;
         let tls = Pinned::client_config(pin).map_err(|e| PowerError::Tls(e.to_string()))?;
@@ -72,10 +79,12 @@ impl Bmc<'_> {
             Some(id) => Ok(format!("/redfish/v1/Systems/{id}")),
             None => {
                 let systems = self.call(c, reqwest::Method::GET, "/redfish/v1/Systems", None).await?;
+                // A path on this BMC, never another host.
                 systems["Members"][0]["@odata.id"]
                     .as_str()
+                    .filter(|p| p.starts_with("/redfish/") && !p.contains("://") && !p.contains('@'))
                     .map(str::to_string)
-                    .ok_or_else(|| PowerError::Answer("the BMC lists no system".into()))
+                    .ok_or_else(|| PowerError::Answer("the BMC lists no system under /redfish/".into()))
             }
         }
     }

@@ -111,6 +111,22 @@ fn redfish_credentials_are_checked_and_provide_boots_pxe_once_and_powers_on() {
     // (The emulator's fake system keeps no `Once`: it reports what it was
     // told as `Continuous`.)
     assert_eq!(s["Boot"]["BootSourceOverrideTarget"], "Pxe", "{s}");
+    // A pinned fingerprint on a plain-http address is refused, not ignored.
+    let pin = ["AB"; 32].join(":");
+    let mut pinned = power(PASSWORD);
+    pinned["tls_fingerprint"] = json!(pin);
+    ok(
+        &srv,
+        "POST",
+        "/api/v1/nodes",
+        Some(json!({"name": "pin.test.example", "macs": ["52:54:00:66:02:02"], "power": pinned})),
+    );
+    ok(&srv, "PUT", "/api/v1/nodes/pin.test.example/states/provision", Some(json!({"target": "manage"})));
+    let n = wait_for(Duration::from_secs(30), "the credential check", || {
+        let n = ok(&srv, "GET", "/api/v1/nodes/pin.test.example", None);
+        (n["provision_state"] != "verifying").then_some(n)
+    });
+    assert!(n["last_error"].as_str().unwrap_or_default().contains("needs an https:// address"), "{n}");
     let (_, all) = curl(None, "GET", &srv.url("/api/v1/nodes"), None);
     assert!(!all.to_string().contains(PASSWORD), "{all}");
     assert!(!srv.log_text().contains(PASSWORD), "the BMC password is in the log");
