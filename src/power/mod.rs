@@ -60,7 +60,8 @@ pub(crate) enum PowerError {
     Tls(String),
 }
 
-/// One ipmitool call; its output, or why it failed.
+/// One ipmitool call (IPMI over LAN 2.0; the password goes in the
+/// environment, `-E`, never argv); its output, or why it failed.
 async fn ipmi(address: &str, port: u16, user: &str, password: &Secret, args: &[&str]) -> Result<String, PowerError> {
     let mut c = Command::new("ipmitool");
     c.args(["-I", "lanplus", "-H", address, "-p", &port.to_string(), "-U", user, "-E"]).args(args);
@@ -102,25 +103,28 @@ pub(crate) async fn act(target: &Target, action: PowerAction, ssh_opts: &SshOpti
             c
         }
         PowerSpec::Ipmi { address, port, user, password } => {
-            // The password goes in the environment (`-E`), never argv.
-            let mut c = Command::new("ipmitool");
-            c.args(["-I", "lanplus", "-H", &address, "-p", &port.to_string(), "-U", &user, "-E"]);
-            c.env("IPMI_PASSWORD", password.expose());
-            match action {
-                PowerAction::On => c.args(["chassis", "power", "on"]),
-                PowerAction::Off => c.args(["chassis", "power", "off"]),
+            let bmc = |args: &'static [&'static str]| {
+                let (address, user, password) = (address.clone(), user.clone(), password.clone());
+                async move { ipmi(&address, port, &user, &password, args).await }
+            };
+            return match action {
+                PowerAction::On => bmc(&["chassis", "power", "on"]).await,
+                PowerAction::Off => bmc(&["chassis", "power", "off"]).await,
+                PowerAction::Status => bmc(&["chassis", "power", "status"]).await,
                 // A machine that is off is switched on; one that is on is
                 // cycled. Either way its next boot is from the network,
                 // where Fulcrum's answers decide what it boots.
                 PowerAction::Reboot => {
-                    let on = ipmi(&address, port, &user, &password, &["chassis", "power", "status"]).await?;
-                    ipmi(&address, port, &user, &password, &["chassis", "bootdev", "pxe"]).await?;
-                    let verb = if on.contains("is off") { "on" } else { "cycle" };
-                    c.args(["chassis", "power", verb])
+                    let state = bmc(&["chassis", "power", "status"]).await?;
+                    bmc(&["chassis", "bootdev", "pxe"]).await?;
+                    let verb: &'static [&'static str] = if state.contains("is off") {
+                        &["chassis", "power", "on"]
+                    } else {
+                        &["chassis", "power", "cycle"]
+                    };
+                    bmc(verb).await
                 }
-                PowerAction::Status => c.args(["chassis", "power", "status"]),
             };
-            c
         }
         PowerSpec::Ssh => {
             let verb = match action {
