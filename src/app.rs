@@ -65,6 +65,9 @@ enum Cmd {
         #[arg(long, default_value_t = 5)]
         machines: u8,
     },
+    /// Build the images Fulcrum boots machines with (on this machine).
+    #[command(subcommand)]
+    Image(crate::cli::image::ImageCmd),
     #[command(flatten)]
     Api(Box<ApiCmd>),
 }
@@ -144,6 +147,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             init_tracing("warn");
             crate::demo::run(machines).await
         }
+        Cmd::Image(cmd) => tokio::task::spawn_blocking(move || crate::cli::image::image(cmd)).await?,
         Cmd::Api(cmd) => call_api(&cli.opts, *cmd).await,
     }
 }

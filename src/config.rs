@@ -426,6 +426,9 @@ pub struct LifecycleConfig {
     pub deploy_timeout_seconds: u64,
     /// `rescuing` and `rescue wait`: the rescue system has not come up.
     pub rescue_timeout_seconds: u64,
+    /// What cleaning erases: `metadata` (partition tables and signatures)
+    /// or `full` (every byte).
+    pub erase: crate::types::agent::EraseMode,
 }
 
 impl Default for LifecycleConfig {
@@ -436,6 +439,7 @@ impl Default for LifecycleConfig {
             clean_timeout_seconds: 1800,
             deploy_timeout_seconds: 2400,
             rescue_timeout_seconds: 1800,
+            erase: crate::types::agent::EraseMode::Metadata,
         }
     }
 }

@@ -25,7 +25,9 @@
 //! - `api`: the operator API (axum), wire types, error mapping, events.
 //! - [`server`]: wiring, start-up and ordered shutdown.
 //! - [`app`]: the `fulcrum` program: its command line and subcommands.
-//! - `cli`: the API client subcommands.
+//! - `image`: images built on the admin node from Debian packages (the
+//!   discovery image and its initramfs).
+//! - `cli`: the API client subcommands, and `image build`.
 //! - [`demo`]: `fulcrum demo`, and the simulated firmware tests share.
 //! - `stats`: counters for `/metrics`.
 #![warn(unreachable_pub, missing_docs)]
@@ -42,6 +44,7 @@ mod dns;
 mod engine;
 #[cfg(any(fuzzing, test))]
 pub mod fuzzing;
+mod image;
 mod inventory;
 mod net;
 mod power;

@@ -14,8 +14,10 @@
 //! - [`error`]: domain errors mapped to status codes by variant;
 //! - [`front_door`]: the caller of every request, its access checked
 //!   against the route, and the audit record of every write;
-//! - one module per resource, and [`events`] for the SSE stream.
+//! - one module per resource, [`agent`] for the discovery agent's step
+//!   loop, and [`events`] for the SSE stream.
 
+pub(crate) mod agent;
 pub(crate) mod body;
 pub(crate) mod bootenvs;
 pub(crate) mod deployments;
@@ -84,7 +86,7 @@ pub(crate) struct Listeners {
 }
 
 /// The routes machines call about themselves: discovery, aliveness, their
-/// hardware inventory and install completion (and `/healthz`). Served on
+/// hardware inventory, the agent's steps and install completion (and `/healthz`). Served on
 /// both listeners.
 fn machine_routes() -> Router<ApiState> {
     Router::new()
@@ -92,6 +94,8 @@ fn machine_routes() -> Router<ApiState> {
         .route("/api/v1/nodes/{name}/alive", post(nodes::report_alive))
         .route("/api/v1/nodes/{name}/installed", post(nodes::installed))
         .route("/api/v1/nodes/{name}/inventory", post(nodes::report_inventory))
+        .route("/api/v1/nodes/{name}/agent/next", get(agent::next))
+        .route("/api/v1/nodes/{name}/agent/done", post(agent::done))
         .route("/api/v1/discover", post(nodes::discover))
 }
 

@@ -168,7 +168,17 @@ pub(crate) async fn discover(
         IpAddr::V6(v6) => Some(v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4)),
         v4 => Some(v4),
     };
-    let (node, created) = api.engine.discover(d.mac, source).await?;
+    // The MAC whose current lease is the caller's address: a known
+    // machine that still runs on the address it booted with.
+    let lease_holder = match source {
+        Some(IpAddr::V4(v4)) => w
+            .table::<crate::dhcp::lease::Lease>()
+            .get(&v4)
+            .filter(|l| l.expires_at > crate::types::time::now())
+            .map(|l| l.mac),
+        _ => None,
+    };
+    let (node, created) = api.engine.discover(d.mac, d.macs, source, lease_holder).await?;
     let status = if created { StatusCode::CREATED } else { StatusCode::OK };
     // The machine itself asked: it gets the token it reports in with.
     let answer = Discovered { node: NodeView::new(&api.state.snapshot(), &node), token: Handover::of(&node.token) };
@@ -176,7 +186,7 @@ pub(crate) async fn discover(
 }
 
 /// The node a machine route names, once its caller may report for it.
-fn reporting_node(api: &ApiState, caller: &Caller, name: &str) -> ApiResult<()> {
+pub(crate) fn reporting_node(api: &ApiState, caller: &Caller, name: &str) -> ApiResult<()> {
     let w = api.state.snapshot();
     let node = w.table::<Node>().get(name).ok_or_else(|| EngineError::not_found(Node::KIND, name))?;
     Ok(caller.may_report_for(node)?)

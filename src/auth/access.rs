@@ -73,6 +73,8 @@ pub(crate) fn need(method: &str, route: &str) -> Need {
         // Machine-facing: a machine in the discovery image has no token yet.
         "/api/v1/discover" => Need::Nothing,
         "/api/v1/nodes/{name}/alive" | "/api/v1/nodes/{name}/installed" => Need::NodeOrOperator,
+        // The agent's step loop: its own questions, even the reads.
+        "/api/v1/nodes/{name}/agent/next" | "/api/v1/nodes/{name}/agent/done" => Need::NodeOrOperator,
         "/api/v1/nodes/{name}/inventory" if !read => Need::NodeOrOperator,
         r if r.starts_with("/api/v1/tokens") => Need::Access(Access::Admin),
         "/api/v1/audit" => Need::Access(Access::Operator),
@@ -94,6 +96,8 @@ mod tests {
             ("POST", "/api/v1/nodes/{name}/installed", Need::NodeOrOperator),
             ("POST", "/api/v1/nodes/{name}/inventory", Need::NodeOrOperator),
             ("GET", "/api/v1/nodes/{name}/inventory", Need::Access(Access::Reader)),
+            ("GET", "/api/v1/nodes/{name}/agent/next", Need::NodeOrOperator),
+            ("POST", "/api/v1/nodes/{name}/agent/done", Need::NodeOrOperator),
             ("GET", "/api/v1/nodes", Need::Access(Access::Reader)),
             ("GET", "/api/v1/events", Need::Access(Access::Reader)),
             ("GET", "/metrics", Need::Access(Access::Reader)),

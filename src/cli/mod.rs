@@ -6,6 +6,8 @@
 //! - [`engine`]: deployments (with `commit --wait`), roles, noderoles, runs;
 //! - [`auth`]: API tokens and the audit log;
 //! - [`status`]: what runs where, and the certificate the CLI verified;
+//! - [`image`]: `image build discovery`, the one subcommand that builds
+//!   on this machine instead of calling the API;
 //! - [`client`]: the typed HTTP client; [`trust`]: how it verifies the
 //!   API's certificate; [`table`]: table rendering.
 
@@ -14,6 +16,7 @@ pub(crate) mod bulk;
 pub(crate) mod client;
 pub(crate) mod dns;
 pub(crate) mod engine;
+pub(crate) mod image;
 pub(crate) mod inventory;
 pub(crate) mod status;
 pub(crate) mod table;

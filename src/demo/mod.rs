@@ -208,7 +208,11 @@ async fn scenario(env: &Env, machines: u8) -> anyhow::Result<()> {
         let (ip, _) = boot(env, &tag, *mac).await?;
         // What the discovery image does once Linux is up: report in.
         let http = reqwest::Client::builder().local_address(IpAddr::V4(ip)).build()?;
-        let resp = http.post(format!("{}/api/v1/discover", env.base)).json(&Discover { mac: *mac }).send().await?;
+        let resp = http
+            .post(format!("{}/api/v1/discover", env.base))
+            .json(&Discover { mac: *mac, macs: Vec::new() })
+            .send()
+            .await?;
         let status = resp.status().as_u16();
         let found: Discovered = resp.error_for_status()?.json().await?;
         let name = found.node.name.clone();

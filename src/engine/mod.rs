@@ -13,6 +13,8 @@
 //! - [`nodes`]: node commands (the inventory's rules plus hooks);
 //! - [`bulk`]: instackenv.json import and guarded bulk verbs (plan,
 //!   preview, act on the frozen set);
+//! - [`agent`]: what the discovery agent on a machine does next, and
+//!   what its reports do;
 //! - [`steps`]: what a lifecycle verb makes Fulcrum do (bootenv, reboot,
 //!   the hand-over to a wait state);
 //! - [`orchestrate`]: role, deployment and noderole commands;
@@ -25,6 +27,7 @@
 //!   versions;
 //! - [`error`]: the engine's error type.
 
+pub(crate) mod agent;
 pub(crate) mod annealer;
 pub(crate) mod bulk;
 pub(crate) mod error;

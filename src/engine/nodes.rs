@@ -207,25 +207,33 @@ impl Engine {
     /// A machine running the discovery image reports in: returns its node
     /// and whether it is new. A new MAC is registered as
     /// `d<mac>.<domain>` on the network of `source`; either way the node is
-    /// alive. Idempotent.
+    /// alive, and gains those of its `others` MACs that no node has yet; a
+    /// node in `rescue wait` is in its rescue system. Idempotent.
     pub(crate) async fn discover(
         &self,
         mac: Mac,
+        others: Vec<Mac>,
         source: Option<std::net::IpAddr>,
+        lease_holder: Option<Mac>,
     ) -> Result<(Arc<Node>, bool), EngineError> {
         let bootenv = self.config.boot.discovery_bootenv.clone();
+        let envs = self.bootenvs(None);
         self.write(move |txn, fx| {
-            // A registered machine asks again only from its own address (or
-            // the admin node from loopback): the answer carries its token.
+            // A registered machine asks again only from its own address, or
+            // one of its MACs' current lease (the agent still on the address
+            // it booted with), or the admin node from loopback: the answer
+            // carries its token.
             if let Some(known) = txn.world().table::<Node>().by_mac(&mac) {
                 let w = txn.world();
-                let from_itself = source.is_some_and(|s| match s {
-                    std::net::IpAddr::V4(v4) => v4.is_loopback() || Some(v4) == known.ipv4,
-                    // Its own address, or a SLAAC address made from one of its MACs.
-                    std::net::IpAddr::V6(v6) => {
-                        v6.is_loopback() || Some(v6) == known.ipv6(w) || own_slaac_address(w, known, v6)
-                    }
-                });
+                let by_lease = lease_holder.is_some_and(|m| known.macs.contains(&m));
+                let from_itself = by_lease
+                    || source.is_some_and(|s| match s {
+                        std::net::IpAddr::V4(v4) => v4.is_loopback() || Some(v4) == known.ipv4,
+                        // Its own address, or a SLAAC address made from one of its MACs.
+                        std::net::IpAddr::V6(v6) => {
+                            v6.is_loopback() || Some(v6) == known.ipv6(w) || own_slaac_address(w, known, v6)
+                        }
+                    });
                 if !from_itself {
                     return Err(EngineError::NotFromNode { node: known.name.clone() });
                 }
@@ -242,6 +250,11 @@ impl Engine {
                     None => return Err(EngineError::not_found(Node::KIND, mac)),
                 },
             };
+            add_unclaimed_macs(txn, &name, &others)?;
+            // The agent is the rescue system: it is up.
+            if current(txn, &name)?.provision_state == ProvisionState::RescueWait {
+                steps::apply(txn, &name, Verb::Done, &envs, fx)?;
+            }
             let node = hooks::set_alive(txn, &name, true, fx)?;
             if created {
                 return Ok((node, true));
@@ -252,6 +265,23 @@ impl Engine {
         })
         .await
     }
+}
+
+/// Adds to `name` the MACs in `others` that no node has (a MAC another
+/// node has stays that node's).
+fn add_unclaimed_macs(txn: &mut crate::state::Txn<'_>, name: &str, others: &[Mac]) -> Result<(), EngineError> {
+    let nodes = txn.world().table::<Node>();
+    let mut macs = current(txn, name)?.macs.clone();
+    let before = macs.len();
+    for m in others {
+        if nodes.by_mac(m).is_none() && !macs.contains(m) {
+            macs.push(*m);
+        }
+    }
+    if macs.len() > before {
+        node::update(txn, name, vec![NodeChange::Macs(macs)])?;
+    }
+    Ok(())
 }
 
 /// Whether `addr` is an address `node` made itself by SLAAC: in its own

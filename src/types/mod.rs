@@ -14,8 +14,10 @@
 //! - [`fingerprint`]: a certificate's SHA-256 fingerprint, as operators pin it;
 //! - [`hex`]: bytes as colon-separated hex pairs;
 //! - [`port`]: a switch port as a DHCP relay agent names it;
-//! - [`probe`]: what an aliveness probe of a node found.
+//! - [`probe`]: what an aliveness probe of a node found;
+//! - [`agent`]: the commands the discovery agent is handed.
 
+pub mod agent;
 pub(crate) mod field;
 pub mod fingerprint;
 pub(crate) mod global_id;

@@ -52,6 +52,12 @@ impl PowerSpec {
     pub(crate) fn is_bmc(&self) -> bool {
         matches!(self, PowerSpec::Ipmi { .. } | PowerSpec::Redfish { .. })
     }
+
+    /// Whether it can power on a machine that is off (a BMC, or an
+    /// operator's command; not `ssh`, which needs the machine up).
+    pub(crate) fn powers_on(&self) -> bool {
+        !matches!(self, PowerSpec::Ssh)
+    }
 }
 
 /// IPMI's port (RMCP+).

@@ -4,6 +4,8 @@
 //! process, with real clients where they exist:
 //!
 //! - [`architecture`]: the code imports only what ARCHITECTURE.md draws;
+//! - [`agent_image`]: the discovery image built by `fulcrum image build`,
+//!   network-booted in QEMU: inventory, inspection, cleaning, power off;
 //! - [`api`]: the REST contract with curl (errors name the field, nothing
 //!   half-written, derived addresses, boot scripts, events, SIGTERM);
 //! - [`boot_attacks`]: the machine-facing services attacked from a namespace;
@@ -44,6 +46,7 @@
 
 mod harness;
 
+mod agent_image;
 mod api;
 mod architecture;
 mod boot_attacks;

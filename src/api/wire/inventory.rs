@@ -337,7 +337,32 @@ pub(crate) struct BulkAnswer {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Discover {
+    /// The MAC it booted from.
     pub(crate) mac: Mac,
+    /// Its other NICs' (the agent sends every MAC, the booted one too).
+    #[serde(default)]
+    pub(crate) macs: Vec<Mac>,
+}
+
+/// `POST /api/v1/nodes/{name}/agent/done`: how the agent's command went.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AgentDone {
+    /// The command's id.
+    pub(crate) command: String,
+    pub(crate) ok: bool,
+    /// What the agent did, or why it failed.
+    #[serde(default)]
+    pub(crate) detail: String,
+}
+
+/// The answer to `POST /api/v1/nodes/{name}/agent/next`.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct AgentNext {
+    /// What to do; `null`: nothing yet.
+    pub(crate) command: Option<crate::types::agent::AgentCommand>,
+    /// When to ask again if there is nothing to do.
+    pub(crate) poll_seconds: u64,
 }
 
 /// `?network=&bootenv=&provision_state=` on `GET /api/v1/nodes`.

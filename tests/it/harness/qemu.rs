@@ -168,6 +168,20 @@ impl Qemu {
         Self::start(ns, dir, &machine, &format!("virtio-net-pci,netdev=n0,mac={mac}"), tap, disk)
     }
 
+    /// Like [`Qemu::netboot_bios`], with more of QEMU's arguments (disks,
+    /// NICs, SMBIOS strings) after the boot NIC's.
+    pub fn netboot_bios_with(ns: &Netns, dir: &Path, tap: &str, mac: &str, extra: &[String]) -> Qemu {
+        let mut machine = ["-machine", "pc,graphics=off", "-boot", "order=n"].map(String::from).to_vec();
+        machine.extend_from_slice(extra);
+        Self::start(ns, dir, &machine, &format!("virtio-net-pci,netdev=n0,mac={mac}"), tap, None)
+    }
+
+    /// How QEMU ended, once it has (the guest powered off), or `None`
+    /// while it runs.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.as_mut().and_then(|c| c.try_wait().ok().flatten())
+    }
+
     fn start(ns: &Netns, dir: &Path, machine: &[String], nic: &str, tap: &str, disk: Option<&Path>) -> Qemu {
         // A guest whose test failed poisons the slot; the next may still go.
         let slot = VM_SLOT.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -292,6 +306,50 @@ pub fn build_assets(out: &Path, token: &str, init: &str) {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/qemu/build-assets.sh");
     let o = super::run(std::process::Command::new("sh").arg(&script).arg(&cache).arg(out).arg(token).arg(init));
     eprintln!("[qemu assets] {}", String::from_utf8_lossy(&o.stdout).trim());
+}
+
+/// The guest kernel's package, as `build-assets.sh` keeps it (fetched
+/// once), for `fulcrum image build discovery --kernel-deb`.
+pub fn kernel_deb() -> PathBuf {
+    let probe = tempfile::tempdir().expect("tempdir");
+    build_assets(probe.path(), "kernel-deb", "init");
+    let deb = assets_cache().join("kernel/kernel.deb");
+    assert!(deb.is_file(), "build-assets.sh kept no {}", deb.display());
+    deb
+}
+
+/// The discovery agent, built static once per test run with the agent
+/// profile (as the README says to build it for the image).
+pub fn agent_binary() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let target = "x86_64-unknown-linux-gnu";
+            let o = super::run(
+                std::process::Command::new(cargo)
+                    .current_dir(root)
+                    .env("RUSTFLAGS", "-C target-feature=+crt-static")
+                    .args([
+                        "build",
+                        "--locked",
+                        "--quiet",
+                        "--profile",
+                        "agent",
+                        "-p",
+                        "fulcrum-agent",
+                        "--target",
+                        target,
+                    ]),
+            );
+            assert!(o.status.success(), "building the agent failed: {}", String::from_utf8_lossy(&o.stderr));
+            let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+            let bin = tmp.parent().unwrap_or(tmp).join(target).join("agent/fulcrum-agent");
+            assert!(bin.is_file(), "no agent at {}", bin.display());
+            bin
+        })
+        .clone()
 }
 
 /// `target/qemu-assets`: kept between runs so that the kernel is fetched once.

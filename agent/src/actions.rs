@@ -1,0 +1,287 @@
+//! The steps Fulcrum hands the agent: erase the disks' metadata (the
+//! partition tables, and every partition's first and last MiB, where
+//! file-system, RAID and LVM signatures live) or the whole disks, reboot,
+//! power off. Read-only disks are left alone.
+
+use std::fmt;
+use std::fs::OpenOptions;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::fd::AsRawFd;
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::inventory;
+use crate::sysfs::{at, entries, number};
+
+/// What a metadata erase clears at each end of a disk and of each
+/// partition.
+const EDGE: u64 = 1 << 20;
+/// `_IO(0x12, 95)`: re-read the partition table (not in the libc crate).
+const BLKRRPART: libc::c_ulong = 0x125f;
+/// A full erase writes this much at a time.
+const CHUNK: usize = 4 << 20;
+
+/// How much of a disk an erase clears.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum EraseMode {
+    /// Partition tables and signatures: fast, and enough for a new install.
+    Metadata,
+    /// Every byte, with zeros.
+    Full,
+}
+
+/// One step.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub(crate) enum Action {
+    /// Gather and report the inventory again (the step loop does it: it
+    /// needs the API).
+    Inspect,
+    Erase {
+        mode: EraseMode,
+    },
+    Reboot,
+    Poweroff,
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Action::Inspect => f.write_str("inspect"),
+            Action::Erase { mode: EraseMode::Metadata } => f.write_str("erase disk metadata"),
+            Action::Erase { mode: EraseMode::Full } => f.write_str("erase disks"),
+            Action::Reboot => f.write_str("reboot"),
+            Action::Poweroff => f.write_str("power off"),
+        }
+    }
+}
+
+/// Ending the machine's run: done after the report is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Power {
+    Reboot,
+    Off,
+}
+
+impl fmt::Display for Power {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Power::Reboot => "rebooting",
+            Power::Off => "powering off",
+        })
+    }
+}
+
+/// A step carried out, or (for power) ready to be.
+#[derive(Debug)]
+pub(crate) enum Prepared {
+    Done(String),
+    Power(Power),
+}
+
+/// Carries out `action` (a power action only once reported: see
+/// [`power`]).
+pub(crate) fn prepare(root: &Path, action: &Result<Action, String>) -> Result<Prepared, String> {
+    match action {
+        Err(e) => Err(e.clone()),
+        Ok(Action::Inspect) => Err("inspect runs in the step loop".into()),
+        Ok(Action::Erase { mode }) => erase(root, *mode).map(Prepared::Done),
+        Ok(Action::Reboot) => Ok(Prepared::Power(Power::Reboot)),
+        Ok(Action::Poweroff) => Ok(Prepared::Power(Power::Off)),
+    }
+}
+
+/// Reboots or powers off now.
+pub(crate) fn power(p: Power) -> std::io::Result<()> {
+    let cmd = match p {
+        Power::Reboot => libc::RB_AUTOBOOT,
+        Power::Off => libc::RB_POWER_OFF,
+    };
+    // SAFETY: sync(2) and reboot(2) take no pointers.
+    unsafe { libc::sync() };
+    if unsafe { libc::reboot(cmd) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// A byte range of a disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Span {
+    start: u64,
+    len: u64,
+}
+
+/// The first and last [`EDGE`] of an area (all of it when smaller).
+fn edges(start: u64, len: u64) -> Vec<Span> {
+    if len <= 2 * EDGE {
+        return vec![Span { start, len }];
+    }
+    vec![Span { start, len: EDGE }, Span { start: start + len - EDGE, len: EDGE }]
+}
+
+/// The disk's partitions, as byte areas.
+fn partitions(root: &Path, disk: &str) -> Vec<(u64, u64)> {
+    let dir = at(root, "/sys/block").join(disk);
+    entries(&dir)
+        .into_iter()
+        .filter(|p| p.starts_with(disk) && dir.join(p).join("partition").exists())
+        .filter_map(|p| Some((number(&dir.join(&p).join("start"))? * 512, number(&dir.join(&p).join("size"))? * 512)))
+        .collect()
+}
+
+/// The spans a metadata erase of a disk of `size` bytes clears.
+fn metadata_spans(size: u64, parts: &[(u64, u64)]) -> Vec<Span> {
+    let mut spans: Vec<Span> = parts.iter().flat_map(|&(s, l)| edges(s, l)).collect();
+    spans.extend(edges(0, size));
+    spans.retain(|s| s.start < size);
+    for s in &mut spans {
+        s.len = s.len.min(size - s.start);
+    }
+    spans
+}
+
+fn zero(dev: &mut std::fs::File, span: Span) -> std::io::Result<()> {
+    let buf = vec![0u8; CHUNK];
+    dev.seek(SeekFrom::Start(span.start))?;
+    let mut left = span.len;
+    while left > 0 {
+        let n = left.min(CHUNK as u64) as usize;
+        dev.write_all(&buf[..n])?;
+        left -= n as u64;
+    }
+    Ok(())
+}
+
+/// Reads the span back: every byte must be zero.
+fn verify(dev: &mut std::fs::File, span: Span) -> std::io::Result<bool> {
+    let mut buf = vec![0u8; CHUNK];
+    dev.seek(SeekFrom::Start(span.start))?;
+    let mut left = span.len;
+    while left > 0 {
+        let n = left.min(CHUNK as u64) as usize;
+        dev.read_exact(&mut buf[..n])?;
+        if buf[..n].iter().any(|b| *b != 0) {
+            return Ok(false);
+        }
+        left -= n as u64;
+    }
+    Ok(true)
+}
+
+/// Erases every writable disk; the detail says what was cleared.
+fn erase(root: &Path, mode: EraseMode) -> Result<String, String> {
+    let disks: Vec<_> = inventory::disks(root).into_iter().filter(|d| !d.read_only).collect();
+    if disks.is_empty() {
+        return Ok("no writable disk".into());
+    }
+    let mut done = Vec::new();
+    for d in disks {
+        let path = at(root, "/dev").join(&d.name);
+        let fail = |what: &str, e: std::io::Error| format!("{}: {what}: {e}", d.name);
+        let mut dev = OpenOptions::new().read(true).write(true).open(&path).map_err(|e| fail("open", e))?;
+        let parts = partitions(root, &d.name);
+        let spans = match mode {
+            EraseMode::Metadata => metadata_spans(d.size_bytes, &parts),
+            EraseMode::Full => vec![Span { start: 0, len: d.size_bytes }],
+        };
+        for s in &spans {
+            zero(&mut dev, *s).map_err(|e| fail("write", e))?;
+        }
+        dev.sync_all().map_err(|e| fail("sync", e))?;
+        if mode == EraseMode::Metadata {
+            for s in &spans {
+                if !verify(&mut dev, *s).map_err(|e| fail("read back", e))? {
+                    return Err(format!("{}: not zero when read back at byte {}", d.name, s.start));
+                }
+            }
+        }
+        // The kernel forgets the partitions that are gone (a no-op on a file).
+        // SAFETY: BLKRRPART takes no argument.
+        unsafe { libc::ioctl(dev.as_raw_fd(), BLKRRPART) };
+        let bytes: u64 = spans.iter().map(|s| s.len).sum();
+        done.push(format!("{} ({} MiB cleared, {} partitions)", d.name, bytes >> 20, parts.len()));
+    }
+    Ok(format!("erased {}", done.join(", ")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+
+    const MIB: u64 = 1 << 20;
+
+    /// A 16 MiB disk `vda` with one 8 MiB partition at 4 MiB, its device a
+    /// file full of 0xaa; and a read-only disk `vdb`.
+    fn machine() -> tempfile::TempDir {
+        let t = tempfile::tempdir().unwrap();
+        let r = t.path();
+        let vda = at(r, "/sys/block/vda");
+        fs::create_dir_all(vda.join("vda1")).unwrap();
+        fs::write(vda.join("size"), (16 * MIB / 512).to_string()).unwrap();
+        fs::write(vda.join("vda1/partition"), "1").unwrap();
+        fs::write(vda.join("vda1/start"), (4 * MIB / 512).to_string()).unwrap();
+        fs::write(vda.join("vda1/size"), (8 * MIB / 512).to_string()).unwrap();
+        let vdb = at(r, "/sys/block/vdb");
+        fs::create_dir_all(&vdb).unwrap();
+        fs::write(vdb.join("size"), (2 * MIB / 512).to_string()).unwrap();
+        fs::write(vdb.join("ro"), "1").unwrap();
+        fs::create_dir_all(at(r, "/dev")).unwrap();
+        fs::write(at(r, "/dev/vda"), vec![0xaa; (16 * MIB) as usize]).unwrap();
+        fs::write(at(r, "/dev/vdb"), vec![0xaa; (2 * MIB) as usize]).unwrap();
+        t
+    }
+
+    fn zeroed_mibs(path: &Path) -> Vec<u64> {
+        let data = fs::read(path).unwrap();
+        data.chunks(MIB as usize)
+            .enumerate()
+            .filter(|(_, c)| c.iter().all(|b| *b == 0))
+            .map(|(i, _)| i as u64)
+            .collect()
+    }
+
+    #[test]
+    fn a_metadata_erase_clears_the_ends_of_the_disk_and_of_each_partition() {
+        let t = machine();
+        let detail = erase(t.path(), EraseMode::Metadata).unwrap();
+        assert_eq!(detail, "erased vda (4 MiB cleared, 1 partitions)");
+        assert_eq!(zeroed_mibs(&at(t.path(), "/dev/vda")), [0, 4, 11, 15]);
+        assert!(zeroed_mibs(&at(t.path(), "/dev/vdb")).is_empty(), "a read-only disk was touched");
+    }
+
+    #[test]
+    fn a_full_erase_clears_every_byte() {
+        let t = machine();
+        erase(t.path(), EraseMode::Full).unwrap();
+        assert_eq!(zeroed_mibs(&at(t.path(), "/dev/vda")), (0..16).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_missing_device_fails_the_step_and_names_the_disk() {
+        let t = machine();
+        fs::remove_file(at(t.path(), "/dev/vda")).unwrap();
+        let e = erase(t.path(), EraseMode::Metadata).unwrap_err();
+        assert!(e.starts_with("vda: open:"), "{e}");
+    }
+
+    #[test]
+    fn small_areas_are_cleared_whole() {
+        assert_eq!(metadata_spans(MIB, &[]), [Span { start: 0, len: MIB }]);
+        assert_eq!(edges(0, 3 * MIB), [Span { start: 0, len: MIB }, Span { start: 2 * MIB, len: MIB }]);
+    }
+
+    #[test]
+    fn actions_read_as_fulcrum_sends_them() {
+        let a: Action = serde_json::from_str(r#"{"id":"clean-1","action":"erase","mode":"full"}"#).unwrap();
+        assert_eq!(a, Action::Erase { mode: EraseMode::Full });
+        let a: Action = serde_json::from_str(r#"{"id":"inspect-1","action":"inspect"}"#).unwrap();
+        assert_eq!(a, Action::Inspect);
+        let a: Action = serde_json::from_str(r#"{"id":"x","action":"poweroff"}"#).unwrap();
+        assert_eq!(a, Action::Poweroff);
+        assert!(serde_json::from_str::<Action>(r#"{"id":"x","action":"explode"}"#).is_err());
+    }
+}

@@ -1,0 +1,144 @@
+//! The agent's side of Fulcrum's machine routes: `POST /api/v1/discover`
+//! (with every MAC), the inventory report, and the step loop's
+//! `GET .../agent/next` and `POST .../agent/done`, each with the node's token.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::actions::Action;
+use crate::inventory::Report;
+
+/// The node Fulcrum registered this machine as, and the token it speaks
+/// with. The token is never printed.
+pub(crate) struct Node {
+    pub(crate) name: String,
+    token: String,
+}
+
+/// What went wrong talking to Fulcrum.
+#[derive(Debug)]
+pub(crate) enum ApiError {
+    /// Fulcrum answered, and refused.
+    Refused { status: u16, body: String },
+    /// No answer (the network, a timeout) or an answer that makes no sense.
+    Transport(String),
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ApiError::Refused { status, body } => {
+                write!(f, "HTTP {status}: {}", body.chars().take(300).collect::<String>())
+            }
+            ApiError::Transport(e) => f.write_str(e),
+        }
+    }
+}
+
+impl From<ureq::Error> for ApiError {
+    fn from(e: ureq::Error) -> Self {
+        match e {
+            ureq::Error::Status(status, resp) => {
+                ApiError::Refused { status, body: resp.into_string().unwrap_or_default() }
+            }
+            ureq::Error::Transport(t) => ApiError::Transport(t.to_string()),
+        }
+    }
+}
+
+/// A step Fulcrum hands the agent.
+#[derive(Debug)]
+pub(crate) struct Command {
+    pub(crate) id: String,
+    pub(crate) action: Result<Action, String>,
+}
+
+/// The answer to "what next?".
+pub(crate) struct Next {
+    pub(crate) command: Option<Command>,
+    pub(crate) poll: Option<Duration>,
+}
+
+#[derive(Deserialize)]
+struct Registered {
+    name: String,
+    token: String,
+}
+
+/// Fulcrum's boot listener.
+pub(crate) struct Api {
+    base: String,
+    http: ureq::Agent,
+}
+
+impl Api {
+    pub(crate) fn new(base: &str) -> Api {
+        let http = ureq::AgentBuilder::new()
+            .timeout_connect(Duration::from_secs(5))
+            .timeout(Duration::from_secs(30))
+            .user_agent(concat!("fulcrum-agent/", env!("CARGO_PKG_VERSION")))
+            .build();
+        Api { base: base.to_string(), http }
+    }
+
+    fn post(&self, node: Option<&Node>, path: &str, body: &serde_json::Value) -> Result<ureq::Response, ApiError> {
+        let mut req = self.http.post(&format!("{}{path}", self.base));
+        if let Some(n) = node {
+            req = req.set("Authorization", &format!("Bearer {}", n.token));
+        }
+        Ok(req.send_json(body)?)
+    }
+
+    /// Registers (or finds) the machine by the MAC it booted from, with
+    /// all its others.
+    pub(crate) fn discover(&self, mac: &str, macs: &[String]) -> Result<Node, ApiError> {
+        let r: Registered = self
+            .post(None, "/api/v1/discover", &json!({ "mac": mac, "macs": macs }))?
+            .into_json()
+            .map_err(|e| ApiError::Transport(format!("discover answer: {e}")))?;
+        Ok(Node { name: r.name, token: r.token })
+    }
+
+    pub(crate) fn report_inventory(&self, node: &Node, report: &Report) -> Result<(), ApiError> {
+        let body = serde_json::to_value(report).map_err(|e| ApiError::Transport(e.to_string()))?;
+        self.post(Some(node), &format!("/api/v1/nodes/{}/inventory", node.name), &body)?;
+        Ok(())
+    }
+
+    /// Asks for the next step; `None` when there is nothing to do yet.
+    pub(crate) fn next(&self, node: &Node) -> Result<Next, ApiError> {
+        let v: serde_json::Value = self
+            .http
+            .get(&format!("{}/api/v1/nodes/{}/agent/next", self.base, node.name))
+            .set("Authorization", &format!("Bearer {}", node.token))
+            .call()?
+            .into_json()
+            .map_err(|e| ApiError::Transport(format!("next answer: {e}")))?;
+        let poll = v.get("poll_seconds").and_then(serde_json::Value::as_u64).map(Duration::from_secs);
+        let command = match v.get("command") {
+            None | Some(serde_json::Value::Null) => None,
+            Some(c) => {
+                let id = c
+                    .get("id")
+                    .and_then(serde_json::Value::as_str)
+                    .ok_or_else(|| ApiError::Transport(format!("a command without an id: {c}")))?
+                    .to_string();
+                // An action this agent does not know is reported back as
+                // failed, not taken for another.
+                let action = serde_json::from_value::<Action>(c.clone())
+                    .map_err(|e| format!("this agent ({}) cannot run {c}: {e}", env!("CARGO_PKG_VERSION")));
+                Some(Command { id, action })
+            }
+        };
+        Ok(Next { command, poll })
+    }
+
+    /// Reports how step `id` went.
+    pub(crate) fn done(&self, node: &Node, id: &str, ok: bool, detail: &str) -> Result<(), ApiError> {
+        let body = json!({ "command": id, "ok": ok, "detail": detail });
+        self.post(Some(node), &format!("/api/v1/nodes/{}/agent/done", node.name), &body)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,163 @@
+//! `fulcrum-agent`: the program the discovery image runs (OpenCrowbar's
+//! Sledgehammer, Ironic's IPA). It registers the machine with every MAC
+//! it has, reports the hardware it finds, and then asks Fulcrum, with the
+//! node's token, what to do next: erase its disks, reboot, power off, or
+//! wait. It knows nothing of the machine's state; Fulcrum decides, from
+//! the node's provision state, on each request.
+//!
+//! Its settings come from the kernel command line the discovery bootenv
+//! writes (`fulcrum.api=`, `fulcrum.mac=`, `fulcrum.lldp=`,
+//! `fulcrum.poll=`), or from the same words as arguments, for a run
+//! outside the image.
+
+mod actions;
+mod api;
+mod inventory;
+mod lldp;
+mod settings;
+mod sysfs;
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use actions::{Action, Prepared};
+use api::{Api, ApiError};
+use settings::Settings;
+
+/// Prints one line on the console (the image's init sends it to the
+/// serial port), where an operator watching the machine reads it.
+macro_rules! say {
+    ($($arg:tt)*) => { println!("fulcrum-agent: {}", format_args!($($arg)*)) };
+}
+pub(crate) use say;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let words = if args.is_empty() {
+        match std::fs::read_to_string("/proc/cmdline") {
+            Ok(c) => c.split_whitespace().map(str::to_string).collect(),
+            Err(e) => {
+                say!("FAILED: cannot read /proc/cmdline: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        args
+    };
+    let settings = match Settings::from_words(&words) {
+        Ok(s) => s,
+        Err(e) => {
+            say!("FAILED: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    say!("version {} api {} booted from {}", env!("CARGO_PKG_VERSION"), settings.api, settings.mac);
+    run(&settings)
+}
+
+/// Registers, reports, then follows Fulcrum's commands until one ends the
+/// machine's run (reboot, power off) or `fulcrum.once` asked for one
+/// report only.
+fn run(settings: &Settings) -> ExitCode {
+    let root = std::path::Path::new(&settings.root);
+    let api = Api::new(&settings.api);
+    let macs = inventory::macs(root);
+    let mut node = register(&api, settings, &macs);
+    report(&api, &mut node, settings, &macs);
+    if settings.once {
+        return ExitCode::SUCCESS;
+    }
+    loop {
+        let next = match api.next(&node) {
+            Ok(n) => n,
+            Err(ApiError::Refused { status: 401 | 403, .. }) => {
+                node = register(&api, settings, &macs);
+                continue;
+            }
+            Err(e) => {
+                say!("asking for the next step failed: {e}");
+                std::thread::sleep(settings.poll);
+                continue;
+            }
+        };
+        let Some(command) = next.command else {
+            let wait = if settings.poll_set { settings.poll } else { next.poll.unwrap_or(settings.poll) };
+            std::thread::sleep(wait);
+            continue;
+        };
+        match &command.action {
+            Ok(a) => say!("step {}: {a}", command.id),
+            Err(e) => say!("step {}: {e}", command.id),
+        }
+        let outcome = match &command.action {
+            Ok(Action::Inspect) => Ok(Prepared::Done(report(&api, &mut node, settings, &macs))),
+            other => actions::prepare(root, other),
+        };
+        let (ok, detail) = match &outcome {
+            Ok(Prepared::Done(detail)) => (true, detail.clone()),
+            Ok(Prepared::Power(p)) => (true, p.to_string()),
+            Err(e) => (false, e.clone()),
+        };
+        say!("step {} {}: {detail}", command.id, if ok { "done" } else { "FAILED" });
+        // The report goes first: after a reboot nobody is left to send it.
+        for attempt in 1..=10 {
+            match api.done(&node, &command.id, ok, &detail) {
+                Ok(()) => break,
+                // Refused: asking again gets the same answer.
+                Err(e @ ApiError::Refused { .. }) => {
+                    say!("report on step {} refused: {e}", command.id);
+                    break;
+                }
+                Err(e) => {
+                    say!("reporting step {} failed ({attempt}/10): {e}", command.id);
+                    std::thread::sleep(Duration::from_secs(2));
+                }
+            }
+        }
+        if let Ok(Prepared::Power(p)) = outcome {
+            if let Err(e) = actions::power(p) {
+                say!("FAILED: {p}: {e}");
+            }
+        }
+    }
+}
+
+/// Gathers the inventory (listening for LLDP meanwhile) and reports it,
+/// until Fulcrum takes it; returns its summary.
+fn report(api: &Api, node: &mut api::Node, settings: &Settings, macs: &[String]) -> String {
+    let root = std::path::Path::new(&settings.root);
+    // LLDP frames come every 30 s by default: listen while the rest is
+    // gathered.
+    let neighbours = lldp::listen(root, &inventory::nic_names(root), settings.lldp_wait);
+    let mut report = inventory::collect(root, &settings.mac);
+    report.set_lldp(neighbours.wait());
+    loop {
+        match api.report_inventory(node, &report) {
+            Ok(()) => break,
+            Err(ApiError::Refused { status: 401 | 403, .. }) => *node = register(api, settings, macs),
+            Err(e) => {
+                say!("inventory report failed: {e}; again in {}s", settings.poll.as_secs());
+                std::thread::sleep(settings.poll);
+            }
+        }
+    }
+    let summary = format!("inventory reported: {}", report.summary());
+    say!("{summary}");
+    summary
+}
+
+/// Registers the machine until Fulcrum answers.
+fn register(api: &Api, settings: &Settings, macs: &[String]) -> api::Node {
+    loop {
+        match api.discover(&settings.mac, macs) {
+            Ok(node) => {
+                say!("registered as {}", node.name);
+                return node;
+            }
+            Err(e) => {
+                say!("registration failed: {e}; again in {}s", settings.poll.as_secs());
+                std::thread::sleep(settings.poll);
+            }
+        }
+    }
+}

@@ -1,0 +1,37 @@
+//! The discovery agent's step loop: `GET /api/v1/nodes/{name}/agent/next`
+//! (what to do now; a read) and `POST /api/v1/nodes/{name}/agent/done`
+//! (how it went), each with the node's token (or an operator's).
+
+use axum::extract::{Path, State as AxState};
+use axum::{Extension, Json};
+
+use super::body::Body;
+use super::error::ApiResult;
+use super::nodes::reporting_node;
+use super::wire::inventory::{AgentDone, AgentNext, NodeView};
+use super::ApiState;
+use crate::auth::Caller;
+use crate::engine::agent::{Outcome, POLL_SECONDS};
+
+/// `GET /api/v1/nodes/{name}/agent/next`.
+pub(crate) async fn next(
+    AxState(api): AxState<ApiState>,
+    Extension(caller): Extension<Caller>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<AgentNext>> {
+    reporting_node(&api, &caller, &name)?;
+    let command = api.engine.agent_next(&name)?;
+    Ok(Json(AgentNext { command, poll_seconds: POLL_SECONDS }))
+}
+
+/// `POST /api/v1/nodes/{name}/agent/done`.
+pub(crate) async fn done(
+    AxState(api): AxState<ApiState>,
+    Extension(caller): Extension<Caller>,
+    Path(name): Path<String>,
+    Body(d): Body<AgentDone>,
+) -> ApiResult<Json<NodeView>> {
+    reporting_node(&api, &caller, &name)?;
+    let node = api.engine.agent_done(name, Outcome { command: d.command, ok: d.ok, detail: d.detail }).await?;
+    Ok(Json(NodeView::new(&api.state.snapshot(), &node)))
+}

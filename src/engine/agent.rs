@@ -1,0 +1,155 @@
+//! What the discovery agent running on a machine does next, decided from
+//! the node's state on every question (the agent keeps no plan of its
+//! own), and what its reports do:
+//!
+//! - `inspect wait`: report the inventory again (the report ends the
+//!   wait, as a first report does);
+//! - `clean wait`: erase the disks (`lifecycle.erase`); done makes the
+//!   node `available`, a failure `clean failed` with the agent's reason;
+//! - `rescue wait`: the agent is the rescue system: its registration
+//!   ends the wait ([`Engine::discover`]);
+//! - a step over, its bootenv no longer the agent's: a deployed node
+//!   reboots (into its disk or its next bootenv), a node whose power
+//!   driver can power it on again powers off (Fulcrum powers it on when it needs it), and any
+//!   other waits in the agent for its next step (Ironic's fast track);
+//! - otherwise nothing: ask again later.
+//!
+//! Asking is a read (an idle agent asks every few seconds, and nothing is
+//! written for it); only the reports write. A command's id carries the
+//! time its state began, so a report for a step that has since ended is
+//! refused, not applied to the next one.
+
+use std::sync::Arc;
+
+use super::error::EngineError;
+use super::hooks::{self, NodeEvent};
+use super::steps::{self, LOCAL_BOOTENV};
+use super::Engine;
+use crate::inventory::lifecycle::{ProvisionState, Verb};
+use crate::inventory::node::Node;
+use crate::state::Record;
+use crate::types::agent::{AgentAction, AgentCommand, EraseMode};
+use crate::types::field::Refuse;
+use crate::types::power::PowerSpec;
+
+/// How often an idle agent asks again.
+pub(crate) const POLL_SECONDS: u64 = 5;
+
+/// The agent's command for `node` now, if any.
+pub(crate) fn command_for(node: &Node, agent_bootenv: &str, erase: EraseMode) -> Option<AgentCommand> {
+    use ProvisionState as S;
+    let action = match node.provision_state {
+        S::InspectWait => AgentAction::Inspect,
+        S::CleanWait => AgentAction::Erase { mode: erase },
+        _ if node.bootenv == agent_bootenv => return None,
+        S::Active => AgentAction::Reboot,
+        // Another bootenv to boot, or off until Fulcrum powers it on.
+        _ if node.bootenv != LOCAL_BOOTENV => AgentAction::Reboot,
+        _ if node.power.as_ref().is_some_and(PowerSpec::powers_on) => AgentAction::Poweroff,
+        _ => return None,
+    };
+    let since = node.provision_since.unwrap_or(node.updated_at);
+    Some(AgentCommand { id: format!("{}-{since}", action.word()), action })
+}
+
+/// The agent's report on a command.
+#[derive(Debug, Clone)]
+pub(crate) struct Outcome {
+    pub(crate) command: String,
+    pub(crate) ok: bool,
+    pub(crate) detail: String,
+}
+
+fn current(txn: &crate::state::Txn<'_>, name: &str) -> Result<Arc<Node>, EngineError> {
+    txn.world().table::<Node>().get(name).cloned().ok_or_else(|| EngineError::not_found(Node::KIND, name))
+}
+
+impl Engine {
+    /// The agent on `name` asks what to do: its command now, or none yet.
+    /// A read: asking changes nothing.
+    pub(crate) fn agent_next(&self, name: &str) -> Result<Option<AgentCommand>, EngineError> {
+        let w = self.state.snapshot();
+        let node = w.table::<Node>().get(name).ok_or_else(|| EngineError::not_found(Node::KIND, name))?;
+        Ok(command_for(node, &self.config.boot.discovery_bootenv, self.config.lifecycle.erase))
+    }
+
+    /// The agent reports how a command went. A report for any command
+    /// but the node's current one is refused (409), and changes nothing.
+    pub(crate) async fn agent_done(&self, name: String, outcome: Outcome) -> Result<Arc<Node>, EngineError> {
+        let envs = self.bootenvs(None);
+        let erase = self.config.lifecycle.erase;
+        self.write(move |txn, fx| {
+            let node = current(txn, &name)?;
+            // An inspection's success is its inventory report, which has
+            // already ended the wait: the step it names is over by design.
+            if outcome.ok && outcome.command.starts_with("inspect-") {
+                return Ok(node);
+            }
+            let Some(cmd) = command_for(&node, &envs.agent, erase).filter(|c| c.id == outcome.command) else {
+                return Err(EngineError::conflict(
+                    "command",
+                    format!(
+                        "`{}` is not node `{name}`'s current command (it is {}): its step has ended",
+                        outcome.command, node.provision_state
+                    ),
+                ));
+            };
+            match (cmd.action, outcome.ok) {
+                (AgentAction::Erase { .. }, true) => {
+                    steps::apply(txn, &name, Verb::Done, &envs, fx)?;
+                }
+                (AgentAction::Erase { .. } | AgentAction::Inspect, false) => {
+                    steps::fail(
+                        txn,
+                        &name,
+                        format!("{} failed on the machine: {}", cmd.action.word(), outcome.detail),
+                    )?;
+                }
+                // Answered above: the inventory report ended the wait.
+                (AgentAction::Inspect, true) => return Ok(node),
+                // Going down: not alive until it reports in again.
+                (AgentAction::Reboot | AgentAction::Poweroff, _) => {
+                    hooks::set_alive(txn, &name, false, fx)?;
+                }
+            }
+            hooks::node_event(txn, NodeEvent::Changed, &name, fx)?;
+            current(txn, &name)
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(state: ProvisionState, bootenv: &str) -> Node {
+        let mut n = Node::bare("n1.example", vec![], bootenv);
+        n.provision_state = state;
+        n.provision_since = Some(7);
+        n
+    }
+
+    fn action(n: &Node) -> Option<AgentAction> {
+        command_for(n, "discovery", EraseMode::Full).map(|c| c.action)
+    }
+
+    #[test]
+    fn the_state_decides_the_command() {
+        use ProvisionState as S;
+        assert_eq!(action(&node(S::CleanWait, "discovery")), Some(AgentAction::Erase { mode: EraseMode::Full }));
+        assert_eq!(action(&node(S::InspectWait, "discovery")), Some(AgentAction::Inspect));
+        assert_eq!(action(&node(S::Enroll, "discovery")), None, "a discovered machine waits");
+        assert_eq!(action(&node(S::Active, "local")), Some(AgentAction::Reboot));
+        assert_eq!(action(&node(S::Enroll, "ubuntu-24.04")), Some(AgentAction::Reboot), "another bootenv to boot");
+        assert_eq!(action(&node(S::Manageable, "local")), None, "no power driver: it waits in the agent");
+        let mut ssh = node(S::Available, "local");
+        ssh.power = Some(PowerSpec::Ssh);
+        assert_eq!(action(&ssh), None, "ssh cannot power it on again");
+        let mut powered = node(S::Available, "local");
+        powered.power = Some(PowerSpec::Command { command: "true".into() });
+        assert_eq!(action(&powered), Some(AgentAction::Poweroff));
+        let c = command_for(&node(S::CleanWait, "discovery"), "discovery", EraseMode::Metadata).unwrap();
+        assert_eq!(c.id, "erase-7");
+    }
+}

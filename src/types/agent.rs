@@ -1,0 +1,67 @@
+//! What Fulcrum hands the discovery agent (`fulcrum-agent`, in `agent/`)
+//! to do, as it goes on the wire: a command with an id the agent reports
+//! back with, and its action.
+
+use serde::{Deserialize, Serialize};
+
+/// How much of each disk cleaning erases (`lifecycle.erase`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EraseMode {
+    /// Partition tables and the first and last MiB of the disk and of each
+    /// partition (Ironic's `erase_devices_metadata`).
+    #[default]
+    Metadata,
+    /// Every byte, with zeros.
+    Full,
+}
+
+/// One thing the agent does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub(crate) enum AgentAction {
+    /// Gather the inventory again and report it.
+    Inspect,
+    /// Erase every writable disk.
+    Erase {
+        mode: EraseMode,
+    },
+    Reboot,
+    Poweroff,
+}
+
+/// A command: its action, and the id the agent's report names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(crate) struct AgentCommand {
+    pub(crate) id: String,
+    #[serde(flatten)]
+    pub(crate) action: AgentAction,
+}
+
+impl AgentAction {
+    /// The id's stem.
+    pub(crate) fn word(self) -> &'static str {
+        match self {
+            AgentAction::Inspect => "inspect",
+            AgentAction::Erase { .. } => "erase",
+            AgentAction::Reboot => "reboot",
+            AgentAction::Poweroff => "poweroff",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn goes_on_the_wire_as_the_agent_reads_it() {
+        let c = AgentCommand { id: "erase-7".into(), action: AgentAction::Erase { mode: EraseMode::Full } };
+        assert_eq!(
+            serde_json::to_value(&c).unwrap(),
+            serde_json::json!({"id": "erase-7", "action": "erase", "mode": "full"})
+        );
+        let c = AgentCommand { id: "poweroff-7".into(), action: AgentAction::Poweroff };
+        assert_eq!(serde_json::to_value(&c).unwrap(), serde_json::json!({"id": "poweroff-7", "action": "poweroff"}));
+    }
+}
