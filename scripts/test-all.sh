@@ -61,12 +61,12 @@ if [[ ! -e $pydeps/pyghmi || ! -e $pydeps/sushy_tools ]]; then
   python3 -m pip install --quiet --disable-pip-version-check --target "$pydeps" 'pyghmi==1.6.19' 'sushy-tools==2.2.0'
 fi
 
-# Unit tests and the integration suite (one binary, tests/it; no
+# Unit tests (the server's and the agent's) and the integration suite (one binary, tests/it; no
 # doc-tests: the crate has none), then one summary line over every test
 # binary and the wall time of the whole command.
 log=$(mktemp)
 set +e
-cargo test --locked --no-fail-fast --lib --bins --tests -- --test-threads="${TEST_THREADS:-4}" 2>&1 | tee "$log"
+cargo test --locked --no-fail-fast --workspace --lib --bins --tests -- --test-threads="${TEST_THREADS:-4}" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
 awk '/^test result:/ { p += $4; f += $6; i += $8 } END { printf "%d passed, %d failed, %d skipped\n", p, f, i }' "$log"
