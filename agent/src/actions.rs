@@ -1,7 +1,8 @@
 //! The steps Fulcrum hands the agent: erase the disks' metadata (the
 //! partition tables, and every partition's first and last MiB, where
-//! file-system, RAID and LVM signatures live) or the whole disks, reboot,
-//! power off. Read-only disks are left alone.
+//! file-system, RAID and LVM signatures live) or the whole disks, write a
+//! raw image to the smallest disk it fits on (its SHA-256 checked),
+//! reboot, power off. Read-only disks are left alone.
 
 use std::fmt;
 use std::fs::OpenOptions;
@@ -42,6 +43,11 @@ pub(crate) enum Action {
     Erase {
         mode: EraseMode,
     },
+    /// Write a raw whole-disk image (the step loop fetches it).
+    WriteImage {
+        url: String,
+        sha256: String,
+    },
     Reboot,
     Poweroff,
 }
@@ -52,6 +58,7 @@ impl fmt::Display for Action {
             Action::Inspect => f.write_str("inspect"),
             Action::Erase { mode: EraseMode::Metadata } => f.write_str("erase disk metadata"),
             Action::Erase { mode: EraseMode::Full } => f.write_str("erase disks"),
+            Action::WriteImage { url, .. } => write!(f, "write the image {url}"),
             Action::Reboot => f.write_str("reboot"),
             Action::Poweroff => f.write_str("power off"),
         }
@@ -86,7 +93,7 @@ pub(crate) enum Prepared {
 pub(crate) fn prepare(root: &Path, action: &Result<Action, String>) -> Result<Prepared, String> {
     match action {
         Err(e) => Err(e.clone()),
-        Ok(Action::Inspect) => Err("inspect runs in the step loop".into()),
+        Ok(Action::Inspect | Action::WriteImage { .. }) => Err("the step loop runs this step".into()),
         Ok(Action::Erase { mode }) => erase(root, *mode).map(Prepared::Done),
         Ok(Action::Reboot) => Ok(Prepared::Power(Power::Reboot)),
         Ok(Action::Poweroff) => Ok(Prepared::Power(Power::Off)),
@@ -207,6 +214,49 @@ fn erase(root: &Path, mode: EraseMode) -> Result<String, String> {
     Ok(format!("erased {}", done.join(", ")))
 }
 
+/// Writes the image `from` reads (`len` bytes, when the server said) to
+/// the smallest writable, non-removable disk it fits on, checking that
+/// its SHA-256 is `sha256`.
+pub(crate) fn write_image(root: &Path, mut from: impl Read, len: Option<u64>, sha256: &str) -> Result<String, String> {
+    use sha2::Digest;
+    let mut disks: Vec<_> = inventory::disks(root).into_iter().filter(|d| !d.read_only && !d.removable).collect();
+    disks.sort_by_key(|d| d.size_bytes);
+    let disk = match len {
+        Some(n) => disks.into_iter().find(|d| d.size_bytes >= n),
+        None => disks.pop(),
+    }
+    .ok_or_else(|| format!("no writable disk holds {} bytes", len.unwrap_or(0)))?;
+    let path = at(root, "/dev").join(&disk.name);
+    let fail = |what: &str, e: std::io::Error| format!("{}: {what}: {e}", disk.name);
+    let mut dev = OpenOptions::new().write(true).open(&path).map_err(|e| fail("open", e))?;
+    let mut hash = sha2::Sha256::new();
+    let mut buf = vec![0u8; CHUNK];
+    let mut total: u64 = 0;
+    loop {
+        let n = from.read(&mut buf).map_err(|e| fail("reading the image", e))?;
+        if n == 0 {
+            break;
+        }
+        total += n as u64;
+        if total > disk.size_bytes {
+            return Err(format!("{}: the image is larger than the disk ({} bytes)", disk.name, disk.size_bytes));
+        }
+        hash.update(&buf[..n]);
+        dev.write_all(&buf[..n]).map_err(|e| fail("write", e))?;
+    }
+    dev.sync_all().map_err(|e| fail("sync", e))?;
+    let got: String = hash.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    if len.is_some_and(|n| n != total) {
+        return Err(format!("{}: the image ended after {total} of {} bytes", disk.name, len.unwrap_or(0)));
+    }
+    if got != sha256 {
+        return Err(format!("{}: wrote {total} bytes whose SHA-256 is {got}, not {sha256}", disk.name));
+    }
+    // SAFETY: BLKRRPART takes no argument; the kernel reads the new table.
+    unsafe { libc::ioctl(dev.as_raw_fd(), BLKRRPART) };
+    Ok(format!("wrote {total} bytes to {} (SHA-256 checked)", disk.name))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -266,6 +316,28 @@ mod tests {
         fs::remove_file(at(t.path(), "/dev/vda")).unwrap();
         let e = erase(t.path(), EraseMode::Metadata).unwrap_err();
         assert!(e.starts_with("vda: open:"), "{e}");
+    }
+
+    #[test]
+    fn an_image_goes_to_the_smallest_disk_it_fits_and_is_checked() {
+        use sha2::Digest;
+        let t = machine();
+        // A third disk, 4 MiB: smaller than vda, and writable.
+        let vdc = at(t.path(), "/sys/block/vdc");
+        fs::create_dir_all(&vdc).unwrap();
+        fs::write(vdc.join("size"), (4 * MIB / 512).to_string()).unwrap();
+        fs::write(at(t.path(), "/dev/vdc"), vec![0u8; (4 * MIB) as usize]).unwrap();
+        let image: Vec<u8> = (0..3 * MIB).map(|i| (i % 251) as u8).collect();
+        let sum: String = sha2::Sha256::digest(&image).iter().map(|b| format!("{b:02x}")).collect();
+        let detail = write_image(t.path(), &image[..], Some(image.len() as u64), &sum).unwrap();
+        assert_eq!(detail, format!("wrote {} bytes to vdc (SHA-256 checked)", 3 * MIB));
+        assert_eq!(&fs::read(at(t.path(), "/dev/vdc")).unwrap()[..image.len()], &image[..]);
+        let e = write_image(t.path(), &image[..], Some(image.len() as u64), &"0".repeat(64)).unwrap_err();
+        assert!(e.contains("not 0000"), "{e}");
+        let e = write_image(t.path(), &image[..], Some(64 * MIB), &sum).unwrap_err();
+        assert_eq!(e, format!("no writable disk holds {} bytes", 64 * MIB));
+        let e = write_image(t.path(), &image[..MIB as usize], Some(image.len() as u64), &sum).unwrap_err();
+        assert!(e.contains("ended after"), "{e}");
     }
 
     #[test]

@@ -135,6 +135,21 @@ impl Api {
         Ok(Next { command, poll })
     }
 
+    /// Opens `url` (a path on Fulcrum when it starts with `/`) for
+    /// reading, with its length when the server says it.
+    pub(crate) fn fetch(&self, url: &str) -> Result<(Box<dyn std::io::Read + Send + Sync>, Option<u64>), ApiError> {
+        let full = if url.starts_with('/') { format!("{}{url}", self.base) } else { url.to_string() };
+        // An image takes as long as it takes; a stalled server does not.
+        let resp = ureq::AgentBuilder::new()
+            .timeout_connect(Duration::from_secs(5))
+            .timeout_read(Duration::from_secs(60))
+            .build()
+            .get(&full)
+            .call()?;
+        let len = resp.header("Content-Length").and_then(|l| l.parse().ok());
+        Ok((resp.into_reader(), len))
+    }
+
     /// Reports how step `id` went.
     pub(crate) fn done(&self, node: &Node, id: &str, ok: bool, detail: &str) -> Result<(), ApiError> {
         let body = json!({ "command": id, "ok": ok, "detail": detail });

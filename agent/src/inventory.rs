@@ -81,7 +81,7 @@ pub(crate) struct Disk {
     #[serde(skip_serializing_if = "Option::is_none")]
     by_path: Option<String>,
     rotational: bool,
-    removable: bool,
+    pub(crate) removable: bool,
     pub(crate) read_only: bool,
 }
 

@@ -1,8 +1,8 @@
 //! `fulcrum-agent`: the program the discovery image runs (OpenCrowbar's
 //! Sledgehammer, Ironic's IPA). It registers the machine with every MAC
 //! it has, reports the hardware it finds, and then asks Fulcrum, with the
-//! node's token, what to do next: erase its disks, reboot, power off, or
-//! wait. It knows nothing of the machine's state; Fulcrum decides, from
+//! node's token, what to do next: report again, erase its disks, write
+//! an image to one, reboot, power off, or wait. It knows nothing of the machine's state; Fulcrum decides, from
 //! the node's provision state, on each request.
 //!
 //! Its settings come from the kernel command line the discovery bootenv
@@ -91,6 +91,11 @@ fn run(settings: &Settings) -> ExitCode {
         }
         let outcome = match &command.action {
             Ok(Action::Inspect) => Ok(Prepared::Done(report(&api, &mut node, settings, &macs))),
+            Ok(Action::WriteImage { url, sha256 }) => api
+                .fetch(url)
+                .map_err(|e| format!("fetching {url}: {e}"))
+                .and_then(|(body, len)| actions::write_image(root, body, len, sha256))
+                .map(Prepared::Done),
             other => actions::prepare(root, other),
         };
         let (ok, detail) = match &outcome {

@@ -107,11 +107,13 @@ fn context<'w>(
         }
     };
     let env_name = node.map_or(discovery, protected_local);
-    let env: &'w Bootenv = world
-        .table::<Bootenv>()
-        .get(env_name)
-        .map(|e| &**e)
-        .ok_or_else(|| RenderError::MissingBootenv(env_name.to_string()))?;
+    let get = |name: &str| -> Result<&'w Bootenv, RenderError> {
+        world.table::<Bootenv>().get(name).map(|e| &**e).ok_or_else(|| RenderError::MissingBootenv(name.to_string()))
+    };
+    let env = get(env_name)?;
+    // An image is written by the agent: the machine boots the discovery
+    // image to have it written.
+    let env = if env.kind == BootKind::Image { get(discovery)? } else { env };
     let node_ctx = node.map(|n| {
         let net = n.network_in(world);
         NodeCtx {
@@ -156,7 +158,7 @@ pub(crate) fn ipxe_script(world: &World, discovery: &str, base: &str, mac: Mac) 
     let template = match (env.kind, env.ipxe.is_empty()) {
         (_, false) => env.ipxe.as_str(),
         (BootKind::Local, true) => LOCAL,
-        (BootKind::Network, true) => NETBOOT,
+        (BootKind::Network | BootKind::Image, true) => NETBOOT,
     };
     render(env, "ipxe", template, &ctx)
 }

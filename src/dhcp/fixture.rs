@@ -61,6 +61,7 @@ pub(crate) async fn world(net: Network) -> (tempfile::TempDir, State) {
                     kernel_params: String::new(),
                     ipxe: String::new(),
                     templates: Default::default(),
+                    image: None,
                 })?;
             }
             t.put(net)?;

@@ -418,6 +418,7 @@ mod tests {
                     kernel_params: String::new(),
                     ipxe: String::new(),
                     templates: Default::default(),
+                    image: None,
                 })?;
                 t.put(node("n.x", m, None))?;
                 t.delete::<Node, _>("n.x")

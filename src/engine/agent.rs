@@ -6,6 +6,9 @@
 //!   wait, as a first report does);
 //! - `clean wait`: erase the disks (`lifecycle.erase`); done makes the
 //!   node `available`, a failure `clean failed` with the agent's reason;
+//! - `wait call-back` with an `image` bootenv: write the image to the
+//!   disk; done makes the node `active` (booting from its disk), a
+//!   failure `deploy failed`;
 //! - `rescue wait`: the agent is the rescue system: its registration
 //!   ends the wait ([`Engine::discover`]);
 //! - a step over, its bootenv no longer the agent's: a deployed node
@@ -25,6 +28,7 @@ use super::error::EngineError;
 use super::hooks::{self, NodeEvent};
 use super::steps::{self, LOCAL_BOOTENV};
 use super::Engine;
+use crate::inventory::bootenv::{BootKind, Bootenv, DiskImage};
 use crate::inventory::lifecycle::{ProvisionState, Verb};
 use crate::inventory::node::Node;
 use crate::state::Record;
@@ -35,14 +39,24 @@ use crate::types::power::PowerSpec;
 /// How often an idle agent asks again.
 pub(crate) const POLL_SECONDS: u64 = 5;
 
-/// The agent's command for `node` now, if any.
-pub(crate) fn command_for(node: &Node, agent_bootenv: &str, erase: EraseMode) -> Option<AgentCommand> {
+/// The agent's command for `node` now, if any; `image`: what the node's
+/// bootenv writes, when it is an image bootenv.
+pub(crate) fn command_for(
+    node: &Node,
+    image: Option<&DiskImage>,
+    agent_bootenv: &str,
+    erase: EraseMode,
+) -> Option<AgentCommand> {
     use ProvisionState as S;
-    let action = match node.provision_state {
-        S::InspectWait => AgentAction::Inspect,
-        S::CleanWait => AgentAction::Erase { mode: erase },
+    let action = match (node.provision_state, image) {
+        (S::InspectWait, _) => AgentAction::Inspect,
+        (S::CleanWait, _) => AgentAction::Erase { mode: erase },
+        (S::WaitCallBack, Some(i)) => AgentAction::WriteImage { url: i.url(), sha256: i.sha256.clone() },
+        // An image bootenv outside a deploy boots the agent: it waits
+        // (rebooting would only boot it again).
+        (_, Some(_)) => return None,
         _ if node.bootenv == agent_bootenv => return None,
-        S::Active => AgentAction::Reboot,
+        (S::Active, _) => AgentAction::Reboot,
         // Another bootenv to boot, or off until Fulcrum powers it on.
         _ if node.bootenv != LOCAL_BOOTENV => AgentAction::Reboot,
         _ if node.power.as_ref().is_some_and(PowerSpec::powers_on) => AgentAction::Poweroff,
@@ -50,6 +64,11 @@ pub(crate) fn command_for(node: &Node, agent_bootenv: &str, erase: EraseMode) ->
     };
     let since = node.provision_since.unwrap_or(node.updated_at);
     Some(AgentCommand { id: format!("{}-{since}", action.word()), action })
+}
+
+/// The image the node's bootenv writes, if it is an image bootenv.
+fn image_of(w: &crate::state::World, node: &Node) -> Option<DiskImage> {
+    w.table::<Bootenv>().get(&node.bootenv).filter(|b| b.kind == BootKind::Image).and_then(|b| b.image.clone())
 }
 
 /// The agent's report on a command.
@@ -70,7 +89,8 @@ impl Engine {
     pub(crate) fn agent_next(&self, name: &str) -> Result<Option<AgentCommand>, EngineError> {
         let w = self.state.snapshot();
         let node = w.table::<Node>().get(name).ok_or_else(|| EngineError::not_found(Node::KIND, name))?;
-        Ok(command_for(node, &self.config.boot.discovery_bootenv, self.config.lifecycle.erase))
+        let image = image_of(&w, node);
+        Ok(command_for(node, image.as_ref(), &self.config.boot.discovery_bootenv, self.config.lifecycle.erase))
     }
 
     /// The agent reports how a command went. A report for any command
@@ -85,7 +105,9 @@ impl Engine {
             if outcome.ok && outcome.command.starts_with("inspect-") {
                 return Ok(node);
             }
-            let Some(cmd) = command_for(&node, &envs.agent, erase).filter(|c| c.id == outcome.command) else {
+            let image = image_of(txn.world(), &node);
+            let Some(cmd) = command_for(&node, image.as_ref(), &envs.agent, erase).filter(|c| c.id == outcome.command)
+            else {
                 return Err(EngineError::conflict(
                     "command",
                     format!(
@@ -94,11 +116,11 @@ impl Engine {
                     ),
                 ));
             };
-            match (cmd.action, outcome.ok) {
-                (AgentAction::Erase { .. }, true) => {
+            match (&cmd.action, outcome.ok) {
+                (AgentAction::Erase { .. } | AgentAction::WriteImage { .. }, true) => {
                     steps::apply(txn, &name, Verb::Done, &envs, fx)?;
                 }
-                (AgentAction::Erase { .. } | AgentAction::Inspect, false) => {
+                (AgentAction::Erase { .. } | AgentAction::WriteImage { .. } | AgentAction::Inspect, false) => {
                     steps::fail(
                         txn,
                         &name,
@@ -131,7 +153,7 @@ mod tests {
     }
 
     fn action(n: &Node) -> Option<AgentAction> {
-        command_for(n, "discovery", EraseMode::Full).map(|c| c.action)
+        command_for(n, None, "discovery", EraseMode::Full).map(|c| c.action)
     }
 
     #[test]
@@ -149,7 +171,15 @@ mod tests {
         let mut powered = node(S::Available, "local");
         powered.power = Some(PowerSpec::Command { command: "true".into() });
         assert_eq!(action(&powered), Some(AgentAction::Poweroff));
-        let c = command_for(&node(S::CleanWait, "discovery"), "discovery", EraseMode::Metadata).unwrap();
+        let c = command_for(&node(S::CleanWait, "discovery"), None, "discovery", EraseMode::Metadata).unwrap();
         assert_eq!(c.id, "erase-7");
+        let image = DiskImage { path: "images/os.img".into(), sha256: "ab".repeat(32) };
+        let deploying = node(S::WaitCallBack, "os-image");
+        let c = command_for(&deploying, Some(&image), "discovery", EraseMode::Metadata).unwrap();
+        assert_eq!(
+            c.action,
+            AgentAction::WriteImage { url: "/boot/files/images/os.img".into(), sha256: "ab".repeat(32) }
+        );
+        assert_eq!(command_for(&node(S::Available, "os-image"), Some(&image), "discovery", EraseMode::Metadata), None);
     }
 }

@@ -23,13 +23,40 @@ const SHIPPED: [(&str, &str); 3] = [
     ("ubuntu-24.04.toml", include_str!("../../bootenvs/ubuntu-24.04.toml")),
 ];
 
-/// Whether a boot environment boots from the network or the local disk.
+/// Whether a boot environment boots from the network or the local disk,
+/// or is an OS image the discovery agent writes to the disk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub(crate) enum BootKind {
     #[default]
     Network,
     Local,
+    /// Deploying it boots the discovery image, whose agent writes
+    /// [`Bootenv::image`] to the node's disk; then the node boots from it.
+    Image,
+}
+
+/// A whole-disk image (raw) the agent writes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DiskImage {
+    /// A path under the files directory (served at `/boot/files/`), or an
+    /// `http://` URL.
+    pub(crate) path: String,
+    /// Its SHA-256, lower-case hex: the agent checks what it wrote.
+    pub(crate) sha256: String,
+}
+
+impl DiskImage {
+    /// Where the agent fetches it: an absolute URL, or a path on the
+    /// server it talks to.
+    pub(crate) fn url(&self) -> String {
+        if self.path.starts_with("http://") {
+            self.path.clone()
+        } else {
+            format!("/boot/files/{}", self.path.trim_start_matches('/'))
+        }
+    }
 }
 
 /// A boot environment.
@@ -57,6 +84,9 @@ pub(crate) struct Bootenv {
     /// Unattended-install templates served at `/boot/templates/{mac}/{name}`.
     #[serde(default)]
     pub(crate) templates: BTreeMap<String, String>,
+    /// The image an `image` bootenv writes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) image: Option<DiskImage>,
 }
 
 record!(Bootenv, kind = "bootenv", table = "bootenvs", key = name: String, index = NoIndex);
@@ -68,6 +98,27 @@ impl Bootenv {
         names::check_name("name", &self.name)?;
         if self.kind == BootKind::Network && self.kernel.is_none() && self.ipxe.is_empty() {
             return Err(FieldError::new("kernel", "a network bootenv needs a kernel or its own ipxe script"));
+        }
+        match (&self.image, self.kind) {
+            (None, BootKind::Image) => return Err(FieldError::new("image", "an image bootenv needs an image")),
+            (Some(_), BootKind::Network | BootKind::Local) => {
+                return Err(FieldError::new("image", "only a bootenv of kind `image` has an image"));
+            }
+            (Some(i), BootKind::Image) => {
+                if !(i.sha256.len() == 64 && i.sha256.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+                {
+                    return Err(FieldError::new("image.sha256", "expected 64 lower-case hex digits"));
+                }
+                let remote = i.path.contains("://");
+                if i.path.is_empty() || (remote && !i.path.starts_with("http://")) || (!remote && i.path.contains(".."))
+                {
+                    return Err(FieldError::new(
+                        "image.path",
+                        "expected a path under the files directory or an http:// URL (the agent speaks plain HTTP)",
+                    ));
+                }
+            }
+            (None, _) => {}
         }
         let jinja = minijinja::Environment::new();
         let compile = |field: String, text: &str| {

@@ -17,7 +17,7 @@ pub enum EraseMode {
 }
 
 /// One thing the agent does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
 pub(crate) enum AgentAction {
     /// Gather the inventory again and report it.
@@ -25,6 +25,13 @@ pub(crate) enum AgentAction {
     /// Erase every writable disk.
     Erase {
         mode: EraseMode,
+    },
+    /// Write a raw whole-disk image (fetched from `url`, relative to the
+    /// agent's API base when it starts with `/`) to the smallest writable
+    /// disk it fits on, and check its SHA-256.
+    WriteImage {
+        url: String,
+        sha256: String,
     },
     Reboot,
     Poweroff,
@@ -40,10 +47,11 @@ pub(crate) struct AgentCommand {
 
 impl AgentAction {
     /// The id's stem.
-    pub(crate) fn word(self) -> &'static str {
+    pub(crate) fn word(&self) -> &'static str {
         match self {
             AgentAction::Inspect => "inspect",
             AgentAction::Erase { .. } => "erase",
+            AgentAction::WriteImage { .. } => "write_image",
             AgentAction::Reboot => "reboot",
             AgentAction::Poweroff => "poweroff",
         }

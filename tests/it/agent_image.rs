@@ -15,8 +15,13 @@
 //!    partition table and the ends of the disk and of its partition (the
 //!    test reads the disk images afterwards: the middle is untouched),
 //!    and the node is `available`;
-//! 4. given a power driver that can power it on again, it is handed
-//!    `poweroff`, reports, and the machine turns itself off (QEMU exits).
+//! 4. `deploy` of an `image` bootenv: it is handed the image, writes it
+//!    to the smallest disk it fits on (checked against the disk image),
+//!    the node is `active`, and it reboots the machine into its disk;
+//! 5. `undeploy`, with a power driver that presses the machine's reset
+//!    button over QMP: the machine network-boots the agent again, which
+//!    cleans it (the image's start is gone), and, since that driver can
+//!    turn it on again, it is handed `poweroff` (QEMU exits).
 //!
 //! Every wait is bounded; QEMU, the LLDP sender, the server and the
 //! namespace are torn down on drop.
@@ -129,7 +134,7 @@ fn verb(ns: &Netns, target: &str) -> Value {
 }
 
 #[test]
-fn the_discovery_image_inspects_cleans_and_powers_off_a_machine() {
+fn the_discovery_image_inspects_cleans_deploys_an_image_and_powers_off_a_machine() {
     if !crate::harness::qemu::prerequisites("agent_image", &["python3", "sha256sum", "depmod", "dpkg-deb"]) {
         return;
     }
@@ -290,13 +295,50 @@ fn the_discovery_image_inspects_cleans_and_powers_off_a_machine() {
     let image = std::fs::read(&b).expect("read disk B");
     assert!(mib_is(&image, 0, 0), "disk B's start was not erased");
 
-    // ---- 4: a power driver that can turn it on again: it powers off ----
+    // ---- 4: deploy an image bootenv: the running agent writes it ----
+    let image: Vec<u8> = (0..8 * MIB).map(|i| (i % 253) as u8).collect();
+    let files = server_files(&server);
+    std::fs::create_dir_all(files.join("images")).expect("images dir");
+    std::fs::write(files.join("images/os.img"), &image).expect("write the image");
+    let sum = sha256(&files.join("images/os.img"));
+    let env = json!({"name": "os-image", "kind": "image", "image": {"path": "images/os.img", "sha256": sum}});
+    api(&ns, "POST", "/api/v1/bootenvs", Some(env));
+    let body = json!({"target": "deploy", "bootenv": "os-image"});
+    let n = api(&ns, "PUT", &format!("/api/v1/nodes/{NODE}/states/provision"), Some(body));
+    assert_eq!(n["provision_state"], "wait call-back", "{n}");
+    let n = wait_guest(&mut vm, &server, "the image write to end", || {
+        let n = node(&ns);
+        (n["provision_state"] != "wait call-back").then_some(n)
+    });
+    assert_eq!((&n["provision_state"], &n["bootenv"]), (&json!("active"), &json!("local")), "{n}");
+    let serial_log = vm.serial.clone();
+    wait_guest(&mut vm, &server, "the agent to reboot the deployed machine", || {
+        let s = String::from_utf8_lossy(&std::fs::read(&serial_log).unwrap_or_default()).into_owned();
+        s.contains("step reboot-").then_some(())
+    });
+    phase("image written; rebooting into it");
+    let written = std::fs::read(&b).expect("read disk B");
+    assert!(written[..image.len()] == image[..], "disk B (the smallest that fits) does not hold the image");
+    assert!(mib_is(&std::fs::read(&a).expect("read disk A"), 8, 0x5a), "the image went to disk A too");
+
+    // ---- 5: undeploy with a power driver: Fulcrum resets the machine
+    // (QMP system_reset), the agent cleans it, then powers it off ----
+    let qmp = vm_dir.path().join("qmp.sock");
+    let script = vm_dir.path().join("reset.py");
+    std::fs::write(&script, QMP_RESET).expect("write the reset script");
+    let reset = format!("python3 {} {}", script.display(), qmp.display());
     api(
         &ns,
         "PATCH",
         &format!("/api/v1/nodes/{NODE}"),
-        Some(json!({"power": {"driver": "command", "command": "true"}})),
+        Some(json!({"power": {"driver": "command", "command": reset}})),
     );
+    assert_eq!(verb(&ns, "undeploy")["provision_state"], "clean wait");
+    let n = wait_guest(&mut vm, &server, "the clean after undeploy", || {
+        let n = node(&ns);
+        (n["provision_state"] != "clean wait").then_some(n)
+    });
+    assert_eq!(n["provision_state"], "available", "{n}\n{}", vm.serial_text());
     let start = Instant::now();
     let status = loop {
         if let Some(s) = vm.exited() {
@@ -305,11 +347,38 @@ fn the_discovery_image_inspects_cleans_and_powers_off_a_machine() {
         assert!(start.elapsed() < Duration::from_secs(120), "the machine did not power off:\n{}", vm.diagnostics());
         std::thread::sleep(Duration::from_millis(500));
     };
-    phase(&format!("powered off ({status})"));
+    phase(&format!("undeployed, cleaned and powered off ({status})"));
+    assert!(mib_is(&std::fs::read(&b).expect("read disk B"), 0, 0), "the image's start was not erased");
     let n = node(&ns);
     assert_eq!(n["alive"], false, "a machine that powered off is not alive: {n}");
     let serial = vm.serial_text();
-    for want in ["fulcrum-agent: registered as", "step erase-", "step poweroff-", "reboot: Power down"] {
+    for want in [
+        "fulcrum-agent: registered as",
+        "step erase-",
+        "step write_image-",
+        "step reboot-",
+        "step poweroff-",
+        "reboot: Power down",
+    ] {
         assert!(serial.contains(want), "the console lacks `{want}`:\n{serial}");
     }
 }
+
+/// The server's files directory.
+fn server_files(server: &Server) -> std::path::PathBuf {
+    server.data().parent().expect("the data dir's parent").join("files")
+}
+
+/// A power "driver" for the test machine: presses its reset button over
+/// QMP (the socket is the script's argument).
+const QMP_RESET: &str = r#"
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(10)
+s.connect(sys.argv[1])
+s.recv(4096)
+s.sendall(b'{"execute": "qmp_capabilities"}\n')
+s.recv(4096)
+s.sendall(b'{"execute": "system_reset"}\n')
+s.recv(4096)
+"#;
