@@ -37,6 +37,14 @@ impl std::fmt::Display for ApiError {
     }
 }
 
+impl ApiError {
+    /// Fulcrum no longer knows the node or its token (deleted, its token
+    /// rotated, the node re-created): registering again mends it.
+    pub(crate) fn lost_node(&self) -> bool {
+        matches!(self, ApiError::Refused { status: 401 | 403 | 404, .. })
+    }
+}
+
 impl From<ureq::Error> for ApiError {
     fn from(e: ureq::Error) -> Self {
         match e {
@@ -78,6 +86,12 @@ impl Api {
         let http = ureq::AgentBuilder::new()
             .timeout_connect(Duration::from_secs(5))
             .timeout(Duration::from_secs(30))
+            // A new connection per request: a kept-alive one outlives the
+            // address it was made from when a DHCP renewal moves the
+            // machine onto its own address, and the next request on it
+            // hangs until the timeout (measured: 30 s lost in the QEMU
+            // test). An agent asks every few seconds; a handshake is cheap.
+            .max_idle_connections(0)
             .user_agent(concat!("fulcrum-agent/", env!("CARGO_PKG_VERSION")))
             .build();
         Api { base: base.to_string(), http }
@@ -116,7 +130,8 @@ impl Api {
             .call()?
             .into_json()
             .map_err(|e| ApiError::Transport(format!("next answer: {e}")))?;
-        let poll = v.get("poll_seconds").and_then(serde_json::Value::as_u64).map(Duration::from_secs);
+        // At least a second: a server that says 0 must not make the agent spin.
+        let poll = v.get("poll_seconds").and_then(serde_json::Value::as_u64).map(|s| Duration::from_secs(s.max(1)));
         let command = match v.get("command") {
             None | Some(serde_json::Value::Null) => None,
             Some(c) => {

@@ -118,9 +118,13 @@ fn first_frame(index: i32, deadline: Instant) -> std::io::Result<Option<Neighbou
         };
         let tvlen = std::mem::size_of::<libc::timeval>() as libc::socklen_t;
         // SAFETY: tv lives across the call and tvlen is its size.
-        unsafe {
+        let timed = unsafe {
             libc::setsockopt(fd.as_raw_fd(), libc::SOL_SOCKET, libc::SO_RCVTIMEO, std::ptr::addr_of!(tv).cast(), tvlen)
         };
+        // Without the timeout the wait below could block for ever.
+        if timed < 0 {
+            return Err(os_error("setting the receive timeout"));
+        }
         // SAFETY: buf is writable for its whole length.
         let n = unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
         if n < 0 {

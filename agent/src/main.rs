@@ -25,9 +25,14 @@ use api::{Api, ApiError};
 use settings::Settings;
 
 /// Prints one line on the console (the image's init sends it to the
-/// serial port), where an operator watching the machine reads it.
+/// serial port), where an operator watching the machine reads it. A
+/// console that has gone away (a closed pipe) loses the line; it never
+/// stops the agent, as `println!` would.
 macro_rules! say {
-    ($($arg:tt)*) => { println!("fulcrum-agent: {}", format_args!($($arg)*)) };
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), "fulcrum-agent: {}", format_args!($($arg)*));
+    }};
 }
 pub(crate) use say;
 
@@ -63,14 +68,17 @@ fn run(settings: &Settings) -> ExitCode {
     let api = Api::new(&settings.api);
     let macs = inventory::macs(root);
     let mut node = register(&api, settings, &macs);
-    report(&api, &mut node, settings, &macs);
+    if let Err(e) = report(&api, &mut node, settings, &macs) {
+        // Fulcrum will ask again (an inspect step) if it wants one.
+        say!("{e}");
+    }
     if settings.once {
         return ExitCode::SUCCESS;
     }
     loop {
         let next = match api.next(&node) {
             Ok(n) => n,
-            Err(ApiError::Refused { status: 401 | 403, .. }) => {
+            Err(e) if e.lost_node() => {
                 node = register(&api, settings, &macs);
                 continue;
             }
@@ -90,7 +98,7 @@ fn run(settings: &Settings) -> ExitCode {
             Err(e) => say!("step {}: {e}", command.id),
         }
         let outcome = match &command.action {
-            Ok(Action::Inspect) => Ok(Prepared::Done(report(&api, &mut node, settings, &macs))),
+            Ok(Action::Inspect) => report(&api, &mut node, settings, &macs).map(Prepared::Done),
             Ok(Action::WriteImage { url, sha256 }) => api
                 .fetch(url)
                 .map_err(|e| format!("fetching {url}: {e}"))
@@ -105,19 +113,11 @@ fn run(settings: &Settings) -> ExitCode {
         };
         say!("step {} {}: {detail}", command.id, if ok { "done" } else { "FAILED" });
         // The report goes first: after a reboot nobody is left to send it.
-        for attempt in 1..=10 {
-            match api.done(&node, &command.id, ok, &detail) {
-                Ok(()) => break,
-                // Refused: asking again gets the same answer.
-                Err(e @ ApiError::Refused { .. }) => {
-                    say!("report on step {} refused: {e}", command.id);
-                    break;
-                }
-                Err(e) => {
-                    say!("reporting step {} failed ({attempt}/10): {e}", command.id);
-                    std::thread::sleep(Duration::from_secs(2));
-                }
-            }
+        // A machine goes down only when Fulcrum has taken the report: a
+        // refused one means the step is over (an operator aborted it, the
+        // node moved on), so the agent asks again instead.
+        if !deliver(&api, &node, &command.id, ok, &detail) {
+            continue;
         }
         if let Ok(Prepared::Power(p)) = outcome {
             if let Err(e) = actions::power(p) {
@@ -127,28 +127,59 @@ fn run(settings: &Settings) -> ExitCode {
     }
 }
 
-/// Gathers the inventory (listening for LLDP meanwhile) and reports it,
-/// until Fulcrum takes it; returns its summary.
-fn report(api: &Api, node: &mut api::Node, settings: &Settings, macs: &[String]) -> String {
+/// Reports how step `id` went, trying again while Fulcrum cannot be
+/// reached (about 20 s); whether Fulcrum took the report.
+fn deliver(api: &Api, node: &api::Node, id: &str, ok: bool, detail: &str) -> bool {
+    const ATTEMPTS: u32 = 10;
+    for attempt in 1..=ATTEMPTS {
+        match api.done(node, id, ok, detail) {
+            Ok(()) => return true,
+            // Refused: asking again gets the same answer.
+            Err(e @ ApiError::Refused { .. }) => {
+                say!("report on step {id} refused: {e}");
+                return false;
+            }
+            Err(e) => {
+                say!("reporting step {id} failed ({attempt}/{ATTEMPTS}): {e}");
+                std::thread::sleep(Duration::from_secs(2));
+            }
+        }
+    }
+    false
+}
+
+/// Gathers the inventory (listening for LLDP meanwhile) and reports it;
+/// its summary once Fulcrum takes it. It tries again while Fulcrum cannot
+/// be reached and registers again when the node is gone or its token
+/// refused; a report Fulcrum refuses outright is an error, not a loop.
+fn report(api: &Api, node: &mut api::Node, settings: &Settings, macs: &[String]) -> Result<String, String> {
     let root = std::path::Path::new(&settings.root);
     // LLDP frames come every 30 s by default: listen while the rest is
     // gathered.
     let neighbours = lldp::listen(root, &inventory::nic_names(root), settings.lldp_wait);
     let mut report = inventory::collect(root, &settings.mac);
     report.set_lldp(neighbours.wait());
+    // Registering again is bounded: a node refused after each new
+    // registration is a server problem no retry mends.
+    let mut registrations = 0;
     loop {
         match api.report_inventory(node, &report) {
-            Ok(()) => break,
-            Err(ApiError::Refused { status: 401 | 403, .. }) => *node = register(api, settings, macs),
+            Ok(()) => {
+                let summary = format!("inventory reported: {}", report.summary());
+                say!("{summary}");
+                return Ok(summary);
+            }
+            Err(e) if e.lost_node() && registrations < 3 => {
+                registrations += 1;
+                *node = register(api, settings, macs);
+            }
+            Err(e @ ApiError::Refused { .. }) => return Err(format!("the inventory report was refused: {e}")),
             Err(e) => {
                 say!("inventory report failed: {e}; again in {}s", settings.poll.as_secs());
                 std::thread::sleep(settings.poll);
             }
         }
     }
-    let summary = format!("inventory reported: {}", report.summary());
-    say!("{summary}");
-    summary
 }
 
 /// Registers the machine until Fulcrum answers.

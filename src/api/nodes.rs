@@ -160,6 +160,7 @@ pub(crate) async fn discover(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Body(d): Body<Discover>,
 ) -> ApiResult<(StatusCode, Json<Discovered>)> {
+    let d = d.checked().map_err(|(field, why)| ApiError::field(StatusCode::BAD_REQUEST, &field, why))?;
     let w = api.state.snapshot();
     if !w.table::<Network>().serves_client(w.global_id(), peer.ip(), &api.boot_clients) {
         return Err(ApiError::new(StatusCode::FORBIDDEN, format!("{} is not on a network Fulcrum serves", peer.ip())));

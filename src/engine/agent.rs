@@ -19,8 +19,9 @@
 //!
 //! Asking is a read (an idle agent asks every few seconds, and nothing is
 //! written for it); only the reports write. A command's id carries the
-//! time its state began, so a report for a step that has since ended is
-//! refused, not applied to the next one.
+//! number of the node's step, so a report for a step that has since
+//! ended is refused, not applied to the next one (even one begun in the
+//! same second).
 
 use std::sync::Arc;
 
@@ -62,8 +63,7 @@ pub(crate) fn command_for(
         _ if node.power.as_ref().is_some_and(PowerSpec::powers_on) => AgentAction::Poweroff,
         _ => return None,
     };
-    let since = node.provision_since.unwrap_or(node.updated_at);
-    Some(AgentCommand { id: format!("{}-{since}", action.word()), action })
+    Some(AgentCommand { id: format!("{}-{}", action.word(), node.provision_step), action })
 }
 
 /// The image the node's bootenv writes, if it is an image bootenv.
@@ -148,7 +148,7 @@ mod tests {
     fn node(state: ProvisionState, bootenv: &str) -> Node {
         let mut n = Node::bare("n1.example", vec![], bootenv);
         n.provision_state = state;
-        n.provision_since = Some(7);
+        n.provision_step = 7;
         n
     }
 

@@ -79,7 +79,11 @@ case "$api" in
     *)
         # The vendor class tells Fulcrum this is the agent (a network with
         # `unknown_clients = "discovery"` answers only it and firmware).
-        udhcpc -i "$iface" -s /etc/udhcpc.script -V fulcrum-discovery -f -q -n -t 10 -T 2 -A 2 ||
+        # udhcpc stays in the foreground until it is bound (or gives up:
+        # -n), then goes to the background and renews the lease for as
+        # long as the agent runs, so a long erase or image write never
+        # outlives its address.
+        udhcpc -i "$iface" -s /etc/udhcpc.script -V fulcrum-discovery -n -t 10 -T 2 -A 2 ||
             fail "no DHCP lease on $iface"
         ;;
 esac

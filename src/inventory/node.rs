@@ -49,6 +49,11 @@ pub(crate) struct Node {
     /// stored before this was kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) provision_since: Option<u64>,
+    /// How many provision states it has entered: each step's own number,
+    /// so the agent's commands name one step exactly (two steps begun in
+    /// the same second are still two).
+    #[serde(default)]
+    pub(crate) provision_step: u64,
     /// Why its last lifecycle step failed (Ironic's `last_error`), until
     /// the next verb.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -102,6 +107,7 @@ impl Node {
             available: true,
             provision_state: ProvisionState::Enroll,
             provision_since: None,
+            provision_step: 0,
             last_error: None,
             power: None,
             port: None,
@@ -710,6 +716,7 @@ pub(crate) fn provision(txn: &mut Txn<'_>, name: &str, verb: Verb) -> Result<Arc
     let t = now();
     if to != node.provision_state {
         node.provision_since = Some(t);
+        node.provision_step += 1;
     }
     // An operator's verb starts afresh; a failure keeps its reason (see
     // `fail_step`).

@@ -23,6 +23,12 @@ impl Mac {
         Some(Mac(bytes))
     }
 
+    /// Whether this can be a NIC's own address: not all zeros and not a
+    /// group (multicast or broadcast) address.
+    pub fn is_station(&self) -> bool {
+        self.0 != [0; 6] && self.0[0] & 1 == 0
+    }
+
     /// `52-54-00-12-34-56`, the spelling used in file and host names.
     pub fn dashed(&self) -> String {
         self.to_string().replace(':', "-")

@@ -175,7 +175,7 @@ fn the_discovery_image_inspects_cleans_deploys_an_image_and_powers_off_a_machine
             "name": "boot", "subnet": "10.77.0.0/24", "router": "10.77.0.1", "server": "10.77.0.1",
             "static": {"start": "10.77.0.10", "end": "10.77.0.99"},
             "dynamic": {"start": "10.77.0.100", "end": "10.77.0.200"},
-            "domain": "agent.test", "interface": "br0", "unknown_clients": "discovery"
+            "domain": "agent.test", "interface": "br0", "unknown_clients": "discovery", "lease_seconds": 60
         })),
     );
     api(
@@ -294,6 +294,21 @@ fn the_discovery_image_inspects_cleans_deploys_an_image_and_powers_off_a_machine
     assert!(mib_is(&image, 8, 0x5a), "a metadata erase touched the middle of the partition");
     let image = std::fs::read(&b).expect("read disk B");
     assert!(mib_is(&image, 0, 0), "disk B's start was not erased");
+    // The agent's address outlives its lease (60 s, renewed at T1 =
+    // 30 s): udhcpc stays behind to renew it, and the renewal moves the
+    // machine onto the node's own address, which the registration gave it.
+    let own = node(&ns)["ipv4"].as_str().unwrap_or_else(|| panic!("no static address")).to_string();
+    let serial_log = vm.serial.clone();
+    let renewed = wait_guest(&mut vm, &server, "the agent's DHCP renewal", || {
+        let s = String::from_utf8_lossy(&std::fs::read(&serial_log).unwrap_or_default()).into_owned();
+        let events: Vec<&str> = s
+            .lines()
+            .filter(|l| l.starts_with("fulcrum-image: bound ") || l.starts_with("fulcrum-image: renew "))
+            .collect();
+        let on_own = |l: &&str| l.contains(&format!(" {own}/")) || l.contains(&format!(" {own} "));
+        events.iter().any(on_own).then(|| events.join("\n"))
+    });
+    phase(&format!("lease renewed:\n{renewed}"));
 
     // ---- 4: deploy an image bootenv: the running agent writes it ----
     let image: Vec<u8> = (0..8 * MIB).map(|i| (i % 253) as u8).collect();

@@ -204,3 +204,92 @@ fn a_step_cut_short_by_a_stop_fails_at_start_and_a_wait_resumes() {
     let w = ok(&srv, "GET", "/api/v1/nodes/wait.test.example", None);
     assert_eq!(w["provision_state"], "clean wait", "a wait state resumes: {w}");
 }
+
+/// The agent's step loop over the API, as the agent speaks it (with the
+/// node's token, from the address it booted on): a registration with bad
+/// MACs is refused naming the field; each step's command has its own id,
+/// so a report for a step that has ended, even one begun in the same
+/// second as the next, is refused and changes nothing; a failed step
+/// fails the node with the agent's reason.
+#[test]
+fn the_agent_routes_name_one_step_and_refuse_bad_registrations() {
+    let (cfg, ports) = loopback_config();
+    let srv = Server::start(&cfg, ports.http, None);
+    ok(&srv, "POST", "/api/v1/networks", Some(loopback_network("admin", 101)));
+    let discover = |body: Value| curl(None, "POST", &srv.url("/api/v1/discover"), Some(&body));
+    for (body, field) in [
+        (json!({"mac": "01:00:5e:00:00:01"}), "mac"),
+        (json!({"mac": "52:54:00:65:00:01", "macs": ["52:54:00:65:00:02", "00:00:00:00:00:00"]}), "macs[1]"),
+        (json!({"mac": "52:54:00:65:00:01", "macs": ["ff:ff:ff:ff:ff:ff"]}), "macs[0]"),
+        (
+            json!({"mac": "52:54:00:65:00:01", "macs": (0..33).map(|i| format!("52:54:00:66:00:{i:02x}")).collect::<Vec<_>>()}),
+            "macs",
+        ),
+    ] {
+        let (code, v) = discover(body.clone());
+        assert!(code == 400 && v["detail"]["field"] == field, "{body}: {code} {v}");
+    }
+    let (code, v) = curl(None, "GET", &srv.url("/api/v1/nodes"), None);
+    assert!(code == 200 && v.as_array().is_some_and(Vec::is_empty), "a refused registration left a node: {v}");
+    // Duplicates are one MAC.
+    let (code, n) = discover(
+        json!({"mac": "52:54:00:65:00:01", "macs": ["52:54:00:65:00:01", "52:54:00:65:00:02", "52:54:00:65:00:02"]}),
+    );
+    assert_eq!(code, 201, "{n}");
+    assert_eq!(n["macs"], json!(["52:54:00:65:00:01", "52:54:00:65:00:02"]), "{n}");
+    let name = n["name"].as_str().unwrap_or_default().to_string();
+    // Cleaning issues the node a new token: the agent registers again
+    // (as it does on a 401/403) and goes on with the new one.
+    let token = std::cell::RefCell::new(n["token"].as_str().unwrap_or_default().to_string());
+    let reregister = || {
+        let (code, n) = discover(json!({"mac": "52:54:00:65:00:01"}));
+        assert_eq!(code, 200, "{n}");
+        *token.borrow_mut() = n["token"].as_str().unwrap_or_default().to_string();
+    };
+    let agent = |method: &str, what: &str, body: Option<Value>| {
+        crate::harness::curl_as(
+            None,
+            Some(&token.borrow()),
+            method,
+            &srv.boot_url(&format!("/api/v1/nodes/{name}/agent/{what}")),
+            body.as_ref(),
+        )
+    };
+    let command = || {
+        let (mut code, mut v) = agent("GET", "next", None);
+        if code == 403 {
+            reregister();
+            (code, v) = agent("GET", "next", None);
+        }
+        assert_eq!(code, 200, "{v}");
+        v["command"].clone()
+    };
+    assert_eq!(command(), Value::Null, "a discovered machine waits");
+    verb(&srv, &name, "manage");
+    verb(&srv, &name, "provide");
+    let first = command();
+    assert_eq!(first["action"], "erase", "{first}");
+    // Aborted and provided again at once: a new step, a new id.
+    verb(&srv, &name, "abort");
+    verb(&srv, &name, "manage");
+    verb(&srv, &name, "provide");
+    let second = command();
+    assert_eq!(second["action"], "erase", "{second}");
+    assert_ne!(first["id"], second["id"], "two steps, one id");
+    let (code, v) = agent("POST", "done", Some(json!({"command": first["id"], "ok": true, "detail": "late"})));
+    assert_eq!(code, 409, "a report on the aborted step was taken: {v}");
+    let n = ok(&srv, "GET", &format!("/api/v1/nodes/{name}"), None);
+    assert_eq!(n["provision_state"], "clean wait", "a refused report moved the node: {n}");
+    // The current step's failure fails the node with the agent's words.
+    let body = json!({"command": second["id"], "ok": false, "detail": "sda: read-only"});
+    let (code, v) = agent("POST", "done", Some(body));
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(v["provision_state"], "clean failed", "{v}");
+    assert!(v["last_error"].as_str().is_some_and(|e| e.contains("sda: read-only")), "{v}");
+    // And a success ends the next one.
+    verb(&srv, &name, "manage");
+    verb(&srv, &name, "provide");
+    let third = command();
+    let (code, v) = agent("POST", "done", Some(json!({"command": third["id"], "ok": true, "detail": "erased"})));
+    assert_eq!((code, &v["provision_state"]), (200, &json!("available")), "{v}");
+}

@@ -344,6 +344,29 @@ pub(crate) struct Discover {
     pub(crate) macs: Vec<Mac>,
 }
 
+impl Discover {
+    /// The most NICs one machine reports (a large server has a dozen).
+    pub(crate) const MAX_MACS: usize = 32;
+
+    /// Every MAC must be a NIC's own; the list is bounded. Duplicates are
+    /// dropped. Names the field that is wrong.
+    pub(crate) fn checked(mut self) -> Result<Discover, (String, String)> {
+        let bad = |m: &Mac| format!("`{m}` is not a NIC's address (all zeros, or a multicast or broadcast address)");
+        if !self.mac.is_station() {
+            return Err(("mac".into(), bad(&self.mac)));
+        }
+        if self.macs.len() > Self::MAX_MACS {
+            return Err(("macs".into(), format!("{} MACs; at most {} are taken", self.macs.len(), Self::MAX_MACS)));
+        }
+        if let Some((i, m)) = self.macs.iter().enumerate().find(|(_, m)| !m.is_station()) {
+            return Err((format!("macs[{i}]"), bad(m)));
+        }
+        let mut seen = std::collections::HashSet::new();
+        self.macs.retain(|m| seen.insert(*m));
+        Ok(self)
+    }
+}
+
 /// `POST /api/v1/nodes/{name}/agent/done`: how the agent's command went.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
