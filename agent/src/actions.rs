@@ -2,7 +2,7 @@
 //! partition tables, and every partition's first and last MiB, where
 //! file-system, RAID and LVM signatures live) or the whole disks, write a
 //! raw image to the smallest disk it fits on (its SHA-256 checked),
-//! reboot, power off. Read-only disks are left alone.
+//! reboot, power off. Read-only and removable disks are left alone.
 
 use std::fmt;
 use std::fs::OpenOptions;
@@ -180,9 +180,9 @@ fn verify(dev: &mut std::fs::File, span: Span) -> std::io::Result<bool> {
 
 /// Erases every writable disk; the detail says what was cleared.
 fn erase(root: &Path, mode: EraseMode) -> Result<String, String> {
-    let disks: Vec<_> = inventory::disks(root).into_iter().filter(|d| !d.read_only).collect();
+    let disks = inventory::fixed_disks(root);
     if disks.is_empty() {
-        return Ok("no writable disk".into());
+        return Ok("no writable fixed disk".into());
     }
     let mut done = Vec::new();
     for d in disks {
@@ -199,6 +199,11 @@ fn erase(root: &Path, mode: EraseMode) -> Result<String, String> {
         }
         dev.sync_all().map_err(|e| fail("sync", e))?;
         if mode == EraseMode::Metadata {
+            // Drop the cached pages so that the read-back below reads the
+            // device, not the zeros just written to the cache (advice: on
+            // a file it may do nothing, which the tests' files do not mind).
+            // SAFETY: the descriptor is open; the call takes no pointers.
+            unsafe { libc::posix_fadvise(dev.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
             for s in &spans {
                 if !verify(&mut dev, *s).map_err(|e| fail("read back", e))? {
                     return Err(format!("{}: not zero when read back at byte {}", d.name, s.start));
@@ -219,7 +224,7 @@ fn erase(root: &Path, mode: EraseMode) -> Result<String, String> {
 /// its SHA-256 is `sha256`.
 pub(crate) fn write_image(root: &Path, mut from: impl Read, len: Option<u64>, sha256: &str) -> Result<String, String> {
     use sha2::Digest;
-    let mut disks: Vec<_> = inventory::disks(root).into_iter().filter(|d| !d.read_only && !d.removable).collect();
+    let mut disks = inventory::fixed_disks(root);
     disks.sort_by_key(|d| d.size_bytes);
     let disk = match len {
         Some(n) => disks.into_iter().find(|d| d.size_bytes >= n),
@@ -279,9 +284,15 @@ mod tests {
         fs::create_dir_all(&vdb).unwrap();
         fs::write(vdb.join("size"), (2 * MIB / 512).to_string()).unwrap();
         fs::write(vdb.join("ro"), "1").unwrap();
+        // A USB stick: writable, removable.
+        let sdc = at(r, "/sys/block/sdc");
+        fs::create_dir_all(&sdc).unwrap();
+        fs::write(sdc.join("size"), (2 * MIB / 512).to_string()).unwrap();
+        fs::write(sdc.join("removable"), "1").unwrap();
         fs::create_dir_all(at(r, "/dev")).unwrap();
         fs::write(at(r, "/dev/vda"), vec![0xaa; (16 * MIB) as usize]).unwrap();
         fs::write(at(r, "/dev/vdb"), vec![0xaa; (2 * MIB) as usize]).unwrap();
+        fs::write(at(r, "/dev/sdc"), vec![0xaa; (2 * MIB) as usize]).unwrap();
         t
     }
 
@@ -301,6 +312,7 @@ mod tests {
         assert_eq!(detail, "erased vda (4 MiB cleared, 1 partitions)");
         assert_eq!(zeroed_mibs(&at(t.path(), "/dev/vda")), [0, 4, 11, 15]);
         assert!(zeroed_mibs(&at(t.path(), "/dev/vdb")).is_empty(), "a read-only disk was touched");
+        assert!(zeroed_mibs(&at(t.path(), "/dev/sdc")).is_empty(), "a removable disk was touched");
     }
 
     #[test]

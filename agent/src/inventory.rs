@@ -177,7 +177,19 @@ fn memory(root: &Path) -> u64 {
 /// Block devices that are disks: not loop, RAM, optical, device-mapper or
 /// md devices.
 fn is_disk(name: &str) -> bool {
-    !["loop", "ram", "zram", "sr", "dm-", "md", "nbd", "fd"].iter().any(|p| name.starts_with(p))
+    // Not disks: loop, RAM and compressed-RAM devices, optical drives,
+    // device-mapper and software RAID (made of disks listed themselves),
+    // network block devices, floppies, raw flash (mtdblock) and the boot
+    // partitions an eMMC shows as disks of their own.
+    !["loop", "ram", "zram", "sr", "dm-", "md", "nbd", "fd", "mtdblock"].iter().any(|p| name.starts_with(p))
+        && !(name.starts_with("mmcblk")
+            && (name.ends_with("boot0") || name.ends_with("boot1") || name.contains("rpmb")))
+}
+
+/// The disks the agent may erase or write: writable and fixed (a
+/// removable disk, a USB stick say, is the operator's, not the machine's).
+pub(crate) fn fixed_disks(root: &Path) -> Vec<Disk> {
+    disks(root).into_iter().filter(|d| !d.read_only && !d.removable).collect()
 }
 
 pub(crate) fn disks(root: &Path) -> Vec<Disk> {
@@ -289,6 +301,17 @@ mod tests {
     use super::*;
     use std::fs;
     use std::os::unix::fs::symlink;
+
+    #[test]
+    fn only_real_disks_are_disks() {
+        for d in ["sda", "vda", "nvme0n1", "mmcblk0", "xvda"] {
+            assert!(is_disk(d), "{d}");
+        }
+        for d in ["loop0", "ram0", "zram0", "sr0", "dm-0", "md127", "nbd0", "mtdblock0", "mmcblk0boot0", "mmcblk0rpmb"]
+        {
+            assert!(!is_disk(d), "{d}");
+        }
+    }
 
     fn write(root: &Path, path: &str, content: &[u8]) {
         let p = at(root, path);

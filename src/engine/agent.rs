@@ -40,23 +40,43 @@ use crate::types::power::PowerSpec;
 /// How often an idle agent asks again.
 pub(crate) const POLL_SECONDS: u64 = 5;
 
-/// The agent's command for `node` now, if any; `image`: what the node's
-/// bootenv writes, when it is an image bootenv.
-pub(crate) fn command_for(
-    node: &Node,
-    image: Option<&DiskImage>,
-    agent_bootenv: &str,
-    erase: EraseMode,
-) -> Option<AgentCommand> {
+/// What the node's bootenv boots, as far as its agent is concerned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Booting {
+    /// The agent, to write this image (an `image` bootenv).
+    Image(DiskImage),
+    /// The agent, to wait for its next step: the configured discovery
+    /// bootenv, or any other whose `os` is `discovery` (a variant with
+    /// other kernel parameters, say). Rebooting would only boot it again.
+    Agent,
+    /// Something else: an installer, an OS, the local disk.
+    Other,
+}
+
+/// The OS name that marks a bootenv as booting the discovery image.
+pub(crate) const AGENT_OS: &str = "discovery";
+
+/// What `node`'s bootenv boots (`agent`: the configured discovery bootenv).
+pub(crate) fn booting(w: &crate::state::World, node: &Node, agent: &str) -> Booting {
+    let env = w.table::<Bootenv>().get(&node.bootenv);
+    match env {
+        Some(b) if b.kind == BootKind::Image => b.image.clone().map_or(Booting::Agent, Booting::Image),
+        Some(b) if b.os == AGENT_OS => Booting::Agent,
+        _ if node.bootenv == agent => Booting::Agent,
+        _ => Booting::Other,
+    }
+}
+
+/// The agent's command for `node` now, if any, given what its bootenv
+/// boots.
+pub(crate) fn command_for(node: &Node, boots: &Booting, erase: EraseMode) -> Option<AgentCommand> {
     use ProvisionState as S;
-    let action = match (node.provision_state, image) {
+    let action = match (node.provision_state, boots) {
         (S::InspectWait, _) => AgentAction::Inspect,
         (S::CleanWait, _) => AgentAction::Erase { mode: erase },
-        (S::WaitCallBack, Some(i)) => AgentAction::WriteImage { url: i.url(), sha256: i.sha256.clone() },
-        // An image bootenv outside a deploy boots the agent: it waits
-        // (rebooting would only boot it again).
-        (_, Some(_)) => return None,
-        _ if node.bootenv == agent_bootenv => return None,
+        (S::WaitCallBack, Booting::Image(i)) => AgentAction::WriteImage { url: i.url(), sha256: i.sha256.clone() },
+        // Its bootenv boots the agent again: it waits here.
+        (_, Booting::Image(_) | Booting::Agent) => return None,
         (S::Active, _) => AgentAction::Reboot,
         // Another bootenv to boot, or off until Fulcrum powers it on.
         _ if node.bootenv != LOCAL_BOOTENV => AgentAction::Reboot,
@@ -64,11 +84,6 @@ pub(crate) fn command_for(
         _ => return None,
     };
     Some(AgentCommand { id: format!("{}-{}", action.word(), node.provision_step), action })
-}
-
-/// The image the node's bootenv writes, if it is an image bootenv.
-fn image_of(w: &crate::state::World, node: &Node) -> Option<DiskImage> {
-    w.table::<Bootenv>().get(&node.bootenv).filter(|b| b.kind == BootKind::Image).and_then(|b| b.image.clone())
 }
 
 /// The agent's report on a command.
@@ -89,8 +104,8 @@ impl Engine {
     pub(crate) fn agent_next(&self, name: &str) -> Result<Option<AgentCommand>, EngineError> {
         let w = self.state.snapshot();
         let node = w.table::<Node>().get(name).ok_or_else(|| EngineError::not_found(Node::KIND, name))?;
-        let image = image_of(&w, node);
-        Ok(command_for(node, image.as_ref(), &self.config.boot.discovery_bootenv, self.config.lifecycle.erase))
+        let boots = booting(&w, node, &self.config.boot.discovery_bootenv);
+        Ok(command_for(node, &boots, self.config.lifecycle.erase))
     }
 
     /// The agent reports how a command went. A report for any command
@@ -105,9 +120,8 @@ impl Engine {
             if outcome.ok && outcome.command.starts_with("inspect-") {
                 return Ok(node);
             }
-            let image = image_of(txn.world(), &node);
-            let Some(cmd) = command_for(&node, image.as_ref(), &envs.agent, erase).filter(|c| c.id == outcome.command)
-            else {
+            let boots = booting(txn.world(), &node, &envs.agent);
+            let Some(cmd) = command_for(&node, &boots, erase).filter(|c| c.id == outcome.command) else {
                 return Err(EngineError::conflict(
                     "command",
                     format!(
@@ -153,7 +167,8 @@ mod tests {
     }
 
     fn action(n: &Node) -> Option<AgentAction> {
-        command_for(n, None, "discovery", EraseMode::Full).map(|c| c.action)
+        let boots = if n.bootenv == "discovery" { Booting::Agent } else { Booting::Other };
+        command_for(n, &boots, EraseMode::Full).map(|c| c.action)
     }
 
     #[test]
@@ -171,15 +186,17 @@ mod tests {
         let mut powered = node(S::Available, "local");
         powered.power = Some(PowerSpec::Command { command: "true".into() });
         assert_eq!(action(&powered), Some(AgentAction::Poweroff));
-        let c = command_for(&node(S::CleanWait, "discovery"), None, "discovery", EraseMode::Metadata).unwrap();
+        let c = command_for(&node(S::CleanWait, "discovery"), &Booting::Agent, EraseMode::Metadata).unwrap();
         assert_eq!(c.id, "erase-7");
-        let image = DiskImage { path: "images/os.img".into(), sha256: "ab".repeat(32) };
+        let image = Booting::Image(DiskImage { path: "images/os.img".into(), sha256: "ab".repeat(32) });
         let deploying = node(S::WaitCallBack, "os-image");
-        let c = command_for(&deploying, Some(&image), "discovery", EraseMode::Metadata).unwrap();
+        let c = command_for(&deploying, &image, EraseMode::Metadata).unwrap();
         assert_eq!(
             c.action,
             AgentAction::WriteImage { url: "/boot/files/images/os.img".into(), sha256: "ab".repeat(32) }
         );
-        assert_eq!(command_for(&node(S::Available, "os-image"), Some(&image), "discovery", EraseMode::Metadata), None);
+        assert_eq!(command_for(&node(S::Available, "os-image"), &image, EraseMode::Metadata), None);
+        // A variant of the discovery bootenv boots the agent too: no reboot.
+        assert_eq!(command_for(&node(S::Enroll, "discovery-debug"), &Booting::Agent, EraseMode::Metadata), None);
     }
 }

@@ -265,6 +265,17 @@ fn the_agent_routes_name_one_step_and_refuse_bad_registrations() {
         v["command"].clone()
     };
     assert_eq!(command(), Value::Null, "a discovered machine waits");
+    // A variant of the discovery bootenv (its `os` says so) boots the agent
+    // again: the agent waits in it rather than rebooting into itself; any
+    // other bootenv is a reboot.
+    let variant = json!({"name": "discovery-debug", "os": "discovery", "kernel": "discovery/vmlinuz",
+                         "initrds": ["discovery/initrd.img"], "kernel_params": "fulcrum.api={{ server }} debug"});
+    ok(&srv, "POST", "/api/v1/bootenvs", Some(variant));
+    for (env, want) in [("discovery-debug", Value::Null), ("ubuntu-24.04", json!("reboot")), ("discovery", Value::Null)]
+    {
+        ok(&srv, "PUT", &format!("/api/v1/nodes/{name}/bootenv"), Some(json!({"bootenv": env})));
+        assert_eq!(command()["action"], want, "in {env}");
+    }
     verb(&srv, &name, "manage");
     verb(&srv, &name, "provide");
     let first = command();
