@@ -14,6 +14,9 @@ use crate::inventory::Report;
 /// with. The token is never printed.
 pub(crate) struct Node {
     pub(crate) name: String,
+    /// Fulcrum made the node for this registration (201), rather than
+    /// knowing the machine already (200).
+    pub(crate) created: bool,
     token: String,
 }
 
@@ -108,11 +111,10 @@ impl Api {
     /// Registers (or finds) the machine by the MAC it booted from, with
     /// all its others.
     pub(crate) fn discover(&self, mac: &str, macs: &[String]) -> Result<Node, ApiError> {
-        let r: Registered = self
-            .post(None, "/api/v1/discover", &json!({ "mac": mac, "macs": macs }))?
-            .into_json()
-            .map_err(|e| ApiError::Transport(format!("discover answer: {e}")))?;
-        Ok(Node { name: r.name, token: r.token })
+        let answer = self.post(None, "/api/v1/discover", &json!({ "mac": mac, "macs": macs }))?;
+        let created = answer.status() == 201;
+        let r: Registered = answer.into_json().map_err(|e| ApiError::Transport(format!("discover answer: {e}")))?;
+        Ok(Node { name: r.name, created, token: r.token })
     }
 
     pub(crate) fn report_inventory(&self, node: &Node, report: &Report) -> Result<(), ApiError> {

@@ -187,7 +187,7 @@ fn register(api: &Api, settings: &Settings, macs: &[String]) -> api::Node {
     loop {
         match api.discover(&settings.mac, macs) {
             Ok(node) => {
-                say!("registered as {}", node.name);
+                say!("registered as {} ({})", node.name, if node.created { "new" } else { "known" });
                 return node;
             }
             Err(e) => {

@@ -19,6 +19,7 @@ fi
 
 say() { echo "fulcrum-image: $*"; }
 say "$(cat /etc/fulcrum-image)"
+say "command line: $(cat /proc/cmdline)"
 
 # Drivers: whatever the devices ask for, until no new device appears
 # (a PCI virtio function's driver makes virtio devices, and so on).

@@ -30,8 +30,8 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::harness::qemu::{agent_binary, kernel_deb, wait_guest, Qemu};
-use crate::harness::{bin, curl, Netns, Server, Spawned};
+use crate::harness::qemu::{discovery_image, wait_guest, Qemu};
+use crate::harness::{curl, Netns, Server, Spawned};
 use serde_json::{json, Value};
 
 const MAC: &str = "52:54:00:fc:0a:01";
@@ -64,20 +64,6 @@ allow_commands = true
 fn sha256(path: &Path) -> String {
     let o = crate::harness::run(std::process::Command::new("sha256sum").arg(path));
     String::from_utf8_lossy(&o.stdout).split_whitespace().next().unwrap_or_default().to_string()
-}
-
-/// Builds the image into `out` with the real command.
-fn build_image(out: &Path, deb: &Path, agent: &Path) -> String {
-    let o = crate::harness::run(
-        std::process::Command::new(bin())
-            .args(["image", "build", "discovery", "--out"])
-            .arg(out)
-            .arg("--kernel-deb")
-            .arg(deb)
-            .arg("--agent")
-            .arg(agent),
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
 /// A 64 MiB disk with an MBR partition table (one partition, 1 MiB to
@@ -142,13 +128,11 @@ fn the_discovery_image_inspects_cleans_deploys_an_image_and_powers_off_a_machine
     let phase = |what: &str| eprintln!("[agent_image {:>5.1}s] {what}", t0.elapsed().as_secs_f64());
 
     // ---- the image, twice: the same bytes ----
-    let agent = agent_binary();
-    let deb = kernel_deb();
     let dir = tempfile::tempdir().expect("server tempdir");
     let out = dir.path().join("files/discovery");
     let again = tempfile::tempdir().expect("second image dir");
-    let said = build_image(&out, &deb, &agent);
-    build_image(again.path(), &deb, &agent);
+    let (said, _) = discovery_image(&out);
+    discovery_image(again.path());
     phase(&format!("image built twice:\n{said}"));
     for f in ["vmlinuz", "initrd.img"] {
         assert_eq!(sha256(&out.join(f)), sha256(&again.path().join(f)), "{f} differs between two builds");

@@ -8,26 +8,30 @@
 //! 1. its DHCP lease (dynamic range) and, because it is iPXE, the URL of
 //!    its boot script; the script (discovery bootenv) names a kernel and an
 //!    initrd under `/boot/files/`, which iPXE fetches over HTTP;
-//! 2. the initrd (busybox, built by `tests/fixtures/qemu/build-assets.sh`
-//!    with a per-run token) loads virtio-net, gets a lease with udhcpc and
-//!    registers itself with `POST /api/v1/discover`.
+//! 2. the initrd is Fulcrum's discovery image, built by the real command
+//!    (`fulcrum image build discovery`, from the cached Debian kernel
+//!    package and the static agent): its init loads the drivers, gets a
+//!    lease with udhcpc, and the agent registers the machine with
+//!    `POST /api/v1/discover` and waits for its next step.
 //!
 //! The test then marks the node dead, gives it a new bootenv `stage2`
-//! (same files, `fulcrum.stage=2` on the command line), resets the guest
-//! and sees it fetch the new script, boot with the stage-2 command line,
-//! get the node's static address, and report back (alive again).
+//! (same files, `fulcrum.stage=2` on the command line; its `os` is
+//! `discovery`, so the agent waits in it rather than rebooting), resets
+//! the guest and sees it fetch the new script, boot with the stage-2
+//! command line, get the node's static address, and register again
+//! (alive again).
 //!
 //! A second test boots the same guest on a segment with no IPv4 at all:
 //! iPXE gets Fulcrum's router advertisement, a DHCPv6 lease and the script
 //! URL on the ULA (option 59), fetches script, kernel and initrd over
-//! HTTP there, and the initrd (its address by SLAAC from the same RA)
+//! HTTP there, and the agent (its address by SLAAC from the same RA)
 //! registers over IPv6.
 //!
 //! The guest kernel is Debian's cloud kernel (virtio-net as a module),
 //! fetched once with `apt-get download` and cached in
 //! `target/qemu-assets/`; set `FULCRUM_QEMU_KERNEL_DEB` to a .deb to use
 //! another. The guest's serial port carries SeaBIOS, iPXE, Linux and the
-//! initrd's `FULCRUM-INITRD:` markers; the test checks them, prints them
+//! image's `fulcrum-image:` and `fulcrum-agent:` lines; the test checks them, prints them
 //! all on failure, and keeps a passing run's copy in
 //! `target/qemu-assets/last-serial.log`. Every wait is bounded; QEMU
 //! (killed by PID), the server and the namespace are torn down on drop, on
@@ -38,7 +42,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use crate::harness::qemu::{
-    assets_cache, build_assets, ipxe_fetched, marker, nanos_now, script_renders, wait_guest, Qemu,
+    assets_cache, discovery_image, image_banner, ipxe_fetched, marker, script_renders, wait_guest, Qemu,
 };
 use crate::harness::{curl, metric, Netns, Server, Spawned};
 use serde_json::{json, Value};
@@ -64,7 +68,7 @@ fn qemu_netboot_discovers_then_follows_bootenv_change() {
     let ns = crate::harness::qemu::boot_segment("qemu");
 
     // ---- boot files, then the server ----
-    let (server, token) = start_server(&ns, "qemu-boot");
+    let (server, banner) = start_server(&ns);
     phase("boot files and server ready");
     create_network(
         &ns,
@@ -105,7 +109,7 @@ fn qemu_netboot_discovers_then_follows_bootenv_change() {
     // The guest may still be printing its marker after the API call.
     let serial1 = wait_guest(&mut vm, &server, "the stage-1 marker on the serial port", || {
         let s = vm_serial(&serial_log);
-        s.contains("FULCRUM-INITRD: registered stage=1").then_some(s)
+        s.contains(&format!("fulcrum-agent: registered as {NODE} (new)")).then_some(s)
     });
     phase("boot 1 registered");
     // iPXE asked for a router advertisement and got one (on this IPv4-only
@@ -137,20 +141,16 @@ fn qemu_netboot_discovers_then_follows_bootenv_change() {
     // fetched the script, kernel and initrd from Fulcrum.
     assert_ipxe_boot(&serial1, dynamic_ip, "discovery").unwrap_or_else(|e| panic!("boot 1: {e}\n{}", diag(&vm)));
 
-    // The guest ran OUR initrd, from the kernel the discovery script named,
-    // with that script's command line, and discover answered 201 Created.
-    assert!(serial1.contains(&format!("FULCRUM-INITRD: token={token}")), "initrd token missing:\n{}", diag(&vm));
-    let cmdline1 = marker(&serial1, "FULCRUM-INITRD: cmdline=").unwrap_or_default();
+    // The guest ran OUR image (the agent it was built with), from the
+    // kernel the discovery script named, with that script's command line,
+    // and discover answered 201 Created (a new node: waited for above).
+    assert!(serial1.contains(&banner), "not this run's image (`{banner}`):\n{}", diag(&vm));
+    let cmdline1 = marker(&serial1, "fulcrum-image: command line: ").unwrap_or_default();
     assert!(
         cmdline1.contains("initrd=initrd0 ")
             && cmdline1.contains(&format!("fulcrum.api={BOOT} fulcrum.mac={MAC}"))
             && !cmdline1.contains("fulcrum.stage"),
         "stage-1 kernel command line: {cmdline1:?}\n{}",
-        diag(&vm)
-    );
-    assert!(
-        serial1.contains("FULCRUM-INITRD: discover: HTTP/1.1 201"),
-        "discover did not answer 201 to the new machine:\n{}",
         diag(&vm)
     );
     let renders1 = script_renders(&server.log_text()[log_at_boot1..], MAC);
@@ -164,7 +164,7 @@ fn qemu_netboot_discovers_then_follows_bootenv_change() {
         "POST",
         &format!("{OPS}/api/v1/bootenvs"),
         Some(&json!({
-            "name": "stage2", "os": "test", "kernel": "discovery/vmlinuz", "initrds": ["discovery/initrd.img"],
+            "name": "stage2", "os": "discovery", "kernel": "discovery/vmlinuz", "initrds": ["discovery/initrd.img"],
             "kernel_params": "console=ttyS0 fulcrum.api={{ server }} fulcrum.mac={{ mac }} fulcrum.stage=2"
         })),
     );
@@ -187,21 +187,20 @@ fn qemu_netboot_discovers_then_follows_bootenv_change() {
     let serial2 = wait_guest(&mut vm, &server, "the stage-2 marker on the serial port", || {
         let s = vm_serial(&serial_log);
         let s = s.get(serial_at_boot2..).unwrap_or_default().to_string();
-        s.contains("FULCRUM-INITRD: registered stage=2").then_some(s)
+        s.contains(&format!("fulcrum-agent: registered as {NODE} (known)")).then_some(s)
     });
     phase("boot 2 reported back");
 
     // Boot 2 fetched a fresh script and booted the stage-2 command line.
     let renders2 = script_renders(&server.log_text()[log_at_boot2..], MAC);
     assert!(renders2 >= 1, "no boot script rendered for {MAC} after the reset:\n{}", diag(&vm));
-    let cmdline2 = marker(&serial2, "FULCRUM-INITRD: cmdline=").unwrap_or_default();
+    let cmdline2 = marker(&serial2, "fulcrum-image: command line: ").unwrap_or_default();
     assert!(
         cmdline2.contains(&format!("fulcrum.mac={MAC} fulcrum.stage=2")),
         "stage-2 kernel command line: {cmdline2:?}\n{}",
         diag(&vm)
     );
-    assert!(serial2.contains(&format!("FULCRUM-INITRD: token={token}")), "initrd token missing after reset");
-    assert!(serial2.contains("FULCRUM-INITRD: discover: HTTP/1.1 200"), "discover on a known MAC should answer 200");
+    assert!(serial2.contains(&banner), "not this run's image after the reset");
 
     // Now known, the guest got the node's static address, in iPXE and in
     // Linux, and iPXE ran the stage2 script.
@@ -259,14 +258,13 @@ fn assert_ipxe_boot(serial: &str, ip: Ipv4Addr, bootenv: &str) -> Result<(), Str
     Ok(())
 }
 
-/// Boot files with a fresh token (returned) and the server, on the boot
-/// segment in `ns`.
-fn start_server(ns: &Netns, tag: &str) -> (Server, String) {
+/// The discovery image and the server, on the boot segment in `ns`; with
+/// the banner that tells this run's image on the console.
+fn start_server(ns: &Netns) -> (Server, String) {
     let dir = tempfile::tempdir().expect("server tempdir");
-    let token = format!("{tag}-{}-{}", std::process::id(), nanos_now());
-    build_assets(&dir.path().join("files/discovery"), &token, "init");
+    let (_, manifest) = discovery_image(&dir.path().join("files/discovery"));
     let http: SocketAddr = "10.77.0.1:8080".parse().expect("addr");
-    (Server::start_in(dir, crate::harness::qemu::SERVER_CONFIG, http, Some(ns)), token)
+    (Server::start_in(dir, crate::harness::qemu::SERVER_CONFIG, http, Some(ns)), image_banner(&manifest))
 }
 
 /// Creates the network `body` describes, through the API in `ns`.
@@ -325,8 +323,7 @@ fn qemu_netboot_over_ipv6_alone() {
     ns.ip(&["link", "set", "br0", "up"]);
 
     let dir = tempfile::tempdir().expect("server tempdir");
-    let token = format!("qemu-boot6-{}-{}", std::process::id(), nanos_now());
-    build_assets(&dir.path().join("files/discovery"), &token, "init");
+    let (_, manifest) = discovery_image(&dir.path().join("files/discovery"));
     phase("boot files ready");
     let config = crate::harness::qemu::SERVER_CONFIG
         .replace("listen = \"0.0.0.0:8080\"", "listen = \"[::]:8080\"")
@@ -359,7 +356,7 @@ fn qemu_netboot_over_ipv6_alone() {
     });
     let serial = wait_guest(&mut vm, &server, "the stage-1 marker on the serial port", || {
         let s = vm_serial(&serial_log);
-        s.contains("FULCRUM-INITRD: registered stage=1").then_some(s)
+        s.contains(&format!("fulcrum-agent: registered as {node6} (new)")).then_some(s)
     });
     phase("registered");
     let diag = |vm: &Qemu| format!("{}\n--- server log ---\n{}", vm.diagnostics(), server.log_text());
@@ -387,10 +384,10 @@ fn qemu_netboot_over_ipv6_alone() {
     }
     // The discovery image reached the API over IPv6 with the address the
     // kernel made from the RA, and registered the machine on this network.
-    let cmdline = marker(&serial, "FULCRUM-INITRD: cmdline=").unwrap_or_default();
+    assert!(serial.contains(&image_banner(&manifest)), "not this run's image:\n{}", diag(&vm));
+    let cmdline = marker(&serial, "fulcrum-image: command line: ").unwrap_or_default();
     assert!(cmdline.contains(&format!("fulcrum.api={boot6} ")), "{cmdline}");
-    assert!(serial.contains("FULCRUM-INITRD: bound6 eth0 fd00:77::"), "{}", diag(&vm));
-    assert!(serial.contains("FULCRUM-INITRD: discover: HTTP/1.1 201"), "{}", diag(&vm));
+    assert!(serial.contains("fulcrum-image: address fd00:77::"), "{}", diag(&vm));
     assert_eq!(node["network"], "boot6", "{node}");
     assert!(node["ipv6"].as_str().unwrap_or_default().starts_with(PREFIX6), "{node}");
     phase("done");
@@ -430,7 +427,7 @@ fn qemu_netboot_beside_another_dhcp_server_through_proxy_dhcp() {
             .expect("dnsmasq"),
     );
 
-    let (server, _token) = start_server(&ns, "qemu-proxy");
+    let (server, _banner) = start_server(&ns);
     phase("boot files and server ready");
     create_network(
         &ns,
@@ -452,7 +449,7 @@ fn qemu_netboot_beside_another_dhcp_server_through_proxy_dhcp() {
     });
     let serial = wait_guest(&mut vm, &server, "the stage-1 marker on the serial port", || {
         let s = vm_serial(&serial_log);
-        s.contains("FULCRUM-INITRD: registered stage=1").then_some(s)
+        s.contains(&format!("fulcrum-agent: registered as {NODE} (new)")).then_some(s)
     });
     phase("registered");
     let diag = |vm: &Qemu| {
@@ -472,7 +469,6 @@ fn qemu_netboot_beside_another_dhcp_server_through_proxy_dhcp() {
     assert!(in_range(ip, 100, 200), "{ip} is not from dnsmasq's range");
     assert_ipxe_boot(&serial, ip, "discovery").unwrap_or_else(|e| panic!("{e}\n{}", diag(&vm)));
     assert_eq!(lease_of(&ns, MAC), None, "Fulcrum leased on a proxy network: {}", leases_text(&ns));
-    assert!(serial.contains("FULCRUM-INITRD: discover: HTTP/1.1 201"), "{}", diag(&vm));
     // The discovery agent's own DHCP client is no firmware: Fulcrum left it to dnsmasq.
     let (_, m) = curl(Some(&ns), "GET", &format!("{OPS}/metrics"), None);
     let m = m.as_str().unwrap_or_default().to_string();
@@ -495,7 +491,7 @@ fn qemu_uefi_pxe_fetches_its_loader_over_tftp_and_boots_the_script() {
     let t0 = Instant::now();
     let phase = |what: &str| eprintln!("[qemu_boot uefi {:>5.1}s] {what}", t0.elapsed().as_secs_f64());
     let ns = crate::harness::qemu::boot_segment("qefi");
-    let (server, token) = start_server(&ns, "qemu-uefi");
+    let (server, banner) = start_server(&ns);
     create_network(
         &ns,
         json!({
@@ -521,7 +517,7 @@ fn qemu_uefi_pxe_fetches_its_loader_over_tftp_and_boots_the_script() {
     });
     let serial = wait_guest(&mut vm, &server, "the stage-1 marker on the serial port", || {
         let s = vm_serial(&serial_log);
-        s.contains("FULCRUM-INITRD: registered stage=1").then_some(s)
+        s.contains(&format!("fulcrum-agent: registered as {NODE} (new)")).then_some(s)
     });
     phase("registered");
     let log = server.log_text();
@@ -530,7 +526,7 @@ fn qemu_uefi_pxe_fetches_its_loader_over_tftp_and_boots_the_script() {
         log.lines().any(|l| l.contains("tftp read") && l.contains("snponly.efi")),
         "OVMF never fetched snponly.efi over TFTP:\n{diag}"
     );
-    assert!(serial.contains(&format!("FULCRUM-INITRD: token={token}")), "{diag}");
+    assert!(serial.contains(&banner), "not this run's image:\n{diag}");
     assert!(script_renders(&log, MAC) >= 1, "no boot script for {MAC}:\n{diag}");
     assert_eq!(node["bootenv"], "discovery", "{node}");
 

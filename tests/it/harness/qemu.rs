@@ -352,6 +352,32 @@ pub fn agent_binary() -> PathBuf {
         .clone()
 }
 
+/// Builds Fulcrum's discovery image (the agent's) into `out` with the
+/// real command, `fulcrum image build discovery`, from the cached guest
+/// kernel package and the static agent; returns what the command printed
+/// and the image's manifest.
+pub fn discovery_image(out: &Path) -> (String, serde_json::Value) {
+    let (deb, agent) = (kernel_deb(), agent_binary());
+    let o = super::run(
+        std::process::Command::new(super::bin())
+            .args(["image", "build", "discovery", "--out"])
+            .arg(out)
+            .arg("--kernel-deb")
+            .arg(&deb)
+            .arg("--agent")
+            .arg(&agent),
+    );
+    let manifest = std::fs::read(out.join("manifest.json")).expect("the image's manifest");
+    (String::from_utf8_lossy(&o.stdout).into_owned(), serde_json::from_slice(&manifest).expect("manifest JSON"))
+}
+
+/// The banner a discovery image with this manifest prints first on its
+/// console: the agent it carries, by the start of its SHA-256.
+pub fn image_banner(manifest: &serde_json::Value) -> String {
+    let agent = manifest["agent_sha256"].as_str().unwrap_or_default();
+    format!("agent {}", agent.get(..12).unwrap_or(agent))
+}
+
 /// `target/qemu-assets`: kept between runs so that the kernel is fetched once.
 pub fn assets_cache() -> PathBuf {
     let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
