@@ -379,7 +379,7 @@ pub(crate) struct AgentDone {
     pub(crate) detail: String,
 }
 
-/// The answer to `POST /api/v1/nodes/{name}/agent/next`.
+/// The answer to `GET /api/v1/nodes/{name}/agent/next`.
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct AgentNext {
     /// What to do; `null`: nothing yet.
