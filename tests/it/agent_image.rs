@@ -40,7 +40,7 @@ const NODE: &str = "d52-54-00-fc-0a-01.agent.test";
 const BOOT: &str = "http://10.77.0.1:8080";
 const OPS: &str = "https://10.77.0.1:8443";
 const UUID: &str = "6a1f3c2e-4b5d-4e6f-8a7b-0c1d2e3f4a5b";
-const MIB: usize = 1 << 20;
+pub(crate) const MIB: usize = 1 << 20;
 
 /// The server's config: the boot segment's, with a discovery bootenv
 /// whose agent listens for LLDP for 4 s instead of 31.
@@ -61,7 +61,7 @@ discovery_bootenv = "agent-test"
 allow_commands = true
 "#;
 
-fn sha256(path: &Path) -> String {
+pub(crate) fn sha256(path: &Path) -> String {
     let o = crate::harness::run(std::process::Command::new("sha256sum").arg(path));
     String::from_utf8_lossy(&o.stdout).split_whitespace().next().unwrap_or_default().to_string()
 }
@@ -69,7 +69,7 @@ fn sha256(path: &Path) -> String {
 /// A 64 MiB disk with an MBR partition table (one partition, 1 MiB to
 /// 33 MiB) and 0x5a everywhere an erase must clear and in the middle,
 /// where it must not.
-fn disk_a(path: &Path) {
+pub(crate) fn disk_a(path: &Path) {
     let mut d = vec![0u8; 64 * MIB];
     for (start, len) in [(0, 2 * MIB), (8 * MIB, MIB), (32 * MIB, MIB), (63 * MIB, MIB)] {
         d[start..start + len].fill(0x5a);
@@ -86,7 +86,7 @@ fn disk_a(path: &Path) {
 }
 
 /// Whether every byte of MiB `n` of the image is `b`.
-fn mib_is(image: &[u8], n: usize, b: u8) -> bool {
+pub(crate) fn mib_is(image: &[u8], n: usize, b: u8) -> bool {
     image[n * MIB..(n + 1) * MIB].iter().all(|x| *x == b)
 }
 
@@ -364,7 +364,7 @@ fn the_discovery_image_inspects_cleans_deploys_an_image_and_powers_off_a_machine
 }
 
 /// The server's files directory.
-fn server_files(server: &Server) -> std::path::PathBuf {
+pub(crate) fn server_files(server: &Server) -> std::path::PathBuf {
     server.data().parent().expect("the data dir's parent").join("files")
 }
 

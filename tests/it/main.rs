@@ -5,7 +5,10 @@
 //!
 //! - [`architecture`]: the code imports only what ARCHITECTURE.md draws;
 //! - [`agent_image`]: the discovery image built by `fulcrum image build`,
-//!   network-booted in QEMU: inventory, inspection, cleaning, power off;
+//!   network-booted in QEMU: inventory, inspection, cleaning, an image
+//!   write, power off;
+//! - [`agent_lifecycle`]: an imported machine's whole life through its
+//!   IPMI BMC (driving QEMU over QMP) and the agent, with a restart;
 //! - [`api`]: the REST contract with curl (errors name the field, nothing
 //!   half-written, derived addresses, boot scripts, events, SIGTERM);
 //! - [`boot_attacks`]: the machine-facing services attacked from a namespace;
@@ -47,6 +50,7 @@
 mod harness;
 
 mod agent_image;
+mod agent_lifecycle;
 mod api;
 mod architecture;
 mod boot_attacks;

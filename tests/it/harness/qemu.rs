@@ -169,11 +169,13 @@ impl Qemu {
     }
 
     /// Like [`Qemu::netboot_bios`], with more of QEMU's arguments (disks,
-    /// NICs, SMBIOS strings) after the boot NIC's.
+    /// NICs, SMBIOS strings) after the boot NIC's. The boot NIC is first
+    /// in the boot order (`bootindex=1`): a disk `extra` gives
+    /// `bootindex=2` is where SeaBIOS goes when iPXE gets no boot file.
     pub fn netboot_bios_with(ns: &Netns, dir: &Path, tap: &str, mac: &str, extra: &[String]) -> Qemu {
         let mut machine = ["-machine", "pc,graphics=off", "-boot", "order=n"].map(String::from).to_vec();
         machine.extend_from_slice(extra);
-        Self::start(ns, dir, &machine, &format!("virtio-net-pci,netdev=n0,mac={mac}"), tap, None)
+        Self::start(ns, dir, &machine, &format!("virtio-net-pci,netdev=n0,mac={mac},bootindex=1"), tap, None)
     }
 
     /// How QEMU ended, once it has (the guest powered off), or `None`

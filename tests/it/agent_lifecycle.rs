@@ -1,0 +1,292 @@
+//! A machine's whole life, hands off (issue 10, item 8): a QEMU machine,
+//! powered off, whose BMC is an IPMI one (pyghmi's BMC server,
+//! `tests/fixtures/ipmi/qemu_bmc.py`) that drives the VM through QMP, as
+//! virtualbmc drives a libvirt domain. Nobody touches the VM but its BMC
+//! and the agent:
+//!
+//! 1. `POST /api/v1/nodes/import` of an instackenv.json entry with
+//!    `pm_type = ipmi`: `manage` asks the BMC (ipmitool) and the node is
+//!    `manageable`;
+//! 2. `inspect`: Fulcrum sets the next boot to PXE and switches the
+//!    machine on through its BMC; Fulcrum is restarted while the node is
+//!    in `inspect wait`, and the wait resumes: the agent (the discovery
+//!    image Fulcrum built) reports an inventory with the VM's disk serial
+//!    and MAC, the node is `manageable`, and the agent powers the machine
+//!    off (the BMC then says it is off);
+//! 3. `provide`: switched on, cleaned (the partition table is gone),
+//!    `available`, off again;
+//! 4. `deploy` of an `image` bootenv: switched on, the agent writes the
+//!    image (a BIOS boot sector) to the smallest disk, the node is
+//!    `active` on `local`, the agent reboots the machine, and SeaBIOS,
+//!    given no boot file, boots the disk, whose boot sector prints its
+//!    line on the serial port; the installed system reports alive (the
+//!    test makes the call on the boot sector's behalf: it has no network);
+//! 5. `undeploy`: the BMC cycles the running machine, the agent cleans it
+//!    (the image's start is gone), the node is `available`, and the agent
+//!    powers it off.
+//!
+//! The BMC's log shows each power command, each after `bootdev network`.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use crate::agent_image::{disk_a, mib_is, server_files, sha256, MIB};
+use crate::harness::qemu::{discovery_image, wait_guest, Qemu};
+use crate::harness::{curl, Netns, Server, Spawned};
+use serde_json::{json, Value};
+
+const MAC: &str = "52:54:00:fc:0b:01";
+const NODE: &str = "rig1.life.test";
+const OPS: &str = "https://10.77.0.1:8443";
+const BMC_PORT: &str = "6230";
+const BMC_PASSWORD: &str = "rig1-bmc-pw";
+
+/// The boot segment's server, with the test's discovery bootenv.
+const CONFIG: &str = r#"
+data_dir = "{dir}/data"
+[http]
+listen = "0.0.0.0:8080"
+[dhcp]
+listen4 = "0.0.0.0:67"
+interfaces = ["br0"]
+[tftp]
+listen = "0.0.0.0:69"
+root = "/usr/lib/ipxe"
+[boot]
+files_dir = "{dir}/files"
+discovery_bootenv = "agent-life"
+"#;
+
+/// A BIOS boot sector (16-bit, loaded at 0x7c00) that prints its message
+/// on COM1 and halts: cli; xor ax,ax; mov ds,ax; cld; mov si,0x7c17;
+/// mov dx,0x3f8; loop: lodsb; test al,al; jz done; out dx,al; jmp loop;
+/// done: hlt; jmp done. The message follows at 0x17.
+const BOOT_CODE: [u8; 23] = [
+    0o372, 0o061, 0o300, 0o216, 0o330, 0o374, 0o276, 0o027, 0o174, 0o272, 0o370, 0o003, 0o254, 0o204, 0o300, 0o164,
+    0o003, 0o356, 0o353, 0o370, 0o364, 0o353, 0o375,
+];
+const OS_LINE: &str = "FULCRUM-OS: the image booted from its disk";
+
+fn api(ns: &Netns, method: &str, path: &str, body: Option<Value>) -> Value {
+    let (code, v) = curl(Some(ns), method, &format!("{OPS}{path}"), body.as_ref());
+    assert!((200..300).contains(&code), "{method} {path}: {code} {v}");
+    v
+}
+
+fn node(ns: &Netns) -> Value {
+    curl(Some(ns), "GET", &format!("{OPS}/api/v1/nodes/{NODE}"), None).1
+}
+
+fn verb(ns: &Netns, target: &str, bootenv: Option<&str>) -> Value {
+    let mut body = json!({"target": target});
+    if let Some(b) = bootenv {
+        body["bootenv"] = json!(b);
+    }
+    api(ns, "PUT", &format!("/api/v1/nodes/{NODE}/states/provision"), Some(body))
+}
+
+/// What the BMC says of the machine's power, asked with ipmitool as an
+/// operator would.
+fn bmc_power(ns: &Netns) -> String {
+    let o = ns
+        .cmd("ipmitool")
+        .args(["-I", "lanplus", "-H", "10.77.0.1", "-p", BMC_PORT, "-U", "admin", "-E", "chassis", "power", "status"])
+        .env("IPMI_PASSWORD", BMC_PASSWORD)
+        .output()
+        .expect("ipmitool");
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}
+
+/// A raw disk image: the boot sector, then 2 MiB of a pattern.
+fn os_image() -> Vec<u8> {
+    let mut image: Vec<u8> = (0..2 * MIB).map(|i| (i % 251) as u8).collect();
+    image[..512].fill(0);
+    image[..BOOT_CODE.len()].copy_from_slice(&BOOT_CODE);
+    let line = format!("{OS_LINE}\r\n");
+    image[0x17..0x17 + line.len()].copy_from_slice(line.as_bytes());
+    image[510..512].copy_from_slice(&[0x55, 0xaa]);
+    image
+}
+
+#[test]
+fn an_imported_machine_lives_its_whole_life_through_its_bmc_and_the_agent() {
+    if !crate::harness::qemu::prerequisites("agent_lifecycle", &["python3", "sha256sum", "depmod", "ipmitool"]) {
+        return;
+    }
+    let Some(pydeps) = crate::harness::python_deps("agent_lifecycle", "pyghmi") else {
+        return;
+    };
+    let t0 = Instant::now();
+    let phase = |what: &str| eprintln!("[agent_lifecycle {:>5.1}s] {what}", t0.elapsed().as_secs_f64());
+
+    // ---- the image, the server, the network, the agent's bootenv ----
+    let dir = tempfile::tempdir().expect("server tempdir");
+    discovery_image(&dir.path().join("files/discovery"));
+    let image = os_image();
+    std::fs::create_dir_all(dir.path().join("files/images")).expect("images dir");
+    std::fs::write(dir.path().join("files/images/os.img"), &image).expect("write the image");
+    let ns = crate::harness::qemu::boot_segment("alife");
+    let http: SocketAddr = "10.77.0.1:8080".parse().expect("addr");
+    let server = Server::start_in(dir, CONFIG, http, Some(&ns));
+    api(
+        &ns,
+        "POST",
+        "/api/v1/networks",
+        Some(json!({
+            "name": "boot", "subnet": "10.77.0.0/24", "router": "10.77.0.1", "server": "10.77.0.1",
+            "static": {"start": "10.77.0.10", "end": "10.77.0.99"},
+            "dynamic": {"start": "10.77.0.100", "end": "10.77.0.200"},
+            "domain": "life.test", "interface": "br0", "unknown_clients": "discovery"
+        })),
+    );
+    api(
+        &ns,
+        "POST",
+        "/api/v1/bootenvs",
+        Some(json!({
+            "name": "agent-life", "os": "discovery", "kernel": "discovery/vmlinuz", "initrds": ["discovery/initrd.img"],
+            "kernel_params": "console=ttyS0 fulcrum.api={{ server }} fulcrum.mac={{ mac }} fulcrum.lldp=1 fulcrum.poll=1"
+        })),
+    );
+    let sum = sha256(&server_files(&server).join("images/os.img"));
+    let env = json!({"name": "os-image", "kind": "image", "image": {"path": "images/os.img", "sha256": sum}});
+    api(&ns, "POST", "/api/v1/bootenvs", Some(env));
+
+    // ---- the machine, off (-S), and its BMC ----
+    let vm_dir = tempfile::tempdir().expect("vm tempdir");
+    let (a, b) = (vm_dir.path().join("a.img"), vm_dir.path().join("b.img"));
+    disk_a(&a);
+    std::fs::write(&b, vec![0x5a; 16 * MIB]).expect("write disk B");
+    let extra: Vec<String> = [
+        "-S",
+        "-no-shutdown",
+        "-drive",
+        &format!("file={},format=raw,if=none,id=da", a.display()),
+        "-device",
+        "virtio-blk-pci,drive=da,serial=DISK-A-0001,bootindex=3",
+        "-drive",
+        &format!("file={},format=raw,if=none,id=db", b.display()),
+        "-device",
+        "virtio-blk-pci,drive=db,serial=DISK-B-0002,bootindex=2",
+    ]
+    .map(String::from)
+    .to_vec();
+    let mut vm = Qemu::netboot_bios_with(&ns, vm_dir.path(), "tap0", MAC, &extra);
+    let log = vm_dir.path().join("bmc.log");
+    std::fs::write(&log, "").expect("BMC log");
+    let _bmc = Spawned(
+        ns.cmd("python3")
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/ipmi/qemu_bmc.py"))
+            .args(["10.77.0.1", BMC_PORT, "admin", BMC_PASSWORD])
+            .arg(&log)
+            .arg(vm_dir.path().join("qmp.sock"))
+            .env("PYTHONPATH", &pydeps)
+            .spawn()
+            .expect("the QEMU BMC"),
+    );
+    crate::harness::wait_for(Duration::from_secs(20), "the BMC answering", || {
+        bmc_power(&ns).contains("Chassis Power is").then_some(())
+    });
+    assert_eq!(bmc_power(&ns), "Chassis Power is off", "the machine starts off");
+    let bmc_log = || std::fs::read_to_string(&log).unwrap_or_default();
+    let powered_off = |vm: &mut Qemu, server: &Server, what: &str| {
+        wait_guest(vm, server, what, || (bmc_power(&ns) == "Chassis Power is off").then_some(()));
+    };
+    phase("machine off, BMC up");
+
+    // ---- 1: import, manage (the BMC is asked) ----
+    let entry = json!({"name": "rig1", "mac": [MAC], "pm_type": "ipmi", "pm_addr": "10.77.0.1",
+                       "pm_port": BMC_PORT.parse::<u16>().unwrap_or(623), "pm_user": "admin",
+                       "pm_password": BMC_PASSWORD, "arch": "x86_64", "cpu": 1, "memory": 512, "disk": 1});
+    api(&ns, "POST", "/api/v1/nodes/import", Some(json!({"nodes": [entry], "network": "boot"})));
+    let n = wait_guest(&mut vm, &server, "verifying", || {
+        let n = node(&ns);
+        (n["provision_state"] != "verifying").then_some(n)
+    });
+    assert_eq!(n["provision_state"], "manageable", "{n}");
+    assert_eq!(n["power"]["password"], "<redacted>", "{n}");
+
+    // ---- 2: inspect, with a restart of Fulcrum in inspect wait ----
+    assert_eq!(verb(&ns, "inspect", None)["provision_state"], "inspect wait");
+    wait_guest(&mut vm, &server, "the BMC switching the machine on", || bmc_log().contains("power on").then_some(()));
+    let (_, dir) = server.stop();
+    let server = Server::start_in(dir, CONFIG, http, Some(&ns));
+    assert_eq!(node(&ns)["provision_state"], "inspect wait", "the wait did not resume after the restart");
+    phase("inspect: machine on, Fulcrum restarted in inspect wait");
+    let n = wait_guest(&mut vm, &server, "inspection to end", || {
+        let n = node(&ns);
+        (n["provision_state"] != "inspect wait").then_some(n)
+    });
+    assert_eq!((&n["provision_state"], &n["bootenv"]), (&json!("manageable"), &json!("local")), "{n}");
+    let facts = api(&ns, "GET", &format!("/api/v1/nodes/{NODE}/inventory"), None)["facts"].clone();
+    assert!(facts["disks"].to_string().contains("DISK-A-0001"), "the inventory lacks the disk serial: {facts}");
+    assert_eq!(facts["boot"]["mac"], MAC, "{facts}");
+    assert_eq!(facts["nics"][0]["mac"], MAC, "{facts}");
+    powered_off(&mut vm, &server, "the agent to power the inspected machine off");
+    phase("inspected; the agent powered the machine off");
+
+    // ---- 3: provide: cleaned ----
+    assert_eq!(verb(&ns, "provide", None)["provision_state"], "clean wait");
+    let n = wait_guest(&mut vm, &server, "cleaning to end", || {
+        let n = node(&ns);
+        (n["provision_state"] != "clean wait").then_some(n)
+    });
+    assert_eq!(n["provision_state"], "available", "{n}\n{}", vm.serial_text());
+    assert!(mib_is(&std::fs::read(&a).expect("read disk A"), 0, 0), "disk A's partition table was not erased");
+    powered_off(&mut vm, &server, "the agent to power the cleaned machine off");
+    phase("cleaned; off again");
+
+    // ---- 4: deploy the image; the disk boots ----
+    let serial_at_deploy = vm.serial_text().len();
+    assert_eq!(verb(&ns, "deploy", Some("os-image"))["provision_state"], "wait call-back");
+    let n = wait_guest(&mut vm, &server, "the image write", || {
+        let n = node(&ns);
+        (n["provision_state"] != "wait call-back").then_some(n)
+    });
+    assert_eq!((&n["provision_state"], &n["bootenv"]), (&json!("active"), &json!("local")), "{n}");
+    let serial_log = vm.serial.clone();
+    wait_guest(&mut vm, &server, "the installed disk to boot", || {
+        let s = String::from_utf8_lossy(&std::fs::read(&serial_log).unwrap_or_default()).into_owned();
+        s.get(serial_at_deploy..).is_some_and(|s| s.contains(OS_LINE)).then_some(())
+    });
+    let written = std::fs::read(&b).expect("read disk B");
+    assert!(written[..image.len()] == image[..], "disk B (the smallest that fits) does not hold the image");
+    let (code, v) = curl(Some(&ns), "POST", &format!("{OPS}/api/v1/nodes/{NODE}/alive"), None);
+    assert!(code == 200 && v["alive"] == true, "{code} {v}");
+    assert_eq!(bmc_power(&ns), "Chassis Power is on");
+    phase("deployed: the image booted from disk B");
+
+    // ---- 5: undeploy: the BMC cycles it, the agent cleans it ----
+    assert_eq!(verb(&ns, "undeploy", None)["provision_state"], "clean wait");
+    let n = wait_guest(&mut vm, &server, "the clean after undeploy", || {
+        let n = node(&ns);
+        (n["provision_state"] != "clean wait").then_some(n)
+    });
+    assert_eq!(n["provision_state"], "available", "{n}\n{}", vm.serial_text());
+    assert!(mib_is(&std::fs::read(&b).expect("read disk B"), 0, 0), "the image's start was not erased");
+    powered_off(&mut vm, &server, "the agent to power the machine off after undeploy");
+    phase("undeployed, cleaned, off");
+
+    // Each power action Fulcrum took went through the BMC, after setting
+    // the next boot to the network: on (inspect, provide, deploy), a cycle
+    // of the running machine (undeploy).
+    let actions: Vec<String> = bmc_log().lines().map(str::to_string).collect();
+    assert_eq!(
+        actions,
+        [
+            "bootdev network",
+            "power on",
+            "bootdev network",
+            "power on",
+            "bootdev network",
+            "power on",
+            "bootdev network",
+            "power cycle"
+        ],
+        "the BMC's log"
+    );
+    let serial = vm.serial_text();
+    for want in ["step erase-", "step write_image-", "step reboot-", "step poweroff-"] {
+        assert!(serial.contains(want), "the console lacks `{want}`");
+    }
+}
