@@ -1,11 +1,14 @@
 //! A machine's whole life, hands off (issue 10, item 8): a QEMU machine,
-//! powered off, whose BMC is an IPMI one (pyghmi's BMC server,
-//! `tests/fixtures/ipmi/qemu_bmc.py`) that drives the VM through QMP, as
-//! virtualbmc drives a libvirt domain. Nobody touches the VM but its BMC
-//! and the agent:
+//! powered off, whose BMC drives the VM through QMP, as virtualbmc and
+//! sushy-tools' libvirt driver drive a libvirt domain: an IPMI one
+//! (pyghmi's BMC server, `tests/fixtures/ipmi/qemu_bmc.py`; Fulcrum's
+//! client is ipmitool) in one test, a Redfish one (sushy-tools' emulator
+//! with a QMP systems driver, `tests/fixtures/redfish/qemu_redfish.py`;
+//! Fulcrum's client is its own) in the other. Nobody touches the VM but
+//! its BMC and the agent:
 //!
 //! 1. `POST /api/v1/nodes/import` of an instackenv.json entry with
-//!    `pm_type = ipmi`: `manage` asks the BMC (ipmitool) and the node is
+//!    `pm_type` `ipmi` or `redfish`: `manage` asks the BMC and the node is
 //!    `manageable`;
 //! 2. `inspect`: Fulcrum sets the next boot to PXE and switches the
 //!    machine on through its BMC; Fulcrum is restarted while the node is
@@ -25,9 +28,11 @@
 //!    (the image's start is gone), the node is `available`, and the agent
 //!    powers it off.
 //!
-//! The BMC's log shows each power command, each after `bootdev network`.
+//! The BMC's log shows each power command, each after the next boot was
+//! set to the network.
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::agent_image::{disk_a, mib_is, server_files, sha256, MIB};
@@ -40,6 +45,8 @@ const NODE: &str = "rig1.life.test";
 const OPS: &str = "https://10.77.0.1:8443";
 const BMC_PORT: &str = "6230";
 const BMC_PASSWORD: &str = "rig1-bmc-pw";
+/// The Redfish BMC's system.
+const SYSTEM: &str = "8e4c1f6a-2b3d-4c5e-9f70-a1b2c3d4e5f6";
 
 /// The boot segment's server, with the test's discovery bootenv.
 const CONFIG: &str = r#"
@@ -85,16 +92,115 @@ fn verb(ns: &Netns, target: &str, bootenv: Option<&str>) -> Value {
     api(ns, "PUT", &format!("/api/v1/nodes/{NODE}/states/provision"), Some(body))
 }
 
-/// What the BMC says of the machine's power, asked with ipmitool as an
-/// operator would.
-fn bmc_power(ns: &Netns) -> String {
-    let o = ns
-        .cmd("ipmitool")
-        .args(["-I", "lanplus", "-H", "10.77.0.1", "-p", BMC_PORT, "-U", "admin", "-E", "chassis", "power", "status"])
-        .env("IPMI_PASSWORD", BMC_PASSWORD)
-        .output()
-        .expect("ipmitool");
-    String::from_utf8_lossy(&o.stdout).trim().to_string()
+/// The kind of BMC the machine has.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Bmc {
+    Ipmi,
+    Redfish,
+}
+
+impl Bmc {
+    fn name(self) -> &'static str {
+        match self {
+            Bmc::Ipmi => "ipmi",
+            Bmc::Redfish => "redfish",
+        }
+    }
+
+    /// Starts the BMC for the VM whose QMP socket is `qmp`, logging to `log`.
+    fn start(self, ns: &Netns, dir: &Path, qmp: &Path, log: &Path, pydeps: &Path) -> Spawned {
+        let mut cmd = ns.cmd("python3");
+        match self {
+            Bmc::Ipmi => {
+                cmd.arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/ipmi/qemu_bmc.py"))
+                    .args(["10.77.0.1", BMC_PORT, "admin", BMC_PASSWORD])
+                    .arg(log)
+                    .arg(qmp);
+            }
+            Bmc::Redfish => {
+                let hash = crate::harness::run(
+                    std::process::Command::new("python3")
+                        .args([
+                            "-c",
+                            &format!(
+                                "import bcrypt; print('admin:' + bcrypt.hashpw(b'{BMC_PASSWORD}', bcrypt.gensalt()).decode())"
+                            ),
+                        ])
+                        .env("PYTHONPATH", pydeps),
+                );
+                let htpasswd = dir.join("htpasswd");
+                std::fs::write(&htpasswd, &hash.stdout).expect("htpasswd");
+                let conf = dir.join("emulator.conf");
+                std::fs::write(
+                    &conf,
+                    format!(
+                        "SUSHY_EMULATOR_AUTH_FILE = '{}'\nSUSHY_EMULATOR_FAKE_DRIVER = True\n\
+                         SUSHY_EMULATOR_STATE_DIR = '{}'\nSUSHY_EMULATOR_FAKE_SYSTEMS = [{{'uuid': '{SYSTEM}', \
+                         'name': 'rig1', 'power_state': 'Off', 'nics': [{{'mac': '{MAC}'}}]}}]\n",
+                        htpasswd.display(),
+                        dir.join("redfish-state").display()
+                    ),
+                )
+                .expect("emulator config");
+                cmd.arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/redfish/qemu_redfish.py"))
+                    .arg(log)
+                    .arg(qmp)
+                    .args(["--fake", "-i", "10.77.0.1", "-p", BMC_PORT, "--config"])
+                    .arg(&conf)
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null());
+            }
+        }
+        Spawned(cmd.env("PYTHONPATH", pydeps).spawn().expect("the BMC"))
+    }
+
+    /// What the BMC says of the machine's power (`on`, `off`; empty while
+    /// it does not answer), asked as an operator would: ipmitool, or curl.
+    fn power(self, ns: &Netns) -> String {
+        match self {
+            Bmc::Ipmi => {
+                let o = ns
+                    .cmd("ipmitool")
+                    .args(["-I", "lanplus", "-H", "10.77.0.1", "-p", BMC_PORT, "-U", "admin", "-E"])
+                    .args(["chassis", "power", "status"])
+                    .env("IPMI_PASSWORD", BMC_PASSWORD)
+                    .output()
+                    .expect("ipmitool");
+                let said = String::from_utf8_lossy(&o.stdout).trim().to_string();
+                said.strip_prefix("Chassis Power is ").unwrap_or_default().to_string()
+            }
+            Bmc::Redfish => {
+                let o = ns
+                    .cmd("curl")
+                    .args(["-sf", "-m", "10", "-u", &format!("admin:{BMC_PASSWORD}")])
+                    .arg(format!("http://10.77.0.1:{BMC_PORT}/redfish/v1/Systems/{SYSTEM}"))
+                    .output()
+                    .expect("curl");
+                let v: Value = serde_json::from_slice(&o.stdout).unwrap_or(Value::Null);
+                v["PowerState"].as_str().unwrap_or_default().to_lowercase()
+            }
+        }
+    }
+
+    /// Its instackenv.json entry's power part.
+    fn entry(self) -> Value {
+        match self {
+            Bmc::Ipmi => json!({"pm_type": "ipmi", "pm_addr": "10.77.0.1", "pm_port": 6230,
+                                "pm_user": "admin", "pm_password": BMC_PASSWORD}),
+            Bmc::Redfish => json!({"pm_type": "redfish", "pm_addr": format!("http://10.77.0.1:{BMC_PORT}"),
+                                   "pm_system_id": SYSTEM, "pm_user": "admin", "pm_password": BMC_PASSWORD}),
+        }
+    }
+
+    /// What its log says for Fulcrum's three switch-ons (inspect, provide,
+    /// deploy) and the restart of the running machine (undeploy).
+    fn expected_log(self) -> Vec<&'static str> {
+        let (boot, on, restart) = match self {
+            Bmc::Ipmi => ("bootdev network", "power on", "power cycle"),
+            Bmc::Redfish => ("bootdev Pxe", "power On", "power ForceRestart"),
+        };
+        vec![boot, on, boot, on, boot, on, boot, restart]
+    }
 }
 
 /// A raw disk image: the boot sector, then 2 MiB of a pattern.
@@ -109,15 +215,26 @@ fn os_image() -> Vec<u8> {
 }
 
 #[test]
-fn an_imported_machine_lives_its_whole_life_through_its_bmc_and_the_agent() {
-    if !crate::harness::qemu::prerequisites("agent_lifecycle", &["python3", "sha256sum", "depmod", "ipmitool"]) {
+fn an_imported_machine_lives_its_whole_life_through_its_ipmi_bmc_and_the_agent() {
+    life(Bmc::Ipmi);
+}
+
+#[test]
+fn an_imported_machine_lives_its_whole_life_through_its_redfish_bmc_and_the_agent() {
+    life(Bmc::Redfish);
+}
+
+fn life(kind: Bmc) {
+    let test = format!("agent_lifecycle {}", kind.name());
+    if !crate::harness::qemu::prerequisites(&test, &["python3", "sha256sum", "depmod", "ipmitool", "curl"]) {
         return;
     }
-    let Some(pydeps) = crate::harness::python_deps("agent_lifecycle", "pyghmi") else {
+    let module = if kind == Bmc::Ipmi { "pyghmi" } else { "sushy_tools" };
+    let Some(pydeps) = crate::harness::python_deps(&test, module) else {
         return;
     };
     let t0 = Instant::now();
-    let phase = |what: &str| eprintln!("[agent_lifecycle {:>5.1}s] {what}", t0.elapsed().as_secs_f64());
+    let phase = |what: &str| eprintln!("[{test} {:>5.1}s] {what}", t0.elapsed().as_secs_f64());
 
     // ---- the image, the server, the network, the agent's bootenv ----
     let dir = tempfile::tempdir().expect("server tempdir");
@@ -174,30 +291,22 @@ fn an_imported_machine_lives_its_whole_life_through_its_bmc_and_the_agent() {
     let mut vm = Qemu::netboot_bios_with(&ns, vm_dir.path(), "tap0", MAC, &extra);
     let log = vm_dir.path().join("bmc.log");
     std::fs::write(&log, "").expect("BMC log");
-    let _bmc = Spawned(
-        ns.cmd("python3")
-            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/ipmi/qemu_bmc.py"))
-            .args(["10.77.0.1", BMC_PORT, "admin", BMC_PASSWORD])
-            .arg(&log)
-            .arg(vm_dir.path().join("qmp.sock"))
-            .env("PYTHONPATH", &pydeps)
-            .spawn()
-            .expect("the QEMU BMC"),
-    );
-    crate::harness::wait_for(Duration::from_secs(20), "the BMC answering", || {
-        bmc_power(&ns).contains("Chassis Power is").then_some(())
+    let _bmc = kind.start(&ns, vm_dir.path(), &vm_dir.path().join("qmp.sock"), &log, &pydeps);
+    crate::harness::wait_for(Duration::from_secs(30), "the BMC answering", || {
+        (!kind.power(&ns).is_empty()).then_some(())
     });
-    assert_eq!(bmc_power(&ns), "Chassis Power is off", "the machine starts off");
+    assert_eq!(kind.power(&ns), "off", "the machine starts off");
     let bmc_log = || std::fs::read_to_string(&log).unwrap_or_default();
     let powered_off = |vm: &mut Qemu, server: &Server, what: &str| {
-        wait_guest(vm, server, what, || (bmc_power(&ns) == "Chassis Power is off").then_some(()));
+        wait_guest(vm, server, what, || (kind.power(&ns) == "off").then_some(()));
     };
     phase("machine off, BMC up");
 
     // ---- 1: import, manage (the BMC is asked) ----
-    let entry = json!({"name": "rig1", "mac": [MAC], "pm_type": "ipmi", "pm_addr": "10.77.0.1",
-                       "pm_port": BMC_PORT.parse::<u16>().unwrap_or(623), "pm_user": "admin",
-                       "pm_password": BMC_PASSWORD, "arch": "x86_64", "cpu": 1, "memory": 512, "disk": 1});
+    let mut entry = json!({"name": "rig1", "mac": [MAC], "arch": "x86_64", "cpu": 1, "memory": 512, "disk": 1});
+    if let (Some(e), Some(p)) = (entry.as_object_mut(), kind.entry().as_object()) {
+        e.extend(p.clone());
+    }
     api(&ns, "POST", "/api/v1/nodes/import", Some(json!({"nodes": [entry], "network": "boot"})));
     let n = wait_guest(&mut vm, &server, "verifying", || {
         let n = node(&ns);
@@ -208,7 +317,9 @@ fn an_imported_machine_lives_its_whole_life_through_its_bmc_and_the_agent() {
 
     // ---- 2: inspect, with a restart of Fulcrum in inspect wait ----
     assert_eq!(verb(&ns, "inspect", None)["provision_state"], "inspect wait");
-    wait_guest(&mut vm, &server, "the BMC switching the machine on", || bmc_log().contains("power on").then_some(()));
+    wait_guest(&mut vm, &server, "the BMC switching the machine on", || {
+        bmc_log().to_lowercase().contains("power on").then_some(())
+    });
     let (_, dir) = server.stop();
     let server = Server::start_in(dir, CONFIG, http, Some(&ns));
     assert_eq!(node(&ns)["provision_state"], "inspect wait", "the wait did not resume after the restart");
@@ -253,7 +364,7 @@ fn an_imported_machine_lives_its_whole_life_through_its_bmc_and_the_agent() {
     assert!(written[..image.len()] == image[..], "disk B (the smallest that fits) does not hold the image");
     let (code, v) = curl(Some(&ns), "POST", &format!("{OPS}/api/v1/nodes/{NODE}/alive"), None);
     assert!(code == 200 && v["alive"] == true, "{code} {v}");
-    assert_eq!(bmc_power(&ns), "Chassis Power is on");
+    assert_eq!(kind.power(&ns), "on");
     phase("deployed: the image booted from disk B");
 
     // ---- 5: undeploy: the BMC cycles it, the agent cleans it ----
@@ -271,20 +382,7 @@ fn an_imported_machine_lives_its_whole_life_through_its_bmc_and_the_agent() {
     // the next boot to the network: on (inspect, provide, deploy), a cycle
     // of the running machine (undeploy).
     let actions: Vec<String> = bmc_log().lines().map(str::to_string).collect();
-    assert_eq!(
-        actions,
-        [
-            "bootdev network",
-            "power on",
-            "bootdev network",
-            "power on",
-            "bootdev network",
-            "power on",
-            "bootdev network",
-            "power cycle"
-        ],
-        "the BMC's log"
-    );
+    assert_eq!(actions, kind.expected_log(), "the BMC's log");
     let serial = vm.serial_text();
     for want in ["step erase-", "step write_image-", "step reboot-", "step poweroff-"] {
         assert!(serial.contains(want), "the console lacks `{want}`");
