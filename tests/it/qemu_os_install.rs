@@ -6,9 +6,10 @@
 //! the tap, here with a 16 MiB raw disk on virtio-blk. The guest goes
 //! through three boots:
 //!
-//! 1. unknown machine: iPXE -> discovery bootenv -> the discovery initrd
-//!    registers it (`POST /api/v1/discover`, alive); the `system`
-//!    deployment's `fulcrum-discovered` role runs once.
+//! 1. unknown machine: iPXE -> discovery bootenv -> Fulcrum's discovery
+//!    image (built by `fulcrum image build discovery`), whose agent
+//!    registers it (`POST /api/v1/discover`, alive) and waits; the
+//!    `system` deployment's `fulcrum-discovered` role runs once.
 //! 2. The test gives the node a power driver (`command`: a shell command
 //!    that snapshots the node and its boot script as the server sees them
 //!    at that moment and then drops a marker file), creates the bootenv
@@ -21,7 +22,9 @@
 //!    commit the power driver is called: its snapshot already shows
 //!    bootenv `installer`, alive false and the installer's boot script.
 //!    The test then presses the VM's reset button (QMP `system_reset`), so
-//!    the reboot provably follows the commit. iPXE boots the installer;
+//!    the reboot provably follows the commit (the agent, which learns of
+//!    the new bootenv only from the committed state, may reboot the machine
+//!    itself first: also after the commit). iPXE boots the installer;
 //!    it writes a boot sector, an install marker and a first-boot config
 //!    (with the node's token) to /dev/vda, calls back
 //!    `POST /api/v1/nodes/NODE/installed` (with the node's token) and reboots
@@ -45,7 +48,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::harness::qemu::{
-    assets_cache, build_assets, ipxe_fetched, marker, nanos_now, script_renders, wait_guest, Qemu,
+    assets_cache, build_assets, discovery_image, image_banner, ipxe_fetched, marker, nanos_now, script_renders,
+    wait_guest, Qemu,
 };
 use crate::harness::{curl, run, Netns, Server};
 use serde_json::{json, Value};
@@ -77,7 +81,7 @@ fn qemu_os_install_flow_end_to_end() {
     // ---- boot files (discovery and installer initrds), then the server ----
     let dir = tempfile::tempdir().expect("server tempdir");
     let build = format!("qemu-os-install-{}-{}", std::process::id(), nanos_now());
-    build_assets(&dir.path().join("files/discovery"), &build, "init");
+    let (_, manifest) = discovery_image(&dir.path().join("files/discovery"));
     build_assets(&dir.path().join("files/installer"), &build, "installer-init");
     phase("boot files ready");
     let server =
@@ -110,21 +114,12 @@ fn qemu_os_install_flow_end_to_end() {
         let (code, node) = api("GET", &format!("/api/v1/nodes/{NODE}"), None);
         (code == 200 && node["alive"] == true).then_some(())
     });
-    let serial1 = wait_guest(&mut vm, &server, "the discovery initrd's registered marker", || {
+    let serial1 = wait_guest(&mut vm, &server, "the agent's registration on the console", || {
         let s = serial_from(&serial_log, 0);
-        s.contains("FULCRUM-INITRD: registered stage=1").then_some(s)
+        s.contains(&format!("fulcrum-agent: registered as {NODE} (new)")).then_some(s)
     });
-    assert!(serial1.contains(&format!("FULCRUM-INITRD: token={build}")), "not our discovery initrd:\n{}", diag(&vm));
+    assert!(serial1.contains(&image_banner(&manifest)), "not this run's discovery image:\n{}", diag(&vm));
     assert!(serial1.contains("Fulcrum: booting discovery"), "boot 1 did not run the discovery script:\n{}", diag(&vm));
-    // The discovery answer carries the node's token (what it reports in with).
-    let answer1 = marker(&serial1, "FULCRUM-INITRD: discover: ").unwrap_or_default();
-    assert!(answer1.starts_with("HTTP/1.1 201"), "discover did not create the node: {answer1:?}\n{}", diag(&vm));
-    let discovered: Value = answer1
-        .find('{')
-        .and_then(|i| serde_json::from_str(answer1[i..].trim()).ok())
-        .unwrap_or_else(|| panic!("discover answer is not JSON: {answer1:?}"));
-    let token = discovered["token"].as_str().unwrap_or_default().to_string();
-    assert!(discovered["name"] == NODE && token.len() >= 16, "discover answer: {discovered}");
 
     // The system deployment's discovery role runs on the new, alive node.
     wait_guest(&mut vm, &server, "fulcrum-discovered to run on the new node", || {
@@ -252,9 +247,15 @@ fn qemu_os_install_flow_end_to_end() {
     let script_at_reboot = std::fs::read_to_string(power_dir.path().join("script.ipxe")).unwrap_or_default();
     assert!(
         script_at_reboot.contains("Fulcrum: booting installer")
-            && script_at_reboot.contains(&format!("fulcrum.node={NODE} fulcrum.token={token}")),
+            && script_at_reboot.contains(&format!("fulcrum.node={NODE} fulcrum.token=")),
         "the power driver ran before the boot script was the installer's:\n{script_at_reboot}"
     );
+    // The node's token, as the installer is handed it (deploying issued a
+    // new one): what it must write to the disk and report back with.
+    let token = marker(&script_at_reboot, "fulcrum.token=")
+        .and_then(|t| t.split_whitespace().next().map(str::to_string))
+        .unwrap_or_default();
+    assert!(token.len() >= 16, "the installer's token: {token:?}");
     // And what the test sees now, before it touches the machine.
     let (_, node) = api("GET", &format!("/api/v1/nodes/{NODE}"), None);
     assert!(node["bootenv"] == "installer" && node["alive"] == false, "node at the reboot: {node}");
@@ -288,9 +289,11 @@ fn qemu_os_install_flow_end_to_end() {
         "the server did not log the post-commit reboot:\n{}",
         server.log_text()
     );
-    // The machine has not been touched yet: still its first boot.
+    // Nothing rebooted the machine before the commit: the agent waited in
+    // the discovery bootenv (after it, the agent may reboot it itself).
     let serial_at_reset = serial_len(&serial_log);
-    assert_eq!(serial_from(&serial_log, 0).matches("Booting from ROM").count(), 1, "the guest rebooted on its own");
+    let before_commit = serial1.matches("Booting from ROM").count();
+    assert_eq!(before_commit, 1, "the guest rebooted before the commit");
     phase(&format!(
         "reboot requested {} ms after the commit ({} watcher samples)",
         reboot_ms - commit_ms,

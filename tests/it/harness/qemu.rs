@@ -313,8 +313,10 @@ pub fn build_assets(out: &Path, token: &str, init: &str) {
 /// The guest kernel's package, as `build-assets.sh` keeps it (fetched
 /// once), for `fulcrum image build discovery --kernel-deb`.
 pub fn kernel_deb() -> PathBuf {
-    let probe = tempfile::tempdir().expect("tempdir");
-    build_assets(probe.path(), "kernel-deb", "init");
+    let cache = assets_cache();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/qemu/build-assets.sh");
+    let o = super::run(std::process::Command::new("sh").arg(&script).arg(&cache).arg("--kernel-only"));
+    eprintln!("[qemu assets] {}", String::from_utf8_lossy(&o.stdout).trim());
     let deb = assets_cache().join("kernel/kernel.deb");
     assert!(deb.is_file(), "build-assets.sh kept no {}", deb.display());
     deb
