@@ -93,6 +93,11 @@ impl From<EngineError> for ApiError {
             }
             EngineError::Inventory(i) => i.into(),
             EngineError::State(s) => s.into(),
+            EngineError::PowerUnsupported { .. } => {
+                ApiError::field(StatusCode::UNPROCESSABLE_ENTITY, "target", e.to_string())
+            }
+            // The BMC (or the operator's command) failed: a bad gateway.
+            EngineError::Power { .. } => ApiError::new(StatusCode::BAD_GATEWAY, Report(&e).to_string()),
         }
     }
 }

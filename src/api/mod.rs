@@ -28,6 +28,7 @@ pub(crate) mod front_door;
 pub(crate) mod networks;
 pub(crate) mod noderoles;
 pub(crate) mod nodes;
+pub(crate) mod power;
 pub(crate) mod roles;
 pub(crate) mod tokens;
 pub(crate) mod wire;
@@ -121,6 +122,8 @@ pub(crate) fn router(api: ApiState) -> Router {
         .route("/api/v1/nodes/{name}/bootenv", put(nodes::set_bootenv))
         .route("/api/v1/nodes/{name}/inventory", get(nodes::inventory))
         .route("/api/v1/nodes/{name}/states/provision", put(nodes::provision))
+        .route("/api/v1/nodes/{name}/states/power", put(power::power))
+        .route("/api/v1/nodes/{name}/management/boot_device", put(power::boot_device))
         .route("/api/v1/roles", get(roles::list).post(roles::create))
         .route("/api/v1/roles/{name}", get(roles::show))
         .route("/api/v1/deployments", get(deployments::list).post(deployments::create))

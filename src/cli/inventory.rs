@@ -11,10 +11,12 @@ use reqwest::Method;
 use super::client::Client;
 use super::table;
 use crate::api::wire::inventory::{
-    BootenvBody, LeaseView, NetworkView, NewNetwork, NewNode, NodePatch, NodeView, ProvisionTarget, SetBootenv,
+    BootDeviceRequest, BootenvBody, LeaseView, NetworkView, NewNetwork, NewNode, NodePatch, NodeView, PowerAnswer,
+    PowerRequest, PowerTarget, ProvisionTarget, SetBootenv,
 };
 use crate::types::mac::Mac;
 use crate::types::port::{AgentId, SwitchPort};
+use crate::types::power::BootDevice;
 use crate::types::range::Range;
 
 /// `fulcrum node ...`
@@ -84,6 +86,23 @@ pub(crate) enum NodeCmd {
         /// For deploy and rebuild: the bootenv to install.
         #[arg(long)]
         bootenv: Option<String>,
+    },
+    /// Switch a node's power through its driver (on, off, reboot: a cycle,
+    /// or on when it is off, booting from the network) or ask it (status).
+    Power {
+        /// The node's FQDN.
+        name: String,
+        /// on, off, reboot or status.
+        #[arg(value_parser = ["on", "off", "reboot", "status"])]
+        action: String,
+    },
+    /// Set the device of a node's next boot (once) through its driver.
+    BootDevice {
+        /// The node's FQDN.
+        name: String,
+        /// pxe or disk.
+        #[arg(value_parser = ["pxe", "disk"])]
+        device: String,
     },
     /// Rename a node (its noderoles, runs and facts follow; its DNS names
     /// and IPv6 interface ID change at once).
@@ -317,6 +336,23 @@ pub(crate) async fn node(c: &Client, json_out: bool, cmd: NodeCmd) -> anyhow::Re
             let path = format!("/api/v1/nodes/{name}/states/provision");
             let body = ProvisionTarget { target: verb, bootenv };
             print(json_out, &c.send::<_, NodeView>(Method::PUT, &path, Some(&body)).await?, one)
+        }
+        NodeCmd::Power { name, action } => {
+            let target = match action.as_str() {
+                "on" => PowerTarget::On,
+                "off" => PowerTarget::Off,
+                "reboot" => PowerTarget::Reboot,
+                _ => PowerTarget::Status,
+            };
+            let path = format!("/api/v1/nodes/{name}/states/power");
+            let answer = c.send::<_, PowerAnswer>(Method::PUT, &path, Some(&PowerRequest { target })).await?;
+            print(json_out, &answer, |a| format!("{}: {}\n", a.node.name, a.driver_said))
+        }
+        NodeCmd::BootDevice { name, device } => {
+            let boot_device = if device == "disk" { BootDevice::Disk } else { BootDevice::Pxe };
+            let path = format!("/api/v1/nodes/{name}/management/boot_device");
+            let answer = c.send::<_, PowerAnswer>(Method::PUT, &path, Some(&BootDeviceRequest { boot_device })).await?;
+            print(json_out, &answer, |a| format!("{}: {}\n", a.node.name, a.driver_said))
         }
         NodeCmd::Rename { name, new_name } => {
             let body = NodePatch { name: Some(new_name), ..NodePatch::default() };

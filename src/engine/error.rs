@@ -34,6 +34,18 @@ pub(crate) enum EngineError {
     /// The state mechanism failed.
     #[error(transparent)]
     State(#[from] StateError),
+    /// The node's power driver cannot do this at all (ssh cannot switch
+    /// a machine on).
+    #[error("the power driver of node `{node}` cannot do `{action}`")]
+    PowerUnsupported { node: String, action: &'static str },
+    /// The node's power driver could not do what was asked (its BMC
+    /// refused or did not answer).
+    #[error("the power driver of node `{node}` failed")]
+    Power {
+        node: String,
+        #[source]
+        source: crate::power::PowerError,
+    },
 }
 
 impl Refuse for EngineError {}

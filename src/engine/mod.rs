@@ -39,6 +39,7 @@ pub(crate) mod model;
 pub(crate) mod nodes;
 pub(crate) mod ops;
 pub(crate) mod orchestrate;
+pub(crate) mod power_request;
 pub(crate) mod roles;
 pub(crate) mod steps;
 pub(crate) mod watchdog;
@@ -224,14 +225,7 @@ impl Engine {
                 () = abandon.cancelled() => return,
             };
             if let Ok(out) = &answer {
-                let state = if out.contains("is on") {
-                    PowerState::On
-                } else if out.contains("is off") {
-                    PowerState::Off
-                } else {
-                    PowerState::Unknown
-                };
-                engine.power_is(&node, state).await;
+                engine.power_is(&node, crate::types::power::state_in(out)).await;
             }
             let outcome = answer.map(|_| ()).map_err(|e| match e {
                 PowerError::Failed { output, .. } => {

@@ -5,10 +5,12 @@
 //!   a PDU or a VM monitor in it);
 //! - `ipmi`: IPMI over LAN 2.0 to the node's BMC with Debian's `ipmitool`
 //!   (`-I lanplus`, the password in the environment); a reboot sets the
-//!   next boot to PXE and switches the machine on, or cycles it;
+//!   next boot to PXE and switches the machine on, or cycles it; the next
+//!   boot's device can be set on its own (`chassis bootdev pxe|disk`);
 //! - `redfish`: the same over Redfish ([`redfish`]).
 //!
-//! The engine calls [`act`] only after the commit that decided the action.
+//! The engine calls [`act`] only after the commit that decided the action,
+//! or for an operator's own power request.
 
 mod redfish;
 
@@ -19,7 +21,7 @@ use std::time::Duration;
 use tokio::process::Command;
 
 use crate::net::ssh::{self, SshOptions};
-use crate::types::power::{PowerAction, PowerSpec};
+use crate::types::power::{BootDevice, PowerAction, PowerSpec};
 use crate::types::secret::Secret;
 
 /// How long a driver may take.
@@ -111,6 +113,8 @@ pub(crate) async fn act(target: &Target, action: PowerAction, ssh_opts: &SshOpti
                 PowerAction::On => bmc(&["chassis", "power", "on"]).await,
                 PowerAction::Off => bmc(&["chassis", "power", "off"]).await,
                 PowerAction::Status => bmc(&["chassis", "power", "status"]).await,
+                PowerAction::BootFrom(BootDevice::Pxe) => bmc(&["chassis", "bootdev", "pxe"]).await,
+                PowerAction::BootFrom(BootDevice::Disk) => bmc(&["chassis", "bootdev", "disk"]).await,
                 // A machine that is off is switched on; one that is on is
                 // cycled. Either way its next boot is from the network,
                 // where Fulcrum's answers decide what it boots.
@@ -130,7 +134,9 @@ pub(crate) async fn act(target: &Target, action: PowerAction, ssh_opts: &SshOpti
             let verb = match action {
                 PowerAction::Reboot => "reboot",
                 PowerAction::Off => "poweroff",
-                PowerAction::On | PowerAction::Status => return Err(PowerError::Unsupported),
+                PowerAction::On | PowerAction::Status | PowerAction::BootFrom(_) => {
+                    return Err(PowerError::Unsupported)
+                }
             };
             if ip.is_empty() {
                 return Err(PowerError::NoAddress(target.node.clone()));

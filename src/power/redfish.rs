@@ -1,6 +1,7 @@
 //! The Redfish power driver (DMTF Redfish over HTTP(S), basic
 //! authentication): `ComputerSystem.Reset` for on / off / restart, a
-//! one-time `Boot.BootSourceOverrideTarget = Pxe` before a reboot, and
+//! one-time `Boot.BootSourceOverrideTarget = Pxe` before a reboot (or
+//! `Pxe` / `Hdd` asked for on its own), and
 //! the system's `PowerState` for status. `https://` BMCs are trusted only
 //! by a pinned certificate fingerprint (they present self-signed ones).
 
@@ -11,7 +12,15 @@ use serde_json::{json, Value};
 use super::PowerError;
 use crate::net::tls::pinned::Pinned;
 use crate::types::fingerprint::Fingerprint;
-use crate::types::power::PowerAction;
+use crate::types::power::{BootDevice, PowerAction};
+
+/// Redfish's `BootSourceOverrideTarget` for a device.
+fn target(device: BootDevice) -> &'static str {
+    match device {
+        BootDevice::Pxe => "Pxe",
+        BootDevice::Disk => "Hdd",
+    }
+}
 use crate::types::secret::Secret;
 
 /// How long one request to the BMC may take.
@@ -102,6 +111,12 @@ impl Bmc<'_> {
         self.call(c, reqwest::Method::POST, &path, Some(json!({ "ResetType": kind }))).await.map(|_| ())
     }
 
+    /// Sets the next boot (once) to `device`.
+    async fn boot_once(&self, c: &reqwest::Client, system: &str, device: BootDevice) -> Result<(), PowerError> {
+        let boot = json!({"Boot": {"BootSourceOverrideTarget": target(device), "BootSourceOverrideEnabled": "Once"}});
+        self.call(c, reqwest::Method::PATCH, system, Some(boot)).await.map(|_| ())
+    }
+
     /// Performs `action`; the answer says what the BMC did or reported
     /// (`power is on`).
     pub(crate) async fn act(&self, action: PowerAction) -> Result<String, PowerError> {
@@ -111,10 +126,12 @@ impl Bmc<'_> {
             PowerAction::Status => Ok(format!("power is {}", self.power_state(&c, &system).await?)),
             PowerAction::On => self.reset(&c, &system, "On").await.map(|()| "power on".into()),
             PowerAction::Off => self.reset(&c, &system, "ForceOff").await.map(|()| "power off".into()),
+            PowerAction::BootFrom(device) => {
+                self.boot_once(&c, &system, device).await.map(|()| format!("next boot from {}", target(device)))
+            }
             // Next boot from the network, once; then on, or a restart.
             PowerAction::Reboot => {
-                let boot = json!({"Boot": {"BootSourceOverrideTarget": "Pxe", "BootSourceOverrideEnabled": "Once"}});
-                self.call(&c, reqwest::Method::PATCH, &system, Some(boot)).await?;
+                self.boot_once(&c, &system, BootDevice::Pxe).await?;
                 let kind = if self.power_state(&c, &system).await? == "off" { "On" } else { "ForceRestart" };
                 self.reset(&c, &system, kind).await.map(|()| format!("pxe once, {kind}"))
             }

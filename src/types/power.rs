@@ -76,31 +76,61 @@ pub(crate) enum PowerState {
     Unknown,
 }
 
-/// A power action.
+/// Where a machine boots from next.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum BootDevice {
+    /// The network (PXE, then Fulcrum's answers decide).
+    Pxe,
+    /// Its local disk.
+    Disk,
+}
+
+/// A power action.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum PowerAction {
     /// Switch on.
-    #[serde(rename = "power on")]
     On,
     /// Switch off.
-    #[serde(rename = "power off")]
     Off,
-    /// Power-cycle.
-    #[serde(rename = "reboot")]
+    /// Power-cycle (or switch on a machine that is off), booting from the
+    /// network next.
     Reboot,
     /// Ask whether it is on (checks the credentials too).
-    #[serde(rename = "status")]
     Status,
+    /// Set the device of the next boot (once).
+    BootFrom(BootDevice),
 }
 
 impl PowerAction {
-    /// `on`, `off` or `reboot`: the word a command driver is given.
+    /// The word a command driver is given in `FULCRUM_POWER_ACTION`.
     pub(crate) fn word(self) -> &'static str {
         match self {
             PowerAction::On => "on",
             PowerAction::Off => "off",
             PowerAction::Reboot => "reboot",
             PowerAction::Status => "status",
+            PowerAction::BootFrom(BootDevice::Pxe) => "boot_pxe",
+            PowerAction::BootFrom(BootDevice::Disk) => "boot_disk",
         }
+    }
+
+    /// Whether it changes the machine's power (not a question, not the
+    /// boot device).
+    pub(crate) fn switches(self) -> bool {
+        matches!(self, PowerAction::On | PowerAction::Off | PowerAction::Reboot)
+    }
+}
+
+/// What a driver's answer to `status` says: `is on`, `is off` (ipmitool's
+/// `Chassis Power is on`, the Redfish driver's `power is on`), else not known.
+pub(crate) fn state_in(answer: &str) -> PowerState {
+    let answer = answer.to_ascii_lowercase();
+    if answer.contains("is on") {
+        PowerState::On
+    } else if answer.contains("is off") {
+        PowerState::Off
+    } else {
+        PowerState::Unknown
     }
 }

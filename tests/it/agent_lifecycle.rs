@@ -193,13 +193,14 @@ impl Bmc {
     }
 
     /// What its log says for Fulcrum's three switch-ons (inspect, provide,
-    /// deploy) and the restart of the running machine (undeploy).
+    /// deploy), the operator's requests (next boot from disk, off, on) and
+    /// the restart of the running machine (undeploy).
     fn expected_log(self) -> Vec<&'static str> {
-        let (boot, on, restart) = match self {
-            Bmc::Ipmi => ("bootdev network", "power on", "power cycle"),
-            Bmc::Redfish => ("bootdev Pxe", "power On", "power ForceRestart"),
+        let (pxe, disk, on, off, restart) = match self {
+            Bmc::Ipmi => ("bootdev network", "bootdev hd", "power on", "power off", "power cycle"),
+            Bmc::Redfish => ("bootdev Pxe", "bootdev Hdd", "power On", "power ForceOff", "power ForceRestart"),
         };
-        vec![boot, on, boot, on, boot, on, boot, restart]
+        vec![pxe, on, pxe, on, pxe, on, disk, off, on, pxe, restart]
     }
 }
 
@@ -367,6 +368,24 @@ fn life(kind: Bmc) {
     assert_eq!(kind.power(&ns), "on");
     phase("deployed: the image booted from disk B");
 
+    // ---- the operator's own power requests, through the same BMC ----
+    let power = |body: Value, what: &str| api(&ns, "PUT", &format!("/api/v1/nodes/{NODE}/{what}"), Some(body));
+    let a = power(json!({"target": "status"}), "states/power");
+    assert!(a["driver_said"].as_str().is_some_and(|s| s.to_lowercase().contains("is on")), "{a}");
+    assert_eq!(a["power_state"], "on", "{a}");
+    power(json!({"boot_device": "disk"}), "management/boot_device");
+    let a = power(json!({"target": "power off"}), "states/power");
+    assert_eq!(a["power_state"], "off", "{a}");
+    assert_eq!(kind.power(&ns), "off", "the BMC did not switch it off");
+    let serial_at_on = vm.serial_text().len();
+    let a = power(json!({"target": "power on"}), "states/power");
+    assert_eq!(a["power_state"], "on", "{a}");
+    wait_guest(&mut vm, &server, "the disk to boot again after power on", || {
+        let s = String::from_utf8_lossy(&std::fs::read(&serial_log).unwrap_or_default()).into_owned();
+        s.get(serial_at_on..).is_some_and(|s| s.contains(OS_LINE)).then_some(())
+    });
+    phase("operator: status, next boot from disk, off, on: the disk booted again");
+
     // ---- 5: undeploy: the BMC cycles it, the agent cleans it ----
     assert_eq!(verb(&ns, "undeploy", None)["provision_state"], "clean wait");
     let n = wait_guest(&mut vm, &server, "the clean after undeploy", || {
@@ -378,9 +397,9 @@ fn life(kind: Bmc) {
     powered_off(&mut vm, &server, "the agent to power the machine off after undeploy");
     phase("undeployed, cleaned, off");
 
-    // Each power action Fulcrum took went through the BMC, after setting
-    // the next boot to the network: on (inspect, provide, deploy), a cycle
-    // of the running machine (undeploy).
+    // Each power action went through the BMC: Fulcrum's after setting the
+    // next boot to the network (on for inspect, provide and deploy, a cycle
+    // of the running machine for undeploy), and the operator's.
     let actions: Vec<String> = bmc_log().lines().map(str::to_string).collect();
     assert_eq!(actions, kind.expected_log(), "the BMC's log");
     let serial = vm.serial_text();

@@ -297,6 +297,22 @@ fn the_agent_routes_name_one_step_and_refuse_bad_registrations() {
     assert_eq!(code, 200, "{v}");
     assert_eq!(v["provision_state"], "clean failed", "{v}");
     assert!(v["last_error"].as_str().is_some_and(|e| e.contains("sda: read-only")), "{v}");
+    // Power requests: refused, naming why, when they cannot be carried out.
+    let power = |body: Value| curl(None, "PUT", &srv.url(&format!("/api/v1/nodes/{name}/states/power")), Some(&body));
+    let (code, v) = power(json!({"target": "power on"}));
+    assert!(code == 409 && v["detail"]["field"] == "power", "no power driver: {code} {v}");
+    let (code, v) = power(json!({"target": "explode"}));
+    assert!(code == 400 && v["detail"]["field"] == "target", "a bad target: {code} {v}");
+    let (code, v) = curl(
+        None,
+        "PUT",
+        &srv.url(&format!("/api/v1/nodes/{name}/management/boot_device")),
+        Some(&json!({"boot_device": "floppy"})),
+    );
+    assert!(code == 400 && v["detail"]["field"] == "boot_device", "a bad device: {code} {v}");
+    ok(&srv, "PATCH", &format!("/api/v1/nodes/{name}"), Some(json!({"power": {"driver": "ssh"}})));
+    let (code, v) = power(json!({"target": "power on"}));
+    assert!(code == 422 && v["detail"]["field"] == "target", "ssh cannot switch a machine on: {code} {v}");
     // And a success ends the next one.
     verb(&srv, &name, "manage");
     verb(&srv, &name, "provide");

@@ -17,7 +17,7 @@ use crate::inventory::node::{AwaitBoot, Node, NodeChange, NodeSpec};
 use crate::state::World;
 use crate::types::mac::Mac;
 use crate::types::port::SwitchPort;
-use crate::types::power::{PowerSpec, PowerState};
+use crate::types::power::{BootDevice, PowerAction, PowerSpec, PowerState};
 use crate::types::probe::AliveCheck;
 use crate::types::range::Range;
 use crate::types::secret::Handover;
@@ -365,6 +365,56 @@ impl Discover {
         self.macs.retain(|m| seen.insert(*m));
         Ok(self)
     }
+}
+
+/// `PUT /api/v1/nodes/{name}/states/power`: what to do to the machine's
+/// power, through its driver (Ironic's targets).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PowerRequest {
+    pub(crate) target: PowerTarget,
+}
+
+/// A power request's target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum PowerTarget {
+    #[serde(rename = "power on")]
+    On,
+    #[serde(rename = "power off")]
+    Off,
+    /// Power-cycled (switched on when off), booting from the network.
+    #[serde(rename = "reboot", alias = "rebooting")]
+    Reboot,
+    /// Only asks.
+    #[serde(rename = "status")]
+    Status,
+}
+
+impl PowerTarget {
+    pub(crate) fn action(self) -> PowerAction {
+        match self {
+            PowerTarget::On => PowerAction::On,
+            PowerTarget::Off => PowerAction::Off,
+            PowerTarget::Reboot => PowerAction::Reboot,
+            PowerTarget::Status => PowerAction::Status,
+        }
+    }
+}
+
+/// `PUT /api/v1/nodes/{name}/management/boot_device`: the device of the
+/// machine's next boot (once), set through its driver.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct BootDeviceRequest {
+    pub(crate) boot_device: BootDevice,
+}
+
+/// The answer to a power request: the node, and what its driver said.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct PowerAnswer {
+    #[serde(flatten)]
+    pub(crate) node: NodeView,
+    pub(crate) driver_said: String,
 }
 
 /// `POST /api/v1/nodes/{name}/agent/done`: how the agent's command went.

@@ -1,0 +1,103 @@
+//! An operator's own power requests (Ironic's `PUT .../states/power` and
+//! `.../management/boot_device`): carried out through the node's driver
+//! at once, its answer recorded as the node's `power_state`. Lifecycle
+//! steps make their own power actions, after their commits; a request
+//! that would switch a machine Fulcrum is acting on in a step is refused.
+
+use std::sync::Arc;
+
+use super::error::EngineError;
+use super::Engine;
+use crate::inventory::node::Node;
+use crate::power::{self, Target};
+use crate::state::Record;
+use crate::types::field::Refuse;
+use crate::types::power::{state_in, PowerAction, PowerSpec, PowerState};
+
+/// What the power state is after `action` succeeded, when it says.
+fn after(action: PowerAction, spec: &PowerSpec, answer: &str) -> Option<PowerState> {
+    match action {
+        PowerAction::On => Some(PowerState::On),
+        PowerAction::Off => Some(PowerState::Off),
+        // A BMC switches on a machine that is off, or cycles it: on.
+        PowerAction::Reboot if spec.is_bmc() => Some(PowerState::On),
+        PowerAction::Status => Some(state_in(answer)),
+        PowerAction::Reboot | PowerAction::BootFrom(_) => None,
+    }
+}
+
+impl Engine {
+    /// Does `action` to node `name` through its power driver now; the
+    /// node afterwards and what the driver said.
+    pub(crate) async fn power_request(
+        &self,
+        name: &str,
+        action: PowerAction,
+    ) -> Result<(Arc<Node>, String), EngineError> {
+        let node = self
+            .state
+            .snapshot()
+            .table::<Node>()
+            .get(name)
+            .cloned()
+            .ok_or_else(|| EngineError::not_found(Node::KIND, name))?;
+        let Some(spec) = node.power.clone() else {
+            return Err(EngineError::conflict("power", format!("node `{name}` has no power driver")));
+        };
+        self.permits_power(Some(&spec))?;
+        if action.switches() && node.provision_state.is_step() {
+            return Err(EngineError::conflict(
+                "provision_state",
+                format!(
+                    "node `{name}` is {}: Fulcrum is acting on its power; wait for the step to end",
+                    node.provision_state
+                ),
+            ));
+        }
+        let target = Target { node: node.name.clone(), ip: node.ipv4, spec: Some(spec.clone()) };
+        let answer = {
+            let _slot = self.power_slots.acquire().await;
+            power::act(&target, action, &self.jigs.ssh).await.map_err(|source| match source {
+                power::PowerError::Unsupported => {
+                    EngineError::PowerUnsupported { node: name.to_string(), action: action.word() }
+                }
+                source => EngineError::Power { node: name.to_string(), source },
+            })?
+        };
+        if let Some(state) = after(action, &spec, &answer) {
+            self.power_is(name, state).await;
+        }
+        let node = self
+            .state
+            .snapshot()
+            .table::<Node>()
+            .get(name)
+            .cloned()
+            .ok_or_else(|| EngineError::not_found(Node::KIND, name))?;
+        Ok((node, answer))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::power::BootDevice;
+
+    #[test]
+    fn what_an_answer_says_of_the_power() {
+        let bmc = PowerSpec::Ipmi {
+            address: "192.0.2.1".into(),
+            port: 623,
+            user: "admin".into(),
+            password: crate::types::secret::Secret::new("pw"),
+        };
+        let command = PowerSpec::Command { command: "true".into() };
+        assert_eq!(after(PowerAction::Status, &bmc, "Chassis Power is on"), Some(PowerState::On));
+        assert_eq!(after(PowerAction::Status, &bmc, "power is off"), Some(PowerState::Off));
+        assert_eq!(after(PowerAction::Status, &command, "fine"), Some(PowerState::Unknown));
+        assert_eq!(after(PowerAction::Reboot, &bmc, ""), Some(PowerState::On));
+        assert_eq!(after(PowerAction::Reboot, &command, ""), None, "a command may not power it on");
+        assert_eq!(after(PowerAction::BootFrom(BootDevice::Disk), &bmc, ""), None);
+        assert_eq!(after(PowerAction::Off, &command, ""), Some(PowerState::Off));
+    }
+}
