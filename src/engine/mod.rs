@@ -184,7 +184,7 @@ impl Engine {
                 tracing::warn!(node = %n.name, error = %e, "reboot after commit refused");
                 continue;
             }
-            let target = Target { node: n.name.clone(), ip: n.ipv4, spec: n.power.clone() };
+            let target = self.target(&n);
             let (engine, abandon, slots) = (self.clone(), self.abandon.clone(), self.power_slots.clone());
             self.effects.spawn(async move {
                 tokio::select! {
@@ -213,7 +213,7 @@ impl Engine {
     /// got other credentials meanwhile, is left to its own check.
     pub(crate) fn verify(&self, node: String) {
         let Some(n) = self.state.snapshot().table::<Node>().get(&node).cloned() else { return };
-        let target = Target { node: n.name.clone(), ip: n.ipv4, spec: n.power.clone() };
+        let target = self.target(&n);
         let checked = (n.provision_since, n.created_at, n.power.clone());
         let (engine, abandon, slots) = (self.clone(), self.abandon.clone(), self.power_slots.clone());
         self.effects.spawn(async move {
@@ -258,6 +258,18 @@ impl Engine {
                 tracing::error!(%node, error = %Report(&e), "cannot record the power credential check");
             }
         });
+    }
+
+    /// What a power driver needs to know of `n`: its driver, its address,
+    /// and whether its agent last booted under UEFI.
+    pub(crate) fn target(&self, n: &Node) -> Target {
+        let uefi = self
+            .state
+            .snapshot()
+            .table::<crate::inventory::facts::Facts>()
+            .get(&n.name)
+            .is_some_and(|f| f.booted_uefi());
+        Target { node: n.name.clone(), ip: n.ipv4, spec: n.power.clone(), uefi }
     }
 
     /// Records what a power driver said about a node.

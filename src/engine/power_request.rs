@@ -9,7 +9,7 @@ use std::sync::Arc;
 use super::error::EngineError;
 use super::Engine;
 use crate::inventory::node::Node;
-use crate::power::{self, Target};
+use crate::power;
 use crate::state::Record;
 use crate::types::field::Refuse;
 use crate::types::power::{state_in, PowerAction, PowerSpec, PowerState};
@@ -54,7 +54,7 @@ impl Engine {
                 ),
             ));
         }
-        let target = Target { node: node.name.clone(), ip: node.ipv4, spec: Some(spec.clone()) };
+        let target = self.target(&node);
         let answer = {
             let _slot = self.power_slots.acquire().await;
             power::act(&target, action, &self.jigs.ssh).await.map_err(|source| match source {

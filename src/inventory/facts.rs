@@ -1,8 +1,9 @@
 //! What a machine reports about its own hardware (CPUs, memory, disks,
 //! NICs, firmware: whatever its discovery image gathers), one record per
 //! node, replaced whole at every report, moved when the node is renamed
-//! and deleted with it. Fulcrum stores and shows the facts; it does not
-//! interpret them.
+//! and deleted with it. Fulcrum stores and shows the facts; the one it
+//! reads is the firmware the agent booted under (`boot.firmware`), which
+//! tells a BMC how to boot the machine from the network.
 
 use std::sync::Arc;
 
@@ -82,6 +83,14 @@ fn node_renamed(txn: &mut Txn<'_>, old: &Node, new: &Node) -> Result<(), StateEr
 
 pub(crate) fn register(schema: &mut crate::state::Schema) {
     schema.register::<Facts>().on_delete::<Node>(node_deleted).on_rekey::<Node>(node_renamed);
+}
+
+impl Facts {
+    /// Whether the machine booted its last report under UEFI firmware
+    /// (the agent's `boot.firmware`).
+    pub(crate) fn booted_uefi(&self) -> bool {
+        self.facts.get("boot").and_then(|b| b.get("firmware")).and_then(serde_json::Value::as_str) == Some("uefi")
+    }
 }
 
 #[cfg(test)]

@@ -33,6 +33,10 @@ pub(crate) struct Target {
     pub(crate) node: String,
     pub(crate) ip: Option<Ipv4Addr>,
     pub(crate) spec: Option<PowerSpec>,
+    /// Its firmware is UEFI: a BMC is asked for a UEFI network boot
+    /// (`options=efiboot`, `BootSourceOverrideMode = UEFI`), without which
+    /// many boot the legacy ROM or nothing.
+    pub(crate) uefi: bool,
 }
 
 /// Why a power action did not happen.
@@ -60,6 +64,17 @@ pub(crate) enum PowerError {
     Unpinned,
     #[error("TLS: {0}")]
     Tls(String),
+}
+
+/// ipmitool's words for the next boot from `device`, for a UEFI machine
+/// or a legacy one.
+fn bootdev(device: BootDevice, uefi: bool) -> &'static [&'static str] {
+    match (device, uefi) {
+        (BootDevice::Pxe, false) => &["chassis", "bootdev", "pxe"],
+        (BootDevice::Pxe, true) => &["chassis", "bootdev", "pxe", "options=efiboot"],
+        (BootDevice::Disk, false) => &["chassis", "bootdev", "disk"],
+        (BootDevice::Disk, true) => &["chassis", "bootdev", "disk", "options=efiboot"],
+    }
 }
 
 /// One ipmitool call (IPMI over LAN 2.0; the password goes in the
@@ -96,6 +111,7 @@ pub(crate) async fn act(target: &Target, action: PowerAction, ssh_opts: &SshOpti
                 user: &user,
                 password: &password,
                 tls_fingerprint,
+                uefi: target.uefi,
             };
             return tokio::time::timeout(TIMEOUT, bmc.act(action)).await.map_err(|_| PowerError::TimedOut)?;
         }
@@ -113,14 +129,13 @@ pub(crate) async fn act(target: &Target, action: PowerAction, ssh_opts: &SshOpti
                 PowerAction::On => bmc(&["chassis", "power", "on"]).await,
                 PowerAction::Off => bmc(&["chassis", "power", "off"]).await,
                 PowerAction::Status => bmc(&["chassis", "power", "status"]).await,
-                PowerAction::BootFrom(BootDevice::Pxe) => bmc(&["chassis", "bootdev", "pxe"]).await,
-                PowerAction::BootFrom(BootDevice::Disk) => bmc(&["chassis", "bootdev", "disk"]).await,
+                PowerAction::BootFrom(device) => bmc(bootdev(device, target.uefi)).await,
                 // A machine that is off is switched on; one that is on is
                 // cycled. Either way its next boot is from the network,
                 // where Fulcrum's answers decide what it boots.
                 PowerAction::Reboot => {
                     let state = bmc(&["chassis", "power", "status"]).await?;
-                    bmc(&["chassis", "bootdev", "pxe"]).await?;
+                    bmc(bootdev(BootDevice::Pxe, target.uefi)).await?;
                     let verb: &'static [&'static str] = if state.contains("is off") {
                         &["chassis", "power", "on"]
                     } else {

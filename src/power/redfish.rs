@@ -33,6 +33,8 @@ pub(crate) struct Bmc<'a> {
     pub(crate) user: &'a str,
     pub(crate) password: &'a Secret,
     pub(crate) tls_fingerprint: Option<Fingerprint>,
+    /// A UEFI machine: its network boot is asked for in UEFI mode.
+    pub(crate) uefi: bool,
 }
 
 impl Bmc<'_> {
@@ -113,7 +115,11 @@ impl Bmc<'_> {
 
     /// Sets the next boot (once) to `device`.
     async fn boot_once(&self, c: &reqwest::Client, system: &str, device: BootDevice) -> Result<(), PowerError> {
-        let boot = json!({"Boot": {"BootSourceOverrideTarget": target(device), "BootSourceOverrideEnabled": "Once"}});
+        let mut boot = json!({"BootSourceOverrideTarget": target(device), "BootSourceOverrideEnabled": "Once"});
+        if self.uefi {
+            boot["BootSourceOverrideMode"] = json!("UEFI");
+        }
+        let boot = json!({ "Boot": boot });
         self.call(c, reqwest::Method::PATCH, system, Some(boot)).await.map(|_| ())
     }
 

@@ -142,6 +142,30 @@ fn ipmi_credentials_are_checked_in_verifying_and_provide_powers_on_over_pxe() {
     std::thread::sleep(Duration::from_secs(5));
     assert_eq!(std::fs::read_to_string(&log).unwrap().lines().count(), before, "a confirmed boot was repeated");
     assert_eq!(ok(&srv, "GET", "/api/v1/nodes/bmc.test.example", None)["provision_state"], "clean wait");
+    // Once the agent has said the machine runs UEFI firmware, the BMC is
+    // asked for a UEFI network boot; the operator's own requests go
+    // through the same driver.
+    let (code, v) = curl(
+        None,
+        "POST",
+        &srv.url("/api/v1/nodes/bmc.test.example/inventory"),
+        Some(&json!({"boot": {"firmware": "uefi", "mac": "52:54:00:66:01:01"}})),
+    );
+    assert_eq!(code, 200, "{v}");
+    let power =
+        |what: &str, body: Value| ok(&srv, "PUT", &format!("/api/v1/nodes/bmc.test.example/{what}"), Some(body));
+    let a = power("states/power", json!({"target": "status"}));
+    assert!(a["driver_said"].as_str().is_some_and(|s| s.contains("is on")), "{a}");
+    power("management/boot_device", json!({"boot_device": "disk"}));
+    let a = power("states/power", json!({"target": "power off"}));
+    assert_eq!(a["power_state"], "off", "{a}");
+    power("states/power", json!({"target": "reboot"}));
+    let actions = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(
+        actions.lines().skip(6).collect::<Vec<_>>(),
+        ["bootdev hd efiboot", "power off", "bootdev network efiboot", "power on"],
+        "{actions}"
+    );
     // The password is never shown: not in a view, not in the log.
     let (_, all) = curl(None, "GET", &srv.url("/api/v1/nodes"), None);
     assert!(!all.to_string().contains(PASSWORD), "{all}");

@@ -111,6 +111,24 @@ fn redfish_credentials_are_checked_and_provide_boots_pxe_once_and_powers_on() {
     // (The emulator's fake system keeps no `Once`: it reports what it was
     // told as `Continuous`.)
     assert_eq!(s["Boot"]["BootSourceOverrideTarget"], "Pxe", "{s}");
+    // A machine whose agent booted under UEFI is asked to network boot in
+    // UEFI mode; the operator's next-boot request goes the same way.
+    let (code, v) = curl(
+        None,
+        "POST",
+        &srv.url("/api/v1/nodes/rf.test.example/inventory"),
+        Some(&json!({"boot": {"firmware": "uefi"}})),
+    );
+    assert_eq!(code, 200, "{v}");
+    let a =
+        ok(&srv, "PUT", "/api/v1/nodes/rf.test.example/management/boot_device", Some(json!({"boot_device": "disk"})));
+    assert!(a["driver_said"].as_str().is_some_and(|s| s.contains("Hdd")), "{a}");
+    let s = system().expect("the system");
+    assert_eq!(
+        (&s["Boot"]["BootSourceOverrideTarget"], &s["Boot"]["BootSourceOverrideMode"]),
+        (&json!("Hdd"), &json!("UEFI")),
+        "{s}"
+    );
     // A pinned fingerprint on a plain-http address is refused, not ignored.
     let pin = ["AB"; 32].join(":");
     let mut pinned = power(PASSWORD);
