@@ -34,13 +34,7 @@ impl Engine {
         name: &str,
         action: PowerAction,
     ) -> Result<(Arc<Node>, String), EngineError> {
-        let node = self
-            .state
-            .snapshot()
-            .table::<Node>()
-            .get(name)
-            .cloned()
-            .ok_or_else(|| EngineError::not_found(Node::KIND, name))?;
+        let node = self.node_now(name)?;
         let Some(spec) = node.power.clone() else {
             return Err(EngineError::conflict("power", format!("node `{name}` has no power driver")));
         };
@@ -67,14 +61,12 @@ impl Engine {
         if let Some(state) = after(action, &spec, &answer) {
             self.power_is(name, state).await;
         }
-        let node = self
-            .state
-            .snapshot()
-            .table::<Node>()
-            .get(name)
-            .cloned()
-            .ok_or_else(|| EngineError::not_found(Node::KIND, name))?;
-        Ok((node, answer))
+        Ok((self.node_now(name)?, answer))
+    }
+
+    /// Node `name` as the current snapshot has it.
+    fn node_now(&self, name: &str) -> Result<Arc<Node>, EngineError> {
+        self.state.snapshot().table::<Node>().get(name).cloned().ok_or_else(|| EngineError::not_found(Node::KIND, name))
     }
 }
 

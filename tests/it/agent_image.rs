@@ -34,6 +34,12 @@ use crate::harness::qemu::{discovery_image, wait_guest, Qemu};
 use crate::harness::{curl, Netns, Server, Spawned};
 use serde_json::{json, Value};
 
+/// The boot segment's server, with the test's own discovery bootenv
+/// (its agent listens for LLDP and polls on the test's schedule).
+fn config() -> String {
+    crate::harness::qemu::SERVER_CONFIG.replace("[boot]\n", "[boot]\ndiscovery_bootenv = \"agent-test\"\n")
+}
+
 const MAC: &str = "52:54:00:fc:0a:01";
 const MAC2: &str = "52:54:00:fc:0a:02";
 const NODE: &str = "d52-54-00-fc-0a-01.agent.test";
@@ -41,25 +47,6 @@ const BOOT: &str = "http://10.77.0.1:8080";
 const OPS: &str = "https://10.77.0.1:8443";
 const UUID: &str = "6a1f3c2e-4b5d-4e6f-8a7b-0c1d2e3f4a5b";
 pub(crate) const MIB: usize = 1 << 20;
-
-/// The server's config: the boot segment's, with a discovery bootenv
-/// whose agent listens for LLDP for 4 s instead of 31.
-const CONFIG: &str = r#"
-data_dir = "{dir}/data"
-[http]
-listen = "0.0.0.0:8080"
-[dhcp]
-listen4 = "0.0.0.0:67"
-interfaces = ["br0"]
-[tftp]
-listen = "0.0.0.0:69"
-root = "/usr/lib/ipxe"
-[boot]
-files_dir = "{dir}/files"
-discovery_bootenv = "agent-test"
-[power]
-allow_commands = true
-"#;
 
 pub(crate) fn sha256(path: &Path) -> String {
     let o = crate::harness::run(std::process::Command::new("sha256sum").arg(path));
@@ -150,7 +137,7 @@ fn the_discovery_image_inspects_cleans_deploys_an_image_and_powers_off_a_machine
     ns.ip(&["link", "set", "tap1", "master", "br0"]);
     ns.ip(&["link", "set", "tap1", "up"]);
     let http: SocketAddr = "10.77.0.1:8080".parse().expect("addr");
-    let server = Server::start_in(dir, CONFIG, http, Some(&ns));
+    let server = Server::start_in(dir, &config(), http, Some(&ns));
     api(
         &ns,
         "POST",

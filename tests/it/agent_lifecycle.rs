@@ -40,6 +40,12 @@ use crate::harness::qemu::{discovery_image, wait_guest, Qemu};
 use crate::harness::{curl, Netns, Server, Spawned};
 use serde_json::{json, Value};
 
+/// The boot segment's server, with the test's own discovery bootenv
+/// (its agent listens for LLDP and polls on the test's schedule).
+fn config() -> String {
+    crate::harness::qemu::SERVER_CONFIG.replace("[boot]\n", "[boot]\ndiscovery_bootenv = \"agent-life\"\n")
+}
+
 const MAC: &str = "52:54:00:fc:0b:01";
 const NODE: &str = "rig1.life.test";
 const OPS: &str = "https://10.77.0.1:8443";
@@ -47,22 +53,6 @@ const BMC_PORT: &str = "6230";
 const BMC_PASSWORD: &str = "rig1-bmc-pw";
 /// The Redfish BMC's system.
 const SYSTEM: &str = "8e4c1f6a-2b3d-4c5e-9f70-a1b2c3d4e5f6";
-
-/// The boot segment's server, with the test's discovery bootenv.
-const CONFIG: &str = r#"
-data_dir = "{dir}/data"
-[http]
-listen = "0.0.0.0:8080"
-[dhcp]
-listen4 = "0.0.0.0:67"
-interfaces = ["br0"]
-[tftp]
-listen = "0.0.0.0:69"
-root = "/usr/lib/ipxe"
-[boot]
-files_dir = "{dir}/files"
-discovery_bootenv = "agent-life"
-"#;
 
 /// A BIOS boot sector (16-bit, loaded at 0x7c00) that prints its message
 /// on COM1 and halts: cli; xor ax,ax; mov ds,ax; cld; mov si,0x7c17;
@@ -245,7 +235,7 @@ fn life(kind: Bmc) {
     std::fs::write(dir.path().join("files/images/os.img"), &image).expect("write the image");
     let ns = crate::harness::qemu::boot_segment("alife");
     let http: SocketAddr = "10.77.0.1:8080".parse().expect("addr");
-    let server = Server::start_in(dir, CONFIG, http, Some(&ns));
+    let server = Server::start_in(dir, &config(), http, Some(&ns));
     api(
         &ns,
         "POST",
@@ -322,7 +312,7 @@ fn life(kind: Bmc) {
         bmc_log().to_lowercase().contains("power on").then_some(())
     });
     let (_, dir) = server.stop();
-    let server = Server::start_in(dir, CONFIG, http, Some(&ns));
+    let server = Server::start_in(dir, &config(), http, Some(&ns));
     assert_eq!(node(&ns)["provision_state"], "inspect wait", "the wait did not resume after the restart");
     phase("inspect: machine on, Fulcrum restarted in inspect wait");
     let n = wait_guest(&mut vm, &server, "inspection to end", || {
