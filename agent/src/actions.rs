@@ -2,7 +2,8 @@
 //! partition tables, and every partition's first and last MiB, where
 //! file-system, RAID and LVM signatures live) or the whole disks, write a
 //! raw image to the smallest disk it fits on (its SHA-256 checked),
-//! reboot, power off. Read-only and removable disks are left alone.
+//! reboot, power off. Read-only, removable, USB and empty disks are left
+//! alone.
 
 use std::fmt;
 use std::fs::OpenOptions;
@@ -219,18 +220,19 @@ fn erase(root: &Path, mode: EraseMode) -> Result<String, String> {
     Ok(format!("erased {}", done.join(", ")))
 }
 
-/// Writes the image `from` reads (`len` bytes, when the server said) to
-/// the smallest writable, non-removable disk it fits on, checking that
-/// its SHA-256 is `sha256`.
+/// Writes the image `from` reads (`len` bytes, as the server said; no
+/// length, no write) to the smallest writable fixed disk it fits on,
+/// checking the length and the SHA-256 (`sha256`) of the bytes written.
 pub(crate) fn write_image(root: &Path, mut from: impl Read, len: Option<u64>, sha256: &str) -> Result<String, String> {
     use sha2::Digest;
+    // Without its length the disk cannot be chosen: refused, not guessed.
+    let len = len.ok_or("the image's server did not say its length (Content-Length): no disk can be chosen")?;
     let mut disks = inventory::fixed_disks(root);
     disks.sort_by_key(|d| d.size_bytes);
-    let disk = match len {
-        Some(n) => disks.into_iter().find(|d| d.size_bytes >= n),
-        None => disks.pop(),
-    }
-    .ok_or_else(|| format!("no writable disk holds {} bytes", len.unwrap_or(0)))?;
+    let disk = disks
+        .into_iter()
+        .find(|d| d.size_bytes >= len)
+        .ok_or_else(|| format!("no writable fixed disk holds {len} bytes"))?;
     let path = at(root, "/dev").join(&disk.name);
     let fail = |what: &str, e: std::io::Error| format!("{}: {what}: {e}", disk.name);
     let mut dev = OpenOptions::new().write(true).open(&path).map_err(|e| fail("open", e))?;
@@ -251,8 +253,8 @@ pub(crate) fn write_image(root: &Path, mut from: impl Read, len: Option<u64>, sh
     }
     dev.sync_all().map_err(|e| fail("sync", e))?;
     let got: String = hash.finalize().iter().map(|b| format!("{b:02x}")).collect();
-    if len.is_some_and(|n| n != total) {
-        return Err(format!("{}: the image ended after {total} of {} bytes", disk.name, len.unwrap_or(0)));
+    if total != len {
+        return Err(format!("{}: the image ended after {total} of {len} bytes", disk.name));
     }
     if got != sha256 {
         return Err(format!("{}: wrote {total} bytes whose SHA-256 is {got}, not {sha256}", disk.name));
@@ -347,7 +349,9 @@ mod tests {
         let e = write_image(t.path(), &image[..], Some(image.len() as u64), &"0".repeat(64)).unwrap_err();
         assert!(e.contains("not 0000"), "{e}");
         let e = write_image(t.path(), &image[..], Some(64 * MIB), &sum).unwrap_err();
-        assert_eq!(e, format!("no writable disk holds {} bytes", 64 * MIB));
+        assert_eq!(e, format!("no writable fixed disk holds {} bytes", 64 * MIB));
+        let e = write_image(t.path(), &image[..], None, &sum).unwrap_err();
+        assert!(e.contains("Content-Length"), "an image of unknown length was written: {e}");
         let e = write_image(t.path(), &image[..MIB as usize], Some(image.len() as u64), &sum).unwrap_err();
         assert!(e.contains("ended after"), "{e}");
     }

@@ -189,7 +189,18 @@ fn is_disk(name: &str) -> bool {
 /// The disks the agent may erase or write: writable and fixed (a
 /// removable disk, a USB stick say, is the operator's, not the machine's).
 pub(crate) fn fixed_disks(root: &Path) -> Vec<Disk> {
-    disks(root).into_iter().filter(|d| !d.read_only && !d.removable).collect()
+    let block = at(root, "/sys/block");
+    disks(root)
+        .into_iter()
+        .filter(|d| !d.read_only && !d.removable && d.size_bytes > 0 && !on_usb(&block.join(&d.name)))
+        .collect()
+}
+
+/// Whether the disk hangs off a USB bus: a USB hard disk says it is not
+/// removable, and it is still the operator's, not the machine's.
+fn on_usb(dir: &Path) -> bool {
+    std::fs::canonicalize(dir)
+        .is_ok_and(|real| real.components().any(|c| c.as_os_str().to_str().is_some_and(|p| p.starts_with("usb"))))
 }
 
 pub(crate) fn disks(root: &Path) -> Vec<Disk> {
@@ -269,8 +280,27 @@ pub(crate) fn nic_names(root: &Path) -> Vec<String> {
 }
 
 /// Every physical interface's MAC.
+/// The most MACs a registration carries (Fulcrum takes no more).
+const MAX_MACS: usize = 32;
+
+/// The MACs the machine registers with: each NIC's own Ethernet address
+/// (six octets, not all zeros, not a group address; an InfiniBand port's
+/// 20-byte address, or a virtual function's zero one, is left out), no
+/// more than Fulcrum takes.
 pub(crate) fn macs(root: &Path) -> Vec<String> {
-    nics(root).into_iter().map(|n| n.mac).collect()
+    let mut macs: Vec<String> = nics(root).into_iter().map(|n| n.mac).filter(|m| is_station_mac(m)).collect();
+    macs.dedup();
+    macs.truncate(MAX_MACS);
+    macs
+}
+
+/// `aa:bb:cc:dd:ee:ff`, a NIC's own address.
+fn is_station_mac(mac: &str) -> bool {
+    let octets: Vec<u8> = mac.split(':').filter_map(|o| u8::from_str_radix(o, 16).ok()).collect();
+    octets.len() == 6
+        && mac.split(':').count() == 6
+        && octets.iter().any(|o| *o != 0)
+        && octets.first().is_some_and(|o| o & 1 == 0)
 }
 
 pub(crate) fn nics(root: &Path) -> Vec<Nic> {
@@ -301,6 +331,21 @@ mod tests {
     use super::*;
     use std::fs;
     use std::os::unix::fs::symlink;
+
+    #[test]
+    fn only_a_nics_own_ethernet_address_is_registered() {
+        assert!(is_station_mac("52:54:00:12:34:56"));
+        for m in [
+            "00:00:00:00:00:00",
+            "01:00:5e:00:00:01",
+            "ff:ff:ff:ff:ff:ff",
+            "80:00:02:08:fe:80:00:00:00:00:00:00:00:02:c9:03:00:0a:bc:de",
+            "52:54:00:12:34",
+            "zz:54:00:12:34:56",
+        ] {
+            assert!(!is_station_mac(m), "{m}");
+        }
+    }
 
     #[test]
     fn only_real_disks_are_disks() {

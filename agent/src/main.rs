@@ -79,6 +79,8 @@ fn run(settings: &Settings) -> ExitCode {
         let next = match api.next(&node) {
             Ok(n) => n,
             Err(e) if e.lost_node() => {
+                say!("Fulcrum no longer knows this node or its token ({e}): registering again");
+                std::thread::sleep(settings.poll);
                 node = register(&api, settings, &macs);
                 continue;
             }
@@ -99,11 +101,7 @@ fn run(settings: &Settings) -> ExitCode {
         }
         let outcome = match &command.action {
             Ok(Action::Inspect) => report(&api, &mut node, settings, &macs).map(Prepared::Done),
-            Ok(Action::WriteImage { url, sha256 }) => api
-                .fetch(url)
-                .map_err(|e| format!("fetching {url}: {e}"))
-                .and_then(|(body, len)| actions::write_image(root, body, len, sha256))
-                .map(Prepared::Done),
+            Ok(Action::WriteImage { url, sha256 }) => write_image(&api, root, url, sha256).map(Prepared::Done),
             other => actions::prepare(root, other),
         };
         let (ok, detail) = match &outcome {
@@ -121,8 +119,33 @@ fn run(settings: &Settings) -> ExitCode {
         }
         if let Ok(Prepared::Power(p)) = outcome {
             if let Err(e) = actions::power(p) {
+                // Not allowed here (outside the image, say): ask again
+                // later rather than at once.
                 say!("FAILED: {p}: {e}");
+                std::thread::sleep(settings.poll);
             }
+        }
+    }
+}
+
+/// Fetches the image and writes it, three times at most: a download cut
+/// short (a DHCP renewal that moves the machine to its own address drops
+/// its connections) is started again, and writing it again is harmless.
+fn write_image(api: &Api, root: &std::path::Path, url: &str, sha256: &str) -> Result<String, String> {
+    const ATTEMPTS: u32 = 3;
+    let mut attempt = 1;
+    loop {
+        let result = api
+            .fetch(url)
+            .map_err(|e| format!("fetching {url}: {e}"))
+            .and_then(|(body, len)| actions::write_image(root, body, len, sha256));
+        match result {
+            Err(e) if attempt < ATTEMPTS => {
+                say!("writing the image failed ({attempt}/{ATTEMPTS}): {e}; again in 2s");
+                std::thread::sleep(Duration::from_secs(2));
+                attempt += 1;
+            }
+            done => return done,
         }
     }
 }

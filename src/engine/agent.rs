@@ -58,11 +58,15 @@ pub(crate) const AGENT_OS: &str = "discovery";
 
 /// What `node`'s bootenv boots (`agent`: the configured discovery bootenv).
 pub(crate) fn booting(w: &crate::state::World, node: &Node, agent: &str) -> Booting {
-    let env = w.table::<Bootenv>().get(&node.bootenv);
-    match env {
+    booting_env(w, &node.bootenv, agent)
+}
+
+/// What bootenv `name` boots.
+pub(crate) fn booting_env(w: &crate::state::World, name: &str, agent: &str) -> Booting {
+    match w.table::<Bootenv>().get(name) {
         Some(b) if b.kind == BootKind::Image => b.image.clone().map_or(Booting::Agent, Booting::Image),
         Some(b) if b.os == AGENT_OS => Booting::Agent,
-        _ if node.bootenv == agent => Booting::Agent,
+        _ if name == agent => Booting::Agent,
         _ => Booting::Other,
     }
 }

@@ -214,7 +214,7 @@ impl Engine {
     pub(crate) fn verify(&self, node: String) {
         let Some(n) = self.state.snapshot().table::<Node>().get(&node).cloned() else { return };
         let target = self.target(&n);
-        let checked = (n.provision_since, n.created_at, n.power.clone());
+        let checked = (n.provision_step, n.created_at, n.power.clone());
         let (engine, abandon, slots) = (self.clone(), self.abandon.clone(), self.power_slots.clone());
         self.effects.spawn(async move {
             let answer = tokio::select! {
@@ -242,7 +242,7 @@ impl Engine {
                 .write(move |txn, fx| {
                     let same = txn.world().table::<Node>().get(&name).is_some_and(|n| {
                         n.provision_state == ProvisionState::Verifying
-                            && (n.provision_since, n.created_at, n.power.clone()) == checked
+                            && (n.provision_step, n.created_at, n.power.clone()) == checked
                     });
                     if !same {
                         return Ok(());

@@ -177,7 +177,9 @@ impl Engine {
     pub(crate) async fn report_alive(&self, name: String, alive: bool) -> Result<Arc<Node>, EngineError> {
         self.write(move |txn, fx| {
             let was = current(txn, &name)?.alive;
-            let node = hooks::set_alive(txn, &name, alive, fx)?;
+            hooks::set_alive(txn, &name, alive, fx)?;
+            // The system reporting is not the agent (which registers).
+            let node = node::set_in_agent(txn, &name, false)?;
             if was != alive {
                 hooks::node_event(txn, NodeEvent::Changed, &name, fx)?;
                 return current(txn, &name);
@@ -255,7 +257,9 @@ impl Engine {
             if current(txn, &name)?.provision_state == ProvisionState::RescueWait {
                 steps::apply(txn, &name, Verb::Done, &envs, fx)?;
             }
-            let node = hooks::set_alive(txn, &name, true, fx)?;
+            hooks::set_alive(txn, &name, true, fx)?;
+            // The agent registered: it runs there now.
+            let node = node::set_in_agent(txn, &name, true)?;
             if created {
                 return Ok((node, true));
             }

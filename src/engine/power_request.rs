@@ -2,7 +2,7 @@
 //! `.../management/boot_device`): carried out through the node's driver
 //! at once, its answer recorded as the node's `power_state`. Lifecycle
 //! steps make their own power actions, after their commits; a request
-//! that would switch a machine Fulcrum is acting on in a step is refused.
+//! that would switch a machine while a step or a wait uses it is refused.
 
 use std::sync::Arc;
 
@@ -39,11 +39,14 @@ impl Engine {
             return Err(EngineError::conflict("power", format!("node `{name}` has no power driver")));
         };
         self.permits_power(Some(&spec))?;
-        if action.switches() && node.provision_state.is_step() {
+        // A step or a wait is Fulcrum's (or its agent's) use of the
+        // machine: switching it then would cut an erase or an image write
+        // short. `abort` ends the wait first.
+        if action.switches() && node.provision_state.in_progress() {
             return Err(EngineError::conflict(
                 "provision_state",
                 format!(
-                    "node `{name}` is {}: Fulcrum is acting on its power; wait for the step to end",
+                    "node `{name}` is in {}: its step uses the machine; abort it or wait for it to end",
                     node.provision_state
                 ),
             ));

@@ -98,15 +98,38 @@ fn install_bootenv(node: &Node, envs: &Bootenvs) -> Result<String, EngineError> 
     ))
 }
 
+/// Whether a step may leave a running agent where it is.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum FastTrack {
+    /// The agent already running on the machine can take the step
+    /// (inspect, clean, an image write): Ironic's fast track.
+    Allowed,
+    /// The step needs the machine to boot (rescue ends at the agent's
+    /// registration; an installer is not the agent).
+    No,
+}
+
 /// Sets what the machine boots and, with a power driver, reboots it after
 /// the commit and waits for its firmware's DHCP request (the watchdog
 /// repeats the action once, then fails the step). With `early_boot_max`
 /// nodes already in early boot, it waits its turn instead (`queued`): the
-/// watchdog powers it when one of them has fetched its kernel.
-fn boot(txn: &mut Txn<'_>, node: &Node, bootenv: &str, envs: &Bootenvs, fx: &mut Effects) -> Result<(), EngineError> {
+/// watchdog powers it when one of them has fetched its kernel. A machine
+/// alive in the agent, going to a bootenv that boots the agent, is not
+/// rebooted when the step allows: the agent asks for its step itself.
+fn boot(
+    txn: &mut Txn<'_>,
+    node: &Node,
+    bootenv: &str,
+    envs: &Bootenvs,
+    fast: FastTrack,
+    fx: &mut Effects,
+) -> Result<(), EngineError> {
+    use super::agent::{booting_env, Booting};
+    let boots_agent = booting_env(txn.world(), bootenv, &envs.agent) != Booting::Other;
+    let stays = fast == FastTrack::Allowed && node.alive && node.in_agent && boots_agent;
     node::set_bootenv(txn, &node.name, bootenv.to_string())?;
     // A protected node is never rebooted by Fulcrum.
-    if node.power.is_none() || node.protected {
+    if node.power.is_none() || node.protected || stays {
         return Ok(());
     }
     // Only a lease Fulcrum commits confirms a boot: on a proxy network (or
@@ -121,6 +144,8 @@ fn boot(txn: &mut Txn<'_>, node: &Node, bootenv: &str, envs: &Bootenvs, fx: &mut
         return Ok(());
     }
     fx.push(Effect::Reboot { node: node.name.clone() });
+    // Rebooted: whatever ran there, the agent included, is gone.
+    node::set_in_agent(txn, &node.name, false)?;
     if confirmable {
         node::expect_boot(txn, &node.name, 1, BootPhase::Powered)?;
     }
@@ -146,24 +171,28 @@ fn carry_out(
         S::Verifying => {
             node::provision(txn, name, Verb::Done)?;
         }
-        S::Inspecting | S::Cleaning | S::Rescuing => {
-            boot(txn, node, &envs.agent, envs, fx)?;
+        S::Inspecting | S::Cleaning => {
+            boot(txn, node, &envs.agent, envs, FastTrack::Allowed, fx)?;
+            node::provision(txn, name, Verb::Wait)?;
+        }
+        S::Rescuing => {
+            boot(txn, node, &envs.agent, envs, FastTrack::No, fx)?;
             node::provision(txn, name, Verb::Wait)?;
         }
         S::Deploying => {
             let bootenv = install.unwrap_or_else(|| node.bootenv.clone());
-            boot(txn, node, &bootenv, envs, fx)?;
+            boot(txn, node, &bootenv, envs, FastTrack::Allowed, fx)?;
             fx.push(Effect::ForgetHostKey { node: name.to_string() });
             node::provision(txn, name, Verb::Wait)?;
         }
         S::Deleting => {
             node::provision(txn, name, Verb::Done)?;
             let cleaning = get(txn, name)?;
-            boot(txn, &cleaning, &envs.agent, envs, fx)?;
+            boot(txn, &cleaning, &envs.agent, envs, FastTrack::Allowed, fx)?;
             node::provision(txn, name, Verb::Wait)?;
         }
         S::Unrescuing => {
-            boot(txn, node, LOCAL_BOOTENV, envs, fx)?;
+            boot(txn, node, LOCAL_BOOTENV, envs, FastTrack::No, fx)?;
             node::provision(txn, name, Verb::Done)?;
         }
         S::Adopting => {

@@ -19,7 +19,9 @@ fi
 
 say() { echo "fulcrum-image: $*"; }
 say "$(cat /etc/fulcrum-image)"
-say "command line: $(cat /proc/cmdline)"
+# The command line, for whoever watches the console; a token on it (a
+# bootenv may hand one over) is not for the console.
+say "command line: $(sed 's/\([a-z_.]*token=\)[^ ]*/\1<redacted>/g' /proc/cmdline)"
 
 # Drivers: whatever the devices ask for, until no new device appears
 # (a PCI virtio function's driver makes virtio devices, and so on).

@@ -43,7 +43,8 @@ pub(crate) struct DiskImage {
     /// A path under the files directory (served at `/boot/files/`), or an
     /// `http://` URL.
     pub(crate) path: String,
-    /// Its SHA-256, lower-case hex: the agent checks what it wrote.
+    /// Its SHA-256, lower-case hex: the agent checks it over the bytes it
+    /// writes (and their length against the server's), before it reports.
     pub(crate) sha256: String,
 }
 

@@ -42,6 +42,11 @@ pub(crate) struct Node {
     pub(crate) bootenv: String,
     /// Framework-owned: the node is reachable / has reported in.
     pub(crate) alive: bool,
+    /// Framework-owned: what is alive on it is the discovery agent (it
+    /// registered, and nothing has rebooted it or spoken for another
+    /// system since), which can take the next step without a reboot.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) in_agent: bool,
     /// Operator-owned: the engine may act on this node.
     pub(crate) available: bool,
     pub(crate) provision_state: ProvisionState,
@@ -104,6 +109,7 @@ impl Node {
             ipv4: None,
             bootenv: bootenv.into(),
             alive: false,
+            in_agent: false,
             available: true,
             provision_state: ProvisionState::Enroll,
             provision_since: None,
@@ -694,8 +700,20 @@ pub(crate) fn set_alive(txn: &mut Txn<'_>, name: &str, alive: bool) -> Result<(A
     let mut node = get(txn.world(), name)?;
     let was = node.alive;
     node.alive = alive;
+    // Whatever runs on a dead machine, it is not a live agent.
+    node.in_agent &= alive;
     node.updated_at = now();
     Ok((put(txn, node)?, was))
+}
+
+/// Records whether the discovery agent is what runs on the node now.
+pub(crate) fn set_in_agent(txn: &mut Txn<'_>, name: &str, in_agent: bool) -> Result<Arc<Node>, InventoryError> {
+    let mut node = get(txn.world(), name)?;
+    if node.in_agent == in_agent {
+        return Ok(Arc::new(node));
+    }
+    node.in_agent = in_agent;
+    put(txn, node)
 }
 
 /// Moves a node through the provisioning state machine.

@@ -14,6 +14,11 @@ use crate::net::tls::pinned::Pinned;
 use crate::types::fingerprint::Fingerprint;
 use crate::types::power::{BootDevice, PowerAction};
 
+use crate::types::secret::Secret;
+
+/// How long one request to the BMC may take.
+const REQUEST: Duration = Duration::from_secs(30);
+
 /// Redfish's `BootSourceOverrideTarget` for a device.
 fn target(device: BootDevice) -> &'static str {
     match device {
@@ -21,10 +26,6 @@ fn target(device: BootDevice) -> &'static str {
         BootDevice::Disk => "Hdd",
     }
 }
-use crate::types::secret::Secret;
-
-/// How long one request to the BMC may take.
-const REQUEST: Duration = Duration::from_secs(30);
 
 /// A node's BMC, as its power spec names it.
 pub(crate) struct Bmc<'a> {

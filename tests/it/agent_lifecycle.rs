@@ -308,8 +308,12 @@ fn life(kind: Bmc) {
 
     // ---- 2: inspect, with a restart of Fulcrum in inspect wait ----
     assert_eq!(verb(&ns, "inspect", None)["provision_state"], "inspect wait");
-    wait_guest(&mut vm, &server, "the BMC switching the machine on", || {
-        bmc_log().to_lowercase().contains("power on").then_some(())
+    // The restart comes once the machine has its kernel and initrd (its
+    // early boot over, which the node shows): Linux boots for seconds
+    // before the agent asks anything, and the agent asks again anyway.
+    wait_guest(&mut vm, &server, "the machine to fetch the discovery image", || {
+        let n = node(&ns);
+        (bmc_log().to_lowercase().contains("power on") && n["awaiting_boot"].is_null()).then_some(())
     });
     let (_, dir) = server.stop();
     let server = Server::start_in(dir, &config(), http, Some(&ns));
@@ -374,6 +378,8 @@ fn life(kind: Bmc) {
         let s = String::from_utf8_lossy(&std::fs::read(&serial_log).unwrap_or_default()).into_owned();
         s.get(serial_at_on..).is_some_and(|s| s.contains(OS_LINE)).then_some(())
     });
+    // (The VM's boot order is fixed, network first: the disk boots through
+    // the `local` answer; the BMC's log shows it was told `disk`.)
     phase("operator: status, next boot from disk, off, on: the disk booted again");
 
     // ---- 5: undeploy: the BMC cycles it, the agent cleans it ----

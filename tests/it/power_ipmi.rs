@@ -142,6 +142,15 @@ fn ipmi_credentials_are_checked_in_verifying_and_provide_powers_on_over_pxe() {
     std::thread::sleep(Duration::from_secs(5));
     assert_eq!(std::fs::read_to_string(&log).unwrap().lines().count(), before, "a confirmed boot was repeated");
     assert_eq!(ok(&srv, "GET", "/api/v1/nodes/bmc.test.example", None)["provision_state"], "clean wait");
+    // While the step uses the machine, the operator may ask but not switch.
+    let (code, v) = curl(
+        None,
+        "PUT",
+        &srv.url("/api/v1/nodes/bmc.test.example/states/power"),
+        Some(&json!({"target": "power off"})),
+    );
+    assert!(code == 409 && v["detail"]["field"] == "provision_state", "{code} {v}");
+    assert_eq!(verb("abort")["provision_state"], "clean failed");
     // Once the agent has said the machine runs UEFI firmware, the BMC is
     // asked for a UEFI network boot; the operator's own requests go
     // through the same driver.

@@ -460,6 +460,10 @@ pub(crate) struct NodeView {
     pub(crate) addresses: Vec<IpAddr>,
     pub(crate) bootenv: String,
     pub(crate) alive: bool,
+    /// The discovery agent is what runs on it now (it can take a step
+    /// without a reboot).
+    #[serde(default)]
+    pub(crate) in_agent: bool,
     pub(crate) available: bool,
     pub(crate) provision_state: ProvisionState,
     /// When it entered that state (unix seconds).
@@ -511,6 +515,7 @@ impl NodeView {
             addresses,
             bootenv: n.bootenv.clone(),
             alive: n.alive,
+            in_agent: n.in_agent,
             available: n.available,
             provision_state: n.provision_state,
             provision_since: n.provision_since,
