@@ -183,6 +183,20 @@ pub(crate) struct Imported {
     pub(crate) memory: Option<serde_json::Value>,
     #[serde(default)]
     pub(crate) disk: Option<serde_json::Value>,
+    /// Ironic's node capabilities, `key:value` pairs separated by commas;
+    /// `boot_mode:uefi` says the machine network-boots under UEFI (kept as
+    /// its firmware until its agent reports).
+    #[serde(default)]
+    pub(crate) capabilities: Option<String>,
+}
+
+impl Imported {
+    /// Whether its capabilities say `boot_mode:uefi`.
+    fn declares_uefi(&self) -> bool {
+        self.capabilities.as_deref().is_some_and(|c| {
+            c.split(',').filter_map(|kv| kv.split_once(':')).any(|(k, v)| k.trim() == "boot_mode" && v.trim() == "uefi")
+        })
+    }
 }
 
 /// Prefixes the field of a refusal with `at` (`nodes[3].`).
@@ -294,12 +308,14 @@ impl Engine {
                     uefi_loader: None,
                 };
                 let node = node::create(txn, spec, &default).map_err(|e| within(e.into(), &at))?;
+                let uefi = n.declares_uefi();
                 let mut declared = serde_json::Map::new();
                 for (k, v) in [
                     ("arch", n.arch.map(serde_json::Value::from)),
                     ("cpu", n.cpu),
                     ("memory", n.memory),
                     ("disk", n.disk),
+                    ("capabilities", n.capabilities.clone().map(serde_json::Value::from)),
                 ] {
                     if let Some(v) = v {
                         declared.insert(k.into(), v);
@@ -307,6 +323,9 @@ impl Engine {
                 }
                 if !declared.is_empty() {
                     let mut facts_map = serde_json::Map::new();
+                    if uefi {
+                        facts_map.insert("boot".into(), serde_json::json!({"firmware": "uefi"}));
+                    }
                     facts_map.insert("declared".into(), serde_json::Value::Object(declared));
                     let report = facts::Report::new(facts_map).map_err(|e| within(e.into(), &at))?;
                     facts::report(txn, &node.name, report, now()).map_err(|e| within(e.into(), &at))?;

@@ -86,8 +86,9 @@ pub(crate) fn register(schema: &mut crate::state::Schema) {
 }
 
 impl Facts {
-    /// Whether the machine booted its last report under UEFI firmware
-    /// (the agent's `boot.firmware`).
+    /// Whether the machine network-boots under UEFI firmware: the agent's
+    /// `boot.firmware` in its last report, or what an import declared
+    /// until then.
     pub(crate) fn booted_uefi(&self) -> bool {
         self.facts.get("boot").and_then(|b| b.get("firmware")).and_then(serde_json::Value::as_str) == Some("uefi")
     }

@@ -175,6 +175,22 @@ fn ipmi_credentials_are_checked_in_verifying_and_provide_powers_on_over_pxe() {
         ["bootdev hd efiboot", "power off", "bootdev network efiboot", "power on"],
         "{actions}"
     );
+    // A machine imported as UEFI (Ironic's `boot_mode:uefi` capability) is
+    // network-booted that way before any agent has said so.
+    let entry = json!({"name": "efi", "mac": ["52:54:00:66:01:02"], "pm_type": "ipmi", "pm_addr": "127.0.0.1",
+                       "pm_port": port, "pm_user": "admin", "pm_password": PASSWORD,
+                       "capabilities": "profile:compute,boot_mode:uefi"});
+    ok(&srv, "POST", "/api/v1/nodes/import", Some(json!({"nodes": [entry], "network": "admin"})));
+    let efi = wait_for(Duration::from_secs(60), "the imported node's credential check", || {
+        let (_, all) = curl(None, "GET", &srv.url("/api/v1/nodes"), None);
+        all.as_array()
+            .and_then(|a| a.iter().find(|n| n["name"].as_str().is_some_and(|s| s.starts_with("efi."))).cloned())
+            .filter(|n| n["provision_state"] == "manageable")
+    });
+    let efi = efi["name"].as_str().unwrap_or_default().to_string();
+    ok(&srv, "PUT", &format!("/api/v1/nodes/{efi}/states/power"), Some(json!({"target": "reboot"})));
+    let actions = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(actions.lines().skip(10).collect::<Vec<_>>(), ["bootdev network efiboot", "power cycle"], "{actions}");
     // The password is never shown: not in a view, not in the log.
     let (_, all) = curl(None, "GET", &srv.url("/api/v1/nodes"), None);
     assert!(!all.to_string().contains(PASSWORD), "{all}");
