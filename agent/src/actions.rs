@@ -51,6 +51,10 @@ pub(crate) enum Action {
     },
     Reboot,
     Poweroff,
+    /// Be the rescue system: root's password, and a login on the consoles.
+    Rescue {
+        password: String,
+    },
 }
 
 impl fmt::Display for Action {
@@ -62,6 +66,7 @@ impl fmt::Display for Action {
             Action::WriteImage { url, .. } => write!(f, "write the image {url}"),
             Action::Reboot => f.write_str("reboot"),
             Action::Poweroff => f.write_str("power off"),
+            Action::Rescue { .. } => f.write_str("open the rescue login"),
         }
     }
 }
@@ -96,6 +101,7 @@ pub(crate) fn prepare(root: &Path, action: &Result<Action, String>) -> Result<Pr
         Err(e) => Err(e.clone()),
         Ok(Action::Inspect | Action::WriteImage { .. }) => Err("the step loop runs this step".into()),
         Ok(Action::Erase { mode }) => erase(root, *mode).map(Prepared::Done),
+        Ok(Action::Rescue { password }) => rescue(root, password).map(Prepared::Done),
         Ok(Action::Reboot) => Ok(Prepared::Power(Power::Reboot)),
         Ok(Action::Poweroff) => Ok(Prepared::Power(Power::Off)),
     }
@@ -113,6 +119,71 @@ pub(crate) fn power(p: Power) -> std::io::Result<()> {
         return Err(std::io::Error::last_os_error());
     }
     Ok(())
+}
+
+/// The consoles a rescue login waits on, when the machine has them: the
+/// first two serial ports (a BMC's serial-over-LAN is one of them) and
+/// the screen.
+const RESCUE_TTYS: [&str; 3] = ["ttyS0", "ttyS1", "tty1"];
+
+/// Makes this the rescue system: root's password set (hashed with
+/// busybox's `mkpasswd`, SHA-512), and on each console a login that comes
+/// back when it ends. Run again, it changes nothing.
+fn rescue(root: &Path, password: &str) -> Result<String, String> {
+    use std::process::{Command, Stdio};
+    let etc = at(root, "/etc");
+    std::fs::create_dir_all(&etc).map_err(|e| format!("{}: {e}", etc.display()))?;
+    let shadow = etc.join("shadow");
+    if std::fs::read_to_string(&shadow).is_ok_and(|s| s.starts_with("root:$")) {
+        return Ok("the rescue login is open already".into());
+    }
+    let mut hasher = Command::new("mkpasswd")
+        .args(["-m", "sha512"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("mkpasswd: {e}"))?;
+    if let Some(mut stdin) = hasher.stdin.take() {
+        stdin.write_all(password.as_bytes()).map_err(|e| format!("mkpasswd: {e}"))?;
+    }
+    let out = hasher.wait_with_output().map_err(|e| format!("mkpasswd: {e}"))?;
+    let hash = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if !out.status.success() || !hash.starts_with('$') {
+        return Err(format!("mkpasswd did not hash the password ({})", out.status));
+    }
+    let write = |name: &str, text: String, mode: u32| {
+        use std::os::unix::fs::OpenOptionsExt;
+        OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(mode)
+            .open(etc.join(name))
+            .and_then(|mut f| f.write_all(text.as_bytes()))
+            .map_err(|e| format!("/etc/{name}: {e}"))
+    };
+    write("passwd", "root:x:0:0:root:/root:/bin/sh\n".into(), 0o644)?;
+    write("group", "root:x:0:\n".into(), 0o644)?;
+    write("shadow", format!("root:{hash}:0:0:99999:7:::\n"), 0o600)?;
+    let _ = std::fs::create_dir_all(at(root, "/root"));
+    let mut opened = Vec::new();
+    for tty in RESCUE_TTYS {
+        let dev = at(root, "/dev").join(tty);
+        if !dev.exists() {
+            continue;
+        }
+        // A login on the console, again whenever one ends; in a session
+        // of its own, so that it outlives nothing it should not.
+        let looped = format!("while :; do getty -L 115200 {} vt100; sleep 1; done", dev.display());
+        match Command::new("setsid").args(["sh", "-c", &looped]).stdin(Stdio::null()).spawn() {
+            Ok(_) => opened.push(tty),
+            Err(e) => return Err(format!("a login on {tty}: {e}")),
+        }
+    }
+    Ok(format!(
+        "rescue: root may log in on {}",
+        if opened.is_empty() { "no console".into() } else { opened.join(", ") }
+    ))
 }
 
 /// A byte range of a disk.

@@ -75,6 +75,9 @@ fn run(settings: &Settings) -> ExitCode {
     if settings.once {
         return ExitCode::SUCCESS;
     }
+    // Steps carried out and reported: the same command again (the rescue
+    // login, asked for as long as the node is in rescue) is not redone.
+    let mut done: std::collections::HashSet<String> = std::collections::HashSet::new();
     loop {
         let next = match api.next(&node) {
             Ok(n) => n,
@@ -90,8 +93,8 @@ fn run(settings: &Settings) -> ExitCode {
                 continue;
             }
         };
-        let Some(command) = next.command else {
-            let wait = if settings.poll_set { settings.poll } else { next.poll.unwrap_or(settings.poll) };
+        let wait = if settings.poll_set { settings.poll } else { next.poll.unwrap_or(settings.poll) };
+        let Some(command) = next.command.filter(|c| !done.contains(&c.id)) else {
             std::thread::sleep(wait);
             continue;
         };
@@ -116,6 +119,9 @@ fn run(settings: &Settings) -> ExitCode {
         // node moved on), so the agent asks again instead.
         if !deliver(&api, &node, &command.id, ok, &detail) {
             continue;
+        }
+        if ok {
+            done.insert(command.id.clone());
         }
         if let Ok(Prepared::Power(p)) = outcome {
             if let Err(e) = actions::power(p) {

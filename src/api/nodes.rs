@@ -114,7 +114,7 @@ pub(crate) async fn provision(
 ) -> ApiResult<Json<NodeView>> {
     let verb: Verb =
         t.target.parse().map_err(|e| ApiError::field(StatusCode::BAD_REQUEST, "target", format!("{e}")))?;
-    let node = api.engine.provision(name, verb, t.bootenv).await?;
+    let node = api.engine.provision(name, verb, t.bootenv, t.rescue_password).await?;
     Ok(Json(NodeView::new(&api.state.snapshot(), &node)))
 }
 

@@ -18,6 +18,7 @@ use crate::types::mac::Mac;
 use crate::types::port::{AgentId, SwitchPort};
 use crate::types::power::BootDevice;
 use crate::types::range::Range;
+use crate::types::secret::Secret;
 
 /// `fulcrum node ...`
 #[derive(Debug, Subcommand)]
@@ -86,6 +87,10 @@ pub(crate) enum NodeCmd {
         /// For deploy and rebuild: the bootenv to install.
         #[arg(long)]
         bootenv: Option<String>,
+        /// For rescue: root's password in the rescue system (its consoles
+        /// offer a login); at least 8 characters.
+        #[arg(long, env = "FULCRUM_RESCUE_PASSWORD", hide_env_values = true)]
+        rescue_password: Option<String>,
     },
     /// Switch a node's power through its driver (on, off, reboot: a cycle,
     /// or on when it is off, booting from the network) or ask it (status).
@@ -332,9 +337,9 @@ pub(crate) async fn node(c: &Client, json_out: bool, cmd: NodeCmd) -> anyhow::Re
             let path = format!("/api/v1/nodes/{name}/bootenv");
             print(json_out, &c.send::<_, NodeView>(Method::PUT, &path, Some(&SetBootenv { bootenv })).await?, one)
         }
-        NodeCmd::Provision { name, verb, bootenv } => {
+        NodeCmd::Provision { name, verb, bootenv, rescue_password } => {
             let path = format!("/api/v1/nodes/{name}/states/provision");
-            let body = ProvisionTarget { target: verb, bootenv };
+            let body = ProvisionTarget { target: verb, bootenv, rescue_password: rescue_password.map(Secret::new) };
             print(json_out, &c.send::<_, NodeView>(Method::PUT, &path, Some(&body)).await?, one)
         }
         NodeCmd::Power { name, action } => {

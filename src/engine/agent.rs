@@ -10,7 +10,9 @@
 //!   disk; done makes the node `active` (booting from its disk), a
 //!   failure `deploy failed`;
 //! - `rescue wait`: the agent is the rescue system: its registration
-//!   ends the wait ([`Engine::discover`]);
+//!   ends the wait ([`Engine::discover`]); in `rescue` it sets root's
+//!   password (the node's `rescue_password`) and opens a login on the
+//!   machine's consoles;
 //! - a step over, its bootenv no longer the agent's: a deployed node
 //!   reboots (into its disk or its next bootenv), a node whose power
 //!   driver can power it on again powers off (Fulcrum powers it on when it needs it), and any
@@ -36,6 +38,7 @@ use crate::state::Record;
 use crate::types::agent::{AgentAction, AgentCommand, EraseMode};
 use crate::types::field::Refuse;
 use crate::types::power::PowerSpec;
+use crate::types::secret::Handover;
 
 /// How often an idle agent asks again.
 pub(crate) const POLL_SECONDS: u64 = 5;
@@ -79,6 +82,11 @@ pub(crate) fn command_for(node: &Node, boots: &Booting, erase: EraseMode) -> Opt
         (S::InspectWait, _) => AgentAction::Inspect,
         (S::CleanWait, _) => AgentAction::Erase { mode: erase },
         (S::WaitCallBack, Booting::Image(i)) => AgentAction::WriteImage { url: i.url(), sha256: i.sha256.clone() },
+        // The agent is the rescue system: it opens the consoles' login.
+        (S::Rescue, Booting::Agent) => match &node.rescue_password {
+            Some(p) => AgentAction::Rescue { password: Handover::of(p) },
+            None => return None,
+        },
         // Its bootenv boots the agent again: it waits here.
         (_, Booting::Image(_) | Booting::Agent) => return None,
         (S::Active, _) => AgentAction::Reboot,
@@ -151,6 +159,9 @@ impl Engine {
                 (AgentAction::Reboot | AgentAction::Poweroff, _) => {
                     hooks::set_alive(txn, &name, false, fx)?;
                 }
+                // The rescue system is up (or could not set up its login,
+                // which its console says): the node stays in rescue.
+                (AgentAction::Rescue { .. }, _) => return Ok(node),
             }
             hooks::node_event(txn, NodeEvent::Changed, &name, fx)?;
             current(txn, &name)

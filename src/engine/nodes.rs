@@ -20,6 +20,7 @@ use crate::state::Record;
 use crate::types::field::Refuse;
 use crate::types::mac::Mac;
 use crate::types::power::PowerSpec;
+use crate::types::secret::Secret;
 use crate::types::time::now;
 
 /// The node after the transaction, as the caller sees it.
@@ -143,10 +144,30 @@ impl Engine {
         name: String,
         verb: Verb,
         bootenv: Option<String>,
+        rescue_password: Option<Secret>,
     ) -> Result<Arc<Node>, EngineError> {
+        // Rescue needs a way in; nothing else takes one.
+        match (&rescue_password, verb) {
+            (None, Verb::Rescue) => {
+                return Err(EngineError::invalid(
+                    "rescue_password",
+                    "rescue needs root's password for the rescue system",
+                ))
+            }
+            (Some(p), Verb::Rescue) if p.expose().chars().count() < 8 => {
+                return Err(EngineError::invalid("rescue_password", "at least 8 characters"))
+            }
+            (Some(_), v) if v != Verb::Rescue => {
+                return Err(EngineError::invalid("rescue_password", format!("only rescue takes one, not {v}")))
+            }
+            _ => {}
+        }
         let envs = self.bootenvs(bootenv);
         self.write(move |txn, fx| {
             steps::apply(txn, &name, verb, &envs, fx)?;
+            if let Some(p) = rescue_password {
+                node::set_rescue_password(txn, &name, p)?;
+            }
             hooks::node_event(txn, NodeEvent::Changed, &name, fx)?;
             current(txn, &name)
         })

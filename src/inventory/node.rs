@@ -65,6 +65,10 @@ pub(crate) struct Node {
     pub(crate) last_error: Option<String>,
     /// How its power is controlled, if at all.
     pub(crate) power: Option<PowerSpec>,
+    /// The root password its rescue system takes (Ironic's
+    /// `rescue_password`), from `rescue` until it leaves rescue.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) rescue_password: Option<Secret>,
     /// The switch port it is reserved on: a machine a relay reports in
     /// this port, with a MAC no node has, is this node (and its MAC is
     /// added to the node's).
@@ -115,6 +119,7 @@ impl Node {
             provision_since: None,
             provision_step: 0,
             last_error: None,
+            rescue_password: None,
             power: None,
             port: None,
             uefi_loader: None,
@@ -706,6 +711,17 @@ pub(crate) fn set_alive(txn: &mut Txn<'_>, name: &str, alive: bool) -> Result<(A
     Ok((put(txn, node)?, was))
 }
 
+/// Sets the password the node's rescue system takes.
+pub(crate) fn set_rescue_password(
+    txn: &mut Txn<'_>,
+    name: &str,
+    password: Secret,
+) -> Result<Arc<Node>, InventoryError> {
+    let mut node = get(txn.world(), name)?;
+    node.rescue_password = Some(password);
+    put(txn, node)
+}
+
 /// Records whether the discovery agent is what runs on the node now.
 pub(crate) fn set_in_agent(txn: &mut Txn<'_>, name: &str, in_agent: bool) -> Result<Arc<Node>, InventoryError> {
     let mut node = get(txn.world(), name)?;
@@ -740,6 +756,10 @@ pub(crate) fn provision(txn: &mut Txn<'_>, name: &str, verb: Verb) -> Result<Arc
     // `fail_step`).
     if verb.is_operator() {
         node.last_error = None;
+    }
+    // The rescue password lives only as long as the rescue.
+    if !matches!(to, ProvisionState::Rescuing | ProvisionState::RescueWait | ProvisionState::Rescue) {
+        node.rescue_password = None;
     }
     node.provision_state = to;
     node.updated_at = t;

@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::secret::Handover;
+
 /// How much of each disk cleaning erases (`lifecycle.erase`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -35,6 +37,11 @@ pub(crate) enum AgentAction {
     },
     Reboot,
     Poweroff,
+    /// Be the rescue system: root's password is `password`, and a login
+    /// waits on the machine's consoles (serial ports, screen).
+    Rescue {
+        password: Handover,
+    },
 }
 
 /// A command: its action, and the id the agent's report names.
@@ -54,6 +61,7 @@ impl AgentAction {
             AgentAction::WriteImage { .. } => "write_image",
             AgentAction::Reboot => "reboot",
             AgentAction::Poweroff => "poweroff",
+            AgentAction::Rescue { .. } => "rescue",
         }
     }
 }

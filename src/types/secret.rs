@@ -161,7 +161,7 @@ impl serde::de::Visitor<'_> for SecretVisitor {
 /// A secret handed to the one it belongs to (a machine's own token in its
 /// discover answer): it serializes its value, because that is its purpose,
 /// but still never shows it in `Debug`.
-#[derive(Clone, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub(crate) struct Handover(String);
 

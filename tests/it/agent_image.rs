@@ -18,9 +18,12 @@
 //! 4. `deploy` of an `image` bootenv: it is handed the image, writes it
 //!    to the smallest disk it fits on (checked against the disk image),
 //!    the node is `active`, and it reboots the machine into its disk;
-//! 5. `undeploy`, with a power driver that presses the machine's reset
-//!    button over QMP: the machine network-boots the agent again, which
-//!    cleans it (the image's start is gone), and, since that driver can
+//! 5. `rescue` with a password, with a power driver that presses the
+//!    machine's reset button over QMP: the agent is the rescue system, and
+//!    the test logs in as root on the second serial port and runs a
+//!    command; then `unrescue`;
+//! 6. `undeploy`, with the same power driver: the machine network-boots
+//!    the agent again, which cleans it (the image's start is gone), and, since that driver can
 //!    turn it on again, it is handed `poweroff` (QEMU exits).
 //!
 //! Every wait is bounded; QEMU, the LLDP sender, the server and the
@@ -189,6 +192,12 @@ fn the_discovery_image_inspects_cleans_deploys_an_image_and_powers_off_a_machine
         format!("file={},format=raw,if=none,id=db", b.display()),
         "-device".into(),
         "scsi-hd,drive=db,bus=scsi0.0,serial=SCSI-B-0002,wwn=0x5000c50015ea71ac".into(),
+        // A second serial port (ttyS1, where a BMC's serial-over-LAN
+        // usually is), on a socket the test types into.
+        "-chardev".into(),
+        format!("socket,id=s1,path={},server=on,wait=off", vm_dir.path().join("ttyS1.sock").display()),
+        "-device".into(),
+        "isa-serial,chardev=s1".into(),
     ]
     .to_vec();
     let mut vm = Qemu::netboot_bios_with(&ns, vm_dir.path(), "tap0", MAC, &extra);
@@ -307,8 +316,9 @@ fn the_discovery_image_inspects_cleans_deploys_an_image_and_powers_off_a_machine
     assert!(written[..image.len()] == image[..], "disk B (the smallest that fits) does not hold the image");
     assert!(mib_is(&std::fs::read(&a).expect("read disk A"), 8, 0x5a), "the image went to disk A too");
 
-    // ---- 5: undeploy with a power driver: Fulcrum resets the machine
-    // (QMP system_reset), the agent cleans it, then powers it off ----
+    // ---- 5: rescue, with a power driver that resets the machine (QMP
+    // system_reset): the agent is the rescue system, and root logs in on
+    // the second serial port with the rescue password ----
     let qmp = vm_dir.path().join("qmp.sock");
     let script = vm_dir.path().join("reset.py");
     std::fs::write(&script, QMP_RESET).expect("write the reset script");
@@ -319,6 +329,18 @@ fn the_discovery_image_inspects_cleans_deploys_an_image_and_powers_off_a_machine
         &format!("/api/v1/nodes/{NODE}"),
         Some(json!({"power": {"driver": "command", "command": reset}})),
     );
+    let body = json!({"target": "rescue", "rescue_password": RESCUE_PASSWORD});
+    let n = api(&ns, "PUT", &format!("/api/v1/nodes/{NODE}/states/provision"), Some(body));
+    assert_eq!(n["provision_state"], "rescue wait", "{n}");
+    wait_guest(&mut vm, &server, "the rescue system", || (node(&ns)["provision_state"] == "rescue").then_some(()));
+    let said = console_login(&vm_dir.path().join("ttyS1.sock"), RESCUE_PASSWORD);
+    assert!(said.contains("RESCUE-42"), "the rescue shell did not run the command:\n{said}");
+    assert!(!vm.serial_text().contains(RESCUE_PASSWORD), "the rescue password is on the console");
+    assert_eq!(verb(&ns, "unrescue")["provision_state"], "active");
+    phase("rescued: root logged in on ttyS1; unrescued");
+
+    // ---- 6: undeploy: Fulcrum resets the machine, the agent cleans it,
+    // then powers it off ----
     assert_eq!(verb(&ns, "undeploy")["provision_state"], "clean wait");
     let n = wait_guest(&mut vm, &server, "the clean after undeploy", || {
         let n = node(&ns);
@@ -353,6 +375,46 @@ fn the_discovery_image_inspects_cleans_deploys_an_image_and_powers_off_a_machine
 /// The server's files directory.
 pub(crate) fn server_files(server: &Server) -> std::path::PathBuf {
     server.data().parent().expect("the data dir's parent").join("files")
+}
+
+/// Root's password in the rescue system.
+const RESCUE_PASSWORD: &str = "rescue-me-now-42";
+
+/// Logs in as root on the console socket `sock` with `password`, runs a
+/// command and returns everything the console said (bounded: 90 s).
+fn console_login(sock: &Path, password: &str) -> String {
+    use std::io::{Read, Write};
+    let mut said = String::new();
+    let mut console = std::os::unix::net::UnixStream::connect(sock).expect("connect to the console socket");
+    console.set_read_timeout(Some(Duration::from_millis(500))).expect("read timeout");
+    let start = Instant::now();
+    let mut sent = 0;
+    let steps: [(&str, String); 4] = [
+        ("login:", "root\r".into()),
+        ("assword:", format!("{password}\r")),
+        ("#", "echo RESCUE-$((6*7))\r".into()),
+        ("RESCUE-42", String::new()),
+    ];
+    let mut buf = [0u8; 4096];
+    // Where the answer to the last thing typed starts.
+    let mut mark = 0;
+    while sent < steps.len() && start.elapsed() < Duration::from_secs(90) {
+        // A getty that started before anyone looked prompted already:
+        // Enter makes it ask again.
+        if sent == 0 && said.is_empty() {
+            let _ = console.write_all(b"\r");
+        }
+        if let Ok(n) = console.read(&mut buf) {
+            said.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+        let (want, reply) = &steps[sent];
+        if said.get(mark..).is_some_and(|s| s.contains(want)) {
+            let _ = console.write_all(reply.as_bytes());
+            mark = said.len();
+            sent += 1;
+        }
+    }
+    said
 }
 
 /// A power "driver" for the test machine: presses its reset button over

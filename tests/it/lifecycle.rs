@@ -147,7 +147,21 @@ fn verbs_act_and_reports_end_the_wait_states() {
     let n = ok(&srv, "GET", &format!("/api/v1/nodes/{name}"), None);
     assert_eq!(state(&n), (json!("active"), json!("local")), "{n}");
     // Rescue and back.
-    assert_eq!(state(&verb(&srv, &name, "rescue")), (json!("rescue wait"), json!("discovery")));
+    // Rescue needs root's password for the rescue system, and only rescue
+    // takes one; refused, nothing moves.
+    for (body, why) in [
+        (json!({"target": "rescue"}), "rescue needs"),
+        (json!({"target": "rescue", "rescue_password": "short"}), "at least 8"),
+        (json!({"target": "rebuild", "rescue_password": "long enough"}), "only rescue"),
+    ] {
+        let v = refused("rescue", body.clone());
+        assert!(v["detail"]["field"] == "rescue_password" && v["error"].to_string().contains(why), "{body}: {v}");
+    }
+    assert_eq!(ok(&srv, "GET", &format!("/api/v1/nodes/{name}"), None)["provision_state"], "active");
+    let body = json!({"target": "rescue", "rescue_password": "correct horse"});
+    let n = ok(&srv, "PUT", &format!("/api/v1/nodes/{name}/states/provision"), Some(body));
+    assert_eq!(state(&n), (json!("rescue wait"), json!("discovery")));
+    assert!(!n.to_string().contains("correct horse"), "the rescue password is shown: {n}");
     assert_eq!(verb(&srv, &name, "done")["provision_state"], "rescue");
     assert_eq!(state(&verb(&srv, &name, "unrescue")), (json!("active"), json!("local")));
     // Undeploy: deleting, then cleaning by the agent.

@@ -20,7 +20,7 @@ use crate::types::port::SwitchPort;
 use crate::types::power::{BootDevice, PowerAction, PowerSpec, PowerState};
 use crate::types::probe::AliveCheck;
 use crate::types::range::Range;
-use crate::types::secret::Handover;
+use crate::types::secret::{Handover, Secret};
 
 /// `POST /api/v1/networks`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -287,6 +287,10 @@ pub(crate) struct ProvisionTarget {
     /// node's own, unless that is `local` or the discovery image).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) bootenv: Option<String>,
+    /// For rescue: root's password in the rescue system (at least 8
+    /// characters), from the rescue until the node leaves it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) rescue_password: Option<Secret>,
 }
 
 /// `POST /api/v1/nodes/import`: TripleO's instackenv.json, and which
