@@ -33,15 +33,12 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::harness::qemu::{discovery_image, wait_guest, Qemu};
+use crate::harness::qemu::{discovery_image, server_config_with_discovery, wait_guest, Qemu};
 use crate::harness::{curl, Netns, Server, Spawned};
 use serde_json::{json, Value};
 
-/// The boot segment's server, with the test's own discovery bootenv
-/// (its agent listens for LLDP and polls on the test's schedule).
-fn config() -> String {
-    crate::harness::qemu::SERVER_CONFIG.replace("[boot]\n", "[boot]\ndiscovery_bootenv = \"agent-test\"\n")
-}
+/// The test's discovery bootenv.
+const DISCOVERY: &str = "agent-test";
 
 const MAC: &str = "52:54:00:fc:0a:01";
 const MAC2: &str = "52:54:00:fc:0a:02";
@@ -140,7 +137,7 @@ fn the_discovery_image_inspects_cleans_deploys_an_image_and_powers_off_a_machine
     ns.ip(&["link", "set", "tap1", "master", "br0"]);
     ns.ip(&["link", "set", "tap1", "up"]);
     let http: SocketAddr = "10.77.0.1:8080".parse().expect("addr");
-    let server = Server::start_in(dir, &config(), http, Some(&ns));
+    let server = Server::start_in(dir, &server_config_with_discovery(DISCOVERY), http, Some(&ns));
     api(
         &ns,
         "POST",
@@ -157,7 +154,7 @@ fn the_discovery_image_inspects_cleans_deploys_an_image_and_powers_off_a_machine
         "POST",
         "/api/v1/bootenvs",
         Some(json!({
-            "name": "agent-test", "os": "discovery", "kernel": "discovery/vmlinuz", "initrds": ["discovery/initrd.img"],
+            "name": DISCOVERY, "os": "discovery", "kernel": "discovery/vmlinuz", "initrds": ["discovery/initrd.img"],
             "kernel_params": "console=ttyS0 fulcrum.api={{ server }} fulcrum.mac={{ mac }} fulcrum.lldp=4 fulcrum.poll=1"
         })),
     );

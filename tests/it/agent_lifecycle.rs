@@ -36,15 +36,12 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::agent_image::{disk_a, mib_is, server_files, sha256, MIB};
-use crate::harness::qemu::{discovery_image, wait_guest, Qemu};
+use crate::harness::qemu::{discovery_image, server_config_with_discovery, wait_guest, Qemu};
 use crate::harness::{curl, Netns, Server, Spawned};
 use serde_json::{json, Value};
 
-/// The boot segment's server, with the test's own discovery bootenv
-/// (its agent listens for LLDP and polls on the test's schedule).
-fn config() -> String {
-    crate::harness::qemu::SERVER_CONFIG.replace("[boot]\n", "[boot]\ndiscovery_bootenv = \"agent-life\"\n")
-}
+/// The test's discovery bootenv.
+const DISCOVERY: &str = "agent-life";
 
 const MAC: &str = "52:54:00:fc:0b:01";
 const NODE: &str = "rig1.life.test";
@@ -235,7 +232,7 @@ fn life(kind: Bmc) {
     std::fs::write(dir.path().join("files/images/os.img"), &image).expect("write the image");
     let ns = crate::harness::qemu::boot_segment("alife");
     let http: SocketAddr = "10.77.0.1:8080".parse().expect("addr");
-    let server = Server::start_in(dir, &config(), http, Some(&ns));
+    let server = Server::start_in(dir, &server_config_with_discovery(DISCOVERY), http, Some(&ns));
     api(
         &ns,
         "POST",
@@ -252,7 +249,7 @@ fn life(kind: Bmc) {
         "POST",
         "/api/v1/bootenvs",
         Some(json!({
-            "name": "agent-life", "os": "discovery", "kernel": "discovery/vmlinuz", "initrds": ["discovery/initrd.img"],
+            "name": DISCOVERY, "os": "discovery", "kernel": "discovery/vmlinuz", "initrds": ["discovery/initrd.img"],
             "kernel_params": "console=ttyS0 fulcrum.api={{ server }} fulcrum.mac={{ mac }} fulcrum.lldp=1 fulcrum.poll=1"
         })),
     );
@@ -316,7 +313,7 @@ fn life(kind: Bmc) {
         (bmc_log().to_lowercase().contains("power on") && n["awaiting_boot"].is_null()).then_some(())
     });
     let (_, dir) = server.stop();
-    let server = Server::start_in(dir, &config(), http, Some(&ns));
+    let server = Server::start_in(dir, &server_config_with_discovery(DISCOVERY), http, Some(&ns));
     assert_eq!(node(&ns)["provision_state"], "inspect wait", "the wait did not resume after the restart");
     phase("inspect: machine on, Fulcrum restarted in inspect wait");
     let n = wait_guest(&mut vm, &server, "inspection to end", || {

@@ -41,6 +41,12 @@ files_dir = "{dir}/files"
 allow_commands = true
 "#;
 
+/// [`SERVER_CONFIG`] with `bootenv` as the discovery bootenv (a test's own,
+/// whose agent listens for LLDP and polls on the test's schedule).
+pub fn server_config_with_discovery(bootenv: &str) -> String {
+    SERVER_CONFIG.replace("[boot]\n", &format!("[boot]\ndiscovery_bootenv = \"{bootenv}\"\n"))
+}
+
 /// Prerequisites of a QEMU test: root, the tools, and the NIC's iPXE ROM
 /// (FAIL under CI when missing, skip elsewhere). `extra` names tools this
 /// test needs beyond what every QEMU test does.
