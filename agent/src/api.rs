@@ -144,8 +144,13 @@ impl Api {
                     .to_string();
                 // An action this agent does not know is reported back as
                 // failed, not taken for another.
-                let action = serde_json::from_value::<Action>(c.clone())
-                    .map_err(|e| format!("this agent ({}) cannot run {c}: {e}", env!("CARGO_PKG_VERSION")));
+                // The command is not repeated: it may carry a secret (the
+                // rescue password).
+                let name = c.get("action").and_then(serde_json::Value::as_str).unwrap_or("?").to_string();
+                let action = serde_json::from_value::<Action>(c.clone()).map_err(|e| {
+                    let why = if e.is_data() { "its fields are not what this agent knows" } else { "unreadable" };
+                    format!("this agent ({}) cannot run `{name}`: {why}", env!("CARGO_PKG_VERSION"))
+                });
                 Some(Command { id, action })
             }
         };
