@@ -132,6 +132,9 @@ fn boot(
     if node.power.is_none() || node.protected || stays {
         return Ok(());
     }
+    // To be rebooted (now or when its turn comes): whatever runs there,
+    // the agent included, is going.
+    node::set_in_agent(txn, &node.name, false)?;
     // Only a lease Fulcrum commits confirms a boot: on a proxy network (or
     // none) the reboot is not awaited, so never repeated or failed.
     let confirmable =
@@ -144,8 +147,6 @@ fn boot(
         return Ok(());
     }
     fx.push(Effect::Reboot { node: node.name.clone() });
-    // Rebooted: whatever ran there, the agent included, is gone.
-    node::set_in_agent(txn, &node.name, false)?;
     if confirmable {
         node::expect_boot(txn, &node.name, 1, BootPhase::Powered)?;
     }
