@@ -20,7 +20,7 @@ packages=(
   tftp-hpa atftp              # TFTP clients
   qemu-system-x86 ipxe-qemu ipxe  # the network-booted VM, its NIC ROM, the iPXE loaders
   ovmf                        # UEFI firmware for the UEFI PXE guest
-  busybox-static cpio xz-utils    # the discovery initrd the QEMU test builds
+  busybox-static cpio xz-utils kmod  # the discovery image the QEMU tests build (depmod)
   systemd                     # systemd-analyze verify
   python3 python3-yaml        # a role script in the engine tests; reading the shipped user-data
   python3-pip ipmitool        # pyghmi's BMC server (installed below), the IPMI power driver's client
