@@ -12,13 +12,13 @@ use super::client::Client;
 use super::table;
 use crate::api::wire::inventory::{
     BootDeviceRequest, BootenvBody, LeaseView, NetworkView, NewNetwork, NewNode, NodePatch, NodeView, PowerAnswer,
-    PowerRequest, PowerTarget, ProvisionTarget, SetBootenv,
+    PowerRequest, PowerTarget, ProvisionRequest, SetBootenv,
 };
 use crate::types::mac::Mac;
 use crate::types::port::{AgentId, SwitchPort};
 use crate::types::power::BootDevice;
 use crate::types::range::Range;
-use crate::types::secret::Secret;
+use crate::types::secret::{Handover, Secret};
 
 /// `fulcrum node ...`
 #[derive(Debug, Subcommand)]
@@ -339,7 +339,8 @@ pub(crate) async fn node(c: &Client, json_out: bool, cmd: NodeCmd) -> anyhow::Re
         }
         NodeCmd::Provision { name, verb, bootenv, rescue_password } => {
             let path = format!("/api/v1/nodes/{name}/states/provision");
-            let body = ProvisionTarget { target: verb, bootenv, rescue_password: rescue_password.map(Secret::new) };
+            let rescue_password = rescue_password.map(|p| Handover::of(&Secret::new(p)));
+            let body = ProvisionRequest { target: verb, bootenv, rescue_password };
             print(json_out, &c.send::<_, NodeView>(Method::PUT, &path, Some(&body)).await?, one)
         }
         NodeCmd::Power { name, action } => {

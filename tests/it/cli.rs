@@ -166,6 +166,47 @@ fn deployment_commit_wait_reports_convergence_and_failure() {
     assert!(runs.contains("failed"), "{runs}");
 }
 
+/// `node provision … rescue` hands the password over as typed (from the
+/// flag, or from `FULCRUM_RESCUE_PASSWORD`, which keeps it out of `ps`):
+/// the rescue system is given exactly that.
+#[test]
+fn node_provision_rescue_hands_the_password_over() {
+    let (srv, _) = crate::harness::loopback();
+    let net = ["network", "create", "r", "--subnet", "127.83.0.0/24", "--static", "127.83.0.10-127.83.0.99"];
+    ok(&srv, &[&net[..], &["--domain", "r.test"]].concat());
+    for (i, how) in ["flag", "environment"].iter().enumerate() {
+        let name = format!("r{i}.r.test");
+        let mac = format!("52:54:00:83:00:0{i}");
+        ok(&srv, &["node", "create", &name, "--mac", &mac]);
+        for verb in ["manage", "adopt"] {
+            ok(&srv, &["node", "provision", &name, verb]);
+        }
+        let out = match *how {
+            "flag" => fulcrum(&srv, &["node", "provision", &name, "rescue", "--rescue-password", "correct horse"]),
+            _ => Command::new(crate::harness::bin())
+                .env("FULCRUM_ENDPOINT", srv.url(""))
+                .env("FULCRUM_TOKEN", srv.token())
+                .env("FULCRUM_CACERT", srv.cert())
+                .env("FULCRUM_RESCUE_PASSWORD", "correct horse")
+                .args(["node", "provision", &name, "rescue"])
+                .output()
+                .expect("run fulcrum"),
+        };
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{how}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(stdout.contains("rescue wait"), "{how}: {stdout}");
+        // The rescue system registers and asks for its command.
+        let (code, node) =
+            crate::harness::curl(None, "POST", &srv.url("/api/v1/discover"), Some(&serde_json::json!({"mac": mac})));
+        assert_eq!((code, &node["provision_state"]), (200, &serde_json::json!("rescue")), "{how}: {node}");
+        let token = node["token"].as_str().unwrap_or_default();
+        let url = srv.boot_url(&format!("/api/v1/nodes/{name}/agent/next"));
+        let (code, next) = crate::harness::curl_as(None, Some(token), "GET", &url, None);
+        assert_eq!(code, 200, "{how}: {next}");
+        assert_eq!(next["command"]["password"], "correct horse", "{how}: {next}");
+    }
+}
+
 #[test]
 fn dns_subcommands() {
     let (srv, ports) = crate::harness::loopback();

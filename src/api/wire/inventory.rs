@@ -293,6 +293,17 @@ pub(crate) struct ProvisionTarget {
     pub(crate) rescue_password: Option<Secret>,
 }
 
+/// A [`ProvisionTarget`] as a client sends it: the rescue password handed
+/// over with its value (a [`Secret`] would send `<redacted>`).
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct ProvisionRequest {
+    pub(crate) target: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) bootenv: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) rescue_password: Option<Handover>,
+}
+
 /// `POST /api/v1/nodes/import`: TripleO's instackenv.json, and which
 /// network the nodes' addresses (and short names' domain) come from.
 #[derive(Debug, Clone, Deserialize)]
