@@ -7,12 +7,29 @@
 use std::sync::Arc;
 
 use super::error::EngineError;
+use super::hooks::{self, NodeEvent};
 use super::Engine;
-use crate::inventory::node::Node;
+use crate::inventory::node::{self, Node};
 use crate::power;
 use crate::state::Record;
 use crate::types::field::Refuse;
 use crate::types::power::{state_in, PowerAction, PowerSpec, PowerState};
+
+/// A step or a wait is Fulcrum's (or its agent's) use of the machine:
+/// switching it then would cut an erase or an image write short. `abort`
+/// ends the wait first.
+fn refuse_during_a_step(node: &Node, action: PowerAction) -> Result<(), EngineError> {
+    if action.switches() && node.provision_state.in_progress() {
+        return Err(EngineError::conflict(
+            "provision_state",
+            format!(
+                "node `{}` is in {}: its step uses the machine; abort it or wait for it to end",
+                node.name, node.provision_state
+            ),
+        ));
+    }
+    Ok(())
+}
 
 /// What the power state is after `action` succeeded, when it says.
 fn after(action: PowerAction, spec: &PowerSpec, answer: &str) -> Option<PowerState> {
@@ -39,21 +56,14 @@ impl Engine {
             return Err(EngineError::conflict("power", format!("node `{name}` has no power driver")));
         };
         self.permits_power(Some(&spec))?;
-        // A step or a wait is Fulcrum's (or its agent's) use of the
-        // machine: switching it then would cut an erase or an image write
-        // short. `abort` ends the wait first.
-        if action.switches() && node.provision_state.in_progress() {
-            return Err(EngineError::conflict(
-                "provision_state",
-                format!(
-                    "node `{name}` is in {}: its step uses the machine; abort it or wait for it to end",
-                    node.provision_state
-                ),
-            ));
-        }
-        let target = self.target(&node);
+        refuse_during_a_step(&node, action)?;
         let answer = {
             let _slot = self.power_slots.acquire().await;
+            // Asked again once its turn has come: a step may have begun
+            // while it waited for a slot.
+            let node = self.node_now(name)?;
+            refuse_during_a_step(&node, action)?;
+            let target = self.target(&node);
             power::act(&target, action, &self.jigs.ssh).await.map_err(|source| match source {
                 power::PowerError::Unsupported => {
                     EngineError::PowerUnsupported { node: name.to_string(), action: action.word() }
@@ -61,10 +71,31 @@ impl Engine {
                 source => EngineError::Power { node: name.to_string(), source },
             })?
         };
-        if let Some(state) = after(action, &spec, &answer) {
+        if action.switches() {
+            self.switched(name, after(action, &spec, &answer)).await?;
+        } else if let Some(state) = after(action, &spec, &answer) {
             self.power_is(name, state).await;
         }
         Ok((self.node_now(name)?, answer))
+    }
+
+    /// Records that node `name` was switched (on, off or through a
+    /// reboot): what ran there, an agent included, has stopped, so the
+    /// node is not alive until it reports in again, and the next step
+    /// boots it rather than taking the agent's fast track.
+    async fn switched(&self, name: &str, state: Option<PowerState>) -> Result<(), EngineError> {
+        let name = name.to_string();
+        self.write(move |txn, fx| {
+            if let Some(state) = state {
+                node::record_power(txn, &name, state)?;
+            }
+            if txn.world().table::<Node>().get(&name).is_some_and(|n| n.alive) {
+                hooks::set_alive(txn, &name, false, fx)?;
+                hooks::node_event(txn, NodeEvent::Changed, &name, fx)?;
+            }
+            Ok(())
+        })
+        .await
     }
 
     /// Node `name` as the current snapshot has it.

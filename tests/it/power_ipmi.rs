@@ -166,8 +166,19 @@ fn ipmi_credentials_are_checked_in_verifying_and_provide_powers_on_over_pxe() {
     let a = power("states/power", json!({"target": "status"}));
     assert!(a["driver_said"].as_str().is_some_and(|s| s.contains("is on")), "{a}");
     power("management/boot_device", json!({"boot_device": "disk"}));
+    // The agent is up on the machine (it registers)...
+    let n = ok(&srv, "POST", "/api/v1/discover", Some(json!({"mac": "52:54:00:66:01:01"})));
+    assert_eq!((&n["alive"], &n["in_agent"]), (&json!(true), &json!(true)), "{n}");
+    // ...and the operator switches it off: it is gone, so the next step
+    // boots the machine rather than waiting for an agent that is off.
     let a = power("states/power", json!({"target": "power off"}));
     assert_eq!(a["power_state"], "off", "{a}");
+    let n = ok(&srv, "GET", "/api/v1/nodes/bmc.test.example", None);
+    assert_eq!(
+        (&n["alive"], &n["in_agent"]),
+        (&json!(false), &json!(false)),
+        "still in the agent after power off: {n}"
+    );
     power("states/power", json!({"target": "reboot"}));
     let actions = std::fs::read_to_string(&log).unwrap();
     assert_eq!(
