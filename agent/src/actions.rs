@@ -126,6 +126,19 @@ pub(crate) fn power(p: Power) -> std::io::Result<()> {
 /// the screen.
 const RESCUE_TTYS: [&str; 3] = ["ttyS0", "ttyS1", "tty1"];
 
+/// Whether this is the rescue system: root has a password (which only
+/// [`rescue`] sets), and a login is open on the consoles.
+pub(crate) fn is_rescue_system(root: &Path) -> bool {
+    std::fs::read_to_string(at(root, "/etc/shadow")).is_ok_and(|s| s.starts_with("root:$"))
+}
+
+/// Whether the rescue system must boot a fresh agent before `action`:
+/// anything but the rescue itself or going down would run with root's
+/// login still open on the consoles (an erase after `undeploy`, say).
+pub(crate) fn needs_fresh_agent(root: &Path, action: &Result<Action, String>) -> bool {
+    is_rescue_system(root) && !matches!(action, Ok(Action::Rescue { .. } | Action::Reboot | Action::Poweroff))
+}
+
 /// Makes this the rescue system: root's password set (hashed with
 /// busybox's `mkpasswd`, SHA-512), and on each console a login that comes
 /// back when it ends. Run again, it changes nothing.
@@ -133,8 +146,7 @@ fn rescue(root: &Path, password: &str) -> Result<String, String> {
     use std::process::{Command, Stdio};
     let etc = at(root, "/etc");
     std::fs::create_dir_all(&etc).map_err(|e| format!("{}: {e}", etc.display()))?;
-    let shadow = etc.join("shadow");
-    if std::fs::read_to_string(&shadow).is_ok_and(|s| s.starts_with("root:$")) {
+    if is_rescue_system(root) {
         return Ok("the rescue login is open already".into());
     }
     let mut hasher = Command::new("mkpasswd")
@@ -174,8 +186,9 @@ fn rescue(root: &Path, password: &str) -> Result<String, String> {
         }
         // A login on the console, again whenever one ends; in a session
         // of its own, so that it outlives nothing it should not.
-        let looped = format!("while :; do getty -L 115200 {} vt100; sleep 1; done", dev.display());
-        match Command::new("setsid").args(["sh", "-c", &looped]).stdin(Stdio::null()).spawn() {
+        // The device goes in as the script's argument, not its text.
+        let looped = "while :; do getty -L 115200 \"$1\" vt100; sleep 1; done";
+        match Command::new("setsid").args(["sh", "-c", looped, "sh"]).arg(&dev).stdin(Stdio::null()).spawn() {
             Ok(_) => opened.push(tty),
             Err(e) => return Err(format!("a login on {tty}: {e}")),
         }
@@ -339,6 +352,20 @@ pub(crate) fn write_image(root: &Path, mut from: impl Read, len: Option<u64>, sh
 mod tests {
     use super::*;
     use std::fs;
+
+    #[test]
+    fn the_rescue_system_takes_no_other_step() {
+        let t = tempfile::tempdir().unwrap();
+        let erase = Ok(Action::Erase { mode: EraseMode::Metadata });
+        assert!(!needs_fresh_agent(t.path(), &erase), "the agent erases");
+        fs::create_dir_all(at(t.path(), "/etc")).unwrap();
+        fs::write(at(t.path(), "/etc/shadow"), "root:$6$salt$hash:0:0:99999:7:::\n").unwrap();
+        assert!(needs_fresh_agent(t.path(), &erase), "the rescue system, root's login open, erases");
+        assert!(needs_fresh_agent(t.path(), &Ok(Action::Inspect)));
+        for going in [Action::Reboot, Action::Poweroff] {
+            assert!(!needs_fresh_agent(t.path(), &Ok(going)));
+        }
+    }
 
     const MIB: u64 = 1 << 20;
 

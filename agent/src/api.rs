@@ -12,12 +12,26 @@ use crate::inventory::Report;
 
 /// The node Fulcrum registered this machine as, and the token it speaks
 /// with. The token is never printed.
+#[derive(Clone)]
 pub(crate) struct Node {
     pub(crate) name: String,
     /// Fulcrum made the node for this registration (201), rather than
     /// knowing the machine already (200).
     pub(crate) created: bool,
     token: String,
+}
+
+impl Node {
+    /// Whether `other` is this same registration (each one gets a token
+    /// of its own).
+    pub(crate) fn same_registration(&self, other: &Node) -> bool {
+        self.token == other.token
+    }
+
+    #[cfg(test)]
+    pub(crate) fn registered(name: &str, token: &str) -> Node {
+        Node { name: name.into(), created: false, token: token.into() }
+    }
 }
 
 /// What went wrong talking to Fulcrum.

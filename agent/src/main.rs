@@ -75,9 +75,10 @@ fn run(settings: &Settings) -> ExitCode {
     if settings.once {
         return ExitCode::SUCCESS;
     }
-    // Steps carried out and reported: the same command again (the rescue
-    // login, asked for as long as the node is in rescue) is not redone.
-    let mut done: std::collections::HashSet<String> = std::collections::HashSet::new();
+    // Steps carried out and reported in this registration: the same
+    // command again is not redone. A registration forgets them: ids carry
+    // the node's step number, which begins again on a node made anew.
+    let mut done = Done::new(&node);
     loop {
         let next = match api.next(&node) {
             Ok(n) => n,
@@ -94,13 +95,24 @@ fn run(settings: &Settings) -> ExitCode {
             }
         };
         let wait = if settings.poll_set { settings.poll } else { next.poll.unwrap_or(settings.poll) };
-        let Some(command) = next.command.filter(|c| !done.contains(&c.id)) else {
+        done.since(&node);
+        let Some(command) = next.command.filter(|c| !done.ids.contains(&c.id)) else {
             std::thread::sleep(wait);
             continue;
         };
         match &command.action {
             Ok(a) => say!("step {}: {a}", command.id),
             Err(e) => say!("step {}: {e}", command.id),
+        }
+        // Root's rescue login is open here: the step waits for a fresh
+        // agent (the machine network-boots it), unreported.
+        if actions::needs_fresh_agent(root, &command.action) {
+            say!("step {}: this is the rescue system; rebooting into a fresh agent first", command.id);
+            if let Err(e) = actions::power(actions::Power::Reboot) {
+                say!("FAILED: rebooting: {e}");
+                std::thread::sleep(wait);
+            }
+            continue;
         }
         let outcome = match &command.action {
             Ok(Action::Inspect) => report(&api, &mut node, settings, &macs).map(Prepared::Done),
@@ -121,7 +133,7 @@ fn run(settings: &Settings) -> ExitCode {
             continue;
         }
         if ok {
-            done.insert(command.id.clone());
+            done.ids.insert(command.id.clone());
         }
         if let Ok(Prepared::Power(p)) = outcome {
             if let Err(e) = actions::power(p) {
@@ -130,6 +142,26 @@ fn run(settings: &Settings) -> ExitCode {
                 say!("FAILED: {p}: {e}");
                 std::thread::sleep(settings.poll);
             }
+        }
+    }
+}
+
+/// The ids of the steps carried out in one registration.
+struct Done {
+    /// The registration they were carried out in.
+    registration: api::Node,
+    ids: std::collections::HashSet<String>,
+}
+
+impl Done {
+    fn new(node: &api::Node) -> Done {
+        Done { registration: node.clone(), ids: Default::default() }
+    }
+
+    /// Forgets them when `node` is another registration.
+    fn since(&mut self, node: &api::Node) {
+        if !self.registration.same_registration(node) {
+            *self = Done::new(node);
         }
     }
 }
@@ -224,5 +256,22 @@ fn register(api: &Api, settings: &Settings, macs: &[String]) -> api::Node {
                 std::thread::sleep(settings.poll);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_registration_forgets_the_steps_done_before_it() {
+        let first = api::Node::registered("n1.example", "t1");
+        let mut done = Done::new(&first);
+        done.ids.insert("erase-2".into());
+        done.since(&first);
+        assert!(done.ids.contains("erase-2"), "the same registration forgot its steps");
+        // The node made anew numbers its steps from the start again.
+        done.since(&api::Node::registered("n1.example", "t2"));
+        assert!(done.ids.is_empty(), "a new registration skips `erase-2`");
     }
 }

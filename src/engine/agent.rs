@@ -11,8 +11,11 @@
 //!   failure `deploy failed`;
 //! - `rescue wait`: the agent is the rescue system: its registration
 //!   ends the wait ([`Engine::discover`]); in `rescue` it sets root's
-//!   password (the node's `rescue_password`) and opens a login on the
-//!   machine's consoles;
+//!   password (the node's `rescue_password`, forgotten once it is taken)
+//!   and opens a login on the machine's consoles. It is never the agent
+//!   for a later step: the node is not `in_agent` in rescue, and a step
+//!   for the agent on a machine whose agent has not registered since
+//!   (the rescue system, or one that went down) reboots it first;
 //! - a step over, its bootenv no longer the agent's: a deployed node
 //!   reboots (into its disk or its next bootenv), a node whose power
 //!   driver can power it on again powers off (Fulcrum powers it on when it needs it), and any
@@ -33,7 +36,7 @@ use super::steps::{self, LOCAL_BOOTENV};
 use super::Engine;
 use crate::inventory::bootenv::{BootKind, Bootenv, DiskImage};
 use crate::inventory::lifecycle::{ProvisionState, Verb};
-use crate::inventory::node::Node;
+use crate::inventory::node::{self, Node};
 use crate::state::Record;
 use crate::types::agent::{AgentAction, AgentCommand, EraseMode};
 use crate::types::field::Refuse;
@@ -79,6 +82,12 @@ pub(crate) fn booting_env(w: &crate::state::World, name: &str, agent: &str) -> B
 pub(crate) fn command_for(node: &Node, boots: &Booting, erase: EraseMode) -> Option<AgentCommand> {
     use ProvisionState as S;
     let action = match (node.provision_state, boots) {
+        // A step for the agent, but the agent running there is the
+        // rescue system (or has not registered since the machine went
+        // down): the machine boots a fresh agent first.
+        (S::InspectWait | S::CleanWait, _) | (S::WaitCallBack, Booting::Image(_)) if !node.in_agent => {
+            AgentAction::Reboot
+        }
         (S::InspectWait, _) => AgentAction::Inspect,
         (S::CleanWait, _) => AgentAction::Erase { mode: erase },
         (S::WaitCallBack, Booting::Image(i)) => AgentAction::WriteImage { url: i.url(), sha256: i.sha256.clone() },
@@ -160,8 +169,11 @@ impl Engine {
                     hooks::set_alive(txn, &name, false, fx)?;
                 }
                 // The rescue system is up (or could not set up its login,
-                // which its console says): the node stays in rescue.
-                (AgentAction::Rescue { .. }, _) => return Ok(node),
+                // which its console says): the node stays in rescue, and
+                // the password, taken, is forgotten (so never sent again).
+                (AgentAction::Rescue { .. }, _) => {
+                    return Ok(node::set_rescue_password(txn, &name, None)?);
+                }
             }
             hooks::node_event(txn, NodeEvent::Changed, &name, fx)?;
             current(txn, &name)
@@ -178,6 +190,7 @@ mod tests {
         let mut n = Node::bare("n1.example", vec![], bootenv);
         n.provision_state = state;
         n.provision_step = 7;
+        n.in_agent = true;
         n
     }
 
@@ -211,6 +224,22 @@ mod tests {
             AgentAction::WriteImage { url: "/boot/files/images/os.img".into(), sha256: "ab".repeat(32) }
         );
         assert_eq!(command_for(&node(S::Available, "os-image"), &image, EraseMode::Metadata), None);
+        // The rescue system (not in the agent) is asked to reboot into a
+        // fresh agent before a step that erases or writes; in rescue it
+        // is given the password until it has taken it.
+        for state in [S::CleanWait, S::InspectWait] {
+            let mut rescued = node(state, "discovery");
+            rescued.in_agent = false;
+            assert_eq!(action(&rescued), Some(AgentAction::Reboot), "{state}");
+        }
+        let mut rescued = node(S::WaitCallBack, "os-image");
+        rescued.in_agent = false;
+        assert_eq!(command_for(&rescued, &image, EraseMode::Metadata).map(|c| c.action), Some(AgentAction::Reboot));
+        let mut rescue = node(S::Rescue, "discovery");
+        rescue.in_agent = false;
+        assert_eq!(action(&rescue), None, "a password taken is not sent again");
+        rescue.rescue_password = Some(crate::types::secret::Secret::new("correct horse"));
+        assert!(matches!(action(&rescue), Some(AgentAction::Rescue { .. })));
         // A variant of the discovery bootenv boots the agent too: no reboot.
         assert_eq!(command_for(&node(S::Enroll, "discovery-debug"), &Booting::Agent, EraseMode::Metadata), None);
     }

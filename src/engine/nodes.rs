@@ -157,6 +157,10 @@ impl Engine {
             (Some(p), Verb::Rescue) if p.expose().chars().count() < 8 => {
                 return Err(EngineError::invalid("rescue_password", "at least 8 characters"))
             }
+            // The rescue system reads it as one line of text.
+            (Some(p), Verb::Rescue) if p.expose().chars().any(char::is_control) => {
+                return Err(EngineError::invalid("rescue_password", "no control characters (a newline, a tab)"))
+            }
             (Some(_), v) if v != Verb::Rescue => {
                 return Err(EngineError::invalid("rescue_password", format!("only rescue takes one, not {v}")))
             }
@@ -166,7 +170,7 @@ impl Engine {
         self.write(move |txn, fx| {
             steps::apply(txn, &name, verb, &envs, fx)?;
             if let Some(p) = rescue_password {
-                node::set_rescue_password(txn, &name, p)?;
+                node::set_rescue_password(txn, &name, Some(p))?;
             }
             hooks::node_event(txn, NodeEvent::Changed, &name, fx)?;
             current(txn, &name)
@@ -279,8 +283,11 @@ impl Engine {
                 steps::apply(txn, &name, Verb::Done, &envs, fx)?;
             }
             hooks::set_alive(txn, &name, true, fx)?;
-            // The agent registered: it runs there now.
-            let node = node::set_in_agent(txn, &name, true)?;
+            // The agent registered: it runs there now, unless it is the
+            // rescue system, whose login must not outlive the rescue: the
+            // step after it reboots the machine.
+            let rescue = current(txn, &name)?.provision_state == ProvisionState::Rescue;
+            let node = node::set_in_agent(txn, &name, !rescue)?;
             if created {
                 return Ok((node, true));
             }

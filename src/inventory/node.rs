@@ -711,14 +711,18 @@ pub(crate) fn set_alive(txn: &mut Txn<'_>, name: &str, alive: bool) -> Result<(A
     Ok((put(txn, node)?, was))
 }
 
-/// Sets the password the node's rescue system takes.
+/// Sets the password the node's rescue system takes, or forgets it (once
+/// the rescue system has taken it).
 pub(crate) fn set_rescue_password(
     txn: &mut Txn<'_>,
     name: &str,
-    password: Secret,
+    password: Option<Secret>,
 ) -> Result<Arc<Node>, InventoryError> {
     let mut node = get(txn.world(), name)?;
-    node.rescue_password = Some(password);
+    if node.rescue_password.is_none() && password.is_none() {
+        return Ok(Arc::new(node));
+    }
+    node.rescue_password = password;
     put(txn, node)
 }
 

@@ -21,9 +21,10 @@
 //! 5. `rescue` with a password, with a power driver that presses the
 //!    machine's reset button over QMP: the agent is the rescue system, and
 //!    the test logs in as root on the second serial port and runs a
-//!    command; then `unrescue`;
-//! 6. `undeploy`, with the same power driver: the machine network-boots
-//!    the agent again, which cleans it (the image's start is gone), and, since that driver can
+//!    command;
+//! 6. `undeploy` from rescue, with the same power driver: Fulcrum resets
+//!    the machine (the rescue system is never left to clean), it
+//!    network-boots a fresh agent, which cleans it (the image's start is gone), and, since that driver can
 //!    turn it on again, it is handed `poweroff` (QEMU exits).
 //!
 //! Every wait is bounded; QEMU, the LLDP sender, the server and the
@@ -333,17 +334,26 @@ fn the_discovery_image_inspects_cleans_deploys_an_image_and_powers_off_a_machine
     let said = console_login(&vm_dir.path().join("ttyS1.sock"), RESCUE_PASSWORD);
     assert!(said.contains("RESCUE-42"), "the rescue shell did not run the command:\n{said}");
     assert!(!vm.serial_text().contains(RESCUE_PASSWORD), "the rescue password is on the console");
-    assert_eq!(verb(&ns, "unrescue")["provision_state"], "active");
-    phase("rescued: root logged in on ttyS1; unrescued");
+    phase("rescued: root logged in on ttyS1");
 
-    // ---- 6: undeploy: Fulcrum resets the machine, the agent cleans it,
-    // then powers it off ----
-    assert_eq!(verb(&ns, "undeploy")["provision_state"], "clean wait");
+    // ---- 6: undeploy, from rescue: Fulcrum resets the machine (the
+    // rescue system, its root login open, is not left to clean), a fresh
+    // agent cleans it, then powers it off ----
+    let serial_at_undeploy = vm.serial_text().len();
+    let n = verb(&ns, "undeploy");
+    assert_eq!(n["provision_state"], "clean wait", "{n}");
+    assert_ne!(n["awaiting_boot"], Value::Null, "the rescue system was left to clean: {n}");
     let n = wait_guest(&mut vm, &server, "the clean after undeploy", || {
         let n = node(&ns);
         (n["provision_state"] != "clean wait").then_some(n)
     });
     assert_eq!(n["provision_state"], "available", "{n}\n{}", vm.serial_text());
+    let since = vm.serial_text().get(serial_at_undeploy..).unwrap_or_default().to_string();
+    let registered = since.find("fulcrum-agent: registered as").unwrap_or(usize::MAX);
+    assert!(
+        since.find("step erase-").is_some_and(|erase| registered < erase),
+        "the clean did not wait for a fresh agent:\n{since}"
+    );
     let start = Instant::now();
     let status = loop {
         if let Some(s) = vm.exited() {

@@ -152,6 +152,7 @@ fn verbs_act_and_reports_end_the_wait_states() {
     for (body, why) in [
         (json!({"target": "rescue"}), "rescue needs"),
         (json!({"target": "rescue", "rescue_password": "short"}), "at least 8"),
+        (json!({"target": "rescue", "rescue_password": "two\nlines long"}), "control characters"),
         (json!({"target": "rebuild", "rescue_password": "long enough"}), "only rescue"),
     ] {
         let v = refused("rescue", body.clone());
@@ -161,12 +162,48 @@ fn verbs_act_and_reports_end_the_wait_states() {
     let body = json!({"target": "rescue", "rescue_password": "correct horse"});
     let n = ok(&srv, "PUT", &format!("/api/v1/nodes/{name}/states/provision"), Some(body));
     assert_eq!(state(&n), (json!("rescue wait"), json!("discovery")));
-    assert!(!n.to_string().contains("correct horse"), "the rescue password is shown: {n}");
-    assert_eq!(verb(&srv, &name, "done")["provision_state"], "rescue");
+    // The rescue system (the agent) registers: the rescue is up, and its
+    // command carries the password as given, until it has taken it.
+    let agent = |token: &str, method: &str, what: &str, body: Option<Value>| {
+        let url = srv.boot_url(&format!("/api/v1/nodes/{name}/agent/{what}"));
+        let (code, v) = crate::harness::curl_as(None, Some(token), method, &url, body.as_ref());
+        assert_eq!(code, 200, "{method} {what}: {v}");
+        v
+    };
+    let register = || ok(&srv, "POST", "/api/v1/discover", Some(json!({"mac": "52:54:00:64:00:01"})));
+    let registered = register();
+    // In rescue, but not the agent: no step is left to it (its root login
+    // is open), and the next one reboots the machine.
+    assert_eq!((&registered["provision_state"], &registered["in_agent"]), (&json!("rescue"), &json!(false)));
+    let token = registered["token"].as_str().unwrap_or_default().to_string();
+    let rescue = agent(&token, "GET", "next", None)["command"].clone();
+    assert_eq!((&rescue["action"], &rescue["password"]), (&json!("rescue"), &json!("correct horse")), "{rescue}");
+    agent(&token, "POST", "done", Some(json!({"command": rescue["id"], "ok": true, "detail": "login open"})));
+    let after = agent(&token, "GET", "next", None);
+    assert_eq!(after["command"], Value::Null, "the taken password is sent again: {after}");
+    // Unrescue: the rescue system is told to reboot (into the disk), and
+    // carries no password any more.
     assert_eq!(state(&verb(&srv, &name, "unrescue")), (json!("active"), json!("local")));
-    // Undeploy: deleting, then cleaning by the agent.
+    let next = agent(&token, "GET", "next", None)["command"].clone();
+    assert_eq!(next["action"], "reboot", "{next}");
+    // Rescued again, then undeployed from rescue: a new token (the
+    // rescue system's is refused), and the agent registering again is
+    // the agent once more.
+    let body = json!({"target": "rescue", "rescue_password": "correct horse"});
+    ok(&srv, "PUT", &format!("/api/v1/nodes/{name}/states/provision"), Some(body));
+    let token = register()["token"].as_str().unwrap_or_default().to_string();
     assert_eq!(state(&verb(&srv, &name, "undeploy")), (json!("clean wait"), json!("discovery")));
-    verb(&srv, &name, "done");
+    let url = srv.boot_url(&format!("/api/v1/nodes/{name}/agent/next"));
+    let (code, v) = crate::harness::curl_as(None, Some(&token), "GET", &url, None);
+    assert_eq!(code, 403, "the rescue system still speaks for the node: {v}");
+    let registered = register();
+    assert_eq!(registered["in_agent"], true, "{registered}");
+    let token = registered["token"].as_str().unwrap_or_default().to_string();
+    let erase = agent(&token, "GET", "next", None)["command"].clone();
+    assert_eq!(erase["action"], "erase", "{erase}");
+    assert!(!erase.to_string().contains("correct horse"), "{erase}");
+    let n = agent(&token, "POST", "done", Some(json!({"command": erase["id"], "ok": true, "detail": "erased"})));
+    assert_eq!(n["provision_state"], "available", "{n}");
     // Adopt: a running machine taken over untouched.
     verb(&srv, &name, "manage");
     ok(&srv, "PUT", &format!("/api/v1/nodes/{name}/bootenv"), Some(json!({"bootenv": "ubuntu-24.04"})));

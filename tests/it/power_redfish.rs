@@ -44,7 +44,7 @@ fn redfish_credentials_are_checked_and_provide_boots_pxe_once_and_powers_on() {
         format!(
             "SUSHY_EMULATOR_AUTH_FILE = '{}'\nSUSHY_EMULATOR_FAKE_DRIVER = True\nSUSHY_EMULATOR_STATE_DIR = '{}'\n\
              SUSHY_EMULATOR_FAKE_SYSTEMS = [{{'uuid': '27946b59-9e44-4fa7-8e91-f3527a1ef094', 'name': 'node', \
-             'power_state': 'Off', 'nics': [{{'mac': '52:54:00:66:02:01', 'ip': '127.0.0.1'}}]}}]\n",
+             'power_state': 'Off', 'boot_mode': 'Legacy', 'nics': [{{'mac': '52:54:00:66:02:01', 'ip': '127.0.0.1'}}]}}]\n",
             htpasswd.display(),
             dir.path().join("state").display()
         ),
@@ -111,6 +111,8 @@ fn redfish_credentials_are_checked_and_provide_boots_pxe_once_and_powers_on() {
     // (The emulator's fake system keeps no `Once`: it reports what it was
     // told as `Continuous`.)
     assert_eq!(s["Boot"]["BootSourceOverrideTarget"], "Pxe", "{s}");
+    // A machine whose firmware no agent has named keeps the BMC's mode.
+    assert_eq!(s["Boot"]["BootSourceOverrideMode"], "Legacy", "{s}");
     // A machine whose agent booted under UEFI is asked to network boot in
     // UEFI mode; the operator's next-boot request goes the same way.
     let (code, v) = curl(
