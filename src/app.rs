@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand};
 use crate::cli::client::Client;
 use crate::cli::trust::Trust;
 use crate::cli::{auth, dns, engine, inventory, status};
-use crate::config::Config;
+use crate::config::{Config, LogFormat};
 use crate::types::fingerprint::Fingerprint;
 use crate::types::secret::Secret;
 
@@ -127,24 +127,18 @@ fn token_of(cli: &ClientOpts) -> Option<Secret> {
     std::fs::read_to_string(&cli.token_file).ok().map(|t| Secret::new(t.trim())).filter(|t| !t.expose().is_empty())
 }
 
-fn init_tracing(default: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("FULCRUM_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
-}
-
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.cmd {
         Cmd::Serve { config } => {
-            init_tracing("info");
             let cfg = match config {
                 Some(path) => Config::load(&path)?,
                 None => Config::default().resolved(),
             };
+            crate::log::init(cfg.log.format, "info")?;
             crate::server::serve(cfg).await
         }
         Cmd::Demo { machines } => {
-            init_tracing("warn");
+            crate::log::init(LogFormat::Text, "warn")?;
             crate::demo::run(machines).await
         }
         Cmd::Image(cmd) => tokio::task::spawn_blocking(move || crate::cli::image::image(cmd)).await?,

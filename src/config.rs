@@ -66,6 +66,8 @@ pub struct Config {
     pub power: PowerConfig,
     /// `[lifecycle]`: the node lifecycle's watchdogs.
     pub lifecycle: LifecycleConfig,
+    /// `[log]`: how `fulcrum serve` writes its log.
+    pub log: LogConfig,
 }
 
 impl Default for Config {
@@ -81,8 +83,34 @@ impl Default for Config {
             engine: EngineConfig::default(),
             power: PowerConfig::default(),
             lifecycle: LifecycleConfig::default(),
+            log: LogConfig::default(),
         }
     }
+}
+
+/// How the log is written.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `auto` (journald's native protocol when stderr is the journal, as
+    /// under systemd; else text, coloured only on a terminal), `text`,
+    /// `json` (one object per line), or `journald`.
+    pub format: LogFormat,
+}
+
+/// A log format: see [`LogConfig::format`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// journald when stderr is the journal, else text.
+    #[default]
+    Auto,
+    /// Lines for people, coloured only on a terminal.
+    Text,
+    /// One JSON object per line.
+    Json,
+    /// journald's native protocol.
+    Journald,
 }
 
 /// The plain-HTTP listener machines boot from: boot scripts, files,

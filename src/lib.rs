@@ -30,6 +30,7 @@
 //! - `cli`: the API client subcommands, and `image build`.
 //! - [`demo`]: `fulcrum demo`, and the simulated firmware tests share.
 //! - `stats`: counters for `/metrics`.
+//! - `log`: where the log goes (text, JSON, journald) and in what form.
 #![warn(unreachable_pub, missing_docs)]
 
 mod api;
@@ -46,6 +47,7 @@ mod engine;
 pub mod fuzzing;
 mod image;
 mod inventory;
+mod log;
 mod net;
 mod power;
 pub mod server;

@@ -32,6 +32,10 @@ pub(crate) async fn done(
     Body(d): Body<AgentDone>,
 ) -> ApiResult<Json<NodeView>> {
     reporting_node(&api, &caller, &name)?;
+    let command = d.command.clone();
+    let (ok, detail) = (d.ok, d.detail.clone());
     let node = api.engine.agent_done(name, Outcome { command: d.command, ok: d.ok, detail: d.detail }).await?;
+    let mac = super::nodes::first_mac(&node);
+    tracing::info!(node = %node.name, mac, %command, ok, %detail, state = %node.provision_state, "agent step reported");
     Ok(Json(NodeView::new(&api.state.snapshot(), &node)))
 }

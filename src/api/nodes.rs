@@ -179,11 +179,18 @@ pub(crate) async fn discover(
             .map(|l| l.mac),
         _ => None,
     };
+    let mac = d.mac;
     let (node, created) = api.engine.discover(d.mac, d.macs, source, lease_holder).await?;
+    tracing::info!(node = %node.name, %mac, created, state = %node.provision_state, "discovery agent registered");
     let status = if created { StatusCode::CREATED } else { StatusCode::OK };
     // The machine itself asked: it gets the token it reports in with.
     let answer = Discovered { node: NodeView::new(&api.state.snapshot(), &node), token: Handover::of(&node.token) };
     Ok((status, Json(answer)))
+}
+
+/// A node's first MAC, for the log.
+pub(crate) fn first_mac(node: &Node) -> Option<String> {
+    node.macs.first().map(ToString::to_string)
 }
 
 /// The node a machine route names, once its caller may report for it.
@@ -206,6 +213,7 @@ pub(crate) async fn report_alive(
     let alive =
         if body.iter().all(u8::is_ascii_whitespace) { true } else { super::body::parse::<AliveReport>(&body)?.alive };
     let node = api.engine.report_alive(name, alive).await?;
+    tracing::info!(node = %node.name, mac = first_mac(&node), alive, "alive report");
     Ok(Json(NodeView::new(&api.state.snapshot(), &node)))
 }
 
@@ -222,7 +230,8 @@ pub(crate) async fn report_inventory(
     reporting_node(&api, &caller, &name)?;
     let facts: serde_json::Map<String, serde_json::Value> = super::body::parse(&body)?;
     let report = crate::inventory::facts::Report::new(facts).map_err(EngineError::from)?;
-    let facts = api.engine.report_inventory(name, report).await?;
+    let facts = api.engine.report_inventory(name.clone(), report).await?;
+    tracing::info!(node = %name, "inventory reported");
     Ok(Json(Facts::clone(&facts)))
 }
 
@@ -246,5 +255,6 @@ pub(crate) async fn installed(
 ) -> ApiResult<Json<NodeView>> {
     reporting_node(&api, &caller, &name)?;
     let node = api.engine.installed(name).await?;
+    tracing::info!(node = %node.name, mac = first_mac(&node), state = %node.provision_state, "install reported done");
     Ok(Json(NodeView::new(&api.state.snapshot(), &node)))
 }

@@ -370,7 +370,9 @@ async fn ipxe(
     let base = base_url(&boot.settings, &headers);
     let world = boot.state.snapshot();
     for_the_machine_itself(&world, mac, peer.ip())?;
-    tracing::info!(%mac, version = world.version(), "boot script");
+    let node = world.table::<Node>().by_mac(&mac);
+    let (name, bootenv) = (node.map(|n| n.name.as_str()), node.map(|n| n.bootenv.as_str()));
+    tracing::info!(node = name, %mac, bootenv, version = world.version(), "boot script");
     Ok(text(render::ipxe_script(&world, &boot.settings.discovery_bootenv, &base, mac)?))
 }
 

@@ -16,6 +16,7 @@ use async_tftp::server::{Handler, TftpServer, TftpServerBuilder};
 use blocking::Unblock;
 
 use crate::inventory::network::Network;
+use crate::inventory::node::Node;
 use crate::state::State;
 use crate::stats::{bump, Stats};
 
@@ -47,6 +48,15 @@ impl RootHandler {
             let w = c.state.snapshot();
             w.table::<Network>().serves_client(w.global_id(), client.ip(), &c.extra)
         })
+    }
+
+    /// The node at `client`'s address and its first MAC, when one has it
+    /// (for the log: which machine fetched what).
+    fn node_at(&self, client: &SocketAddr) -> (Option<String>, Option<String>) {
+        let (Some(c), std::net::IpAddr::V4(ip)) = (self.clients.as_ref(), client.ip()) else { return (None, None) };
+        let w = c.state.snapshot();
+        let node = w.table::<Node>().by_ip(ip);
+        (node.map(|n| n.name.clone()), node.and_then(|n| n.macs.first()).map(ToString::to_string))
     }
 
     /// The file a request names, if it stays inside the root.
@@ -97,7 +107,8 @@ impl Handler for RootHandler {
                 return Err(e);
             }
         };
-        tracing::info!(%client, path = %full.display(), "tftp read");
+        let (node, mac) = self.node_at(client);
+        tracing::info!(node, mac, %client, path = %full.display(), "tftp read");
         let (file, len) = blocking::unblock(move || {
             let f = std::fs::File::open(&full)?;
             let len = f.metadata()?.len();

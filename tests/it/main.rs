@@ -66,6 +66,7 @@ mod faults;
 mod hostile_packets;
 mod install_callbacks;
 mod lifecycle;
+mod logs;
 mod netns_clients;
 mod netns_relay;
 mod netns_v6;

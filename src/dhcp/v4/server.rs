@@ -209,9 +209,16 @@ impl Server {
                         })
                         .await;
                     match written {
-                        Ok(_) => {
+                        Ok(l) => {
                             if let Some(node) = learning {
                                 tracing::info!(%mac, %node, "MAC learned in the node's reserved switch port");
+                            }
+                            // A node's lease is part of its boot story; a
+                            // stranger's (a flood, a load test) only at debug.
+                            let world = me.state.snapshot();
+                            match world.table::<crate::inventory::node::Node>().by_mac(&mac) {
+                                Some(node) => tracing::info!(node = %node.name, %mac, ip = %l.ip, network = %l.network, booting, "lease"),
+                                None => tracing::debug!(%mac, ip = %l.ip, network = %l.network, "lease"),
                             }
                             // The offer is NOT forgotten here: a DISCOVER being
                             // decided right now may hold a snapshot from before
