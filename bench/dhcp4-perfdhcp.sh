@@ -367,8 +367,8 @@ server_counters() {   # server_counters NAME DIR
             local m acks naks leases
             m=$(in_cli curl -sf --max-time 5 "${API_AUTH[@]}" "$OPS/metrics" || true)
             printf '%s\n' "$m" >"$d/metrics.txt"
-            acks=$(awk '$1 == "fulcrum_dhcp4_acks" { print $2 }' <<<"$m")
-            naks=$(awk '$1 == "fulcrum_dhcp4_naks" { print $2 }' <<<"$m")
+            acks=$(awk '$1 ~ /^fulcrum_dhcp4_replies_total[{]type="ack"/ { n += $2 } END { print n + 0 }' <<<"$m")
+            naks=$(awk '$1 ~ /^fulcrum_dhcp4_replies_total[{]type="nak"/ { n += $2 } END { print n + 0 }' <<<"$m")
             leases=$(in_cli curl -sf --max-time 30 "${API_AUTH[@]}" "$OPS/api/v1/leases" \
                 | python3 -c 'import json, sys; print(len(json.load(sys.stdin)))' 2>/dev/null || echo "?")
             echo "${acks:-?} ${naks:-?} $leases"

@@ -27,6 +27,7 @@ packages=(
   openssh-client openssh-server  # the script jig over SSH, against an sshd in a namespace
   bind9-dnsutils knot-dnsutils bind9-utils  # dig, kdig, named-checkzone
   knot dnsmasq-base           # a site's secondary (Knot); an upstream resolver and a site DHCP server (dnsmasq)
+  prometheus                  # promtool check metrics on /metrics
 )
 
 missing=()

@@ -127,6 +127,15 @@ async fn start_services(config: Arc<Config>, state: State) -> anyhow::Result<Run
     let files = config.files_dir();
     std::fs::create_dir_all(&files).with_context(|| format!("boot.files_dir {}", files.display()))?;
     let stats = Arc::new(Stats::default());
+    let runs = stats.clone();
+    engine.observe_runs(move |outcome, seconds| {
+        runs.run_duration.get_or_create(&crate::stats::RunLabel { outcome: outcome.name() }).observe(seconds);
+    });
+    let commits = stats.clone();
+    state.observe_commits(move |took, writes| {
+        commits.store_commit.observe(took.as_secs_f64());
+        commits.store_batch.observe(writes as f64);
+    });
     let stop = CancellationToken::new();
     let mut services = JoinSet::new();
 

@@ -25,6 +25,7 @@ pub(crate) mod dns;
 pub(crate) mod error;
 pub(crate) mod events;
 pub(crate) mod front_door;
+pub(crate) mod metrics;
 pub(crate) mod networks;
 pub(crate) mod noderoles;
 pub(crate) mod nodes;
@@ -36,8 +37,7 @@ pub(crate) mod wire;
 use std::sync::Arc;
 
 use axum::extract::State as AxState;
-use axum::http::{header, StatusCode};
-use axum::response::IntoResponse;
+use axum::http::StatusCode;
 use axum::routing::{delete, get, post, put};
 use axum::{middleware, Json, Router};
 use tokio_util::sync::CancellationToken;
@@ -111,7 +111,7 @@ pub(crate) fn machine_router(api: ApiState) -> Router {
 pub(crate) fn router(api: ApiState) -> Router {
     let door = middleware::from_fn_with_state(api.clone(), front_door::front_door);
     Router::new()
-        .route("/metrics", get(metrics))
+        .route("/metrics", get(metrics::metrics))
         .route("/api/v1/status", get(status))
         .route("/api/v1/networks", get(networks::list).post(networks::create))
         .route("/api/v1/networks/{name}", get(networks::show).patch(networks::patch).delete(networks::delete))
@@ -149,6 +149,7 @@ pub(crate) fn router(api: ApiState) -> Router {
         .route("/api/v1/audit", get(tokens::audit))
         .merge(machine_routes())
         .route_layer(door)
+        .route_layer(middleware::from_fn_with_state(api.clone(), metrics::count))
         .fallback(not_found)
         .with_state(api)
 }
@@ -187,10 +188,6 @@ async fn status(AxState(api): AxState<ApiState>) -> Json<wire::Status> {
         networks: w.table::<crate::inventory::network::Network>().len(),
         leases: w.table::<Lease>().len(),
     })
-}
-
-async fn metrics(AxState(api): AxState<ApiState>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], api.stats.render())
 }
 
 async fn leases(

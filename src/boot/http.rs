@@ -163,7 +163,21 @@ pub(crate) fn router(boot: BootState) -> Router {
         .nest_service("/boot/loaders", loaders)
         .layer(kernels)
         .layer(served_only)
+        .route_layer(middleware::from_fn_with_state(boot.clone(), count))
         .with_state(boot)
+}
+
+/// Counts a boot request by its route's pattern and status, and the bytes
+/// its answer says it carries.
+async fn count(AxState(boot): AxState<BootState>, req: Request, next: Next) -> Response {
+    let route = req.extensions().get::<axum::extract::MatchedPath>().map(|m| m.as_str().to_string());
+    let method = req.method().as_str().to_string();
+    let resp = next.run(req).await;
+    let label = crate::stats::Request { route: route.unwrap_or_default(), method, status: resp.status().as_u16() };
+    boot.stats.boot_requests.get_or_create(&label).inc();
+    let len = resp.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    boot.stats.boot_http_bytes.inc_by(len.unwrap_or(0));
+    resp
 }
 
 /// A node in early boot that has fetched its bootenv's kernel is past it

@@ -85,7 +85,7 @@ impl RootHandler {
 }
 
 impl Handler for RootHandler {
-    type Reader = Unblock<std::fs::File>;
+    type Reader = Counted<Unblock<std::fs::File>>;
     type Writer = futures_lite::io::Sink;
 
     async fn read_req_open(
@@ -116,7 +116,7 @@ impl Handler for RootHandler {
         })
         .await
         .map_err(|_| packet::Error::FileNotFound)?;
-        Ok((Unblock::new(file), Some(len)))
+        Ok((Counted { inner: Unblock::new(file), read: self.stats.tftp_bytes.clone() }, Some(len)))
     }
 
     async fn write_req_open(
@@ -127,6 +127,27 @@ impl Handler for RootHandler {
     ) -> Result<Self::Writer, packet::Error> {
         tracing::info!(%client, path = %path.display(), "tftp write refused");
         Err(packet::Error::IllegalOperation)
+    }
+}
+
+/// A file being sent, its bytes counted as they are read for the wire
+/// (`fulcrum_tftp_sent_bytes_total`; a block sent again is counted once).
+pub(crate) struct Counted<R> {
+    inner: R,
+    read: crate::stats::Counter,
+}
+
+impl<R: futures_lite::AsyncRead + Unpin> futures_lite::AsyncRead for Counted<R> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut [u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let polled = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
+        if let std::task::Poll::Ready(Ok(n)) = &polled {
+            self.read.inc_by(*n as u64);
+        }
+        polled
     }
 }
 

@@ -33,7 +33,7 @@ use super::tsig::{Check, TsigKey};
 use crate::config::Config;
 use crate::inventory::network::Network;
 use crate::state::{State, World};
-use crate::stats::{bump, Stats};
+use crate::stats::{bump, Kind, Rcode, Stats};
 use crate::types::time::now;
 
 /// Largest UDP answer Fulcrum sends, whatever the client offers: the DNS
@@ -177,12 +177,16 @@ impl Dns {
     /// Counts an answer sent from a UDP loop's cache as
     /// [`Handler::handle`] counts it.
     pub(crate) fn count_cached(&self, answer: &[u8]) {
-        bump(&self.stats.dns_queries);
+        let qtype = question_type(answer).map_or("other", |t| type_name(RecordType::from(t)));
+        self.stats.dns_queries.get_or_create(&Kind { r#type: qtype }).inc();
         bump(&self.stats.dns_answers);
         bump(&self.stats.dns_cached);
-        if answer.get(3).is_some_and(|b| b & 0x0F == 3) {
+        let nxdomain = answer.get(3).is_some_and(|b| b & 0x0F == 3);
+        if nxdomain {
             bump(&self.stats.dns_nxdomain);
         }
+        let rcode = if nxdomain { "NXDOMAIN" } else { "NOERROR" };
+        self.stats.dns_responses.get_or_create(&Rcode { rcode }).inc();
     }
 
     /// Whether `ip` may use the forwarder.
@@ -320,10 +324,19 @@ impl Handler {
         layout.catalog.find(&plain(&q.name().into())).is_some()
     }
 
-    /// Answers one request (the transport has parsed it).
-    pub(crate) async fn handle<R: ResponseHandler>(&self, request: &Request, mut handle: R) -> ResponseInfo {
+    /// Answers one request (the transport has parsed it), counting it by
+    /// query type and its response by code.
+    pub(crate) async fn handle<R: ResponseHandler>(&self, request: &Request, handle: R) -> ResponseInfo {
+        let stats = &self.0.stats;
+        let qtype = request.queries.queries().first().map_or("none", |q| type_name(q.query_type()));
+        stats.dns_queries.get_or_create(&Kind { r#type: qtype }).inc();
+        let info = self.answer_one(request, handle).await;
+        stats.dns_responses.get_or_create(&Rcode { rcode: rcode_name(info.response_code) }).inc();
+        info
+    }
+
+    async fn answer_one<R: ResponseHandler>(&self, request: &Request, mut handle: R) -> ResponseInfo {
         let dns = &self.0;
-        bump(&dns.stats.dns_queries);
         // The key checks any signed request; an unsigned one is fine except
         // for a transfer when a key is set.
         let (check, signing) = match &dns.key {
@@ -543,5 +556,59 @@ impl Service {
         if self.notifier.await.is_err() {
             tracing::error!("the dns notifier panicked");
         }
+    }
+}
+
+/// The type of a message's first question, read from its wire form (a
+/// cached answer of Fulcrum's own, whose question is never compressed).
+fn question_type(msg: &[u8]) -> Option<u16> {
+    let mut at = 12;
+    loop {
+        let len = usize::from(*msg.get(at)?);
+        if len == 0 {
+            break;
+        }
+        if len & 0xC0 != 0 {
+            return None;
+        }
+        at += 1 + len;
+    }
+    Some(u16::from_be_bytes([*msg.get(at + 1)?, *msg.get(at + 2)?]))
+}
+
+/// A query type's name for the metrics: the common ones, else `other`
+/// (a label per possible type would let clients make series at will).
+fn type_name(t: RecordType) -> &'static str {
+    match t {
+        RecordType::A => "A",
+        RecordType::AAAA => "AAAA",
+        RecordType::PTR => "PTR",
+        RecordType::SOA => "SOA",
+        RecordType::NS => "NS",
+        RecordType::CNAME => "CNAME",
+        RecordType::MX => "MX",
+        RecordType::TXT => "TXT",
+        RecordType::SRV => "SRV",
+        RecordType::ANY => "ANY",
+        RecordType::AXFR => "AXFR",
+        RecordType::IXFR => "IXFR",
+        RecordType::CAA => "CAA",
+        RecordType::HTTPS => "HTTPS",
+        RecordType::SVCB => "SVCB",
+        _ => "other",
+    }
+}
+
+/// A response code's name for the metrics.
+fn rcode_name(r: ResponseCode) -> &'static str {
+    match r {
+        ResponseCode::NoError => "NOERROR",
+        ResponseCode::FormErr => "FORMERR",
+        ResponseCode::ServFail => "SERVFAIL",
+        ResponseCode::NXDomain => "NXDOMAIN",
+        ResponseCode::NotImp => "NOTIMP",
+        ResponseCode::Refused => "REFUSED",
+        ResponseCode::NotAuth => "NOTAUTH",
+        _ => "other",
     }
 }

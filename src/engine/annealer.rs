@@ -156,6 +156,8 @@ pub(crate) fn complete(txn: &mut Txn<'_>, job: &Job, out: jigs::Outcome, fx: &mu
         (false, _) => Outcome::Failed,
     };
     run.ended_ms = Some(now_ms());
+    let ms = run.ended_ms.unwrap_or_default().saturating_sub(run.started_ms);
+    fx.push(super::hooks::Effect::RunEnded { outcome: run.outcome, ms });
     run.log = match &out.error {
         Some(e) => {
             format!("{}{}error: {e}\n", out.log, if out.log.is_empty() || out.log.ends_with('\n') { "" } else { "\n" })
@@ -210,6 +212,8 @@ fn interrupt(txn: &mut Txn<'_>, run_id: u64, why: &str, started: bool, fx: &mut 
     }
     run.outcome = Outcome::Interrupted;
     run.ended_ms = Some(now_ms());
+    let ms = run.ended_ms.unwrap_or_default().saturating_sub(run.started_ms);
+    fx.push(super::hooks::Effect::RunEnded { outcome: run.outcome, ms });
     run.log.push_str(&format!("interrupted: {why}\n"));
     let noderole = run.noderole;
     txn.put(run)?;

@@ -50,6 +50,11 @@ pub(crate) enum Effect {
     /// A node waits for an early-boot slot: wake the watchdog, which
     /// paces power-on.
     Pace,
+    /// A run ended, after this long: tell the run observer (the metrics).
+    RunEnded {
+        outcome: super::model::Outcome,
+        ms: u64,
+    },
 }
 
 /// Effects collected during a transaction.

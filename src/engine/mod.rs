@@ -88,7 +88,13 @@ pub(crate) struct Engine {
     /// Power actions (ipmitool, ssh, commands) running at once, at most
     /// [`POWER_AT_ONCE`]: a bulk verb over a rack queues behind them.
     power_slots: Arc<Semaphore>,
+    /// Told of every run that ends (the metrics), once set.
+    run_observer: Arc<std::sync::OnceLock<RunObserver>>,
 }
+
+/// What the engine tells of each run that ends: its outcome and how long
+/// it took.
+type RunObserver = Box<dyn Fn(model::Outcome, f64) + Send + Sync>;
 
 /// How many power actions may run at once.
 const POWER_AT_ONCE: usize = 16;
@@ -111,6 +117,7 @@ impl Engine {
             effects: TaskTracker::new(),
             abandon: CancellationToken::new(),
             power_slots: Arc::new(Semaphore::new(POWER_AT_ONCE)),
+            run_observer: Arc::default(),
         }
     }
 
@@ -157,6 +164,11 @@ impl Engine {
         }
     }
 
+    /// Has `observe` told of every run that ends from now on (set once).
+    pub(crate) fn observe_runs(&self, observe: impl Fn(model::Outcome, f64) + Send + Sync + 'static) {
+        let _ = self.run_observer.set(Box::new(observe));
+    }
+
     /// Starts the post-commit effects as tasks of the engine.
     fn carry_out(&self, effects: Effects) {
         for effect in effects {
@@ -172,6 +184,12 @@ impl Engine {
                 }
                 Effect::Pace => {
                     self.pace.notify_one();
+                    continue;
+                }
+                Effect::RunEnded { outcome, ms } => {
+                    if let Some(observe) = self.run_observer.get() {
+                        observe(outcome, ms as f64 / 1000.0);
+                    }
                     continue;
                 }
             };

@@ -368,6 +368,20 @@ pub(crate) struct Run {
     pub(crate) log: String,
 }
 
+impl Outcome {
+    /// Its word, as the API and the metrics write it.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Outcome::Running => "running",
+            Outcome::Succeeded => "succeeded",
+            Outcome::Failed => "failed",
+            Outcome::Skipped => "skipped",
+            Outcome::Interrupted => "interrupted",
+            Outcome::Unreachable => "unreachable",
+        }
+    }
+}
+
 /// A word that is not a noderole state.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown state `{0}`; expected one of {names}", names = NrState::ALL.map(NrState::name).join(", "))]

@@ -59,6 +59,8 @@ struct Inner {
     feed: broadcast::Sender<Change>,
     /// The writer thread, until [`State::close`] joins it.
     writer: Mutex<Option<JoinHandle<()>>>,
+    /// Who hears of each commit (the metrics), once set.
+    observer: Arc<std::sync::OnceLock<writer::CommitObserver>>,
 }
 
 /// Handle to the state. Clone it freely.
@@ -89,12 +91,21 @@ impl State {
         let snapshot = Arc::new(ArcSwap::from_pointee(world));
         let (feed, _) = broadcast::channel(FEED_CAPACITY);
         let (jobs, rx) = mpsc::channel::<Msg>();
-        let writer = Writer { store, snapshot: snapshot.clone(), feed: feed.clone(), seq: 0 };
+        let observer = Arc::new(std::sync::OnceLock::new());
+        let writer =
+            Writer { store, snapshot: snapshot.clone(), feed: feed.clone(), seq: 0, observer: observer.clone() };
         let handle = std::thread::Builder::new()
             .name("state-writer".into())
             .spawn(move || writer.run(rx))
             .map_err(store::StoreError::backend)?;
-        Ok(State { inner: Arc::new(Inner { snapshot, jobs, feed, writer: Mutex::new(Some(handle)) }) })
+        Ok(State { inner: Arc::new(Inner { snapshot, jobs, feed, writer: Mutex::new(Some(handle)), observer }) })
+    }
+
+    /// Has `observe` told of every durable commit from now on: how long
+    /// the store took and how many writes the batch held. Set once; a
+    /// second observer is ignored.
+    pub(crate) fn observe_commits(&self, observe: impl Fn(std::time::Duration, usize) + Send + Sync + 'static) {
+        let _ = self.inner.observer.set(Box::new(observe));
     }
 
     /// The current committed world. Hold it as long as you need a

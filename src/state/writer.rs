@@ -112,7 +112,13 @@ pub(super) struct Writer {
     pub(super) snapshot: Arc<ArcSwap<World>>,
     pub(super) feed: broadcast::Sender<Change>,
     pub(super) seq: u64,
+    /// Told of every durable commit: how long it took and how many writes
+    /// it held.
+    pub(super) observer: Arc<std::sync::OnceLock<CommitObserver>>,
 }
+
+/// What [`Writer`] tells of each commit (see `State::observe_commits`).
+pub(crate) type CommitObserver = Box<dyn Fn(std::time::Duration, usize) + Send + Sync>;
 
 impl Writer {
     /// Serves the queue until told to stop or every sender is gone; the
@@ -152,7 +158,12 @@ impl Writer {
             derive(&base, &mut world, &mut pending);
         }
         let commit = if any && !pending.batch.is_empty() {
-            self.store.commit(&pending.batch).map_err(StateError::from)
+            let start = std::time::Instant::now();
+            let commit = self.store.commit(&pending.batch).map_err(StateError::from);
+            if let (Ok(()), Some(observe)) = (&commit, self.observer.get()) {
+                observe(start.elapsed(), batch.len());
+            }
+            commit
         } else {
             Ok(())
         };

@@ -126,7 +126,8 @@ fn machines_outside_the_served_networks_get_nothing() {
     let (op, _) = tftp_rrq(&lab, OUTSIDE, b"undionly.kpxe");
     assert_eq!(op, 5, "TFTP answered a machine outside the served networks");
     let (_, metrics) = curl(Some(&lab._server_ns), "GET", &lab.srv.url("/metrics"), None);
-    let refused = metrics.as_str().unwrap_or("").lines().find(|l| l.starts_with("fulcrum_boot_refused ")).unwrap_or("");
+    let refused =
+        metrics.as_str().unwrap_or("").lines().find(|l| l.starts_with("fulcrum_boot_refused_total ")).unwrap_or("");
     assert!(refused.split_whitespace().nth(1).and_then(|n| n.parse::<u64>().ok()).unwrap_or(0) >= 4, "{refused}");
 
     // A registered machine asks again: only from its own address.

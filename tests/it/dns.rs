@@ -153,10 +153,10 @@ fn answers_come_from_live_state() {
     assert_eq!(show["answer"].as_array().map(Vec::len), Some(1), "{show}");
 }
 
-/// `fulcrum_dns_cached`: answers sent from a UDP loop's answer cache.
+/// `fulcrum_dns_cached_total`: answers sent from a UDP loop's answer cache.
 fn cached_answers(srv: &InProcess) -> u64 {
     let (_, m) = curl(None, "GET", &srv.url("/metrics"), None);
-    crate::harness::metric(m.as_str().unwrap_or_default(), "fulcrum_dns_cached ")
+    crate::harness::metric(m.as_str().unwrap_or_default(), "fulcrum_dns_cached_total ")
 }
 
 #[test]

@@ -101,18 +101,6 @@ while True:
     out.write(json.dumps(fields) + "\n")
 "#;
 
-/// `f`'s first answer within `limit`, if any.
-fn within<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
-    let start = std::time::Instant::now();
-    while start.elapsed() < limit {
-        if let Some(v) = f() {
-            return Some(v);
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    None
-}
-
 #[test]
 fn journald_logs_carry_the_node_and_mac_as_journal_fields() {
     if !prerequisites("journald_logs", true, &["unshare", "nsenter", "mount", "python3"]) {
@@ -140,7 +128,7 @@ fn journald_logs_carry_the_node_and_mac_as_journal_fields() {
     let srv_dir = tempfile::tempdir().unwrap();
     let srv = Server::start_in_mount_ns(srv_dir, &format!("{cfg}[log]\nformat = \"journald\"\n"), ports.http, &m);
     boot_story(&srv, ports.dhcp);
-    let entries: Vec<Value> = within(Duration::from_secs(10), || {
+    let entries: Vec<Value> = crate::harness::within(Duration::from_secs(10), || {
         let text = std::fs::read_to_string(&got).unwrap_or_default();
         let entries: Vec<Value> = text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
         entries.iter().any(|e| e["MESSAGE"] == "discovery agent registered").then_some(entries)

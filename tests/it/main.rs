@@ -67,6 +67,7 @@ mod hostile_packets;
 mod install_callbacks;
 mod lifecycle;
 mod logs;
+mod metrics;
 mod netns_clients;
 mod netns_relay;
 mod netns_v6;

@@ -228,7 +228,13 @@ fn router_advertisements_and_dhcpv6_with_real_clients() {
     // 5. Counted: the RAs, the solicitations, the answers.
     let (_, metrics) = lab.api("GET", "/metrics", None);
     let text = metrics.as_str().map(str::to_string).unwrap_or_else(|| metrics.to_string());
-    for counter in ["fulcrum_ra_sent", "fulcrum_ra_solicits", "fulcrum_dhcp6_advertises", "fulcrum_dhcp6_replies"] {
+    for counter in [
+        "fulcrum_ra_sent_total",
+        "fulcrum_ra_solicits_total",
+        "fulcrum_dhcp6_replies_total{type=\"advertise\"",
+        "fulcrum_dhcp6_replies_total{type=\"reply\"",
+        "fulcrum_dhcp6_requests_total{type=\"solicit\"",
+    ] {
         assert!(crate::harness::metric(&text, counter) > 0, "{counter}:\n{text}");
     }
 }

@@ -141,7 +141,7 @@ fn fifty_thousand_clients_in_each_family_and_no_address_held_twice() {
     assert!(v4.len() as u64 >= want, "{} leases in the store for {acks} ACKs:\n{report}", v4.len());
     let (_, m) = curl(Some(&srv_ns), "GET", &srv.url("/metrics"), None);
     let m = m.as_str().unwrap_or_default().to_string();
-    assert_eq!(metric(&m, "fulcrum_dhcp4_naks"), 0, "NAKs to well-behaved clients:\n{report}");
+    assert_eq!(metric(&m, "fulcrum_dhcp4_replies_total{type=\"nak\""), 0, "NAKs to well-behaved clients:\n{report}");
 
     // DHCPv6 SARR from perfdhcp's link-local address to ff02::1:2.
     let report = perfdhcp(

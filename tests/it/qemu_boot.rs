@@ -117,7 +117,7 @@ fn qemu_netboot_discovers_then_follows_bootenv_change() {
     // IPv6 before running its boot file (BENCHMARKS.md has the times).
     let (_, m) = curl(Some(&ns), "GET", &format!("{OPS}/metrics"), None);
     let m = m.as_str().unwrap_or_default().to_string();
-    assert!(metric(&m, "fulcrum_ra_solicits") >= 1 && metric(&m, "fulcrum_ra_sent") >= 1, "{m}");
+    assert!(metric(&m, "fulcrum_ra_solicits_total") >= 1 && metric(&m, "fulcrum_ra_sent_total") >= 1, "{m}");
     let diag = |vm: &Qemu| format!("{}\n--- server log ---\n{}", vm.diagnostics(), server.log_text());
 
     assert_eq!(node["bootenv"], "discovery", "node after discovery: {node}");
@@ -223,10 +223,10 @@ fn qemu_netboot_discovers_then_follows_bootenv_change() {
     let metrics = metrics.as_str().unwrap_or_default().to_string();
     let scripts = metrics
         .lines()
-        .find(|l| l.starts_with("fulcrum_boot_scripts"))
+        .find(|l| l.starts_with("fulcrum_boot_scripts_total "))
         .and_then(|l| l.split_whitespace().last())
         .and_then(|v| v.parse::<f64>().ok())
-        .unwrap_or_else(|| panic!("no fulcrum_boot_scripts in /metrics:\n{metrics}"));
+        .unwrap_or_else(|| panic!("no fulcrum_boot_scripts_total in /metrics:\n{metrics}"));
     assert!(scripts >= 4.0, "fulcrum_boot_scripts = {scripts}, want >= 4");
     phase(&format!("done ({renders1} + {renders2} script renders for the guest)"));
     // Keep the guest's console for whoever wants to look at a good run.
@@ -473,7 +473,7 @@ fn qemu_netboot_beside_another_dhcp_server_through_proxy_dhcp() {
     let (_, m) = curl(Some(&ns), "GET", &format!("{OPS}/metrics"), None);
     let m = m.as_str().unwrap_or_default().to_string();
     assert!(metric(&m, "fulcrum_dhcp4_dropped_total{reason=\"not_booting\"}") >= 1, "{m}");
-    assert!(metric(&m, "fulcrum_dhcp4_offers") >= 1, "{m}");
+    assert!(metric(&m, "fulcrum_dhcp4_replies_total{type=\"offer\"") >= 1, "{m}");
     phase("done");
 }
 

@@ -599,7 +599,16 @@ pub(crate) enum LeaseState {
 }
 
 impl LeaseState {
-    fn of(declined: bool, expires_at: u64, now: u64) -> LeaseState {
+    /// Its word, as the API and the metrics write it.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            LeaseState::Active => "active",
+            LeaseState::Expired => "expired",
+            LeaseState::Declined => "declined",
+        }
+    }
+
+    pub(crate) fn of(declined: bool, expires_at: u64, now: u64) -> LeaseState {
         match (declined, expires_at > now) {
             (true, _) => LeaseState::Declined,
             (false, true) => LeaseState::Active,

@@ -27,7 +27,7 @@ use crate::dhcp::lease::{self, LeaseError};
 use crate::inventory::node::{learn_mac, Node};
 use crate::net::iface;
 use crate::state::State;
-use crate::stats::{bump, Stats};
+use crate::stats::{bump, Kind, KindOn, Stats};
 use crate::types::mac::Mac;
 use crate::types::report::Report;
 use crate::types::time::now;
@@ -138,6 +138,7 @@ impl Server {
                 tracing::debug!(%src, len, "malformed dhcp datagram dropped");
                 continue;
             };
+            self.stats.dhcp4_requests.get_or_create(&Kind { r#type: kind_name(msg.opts().msg_type()) }).inc();
             let arrival = self.arrival(iface_name.as_deref(), src, boot_server);
             let world = self.state.snapshot();
             let ctx = Ctx { world: &world, config: &self.config, offers: &self.offers, arrival: &arrival, now: now() };
@@ -274,18 +275,39 @@ impl Server {
                 return;
             }
         };
-        match msg.opts().msg_type() {
-            Some(MessageType::Offer) => bump(&self.stats.dhcp4_offers),
-            Some(MessageType::Ack) => bump(&self.stats.dhcp4_acks),
-            Some(MessageType::Nak) => bump(&self.stats.dhcp4_naks),
-            _ => {}
-        }
+        // The network the answer is for: the one holding the address it
+        // gives (or the client's own, for an INFORM).
+        let given = if msg.yiaddr().is_unspecified() { msg.ciaddr() } else { msg.yiaddr() };
+        let network = self
+            .state
+            .snapshot()
+            .table::<crate::inventory::network::Network>()
+            .containing(given)
+            .map(|n| n.name.clone())
+            .unwrap_or_default();
+        self.stats.dhcp4_replies.get_or_create(&KindOn { r#type: kind_name(msg.opts().msg_type()), network }).inc();
         if let Err(e) = socket.send_to(&bytes, dest).await {
             bump(&self.stats.dhcp4_send_errors);
             tracing::warn!(%dest, error = %Report(&e), "dhcp send");
         } else {
             tracing::debug!(%dest, kind = ?msg.opts().msg_type(), yiaddr = %msg.yiaddr(), "dhcp reply");
         }
+    }
+}
+
+/// A DHCPv4 message type's name, as metrics label it.
+fn kind_name(t: Option<MessageType>) -> &'static str {
+    match t {
+        Some(MessageType::Discover) => "discover",
+        Some(MessageType::Offer) => "offer",
+        Some(MessageType::Request) => "request",
+        Some(MessageType::Decline) => "decline",
+        Some(MessageType::Ack) => "ack",
+        Some(MessageType::Nak) => "nak",
+        Some(MessageType::Release) => "release",
+        Some(MessageType::Inform) => "inform",
+        None => "bootp",
+        Some(_) => "other",
     }
 }
 

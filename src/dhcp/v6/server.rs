@@ -24,7 +24,7 @@ use crate::dhcp::lease6::{self, Lease6Error};
 use crate::dhcp::v4::limit::Limits;
 use crate::net::iface;
 use crate::state::{State, StateError};
-use crate::stats::{bump, Stats};
+use crate::stats::{bump, Kind, KindOn, Stats};
 use crate::types::mac::Mac;
 use crate::types::report::Report;
 use crate::types::time::now;
@@ -194,6 +194,7 @@ impl Server6 {
                     continue;
                 }
             }
+            self.stats.dhcp6_requests.get_or_create(&Kind { r#type: kind_name(msg.msg_type()) }).inc();
             let hops = unwrapped.hops;
             let arrival = Arrival6 { iface: iface.as_deref(), local: &self.addrs, src: Some(*src6.ip()) };
             let world = self.state.snapshot();
@@ -259,6 +260,26 @@ impl Server6 {
         }
     }
 
+    /// The network whose /64 holds the first address `msg` gives, for
+    /// the metrics (empty when it gives none).
+    fn network_of(&self, msg: &Message) -> String {
+        let given = msg.opts().iter().find_map(|o| match o {
+            DhcpOption::IANA(ia) => ia.opts.iter().find_map(|o| match o {
+                DhcpOption::IAAddr(a) => Some(a.addr),
+                _ => None,
+            }),
+            _ => None,
+        });
+        let Some(addr) = given else { return String::new() };
+        let w = self.state.snapshot();
+        let gid = w.global_id();
+        let net = w
+            .table::<crate::inventory::network::Network>()
+            .iter()
+            .find(|n| n.v6_prefix(gid).is_some_and(|p| p.segments()[..4] == addr.segments()[..4]));
+        net.map(|n| n.name.clone()).unwrap_or_default()
+    }
+
     async fn send(&self, socket: &UdpSocket, msg: &Message, hops: &[Hop], dest: SocketAddr) {
         let mut bytes = Vec::with_capacity(512);
         if let Err(e) = msg.encode(&mut Encoder::new(&mut bytes)) {
@@ -267,16 +288,31 @@ impl Server6 {
             return;
         }
         let bytes = relay::wrap(hops, bytes);
-        match msg.msg_type() {
-            MessageType::Advertise => bump(&self.stats.dhcp6_advertises),
-            _ => bump(&self.stats.dhcp6_replies),
-        }
+        let network = self.network_of(msg);
+        self.stats.dhcp6_replies.get_or_create(&KindOn { r#type: kind_name(msg.msg_type()), network }).inc();
         if let Err(e) = socket.send_to(&bytes, dest).await {
             bump(&self.stats.dhcp6_send_errors);
             tracing::warn!(%dest, error = %Report(&e), "dhcpv6 send");
         } else {
             tracing::debug!(%dest, kind = ?msg.msg_type(), "dhcpv6 answer");
         }
+    }
+}
+
+/// A DHCPv6 message type's name, as metrics label it.
+fn kind_name(t: MessageType) -> &'static str {
+    match t {
+        MessageType::Solicit => "solicit",
+        MessageType::Advertise => "advertise",
+        MessageType::Request => "request",
+        MessageType::Confirm => "confirm",
+        MessageType::Renew => "renew",
+        MessageType::Rebind => "rebind",
+        MessageType::Reply => "reply",
+        MessageType::Release => "release",
+        MessageType::Decline => "decline",
+        MessageType::InformationRequest => "information_request",
+        _ => "other",
     }
 }
 

@@ -102,6 +102,19 @@ pub fn run(cmd: &mut Command) -> Output {
 }
 
 /// Polls `f` every 50 ms until it returns Some or `limit` passes.
+/// `f`'s first answer within `limit`, if any (for a failure message that
+/// needs more than [`wait_for`]'s).
+pub fn within<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    None
+}
+
 pub fn wait_for<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
     let start = Instant::now();
     loop {
@@ -616,12 +629,16 @@ pub fn loopback_network(name: &str, r: u8) -> serde_json::Value {
     })
 }
 
-/// The value of the first line of Prometheus text `text` that starts with
-/// `line_start` (a metric name with its labels), or 0.
+/// The sum of the lines of Prometheus text `text` that start with
+/// `line_start` (a metric name with some of its labels; 0 when none
+/// does). Panics when `text` has no such metric family at all.
 pub fn metric(text: &str, line_start: &str) -> u64 {
+    // A family /metrics does not have at all is a renamed or missing
+    // metric, not a zero: a check for "none" must not pass on it.
+    let family = line_start.split(['{', ' ']).next().unwrap_or(line_start);
+    assert!(text.contains(&format!("# TYPE {family} ")), "no metric family `{family}` in:\n{text}");
     text.lines()
-        .find(|l| l.starts_with(line_start))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
+        .filter(|l| l.starts_with(line_start))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
 }
