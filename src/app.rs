@@ -68,6 +68,12 @@ enum Cmd {
     /// Build the images Fulcrum boots machines with (on this machine).
     #[command(subcommand)]
     Image(crate::cli::image::ImageCmd),
+    /// Print a shell completion script: `fulcrum completions bash >
+    /// /etc/bash_completion.d/fulcrum` (or zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
     #[command(flatten)]
     Api(Box<ApiCmd>),
 }
@@ -142,6 +148,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             crate::demo::run(machines).await
         }
         Cmd::Image(cmd) => tokio::task::spawn_blocking(move || crate::cli::image::image(cmd)).await?,
+        Cmd::Completions { shell } => {
+            use anyhow::Context;
+            use clap::CommandFactory;
+            use std::io::Write;
+            // Made whole first: clap_complete panics on a failed write
+            // (a closed pipe); this way that is an error, said plainly.
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "fulcrum", &mut script);
+            std::io::stdout().write_all(&script).context("writing the completion script")
+        }
         Cmd::Api(cmd) => call_api(&cli.opts, *cmd).await,
     }
 }

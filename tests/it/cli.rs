@@ -262,3 +262,27 @@ fn dns_subcommands() {
     let gone = ok(&srv, &["dns", "show", "vip.dnscli.test"]);
     assert!(gone.contains("Non-Existent") || gone.contains("NXDomain"), "{gone}");
 }
+
+/// `fulcrum completions SHELL` prints a script the shell takes: bash
+/// parses it and it completes the subcommands and their flags.
+#[test]
+fn completions_for_bash_zsh_and_fish() {
+    let run = |shell: &str| {
+        let out = Command::new(crate::harness::bin()).args(["completions", shell]).output().expect("run fulcrum");
+        assert!(out.status.success(), "{shell}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let bash = run("bash");
+    for word in ["_fulcrum()", "provision", "--rescue-password", "completions"] {
+        assert!(bash.contains(word), "bash completion lacks `{word}`");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("fulcrum.bash");
+    std::fs::write(&script, &bash).unwrap();
+    let check = Command::new("bash").arg("-n").arg(&script).output().expect("bash");
+    assert!(check.status.success(), "bash -n: {}", String::from_utf8_lossy(&check.stderr));
+    assert!(run("zsh").starts_with("#compdef fulcrum"));
+    assert!(run("fish").contains("complete -c fulcrum"));
+    let bad = Command::new(crate::harness::bin()).args(["completions", "tcsh"]).output().expect("run fulcrum");
+    assert!(!bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("tcsh"));
+}
