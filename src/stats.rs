@@ -47,7 +47,7 @@ pub(crate) struct Request {
     /// The route's pattern (`/api/v1/nodes/{name}`), never the path
     /// itself: one series per route, whatever the names.
     pub(crate) route: String,
-    pub(crate) method: String,
+    pub(crate) method: &'static str,
     pub(crate) status: u16,
 }
 
@@ -55,7 +55,7 @@ pub(crate) struct Request {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct Route {
     pub(crate) route: String,
-    pub(crate) method: String,
+    pub(crate) method: &'static str,
 }
 
 /// A state of some record kind (`state="active"`).
@@ -334,6 +334,21 @@ impl Stats {
     #[cfg(test)]
     pub(crate) fn render(&self) -> String {
         self.render_with(|_| {})
+    }
+}
+
+/// An HTTP method as a label: the standard ones, else `other` (a label
+/// per method a client makes up would let it add series at will).
+pub(crate) fn method_label(m: &str) -> &'static str {
+    match m {
+        "GET" => "GET",
+        "HEAD" => "HEAD",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "PATCH" => "PATCH",
+        "DELETE" => "DELETE",
+        "OPTIONS" => "OPTIONS",
+        _ => "other",
     }
 }
 

@@ -74,11 +74,11 @@ pub(crate) async fn count(AxState(api): AxState<ApiState>, req: Request, next: N
     let Some(route) = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_string()) else {
         return next.run(req).await;
     };
-    let method = req.method().as_str().to_string();
+    let method = crate::stats::method_label(req.method().as_str());
     let start = Instant::now();
     let response = next.run(req).await;
     let status = response.status().as_u16();
-    api.stats.api_requests.get_or_create(&RequestLabel { route: route.clone(), method: method.clone(), status }).inc();
+    api.stats.api_requests.get_or_create(&RequestLabel { route: route.clone(), method, status }).inc();
     api.stats.api_duration.get_or_create(&Route { route, method }).observe(start.elapsed().as_secs_f64());
     response
 }

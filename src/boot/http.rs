@@ -171,7 +171,7 @@ pub(crate) fn router(boot: BootState) -> Router {
 /// its answer says it carries.
 async fn count(AxState(boot): AxState<BootState>, req: Request, next: Next) -> Response {
     let route = req.extensions().get::<axum::extract::MatchedPath>().map(|m| m.as_str().to_string());
-    let method = req.method().as_str().to_string();
+    let method = crate::stats::method_label(req.method().as_str());
     let resp = next.run(req).await;
     let label = crate::stats::Request { route: route.unwrap_or_default(), method, status: resp.status().as_u16() };
     boot.stats.boot_requests.get_or_create(&label).inc();

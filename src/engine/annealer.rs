@@ -23,8 +23,10 @@
 //! node is probed (ping, then an SSH login). A node that fails gets no
 //! jig: the run is recorded as `unreachable`, the node marked not alive
 //! (its noderoles back to TODO or BLOCKED, every descendant BLOCKED, its
-//! node hooks told), and the noderole waits for it. A node that reported
-//! in after the probe began is not marked dead by it.
+//! node hooks told), and the noderole waits for it. A node written after
+//! its run was claimed (it reported in while the probe ran) is not marked
+//! dead by that probe: the noderole goes back to be claimed and probed
+//! again.
 //!
 //! Every worker belongs to the annealer's task tracker: at shutdown the
 //! annealer stops claiming, lets running jigs finish for
@@ -121,6 +123,7 @@ pub(crate) fn claim(txn: &mut Txn<'_>, slots: usize, fx: &mut Effects) -> Result
         let nr = graph::transition(txn, id, NrEvent::Start, fx)?;
         // Its admin address: IPv4, else its IPv6 (on a v6-only network).
         let w = txn.world();
+        let node_as_claimed = w.table::<Node>().get(&nr.node).cloned();
         let node_ip = w.table::<Node>().get(&nr.node).and_then(|n| {
             n.ipv4.map(std::net::IpAddr::V4).or_else(|| n.ipv6(w).map(std::net::IpAddr::V6)).map(|i| i.to_string())
         });
@@ -140,7 +143,16 @@ pub(crate) fn claim(txn: &mut Txn<'_>, slots: usize, fx: &mut Effects) -> Result
         // Only a run that succeeded did the one-time work; a failed one
         // may have done none of it, so a retry runs the jig again.
         let skip = role.has(RoleFlag::Destructive) && nr.succeeded_runs > 0;
-        jobs.push(Job { run_id, noderole: id, node: nr.node.clone(), node_ip, role, input: data, skip });
+        jobs.push(Job {
+            run_id,
+            noderole: id,
+            node: nr.node.clone(),
+            node_ip,
+            role,
+            input: data,
+            skip,
+            node_as_claimed,
+        });
     }
     Ok(jobs)
 }
@@ -165,13 +177,16 @@ pub(crate) fn complete(txn: &mut Txn<'_>, job: &Job, out: jigs::Outcome, fx: &mu
         None => out.log.clone(),
     };
     txn.put(run)?;
-    // A node changed since the probe began (it reported alive again, say)
-    // is not judged by that probe.
-    let probed_at = out.probe.as_ref().map(|c| c.at);
-    let fresher = |txn: &Txn<'_>| {
-        txn.world().table::<Node>().get(&job.node).is_some_and(|n| probed_at.is_some_and(|at| n.updated_at >= at))
+    // A node written since the claim (it reported alive again while the
+    // probe ran, say) is not judged by that probe. Record identity, not a
+    // timestamp: `updated_at` counts seconds, and a write earlier in the
+    // same second as the probe once kept a dead node from ever being
+    // marked dead (requeued and probed again, dozens of times a second).
+    let current = txn.world().table::<Node>().get(&job.node);
+    let stale = match (current, &job.node_as_claimed) {
+        (Some(now), Some(then)) => !Arc::ptr_eq(now, then),
+        _ => true,
     };
-    let stale = fresher(txn);
     if let Some(check) = out.probe {
         if txn.world().table::<Node>().contains(&job.node) {
             node::record_probe(txn, &job.node, check)?;

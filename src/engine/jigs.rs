@@ -17,6 +17,7 @@
 use std::net::IpAddr;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -24,6 +25,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
 use super::model::{Attribs, JigKind, Role};
+use crate::inventory::node::Node;
 use crate::net::probe;
 use crate::net::ssh::{self, SshOptions};
 use crate::types::probe::AliveCheck;
@@ -41,6 +43,10 @@ pub(crate) struct Job {
     pub(crate) input: Value,
     /// The destructive role already ran once: skip the work.
     pub(crate) skip: bool,
+    /// The node's record as the claim left it. A different record when
+    /// the run completes means the node was written meanwhile (it reported
+    /// alive again, say), so a failed probe does not judge it.
+    pub(crate) node_as_claimed: Option<Arc<Node>>,
 }
 
 /// How a run ended.
@@ -272,6 +278,7 @@ mod tests {
             role,
             input: serde_json::json!({"attribs": {"port": 8080, "web-name": "w"}, "parents": []}),
             skip: false,
+            node_as_claimed: None,
         }
     }
 

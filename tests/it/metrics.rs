@@ -83,6 +83,11 @@ fn metrics_pass_promtool_and_move_with_traffic() {
     });
     let (code, _) = curl(None, "GET", &srv.url("/api/v1/nodes/nobody.test.example"), None);
     assert_eq!(code, 404);
+    // Methods a client makes up share one series: no label per method.
+    for made_up in ["FROB", "ZAP"] {
+        let (code, _) = curl(None, made_up, &srv.url("/api/v1/nodes"), None);
+        assert_eq!(code, 405, "{made_up}");
+    }
 
     let text = scrape(&srv);
     // promtool reads it as Prometheus would, and finds nothing to fault.
@@ -119,6 +124,7 @@ fn metrics_pass_promtool_and_move_with_traffic() {
         "fulcrum_api_requests_total{route=\"/api/v1/nodes\",method=\"POST\",status=\"201\"}",
         "fulcrum_api_requests_total{route=\"/api/v1/nodes/{name}\",method=\"GET\",status=\"404\"}",
         "fulcrum_api_request_duration_seconds_count{route=\"/api/v1/nodes\",method=\"POST\"}",
+        "fulcrum_api_requests_total{route=\"/api/v1/nodes\",method=\"other\",status=\"405\"}",
         "fulcrum_run_duration_seconds_count{outcome=\"succeeded\"}",
         "fulcrum_store_commit_duration_seconds_count",
         "fulcrum_store_commit_batch_size_count",
@@ -128,6 +134,7 @@ fn metrics_pass_promtool_and_move_with_traffic() {
         let (was, now) = (sum(&before, line), sum(&text, line));
         assert!(now > was, "{line}: {was} -> {now}\n{}", family(&text, start));
     }
+    assert!(!text.contains("FROB") && !text.contains("ZAP"), "a made-up method is a label:\n{text}");
     assert!(metric(&text, "fulcrum_tftp_sent_bytes_total") >= 5000, "{}", family(&text, "fulcrum_tftp_sent"));
     // Gauges of what the store holds.
     for (line, want) in [
