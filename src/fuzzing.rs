@@ -171,6 +171,7 @@ fn build() -> anyhow::Result<Fixture> {
     let boot = crate::boot::http::router(BootState {
         state: state.clone(),
         stats: Arc::default(),
+        tracer: crate::inventory::trace::Tracer::off(),
         settings: Arc::new(BootSettings {
             files_dir: files,
             loaders_dir: loaders.clone(),

@@ -22,6 +22,7 @@
 //! - `auth`: API tokens, access levels, the audit log.
 //! - `engine`: deployments, roles, noderoles, runs; hooks; the annealer;
 //!   jigs; the node commands.
+//! - `explain`: what each boot service would answer a machine now, and why.
 //! - `api`: the operator API (axum), wire types, error mapping, events.
 //! - [`server`]: wiring, start-up and ordered shutdown.
 //! - [`app`]: the `fulcrum` program: its command line and subcommands.
@@ -43,6 +44,7 @@ pub mod demo;
 mod dhcp;
 mod dns;
 mod engine;
+mod explain;
 #[cfg(any(fuzzing, test))]
 pub mod fuzzing;
 mod image;

@@ -88,6 +88,9 @@ pub struct Running {
     /// HTTP, the DHCP socket loops and TFTP.
     services: JoinSet<()>,
     annealer: Option<JoinHandle<()>>,
+    /// Writes the boot traces; stopped after every service that adds to them.
+    trace_keeper: JoinHandle<()>,
+    trace_stop: CancellationToken,
 }
 
 /// Opens the state and binds and starts every enabled service. If
@@ -138,6 +141,9 @@ async fn start_services(config: Arc<Config>, state: State) -> anyhow::Result<Run
     });
     let stop = CancellationToken::new();
     let mut services = JoinSet::new();
+    // Boot traces: queued by the services, written by the keeper (spawned
+    // once everything has started; the queue holds what comes before).
+    let (tracer, keeper) = crate::inventory::trace::channel();
 
     // The listeners: the operator API (HTTPS) and the boot routes (HTTP).
     let boot_tcp = tokio::net::TcpListener::bind(config.http.listen)
@@ -185,6 +191,8 @@ async fn start_services(config: Arc<Config>, state: State) -> anyhow::Result<Run
         stats: stats.clone(),
         shutdown: stop.clone(),
         listeners: listeners.clone(),
+        tracer: tracer.clone(),
+        explainer: Arc::new(crate::explain::Explainer::new(config.clone())),
     };
     let boot = BootState {
         state: state.clone(),
@@ -197,6 +205,7 @@ async fn start_services(config: Arc<Config>, state: State) -> anyhow::Result<Run
             discovery_bootenv: config.boot.discovery_bootenv.clone(),
             clients: config.http.boot_clients.clone(),
         }),
+        tracer: tracer.clone(),
     };
     // One INFO line per HTTP request and response (method, path, status, latency).
     let trace = || {
@@ -223,7 +232,7 @@ async fn start_services(config: Arc<Config>, state: State) -> anyhow::Result<Run
     let mut boot_server_addr = None;
     let mut dhcp = None;
     if config.dhcp.enabled {
-        let server = dhcp4::Server::new(state.clone(), config.clone(), stats.clone());
+        let server = dhcp4::Server::new(state.clone(), config.clone(), stats.clone(), tracer.clone());
         let ifaces: Vec<Option<String>> = if config.dhcp.interfaces.is_empty() {
             vec![None]
         } else {
@@ -252,7 +261,7 @@ async fn start_services(config: Arc<Config>, state: State) -> anyhow::Result<Run
     let mut dhcp6_addrs = Vec::new();
     let mut dhcp6 = None;
     if config.dhcp.enabled && config.dhcp.v6 {
-        let server = dhcp6::Server6::new(state.clone(), config.clone(), stats.clone()).await?;
+        let server = dhcp6::Server6::new(state.clone(), config.clone(), stats.clone(), tracer.clone()).await?;
         let ifaces: Vec<Option<String>> = if config.dhcp.interfaces.is_empty() {
             vec![None]
         } else {
@@ -286,7 +295,8 @@ async fn start_services(config: Arc<Config>, state: State) -> anyhow::Result<Run
         let sock = std::net::UdpSocket::bind(config.tftp.listen)
             .with_context(|| format!("tftp.listen {}", config.tftp.listen))?;
         tftp_addr = Some(sock.local_addr()?);
-        let clients = tftp::Clients { state: state.clone(), extra: config.http.boot_clients.clone() };
+        let clients =
+            tftp::Clients { state: state.clone(), extra: config.http.boot_clients.clone(), tracer: tracer.clone() };
         let server = tftp::build(sock, &config.tftp.root, config.tftp.max_blksize, stats.clone(), clients).await?;
         tracing::info!(addr = ?tftp_addr, root = %config.tftp.root.display(), "tftp listening");
         let stopped = stop.clone();
@@ -311,6 +321,8 @@ async fn start_services(config: Arc<Config>, state: State) -> anyhow::Result<Run
     // Everything is bound: the annealer may start running jigs.
     let annealer = config.engine.annealer.then(|| tokio::spawn(engine::annealer::run(engine.clone(), stop.clone())));
     let tls = listeners.tls.as_ref().map(|t| t.fingerprint);
+    let trace_stop = CancellationToken::new();
+    let trace_keeper = tokio::spawn(keeper.run(state.clone(), trace_stop.clone()));
     Ok(Running {
         http,
         api: api_addr,
@@ -328,6 +340,8 @@ async fn start_services(config: Arc<Config>, state: State) -> anyhow::Result<Run
         stop,
         services,
         annealer,
+        trace_keeper,
+        trace_stop,
     })
 }
 
@@ -355,6 +369,10 @@ impl Running {
             if annealer.await.is_err() {
                 tracing::error!("the annealer panicked");
             }
+        }
+        self.trace_stop.cancel();
+        if (&mut self.trace_keeper).await.is_err() {
+            tracing::error!("the boot trace keeper panicked");
         }
         self.engine.close().await;
         self.state.close().await;

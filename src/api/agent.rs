@@ -37,5 +37,11 @@ pub(crate) async fn done(
     let node = api.engine.agent_done(name, Outcome { command: d.command, ok: d.ok, detail: d.detail }).await?;
     let mac = super::nodes::first_mac(&node);
     tracing::info!(node = %node.name, mac, %command, ok, %detail, state = %node.provision_state, "agent step reported");
+    api.trace_callback(
+        &node.name,
+        None,
+        format!("agent step {command}: {}", if ok { "done" } else { "failed" }),
+        format!("provision state {}", node.provision_state),
+    );
     Ok(Json(NodeView::new(&api.state.snapshot(), &node)))
 }

@@ -142,3 +142,17 @@ impl From<crate::dns::DnsError> for ApiError {
         }
     }
 }
+
+impl From<crate::explain::ExplainError> for ApiError {
+    fn from(e: crate::explain::ExplainError) -> ApiError {
+        use crate::explain::ExplainError as E;
+        let status = match &e {
+            E::NoSuchNode(_) => StatusCode::NOT_FOUND,
+            E::NoSuchNetwork(_) | E::WhichNetwork(_) => {
+                return ApiError::field(StatusCode::UNPROCESSABLE_ENTITY, "network", e.to_string())
+            }
+            E::NoMac(_) | E::NoNetworks => StatusCode::CONFLICT,
+        };
+        ApiError::new(status, e.to_string())
+    }
+}

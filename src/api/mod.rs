@@ -24,6 +24,7 @@ pub(crate) mod deployments;
 pub(crate) mod dns;
 pub(crate) mod error;
 pub(crate) mod events;
+pub(crate) mod explain;
 pub(crate) mod front_door;
 pub(crate) mod metrics;
 pub(crate) mod networks;
@@ -71,6 +72,18 @@ pub(crate) struct ApiState {
     pub(crate) shutdown: CancellationToken,
     /// Where the listeners are and the API's certificate, for `/api/v1/status`.
     pub(crate) listeners: Arc<Listeners>,
+    /// What the boot services would answer a machine, and why.
+    pub(crate) explainer: Arc<crate::explain::Explainer>,
+    /// Nodes' boot traces: the machine routes add their callbacks.
+    pub(crate) tracer: crate::inventory::trace::Tracer,
+}
+
+impl ApiState {
+    /// Adds a machine's callback to its node's boot trace.
+    pub(crate) fn trace_callback(&self, node: &str, client: Option<std::net::IpAddr>, request: String, answer: String) {
+        use crate::inventory::trace::{Service, TraceEvent};
+        self.tracer.note(node, TraceEvent::now(Service::Callback, client, None, request, answer));
+    }
 }
 
 /// What `/api/v1/status` says about this process's listeners.
@@ -121,6 +134,8 @@ pub(crate) fn router(api: ApiState) -> Router {
         .route("/api/v1/nodes/{name}", get(nodes::show).patch(nodes::patch).delete(nodes::delete))
         .route("/api/v1/nodes/{name}/bootenv", put(nodes::set_bootenv))
         .route("/api/v1/nodes/{name}/inventory", get(nodes::inventory))
+        .route("/api/v1/nodes/{name}/trace", get(explain::trace))
+        .route("/api/v1/explain/{who}", get(explain::explain))
         .route("/api/v1/nodes/{name}/states/provision", put(nodes::provision))
         .route("/api/v1/nodes/{name}/states/power", put(power::power))
         .route("/api/v1/nodes/{name}/management/boot_device", put(power::boot_device))

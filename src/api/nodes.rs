@@ -182,6 +182,13 @@ pub(crate) async fn discover(
     let mac = d.mac;
     let (node, created) = api.engine.discover(d.mac, d.macs, source, lease_holder).await?;
     tracing::info!(node = %node.name, %mac, created, state = %node.provision_state, "discovery agent registered");
+    let what = if created { "registered as a new node" } else { "registered (a known node)" };
+    api.trace_callback(
+        &node.name,
+        Some(peer.ip()),
+        format!("POST /api/v1/discover from {mac}"),
+        format!("{what}; provision state {}", node.provision_state),
+    );
     let status = if created { StatusCode::CREATED } else { StatusCode::OK };
     // The machine itself asked: it gets the token it reports in with.
     let answer = Discovered { node: NodeView::new(&api.state.snapshot(), &node), token: Handover::of(&node.token) };
@@ -214,6 +221,7 @@ pub(crate) async fn report_alive(
         if body.iter().all(u8::is_ascii_whitespace) { true } else { super::body::parse::<AliveReport>(&body)?.alive };
     let node = api.engine.report_alive(name, alive).await?;
     tracing::info!(node = %node.name, mac = first_mac(&node), alive, "alive report");
+    api.trace_callback(&node.name, None, format!("POST alive ({alive})"), format!("alive {}", node.alive));
     Ok(Json(NodeView::new(&api.state.snapshot(), &node)))
 }
 
@@ -232,6 +240,7 @@ pub(crate) async fn report_inventory(
     let report = crate::inventory::facts::Report::new(facts).map_err(EngineError::from)?;
     let facts = api.engine.report_inventory(name.clone(), report).await?;
     tracing::info!(node = %name, "inventory reported");
+    api.trace_callback(&name, None, "POST inventory".into(), "hardware report stored".into());
     Ok(Json(Facts::clone(&facts)))
 }
 
@@ -256,5 +265,11 @@ pub(crate) async fn installed(
     reporting_node(&api, &caller, &name)?;
     let node = api.engine.installed(name).await?;
     tracing::info!(node = %node.name, mac = first_mac(&node), state = %node.provision_state, "install reported done");
+    api.trace_callback(
+        &node.name,
+        None,
+        "POST installed".into(),
+        format!("install done; bootenv {}, provision state {}", node.bootenv, node.provision_state),
+    );
     Ok(Json(NodeView::new(&api.state.snapshot(), &node)))
 }

@@ -24,6 +24,7 @@ use super::render::{self, RenderError};
 use crate::inventory::bootenv::Bootenv;
 use crate::inventory::network::Network;
 use crate::inventory::node::Node;
+use crate::inventory::trace::{Service, TraceEvent, Tracer};
 use crate::state::{State, World};
 use crate::stats::{bump, Stats};
 use crate::types::mac::{Mac, MacParseError};
@@ -35,6 +36,8 @@ pub(crate) struct BootState {
     pub(crate) state: State,
     pub(crate) stats: Arc<Stats>,
     pub(crate) settings: Arc<BootSettings>,
+    /// Nodes' boot traces.
+    pub(crate) tracer: Tracer,
 }
 
 /// The boot routes' settings, from the config.
@@ -162,6 +165,7 @@ pub(crate) fn router(boot: BootState) -> Router {
         .nest_service("/boot/files", files)
         .nest_service("/boot/loaders", loaders)
         .layer(kernels)
+        .layer(middleware::from_fn_with_state(boot.clone(), traced))
         .layer(served_only)
         .route_layer(middleware::from_fn_with_state(boot.clone(), count))
         .with_state(boot)
@@ -207,6 +211,49 @@ async fn kernel_fetches(
             tracing::warn!(node = %node.name, error = %Report(&e), "the kernel fetch was not recorded");
         }
     }
+    resp
+}
+
+/// The MAC a boot request names: `?mac=` or `/boot/templates/{mac}/...`.
+fn named_mac(uri: &axum::http::Uri) -> Option<Mac> {
+    if let Some(rest) = uri.path().strip_prefix("/boot/templates/") {
+        return rest.split('/').next()?.parse().ok();
+    }
+    Query::<MacQuery>::try_from_uri(uri).ok()?.0.mac?.parse().ok()
+}
+
+/// Adds a request to its node's boot trace: the node the MAC it names
+/// belongs to, else the node at its source address. A stranger's request
+/// passes untouched.
+async fn traced(
+    AxState(boot): AxState<BootState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let world = boot.state.snapshot();
+    let nodes = world.table::<Node>();
+    let mac = named_mac(req.uri());
+    let node = mac.and_then(|m| nodes.by_mac(&m)).or_else(|| match peer.ip() {
+        std::net::IpAddr::V4(ip) => nodes.by_ip(ip),
+        std::net::IpAddr::V6(ip) => ip.to_ipv4_mapped().and_then(|ip| nodes.by_ip(ip)),
+    });
+    let Some(node) = node.cloned() else { return next.run(req).await };
+    // As a person reads it: iPXE sends `mac=52%3A54...`.
+    let uri = req.uri().to_string();
+    let request = format!("{} {}", req.method(), percent_encoding::percent_decode_str(&uri).decode_utf8_lossy());
+    let script = req.uri().path() == "/boot/ipxe";
+    let resp = next.run(req).await;
+    let status = resp.status();
+    let mut answer = status.to_string();
+    if status.is_success() && script {
+        let env = if node.protected { "local (the node is protected)" } else { node.bootenv.as_str() };
+        answer.push_str(&format!(", the script of bootenv {env}"));
+    }
+    if let Some(len) = resp.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()) {
+        answer.push_str(&format!(", {len} bytes"));
+    }
+    boot.tracer.note(&node.name, TraceEvent::now(Service::Http, Some(peer.ip()), mac, request, answer));
     resp
 }
 

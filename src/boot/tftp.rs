@@ -17,6 +17,7 @@ use blocking::Unblock;
 
 use crate::inventory::network::Network;
 use crate::inventory::node::Node;
+use crate::inventory::trace::{Service, TraceEvent, Tracer};
 use crate::state::State;
 use crate::stats::{bump, Stats};
 
@@ -25,6 +26,8 @@ use crate::stats::{bump, Stats};
 pub(crate) struct Clients {
     pub(crate) state: State,
     pub(crate) extra: Vec<ipnet::IpNet>,
+    /// Nodes' boot traces.
+    pub(crate) tracer: Tracer,
 }
 
 /// Serves files under one directory.
@@ -99,23 +102,38 @@ impl Handler for RootHandler {
             tracing::info!(%client, "tftp refused: not on a served network");
             return Err(packet::Error::PermissionDenied);
         }
+        let (node, mac) = self.node_at(client);
+        let note = |answer: String| {
+            if let (Some(c), Some(node)) = (&self.clients, &node) {
+                let request = format!("RRQ {}", path.display());
+                c.tracer.note(node, TraceEvent::now(Service::Tftp, Some(client.ip()), None, request, answer));
+            }
+        };
         let full = match self.resolve(path) {
             Ok(p) => p,
             Err(e) => {
                 bump(&self.stats.tftp_refused);
-                tracing::info!(%client, path = %path.display(), error = ?e, "tftp refused");
+                tracing::info!(node, mac, %client, path = %path.display(), error = ?e, "tftp refused");
+                note(format!("refused: {}", refusal(&e)));
                 return Err(e);
             }
         };
-        let (node, mac) = self.node_at(client);
         tracing::info!(node, mac, %client, path = %full.display(), "tftp read");
-        let (file, len) = blocking::unblock(move || {
+        let shown = full.display().to_string();
+        let opened = blocking::unblock(move || {
             let f = std::fs::File::open(&full)?;
             let len = f.metadata()?.len();
             Ok::<_, std::io::Error>((f, len))
         })
-        .await
-        .map_err(|_| packet::Error::FileNotFound)?;
+        .await;
+        let (file, len) = match opened {
+            Ok(x) => x,
+            Err(e) => {
+                note(format!("refused: cannot open {shown}: {e}"));
+                return Err(packet::Error::FileNotFound);
+            }
+        };
+        note(format!("sending {shown} ({len} bytes)"));
         Ok((Counted { inner: Unblock::new(file), read: self.stats.tftp_bytes.clone() }, Some(len)))
     }
 
@@ -127,6 +145,15 @@ impl Handler for RootHandler {
     ) -> Result<Self::Writer, packet::Error> {
         tracing::info!(%client, path = %path.display(), "tftp write refused");
         Err(packet::Error::IllegalOperation)
+    }
+}
+
+/// A refusal for a person.
+fn refusal(e: &packet::Error) -> &'static str {
+    match e {
+        packet::Error::FileNotFound => "no such file under the TFTP root",
+        packet::Error::PermissionDenied => "the path leads out of the TFTP root",
+        _ => "not served",
     }
 }
 

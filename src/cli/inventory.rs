@@ -10,6 +10,7 @@ use reqwest::Method;
 
 use super::client::Client;
 use super::table;
+use crate::api::wire::explain::{Explanation, TraceView};
 use crate::api::wire::inventory::{
     BootDeviceRequest, BootenvBody, LeaseView, NetworkView, NewNetwork, NewNode, NodePatch, NodeView, PowerAnswer,
     PowerRequest, PowerTarget, ProvisionRequest, SetBootenv,
@@ -119,6 +120,21 @@ pub(crate) enum NodeCmd {
     },
     /// Delete a node.
     Delete { name: String },
+    /// Why does this machine boot that? What DHCP, TFTP and HTTP would
+    /// answer it now, for each kind of firmware, and which rule decided.
+    Explain {
+        /// The node's FQDN, or any MAC (a machine that is no node yet).
+        who: String,
+        /// The network a stranger's MAC is on, when there are several.
+        #[arg(long)]
+        network: Option<String>,
+    },
+    /// What the machine asked the boot services and what it got: DHCP,
+    /// TFTP, HTTP and callbacks, oldest first.
+    Trace {
+        /// The node's FQDN.
+        name: String,
+    },
     /// Protect a node (a production machine: no verb may reboot it into
     /// another bootenv, and it always boots from its disk), or unprotect it.
     Protect {
@@ -292,6 +308,70 @@ fn network_table(nets: &[NetworkView]) -> String {
     })
 }
 
+/// An explanation for a person.
+fn explanation(e: &Explanation) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    match &e.node {
+        Some(n) => {
+            let ip = n.ipv4.map(|ip| format!(" ({ip})")).unwrap_or_default();
+            let protected = if n.protected { ", protected" } else { "" };
+            let _ = writeln!(
+                out,
+                "{}: node {}{ip}, bootenv {}, provision state {}{protected}",
+                e.mac, n.name, n.bootenv, n.provision_state
+            );
+        }
+        None => {
+            let _ = writeln!(out, "{}: no node has this MAC", e.mac);
+        }
+    }
+    let net = &e.network;
+    let _ = writeln!(
+        out,
+        "network {}: reached {}; dhcp {}; strangers: {}",
+        net.name, net.reached, net.dhcp, net.unknown_clients
+    );
+    for a in &e.answers {
+        let _ = writeln!(out, "\n{:<15} {}", a.firmware, a.request);
+        let _ = writeln!(out, "{:<15} DHCP  {}", "", a.dhcp);
+        if let Some(f) = &a.fetch {
+            let _ = writeln!(out, "{:<15} fetch {f}", "");
+        }
+        for why in &a.because {
+            let _ = writeln!(out, "{:<15} - {why}", "");
+        }
+    }
+    let s = &e.script;
+    let _ = writeln!(out, "\niPXE script: bootenv {} ({})", s.bootenv, s.because);
+    for l in s.script.iter().flat_map(|t| t.lines()) {
+        let _ = writeln!(out, "  | {l}");
+    }
+    if let Some(why) = &s.error {
+        let _ = writeln!(out, "  cannot be rendered: {why}");
+    }
+    let _ = writeln!(out, "\nto change it:");
+    for w in &e.would_change {
+        let _ = writeln!(out, "  - {w}");
+    }
+    out
+}
+
+/// Unix milliseconds as RFC 3339 UTC.
+fn when(ms: u64) -> String {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms);
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
+fn trace_table(t: &TraceView) -> String {
+    if t.events.is_empty() {
+        return format!("{}: nothing traced yet (no DHCP, TFTP, HTTP or callback from its machine)\n", t.node);
+    }
+    table::render(&["TIME", "SERVICE", "CLIENT", "REQUEST", "ANSWER"], &t.events, |e| {
+        vec![when(e.at_ms), table::word(&e.service), table::opt(e.client), e.request.clone(), e.answer.clone()]
+    })
+}
+
 fn bootenv_table(envs: &[BootenvBody]) -> String {
     table::render(&["NAME", "KIND", "OS", "KERNEL", "DESCRIPTION"], envs, |b| {
         vec![b.name.clone(), table::word(&b.kind), b.os.clone(), table::opt(b.kernel.as_ref()), b.description.clone()]
@@ -313,6 +393,13 @@ pub(crate) async fn node(c: &Client, json_out: bool, cmd: NodeCmd) -> anyhow::Re
     match cmd {
         NodeCmd::List => print(json_out, &c.get::<Vec<NodeView>>("/api/v1/nodes").await?, |v| node_table(v)),
         NodeCmd::Show { name } => print(json_out, &c.get::<NodeView>(&format!("/api/v1/nodes/{name}")).await?, one),
+        NodeCmd::Explain { who, network } => {
+            let query = network.map(|n| format!("?network={n}")).unwrap_or_default();
+            print(json_out, &c.get::<Explanation>(&format!("/api/v1/explain/{who}{query}")).await?, explanation)
+        }
+        NodeCmd::Trace { name } => {
+            print(json_out, &c.get::<TraceView>(&format!("/api/v1/nodes/{name}/trace")).await?, trace_table)
+        }
         NodeCmd::Create { name, macs, bootenv, network, address, circuit_id, remote_id, uefi_loader } => {
             let body = NewNode {
                 name,

@@ -83,6 +83,34 @@ pub(crate) fn classify(opts: &DhcpOptions) -> Firmware {
     }
 }
 
+impl std::fmt::Display for Firmware {
+    /// For a person: `BIOS PXE`, `UEFI x64 PXE (arch 7)`, `iPXE`...
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            Firmware::Ipxe => f.write_str("iPXE"),
+            Firmware::Pxe { arch: 0 } => f.write_str("BIOS PXE (arch 0)"),
+            Firmware::Pxe { arch: arch @ (7 | 9) } => write!(f, "UEFI x64 PXE (arch {arch})"),
+            Firmware::Pxe { arch: 0x0b } => f.write_str("UEFI arm64 PXE (arch 11)"),
+            Firmware::Pxe { arch } => write!(f, "PXE (arch {arch})"),
+            Firmware::HttpBoot { arch: 0x13 } => f.write_str("UEFI arm64 HTTP boot (arch 19)"),
+            Firmware::HttpBoot { arch } => write!(f, "UEFI HTTP boot (arch {arch})"),
+            Firmware::Plain => f.write_str("a plain DHCP client"),
+        }
+    }
+}
+
+/// Who sent a request, for a person: its firmware, or the discovery agent.
+pub(crate) fn describe(opts: &DhcpOptions) -> String {
+    match classify(opts) {
+        Firmware::Plain if is_discovery_agent(opts) => "the discovery agent".into(),
+        Firmware::Ipxe => match client_arch(opts) {
+            Some(0) | None => "iPXE on BIOS".into(),
+            Some(a) => format!("iPXE on UEFI (arch {a})"),
+        },
+        fw => fw.to_string(),
+    }
+}
+
 /// Whether the client is UEFI firmware (or iPXE running on it): HTTP boot
 /// always, PXE and iPXE by an option 93 architecture other than 0 (BIOS).
 pub(crate) fn is_uefi(fw: Firmware, opts: &DhcpOptions) -> bool {

@@ -4,7 +4,9 @@
 //! - [`node`]: nodes (MACs, static addresses, bootenv, aliveness,
 //!   provisioning state, power, token);
 //! - [`bootenv`]: boot environments, shipped and operator-made;
-//! - [`lifecycle`]: the node provisioning state machine (Ironic's).
+//! - [`lifecycle`]: the node provisioning state machine (Ironic's);
+//! - [`facts`]: each node's hardware report;
+//! - [`trace`]: each node's boot trace (what it asked, what it got).
 //!
 //! Its operations run inside a [`Txn`](crate::state::Txn), so the engine
 //! can combine them with hooks in one transaction; [`Inventory`] wraps the
@@ -18,6 +20,7 @@ pub(crate) mod facts;
 pub(crate) mod lifecycle;
 pub(crate) mod network;
 pub(crate) mod node;
+pub(crate) mod trace;
 
 use std::sync::Arc;
 
@@ -32,6 +35,7 @@ use node::Node;
 pub(crate) fn register(schema: &mut Schema) {
     schema.register::<Network>().register::<Bootenv>().register::<Node>();
     facts::register(schema);
+    trace::register(schema);
 }
 
 /// The inventory's commands that have no hooks.

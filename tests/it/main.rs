@@ -62,6 +62,7 @@ mod dns;
 mod dns_lab;
 mod durability;
 mod engine;
+mod explain;
 mod faults;
 mod hostile_packets;
 mod install_callbacks;

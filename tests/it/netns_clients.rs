@@ -53,46 +53,9 @@ fn lab() -> Lab {
     Lab { client, srv, server_ns, tftp_root }
 }
 
-/// Runs udhcpc once as a PXE client would identify itself; returns the
-/// variables its script saw on `bound`.
+/// udhcpc as a BIOS PXE ROM identifies itself.
 fn udhcpc(lab: &Lab, tag: &str) -> HashMap<String, String> {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("env");
-    let script = dir.path().join("script.sh");
-    std::fs::write(
-        &script,
-        format!(
-            "#!/bin/sh\nif [ \"$1\" = bound ]; then env > {out}; ip addr flush dev \"$interface\"; ip addr add \"$ip/$mask\" dev \"$interface\"; fi\n",
-            out = out.display()
-        ),
-    )
-    .unwrap();
-    run(Command::new("chmod").arg("+x").arg(&script));
-    let o = run(lab
-        .client
-        .cmd("udhcpc")
-        .args([
-            "-f",
-            "-q",
-            "-n",
-            "-t",
-            "5",
-            "-T",
-            "1",
-            "-i",
-            "eth0",
-            "-V",
-            "PXEClient:Arch:00000:UNDI:002001",
-            "-x",
-            "0x5d:0000",
-            "-O",
-            "bootfile",
-            "-s",
-        ])
-        .arg(&script));
-    let text = std::fs::read_to_string(&out)
-        .unwrap_or_else(|_| panic!("{tag}: udhcpc got no lease: {}", String::from_utf8_lossy(&o.stderr)));
-    text.lines().filter_map(|l| l.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    crate::harness::udhcpc(&lab.client, tag, "PXEClient:Arch:00000:UNDI:002001", "0000")
 }
 
 #[test]

@@ -178,6 +178,19 @@ fn router_advertisements_and_dhcpv6_with_real_clients() {
     assert_eq!(node["duids"][0], held[0]["duid"]);
     // dhclient's default DUID is a DUID-LLT of the interface's MAC.
     assert!(node["duids"][0].as_str().unwrap().ends_with(NODE_MAC), "{node}");
+    // Its boot trace has the exchange: SOLICIT, then REQUEST and the REPLY with its address.
+    let trace = wait_for(Duration::from_secs(10), "the DHCPv6 exchange in the node's trace", || {
+        let (_, t) = lab.api("GET", "/api/v1/nodes/n1.lab6.test/trace", None);
+        let replied = t["events"].as_array().is_some_and(|ev| {
+            ev.iter().any(|e| {
+                e["service"] == "dhcp6"
+                    && e["request"].as_str().is_some_and(|r| r.starts_with("REQUEST"))
+                    && e["answer"].as_str().is_some_and(|a| a.contains(&want.to_string()))
+            })
+        });
+        replied.then_some(t)
+    });
+    assert!(trace.to_string().contains("SOLICIT from a plain DHCP client"), "{trace}");
     // DNS over IPv6 answers the node's AAAA with the same address.
     let dig = run(lab.client.cmd("dig").args([
         "+short",

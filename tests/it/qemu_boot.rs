@@ -178,6 +178,8 @@ fn qemu_netboot_discovers_then_follows_bootenv_change() {
 
     let log_at_boot2 = server.log_text().len();
     let serial_at_boot2 = vm.serial_text().len();
+    let reset_ms =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
     vm.reset();
     phase("bootenv set to stage2 and guest reset; waiting for boot 2");
     wait_guest(&mut vm, &server, "the guest to come back alive with bootenv stage2", || {
@@ -217,6 +219,34 @@ fn qemu_netboot_discovers_then_follows_bootenv_change() {
     // which is recorded as none.
     assert_eq!(node["firmware"]["arch"], 0, "node after boot 2: {node}");
     assert!(node["firmware"]["uuid"].is_null(), "node after boot 2: {node}");
+
+    // The node's boot trace tells boot 2's story, in order: iPXE's DHCP
+    // and its script URL, the stage2 script, the kernel, the discovery
+    // agent's DHCP and its registration.
+    let want = [
+        ("dhcp4", "DISCOVER from iPXE on BIOS".to_string(), format!("boot file {BOOT}/boot/ipxe?mac={MAC}")),
+        ("http", format!("GET /boot/ipxe?mac={MAC}"), "200 OK, the script of bootenv stage2".to_string()),
+        ("http", "GET /boot/files/discovery/vmlinuz".to_string(), "200 OK".to_string()),
+        ("dhcp4", "DISCOVER from the discovery agent".to_string(), format!("OFFER {static_ip}")),
+        ("callback", format!("POST /api/v1/discover from {MAC}"), "registered (a known node)".to_string()),
+    ];
+    let (_, trace) = curl(Some(&ns), "GET", &format!("{OPS}/api/v1/nodes/{NODE}/trace"), None);
+    let events: Vec<&Value> = trace["events"]
+        .as_array()
+        .map(|e| e.iter().filter(|e| e["at_ms"].as_u64().is_some_and(|t| t >= reset_ms)).collect())
+        .unwrap_or_default();
+    let mut at = 0;
+    for (service, request, answer) in &want {
+        let found = events[at..].iter().position(|e| {
+            e["service"] == *service
+                && e["request"].as_str().is_some_and(|r| r.starts_with(request.as_str()))
+                && e["answer"].as_str().is_some_and(|a| a.contains(answer.as_str()))
+        });
+        let Some(i) = found else {
+            panic!("boot 2's trace lacks {service} `{request}` -> `{answer}` after event {at}:\n{trace:#}")
+        };
+        at += i + 1;
+    }
 
     // Two guest boots and two previews: at least four script renders.
     let (_, metrics) = curl(Some(&ns), "GET", &format!("{OPS}/metrics"), None);

@@ -11,6 +11,7 @@
 pub(crate) mod auth;
 pub(crate) mod dns;
 pub(crate) mod engine;
+pub(crate) mod explain;
 pub(crate) mod inventory;
 
 use serde::{Deserialize, Serialize};

@@ -160,3 +160,39 @@ pub(crate) fn encode(m: &Message) -> Result<Vec<u8>, dhcproto::error::EncodeErro
     }
     Ok(buf)
 }
+
+/// The boot file a reply names: `file` up to its NUL, else option 67.
+pub(crate) fn boot_file(m: &Message) -> Option<String> {
+    let field = m.fname().map(|f| f.split(|&b| b == 0).next().unwrap_or_default()).unwrap_or_default();
+    if !field.is_empty() {
+        return Some(String::from_utf8_lossy(field).into_owned());
+    }
+    match m.opts().get(OptionCode::BootfileName) {
+        Some(DhcpOption::BootfileName(f)) if !f.is_empty() => Some(String::from_utf8_lossy(f).into_owned()),
+        _ => None,
+    }
+}
+
+/// A reply for a person: `OFFER 10.0.0.5, boot file snponly.efi from 10.0.0.1`, `NAK: why`.
+pub(crate) fn summary(m: &Message) -> String {
+    let kind = match m.opts().msg_type() {
+        Some(MessageType::Offer) => "OFFER",
+        Some(MessageType::Ack) => "ACK",
+        Some(MessageType::Nak) => "NAK",
+        Some(_) | None => "reply",
+    };
+    let mut s = kind.to_string();
+    if !m.yiaddr().is_unspecified() {
+        s.push_str(&format!(" {}", m.yiaddr()));
+    }
+    match boot_file(m) {
+        Some(file) if m.siaddr().is_unspecified() => s.push_str(&format!(", boot file {file}")),
+        Some(file) => s.push_str(&format!(", boot file {file} from {}", m.siaddr())),
+        None if m.opts().msg_type() != Some(MessageType::Nak) => s.push_str(", no boot file"),
+        None => {}
+    }
+    if let Some(DhcpOption::Message(why)) = m.opts().get(OptionCode::Message) {
+        s.push_str(&format!(": {why}"));
+    }
+    s
+}

@@ -25,6 +25,7 @@ use super::reply;
 use crate::config::Config;
 use crate::dhcp::lease::{self, LeaseError};
 use crate::inventory::node::{learn_mac, Node};
+use crate::inventory::trace::{Service, TraceEvent, Tracer};
 use crate::net::iface;
 use crate::state::State;
 use crate::stats::{bump, Kind, KindOn, Stats};
@@ -72,10 +73,12 @@ pub(crate) struct Server {
     tasks: TaskTracker,
     /// Per-MAC and per-source rate limits.
     limits: Limits,
+    /// Nodes' boot traces.
+    tracer: Tracer,
 }
 
 impl Server {
-    pub(crate) fn new(state: State, config: Arc<Config>, stats: Arc<Stats>) -> Arc<Server> {
+    pub(crate) fn new(state: State, config: Arc<Config>, stats: Arc<Stats>, tracer: Tracer) -> Arc<Server> {
         let limits = Limits::new(config.dhcp.rate_per_mac, config.dhcp.rate_per_source);
         Arc::new(Server {
             state,
@@ -85,6 +88,7 @@ impl Server {
             addrs: Mutex::new((Instant::now(), iface::list())),
             tasks: TaskTracker::new(),
             limits,
+            tracer,
         })
     }
 
@@ -162,6 +166,22 @@ impl Server {
         decision: Decision,
         to_source: bool,
     ) {
+        let traced = self.traced(req, to_source);
+        // A client without an address yet sends from 0.0.0.0: no address to show.
+        let from = Some(src.ip()).filter(|ip| !ip.is_unspecified());
+        let note = |answer: String| {
+            if let Some((node, request, mac)) = &traced {
+                self.tracer.note(node, TraceEvent::now(Service::Dhcp4, from, *mac, request.clone(), answer));
+            }
+        };
+        match &decision {
+            Decision::Ignore(skip) => note(format!("no answer: {}", skip.why())),
+            Decision::Reply(msg) => note(reply::summary(msg)),
+            Decision::Release { ip, .. } => note(format!("{ip} released")),
+            Decision::Decline { ip, .. } => note(format!("{ip} quarantined")),
+            // Told once the lease is stored or refused.
+            Decision::Commit(_) => {}
+        }
         match decision {
             Decision::Ignore(skip) => {
                 bump(&self.stats.dhcp4_ignored);
@@ -184,6 +204,12 @@ impl Server {
                 let dest = destination(req, &ack, src);
                 let nak_dest = destination(req, &nak, src);
                 self.tasks.spawn(async move {
+                    let note = |answer: String| {
+                        if let Some((node, request, mac)) = &traced {
+                            let e = TraceEvent::now(Service::Dhcp4, from, *mac, request.clone(), answer);
+                            me.tracer.note(node, e);
+                        }
+                    };
                     let mac = lease.mac;
                     let learning = learned.as_ref().map(|l| l.node.clone());
                     let t = now();
@@ -226,9 +252,11 @@ impl Server {
                             // this commit, and the offer is then the only place
                             // that shows the address as taken. It expires on its
                             // own after `offer_seconds`.
+                            note(reply::summary(&ack));
                             me.send(&socket, &ack, dest).await;
                         }
                         Err(e @ (LeaseError::Taken(_) | LeaseError::NotLearned { .. })) => {
+                            note(format!("{} (the lease was refused: {})", reply::summary(&nak), Report(&e)));
                             tracing::info!(%mac, error = %Report(&e), "lease refused at commit; NAK");
                             me.send(&socket, &nak, nak_dest).await;
                         }
@@ -237,6 +265,7 @@ impl Server {
                         // renewing client keeps its address meanwhile (a NAK
                         // would take it away).
                         Err(e @ LeaseError::State(_)) => {
+                            note(format!("no answer: the lease could not be stored ({})", Report(&e)));
                             me.stats.dhcp4_dropped.count("store_failed");
                             tracing::warn!(%mac, error = %Report(&e), "lease not stored; request not answered");
                         }
@@ -264,6 +293,18 @@ impl Server {
                 });
             }
         }
+    }
+
+    /// For a request from a node's MAC (its own, or one its switch port
+    /// reservation would claim once learned, which is not traced until
+    /// then): the node, what it asked, and the MAC.
+    fn traced(&self, req: &Message, boot_server: bool) -> Option<(String, String, Option<Mac>)> {
+        let mac = Mac::from_chaddr(req.chaddr()).filter(|_| req.hlen() == 6)?;
+        let node = self.state.snapshot().table::<Node>().by_mac(&mac)?.name.clone();
+        let kind = kind_name(req.opts().msg_type()).to_uppercase();
+        let via = if req.giaddr().is_unspecified() { String::new() } else { format!(" via relay {}", req.giaddr()) };
+        let at = if boot_server { " to the PXE boot server" } else { "" };
+        Some((node, format!("{kind} from {}{via}{at}", crate::dhcp::pxe::describe(req.opts())), Some(mac)))
     }
 
     async fn send(&self, socket: &UdpSocket, msg: &Message, dest: SocketAddr) {

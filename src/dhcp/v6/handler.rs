@@ -45,7 +45,7 @@ const PROBES: u64 = 16;
 const MAX_IAS: usize = 8;
 /// Option codes dhcproto has no type for.
 const OPT_DOMAIN_LIST: u16 = 24;
-const OPT_BOOTFILE_URL: u16 = 59;
+pub(crate) const OPT_BOOTFILE_URL: u16 = 59;
 
 /// The host's own IPv6 addresses, as the decision asks for them.
 pub(crate) trait LocalAddrs {
@@ -405,6 +405,16 @@ impl<'w> Ctx6<'w> {
             .or_else(|| peer.and_then(eui64_mac).and_then(|m| nodes.by_mac(&m)))
             .filter(here);
         Client { duid, node, mac: node.and_then(|n| n.macs.first().copied()).or(mac), port }
+    }
+
+    /// The node a message comes from, as [`Ctx6::decide`] recognises it
+    /// (for its boot trace); `None` for a stranger or a message without a
+    /// usable client identifier or network.
+    pub(crate) fn node_of(&self, msg: &Message, hops: &[Hop]) -> Option<&'w Node> {
+        let Some(DhcpOption::ClientId(id)) = msg.opts().get(OptionCode::ClientId) else { return None };
+        let duid = Duid::new(id).ok()?;
+        let net = self.network(hops)?;
+        self.client(duid, hops, net).node.map(|n| &**n)
     }
 
     /// The address identity association `iaid` gets: a node's own, else

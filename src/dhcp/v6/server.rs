@@ -22,6 +22,7 @@ use crate::config::Config;
 use crate::dhcp::duid::{self, Duid};
 use crate::dhcp::lease6::{self, Lease6Error};
 use crate::dhcp::v4::limit::Limits;
+use crate::inventory::trace::{Service, TraceEvent, Tracer};
 use crate::net::iface;
 use crate::state::{State, StateError};
 use crate::stats::{bump, Kind, KindOn, Stats};
@@ -85,6 +86,8 @@ pub(crate) struct Server6 {
     addrs: HostAddrs,
     tasks: TaskTracker,
     limits: Limits,
+    /// Nodes' boot traces.
+    tracer: Tracer,
 }
 
 fn routable() -> Vec<Ipv6Addr> {
@@ -112,7 +115,12 @@ impl LocalAddrs for HostAddrs {
 
 impl Server6 {
     /// The server, with its DUID made and stored now at the first start.
-    pub(crate) async fn new(state: State, config: Arc<Config>, stats: Arc<Stats>) -> Result<Arc<Server6>, StateError> {
+    pub(crate) async fn new(
+        state: State,
+        config: Arc<Config>,
+        stats: Arc<Stats>,
+        tracer: Tracer,
+    ) -> Result<Arc<Server6>, StateError> {
         let mac = duid_mac(&config);
         let t = now();
         let duid = state.write(move |txn| duid::server_duid(txn, mac, t)).await?;
@@ -125,6 +133,7 @@ impl Server6 {
             duid,
             addrs: HostAddrs(Mutex::new((Instant::now(), routable()))),
             tasks: TaskTracker::new(),
+            tracer,
         }))
     }
 
@@ -201,23 +210,49 @@ impl Server6 {
             let ctx =
                 Ctx6 { world: &world, config: &self.config, arrival: &arrival, server_duid: &self.duid, now: now() };
             // A bug in the decision costs this datagram, not the loop.
-            let Ok(decision) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| ctx.decide(&msg, &hops)))
-            else {
+            let decided = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let node = ctx.node_of(&msg, &hops).map(|n| n.name.clone());
+                (ctx.decide(&msg, &hops), node)
+            }));
+            let Ok((decision, node)) = decided else {
                 self.stats.dhcp6_dropped.count("internal_error");
                 tracing::error!(%src, len, "dhcpv6 decision panicked; datagram dropped (please report it)");
                 continue;
             };
-            self.act(&socket, src, hops, decision);
+            let traced = node.map(|node| {
+                let via = if hops.is_empty() { "" } else { " via a relay" };
+                let request = format!(
+                    "{} from {}{via}",
+                    kind_name(msg.msg_type()).to_uppercase(),
+                    super::boot::classify(msg.opts())
+                );
+                Traced { node, request, client: src.ip() }
+            });
+            self.act(&socket, src, hops, decision, traced);
         }
     }
 
-    fn act(self: &Arc<Self>, socket: &Arc<UdpSocket>, src: SocketAddr, hops: Vec<Hop>, decision: Decision6) {
+    fn act(
+        self: &Arc<Self>,
+        socket: &Arc<UdpSocket>,
+        src: SocketAddr,
+        hops: Vec<Hop>,
+        decision: Decision6,
+        traced: Option<Traced>,
+    ) {
+        let note = move |tracer: &Tracer, answer: String| {
+            if let Some(t) = &traced {
+                tracer.note(&t.node, TraceEvent::now(Service::Dhcp6, Some(t.client), None, t.request.clone(), answer));
+            }
+        };
         match decision {
             Decision6::Ignore(skip) => {
+                note(&self.tracer, format!("no answer: {}", skip.label().replace('_', " ")));
                 self.stats.dhcp6_dropped.count(skip.label());
                 tracing::debug!(%src, why = skip.label(), "dhcpv6 message not answered");
             }
             Decision6::Reply(msg) => {
+                note(&self.tracer, summary(&msg));
                 let me = self.clone();
                 let socket = socket.clone();
                 self.tasks.spawn(async move { me.send(&socket, &msg, &hops, src).await });
@@ -243,14 +278,19 @@ impl Server6 {
                         })
                         .await;
                     match r {
-                        Ok(()) => me.send(&socket, &reply, &hops, src).await,
+                        Ok(()) => {
+                            note(&me.tracer, summary(&reply));
+                            me.send(&socket, &reply, &hops, src).await;
+                        }
                         Err(e @ Lease6Error::Taken(_)) => {
+                            note(&me.tracer, format!("{} (refused at commit: {})", summary(&refused), Report(&e)));
                             tracing::info!(error = %Report(&e), "dhcpv6 binding refused at commit");
                             me.send(&socket, &refused, &hops, src).await;
                         }
                         // Not kept: no answer, so the client asks again and a
                         // renewing client keeps its address meanwhile.
                         Err(e @ Lease6Error::State(_)) => {
+                            note(&me.tracer, format!("no answer: the binding could not be stored ({})", Report(&e)));
                             me.stats.dhcp6_dropped.count("store_failed");
                             tracing::warn!(error = %Report(&e), "dhcpv6 binding not stored; not answered");
                         }
@@ -297,6 +337,38 @@ impl Server6 {
             tracing::debug!(%dest, kind = ?msg.msg_type(), "dhcpv6 answer");
         }
     }
+}
+
+/// A request from a node, for its boot trace.
+struct Traced {
+    node: String,
+    request: String,
+    client: std::net::IpAddr,
+}
+
+/// An answer for a person: `REPLY fd00::5, boot URL http://...`, with a
+/// status that is not success.
+fn summary(m: &Message) -> String {
+    let mut s = kind_name(m.msg_type()).to_uppercase();
+    for o in m.opts().iter() {
+        match o {
+            DhcpOption::IANA(ia) => {
+                for o in ia.opts.iter() {
+                    match o {
+                        DhcpOption::IAAddr(a) => s.push_str(&format!(" {}", a.addr)),
+                        DhcpOption::StatusCode(c) => s.push_str(&format!(" (IA {:?}: {})", c.status, c.msg)),
+                        _ => {}
+                    }
+                }
+            }
+            DhcpOption::StatusCode(c) => s.push_str(&format!(" ({:?}: {})", c.status, c.msg)),
+            DhcpOption::Unknown(u) if u16::from(u.code()) == super::handler::OPT_BOOTFILE_URL => {
+                s.push_str(&format!(", boot URL {}", String::from_utf8_lossy(u.data())));
+            }
+            _ => {}
+        }
+    }
+    s
 }
 
 /// A DHCPv6 message type's name, as metrics label it.

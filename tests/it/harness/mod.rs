@@ -177,6 +177,34 @@ impl Drop for Netns {
 /// directories, so that it reads and writes nothing of the host's (no
 /// DUID, no leases, no resolv.conf: no config file, `--nohook
 /// resolv.conf`). Bounded by `timeout`.
+/// Runs udhcpc once on `ns`'s eth0 as network-boot firmware would ask:
+/// vendor class `vendor` (option 60), architecture `arch` (option 93, four
+/// hex digits), asking for the boot file. Returns the variables its script
+/// saw on `bound` (the script also puts the address on eth0); panics,
+/// naming `tag`, when no lease came.
+pub fn udhcpc(ns: &Netns, tag: &str, vendor: &str, arch: &str) -> std::collections::HashMap<String, String> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("env");
+    let script = dir.path().join("script.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nif [ \"$1\" = bound ]; then env > {out}; ip addr flush dev \"$interface\"; ip addr add \"$ip/$mask\" dev \"$interface\"; fi\n",
+            out = out.display()
+        ),
+    )
+    .expect("udhcpc script");
+    run(Command::new("chmod").arg("+x").arg(&script));
+    let o = run(ns
+        .cmd("udhcpc")
+        .args(["-f", "-q", "-n", "-t", "5", "-T", "1", "-i", "eth0", "-V", vendor, "-x", &format!("0x5d:{arch}")])
+        .args(["-O", "bootfile", "-s"])
+        .arg(&script));
+    let text = std::fs::read_to_string(&out)
+        .unwrap_or_else(|_| panic!("{tag}: udhcpc got no lease: {}", String::from_utf8_lossy(&o.stderr)));
+    text.lines().filter_map(|l| l.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
 pub fn dhcpcd(ns: &Netns, seconds: u32, args: &str) -> Output {
     let script = format!(
         "for d in /var/lib/dhcpcd /run/dhcpcd; do mkdir -p $d && mount -t tmpfs none $d; done; \

@@ -1,0 +1,37 @@
+//! `GET /api/v1/explain/{who}` (a MAC or a node's name): what each boot
+//! service would answer that machine now, and why; `GET
+//! /api/v1/nodes/{name}/trace`: what it asked and got, newest last.
+
+use axum::extract::{Path, Query, State as AxState};
+use axum::Json;
+
+use super::error::ApiResult;
+use super::wire::explain::{ExplainQuery, Explanation, TraceView};
+use super::ApiState;
+use crate::engine::EngineError;
+use crate::explain::Who;
+use crate::inventory::node::Node;
+use crate::inventory::trace::BootTrace;
+use crate::state::Record;
+use crate::types::field::Refuse;
+
+/// `GET /api/v1/explain/{who}?network=NAME`.
+pub(crate) async fn explain(
+    AxState(api): AxState<ApiState>,
+    Path(who): Path<String>,
+    Query(q): Query<ExplainQuery>,
+) -> ApiResult<Json<Explanation>> {
+    let world = api.state.snapshot();
+    let who = Who::parse(&who);
+    Ok(Json(api.explainer.explain(&world, &who, q.network.as_deref())?))
+}
+
+/// `GET /api/v1/nodes/{name}/trace`.
+pub(crate) async fn trace(AxState(api): AxState<ApiState>, Path(name): Path<String>) -> ApiResult<Json<TraceView>> {
+    let world = api.state.snapshot();
+    if !world.table::<Node>().contains(name.as_str()) {
+        return Err(EngineError::not_found(Node::KIND, &name).into());
+    }
+    let events = world.table::<BootTrace>().get(name.as_str()).map(|t| t.events.iter().cloned().collect());
+    Ok(Json(TraceView { node: name, events: events.unwrap_or_default() }))
+}

@@ -1,0 +1,472 @@
+//! "Why did this machine boot that?": what DHCP, TFTP and HTTP would
+//! answer a machine now, for each kind of firmware (BIOS PXE, UEFI PXE,
+//! UEFI HTTP boot, arm64, iPXE), which node, network, bootenv, lifecycle
+//! state and rule produced each answer, and what would change it.
+//!
+//! Nothing here re-implements a rule: each answer comes from the code the
+//! services run, on the current snapshot — the DHCPv4 decision on the
+//! DISCOVER that firmware sends, the TFTP root's confinement for the file
+//! it names, the iPXE script renderer for the script iPXE then fetches.
+//! Nothing is sent and nothing is written: a scratch offer table takes
+//! the offer (so an address another client holds an offer for right now
+//! may be shown). The node's token, which its own scripts carry, is
+//! replaced by `<node token>`.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::Path;
+use std::sync::Arc;
+
+use dhcproto::v4::{Architecture, DhcpOption, Message, MessageType, OptionCode};
+use serde::{Deserialize, Serialize};
+
+use crate::boot::render;
+use crate::boot::tftp::RootHandler;
+use crate::config::Config;
+use crate::dhcp::pxe::{self, Firmware};
+use crate::dhcp::v4::handler::{Arrival, Ctx, Decision};
+use crate::dhcp::v4::offers::Offers;
+use crate::dhcp::v4::reply;
+use crate::inventory::bootenv::{BootKind, Bootenv};
+use crate::inventory::network::{DhcpMode, Network, UnknownClients};
+use crate::inventory::node::Node;
+use crate::net::iface;
+use crate::state::World;
+use crate::types::mac::Mac;
+use crate::types::time::now;
+
+/// Whom to explain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Who {
+    Mac(Mac),
+    Node(String),
+}
+
+impl Who {
+    /// A MAC in any spelling, else a node name.
+    pub(crate) fn parse(s: &str) -> Who {
+        s.parse().map_or_else(|_| Who::Node(s.to_string()), Who::Mac)
+    }
+}
+
+/// Why there is nothing to explain.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub(crate) enum ExplainError {
+    #[error("no node `{0}` (give a node's name or any MAC)")]
+    NoSuchNode(String),
+    #[error("node `{0}` has no MAC: no firmware can ask for it")]
+    NoMac(String),
+    #[error("no network `{0}`")]
+    NoSuchNetwork(String),
+    #[error("which network is the machine on? there are {0} networks; name one")]
+    WhichNetwork(usize),
+    #[error("no network is configured: nothing answers this machine")]
+    NoNetworks,
+}
+
+/// The node the MAC belongs to, as far as booting goes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct NodeFacts {
+    pub(crate) name: String,
+    pub(crate) ipv4: Option<Ipv4Addr>,
+    pub(crate) bootenv: String,
+    pub(crate) provision_state: String,
+    pub(crate) protected: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) uefi_loader: Option<String>,
+}
+
+/// The network the answers are for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct NetworkFacts {
+    pub(crate) name: String,
+    /// How a request from the machine reaches it.
+    pub(crate) reached: String,
+    pub(crate) dhcp: String,
+    pub(crate) unknown_clients: String,
+    pub(crate) authoritative: bool,
+}
+
+/// What one kind of firmware would be answered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct FirmwareAnswer {
+    /// `bios`, `uefi-x64-pxe`, `uefi-x64-http`, `uefi-arm64-pxe`, `ipxe`.
+    pub(crate) firmware: String,
+    /// The request explained: `DISCOVER from UEFI x64 PXE (arch 7)`.
+    pub(crate) request: String,
+    /// The DHCP answer: `OFFER 10.0.0.5, boot file snponly.efi from 10.0.0.1`, or `no answer: why`.
+    pub(crate) dhcp: String,
+    pub(crate) address: Option<Ipv4Addr>,
+    pub(crate) boot_file: Option<String>,
+    /// What fetching the boot file would give (TFTP or HTTP).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) fetch: Option<String>,
+    /// The rules that made this answer.
+    pub(crate) because: Vec<String>,
+}
+
+/// The iPXE script the machine gets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct ScriptAnswer {
+    /// The bootenv the script is rendered from.
+    pub(crate) bootenv: String,
+    /// Why that one.
+    pub(crate) because: String,
+    /// The script.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) script: Option<String>,
+    /// Why it cannot be rendered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) error: Option<String>,
+}
+
+/// Everything Fulcrum would answer the machine now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Explanation {
+    pub(crate) mac: Mac,
+    /// `None`: the MAC is no node's.
+    pub(crate) node: Option<NodeFacts>,
+    pub(crate) network: NetworkFacts,
+    pub(crate) answers: Vec<FirmwareAnswer>,
+    pub(crate) script: ScriptAnswer,
+    /// What an operator could do to change the answers.
+    pub(crate) would_change: Vec<String>,
+}
+
+/// The firmware kinds explained, as each announces itself in its
+/// DISCOVER: option 60, option 93, and iPXE's user class.
+const PROBES: [(&str, &str, u16, bool); 5] = [
+    ("bios", "PXEClient:Arch:00000:UNDI:002001", 0, false),
+    ("uefi-x64-pxe", "PXEClient:Arch:00007:UNDI:003016", 7, false),
+    ("uefi-x64-http", "HTTPClient:Arch:00016:UNDI:003001", 0x10, false),
+    ("uefi-arm64-pxe", "PXEClient:Arch:00011:UNDI:003016", 0x0b, false),
+    ("ipxe", "PXEClient:Arch:00000:UNDI:002001", 0, true),
+];
+
+fn discover(mac: Mac, giaddr: Ipv4Addr, vendor: &str, arch: u16, ipxe: bool) -> Message {
+    let u = Ipv4Addr::UNSPECIFIED;
+    let mut m = Message::new_with_id(0, u, u, u, giaddr, &mac.0);
+    let o = m.opts_mut();
+    o.insert(DhcpOption::MessageType(MessageType::Discover));
+    o.insert(DhcpOption::ClassIdentifier(vendor.as_bytes().to_vec()));
+    o.insert(DhcpOption::ClientSystemArchitecture(Architecture::from(arch)));
+    o.insert(DhcpOption::ParameterRequestList(vec![
+        OptionCode::SubnetMask,
+        OptionCode::Router,
+        OptionCode::DomainNameServer,
+        OptionCode::TFTPServerName,
+        OptionCode::BootfileName,
+    ]));
+    if ipxe {
+        o.insert(DhcpOption::UserClass(b"iPXE".to_vec()));
+    }
+    m
+}
+
+/// How requests from `net`'s machines reach this host: the interface
+/// the network names, an address of the host's inside it, else a relay
+/// (giaddr: the network's router, or its first address).
+fn reach(net: &Network, config: &Config, ifaces: &[iface::Interface]) -> (Arrival, Ipv4Addr, String) {
+    let local_addrs: Vec<Ipv4Addr> = ifaces.iter().flat_map(|i| i.v4.iter().map(|(ip, _)| *ip)).collect();
+    let inside: Vec<Ipv4Addr> = local_addrs.iter().copied().filter(|ip| net.subnet.contains(ip)).collect();
+    if let Some(name) = &net.interface {
+        let iface_addrs = ifaces.iter().filter(|i| &i.name == name).flat_map(|i| i.v4.iter().map(|(ip, _)| *ip));
+        let arrival = Arrival {
+            iface: Some(name.clone()),
+            iface_addrs: iface_addrs.collect(),
+            local_addrs,
+            src: None,
+            boot_server: false,
+        };
+        return (arrival, Ipv4Addr::UNSPECIFIED, format!("directly, on its interface {name}"));
+    }
+    if let Some(ip) = inside.first() {
+        let name = ifaces.iter().find(|i| i.v4.iter().any(|(a, _)| a == ip)).map(|i| i.name.clone());
+        let how = format!("directly, on {} (this host's {ip})", name.as_deref().unwrap_or("an interface"));
+        let arrival = Arrival { iface: name, iface_addrs: inside, local_addrs, src: None, boot_server: false };
+        return (arrival, Ipv4Addr::UNSPECIFIED, how);
+    }
+    let relay = net.router.unwrap_or_else(|| {
+        let base = u32::from(net.subnet.network());
+        Ipv4Addr::from(base.saturating_add(1))
+    });
+    let trusted = config.dhcp.trusted_relays.is_empty() || config.dhcp.trusts_relay(Some(IpAddr::V4(relay)));
+    let how = format!(
+        "through a DHCP relay at {relay} (this host has no address in {}){}",
+        net.subnet,
+        if trusted { "" } else { ", which dhcp.trusted_relays does not name" }
+    );
+    let arrival =
+        Arrival { iface: None, iface_addrs: vec![], local_addrs, src: Some(IpAddr::V4(relay)), boot_server: false };
+    (arrival, relay, how)
+}
+
+/// The boot file, as its fetch would go: over TFTP from the root (the same
+/// confinement the TFTP server applies), or an HTTP URL of ours.
+fn fetch(config: &Config, base: &str, file: &str) -> String {
+    let loader = |name: &str, over: &str| {
+        if over == "TFTP" && !config.tftp.enabled {
+            return "TFTP is off (tftp.enabled = false): the firmware cannot fetch it".to_string();
+        }
+        let root = &config.tftp.root;
+        match RootHandler::new(root, Arc::default(), None).map(|h| h.resolve(Path::new(name))) {
+            Err(e) => format!("the TFTP root {} cannot be read: {e}", root.display()),
+            Ok(Err(async_tftp::packet::Error::PermissionDenied)) => {
+                format!("refused over {over}: {name} leads out of the TFTP root {}", root.display())
+            }
+            Ok(Err(_)) => {
+                format!("missing: {over} would answer file not found ({name} is not under {})", root.display())
+            }
+            Ok(Ok(path)) => {
+                let len = std::fs::metadata(&path).map(|m| m.len()).unwrap_or_default();
+                format!("{over} serves {} ({len} bytes)", path.display())
+            }
+        }
+    };
+    if let Some(rest) = file.strip_prefix(base) {
+        if let Some(name) = rest.strip_prefix("/boot/loaders/") {
+            return loader(name, "HTTP");
+        }
+        if rest.starts_with("/boot/ipxe") {
+            return "HTTP serves the iPXE script below".into();
+        }
+        return format!("HTTP {rest}");
+    }
+    if file.contains("://") {
+        return format!("{file} is not one of Fulcrum's URLs");
+    }
+    loader(file, "TFTP")
+}
+
+/// Which bootenv the node's script comes from, and why.
+fn script_bootenv<'w>(world: &'w World, config: &'w Config, node: Option<&'w Node>) -> (String, String) {
+    let discovery = config.boot.discovery_bootenv.as_str();
+    let Some(n) = node else {
+        return (
+            discovery.into(),
+            format!("the MAC is no node's: strangers boot {discovery} (boot.discovery_bootenv)"),
+        );
+    };
+    let env = world.table::<Bootenv>().get(&n.bootenv);
+    if n.protected && env.is_none_or(|e| e.kind != BootKind::Local) {
+        return (
+            "local".into(),
+            format!("the node is protected: it boots from its disk, not its bootenv {}", n.bootenv),
+        );
+    }
+    match env {
+        Some(e) if e.kind == BootKind::Image => (
+            discovery.into(),
+            format!("bootenv {} deploys an image: the discovery image boots to write it to the disk", n.bootenv),
+        ),
+        _ => {
+            (n.bootenv.clone(), format!("the node's bootenv is {} (provision state {})", n.bootenv, n.provision_state))
+        }
+    }
+}
+
+/// The rules behind one firmware's answer.
+fn rules(world: &World, config: &Config, net: &Network, node: Option<&Node>, fw: Firmware, uefi: bool) -> Vec<String> {
+    let mut why = Vec::new();
+    match node {
+        Some(n) => {
+            why.push(format!("the MAC is node {}'s", n.name));
+            if n.network.as_deref() != Some(net.name.as_str()) {
+                why.push(format!("the node's address is not on network {}: it is answered as a stranger", net.name));
+            }
+        }
+        None => why.push(format!("the MAC is no node's; network {} answers strangers: {}", net.name, policy(net))),
+    }
+    if net.dhcp == DhcpMode::Proxy {
+        why.push(format!(
+            "network {} is proxy: another server gives the address, Fulcrum only the boot part",
+            net.name
+        ));
+    }
+    let kind = node.and_then(|n| world.table::<Bootenv>().get(&n.bootenv)).map(|e| e.kind);
+    let protected = node.is_some_and(|n| n.protected);
+    if protected {
+        why.push(if uefi {
+            "the node is protected: it boots from its disk (UEFI firmware gets iPXE, whose script for it is always local)".into()
+        } else {
+            "the node is protected: BIOS firmware gets no boot file and goes on to its disk".into()
+        });
+    } else if kind == Some(BootKind::Local) {
+        let env = node.map_or("", |n| n.bootenv.as_str());
+        if uefi {
+            why.push(format!(
+                "bootenv {env} is local: UEFI firmware still gets iPXE (left without a boot file it retries the network for minutes); its local script exits to the firmware's next boot entry, the disk"
+            ));
+        } else {
+            why.push(format!("bootenv {env} is local: BIOS firmware gets no boot file and goes on to its disk"));
+        }
+    }
+    if (protected || kind == Some(BootKind::Local)) && !uefi {
+        return why;
+    }
+    match fw {
+        Firmware::Pxe { arch: 7 | 9 } | Firmware::HttpBoot { arch: 0x10 } => {
+            let (chosen, by) =
+                match (node.filter(|n| !n.protected).and_then(|n| n.uefi_loader.as_deref()), &net.uefi_loader) {
+                    (Some(l), _) => (l.to_string(), "the node's uefi_loader".to_string()),
+                    (None, Some(l)) if !node.is_some_and(|n| n.protected) => {
+                        (l.clone(), format!("network {}'s uefi_loader", net.name))
+                    }
+                    _ => (config.dhcp.uefi_x64_loader.clone(), "dhcp.uefi_x64_loader".to_string()),
+                };
+            why.push(format!("the x64 UEFI loader is {chosen} ({by})"));
+        }
+        Firmware::Pxe { arch: 0 } => {
+            why.push(format!("the BIOS loader is {} (dhcp.bios_loader)", config.dhcp.bios_loader))
+        }
+        Firmware::Pxe { arch: 0x0b } => {
+            why.push(format!("the arm64 UEFI loader is {} (dhcp.uefi_arm64_loader)", config.dhcp.uefi_arm64_loader))
+        }
+        Firmware::Ipxe => why.push("iPXE gets the URL of its script, rendered when it asks".into()),
+        _ => {}
+    }
+    why
+}
+
+fn policy(net: &Network) -> &'static str {
+    match net.unknown_clients {
+        UnknownClients::Serve => "serve (an address from the dynamic range, and the discovery boot)",
+        UnknownClients::Discovery => "discovery (network-boot firmware and the discovery agent only)",
+        UnknownClients::Ignore => "ignore (only nodes are answered)",
+    }
+}
+
+/// Explains boot answers under one configuration.
+#[derive(Debug, Clone)]
+pub(crate) struct Explainer {
+    config: Arc<Config>,
+}
+
+impl Explainer {
+    pub(crate) fn new(config: Arc<Config>) -> Explainer {
+        Explainer { config }
+    }
+
+    /// Explains what `who` gets now, in `world`. `network`: the network a
+    /// stranger's MAC is on, when there are several.
+    pub(crate) fn explain(&self, world: &World, who: &Who, network: Option<&str>) -> Result<Explanation, ExplainError> {
+        explain(world, &self.config, who, network)
+    }
+}
+
+fn explain(world: &World, config: &Config, who: &Who, network: Option<&str>) -> Result<Explanation, ExplainError> {
+    let nodes = world.table::<Node>();
+    let (mac, node) = match who {
+        Who::Mac(m) => (*m, nodes.by_mac(m).map(|n| &**n)),
+        Who::Node(name) => {
+            let n = nodes.get(name.as_str()).ok_or_else(|| ExplainError::NoSuchNode(name.clone()))?;
+            (*n.macs.first().ok_or_else(|| ExplainError::NoMac(name.clone()))?, Some(&**n))
+        }
+    };
+    let nets = world.table::<Network>();
+    let net = match (network, node.and_then(|n| n.network.as_deref())) {
+        (Some(name), _) | (None, Some(name)) => {
+            nets.get(name).ok_or_else(|| ExplainError::NoSuchNetwork(name.to_string()))?
+        }
+        (None, None) => match nets.len() {
+            0 => return Err(ExplainError::NoNetworks),
+            1 => nets.iter().next().ok_or(ExplainError::NoNetworks)?,
+            n => return Err(ExplainError::WhichNetwork(n)),
+        },
+    };
+    let ifaces = iface::list();
+    let (arrival, giaddr, reached) = reach(net, config, &ifaces);
+    let offers = Offers::default();
+    let ctx = Ctx { world, config, offers: &offers, arrival: &arrival, now: now() };
+    let server = net.server.or_else(|| arrival.local_addrs.iter().copied().find(|ip| net.subnet.contains(ip)));
+    let base = config.base_url(IpAddr::V4(server.unwrap_or(Ipv4Addr::UNSPECIFIED)));
+    let mut answers = Vec::new();
+    for (name, vendor, arch, ipxe) in PROBES {
+        let msg = discover(mac, giaddr, vendor, arch, ipxe);
+        let fw = pxe::classify(msg.opts());
+        let uefi = pxe::is_uefi(fw, msg.opts());
+        let request = format!("DISCOVER from {}", pxe::describe(msg.opts()));
+        let reply = match ctx.decide(&msg) {
+            Decision::Reply(m) => Ok(m),
+            Decision::Commit(c) => Ok(c.ack),
+            Decision::Ignore(skip) => Err(format!("no answer: {}", skip.why())),
+            Decision::Release { .. } | Decision::Decline { .. } => Err("no answer".into()),
+        };
+        let because = rules(world, config, net, node, fw, uefi);
+        let answer = match reply {
+            Ok(m) => {
+                let boot_file = reply::boot_file(&m);
+                FirmwareAnswer {
+                    firmware: name.into(),
+                    request,
+                    dhcp: reply::summary(&m),
+                    address: Some(m.yiaddr()).filter(|a| !a.is_unspecified()),
+                    fetch: boot_file.as_deref().map(|f| fetch(config, &base, f)),
+                    boot_file,
+                    because,
+                }
+            }
+            Err(dhcp) => FirmwareAnswer {
+                firmware: name.into(),
+                request,
+                dhcp,
+                address: None,
+                boot_file: None,
+                fetch: None,
+                because,
+            },
+        };
+        answers.push(answer);
+    }
+    let (bootenv, because) = script_bootenv(world, config, node);
+    let script = render::ipxe_script(world, &config.boot.discovery_bootenv, &base, mac).map_err(|e| e.to_string());
+    let token = node.map(|n| n.token.expose()).filter(|t| !t.is_empty());
+    let script = script.map(|s| match token {
+        Some(t) => s.replace(t, "<node token>"),
+        None => s,
+    });
+    let would_change = match node {
+        Some(n) => {
+            let mut w = vec![
+                format!("fulcrum node set-bootenv {} ENV: the next script (and DHCP answer) comes from ENV", n.name),
+                format!("a lifecycle verb (fulcrum node provision {} VERB) moves it and sets its bootenv", n.name),
+            ];
+            if n.protected {
+                w.insert(0, format!("fulcrum node protect {} --off: until then it boots only from its disk", n.name));
+            }
+            w.push("the node's or the network's uefi_loader picks another x64 UEFI loader".into());
+            w
+        }
+        None => vec![
+            format!("fulcrum node create NAME --mac {mac}: it becomes a node and boots that node's bootenv"),
+            format!(
+                "booting the discovery image registers it as a node on its own (bootenv {})",
+                config.boot.discovery_bootenv
+            ),
+            format!("network {}'s unknown_clients policy decides whether strangers are answered", net.name),
+        ],
+    };
+    Ok(Explanation {
+        mac,
+        node: node.map(|n| NodeFacts {
+            name: n.name.clone(),
+            ipv4: n.ipv4,
+            bootenv: n.bootenv.clone(),
+            provision_state: n.provision_state.to_string(),
+            protected: n.protected,
+            uefi_loader: n.uefi_loader.clone(),
+        }),
+        network: NetworkFacts {
+            name: net.name.clone(),
+            reached,
+            dhcp: match net.dhcp {
+                DhcpMode::Full => "full".into(),
+                DhcpMode::Proxy => "proxy".into(),
+            },
+            unknown_clients: policy(net).into(),
+            authoritative: net.authoritative,
+        },
+        answers,
+        script: ScriptAnswer { bootenv, because, error: script.as_ref().err().cloned(), script: script.ok() },
+        would_change,
+    })
+}

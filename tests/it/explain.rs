@@ -1,0 +1,197 @@
+//! "Why did this machine boot that?" against real clients: Fulcrum on a
+//! bridge in one namespace, a machine's NIC in another. What `explain`
+//! says each firmware would get is what udhcpc, announcing itself as that
+//! firmware, then gets; TFTP and HTTP fetches and their refusals land in
+//! the node's boot trace, in order and with the client's address, and the
+//! trace outlives a restart; a bootenv change changes both the explanation
+//! and the real answer; the CLI shows both. Needs root; fails under
+//! CI=true when anything is missing.
+
+use std::time::Duration;
+
+use crate::harness::{curl, prerequisites, run, udhcpc, wait_for, Netns, Server};
+use serde_json::{json, Value};
+
+const MAC: &str = "52:54:00:77:00:01";
+
+fn answer<'a>(explained: &'a Value, firmware: &str) -> &'a Value {
+    explained["answers"]
+        .as_array()
+        .and_then(|a| a.iter().find(|x| x["firmware"] == firmware))
+        .unwrap_or_else(|| panic!("no {firmware} answer: {explained}"))
+}
+
+#[test]
+fn explain_says_what_real_clients_get_and_the_trace_keeps_what_they_got() {
+    if !prerequisites("explain", true, &["ip", "udhcpc", "curl"]) {
+        return;
+    }
+    let server_ns = Netns::new("xsrv");
+    let client = Netns::new("xcli");
+    server_ns.ip(&["link", "add", "br0", "type", "bridge", "stp_state", "0", "forward_delay", "0"]);
+    server_ns.ip(&["addr", "add", "10.77.0.1/24", "dev", "br0"]);
+    server_ns.ip(&["link", "set", "br0", "up"]);
+    server_ns.ip(&["link", "add", "vsrv", "type", "veth", "peer", "name", "vcli"]);
+    server_ns.ip(&["link", "set", "vsrv", "master", "br0", "up"]);
+    server_ns.ip(&["link", "set", "vcli", "netns", &client.name]);
+    client.ip(&["link", "set", "vcli", "name", "eth0"]);
+    client.ip(&["link", "set", "eth0", "address", MAC, "up"]);
+    let tftp_root = tempfile::tempdir().unwrap();
+    std::fs::write(tftp_root.path().join("undionly.kpxe"), vec![7u8; 70_000]).unwrap();
+    std::fs::write(tftp_root.path().join("snponly.efi"), vec![9u8; 90_000]).unwrap();
+    let config = format!(
+        "data_dir = \"{{dir}}/data\"\n[http]\nlisten = \"0.0.0.0:8080\"\n[dhcp]\nlisten4 = \"0.0.0.0:67\"\ninterfaces = [\"br0\"]\n\
+         [tftp]\nlisten = \"0.0.0.0:69\"\nroot = \"{}\"\n[boot]\nfiles_dir = \"{{dir}}/files\"\n",
+        tftp_root.path().display()
+    );
+    let http: std::net::SocketAddr = "10.77.0.1:8080".parse().unwrap();
+    let srv = Server::start(&config, http, Some(&server_ns));
+    let api = |srv: &Server, m: &str, p: &str, b: Option<Value>| {
+        let (code, v) = curl(Some(&server_ns), m, &srv.url(p), b.as_ref());
+        assert!((200..300).contains(&code), "{m} {p}: {code} {v}");
+        v
+    };
+    api(
+        &srv,
+        "POST",
+        "/api/v1/networks",
+        Some(json!({
+            "name": "lab", "subnet": "10.77.0.0/24", "router": "10.77.0.1", "server": "10.77.0.1",
+            "static": {"start": "10.77.0.10", "end": "10.77.0.99"},
+            "dynamic": {"start": "10.77.0.100", "end": "10.77.0.200"},
+            "domain": "lab.test", "interface": "br0",
+        })),
+    );
+
+    // A stranger: every firmware's answer explained; the real client agrees.
+    let stranger = api(&srv, "GET", &format!("/api/v1/explain/{MAC}"), None);
+    assert!(stranger["node"].is_null(), "{stranger}");
+    assert!(stranger["network"]["reached"].as_str().unwrap().contains("br0"), "{stranger}");
+    let bios = answer(&stranger, "bios");
+    assert_eq!(bios["boot_file"], "undionly.kpxe", "{stranger}");
+    assert!(
+        bios["fetch"].as_str().unwrap().contains("TFTP serves")
+            && bios["fetch"].as_str().unwrap().contains("70000 bytes")
+    );
+    assert_eq!(answer(&stranger, "uefi-x64-pxe")["boot_file"], "snponly.efi");
+    assert_eq!(answer(&stranger, "uefi-x64-http")["boot_file"], "http://10.77.0.1:8080/boot/loaders/snponly.efi");
+    assert!(answer(&stranger, "uefi-x64-http")["fetch"].as_str().unwrap().contains("HTTP serves"), "{stranger}");
+    let arm = answer(&stranger, "uefi-arm64-pxe");
+    assert!(arm["fetch"].as_str().unwrap().starts_with("missing"), "no arm64 loader in the root: {arm}");
+    assert_eq!(answer(&stranger, "ipxe")["boot_file"], format!("http://10.77.0.1:8080/boot/ipxe?mac={MAC}"));
+    assert_eq!(stranger["script"]["bootenv"], "discovery");
+    let offered: std::net::Ipv4Addr = bios["address"].as_str().unwrap().parse().unwrap();
+    assert!((std::net::Ipv4Addr::new(10, 77, 0, 100)..=std::net::Ipv4Addr::new(10, 77, 0, 200)).contains(&offered));
+    let env = udhcpc(&client, "UEFI x64 PXE", "PXEClient:Arch:00007:UNDI:003016", "0007");
+    assert_eq!(env["boot_file"], "snponly.efi", "{env:?}");
+
+    // A node: its address, and the same agreement per firmware.
+    api(&srv, "POST", "/api/v1/nodes", Some(json!({"name": "box.lab.test", "macs": [MAC], "bootenv": "discovery"})));
+    let explained = api(&srv, "GET", "/api/v1/explain/box.lab.test", None);
+    assert_eq!(explained["node"]["name"], "box.lab.test", "{explained}");
+    assert_eq!(answer(&explained, "bios")["address"], "10.77.0.10");
+    let env = udhcpc(&client, "BIOS PXE", "PXEClient:Arch:00000:UNDI:002001", "0000");
+    assert_eq!(env["ip"], "10.77.0.10", "{env:?}");
+    assert_eq!(Some(&env["boot_file"]), answer(&explained, "bios")["boot_file"].as_str().map(str::to_string).as_ref());
+    let env = udhcpc(&client, "UEFI x64 PXE", "PXEClient:Arch:00007:UNDI:003016", "0007");
+    assert_eq!(
+        Some(&env["boot_file"]),
+        answer(&explained, "uefi-x64-pxe")["boot_file"].as_str().map(str::to_string).as_ref()
+    );
+    // Its fetches: a loader, a file that is not there, its script.
+    let dl = tempfile::tempdir().unwrap();
+    run(client.cmd("curl").args(["-sS", "-o"]).arg(dl.path().join("l")).arg("tftp://10.77.0.1/snponly.efi"));
+    let missing = client.cmd("curl").args(["-sS", "-o", "/dev/null", "tftp://10.77.0.1/grubx64.efi"]).output().unwrap();
+    assert!(!missing.status.success(), "a missing file was served");
+    let script = run(client.cmd("curl").args(["-sf", &format!("http://10.77.0.1:8080/boot/ipxe?mac={MAC}")]));
+    let script = String::from_utf8_lossy(&script.stdout).to_string();
+    assert_eq!(explained["script"]["script"].as_str(), Some(script.as_str()), "{explained}");
+
+    // The trace: every exchange, in order, from the machine's address.
+    let want = [
+        ("dhcp4", "DISCOVER from BIOS PXE (arch 0)", "OFFER 10.77.0.10, boot file undionly.kpxe from 10.77.0.1"),
+        ("dhcp4", "REQUEST from BIOS PXE (arch 0)", "ACK 10.77.0.10, boot file undionly.kpxe"),
+        ("dhcp4", "DISCOVER from UEFI x64 PXE (arch 7)", "OFFER 10.77.0.10, boot file snponly.efi"),
+        ("tftp", "RRQ snponly.efi", "sending"),
+        ("tftp", "RRQ grubx64.efi", "refused: no such file under the TFTP root"),
+        ("http", &format!("GET /boot/ipxe?mac={MAC}"), "200 OK, the script of bootenv discovery"),
+    ];
+    let trace = wait_for(Duration::from_secs(10), "the trace holds every exchange", || {
+        let t = api(&srv, "GET", "/api/v1/nodes/box.lab.test/trace", None);
+        t["events"].as_array().is_some_and(|e| e.iter().any(|e| e["service"] == "http")).then_some(t)
+    });
+    let events = trace["events"].as_array().unwrap();
+    let mut at = 0;
+    for (service, request, answer) in want {
+        let i = events[at..]
+            .iter()
+            .position(|e| {
+                e["service"] == service && e["request"] == request && e["answer"].as_str().unwrap().starts_with(answer)
+            })
+            .unwrap_or_else(|| panic!("no {service} `{request}` -> `{answer}` after event {at}: {trace:#}"));
+        at += i + 1;
+    }
+    assert!(events.iter().all(|e| e["service"] != "dhcp4" || e["mac"] == MAC), "{trace:#}");
+    let ms: Vec<u64> = events.iter().map(|e| e["at_ms"].as_u64().unwrap()).collect();
+    assert!(ms.windows(2).all(|w| w[0] <= w[1]), "out of order: {ms:?}");
+    let tftp = events.iter().find(|e| e["service"] == "tftp").unwrap();
+    assert_eq!(tftp["client"], "10.77.0.10", "{tftp}");
+
+    // The bootenv changes: so do the explanation and the real answer.
+    api(&srv, "PUT", "/api/v1/nodes/box.lab.test/bootenv", Some(json!({"bootenv": "local"})));
+    let local = api(&srv, "GET", &format!("/api/v1/explain/{MAC}"), None);
+    let bios = answer(&local, "bios");
+    assert!(bios["boot_file"].is_null() && bios["dhcp"].as_str().unwrap().contains("no boot file"), "{local}");
+    assert!(bios["because"].to_string().contains("bootenv local is local: BIOS firmware gets no boot file"), "{bios}");
+    let uefi = answer(&local, "uefi-x64-pxe");
+    assert_eq!(uefi["boot_file"], "snponly.efi", "{local}");
+    assert!(uefi["because"].to_string().contains("exits to the firmware's next boot entry"), "{uefi}");
+    assert_eq!(local["script"]["bootenv"], "local");
+    // iPXE on BIOS (a NIC's own ROM) is not handed a script either.
+    assert!(answer(&local, "ipxe")["boot_file"].is_null(), "{local}");
+    let env = udhcpc(&client, "BIOS PXE", "PXEClient:Arch:00000:UNDI:002001", "0000");
+    assert!(env.get("boot_file").is_none_or(|f| f.is_empty()), "BIOS got a boot file for a local node: {env:?}");
+
+    // The CLI shows both.
+    let cli = |args: &[&str]| {
+        let out = run(server_ns
+            .cmd(crate::harness::bin())
+            .env("FULCRUM_ENDPOINT", srv.url(""))
+            .env("FULCRUM_TOKEN", srv.token())
+            .env("FULCRUM_CACERT", srv.cert())
+            .args(args));
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let text = cli(&["node", "explain", "box.lab.test"]);
+    println!("{text}");
+    assert!(text.contains("node box.lab.test (10.77.0.10), bootenv local"), "{text}");
+    assert!(text.contains("bios") && text.contains("no boot file") && text.contains("to change it:"), "{text}");
+    let text = cli(&["node", "trace", "box.lab.test"]);
+    println!("{text}");
+    assert!(text.starts_with("TIME") && text.contains("RRQ snponly.efi") && text.contains("10.77.0.10"), "{text}");
+
+    // Bad questions get clear answers.
+    let (code, v) = curl(Some(&server_ns), "GET", &srv.url("/api/v1/explain/nobody.lab.test"), None);
+    assert_eq!(code, 404, "{v}");
+    api(
+        &srv,
+        "POST",
+        "/api/v1/networks",
+        Some(
+            json!({"name": "other", "subnet": "10.76.0.0/24", "static": {"start": "10.76.0.10", "end": "10.76.0.20"}, "domain": "o.test"}),
+        ),
+    );
+    let (code, v) = curl(Some(&server_ns), "GET", &srv.url("/api/v1/explain/52:54:00:77:00:99"), None);
+    assert_eq!((code, v["detail"]["field"].as_str()), (422, Some("network")), "{v}");
+    let (code, v) = curl(Some(&server_ns), "GET", &srv.url("/api/v1/explain/52:54:00:77:00:99?network=other"), None);
+    assert_eq!(code, 200, "{v}");
+    assert!(v["network"]["reached"].as_str().unwrap().contains("relay"), "no host address in 10.76.0.0/24: {v}");
+
+    // The trace is durable: it is all there after a restart.
+    let before = api(&srv, "GET", "/api/v1/nodes/box.lab.test/trace", None)["events"].as_array().unwrap().len();
+    let (_, dir) = srv.stop();
+    let srv = Server::start_in(dir, &config, http, Some(&server_ns));
+    let after = api(&srv, "GET", "/api/v1/nodes/box.lab.test/trace", None);
+    assert!(after["events"].as_array().unwrap().len() >= before, "{after}");
+    assert!(after.to_string().contains("RRQ snponly.efi"), "{after}");
+}
