@@ -9,8 +9,11 @@
 //! slow an answer), and the [`Keeper`] task appends whatever has queued in
 //! one transaction at a time. An event is therefore durable a moment after
 //! its answer left, not before; at shutdown the keeper writes what is
-//! queued before the store closes. Only machines that are nodes are
-//! traced: a stranger's packets (a flood, a load test) cost nothing here.
+//! queued before the store closes. It gathers events for a quarter of a
+//! second before each write, so a node's trace (at most [`KEPT`] events)
+//! is rewritten a few times a second at most, however busy its machine.
+//! Only machines that are nodes are traced: a stranger's packets (a
+//! flood, a load test) cost nothing here.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::IpAddr;
@@ -33,6 +36,9 @@ pub(crate) const KEPT: usize = 200;
 const QUEUE: usize = 8192;
 /// Events appended in one transaction, at most.
 const BATCH: usize = 2048;
+/// How long the keeper gathers events before it writes them: a node's
+/// trace is rewritten at most about this often.
+const GATHER: std::time::Duration = std::time::Duration::from_millis(250);
 /// Longest `request` or `answer` text kept (a path a client sent may be long).
 const MAX_TEXT: usize = 300;
 
@@ -184,11 +190,18 @@ impl Keeper {
                 () = stop.cancelled() => None,
             };
             let Some(first) = first else { break };
+            // Gather for a moment: a booting machine's events come in
+            // bursts, and its trace is rewritten once per batch.
             let mut batch = vec![first];
+            let until = tokio::time::Instant::now() + GATHER;
             while batch.len() < BATCH {
-                match self.rx.try_recv() {
-                    Ok(e) => batch.push(e),
-                    Err(_) => break,
+                tokio::select! {
+                    e = self.rx.recv() => match e {
+                        Some(e) => batch.push(e),
+                        None => break,
+                    },
+                    () = tokio::time::sleep_until(until) => break,
+                    () = stop.cancelled() => break,
                 }
             }
             Self::write(&state, batch).await;
