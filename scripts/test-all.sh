@@ -28,6 +28,7 @@ packages=(
   bind9-dnsutils knot-dnsutils bind9-utils  # dig, kdig, named-checkzone
   knot dnsmasq-base           # a site's secondary (Knot); an upstream resolver and a site DHCP server (dnsmasq)
   prometheus                  # promtool check metrics on /metrics
+  debootstrap binutils        # the .deb test's Debian chroot; strip and objdump for packaging/build-deb
 )
 
 missing=()

@@ -59,6 +59,13 @@ enum Cmd {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Check a configuration file as `serve` would read it, without
+    /// starting anything (as `nginx -t`): prints `ok`, or the key at fault.
+    CheckConfig {
+        /// TOML configuration file.
+        #[arg(long, default_value = "/etc/fulcrum/fulcrum.toml")]
+        config: PathBuf,
+    },
     /// Start a server on loopback and boot simulated machines through it.
     Demo {
         /// How many simulated machines.
@@ -142,6 +149,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             crate::log::init(cfg.log.format, "info")?;
             crate::server::serve(cfg).await
+        }
+        Cmd::CheckConfig { config } => {
+            Config::load(&config)?;
+            println!("{}: ok", config.display());
+            Ok(())
         }
         Cmd::Demo { machines } => {
             crate::log::init(LogFormat::Text, "warn")?;

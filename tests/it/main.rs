@@ -57,6 +57,7 @@ mod boot_attacks;
 mod bulk;
 mod cli;
 mod crash;
+mod deb_package;
 mod dhcp_flood;
 mod dns;
 mod dns_lab;
