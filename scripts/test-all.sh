@@ -29,6 +29,7 @@ packages=(
   knot dnsmasq-base           # a site's secondary (Knot); an upstream resolver and a site DHCP server (dnsmasq)
   prometheus                  # promtool check metrics on /metrics
   debootstrap binutils        # the .deb test's Debian chroot; strip and objdump for packaging/build-deb
+  chromium chromium-driver    # the web UI test's headless browser
 )
 
 missing=()
@@ -61,6 +62,20 @@ pydeps=target/pydeps
 if [[ ! -e $pydeps/pyghmi || ! -e $pydeps/sushy_tools ]]; then
   echo "test-all: installing pyghmi and sushy-tools into $pydeps"
   python3 -m pip install --quiet --disable-pip-version-check --target "$pydeps" 'pyghmi==1.6.19' 'sushy-tools==2.2.0'
+fi
+
+# playwright-core (npm, no browser download: it drives Debian's chromium)
+# for tests/it/web_ui.rs, kept under target/ as well. Node.js is the
+# machine's; Debian's nodejs and npm when there is none.
+npmdeps=target/npm
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  echo "test-all: installing nodejs and npm"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm
+fi
+if [[ ! -e $npmdeps/node_modules/playwright-core ]]; then
+  echo "test-all: installing playwright-core into $npmdeps"
+  mkdir -p "$npmdeps"
+  npm install --silent --no-audit --no-fund --prefix "$npmdeps" 'playwright-core@1.64.1'
 fi
 
 # Unit tests (the server's and the agent's) and the integration suite (one binary, tests/it; no

@@ -33,6 +33,7 @@ pub(crate) mod nodes;
 pub(crate) mod power;
 pub(crate) mod roles;
 pub(crate) mod tokens;
+pub(crate) mod ui;
 pub(crate) mod wire;
 
 use std::sync::Arc;
@@ -124,6 +125,10 @@ pub(crate) fn machine_router(api: ApiState) -> Router {
 pub(crate) fn router(api: ApiState) -> Router {
     let door = middleware::from_fn_with_state(api.clone(), front_door::front_door);
     Router::new()
+        .route("/", get(ui::home))
+        .route("/ui", get(ui::home))
+        .route("/ui/", get(ui::index))
+        .route("/ui/{file}", get(ui::asset))
         .route("/metrics", get(metrics::metrics))
         .route("/api/v1/status", get(status))
         .route("/api/v1/networks", get(networks::list).post(networks::create))

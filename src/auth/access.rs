@@ -70,6 +70,8 @@ pub(crate) fn need(method: &str, route: &str) -> Need {
     let read = matches!(method, "GET" | "HEAD");
     match route {
         "/healthz" => Need::Nothing,
+        // The web UI's own files hold no data: it calls the API with a token.
+        "/" | "/ui" | "/ui/" | "/ui/{file}" if read => Need::Nothing,
         // Machine-facing: a machine in the discovery image has no token yet.
         "/api/v1/discover" => Need::Nothing,
         "/api/v1/nodes/{name}/alive" | "/api/v1/nodes/{name}/installed" => Need::NodeOrOperator,
@@ -91,6 +93,8 @@ mod tests {
     fn the_route_table() {
         let cases = [
             ("GET", "/healthz", Need::Nothing),
+            ("GET", "/ui/{file}", Need::Nothing),
+            ("POST", "/ui/{file}", Need::Access(Access::Operator)),
             ("POST", "/api/v1/discover", Need::Nothing),
             ("POST", "/api/v1/nodes/{name}/alive", Need::NodeOrOperator),
             ("POST", "/api/v1/nodes/{name}/installed", Need::NodeOrOperator),

@@ -88,3 +88,4 @@ mod ssh_jig;
 mod systemd_unit;
 mod tls;
 mod trust;
+mod web_ui;

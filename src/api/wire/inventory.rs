@@ -11,9 +11,11 @@ use crate::dhcp::lease::{ClientId, Lease};
 use crate::dhcp::lease6::Lease6;
 use crate::engine::bulk::{Done, Imported, Planned, Skipped};
 use crate::inventory::bootenv::Bootenv;
+use crate::inventory::facts::Facts;
 use crate::inventory::lifecycle::ProvisionState;
 use crate::inventory::network::{DhcpMode, Network, NetworkChange, NetworkSpec, RaMode, UnknownClients, V6Prefix};
 use crate::inventory::node::{AwaitBoot, Node, NodeChange, NodeSpec};
+use crate::inventory::trace::{BootTrace, TraceEvent};
 use crate::state::World;
 use crate::types::mac::Mac;
 use crate::types::port::SwitchPort;
@@ -513,6 +515,12 @@ pub(crate) struct NodeView {
     /// (option 97) and architecture (option 93).
     #[serde(default)]
     pub(crate) firmware: Option<FirmwareView>,
+    /// When its last hardware report came (unix seconds), if any.
+    #[serde(default)]
+    pub(crate) inventory_at: Option<u64>,
+    /// The newest event of its boot trace: what its machine last asked.
+    #[serde(default)]
+    pub(crate) last_traced: Option<TraceEvent>,
     pub(crate) created_at: u64,
     pub(crate) updated_at: u64,
 }
@@ -548,6 +556,8 @@ impl NodeView {
                 arch: b.arch,
                 seen_at: b.seen_at,
             }),
+            inventory_at: w.table::<Facts>().get(&n.name).map(|f| f.reported_at),
+            last_traced: w.table::<BootTrace>().get(&n.name).and_then(|t| t.events.back().cloned()),
             created_at: n.created_at,
             updated_at: n.updated_at,
         }
