@@ -178,6 +178,7 @@ async fn start_services(config: Arc<Config>, state: State) -> anyhow::Result<Run
         tls,
         boot: format!("http://{http}"),
         started_at: crate::types::time::now(),
+        services: std::sync::OnceLock::new(),
     });
 
     let dns = Arc::new(dns::server::Dns::new(state.clone(), &config, stats.clone())?);
@@ -321,6 +322,21 @@ async fn start_services(config: Arc<Config>, state: State) -> anyhow::Result<Run
     // Everything is bound: the annealer may start running jigs.
     let annealer = config.engine.annealer.then(|| tokio::spawn(engine::annealer::run(engine.clone(), stop.clone())));
     let tls = listeners.tls.as_ref().map(|t| t.fingerprint);
+    let shown = |name: &str, addrs: Vec<SocketAddr>| {
+        (!addrs.is_empty()).then(|| api::wire::ServiceView {
+            name: name.into(),
+            listen: addrs.iter().map(ToString::to_string).collect(),
+        })
+    };
+    let sockets = [
+        shown("dhcp4", dhcp_addrs.clone()),
+        shown("dhcp6", dhcp6_addrs.clone()),
+        shown("pxe", boot_server_addr.into_iter().collect()),
+        shown("tftp", tftp_addr.into_iter().collect()),
+        shown("dns", dns_addrs.clone()),
+    ];
+    // Set once, here; nothing else sets it.
+    let _ = listeners.services.set(sockets.into_iter().flatten().collect());
     let trace_stop = CancellationToken::new();
     let trace_keeper = tokio::spawn(keeper.run(state.clone(), trace_stop.clone()));
     Ok(Running {

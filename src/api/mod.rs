@@ -98,6 +98,9 @@ pub(crate) struct Listeners {
     pub(crate) boot: String,
     /// Unix seconds when the process started.
     pub(crate) started_at: u64,
+    /// The other services' sockets, known once they are bound (after the
+    /// API's router is made).
+    pub(crate) services: std::sync::OnceLock<Vec<wire::ServiceView>>,
 }
 
 /// The routes machines call about themselves: discovery, aliveness, their
@@ -204,9 +207,14 @@ async fn status(AxState(api): AxState<ApiState>) -> Json<wire::Status> {
         api: l.api.clone(),
         tls: l.tls.clone(),
         boot: l.boot.clone(),
+        services: l.services.get().cloned().unwrap_or_default(),
         nodes: w.table::<Node>().len(),
         networks: w.table::<crate::inventory::network::Network>().len(),
         leases: w.table::<Lease>().len(),
+        nodes_by_state: w.table::<Node>().iter().fold(Default::default(), |mut m, n| {
+            *m.entry(n.provision_state.to_string()).or_default() += 1;
+            m
+        }),
     })
 }
 

@@ -34,7 +34,14 @@ pub(crate) async fn status(c: &Client, json_out: bool, endpoint: &str, trust: &T
             }
             None => out += "certificate none: api.tls = false\n",
         }
+        for svc in &s.services {
+            out += &format!("{:<11} {}\n", svc.name, svc.listen.join(" "));
+        }
         out += &format!("nodes {}, networks {}, leases {}, since {}\n", s.nodes, s.networks, s.leases, s.started_at);
+        if !s.nodes_by_state.is_empty() {
+            let states: Vec<String> = s.nodes_by_state.iter().map(|(k, v)| format!("{k} {v}")).collect();
+            out += &format!("nodes by state: {}\n", states.join(", "));
+        }
         out
     });
     Ok(())

@@ -83,6 +83,10 @@ fn the_api_is_https_with_a_self_signed_certificate_clients_verify() {
     let out = text(&pinned);
     assert!(pinned.status.success(), "{out}");
     assert!(out.contains(&fp) && out.contains("pinned fingerprint (from --tls-fingerprint)"), "{out}");
+    // The other services and where they listen (loopback config: all on).
+    for (svc, addr) in [("dhcp4", ports.dhcp), ("tftp", ports.tftp), ("dns", ports.dns)] {
+        assert!(out.lines().any(|l| l.starts_with(svc) && l.contains(&addr.to_string())), "{svc} {addr}: {out}");
+    }
     let lower = cli(&srv, &["--tls-fingerprint", &fp.replace(':', "").to_lowercase(), "node", "list"]);
     assert!(lower.status.success(), "{}", text(&lower));
     let ca = cli(&srv, &["--cacert", cert.to_str().unwrap(), "status"]);

@@ -60,9 +60,23 @@ pub(crate) struct Status {
     pub(crate) tls: Option<TlsView>,
     /// The plain-HTTP boot listener (`http://0.0.0.0:80`).
     pub(crate) boot: String,
+    /// The other services and where each listens (`dhcp4`, `dhcp6`,
+    /// `pxe`, `tftp`, `dns`); a service that is off is absent.
+    #[serde(default)]
+    pub(crate) services: Vec<ServiceView>,
     pub(crate) nodes: usize,
     pub(crate) networks: usize,
     pub(crate) leases: usize,
+    /// Nodes per provisioning state (`active`: 3, ...).
+    #[serde(default)]
+    pub(crate) nodes_by_state: std::collections::BTreeMap<String, usize>,
+}
+
+/// A service and its sockets.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct ServiceView {
+    pub(crate) name: String,
+    pub(crate) listen: Vec<String>,
 }
 
 /// The API's certificate.
