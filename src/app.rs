@@ -159,7 +159,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             crate::log::init(LogFormat::Text, "warn")?;
             crate::demo::run(machines).await
         }
-        Cmd::Image(cmd) => tokio::task::spawn_blocking(move || crate::cli::image::image(cmd)).await?,
+        Cmd::Image(cmd) => {
+            let json = cli.opts.json;
+            tokio::task::spawn_blocking(move || crate::cli::image::image(cmd, json)).await?
+        }
         Cmd::Completions { shell } => {
             use anyhow::Context;
             use clap::CommandFactory;

@@ -64,7 +64,7 @@ fn find_agent() -> anyhow::Result<PathBuf> {
     })
 }
 
-pub(crate) fn image(cmd: ImageCmd) -> anyhow::Result<()> {
+pub(crate) fn image(cmd: ImageCmd, json_out: bool) -> anyhow::Result<()> {
     let ImageCmd::Build(BuildCmd::Discovery(a)) = cmd;
     let out = match a.out {
         Some(o) => o,
@@ -88,6 +88,10 @@ pub(crate) fn image(cmd: ImageCmd) -> anyhow::Result<()> {
         out: out.clone(),
     };
     let m = discovery::build(&inputs)?;
+    if json_out {
+        println!("{}", serde_json::to_string_pretty(&m)?);
+        return Ok(());
+    }
     println!("discovery image in {}", out.display());
     println!("  kernel   {} ({})", m.kernel_version, m.kernel_package);
     println!("  initrd   {} bytes, sha256 {}", m.initrd_bytes, m.initrd_sha256);

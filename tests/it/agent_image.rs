@@ -120,7 +120,11 @@ fn the_discovery_image_inspects_cleans_deploys_an_image_and_powers_off_a_machine
     let out = dir.path().join("files/discovery");
     let again = tempfile::tempdir().expect("second image dir");
     let (said, _) = discovery_image(&out);
-    discovery_image(again.path());
+    // With --json it prints the manifest it wrote.
+    let (printed, written) = crate::harness::qemu::discovery_image_with(again.path(), &["--json"]);
+    let printed: Value =
+        serde_json::from_str(&printed).unwrap_or_else(|e| panic!("--json printed no JSON ({e}): {printed}"));
+    assert_eq!(printed, written);
     phase(&format!("image built twice:\n{said}"));
     for f in ["vmlinuz", "initrd.img"] {
         assert_eq!(sha256(&out.join(f)), sha256(&again.path().join(f)), "{f} differs between two builds");

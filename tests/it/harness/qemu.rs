@@ -367,10 +367,17 @@ pub fn agent_binary() -> PathBuf {
 /// kernel package and the static agent; returns what the command printed
 /// and the image's manifest.
 pub fn discovery_image(out: &Path) -> (String, serde_json::Value) {
+    discovery_image_with(out, &[])
+}
+
+/// [`discovery_image`] with more arguments (`--json`).
+pub fn discovery_image_with(out: &Path, extra: &[&str]) -> (String, serde_json::Value) {
     let (deb, agent) = (kernel_deb(), agent_binary());
     let o = super::run(
         std::process::Command::new(super::bin())
-            .args(["image", "build", "discovery", "--out"])
+            .args(["image", "build", "discovery"])
+            .args(extra)
+            .arg("--out")
             .arg(out)
             .arg("--kernel-deb")
             .arg(&deb)
