@@ -3,13 +3,14 @@
 //! login with a token, every page loading without a console or page error,
 //! an action that changes state (a node's bootenv), a change made through
 //! the API appearing without a reload, and seed 000's flow (bind a role to
-//! a node, commit, watch the graph turn active). Screenshots are kept in
+//! a node, commit, watch the graph turn active; retry a noderole that
+//! failed). Screenshots are kept in
 //! `target/ui-screenshots/`. Fails under CI=true when anything is missing.
 
 use std::path::PathBuf;
 use std::process::Command;
 
-use crate::harness::{curl, in_ci, loopback, loopback_network, prerequisites};
+use crate::harness::{curl, in_ci, loopback_config, loopback_network, prerequisites, Server};
 use serde_json::{json, Value};
 
 const NODE: &str = "web1.test.example";
@@ -25,7 +26,10 @@ fn the_web_ui_logs_in_acts_and_updates_live_in_chromium() {
         eprintln!("web_ui: skipped: no playwright-core in {} (run scripts/test-all.sh)", npm.display());
         return;
     }
-    let (srv, _) = loopback();
+    // A local script role that fails its first run and succeeds when retried.
+    let (cfg, ports) = loopback_config();
+    let srv = Server::start(&format!("{cfg}[engine]\nallow_local_scripts = true\n"), ports.http, None);
+    let marker = srv.dir.path().join("failed-once");
     let ok = |m: &str, p: &str, b: Option<Value>| {
         let (code, v) = curl(None, m, &srv.url(p), b.as_ref());
         assert!((200..300).contains(&code), "{m} {p}: {code} {v}");
@@ -38,6 +42,13 @@ fn the_web_ui_logs_in_acts_and_updates_live_in_chromium() {
         ok("PUT", &format!("/api/v1/nodes/{NODE}/states/provision"), Some(json!({"target": target})));
     }
     ok("POST", "/api/v1/roles", Some(json!({"name": "web", "jig": "test", "test": {"delay_ms": 1500}})));
+    let script =
+        format!("if [ -e {m} ]; then exit 0; fi; touch {m}; echo first run fails; exit 1", m = marker.display());
+    ok(
+        "POST",
+        "/api/v1/roles",
+        Some(json!({"name": "once", "jig": "script", "local": true, "script": script, "timeout_seconds": 10})),
+    );
     ok("POST", "/api/v1/deployments", Some(json!({"name": "shop"})));
 
     let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).parent().map(|t| t.join("ui-screenshots")).unwrap();
@@ -60,8 +71,11 @@ fn the_web_ui_logs_in_acts_and_updates_live_in_chromium() {
     // What the browser did is what the server holds.
     assert_eq!(ok("GET", &format!("/api/v1/nodes/{NODE}"), None)["bootenv"], "local");
     let nrs = ok("GET", "/api/v1/noderoles?deployment=shop", None);
-    let web: Vec<&Value> = nrs.as_array().unwrap().iter().filter(|n| n["role"] == "web").collect();
-    assert!(web.len() == 1 && web[0]["state"] == "active" && web[0]["node"] == NODE, "{nrs}");
+    for role in ["web", "once"] {
+        let bound: Vec<&Value> = nrs.as_array().unwrap().iter().filter(|n| n["role"] == role).collect();
+        assert!(bound.len() == 1 && bound[0]["state"] == "active" && bound[0]["node"] == NODE, "{role}: {nrs}");
+    }
+    assert!(marker.exists(), "the failing role never ran");
     for shot in ["login", "nodes", "node", "deployment", "networks", "bootenvs", "deployments", "runs", "events", "run"]
     {
         let len = std::fs::metadata(out.join(format!("{shot}.png"))).map(|m| m.len()).unwrap_or(0);

@@ -77,6 +77,18 @@ try {
   await page.waitForSelector(`#graph g.nr.active`, { timeout: 30000 });
   step("committed; the annealer ran it and the graph shows it active");
   await shot("deployment");
+  // A role whose first run fails: its box turns red, Retry runs it again.
+  await page.selectOption("#role-pick", "once");
+  await page.check(`.node-pick[value="${node}"]`);
+  await page.click("#bind");
+  await page.click("#commit");
+  await page.waitForSelector("button.retry", { timeout: 30000 });
+  if (!(await page.$("#graph g.nr.error"))) throw new Error("no errored noderole in the graph");
+  await shot("deployment-error");
+  await page.click("button.retry");
+  await page.waitForFunction(() => !document.querySelector("#graph g.nr.error")
+    && document.querySelectorAll("#graph g.nr.active").length === 2, null, { timeout: 30000 });
+  step("a failed noderole was retried from its row and went active");
 
   // Every other page loads.
   for (const [hash, sel, name] of [["#/networks", "table", "networks"], ["#/bootenvs", "table", "bootenvs"],
