@@ -30,6 +30,7 @@ packages=(
   prometheus                  # promtool check metrics on /metrics
   debootstrap binutils        # the .deb test's Debian chroot; strip and objdump for packaging/build-deb
   chromium chromium-driver    # the web UI test's headless browser
+  xorriso                     # the ISOs the import test builds
 )
 
 missing=()

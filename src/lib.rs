@@ -42,6 +42,7 @@ mod cli;
 pub mod config;
 pub mod demo;
 mod dhcp;
+mod distro;
 mod dns;
 mod engine;
 mod explain;

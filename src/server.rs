@@ -194,6 +194,7 @@ async fn start_services(config: Arc<Config>, state: State) -> anyhow::Result<Run
         listeners: listeners.clone(),
         tracer: tracer.clone(),
         explainer: Arc::new(crate::explain::Explainer::new(config.clone())),
+        importer: Arc::new(crate::distro::Importer::new(files.clone())),
     };
     let boot = BootState {
         state: state.clone(),

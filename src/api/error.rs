@@ -156,3 +156,20 @@ impl From<crate::explain::ExplainError> for ApiError {
         ApiError::new(status, e.to_string())
     }
 }
+
+impl From<crate::distro::ImportError> for ApiError {
+    fn from(e: crate::distro::ImportError) -> ApiError {
+        use crate::distro::ImportError as E;
+        let field = match &e {
+            E::Open { .. } => "path",
+            E::Malformed(_) | E::UnknownDistro | E::Missing(_) => "iso",
+            E::BadName(..) => "name",
+            E::BadFileName(_) => "filename",
+            E::Io { .. } => {
+                tracing::error!(error = %Report(&e), "ISO import failed writing");
+                return ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, Report(&e).to_string());
+            }
+        };
+        ApiError::field(StatusCode::UNPROCESSABLE_ENTITY, field, Report(&e).to_string())
+    }
+}

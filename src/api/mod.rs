@@ -26,6 +26,7 @@ pub(crate) mod error;
 pub(crate) mod events;
 pub(crate) mod explain;
 pub(crate) mod front_door;
+pub(crate) mod import;
 pub(crate) mod metrics;
 pub(crate) mod networks;
 pub(crate) mod noderoles;
@@ -73,6 +74,8 @@ pub(crate) struct ApiState {
     pub(crate) shutdown: CancellationToken,
     /// Where the listeners are and the API's certificate, for `/api/v1/status`.
     pub(crate) listeners: Arc<Listeners>,
+    /// Imports install ISOs into the files directory.
+    pub(crate) importer: Arc<crate::distro::Importer>,
     /// What the boot services would answer a machine, and why.
     pub(crate) explainer: Arc<crate::explain::Explainer>,
     /// Nodes' boot traces: the machine routes add their callbacks.
@@ -161,6 +164,8 @@ pub(crate) fn router(api: ApiState) -> Router {
         .route("/api/v1/anneal", get(noderoles::anneal))
         .route("/api/v1/bootenvs", get(bootenvs::list).post(bootenvs::create))
         .route("/api/v1/bootenvs/{name}", get(bootenvs::show))
+        .route("/api/v1/bootenvs/import", post(import::from_path))
+        .route("/api/v1/bootenvs/import/upload", post(import::upload))
         .route("/api/v1/leases", get(leases))
         .route("/api/v1/dns/records", get(dns::list).post(dns::create))
         .route("/api/v1/dns/records/{id}", get(dns::show).delete(dns::delete))

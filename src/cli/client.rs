@@ -76,6 +76,29 @@ impl Client {
         Ok((status.as_u16(), v))
     }
 
+    /// POSTs `body` (`len` bytes, `application/octet-stream`) to `path`.
+    pub(crate) async fn upload<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: reqwest::Body,
+        len: u64,
+    ) -> anyhow::Result<T> {
+        let url = format!("{}{}", self.base, path);
+        let mut req = self.http.post(&url).header(reqwest::header::CONTENT_TYPE, "application/octet-stream");
+        req = req.header(reqwest::header::CONTENT_LENGTH, len).body(body);
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t.expose());
+        }
+        let resp = req.send().await.with_context(|| format!("POST {url}"))?;
+        let status = resp.status();
+        let text = resp.text().await.with_context(|| format!("reading {url}"))?;
+        if !status.is_success() {
+            let msg = serde_json::from_str::<ErrorBody>(&text).map(|e| e.error).unwrap_or(text);
+            return Err(anyhow!("POST {path}: {msg} (HTTP {})", status.as_u16()));
+        }
+        serde_json::from_str(&text).with_context(|| format!("POST {path}: unexpected answer"))
+    }
+
     async fn exchange<B: Serialize>(
         &self,
         method: Method,

@@ -15,6 +15,7 @@ use crate::api::wire::inventory::{
     BootDeviceRequest, BootenvBody, LeaseView, NetworkView, NewNetwork, NewNode, NodePatch, NodeView, PowerAnswer,
     PowerRequest, PowerTarget, ProvisionRequest, SetBootenv,
 };
+use crate::api::wire::inventory::{ImportReport, IsoImport};
 use crate::types::mac::Mac;
 use crate::types::port::{AgentId, SwitchPort};
 use crate::types::power::BootDevice;
@@ -244,6 +245,19 @@ pub(crate) enum BootenvCmd {
     List,
     /// Show one bootenv.
     Show { name: String },
+    /// Make a bootenv from a distribution's install ISO (Ubuntu
+    /// live-server, Debian, Rocky, AlmaLinux): uploaded with a progress
+    /// bar, or read where it is on the admin node with --on-server.
+    Import {
+        /// The ISO.
+        file: std::path::PathBuf,
+        /// The bootenv's name (default: the distribution's, e.g. `ubuntu-24.04`).
+        #[arg(long)]
+        name: Option<String>,
+        /// The file is on the admin node already: send its path, not its bytes.
+        #[arg(long)]
+        on_server: bool,
+    },
 }
 
 /// `fulcrum lease ...`
@@ -353,6 +367,19 @@ fn explanation(e: &Explanation) -> String {
     let _ = writeln!(out, "\nto change it:");
     for w in &e.would_change {
         let _ = writeln!(out, "  - {w}");
+    }
+    out
+}
+
+/// An import for a person.
+fn import_summary(r: &ImportReport) -> String {
+    let verb = if r.created { "created" } else { "updated" };
+    let mut out = format!("bootenv {} {verb}: {} from {}\n", r.bootenv, r.distro.label, r.source);
+    for f in &r.files {
+        out += &format!("  {:<40} {:>12} bytes  sha256 {}\n", format!("{}{}", r.directory, f.path), f.bytes, f.sha256);
+    }
+    if r.tree_files > 0 {
+        out += &format!("  {}tree/: {} files, {} bytes\n", r.directory, r.tree_files, r.tree_bytes);
     }
     out
 }
@@ -549,6 +576,16 @@ pub(crate) async fn bootenv(c: &Client, json_out: bool, cmd: BootenvCmd) -> anyh
         BootenvCmd::Show { name } => {
             let env = c.get::<BootenvBody>(&format!("/api/v1/bootenvs/{name}")).await?;
             print(json_out, &env, |b| bootenv_table(std::slice::from_ref(b)))
+        }
+        BootenvCmd::Import { file, name, on_server } => {
+            let report: ImportReport = if on_server {
+                let path = std::fs::canonicalize(&file).with_context(|| format!("{}", file.display()))?;
+                let body = IsoImport { path: path.display().to_string(), name };
+                c.send(Method::POST, "/api/v1/bootenvs/import", Some(&body)).await?
+            } else {
+                super::upload::iso(c, &file, name.as_deref()).await?
+            };
+            print(json_out, &report, import_summary)
         }
     }
     Ok(())

@@ -8,6 +8,7 @@
 //! - [`status`]: what runs where, and the certificate the CLI verified;
 //! - [`image`]: `image build discovery`, the one subcommand that builds
 //!   on this machine instead of calling the API;
+//! - [`upload`]: a large file streamed to the API with a progress bar;
 //! - [`client`]: the typed HTTP client; [`trust`]: how it verifies the
 //!   API's certificate; [`table`]: table rendering.
 
@@ -21,6 +22,7 @@ pub(crate) mod inventory;
 pub(crate) mod status;
 pub(crate) mod table;
 pub(crate) mod trust;
+pub(crate) mod upload;
 
 use serde::Serialize;
 

@@ -176,6 +176,19 @@ pub(crate) fn create(txn: &mut Txn<'_>, env: Bootenv) -> Result<Arc<Bootenv>, In
     Ok(txn.put(env)?)
 }
 
+/// Creates `env`, or points the existing bootenv of its name at `env`'s
+/// kernel and initrds (keeping the rest); whether it was created.
+pub(crate) fn import(txn: &mut Txn<'_>, env: Bootenv) -> Result<(Arc<Bootenv>, bool), InventoryError> {
+    match txn.world().table::<Bootenv>().get(&env.name).map(|e| (**e).clone()) {
+        Some(mut old) => {
+            old.kernel = env.kernel;
+            old.initrds = env.initrds;
+            Ok((txn.put(old)?, false))
+        }
+        None => Ok((txn.put(env)?, true)),
+    }
+}
+
 /// Adds each of `envs` (checked, as [`shipped`] returns them) that no
 /// bootenv of its name exists for; returns how many were added.
 pub(crate) fn seed(txn: &mut Txn<'_>, envs: Vec<Bootenv>) -> Result<usize, InventoryError> {

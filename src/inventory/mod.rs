@@ -74,6 +74,14 @@ impl Inventory {
         self.state.write(move |txn| bootenv::create(txn, env)).await
     }
 
+    /// An imported ISO's bootenv: created when there is none of its name;
+    /// an existing one keeps its command line and templates and boots the
+    /// new kernel and initrds. Whether it was created.
+    pub(crate) async fn import_bootenv(&self, env: Bootenv) -> Result<(Arc<Bootenv>, bool), InventoryError> {
+        env.check()?;
+        self.state.write(move |txn| bootenv::import(txn, env)).await
+    }
+
     /// Adds the shipped bootenvs that are missing; returns how many.
     pub(crate) async fn seed_bootenvs(&self, envs: Vec<Bootenv>) -> Result<usize, InventoryError> {
         self.state.write(move |txn| bootenv::seed(txn, envs)).await

@@ -67,6 +67,7 @@ mod explain;
 mod faults;
 mod hostile_packets;
 mod install_callbacks;
+mod iso_import;
 mod lifecycle;
 mod logs;
 mod metrics;

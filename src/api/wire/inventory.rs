@@ -694,3 +694,26 @@ impl LeaseView {
         }
     }
 }
+
+/// `POST /api/v1/bootenvs/import`: an ISO on the admin node.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct IsoImport {
+    /// Its absolute path.
+    pub(crate) path: String,
+    /// The bootenv's name (default: the distribution's, `ubuntu-24.04`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) name: Option<String>,
+}
+
+/// `POST /api/v1/bootenvs/import/upload?filename=&name=`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct UploadQuery {
+    /// The ISO's file name (Ubuntu's installer fetches it by this name).
+    pub(crate) filename: Option<String>,
+    pub(crate) name: Option<String>,
+}
+
+/// What an import did, as the API answers it.
+pub(crate) use crate::distro::ImportReport;
