@@ -230,23 +230,36 @@ fn qemu_netboot_discovers_then_follows_bootenv_change() {
         ("dhcp4", "DISCOVER from the discovery agent".to_string(), format!("OFFER {static_ip}")),
         ("callback", format!("POST /api/v1/discover from {MAC}"), "registered (a known node)".to_string()),
     ];
-    let (_, trace) = curl(Some(&ns), "GET", &format!("{OPS}/api/v1/nodes/{NODE}/trace"), None);
-    let events: Vec<&Value> = trace["events"]
-        .as_array()
-        .map(|e| e.iter().filter(|e| e["at_ms"].as_u64().is_some_and(|t| t >= reset_ms)).collect())
-        .unwrap_or_default();
-    let mut at = 0;
-    for (service, request, answer) in &want {
-        let found = events[at..].iter().position(|e| {
-            e["service"] == *service
-                && e["request"].as_str().is_some_and(|r| r.starts_with(request.as_str()))
-                && e["answer"].as_str().is_some_and(|a| a.contains(answer.as_str()))
-        });
-        let Some(i) = found else {
-            panic!("boot 2's trace lacks {service} `{request}` -> `{answer}` after event {at}:\n{trace:#}")
-        };
-        at += i + 1;
-    }
+    // The trace is stored a moment after each answer: wait (bounded) for it.
+    let missing = |trace: &Value| -> Option<String> {
+        let events: Vec<&Value> = trace["events"]
+            .as_array()
+            .map(|e| e.iter().filter(|e| e["at_ms"].as_u64().is_some_and(|t| t >= reset_ms)).collect())
+            .unwrap_or_default();
+        let mut at = 0;
+        for (service, request, answer) in &want {
+            let found = events[at..].iter().position(|e| {
+                e["service"] == *service
+                    && e["request"].as_str().is_some_and(|r| r.starts_with(request.as_str()))
+                    && e["answer"].as_str().is_some_and(|a| a.contains(answer.as_str()))
+            });
+            let Some(i) = found else { return Some(format!("{service} `{request}` -> `{answer}` after event {at}")) };
+            at += i + 1;
+        }
+        None
+    };
+    let mut last = (String::new(), Value::Null);
+    let told = crate::harness::within(std::time::Duration::from_secs(10), || {
+        let (_, trace) = curl(Some(&ns), "GET", &format!("{OPS}/api/v1/nodes/{NODE}/trace"), None);
+        match missing(&trace) {
+            None => Some(()),
+            Some(what) => {
+                last = (what, trace);
+                None
+            }
+        }
+    });
+    assert!(told.is_some(), "boot 2's trace lacks {}:\n{:#}", last.0, last.1);
 
     // Two guest boots and two previews: at least four script renders.
     let (_, metrics) = curl(Some(&ns), "GET", &format!("{OPS}/metrics"), None);
