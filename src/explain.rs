@@ -3,10 +3,11 @@
 //! UEFI HTTP boot, arm64, iPXE), which node, network, bootenv, lifecycle
 //! state and rule produced each answer, and what would change it.
 //!
-//! Nothing here re-implements a rule: each answer comes from the code the
+//! The answers are not re-implemented: each comes from the code the
 //! services run, on the current snapshot — the DHCPv4 decision on the
 //! DISCOVER that firmware sends, the TFTP root's confinement for the file
 //! it names, the iPXE script renderer for the script iPXE then fetches.
+//! The `because` lines restate the rules in words, beside those answers.
 //! Nothing is sent and nothing is written: a scratch offer table takes
 //! the offer (so an address another client holds an offer for right now
 //! may be shown). The node's token, which its own scripts carry, is
@@ -37,14 +38,16 @@ use crate::types::time::now;
 /// Whom to explain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Who {
-    Mac(Mac),
+    /// A MAC, and how it was written (a node may be named so).
+    Mac(Mac, String),
     Node(String),
 }
 
 impl Who {
-    /// A MAC in any spelling, else a node name.
+    /// A MAC in any spelling, else a node name; a name that also reads as
+    /// a MAC is resolved when explained (the node first).
     pub(crate) fn parse(s: &str) -> Who {
-        s.parse().map_or_else(|_| Who::Node(s.to_string()), Who::Mac)
+        s.parse().map_or_else(|_| Who::Node(s.to_string()), |m| Who::Mac(m, s.to_string()))
     }
 }
 
@@ -162,14 +165,28 @@ fn discover(mac: Mac, giaddr: Ipv4Addr, vendor: &str, arch: u16, ipxe: bool) -> 
     m
 }
 
-/// How requests from `net`'s machines reach this host: the interface
-/// the network names, an address of the host's inside it, else a relay
-/// (giaddr: the network's router, or its first address).
-fn reach(net: &Network, config: &Config, ifaces: &[iface::Interface]) -> (Arrival, Ipv4Addr, String) {
+/// How requests from `net`'s machines reach this host, as the DHCPv4
+/// server's sockets see them: with `dhcp.interfaces` empty one unbound
+/// socket (no interface to go by), else one socket per listed interface;
+/// a network this host has no address in is reached through a relay
+/// (giaddr: its router, or its first address), assumed to be one
+/// `dhcp.trusted_relays` names. `Err`: no socket hears it.
+fn reach(net: &Network, config: &Config, ifaces: &[iface::Interface]) -> Result<(Arrival, Ipv4Addr, String), String> {
     let local_addrs: Vec<Ipv4Addr> = ifaces.iter().flat_map(|i| i.v4.iter().map(|(ip, _)| *ip)).collect();
     let inside: Vec<Ipv4Addr> = local_addrs.iter().copied().filter(|ip| net.subnet.contains(ip)).collect();
-    if let Some(name) = &net.interface {
-        let iface_addrs = ifaces.iter().filter(|i| &i.name == name).flat_map(|i| i.v4.iter().map(|(ip, _)| *ip));
+    let holder = inside.first().and_then(|ip| ifaces.iter().find(|i| i.v4.iter().any(|(a, _)| a == ip)));
+    let on = net.interface.clone().or_else(|| holder.map(|i| i.name.clone()));
+    if let Some(name) = on.filter(|_| net.interface.is_some() || !inside.is_empty()) {
+        let listed = &config.dhcp.interfaces;
+        if listed.is_empty() {
+            let how = format!("directly, on {name}, through the unbound DHCP socket (dhcp.interfaces is empty)");
+            let arrival = Arrival { iface: None, iface_addrs: vec![], local_addrs, src: None, boot_server: false };
+            return Ok((arrival, Ipv4Addr::UNSPECIFIED, how));
+        }
+        if !listed.contains(&name) {
+            return Err(format!("no answer: no DHCP socket on {name} (dhcp.interfaces lists {})", listed.join(", ")));
+        }
+        let iface_addrs = ifaces.iter().filter(|i| i.name == name).flat_map(|i| i.v4.iter().map(|(ip, _)| *ip));
         let arrival = Arrival {
             iface: Some(name.clone()),
             iface_addrs: iface_addrs.collect(),
@@ -177,27 +194,19 @@ fn reach(net: &Network, config: &Config, ifaces: &[iface::Interface]) -> (Arriva
             src: None,
             boot_server: false,
         };
-        return (arrival, Ipv4Addr::UNSPECIFIED, format!("directly, on its interface {name}"));
-    }
-    if let Some(ip) = inside.first() {
-        let name = ifaces.iter().find(|i| i.v4.iter().any(|(a, _)| a == ip)).map(|i| i.name.clone());
-        let how = format!("directly, on {} (this host's {ip})", name.as_deref().unwrap_or("an interface"));
-        let arrival = Arrival { iface: name, iface_addrs: inside, local_addrs, src: None, boot_server: false };
-        return (arrival, Ipv4Addr::UNSPECIFIED, how);
+        return Ok((arrival, Ipv4Addr::UNSPECIFIED, format!("directly, on its interface {name}")));
     }
     let relay = net.router.unwrap_or_else(|| {
         let base = u32::from(net.subnet.network());
         Ipv4Addr::from(base.saturating_add(1))
     });
-    let trusted = config.dhcp.trusted_relays.is_empty() || config.dhcp.trusts_relay(Some(IpAddr::V4(relay)));
-    let how = format!(
-        "through a DHCP relay at {relay} (this host has no address in {}){}",
-        net.subnet,
-        if trusted { "" } else { ", which dhcp.trusted_relays does not name" }
-    );
-    let arrival =
-        Arrival { iface: None, iface_addrs: vec![], local_addrs, src: Some(IpAddr::V4(relay)), boot_server: false };
-    (arrival, relay, how)
+    // A relay sends from its own address on the server's side: the first
+    // trusted one stands for it.
+    let from = config.dhcp.trusted_relays.first().map_or(IpAddr::V4(relay), |n| n.addr());
+    let how =
+        format!("through a DHCP relay for {relay} (this host has no address in {}), sending from {from}", net.subnet);
+    let arrival = Arrival { iface: None, iface_addrs: vec![], local_addrs, src: Some(from), boot_server: false };
+    Ok((arrival, relay, how))
 }
 
 /// The boot file, as its fetch would go: over TFTP from the root (the same
@@ -356,7 +365,11 @@ impl Explainer {
 fn explain(world: &World, config: &Config, who: &Who, network: Option<&str>) -> Result<Explanation, ExplainError> {
     let nodes = world.table::<Node>();
     let (mac, node) = match who {
-        Who::Mac(m) => (*m, nodes.by_mac(m).map(|n| &**n)),
+        Who::Mac(_, spelled) if nodes.contains(spelled.as_str()) => {
+            let n = nodes.get(spelled.as_str()).ok_or_else(|| ExplainError::NoSuchNode(spelled.clone()))?;
+            (*n.macs.first().ok_or_else(|| ExplainError::NoMac(spelled.clone()))?, Some(&**n))
+        }
+        Who::Mac(m, _) => (*m, nodes.by_mac(m).map(|n| &**n)),
         Who::Node(name) => {
             let n = nodes.get(name.as_str()).ok_or_else(|| ExplainError::NoSuchNode(name.clone()))?;
             (*n.macs.first().ok_or_else(|| ExplainError::NoMac(name.clone()))?, Some(&**n))
@@ -374,7 +387,23 @@ fn explain(world: &World, config: &Config, who: &Who, network: Option<&str>) -> 
         },
     };
     let ifaces = iface::list();
-    let (arrival, giaddr, reached) = reach(net, config, &ifaces);
+    let heard = if config.dhcp.enabled {
+        reach(net, config, &ifaces)
+    } else {
+        Err("no answer: DHCP is off (dhcp.enabled = false)".to_string())
+    };
+    let (arrival, giaddr, reached, silent) = match heard {
+        Ok((a, g, how)) => (a, g, how, None),
+        Err(why) => (
+            Arrival {
+                local_addrs: ifaces.iter().flat_map(|i| i.v4.iter().map(|(ip, _)| *ip)).collect(),
+                ..Arrival::default()
+            },
+            Ipv4Addr::UNSPECIFIED,
+            why.clone(),
+            Some(why),
+        ),
+    };
     let offers = Offers::default();
     let ctx = Ctx { world, config, offers: &offers, arrival: &arrival, now: now() };
     let server = net.server.or_else(|| arrival.local_addrs.iter().copied().find(|ip| net.subnet.contains(ip)));
@@ -385,11 +414,14 @@ fn explain(world: &World, config: &Config, who: &Who, network: Option<&str>) -> 
         let fw = pxe::classify(msg.opts());
         let uefi = pxe::is_uefi(fw, msg.opts());
         let request = format!("DISCOVER from {}", pxe::describe(msg.opts()));
-        let reply = match ctx.decide(&msg) {
-            Decision::Reply(m) => Ok(m),
-            Decision::Commit(c) => Ok(c.ack),
-            Decision::Ignore(skip) => Err(format!("no answer: {}", skip.why())),
-            Decision::Release { .. } | Decision::Decline { .. } => Err("no answer".into()),
+        let reply = match (&silent, || ctx.decide(&msg)) {
+            (Some(why), _) => Err(why.clone()),
+            (None, decide) => match decide() {
+                Decision::Reply(m) => Ok(m),
+                Decision::Commit(c) => Ok(c.ack),
+                Decision::Ignore(skip) => Err(format!("no answer: {}", skip.why())),
+                Decision::Release { .. } | Decision::Decline { .. } => Err("no answer".into()),
+            },
         };
         let because = rules(world, config, net, node, fw, uefi);
         let answer = match reply {

@@ -214,17 +214,24 @@ async fn kernel_fetches(
     resp
 }
 
-/// The MAC a boot request names: `?mac=` or `/boot/templates/{mac}/...`.
+/// The MAC a script or template request names: `/boot/ipxe?mac=` or
+/// `/boot/templates/{mac}/...` (no other route reads one).
 fn named_mac(uri: &axum::http::Uri) -> Option<Mac> {
     if let Some(rest) = uri.path().strip_prefix("/boot/templates/") {
         return rest.split('/').next()?.parse().ok();
+    }
+    if uri.path() != "/boot/ipxe" {
+        return None;
     }
     Query::<MacQuery>::try_from_uri(uri).ok()?.0.mac?.parse().ok()
 }
 
 /// Adds a request to its node's boot trace: the node the MAC it names
-/// belongs to, else the node at its source address. A stranger's request
-/// passes untouched.
+/// belongs to when the request comes from that node's own address (as
+/// `for_the_machine_itself` requires), else the node at its source
+/// address, so that no one else's requests land in a node's trace. A
+/// stranger's request passes untouched. Only the path and a `mac` are
+/// kept of the query: a custom bootenv's URL might carry a token.
 async fn traced(
     AxState(boot): AxState<BootState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -233,15 +240,18 @@ async fn traced(
 ) -> Response {
     let world = boot.state.snapshot();
     let nodes = world.table::<Node>();
-    let mac = named_mac(req.uri());
+    let mac = named_mac(req.uri()).filter(|m| for_the_machine_itself(&world, *m, peer.ip()).is_ok());
     let node = mac.and_then(|m| nodes.by_mac(&m)).or_else(|| match peer.ip() {
         std::net::IpAddr::V4(ip) => nodes.by_ip(ip),
         std::net::IpAddr::V6(ip) => ip.to_ipv4_mapped().and_then(|ip| nodes.by_ip(ip)),
     });
     let Some(node) = node.cloned() else { return next.run(req).await };
     // As a person reads it: iPXE sends `mac=52%3A54...`.
-    let uri = req.uri().to_string();
-    let request = format!("{} {}", req.method(), percent_encoding::percent_decode_str(&uri).decode_utf8_lossy());
+    let path = percent_encoding::percent_decode_str(req.uri().path()).decode_utf8_lossy().into_owned();
+    let request = match named_mac(req.uri()) {
+        Some(m) if req.uri().path() == "/boot/ipxe" => format!("{} {path}?mac={m}", req.method()),
+        _ => format!("{} {path}", req.method()),
+    };
     let script = req.uri().path() == "/boot/ipxe";
     let resp = next.run(req).await;
     let status = resp.status();

@@ -25,7 +25,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::node::Node;
-use crate::state::{record, NoIndex, State, StateError, Txn};
+use crate::state::{NoIndex, Record, State, StateError, Txn};
 use crate::types::mac::Mac;
 use crate::types::report::Report;
 use crate::types::time::now_ms;
@@ -72,14 +72,18 @@ pub(crate) struct TraceEvent {
     pub(crate) answer: String,
 }
 
-/// Control characters (a decoded `%0a` in a path, say) become U+FFFD, so
-/// an event is one line wherever it is shown; long texts are cut short.
+/// Whether `c` would change how a line shows: control characters (a
+/// decoded `%0a`), bidi overrides and isolates, zero-width characters.
+fn unruly(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}')
+}
+
+/// Characters that would change how a line shows become U+FFFD, so an
+/// event is one honest line wherever it is shown; long texts are cut short.
 fn clip(s: String) -> String {
-    let mut s: String = if s.chars().any(char::is_control) {
-        s.chars().map(|c| if c.is_control() { '\u{fffd}' } else { c }).collect()
-    } else {
-        s
-    };
+    let mut s: String =
+        if s.chars().any(unruly) { s.chars().map(|c| if unruly(c) { '\u{fffd}' } else { c }).collect() } else { s };
     if s.len() > MAX_TEXT {
         let mut end = MAX_TEXT;
         while !s.is_char_boundary(end) {
@@ -111,7 +115,19 @@ pub(crate) struct BootTrace {
     pub(crate) events: VecDeque<TraceEvent>,
 }
 
-record!(BootTrace, kind = "inventory", table = "boot_traces", key = node: String, index = NoIndex);
+// Off the change feed: a trace is rewritten whole a few times a second
+// while its machine boots, and a stalled event-stream reader would hold
+// every copy.
+impl Record for BootTrace {
+    const KIND: &'static str = "boot_trace";
+    const TABLE: &'static str = "boot_traces";
+    const ON_FEED: bool = false;
+    type Key = String;
+    type Index = NoIndex;
+    fn key(&self) -> String {
+        self.node.clone()
+    }
+}
 
 /// Appends `events` (node name, event) to their nodes' traces, dropping
 /// each trace's oldest beyond [`KEPT`]. Events of nodes that no longer
@@ -254,6 +270,8 @@ mod tests {
         assert_eq!(e.answer, "ok");
         let e = TraceEvent::now(Service::Http, None, None, "GET /x\ny\u{1b}[2J", "ok");
         assert_eq!(e.request, "GET /x\u{fffd}y\u{fffd}[2J");
+        let e = TraceEvent::now(Service::Http, None, None, "GET /a\u{202e}gpj.exe", "ok");
+        assert_eq!(e.request, "GET /a\u{fffd}gpj.exe");
     }
 
     #[tokio::test]
@@ -263,6 +281,7 @@ mod tests {
         crate::inventory::register(&mut schema);
         let state = State::open_dir(dir.path(), schema).expect("store");
         state.write(|t| t.put(Node::bare("a.t", vec![], "local")).map(|_| ())).await.expect("node");
+        let mut feed = state.subscribe();
         let (tracer, keeper) = channel();
         let stop = CancellationToken::new();
         let task = tokio::spawn(keeper.run(state.clone(), stop.clone()));
@@ -278,6 +297,8 @@ mod tests {
         assert_eq!(trace.events.front().map(|e| e.request.as_str()), Some("RRQ 5"));
         assert_eq!(trace.events.back().map(|e| e.request.as_str()), Some(format!("RRQ {}", KEPT + 4).as_str()));
         assert!(w.table::<BootTrace>().get("nobody.t").is_none());
+        // Stored, not announced: the feed (and the event stream) hear nothing.
+        assert!(feed.try_recv().is_err(), "a trace write reached the change feed");
         state.write(|t| t.delete::<Node, _>("a.t").map(|_| ())).await.expect("deleted");
         assert!(state.snapshot().table::<BootTrace>().get("a.t").is_none());
         state.close().await;

@@ -23,6 +23,11 @@ pub(crate) trait Record: Serialize + DeserializeOwned + Clone + fmt::Debug + Sen
 
     /// This record's key.
     fn key(&self) -> Self::Key;
+
+    /// Whether its changes are announced on the change feed (and the event
+    /// stream). A kind rewritten often and whole, that no one needs to
+    /// watch (boot traces), stays off it.
+    const ON_FEED: bool = true;
 }
 
 /// A primary key as the store spells it: unique and stable across

@@ -64,7 +64,9 @@ impl Txn<'_> {
             Some(_) => Op::Updated,
             None => Op::Created,
         };
-        self.pending.changes.push(Change::new(R::KIND, key.clone(), op, Some(public)));
+        if R::ON_FEED {
+            self.pending.changes.push(Change::new(R::KIND, key.clone(), op, Some(public)));
+        }
         self.pending.batch.put(R::TABLE, key, stored);
         Ok(rec)
     }
@@ -115,7 +117,9 @@ impl Txn<'_> {
         }
         let old = self.world.table_mut::<R>().remove(key)?;
         let store_key = old.key().store_key();
-        self.pending.changes.push(Change::new(R::KIND, store_key.clone(), Op::Deleted, None));
+        if R::ON_FEED {
+            self.pending.changes.push(Change::new(R::KIND, store_key.clone(), Op::Deleted, None));
+        }
         self.pending.batch.delete(R::TABLE, store_key);
         Some(old)
     }
