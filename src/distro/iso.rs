@@ -93,7 +93,7 @@ impl Iso {
             out.write_all(&chunk).map_err(io)?;
         }
         out.sync_all().map_err(io)?;
-        Ok((bytes, hash.map(|h| super::hex(&h.finalize()))))
+        Ok((bytes, hash.map(|h| data_encoding::HEXLOWER.encode(&h.finalize()))))
     }
 
     /// Copies the file at `path` to `dest`; its size and SHA-256.

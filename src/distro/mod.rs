@@ -89,10 +89,6 @@ fn io_at(path: &Path) -> impl FnOnce(std::io::Error) -> ImportError + '_ {
     move |source| ImportError::Io { what: path.display().to_string(), source }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// SHA-256 of a file on disk, and its size.
 fn sum_file(path: &Path) -> Result<(u64, String), ImportError> {
     use sha2::Digest;
@@ -109,7 +105,7 @@ fn sum_file(path: &Path) -> Result<(u64, String), ImportError> {
         h.update(&buf[..got]);
         n += got as u64;
     }
-    Ok((n, hex(&h.finalize())))
+    Ok((n, data_encoding::HEXLOWER.encode(&h.finalize())))
 }
 
 impl Importer {

@@ -152,7 +152,7 @@ impl Server {
                 tracing::error!(%src, len, "dhcp decision panicked; datagram dropped (please report it)");
                 continue;
             };
-            self.act(&socket, &msg, src, decision, boot_server);
+            self.act(&socket, &msg, src, decision, boot_server, &world);
         }
     }
 
@@ -165,8 +165,9 @@ impl Server {
         src: SocketAddr,
         decision: Decision,
         to_source: bool,
+        world: &crate::state::World,
     ) {
-        let traced = self.traced(req, to_source);
+        let traced = self.traced(world, req, to_source);
         // A client without an address yet sends from 0.0.0.0: no address to show.
         let from = Some(src.ip()).filter(|ip| !ip.is_unspecified());
         let note = |answer: String| {
@@ -298,9 +299,14 @@ impl Server {
     /// For a request from a node's MAC (its own, or one its switch port
     /// reservation would claim once learned, which is not traced until
     /// then): the node, what it asked, and the MAC.
-    fn traced(&self, req: &Message, boot_server: bool) -> Option<(String, String, Option<Mac>)> {
+    fn traced(
+        &self,
+        world: &crate::state::World,
+        req: &Message,
+        boot_server: bool,
+    ) -> Option<(String, String, Option<Mac>)> {
         let mac = Mac::from_chaddr(req.chaddr()).filter(|_| req.hlen() == 6)?;
-        let node = self.state.snapshot().table::<Node>().by_mac(&mac)?.name.clone();
+        let node = world.table::<Node>().by_mac(&mac)?.name.clone();
         let kind = kind_name(req.opts().msg_type()).to_uppercase();
         let via = if req.giaddr().is_unspecified() { String::new() } else { format!(" via relay {}", req.giaddr()) };
         let at = if boot_server { " to the PXE boot server" } else { "" };
