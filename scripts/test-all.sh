@@ -24,6 +24,7 @@ packages=(
   systemd                     # systemd-analyze verify
   python3 python3-yaml        # a role script in the engine tests; reading the shipped user-data
   python3-pip ipmitool        # pyghmi's BMC server (installed below), the IPMI power driver's client
+  python3-venv                # schemathesis's own environment (installed below)
   openssh-client openssh-server  # the script jig over SSH, against an sshd in a namespace
   bind9-dnsutils knot-dnsutils bind9-utils  # dig, kdig, named-checkzone
   knot dnsmasq-base           # a site's secondary (Knot); an upstream resolver and a site DHCP server (dnsmasq)
@@ -63,6 +64,15 @@ pydeps=target/pydeps
 if [[ ! -e $pydeps/pyghmi || ! -e $pydeps/sushy_tools ]]; then
   echo "test-all: installing pyghmi and sushy-tools into $pydeps"
   python3 -m pip install --quiet --disable-pip-version-check --target "$pydeps" 'pyghmi==1.6.19' 'sushy-tools==2.2.0'
+fi
+
+# schemathesis (PyPI) for tests/it/openapi.rs, in a virtual environment of
+# its own under target/ (it brings a command and many dependencies).
+venv=target/schemathesis
+if [[ ! -x $venv/bin/schemathesis ]]; then
+  echo "test-all: installing schemathesis into $venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check 'schemathesis==4.32.5'
 fi
 
 # playwright-core (npm, no browser download: it drives Debian's chromium)

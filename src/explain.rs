@@ -67,7 +67,7 @@ pub(crate) enum ExplainError {
 }
 
 /// The node the MAC belongs to, as far as booting goes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub(crate) struct NodeFacts {
     pub(crate) name: String,
     pub(crate) ipv4: Option<Ipv4Addr>,
@@ -79,7 +79,7 @@ pub(crate) struct NodeFacts {
 }
 
 /// The network the answers are for.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub(crate) struct NetworkFacts {
     pub(crate) name: String,
     /// How a request from the machine reaches it.
@@ -90,7 +90,7 @@ pub(crate) struct NetworkFacts {
 }
 
 /// What one kind of firmware would be answered.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub(crate) struct FirmwareAnswer {
     /// `bios`, `uefi-x64-pxe`, `uefi-x64-http`, `uefi-arm64-pxe`, `ipxe`.
     pub(crate) firmware: String,
@@ -108,7 +108,7 @@ pub(crate) struct FirmwareAnswer {
 }
 
 /// The iPXE script the machine gets.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub(crate) struct ScriptAnswer {
     /// The bootenv the script is rendered from.
     pub(crate) bootenv: String,
@@ -123,7 +123,7 @@ pub(crate) struct ScriptAnswer {
 }
 
 /// Everything Fulcrum would answer the machine now.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub(crate) struct Explanation {
     pub(crate) mac: Mac,
     /// `None`: the MAC is no node's.

@@ -2,18 +2,20 @@
 //! (what to do now; a read) and `POST /api/v1/nodes/{name}/agent/done`
 //! (how it went), each with the node's token (or an operator's).
 
-use axum::extract::{Path, State as AxState};
+use axum::extract::State as AxState;
 use axum::{Extension, Json};
 
 use super::body::Body;
 use super::error::ApiResult;
 use super::nodes::reporting_node;
+use super::params::Path;
 use super::wire::inventory::{AgentDone, AgentNext, NodeView};
 use super::ApiState;
 use crate::auth::Caller;
 use crate::engine::agent::{Outcome, POLL_SECONDS};
 
-/// `GET /api/v1/nodes/{name}/agent/next`.
+/// The discovery agent's next step on this node (`command` null: nothing yet), with the node's token.
+#[utoipa::path(get, path = "/api/v1/nodes/{name}/agent/next", tag = "machines", params(("name" = String, Path)), responses((status = 200, body = AgentNext)))]
 pub(crate) async fn next(
     AxState(api): AxState<ApiState>,
     Extension(caller): Extension<Caller>,
@@ -24,7 +26,8 @@ pub(crate) async fn next(
     Ok(Json(AgentNext { command, poll_seconds: POLL_SECONDS }))
 }
 
-/// `POST /api/v1/nodes/{name}/agent/done`.
+/// How the agent's step went.
+#[utoipa::path(post, path = "/api/v1/nodes/{name}/agent/done", tag = "machines", params(("name" = String, Path)), request_body = AgentDone, responses((status = 200, body = NodeView)))]
 pub(crate) async fn done(
     AxState(api): AxState<ApiState>,
     Extension(caller): Extension<Caller>,

@@ -4,13 +4,14 @@
 
 use std::str::FromStr;
 
-use axum::extract::{Path, Query, State as AxState};
+use axum::extract::State as AxState;
 use axum::http::StatusCode;
 use axum::Json;
 use hickory_proto::rr::RecordType;
 
 use super::body::Body;
 use super::error::{ApiError, ApiResult};
+use super::params::{Path, Query};
 use super::wire::dns::{AnswerQuery, AnswerView, NewRecord, RecordView, ZoneView};
 use super::ApiState;
 use crate::dns::records::{self, DnsRecord};
@@ -18,17 +19,23 @@ use crate::dns::DnsError;
 use crate::state::Record;
 use crate::types::field::Refuse;
 
+/// The operator's DNS records.
+#[utoipa::path(get, path = "/api/v1/dns/records", tag = "dns", responses((status = 200, body = Vec<RecordView>)))]
 pub(crate) async fn list(AxState(api): AxState<ApiState>) -> Json<Vec<RecordView>> {
     let ttl = api.dns.default_ttl();
     Json(records::list(&api.state.snapshot()).iter().map(|r| RecordView::new(r, ttl)).collect())
 }
 
+/// One operator record.
+#[utoipa::path(get, path = "/api/v1/dns/records/{id}", tag = "dns", params(("id" = String, Path)), responses((status = 200, body = RecordView)))]
 pub(crate) async fn show(AxState(api): AxState<ApiState>, Path(id): Path<String>) -> ApiResult<Json<RecordView>> {
     let w = api.state.snapshot();
     let r = w.table::<DnsRecord>().get(&id).ok_or_else(|| DnsError::not_found(DnsRecord::KIND, &id))?;
     Ok(Json(RecordView::new(r, api.dns.default_ttl())))
 }
 
+/// Adds a record to a zone Fulcrum serves.
+#[utoipa::path(post, path = "/api/v1/dns/records", tag = "dns", request_body = NewRecord, responses((status = 201, body = RecordView)))]
 pub(crate) async fn create(
     AxState(api): AxState<ApiState>,
     Body(req): Body<NewRecord>,
@@ -37,15 +44,21 @@ pub(crate) async fn create(
     Ok((StatusCode::CREATED, Json(RecordView::new(&r, api.dns.default_ttl()))))
 }
 
+/// Deletes an operator record.
+#[utoipa::path(delete, path = "/api/v1/dns/records/{id}", tag = "dns", params(("id" = String, Path)), responses((status = 204, description = "Deleted")))]
 pub(crate) async fn delete(AxState(api): AxState<ApiState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
     api.dns.delete_record(id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// The zones Fulcrum is authoritative for, with their serials.
+#[utoipa::path(get, path = "/api/v1/dns/zones", tag = "dns", responses((status = 200, body = Vec<ZoneView>)))]
 pub(crate) async fn zones(AxState(api): AxState<ApiState>) -> Json<Vec<ZoneView>> {
     Json(api.dns.zones().into_iter().map(|(zone, serial)| ZoneView { zone, serial }).collect())
 }
 
+/// What the DNS server would answer to a name and type now.
+#[utoipa::path(get, path = "/api/v1/dns/answer", tag = "dns", params(AnswerQuery), responses((status = 200, body = AnswerView)))]
 pub(crate) async fn answer(
     AxState(api): AxState<ApiState>,
     Query(q): Query<AnswerQuery>,

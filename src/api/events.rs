@@ -13,6 +13,8 @@ use tokio_stream::wrappers::BroadcastStream;
 
 use super::ApiState;
 
+/// Every committed change as a server-sent event named `<kind>.<op>` (`node.updated`), its data the record's public view; `lagged` says how many a slow reader missed.
+#[utoipa::path(get, path = "/api/v1/events", tag = "status", responses((status = 200, description = "An endless stream of events", content_type = "text/event-stream", body = String)))]
 pub(crate) async fn stream(AxState(api): AxState<ApiState>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let feed = BroadcastStream::new(api.state.subscribe());
     let events = feed

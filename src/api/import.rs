@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Query, State as AxState};
+use axum::extract::State as AxState;
 use axum::http::StatusCode;
 use axum::Json;
 use futures_util::StreamExt;
@@ -17,6 +17,7 @@ use tokio::io::AsyncWriteExt;
 
 use super::body::Body;
 use super::error::{ApiError, ApiResult};
+use super::params::Query;
 use super::wire::inventory::{IsoImport, UploadQuery};
 use super::ApiState;
 use crate::distro::{ImportReport, Importer};
@@ -41,7 +42,8 @@ async fn run(
     Ok((if created { StatusCode::CREATED } else { StatusCode::OK }, Json(report)))
 }
 
-/// `POST /api/v1/bootenvs/import`: an ISO on the admin node.
+/// Makes a bootenv of a distribution's install ISO that is on the admin node (201 new, 200 an existing bootenv pointed at the new files).
+#[utoipa::path(post, path = "/api/v1/bootenvs/import", tag = "bootenvs", request_body = IsoImport, responses((status = 201, description = "A new bootenv", body = ImportReport), (status = 200, description = "An existing bootenv, pointed at the new files", body = ImportReport)))]
 pub(crate) async fn from_path(
     AxState(api): AxState<ApiState>,
     Body(req): Body<IsoImport>,
@@ -54,7 +56,8 @@ pub(crate) async fn from_path(
     run(&api, api.importer.clone(), path, filename, req.name).await
 }
 
-/// `POST /api/v1/bootenvs/import/upload?filename=F&name=N`: the ISO is the body.
+/// Makes a bootenv of a distribution's install ISO sent as the request body (streamed to disk, never held in memory).
+#[utoipa::path(post, path = "/api/v1/bootenvs/import/upload", tag = "bootenvs", params(UploadQuery), request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The ISO"), responses((status = 201, description = "A new bootenv", body = ImportReport), (status = 200, description = "An existing bootenv, pointed at the new files", body = ImportReport)))]
 pub(crate) async fn upload(
     AxState(api): AxState<ApiState>,
     Query(q): Query<UploadQuery>,

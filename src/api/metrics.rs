@@ -23,7 +23,8 @@ use crate::state::World;
 use crate::stats::{LeaseLabel, NetworkLabel, Request as RequestLabel, Route, StateLabel, Stats};
 use crate::types::time::now;
 
-/// `GET /metrics`.
+/// The process's metrics, in the Prometheus text format.
+#[utoipa::path(get, path = "/metrics", tag = "status", responses((status = 200, description = "Prometheus text exposition format", content_type = "text/plain; version=0.0.4", body = String)))]
 pub(crate) async fn metrics(AxState(api): AxState<ApiState>) -> impl IntoResponse {
     let world = api.state.snapshot();
     let text = api.stats.render_with(|s| fill(s, &world, now()));

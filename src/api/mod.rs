@@ -12,6 +12,9 @@
 //! - [`wire`]: request, query and response types, shared with the CLI;
 //! - [`body`]: the JSON body extractor that names the bad field;
 //! - [`error`]: domain errors mapped to status codes by variant;
+//! - [`params`]: the path and query extractors, errors naming the parameter;
+//! - [`openapi`] and [`docs`]: the description gathered from the handlers,
+//!   served as JSON and as a page;
 //! - [`front_door`]: the caller of every request, its access checked
 //!   against the route, and the audit record of every write;
 //! - one module per resource, [`agent`] for the discovery agent's step
@@ -22,6 +25,7 @@ pub(crate) mod body;
 pub(crate) mod bootenvs;
 pub(crate) mod deployments;
 pub(crate) mod dns;
+pub(crate) mod docs;
 pub(crate) mod error;
 pub(crate) mod events;
 pub(crate) mod explain;
@@ -31,6 +35,8 @@ pub(crate) mod metrics;
 pub(crate) mod networks;
 pub(crate) mod noderoles;
 pub(crate) mod nodes;
+pub(crate) mod openapi;
+pub(crate) mod params;
 pub(crate) mod power;
 pub(crate) mod roles;
 pub(crate) mod tokens;
@@ -41,9 +47,12 @@ use std::sync::Arc;
 
 use axum::extract::State as AxState;
 use axum::http::StatusCode;
-use axum::routing::{delete, get, post, put};
+use axum::routing::get;
 use axum::{middleware, Json, Router};
 use tokio_util::sync::CancellationToken;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::auth::Auth;
 use crate::dhcp::lease::Lease;
@@ -109,73 +118,90 @@ pub(crate) struct Listeners {
 /// The routes machines call about themselves: discovery, aliveness, their
 /// hardware inventory, the agent's steps and install completion (and `/healthz`). Served on
 /// both listeners.
-fn machine_routes() -> Router<ApiState> {
-    Router::new()
-        .route("/healthz", get(health))
-        .route("/api/v1/nodes/{name}/alive", post(nodes::report_alive))
-        .route("/api/v1/nodes/{name}/installed", post(nodes::installed))
-        .route("/api/v1/nodes/{name}/inventory", post(nodes::report_inventory))
-        .route("/api/v1/nodes/{name}/agent/next", get(agent::next))
-        .route("/api/v1/nodes/{name}/agent/done", post(agent::done))
-        .route("/api/v1/discover", post(nodes::discover))
+fn machine_routes() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::new()
+        .routes(routes!(health))
+        .routes(routes!(nodes::report_alive))
+        .routes(routes!(nodes::installed))
+        .routes(routes!(nodes::report_inventory))
+        .routes(routes!(agent::next))
+        .routes(routes!(agent::done))
+        .routes(routes!(nodes::discover))
 }
 
 /// The machine routes alone, behind the front door: the boot listener's
 /// share of the API.
 pub(crate) fn machine_router(api: ApiState) -> Router {
     let door = middleware::from_fn_with_state(api.clone(), front_door::front_door);
-    machine_routes().route_layer(door).with_state(api)
+    let (routes, _) = machine_routes().split_for_parts();
+    routes.route_layer(door).with_state(api)
 }
 
-/// The operator API, every route behind the front door.
+/// The operator API's described routes, and their description: each
+/// route is registered with its handler's operation.
+pub(crate) fn described() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
+    let (routes, mut description) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(metrics::metrics))
+        .routes(routes!(status))
+        .routes(routes!(networks::list, networks::create))
+        .routes(routes!(networks::show, networks::patch, networks::delete))
+        .routes(routes!(nodes::list, nodes::create))
+        .routes(routes!(nodes::import))
+        .routes(routes!(nodes::bulk))
+        .routes(routes!(nodes::show, nodes::patch, nodes::delete))
+        .routes(routes!(nodes::set_bootenv))
+        .routes(routes!(nodes::inventory))
+        .routes(routes!(explain::trace))
+        .routes(routes!(explain::explain))
+        .routes(routes!(nodes::provision))
+        .routes(routes!(power::power))
+        .routes(routes!(power::boot_device))
+        .routes(routes!(roles::list, roles::create))
+        .routes(routes!(roles::show))
+        .routes(routes!(deployments::list, deployments::create))
+        .routes(routes!(deployments::show, deployments::patch))
+        .routes(routes!(deployments::commit))
+        .routes(routes!(deployments::propose))
+        .routes(routes!(noderoles::list, noderoles::create))
+        .routes(routes!(noderoles::show, noderoles::patch))
+        .routes(routes!(noderoles::retry))
+        .routes(routes!(noderoles::runs))
+        .routes(routes!(noderoles::run))
+        .routes(routes!(noderoles::anneal))
+        .routes(routes!(bootenvs::list, bootenvs::create))
+        .routes(routes!(bootenvs::show))
+        .routes(routes!(import::from_path))
+        .routes(routes!(import::upload))
+        .routes(routes!(leases))
+        .routes(routes!(dns::list, dns::create))
+        .routes(routes!(dns::show, dns::delete))
+        .routes(routes!(dns::zones))
+        .routes(routes!(dns::answer))
+        .routes(routes!(events::stream))
+        .routes(routes!(tokens::list, tokens::create))
+        .routes(routes!(tokens::revoke))
+        .routes(routes!(tokens::audit))
+        .merge(machine_routes())
+        .split_for_parts();
+    openapi::finish(&mut description);
+    (routes, description)
+}
+
+/// The operator API, every route behind the front door: the described
+/// routes, the description itself (`/api/v1/openapi.json`, `/api/docs`)
+/// and the web UI.
 pub(crate) fn router(api: ApiState) -> Router {
     let door = middleware::from_fn_with_state(api.clone(), front_door::front_door);
-    Router::new()
+    let (routes, description) = described();
+    let json: Arc<str> = description.to_pretty_json().unwrap_or_default().into();
+    let page: Arc<str> = docs::render(&description).into();
+    routes
         .route("/", get(ui::home))
         .route("/ui", get(ui::home))
         .route("/ui/", get(ui::index))
         .route("/ui/{file}", get(ui::asset))
-        .route("/metrics", get(metrics::metrics))
-        .route("/api/v1/status", get(status))
-        .route("/api/v1/networks", get(networks::list).post(networks::create))
-        .route("/api/v1/networks/{name}", get(networks::show).patch(networks::patch).delete(networks::delete))
-        .route("/api/v1/nodes", get(nodes::list).post(nodes::create))
-        .route("/api/v1/nodes/import", post(nodes::import))
-        .route("/api/v1/nodes/bulk", post(nodes::bulk))
-        .route("/api/v1/nodes/{name}", get(nodes::show).patch(nodes::patch).delete(nodes::delete))
-        .route("/api/v1/nodes/{name}/bootenv", put(nodes::set_bootenv))
-        .route("/api/v1/nodes/{name}/inventory", get(nodes::inventory))
-        .route("/api/v1/nodes/{name}/trace", get(explain::trace))
-        .route("/api/v1/explain/{who}", get(explain::explain))
-        .route("/api/v1/nodes/{name}/states/provision", put(nodes::provision))
-        .route("/api/v1/nodes/{name}/states/power", put(power::power))
-        .route("/api/v1/nodes/{name}/management/boot_device", put(power::boot_device))
-        .route("/api/v1/roles", get(roles::list).post(roles::create))
-        .route("/api/v1/roles/{name}", get(roles::show))
-        .route("/api/v1/deployments", get(deployments::list).post(deployments::create))
-        .route("/api/v1/deployments/{name}", get(deployments::show).patch(deployments::patch))
-        .route("/api/v1/deployments/{name}/commit", post(deployments::commit))
-        .route("/api/v1/deployments/{name}/propose", post(deployments::propose))
-        .route("/api/v1/noderoles", get(noderoles::list).post(noderoles::create))
-        .route("/api/v1/noderoles/{id}", get(noderoles::show).patch(noderoles::patch))
-        .route("/api/v1/noderoles/{id}/retry", post(noderoles::retry))
-        .route("/api/v1/runs", get(noderoles::runs))
-        .route("/api/v1/runs/{id}", get(noderoles::run))
-        .route("/api/v1/anneal", get(noderoles::anneal))
-        .route("/api/v1/bootenvs", get(bootenvs::list).post(bootenvs::create))
-        .route("/api/v1/bootenvs/{name}", get(bootenvs::show))
-        .route("/api/v1/bootenvs/import", post(import::from_path))
-        .route("/api/v1/bootenvs/import/upload", post(import::upload))
-        .route("/api/v1/leases", get(leases))
-        .route("/api/v1/dns/records", get(dns::list).post(dns::create))
-        .route("/api/v1/dns/records/{id}", get(dns::show).delete(dns::delete))
-        .route("/api/v1/dns/zones", get(dns::zones))
-        .route("/api/v1/dns/answer", get(dns::answer))
-        .route("/api/v1/events", get(events::stream))
-        .route("/api/v1/tokens", get(tokens::list).post(tokens::create))
-        .route("/api/v1/tokens/{id}", delete(tokens::revoke))
-        .route("/api/v1/audit", get(tokens::audit))
-        .merge(machine_routes())
+        .route("/api/v1/openapi.json", get(move || ui::json(json.clone())))
+        .route("/api/docs", get(move || ui::page(page.clone())))
         .route_layer(door)
         .route_layer(middleware::from_fn_with_state(api.clone(), metrics::count))
         .fallback(not_found)
@@ -184,6 +210,7 @@ pub(crate) fn router(api: ApiState) -> Router {
 
 /// 200 with `"status": "ok"`, or 503 with `"status": "stopped"` once the
 /// state writer has stopped (no write can succeed any more).
+#[utoipa::path(get, path = "/healthz", tag = "status", security(()), responses((status = 200, body = Health), (status = 503, description = "The state writer has stopped", body = Health)))]
 async fn health(AxState(api): AxState<ApiState>) -> (StatusCode, Json<Health>) {
     let w = api.state.snapshot();
     let writing = api.state.is_writing();
@@ -200,6 +227,8 @@ async fn health(AxState(api): AxState<ApiState>) -> (StatusCode, Json<Health>) {
     )
 }
 
+/// The appliance: version, listeners and their services, the TLS certificate, and counts.
+#[utoipa::path(get, path = "/api/v1/status", tag = "status", responses((status = 200, body = wire::Status)))]
 async fn status(AxState(api): AxState<ApiState>) -> Json<wire::Status> {
     let w = api.state.snapshot();
     let l = &api.listeners;
@@ -223,9 +252,11 @@ async fn status(AxState(api): AxState<ApiState>) -> Json<wire::Status> {
     })
 }
 
+/// The DHCPv4 and DHCPv6 leases, filtered by family, network, node and state.
+#[utoipa::path(get, path = "/api/v1/leases", tag = "leases", params(LeaseFilter), responses((status = 200, body = Vec<LeaseView>)))]
 async fn leases(
     AxState(api): AxState<ApiState>,
-    axum::extract::Query(f): axum::extract::Query<LeaseFilter>,
+    params::Query(f): params::Query<LeaseFilter>,
 ) -> ApiResult<Json<Vec<LeaseView>>> {
     if f.family.is_some_and(|v| v != 4 && v != 6) {
         return Err(ApiError::field(StatusCode::BAD_REQUEST, "family", "is 4 or 6"));

@@ -5,12 +5,13 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State as AxState};
+use axum::extract::State as AxState;
 use axum::http::StatusCode;
 use axum::Json;
 
 use super::body::Body;
 use super::error::{ApiError, ApiResult};
+use super::params::{Path, Query};
 use super::wire::engine::{
     AnnealQuery, AnnealView, AttribsPatch, NewNodeRole, NodeRoleFilter, NodeRoleView, RunFilter, RunView,
 };
@@ -21,6 +22,8 @@ use crate::engine::EngineError;
 use crate::state::Record;
 use crate::types::field::Refuse;
 
+/// The noderoles, filtered by deployment, node, role and state; each with its parents and children in the graph.
+#[utoipa::path(get, path = "/api/v1/noderoles", tag = "noderoles", params(NodeRoleFilter), responses((status = 200, body = Vec<NodeRoleView>)))]
 pub(crate) async fn list(
     AxState(api): AxState<ApiState>,
     Query(f): Query<NodeRoleFilter>,
@@ -47,12 +50,16 @@ pub(crate) async fn list(
     Ok(Json(out))
 }
 
+/// One noderole.
+#[utoipa::path(get, path = "/api/v1/noderoles/{id}", tag = "noderoles", params(("id" = u64, Path)), responses((status = 200, body = NodeRoleView)))]
 pub(crate) async fn show(AxState(api): AxState<ApiState>, Path(id): Path<u64>) -> ApiResult<Json<NodeRoleView>> {
     let w = api.state.snapshot();
     let nr = w.table::<NodeRole>().get(&id).ok_or_else(|| EngineError::not_found(NodeRole::KIND, id))?;
     Ok(Json(NodeRoleView::new(&w, nr)))
 }
 
+/// Binds a role to a node in a deployment (and the roles it requires, as parents).
+#[utoipa::path(post, path = "/api/v1/noderoles", tag = "noderoles", request_body = NewNodeRole, responses((status = 201, body = NodeRoleView)))]
 pub(crate) async fn create(
     AxState(api): AxState<ApiState>,
     Body(req): Body<NewNodeRole>,
@@ -61,6 +68,8 @@ pub(crate) async fn create(
     Ok((StatusCode::CREATED, Json(NodeRoleView::new(&api.state.snapshot(), &nr))))
 }
 
+/// Replaces a proposed noderole's attributes.
+#[utoipa::path(patch, path = "/api/v1/noderoles/{id}", tag = "noderoles", params(("id" = u64, Path)), request_body = AttribsPatch, responses((status = 200, body = NodeRoleView)))]
 pub(crate) async fn patch(
     AxState(api): AxState<ApiState>,
     Path(id): Path<u64>,
@@ -70,11 +79,15 @@ pub(crate) async fn patch(
     Ok(Json(NodeRoleView::new(&api.state.snapshot(), &nr)))
 }
 
+/// Runs an errored noderole again.
+#[utoipa::path(post, path = "/api/v1/noderoles/{id}/retry", tag = "noderoles", params(("id" = u64, Path)), responses((status = 200, body = NodeRoleView)))]
 pub(crate) async fn retry(AxState(api): AxState<ApiState>, Path(id): Path<u64>) -> ApiResult<Json<NodeRoleView>> {
     let nr = api.engine.retry(id).await?;
     Ok(Json(NodeRoleView::new(&api.state.snapshot(), &nr)))
 }
 
+/// The runs, filtered by noderole, node and deployment; `brief` leaves out inputs and logs.
+#[utoipa::path(get, path = "/api/v1/runs", tag = "noderoles", params(RunFilter), responses((status = 200, body = Vec<RunView>)))]
 pub(crate) async fn runs(AxState(api): AxState<ApiState>, Query(f): Query<RunFilter>) -> Json<Vec<RunView>> {
     let w = api.state.snapshot();
     let brief = f.brief.unwrap_or(false);
@@ -89,6 +102,8 @@ pub(crate) async fn runs(AxState(api): AxState<ApiState>, Query(f): Query<RunFil
     Json(out)
 }
 
+/// One run, with its input and log.
+#[utoipa::path(get, path = "/api/v1/runs/{id}", tag = "noderoles", params(("id" = u64, Path)), responses((status = 200, body = RunView)))]
 pub(crate) async fn run(AxState(api): AxState<ApiState>, Path(id): Path<u64>) -> ApiResult<Json<RunView>> {
     let w = api.state.snapshot();
     let r = w.table::<Run>().get(&id).ok_or_else(|| EngineError::not_found(Run::KIND, id))?;
@@ -96,6 +111,7 @@ pub(crate) async fn run(AxState(api): AxState<ApiState>, Path(id): Path<u64>) ->
 }
 
 /// OpenCrowbar's anneal status: 202 working, 200 finished, 409 failed.
+#[utoipa::path(get, path = "/api/v1/anneal", tag = "noderoles", params(AnnealQuery), responses((status = 200, description = "Finished", body = AnnealView), (status = 202, description = "Working", body = AnnealView), (status = 409, description = "Failed", body = AnnealView)))]
 pub(crate) async fn anneal(
     AxState(api): AxState<ApiState>,
     Query(q): Query<AnnealQuery>,

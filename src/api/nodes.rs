@@ -8,12 +8,13 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use axum::extract::{ConnectInfo, Path, Query, State as AxState};
+use axum::extract::{ConnectInfo, State as AxState};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 
 use super::body::Body;
 use super::error::{ApiError, ApiResult};
+use super::params::{Path, Query};
 use super::wire::inventory::{
     AliveReport, BulkAnswer, BulkRequest, Discover, Discovered, ImportRequest, NewNode, NodeFilter, NodePatch,
     NodeView, ProvisionTarget, SetBootenv,
@@ -31,6 +32,8 @@ use crate::types::field::Refuse;
 use crate::types::power::PowerSpec;
 use crate::types::secret::Handover;
 
+/// The nodes, filtered by network, bootenv and provision state.
+#[utoipa::path(get, path = "/api/v1/nodes", tag = "nodes", params(NodeFilter), responses((status = 200, body = Vec<NodeView>)))]
 pub(crate) async fn list(
     AxState(api): AxState<ApiState>,
     Query(f): Query<NodeFilter>,
@@ -53,6 +56,8 @@ pub(crate) async fn list(
     Ok(Json(nodes))
 }
 
+/// One node.
+#[utoipa::path(get, path = "/api/v1/nodes/{name}", tag = "nodes", params(("name" = String, Path)), responses((status = 200, body = NodeView)))]
 pub(crate) async fn show(AxState(api): AxState<ApiState>, Path(name): Path<String>) -> ApiResult<Json<NodeView>> {
     let w = api.state.snapshot();
     let node = w.table::<Node>().get(&name).ok_or_else(|| EngineError::not_found(Node::KIND, &name))?;
@@ -71,6 +76,8 @@ fn may_set_power(api: &ApiState, caller: &Caller, power: Option<&PowerSpec>) -> 
     Ok(())
 }
 
+/// Registers a node. The command power driver takes an admin token, where the config allows it at all.
+#[utoipa::path(post, path = "/api/v1/nodes", tag = "nodes", request_body = NewNode, responses((status = 201, body = NodeView)))]
 pub(crate) async fn create(
     AxState(api): AxState<ApiState>,
     Extension(caller): Extension<Caller>,
@@ -81,6 +88,8 @@ pub(crate) async fn create(
     Ok((StatusCode::CREATED, Json(NodeView::new(&api.state.snapshot(), &node))))
 }
 
+/// Changes a node (its name too: its noderoles, runs and facts follow it).
+#[utoipa::path(patch, path = "/api/v1/nodes/{name}", tag = "nodes", params(("name" = String, Path)), request_body = NodePatch, responses((status = 200, body = NodeView)))]
 pub(crate) async fn patch(
     AxState(api): AxState<ApiState>,
     Extension(caller): Extension<Caller>,
@@ -93,11 +102,15 @@ pub(crate) async fn patch(
     Ok(Json(NodeView::new(&api.state.snapshot(), &node)))
 }
 
+/// Deletes a node.
+#[utoipa::path(delete, path = "/api/v1/nodes/{name}", tag = "nodes", params(("name" = String, Path)), responses((status = 204, description = "Deleted")))]
 pub(crate) async fn delete(AxState(api): AxState<ApiState>, Path(name): Path<String>) -> ApiResult<StatusCode> {
     api.engine.delete_node(name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Sets a node's bootenv; its next DHCP, TFTP or HTTP request gets the new answer.
+#[utoipa::path(put, path = "/api/v1/nodes/{name}/bootenv", tag = "nodes", params(("name" = String, Path)), request_body = SetBootenv, responses((status = 200, body = NodeView)))]
 pub(crate) async fn set_bootenv(
     AxState(api): AxState<ApiState>,
     Path(name): Path<String>,
@@ -107,6 +120,8 @@ pub(crate) async fn set_bootenv(
     Ok(Json(NodeView::new(&api.state.snapshot(), &node)))
 }
 
+/// Moves a node through its lifecycle by a verb (manage, inspect, provide, deploy, rebuild, undeploy, rescue, unrescue, adopt, abort) or a report (wait, done, fail).
+#[utoipa::path(put, path = "/api/v1/nodes/{name}/states/provision", tag = "nodes", params(("name" = String, Path)), request_body = ProvisionTarget, responses((status = 200, body = NodeView)))]
 pub(crate) async fn provision(
     AxState(api): AxState<ApiState>,
     Path(name): Path<String>,
@@ -121,6 +136,7 @@ pub(crate) async fn provision(
 /// `POST /api/v1/nodes/import`: an instackenv.json (`{"nodes": [...]}`,
 /// plus Fulcrum's `network`), imported in one transaction and managed;
 /// answers 201 with the nodes.
+#[utoipa::path(post, path = "/api/v1/nodes/import", tag = "nodes", request_body = ImportRequest, responses((status = 201, body = Vec<NodeView>)))]
 pub(crate) async fn import(
     AxState(api): AxState<ApiState>,
     Body(req): Body<ImportRequest>,
@@ -133,6 +149,7 @@ pub(crate) async fn import(
 /// `POST /api/v1/nodes/bulk`: a lifecycle verb over the nodes a state or a
 /// list selects, only those the verb applies to; `dry_run` answers the
 /// plan alone. Every node is reported.
+#[utoipa::path(post, path = "/api/v1/nodes/bulk", tag = "nodes", request_body = BulkRequest, responses((status = 200, body = BulkAnswer)))]
 pub(crate) async fn bulk(AxState(api): AxState<ApiState>, Body(req): Body<BulkRequest>) -> ApiResult<Json<BulkAnswer>> {
     let verb: Verb = req.verb.parse().map_err(|e| ApiError::field(StatusCode::BAD_REQUEST, "verb", format!("{e}")))?;
     let state = req
@@ -155,6 +172,7 @@ pub(crate) async fn bulk(AxState(api): AxState<ApiState>, Body(req): Body<BulkRe
 
 /// A machine in the discovery image reports in; answers 201 for a new
 /// node, 200 for one already known, with the node's token.
+#[utoipa::path(post, path = "/api/v1/discover", tag = "machines", security(()), request_body = Discover, responses((status = 200, description = "A known node", body = Discovered), (status = 201, description = "A new node", body = Discovered)))]
 pub(crate) async fn discover(
     AxState(api): AxState<ApiState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -210,6 +228,7 @@ pub(crate) fn reporting_node(api: &ApiState, caller: &Caller, name: &str) -> Api
 /// `POST /api/v1/nodes/{name}/alive`: the node reports in, with its own
 /// token (or an operator does, with theirs): alive with an empty body, or
 /// as the body's `alive` says (false while it shuts down).
+#[utoipa::path(post, path = "/api/v1/nodes/{name}/alive", tag = "machines", params(("name" = String, Path)), request_body = Option<AliveReport>, responses((status = 200, body = NodeView)))]
 pub(crate) async fn report_alive(
     AxState(api): AxState<ApiState>,
     Extension(caller): Extension<Caller>,
@@ -228,6 +247,7 @@ pub(crate) async fn report_alive(
 /// `POST /api/v1/nodes/{name}/inventory`: the node reports its hardware (a
 /// JSON object, at most 64 KiB and 8 levels deep), with its own token (or
 /// an operator does); it replaces the last report.
+#[utoipa::path(post, path = "/api/v1/nodes/{name}/inventory", tag = "machines", params(("name" = String, Path)), request_body(content = Object, description = "The hardware report: a JSON object, at most 64 KiB and 8 levels deep"), responses((status = 200, body = Facts)))]
 pub(crate) async fn report_inventory(
     AxState(api): AxState<ApiState>,
     Extension(caller): Extension<Caller>,
@@ -245,6 +265,7 @@ pub(crate) async fn report_inventory(
 }
 
 /// `GET /api/v1/nodes/{name}/inventory`: the node's last hardware report.
+#[utoipa::path(get, path = "/api/v1/nodes/{name}/inventory", tag = "nodes", params(("name" = String, Path)), responses((status = 200, body = Facts)))]
 pub(crate) async fn inventory(AxState(api): AxState<ApiState>, Path(name): Path<String>) -> ApiResult<Json<Facts>> {
     let w = api.state.snapshot();
     w.table::<Node>().get(&name).ok_or_else(|| EngineError::not_found(Node::KIND, &name))?;
@@ -257,6 +278,7 @@ pub(crate) async fn inventory(AxState(api): AxState<ApiState>, Path(name): Path<
 
 /// `POST /api/v1/nodes/{name}/installed`: the node's installer is done;
 /// its next boot is from the local disk.
+#[utoipa::path(post, path = "/api/v1/nodes/{name}/installed", tag = "machines", params(("name" = String, Path)), responses((status = 200, body = NodeView)))]
 pub(crate) async fn installed(
     AxState(api): AxState<ApiState>,
     Extension(caller): Extension<Caller>,

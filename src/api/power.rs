@@ -4,11 +4,12 @@
 //! carried out through the node's driver before the answer, which says
 //! what the driver said.
 
-use axum::extract::{Path, State as AxState};
+use axum::extract::State as AxState;
 use axum::Json;
 
 use super::body::Body;
 use super::error::ApiResult;
+use super::params::Path;
 use super::wire::inventory::{BootDeviceRequest, NodeView, PowerAnswer, PowerRequest};
 use super::ApiState;
 use crate::types::power::PowerAction;
@@ -18,7 +19,8 @@ async fn request(api: &ApiState, name: &str, action: PowerAction) -> ApiResult<J
     Ok(Json(PowerAnswer { node: NodeView::new(&api.state.snapshot(), &node), driver_said }))
 }
 
-/// `PUT /api/v1/nodes/{name}/states/power`.
+/// Switches a machine's power through its driver (Ironic's targets), or asks its state.
+#[utoipa::path(put, path = "/api/v1/nodes/{name}/states/power", tag = "power", params(("name" = String, Path)), request_body = PowerRequest, responses((status = 200, body = PowerAnswer)))]
 pub(crate) async fn power(
     AxState(api): AxState<ApiState>,
     Path(name): Path<String>,
@@ -27,7 +29,8 @@ pub(crate) async fn power(
     request(&api, &name, r.target.action()).await
 }
 
-/// `PUT /api/v1/nodes/{name}/management/boot_device`.
+/// Sets the device of the machine's next boot (once), through its driver.
+#[utoipa::path(put, path = "/api/v1/nodes/{name}/management/boot_device", tag = "power", params(("name" = String, Path)), request_body = BootDeviceRequest, responses((status = 200, body = PowerAnswer)))]
 pub(crate) async fn boot_device(
     AxState(api): AxState<ApiState>,
     Path(name): Path<String>,

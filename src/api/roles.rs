@@ -1,12 +1,13 @@
 //! `/api/v1/roles`: list, show and create roles (validated by the engine:
 //! the jig has what it needs, requirements exist, no cycles).
 
-use axum::extract::{Path, State as AxState};
+use axum::extract::State as AxState;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 
 use super::body::Body;
 use super::error::ApiResult;
+use super::params::Path;
 use super::wire::engine::RoleBody;
 use super::ApiState;
 use crate::auth::Caller;
@@ -15,16 +16,22 @@ use crate::engine::EngineError;
 use crate::state::Record;
 use crate::types::field::Refuse;
 
+/// The roles.
+#[utoipa::path(get, path = "/api/v1/roles", tag = "roles", responses((status = 200, body = Vec<RoleBody>)))]
 pub(crate) async fn list(AxState(api): AxState<ApiState>) -> Json<Vec<RoleBody>> {
     Json(api.state.snapshot().table::<Role>().iter().map(|r| (**r).clone()).collect())
 }
 
+/// One role.
+#[utoipa::path(get, path = "/api/v1/roles/{name}", tag = "roles", params(("name" = String, Path)), responses((status = 200, body = RoleBody)))]
 pub(crate) async fn show(AxState(api): AxState<ApiState>, Path(name): Path<String>) -> ApiResult<Json<RoleBody>> {
     let w = api.state.snapshot();
     let r = w.table::<Role>().get(&name).ok_or_else(|| EngineError::not_found(Role::KIND, &name))?;
     Ok(Json((**r).clone()))
 }
 
+/// Creates a role (its jig has what it needs, its requirements exist, no cycles). A script that runs on the admin node takes an admin token.
+#[utoipa::path(post, path = "/api/v1/roles", tag = "roles", request_body = RoleBody, responses((status = 201, body = RoleBody)))]
 pub(crate) async fn create(
     AxState(api): AxState<ApiState>,
     Extension(caller): Extension<Caller>,

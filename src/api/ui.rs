@@ -2,7 +2,8 @@
 //! `app.js`, `app.css`, `icon.svg`), served at `/ui/` on the operator listener, `/`
 //! leading there. It is a client of this API (the token in the browser
 //! tab, sent with every call), so these routes hold no data and need no
-//! token. A strict Content-Security-Policy: only these files run, and the
+//! token. `/api/docs`, the API's description as a page, is served the
+//! same way. A strict Content-Security-Policy: only these files run, and the
 //! page talks to nothing but this server.
 
 use axum::extract::Path;
@@ -18,7 +19,7 @@ const ICON: &str = include_str!("../../ui/icon.svg");
 const POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; \
                       form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 
-fn file(kind: &'static str, body: &'static str) -> Response {
+fn file(kind: &'static str, body: impl IntoResponse) -> Response {
     let mut resp = body.into_response();
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
@@ -37,6 +38,16 @@ pub(crate) async fn home() -> Redirect {
 /// `GET /ui/`: the page.
 pub(crate) async fn index() -> Response {
     file("text/html; charset=utf-8", INDEX)
+}
+
+/// `GET /api/docs`: a page made on the server (the API's description).
+pub(crate) async fn page(html: std::sync::Arc<str>) -> Response {
+    file("text/html; charset=utf-8", html.to_string())
+}
+
+/// `GET /api/v1/openapi.json`.
+pub(crate) async fn json(text: std::sync::Arc<str>) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], text.to_string()).into_response()
 }
 
 /// `GET /ui/{file}`: its script and style sheet.

@@ -9,7 +9,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 /// The access an API token grants; each level includes the ones below.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub(crate) enum Access {
     /// GET only, the event stream included.
@@ -72,6 +72,8 @@ pub(crate) fn need(method: &str, route: &str) -> Need {
         "/healthz" => Need::Nothing,
         // The web UI's own files hold no data: it calls the API with a token.
         "/" | "/ui" | "/ui/" | "/ui/{file}" if read => Need::Nothing,
+        // The API's description holds no state (MAAS publishes its own likewise).
+        "/api/v1/openapi.json" | "/api/docs" if read => Need::Nothing,
         // Machine-facing: a machine in the discovery image has no token yet.
         "/api/v1/discover" => Need::Nothing,
         "/api/v1/nodes/{name}/alive" | "/api/v1/nodes/{name}/installed" => Need::NodeOrOperator,
@@ -94,6 +96,8 @@ mod tests {
         let cases = [
             ("GET", "/healthz", Need::Nothing),
             ("GET", "/ui/{file}", Need::Nothing),
+            ("GET", "/api/v1/openapi.json", Need::Nothing),
+            ("GET", "/api/docs", Need::Nothing),
             ("POST", "/ui/{file}", Need::Access(Access::Operator)),
             ("POST", "/api/v1/discover", Need::Nothing),
             ("POST", "/api/v1/nodes/{name}/alive", Need::NodeOrOperator),

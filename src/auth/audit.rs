@@ -11,7 +11,7 @@ use super::access::Access;
 use crate::state::{record, NoIndex, StateError, Txn};
 
 /// Who made a request.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub(crate) enum Who {
     /// An API token.
@@ -23,7 +23,7 @@ pub(crate) enum Who {
 }
 
 /// One API write.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub(crate) struct AuditEntry {
     pub(crate) id: u64,
     /// Unix milliseconds.

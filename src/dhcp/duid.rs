@@ -218,6 +218,12 @@ pub(crate) fn register(schema: &mut Schema) {
     schema.register::<NodeDuid>().on_delete::<Node>(node_deleted).on_rekey::<Node>(node_renamed);
 }
 
+crate::types::schema::string_valued!(
+    Duid,
+    "A DHCPv6 DUID as colon-separated hex pairs.",
+    Some("^[0-9a-f]{2}(:[0-9a-f]{2})*$")
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -338,6 +338,12 @@ pub(crate) fn register(schema: &mut Schema) {
         .on_rekey::<Node>(node_renamed);
 }
 
+crate::types::schema::string_valued!(
+    ClientId,
+    "A DHCPv4 client identifier (option 61) as colon-separated hex pairs.",
+    Some("^[0-9a-f]{2}(:[0-9a-f]{2})+$")
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

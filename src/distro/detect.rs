@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 /// A distribution family: how it installs over the network.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub(crate) enum Family {
     /// Ubuntu live-server: casper, autoinstall; the installer fetches the ISO.
@@ -18,7 +18,7 @@ pub(crate) enum Family {
 }
 
 /// What an ISO is.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub(crate) struct Distro {
     pub(crate) family: Family,
     /// `ubuntu`, `debian`, `rocky`, `almalinux`, `rhel`...

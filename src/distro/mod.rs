@@ -49,7 +49,7 @@ pub(crate) enum ImportError {
 }
 
 /// One file an import wrote, and its checksum.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub(crate) struct FileSum {
     /// Its name in the bootenv's directory.
     pub(crate) path: String,
@@ -60,7 +60,7 @@ pub(crate) struct FileSum {
 }
 
 /// What an import did (`import.json` beside the files).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub(crate) struct ImportReport {
     pub(crate) bootenv: String,
     pub(crate) distro: Distro,

@@ -25,7 +25,7 @@ use crate::types::time::now;
 const NAME_MAX: usize = 253;
 
 /// What an operator record says.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", deny_unknown_fields)]
 pub(crate) enum RecordData {
     A {

@@ -380,7 +380,7 @@ pub(crate) async fn run(engine: Engine, stop: CancellationToken) {
 }
 
 /// How many noderoles are in each state.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub(crate) struct StateCounts {
     pub(crate) proposed: usize,
     pub(crate) todo: usize,
@@ -425,7 +425,7 @@ impl StateCounts {
 }
 
 /// Where annealing stands (OpenCrowbar's status).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub(crate) enum Progress {
     /// Some noderole is in TODO or TRANSITION.

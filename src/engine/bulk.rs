@@ -43,7 +43,7 @@ pub(crate) struct Selector {
 }
 
 /// One node of a plan.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub(crate) struct Planned {
     pub(crate) name: String,
     pub(crate) from: ProvisionState,
@@ -55,7 +55,7 @@ pub(crate) struct Planned {
 }
 
 /// A node the selector named that the verb will not touch, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub(crate) struct Skipped {
     pub(crate) name: String,
     pub(crate) why: String,
@@ -69,7 +69,7 @@ pub(crate) struct Plan {
 }
 
 /// How one planned node fared.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub(crate) struct Done {
     pub(crate) name: String,
     pub(crate) from: ProvisionState,
@@ -148,7 +148,7 @@ pub(crate) fn plan(w: &World, verb: Verb, select: &Selector, agent: &str) -> Res
 
 /// One node of an instackenv.json (TripleO's `openstack overcloud node
 /// import` format); unknown keys are kept out.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 pub(crate) struct Imported {
     /// A name, qualified with the network's domain when it has no dot.
     pub(crate) name: String,

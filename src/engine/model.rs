@@ -25,7 +25,7 @@ pub(crate) type Attribs = BTreeMap<String, Value>;
 pub(crate) const SYSTEM: &str = "system";
 
 /// Whether a deployment's noderoles may run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub(crate) enum DeploymentState {
     Proposed,
@@ -45,7 +45,7 @@ pub(crate) struct Deployment {
 }
 
 /// How a role's work is done on a node.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub(crate) enum JigKind {
     /// Nothing to do: the noderole goes ACTIVE.
@@ -57,7 +57,7 @@ pub(crate) enum JigKind {
 }
 
 /// Role flags (OpenCrowbar's).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub(crate) enum RoleFlag {
     /// Bound only on the same node, never found across the deployment.
@@ -73,7 +73,7 @@ pub(crate) enum RoleFlag {
 }
 
 /// Settings of the `test` jig.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct TestJig {
     #[serde(default)]
@@ -90,7 +90,7 @@ pub(crate) struct TestJig {
 }
 
 /// Something a hook does, inside the transaction that triggered it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "action", rename_all = "snake_case", deny_unknown_fields)]
 pub(crate) enum Action {
     /// Set the node's bootenv (a template over the noderole's attributes,
@@ -108,7 +108,7 @@ pub(crate) enum Action {
 }
 
 /// Role hooks.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Hooks {
     #[serde(default)]
@@ -132,8 +132,9 @@ impl Hooks {
 }
 
 /// A unit of work that can be bound to nodes.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "web", "jig": "test", "test": {"delay_ms": 100}}))]
 pub(crate) struct Role {
     pub(crate) name: String,
     #[serde(default)]
@@ -169,7 +170,7 @@ pub(crate) struct Role {
 }
 
 /// The lifecycle states a role's noderoles may run in.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub(crate) enum RunsIn {
     /// `"any"`: whatever state the node is in.
@@ -179,7 +180,7 @@ pub(crate) enum RunsIn {
 }
 
 /// The word `any`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub(crate) enum AnyState {
     Any,
@@ -215,7 +216,7 @@ impl Role {
 }
 
 /// A noderole's state (OpenCrowbar's six).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub(crate) enum NrState {
     Proposed,
@@ -333,7 +334,7 @@ pub(crate) struct NodeRole {
 }
 
 /// How a run ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub(crate) enum Outcome {
     Running,
@@ -349,7 +350,7 @@ pub(crate) enum Outcome {
 }
 
 /// One execution of a noderole's jig.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub(crate) struct Run {
     pub(crate) id: u64,
     pub(crate) noderole: u64,

@@ -25,7 +25,7 @@ const SHIPPED: [(&str, &str); 3] = [
 
 /// Whether a boot environment boots from the network or the local disk,
 /// or is an OS image the discovery agent writes to the disk.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub(crate) enum BootKind {
     #[default]
@@ -37,7 +37,7 @@ pub(crate) enum BootKind {
 }
 
 /// A whole-disk image (raw) the agent writes.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct DiskImage {
     /// A path under the files directory (served at `/boot/files/`), or an
@@ -61,8 +61,9 @@ impl DiskImage {
 }
 
 /// A boot environment.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "tiny", "description": "a kernel and an initrd", "kernel": "tiny/vmlinuz", "initrds": ["tiny/initrd.img"], "kernel_params": "console=ttyS0 fulcrum.node={{ node.name }}"}))]
 pub(crate) struct Bootenv {
     pub(crate) name: String,
     #[serde(default)]

@@ -20,10 +20,11 @@ pub(crate) const MAX_BYTES: usize = 64 * 1024;
 pub(crate) const MAX_DEPTH: usize = 8;
 
 /// A node's last hardware report.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub(crate) struct Facts {
     pub(crate) node: String,
     /// The report as sent: a JSON object.
+    #[schema(value_type = Object)]
     pub(crate) facts: serde_json::Map<String, serde_json::Value>,
     /// Unix seconds.
     pub(crate) reported_at: u64,

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 /// work (`inspect wait`, `clean wait`, `wait call-back`, `rescue wait`),
 /// which survive a restart and end with the machine's report, an abort, or
 /// the watchdog.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub(crate) enum ProvisionState {
     #[default]

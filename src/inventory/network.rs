@@ -82,7 +82,7 @@ impl<'de> Deserialize<'de> for V6Prefix {
 }
 
 /// What a network does for a client that is no node.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub(crate) enum UnknownClients {
     /// Addresses from the dynamic range for anyone (and the discovery boot
@@ -102,7 +102,7 @@ fn yes() -> bool {
 }
 
 /// Who hands out IPv4 addresses on a network.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub(crate) enum DhcpMode {
     /// Fulcrum: addresses, leases and boot answers.
@@ -117,7 +117,7 @@ pub(crate) enum DhcpMode {
 
 /// Whether Fulcrum sends router advertisements on a network with an
 /// IPv6 prefix, and as what.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub(crate) enum RaMode {
     /// A site router already sends them.
@@ -132,7 +132,7 @@ pub(crate) enum RaMode {
 
 /// An L2 segment Fulcrum serves: v4 subnet and ranges, DNS domain,
 /// optional IPv6 prefix.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub(crate) struct Network {
     pub(crate) name: String,
     /// Small stable number; the 16-bit subnet ID of an `auto` v6 prefix.
@@ -484,3 +484,9 @@ pub(crate) fn delete(txn: &mut Txn<'_>, name: &str) -> Result<Arc<Network>, Inve
     }
     txn.delete::<Network, _>(name)?.ok_or_else(|| InventoryError::not_found(Network::KIND, name))
 }
+
+crate::types::schema::string_valued!(
+    V6Prefix,
+    "`auto` (the cluster's RFC 4193 prefix for this network) or an IPv6 /64 (`fd00:1::/64`).",
+    None
+);

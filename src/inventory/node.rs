@@ -135,7 +135,7 @@ impl Node {
 }
 
 /// A network boot Fulcrum is waiting for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub(crate) struct AwaitBoot {
     /// When it entered `phase` (unix seconds).
     pub(crate) since: u64,
@@ -149,7 +149,7 @@ pub(crate) struct AwaitBoot {
 /// Where an awaited network boot is. A node `powered` or `booting` is in
 /// early boot: at most `power.early_boot_max` are at once, the rest wait
 /// `queued`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub(crate) enum BootPhase {
     /// Waiting for a slot; not powered yet.

@@ -43,7 +43,7 @@ const GATHER: std::time::Duration = std::time::Duration::from_millis(250);
 const MAX_TEXT: usize = 300;
 
 /// The service that saw the machine.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub(crate) enum Service {
     Dhcp4,
@@ -55,7 +55,7 @@ pub(crate) enum Service {
 }
 
 /// One thing the machine asked and what it got.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub(crate) struct TraceEvent {
     /// Unix milliseconds.
     pub(crate) at_ms: u64,

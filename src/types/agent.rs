@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::secret::Handover;
 
 /// How much of each disk cleaning erases (`lifecycle.erase`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EraseMode {
     /// Partition tables and the first and last MiB of the disk and of each
@@ -19,7 +19,7 @@ pub enum EraseMode {
 }
 
 /// One thing the agent does.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(tag = "action", rename_all = "snake_case")]
 pub(crate) enum AgentAction {
     /// Gather the inventory again and report it.
@@ -45,7 +45,7 @@ pub(crate) enum AgentAction {
 }
 
 /// A command: its action, and the id the agent's report names.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub(crate) struct AgentCommand {
     pub(crate) id: String,
     #[serde(flatten)]

@@ -71,6 +71,12 @@ impl<'de> Deserialize<'de> for Fingerprint {
     }
 }
 
+crate::types::schema::string_valued!(
+    Fingerprint,
+    "A certificate's SHA-256 fingerprint: 32 colon-separated upper-case hex pairs.",
+    Some("^[0-9A-F]{2}(:[0-9A-F]{2}){31}$")
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

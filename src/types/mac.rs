@@ -77,3 +77,9 @@ impl<'de> Deserialize<'de> for Mac {
         s.parse().map_err(serde::de::Error::custom)
     }
 }
+
+crate::types::schema::string_valued!(
+    Mac,
+    "An Ethernet address, written `52:54:00:12:34:56` (dashes, dots and bare hex are read too).",
+    Some("^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
+);

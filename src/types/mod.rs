@@ -15,7 +15,8 @@
 //! - [`hex`]: bytes as colon-separated hex pairs;
 //! - [`port`]: a switch port as a DHCP relay agent names it;
 //! - [`probe`]: what an aliveness probe of a node found;
-//! - [`agent`]: the commands the discovery agent is handed.
+//! - [`agent`]: the commands the discovery agent is handed;
+//! - [`schema`]: OpenAPI schemas of the string-valued types.
 
 pub mod agent;
 pub(crate) mod field;
@@ -29,6 +30,7 @@ pub(crate) mod power;
 pub(crate) mod probe;
 pub(crate) mod range;
 pub(crate) mod report;
+pub(crate) mod schema;
 pub(crate) mod secret;
 pub(crate) mod time;
 

@@ -92,7 +92,7 @@ impl<'de> Deserialize<'de> for AgentId {
 /// The switch port a node is reserved on. Without a remote-id it matches
 /// that circuit-id from any relay; with one, only from the relay that
 /// sends that remote-id (circuit-ids repeat from switch to switch).
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct SwitchPort {
     pub(crate) circuit_id: AgentId,
@@ -120,6 +120,12 @@ impl fmt::Display for SwitchPort {
         Ok(())
     }
 }
+
+crate::types::schema::string_valued!(
+    AgentId,
+    "A relay agent's circuit-id or remote-id: printable ASCII as itself, other bytes as `hex:` and colon-separated hex pairs.",
+    None
+);
 
 #[cfg(test)]
 mod tests {

@@ -7,7 +7,7 @@ use super::fingerprint::Fingerprint;
 use super::secret::Secret;
 
 /// A node's power driver and its settings.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "driver", rename_all = "lowercase", deny_unknown_fields)]
 pub(crate) enum PowerSpec {
     /// `ssh root@<node> reboot`: the node must be up.
@@ -66,7 +66,7 @@ fn ipmi_port() -> u16 {
 }
 
 /// Whether a machine is on, as its driver last said: never guessed.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub(crate) enum PowerState {
     On,
@@ -77,7 +77,7 @@ pub(crate) enum PowerState {
 }
 
 /// Where a machine boots from next.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub(crate) enum BootDevice {
     /// The network (PXE, then Fulcrum's answers decide).

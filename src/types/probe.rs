@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 
 /// One probe of a node, before a jig acted on it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub(crate) struct AliveCheck {
     /// When it began (unix seconds).
     pub(crate) at: u64,
@@ -18,7 +18,7 @@ pub(crate) struct AliveCheck {
 }
 
 /// How a probe ended.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "result", rename_all = "snake_case")]
 pub(crate) enum ProbeResult {
     /// It answered ping and SSH.

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::field::FieldError;
 
 /// An inclusive IPv4 address range.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Range {
     pub(crate) start: Ipv4Addr,

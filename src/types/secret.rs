@@ -183,6 +183,9 @@ impl fmt::Debug for Handover {
     }
 }
 
+crate::types::schema::string_valued!(Secret, "A secret: taken as given, always shown as `<redacted>`.", None);
+crate::types::schema::string_valued!(Handover, "A secret handed to its owner, in full.", None);
+
 #[cfg(test)]
 mod tests {
     use super::*;

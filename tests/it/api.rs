@@ -5,8 +5,9 @@
 //! SIGTERM.
 
 use std::process::Command;
+use std::time::Duration;
 
-use crate::harness::{curl, loopback, loopback_network, InProcess};
+use crate::harness::{curl, loopback, loopback_network, wait_for, InProcess};
 use serde_json::{json, Value};
 
 fn md5_tail(name: &str) -> String {
@@ -274,6 +275,13 @@ fn a_rename_carries_the_node_and_what_hangs_on_it() {
     assert_eq!(mk("taken.test.example", "52:54:00:56:00:02").0, 201);
     let facts = json!({"cpus": 4, "serial": "XYZ"});
     assert_eq!(curl(None, "POST", &u("/api/v1/nodes/old.test.example/inventory"), Some(&facts)).0, 200);
+    // The report's callback reaches the node's boot trace a moment later
+    // (traces are gathered, then written): wait for it, so the views
+    // compared below do not differ by it.
+    wait_for(Duration::from_secs(10), "the inventory callback in the trace", || {
+        let (_, n) = curl(None, "GET", &u("/api/v1/nodes/old.test.example"), None);
+        (!n["last_traced"].is_null()).then_some(())
+    });
     let noderoles = |node: &str| {
         let (_, v) = curl(None, "GET", &u(&format!("/api/v1/noderoles?node={node}")), None);
         v.as_array().map(|a| a.iter().map(|n| n["id"].as_u64().unwrap()).collect::<Vec<_>>()).unwrap_or_default()

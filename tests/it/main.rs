@@ -74,6 +74,7 @@ mod metrics;
 mod netns_clients;
 mod netns_relay;
 mod netns_v6;
+mod openapi;
 mod os_install_scale;
 mod perfdhcp;
 mod power_ipmi;

@@ -8,8 +8,9 @@ use crate::auth::Access;
 use crate::types::secret::Handover;
 
 /// `POST /api/v1/tokens`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "ci", "role": "reader", "expires": "30d"}))]
 pub(crate) struct NewToken {
     pub(crate) name: String,
     /// `admin`, `operator` or `reader`.
@@ -21,7 +22,7 @@ pub(crate) struct NewToken {
 }
 
 /// A token as the API lists it (never its secret).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub(crate) struct TokenView {
     pub(crate) id: u64,
     pub(crate) name: String,
@@ -45,7 +46,7 @@ impl From<&ApiToken> for TokenView {
 }
 
 /// The answer to a token's creation: the only time its text is shown.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub(crate) struct CreatedToken {
     #[serde(flatten)]
     pub(crate) view: TokenView,
@@ -53,7 +54,8 @@ pub(crate) struct CreatedToken {
 }
 
 /// `?after=&limit=` on `GET /api/v1/audit`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct AuditQuery {
     /// Only entries after this id.
@@ -63,7 +65,7 @@ pub(crate) struct AuditQuery {
 }
 
 /// One audit entry.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub(crate) struct AuditView {
     #[serde(flatten)]
     pub(crate) entry: AuditEntry,

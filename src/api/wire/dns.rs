@@ -8,7 +8,8 @@ use crate::dns::records::{DnsRecord, RecordData, RecordSpec};
 /// `POST /api/v1/dns/records`: `{"name": "vip.cluster.example", "type":
 /// "A", "address": "10.0.0.5"}`; `type` is one of A, AAAA, CNAME, SRV,
 /// TXT, MX, with that type's fields.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"name": "www.lab.example", "type": "A", "address": "10.20.0.5"}))]
 pub(crate) struct NewRecord {
     pub(crate) name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -24,7 +25,7 @@ impl From<NewRecord> for RecordSpec {
 }
 
 /// An operator record.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub(crate) struct RecordView {
     pub(crate) id: String,
     pub(crate) name: String,
@@ -50,14 +51,14 @@ impl RecordView {
 }
 
 /// A zone Fulcrum serves.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub(crate) struct ZoneView {
     pub(crate) zone: String,
     pub(crate) serial: u32,
 }
 
 /// `GET /api/v1/dns/answer?name=N&type=T`: what a query would get now.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub(crate) struct AnswerView {
     pub(crate) name: String,
     #[serde(rename = "type")]
@@ -71,7 +72,8 @@ pub(crate) struct AnswerView {
 }
 
 /// The query string of `GET /api/v1/dns/answer`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct AnswerQuery {
     pub(crate) name: String,
     #[serde(rename = "type", default = "default_type")]

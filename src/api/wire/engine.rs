@@ -15,8 +15,9 @@ use crate::state::World;
 pub(crate) type RoleBody = Role;
 
 /// `POST /api/v1/deployments`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "shop", "attribs": {"ntp": "10.20.0.1"}}))]
 pub(crate) struct NewDeployment {
     pub(crate) name: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -32,14 +33,15 @@ impl From<NewDeployment> for DeploymentSpec {
 }
 
 /// `PATCH /api/v1/deployments/{name}` and `PATCH /api/v1/noderoles/{id}`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"attribs": {"ntp": "10.20.0.2"}}))]
 pub(crate) struct AttribsPatch {
     pub(crate) attribs: Attribs,
 }
 
 /// A deployment with its noderole counts and annealing status.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub(crate) struct DeploymentView {
     pub(crate) name: String,
     pub(crate) parent: Option<String>,
@@ -67,7 +69,7 @@ impl DeploymentView {
 
 /// The answer to a commit: the deployment and how many noderoles left
 /// PROPOSED.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub(crate) struct Committed {
     #[serde(flatten)]
     pub(crate) deployment: DeploymentView,
@@ -75,8 +77,9 @@ pub(crate) struct Committed {
 }
 
 /// `POST /api/v1/noderoles`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"deployment": "system", "role": "web", "node": "n1.lab.example"}))]
 pub(crate) struct NewNodeRole {
     pub(crate) deployment: String,
     pub(crate) role: String,
@@ -92,7 +95,8 @@ impl From<NewNodeRole> for Binding {
 }
 
 /// `?deployment=&node=&role=&state=` on `GET /api/v1/noderoles`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct NodeRoleFilter {
     pub(crate) deployment: Option<String>,
@@ -102,7 +106,7 @@ pub(crate) struct NodeRoleFilter {
 }
 
 /// A noderole with its parents and children.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub(crate) struct NodeRoleView {
     pub(crate) id: u64,
     pub(crate) deployment: String,
@@ -144,7 +148,8 @@ impl NodeRoleView {
 }
 
 /// `?noderole=&node=&deployment=&brief=` on `GET /api/v1/runs`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RunFilter {
     pub(crate) noderole: Option<u64>,
@@ -156,7 +161,7 @@ pub(crate) struct RunFilter {
 
 /// A run: what it was given, how it ended, its log (input and log left
 /// out in brief listings).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub(crate) struct RunView {
     #[serde(flatten)]
     pub(crate) run: Run,
@@ -175,14 +180,15 @@ impl RunView {
 }
 
 /// `?deployment=` on `GET /api/v1/anneal`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct AnnealQuery {
     pub(crate) deployment: Option<String>,
 }
 
 /// OpenCrowbar's anneal status.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub(crate) struct AnnealView {
     pub(crate) status: Progress,
     pub(crate) noderoles: StateCounts,

@@ -25,8 +25,9 @@ use crate::types::range::Range;
 use crate::types::secret::{Handover, Secret};
 
 /// `POST /api/v1/networks`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "lab", "subnet": "10.20.0.0/24", "router": "10.20.0.1", "static": {"start": "10.20.0.10", "end": "10.20.0.99"}, "dynamic": {"start": "10.20.0.100", "end": "10.20.0.200"}, "domain": "lab.example", "v6prefix": "auto"}))]
 pub(crate) struct NewNetwork {
     pub(crate) name: String,
     pub(crate) subnet: Ipv4Net,
@@ -92,8 +93,9 @@ impl From<NewNetwork> for NetworkSpec {
 
 /// `PATCH /api/v1/networks/{name}`: the settings that can change without
 /// renumbering nodes.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"lease_seconds": 7200, "unknown_clients": "discovery"}))]
 pub(crate) struct NetworkPatch {
     pub(crate) router: Option<Ipv4Addr>,
     /// A dynamic range; `null` removes it (unknown clients then get none).
@@ -152,7 +154,7 @@ impl NetworkPatch {
 
 /// A network as the API shows it: the record and the /64 its `v6prefix`
 /// works out to.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub(crate) struct NetworkView {
     #[serde(flatten)]
     pub(crate) network: Network,
@@ -166,8 +168,9 @@ impl NetworkView {
 }
 
 /// `POST /api/v1/nodes`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "n1.lab.example", "macs": ["52:54:00:12:34:56"], "bootenv": "discovery"}))]
 pub(crate) struct NewNode {
     pub(crate) name: String,
     pub(crate) macs: Vec<Mac>,
@@ -206,8 +209,9 @@ impl From<NewNode> for NodeSpec {
 }
 
 /// `PATCH /api/v1/nodes/{name}`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"available": false, "protected": true}))]
 pub(crate) struct NodePatch {
     /// A new name (the node's noderoles, runs and facts follow it).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -264,23 +268,25 @@ impl NodePatch {
 }
 
 /// `PUT /api/v1/nodes/{name}/bootenv`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"bootenv": "local"}))]
 pub(crate) struct SetBootenv {
     pub(crate) bootenv: String,
 }
 
 /// `POST /api/v1/nodes/{name}/alive`: an empty body reports alive; a node
 /// shutting down sends `{"alive": false}`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct AliveReport {
     pub(crate) alive: bool,
 }
 
 /// `PUT /api/v1/nodes/{name}/states/provision`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"target": "manage"}))]
 pub(crate) struct ProvisionTarget {
     /// A verb: manage, inspect, provide, deploy, rebuild, undeploy,
     /// rescue, unrescue, adopt, abort; or a report: wait, done, fail.
@@ -297,7 +303,7 @@ pub(crate) struct ProvisionTarget {
 
 /// A [`ProvisionTarget`] as a client sends it: the rescue password handed
 /// over with its value (a [`Secret`] would send `<redacted>`).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub(crate) struct ProvisionRequest {
     pub(crate) target: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -308,7 +314,7 @@ pub(crate) struct ProvisionRequest {
 
 /// `POST /api/v1/nodes/import`: TripleO's instackenv.json, and which
 /// network the nodes' addresses (and short names' domain) come from.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 pub(crate) struct ImportRequest {
     pub(crate) nodes: Vec<Imported>,
     #[serde(default)]
@@ -316,8 +322,9 @@ pub(crate) struct ImportRequest {
 }
 
 /// `POST /api/v1/nodes/bulk`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"verb": "provide", "state": "manageable", "dry_run": true}))]
 pub(crate) struct BulkRequest {
     /// An operator verb (manage, inspect, provide, deploy, ...).
     pub(crate) verb: String,
@@ -341,7 +348,7 @@ pub(crate) struct BulkRequest {
 
 /// The answer of a bulk verb: the plan, and with `dry_run` false what
 /// happened to each planned node.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub(crate) struct BulkAnswer {
     pub(crate) verb: String,
     pub(crate) dry_run: bool,
@@ -351,8 +358,9 @@ pub(crate) struct BulkAnswer {
 }
 
 /// `POST /api/v1/discover`, from the discovery image.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"mac": "52:54:00:12:34:57", "macs": ["52:54:00:12:34:57"]}))]
 pub(crate) struct Discover {
     /// The MAC it booted from.
     pub(crate) mac: Mac,
@@ -386,14 +394,15 @@ impl Discover {
 
 /// `PUT /api/v1/nodes/{name}/states/power`: what to do to the machine's
 /// power, through its driver (Ironic's targets).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"target": "status"}))]
 pub(crate) struct PowerRequest {
     pub(crate) target: PowerTarget,
 }
 
 /// A power request's target.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub(crate) enum PowerTarget {
     #[serde(rename = "power on")]
     On,
@@ -420,14 +429,15 @@ impl PowerTarget {
 
 /// `PUT /api/v1/nodes/{name}/management/boot_device`: the device of the
 /// machine's next boot (once), set through its driver.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"boot_device": "pxe"}))]
 pub(crate) struct BootDeviceRequest {
     pub(crate) boot_device: BootDevice,
 }
 
 /// The answer to a power request: the node, and what its driver said.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub(crate) struct PowerAnswer {
     #[serde(flatten)]
     pub(crate) node: NodeView,
@@ -435,7 +445,7 @@ pub(crate) struct PowerAnswer {
 }
 
 /// `POST /api/v1/nodes/{name}/agent/done`: how the agent's command went.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct AgentDone {
     /// The command's id.
@@ -447,7 +457,7 @@ pub(crate) struct AgentDone {
 }
 
 /// The answer to `GET /api/v1/nodes/{name}/agent/next`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub(crate) struct AgentNext {
     /// What to do; `null`: nothing yet.
     pub(crate) command: Option<crate::types::agent::AgentCommand>,
@@ -456,7 +466,8 @@ pub(crate) struct AgentNext {
 }
 
 /// `?network=&bootenv=&provision_state=` on `GET /api/v1/nodes`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct NodeFilter {
     pub(crate) network: Option<String>,
@@ -466,7 +477,7 @@ pub(crate) struct NodeFilter {
 
 /// A node as the API shows it: the record (never its token) and its
 /// derived addresses.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub(crate) struct NodeView {
     pub(crate) name: String,
     pub(crate) macs: Vec<Mac>,
@@ -565,7 +576,7 @@ impl NodeView {
 }
 
 /// A node's firmware as its last network boot described it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub(crate) struct FirmwareView {
     pub(crate) uuid: Option<String>,
     pub(crate) arch: Option<u16>,
@@ -574,7 +585,7 @@ pub(crate) struct FirmwareView {
 
 /// The discover answer: the machine's node and, for the machine itself,
 /// the token it reports in with.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub(crate) struct Discovered {
     #[serde(flatten)]
     pub(crate) node: NodeView,
@@ -587,7 +598,8 @@ pub(crate) struct Discovered {
 pub(crate) type BootenvBody = Bootenv;
 
 /// `?family=&network=&node=&state=` on `GET /api/v1/leases`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct LeaseFilter {
     /// 4 or 6.
@@ -599,7 +611,7 @@ pub(crate) struct LeaseFilter {
 }
 
 /// Where a lease stands now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub(crate) enum LeaseState {
     Active,
@@ -628,7 +640,7 @@ impl LeaseState {
 }
 
 /// A DHCPv4 or DHCPv6 lease as the API shows it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub(crate) struct LeaseView {
     pub(crate) family: u8,
     pub(crate) ip: IpAddr,
@@ -696,8 +708,9 @@ impl LeaseView {
 }
 
 /// `POST /api/v1/bootenvs/import`: an ISO on the admin node.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"path": "/srv/iso/debian-12.iso"}))]
 pub(crate) struct IsoImport {
     /// Its absolute path.
     pub(crate) path: String,
@@ -707,7 +720,8 @@ pub(crate) struct IsoImport {
 }
 
 /// `POST /api/v1/bootenvs/import/upload?filename=&name=`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct UploadQuery {
     /// The ISO's file name (Ubuntu's installer fetches it by this name).

@@ -17,7 +17,7 @@ pub(crate) mod inventory;
 use serde::{Deserialize, Serialize};
 
 /// Every error answer: `{"error": "...", "detail": {"field": "..."}}`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub(crate) struct ErrorBody {
     /// What went wrong, for a person.
     pub(crate) error: String,
@@ -26,13 +26,13 @@ pub(crate) struct ErrorBody {
 }
 
 /// The field an error is about.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub(crate) struct FieldRef {
     pub(crate) field: String,
 }
 
 /// `GET /healthz`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub(crate) struct Health {
     pub(crate) status: String,
     pub(crate) version: String,
@@ -44,7 +44,7 @@ pub(crate) struct Health {
 }
 
 /// `GET /api/v1/status`: what runs where, and how to trust it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub(crate) struct Status {
     pub(crate) version: String,
     /// The cluster's Global ID, 10 hex digits.
@@ -73,14 +73,14 @@ pub(crate) struct Status {
 }
 
 /// A service and its sockets.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub(crate) struct ServiceView {
     pub(crate) name: String,
     pub(crate) listen: Vec<String>,
 }
 
 /// The API's certificate.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub(crate) struct TlsView {
     /// SHA-256 of the leaf certificate's DER.
     pub(crate) fingerprint: crate::types::fingerprint::Fingerprint,
