@@ -136,6 +136,7 @@ impl Hooks {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"name": "web", "jig": "test", "test": {"delay_ms": 100}}))]
 pub(crate) struct Role {
+    #[schema(pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")]
     pub(crate) name: String,
     #[serde(default)]
     pub(crate) description: String,

@@ -65,6 +65,7 @@ impl DiskImage {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"name": "tiny", "description": "a kernel and an initrd", "kernel": "tiny/vmlinuz", "initrds": ["tiny/initrd.img"], "kernel_params": "console=ttyS0 fulcrum.node={{ node.name }}"}))]
 pub(crate) struct Bootenv {
+    #[schema(pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")]
     pub(crate) name: String,
     #[serde(default)]
     pub(crate) description: String,

@@ -134,6 +134,7 @@ pub(crate) enum RaMode {
 /// optional IPv6 prefix.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub(crate) struct Network {
+    #[schema(pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")]
     pub(crate) name: String,
     /// Small stable number; the 16-bit subnet ID of an `auto` v6 prefix.
     pub(crate) id: u16,
@@ -144,6 +145,7 @@ pub(crate) struct Network {
     /// Addresses handed to registered nodes, one each, for good.
     #[serde(rename = "static")]
     pub(crate) static_range: Range,
+    #[schema(pattern = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")]
     pub(crate) domain: String,
     #[serde(default)]
     pub(crate) dns_servers: Vec<Ipv4Addr>,

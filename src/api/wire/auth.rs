@@ -12,6 +12,7 @@ use crate::types::secret::Handover;
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"name": "ci", "role": "reader", "expires": "30d"}))]
 pub(crate) struct NewToken {
+    #[schema(pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")]
     pub(crate) name: String,
     /// `admin`, `operator` or `reader`.
     pub(crate) role: Access,

@@ -19,6 +19,7 @@ pub(crate) type RoleBody = Role;
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"name": "shop", "attribs": {"ntp": "10.20.0.1"}}))]
 pub(crate) struct NewDeployment {
+    #[schema(pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")]
     pub(crate) name: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) parent: Option<String>,

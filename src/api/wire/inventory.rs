@@ -29,6 +29,7 @@ use crate::types::secret::{Handover, Secret};
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"name": "lab", "subnet": "10.20.0.0/24", "router": "10.20.0.1", "static": {"start": "10.20.0.10", "end": "10.20.0.99"}, "dynamic": {"start": "10.20.0.100", "end": "10.20.0.200"}, "domain": "lab.example", "v6prefix": "auto"}))]
 pub(crate) struct NewNetwork {
+    #[schema(pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")]
     pub(crate) name: String,
     pub(crate) subnet: Ipv4Net,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -37,6 +38,7 @@ pub(crate) struct NewNetwork {
     pub(crate) dynamic: Option<Range>,
     #[serde(rename = "static")]
     pub(crate) static_range: Range,
+    #[schema(pattern = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")]
     pub(crate) domain: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) dns_servers: Vec<Ipv4Addr>,
@@ -172,6 +174,7 @@ impl NetworkView {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"name": "n1.lab.example", "macs": ["52:54:00:12:34:56"], "bootenv": "discovery"}))]
 pub(crate) struct NewNode {
+    #[schema(pattern = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$")]
     pub(crate) name: String,
     pub(crate) macs: Vec<Mac>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -215,6 +218,7 @@ impl From<NewNode> for NodeSpec {
 pub(crate) struct NodePatch {
     /// A new name (the node's noderoles, runs and facts follow it).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$")]
     pub(crate) name: Option<String>,
     /// A new static IPv4 address on the node's network.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -479,6 +483,7 @@ pub(crate) struct NodeFilter {
 /// derived addresses.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub(crate) struct NodeView {
+    #[schema(pattern = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$")]
     pub(crate) name: String,
     pub(crate) macs: Vec<Mac>,
     pub(crate) network: Option<String>,
