@@ -120,6 +120,9 @@ enum ApiCmd {
     Token(auth::TokenCmd),
     /// The server's version, listeners and API certificate.
     Status,
+    /// The API itself: every operation it describes (`api list`), and any call (`api call`).
+    #[command(subcommand, name = "api")]
+    Raw(crate::cli::raw::RawCmd),
     /// The audit log of API writes.
     Audit {
         /// Only entries after this id.
@@ -195,6 +198,7 @@ async fn call_api(cli: &ClientOpts, cmd: ApiCmd) -> anyhow::Result<()> {
         ApiCmd::Run(cmd) => engine::run(&c, json, cmd).await,
         ApiCmd::Token(cmd) => auth::token(&c, json, cmd).await,
         ApiCmd::Audit { after, limit } => auth::audit(&c, json, after, limit).await,
+        ApiCmd::Raw(cmd) => crate::cli::raw::raw(&c, json, cmd).await,
     }
 }
 

@@ -8,6 +8,8 @@
 //! - [`status`]: what runs where, and the certificate the CLI verified;
 //! - [`image`]: `image build discovery`, the one subcommand that builds
 //!   on this machine instead of calling the API;
+//! - [`raw`]: `fulcrum api`, every operation the server describes, and
+//!   any call;
 //! - [`upload`]: a large file streamed to the API with a progress bar;
 //! - [`client`]: the typed HTTP client; [`trust`]: how it verifies the
 //!   API's certificate; [`table`]: table rendering.
@@ -19,6 +21,7 @@ pub(crate) mod dns;
 pub(crate) mod engine;
 pub(crate) mod image;
 pub(crate) mod inventory;
+pub(crate) mod raw;
 pub(crate) mod status;
 pub(crate) mod table;
 pub(crate) mod trust;

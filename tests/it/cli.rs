@@ -286,3 +286,46 @@ fn completions_for_bash_zsh_and_fish() {
     let bad = Command::new(crate::harness::bin()).args(["completions", "tcsh"]).output().expect("run fulcrum");
     assert!(!bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("tcsh"));
 }
+
+/// `fulcrum api`: every operation the running server describes is listed,
+/// and any of them can be called, so nothing the API does is out of the
+/// CLI's reach; bad input is refused before any call.
+#[test]
+fn api_lists_every_described_operation_and_calls_any() {
+    let (srv, _) = crate::harness::loopback();
+    let spec: serde_json::Value = serde_json::from_str(&ok(&srv, &["--json", "api", "list"])).expect("spec json");
+    let listed = ok(&srv, &["api", "list"]);
+    let mut n = 0;
+    for (path, item) in spec["paths"].as_object().expect("paths") {
+        for method in item.as_object().expect("item").keys() {
+            n += 1;
+            let line = format!("{} {}", method.to_uppercase(), path);
+            assert!(
+                listed.lines().any(|l| l.split_whitespace().take(2).collect::<Vec<_>>().join(" ") == line),
+                "`api list` lacks {line}:\n{listed}"
+            );
+        }
+    }
+    assert!(n >= 60, "{n} operations");
+    let net = crate::harness::loopback_network("raw", 81);
+    let made = ok(&srv, &["api", "call", "POST", "/api/v1/networks", &net.to_string()]);
+    assert!(made.contains("\"name\": \"raw\""), "{made}");
+    let body = tempfile::NamedTempFile::new().expect("tmp");
+    std::fs::write(body.path(), r#"{"name": "r1.test.example", "macs": ["52:54:00:81:00:01"]}"#).expect("write");
+    ok(&srv, &["api", "call", "post", "/api/v1/nodes", &format!("@{}", body.path().display())]);
+    ok(&srv, &["api", "call", "PUT", "/api/v1/nodes/r1.test.example/bootenv", r#"{"bootenv": "local"}"#]);
+    let node = ok(&srv, &["api", "call", "GET", "/api/v1/nodes/r1.test.example"]);
+    assert!(node.contains("\"bootenv\": \"local\""), "{node}");
+    ok(&srv, &["api", "call", "DELETE", "/api/v1/nodes/r1.test.example"]);
+    // Refusals say what to do.
+    for (args, says) in [
+        (&["api", "call", "TRACE", "/api/v1/nodes"][..], "not a method"),
+        (&["api", "call", "GET", "api/v1/nodes"][..], "starts with `/`"),
+        (&["api", "call", "POST", "/api/v1/nodes", "{nope"][..], "not JSON"),
+        (&["api", "call", "GET", "/api/v1/nodes/r1.test.example"][..], "HTTP 404"),
+    ] {
+        let out = fulcrum(&srv, args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains(says), "{args:?}: {err}");
+    }
+}
