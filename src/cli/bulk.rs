@@ -229,18 +229,16 @@ async fn wait_while(
     what: &str,
     deadline: Instant,
 ) -> anyhow::Result<()> {
-    let mut last = usize::MAX;
+    let mut shown = super::progress::Progress::new(what, false, "");
     loop {
         let nodes: Vec<NodeView> = c.get("/api/v1/nodes").await?;
         let busy = nodes
             .iter()
             .filter(|n| names.contains(&n.name) && states.contains(&n.provision_state.to_string().as_str()))
             .count();
-        if busy != last {
-            println!("{what}: {} of {} finished", names.len() - busy, names.len());
-            last = busy;
-        }
+        shown.update((names.len() - busy) as u64, names.len() as u64, "");
         if busy == 0 {
+            shown.finish();
             return Ok(());
         }
         if Instant::now() >= deadline {

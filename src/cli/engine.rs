@@ -2,7 +2,6 @@
 //! `commit --wait`, a live count of noderoles per state until the
 //! deployment converges or fails), roles, noderoles and runs.
 
-use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -175,26 +174,15 @@ pub(crate) async fn wait(
     indent: &str,
 ) -> anyhow::Result<()> {
     let start = Instant::now();
-    let tty = std::io::stdout().is_terminal() && !json_out;
-    let mut last = String::new();
+    let mut shown = super::progress::Progress::new(&format!("deployment {name}"), json_out, indent);
     loop {
         let (_, v) = c.status::<AnnealView>(&format!("/api/v1/anneal?deployment={name}")).await?;
-        let counts = counts_line(&v.noderoles);
-        if !json_out && counts != last {
-            let line = format!("{indent}{:>6.2}s  {counts}", start.elapsed().as_secs_f64());
-            if tty {
-                print!("\r{line}   ");
-                let _ = std::io::stdout().flush();
-            } else {
-                println!("{line}");
-            }
-            last = counts;
-        }
+        let n = &v.noderoles;
+        let total = n.proposed + n.todo + n.transition + n.active + n.blocked + n.error;
+        shown.update(n.active as u64, total as u64, &counts_line(n));
         match v.status {
             Progress::Finished => {
-                if tty {
-                    println!();
-                }
+                shown.finish();
                 if json_out {
                     println!("{}", serde_json::to_string(&v).unwrap_or_default());
                 } else {
@@ -203,9 +191,7 @@ pub(crate) async fn wait(
                 return Ok(());
             }
             Progress::Failed => {
-                if tty {
-                    println!();
-                }
+                shown.finish();
                 let failed: Vec<NodeRoleView> =
                     c.get(&format!("/api/v1/noderoles?deployment={name}&state=error")).await?;
                 print!("{}", noderole_table(&failed));

@@ -10,6 +10,8 @@
 //!   on this machine instead of calling the API;
 //! - [`raw`]: `fulcrum api`, every operation the server describes, and
 //!   any call;
+//! - [`progress`]: a bar on the terminal, lines in a log, while the CLI
+//!   waits;
 //! - [`upload`]: a large file streamed to the API with a progress bar;
 //! - [`client`]: the typed HTTP client; [`trust`]: how it verifies the
 //!   API's certificate; [`table`]: table rendering.
@@ -21,6 +23,7 @@ pub(crate) mod dns;
 pub(crate) mod engine;
 pub(crate) mod image;
 pub(crate) mod inventory;
+pub(crate) mod progress;
 pub(crate) mod raw;
 pub(crate) mod status;
 pub(crate) mod table;

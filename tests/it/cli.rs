@@ -164,6 +164,23 @@ fn deployment_commit_wait_reports_convergence_and_failure() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("failed"));
     let runs = ok(&srv, &["run", "list", "--deployment", "bad"]);
     assert!(runs.contains("failed"), "{runs}");
+    // On a terminal (`script` gives it one) the wait is a progress bar.
+    ok(&srv, &["deployment", "create", "shown"]);
+    for i in 2..=3 {
+        ok(&srv, &["noderole", "bind", "shown", "base", &format!("m{i}.w.test")]);
+    }
+    let line = format!("{} deployment commit shown --wait --timeout 60", crate::harness::bin());
+    let out = Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .env("FULCRUM_ENDPOINT", srv.url(""))
+        .env("FULCRUM_TOKEN", srv.token())
+        .env("FULCRUM_CACERT", srv.cert())
+        .env("TERM", "xterm")
+        .output()
+        .expect("script");
+    let tty = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{tty}");
+    assert!(tty.contains("deployment shown [") && tty.contains("converged"), "no progress bar:\n{tty}");
 }
 
 /// `node provision … rescue` hands the password over as typed (from the
