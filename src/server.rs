@@ -143,7 +143,7 @@ async fn start_services(config: Arc<Config>, state: State) -> anyhow::Result<Run
     let mut services = JoinSet::new();
     // Boot traces: queued by the services, written by the keeper (spawned
     // once everything has started; the queue holds what comes before).
-    let (tracer, keeper) = crate::inventory::trace::channel();
+    let (tracer, keeper) = crate::inventory::trace::channel(stats.trace_dropped.clone());
 
     // The listeners: the operator API (HTTPS) and the boot routes (HTTP).
     let boot_tcp = tokio::net::TcpListener::bind(config.http.listen)

@@ -132,6 +132,8 @@ pub(crate) struct Stats {
     pub(crate) tftp_bytes: Counter,
     pub(crate) boot_scripts: Counter,
     pub(crate) boot_refused: Counter,
+    /// Boot trace events the full trace queue refused.
+    pub(crate) trace_dropped: Counter,
     /// Boot-listener HTTP requests, by route and status.
     pub(crate) boot_requests: Family<Request, Counter>,
     /// Boot-listener response bytes (by Content-Length).
@@ -186,6 +188,7 @@ impl Default for Stats {
             tftp_bytes: Counter::default(),
             boot_scripts: Counter::default(),
             boot_refused: Counter::default(),
+            trace_dropped: Counter::default(),
             boot_requests: Family::default(),
             boot_http_bytes: Counter::default(),
             dns_queries: Family::default(),
@@ -219,7 +222,7 @@ impl Default for Stats {
 impl Stats {
     fn register(&mut self) {
         let r = &mut self.registry;
-        let counters: [(&str, &str, &Counter); 20] = [
+        let counters: [(&str, &str, &Counter); 21] = [
             ("dhcp4_received", "DHCPv4 datagrams received", &self.dhcp4_received),
             ("dhcp4_malformed", "DHCPv4 datagrams dropped because they did not parse", &self.dhcp4_malformed),
             ("dhcp4_ignored", "DHCPv4 requests deliberately not answered", &self.dhcp4_ignored),
@@ -231,6 +234,7 @@ impl Stats {
             ("tftp_requests", "TFTP read requests received", &self.tftp_requests),
             ("tftp_refused", "TFTP read requests refused (missing file or path outside the root)", &self.tftp_refused),
             ("boot_scripts", "iPXE boot scripts rendered", &self.boot_scripts),
+            ("boot_trace_dropped", "boot trace events dropped: the trace queue was full", &self.trace_dropped),
             (
                 "boot_refused",
                 "boot requests (HTTP and TFTP) refused from outside the served networks",

@@ -17,9 +17,8 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 
+use prometheus_client::metrics::counter::Counter;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -161,14 +160,15 @@ pub(crate) fn append(txn: &mut Txn<'_>, events: Vec<(String, TraceEvent)>) -> Re
 #[derive(Clone, Debug)]
 pub(crate) struct Tracer {
     tx: Option<mpsc::Sender<(String, TraceEvent)>>,
-    dropped: Arc<AtomicU64>,
+    /// Events dropped because the queue was full (`fulcrum_boot_trace_dropped_total`).
+    dropped: Counter,
 }
 
 impl Tracer {
     /// A tracer that keeps nothing (the fuzz targets).
     #[cfg(any(fuzzing, test))]
     pub(crate) fn off() -> Tracer {
-        Tracer { tx: None, dropped: Arc::default() }
+        Tracer { tx: None, dropped: Counter::default() }
     }
 
     /// Queues `event` for `node`'s trace; dropped (and counted) when the
@@ -176,7 +176,7 @@ impl Tracer {
     pub(crate) fn note(&self, node: &str, event: TraceEvent) {
         let Some(tx) = &self.tx else { return };
         if tx.try_send((node.to_string(), event)).is_err() {
-            let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            let n = self.dropped.inc() + 1;
             if n.is_power_of_two() {
                 tracing::warn!(dropped = n, "boot trace events dropped (the trace keeper is behind or stopped)");
             }
@@ -189,10 +189,11 @@ pub(crate) struct Keeper {
     rx: mpsc::Receiver<(String, TraceEvent)>,
 }
 
-/// A tracer and the keeper that writes what it is handed.
-pub(crate) fn channel() -> (Tracer, Keeper) {
+/// A tracer and the keeper that writes what it is handed; `dropped`
+/// counts the events the full queue refused.
+pub(crate) fn channel(dropped: Counter) -> (Tracer, Keeper) {
     let (tx, rx) = mpsc::channel(QUEUE);
-    (Tracer { tx: Some(tx), dropped: Arc::default() }, Keeper { rx })
+    (Tracer { tx: Some(tx), dropped }, Keeper { rx })
 }
 
 impl Keeper {
@@ -274,6 +275,16 @@ mod tests {
         assert_eq!(e.request, "GET /a\u{fffd}gpj.exe");
     }
 
+    #[test]
+    fn a_full_queue_drops_and_counts_instead_of_blocking() {
+        let dropped = Counter::default();
+        let (tracer, _keeper) = channel(dropped.clone());
+        for i in 0..(QUEUE + 7) {
+            tracer.note("a.t", TraceEvent::now(Service::Http, None, None, format!("GET /{i}"), "200"));
+        }
+        assert_eq!(dropped.get(), 7);
+    }
+
     #[tokio::test]
     async fn a_trace_keeps_the_newest_events_and_goes_with_its_node() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -282,7 +293,7 @@ mod tests {
         let state = State::open_dir(dir.path(), schema).expect("store");
         state.write(|t| t.put(Node::bare("a.t", vec![], "local")).map(|_| ())).await.expect("node");
         let mut feed = state.subscribe();
-        let (tracer, keeper) = channel();
+        let (tracer, keeper) = channel(Counter::default());
         let stop = CancellationToken::new();
         let task = tokio::spawn(keeper.run(state.clone(), stop.clone()));
         for i in 0..(KEPT + 5) {

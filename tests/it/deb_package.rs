@@ -91,6 +91,15 @@ fn the_package_installs_into_debian_and_purges_without_a_trace() {
     assert!(version.contains(env!("CARGO_PKG_VERSION")), "{version}");
     let checked = chroot(&root, &["fulcrum", "check-config"]);
     assert_eq!(checked.trim(), "/etc/fulcrum/fulcrum.toml: ok");
+    // Every shipped file has its digest: dpkg can tell one that changed.
+    let verify = chroot_may_fail(&root, &["dpkg", "--verify", "fulcrum"]);
+    assert!(verify.stdout.is_empty() && verify.status.success(), "{}", String::from_utf8_lossy(&verify.stdout));
+    let readme = root.join("usr/share/doc/fulcrum/README.md");
+    let original = std::fs::read(&readme).expect("README");
+    std::fs::write(&readme, b"changed").expect("write");
+    let verify = String::from_utf8_lossy(&chroot_may_fail(&root, &["dpkg", "--verify", "fulcrum"]).stdout).to_string();
+    assert!(verify.contains("5") && verify.contains("/usr/share/doc/fulcrum/README.md"), "unnoticed: {verify}");
+    std::fs::write(&readme, original).expect("write back");
     let conffiles = chroot(&root, &["dpkg-query", "-W", "-f", "${Conffiles}", "fulcrum"]);
     assert!(conffiles.contains("/etc/fulcrum/fulcrum.toml"), "not a conffile: {conffiles}");
     // The system user and group (the unit's DynamicUser takes the static
