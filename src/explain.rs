@@ -1,11 +1,11 @@
 //! "Why did this machine boot that?": what DHCP, TFTP and HTTP would
 //! answer a machine now, for each kind of firmware (BIOS PXE, UEFI PXE,
-//! UEFI HTTP boot, arm64, iPXE), which node, network, bootenv, lifecycle
+//! UEFI HTTP boot, arm64, iPXE; and over DHCPv6 iPXE, UEFI HTTP and PXE), which node, network, bootenv, lifecycle
 //! state and rule produced each answer, and what would change it.
 //!
 //! The answers are not re-implemented: each comes from the code the
 //! services run, on the current snapshot — the DHCPv4 decision on the
-//! DISCOVER that firmware sends, the TFTP root's confinement for the file
+//! DISCOVER that firmware sends, the DHCPv6 decision on its SOLICIT, the TFTP root's confinement for the file
 //! it names, the iPXE script renderer for the script iPXE then fetches.
 //! The `because` lines restate the rules in words, beside those answers.
 //! Nothing is sent and nothing is written: a scratch offer table takes
@@ -107,6 +107,21 @@ pub(crate) struct FirmwareAnswer {
     pub(crate) because: Vec<String>,
 }
 
+/// What one kind of firmware would be answered over DHCPv6 (a SOLICIT
+/// with its client architecture, option 61, and user or vendor class).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub(crate) struct V6Answer {
+    /// `ipxe`, `uefi-x64-http`, `uefi-x64-pxe`, `bios`.
+    pub(crate) firmware: String,
+    /// The request explained: `SOLICIT from iPXE (arch 7), DUID-LL of the MAC`.
+    pub(crate) request: String,
+    /// The DHCPv6 answer: `ADVERTISE fd00::5, boot URL http://...`, or `no answer: why`.
+    pub(crate) dhcp: String,
+    pub(crate) address: Option<std::net::Ipv6Addr>,
+    /// Option 59.
+    pub(crate) boot_url: Option<String>,
+}
+
 /// The iPXE script the machine gets.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub(crate) struct ScriptAnswer {
@@ -130,6 +145,12 @@ pub(crate) struct Explanation {
     pub(crate) node: Option<NodeFacts>,
     pub(crate) network: NetworkFacts,
     pub(crate) answers: Vec<FirmwareAnswer>,
+    /// The DHCPv6 answers, on a network with an IPv6 prefix (empty
+    /// otherwise, or when DHCPv6 is off: `v6_note` says which).
+    #[serde(default)]
+    pub(crate) answers_v6: Vec<V6Answer>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) v6_note: Option<String>,
     pub(crate) script: ScriptAnswer,
     /// What an operator could do to change the answers.
     pub(crate) would_change: Vec<String>,
@@ -163,6 +184,118 @@ fn discover(mac: Mac, giaddr: Ipv4Addr, vendor: &str, arch: u16, ipxe: bool) -> 
         o.insert(DhcpOption::UserClass(b"iPXE".to_vec()));
     }
     m
+}
+
+/// The firmware kinds explained over DHCPv6: name, client architecture
+/// (option 61), user class, vendor class (enterprise 343's text).
+const PROBES_V6: [(&str, u16, Option<&str>, Option<&str>); 4] = [
+    ("ipxe", 7, Some("iPXE"), None),
+    ("uefi-x64-http", 0x10, None, Some("HTTPClient:Arch:00016")),
+    ("uefi-x64-pxe", 7, None, Some("PXEClient:Arch:00007")),
+    ("bios", 0, None, Some("PXEClient:Arch:00000")),
+];
+
+/// A SOLICIT as `mac`'s firmware sends it: a DUID-LL of the MAC, one
+/// IA_NA, and the options asked for.
+fn solicit(mac: Mac, arch: u16, user: Option<&str>, vendor: Option<&str>) -> dhcproto::v6::Message {
+    use dhcproto::v6::{self, DhcpOption as O, DhcpOptions, OptionCode as C};
+    let mut m = v6::Message::new_with_id(v6::MessageType::Solicit, [0, 0, 1]);
+    let mut duid = vec![0, 3, 0, 1];
+    duid.extend_from_slice(&mac.0);
+    let o = m.opts_mut();
+    o.insert(O::ClientId(duid));
+    o.insert(O::IANA(v6::IANA { id: 1, t1: 0, t2: 0, opts: DhcpOptions::new() }));
+    o.insert(O::ORO(v6::ORO { opts: vec![C::from(59u16), C::DomainNameServers, C::DomainSearchList] }));
+    o.insert(O::ClientArchType(vec![v6::Architecture::from(arch)]));
+    if let Some(u) = user {
+        o.insert(O::UserClass(v6::UserClass { data: vec![u.as_bytes().to_vec()] }));
+    }
+    if let Some(v) = vendor {
+        o.insert(O::VendorClass(v6::VendorClass { num: 343, data: vec![v.as_bytes().to_vec()] }));
+    }
+    m
+}
+
+/// What the DHCPv6 server would answer each kind of firmware on `net`,
+/// from the handler the server runs; or why there is nothing to explain.
+fn answers_v6(
+    world: &World,
+    config: &Config,
+    net: &Network,
+    mac: Mac,
+    ifaces: &[iface::Interface],
+) -> Result<Vec<V6Answer>, String> {
+    use crate::dhcp::duid::{Duid, ServerDuid};
+    use crate::dhcp::v6::handler::{Arrival6, Ctx6, Decision6, OPT_BOOTFILE_URL};
+    if !(config.dhcp.enabled && config.dhcp.v6) {
+        return Err("DHCPv6 is off (dhcp.enabled or dhcp.v6 is false)".into());
+    }
+    let Some(prefix) = net.v6_prefix(world.global_id()) else {
+        return Err(format!("network {} has no IPv6 prefix (v6prefix): DHCPv6 does not serve it", net.name));
+    };
+    let local: Vec<std::net::Ipv6Addr> = ifaces.iter().flat_map(|i| i.routable_v6().collect::<Vec<_>>()).collect();
+    let on = net.interface.clone().or_else(|| {
+        let inside = crate::dhcp::v6::handler::in_prefix(&local, prefix)?;
+        ifaces.iter().find(|i| i.v6.iter().any(|(a, _)| *a == inside)).map(|i| i.name.clone())
+    });
+    let link_local = {
+        let m = mac.0;
+        std::net::Ipv6Addr::new(
+            0xfe80,
+            0,
+            0,
+            0,
+            u16::from_be_bytes([m[0] ^ 2, m[1]]),
+            u16::from_be_bytes([m[2], 0xff]),
+            u16::from_be_bytes([0xfe, m[3]]),
+            u16::from_be_bytes([m[4], m[5]]),
+        )
+    };
+    let arrival = Arrival6 { iface: on.as_deref(), local: &local, src: Some(link_local) };
+    let server_duid = world
+        .table::<ServerDuid>()
+        .get(ServerDuid::NAME)
+        .map_or_else(|| Duid::llt(Mac([2, 0, 0, 0, 0, 1]), 0), |s| s.duid.clone());
+    let ctx = Ctx6 { world, config, arrival: &arrival, server_duid: &server_duid, now: now() };
+    let mut out = Vec::new();
+    for (name, arch, user, vendor) in PROBES_V6 {
+        let msg = solicit(mac, arch, user, vendor);
+        let class = user.map_or_else(|| vendor.unwrap_or_default().to_string(), |u| format!("user class {u}"));
+        let request = format!("SOLICIT from {class} (arch {arch}), DUID-LL of {mac}");
+        let answer = match ctx.decide(&msg, &[]) {
+            Decision6::Reply(m) | Decision6::Write { reply: m, .. } => {
+                let address = m.opts().iter().find_map(|o| match o {
+                    dhcproto::v6::DhcpOption::IANA(ia) => ia.opts.iter().find_map(|a| match a {
+                        dhcproto::v6::DhcpOption::IAAddr(a) if a.valid_life > 0 => Some(a.addr),
+                        _ => None,
+                    }),
+                    _ => None,
+                });
+                let boot_url = m.opts().iter().find_map(|o| match o {
+                    dhcproto::v6::DhcpOption::Unknown(u) if u16::from(u.code()) == OPT_BOOTFILE_URL => {
+                        Some(String::from_utf8_lossy(u.data()).into_owned())
+                    }
+                    _ => None,
+                });
+                V6Answer {
+                    firmware: name.into(),
+                    request,
+                    dhcp: crate::dhcp::v6::server::summary(&m),
+                    address,
+                    boot_url,
+                }
+            }
+            Decision6::Ignore(skip) => V6Answer {
+                firmware: name.into(),
+                request,
+                dhcp: format!("no answer: {}", skip.label().replace('_', " ")),
+                address: None,
+                boot_url: None,
+            },
+        };
+        out.push(answer);
+    }
+    Ok(out)
 }
 
 /// How requests from `net`'s machines reach this host, as the DHCPv4
@@ -449,6 +582,10 @@ fn explain(world: &World, config: &Config, who: &Who, network: Option<&str>) -> 
         };
         answers.push(answer);
     }
+    let (answers_v6, v6_note) = match answers_v6(world, config, net, mac, &ifaces) {
+        Ok(a) => (a, None),
+        Err(why) => (Vec::new(), Some(why)),
+    };
     let (bootenv, because) = script_bootenv(world, config, node);
     let script = render::ipxe_script(world, &config.boot.discovery_bootenv, &base, mac).map_err(|e| e.to_string());
     let token = node.map(|n| n.token.expose()).filter(|t| !t.is_empty());
@@ -498,6 +635,8 @@ fn explain(world: &World, config: &Config, who: &Who, network: Option<&str>) -> 
             authoritative: net.authoritative,
         },
         answers,
+        answers_v6,
+        v6_note,
         script: ScriptAnswer { bootenv, because, error: script.as_ref().err().cloned(), script: script.ok() },
         would_change,
     })

@@ -118,11 +118,18 @@ function heard(block) {
   if (!data) return;
   ui.events.unshift({ at: new Date().toISOString(), name, data });
   ui.events.length = Math.min(ui.events.length, 200);
-  // Re-render soon, unless someone is typing or choosing in the page.
+  soon();
+}
+
+// Re-renders shortly; while someone is typing in a text field, later
+// (picks and ticks survive a re-render: see restoreForm).
+function soon() {
   clearTimeout(ui.timer);
   ui.timer = setTimeout(() => {
-    const busy = document.activeElement && ["INPUT", "SELECT", "TEXTAREA"].includes(document.activeElement.tagName);
-    if (!busy) render();
+    const a = document.activeElement;
+    const typing = a && (a.tagName === "TEXTAREA" || (a.tagName === "INPUT" && !["checkbox", "radio", "button", "submit"].includes(a.type)));
+    if (typing) soon();
+    else render();
   }, 300);
 }
 
@@ -193,6 +200,9 @@ async function nodeView(name) {
     h("h2", {}, "What it would be answered now"),
     explained.failed ? h("p", { class: "muted" }, explained.failed) : table(["Firmware", "DHCP", "Fetch", "Because"],
       explained.answers.map((a) => [a.firmware, a.dhcp, a.fetch || "", h("ul", {}, a.because.map((b) => h("li", {}, b)))])),
+    explained.failed || !explained.answers_v6.length ? "" : table(["Firmware (DHCPv6)", "DHCPv6", "Boot URL"],
+      explained.answers_v6.map((a) => [a.firmware, a.dhcp, a.boot_url || ""])),
+    explained.failed || !explained.v6_note ? "" : h("p", { class: "muted" }, `DHCPv6: ${explained.v6_note}`),
     explained.failed ? "" : h("p", {}, `iPXE script: bootenv ${explained.script.bootenv} (${explained.script.because})`),
     h("h2", {}, "Inventory"),
     facts ? h("pre", {}, JSON.stringify(facts.facts, null, 2)) : h("p", { class: "muted" }, "No hardware report yet."),
@@ -322,6 +332,26 @@ const VIEWS = {
   events: () => eventsView(),
 };
 
+// What the operator has picked or typed on the page, so that a live
+// re-render (a change event) does not undo it.
+function formState(root) {
+  const s = new Map();
+  root.querySelectorAll("select[id], input[id]:not([type=checkbox])").forEach((e) => s.set(`#${e.id}`, e.value));
+  root.querySelectorAll("input[type=checkbox][value]").forEach((e) => s.set(`${e.className}=${e.value}`, e.checked));
+  return s;
+}
+
+function restoreForm(root, s) {
+  root.querySelectorAll("select[id], input[id]:not([type=checkbox])").forEach((e) => {
+    const v = s.get(`#${e.id}`);
+    if (v !== undefined && (e.tagName !== "SELECT" || [...e.options].some((o) => o.value === v))) e.value = v;
+  });
+  root.querySelectorAll("input[type=checkbox][value]").forEach((e) => {
+    const v = s.get(`${e.className}=${e.value}`);
+    if (v !== undefined) e.checked = v;
+  });
+}
+
 async function render() {
   if (!ui.token) return;
   const [, name = "nodes", ...rest] = location.hash.split("/");
@@ -330,8 +360,13 @@ async function render() {
   document.querySelectorAll("#nav a").forEach((a) => a.classList.toggle("here", a.getAttribute("href") === `#/${name}`));
   try {
     const content = await view(arg);
-    $("#main").replaceChildren(...content);
+    const main = $("#main");
+    const kept = main.dataset.hash === location.hash ? formState(main) : null;
+    main.replaceChildren(...content);
+    if (kept) restoreForm(main, kept);
+    main.dataset.hash = location.hash;
     document.body.dataset.view = name;
+    document.body.dataset.renders = String(Number(document.body.dataset.renders || 0) + 1);
   } catch (e) {
     if (e.message !== "not logged in") say(e.message);
   }

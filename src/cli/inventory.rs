@@ -356,6 +356,13 @@ fn explanation(e: &Explanation) -> String {
             let _ = writeln!(out, "{:<15} - {why}", "");
         }
     }
+    if let Some(note) = &e.v6_note {
+        let _ = writeln!(out, "\nDHCPv6: {note}");
+    }
+    for a in &e.answers_v6 {
+        let _ = writeln!(out, "\n{:<15} {}", format!("{} v6", a.firmware), a.request);
+        let _ = writeln!(out, "{:<15} DHCPv6 {}", "", a.dhcp);
+    }
     let s = &e.script;
     let _ = writeln!(out, "\niPXE script: bootenv {} ({})", s.bootenv, s.because);
     for l in s.script.iter().flat_map(|t| t.lines()) {

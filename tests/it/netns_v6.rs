@@ -191,6 +191,35 @@ fn router_advertisements_and_dhcpv6_with_real_clients() {
         replied.then_some(t)
     });
     assert!(trace.to_string().contains("SOLICIT from a plain DHCP client"), "{trace}");
+    // Explain says the same over DHCPv6: the address the client got, and
+    // per firmware the boot URL (iPXE its script's, on the ULA; UEFI HTTP
+    // boot an http:// loader; BIOS PXE none: it has no IPv6 path).
+    // Its bootenv is local: over DHCPv6 that is an address and no boot file.
+    let (code, local) = lab.api("GET", "/api/v1/explain/n1.lab6.test", None);
+    assert_eq!(code, 200, "{local}");
+    let v6_local = local["answers_v6"].as_array().cloned().unwrap_or_default();
+    assert_eq!(v6_local.len(), 4, "{local}");
+    assert!(v6_local.iter().all(|a| a["boot_url"].is_null() && a["address"] == want.to_string()), "{local}");
+    let (code, v) = lab.api("PUT", "/api/v1/nodes/n1.lab6.test/bootenv", Some(&json!({"bootenv": "discovery"})));
+    assert_eq!(code, 200, "{v}");
+    let (_, explained) = lab.api("GET", "/api/v1/explain/n1.lab6.test", None);
+    let v6 = |fw: &str| {
+        explained["answers_v6"]
+            .as_array()
+            .and_then(|a| a.iter().find(|x| x["firmware"] == fw))
+            .cloned()
+            .unwrap_or_else(|| panic!("no {fw} DHCPv6 answer: {explained}"))
+    };
+    let base = format!("http://[{}]", lab.server6());
+    let ipxe = v6("ipxe");
+    assert_eq!(ipxe["address"], want.to_string(), "{explained}");
+    let url = |a: &Value| a["boot_url"].as_str().unwrap_or_default().to_string();
+    assert!(url(&ipxe).starts_with(&base) && url(&ipxe).contains(&format!("/boot/ipxe?mac={NODE_MAC}")), "{ipxe}");
+    let http = v6("uefi-x64-http");
+    assert!(url(&http).starts_with(&base) && url(&http).contains("/boot/loaders/"), "{http}");
+    assert!(v6("bios")["boot_url"].is_null(), "{explained}");
+    let (code, v) = lab.api("PUT", "/api/v1/nodes/n1.lab6.test/bootenv", Some(&json!({"bootenv": "local"})));
+    assert_eq!(code, 200, "{v}");
     // DNS over IPv6 answers the node's AAAA with the same address.
     let dig = run(lab.client.cmd("dig").args([
         "+short",

@@ -70,6 +70,16 @@ try {
   await page.waitForSelector("#bind");
   await page.selectOption("#role-pick", role);
   await page.check(`.node-pick[value="${node}"]`);
+  // A change made elsewhere re-renders the page live: what the operator
+  // picked must survive it.
+  const renders = await page.evaluate(() => Number(document.body.dataset.renders || 0));
+  await page.evaluate(async ([n, t]) => {
+    await fetch(`/api/v1/nodes/${encodeURIComponent(n)}`, { method: "PATCH", headers: { Authorization: `Bearer ${t}`, "Content-Type": "application/json" }, body: JSON.stringify({ available: true }) });
+  }, [node, token]);
+  await page.waitForFunction((r) => Number(document.body.dataset.renders || 0) > r, renders, { timeout: 10000 });
+  if ((await page.inputValue("#role-pick")) !== role) throw new Error("a live update undid the role picked");
+  if (!(await page.isChecked(`.node-pick[value="${node}"]`))) throw new Error("a live update undid the node picked");
+  step("a live re-render kept what was picked");
   await page.click("#bind");
   await page.waitForSelector("#graph g.nr");
   step("bound the role to the node");

@@ -58,6 +58,12 @@ pub(crate) fn in_prefix(addrs: &[Ipv6Addr], prefix: Ipv6Addr) -> Option<Ipv6Addr
     addrs.iter().copied().find(|a| u128::from(*a) >> 64 == u128::from(prefix) >> 64)
 }
 
+impl LocalAddrs for Vec<Ipv6Addr> {
+    fn in_prefix(&self, prefix: Ipv6Addr) -> Option<Ipv6Addr> {
+        in_prefix(self, prefix)
+    }
+}
+
 impl<const N: usize> LocalAddrs for [Ipv6Addr; N] {
     fn in_prefix(&self, prefix: Ipv6Addr) -> Option<Ipv6Addr> {
         in_prefix(self, prefix)

@@ -348,7 +348,7 @@ struct Traced {
 
 /// An answer for a person: `REPLY fd00::5, boot URL http://...`, with a
 /// status that is not success.
-fn summary(m: &Message) -> String {
+pub(crate) fn summary(m: &Message) -> String {
     let mut s = kind_name(m.msg_type()).to_uppercase();
     for o in m.opts().iter() {
         match o {
