@@ -34,6 +34,10 @@ packages=(
   xorriso                     # the ISOs the import test builds
 )
 
+# What iso/build needs on the build host (tests/it/admin_iso.rs), as it says.
+read -ra iso_needs < <(bash iso/build --print-needs)
+packages+=("${iso_needs[@]}")
+
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -88,7 +88,9 @@ pub(crate) async fn run(c: &Client, json_out: bool, verb: &str, sel: &Selection)
     }
     let mut refused = 0;
     let mut results = Vec::with_capacity(n);
+    let mut shown = super::progress::Progress::on_terminal(verb, json_out);
     for (i, p) in plan.planned.iter().enumerate() {
+        shown.update(i as u64, n as u64, &p.name);
         let one = BulkRequest {
             verb: verb.to_string(),
             state: Some(p.from.to_string()),
@@ -127,9 +129,10 @@ pub(crate) async fn run(c: &Client, json_out: bool, verb: &str, sel: &Selection)
             }
         };
         if !json_out {
-            println!("[{}/{n}] {}: {line}", i + 1, p.name);
+            shown.line(&format!("[{}/{n}] {}: {line}", i + 1, p.name));
         }
     }
+    shown.finish();
     if json_out {
         println!("{}", serde_json::to_string_pretty(&results).unwrap_or_default());
     }

@@ -87,7 +87,10 @@ pub(crate) fn image(cmd: ImageCmd, json_out: bool) -> anyhow::Result<()> {
         modules: a.modules.unwrap_or_else(|| DEFAULT_MODULES.iter().map(|m| m.to_string()).collect()),
         out: out.clone(),
     };
-    let m = discovery::build(&inputs)?;
+    let shown = super::progress::Progress::spinner("building the discovery image", json_out);
+    let built = discovery::build(&inputs);
+    shown.finish();
+    let m = built?;
     if json_out {
         println!("{}", serde_json::to_string_pretty(&m)?);
         return Ok(());

@@ -1,7 +1,8 @@
 //! The progress of something the CLI waits on (a deployment converging,
 //! nodes leaving a state): an indicatif bar on standard error when that is
 //! a terminal; otherwise a line whenever the counts change, so a log or a
-//! pipe reads as a record; nothing with `--json`.
+//! pipe reads as a record; nothing with `--json`. A spinner, for work
+//! with nothing to count.
 
 use std::io::IsTerminal;
 use std::time::Instant;
@@ -40,6 +41,42 @@ impl Progress {
             Shown::Lines { indent: indent.to_string() }
         };
         Progress { how, what: what.to_string(), start: Instant::now(), last: None }
+    }
+
+    /// Like [`Progress::new`], but shown only on a terminal: for work that
+    /// prints its own line per step (a bulk verb's nodes).
+    pub(crate) fn on_terminal(what: &str, json_out: bool) -> Progress {
+        let mut p = Progress::new(what, json_out, "");
+        if matches!(p.how, Shown::Lines { .. }) {
+            p.how = Shown::Nothing;
+        }
+        p
+    }
+
+    /// A spinner on a terminal for work with no count (an image build),
+    /// nothing elsewhere.
+    pub(crate) fn spinner(what: &str, json_out: bool) -> Progress {
+        let how = if !json_out && std::io::stderr().is_terminal() {
+            let bar = ProgressBar::new_spinner();
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
+            bar.set_message(what.to_string());
+            bar.enable_steady_tick(std::time::Duration::from_millis(120));
+            Shown::Bar(bar)
+        } else {
+            Shown::Nothing
+        };
+        Progress { how, what: what.to_string(), start: Instant::now(), last: None }
+    }
+
+    /// Prints `text` as its own line (above the bar, when there is one).
+    pub(crate) fn line(&self, text: &str) {
+        match &self.how {
+            Shown::Bar(bar) => bar.println(text),
+            _ => println!("{text}"),
+        }
     }
 
     /// `done` of `total` are finished; `detail` says more (the counts per state).

@@ -9,6 +9,10 @@
 //!   write, power off;
 //! - [`agent_lifecycle`]: an imported machine's whole life through its
 //!   IPMI BMC (driving QEMU over QMP) and the agent, with a restart;
+//! - [`admin_iso`]: the admin-node boot ISO installed in QEMU, booting a
+//!   second machine to the discovery image;
+//! - [`openapi`]: the API's description against the live server, fuzzed
+//!   by schemathesis;
 //! - [`api`]: the REST contract with curl (errors name the field, nothing
 //!   half-written, derived addresses, boot scripts, events, SIGTERM);
 //! - [`boot_attacks`]: the machine-facing services attacked from a namespace;
@@ -49,6 +53,7 @@
 
 mod harness;
 
+mod admin_iso;
 mod agent_image;
 mod agent_lifecycle;
 mod api;

@@ -95,6 +95,12 @@ pub fn ipxe_fetched(serial: &str, url: &str) -> bool {
 /// on two cores is slow enough with one).
 static VM_SLOT: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
+/// The suite's one VM turn, for a test whose guests a script starts
+/// (`iso/check`): held while they run.
+pub fn vm_slot() -> std::sync::MutexGuard<'static, ()> {
+    VM_SLOT.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// [`prerequisites`], and OVMF for a UEFI guest.
 pub fn uefi_prerequisites(test: &str) -> bool {
     if !prerequisites(test, &[]) {
