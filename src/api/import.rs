@@ -57,7 +57,7 @@ pub(crate) async fn from_path(
 }
 
 /// Makes a bootenv of a distribution's install ISO sent as the request body (streamed to disk, never held in memory).
-#[utoipa::path(post, path = "/api/v1/bootenvs/import/upload", tag = "bootenvs", params(UploadQuery), request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The ISO"), responses((status = 201, description = "A new bootenv", body = ImportReport), (status = 200, description = "An existing bootenv, pointed at the new files", body = ImportReport)))]
+#[utoipa::path(post, path = "/api/v1/bootenvs/import/upload", tag = "bootenvs", params(UploadQuery), request_body(content = crate::types::schema::Binary, content_type = "application/octet-stream", description = "The ISO"), responses((status = 201, description = "A new bootenv", body = ImportReport), (status = 200, description = "An existing bootenv, pointed at the new files", body = ImportReport)))]
 pub(crate) async fn upload(
     AxState(api): AxState<ApiState>,
     Query(q): Query<UploadQuery>,

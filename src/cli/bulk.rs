@@ -180,7 +180,7 @@ pub(crate) async fn import(c: &Client, json_out: bool, args: &ImportArgs) -> any
     let names: Vec<String> = imported.iter().map(|n| n.name.clone()).collect();
     let deadline = Instant::now() + Duration::from_secs(args.wait);
     if args.introspect || args.provide {
-        wait_while(c, &names, &["verifying"], "checking power credentials", deadline).await?;
+        wait_while(c, &names, &["verifying"], "checking power credentials", deadline, json_out).await?;
     }
     let sel = |names: &[String]| Selection {
         all_manageable: false,
@@ -194,7 +194,7 @@ pub(crate) async fn import(c: &Client, json_out: bool, args: &ImportArgs) -> any
     }
     if args.introspect {
         run(c, false, "inspect", &sel(&names)).await?;
-        wait_while(c, &names, &["inspecting", "inspect wait"], "inspection", deadline).await?;
+        wait_while(c, &names, &["inspecting", "inspect wait"], "inspection", deadline, json_out).await?;
         expect(c, &names, "manageable", "inspection").await?;
     }
     if args.provide {
@@ -231,8 +231,9 @@ async fn wait_while(
     states: &[&str],
     what: &str,
     deadline: Instant,
+    json_out: bool,
 ) -> anyhow::Result<()> {
-    let mut shown = super::progress::Progress::new(what, false, "");
+    let mut shown = super::progress::Progress::new(what, json_out, "");
     loop {
         let nodes: Vec<NodeView> = c.get("/api/v1/nodes").await?;
         let busy = nodes

@@ -99,6 +99,22 @@ impl Client {
         serde_json::from_str(&text).with_context(|| format!("POST {path}: unexpected answer"))
     }
 
+    /// Sends a request and returns the answer's text whatever it is (`fulcrum
+    /// api call`), or the server's message for an error status.
+    pub(crate) async fn any<B: Serialize>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> anyhow::Result<String> {
+        let (status, text) = self.exchange(method.clone(), path, body).await?;
+        if !status.is_success() {
+            let msg = serde_json::from_str::<ErrorBody>(&text).map(|e| e.error).unwrap_or(text);
+            return Err(anyhow!("{method} {path}: {msg} (HTTP {})", status.as_u16()));
+        }
+        Ok(text)
+    }
+
     async fn exchange<B: Serialize>(
         &self,
         method: Method,

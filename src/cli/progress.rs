@@ -1,6 +1,6 @@
 //! The progress of something the CLI waits on (a deployment converging,
-//! nodes leaving a state): an indicatif bar on standard error when that is
-//! a terminal; otherwise a line whenever the counts change, so a log or a
+//! nodes leaving a state): an indicatif bar on standard error when the
+//! output is a terminal (standard output and error both); otherwise a line whenever the counts change, so a log or a
 //! pipe reads as a record; nothing with `--json`. A spinner, for work
 //! with nothing to count.
 
@@ -28,7 +28,7 @@ impl Progress {
     pub(crate) fn new(what: &str, json_out: bool, indent: &str) -> Progress {
         let how = if json_out {
             Shown::Nothing
-        } else if std::io::stderr().is_terminal() {
+        } else if std::io::stderr().is_terminal() && std::io::stdout().is_terminal() {
             let bar = ProgressBar::new(0);
             bar.set_style(
                 ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg} ({elapsed})")
@@ -56,7 +56,7 @@ impl Progress {
     /// A spinner on a terminal for work with no count (an image build),
     /// nothing elsewhere.
     pub(crate) fn spinner(what: &str, json_out: bool) -> Progress {
-        let how = if !json_out && std::io::stderr().is_terminal() {
+        let how = if !json_out && std::io::stderr().is_terminal() && std::io::stdout().is_terminal() {
             let bar = ProgressBar::new_spinner();
             bar.set_style(
                 ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
@@ -71,10 +71,11 @@ impl Progress {
         Progress { how, what: what.to_string(), start: Instant::now(), last: None }
     }
 
-    /// Prints `text` as its own line (above the bar, when there is one).
+    /// Prints `text` on standard output as its own line (above the bar,
+    /// when there is one).
     pub(crate) fn line(&self, text: &str) {
         match &self.how {
-            Shown::Bar(bar) => bar.println(text),
+            Shown::Bar(bar) => bar.suspend(|| println!("{text}")),
             _ => println!("{text}"),
         }
     }

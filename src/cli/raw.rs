@@ -2,8 +2,9 @@
 //! `api list` prints every operation the server describes (from its
 //! `/api/v1/openapi.json`, so the list is always the running server's);
 //! `api call METHOD PATH [BODY]` makes one call with the CLI's token and
-//! trust and prints the JSON answer (BODY: JSON text, `@FILE`, or `-` for
-//! standard input).
+//! trust and prints the answer, JSON pretty-printed (BODY: JSON text,
+//! `@FILE`, or `-` for standard input). The two routes that stream (the
+//! event feed, an ISO upload) are refused with what to use instead.
 
 use std::io::Read;
 
@@ -12,7 +13,7 @@ use clap::Subcommand;
 use reqwest::Method;
 use serde_json::Value;
 
-use super::client::{Client, NO_BODY};
+use super::client::Client;
 use super::print;
 use super::table;
 
@@ -53,16 +54,19 @@ pub(crate) async fn raw(c: &Client, json_out: bool, cmd: RawCmd) -> anyhow::Resu
             if !path.starts_with('/') {
                 bail!("the path starts with `/` (`/api/v1/nodes`), not `{path}`");
             }
-            let answer: Value = match body.map(|b| read_body(&b)).transpose()? {
-                Some(b) => c.send(method, &path, Some(&b)).await?,
-                None if method == Method::DELETE => {
-                    c.send_empty(method, &path).await?;
-                    Value::Null
-                }
-                None => c.send(method, &path, NO_BODY).await?,
-            };
-            if !answer.is_null() {
-                println!("{}", serde_json::to_string_pretty(&answer).unwrap_or_default());
+            if path.split('?').next() == Some("/api/v1/events") {
+                bail!("the event stream never ends: follow it with `curl -N` (with the token) instead");
+            }
+            if path.starts_with("/api/v1/bootenvs/import/upload") {
+                bail!("an ISO upload streams a file: use `fulcrum bootenv import FILE`");
+            }
+            let body = body.map(|b| read_body(&b)).transpose()?;
+            let text = c.any(method, &path, body.as_ref()).await?;
+            // JSON pretty-printed; anything else (`/metrics`) as it came.
+            match serde_json::from_str::<Value>(&text) {
+                Ok(v) => println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default()),
+                Err(_) if text.is_empty() => {}
+                Err(_) => print!("{text}"),
             }
             Ok(())
         }

@@ -81,5 +81,5 @@ impl<'de> Deserialize<'de> for Mac {
 crate::types::schema::string_valued!(
     Mac,
     "An Ethernet address, written `52:54:00:12:34:56` (dashes, dots and bare hex are read too).",
-    Some("^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
+    Some("^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$")
 );

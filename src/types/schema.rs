@@ -51,6 +51,13 @@ string_schema!(
     Some(KnownFormat::Ipv6)
 );
 string_schema!(
+    /// A request body of raw bytes (an ISO).
+    Binary,
+    "Raw bytes.",
+    None,
+    Some(KnownFormat::Binary)
+);
+string_schema!(
     /// `std::net::IpAddr`.
     IpAddress,
     "An IPv4 or IPv6 address.",

@@ -62,6 +62,9 @@ fn the_admin_iso_installs_an_admin_node_that_boots_a_machine() {
         .arg(&iso)
         .args(["--mode", "install", "--workdir"])
         .arg(work.path().join("check"))
+        // Its own limits, inside the test's: a slow step says which it was.
+        .env("INSTALL_LIMIT", "600")
+        .env("BOOT_LIMIT", "420")
         .output()
         .expect("iso/check");
     let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));

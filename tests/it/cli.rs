@@ -334,12 +334,20 @@ fn api_lists_every_described_operation_and_calls_any() {
     let node = ok(&srv, &["api", "call", "GET", "/api/v1/nodes/r1.test.example"]);
     assert!(node.contains("\"bootenv\": \"local\""), "{node}");
     ok(&srv, &["api", "call", "DELETE", "/api/v1/nodes/r1.test.example"]);
+    // Text answers come as they are; a revoked token's answer is shown.
+    let metrics = ok(&srv, &["api", "call", "GET", "/metrics"]);
+    assert!(metrics.contains("# TYPE fulcrum_api_requests"), "{metrics}");
+    let made = ok(&srv, &["api", "call", "POST", "/api/v1/tokens", r#"{"name": "gone", "role": "reader"}"#]);
+    let id = serde_json::from_str::<serde_json::Value>(&made).expect("json")["id"].as_u64().expect("id");
+    let revoked = ok(&srv, &["api", "call", "DELETE", &format!("/api/v1/tokens/{id}")]);
+    assert!(revoked.contains("\"revoked_at\""), "{revoked}");
     // Refusals say what to do.
     for (args, says) in [
         (&["api", "call", "TRACE", "/api/v1/nodes"][..], "not a method"),
         (&["api", "call", "GET", "api/v1/nodes"][..], "starts with `/`"),
         (&["api", "call", "POST", "/api/v1/nodes", "{nope"][..], "not JSON"),
         (&["api", "call", "GET", "/api/v1/nodes/r1.test.example"][..], "HTTP 404"),
+        (&["api", "call", "GET", "/api/v1/events"][..], "curl -N"),
     ] {
         let out = fulcrum(&srv, args);
         let err = String::from_utf8_lossy(&out.stderr);
