@@ -238,20 +238,7 @@ fn answers_v6(
         let inside = crate::dhcp::v6::handler::in_prefix(&local, prefix)?;
         ifaces.iter().find(|i| i.v6.iter().any(|(a, _)| *a == inside)).map(|i| i.name.clone())
     });
-    let link_local = {
-        let m = mac.0;
-        std::net::Ipv6Addr::new(
-            0xfe80,
-            0,
-            0,
-            0,
-            u16::from_be_bytes([m[0] ^ 2, m[1]]),
-            u16::from_be_bytes([m[2], 0xff]),
-            u16::from_be_bytes([0xfe, m[3]]),
-            u16::from_be_bytes([m[4], m[5]]),
-        )
-    };
-    let arrival = Arrival6 { iface: on.as_deref(), local: &local, src: Some(link_local) };
+    let arrival = Arrival6 { iface: on.as_deref(), local: &local, src: Some(crate::net::ula::eui64_link_local(mac)) };
     let server_duid = world
         .table::<ServerDuid>()
         .get(ServerDuid::NAME)

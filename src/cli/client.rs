@@ -41,11 +41,7 @@ impl Client {
         path: &str,
         body: Option<&B>,
     ) -> anyhow::Result<T> {
-        let (status, text) = self.exchange(method.clone(), path, body).await?;
-        if !status.is_success() {
-            let msg = serde_json::from_str::<ErrorBody>(&text).map(|e| e.error).unwrap_or(text);
-            return Err(anyhow!("{method} {path}: {msg} (HTTP {})", status.as_u16()));
-        }
+        let text = self.any(method.clone(), path, body).await?;
         serde_json::from_str(&text).with_context(|| format!("{method} {path}: unexpected answer"))
     }
 
@@ -60,12 +56,7 @@ impl Client {
 
     /// Sends a request that answers with no body (`DELETE`).
     pub(crate) async fn send_empty(&self, method: Method, path: &str) -> anyhow::Result<()> {
-        let (status, text) = self.exchange(method.clone(), path, NO_BODY).await?;
-        if !status.is_success() {
-            let msg = serde_json::from_str::<ErrorBody>(&text).map(|e| e.error).unwrap_or(text);
-            return Err(anyhow!("{method} {path}: {msg} (HTTP {})", status.as_u16()));
-        }
-        Ok(())
+        self.any(method, path, NO_BODY).await.map(drop)
     }
 
     /// `GET path`, with the status code, for status endpoints whose 4xx is

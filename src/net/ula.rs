@@ -3,7 +3,8 @@
 //! `fd`). The API's views, the boot templates and the run inputs derive a
 //! node's IPv6 address here, as do DNS and DHCPv6; and the MAC inside an
 //! EUI-64 interface ID (how DHCPv6 and discovery recognise a SLAAC or
-//! link-local address).
+//! link-local address), and the other way (the link-local address explain
+//! sends its DHCPv6 questions from).
 
 use std::net::Ipv6Addr;
 
@@ -43,6 +44,17 @@ pub(crate) fn eui64_mac(iid: u64) -> Option<Mac> {
     (o[3] == 0xff && o[4] == 0xfe).then(|| Mac([o[0] ^ 0x02, o[1], o[2], o[5], o[6], o[7]]))
 }
 
+/// The modified EUI-64 interface ID of `mac` (the inverse of [`eui64_mac`]).
+pub(crate) fn eui64_iid(mac: Mac) -> u64 {
+    let m = mac.0;
+    u64::from_be_bytes([m[0] ^ 0x02, m[1], m[2], 0xff, 0xfe, m[3], m[4], m[5]])
+}
+
+/// The link-local address a NIC with `mac` takes (fe80::/64 and its EUI-64).
+pub(crate) fn eui64_link_local(mac: Mac) -> Ipv6Addr {
+    Ipv6Addr::from((0xfe80u128 << 112) | u128::from(eui64_iid(mac)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -59,6 +71,9 @@ mod tests {
         let a: Ipv6Addr = "fd00::5054:ff:fe12:3456".parse().unwrap();
         assert_eq!(eui64_mac(u128::from(a) as u64), Some(Mac([0x52, 0x54, 0, 0x12, 0x34, 0x56])));
         assert_eq!(eui64_mac(interface_id("node1.example.com")), None);
+        let mac = Mac([0x52, 0x54, 0, 0x12, 0x34, 0x56]);
+        assert_eq!(eui64_link_local(mac), "fe80::5054:ff:fe12:3456".parse::<Ipv6Addr>().unwrap());
+        assert_eq!(eui64_mac(eui64_iid(mac)), Some(mac));
     }
 
     #[test]
