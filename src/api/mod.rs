@@ -193,8 +193,9 @@ pub(crate) fn described() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
 pub(crate) fn router(api: ApiState) -> Router {
     let door = middleware::from_fn_with_state(api.clone(), front_door::front_door);
     let (routes, description) = described();
-    let json: Arc<str> = description.to_pretty_json().unwrap_or_default().into();
-    let page: Arc<str> = docs::render(&description).into();
+    // Made once; each answer shares the bytes.
+    let json = axum::body::Bytes::from(description.to_pretty_json().unwrap_or_default());
+    let page = axum::body::Bytes::from(docs::render(&description));
     routes
         .route("/", get(ui::home))
         .route("/ui", get(ui::home))

@@ -41,13 +41,13 @@ pub(crate) async fn index() -> Response {
 }
 
 /// `GET /api/docs`: a page made on the server (the API's description).
-pub(crate) async fn page(html: std::sync::Arc<str>) -> Response {
-    file("text/html; charset=utf-8", html.to_string())
+pub(crate) async fn page(html: axum::body::Bytes) -> Response {
+    file("text/html; charset=utf-8", html)
 }
 
 /// `GET /api/v1/openapi.json`.
-pub(crate) async fn json(text: std::sync::Arc<str>) -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], text.to_string()).into_response()
+pub(crate) async fn json(text: axum::body::Bytes) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], text).into_response()
 }
 
 /// `GET /ui/{file}`: its script and style sheet.
