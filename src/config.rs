@@ -281,6 +281,8 @@ pub struct TftpConfig {
     pub root: PathBuf,
     /// Largest blksize granted (MTU 1500 - 32 by default).
     pub max_blksize: u16,
+    /// Largest windowsize granted (RFC 7440): blocks sent before an ACK.
+    pub max_windowsize: u16,
 }
 
 impl Default for TftpConfig {
@@ -290,6 +292,7 @@ impl Default for TftpConfig {
             listen: SocketAddr::from(([0, 0, 0, 0], 69)),
             root: PathBuf::from("/usr/lib/ipxe"),
             max_blksize: 1468,
+            max_windowsize: 16,
         }
     }
 }
@@ -397,11 +400,25 @@ pub struct BootConfig {
     pub default_bootenv: String,
     /// Bootenv served to unknown MACs.
     pub discovery_bootenv: String,
+    /// The signed shim served as `shimx64.efi` (TFTP and
+    /// `/boot/loaders/`): the first stage of the Secure Boot chain, which
+    /// a network or node selects with `uefi_loader = "shimx64.efi"`.
+    /// Debian's `shim-signed` by default.
+    pub shim_x64: PathBuf,
+    /// The signed GRUB served as `grubx64.efi`, which shim loads next.
+    /// Debian's `grub-efi-amd64-signed` network image by default.
+    pub grub_x64: PathBuf,
 }
 
 impl Default for BootConfig {
     fn default() -> Self {
-        BootConfig { files_dir: None, default_bootenv: "local".into(), discovery_bootenv: "discovery".into() }
+        BootConfig {
+            files_dir: None,
+            default_bootenv: "local".into(),
+            discovery_bootenv: "discovery".into(),
+            shim_x64: PathBuf::from("/usr/lib/shim/shimx64.efi.signed"),
+            grub_x64: PathBuf::from("/usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed"),
+        }
     }
 }
 
@@ -601,6 +618,9 @@ impl Config {
         }
         if !(512..=65464).contains(&self.tftp.max_blksize) {
             return Err(("tftp.max_blksize", "must be between 512 and 65464".into()));
+        }
+        if !(1..=65535).contains(&self.tftp.max_windowsize) {
+            return Err(("tftp.max_windowsize", "must be between 1 and 65535 (1 turns windowsize off)".into()));
         }
         if !(4..=1800).contains(&self.dhcp.ra_interval) {
             return Err(("dhcp.ra_interval", format!("{} is outside 4..=1800", self.dhcp.ra_interval)));

@@ -20,8 +20,9 @@ use std::sync::Arc;
 use dhcproto::v4::{Architecture, DhcpOption, Message, MessageType, OptionCode};
 use serde::{Deserialize, Serialize};
 
+use crate::boot::grub;
 use crate::boot::render;
-use crate::boot::tftp::RootHandler;
+use crate::boot::tftp::{Chain, RootHandler, Target};
 use crate::config::Config;
 use crate::dhcp::pxe::{self, Firmware};
 use crate::dhcp::v4::handler::{Arrival, Ctx, Decision};
@@ -337,18 +338,35 @@ fn fetch(config: &Config, base: &str, file: &str) -> String {
             return "TFTP is off (tftp.enabled = false): the firmware cannot fetch it".to_string();
         }
         let root = &config.tftp.root;
-        match RootHandler::new(root, Arc::default(), None).map(|h| h.resolve(Path::new(name))) {
+        let chain = Chain::from_config(config);
+        match RootHandler::new(root, Some(chain.clone()), Arc::default(), None).map(|h| h.target(Path::new(name))) {
             Err(e) => format!("the TFTP root {} cannot be read: {e}", root.display()),
             Ok(Err(async_tftp::packet::Error::PermissionDenied)) => {
                 format!("refused over {over}: {name} leads out of the TFTP root {}", root.display())
             }
+            Ok(Err(_)) if name == grub::SHIM_X64 => format!(
+                "missing: {over} would answer file not found (boot.shim_x64 {} is not there: install shim-signed)",
+                chain.shim_x64.display()
+            ),
             Ok(Err(_)) => {
                 format!("missing: {over} would answer file not found ({name} is not under {})", root.display())
             }
-            Ok(Ok(path)) => {
+            Ok(Ok(Target::File(path))) => {
                 let len = std::fs::metadata(&path).map(|m| m.len()).unwrap_or_default();
-                format!("{over} serves {} ({len} bytes)", path.display())
+                let then = if name == grub::SHIM_X64 {
+                    match Chain::from_config(config).grub_x64 {
+                        g if g.is_file() => format!("; shim then loads {} as {}", g.display(), grub::GRUB_X64),
+                        g => format!(
+                            "; but shim's next stage, boot.grub_x64 {}, is missing: install grub-efi-amd64-signed",
+                            g.display()
+                        ),
+                    }
+                } else {
+                    String::new()
+                };
+                format!("{over} serves {} ({len} bytes){then}", path.display())
             }
+            Ok(Ok(_)) => format!("{over} serves text Fulcrum renders"),
         }
     };
     if let Some(rest) = file.strip_prefix(base) {

@@ -167,7 +167,7 @@ fn build() -> anyhow::Result<Fixture> {
         src: Some(Ipv4Addr::new(10, 9, 0, 254).into()),
         boot_server: false,
     };
-    let tftp = RootHandler::new(&loaders, Arc::default(), None)?;
+    let tftp = RootHandler::new(&loaders, None, Arc::default(), None)?;
     let boot = crate::boot::http::router(BootState {
         state: state.clone(),
         stats: Arc::default(),
@@ -337,7 +337,7 @@ pub fn tftp(data: &[u8]) {
     }
     let mut fields = rest.split(|b| *b == 0);
     let Some(Ok(name)) = fields.next().map(std::str::from_utf8) else { return };
-    if let Ok(full) = fx.tftp.resolve(Path::new(name)) {
+    if let Ok(crate::boot::tftp::Target::File(full)) = fx.tftp.target(Path::new(name)) {
         assert!(full.starts_with(&fx.tftp_root), "{name:?} resolved outside the root: {}", full.display());
         assert!(full.is_file(), "{name:?} resolved to a non-file {}", full.display());
         let body = std::fs::read(&full).expect("a resolved file reads");
@@ -634,8 +634,8 @@ mod tests {
     #[test]
     fn the_fixture_answers_real_requests() {
         let fx = fixture();
-        assert!(fx.tftp.resolve(Path::new("undionly.kpxe")).is_ok());
-        assert!(fx.tftp.resolve(Path::new("out")).is_err());
+        assert!(fx.tftp.target(Path::new("undionly.kpxe")).is_ok());
+        assert!(fx.tftp.target(Path::new("out")).is_err());
         let input = |target: &str, peer: u8| [&[peer], target.as_bytes()].concat();
         // Node a's token file (a template), from node a: carries its token.
         let req = axum::http::Request::builder()

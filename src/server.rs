@@ -297,9 +297,13 @@ async fn start_services(config: Arc<Config>, state: State) -> anyhow::Result<Run
         let sock = std::net::UdpSocket::bind(config.tftp.listen)
             .with_context(|| format!("tftp.listen {}", config.tftp.listen))?;
         tftp_addr = Some(sock.local_addr()?);
-        let clients =
-            tftp::Clients { state: state.clone(), extra: config.http.boot_clients.clone(), tracer: tracer.clone() };
-        let server = tftp::build(sock, &config.tftp.root, config.tftp.max_blksize, stats.clone(), clients).await?;
+        let clients = tftp::Clients {
+            state: state.clone(),
+            extra: config.http.boot_clients.clone(),
+            tracer: tracer.clone(),
+            config: config.clone(),
+        };
+        let server = tftp::build(sock, stats.clone(), clients).await?;
         tracing::info!(addr = ?tftp_addr, root = %config.tftp.root.display(), "tftp listening");
         let stopped = stop.clone();
         services.spawn(async move {

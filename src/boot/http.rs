@@ -25,7 +25,7 @@ use crate::inventory::bootenv::Bootenv;
 use crate::inventory::network::Network;
 use crate::inventory::node::Node;
 use crate::inventory::trace::{Service, TraceEvent, Tracer};
-use crate::state::{State, World};
+use crate::state::State;
 use crate::stats::{bump, Stats};
 use crate::types::mac::{Mac, MacParseError};
 use crate::types::report::Report;
@@ -70,15 +70,8 @@ pub(crate) enum BootError {
     NotServed(std::net::IpAddr),
     /// A registered machine's boot answers carry its token: only it (or
     /// the admin node) gets them.
-    #[error("{node}'s boot answers are for {node} itself ({own}), not for {from}")]
-    NotFromNode {
-        /// The node the MAC belongs to.
-        node: String,
-        /// Its address.
-        own: std::net::Ipv4Addr,
-        /// Where the request came from.
-        from: std::net::IpAddr,
-    },
+    #[error(transparent)]
+    NotFromNode(#[from] super::NotFromNode),
 }
 
 impl IntoResponse for BootError {
@@ -87,7 +80,7 @@ impl IntoResponse for BootError {
         let (status, field) = match &self {
             BootError::MissingMac | BootError::BadMac(_) => (StatusCode::BAD_REQUEST, Some("mac")),
             BootError::NotServed(_) => (StatusCode::FORBIDDEN, None),
-            BootError::NotFromNode { .. } => (StatusCode::FORBIDDEN, Some("mac")),
+            BootError::NotFromNode(_) => (StatusCode::FORBIDDEN, Some("mac")),
             BootError::Render(RenderError::MissingTemplate { .. }) => (StatusCode::NOT_FOUND, None),
             BootError::Render(_) => {
                 tracing::error!(error = %message, "cannot render boot answer");
@@ -240,7 +233,7 @@ async fn traced(
 ) -> Response {
     let world = boot.state.snapshot();
     let nodes = world.table::<Node>();
-    let mac = named_mac(req.uri()).filter(|m| for_the_machine_itself(&world, *m, peer.ip()).is_ok());
+    let mac = named_mac(req.uri()).filter(|m| super::for_the_machine_itself(&world, *m, peer.ip()).is_ok());
     let node = mac.and_then(|m| nodes.by_mac(&m)).or_else(|| match peer.ip() {
         std::net::IpAddr::V4(ip) => nodes.by_ip(ip),
         std::net::IpAddr::V6(ip) => ip.to_ipv4_mapped().and_then(|ip| nodes.by_ip(ip)),
@@ -412,24 +405,6 @@ fn text(body: String) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; charset=utf-8"), (header::CACHE_CONTROL, "no-store")], body).into_response()
 }
 
-/// A registered machine's script and templates can carry its token, so
-/// they go only to the machine itself (its static address) or to the admin
-/// node (loopback, or a network's server address). Unknown MACs (discovery)
-/// and nodes without a static address are not restricted.
-fn for_the_machine_itself(world: &World, mac: Mac, peer: std::net::IpAddr) -> Result<(), BootError> {
-    let Some(node) = world.table::<Node>().by_mac(&mac) else { return Ok(()) };
-    let Some(own) = node.ipv4 else { return Ok(()) };
-    let from = match peer {
-        std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(peer, std::net::IpAddr::V4),
-        v4 => v4,
-    };
-    let admin = |ip: std::net::Ipv4Addr| world.table::<Network>().iter().any(|n| n.server == Some(ip));
-    match from {
-        std::net::IpAddr::V4(ip) if ip == own || ip.is_loopback() || admin(ip) => Ok(()),
-        _ => Err(BootError::NotFromNode { node: node.name.clone(), own, from }),
-    }
-}
-
 async fn ipxe(
     AxState(boot): AxState<BootState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -440,7 +415,7 @@ async fn ipxe(
     bump(&boot.stats.boot_scripts);
     let base = base_url(&boot.settings, &headers);
     let world = boot.state.snapshot();
-    for_the_machine_itself(&world, mac, peer.ip())?;
+    super::for_the_machine_itself(&world, mac, peer.ip())?;
     let node = world.table::<Node>().by_mac(&mac);
     let (name, bootenv) = (node.map(|n| n.name.as_str()), node.map(|n| n.bootenv.as_str()));
     tracing::info!(node = name, %mac, bootenv, version = world.version(), "boot script");
@@ -456,6 +431,6 @@ async fn template(
     let mac: Mac = mac.parse()?;
     let base = base_url(&boot.settings, &headers);
     let world = boot.state.snapshot();
-    for_the_machine_itself(&world, mac, peer.ip())?;
+    super::for_the_machine_itself(&world, mac, peer.ip())?;
     Ok(text(render::template(&world, &boot.settings.discovery_bootenv, &base, mac, &name)?))
 }

@@ -2,11 +2,14 @@
 //! when the request arrived: its iPXE script (from the node's CURRENT
 //! bootenv, `local` for a protected node whatever its record says, or the
 //! discovery bootenv for an unknown MAC) and its unattended-install
-//! templates. Templates are minijinja.
+//! templates, and the per-node GRUB config of the Secure Boot chain
+//! (`grub`: the same kernel, initrds and command line, in GRUB's words).
+//! Templates are minijinja.
 
 use minijinja::Environment;
 use serde::Serialize;
 
+use super::grub;
 use crate::inventory::bootenv::{BootKind, Bootenv};
 use crate::inventory::node::Node;
 use crate::state::World;
@@ -17,6 +20,10 @@ use crate::types::names::host_part;
 const NETBOOT: &str = include_str!("../../ipxe/netboot.ipxe.j2");
 /// Script for `local` bootenvs: boot from disk, BIOS or UEFI.
 const LOCAL: &str = include_str!("../../ipxe/local.ipxe.j2");
+/// GRUB config for network bootenvs.
+const GRUB_NETBOOT: &str = include_str!("../../grub/netboot.cfg.j2");
+/// GRUB config for `local` bootenvs: back to the firmware's next entry.
+const GRUB_LOCAL: &str = include_str!("../../grub/local.cfg.j2");
 
 /// Why a boot answer could not be rendered.
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +32,8 @@ pub(crate) enum RenderError {
     MissingBootenv(String),
     #[error("bootenv `{env}` has no template `{name}`")]
     MissingTemplate { env: String, name: String },
+    #[error("bootenv `{env}` cannot boot through GRUB: {reason}")]
+    Grub { env: String, reason: String },
     #[error("template {what} of bootenv `{env}` does not render")]
     Template { env: String, what: String, source: minijinja::Error },
 }
@@ -163,6 +172,31 @@ pub(crate) fn ipxe_script(world: &World, discovery: &str, base: &str, mac: Mac) 
     render(env, "ipxe", template, &ctx)
 }
 
+/// The GRUB config for `mac` (the Secure Boot chain), from the live
+/// world: the bootenv's own `grub` template, or the default one, with
+/// boot files as GRUB reaches them ([`grub::file_path`]) and the kernel
+/// command line in GRUB's words ([`grub::words`]).
+pub(crate) fn grub_config(world: &World, discovery: &str, base: &str, mac: Mac) -> Result<String, RenderError> {
+    let (mut ctx, env) = context(world, discovery, base, mac)?;
+    let unreachable = |reason: String| RenderError::Grub { env: env.name.clone(), reason };
+    let kernel = env.kernel.as_deref().map(grub::file_path).transpose().map_err(unreachable)?;
+    let initrds = env.initrds.iter().map(|p| grub::file_path(p)).collect::<Result<Vec<_>, _>>().map_err(unreachable)?;
+    ctx.env.kernel = kernel;
+    for (i, path) in ctx.env.initrds.iter_mut().zip(initrds) {
+        i.url = path;
+    }
+    ctx.env.kernel_params = grub::words(&render(env, "kernel_params", &env.kernel_params, &ctx)?);
+    let template = match (env.kind, env.grub.is_empty()) {
+        (_, false) => env.grub.as_str(),
+        (BootKind::Local, true) => GRUB_LOCAL,
+        (BootKind::Network | BootKind::Image, true) if ctx.env.kernel.is_none() => {
+            return Err(unreachable("it has no kernel (only its own ipxe script) and no grub template".into()));
+        }
+        (BootKind::Network | BootKind::Image, true) => GRUB_NETBOOT,
+    };
+    render(env, "grub", template, &ctx)
+}
+
 /// One of the bootenv's unattended-install templates, rendered for `mac`.
 pub(crate) fn template(
     world: &World,
@@ -189,5 +223,80 @@ mod tests {
         assert_eq!(file_url("http://s:8", "a/vmlinuz"), "http://s:8/boot/files/a/vmlinuz");
         assert_eq!(file_url("http://s:8", "/a/vmlinuz"), "http://s:8/boot/files/a/vmlinuz");
         assert_eq!(file_url("http://s:8", "http://mirror/k"), "http://mirror/k");
+    }
+
+    /// Puts `env` and makes it the known node's bootenv.
+    async fn boots(state: &crate::state::State, env: Bootenv) {
+        let name = env.name.clone();
+        state.write(move |t| t.put(env)).await.unwrap();
+        crate::dhcp::fixture::edit_node(state, move |n| n.bootenv = name).await;
+    }
+
+    fn bootenv(name: &str, kernel: Option<&str>, params: &str) -> Bootenv {
+        Bootenv {
+            name: name.into(),
+            description: String::new(),
+            os: String::new(),
+            kind: BootKind::Network,
+            kernel: kernel.map(Into::into),
+            initrds: vec!["e/initrd.img".into(), "http://mirror.example/extra.img".into()],
+            kernel_params: params.into(),
+            ipxe: String::new(),
+            grub: String::new(),
+            templates: Default::default(),
+            image: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn grub_configs_follow_the_live_bootenv() {
+        let (_dir, state) = crate::dhcp::fixture::world(crate::dhcp::fixture::network()).await;
+        let mac: Mac = crate::dhcp::fixture::NODE_MAC.parse().unwrap();
+        let stranger: Mac = "52:54:00:00:00:01".parse().unwrap();
+        let grub =
+            |state: &crate::state::State, mac| grub_config(&state.snapshot(), "discovery", "http://10.9.0.1:8080", mac);
+
+        // A stranger boots discovery (the fixture's kernel `k`).
+        let text = grub(&state, stranger).unwrap();
+        assert!(text.contains("unknown machine 52:54:00:00:00:01"), "{text}");
+        assert!(text.lines().any(|l| l == "linux /files/k "), "{text}");
+
+        boots(
+            &state,
+            bootenv("e", Some("e/vmlinuz"), "url={{ server }}/x ds=nocloud-net;s={{ server }}/t/ n={{ node.name }}"),
+        )
+        .await;
+        let text = grub(&state, mac).unwrap();
+        assert!(text.contains("for known.t.test"), "{text}");
+        assert!(
+            text.lines().any(|l| l
+                == "linux /files/e/vmlinuz url=http://10.9.0.1:8080/x 'ds=nocloud-net;s=http://10.9.0.1:8080/t/' n=known.t.test"),
+            "{text}"
+        );
+        assert!(text.lines().any(|l| l == "initrd /files/e/initrd.img (http,mirror.example)/extra.img"), "{text}");
+        assert!(text.contains("\nboot\n"), "{text}");
+
+        // The next read after a change answers the new bootenv.
+        crate::dhcp::fixture::edit_node(&state, |n| n.bootenv = "local".into()).await;
+        let text = grub(&state, mac).unwrap();
+        assert!(text.contains("from its local disk") && text.lines().any(|l| l == "exit"), "{text}");
+        assert!(!text.contains("linux "), "{text}");
+
+        // What GRUB cannot reach, or a bootenv with only an iPXE script,
+        // is an error naming the bootenv, not a broken config.
+        boots(&state, bootenv("tls", Some("https://mirror.example/vmlinuz"), "")).await;
+        let e = grub(&state, mac).unwrap_err().to_string();
+        assert!(e.contains("bootenv `tls` cannot boot through GRUB") && e.contains("https://"), "{e}");
+        let mut only_ipxe = bootenv("script", None, "");
+        only_ipxe.ipxe = "#!ipxe\nexit".into();
+        boots(&state, only_ipxe).await;
+        let e = grub(&state, mac).unwrap_err().to_string();
+        assert!(e.contains("no kernel"), "{e}");
+
+        // A bootenv's own grub template wins.
+        let mut own = bootenv("own", Some("e/vmlinuz"), "a;b");
+        own.grub = "echo {{ env.name }} {{ env.kernel }} {{ env.kernel_params }}".into();
+        boots(&state, own).await;
+        assert_eq!(grub(&state, mac).unwrap(), "echo own /files/e/vmlinuz 'a;b'");
     }
 }

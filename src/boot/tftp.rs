@@ -1,6 +1,10 @@
 //! The TFTP server for first-stage loaders (undionly.kpxe, snponly.efi...),
-//! on async-tftp: read-only, blksize and tsize negotiated, blksize capped
-//! at the link's MTU - 32. Paths are confined to the root: `..` is refused,
+//! on async-tftp: read-only, blksize, tsize and windowsize negotiated,
+//! blksize capped at the link's MTU - 32 and windowsize by config. It also
+//! serves the Secure Boot chain ([`super::grub`]): the signed shim and
+//! GRUB from their packages, `grub/grub.cfg`, each MAC's GRUB config
+//! rendered from live state at the moment GRUB asks, and the files
+//! directory under `files/`. Paths are confined to the root: `..` is refused,
 //! Windows backslashes are taken as slashes, and a symlink that leads out
 //! of the root is followed only when root owns it: a package's link, like Debian's `/usr/lib/ipxe/ipxe.efi ->
 //! /boot/ipxe.efi`, works, a link someone else planted does not. Only
@@ -15,11 +19,14 @@ use async_tftp::packet;
 use async_tftp::server::{Handler, TftpServer, TftpServerBuilder};
 use blocking::Unblock;
 
+use super::grub::{self, Special};
+use crate::config::Config;
 use crate::inventory::network::Network;
 use crate::inventory::node::Node;
 use crate::inventory::trace::{Service, TraceEvent, Tracer};
 use crate::state::State;
 use crate::stats::{bump, Stats};
+use crate::types::mac::Mac;
 
 /// Who may read: the served networks (from the live state), loopback,
 /// and these extra subnets.
@@ -28,21 +35,63 @@ pub(crate) struct Clients {
     pub(crate) extra: Vec<ipnet::IpNet>,
     /// Nodes' boot traces.
     pub(crate) tracer: Tracer,
+    /// The discovery bootenv and the HTTP server's address, for GRUB
+    /// configs.
+    pub(crate) config: Arc<Config>,
 }
 
-/// Serves files under one directory.
+/// Where the Secure Boot chain's files are (from `[boot]`).
+#[derive(Debug, Clone)]
+pub(crate) struct Chain {
+    /// Served as [`grub::SHIM_X64`].
+    pub(crate) shim_x64: PathBuf,
+    /// Served as [`grub::GRUB_X64`].
+    pub(crate) grub_x64: PathBuf,
+    /// Served under [`grub::FILES`]; canonicalized when it exists.
+    pub(crate) files_dir: PathBuf,
+}
+
+impl Chain {
+    pub(crate) fn from_config(config: &Config) -> Chain {
+        let files_dir = config.files_dir();
+        Chain {
+            shim_x64: config.boot.shim_x64.clone(),
+            grub_x64: config.boot.grub_x64.clone(),
+            files_dir: std::fs::canonicalize(&files_dir).unwrap_or(files_dir),
+        }
+    }
+}
+
+/// What a read request gets.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Target {
+    /// A file on disk.
+    File(PathBuf),
+    /// Text that is always the same ([`grub::BOOTSTRAP`]).
+    Fixed(&'static str),
+    /// The GRUB config of this MAC, rendered when it is read.
+    GrubConfig(Mac),
+}
+
+/// Serves files under one directory, and the Secure Boot chain.
 pub(crate) struct RootHandler {
     root: PathBuf,
-
+    /// `None`: the root alone.
+    chain: Option<Chain>,
     stats: Arc<Stats>,
     clients: Option<Clients>,
 }
 
 impl RootHandler {
     /// `root` must exist; it is canonicalized once here. Without
-    /// `clients`, anyone may read.
-    pub(crate) fn new(root: &Path, stats: Arc<Stats>, clients: Option<Clients>) -> std::io::Result<RootHandler> {
-        Ok(RootHandler { root: std::fs::canonicalize(root)?, stats, clients })
+    /// `clients`, anyone may read (and GRUB configs cannot be rendered).
+    pub(crate) fn new(
+        root: &Path,
+        chain: Option<Chain>,
+        stats: Arc<Stats>,
+        clients: Option<Clients>,
+    ) -> std::io::Result<RootHandler> {
+        Ok(RootHandler { root: std::fs::canonicalize(root)?, chain, stats, clients })
     }
 
     /// Whether `client` may read at all.
@@ -62,33 +111,86 @@ impl RootHandler {
         (node.map(|n| n.name.clone()), node.and_then(|n| n.macs.first()).map(ToString::to_string))
     }
 
-    /// The file a request names, if it stays inside the root.
-    pub(crate) fn resolve(&self, requested: &Path) -> Result<PathBuf, packet::Error> {
-        let text = requested.to_string_lossy().replace('\\', "/");
-        let mut rel = PathBuf::new();
-        for c in Path::new(&text).components() {
-            match c {
-                Component::Normal(part) => rel.push(part),
-                Component::RootDir | Component::CurDir => {}
-                Component::ParentDir | Component::Prefix(_) => return Err(packet::Error::PermissionDenied),
+    /// What a request gets: the Secure Boot chain's names first (when
+    /// this handler serves it), then the root.
+    pub(crate) fn target(&self, requested: &Path) -> Result<Target, packet::Error> {
+        let rel = normalized(requested)?;
+        let (Some(chain), Some(special)) = (&self.chain, grub::special(&rel)) else {
+            return confined(&self.root, &rel).map(Target::File);
+        };
+        let package = |path: &Path| {
+            if path.is_file() {
+                Ok(Target::File(path.to_path_buf()))
+            } else {
+                Err(packet::Error::FileNotFound)
             }
+        };
+        match special {
+            Special::Shim => package(&chain.shim_x64),
+            Special::Grub => package(&chain.grub_x64),
+            Special::Bootstrap => Ok(Target::Fixed(grub::BOOTSTRAP)),
+            Special::NodeConfig(mac) => Ok(Target::GrubConfig(mac)),
+            Special::File(rel) => confined(&chain.files_dir, &rel).map(Target::File),
         }
-        if rel.as_os_str().is_empty() {
-            return Err(packet::Error::FileNotFound);
-        }
-        let full = std::fs::canonicalize(self.root.join(&rel)).map_err(|_| packet::Error::FileNotFound)?;
-        if !full.starts_with(&self.root) && !super::links_owned_by_root(&self.root, &rel) {
-            return Err(packet::Error::PermissionDenied);
-        }
-        if !full.is_file() {
-            return Err(packet::Error::FileNotFound);
-        }
-        Ok(full)
+    }
+
+    /// `mac`'s GRUB config, rendered now for a request from `client`.
+    fn grub_config(&self, client: &SocketAddr, mac: Mac) -> Result<String, String> {
+        let c = self.clients.as_ref().ok_or("no live state to render from")?;
+        let world = c.state.snapshot();
+        super::for_the_machine_itself(&world, mac, client.ip()).map_err(|e| e.to_string())?;
+        let server = match client.ip() {
+            std::net::IpAddr::V4(ip) => world.table::<Network>().containing(ip).and_then(|n| n.server),
+            std::net::IpAddr::V6(_) => None,
+        };
+        let base = match (&c.config.http.public_url, server) {
+            (Some(_), _) => c.config.base_url(std::net::Ipv4Addr::UNSPECIFIED.into()),
+            (None, Some(server)) => c.config.base_url(server.into()),
+            (None, None) => {
+                return Err(format!(
+                    "{} is on no network with a `server` address (nor is http.public_url set): \
+                     the config could not name the HTTP server",
+                    client.ip()
+                ))
+            }
+        };
+        super::render::grub_config(&world, &c.config.boot.discovery_bootenv, &base, mac).map_err(|e| e.to_string())
     }
 }
 
+/// A request's path as components under a root: a backslash taken as `/`, `..`
+/// refused, the empty path not found.
+fn normalized(requested: &Path) -> Result<PathBuf, packet::Error> {
+    let text = requested.to_string_lossy().replace('\\', "/");
+    let mut rel = PathBuf::new();
+    for c in Path::new(&text).components() {
+        match c {
+            Component::Normal(part) => rel.push(part),
+            Component::RootDir | Component::CurDir => {}
+            Component::ParentDir | Component::Prefix(_) => return Err(packet::Error::PermissionDenied),
+        }
+    }
+    if rel.as_os_str().is_empty() {
+        return Err(packet::Error::FileNotFound);
+    }
+    Ok(rel)
+}
+
+/// The file `rel` names under `root`, if it stays inside (or leaves only
+/// through links root owns).
+fn confined(root: &Path, rel: &Path) -> Result<PathBuf, packet::Error> {
+    let full = std::fs::canonicalize(root.join(rel)).map_err(|_| packet::Error::FileNotFound)?;
+    if !full.starts_with(root) && !super::links_owned_by_root(root, rel) {
+        return Err(packet::Error::PermissionDenied);
+    }
+    if !full.is_file() {
+        return Err(packet::Error::FileNotFound);
+    }
+    Ok(full)
+}
+
 impl Handler for RootHandler {
-    type Reader = Counted<Unblock<std::fs::File>>;
+    type Reader = Counted<Source>;
     type Writer = futures_lite::io::Sink;
 
     async fn read_req_open(
@@ -109,14 +211,31 @@ impl Handler for RootHandler {
                 c.tracer.note(node, TraceEvent::now(Service::Tftp, Some(client.ip()), None, request, answer));
             }
         };
-        let full = match self.resolve(path) {
-            Ok(p) => p,
-            Err(e) => {
-                bump(&self.stats.tftp_refused);
-                tracing::info!(node, mac, %client, path = %path.display(), error = ?e, "tftp refused");
-                note(format!("refused: {}", refusal(&e)));
-                return Err(e);
+        let refused = |e: packet::Error, why: &str| {
+            bump(&self.stats.tftp_refused);
+            tracing::info!(node, mac, %client, path = %path.display(), error = ?e, why, "tftp refused");
+            note(format!("refused: {why}"));
+            Err(e)
+        };
+        let full = match self.target(path) {
+            Ok(Target::File(p)) => p,
+            Ok(Target::Fixed(text)) => {
+                tracing::info!(node, mac, %client, path = %path.display(), "tftp read");
+                note(format!("sending the GRUB bootstrap ({} bytes)", text.len()));
+                return Ok(self.bytes(text.as_bytes().to_vec()));
             }
+            Ok(Target::GrubConfig(of)) => {
+                return match self.grub_config(client, of) {
+                    Ok(text) => {
+                        let version = self.clients.as_ref().map(|c| c.state.snapshot().version());
+                        tracing::info!(node, mac, %client, path = %path.display(), of = %of, version, "grub config");
+                        note(format!("sending the GRUB config of {of} ({} bytes)", text.len()));
+                        Ok(self.bytes(text.into_bytes()))
+                    }
+                    Err(why) => refused(packet::Error::Msg(why.clone()), &why),
+                };
+            }
+            Err(e) => return refused(e.clone(), refusal(&e)),
         };
         tracing::info!(node, mac, %client, path = %full.display(), "tftp read");
         let shown = full.display().to_string();
@@ -134,7 +253,8 @@ impl Handler for RootHandler {
             }
         };
         note(format!("sending {shown} ({len} bytes)"));
-        Ok((Counted { inner: Unblock::new(file), read: self.stats.tftp_bytes.clone() }, Some(len)))
+        let reader = Counted { inner: Source::File(Unblock::new(file)), read: self.stats.tftp_bytes.clone() };
+        Ok((reader, Some(len)))
     }
 
     async fn write_req_open(
@@ -145,6 +265,36 @@ impl Handler for RootHandler {
     ) -> Result<Self::Writer, packet::Error> {
         tracing::info!(%client, path = %path.display(), "tftp write refused");
         Err(packet::Error::IllegalOperation)
+    }
+}
+
+impl RootHandler {
+    /// A rendered answer as a transfer.
+    fn bytes(&self, body: Vec<u8>) -> (Counted<Source>, Option<u64>) {
+        let len = body.len() as u64;
+        (
+            Counted { inner: Source::Bytes(futures_lite::io::Cursor::new(body)), read: self.stats.tftp_bytes.clone() },
+            Some(len),
+        )
+    }
+}
+
+/// What a transfer reads from: a file, or text rendered for it.
+pub(crate) enum Source {
+    File(Unblock<std::fs::File>),
+    Bytes(futures_lite::io::Cursor<Vec<u8>>),
+}
+
+impl futures_lite::AsyncRead for Source {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut [u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Source::File(f) => std::pin::Pin::new(f).poll_read(cx, buf),
+            Source::Bytes(b) => std::pin::Pin::new(b).poll_read(cx, buf),
+        }
     }
 }
 
@@ -181,21 +331,33 @@ impl<R: futures_lite::AsyncRead + Unpin> futures_lite::AsyncRead for Counted<R> 
 /// Builds the server on an already-bound socket.
 pub(crate) async fn build(
     socket: UdpSocket,
-    root: &Path,
-    max_blksize: u16,
     stats: Arc<Stats>,
     clients: Clients,
 ) -> anyhow::Result<TftpServer<RootHandler>> {
-    let handler = RootHandler::new(root, stats, Some(clients))
-        .map_err(|e| anyhow::anyhow!("tftp.root {}: {e}", root.display()))?;
-    let server =
-        TftpServerBuilder::with_handler(handler).std_socket(socket)?.block_size_limit(max_blksize).build().await?;
+    let tftp = clients.config.tftp.clone();
+    let chain = Chain::from_config(&clients.config);
+    let handler = RootHandler::new(&tftp.root, Some(chain), stats, Some(clients))
+        .map_err(|e| anyhow::anyhow!("tftp.root {}: {e}", tftp.root.display()))?;
+    let server = TftpServerBuilder::with_handler(handler)
+        .std_socket(socket)?
+        .block_size_limit(tftp.max_blksize)
+        .window_size_limit(tftp.max_windowsize)
+        .build()
+        .await?;
     Ok(server)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The file a request gets.
+    fn file(h: &RootHandler, requested: &Path) -> Result<PathBuf, packet::Error> {
+        h.target(requested).map(|t| match t {
+            Target::File(p) => p,
+            other => panic!("{} is not a file: {other:?}", requested.display()),
+        })
+    }
 
     #[test]
     fn confines_paths_to_the_root() {
@@ -217,18 +379,57 @@ mod tests {
             // Planted by someone else: not followed out of the root.
             std::os::unix::fs::lchown(root.join("escape"), Some(65534), Some(65534)).unwrap();
         }
-        let h = RootHandler::new(&root, Arc::default(), None).unwrap();
+        let h = RootHandler::new(&root, None, Arc::default(), None).unwrap();
         if as_root {
-            assert!(h.resolve(Path::new("ipxe.efi")).is_ok(), "the package's own link is followed");
-            assert!(h.resolve(Path::new("bootdir/ipxe.efi")).is_ok());
+            assert!(file(&h, Path::new("ipxe.efi")).is_ok(), "the package's own link is followed");
+            assert!(file(&h, Path::new("bootdir/ipxe.efi")).is_ok());
         }
-        assert!(h.resolve(Path::new("undionly.kpxe")).is_ok());
-        assert!(h.resolve(Path::new("/undionly.kpxe")).is_ok());
-        assert!(h.resolve(Path::new("sub\\a.efi")).is_ok());
-        assert!(matches!(h.resolve(Path::new("../secret")), Err(packet::Error::PermissionDenied)));
-        assert!(matches!(h.resolve(Path::new("sub/../../secret")), Err(packet::Error::PermissionDenied)));
-        assert!(matches!(h.resolve(Path::new("escape")), Err(packet::Error::PermissionDenied)));
-        assert!(matches!(h.resolve(Path::new("missing")), Err(packet::Error::FileNotFound)));
-        assert!(matches!(h.resolve(Path::new("sub")), Err(packet::Error::FileNotFound)));
+        assert!(file(&h, Path::new("undionly.kpxe")).is_ok());
+        assert!(file(&h, Path::new("/undionly.kpxe")).is_ok());
+        assert!(file(&h, Path::new("sub\\a.efi")).is_ok());
+        assert!(matches!(file(&h, Path::new("../secret")), Err(packet::Error::PermissionDenied)));
+        assert!(matches!(file(&h, Path::new("sub/../../secret")), Err(packet::Error::PermissionDenied)));
+        assert!(matches!(file(&h, Path::new("escape")), Err(packet::Error::PermissionDenied)));
+        assert!(matches!(file(&h, Path::new("missing")), Err(packet::Error::FileNotFound)));
+        assert!(matches!(file(&h, Path::new("sub")), Err(packet::Error::FileNotFound)));
+    }
+
+    #[test]
+    fn serves_the_secure_boot_chain_beside_the_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let (root, files, pkg) = (dir.path().join("root"), dir.path().join("files"), dir.path().join("pkg"));
+        for d in [&root, &files.join("discovery"), &pkg] {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        std::fs::write(root.join("snponly.efi"), b"i").unwrap();
+        std::fs::write(files.join("discovery/vmlinuz"), b"k").unwrap();
+        std::fs::write(dir.path().join("secret"), b"z").unwrap();
+        std::fs::write(pkg.join("shimx64.efi.signed"), b"s").unwrap();
+        let chain = Chain {
+            shim_x64: pkg.join("shimx64.efi.signed"),
+            grub_x64: pkg.join("grubnetx64.efi.signed"),
+            files_dir: std::fs::canonicalize(&files).unwrap(),
+        };
+        let h = RootHandler::new(&root, Some(chain), Arc::default(), None).unwrap();
+        assert_eq!(file(&h, Path::new("shimx64.efi")).unwrap(), pkg.join("shimx64.efi.signed"));
+        assert_eq!(
+            file(&h, Path::new("/snponly.efi")).unwrap(),
+            std::fs::canonicalize(root.join("snponly.efi")).unwrap()
+        );
+        assert!(file(&h, Path::new("files/discovery/vmlinuz")).unwrap().ends_with("files/discovery/vmlinuz"));
+        // The GRUB package is not installed: not found, not something else.
+        assert!(matches!(h.target(Path::new("grubx64.efi")), Err(packet::Error::FileNotFound)));
+        assert_eq!(h.target(Path::new("/grub/grub.cfg")).unwrap(), Target::Fixed(grub::BOOTSTRAP));
+        let mac: Mac = "52:54:00:fc:00:01".parse().unwrap();
+        assert_eq!(h.target(Path::new("/grub/fulcrum/52:54:00:fc:00:01.cfg")).unwrap(), Target::GrubConfig(mac));
+        // The files directory is confined like the root.
+        assert!(matches!(h.target(Path::new("files/../secret")), Err(packet::Error::PermissionDenied)));
+        assert!(matches!(h.target(Path::new("files/discovery")), Err(packet::Error::FileNotFound)));
+        // GRUB's probes for its modules are simply not there.
+        assert!(matches!(h.target(Path::new("grub/x86_64-efi/command.lst")), Err(packet::Error::FileNotFound)));
+        // Without the chain, these names are the root's (and absent).
+        let plain = RootHandler::new(&root, None, Arc::default(), None).unwrap();
+        assert!(matches!(plain.target(Path::new("shimx64.efi")), Err(packet::Error::FileNotFound)));
+        assert!(matches!(plain.target(Path::new("grub/grub.cfg")), Err(packet::Error::FileNotFound)));
     }
 }

@@ -60,6 +60,7 @@ pub(crate) async fn world(net: Network) -> (tempfile::TempDir, State) {
                     initrds: vec![],
                     kernel_params: String::new(),
                     ipxe: String::new(),
+                    grub: String::new(),
                     templates: Default::default(),
                     image: None,
                 })?;

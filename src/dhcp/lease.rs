@@ -423,6 +423,7 @@ mod tests {
                     initrds: vec![],
                     kernel_params: String::new(),
                     ipxe: String::new(),
+                    grub: String::new(),
                     templates: Default::default(),
                     image: None,
                 })?;

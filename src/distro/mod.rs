@@ -265,6 +265,7 @@ fn bootenv_for(r: &ImportReport) -> Bootenv {
         initrds: file(1).into_iter().collect(),
         kernel_params: params,
         ipxe: String::new(),
+        grub: String::new(),
         templates: templates.iter().map(|(k, v)| (k.to_string(), v.replace("@BOOTENV@", name))).collect(),
         image: None,
     }

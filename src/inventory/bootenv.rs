@@ -84,6 +84,10 @@ pub(crate) struct Bootenv {
     /// kernel + initrd script.
     #[serde(default)]
     pub(crate) ipxe: String,
+    /// minijinja template of the GRUB config (the Secure Boot chain);
+    /// empty means the default kernel + initrd config.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub(crate) grub: String,
     /// Unattended-install templates served at `/boot/templates/{mac}/{name}`.
     #[serde(default)]
     pub(crate) templates: BTreeMap<String, String>,
@@ -132,6 +136,7 @@ impl Bootenv {
         };
         compile("kernel_params".into(), &self.kernel_params)?;
         compile("ipxe".into(), &self.ipxe)?;
+        compile("grub".into(), &self.grub)?;
         for (name, text) in &self.templates {
             compile(format!("templates.{name}"), text)?;
         }
