@@ -304,10 +304,15 @@ fn assert_ipxe_boot(serial: &str, ip: Ipv4Addr, bootenv: &str) -> Result<(), Str
 /// The discovery image and the server, on the boot segment in `ns`; with
 /// the banner that tells this run's image on the console.
 fn start_server(ns: &Netns) -> (Server, String) {
+    start_server_with(ns, crate::harness::qemu::SERVER_CONFIG)
+}
+
+/// [`start_server`] with its own config.
+fn start_server_with(ns: &Netns, config: &str) -> (Server, String) {
     let dir = tempfile::tempdir().expect("server tempdir");
     let (_, manifest) = discovery_image(&dir.path().join("files/discovery"));
     let http: SocketAddr = "10.77.0.1:8080".parse().expect("addr");
-    (Server::start_in(dir, crate::harness::qemu::SERVER_CONFIG, http, Some(ns)), image_banner(&manifest))
+    (Server::start_in(dir, config, http, Some(ns)), image_banner(&manifest))
 }
 
 /// Creates the network `body` describes, through the API in `ns`.
@@ -615,5 +620,113 @@ fn qemu_uefi_pxe_fetches_its_loader_over_tftp_and_boots_the_script() {
     let log2 = server.log_text()[log_at_boot2..].to_string();
     assert!(script_renders(&log2, MAC) >= 1, "no local script for {MAC} on boot 2:\n{log2}");
     assert!(serial2.contains("booting") && serial2.contains("from its local disk"), "{serial2}");
+    phase("done");
+}
+
+/// Issue 11's Secure Boot item: a machine with Secure Boot on (OVMF's
+/// Secure Boot build, Microsoft's keys enrolled) boots the signed chain
+/// from Fulcrum over TFTP: shim (signed by Microsoft), then Debian's
+/// signed GRUB, whose config Fulcrum renders from the node's bootenv at
+/// the moment GRUB asks; GRUB loads the bootenv's kernel (signed by
+/// Debian, checked through shim) and initrd, and the discovery image
+/// registers. The same VM, reset after a bootenv change, boots the new
+/// bootenv's command line. Fulcrum's usual loader (iPXE, unsigned) would
+/// be refused by this firmware.
+#[test]
+fn qemu_secure_boot_boots_the_signed_chain_and_follows_bootenv_change() {
+    if !crate::harness::qemu::secure_boot_prerequisites("qemu_boot secure boot") {
+        return;
+    }
+    let t0 = Instant::now();
+    let phase = |what: &str| eprintln!("[qemu_boot secure boot {:>5.1}s] {what}", t0.elapsed().as_secs_f64());
+    let (shim, grub) = crate::harness::qemu::signed_loaders();
+    let ns = crate::harness::qemu::boot_segment("qsb");
+    let config = crate::harness::qemu::SERVER_CONFIG.replace(
+        "[boot]\n",
+        &format!("[boot]\nshim_x64 = \"{}\"\ngrub_x64 = \"{}\"\n", shim.display(), grub.display()),
+    );
+    let (server, banner) = start_server_with(&ns, &config);
+    create_network(
+        &ns,
+        json!({
+            "name": "boot", "subnet": "10.77.0.0/24", "router": "10.77.0.1", "server": "10.77.0.1",
+            "static": {"start": "10.77.0.10", "end": "10.77.0.99"},
+            "dynamic": {"start": "10.77.0.100", "end": "10.77.0.200"},
+            "domain": "qemu.test", "interface": "br0",
+            // This network's UEFI machines get the signed chain.
+            "uefi_loader": "shimx64.efi",
+        }),
+    );
+    phase("server ready; starting the Secure Boot guest");
+    let vm_dir = tempfile::tempdir().expect("vm tempdir");
+    let mut vm = Qemu::netboot_uefi_secure_boot(&ns, vm_dir.path(), "tap0", MAC);
+    let serial_log = vm.serial.clone();
+    wait_guest(&mut vm, &server, "the Secure Boot guest to register through /api/v1/discover", || {
+        let (code, node) = curl(Some(&ns), "GET", &format!("{OPS}/api/v1/nodes/{NODE}"), None);
+        (code == 200 && node["alive"] == true).then_some(())
+    });
+    let serial1 = wait_guest(&mut vm, &server, "the stage-1 marker on the serial port", || {
+        let s = vm_serial(&serial_log);
+        s.contains(&format!("fulcrum-agent: registered as {NODE} (new)")).then_some(s)
+    });
+    phase("boot 1 registered");
+    let log = server.log_text();
+    let diag = |vm: &Qemu| format!("{}\n--- server log ---\n{}", vm.diagnostics(), server.log_text());
+    // The firmware enforced Secure Boot, and the kernel says so.
+    assert!(serial1.contains("secureboot: Secure boot enabled"), "Secure Boot was not on:\n{}", diag(&vm));
+    // The chain came from Fulcrum: shim and GRUB from their packages,
+    // GRUB's config rendered for this MAC, kernel and initrd over TFTP.
+    let read = |log: &str, what: &str| log.lines().any(|l| l.contains("tftp read") && l.contains(what));
+    for what in [
+        shim.to_string_lossy().into_owned(),
+        grub.to_string_lossy().into_owned(),
+        "files/discovery/vmlinuz".into(),
+        "files/discovery/initrd.img".into(),
+    ] {
+        assert!(read(&log, &what), "no TFTP read of {what}:\n{}", diag(&vm));
+    }
+    let configs = |log: &str| log.lines().filter(|l| l.contains("grub config") && l.contains(MAC)).count();
+    assert!(configs(&log) >= 1, "no GRUB config rendered for {MAC}:\n{}", diag(&vm));
+    assert!(serial1.contains("Fulcrum: booting discovery"), "GRUB did not run Fulcrum's config:\n{}", diag(&vm));
+    assert!(serial1.contains(&banner), "not this run's image:\n{}", diag(&vm));
+    let cmdline1 = marker(&serial1, "fulcrum-image: command line: ").unwrap_or_default();
+    assert!(
+        cmdline1.contains(&format!("fulcrum.api={BOOT} fulcrum.mac={MAC}")) && !cmdline1.contains("fulcrum.stage"),
+        "stage-1 kernel command line: {cmdline1:?}\n{}",
+        diag(&vm)
+    );
+
+    // ---- a bootenv change, then the same VM again ----
+    let (code, n) = curl(Some(&ns), "PATCH", &format!("{OPS}/api/v1/nodes/{NODE}"), Some(&json!({"alive": false})));
+    assert!(code == 200 && n["alive"] == false, "PATCH alive=false: {code} {n}");
+    let (code, b) = curl(
+        Some(&ns),
+        "POST",
+        &format!("{OPS}/api/v1/bootenvs"),
+        Some(&json!({
+            "name": "stage2", "os": "discovery", "kernel": "discovery/vmlinuz", "initrds": ["discovery/initrd.img"],
+            "kernel_params": "console=ttyS0 fulcrum.api={{ server }} fulcrum.mac={{ mac }} fulcrum.stage=2"
+        })),
+    );
+    assert_eq!(code, 201, "create bootenv stage2: {b}");
+    let (code, n) =
+        curl(Some(&ns), "PUT", &format!("{OPS}/api/v1/nodes/{NODE}/bootenv"), Some(&json!({"bootenv": "stage2"})));
+    assert!(code == 200 && n["bootenv"] == "stage2", "PUT bootenv: {code} {n}");
+    let log_at_boot2 = server.log_text().len();
+    let serial_at_boot2 = vm.serial_text().len();
+    vm.reset();
+    phase("bootenv set to stage2 and guest reset; waiting for boot 2");
+    let serial2 = wait_guest(&mut vm, &server, "the stage-2 marker on the serial port", || {
+        let s = vm_serial(&serial_log);
+        let s = s.get(serial_at_boot2..).unwrap_or_default().to_string();
+        s.contains(&format!("fulcrum-agent: registered as {NODE} (known)")).then_some(s)
+    });
+    phase("boot 2 reported back");
+    let log2 = server.log_text()[log_at_boot2..].to_string();
+    assert!(configs(&log2) >= 1, "no GRUB config rendered for {MAC} on boot 2:\n{}", diag(&vm));
+    assert!(serial2.contains("secureboot: Secure boot enabled"), "boot 2 without Secure Boot:\n{}", diag(&vm));
+    assert!(serial2.contains("Fulcrum: booting stage2"), "GRUB did not boot stage2:\n{}", diag(&vm));
+    let cmdline2 = marker(&serial2, "fulcrum-image: command line: ").unwrap_or_default();
+    assert!(cmdline2.contains("fulcrum.stage=2"), "stage-2 kernel command line: {cmdline2:?}\n{}", diag(&vm));
     phase("done");
 }

@@ -101,6 +101,23 @@ pub fn vm_slot() -> std::sync::MutexGuard<'static, ()> {
     VM_SLOT.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// [`uefi_prerequisites`], and OVMF's Secure Boot build and variables.
+pub fn secure_boot_prerequisites(test: &str) -> bool {
+    if !uefi_prerequisites(test) {
+        return false;
+    }
+    for f in ["OVMF_CODE_4M.secboot.fd", "OVMF_VARS_4M.ms.fd"] {
+        let path = Path::new(OVMF_DIR).join(f);
+        if !path.is_file() {
+            let msg = format!("{test}: missing {} (Debian package ovmf)", path.display());
+            assert!(!super::in_ci(), "{msg}");
+            eprintln!("SKIPPED {msg}");
+            return false;
+        }
+    }
+    true
+}
+
 /// [`prerequisites`], and OVMF for a UEFI guest.
 pub fn uefi_prerequisites(test: &str) -> bool {
     if !prerequisites(test, &[]) {
@@ -168,6 +185,28 @@ impl Qemu {
             ]);
         }
         Self::start(ns, dir, &machine, &nic, tap, None)
+    }
+
+    /// Starts an x64 UEFI machine with Secure Boot on: Debian's OVMF built
+    /// for it (SMM, `OVMF_CODE_4M.secboot.fd`) and a fresh copy of the
+    /// variables with Microsoft's keys enrolled (`OVMF_VARS_4M.ms.fd`), so
+    /// the firmware runs only what those keys signed (shim). No option ROM:
+    /// OVMF's own PXE stack network-boots it.
+    pub fn netboot_uefi_secure_boot(ns: &Netns, dir: &Path, tap: &str, mac: &str) -> Qemu {
+        let vars = dir.join("OVMF_VARS_4M.ms.fd");
+        std::fs::copy(Path::new(OVMF_DIR).join("OVMF_VARS_4M.ms.fd"), &vars).expect("copy OVMF's Secure Boot variables");
+        let code = Path::new(OVMF_DIR).join("OVMF_CODE_4M.secboot.fd");
+        let machine = [
+            "-machine".to_string(),
+            "q35,smm=on".to_string(),
+            "-global".to_string(),
+            "driver=cfi.pflash01,property=secure,value=on".to_string(),
+            "-drive".to_string(),
+            format!("if=pflash,format=raw,unit=0,readonly=on,file={}", code.display()),
+            "-drive".to_string(),
+            format!("if=pflash,format=raw,unit=1,file={}", vars.display()),
+        ];
+        Self::start(ns, dir, &machine, &format!("virtio-net-pci,netdev=n0,mac={mac},romfile="), tap, None)
     }
 
     /// Like [`Qemu::netboot_bios`], with `disk` (a raw image) attached as
@@ -332,6 +371,37 @@ pub fn kernel_deb() -> PathBuf {
     let deb = assets_cache().join("kernel/kernel.deb");
     assert!(deb.is_file(), "build-assets.sh kept no {}", deb.display());
     deb
+}
+
+/// Debian's signed shim and GRUB network image (packages `shim-signed`
+/// and `grub-efi-amd64-signed`), fetched once with `apt-get download`
+/// and unpacked (not installed: their maintainer scripts would touch the
+/// host's boot loader) into `target/qemu-assets/secure-boot/`.
+pub fn signed_loaders() -> (PathBuf, PathBuf) {
+    static FETCHED: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = FETCHED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let dir = assets_cache().join("secure-boot");
+    let shim = dir.join("root/usr/lib/shim/shimx64.efi.signed");
+    let grub = dir.join("root/usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed");
+    if !dir.join(".complete").is_file() {
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("make the secure-boot asset dir");
+        let o = super::run(
+            std::process::Command::new("sh")
+                .current_dir(&dir)
+                .arg("-c")
+                .arg("apt-get download shim-signed grub-efi-amd64-signed && for d in *.deb; do dpkg-deb -x \"$d\" root; done"),
+        );
+        assert!(
+            o.status.success(),
+            "fetching shim-signed and grub-efi-amd64-signed failed:\n{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(shim.is_file() && grub.is_file(), "the packages hold no {} or {}", shim.display(), grub.display());
+        std::fs::write(dir.join(".complete"), b"").expect("mark the secure-boot assets complete");
+    }
+    (shim, grub)
 }
 
 /// The discovery agent, built static once per test run with the agent
