@@ -410,6 +410,20 @@ pub struct BootConfig {
     pub grub_x64: PathBuf,
 }
 
+impl BootConfig {
+    /// The name `shim_x64` is served as (TFTP and `/boot/loaders/`).
+    pub const SHIM_X64: &'static str = "shimx64.efi";
+    /// The name `grub_x64` is served as: what shim loads next.
+    pub const GRUB_X64: &'static str = "grubx64.efi";
+
+    /// Whether the signed GRUB is there to be served: then UEFI PXE
+    /// firmware booting from its disk gets GRUB, which chainloads the
+    /// disk's own loader at once.
+    pub fn has_grub(&self) -> bool {
+        self.grub_x64.is_file()
+    }
+}
+
 impl Default for BootConfig {
     fn default() -> Self {
         BootConfig {

@@ -17,9 +17,9 @@ use std::path::Path;
 use crate::types::mac::Mac;
 
 /// The TFTP (and HTTP loader) name of the signed shim.
-pub(crate) const SHIM_X64: &str = "shimx64.efi";
+pub(crate) const SHIM_X64: &str = crate::config::BootConfig::SHIM_X64;
 /// The name shim asks for next, in the directory it came from.
-pub(crate) const GRUB_X64: &str = "grubx64.efi";
+pub(crate) const GRUB_X64: &str = crate::config::BootConfig::GRUB_X64;
 /// The directory of boot files over TFTP (the HTTP `/boot/files/`).
 pub(crate) const FILES: &str = "files";
 

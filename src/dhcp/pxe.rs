@@ -7,7 +7,7 @@
 
 use dhcproto::v4::{DhcpOption, DhcpOptions, OptionCode};
 
-use crate::config::DhcpConfig;
+use crate::config::{BootConfig, DhcpConfig};
 use crate::inventory::network::Network;
 use crate::inventory::node::Node;
 use crate::types::mac::Mac;
@@ -154,12 +154,26 @@ impl<'a> Loaders<'a> {
     /// loader, else its network's, else the configured one. A protected
     /// node gets the configured one (iPXE, whose script for it is always
     /// `local`): a chosen loader might boot something else.
+    /// The Secure Boot shim stays chosen for a protected node: its GRUB
+    /// config follows the same rule, and the machine may run nothing else.
     pub(crate) fn for_client(cfg: &'a DhcpConfig, net: &'a Network, node: Option<&'a Node>) -> Loaders<'a> {
-        if node.is_some_and(|n| n.protected) {
+        let chosen = node.and_then(|n| n.uefi_loader.as_deref()).or(net.uefi_loader.as_deref());
+        if node.is_some_and(|n| n.protected) && chosen != Some(BootConfig::SHIM_X64) {
             return Loaders::configured(cfg);
         }
-        let chosen = node.and_then(|n| n.uefi_loader.as_deref()).or(net.uefi_loader.as_deref());
         Loaders { uefi_x64: chosen.unwrap_or(&cfg.uefi_x64_loader), ..Loaders::configured(cfg) }
+    }
+
+    /// For x64 UEFI firmware that is to boot from its disk: the signed
+    /// GRUB when it is installed (`has_grub`), whose `local` config
+    /// chainloads the disk's loader (the shim stays: it loads that GRUB);
+    /// else the loader as chosen.
+    pub(crate) fn booting_the_disk(self, has_grub: bool) -> Loaders<'a> {
+        match self.uefi_x64 {
+            BootConfig::SHIM_X64 => self,
+            _ if has_grub => Loaders { uefi_x64: BootConfig::GRUB_X64, ..self },
+            _ => self,
+        }
     }
 }
 

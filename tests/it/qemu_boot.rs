@@ -315,6 +315,65 @@ fn start_server_with(ns: &Netns, config: &str) -> (Server, String) {
     (Server::start_in(dir, config, http, Some(ns)), image_banner(&manifest))
 }
 
+/// Sets the node's bootenv to `local`, resets the guest, and waits for
+/// GRUB to start the disk's loader ([`wait_disk_loader`]); returns the
+/// serial log and the server log since the reset, and the seconds to
+/// GRUB's line.
+fn reset_into_local(ns: &Netns, vm: &mut Qemu, server: &Server) -> (String, String, f64) {
+    let (code, n) =
+        curl(Some(ns), "PUT", &format!("{OPS}/api/v1/nodes/{NODE}/bootenv"), Some(&json!({"bootenv": "local"})));
+    assert!(code == 200 && n["bootenv"] == "local", "PUT bootenv local: {code} {n}");
+    let log_at = server.log_text().len();
+    let serial_at = vm.serial_text().len();
+    vm.reset();
+    let (serial, took) = wait_disk_loader(vm, server, serial_at);
+    (serial, server.log_text()[log_at..].to_string(), took)
+}
+
+/// After a reset into `local` (the serial log was `from` bytes long):
+/// waits for GRUB's line saying which disk loader it starts, then 10 s
+/// more, and checks that the loader ran: GRUB reported no error after it
+/// and the firmware went on to no other boot entry. Returns the serial
+/// log since the reset and the seconds from the reset to GRUB's line.
+fn wait_disk_loader(vm: &mut Qemu, server: &Server, from: usize) -> (String, f64) {
+    let start = Instant::now();
+    let serial_log = vm.serial.clone();
+    let since = || vm_serial(&serial_log).get(from..).unwrap_or_default().to_string();
+    wait_guest(vm, server, "GRUB to start the disk's loader", || since().contains("Fulcrum: starting (").then_some(()));
+    let took = start.elapsed().as_secs_f64();
+    std::thread::sleep(std::time::Duration::from_secs(10));
+    vm.assert_running();
+    let s = since();
+    let after = s.split("Fulcrum: starting (").nth(1).unwrap_or_default().to_string();
+    eprintln!("[qemu_boot] after GRUB's chainload:\n{after}");
+    assert!(after.contains("/EFI/BOOT/BOOTX64.EFI"), "GRUB started another loader:\n{}", vm.diagnostics());
+    assert!(
+        !after.contains("error:") && !after.contains("BdsDxe: loading"),
+        "the disk's loader did not run (GRUB failed, or the firmware moved on):\n{}",
+        vm.diagnostics()
+    );
+    (s, took)
+}
+
+/// The disk a `local` boot must reach: an ESP (a directory under `dir`)
+/// whose removable-media loader is the test kernel (an EFI application,
+/// signed by Debian).
+fn esp_with_kernel(dir: &Path, server: &Server) -> std::path::PathBuf {
+    let esp = dir.join("esp");
+    std::fs::create_dir_all(esp.join("EFI/BOOT")).expect("make the ESP tree");
+    std::fs::copy(server.dir.path().join("files/discovery/vmlinuz"), esp.join("EFI/BOOT/BOOTX64.EFI"))
+        .expect("put the kernel on the ESP");
+    esp
+}
+
+/// `config` with Debian's signed shim and GRUB as `boot.shim_x64` and
+/// `boot.grub_x64`.
+fn with_signed_loaders(config: &str) -> String {
+    let (shim, grub) = crate::harness::qemu::signed_loaders();
+    config
+        .replace("[boot]\n", &format!("[boot]\nshim_x64 = \"{}\"\ngrub_x64 = \"{}\"\n", shim.display(), grub.display()))
+}
+
 /// Creates the network `body` describes, through the API in `ns`.
 fn create_network(ns: &Netns, body: Value) {
     let (code, answer) = curl(Some(ns), "POST", &format!("{OPS}/api/v1/networks"), Some(&body));
@@ -539,7 +598,7 @@ fn qemu_uefi_pxe_fetches_its_loader_over_tftp_and_boots_the_script() {
     let t0 = Instant::now();
     let phase = |what: &str| eprintln!("[qemu_boot uefi {:>5.1}s] {what}", t0.elapsed().as_secs_f64());
     let ns = crate::harness::qemu::boot_segment("qefi");
-    let (server, banner) = start_server(&ns);
+    let (server, banner) = start_server_with(&ns, &with_signed_loaders(crate::harness::qemu::SERVER_CONFIG));
     create_network(
         &ns,
         json!({
@@ -550,12 +609,7 @@ fn qemu_uefi_pxe_fetches_its_loader_over_tftp_and_boots_the_script() {
         }),
     );
     let vm_dir = tempfile::tempdir().expect("vm tempdir");
-    // The disk the `local` boot must reach: an ESP whose removable-media
-    // loader is the test kernel (an EFI application).
-    let esp = vm_dir.path().join("esp");
-    std::fs::create_dir_all(esp.join("EFI/BOOT")).expect("make the ESP tree");
-    std::fs::copy(server.dir.path().join("files/discovery/vmlinuz"), esp.join("EFI/BOOT/BOOTX64.EFI"))
-        .expect("put the kernel on the ESP");
+    let esp = esp_with_kernel(vm_dir.path(), &server);
     let mut vm = Qemu::netboot_uefi_with_esp(&ns, vm_dir.path(), "tap0", MAC, Some(&esp));
     let serial_log = vm.serial.clone();
     phase("OVMF started; waiting for the guest to register");
@@ -578,48 +632,25 @@ fn qemu_uefi_pxe_fetches_its_loader_over_tftp_and_boots_the_script() {
     assert!(script_renders(&log, MAC) >= 1, "no boot script for {MAC}:\n{diag}");
     assert_eq!(node["bootenv"], "discovery", "{node}");
 
-    // Boot 2, same VM: the node now boots from disk. OVMF gets its loader,
-    // whose `local` script exits to the boot manager, which starts the
-    // next entry, the disk. Given no boot file instead, OVMF kept retrying
-    // PXE and HTTP boot for over 2 minutes.
-    let (code, n) =
-        curl(Some(&ns), "PUT", &format!("{OPS}/api/v1/nodes/{NODE}/bootenv"), Some(&json!({"bootenv": "local"})));
-    assert!(code == 200 && n["bootenv"] == "local", "PUT bootenv local: {code} {n}");
-    let log_at_boot2 = server.log_text().len();
-    let serial_at_boot2 = vm.serial_text().len();
-    vm.reset();
-    phase("bootenv set to local and guest reset; waiting for the disk to start");
-    let start = Instant::now();
-    // When each firmware boot-entry line first appeared, for the record.
-    let mut seen: Vec<(f64, String)> = Vec::new();
-    let serial2 = loop {
-        let s = vm_serial(&serial_log);
-        let s = s.get(serial_at_boot2..).unwrap_or_default().to_string();
-        for at in s.match_indices("BdsDxe: ").map(|(i, _)| i) {
-            let line: String = s[at..].chars().take_while(|c| *c != '\n' && *c != '\r').take(60).collect();
-            if !seen.iter().any(|(_, l)| *l == line) {
-                seen.push((start.elapsed().as_secs_f64(), line));
-            }
-        }
-        if s.lines().any(|l| l.contains("BdsDxe: starting") && !l.contains("PXE") && !l.contains("HTTP")) {
-            break s;
-        }
-        vm.assert_running();
-        assert!(
-            start.elapsed() < std::time::Duration::from_secs(120),
-            "after 120 s on local the firmware had not started its disk:\n{}\n--- server log ---\n{}",
-            vm.diagnostics(),
-            server.log_text()
-        );
-        std::thread::sleep(std::time::Duration::from_millis(500));
-    };
-    phase("the firmware started its disk");
-    for (at, line) in &seen {
-        phase(&format!("  +{at:>5.1}s after reset: {line}"));
-    }
-    let log2 = server.log_text()[log_at_boot2..].to_string();
-    assert!(script_renders(&log2, MAC) >= 1, "no local script for {MAC} on boot 2:\n{log2}");
-    assert!(serial2.contains("booting") && serial2.contains("from its local disk"), "{serial2}");
+    // Boot 2, same VM: the node now boots from disk. UEFI PXE gets GRUB
+    // (Debian's signed one, installed here), whose `local` config
+    // chainloads the disk's loader at once. Before, OVMF got iPXE, whose
+    // `exit` sent the firmware through its other network entries first:
+    // 89 s to the disk, 68 of them waiting for a DHCPv6 answer. Given no
+    // boot file at all, OVMF kept retrying PXE and HTTP boot for over 2
+    // minutes.
+    phase("setting the bootenv to local and resetting the guest");
+    let (serial2, log2, took) = reset_into_local(&ns, &mut vm, &server);
+    phase(&format!("GRUB started the disk's loader {took:.1} s after reset"));
+    let diag2 = format!("{}\n--- server log since reset ---\n{log2}", vm.diagnostics());
+    assert!(
+        log2.lines().any(|l| l.contains("tftp read") && l.contains("grubnetx64.efi.signed")),
+        "OVMF did not get GRUB for its local boot:\n{diag2}"
+    );
+    assert!(log2.lines().any(|l| l.contains("grub config") && l.contains(MAC)), "no GRUB config for {MAC}:\n{diag2}");
+    assert!(serial2.contains("from its local disk"), "GRUB did not run the local config:\n{diag2}");
+    // The loader that started is the disk's, not the network's kernel.
+    assert!(!log2.contains("files/discovery/vmlinuz"), "the network kernel was fetched on boot 2:\n{diag2}");
     phase("done");
 }
 
@@ -641,11 +672,7 @@ fn qemu_secure_boot_boots_the_signed_chain_and_follows_bootenv_change() {
     let phase = |what: &str| eprintln!("[qemu_boot secure boot {:>5.1}s] {what}", t0.elapsed().as_secs_f64());
     let (shim, grub) = crate::harness::qemu::signed_loaders();
     let ns = crate::harness::qemu::boot_segment("qsb");
-    let config = crate::harness::qemu::SERVER_CONFIG.replace(
-        "[boot]\n",
-        &format!("[boot]\nshim_x64 = \"{}\"\ngrub_x64 = \"{}\"\n", shim.display(), grub.display()),
-    );
-    let (server, banner) = start_server_with(&ns, &config);
+    let (server, banner) = start_server_with(&ns, &with_signed_loaders(crate::harness::qemu::SERVER_CONFIG));
     create_network(
         &ns,
         json!({
@@ -659,7 +686,8 @@ fn qemu_secure_boot_boots_the_signed_chain_and_follows_bootenv_change() {
     );
     phase("server ready; starting the Secure Boot guest");
     let vm_dir = tempfile::tempdir().expect("vm tempdir");
-    let mut vm = Qemu::netboot_uefi_secure_boot(&ns, vm_dir.path(), "tap0", MAC);
+    let esp = esp_with_kernel(vm_dir.path(), &server);
+    let mut vm = Qemu::netboot_uefi_secure_boot(&ns, vm_dir.path(), "tap0", MAC, Some(&esp));
     let serial_log = vm.serial.clone();
     wait_guest(&mut vm, &server, "the Secure Boot guest to register through /api/v1/discover", || {
         let (code, node) = curl(Some(&ns), "GET", &format!("{OPS}/api/v1/nodes/{NODE}"), None);
@@ -728,5 +756,16 @@ fn qemu_secure_boot_boots_the_signed_chain_and_follows_bootenv_change() {
     assert!(serial2.contains("Fulcrum: booting stage2"), "GRUB did not boot stage2:\n{}", diag(&vm));
     let cmdline2 = marker(&serial2, "fulcrum-image: command line: ").unwrap_or_default();
     assert!(cmdline2.contains("fulcrum.stage=2"), "stage-2 kernel command line: {cmdline2:?}\n{}", diag(&vm));
+
+    // ---- boot 3: local; GRUB starts the disk's (signed) loader ----
+    phase("setting the bootenv to local and resetting the guest");
+    let (serial3, log3, took) = reset_into_local(&ns, &mut vm, &server);
+    phase(&format!("GRUB started the disk's loader {took:.1} s after reset"));
+    assert!(serial3.contains("from its local disk"), "{}", diag(&vm));
+    // The disk's loader (the kernel, signed by Debian) passed shim's check
+    // and its EFI stub ran with Secure Boot still on.
+    let after = serial3.split("Fulcrum: starting (").nth(1).unwrap_or_default();
+    assert!(after.contains("EFI stub: UEFI Secure Boot is enabled"), "the disk's loader did not run:\n{}", diag(&vm));
+    assert!(!log3.contains("files/discovery/vmlinuz"), "the network kernel was fetched on boot 3:\n{log3}");
     phase("done");
 }

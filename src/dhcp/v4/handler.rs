@@ -265,9 +265,12 @@ impl Ctx<'_> {
         // A node whose bootenv boots from disk: BIOS firmware gets no boot
         // file and falls through to the next boot device at once. UEFI
         // firmware given no boot file retries PXE and HTTP boot for minutes
-        // before it tries the disk, so it gets its loader, whose script
-        // (`local`) exits back to the boot manager, which starts the next
-        // entry: the disk (BENCHMARKS.md has the OVMF timeline).
+        // before it tries the disk, so it gets a loader: UEFI PXE gets
+        // GRUB (when the signed GRUB is installed), whose `local` config
+        // chainloads the disk's own loader at once; otherwise its loader,
+        // whose `local` script exits back to the boot manager, which
+        // starts the next entry, after the firmware's other network
+        // entries (BENCHMARKS.md has the OVMF timelines).
         // A protected node boots from its disk, whatever its record says.
         let local = node.is_some_and(|n| {
             n.protected || self.world.table::<Bootenv>().get(&n.bootenv).is_some_and(|e| e.kind == BootKind::Local)
@@ -276,7 +279,12 @@ impl Ctx<'_> {
             return None;
         }
         let base = self.config.base_url(server.into());
-        pxe::answer(fw, pxe::Loaders::for_client(&self.config.dhcp, net, node), &base, mac)
+        let loaders = pxe::Loaders::for_client(&self.config.dhcp, net, node);
+        let loaders = match fw {
+            Firmware::Pxe { .. } if local => loaders.booting_the_disk(self.config.boot.has_grub()),
+            _ => loaders,
+        };
+        pxe::answer(fw, loaders, &base, mac)
     }
 
     /// A dynamic address for an unknown client: its current lease, the
@@ -728,6 +736,47 @@ mod tests {
         assert!(file(&http).is_some_and(|f| f.starts_with("http://") && f.ends_with(&cfg.dhcp.uefi_x64_loader)));
         assert_eq!(file(&reply(on(0, false))), None);
         assert_eq!(file(&reply(on(0, true))), None);
+    }
+
+    /// With Debian's signed GRUB installed, x64 UEFI PXE firmware booting
+    /// from its disk gets GRUB, whose `local` config chainloads the disk's
+    /// loader at once (no detour through the firmware's other network
+    /// entries); a network on the Secure Boot chain keeps its shim (which
+    /// loads that GRUB), and HTTP boot and iPXE are answered as before.
+    #[tokio::test]
+    async fn a_uefi_pxe_node_on_local_gets_grub_when_it_is_installed() {
+        let (_dir, state) = world().await;
+        crate::dhcp::fixture::edit_node(&state, |n| n.bootenv = "local".into()).await;
+        let pkg = tempfile::tempdir().unwrap();
+        let mut cfg = Config::default();
+        cfg.boot.grub_x64 = pkg.path().join("grubnetx64.efi.signed");
+        std::fs::write(&cfg.boot.grub_x64, b"grub").unwrap();
+        let (offers, arrival) = (Offers::default(), Arrival::default());
+        let decide = |state: &crate::state::State, arch: u16, ipxe: bool| {
+            let w = state.snapshot();
+            let ctx = Ctx { world: &w, config: &cfg, offers: &offers, arrival: &arrival, now: 0 };
+            let mut m = request(0xaa, MessageType::Discover, ipxe);
+            m.opts_mut().insert(DhcpOption::ClientSystemArchitecture(Architecture::from(arch)));
+            file(&reply(ctx.decide(&m)))
+        };
+        assert_eq!(decide(&state, 7, false).as_deref(), Some("grubx64.efi"));
+        assert_eq!(decide(&state, 9, false).as_deref(), Some("grubx64.efi"));
+        assert!(decide(&state, 7, true).is_some_and(|f| f.contains("/boot/ipxe?mac=")));
+        assert_eq!(decide(&state, 0, false), None);
+        // Not on local: the usual loader.
+        crate::dhcp::fixture::edit_node(&state, |n| n.bootenv = "discovery".into()).await;
+        assert_eq!(decide(&state, 7, false).as_deref(), Some(cfg.dhcp.uefi_x64_loader.as_str()));
+        // On the Secure Boot chain: the shim, on local and protected too.
+        crate::dhcp::fixture::edit_network(&state, |n| n.uefi_loader = Some("shimx64.efi".into())).await;
+        assert_eq!(decide(&state, 7, false).as_deref(), Some("shimx64.efi"));
+        crate::dhcp::fixture::edit_node(&state, |n| n.protected = true).await;
+        assert_eq!(decide(&state, 7, false).as_deref(), Some("shimx64.efi"));
+        // GRUB not installed: a local node gets its loader, as before.
+        crate::dhcp::fixture::edit_network(&state, |n| n.uefi_loader = None).await;
+        crate::dhcp::fixture::edit_node(&state, |n| n.protected = false).await;
+        crate::dhcp::fixture::edit_node(&state, |n| n.bootenv = "local".into()).await;
+        std::fs::remove_file(&cfg.boot.grub_x64).unwrap();
+        assert_eq!(decide(&state, 7, false).as_deref(), Some(cfg.dhcp.uefi_x64_loader.as_str()));
     }
 
     #[tokio::test]

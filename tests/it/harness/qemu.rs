@@ -177,12 +177,7 @@ impl Qemu {
         let mut nic = format!("virtio-net-pci,netdev=n0,mac={mac},romfile=");
         if let Some(esp) = esp {
             nic.push_str(",bootindex=1");
-            machine.extend([
-                "-drive".to_string(),
-                format!("if=none,id=esp,format=raw,readonly=on,file=fat:{}", esp.display()),
-                "-device".to_string(),
-                "virtio-blk-pci,drive=esp,bootindex=2".to_string(),
-            ]);
+            machine.extend(esp_disk(esp));
         }
         Self::start(ns, dir, &machine, &nic, tap, None)
     }
@@ -192,11 +187,12 @@ impl Qemu {
     /// variables with Microsoft's keys enrolled (`OVMF_VARS_4M.ms.fd`), so
     /// the firmware runs only what those keys signed (shim). No option ROM:
     /// OVMF's own PXE stack network-boots it.
-    pub fn netboot_uefi_secure_boot(ns: &Netns, dir: &Path, tap: &str, mac: &str) -> Qemu {
+    pub fn netboot_uefi_secure_boot(ns: &Netns, dir: &Path, tap: &str, mac: &str, esp: Option<&Path>) -> Qemu {
         let vars = dir.join("OVMF_VARS_4M.ms.fd");
-        std::fs::copy(Path::new(OVMF_DIR).join("OVMF_VARS_4M.ms.fd"), &vars).expect("copy OVMF's Secure Boot variables");
+        std::fs::copy(Path::new(OVMF_DIR).join("OVMF_VARS_4M.ms.fd"), &vars)
+            .expect("copy OVMF's Secure Boot variables");
         let code = Path::new(OVMF_DIR).join("OVMF_CODE_4M.secboot.fd");
-        let machine = [
+        let mut machine = vec![
             "-machine".to_string(),
             "q35,smm=on".to_string(),
             "-global".to_string(),
@@ -206,7 +202,12 @@ impl Qemu {
             "-drive".to_string(),
             format!("if=pflash,format=raw,unit=1,file={}", vars.display()),
         ];
-        Self::start(ns, dir, &machine, &format!("virtio-net-pci,netdev=n0,mac={mac},romfile="), tap, None)
+        let mut nic = format!("virtio-net-pci,netdev=n0,mac={mac},romfile=");
+        if let Some(esp) = esp {
+            nic.push_str(",bootindex=1");
+            machine.extend(esp_disk(esp));
+        }
+        Self::start(ns, dir, &machine, &nic, tap, None)
     }
 
     /// Like [`Qemu::netboot_bios`], with `disk` (a raw image) attached as
@@ -348,6 +349,17 @@ impl Drop for Qemu {
     }
 }
 
+/// QEMU's arguments for `esp` (a directory) as a read-only FAT disk
+/// (vvfat), the boot entry after the NIC's.
+fn esp_disk(esp: &Path) -> [String; 4] {
+    [
+        "-drive".to_string(),
+        format!("if=none,id=esp,format=raw,readonly=on,file=fat:{}", esp.display()),
+        "-device".to_string(),
+        "virtio-blk-pci,drive=esp,bootindex=2".to_string(),
+    ]
+}
+
 /// How long one guest boot may take under TCG.
 pub const BOOT_LIMIT: Duration = Duration::from_secs(180);
 
@@ -386,12 +398,9 @@ pub fn signed_loaders() -> (PathBuf, PathBuf) {
     if !dir.join(".complete").is_file() {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("make the secure-boot asset dir");
-        let o = super::run(
-            std::process::Command::new("sh")
-                .current_dir(&dir)
-                .arg("-c")
-                .arg("apt-get download shim-signed grub-efi-amd64-signed && for d in *.deb; do dpkg-deb -x \"$d\" root; done"),
-        );
+        let o = super::run(std::process::Command::new("sh").current_dir(&dir).arg("-c").arg(
+            "apt-get download shim-signed grub-efi-amd64-signed && for d in *.deb; do dpkg-deb -x \"$d\" root; done",
+        ));
         assert!(
             o.status.success(),
             "fetching shim-signed and grub-efi-amd64-signed failed:\n{}{}",
