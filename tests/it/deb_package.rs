@@ -67,10 +67,11 @@ fn the_package_installs_into_debian_and_purges_without_a_trace() {
         .args(["--bin", crate::harness::bin(), "--compress", "none", "--out"])
         .arg(work.path().join("out")));
     let deb = PathBuf::from(String::from_utf8_lossy(&built.stdout).trim());
-    let info = run(Command::new("dpkg-deb").arg("--field").arg(&deb).args(["Package", "Version", "Depends"]));
+    let info = run(Command::new("dpkg-deb").arg("--field").arg(&deb).args(["Package", "Version", "Depends", "Recommends"]));
     let info = String::from_utf8_lossy(&info.stdout).to_string();
     assert!(info.contains(&format!("Version: {}", env!("CARGO_PKG_VERSION"))), "{info}");
     assert!(info.contains("ipxe") && info.contains("libc6 (>= "), "{info}");
+    assert!(info.contains("Recommends: shim-signed, grub-efi-amd64-signed"), "{info}");
     std::fs::copy(&deb, root.join("tmp/fulcrum.deb")).unwrap();
 
     // Install: everything offline, its dependencies are in the base.
@@ -82,6 +83,7 @@ fn the_package_installs_into_debian_and_purges_without_a_trace() {
         "usr/share/fulcrum/bootenvs/ubuntu-24.04.toml",
         "usr/share/fulcrum/roles/provisioner-os-install.toml",
         "usr/share/fulcrum/ipxe/netboot.ipxe.j2",
+        "usr/share/fulcrum/grub/netboot.cfg.j2",
         "usr/share/doc/fulcrum/copyright",
         "usr/share/doc/fulcrum/README.md",
     ] {
