@@ -153,6 +153,10 @@ pub(crate) struct Explanation {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) v6_note: Option<String>,
     pub(crate) script: ScriptAnswer,
+    /// The GRUB config the machine's GRUB would read now, when one of the
+    /// answers is GRUB or the Secure Boot shim.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) grub: Option<ScriptAnswer>,
     /// What an operator could do to change the answers.
     pub(crate) would_change: Vec<String>,
 }
@@ -431,36 +435,51 @@ fn rules(world: &World, config: &Config, net: &Network, node: Option<&Node>, fw:
     }
     let kind = node.and_then(|n| world.table::<Bootenv>().get(&n.bootenv)).map(|e| e.kind);
     let protected = node.is_some_and(|n| n.protected);
+    let from_disk = protected || kind == Some(BootKind::Local);
+    let (chosen, by) = match (node.and_then(|n| n.uefi_loader.as_deref()), &net.uefi_loader) {
+        (Some(l), _) => (l.to_string(), "the node's uefi_loader".to_string()),
+        (None, Some(l)) => (l.clone(), format!("network {}'s uefi_loader", net.name)),
+        _ => (config.dhcp.uefi_x64_loader.clone(), "dhcp.uefi_x64_loader".to_string()),
+    };
+    let shim = chosen == grub::SHIM_X64;
+    let (chosen, by) = match protected && !shim {
+        true => (config.dhcp.uefi_x64_loader.clone(), "dhcp.uefi_x64_loader".to_string()),
+        false => (chosen, by),
+    };
+    // UEFI PXE booting from its disk: GRUB chainloads the disk's loader.
+    let x64_pxe = matches!(fw, Firmware::Pxe { arch: 7 | 9 });
+    let grub_to_disk = from_disk && x64_pxe && !shim && config.boot.has_grub();
+    let uefi_from_disk = if shim && x64_pxe {
+        "the Secure Boot shim loads GRUB, whose local config chainloads the disk's own loader"
+    } else if grub_to_disk {
+        "UEFI PXE firmware gets GRUB (boot.grub_x64), whose local config chainloads the disk's own loader at once"
+    } else {
+        "UEFI firmware still gets iPXE (left without a boot file it retries the network for minutes); its local script exits to the firmware's next boot entry, the disk"
+    };
     if protected {
         why.push(if uefi {
-            "the node is protected: it boots from its disk (UEFI firmware gets iPXE, whose script for it is always local)".into()
+            format!("the node is protected: it boots from its disk ({uefi_from_disk})")
         } else {
             "the node is protected: BIOS firmware gets no boot file and goes on to its disk".into()
         });
     } else if kind == Some(BootKind::Local) {
         let env = node.map_or("", |n| n.bootenv.as_str());
         if uefi {
-            why.push(format!(
-                "bootenv {env} is local: UEFI firmware still gets iPXE (left without a boot file it retries the network for minutes); its local script exits to the firmware's next boot entry, the disk"
-            ));
+            why.push(format!("bootenv {env} is local: {uefi_from_disk}"));
         } else {
             why.push(format!("bootenv {env} is local: BIOS firmware gets no boot file and goes on to its disk"));
         }
     }
-    if (protected || kind == Some(BootKind::Local)) && !uefi {
+    if from_disk && !uefi {
         return why;
     }
     match fw {
+        Firmware::Pxe { arch: 7 | 9 } if grub_to_disk => {}
         Firmware::Pxe { arch: 7 | 9 } | Firmware::HttpBoot { arch: 0x10 } => {
-            let (chosen, by) =
-                match (node.filter(|n| !n.protected).and_then(|n| n.uefi_loader.as_deref()), &net.uefi_loader) {
-                    (Some(l), _) => (l.to_string(), "the node's uefi_loader".to_string()),
-                    (None, Some(l)) if !node.is_some_and(|n| n.protected) => {
-                        (l.clone(), format!("network {}'s uefi_loader", net.name))
-                    }
-                    _ => (config.dhcp.uefi_x64_loader.clone(), "dhcp.uefi_x64_loader".to_string()),
-                };
             why.push(format!("the x64 UEFI loader is {chosen} ({by})"));
+            if shim {
+                why.push("shimx64.efi is the Secure Boot chain: shim, then Debian's signed GRUB, then the GRUB config rendered from the node's bootenv".into());
+            }
         }
         Firmware::Pxe { arch: 0 } => {
             why.push(format!("the BIOS loader is {} (dhcp.bios_loader)", config.dhcp.bios_loader))
@@ -592,11 +611,23 @@ fn explain(world: &World, config: &Config, who: &Who, network: Option<&str>) -> 
         Err(why) => (Vec::new(), Some(why)),
     };
     let (bootenv, because) = script_bootenv(world, config, node);
-    let script = render::ipxe_script(world, &config.boot.discovery_bootenv, &base, mac).map_err(|e| e.to_string());
     let token = node.map(|n| n.token.expose()).filter(|t| !t.is_empty());
-    let script = script.map(|s| match token {
+    let hidden = |s: String| match token {
         Some(t) => s.replace(t, "<node token>"),
         None => s,
+    };
+    let script = render::ipxe_script(world, &config.boot.discovery_bootenv, &base, mac).map_err(|e| e.to_string());
+    let script = script.map(hidden);
+    let via_grub = answers.iter().any(|a| matches!(a.boot_file.as_deref(), Some(grub::SHIM_X64 | grub::GRUB_X64)));
+    let grub = via_grub.then(|| {
+        let config = render::grub_config(world, &config.boot.discovery_bootenv, &base, mac).map_err(|e| e.to_string());
+        let config = config.map(hidden);
+        ScriptAnswer {
+            bootenv: bootenv.clone(),
+            because: because.clone(),
+            error: config.as_ref().err().cloned(),
+            script: config.ok(),
+        }
     });
     let would_change = match node {
         Some(n) => {
@@ -643,6 +674,7 @@ fn explain(world: &World, config: &Config, who: &Who, network: Option<&str>) -> 
         answers_v6,
         v6_note,
         script: ScriptAnswer { bootenv, because, error: script.as_ref().err().cloned(), script: script.ok() },
+        grub,
         would_change,
     })
 }

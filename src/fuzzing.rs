@@ -175,6 +175,8 @@ fn build() -> anyhow::Result<Fixture> {
         settings: Arc::new(BootSettings {
             files_dir: files,
             loaders_dir: loaders.clone(),
+            shim_x64: "/nonexistent/shimx64.efi".into(),
+            grub_x64: "/nonexistent/grubx64.efi".into(),
             public_url: None,
             listen: SocketAddr::new(SERVER.into(), 80),
             discovery_bootenv: config.boot.discovery_bootenv.clone(),

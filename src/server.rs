@@ -202,6 +202,8 @@ async fn start_services(config: Arc<Config>, state: State) -> anyhow::Result<Run
         settings: Arc::new(BootSettings {
             files_dir: files,
             loaders_dir: config.tftp.root.clone(),
+            shim_x64: config.boot.shim_x64.clone(),
+            grub_x64: config.boot.grub_x64.clone(),
             public_url: config.http.public_url.clone(),
             listen: config.http.listen,
             discovery_bootenv: config.boot.discovery_bootenv.clone(),

@@ -204,6 +204,8 @@ async function nodeView(name) {
       explained.answers_v6.map((a) => [a.firmware, a.dhcp, a.boot_url || ""])),
     explained.failed || !explained.v6_note ? "" : h("p", { class: "muted" }, `DHCPv6: ${explained.v6_note}`),
     explained.failed ? "" : h("p", {}, `iPXE script: bootenv ${explained.script.bootenv} (${explained.script.because})`),
+    explained.failed || !explained.grub ? "" : h("p", {}, `GRUB config: ${explained.grub.error || `bootenv ${explained.grub.bootenv}`}`),
+    explained.failed || !explained.grub || !explained.grub.script ? "" : h("pre", {}, explained.grub.script),
     h("h2", {}, "Inventory"),
     facts ? h("pre", {}, JSON.stringify(facts.facts, null, 2)) : h("p", { class: "muted" }, "No hardware report yet."),
   ];

@@ -4,7 +4,8 @@
 //! - `GET /boot/templates/{mac}/{name}`: unattended-install templates;
 //! - `GET /boot/files/...`: kernels, initrds, ISOs from the files dir, with
 //!   range requests;
-//! - `GET /boot/loaders/...`: the TFTP root over HTTP, for UEFI HTTP boot.
+//! - `GET /boot/loaders/...`: the TFTP root over HTTP, for UEFI HTTP boot,
+//!   and the Secure Boot chain's `shimx64.efi` and `grubx64.efi`.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -18,7 +19,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
-use tower_http::services::ServeDir;
+use tower_http::services::{ServeDir, ServeFile};
 
 use super::render::{self, RenderError};
 use crate::inventory::bootenv::Bootenv;
@@ -47,6 +48,10 @@ pub(crate) struct BootSettings {
     pub(crate) files_dir: PathBuf,
     /// First-stage loaders (the TFTP root).
     pub(crate) loaders_dir: PathBuf,
+    /// The signed shim, served as `/boot/loaders/shimx64.efi`.
+    pub(crate) shim_x64: PathBuf,
+    /// The signed GRUB, served as `/boot/loaders/grubx64.efi`.
+    pub(crate) grub_x64: PathBuf,
     /// The base URL nodes use, when configured.
     pub(crate) public_url: Option<String>,
     /// Where the HTTP server listens (the base URL without a Host header).
@@ -149,7 +154,12 @@ fn within(root: &std::path::Path, requested: &str) -> Result<(), &'static str> {
 /// The boot routes, for machines on the served networks only.
 pub(crate) fn router(boot: BootState) -> Router {
     let files = confined(&boot.settings.files_dir);
-    let loaders = confined(&boot.settings.loaders_dir);
+    // The Secure Boot chain's two loaders, as TFTP serves them, then the
+    // TFTP root.
+    let loaders = Router::new()
+        .route_service(&format!("/{}", super::grub::SHIM_X64), ServeFile::new(&boot.settings.shim_x64))
+        .route_service(&format!("/{}", super::grub::GRUB_X64), ServeFile::new(&boot.settings.grub_x64))
+        .fallback_service(confined(&boot.settings.loaders_dir));
     let served_only = middleware::from_fn_with_state(boot.clone(), served_only);
     let kernels = middleware::from_fn_with_state(boot.clone(), kernel_fetches);
     Router::new()
@@ -286,6 +296,8 @@ mod tests {
         let settings = BootSettings {
             files_dir: "/nonexistent".into(),
             loaders_dir: "/nonexistent".into(),
+            shim_x64: "/nonexistent/shimx64.efi".into(),
+            grub_x64: "/nonexistent/grubx64.efi".into(),
             public_url: None,
             listen: "10.9.0.1:80".parse().unwrap(),
             discovery_bootenv: "discovery".into(),

@@ -371,6 +371,15 @@ fn explanation(e: &Explanation) -> String {
     if let Some(why) = &s.error {
         let _ = writeln!(out, "  cannot be rendered: {why}");
     }
+    if let Some(g) = &e.grub {
+        let _ = writeln!(out, "\nGRUB config (grub/fulcrum/{}.cfg): bootenv {}", e.mac, g.bootenv);
+        for l in g.script.iter().flat_map(|t| t.lines()) {
+            let _ = writeln!(out, "  | {l}");
+        }
+        if let Some(why) = &g.error {
+            let _ = writeln!(out, "  cannot be rendered: {why}");
+        }
+    }
     let _ = writeln!(out, "\nto change it:");
     for w in &e.would_change {
         let _ = writeln!(out, "  - {w}");

@@ -288,10 +288,14 @@ mod tests {
         let mut net = crate::dhcp::fixture::network();
         net.uefi_loader = Some("grubx64.efi".into());
         let mut node = Node::bare("n.t.test", vec![], "local");
-        node.uefi_loader = Some("shimx64.efi".into());
-        assert_eq!(Loaders::for_client(&cfg, &net, Some(&node)).uefi_x64, "shimx64.efi");
+        node.uefi_loader = Some("ipxe.efi".into());
+        assert_eq!(Loaders::for_client(&cfg, &net, Some(&node)).uefi_x64, "ipxe.efi");
         assert_eq!(Loaders::for_client(&cfg, &net, None).uefi_x64, "grubx64.efi");
         node.protected = true;
         assert_eq!(Loaders::for_client(&cfg, &net, Some(&node)).uefi_x64, cfg.uefi_x64_loader);
+        // The Secure Boot shim stays: such a machine can run nothing else,
+        // and its GRUB config for a protected node is always `local`.
+        node.uefi_loader = Some("shimx64.efi".into());
+        assert_eq!(Loaders::for_client(&cfg, &net, Some(&node)).uefi_x64, "shimx64.efi");
     }
 }

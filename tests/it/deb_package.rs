@@ -67,7 +67,8 @@ fn the_package_installs_into_debian_and_purges_without_a_trace() {
         .args(["--bin", crate::harness::bin(), "--compress", "none", "--out"])
         .arg(work.path().join("out")));
     let deb = PathBuf::from(String::from_utf8_lossy(&built.stdout).trim());
-    let info = run(Command::new("dpkg-deb").arg("--field").arg(&deb).args(["Package", "Version", "Depends", "Recommends"]));
+    let info =
+        run(Command::new("dpkg-deb").arg("--field").arg(&deb).args(["Package", "Version", "Depends", "Recommends"]));
     let info = String::from_utf8_lossy(&info.stdout).to_string();
     assert!(info.contains(&format!("Version: {}", env!("CARGO_PKG_VERSION"))), "{info}");
     assert!(info.contains("ipxe") && info.contains("libc6 (>= "), "{info}");

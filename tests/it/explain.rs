@@ -39,10 +39,19 @@ fn explain_says_what_real_clients_get_and_the_trace_keeps_what_they_got() {
     let tftp_root = tempfile::tempdir().unwrap();
     std::fs::write(tftp_root.path().join("undionly.kpxe"), vec![7u8; 70_000]).unwrap();
     std::fs::write(tftp_root.path().join("snponly.efi"), vec![9u8; 90_000]).unwrap();
+    // Stand-ins for Debian's signed shim and GRUB (the chain's names are
+    // what is tested here; the QEMU tests boot the real ones).
+    let signed = tempfile::tempdir().unwrap();
+    let (shim, grub) = (signed.path().join("shimx64.efi.signed"), signed.path().join("grubnetx64.efi.signed"));
+    std::fs::write(&shim, vec![5u8; 50_000]).unwrap();
+    std::fs::write(&grub, vec![6u8; 60_000]).unwrap();
     let config = format!(
         "data_dir = \"{{dir}}/data\"\n[http]\nlisten = \"0.0.0.0:8080\"\n[dhcp]\nlisten4 = \"0.0.0.0:67\"\ninterfaces = [\"br0\"]\n\
-         [tftp]\nlisten = \"0.0.0.0:69\"\nroot = \"{}\"\n[boot]\nfiles_dir = \"{{dir}}/files\"\n",
-        tftp_root.path().display()
+         [tftp]\nlisten = \"0.0.0.0:69\"\nroot = \"{}\"\n[boot]\nfiles_dir = \"{{dir}}/files\"\n\
+         shim_x64 = \"{}\"\ngrub_x64 = \"{}\"\n",
+        tftp_root.path().display(),
+        shim.display(),
+        grub.display()
     );
     let http: std::net::SocketAddr = "10.77.0.1:8080".parse().unwrap();
     let srv = Server::start(&config, http, Some(&server_ns));
@@ -101,7 +110,8 @@ fn explain_says_what_real_clients_get_and_the_trace_keeps_what_they_got() {
     // Its fetches: a loader, a file that is not there, its script.
     let dl = tempfile::tempdir().unwrap();
     run(client.cmd("curl").args(["-sS", "-o"]).arg(dl.path().join("l")).arg("tftp://10.77.0.1/snponly.efi"));
-    let missing = client.cmd("curl").args(["-sS", "-o", "/dev/null", "tftp://10.77.0.1/grubx64.efi"]).output().unwrap();
+    let missing =
+        client.cmd("curl").args(["-sS", "-o", "/dev/null", "tftp://10.77.0.1/nothing-here.efi"]).output().unwrap();
     assert!(!missing.status.success(), "a missing file was served");
     let script = run(client.cmd("curl").args(["-sf", &format!("http://10.77.0.1:8080/boot/ipxe?mac={MAC}")]));
     let script = String::from_utf8_lossy(&script.stdout).to_string();
@@ -113,7 +123,7 @@ fn explain_says_what_real_clients_get_and_the_trace_keeps_what_they_got() {
         ("dhcp4", "REQUEST from BIOS PXE (arch 0)", "ACK 10.77.0.10, boot file undionly.kpxe"),
         ("dhcp4", "DISCOVER from UEFI x64 PXE (arch 7)", "OFFER 10.77.0.10, boot file snponly.efi"),
         ("tftp", "RRQ snponly.efi", "sending"),
-        ("tftp", "RRQ grubx64.efi", "refused: no such file under the TFTP root"),
+        ("tftp", "RRQ nothing-here.efi", "refused: no such file under the TFTP root"),
         ("http", &format!("GET /boot/ipxe?mac={MAC}"), "200 OK, the script of bootenv discovery"),
     ];
     let trace = wait_for(Duration::from_secs(10), "the trace holds every exchange", || {
@@ -143,14 +153,67 @@ fn explain_says_what_real_clients_get_and_the_trace_keeps_what_they_got() {
     let bios = answer(&local, "bios");
     assert!(bios["boot_file"].is_null() && bios["dhcp"].as_str().unwrap().contains("no boot file"), "{local}");
     assert!(bios["because"].to_string().contains("bootenv local is local: BIOS firmware gets no boot file"), "{bios}");
+    // UEFI PXE gets GRUB, whose local config chainloads the disk's loader;
+    // UEFI HTTP boot still gets iPXE, whose local script exits.
     let uefi = answer(&local, "uefi-x64-pxe");
-    assert_eq!(uefi["boot_file"], "snponly.efi", "{local}");
-    assert!(uefi["because"].to_string().contains("exits to the firmware's next boot entry"), "{uefi}");
+    assert_eq!(uefi["boot_file"], "grubx64.efi", "{local}");
+    assert!(uefi["because"].to_string().contains("chainloads the disk's own loader at once"), "{uefi}");
+    assert!(uefi["fetch"].as_str().unwrap().contains("60000 bytes"), "{uefi}");
+    let http_boot = answer(&local, "uefi-x64-http");
+    assert!(http_boot["because"].to_string().contains("exits to the firmware's next boot entry"), "{http_boot}");
+    let env = udhcpc(&client, "UEFI x64 PXE", "PXEClient:Arch:00007:UNDI:003016", "0007");
+    assert_eq!(env["boot_file"], "grubx64.efi", "{env:?}");
     assert_eq!(local["script"]["bootenv"], "local");
+    let grub_local = local["grub"]["script"].as_str().unwrap_or_else(|| panic!("no GRUB config: {local}"));
+    assert!(grub_local.contains("chainloader ($esp)$loader") && grub_local.contains("/EFI/BOOT/BOOTX64.EFI"));
     // iPXE on BIOS (a NIC's own ROM) is not handed a script either.
     assert!(answer(&local, "ipxe")["boot_file"].is_null(), "{local}");
     let env = udhcpc(&client, "BIOS PXE", "PXEClient:Arch:00000:UNDI:002001", "0000");
     assert!(env.get("boot_file").is_none_or(|f| f.is_empty()), "BIOS got a boot file for a local node: {env:?}");
+
+    // The Secure Boot chain: the network's UEFI machines get the shim;
+    // shim, GRUB and the node's GRUB config come over TFTP, the config
+    // rendered from the node's bootenv and only for the node itself.
+    api(&srv, "PATCH", "/api/v1/networks/lab", Some(json!({"uefi_loader": "shimx64.efi"})));
+    api(&srv, "PUT", "/api/v1/nodes/box.lab.test/bootenv", Some(json!({"bootenv": "discovery"})));
+    let chain = api(&srv, "GET", "/api/v1/explain/box.lab.test", None);
+    let uefi = answer(&chain, "uefi-x64-pxe");
+    assert_eq!(uefi["boot_file"], "shimx64.efi", "{chain}");
+    let fetch = uefi["fetch"].as_str().unwrap();
+    assert!(fetch.contains("50000 bytes") && fetch.contains("shim then loads"), "{uefi}");
+    assert!(uefi["because"].to_string().contains("the Secure Boot chain"), "{uefi}");
+    let grub_cfg = chain["grub"]["script"].as_str().unwrap_or_else(|| panic!("no GRUB config: {chain}")).to_string();
+    assert!(
+        grub_cfg.contains("linux /files/discovery/vmlinuz ")
+            && grub_cfg.contains(&format!("fulcrum.mac={MAC}"))
+            && grub_cfg.contains("initrd /files/discovery/initrd.img"),
+        "{grub_cfg}"
+    );
+    let env = udhcpc(&client, "UEFI x64 PXE", "PXEClient:Arch:00007:UNDI:003016", "0007");
+    assert_eq!((env["ip"].as_str(), env["boot_file"].as_str()), ("10.77.0.10", "shimx64.efi"), "{env:?}");
+    let fetched = |url: &str, from: Option<&str>| {
+        let mut cmd = client.cmd("curl");
+        cmd.args(["-sS", "--max-time", "10"]);
+        if let Some(ip) = from {
+            cmd.args(["--interface", ip]);
+        }
+        let out = cmd.arg(url).output().expect("curl");
+        out.status.success().then_some(out.stdout)
+    };
+    assert_eq!(fetched("tftp://10.77.0.1/shimx64.efi", None), Some(vec![5u8; 50_000]));
+    assert_eq!(fetched("tftp://10.77.0.1/grubx64.efi", None), Some(vec![6u8; 60_000]));
+    assert_eq!(fetched("http://10.77.0.1:8080/boot/loaders/shimx64.efi", None), Some(vec![5u8; 50_000]));
+    let bootstrap = String::from_utf8(fetched("tftp://10.77.0.1/grub/grub.cfg", None).unwrap()).unwrap();
+    assert!(bootstrap.contains("configfile $prefix/fulcrum/${net_default_mac}.cfg"), "{bootstrap}");
+    let mine = fetched(&format!("tftp://10.77.0.1/grub/fulcrum/{MAC}.cfg"), None).expect("the node's GRUB config");
+    assert_eq!(String::from_utf8(mine).unwrap(), grub_cfg);
+    // From another address on the segment: refused (it can carry a token).
+    client.ip(&["addr", "add", "10.77.0.50/24", "dev", "eth0"]);
+    assert_eq!(fetched(&format!("tftp://10.77.0.1/grub/fulcrum/{MAC}.cfg"), Some("10.77.0.50")), None);
+    // A change of bootenv is in the very next config.
+    api(&srv, "PUT", "/api/v1/nodes/box.lab.test/bootenv", Some(json!({"bootenv": "local"})));
+    let next = fetched(&format!("tftp://10.77.0.1/grub/fulcrum/{MAC}.cfg"), None).expect("the node's GRUB config");
+    assert!(String::from_utf8(next).unwrap().contains("from its local disk"));
 
     // The CLI shows both.
     let cli = |args: &[&str]| {
@@ -166,6 +229,7 @@ fn explain_says_what_real_clients_get_and_the_trace_keeps_what_they_got() {
     println!("{text}");
     assert!(text.contains("node box.lab.test (10.77.0.10), bootenv local"), "{text}");
     assert!(text.contains("bios") && text.contains("no boot file") && text.contains("to change it:"), "{text}");
+    assert!(text.contains(&format!("GRUB config (grub/fulcrum/{MAC}.cfg): bootenv local")), "{text}");
     let text = cli(&["node", "trace", "box.lab.test"]);
     println!("{text}");
     assert!(text.starts_with("TIME") && text.contains("RRQ snponly.efi") && text.contains("10.77.0.10"), "{text}");
