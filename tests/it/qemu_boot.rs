@@ -27,6 +27,14 @@
 //! HTTP there, and the agent (its address by SLAAC from the same RA)
 //! registers over IPv6.
 //!
+//! The UEFI tests boot q35 guests with Debian's OVMF: UEFI PXE (the boot
+//! server on 4011, `snponly.efi` over TFTP, then `local` through GRUB's
+//! chainload of the disk's loader), UEFI HTTP boot (OVMF's PXE turned off
+//! through fw_cfg), and Secure Boot (OVMF's Secure Boot build with
+//! Microsoft's keys: shim, Debian's signed GRUB, the rendered GRUB config,
+//! the signed kernel; then `local`). Each shows a bootenv change between
+//! two boots of the same VM honoured on the second.
+//!
 //! The guest kernel is Debian's cloud kernel (virtio-net as a module),
 //! fetched once with `apt-get download` and cached in
 //! `target/qemu-assets/`; set `FULCRUM_QEMU_KERNEL_DEB` to a .deb to use
@@ -651,6 +659,78 @@ fn qemu_uefi_pxe_fetches_its_loader_over_tftp_and_boots_the_script() {
     assert!(serial2.contains("from its local disk"), "GRUB did not run the local config:\n{diag2}");
     // The loader that started is the disk's, not the network's kernel.
     assert!(!log2.contains("files/discovery/vmlinuz"), "the network kernel was fetched on boot 2:\n{diag2}");
+    phase("done");
+}
+
+/// UEFI HTTP boot on real firmware: OVMF with its PXE turned off sends
+/// vendor class `HTTPClient`, gets option 60 echoed and an http:// URL to
+/// the x64 UEFI loader, fetches it over HTTP, and that iPXE runs the
+/// discovery script; after a bootenv change the same VM, reset, boots the
+/// new bootenv's command line.
+#[test]
+fn qemu_uefi_http_boot_fetches_its_loader_over_http_and_follows_bootenv_change() {
+    if !crate::harness::qemu::uefi_prerequisites("qemu_boot uefi http") {
+        return;
+    }
+    let t0 = Instant::now();
+    let phase = |what: &str| eprintln!("[qemu_boot uefi http {:>5.1}s] {what}", t0.elapsed().as_secs_f64());
+    let ns = crate::harness::qemu::boot_segment("qhttp");
+    let (server, banner) = start_server(&ns);
+    create_network(
+        &ns,
+        json!({
+            "name": "boot", "subnet": "10.77.0.0/24", "router": "10.77.0.1", "server": "10.77.0.1",
+            "static": {"start": "10.77.0.10", "end": "10.77.0.99"},
+            "dynamic": {"start": "10.77.0.100", "end": "10.77.0.200"},
+            "domain": "qemu.test", "interface": "br0",
+        }),
+    );
+    let vm_dir = tempfile::tempdir().expect("vm tempdir");
+    let mut vm = Qemu::netboot_uefi_http(&ns, vm_dir.path(), "tap0", MAC);
+    let serial_log = vm.serial.clone();
+    phase("OVMF (HTTP boot only) started; waiting for the guest to register");
+    let serial1 = wait_guest(&mut vm, &server, "the HTTP-booted guest to register", || {
+        let s = vm_serial(&serial_log);
+        s.contains(&format!("fulcrum-agent: registered as {NODE} (new)")).then_some(s)
+    });
+    phase("boot 1 registered");
+    let log = server.log_text();
+    let diag = |vm: &Qemu| format!("{}\n--- server log ---\n{}", vm.diagnostics(), server.log_text());
+    assert!(serial1.contains("HTTP Boot"), "the firmware did not HTTP boot:\n{}", diag(&vm));
+    assert!(
+        log.lines().any(|l| l.contains("uri=/boot/loaders/snponly.efi") && l.contains("status=200")),
+        "OVMF did not fetch its loader over HTTP:\n{}",
+        diag(&vm)
+    );
+    assert!(!log.contains("tftp read"), "something was read over TFTP:\n{}", diag(&vm));
+    assert!(serial1.contains(&banner), "not this run's image:\n{}", diag(&vm));
+    assert!(script_renders(&log, MAC) >= 1, "no boot script for {MAC}:\n{}", diag(&vm));
+
+    let (code, b) = curl(
+        Some(&ns),
+        "POST",
+        &format!("{OPS}/api/v1/bootenvs"),
+        Some(&json!({
+            "name": "stage2", "os": "discovery", "kernel": "discovery/vmlinuz", "initrds": ["discovery/initrd.img"],
+            "kernel_params": "console=ttyS0 fulcrum.api={{ server }} fulcrum.mac={{ mac }} fulcrum.stage=2"
+        })),
+    );
+    assert_eq!(code, 201, "create bootenv stage2: {b}");
+    let (code, n) =
+        curl(Some(&ns), "PUT", &format!("{OPS}/api/v1/nodes/{NODE}/bootenv"), Some(&json!({"bootenv": "stage2"})));
+    assert!(code == 200 && n["bootenv"] == "stage2", "PUT bootenv: {code} {n}");
+    let serial_at_boot2 = vm.serial_text().len();
+    vm.reset();
+    phase("bootenv set to stage2 and guest reset; waiting for boot 2");
+    let serial2 = wait_guest(&mut vm, &server, "the stage-2 marker on the serial port", || {
+        let s = vm_serial(&serial_log);
+        let s = s.get(serial_at_boot2..).unwrap_or_default().to_string();
+        s.contains(&format!("fulcrum-agent: registered as {NODE} (known)")).then_some(s)
+    });
+    phase("boot 2 reported back");
+    let cmdline2 = marker(&serial2, "fulcrum-image: command line: ").unwrap_or_default();
+    assert!(cmdline2.contains("fulcrum.stage=2"), "stage-2 kernel command line: {cmdline2:?}\n{}", diag(&vm));
+    assert!(serial2.contains("HTTP Boot"), "boot 2 did not HTTP boot:\n{}", diag(&vm));
     phase("done");
 }
 

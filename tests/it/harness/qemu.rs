@@ -162,6 +162,22 @@ impl Qemu {
     /// as a FAT disk by QEMU's vvfat, read-only), that disk as the boot
     /// entry after the NIC's (`bootindex`).
     pub fn netboot_uefi_with_esp(ns: &Netns, dir: &Path, tap: &str, mac: &str, esp: Option<&Path>) -> Qemu {
+        Self::netboot_uefi(ns, dir, tap, mac, esp, &[])
+    }
+
+    /// An x64 UEFI machine whose firmware network-boots by UEFI HTTP boot
+    /// alone: OVMF's PXE is turned off through fw_cfg
+    /// (`opt/org.tianocore/IPv4PXESupport` and `IPv6PXESupport` = `n`), so
+    /// its first boot entry is "UEFI HTTPv4".
+    pub fn netboot_uefi_http(ns: &Netns, dir: &Path, tap: &str, mac: &str) -> Qemu {
+        let no_pxe = ["IPv4PXESupport", "IPv6PXESupport"]
+            .into_iter()
+            .flat_map(|k| ["-fw_cfg".to_string(), format!("name=opt/org.tianocore/{k},string=n")])
+            .collect::<Vec<_>>();
+        Self::netboot_uefi(ns, dir, tap, mac, None, &no_pxe)
+    }
+
+    fn netboot_uefi(ns: &Netns, dir: &Path, tap: &str, mac: &str, esp: Option<&Path>, extra: &[String]) -> Qemu {
         let vars = dir.join("OVMF_VARS_4M.fd");
         std::fs::copy(Path::new(OVMF_DIR).join("OVMF_VARS_4M.fd"), &vars).expect("copy OVMF's variables");
         let code = Path::new(OVMF_DIR).join("OVMF_CODE_4M.fd");
@@ -174,6 +190,7 @@ impl Qemu {
             format!("if=pflash,format=raw,unit=1,file={}", vars.display()),
         ];
         let mut machine = machine.to_vec();
+        machine.extend_from_slice(extra);
         let mut nic = format!("virtio-net-pci,netdev=n0,mac={mac},romfile=");
         if let Some(esp) = esp {
             nic.push_str(",bootindex=1");
