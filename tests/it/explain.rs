@@ -93,6 +93,13 @@ fn explain_says_what_real_clients_get_and_the_trace_keeps_what_they_got() {
     assert!((std::net::Ipv4Addr::new(10, 77, 0, 100)..=std::net::Ipv4Addr::new(10, 77, 0, 200)).contains(&offered));
     let env = udhcpc(&client, "UEFI x64 PXE", "PXEClient:Arch:00007:UNDI:003016", "0007");
     assert_eq!(env["boot_file"], "snponly.efi", "{env:?}");
+    // arm64 UEFI, on the wire: PXE (arch 11) gets the arm64 loader's name,
+    // HTTP boot (arch 19) its URL, each as explain says.
+    let env = udhcpc(&client, "UEFI arm64 PXE", "PXEClient:Arch:00011:UNDI:003016", "000b");
+    assert_eq!(Some(&env["boot_file"]), arm["boot_file"].as_str().map(str::to_string).as_ref(), "{env:?}");
+    assert_eq!(env["boot_file"], "snponly-arm64.efi", "{env:?}");
+    let env = udhcpc(&client, "UEFI arm64 HTTP", "HTTPClient:Arch:00019:UNDI:003016", "0013");
+    assert_eq!(env["boot_file"], "http://10.77.0.1:8080/boot/loaders/snponly-arm64.efi", "{env:?}");
 
     // A node: its address, and the same agreement per firmware.
     api(&srv, "POST", "/api/v1/nodes", Some(json!({"name": "box.lab.test", "macs": [MAC], "bootenv": "discovery"})));
