@@ -103,8 +103,15 @@ impl IntoResponse for BootError {
 /// symlink) outside the directory. What is left is `ServeDir`'s.
 fn confined(dir: &std::path::Path) -> Router {
     let root = Arc::new(std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf()));
-    Router::new().fallback_service(ServeDir::new(dir)).layer(middleware::from_fn_with_state(root, confine))
+    let files = ServeDir::new(dir).with_buf_chunk_size(FILE_CHUNK);
+    Router::new().fallback_service(files).layer(middleware::from_fn_with_state(root, confine))
 }
+
+/// How much of a file is read per step of a download (tower-http's
+/// default is 64 KiB). Larger steps mean fewer trips to the blocking pool
+/// per byte; what a slow client holds is bounded by hyper's write buffer
+/// and this, not by the file (BENCHMARKS.md, "Boot files").
+const FILE_CHUNK: usize = 512 * 1024;
 
 /// Longest path asked for under a served directory.
 const MAX_PATH: usize = 1024;
