@@ -633,8 +633,8 @@ impl Config {
         if !(512..=65464).contains(&self.tftp.max_blksize) {
             return Err(("tftp.max_blksize", "must be between 512 and 65464".into()));
         }
-        if !(1..=65535).contains(&self.tftp.max_windowsize) {
-            return Err(("tftp.max_windowsize", "must be between 1 and 65535 (1 turns windowsize off)".into()));
+        if !(1..=64).contains(&self.tftp.max_windowsize) {
+            return Err(("tftp.max_windowsize", "must be between 1 and 64 (1 turns windowsize off)".into()));
         }
         if !(4..=1800).contains(&self.dhcp.ra_interval) {
             return Err(("dhcp.ra_interval", format!("{} is outside 4..=1800", self.dhcp.ra_interval)));

@@ -441,11 +441,11 @@ fn rules(world: &World, config: &Config, net: &Network, node: Option<&Node>, fw:
         (None, Some(l)) => (l.clone(), format!("network {}'s uefi_loader", net.name)),
         _ => (config.dhcp.uefi_x64_loader.clone(), "dhcp.uefi_x64_loader".to_string()),
     };
-    let shim = chosen == grub::SHIM_X64;
-    let (chosen, by) = match protected && !shim {
+    let (chosen, by) = match protected && chosen != grub::SHIM_X64 {
         true => (config.dhcp.uefi_x64_loader.clone(), "dhcp.uefi_x64_loader".to_string()),
         false => (chosen, by),
     };
+    let shim = chosen == grub::SHIM_X64;
     // UEFI PXE booting from its disk: GRUB chainloads the disk's loader.
     let x64_pxe = matches!(fw, Firmware::Pxe { arch: 7 | 9 });
     let grub_to_disk = from_disk && x64_pxe && !shim && config.boot.has_grub();

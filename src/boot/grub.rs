@@ -28,6 +28,11 @@ pub(crate) const FILES: &str = "files";
 pub(crate) const BOOTSTRAP: &str = "\
 # Fulcrum: read this machine's own config, rendered from live state now.
 configfile $prefix/fulcrum/${net_default_mac}.cfg
+# Only reached when that config was refused or did not boot: back to the
+# firmware, which moves on to its next boot entry, rather than a prompt.
+echo 'Fulcrum: no config for this machine; back to the firmware in 10 seconds'
+sleep 10
+exit
 ";
 
 /// A TFTP name Fulcrum answers itself rather than from its root.
@@ -71,7 +76,7 @@ pub(crate) fn file_path(path: &str) -> Result<String, String> {
         let host = host.strip_suffix(":80").unwrap_or(host);
         let plain = !host.is_empty() && host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
         return if plain {
-            Ok(format!("(http,{host})/{tail}"))
+            Ok(word(&format!("(http,{host})/{tail}")))
         } else {
             Err(format!("GRUB cannot fetch {path}: it reads http:// on port 80 only"))
         };
@@ -79,22 +84,28 @@ pub(crate) fn file_path(path: &str) -> Result<String, String> {
     if path.contains("://") {
         return Err(format!("GRUB cannot fetch {path}: it reads files over TFTP or http:// on port 80"));
     }
-    Ok(format!("/{FILES}/{}", path.trim_start_matches('/')))
+    Ok(word(&format!("/{FILES}/{}", path.trim_start_matches('/'))))
 }
 
 /// A kernel command line as words of a GRUB `linux` line: each word in
 /// single quotes when it holds anything GRUB would read itself (`;`
 /// ends a command, `$` expands a variable, quotes and `#`...). GRUB joins
-/// the words with one space, so the kernel sees the line it was given.
+/// the words with one space. It also puts a backslash before every `\`,
+/// `'` and `"` it passes to Linux, which Linux keeps: a command line with
+/// quotes or backslashes does not reach the kernel as written (README,
+/// "Secure Boot").
 pub(crate) fn words(line: &str) -> String {
-    let quoted = |w: &str| {
-        if w.bytes().all(|b| b.is_ascii_alphanumeric() || b"=,.:/_-+@%".contains(&b)) {
-            w.to_string()
-        } else {
-            format!("'{}'", w.replace('\'', r"'\''"))
-        }
-    };
-    line.split_whitespace().map(quoted).collect::<Vec<_>>().join(" ")
+    line.split_whitespace().map(word).collect::<Vec<_>>().join(" ")
+}
+
+/// One word for GRUB's parser: as it is when GRUB reads nothing in it,
+/// else in single quotes.
+pub(crate) fn word(w: &str) -> String {
+    if !w.is_empty() && w.bytes().all(|b| b.is_ascii_alphanumeric() || b"=,.:/_-+@%()".contains(&b)) {
+        w.to_string()
+    } else {
+        format!("'{}'", w.replace('\'', r"'\''"))
+    }
 }
 
 #[cfg(test)]
@@ -126,10 +137,12 @@ mod tests {
         assert_eq!(file_path("http://mirror.example:80/linux").unwrap(), "(http,mirror.example)/linux");
         assert!(file_path("http://mirror.example:8080/linux").unwrap_err().contains("port 80 only"));
         assert!(file_path("https://mirror.example/linux").unwrap_err().contains("GRUB cannot fetch"));
+        // A path GRUB would read itself is one quoted word.
+        assert_eq!(file_path("a b/vm;linuz").unwrap(), "'/files/a b/vm;linuz'");
     }
 
     #[test]
-    fn kernel_words_reach_the_kernel_unchanged() {
+    fn kernel_words_are_each_one_grub_word() {
         assert_eq!(words("console=ttyS0  quiet"), "console=ttyS0 quiet");
         // Ubuntu's autoinstall source: `;` would end GRUB's command.
         assert_eq!(words("ds=nocloud-net;s=http://s/b/"), "'ds=nocloud-net;s=http://s/b/'");

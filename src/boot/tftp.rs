@@ -124,11 +124,12 @@ impl RootHandler {
         let (Some(chain), Some(special)) = (&self.chain, grub::special(&rel)) else {
             return confined(&self.root, &rel).map(Target::File);
         };
+        // The package's file, else one of that name in the root.
         let package = |path: &Path| {
             if path.is_file() {
                 Ok(Target::File(path.to_path_buf()))
             } else {
-                Err(packet::Error::FileNotFound)
+                confined(&self.root, &rel).map(Target::File)
             }
         };
         match special {
@@ -146,7 +147,9 @@ impl RootHandler {
         let world = c.state.snapshot();
         super::for_the_machine_itself(&world, mac, client.ip()).map_err(|e| e.to_string())?;
         let server = match client.ip() {
-            std::net::IpAddr::V4(ip) => world.table::<Network>().containing(ip).and_then(|n| n.server),
+            std::net::IpAddr::V4(ip) => {
+                world.table::<Network>().containing(ip).and_then(|n| n.server).or_else(|| source_toward(ip))
+            }
             std::net::IpAddr::V6(_) => None,
         };
         let base = match (&c.config.http.public_url, server) {
@@ -161,6 +164,19 @@ impl RootHandler {
             }
         };
         super::render::grub_config(&world, &c.config.boot.discovery_bootenv, &base, mac).map_err(|e| e.to_string())
+    }
+}
+
+/// The address this host sends from toward `client`: the admin node's
+/// address on the client's segment, as DHCP finds it from the interfaces
+/// when a network names no `server`. Connecting a UDP socket sends
+/// nothing.
+fn source_toward(client: std::net::Ipv4Addr) -> Option<std::net::Ipv4Addr> {
+    let socket = UdpSocket::bind((std::net::Ipv4Addr::UNSPECIFIED, 0)).ok()?;
+    socket.connect((client, 9)).ok()?;
+    match socket.local_addr().ok()?.ip() {
+        std::net::IpAddr::V4(ip) if !ip.is_unspecified() => Some(ip),
+        _ => None,
     }
 }
 
@@ -402,6 +418,11 @@ mod tests {
     }
 
     #[test]
+    fn finds_the_address_it_sends_from() {
+        assert_eq!(source_toward(std::net::Ipv4Addr::LOCALHOST), Some(std::net::Ipv4Addr::LOCALHOST));
+    }
+
+    #[test]
     fn serves_the_secure_boot_chain_beside_the_root() {
         let dir = tempfile::tempdir().unwrap();
         let (root, files, pkg) = (dir.path().join("root"), dir.path().join("files"), dir.path().join("pkg"));
@@ -424,8 +445,11 @@ mod tests {
             std::fs::canonicalize(root.join("snponly.efi")).unwrap()
         );
         assert!(file(&h, Path::new("files/discovery/vmlinuz")).unwrap().ends_with("files/discovery/vmlinuz"));
-        // The GRUB package is not installed: not found, not something else.
+        // The GRUB package is not installed: not found, not something else...
         assert!(matches!(h.target(Path::new("grubx64.efi")), Err(packet::Error::FileNotFound)));
+        // ...unless the root has a file of that name.
+        std::fs::write(root.join("grubx64.efi"), b"g").unwrap();
+        assert!(file(&h, Path::new("grubx64.efi")).unwrap().starts_with(std::fs::canonicalize(&root).unwrap()));
         assert_eq!(h.target(Path::new("/grub/grub.cfg")).unwrap(), Target::Fixed(grub::BOOTSTRAP));
         let mac: Mac = "52:54:00:fc:00:01".parse().unwrap();
         assert_eq!(h.target(Path::new("/grub/fulcrum/52:54:00:fc:00:01.cfg")).unwrap(), Target::GrubConfig(mac));

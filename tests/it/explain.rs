@@ -216,7 +216,11 @@ fn explain_says_what_real_clients_get_and_the_trace_keeps_what_they_got() {
     assert_eq!(String::from_utf8(mine).unwrap(), grub_cfg);
     // From another address on the segment: refused (it can carry a token).
     client.ip(&["addr", "add", "10.77.0.50/24", "dev", "eth0"]);
+    assert!(fetched("tftp://10.77.0.1/grub/grub.cfg", Some("10.77.0.50")).is_some(), "10.77.0.50 reaches TFTP");
     assert_eq!(fetched(&format!("tftp://10.77.0.1/grub/fulcrum/{MAC}.cfg"), Some("10.77.0.50")), None);
+    wait_for(Duration::from_secs(5), "the refusal in the log", || {
+        srv.log_text().lines().any(|l| l.contains("tftp refused") && l.contains("not for 10.77.0.50")).then_some(())
+    });
     // A change of bootenv is in the very next config.
     api(&srv, "PUT", "/api/v1/nodes/box.lab.test/bootenv", Some(json!({"bootenv": "local"})));
     let next = fetched(&format!("tftp://10.77.0.1/grub/fulcrum/{MAC}.cfg"), None).expect("the node's GRUB config");
