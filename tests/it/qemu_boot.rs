@@ -125,8 +125,15 @@ fn qemu_netboot_discovers_then_follows_bootenv_change() {
     // IPv6 before running its boot file (BENCHMARKS.md has the times).
     let (_, m) = curl(Some(&ns), "GET", &format!("{OPS}/metrics"), None);
     let m = m.as_str().unwrap_or_default().to_string();
-    assert!(metric(&m, "fulcrum_ra_solicits_total") >= 1 && metric(&m, "fulcrum_ra_sent_total") >= 1, "{m}");
     let diag = |vm: &Qemu| format!("{}\n--- server log ---\n{}", vm.diagnostics(), server.log_text());
+    let ra = |name: &str| metric(&m, name);
+    assert!(
+        ra("fulcrum_ra_solicits_total") >= 1 && ra("fulcrum_ra_sent_total") >= 1,
+        "iPXE's router solicitation went unanswered: solicits {}, sent {}\n{}",
+        ra("fulcrum_ra_solicits_total"),
+        ra("fulcrum_ra_sent_total"),
+        diag(&vm)
+    );
 
     assert_eq!(node["bootenv"], "discovery", "node after discovery: {node}");
     assert!(node["macs"].to_string().contains(MAC), "node after discovery: {node}");
