@@ -330,6 +330,35 @@ fn start_server_with(ns: &Netns, config: &str) -> (Server, String) {
     (Server::start_in(dir, config, http, Some(ns)), image_banner(&manifest))
 }
 
+/// Creates bootenv `stage2` (the discovery files, `fulcrum.stage=2` on the
+/// command line), makes it the node's, resets the guest, and waits for
+/// the agent to register the node again; returns the serial log and the
+/// server log since the reset.
+fn reset_into_stage2(ns: &Netns, vm: &mut Qemu, server: &Server) -> (String, String) {
+    let (code, b) = curl(
+        Some(ns),
+        "POST",
+        &format!("{OPS}/api/v1/bootenvs"),
+        Some(&json!({
+            "name": "stage2", "os": "discovery", "kernel": "discovery/vmlinuz", "initrds": ["discovery/initrd.img"],
+            "kernel_params": "console=ttyS0 fulcrum.api={{ server }} fulcrum.mac={{ mac }} fulcrum.stage=2"
+        })),
+    );
+    assert_eq!(code, 201, "create bootenv stage2: {b}");
+    let (code, n) =
+        curl(Some(ns), "PUT", &format!("{OPS}/api/v1/nodes/{NODE}/bootenv"), Some(&json!({"bootenv": "stage2"})));
+    assert!(code == 200 && n["bootenv"] == "stage2", "PUT bootenv: {code} {n}");
+    let (log_at, serial_at) = (server.log_text().len(), vm.serial_text().len());
+    let serial_log = vm.serial.clone();
+    vm.reset();
+    let serial = wait_guest(vm, server, "the stage-2 marker on the serial port", || {
+        let s = vm_serial(&serial_log);
+        let s = s.get(serial_at..).unwrap_or_default().to_string();
+        s.contains(&format!("fulcrum-agent: registered as {NODE} (known)")).then_some(s)
+    });
+    (serial, server.log_text()[log_at..].to_string())
+}
+
 /// Sets the node's bootenv to `local`, resets the guest, and waits for
 /// GRUB to start the disk's loader ([`wait_disk_loader`]); returns the
 /// serial log and the server log since the reset, and the seconds to
@@ -713,27 +742,8 @@ fn qemu_uefi_http_boot_fetches_its_loader_over_http_and_follows_bootenv_change()
     assert!(serial1.contains(&banner), "not this run's image:\n{}", diag(&vm));
     assert!(script_renders(&log, MAC) >= 1, "no boot script for {MAC}:\n{}", diag(&vm));
 
-    let (code, b) = curl(
-        Some(&ns),
-        "POST",
-        &format!("{OPS}/api/v1/bootenvs"),
-        Some(&json!({
-            "name": "stage2", "os": "discovery", "kernel": "discovery/vmlinuz", "initrds": ["discovery/initrd.img"],
-            "kernel_params": "console=ttyS0 fulcrum.api={{ server }} fulcrum.mac={{ mac }} fulcrum.stage=2"
-        })),
-    );
-    assert_eq!(code, 201, "create bootenv stage2: {b}");
-    let (code, n) =
-        curl(Some(&ns), "PUT", &format!("{OPS}/api/v1/nodes/{NODE}/bootenv"), Some(&json!({"bootenv": "stage2"})));
-    assert!(code == 200 && n["bootenv"] == "stage2", "PUT bootenv: {code} {n}");
-    let serial_at_boot2 = vm.serial_text().len();
-    vm.reset();
-    phase("bootenv set to stage2 and guest reset; waiting for boot 2");
-    let serial2 = wait_guest(&mut vm, &server, "the stage-2 marker on the serial port", || {
-        let s = vm_serial(&serial_log);
-        let s = s.get(serial_at_boot2..).unwrap_or_default().to_string();
-        s.contains(&format!("fulcrum-agent: registered as {NODE} (known)")).then_some(s)
-    });
+    phase("setting the bootenv to stage2 and resetting the guest");
+    let (serial2, _) = reset_into_stage2(&ns, &mut vm, &server);
     phase("boot 2 reported back");
     let cmdline2 = marker(&serial2, "fulcrum-image: command line: ").unwrap_or_default();
     assert!(cmdline2.contains("fulcrum.stage=2"), "stage-2 kernel command line: {cmdline2:?}\n{}", diag(&vm));
@@ -814,30 +824,9 @@ fn qemu_secure_boot_boots_the_signed_chain_and_follows_bootenv_change() {
     // ---- a bootenv change, then the same VM again ----
     let (code, n) = curl(Some(&ns), "PATCH", &format!("{OPS}/api/v1/nodes/{NODE}"), Some(&json!({"alive": false})));
     assert!(code == 200 && n["alive"] == false, "PATCH alive=false: {code} {n}");
-    let (code, b) = curl(
-        Some(&ns),
-        "POST",
-        &format!("{OPS}/api/v1/bootenvs"),
-        Some(&json!({
-            "name": "stage2", "os": "discovery", "kernel": "discovery/vmlinuz", "initrds": ["discovery/initrd.img"],
-            "kernel_params": "console=ttyS0 fulcrum.api={{ server }} fulcrum.mac={{ mac }} fulcrum.stage=2"
-        })),
-    );
-    assert_eq!(code, 201, "create bootenv stage2: {b}");
-    let (code, n) =
-        curl(Some(&ns), "PUT", &format!("{OPS}/api/v1/nodes/{NODE}/bootenv"), Some(&json!({"bootenv": "stage2"})));
-    assert!(code == 200 && n["bootenv"] == "stage2", "PUT bootenv: {code} {n}");
-    let log_at_boot2 = server.log_text().len();
-    let serial_at_boot2 = vm.serial_text().len();
-    vm.reset();
-    phase("bootenv set to stage2 and guest reset; waiting for boot 2");
-    let serial2 = wait_guest(&mut vm, &server, "the stage-2 marker on the serial port", || {
-        let s = vm_serial(&serial_log);
-        let s = s.get(serial_at_boot2..).unwrap_or_default().to_string();
-        s.contains(&format!("fulcrum-agent: registered as {NODE} (known)")).then_some(s)
-    });
+    phase("setting the bootenv to stage2 and resetting the guest");
+    let (serial2, log2) = reset_into_stage2(&ns, &mut vm, &server);
     phase("boot 2 reported back");
-    let log2 = server.log_text()[log_at_boot2..].to_string();
     assert!(configs(&log2) >= 1, "no GRUB config rendered for {MAC} on boot 2:\n{}", diag(&vm));
     assert!(serial2.contains("secureboot: Secure boot enabled"), "boot 2 without Secure Boot:\n{}", diag(&vm));
     assert!(serial2.contains("Fulcrum: booting stage2"), "GRUB did not boot stage2:\n{}", diag(&vm));
