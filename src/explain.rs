@@ -358,7 +358,7 @@ fn fetch(config: &Config, base: &str, file: &str) -> String {
             Ok(Ok(Target::File(path))) => {
                 let len = std::fs::metadata(&path).map(|m| m.len()).unwrap_or_default();
                 let then = if name == grub::SHIM_X64 {
-                    match Chain::from_config(config).grub_x64 {
+                    match &chain.grub_x64 {
                         g if g.is_file() => format!("; shim then loads {} as {}", g.display(), grub::GRUB_X64),
                         g => format!(
                             "; but shim's next stage, boot.grub_x64 {}, is missing: install grub-efi-amd64-signed",

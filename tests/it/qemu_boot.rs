@@ -418,6 +418,21 @@ fn with_signed_loaders(config: &str) -> String {
         .replace("[boot]\n", &format!("[boot]\nshim_x64 = \"{}\"\ngrub_x64 = \"{}\"\n", shim.display(), grub.display()))
 }
 
+/// The boot segment's network (`boot`, 10.77.0.0/24: static .10-.99,
+/// dynamic .100-.200, domain qemu.test on br0), with `extra`'s fields.
+fn boot_network(extra: Value) -> Value {
+    let mut net = json!({
+        "name": "boot", "subnet": "10.77.0.0/24", "router": "10.77.0.1", "server": "10.77.0.1",
+        "static": {"start": "10.77.0.10", "end": "10.77.0.99"},
+        "dynamic": {"start": "10.77.0.100", "end": "10.77.0.200"},
+        "domain": "qemu.test", "interface": "br0",
+    });
+    if let (Some(net), Some(extra)) = (net.as_object_mut(), extra.as_object()) {
+        net.extend(extra.clone());
+    }
+    net
+}
+
 /// Creates the network `body` describes, through the API in `ns`.
 fn create_network(ns: &Netns, body: Value) {
     let (code, answer) = curl(Some(ns), "POST", &format!("{OPS}/api/v1/networks"), Some(&body));
@@ -643,15 +658,7 @@ fn qemu_uefi_pxe_fetches_its_loader_over_tftp_and_boots_the_script() {
     let phase = |what: &str| eprintln!("[qemu_boot uefi {:>5.1}s] {what}", t0.elapsed().as_secs_f64());
     let ns = crate::harness::qemu::boot_segment("qefi");
     let (server, banner) = start_server_with(&ns, &with_signed_loaders(crate::harness::qemu::SERVER_CONFIG));
-    create_network(
-        &ns,
-        json!({
-            "name": "boot", "subnet": "10.77.0.0/24", "router": "10.77.0.1", "server": "10.77.0.1",
-            "static": {"start": "10.77.0.10", "end": "10.77.0.99"},
-            "dynamic": {"start": "10.77.0.100", "end": "10.77.0.200"},
-            "domain": "qemu.test", "interface": "br0",
-        }),
-    );
+    create_network(&ns, boot_network(json!({})));
     let vm_dir = tempfile::tempdir().expect("vm tempdir");
     let esp = esp_with_kernel(vm_dir.path(), &server);
     let mut vm = Qemu::netboot_uefi_with_esp(&ns, vm_dir.path(), "tap0", MAC, Some(&esp));
@@ -712,15 +719,7 @@ fn qemu_uefi_http_boot_fetches_its_loader_over_http_and_follows_bootenv_change()
     let phase = |what: &str| eprintln!("[qemu_boot uefi http {:>5.1}s] {what}", t0.elapsed().as_secs_f64());
     let ns = crate::harness::qemu::boot_segment("qhttp");
     let (server, banner) = start_server(&ns);
-    create_network(
-        &ns,
-        json!({
-            "name": "boot", "subnet": "10.77.0.0/24", "router": "10.77.0.1", "server": "10.77.0.1",
-            "static": {"start": "10.77.0.10", "end": "10.77.0.99"},
-            "dynamic": {"start": "10.77.0.100", "end": "10.77.0.200"},
-            "domain": "qemu.test", "interface": "br0",
-        }),
-    );
+    create_network(&ns, boot_network(json!({})));
     let vm_dir = tempfile::tempdir().expect("vm tempdir");
     let mut vm = Qemu::netboot_uefi_http(&ns, vm_dir.path(), "tap0", MAC);
     let serial_log = vm.serial.clone();
@@ -770,17 +769,8 @@ fn qemu_secure_boot_boots_the_signed_chain_and_follows_bootenv_change() {
     let (shim, grub) = crate::harness::qemu::signed_loaders();
     let ns = crate::harness::qemu::boot_segment("qsb");
     let (server, banner) = start_server_with(&ns, &with_signed_loaders(crate::harness::qemu::SERVER_CONFIG));
-    create_network(
-        &ns,
-        json!({
-            "name": "boot", "subnet": "10.77.0.0/24", "router": "10.77.0.1", "server": "10.77.0.1",
-            "static": {"start": "10.77.0.10", "end": "10.77.0.99"},
-            "dynamic": {"start": "10.77.0.100", "end": "10.77.0.200"},
-            "domain": "qemu.test", "interface": "br0",
-            // This network's UEFI machines get the signed chain.
-            "uefi_loader": "shimx64.efi",
-        }),
-    );
+    // This network's UEFI machines get the signed chain.
+    create_network(&ns, boot_network(json!({"uefi_loader": "shimx64.efi"})));
     phase("server ready; starting the Secure Boot guest");
     let vm_dir = tempfile::tempdir().expect("vm tempdir");
     let esp = esp_with_kernel(vm_dir.path(), &server);

@@ -178,18 +178,8 @@ impl Qemu {
     }
 
     fn netboot_uefi(ns: &Netns, dir: &Path, tap: &str, mac: &str, esp: Option<&Path>, extra: &[String]) -> Qemu {
-        let vars = dir.join("OVMF_VARS_4M.fd");
-        std::fs::copy(Path::new(OVMF_DIR).join("OVMF_VARS_4M.fd"), &vars).expect("copy OVMF's variables");
-        let code = Path::new(OVMF_DIR).join("OVMF_CODE_4M.fd");
-        let machine = [
-            "-machine".to_string(),
-            "q35".to_string(),
-            "-drive".to_string(),
-            format!("if=pflash,format=raw,unit=0,readonly=on,file={}", code.display()),
-            "-drive".to_string(),
-            format!("if=pflash,format=raw,unit=1,file={}", vars.display()),
-        ];
-        let mut machine = machine.to_vec();
+        let mut machine = vec!["-machine".to_string(), "q35".to_string()];
+        machine.extend(ovmf(dir, "OVMF_CODE_4M.fd", "OVMF_VARS_4M.fd"));
         machine.extend_from_slice(extra);
         let mut nic = format!("virtio-net-pci,netdev=n0,mac={mac},romfile=");
         if let Some(esp) = esp {
@@ -205,20 +195,13 @@ impl Qemu {
     /// the firmware runs only what those keys signed (shim). No option ROM:
     /// OVMF's own PXE stack network-boots it.
     pub fn netboot_uefi_secure_boot(ns: &Netns, dir: &Path, tap: &str, mac: &str, esp: Option<&Path>) -> Qemu {
-        let vars = dir.join("OVMF_VARS_4M.ms.fd");
-        std::fs::copy(Path::new(OVMF_DIR).join("OVMF_VARS_4M.ms.fd"), &vars)
-            .expect("copy OVMF's Secure Boot variables");
-        let code = Path::new(OVMF_DIR).join("OVMF_CODE_4M.secboot.fd");
         let mut machine = vec![
             "-machine".to_string(),
             "q35,smm=on".to_string(),
             "-global".to_string(),
             "driver=cfi.pflash01,property=secure,value=on".to_string(),
-            "-drive".to_string(),
-            format!("if=pflash,format=raw,unit=0,readonly=on,file={}", code.display()),
-            "-drive".to_string(),
-            format!("if=pflash,format=raw,unit=1,file={}", vars.display()),
         ];
+        machine.extend(ovmf(dir, "OVMF_CODE_4M.secboot.fd", "OVMF_VARS_4M.ms.fd"));
         let mut nic = format!("virtio-net-pci,netdev=n0,mac={mac},romfile=");
         if let Some(esp) = esp {
             nic.push_str(",bootindex=1");
@@ -364,6 +347,19 @@ impl Drop for Qemu {
         // `ip netns exec` execs QEMU, so the child's PID is QEMU's own.
         self.stop();
     }
+}
+
+/// QEMU's arguments for OVMF's `code` (read-only) and a fresh copy of
+/// its `vars` in `dir`, both from Debian's `ovmf`.
+fn ovmf(dir: &Path, code: &str, vars: &str) -> [String; 4] {
+    let copy = dir.join(vars);
+    std::fs::copy(Path::new(OVMF_DIR).join(vars), &copy).expect("copy OVMF's variables");
+    [
+        "-drive".to_string(),
+        format!("if=pflash,format=raw,unit=0,readonly=on,file={}", Path::new(OVMF_DIR).join(code).display()),
+        "-drive".to_string(),
+        format!("if=pflash,format=raw,unit=1,file={}", copy.display()),
+    ]
 }
 
 /// QEMU's arguments for `esp` (a directory) as a read-only FAT disk
