@@ -30,7 +30,8 @@ use crate::dhcp::v4::offers::Offers;
 use crate::dhcp::v4::reply;
 use crate::inventory::bootenv::{BootKind, Bootenv};
 use crate::inventory::network::{DhcpMode, Network, UnknownClients};
-use crate::inventory::node::Node;
+use crate::inventory::node::{Node, Params};
+use crate::inventory::readiness::BootFiles;
 use crate::net::iface;
 use crate::state::World;
 use crate::types::mac::Mac;
@@ -157,6 +158,11 @@ pub(crate) struct Explanation {
     /// answers is GRUB or the Secure Boot shim.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) grub: Option<ScriptAnswer>,
+    /// What the bootenv the machine boots lacks now (a file not in the
+    /// files directory, a param the node does not have): its boot would
+    /// fail there. Empty when nothing is missing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) lacks: Vec<String>,
     /// What an operator could do to change the answers.
     pub(crate) would_change: Vec<String>,
 }
@@ -611,6 +617,15 @@ fn explain(world: &World, config: &Config, who: &Who, network: Option<&str>) -> 
         Err(why) => (Vec::new(), Some(why)),
     };
     let (bootenv, because) = script_bootenv(world, config, node);
+    let files = BootFiles::new(config.files_dir(), config.boot.discovery_bootenv.clone());
+    let lacks = world
+        .table::<Bootenv>()
+        .get(&bootenv)
+        .map(|env| files.all_unmet(env, node.map_or(&Params::new(), |n| &n.params)))
+        .unwrap_or_default()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
     let token = node.map(|n| n.token.expose()).filter(|t| !t.is_empty());
     let hidden = |s: String| match token {
         Some(t) => s.replace(t, "<node token>"),
@@ -675,6 +690,7 @@ fn explain(world: &World, config: &Config, who: &Who, network: Option<&str>) -> 
         v6_note,
         script: ScriptAnswer { bootenv, because, error: script.as_ref().err().cloned(), script: script.ok() },
         grub,
+        lacks,
         would_change,
     })
 }

@@ -206,6 +206,8 @@ async function nodeView(name) {
     explained.failed ? "" : h("p", {}, `iPXE script: bootenv ${explained.script.bootenv} (${explained.script.because})`),
     explained.failed || !explained.grub ? "" : h("p", {}, `GRUB config: ${explained.grub.error || `bootenv ${explained.grub.bootenv}`}`),
     explained.failed || !explained.grub || !explained.grub.script ? "" : h("pre", {}, explained.grub.script),
+    explained.failed || !(explained.lacks || []).length ? "" : h("p", { class: "error" },
+      `Bootenv ${explained.script.bootenv} lacks (its boot would fail): ${explained.lacks.join("; ")}`),
     h("h2", {}, "Inventory"),
     facts ? h("pre", {}, JSON.stringify(facts.facts, null, 2)) : h("p", { class: "muted" }, "No hardware report yet."),
   ];

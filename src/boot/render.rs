@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::grub;
 use crate::inventory::bootenv::{BootKind, Bootenv};
-use crate::inventory::node::Node;
+use crate::inventory::node::{Node, Params};
 use crate::state::World;
 use crate::types::mac::Mac;
 use crate::types::names::host_part;
@@ -24,6 +24,14 @@ const LOCAL: &str = include_str!("../../ipxe/local.ipxe.j2");
 const GRUB_NETBOOT: &str = include_str!("../../grub/netboot.cfg.j2");
 /// GRUB config for `local` bootenvs: back to the firmware's next entry.
 const GRUB_LOCAL: &str = include_str!("../../grub/local.cfg.j2");
+
+/// Templates every bootenv serves unless it has its own of the name:
+/// what an installed system needs to report to Fulcrum.
+const SHARED_TEMPLATES: [(&str, &str); 3] = [
+    ("node.auth", include_str!("../../templates/node.auth.j2")),
+    ("fulcrum-alive.service", include_str!("../../templates/fulcrum-alive.service.j2")),
+    ("authorized_keys", include_str!("../../templates/authorized_keys.j2")),
+];
 
 /// Why a boot answer could not be rendered.
 #[derive(Debug, thiserror::Error)]
@@ -73,8 +81,13 @@ struct Ctx<'a> {
     files: String,
     mac: String,
     node: Option<NodeCtx<'a>>,
+    /// The node's params (none for an unknown machine).
+    params: &'a Params,
     env: EnvCtx<'a>,
 }
+
+/// The params of a machine no node has.
+static NO_PARAMS: Params = Params::new();
 
 /// A file reference as a URL: kept if already `http(s)://`, else under
 /// `/boot/files/`.
@@ -143,6 +156,7 @@ fn context<'w>(
         files: format!("{base}/boot/files"),
         mac: mac.to_string(),
         node: node_ctx,
+        params: node.map_or(&NO_PARAMS, |n| &n.params),
         env: EnvCtx {
             name: &env.name,
             os: &env.os,
@@ -197,7 +211,8 @@ pub(crate) fn grub_config(world: &World, discovery: &str, base: &str, mac: Mac) 
     render(env, "grub", template, &ctx)
 }
 
-/// One of the bootenv's unattended-install templates, rendered for `mac`.
+/// One of the bootenv's unattended-install templates (or a shared one:
+/// [`SHARED_TEMPLATES`]), rendered for `mac`.
 pub(crate) fn template(
     world: &World,
     discovery: &str,
@@ -206,9 +221,12 @@ pub(crate) fn template(
     name: &str,
 ) -> Result<String, RenderError> {
     let (mut ctx, env) = context(world, discovery, base, mac)?;
+    let shared = || SHARED_TEMPLATES.iter().find(|(n, _)| *n == name).map(|(_, t)| *t);
     let text = env
         .templates
         .get(name)
+        .map(String::as_str)
+        .or_else(shared)
         .ok_or_else(|| RenderError::MissingTemplate { env: env.name.clone(), name: name.to_string() })?;
     ctx.env.kernel_params = render(env, "kernel_params", &env.kernel_params, &ctx)?;
     render(env, &format!("templates.{name}"), text, &ctx)
@@ -245,6 +263,7 @@ mod tests {
             grub: String::new(),
             templates: Default::default(),
             image: None,
+            requires: Default::default(),
         }
     }
 
@@ -298,5 +317,32 @@ mod tests {
         own.grub = "echo {{ env.name }} {{ env.kernel }} {{ env.kernel_params }}".into();
         boots(&state, own).await;
         assert_eq!(grub(&state, mac).unwrap(), "echo own /files/e/vmlinuz 'a;b'");
+    }
+
+    #[tokio::test]
+    async fn templates_read_the_node_params_and_shared_templates_fill_in() {
+        let (_dir, state) = crate::dhcp::fixture::world(crate::dhcp::fixture::network()).await;
+        let mac: Mac = crate::dhcp::fixture::NODE_MAC.parse().unwrap();
+        let mut env = bootenv("e", Some("e/vmlinuz"), "key={{ params.disk }}");
+        env.templates.insert("user-data".into(), "disk: {{ params.disk }}".into());
+        boots(&state, env).await;
+        let t = |name: &str| template(&state.snapshot(), "discovery", "http://s:1", mac, name);
+        assert_eq!(t("user-data").unwrap(), "disk: ");
+        assert_eq!(t("authorized_keys").unwrap(), "", "no key set");
+        crate::dhcp::fixture::edit_node(&state, |n| {
+            n.params.insert("disk".into(), "/dev/sdb".into());
+            n.params.insert("ssh_authorized_key".into(), "ssh-ed25519 AAAAC3 op@site".into());
+        })
+        .await;
+        assert_eq!(t("user-data").unwrap(), "disk: /dev/sdb");
+        assert_eq!(t("authorized_keys").unwrap(), "ssh-ed25519 AAAAC3 op@site");
+        assert!(t("node.auth").unwrap().starts_with("Authorization: Bearer "), "shared");
+        assert!(t("fulcrum-alive.service").unwrap().contains("http://s:1/api/v1/nodes/known.t.test/alive"));
+        assert!(matches!(t("nope"), Err(RenderError::MissingTemplate { .. })));
+        // A bootenv's own template of a shared name wins.
+        let mut own = bootenv("own", Some("e/vmlinuz"), "");
+        own.templates.insert("node.auth".into(), "mine".into());
+        boots(&state, own).await;
+        assert_eq!(t("node.auth").unwrap(), "mine");
     }
 }

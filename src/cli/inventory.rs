@@ -78,6 +78,15 @@ pub(crate) enum NodeCmd {
         /// The bootenv.
         bootenv: String,
     },
+    /// Set or remove params of a node, the values its bootenvs' templates
+    /// read as `params.NAME` (a bootenv may require some).
+    SetParams {
+        /// The node's FQDN.
+        name: String,
+        /// `NAME=VALUE` to set, `NAME=` to remove.
+        #[arg(required = true, value_name = "NAME=VALUE")]
+        params: Vec<String>,
+    },
     /// Apply a provisioning verb (manage, inspect, provide, deploy,
     /// rebuild, undeploy, rescue, unrescue, adopt, abort) or report a step
     /// (wait, done, fail).
@@ -380,6 +389,12 @@ fn explanation(e: &Explanation) -> String {
             let _ = writeln!(out, "  cannot be rendered: {why}");
         }
     }
+    if !e.lacks.is_empty() {
+        let _ = writeln!(out, "\nbootenv {} lacks (its boot would fail):", s.bootenv);
+        for l in &e.lacks {
+            let _ = writeln!(out, "  - {l}");
+        }
+    }
     let _ = writeln!(out, "\nto change it:");
     for w in &e.would_change {
         let _ = writeln!(out, "  - {w}");
@@ -454,6 +469,7 @@ pub(crate) async fn node(c: &Client, json_out: bool, cmd: NodeCmd) -> anyhow::Re
                 power: None,
                 port: circuit_id.map(|circuit| switch_port(&circuit, remote_id.as_deref())).transpose()?,
                 uefi_loader,
+                params: Default::default(),
             };
             print(json_out, &c.send::<_, NodeView>(Method::POST, "/api/v1/nodes", Some(&body)).await?, one)
         }
@@ -466,6 +482,18 @@ pub(crate) async fn node(c: &Client, json_out: bool, cmd: NodeCmd) -> anyhow::Re
         NodeCmd::SetBootenv { name, bootenv } => {
             let path = format!("/api/v1/nodes/{name}/bootenv");
             print(json_out, &c.send::<_, NodeView>(Method::PUT, &path, Some(&SetBootenv { bootenv })).await?, one)
+        }
+        NodeCmd::SetParams { name, params } => {
+            let mut changes = std::collections::BTreeMap::new();
+            for p in params {
+                let Some((k, v)) = p.split_once('=') else {
+                    anyhow::bail!("`{p}`: expected NAME=VALUE (NAME= removes it)");
+                };
+                changes.insert(k.to_string(), (!v.is_empty()).then(|| v.to_string()));
+            }
+            let body = NodePatch { params: Some(changes), ..NodePatch::default() };
+            let path = format!("/api/v1/nodes/{name}");
+            print(json_out, &c.send::<_, NodeView>(Method::PATCH, &path, Some(&body)).await?, one)
         }
         NodeCmd::Provision { name, verb, bootenv, rescue_password } => {
             let path = format!("/api/v1/nodes/{name}/states/provision");

@@ -140,7 +140,10 @@ pub(crate) async fn run(machines: u8) -> anyhow::Result<()> {
         write_file(&tftp_root.join(loader), LOADER_BYTES, loader)?;
     }
     let files = dir.path().join("files");
-    for f in ["discovery/vmlinuz", "discovery/initrd.img", "ubuntu-24.04/vmlinuz", "ubuntu-24.04/initrd"] {
+    // Stand-ins for what an image build and an ISO import leave there: a
+    // node is given a bootenv only when its files are.
+    let ubuntu_iso = "ubuntu-24.04/ubuntu-24.04-live-server-amd64.iso";
+    for f in ["discovery/vmlinuz", "discovery/initrd.img", "ubuntu-24.04/vmlinuz", "ubuntu-24.04/initrd", ubuntu_iso] {
         write_file(&files.join(f), KERNEL_BYTES, f)?;
     }
     let config_text = format!(

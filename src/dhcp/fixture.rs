@@ -63,6 +63,7 @@ pub(crate) async fn world(net: Network) -> (tempfile::TempDir, State) {
                     grub: String::new(),
                     templates: Default::default(),
                     image: None,
+                    requires: Default::default(),
                 })?;
             }
             t.put(net)?;

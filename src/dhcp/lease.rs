@@ -426,6 +426,7 @@ mod tests {
                     grub: String::new(),
                     templates: Default::default(),
                     image: None,
+                    requires: Default::default(),
                 })?;
                 t.put(node("n.x", m, None))?;
                 t.delete::<Node, _>("n.x")

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::inventory::bootenv::Bootenv;
+use crate::inventory::bootenv::{self, Bootenv};
 use crate::types::names;
 use detect::{Distro, Family};
 use iso::Iso;
@@ -168,7 +168,7 @@ impl Importer {
         if had_old {
             let _ = std::fs::remove_dir_all(&old);
         }
-        let env = bootenv_for(&report);
+        let env = bootenv_for(&report)?;
         Ok((report, env))
     }
 
@@ -232,103 +232,85 @@ impl Importer {
     }
 }
 
-/// The bootenv a fresh import makes: its kernel and initrd, and the
-/// family's unattended install (autoinstall, preseed, kickstart) with the
-/// node's token for its completion report.
-fn bootenv_for(r: &ImportReport) -> Bootenv {
-    let name = &r.bootenv;
-    let file = |i: usize| r.files.get(i).map(|f| format!("{name}/{}", f.path));
-    let (params, templates): (String, &[(&str, &str)]) = match r.distro.family {
-        Family::Ubuntu => (
-            format!(
-                "ip=dhcp url={{{{ files }}}}/{name}/{} autoinstall ds=nocloud-net;s={{{{ server }}}}/boot/templates/{{{{ mac }}}}/ cloud-config-url=/dev/null console=ttyS0 console=tty0",
-                r.source
-            ),
-            &[("meta-data", UBUNTU_META), ("user-data", UBUNTU_USER), ("vendor-data", "")],
-        ),
-        Family::Debian => (
-            "auto=true priority=critical url={{ server }}/boot/templates/{{ mac }}/preseed.cfg console=ttyS0 console=tty0"
-                .into(),
-            &[("preseed.cfg", DEBIAN_PRESEED)],
-        ),
-        Family::Redhat => (
-            format!("ip=dhcp inst.repo={{{{ files }}}}/{name}/tree inst.ks={{{{ server }}}}/boot/templates/{{{{ mac }}}}/ks.cfg console=ttyS0"),
-            &[("ks.cfg", KICKSTART)],
-        ),
+/// The bootenv a fresh import makes: the shipped bootenv of its family
+/// (`ubuntu-24.04`, `debian-12`, `rocky-9`: the command line, the
+/// unattended install with the node's token for its completion report,
+/// what it requires), moved to the import's directory and booting its
+/// kernel and initrd.
+fn bootenv_for(r: &ImportReport) -> Result<Bootenv, ImportError> {
+    let shipped_name = match r.distro.family {
+        Family::Ubuntu => "ubuntu-24.04",
+        Family::Debian => "debian-12",
+        Family::Redhat => "rocky-9",
     };
-    Bootenv {
-        name: name.clone(),
-        description: format!("{} (imported from {})", r.distro.label, r.source),
-        os: name.clone(),
-        kind: Default::default(),
-        kernel: file(0),
-        initrds: file(1).into_iter().collect(),
-        kernel_params: params,
-        ipxe: String::new(),
-        grub: String::new(),
-        templates: templates.iter().map(|(k, v)| (k.to_string(), v.replace("@BOOTENV@", name))).collect(),
-        image: None,
+    let shipped = bootenv::shipped().map_err(|e| ImportError::Malformed(e.to_string()))?;
+    let mut env = shipped
+        .into_iter()
+        .find(|e| e.name == shipped_name)
+        .ok_or_else(|| ImportError::Malformed(format!("no shipped bootenv {shipped_name}")))?;
+    let name = &r.bootenv;
+    // The live ISO Ubuntu's installer fetches is the imported one.
+    let iso = (r.distro.family == Family::Ubuntu).then(|| format!("{name}/{}", r.source));
+    let moved = |text: &str| {
+        let text = match &iso {
+            Some(iso) => text.replace(&format!("{shipped_name}/{shipped_name}-live-server-amd64.iso"), iso),
+            None => text.to_string(),
+        };
+        text.replace(&format!("{shipped_name}/"), &format!("{name}/"))
+    };
+    let file = |i: usize| r.files.get(i).map(|f| format!("{name}/{}", f.path));
+    env.name = name.clone();
+    env.os = name.clone();
+    env.description = format!("{} (imported from {})", r.distro.label, r.source);
+    env.kernel = file(0);
+    env.initrds = file(1).into_iter().collect();
+    env.kernel_params = moved(&env.kernel_params);
+    env.requires.files = env.requires.files.iter().map(|f| moved(f)).collect();
+    for text in env.templates.values_mut() {
+        *text = moved(text);
     }
+    Ok(env)
 }
 
-const UBUNTU_META: &str =
-    "instance-id: {{ node.name if node else mac }}\nlocal-hostname: {{ node.hostname if node else 'ubuntu' }}\n";
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-const UBUNTU_USER: &str = r#"#cloud-config
-autoinstall:
-  version: 1
-  identity:
-    hostname: {{ node.hostname if node else 'ubuntu' }}
-    username: ubuntu
-    password: "!"
-  ssh:
-    install-server: true
-  storage:
-    layout:
-      name: direct
-  late-commands:
-    - "curl -fsS -X POST -H 'Authorization: Bearer {{ node.token if node else '' }}' {{ server }}/api/v1/nodes/{{ node.name if node else '' }}/installed || true"
-"#;
+    fn report(family: Family, name: &str, source: &str, files: &[&str]) -> ImportReport {
+        let sum = |p: &&str| FileSum { path: p.to_string(), from: String::new(), bytes: 1, sha256: String::new() };
+        ImportReport {
+            bootenv: name.into(),
+            distro: Distro { family, id: String::new(), version: String::new(), label: "X".into() },
+            source: source.into(),
+            directory: format!("{name}/"),
+            files: files.iter().map(sum).collect(),
+            tree_files: 0,
+            tree_bytes: 0,
+            created: false,
+        }
+    }
 
-const DEBIAN_PRESEED: &str = r#"d-i debian-installer/locale string en_US.UTF-8
-d-i keyboard-configuration/xkb-keymap select us
-d-i netcfg/choose_interface select auto
-d-i netcfg/get_hostname string {{ node.hostname if node else 'debian' }}
-d-i netcfg/get_domain string {{ node.domain if node and node.domain else '' }}
-d-i mirror/country string manual
-d-i mirror/http/hostname string {{ server | replace('http://', '') }}
-d-i mirror/http/directory string /boot/files/@BOOTENV@/tree
-d-i mirror/http/proxy string
-d-i passwd/root-login boolean false
-d-i passwd/make-user boolean false
-d-i partman-auto/method string regular
-d-i partman-auto/choose_recipe select atomic
-d-i partman/confirm_write_new_label boolean true
-d-i partman/choose_partition select finish
-d-i partman/confirm boolean true
-d-i partman/confirm_nooverwrite boolean true
-d-i pkgsel/include string openssh-server curl
-d-i grub-installer/bootdev string default
-d-i preseed/late_command string in-target curl -fsS -X POST -H 'Authorization: Bearer {{ node.token if node else '' }}' {{ server }}/api/v1/nodes/{{ node.name if node else '' }}/installed || true
-d-i finish-install/reboot_in_progress note
-"#;
+    #[test]
+    fn an_import_moves_its_family_bootenv_to_its_own_directory() {
+        let env = bootenv_for(&report(Family::Debian, "deb12", "d.iso", &["vmlinuz", "initrd.gz"])).unwrap();
+        assert_eq!(
+            (env.kernel.as_deref(), env.initrds.as_slice()),
+            (Some("deb12/vmlinuz"), &["deb12/initrd.gz".to_string()][..])
+        );
+        assert_eq!(env.requires.files, ["deb12/tree/dists"]);
+        assert_eq!(env.requires.params, ["ssh_authorized_key"]);
+        let preseed = &env.templates["preseed.cfg"];
+        assert!(preseed.contains("/boot/files/deb12/tree") && !preseed.contains("debian-12"), "{preseed}");
+        env.check().unwrap();
 
-const KICKSTART: &str = r#"text
-url --url={{ files }}/@BOOTENV@/tree
-lang en_US.UTF-8
-keyboard us
-network --bootproto=dhcp --hostname={{ node.hostname if node else 'localhost' }}
-rootpw --lock
-timezone UTC --utc
-zerombr
-clearpart --all --initlabel
-autopart
-reboot
-%packages
-@core
-curl
-%end
-%post
-curl -fsS -X POST -H 'Authorization: Bearer {{ node.token if node else '' }}' {{ server }}/api/v1/nodes/{{ node.name if node else '' }}/installed || true
-%end
-"#;
+        let env =
+            bootenv_for(&report(Family::Ubuntu, "ubuntu-22.04", "u.iso", &["vmlinuz", "initrd", "u.iso"])).unwrap();
+        assert_eq!(env.requires.files, ["ubuntu-22.04/u.iso"]);
+        assert!(env.kernel_params.contains("{{ files }}/ubuntu-22.04/u.iso "), "{}", env.kernel_params);
+
+        let env = bootenv_for(&report(Family::Redhat, "almalinux-9", "a.iso", &["vmlinuz", "initrd.img"])).unwrap();
+        assert!(env.kernel_params.contains("inst.repo={{ files }}/almalinux-9/tree"), "{}", env.kernel_params);
+        assert!(env.templates["ks.cfg"].contains("url --url={{ files }}/almalinux-9/tree"));
+        assert_eq!(env.requires.files, ["almalinux-9/tree/.treeinfo"]);
+    }
+}

@@ -56,6 +56,7 @@ pub(crate) use error::EngineError;
 use crate::config::Config;
 use crate::inventory::lifecycle::{ProvisionState, Verb};
 use crate::inventory::node::{self, Node};
+use crate::inventory::readiness::{self, BootFiles};
 use crate::net::probe;
 use crate::net::ssh::SshOptions;
 use crate::power::{self, PowerError, Target};
@@ -90,6 +91,9 @@ pub(crate) struct Engine {
     power_slots: Arc<Semaphore>,
     /// Told of every run that ends (the metrics), once set.
     run_observer: Arc<std::sync::OnceLock<RunObserver>>,
+    /// What a bootenv must have before a node is given it; checked on
+    /// every write.
+    boot_files: Arc<BootFiles>,
 }
 
 /// What the engine tells of each run that ends: its outcome and how long
@@ -108,7 +112,9 @@ impl Engine {
         };
         let probe = config.engine.alive_probe.then(|| Duration::from_secs(config.engine.alive_probe_timeout_seconds));
         let jigs = jigs::Settings { ssh, allow_local_scripts: config.engine.allow_local_scripts, probe };
+        let boot_files = Arc::new(BootFiles::new(config.files_dir(), config.boot.discovery_bootenv.clone()));
         Engine {
+            boot_files,
             state,
             config,
             jigs: Arc::new(jigs),
@@ -142,11 +148,15 @@ impl Engine {
         F: FnOnce(&mut Txn<'_>, &mut Effects) -> Result<T, EngineError> + Send + 'static,
         T: Send + 'static,
     {
+        let boot_files = self.boot_files.clone();
         let (value, effects) = self
             .state
             .write(move |txn| {
                 let mut effects = Effects::new();
                 let v = f(txn, &mut effects)?;
+                // Whichever way a node was given a bootenv, it must be
+                // able to boot it.
+                readiness::check(txn, &boot_files)?;
                 Ok::<_, EngineError>((v, effects))
             })
             .await?;

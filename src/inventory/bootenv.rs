@@ -17,10 +17,12 @@ use crate::types::field::Refuse;
 use crate::types::names;
 
 /// `(file name, text)` of every shipped bootenv.
-const SHIPPED: [(&str, &str); 3] = [
+const SHIPPED: [(&str, &str); 5] = [
     ("local.toml", include_str!("../../bootenvs/local.toml")),
     ("discovery.toml", include_str!("../../bootenvs/discovery.toml")),
     ("ubuntu-24.04.toml", include_str!("../../bootenvs/ubuntu-24.04.toml")),
+    ("debian-12.toml", include_str!("../../bootenvs/debian-12.toml")),
+    ("rocky-9.toml", include_str!("../../bootenvs/rocky-9.toml")),
 ];
 
 /// Whether a boot environment boots from the network or the local disk,
@@ -94,6 +96,30 @@ pub(crate) struct Bootenv {
     /// The image an `image` bootenv writes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) image: Option<DiskImage>,
+    /// What must be there before a node may be given this bootenv, beyond
+    /// its own kernel, initrds and image files (which always must).
+    #[serde(default, skip_serializing_if = "Requires::is_empty")]
+    pub(crate) requires: Requires,
+}
+
+/// What a bootenv needs before a node may boot it: files under the files
+/// directory (an installer's tree, a live ISO) and node params (an SSH
+/// key its unattended install puts in place).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Requires {
+    /// Paths under the files directory that must exist.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) files: Vec<String>,
+    /// Names of node params that must be set (non-empty).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) params: Vec<String>,
+}
+
+impl Requires {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.files.is_empty() && self.params.is_empty()
+    }
 }
 
 record!(Bootenv, kind = "bootenv", table = "bootenvs", key = name: String, index = NoIndex);
@@ -127,6 +153,17 @@ impl Bootenv {
             }
             (None, _) => {}
         }
+        for (i, f) in self.requires.files.iter().enumerate() {
+            if !is_local_path(f) {
+                return Err(FieldError::new(
+                    format!("requires.files[{i}]"),
+                    "expected a relative path under the files directory, without `..`",
+                ));
+            }
+        }
+        for (i, p) in self.requires.params.iter().enumerate() {
+            names::check_param(&format!("requires.params[{i}]"), p)?;
+        }
         let jinja = minijinja::Environment::new();
         let compile = |field: String, text: &str| {
             jinja
@@ -142,6 +179,28 @@ impl Bootenv {
         }
         Ok(())
     }
+}
+
+impl Bootenv {
+    /// The files under the files directory a node booting it fetches
+    /// (kernel, initrds and image given as paths, not URLs) and the ones
+    /// it requires, as relative paths.
+    pub(crate) fn local_files(&self) -> impl Iterator<Item = &str> {
+        let image = self.image.as_ref().map(|i| i.path.as_str());
+        self.kernel
+            .as_deref()
+            .into_iter()
+            .chain(self.initrds.iter().map(String::as_str))
+            .chain(image)
+            .filter(|p| !p.contains("://"))
+            .chain(self.requires.files.iter().map(String::as_str))
+            .map(|p| p.trim_start_matches('/'))
+    }
+}
+
+/// A relative path that stays under its directory.
+fn is_local_path(path: &str) -> bool {
+    !path.is_empty() && !path.contains("://") && !path.starts_with('/') && !path.split('/').any(|c| c == "..")
 }
 
 /// A shipped bootenv that does not parse or check (a build defect the
@@ -216,7 +275,7 @@ mod tests {
     #[test]
     fn shipped_bootenvs_parse_and_compile() {
         let names: Vec<String> = shipped().unwrap().into_iter().map(|e| e.name).collect();
-        assert_eq!(names, ["local", "discovery", "ubuntu-24.04"]);
+        assert_eq!(names, ["local", "discovery", "ubuntu-24.04", "debian-12", "rocky-9"]);
     }
 
     #[test]

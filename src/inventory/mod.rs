@@ -6,7 +6,9 @@
 //! - [`bootenv`]: boot environments, shipped and operator-made;
 //! - [`lifecycle`]: the node provisioning state machine (Ironic's);
 //! - [`facts`]: each node's hardware report;
-//! - [`trace`]: each node's boot trace (what it asked, what it got).
+//! - [`trace`]: each node's boot trace (what it asked, what it got);
+//! - [`readiness`]: whether a node may be given a bootenv (its files are
+//!   there, the params it requires are set).
 //!
 //! Its operations run inside a [`Txn`](crate::state::Txn), so the engine
 //! can combine them with hooks in one transaction; [`Inventory`] wraps the
@@ -20,6 +22,7 @@ pub(crate) mod facts;
 pub(crate) mod lifecycle;
 pub(crate) mod network;
 pub(crate) mod node;
+pub(crate) mod readiness;
 pub(crate) mod trace;
 
 use std::sync::Arc;

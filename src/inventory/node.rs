@@ -9,6 +9,7 @@
 //! power change) are kept here. Hooks are the engine's business: these
 //! operations only keep the inventory's own rules.
 
+use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
@@ -29,6 +30,28 @@ use crate::types::power::{PowerSpec, PowerState};
 use crate::types::probe::AliveCheck;
 use crate::types::secret::Secret;
 use crate::types::time::now;
+
+/// A node's params: name to value.
+pub(crate) type Params = BTreeMap<String, String>;
+
+/// At most this many params on a node.
+const MAX_PARAMS: usize = 64;
+/// A param's value is at most this long (an SSH key line fits).
+const MAX_PARAM_BYTES: usize = 8192;
+
+/// Refuses a bad param name, an oversized value, or too many.
+fn check_params(params: &Params) -> Result<(), InventoryError> {
+    if params.len() > MAX_PARAMS {
+        return Err(InventoryError::invalid("params", format!("at most {MAX_PARAMS} params")));
+    }
+    for (k, v) in params {
+        names::check_param("params", k)?;
+        if v.len() > MAX_PARAM_BYTES {
+            return Err(InventoryError::invalid(&format!("params.{k}"), format!("at most {MAX_PARAM_BYTES} bytes")));
+        }
+    }
+    Ok(())
+}
 
 /// A machine Fulcrum knows by its MAC addresses.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -77,6 +100,10 @@ pub(crate) struct Node {
     /// Its x64 UEFI loader instead of its network's or the configured one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) uefi_loader: Option<String>,
+    /// The operator's values for its bootenvs' templates (`params.NAME`):
+    /// an SSH key, a disk, a mirror. A bootenv can require some.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) params: Params,
     /// What the node presents when it reports in (`Authorization: Bearer`).
     #[serde(default)]
     pub(crate) token: Secret,
@@ -123,6 +150,7 @@ impl Node {
             power: None,
             port: None,
             uefi_loader: None,
+            params: Params::new(),
             token: Secret::default(),
             protected: false,
             power_state: PowerState::Unknown,
@@ -317,6 +345,7 @@ pub(crate) struct NodeSpec {
     pub(crate) power: Option<PowerSpec>,
     pub(crate) port: Option<SwitchPort>,
     pub(crate) uefi_loader: Option<String>,
+    pub(crate) params: Params,
 }
 
 /// A change to one of the fields of a node its owner may set (aliveness
@@ -336,6 +365,8 @@ pub(crate) enum NodeChange {
     UefiLoader(Option<String>),
     /// Protected, or not.
     Protected(bool),
+    /// Params set (`Some`) or removed (`None`); the others are kept.
+    Params(BTreeMap<String, Option<String>>),
 }
 
 /// The node as it is in this transaction, to change.
@@ -360,6 +391,7 @@ pub(crate) fn put(txn: &mut Txn<'_>, node: Node) -> Result<Arc<Node>, InventoryE
     if let Some(l) = &node.uefi_loader {
         names::check_loader("uefi_loader", l)?;
     }
+    check_params(&node.params)?;
     if let Some(port) = &node.port {
         if let Some(other) = nodes.on_port(port).filter(|o| o.name != node.name) {
             return Err(InventoryError::conflict("port", format!("{port} is reserved for node `{}`", other.name)));
@@ -454,6 +486,7 @@ pub(crate) fn create(txn: &mut Txn<'_>, spec: NodeSpec, default_bootenv: &str) -
             power: spec.power,
             port: spec.port,
             uefi_loader: spec.uefi_loader,
+            params: spec.params,
             token: Secret::random_token(),
             provision_since: Some(t),
             created_at: t,
@@ -497,6 +530,7 @@ pub(crate) fn register_discovered(
         power: None,
         port: None,
         uefi_loader: None,
+        params: Params::new(),
     };
     create(txn, spec, discovery_bootenv).map(Some)
 }
@@ -534,6 +568,14 @@ pub(crate) fn update(txn: &mut Txn<'_>, name: &str, changes: Vec<NodeChange>) ->
             NodeChange::Port(p) => node.port = p,
             NodeChange::UefiLoader(l) => node.uefi_loader = l,
             NodeChange::Protected(p) => node.protected = p,
+            NodeChange::Params(changes) => {
+                for (k, v) in changes {
+                    match v {
+                        Some(v) => node.params.insert(k, v),
+                        None => node.params.remove(&k),
+                    };
+                }
+            }
             NodeChange::Address(ip) => {
                 let net = node
                     .network

@@ -34,6 +34,8 @@ impl Pending {
 /// [`State::write`](super::State::write).
 pub(crate) struct Txn<'a> {
     pub(super) world: &'a mut World,
+    /// The world as it was when this transaction began.
+    pub(super) before: &'a World,
     pub(super) pending: &'a mut Pending,
 }
 
@@ -45,6 +47,19 @@ impl Txn<'_> {
     /// The world as this transaction has changed it so far.
     pub(crate) fn world(&self) -> &World {
         self.world
+    }
+
+    /// The world as it was when this transaction began: a domain checks
+    /// what changed against it (a node's bootenv before and after).
+    pub(crate) fn before(&self) -> &World {
+        self.before
+    }
+
+    /// The keys (as stored) of the records of `R` this transaction has put
+    /// or deleted so far, in order, repeats included. Only kinds on the
+    /// change feed are tracked ([`Record::ON_FEED`]); others yield nothing.
+    pub(crate) fn touched<R: Record>(&self) -> impl Iterator<Item = &str> {
+        self.pending.changes.iter().filter(|c| c.kind == R::KIND).map(|c| c.key.as_str())
     }
 
     /// Creates or replaces a record.

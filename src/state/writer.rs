@@ -56,12 +56,13 @@ where
         let mut mine = Pending::default();
         // A panicking operation (a bug) fails alone: its scratch copy is
         // dropped like any failed operation's, and the writer goes on.
-        let res =
-            std::panic::catch_unwind(AssertUnwindSafe(|| f(&mut Txn { world: &mut scratch, pending: &mut mine })))
-                .unwrap_or_else(|_| {
-                    tracing::error!("a write operation panicked; it was discarded");
-                    Err(E::from(StateError::Aborted))
-                });
+        let res = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            f(&mut Txn { world: &mut scratch, before: world, pending: &mut mine })
+        }))
+        .unwrap_or_else(|_| {
+            tracing::error!("a write operation panicked; it was discarded");
+            Err(E::from(StateError::Aborted))
+        });
         let ok = res.is_ok();
         if ok {
             *world = scratch;
@@ -91,7 +92,7 @@ fn derive(base: &World, world: &mut World, pending: &mut Pending) {
         let mut scratch = world.clone();
         let mut mine = Pending::default();
         let res = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            f(base, &mut Txn { world: &mut scratch, pending: &mut mine }, &pending.changes)
+            f(base, &mut Txn { world: &mut scratch, before: world, pending: &mut mine }, &pending.changes)
         }));
         match res {
             Ok(Ok(())) => {

@@ -100,6 +100,23 @@ pub(crate) fn check_loader(field: &str, name: &str) -> Result<(), FieldError> {
     }
 }
 
+/// A node param's name: a lower-case letter, then up to 63 lower-case
+/// letters, digits and `_`, so templates can say `params.ssh_key`.
+pub(crate) fn check_param(field: &str, name: &str) -> Result<(), FieldError> {
+    let mut chars = name.chars();
+    let ok = name.len() <= 64
+        && chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(FieldError::new(
+            field,
+            format!("`{name}` is not a param name (a lower-case letter, then letters, digits and `_`, at most 64)"),
+        ))
+    }
+}
+
 /// The host part (first label) of an FQDN.
 pub(crate) fn host_part(fqdn: &str) -> &str {
     fqdn.split('.').next().unwrap_or(fqdn)

@@ -56,6 +56,7 @@ fn lab() -> Lab {
     let files = srv.dir.path().join("files");
     std::fs::create_dir_all(files.join("discovery")).unwrap();
     std::fs::write(files.join("discovery/vmlinuz"), b"kernel").unwrap();
+    Server::stage_ubuntu_files(&files);
     std::fs::write(srv.dir.path().join("secret"), SECRET).unwrap();
     std::os::unix::fs::symlink(srv.dir.path().join("secret"), files.join("link-out")).unwrap();
     std::os::unix::fs::lchown(files.join("link-out"), Some(65534), Some(65534)).unwrap();

@@ -85,6 +85,8 @@ fn the_package_installs_into_debian_and_purges_without_a_trace() {
         "usr/share/fulcrum/roles/provisioner-os-install.toml",
         "usr/share/fulcrum/ipxe/netboot.ipxe.j2",
         "usr/share/fulcrum/grub/netboot.cfg.j2",
+        "usr/share/fulcrum/bootenvs/debian-12.toml",
+        "usr/share/fulcrum/templates/fulcrum-alive.service.j2",
         "usr/share/doc/fulcrum/copyright",
         "usr/share/doc/fulcrum/README.md",
     ] {

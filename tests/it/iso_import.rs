@@ -10,7 +10,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::harness::{bin, curl, loopback, prerequisites, run, Server};
+use crate::harness::{cli, curl, loopback, prerequisites, run};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
@@ -37,17 +37,6 @@ fn sha(bytes: &[u8]) -> String {
 }
 
 /// The CLI against `srv`; its output, or the error it printed.
-fn cli(srv: &Server, args: &[&str]) -> (bool, String) {
-    let out = Command::new(bin())
-        .env("FULCRUM_ENDPOINT", srv.url(""))
-        .env("FULCRUM_TOKEN", srv.token())
-        .env("FULCRUM_CACERT", srv.cert())
-        .args(args)
-        .output()
-        .expect("fulcrum");
-    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
-}
-
 #[test]
 fn install_isos_become_bootenvs_and_bad_ones_leave_nothing() {
     if !prerequisites("iso_import", false, &["xorriso", "curl"]) {
@@ -127,7 +116,8 @@ fn install_isos_become_bootenvs_and_bad_ones_leave_nothing() {
         ],
     );
     let (ok, out) = cli(&srv, &["bootenv", "import", "--on-server", rocky.to_str().unwrap()]);
-    assert!(ok && out.contains("bootenv rocky-9 created: Rocky Linux 9.4"), "{out}");
+    // The shipped rocky-9 bootenv now boots the imported files.
+    assert!(ok && out.contains("bootenv rocky-9 updated: Rocky Linux 9.4"), "{out}");
     assert!(out.contains("rocky-9/tree/: 5 files"), "{out}");
     assert_eq!(std::fs::read(files.join("rocky-9/tree/BaseOS/repodata/repomd.xml")).unwrap(), repomd);
     let (_, env) = api("GET", "/api/v1/bootenvs/rocky-9", None);
@@ -139,7 +129,9 @@ fn install_isos_become_bootenvs_and_bad_ones_leave_nothing() {
     let (code, node) = api(
         "POST",
         "/api/v1/nodes",
-        Some(json!({"name": "r1.test.example", "macs": ["52:54:00:93:00:01"], "bootenv": "rocky-9"})),
+        Some(
+            json!({"name": "r1.test.example", "macs": ["52:54:00:93:00:01"], "bootenv": "rocky-9", "params": {"ssh_authorized_key": "ssh-ed25519 AAAA op@site"}}),
+        ),
     );
     assert_eq!(code, 201, "{node}");
     let script =

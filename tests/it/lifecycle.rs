@@ -322,6 +322,13 @@ fn the_agent_routes_name_one_step_and_refuse_bad_registrations() {
     let variant = json!({"name": "discovery-debug", "os": "discovery", "kernel": "discovery/vmlinuz",
                          "initrds": ["discovery/initrd.img"], "kernel_params": "fulcrum.api={{ server }} debug"});
     ok(&srv, "POST", "/api/v1/bootenvs", Some(variant));
+    // Its files, as `fulcrum image build discovery` leaves them (a node is
+    // given a bootenv only when they are there).
+    let discovery = srv.data().join("files/discovery");
+    std::fs::create_dir_all(&discovery).unwrap();
+    for f in ["vmlinuz", "initrd.img"] {
+        std::fs::write(discovery.join(f), b"stand-in").unwrap();
+    }
     for (env, want) in [("discovery-debug", Value::Null), ("ubuntu-24.04", json!("reboot")), ("discovery", Value::Null)]
     {
         ok(&srv, "PUT", &format!("/api/v1/nodes/{name}/bootenv"), Some(json!({"bootenv": env})));

@@ -59,6 +59,7 @@ mod agent_lifecycle;
 mod api;
 mod architecture;
 mod boot_attacks;
+mod bootenv_readiness;
 mod bulk;
 mod cli;
 mod crash;

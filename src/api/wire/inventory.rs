@@ -1,5 +1,6 @@
 //! Wire types of networks, nodes, bootenvs, leases and discovery.
 
+use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ipnet::Ipv4Net;
@@ -193,6 +194,9 @@ pub(crate) struct NewNode {
     /// Its x64 UEFI loader (default: its network's, else the configured one).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) uefi_loader: Option<String>,
+    /// Values for its bootenvs' templates (`params.NAME`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) params: BTreeMap<String, String>,
 }
 
 impl From<NewNode> for NodeSpec {
@@ -207,6 +211,7 @@ impl From<NewNode> for NodeSpec {
             power: n.power,
             port: n.port,
             uefi_loader: n.uefi_loader,
+            params: n.params,
         }
     }
 }
@@ -242,6 +247,10 @@ pub(crate) struct NodePatch {
     /// Protect it (a production machine) or not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) protected: Option<bool>,
+    /// Params to set; a `null` value removes that param, and the ones not
+    /// named are kept.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) params: Option<BTreeMap<String, Option<String>>>,
 }
 
 /// A field that is there, `null` included (`Some(None)`), as opposed to
@@ -257,7 +266,7 @@ where
 impl NodePatch {
     /// The new name, the changes to the record, and the operator's `alive`.
     pub(crate) fn changes(self) -> (Option<String>, Vec<NodeChange>, Option<bool>) {
-        let Self { name, address, alive, available, bootenv, macs, power, port, uefi_loader, protected } = self;
+        let Self { name, address, alive, available, bootenv, macs, power, port, uefi_loader, protected, params } = self;
         let mut c = Vec::new();
         c.extend(address.map(NodeChange::Address));
         c.extend(available.map(NodeChange::Available));
@@ -267,6 +276,7 @@ impl NodePatch {
         c.extend(port.map(NodeChange::Port));
         c.extend(uefi_loader.map(NodeChange::UefiLoader));
         c.extend(protected.map(NodeChange::Protected));
+        c.extend(params.map(NodeChange::Params));
         (name, c, alive)
     }
 }
@@ -518,6 +528,9 @@ pub(crate) struct NodeView {
     /// Protected: no verb reboots it into another bootenv.
     #[serde(default)]
     pub(crate) protected: bool,
+    /// Values for its bootenvs' templates.
+    #[serde(default)]
+    pub(crate) params: BTreeMap<String, String>,
     /// on / off / unknown, as its power driver last said.
     #[serde(default)]
     pub(crate) power_state: PowerState,
@@ -564,6 +577,7 @@ impl NodeView {
             uefi_loader: n.uefi_loader.clone(),
             alive_check: n.alive_check.clone(),
             protected: n.protected,
+            params: n.params.clone(),
             power_state: n.power_state,
             awaiting_boot: n.awaiting_boot,
             duids: w.table::<NodeDuid>().of_node(&n.name).to_vec(),

@@ -271,6 +271,19 @@ pub struct Server {
     ns: Option<String>,
 }
 
+/// Runs the CLI against `srv` as its admin: whether it succeeded, and
+/// what it printed (stdout, then stderr).
+pub fn cli(srv: &Server, args: &[&str]) -> (bool, String) {
+    let out = Command::new(bin())
+        .env("FULCRUM_ENDPOINT", srv.url(""))
+        .env("FULCRUM_TOKEN", srv.token())
+        .env("FULCRUM_CACERT", srv.cert())
+        .args(args)
+        .output()
+        .expect("fulcrum");
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_fulcrum")
 }
@@ -311,6 +324,22 @@ impl Server {
         Self::start_cmd(dir, config, http, None, "info", m.cmd(bin()), Some(data))
     }
 
+    /// Every test server's default files directory starts with stand-ins for the
+    /// shipped Ubuntu bootenv's files, as an import would leave them, so a
+    /// test may give a node `ubuntu-24.04` (Fulcrum refuses a bootenv
+    /// whose files are missing). `tests/it/bootenv_readiness.rs` tests the
+    /// refusal with the other shipped bootenvs, which have none.
+    pub fn stage_ubuntu_files(files_dir: &Path) {
+        let dir = files_dir.join("ubuntu-24.04");
+        if dir.exists() {
+            return;
+        }
+        std::fs::create_dir_all(&dir).expect("files dir");
+        for f in ["vmlinuz", "initrd", "ubuntu-24.04-live-server-amd64.iso"] {
+            std::fs::write(dir.join(f), b"stand-in\n").expect("stand-in file");
+        }
+    }
+
     fn start_cmd(
         dir: tempfile::TempDir,
         config: &str,
@@ -320,6 +349,9 @@ impl Server {
         mut cmd: Command,
         data: Option<PathBuf>,
     ) -> Server {
+        if data.is_none() {
+            Self::stage_ubuntu_files(&dir.path().join("data/files"));
+        }
         let data = data.unwrap_or_else(|| dir.path().join("data"));
         let config_path = dir.path().join("fulcrum.toml");
         let (text, api) = with_api_listener(&config.replace("{dir}", &dir.path().display().to_string()), http, ns);
@@ -462,6 +494,7 @@ impl InProcess {
                 format!("[dns]\nlisten = [\"127.0.0.1:{}\"]\n", free_port())
             },
         );
+        Server::stage_ubuntu_files(&dir.path().join("data/files"));
         let config = fulcrum::config::Config::parse(&text, Path::new("test.toml")).expect("test config");
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
         let running = rt.block_on(fulcrum::server::start(config)).expect("start fulcrum in-process");
