@@ -32,6 +32,7 @@ packages=(
   debootstrap binutils        # the .deb test's Debian chroot; strip and objdump for packaging/build-deb
   chromium chromium-driver    # the web UI test's headless browser
   xorriso                     # the ISOs the import test builds
+  qemu-utils                  # qemu-img: the qcow2 image the Redfish lifecycle test deploys
 )
 
 # What iso/build needs on the build host (tests/it/admin_iso.rs), as it says.

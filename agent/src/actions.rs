@@ -1,7 +1,7 @@
 //! The steps Fulcrum hands the agent: erase the disks' metadata (the
 //! partition tables, and every partition's first and last MiB, where
 //! file-system, RAID and LVM signatures live) or the whole disks, write a
-//! raw image to the smallest disk it fits on (its SHA-256 checked),
+//! raw or qcow2 image to the smallest disk it fits on (its SHA-256 checked),
 //! reboot, power off. Read-only, removable, USB and empty disks are left
 //! alone.
 
@@ -14,6 +14,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 use crate::inventory;
+use crate::qcow2;
 use crate::sysfs::{at, entries, number};
 
 /// What a metadata erase clears at each end of a disk and of each
@@ -34,6 +35,15 @@ pub(crate) enum EraseMode {
     Full,
 }
 
+/// How the image's file lays out the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum ImageFormat {
+    #[default]
+    Raw,
+    Qcow2,
+}
+
 /// One step.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
@@ -44,10 +54,12 @@ pub(crate) enum Action {
     Erase {
         mode: EraseMode,
     },
-    /// Write a raw whole-disk image (the step loop fetches it).
+    /// Write a whole-disk image (the step loop fetches it).
     WriteImage {
         url: String,
         sha256: String,
+        #[serde(default)]
+        format: ImageFormat,
     },
     Reboot,
     Poweroff,
@@ -304,22 +316,55 @@ fn erase(root: &Path, mode: EraseMode) -> Result<String, String> {
     Ok(format!("erased {}", done.join(", ")))
 }
 
-/// Writes the image `from` reads (`len` bytes, as the server said; no
-/// length, no write) to the smallest writable fixed disk it fits on,
-/// checking the length and the SHA-256 (`sha256`) of the bytes written.
-pub(crate) fn write_image(root: &Path, mut from: impl Read, len: Option<u64>, sha256: &str) -> Result<String, String> {
-    use sha2::Digest;
-    // Without its length the disk cannot be chosen: refused, not guessed.
-    let len = len.ok_or("the image's server did not say its length (Content-Length): no disk can be chosen")?;
+/// The smallest writable fixed disk that holds `len` bytes, opened for
+/// writing.
+fn disk_for(root: &Path, len: u64) -> Result<(inventory::Disk, std::fs::File), String> {
     let mut disks = inventory::fixed_disks(root);
     disks.sort_by_key(|d| d.size_bytes);
     let disk = disks
         .into_iter()
         .find(|d| d.size_bytes >= len)
         .ok_or_else(|| format!("no writable fixed disk holds {len} bytes"))?;
-    let path = at(root, "/dev").join(&disk.name);
+    let dev = OpenOptions::new()
+        .write(true)
+        .open(at(root, "/dev").join(&disk.name))
+        .map_err(|e| format!("{}: open: {e}", disk.name))?;
+    Ok((disk, dev))
+}
+
+/// Checks what was read against the server's length and the bootenv's
+/// SHA-256, and has the kernel read the new partition table.
+fn finish(
+    disk: &str,
+    dev: &std::fs::File,
+    total: u64,
+    len: u64,
+    hash: sha2::Sha256,
+    sha256: &str,
+) -> Result<(), String> {
+    use sha2::Digest;
+    dev.sync_all().map_err(|e| format!("{disk}: sync: {e}"))?;
+    let got: String = hash.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    if total != len {
+        return Err(format!("{disk}: the image ended after {total} of {len} bytes"));
+    }
+    if got != sha256 {
+        return Err(format!("{disk}: wrote {total} bytes whose SHA-256 is {got}, not {sha256}"));
+    }
+    // SAFETY: BLKRRPART takes no argument; the kernel reads the new table.
+    unsafe { libc::ioctl(dev.as_raw_fd(), BLKRRPART) };
+    Ok(())
+}
+
+/// Writes the raw image `from` reads (`len` bytes, as the server said; no
+/// length, no write) to the smallest writable fixed disk it fits on,
+/// checking the length and the SHA-256 (`sha256`) of the bytes written.
+pub(crate) fn write_image(root: &Path, mut from: impl Read, len: Option<u64>, sha256: &str) -> Result<String, String> {
+    use sha2::Digest;
+    // Without its length the disk cannot be chosen: refused, not guessed.
+    let len = len.ok_or("the image's server did not say its length (Content-Length): no disk can be chosen")?;
+    let (disk, mut dev) = disk_for(root, len)?;
     let fail = |what: &str, e: std::io::Error| format!("{}: {what}: {e}", disk.name);
-    let mut dev = OpenOptions::new().write(true).open(&path).map_err(|e| fail("open", e))?;
     let mut hash = sha2::Sha256::new();
     let mut buf = vec![0u8; CHUNK];
     let mut total: u64 = 0;
@@ -328,6 +373,10 @@ pub(crate) fn write_image(root: &Path, mut from: impl Read, len: Option<u64>, sh
         if n == 0 {
             break;
         }
+        // A qcow2 file written as it is would leave a disk nothing boots.
+        if total == 0 && buf[..n].starts_with(&qcow2::MAGIC) {
+            return Err("the image is a qcow2 file, not raw: its bootenv needs image.format = \"qcow2\"".into());
+        }
         total += n as u64;
         if total > disk.size_bytes {
             return Err(format!("{}: the image is larger than the disk ({} bytes)", disk.name, disk.size_bytes));
@@ -335,17 +384,39 @@ pub(crate) fn write_image(root: &Path, mut from: impl Read, len: Option<u64>, sh
         hash.update(&buf[..n]);
         dev.write_all(&buf[..n]).map_err(|e| fail("write", e))?;
     }
-    dev.sync_all().map_err(|e| fail("sync", e))?;
-    let got: String = hash.finalize().iter().map(|b| format!("{b:02x}")).collect();
-    if total != len {
-        return Err(format!("{}: the image ended after {total} of {len} bytes", disk.name));
-    }
-    if got != sha256 {
-        return Err(format!("{}: wrote {total} bytes whose SHA-256 is {got}, not {sha256}", disk.name));
-    }
-    // SAFETY: BLKRRPART takes no argument; the kernel reads the new table.
-    unsafe { libc::ioctl(dev.as_raw_fd(), BLKRRPART) };
+    finish(&disk.name, &dev, total, len, hash, sha256)?;
     Ok(format!("wrote {total} bytes to {} (SHA-256 checked)", disk.name))
+}
+
+/// Writes the disk the qcow2 file `from` reads describes (its tables read
+/// already: `layout`) to the smallest writable fixed disk it fits on:
+/// each cluster at its place, zeros where the file holds none; the
+/// file's length and SHA-256 checked, as for a raw image.
+pub(crate) fn write_qcow2(
+    root: &Path,
+    layout: &qcow2::Layout,
+    mut from: impl Read,
+    len: Option<u64>,
+    sha256: &str,
+) -> Result<String, String> {
+    use sha2::Digest;
+    let len = len.ok_or("the image's server did not say its length (Content-Length)")?;
+    let (disk, mut dev) = disk_for(root, layout.disk_size)?;
+    let mut hash = sha2::Sha256::new();
+    let total =
+        layout.expand(&mut from, &mut dev, &mut |b| hash.update(b)).map_err(|e| format!("{}: {e}", disk.name))?;
+    let mut zeroed = 0;
+    for (start, len) in layout.holes() {
+        zero(&mut dev, Span { start: *start, len: *len }).map_err(|e| format!("{}: write: {e}", disk.name))?;
+        zeroed += len;
+    }
+    finish(&disk.name, &dev, total, len, hash, sha256)?;
+    Ok(format!(
+        "wrote a {}-byte disk from a {total}-byte qcow2 image to {} ({} MiB of it zeros; SHA-256 checked)",
+        layout.disk_size,
+        disk.name,
+        zeroed >> 20
+    ))
 }
 
 #[cfg(test)]
@@ -455,6 +526,32 @@ mod tests {
     }
 
     #[test]
+    fn a_qcow2_image_is_expanded_onto_the_disk_and_refused_as_raw() {
+        use sha2::Digest;
+        let t = machine();
+        let (file, want) = crate::qcow2::tests::every_kind();
+        let sum: String = sha2::Sha256::digest(&file).iter().map(|b| format!("{b:02x}")).collect();
+        let layout = crate::qcow2::Layout::read(|at, n| {
+            let at = (at as usize).min(file.len());
+            Ok(file[at..(at + n).min(file.len())].to_vec())
+        })
+        .unwrap();
+        // Written as raw, it is refused before a byte is written.
+        let e = write_image(t.path(), &file[..], Some(file.len() as u64), &sum).unwrap_err();
+        assert!(e.contains("image.format = \"qcow2\""), "{e}");
+        // vdb is read-only and sdc removable: vda (0xaa) gets it.
+        let detail = write_qcow2(t.path(), &layout, &file[..], Some(file.len() as u64), &sum).unwrap();
+        assert!(detail.contains(&format!("a {}-byte disk", want.len())) && detail.contains("to vda"), "{detail}");
+        let disk = fs::read(at(t.path(), "/dev/vda")).unwrap();
+        assert!(disk[..want.len()] == want[..], "vda does not hold the disk the image describes");
+        assert!(disk[want.len()..].iter().all(|b| *b == 0xaa), "past the image's disk something was written");
+        let e = write_qcow2(t.path(), &layout, &file[..], Some(file.len() as u64), &"0".repeat(64)).unwrap_err();
+        assert!(e.contains("not 0000"), "{e}");
+        let e = write_qcow2(t.path(), &layout, &file[..], Some(file.len() as u64 + 1), &sum).unwrap_err();
+        assert!(e.contains("ended after"), "{e}");
+    }
+
+    #[test]
     fn small_areas_are_cleared_whole() {
         assert_eq!(metadata_spans(MIB, &[]), [Span { start: 0, len: MIB }]);
         assert_eq!(edges(0, 3 * MIB), [Span { start: 0, len: MIB }, Span { start: 2 * MIB, len: MIB }]);
@@ -468,6 +565,12 @@ mod tests {
         assert_eq!(a, Action::Inspect);
         let a: Action = serde_json::from_str(r#"{"id":"x","action":"poweroff"}"#).unwrap();
         assert_eq!(a, Action::Poweroff);
+        let a: Action =
+            serde_json::from_str(r#"{"id":"w","action":"write_image","url":"/i","sha256":"ab","format":"qcow2"}"#)
+                .unwrap();
+        assert_eq!(a, Action::WriteImage { url: "/i".into(), sha256: "ab".into(), format: ImageFormat::Qcow2 });
+        let a: Action = serde_json::from_str(r#"{"id":"w","action":"write_image","url":"/i","sha256":"ab"}"#).unwrap();
+        assert_eq!(a, Action::WriteImage { url: "/i".into(), sha256: "ab".into(), format: ImageFormat::Raw });
         assert!(serde_json::from_str::<Action>(r#"{"id":"x","action":"explode"}"#).is_err());
     }
 }

@@ -171,19 +171,48 @@ impl Api {
         Ok(Next { command, poll })
     }
 
-    /// Opens `url` (a path on Fulcrum when it starts with `/`) for
-    /// reading, with its length when the server says it.
+    /// `url` as fetched: a path on Fulcrum when it starts with `/`.
+    fn absolute(&self, url: &str) -> String {
+        if url.starts_with('/') {
+            format!("{}{url}", self.base)
+        } else {
+            url.to_string()
+        }
+    }
+
+    /// A client for images: an image takes as long as it takes; a stalled
+    /// server does not.
+    fn downloads() -> ureq::Agent {
+        ureq::AgentBuilder::new().timeout_connect(Duration::from_secs(5)).timeout_read(Duration::from_secs(60)).build()
+    }
+
+    /// Opens `url` for reading, with its length when the server says it.
     pub(crate) fn fetch(&self, url: &str) -> Result<(Box<dyn std::io::Read + Send + Sync>, Option<u64>), ApiError> {
-        let full = if url.starts_with('/') { format!("{}{url}", self.base) } else { url.to_string() };
-        // An image takes as long as it takes; a stalled server does not.
-        let resp = ureq::AgentBuilder::new()
-            .timeout_connect(Duration::from_secs(5))
-            .timeout_read(Duration::from_secs(60))
-            .build()
-            .get(&full)
-            .call()?;
+        let resp = Self::downloads().get(&self.absolute(url)).call()?;
         let len = resp.header("Content-Length").and_then(|l| l.parse().ok());
         Ok((resp.into_reader(), len))
+    }
+
+    /// Up to `len` bytes of `url` from byte `at` (fewer where the file
+    /// ends), by an HTTP Range request: a server that answers with the
+    /// whole file instead is refused.
+    pub(crate) fn fetch_range(&self, url: &str, at: u64, len: usize) -> Result<Vec<u8>, ApiError> {
+        use std::io::Read;
+        let range = format!("bytes={at}-{}", at + len.max(1) as u64 - 1);
+        let resp = match Self::downloads().get(&self.absolute(url)).set("Range", &range).call() {
+            // Wholly past the end: nothing there.
+            Err(ureq::Error::Status(416, _)) => return Ok(Vec::new()),
+            r => r?,
+        };
+        if resp.status() != 206 {
+            return Err(ApiError::Transport(format!(
+                "the server answered a Range request with HTTP {} rather than 206: it cannot serve a qcow2 image",
+                resp.status()
+            )));
+        }
+        let mut bytes = Vec::with_capacity(len);
+        resp.into_reader().take(len as u64).read_to_end(&mut bytes).map_err(|e| ApiError::Transport(e.to_string()))?;
+        Ok(bytes)
     }
 
     /// Reports how step `id` went.

@@ -14,6 +14,7 @@ mod actions;
 mod api;
 mod inventory;
 mod lldp;
+mod qcow2;
 mod settings;
 mod sysfs;
 
@@ -116,7 +117,9 @@ fn run(settings: &Settings) -> ExitCode {
         }
         let outcome = match &command.action {
             Ok(Action::Inspect) => report(&api, &mut node, settings, &macs).map(Prepared::Done),
-            Ok(Action::WriteImage { url, sha256 }) => write_image(&api, root, url, sha256).map(Prepared::Done),
+            Ok(Action::WriteImage { url, sha256, format }) => {
+                write_image(&api, root, url, sha256, *format).map(Prepared::Done)
+            }
             other => actions::prepare(root, other),
         };
         let (ok, detail) = match &outcome {
@@ -169,14 +172,27 @@ impl Done {
 /// Fetches the image and writes it, three times at most: a download cut
 /// short (a DHCP renewal that moves the machine to its own address drops
 /// its connections) is started again, and writing it again is harmless.
-fn write_image(api: &Api, root: &std::path::Path, url: &str, sha256: &str) -> Result<String, String> {
+fn write_image(
+    api: &Api,
+    root: &std::path::Path,
+    url: &str,
+    sha256: &str,
+    format: actions::ImageFormat,
+) -> Result<String, String> {
     const ATTEMPTS: u32 = 3;
     let mut attempt = 1;
+    let fetch = || api.fetch(url).map_err(|e| format!("fetching {url}: {e}"));
     loop {
-        let result = api
-            .fetch(url)
-            .map_err(|e| format!("fetching {url}: {e}"))
-            .and_then(|(body, len)| actions::write_image(root, body, len, sha256));
+        let result = match format {
+            actions::ImageFormat::Raw => fetch().and_then(|(body, len)| actions::write_image(root, body, len, sha256)),
+            // The tables first, by byte range; then the whole file.
+            actions::ImageFormat::Qcow2 => qcow2::Layout::read(|at, n| {
+                api.fetch_range(url, at, n)
+                    .map_err(|e| format!("fetching bytes {at}-{} of {url}: {e}", at + n as u64 - 1))
+            })
+            .and_then(|layout| fetch().map(|got| (layout, got)))
+            .and_then(|(layout, (body, len))| actions::write_qcow2(root, &layout, body, len, sha256)),
+        };
         match result {
             Err(e) if attempt < ATTEMPTS => {
                 say!("writing the image failed ({attempt}/{ATTEMPTS}): {e}; again in 2s");

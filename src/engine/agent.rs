@@ -90,7 +90,9 @@ pub(crate) fn command_for(node: &Node, boots: &Booting, erase: EraseMode) -> Opt
         }
         (S::InspectWait, _) => AgentAction::Inspect,
         (S::CleanWait, _) => AgentAction::Erase { mode: erase },
-        (S::WaitCallBack, Booting::Image(i)) => AgentAction::WriteImage { url: i.url(), sha256: i.sha256.clone() },
+        (S::WaitCallBack, Booting::Image(i)) => {
+            AgentAction::WriteImage { url: i.url(), sha256: i.sha256.clone(), format: i.format }
+        }
         // The agent is the rescue system: it opens the consoles' login.
         (S::Rescue, Booting::Agent) => match &node.rescue_password {
             Some(p) => AgentAction::Rescue { password: Handover::of(p) },
@@ -185,6 +187,7 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::types::agent::ImageFormat;
 
     fn node(state: ProvisionState, bootenv: &str) -> Node {
         let mut n = Node::bare("n1.example", vec![], bootenv);
@@ -216,12 +219,20 @@ mod tests {
         assert_eq!(action(&powered), Some(AgentAction::Poweroff));
         let c = command_for(&node(S::CleanWait, "discovery"), &Booting::Agent, EraseMode::Metadata).unwrap();
         assert_eq!(c.id, "erase-7");
-        let image = Booting::Image(DiskImage { path: "images/os.img".into(), sha256: "ab".repeat(32) });
+        let image = Booting::Image(DiskImage {
+            path: "images/os.img".into(),
+            sha256: "ab".repeat(32),
+            format: ImageFormat::Qcow2,
+        });
         let deploying = node(S::WaitCallBack, "os-image");
         let c = command_for(&deploying, &image, EraseMode::Metadata).unwrap();
         assert_eq!(
             c.action,
-            AgentAction::WriteImage { url: "/boot/files/images/os.img".into(), sha256: "ab".repeat(32) }
+            AgentAction::WriteImage {
+                url: "/boot/files/images/os.img".into(),
+                sha256: "ab".repeat(32),
+                format: ImageFormat::Qcow2
+            }
         );
         assert_eq!(command_for(&node(S::Available, "os-image"), &image, EraseMode::Metadata), None);
         // The rescue system (not in the agent) is asked to reboot into a

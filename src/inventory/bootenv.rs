@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::InventoryError;
 use crate::state::{record, NoIndex, Txn};
+use crate::types::agent::ImageFormat;
 use crate::types::field::FieldError;
 use crate::types::field::Refuse;
 use crate::types::names;
@@ -38,7 +39,7 @@ pub(crate) enum BootKind {
     Image,
 }
 
-/// A whole-disk image (raw) the agent writes.
+/// A whole-disk image the agent writes.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct DiskImage {
@@ -47,7 +48,12 @@ pub(crate) struct DiskImage {
     pub(crate) path: String,
     /// Its SHA-256, lower-case hex: the agent checks it over the bytes it
     /// writes (and their length against the server's), before it reports.
+    /// For a qcow2 image it is the SHA-256 of the qcow2 file, as
+    /// distributions publish it.
     pub(crate) sha256: String,
+    /// `raw` (the default) or `qcow2`.
+    #[serde(default)]
+    pub(crate) format: ImageFormat,
 }
 
 impl DiskImage {

@@ -1,6 +1,8 @@
 //! Whether a node may be given a bootenv: every file the bootenv boots
 //! from or requires ([`Bootenv::local_files`]) is under the files
-//! directory, and every param it requires is set on the node.
+//! directory, a local disk image is in the format the bootenv says (a
+//! qcow2 file written as raw would leave a disk nothing boots), and every
+//! param it requires is set on the node.
 //!
 //! [`check`] looks at the nodes a transaction changed, against the world
 //! the transaction began with, so each path that gives a node a bootenv
@@ -17,7 +19,11 @@ use super::bootenv::Bootenv;
 use super::error::InventoryError;
 use super::node::{Node, Params};
 use crate::state::Txn;
+use crate::types::agent::ImageFormat;
 use crate::types::field::Refuse;
+
+/// The first bytes of a qcow2 file.
+const QCOW2_MAGIC: [u8; 4] = *b"QFI\xfb";
 
 /// Where a bootenv's files must be, and the bootenv exempt from the rule.
 #[derive(Debug, Clone)]
@@ -33,6 +39,8 @@ pub(crate) enum Unmet {
     File(String),
     /// A param the node does not have (or has empty).
     Param(String),
+    /// The disk image at this path is not in the format its bootenv says.
+    Format { path: String, says: ImageFormat },
 }
 
 impl std::fmt::Display for Unmet {
@@ -40,6 +48,12 @@ impl std::fmt::Display for Unmet {
         match self {
             Unmet::File(p) => write!(f, "file `{p}` is not in the files directory"),
             Unmet::Param(p) => write!(f, "param `{p}` is not set on the node"),
+            Unmet::Format { path, says: ImageFormat::Raw } => {
+                write!(f, "image `{path}` is a qcow2 file, but image.format is raw")
+            }
+            Unmet::Format { path, says: ImageFormat::Qcow2 } => {
+                write!(f, "image `{path}` is not a qcow2 file, but image.format is qcow2")
+            }
         }
     }
 }
@@ -67,7 +81,20 @@ impl BootFiles {
         if !files {
             return None;
         }
-        env.local_files().find(|f| !self.has(f)).map(|f| Unmet::File(f.to_string()))
+        env.local_files().find(|f| !self.has(f)).map(|f| Unmet::File(f.to_string())).or_else(|| self.misformatted(env))
+    }
+
+    /// The bootenv's local disk image, when its first bytes contradict
+    /// its `format` (one that cannot be read is left to the files check).
+    fn misformatted(&self, env: &Bootenv) -> Option<Unmet> {
+        use std::io::Read;
+        let image = env.image.as_ref().filter(|i| !i.path.contains("://"))?;
+        let path = image.path.trim_start_matches('/');
+        let mut head = [0u8; 4];
+        std::fs::File::open(self.dir.join(path)).and_then(|mut f| f.read_exact(&mut head)).ok()?;
+        let is_qcow2 = head == QCOW2_MAGIC;
+        (is_qcow2 != (image.format == ImageFormat::Qcow2))
+            .then(|| Unmet::Format { path: path.to_string(), says: image.format })
     }
 
     /// Everything `env` lacks for a node with `params`.
@@ -79,7 +106,7 @@ impl BootFiles {
             .filter(|p| params.get(*p).is_none_or(|v| v.trim().is_empty()))
             .map(|p| Unmet::Param(p.clone()));
         let files = env.local_files().filter(|f| !self.has(f)).map(|f| Unmet::File(f.to_string()));
-        params.chain(files).collect()
+        params.chain(files).chain(self.misformatted(env)).collect()
     }
 }
 
@@ -151,6 +178,33 @@ mod tests {
         std::fs::write(dir.path().join("os/initrd.gz"), b"i").unwrap();
         assert_eq!(files.unmet(&env, &params, true), None, "URLs are not looked for");
         assert!(files.all_unmet(&env, &params).is_empty());
+    }
+
+    #[test]
+    fn a_disk_image_must_be_in_the_format_its_bootenv_says() {
+        use crate::inventory::bootenv::DiskImage;
+        let dir = tempfile::tempdir().unwrap();
+        let files = BootFiles::new(dir.path().to_path_buf(), "discovery");
+        std::fs::write(dir.path().join("os.qcow2"), b"QFI\xfb\0\0\0\x03").unwrap();
+        std::fs::write(dir.path().join("os.img"), [0u8; 512]).unwrap();
+        let with = |path: &str, format| Bootenv {
+            kernel: None,
+            initrds: vec![],
+            requires: Requires::default(),
+            image: Some(DiskImage { path: path.into(), sha256: "ab".repeat(32), format }),
+            ..env()
+        };
+        let params = Params::new();
+        assert_eq!(files.unmet(&with("os.qcow2", ImageFormat::Qcow2), &params, true), None);
+        assert_eq!(files.unmet(&with("os.img", ImageFormat::Raw), &params, true), None);
+        let wrong = files.unmet(&with("os.qcow2", ImageFormat::Raw), &params, true).unwrap();
+        assert_eq!(wrong.to_string(), "image `os.qcow2` is a qcow2 file, but image.format is raw");
+        let wrong = files.all_unmet(&with("os.img", ImageFormat::Qcow2), &params);
+        assert_eq!(wrong, [Unmet::Format { path: "os.img".into(), says: ImageFormat::Qcow2 }]);
+        assert_eq!(
+            files.unmet(&with("gone.img", ImageFormat::Raw), &params, true),
+            Some(Unmet::File("gone.img".into()))
+        );
     }
 
     #[test]

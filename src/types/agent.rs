@@ -18,6 +18,19 @@ pub enum EraseMode {
     Full,
 }
 
+/// How a disk image is laid out in its file (`image.format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ImageFormat {
+    /// The disk's bytes as they are.
+    #[default]
+    Raw,
+    /// QEMU's copy-on-write format (versions 2 and 3, deflate-compressed
+    /// clusters included; no backing file, no encryption): the agent
+    /// expands it onto the disk, unallocated clusters as zeros.
+    Qcow2,
+}
+
 /// One thing the agent does.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(tag = "action", rename_all = "snake_case")]
@@ -28,12 +41,14 @@ pub(crate) enum AgentAction {
     Erase {
         mode: EraseMode,
     },
-    /// Write a raw whole-disk image (fetched from `url`, relative to the
-    /// agent's API base when it starts with `/`) to the smallest writable
-    /// disk it fits on, and check its SHA-256.
+    /// Write a whole-disk image (fetched from `url`, relative to the
+    /// agent's API base when it starts with `/`, laid out as `format`
+    /// says) to the smallest writable disk it fits on, and check the
+    /// SHA-256 of the file fetched.
     WriteImage {
         url: String,
         sha256: String,
+        format: ImageFormat,
     },
     Reboot,
     Poweroff,
@@ -79,5 +94,11 @@ mod tests {
         );
         let c = AgentCommand { id: "poweroff-7".into(), action: AgentAction::Poweroff };
         assert_eq!(serde_json::to_value(&c).unwrap(), serde_json::json!({"id": "poweroff-7", "action": "poweroff"}));
+        let action = AgentAction::WriteImage { url: "/i".into(), sha256: "ab".into(), format: ImageFormat::Qcow2 };
+        let c = AgentCommand { id: "write_image-7".into(), action };
+        assert_eq!(
+            serde_json::to_value(&c).unwrap(),
+            serde_json::json!({"id": "write_image-7", "action": "write_image", "url": "/i", "sha256": "ab", "format": "qcow2"})
+        );
     }
 }

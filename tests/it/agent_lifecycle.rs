@@ -19,7 +19,9 @@
 //! 3. `provide`: switched on, cleaned (the partition table is gone),
 //!    `available`, off again;
 //! 4. `deploy` of an `image` bootenv: switched on, the agent writes the
-//!    image (a BIOS boot sector) to the smallest disk, the node is
+//!    image (a BIOS boot sector; raw in the IPMI test, and in the Redfish
+//!    test a compressed qcow2 made by `qemu-img`, whose zero clusters the
+//!    agent must write as zeros) to the smallest disk, the node is
 //!    `active` on `local`, the agent reboots the machine, and SeaBIOS,
 //!    given no boot file, boots the disk, whose boot sector prints its
 //!    line on the serial port; the installed system reports alive (the
@@ -191,9 +193,11 @@ impl Bmc {
     }
 }
 
-/// A raw disk image: the boot sector, then 2 MiB of a pattern.
+/// A raw disk image: the boot sector, the rest of the first MiB a
+/// pattern, the second MiB zeros (where disk B holds 0x5a that cleaning
+/// leaves: a qcow2 file holds no cluster for it).
 fn os_image() -> Vec<u8> {
-    let mut image: Vec<u8> = (0..2 * MIB).map(|i| (i % 251) as u8).collect();
+    let mut image: Vec<u8> = (0..2 * MIB).map(|i| if i < MIB { (i % 251) as u8 } else { 0 }).collect();
     image[..512].fill(0);
     image[..BOOT_CODE.len()].copy_from_slice(&BOOT_CODE);
     let line = format!("{OS_LINE}\r\n");
@@ -214,7 +218,8 @@ fn an_imported_machine_lives_its_whole_life_through_its_redfish_bmc_and_the_agen
 
 fn life(kind: Bmc) {
     let test = format!("agent_lifecycle {}", kind.name());
-    if !crate::harness::qemu::prerequisites(&test, &["python3", "sha256sum", "depmod", "ipmitool", "curl"]) {
+    if !crate::harness::qemu::prerequisites(&test, &["python3", "sha256sum", "depmod", "ipmitool", "curl", "qemu-img"])
+    {
         return;
     }
     let module = if kind == Bmc::Ipmi { "pyghmi" } else { "sushy_tools" };
@@ -253,8 +258,21 @@ fn life(kind: Bmc) {
             "kernel_params": "console=ttyS0 fulcrum.api={{ server }} fulcrum.mac={{ mac }} fulcrum.lldp=1 fulcrum.poll=1"
         })),
     );
-    let sum = sha256(&server_files(&server).join("images/os.img"));
-    let env = json!({"name": "os-image", "kind": "image", "image": {"path": "images/os.img", "sha256": sum}});
+    // The Redfish machine gets the same disk as a compressed qcow2 file.
+    let (file, format) = match kind {
+        Bmc::Ipmi => ("images/os.img", "raw"),
+        Bmc::Redfish => {
+            let files = server_files(&server);
+            crate::harness::run(
+                std::process::Command::new("qemu-img")
+                    .args(["convert", "-c", "-f", "raw", "-O", "qcow2"])
+                    .args([files.join("images/os.img"), files.join("images/os.qcow2")]),
+            );
+            ("images/os.qcow2", "qcow2")
+        }
+    };
+    let sum = sha256(&server_files(&server).join(file));
+    let env = json!({"name": "os-image", "kind": "image", "image": {"path": file, "sha256": sum, "format": format}});
     api(&ns, "POST", "/api/v1/bootenvs", Some(env));
 
     // ---- the machine, off (-S), and its BMC ----
@@ -398,5 +416,8 @@ fn life(kind: Bmc) {
     let serial = vm.serial_text();
     for want in ["step erase-", "step write_image-", "step reboot-", "step poweroff-"] {
         assert!(serial.contains(want), "the console lacks `{want}`");
+    }
+    if kind == Bmc::Redfish {
+        assert!(serial.contains("-byte qcow2 image to "), "the agent did not write the image as qcow2:\n{serial}");
     }
 }
