@@ -19,6 +19,7 @@ packages=(
   kea-admin                   # perfdhcp: 50,000 clients per family
   tftp-hpa atftp              # TFTP clients
   qemu-system-x86 ipxe-qemu ipxe  # the network-booted VM, its NIC ROM, the iPXE loaders
+  pxelinux syslinux-common    # lpxelinux.0 and ldlinux.c32: the PXELINUX QEMU boot
   ovmf                        # UEFI firmware for the UEFI PXE guest
   busybox-static cpio xz-utils kmod  # the discovery image the QEMU tests build (depmod)
   systemd                     # systemd-analyze verify

@@ -408,6 +408,13 @@ pub struct BootConfig {
     /// The signed GRUB served as `grubx64.efi`, which shim loads next.
     /// Debian's `grub-efi-amd64-signed` network image by default.
     pub grub_x64: PathBuf,
+    /// Where `pxelinux.0` and `lpxelinux.0` are (Debian's `pxelinux`),
+    /// served at those names when a network or node picks one with
+    /// `bios_loader`.
+    pub pxelinux_dir: PathBuf,
+    /// Where PXELINUX's modules are (`ldlinux.c32`, which it loads first;
+    /// Debian's `syslinux-common`), served at the TFTP root as `NAME.c32`.
+    pub syslinux_modules: PathBuf,
 }
 
 impl BootConfig {
@@ -432,6 +439,8 @@ impl Default for BootConfig {
             discovery_bootenv: "discovery".into(),
             shim_x64: PathBuf::from("/usr/lib/shim/shimx64.efi.signed"),
             grub_x64: PathBuf::from("/usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed"),
+            pxelinux_dir: PathBuf::from("/usr/lib/PXELINUX"),
+            syslinux_modules: PathBuf::from("/usr/lib/syslinux/modules/bios"),
         }
     }
 }

@@ -20,9 +20,9 @@ use std::sync::Arc;
 use dhcproto::v4::{Architecture, DhcpOption, Message, MessageType, OptionCode};
 use serde::{Deserialize, Serialize};
 
-use crate::boot::grub;
 use crate::boot::render;
 use crate::boot::tftp::{Chain, RootHandler, Target};
+use crate::boot::{grub, pxelinux};
 use crate::config::Config;
 use crate::dhcp::pxe::{self, Firmware};
 use crate::dhcp::v4::handler::{Arrival, Ctx, Decision};
@@ -78,6 +78,8 @@ pub(crate) struct NodeFacts {
     pub(crate) protected: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) uefi_loader: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) bios_loader: Option<String>,
 }
 
 /// The network the answers are for.
@@ -158,6 +160,10 @@ pub(crate) struct Explanation {
     /// answers is GRUB or the Secure Boot shim.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) grub: Option<ScriptAnswer>,
+    /// The PXELINUX config (`pxelinux.cfg/01-<mac>`) the machine's
+    /// PXELINUX would read now, when one of the answers is PXELINUX.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) pxelinux: Option<ScriptAnswer>,
     /// What the bootenv the machine boots lacks now (a file not in the
     /// files directory, a param the node does not have): its boot would
     /// fail there. Empty when nothing is missing.
@@ -358,6 +364,10 @@ fn fetch(config: &Config, base: &str, file: &str) -> String {
                 "missing: {over} would answer file not found (boot.shim_x64 {} is not there: install shim-signed)",
                 chain.shim_x64.display()
             ),
+            Ok(Err(_)) if pxelinux::is_pxelinux(name) => format!(
+                "missing: {over} would answer file not found ({name} is not in boot.pxelinux_dir {}: install pxelinux)",
+                chain.pxelinux_dir.display()
+            ),
             Ok(Err(_)) => {
                 format!("missing: {over} would answer file not found ({name} is not under {})", root.display())
             }
@@ -369,6 +379,14 @@ fn fetch(config: &Config, base: &str, file: &str) -> String {
                         g => format!(
                             "; but shim's next stage, boot.grub_x64 {}, is missing: install grub-efi-amd64-signed",
                             g.display()
+                        ),
+                    }
+                } else if pxelinux::is_pxelinux(name) {
+                    match chain.syslinux_modules.join("ldlinux.c32") {
+                        m if m.is_file() => format!("; PXELINUX then loads {} as ldlinux.c32", m.display()),
+                        m => format!(
+                            "; but PXELINUX's first module, {}, is missing: install syslinux-common",
+                            m.display()
                         ),
                     }
                 } else {
@@ -452,6 +470,22 @@ fn rules(world: &World, config: &Config, net: &Network, node: Option<&Node>, fw:
         false => (chosen, by),
     };
     let shim = chosen == grub::SHIM_X64;
+    let (bios, bios_by) = match (node.and_then(|n| n.bios_loader.as_deref()), &net.bios_loader) {
+        _ if protected => (config.dhcp.bios_loader.clone(), "dhcp.bios_loader".to_string()),
+        (Some(l), _) => (l.to_string(), "the node's bios_loader".to_string()),
+        (None, Some(l)) => (l.clone(), format!("network {}'s bios_loader", net.name)),
+        _ => (config.dhcp.bios_loader.clone(), "dhcp.bios_loader".to_string()),
+    };
+    let pxelinux_rule = || {
+        format!(
+            "{bios} is PXELINUX: it reads pxelinux.cfg/01-<mac>, rendered from the node's bootenv when it asks{}",
+            if bios == pxelinux::LPXELINUX {
+                ", and fetches kernel and initrds over HTTP"
+            } else {
+                ", and fetches kernel and initrds over TFTP"
+            }
+        )
+    };
     // UEFI PXE booting from its disk: GRUB chainloads the disk's loader.
     let x64_pxe = matches!(fw, Firmware::Pxe { arch: 7 | 9 });
     let grub_to_disk = from_disk && x64_pxe && !shim && config.boot.has_grub();
@@ -488,10 +522,19 @@ fn rules(world: &World, config: &Config, net: &Network, node: Option<&Node>, fw:
             }
         }
         Firmware::Pxe { arch: 0 } => {
-            why.push(format!("the BIOS loader is {} (dhcp.bios_loader)", config.dhcp.bios_loader))
+            why.push(format!("the BIOS loader is {bios} ({bios_by})"));
+            if pxelinux::is_pxelinux(&bios) {
+                why.push(pxelinux_rule());
+            }
         }
         Firmware::Pxe { arch: 0x0b } => {
             why.push(format!("the arm64 UEFI loader is {} (dhcp.uefi_arm64_loader)", config.dhcp.uefi_arm64_loader))
+        }
+        Firmware::Ipxe if !uefi && pxelinux::is_pxelinux(&bios) => {
+            why.push(format!(
+                "iPXE on BIOS gets {bios} ({bios_by}) as PXE firmware would: PXELINUX runs on iPXE's PXE stack and asks DHCP nothing, so no chainload loop forms"
+            ));
+            why.push(pxelinux_rule());
         }
         Firmware::Ipxe => why.push("iPXE gets the URL of its script, rendered when it asks".into()),
         _ => {}
@@ -644,6 +687,18 @@ fn explain(world: &World, config: &Config, who: &Who, network: Option<&str>) -> 
             script: config.ok(),
         }
     });
+    let via_pxelinux = answers.iter().any(|a| a.boot_file.as_deref().is_some_and(pxelinux::is_pxelinux));
+    let pxelinux = via_pxelinux.then(|| {
+        let http = answers.iter().any(|a| a.boot_file.as_deref() == Some(pxelinux::LPXELINUX));
+        let text = render::pxelinux_config(world, &config.boot.discovery_bootenv, &base, mac, http);
+        let text = text.map_err(|e| e.to_string()).map(hidden);
+        ScriptAnswer {
+            bootenv: bootenv.clone(),
+            because: because.clone(),
+            error: text.as_ref().err().cloned(),
+            script: text.ok(),
+        }
+    });
     let would_change = match node {
         Some(n) => {
             let mut w = vec![
@@ -654,6 +709,7 @@ fn explain(world: &World, config: &Config, who: &Who, network: Option<&str>) -> 
                 w.insert(0, format!("fulcrum node protect {} --off: until then it boots only from its disk", n.name));
             }
             w.push("the node's or the network's uefi_loader picks another x64 UEFI loader".into());
+            w.push("the node's or the network's bios_loader picks another BIOS loader (lpxelinux.0: PXELINUX)".into());
             w
         }
         None => vec![
@@ -674,6 +730,7 @@ fn explain(world: &World, config: &Config, who: &Who, network: Option<&str>) -> 
             provision_state: n.provision_state.to_string(),
             protected: n.protected,
             uefi_loader: n.uefi_loader.clone(),
+            bios_loader: n.bios_loader.clone(),
         }),
         network: NetworkFacts {
             name: net.name.clone(),
@@ -690,6 +747,7 @@ fn explain(world: &World, config: &Config, who: &Who, network: Option<&str>) -> 
         v6_note,
         script: ScriptAnswer { bootenv, because, error: script.as_ref().err().cloned(), script: script.ok() },
         grub,
+        pxelinux,
         lacks,
         would_change,
     })

@@ -93,6 +93,7 @@ fn network(name: &str, id: u16, net: &str, server: Ipv4Addr, dynamic: (&str, &st
         unknown_clients: Default::default(),
         dhcp: Default::default(),
         uefi_loader: None,
+        bios_loader: None,
         interface: None,
         server: Some(server),
         lease_seconds: 600,

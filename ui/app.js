@@ -206,6 +206,8 @@ async function nodeView(name) {
     explained.failed ? "" : h("p", {}, `iPXE script: bootenv ${explained.script.bootenv} (${explained.script.because})`),
     explained.failed || !explained.grub ? "" : h("p", {}, `GRUB config: ${explained.grub.error || `bootenv ${explained.grub.bootenv}`}`),
     explained.failed || !explained.grub || !explained.grub.script ? "" : h("pre", {}, explained.grub.script),
+    explained.failed || !explained.pxelinux ? "" : h("p", {}, `PXELINUX config: ${explained.pxelinux.error || `bootenv ${explained.pxelinux.bootenv}`}`),
+    explained.failed || !explained.pxelinux || !explained.pxelinux.script ? "" : h("pre", {}, explained.pxelinux.script),
     explained.failed || !(explained.lacks || []).length ? "" : h("p", { class: "error" },
       `Bootenv ${explained.script.bootenv} lacks (its boot would fail): ${explained.lacks.join("; ")}`),
     h("h2", {}, "Inventory"),

@@ -1,12 +1,14 @@
-//! Network boot: rendering of iPXE scripts, GRUB configs and
+//! Network boot: rendering of iPXE scripts, GRUB and PXELINUX configs and
 //! unattended-install templates from live state ([`render`]), the Secure
-//! Boot chain's names and GRUB's words ([`grub`]), the HTTP boot routes
+//! Boot chain's names and GRUB's words ([`grub`]), PXELINUX's names and
+//! words ([`pxelinux`]), the HTTP boot routes
 //! ([`http`]), and the TFTP server for first-stage loaders ([`tftp`]);
 //! the two rules both file servers apply: symlinks that leave their root,
 //! and whose answers carry a node's token.
 
 pub(crate) mod grub;
 pub(crate) mod http;
+pub(crate) mod pxelinux;
 pub(crate) mod render;
 pub(crate) mod tftp;
 

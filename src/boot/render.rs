@@ -2,14 +2,15 @@
 //! when the request arrived: its iPXE script (from the node's CURRENT
 //! bootenv, `local` for a protected node whatever its record says, or the
 //! discovery bootenv for an unknown MAC) and its unattended-install
-//! templates, and the per-node GRUB config of the Secure Boot chain
-//! (`grub`: the same kernel, initrds and command line, in GRUB's words).
+//! templates, the per-node GRUB config of the Secure Boot chain (`grub`:
+//! the same kernel, initrds and command line, in GRUB's words), and the
+//! per-node PXELINUX config (`pxelinux`: the same, in PXELINUX's).
 //! Templates are minijinja.
 
 use minijinja::Environment;
 use serde::Serialize;
 
-use super::grub;
+use super::{grub, pxelinux};
 use crate::inventory::bootenv::{BootKind, Bootenv};
 use crate::inventory::node::{Node, Params};
 use crate::state::World;
@@ -24,6 +25,10 @@ const LOCAL: &str = include_str!("../../ipxe/local.ipxe.j2");
 const GRUB_NETBOOT: &str = include_str!("../../grub/netboot.cfg.j2");
 /// GRUB config for `local` bootenvs: back to the firmware's next entry.
 const GRUB_LOCAL: &str = include_str!("../../grub/local.cfg.j2");
+/// PXELINUX config for network bootenvs.
+const PXELINUX_NETBOOT: &str = include_str!("../../pxelinux/netboot.cfg.j2");
+/// PXELINUX config for `local` bootenvs: back to the BIOS's next device.
+const PXELINUX_LOCAL: &str = include_str!("../../pxelinux/local.cfg.j2");
 
 /// Templates every bootenv serves unless it has its own of the name:
 /// what an installed system needs to report to Fulcrum.
@@ -42,6 +47,8 @@ pub(crate) enum RenderError {
     MissingTemplate { env: String, name: String },
     #[error("bootenv `{env}` cannot boot through GRUB: {reason}")]
     Grub { env: String, reason: String },
+    #[error("bootenv `{env}` cannot boot through PXELINUX: {reason}")]
+    Pxelinux { env: String, reason: String },
     #[error("template {what} of bootenv `{env}` does not render")]
     Template { env: String, what: String, source: minijinja::Error },
 }
@@ -211,6 +218,33 @@ pub(crate) fn grub_config(world: &World, discovery: &str, base: &str, mac: Mac) 
     render(env, "grub", template, &ctx)
 }
 
+/// The PXELINUX config for `mac`, from the live world: the kernel,
+/// initrds and command line of its bootenv as PXELINUX reaches them
+/// ([`pxelinux::file_path`]: over http:// when `http`, for
+/// `lpxelinux.0`; else over TFTP), or `LOCALBOOT` for a `local` one.
+pub(crate) fn pxelinux_config(
+    world: &World,
+    discovery: &str,
+    base: &str,
+    mac: Mac,
+    http: bool,
+) -> Result<String, RenderError> {
+    let (mut ctx, env) = context(world, discovery, base, mac)?;
+    let unreachable = |reason: String| RenderError::Pxelinux { env: env.name.clone(), reason };
+    if env.kind == BootKind::Local {
+        return render(env, "pxelinux", PXELINUX_LOCAL, &ctx);
+    }
+    let Some(kernel) = env.kernel.as_deref() else {
+        return Err(unreachable("it has no kernel (only its own ipxe script)".into()));
+    };
+    ctx.env.kernel = Some(pxelinux::file_path(kernel, base, http).map_err(unreachable)?);
+    for (i, path) in ctx.env.initrds.iter_mut().zip(&env.initrds) {
+        i.url = pxelinux::file_path(path, base, http).map_err(unreachable)?;
+    }
+    ctx.env.kernel_params = pxelinux::append_line(&render(env, "kernel_params", &env.kernel_params, &ctx)?);
+    render(env, "pxelinux", PXELINUX_NETBOOT, &ctx)
+}
+
 /// One of the bootenv's unattended-install templates (or a shared one:
 /// [`SHARED_TEMPLATES`]), rendered for `mac`.
 pub(crate) fn template(
@@ -265,6 +299,47 @@ mod tests {
             image: None,
             requires: Default::default(),
         }
+    }
+
+    #[tokio::test]
+    async fn pxelinux_configs_follow_the_live_bootenv() {
+        let (_dir, state) = crate::dhcp::fixture::world(crate::dhcp::fixture::network()).await;
+        let mac: Mac = crate::dhcp::fixture::NODE_MAC.parse().unwrap();
+        let stranger: Mac = "52:54:00:00:00:01".parse().unwrap();
+        let base = "http://10.9.0.1:8080";
+        let cfg =
+            |state: &crate::state::State, mac, http| pxelinux_config(&state.snapshot(), "discovery", base, mac, http);
+
+        // A stranger boots discovery (the fixture's kernel `k`).
+        let text = cfg(&state, stranger, true).unwrap();
+        assert!(text.contains("unknown machine 52:54:00:00:00:01"), "{text}");
+        assert!(text.lines().any(|l| l == "  KERNEL http://10.9.0.1:8080/boot/files/k"), "{text}");
+
+        boots(&state, bootenv("e", Some("e/vmlinuz"), "console=ttyS0\nn={{ node.name }}  s={{ server }}")).await;
+        let text = cfg(&state, mac, true).unwrap();
+        assert!(text.contains("SAY Fulcrum: booting e") && text.contains("for known.t.test"), "{text}");
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines.contains(&"  KERNEL http://10.9.0.1:8080/boot/files/e/vmlinuz"), "{text}");
+        assert!(
+            lines.contains(&"  INITRD http://10.9.0.1:8080/boot/files/e/initrd.img,http://mirror.example/extra.img"),
+            "{text}"
+        );
+        assert!(lines.contains(&"  APPEND console=ttyS0 n=known.t.test s=http://10.9.0.1:8080"), "{text}");
+        // pxelinux.0 reads over TFTP only: the mirror's initrd it cannot.
+        let e = cfg(&state, mac, false).unwrap_err().to_string();
+        assert!(e.contains("bootenv `e` cannot boot through PXELINUX") && e.contains("TFTP only"), "{e}");
+        boots(&state, Bootenv { initrds: vec!["e/initrd.img".into()], ..bootenv("t", Some("e/vmlinuz"), "") }).await;
+        let text = cfg(&state, mac, false).unwrap();
+        assert!(text.contains("  KERNEL files/e/vmlinuz\n  INITRD files/e/initrd.img\n"), "{text}");
+
+        // The next read after a change answers the new bootenv.
+        crate::dhcp::fixture::edit_node(&state, |n| n.bootenv = "local".into()).await;
+        let text = cfg(&state, mac, true).unwrap();
+        assert!(text.contains("LOCALBOOT 0") && !text.contains("KERNEL"), "{text}");
+        let mut only_ipxe = bootenv("script", None, "");
+        only_ipxe.ipxe = "#!ipxe\nexit".into();
+        boots(&state, only_ipxe).await;
+        assert!(cfg(&state, mac, true).unwrap_err().to_string().contains("no kernel"));
     }
 
     #[tokio::test]

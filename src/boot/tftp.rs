@@ -4,7 +4,9 @@
 //! serves the Secure Boot chain ([`super::grub`]): the signed shim and
 //! GRUB from their packages, `grub/grub.cfg`, each MAC's GRUB config
 //! rendered from live state at the moment GRUB asks, and the files
-//! directory under `files/`. Paths are confined to the root: `..` is refused,
+//! directory under `files/`; and PXELINUX ([`super::pxelinux`]): its
+//! loaders and modules from their packages and each MAC's
+//! `pxelinux.cfg/01-<mac>`, rendered the same way. Paths are confined to the root: `..` is refused,
 //! Windows backslashes are taken as slashes, and a symlink that leads out
 //! of the root is followed only when root owns it: a package's link, like Debian's `/usr/lib/ipxe/ipxe.efi ->
 //! /boot/ipxe.efi`, works, a link someone else planted does not. Only
@@ -20,6 +22,7 @@ use async_tftp::server::{Handler, TftpServer, TftpServerBuilder};
 use blocking::Unblock;
 
 use super::grub::{self, Special};
+use super::pxelinux;
 use crate::config::Config;
 use crate::inventory::network::Network;
 use crate::inventory::node::Node;
@@ -55,6 +58,10 @@ pub(crate) struct Chain {
     pub(crate) grub_x64: PathBuf,
     /// Served under [`grub::FILES`]; canonicalized when it exists.
     pub(crate) files_dir: PathBuf,
+    /// Where [`pxelinux::PXELINUX`] and [`pxelinux::LPXELINUX`] are.
+    pub(crate) pxelinux_dir: PathBuf,
+    /// Where PXELINUX's `NAME.c32` modules are.
+    pub(crate) syslinux_modules: PathBuf,
 }
 
 impl Chain {
@@ -64,6 +71,8 @@ impl Chain {
             shim_x64: config.boot.shim_x64.clone(),
             grub_x64: config.boot.grub_x64.clone(),
             files_dir: std::fs::canonicalize(&files_dir).unwrap_or(files_dir),
+            pxelinux_dir: config.boot.pxelinux_dir.clone(),
+            syslinux_modules: config.boot.syslinux_modules.clone(),
         }
     }
 }
@@ -75,8 +84,24 @@ pub(crate) enum Target {
     File(PathBuf),
     /// Text that is always the same ([`grub::BOOTSTRAP`]).
     Fixed(&'static str),
-    /// The GRUB config of this MAC, rendered when it is read.
-    GrubConfig(Mac),
+    /// The GRUB or PXELINUX config of this MAC, rendered when it is read.
+    Rendered(Rendering, Mac),
+}
+
+/// Which loader's config a rendered answer is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Rendering {
+    Grub,
+    Pxelinux,
+}
+
+impl Rendering {
+    fn word(self) -> &'static str {
+        match self {
+            Rendering::Grub => "GRUB",
+            Rendering::Pxelinux => "PXELINUX",
+        }
+    }
 }
 
 /// Serves files under one directory, and the Secure Boot chain.
@@ -117,11 +142,11 @@ impl RootHandler {
         (node.map(|n| n.name.clone()), node.and_then(|n| n.macs.first()).map(ToString::to_string))
     }
 
-    /// What a request gets: the Secure Boot chain's names first (when
-    /// this handler serves it), then the root.
+    /// What a request gets: the Secure Boot chain's and PXELINUX's names
+    /// first (when this handler serves them), then the root.
     pub(crate) fn target(&self, requested: &Path) -> Result<Target, packet::Error> {
         let rel = normalized(requested)?;
-        let (Some(chain), Some(special)) = (&self.chain, grub::special(&rel)) else {
+        let Some(chain) = &self.chain else {
             return confined(&self.root, &rel).map(Target::File);
         };
         // The package's file, else one of that name in the root.
@@ -132,24 +157,36 @@ impl RootHandler {
                 confined(&self.root, &rel).map(Target::File)
             }
         };
-        match special {
-            Special::Shim => package(&chain.shim_x64),
-            Special::Grub => package(&chain.grub_x64),
-            Special::Bootstrap => Ok(Target::Fixed(grub::BOOTSTRAP)),
-            Special::NodeConfig(mac) => Ok(Target::GrubConfig(mac)),
-            Special::File(rel) => confined(&chain.files_dir, &rel).map(Target::File),
+        if let Some(special) = grub::special(&rel) {
+            return match special {
+                Special::Shim => package(&chain.shim_x64),
+                Special::Grub => package(&chain.grub_x64),
+                Special::Bootstrap => Ok(Target::Fixed(grub::BOOTSTRAP)),
+                Special::NodeConfig(mac) => Ok(Target::Rendered(Rendering::Grub, mac)),
+                Special::File(rel) => confined(&chain.files_dir, &rel).map(Target::File),
+            };
+        }
+        match pxelinux::special(&rel) {
+            Some(pxelinux::Special::Loader(name)) => package(&chain.pxelinux_dir.join(name)),
+            Some(pxelinux::Special::Module(name)) => package(&chain.syslinux_modules.join(name)),
+            Some(pxelinux::Special::Config(mac)) => Ok(Target::Rendered(Rendering::Pxelinux, mac)),
+            Some(pxelinux::Special::NoConfig) => Err(packet::Error::FileNotFound),
+            None => confined(&self.root, &rel).map(Target::File),
         }
     }
 
-    /// `mac`'s GRUB config, rendered now for a request from `client`.
-    fn grub_config(&self, client: &SocketAddr, mac: Mac) -> Result<String, String> {
+    /// `mac`'s GRUB or PXELINUX config, rendered now for a request from
+    /// `client`.
+    fn rendered(&self, client: &SocketAddr, mac: Mac, which: Rendering) -> Result<String, String> {
         let c = self.clients.as_ref().ok_or("no live state to render from")?;
         let world = c.state.snapshot();
         super::for_the_machine_itself(&world, mac, client.ip()).map_err(|e| e.to_string())?;
+        let net = match client.ip() {
+            std::net::IpAddr::V4(ip) => world.table::<Network>().containing(ip),
+            std::net::IpAddr::V6(_) => None,
+        };
         let server = match client.ip() {
-            std::net::IpAddr::V4(ip) => {
-                world.table::<Network>().containing(ip).and_then(|n| n.server).or_else(|| source_toward(ip))
-            }
+            std::net::IpAddr::V4(ip) => net.and_then(|n| n.server).or_else(|| source_toward(ip)),
             std::net::IpAddr::V6(_) => None,
         };
         let base = match (&c.config.http.public_url, server) {
@@ -163,7 +200,20 @@ impl RootHandler {
                 ))
             }
         };
-        super::render::grub_config(&world, &c.config.boot.discovery_bootenv, &base, mac).map_err(|e| e.to_string())
+        let discovery = &c.config.boot.discovery_bootenv;
+        match which {
+            Rendering::Grub => super::render::grub_config(&world, discovery, &base, mac),
+            Rendering::Pxelinux => {
+                // lpxelinux.0 reads http://; pxelinux.0 (or a stranger's
+                // loader on no network) reads over TFTP.
+                let node = world.table::<Node>().by_mac(&mac).map(|n| &**n);
+                let http = net.is_some_and(|net| {
+                    crate::dhcp::pxe::Loaders::for_client(&c.config.dhcp, net, node).bios == pxelinux::LPXELINUX
+                });
+                super::render::pxelinux_config(&world, discovery, &base, mac, http)
+            }
+        }
+        .map_err(|e| e.to_string())
     }
 }
 
@@ -246,12 +296,14 @@ impl Handler for RootHandler {
                 note(format!("sending the GRUB bootstrap ({} bytes)", text.len()));
                 return Ok(self.bytes(text.as_bytes().to_vec()));
             }
-            Ok(Target::GrubConfig(of)) => {
-                return match self.grub_config(client, of) {
+            Ok(Target::Rendered(which, of)) => {
+                return match self.rendered(client, of, which) {
                     Ok(text) => {
                         let version = self.clients.as_ref().map(|c| c.state.snapshot().version());
-                        tracing::info!(node, mac, %client, path = %path.display(), of = %of, version, "grub config");
-                        note(format!("sending the GRUB config of {of} ({} bytes)", text.len()));
+                        let word = which.word();
+                        let path = path.display();
+                        tracing::info!(node, mac, %client, %path, of = %of, version, "{} config", word.to_lowercase());
+                        note(format!("sending the {word} config of {of} ({} bytes)", text.len()));
                         Ok(self.bytes(text.into_bytes()))
                     }
                     Err(why) => refused(packet::Error::Msg(why.clone()), &why),
@@ -433,10 +485,14 @@ mod tests {
         std::fs::write(files.join("discovery/vmlinuz"), b"k").unwrap();
         std::fs::write(dir.path().join("secret"), b"z").unwrap();
         std::fs::write(pkg.join("shimx64.efi.signed"), b"s").unwrap();
+        std::fs::write(pkg.join("lpxelinux.0"), b"l").unwrap();
+        std::fs::write(pkg.join("ldlinux.c32"), b"m").unwrap();
         let chain = Chain {
             shim_x64: pkg.join("shimx64.efi.signed"),
             grub_x64: pkg.join("grubnetx64.efi.signed"),
             files_dir: std::fs::canonicalize(&files).unwrap(),
+            pxelinux_dir: pkg.clone(),
+            syslinux_modules: pkg.clone(),
         };
         let h = RootHandler::new(&root, Some(chain), Arc::default(), None).unwrap();
         assert_eq!(file(&h, Path::new("shimx64.efi")).unwrap(), pkg.join("shimx64.efi.signed"));
@@ -452,12 +508,32 @@ mod tests {
         assert!(file(&h, Path::new("grubx64.efi")).unwrap().starts_with(std::fs::canonicalize(&root).unwrap()));
         assert_eq!(h.target(Path::new("/grub/grub.cfg")).unwrap(), Target::Fixed(grub::BOOTSTRAP));
         let mac: Mac = "52:54:00:fc:00:01".parse().unwrap();
-        assert_eq!(h.target(Path::new("/grub/fulcrum/52:54:00:fc:00:01.cfg")).unwrap(), Target::GrubConfig(mac));
+        assert_eq!(
+            h.target(Path::new("/grub/fulcrum/52:54:00:fc:00:01.cfg")).unwrap(),
+            Target::Rendered(Rendering::Grub, mac)
+        );
         // The files directory is confined like the root.
         assert!(matches!(h.target(Path::new("files/../secret")), Err(packet::Error::PermissionDenied)));
         assert!(matches!(h.target(Path::new("files/discovery")), Err(packet::Error::FileNotFound)));
         // GRUB's probes for its modules are simply not there.
         assert!(matches!(h.target(Path::new("grub/x86_64-efi/command.lst")), Err(packet::Error::FileNotFound)));
+        // PXELINUX: its loader and modules from their packages (the root
+        // stands in for one not installed), its config rendered, its other
+        // probes not found at once.
+        assert_eq!(file(&h, Path::new("lpxelinux.0")).unwrap(), pkg.join("lpxelinux.0"));
+        assert_eq!(file(&h, Path::new("/ldlinux.c32")).unwrap(), pkg.join("ldlinux.c32"));
+        assert!(matches!(h.target(Path::new("pxelinux.0")), Err(packet::Error::FileNotFound)));
+        std::fs::write(root.join("pxelinux.0"), b"p").unwrap();
+        assert!(file(&h, Path::new("pxelinux.0")).unwrap().starts_with(std::fs::canonicalize(&root).unwrap()));
+        assert_eq!(
+            h.target(Path::new("pxelinux.cfg/01-52-54-00-fc-00-01")).unwrap(),
+            Target::Rendered(Rendering::Pxelinux, mac)
+        );
+        std::fs::create_dir_all(root.join("pxelinux.cfg")).unwrap();
+        std::fs::write(root.join("pxelinux.cfg/default"), b"d").unwrap();
+        for miss in ["pxelinux.cfg/default", "pxelinux.cfg/0A4D0064", "menu.c32"] {
+            assert!(matches!(h.target(Path::new(miss)), Err(packet::Error::FileNotFound)), "{miss}");
+        }
         // Without the chain, these names are the root's (and absent).
         let plain = RootHandler::new(&root, None, Arc::default(), None).unwrap();
         assert!(matches!(plain.target(Path::new("shimx64.efi")), Err(packet::Error::FileNotFound)));

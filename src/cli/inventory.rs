@@ -55,6 +55,10 @@ pub(crate) enum NodeCmd {
         /// Its own x64 UEFI loader under the TFTP root (e.g. `ipxe.efi`).
         #[arg(long)]
         uefi_loader: Option<String>,
+        /// Its own BIOS loader (e.g. `lpxelinux.0`: PXELINUX, its config
+        /// rendered from the bootenv).
+        #[arg(long)]
+        bios_loader: Option<String>,
     },
     /// Reserve the node on a switch port (the machine a relay reports in
     /// it is this node, whatever its MAC), or with --clear no longer.
@@ -227,6 +231,9 @@ pub(crate) enum NetworkCmd {
         /// The x64 UEFI loader on this network (e.g. `ipxe.efi`).
         #[arg(long)]
         uefi_loader: Option<String>,
+        /// The BIOS loader on this network (e.g. `lpxelinux.0`).
+        #[arg(long)]
+        bios_loader: Option<String>,
         /// The admin node's own address on this network.
         #[arg(long)]
         server: Option<String>,
@@ -380,8 +387,14 @@ fn explanation(e: &Explanation) -> String {
     if let Some(why) = &s.error {
         let _ = writeln!(out, "  cannot be rendered: {why}");
     }
-    if let Some(g) = &e.grub {
-        let _ = writeln!(out, "\nGRUB config (grub/fulcrum/{}.cfg): bootenv {}", e.mac, g.bootenv);
+    let dashed = e.mac.to_string().replace(':', "-");
+    let configs = [
+        (&e.grub, format!("GRUB config (grub/fulcrum/{}.cfg)", e.mac)),
+        (&e.pxelinux, format!("PXELINUX config (pxelinux.cfg/01-{dashed})")),
+    ];
+    for (config, title) in configs {
+        let Some(g) = config else { continue };
+        let _ = writeln!(out, "\n{title}: bootenv {}", g.bootenv);
         for l in g.script.iter().flat_map(|t| t.lines()) {
             let _ = writeln!(out, "  | {l}");
         }
@@ -458,7 +471,7 @@ pub(crate) async fn node(c: &Client, json_out: bool, cmd: NodeCmd) -> anyhow::Re
         NodeCmd::Trace { name } => {
             print(json_out, &c.get::<TraceView>(&format!("/api/v1/nodes/{name}/trace")).await?, trace_table)
         }
-        NodeCmd::Create { name, macs, bootenv, network, address, circuit_id, remote_id, uefi_loader } => {
+        NodeCmd::Create { name, macs, bootenv, network, address, circuit_id, remote_id, uefi_loader, bios_loader } => {
             let body = NewNode {
                 name,
                 macs: macs.iter().map(|m| arg::<Mac>("mac", m)).collect::<anyhow::Result<_>>()?,
@@ -469,6 +482,7 @@ pub(crate) async fn node(c: &Client, json_out: bool, cmd: NodeCmd) -> anyhow::Re
                 power: None,
                 port: circuit_id.map(|circuit| switch_port(&circuit, remote_id.as_deref())).transpose()?,
                 uefi_loader,
+                bios_loader,
                 params: Default::default(),
             };
             print(json_out, &c.send::<_, NodeView>(Method::POST, "/api/v1/nodes", Some(&body)).await?, one)
@@ -570,6 +584,7 @@ pub(crate) async fn network(c: &Client, json_out: bool, cmd: NetworkCmd) -> anyh
             unknown_clients,
             dhcp,
             uefi_loader,
+            bios_loader,
             server,
             interface,
             dns_servers,
@@ -594,6 +609,7 @@ pub(crate) async fn network(c: &Client, json_out: bool, cmd: NetworkCmd) -> anyh
                     .transpose()?,
                 dhcp: dhcp.as_deref().map(|m| serde_json::from_value(serde_json::Value::from(m))).transpose()?,
                 uefi_loader,
+                bios_loader,
                 interface,
                 server: server.as_deref().map(|s| arg("server", s)).transpose()?,
                 lease_seconds,

@@ -195,6 +195,7 @@ async fn scenario(env: &Env, machines: u8) -> anyhow::Result<()> {
         unknown_clients: None,
         dhcp: None,
         uefi_loader: None,
+        bios_loader: None,
         interface: None,
         server: Some(Ipv4Addr::LOCALHOST),
         lease_seconds: None,

@@ -34,6 +34,7 @@ pub(crate) fn network() -> Network {
         unknown_clients: Default::default(),
         dhcp: Default::default(),
         uefi_loader: None,
+        bios_loader: None,
         interface: None,
         server: None,
         lease_seconds: 600,

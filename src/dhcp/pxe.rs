@@ -1,7 +1,9 @@
 //! Telling network-boot clients apart and choosing what each gets, from the
 //! options it sent (60 vendor class, 77 user class, 93 architecture):
-//! - a PXE ROM gets an iPXE binary over TFTP, chosen by architecture;
-//! - iPXE (user class "iPXE") gets the URL of its boot script;
+//! - a PXE ROM gets an iPXE binary over TFTP, chosen by architecture
+//!   (or the loader its node or network chose: PXELINUX, the signed shim);
+//! - iPXE (user class "iPXE") gets the URL of its boot script, except on
+//!   BIOS when its machine was given PXELINUX, which it then loads;
 //! - UEFI HTTP boot (vendor class "HTTPClient") gets an http URL to iPXE;
 //! - anything else (an installer, an OS) gets plain addressing.
 
@@ -135,8 +137,8 @@ pub(crate) struct BootAnswer {
     pub(crate) ipxe_no_proxy_wait: bool,
 }
 
-/// The loaders one client may be given: the configured ones, with the x64
-/// UEFI loader its node or its network chose instead.
+/// The loaders one client may be given: the configured ones, with the
+/// BIOS and x64 UEFI loaders its node or its network chose instead.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Loaders<'a> {
     pub(crate) bios: &'a str,
@@ -150,18 +152,38 @@ impl<'a> Loaders<'a> {
         Loaders { bios: &cfg.bios_loader, uefi_x64: &cfg.uefi_x64_loader, uefi_arm64: &cfg.uefi_arm64_loader }
     }
 
-    /// For a client on `net`, maybe node `node`: the node's x64 UEFI
-    /// loader, else its network's, else the configured one. A protected
-    /// node gets the configured one (iPXE, whose script for it is always
-    /// `local`): a chosen loader might boot something else.
+    /// For a client on `net`, maybe node `node`: the node's BIOS and x64
+    /// UEFI loaders, else its network's, else the configured ones. A
+    /// protected node gets the configured ones (iPXE, whose script for it
+    /// is always `local`): a chosen loader might boot something else.
     /// The Secure Boot shim stays chosen for a protected node: its GRUB
     /// config follows the same rule, and the machine may run nothing else.
     pub(crate) fn for_client(cfg: &'a DhcpConfig, net: &'a Network, node: Option<&'a Node>) -> Loaders<'a> {
         let chosen = node.and_then(|n| n.uefi_loader.as_deref()).or(net.uefi_loader.as_deref());
-        if node.is_some_and(|n| n.protected) && chosen != Some(BootConfig::SHIM_X64) {
-            return Loaders::configured(cfg);
+        let bios = node.and_then(|n| n.bios_loader.as_deref()).or(net.bios_loader.as_deref());
+        if node.is_some_and(|n| n.protected) {
+            let uefi_x64 =
+                if chosen == Some(BootConfig::SHIM_X64) { BootConfig::SHIM_X64 } else { &cfg.uefi_x64_loader };
+            return Loaders { uefi_x64, ..Loaders::configured(cfg) };
         }
-        Loaders { uefi_x64: chosen.unwrap_or(&cfg.uefi_x64_loader), ..Loaders::configured(cfg) }
+        Loaders {
+            bios: bios.unwrap_or(&cfg.bios_loader),
+            uefi_x64: chosen.unwrap_or(&cfg.uefi_x64_loader),
+            ..Loaders::configured(cfg)
+        }
+    }
+
+    /// How to answer `fw`: iPXE on BIOS (a NIC ROM) whose machine was
+    /// given PXELINUX is answered as the BIOS PXE stack it also is, so it
+    /// loads PXELINUX, which runs on that stack and asks DHCP nothing (no
+    /// chainload loop can form); any other client as itself.
+    pub(crate) fn answering(self, fw: Firmware, opts: &DhcpOptions) -> Firmware {
+        match fw {
+            Firmware::Ipxe if !is_uefi(fw, opts) && crate::boot::pxelinux::is_pxelinux(self.bios) => {
+                Firmware::Pxe { arch: 0 }
+            }
+            fw => fw,
+        }
     }
 
     /// For x64 UEFI firmware that is to boot from its disk: the signed

@@ -306,6 +306,7 @@ impl Engine {
                     power,
                     port: None,
                     uefi_loader: None,
+                    bios_loader: None,
                     params: Default::default(),
                 };
                 let node = node::create(txn, spec, &default).map_err(|e| within(e.into(), &at))?;

@@ -172,6 +172,10 @@ pub(crate) struct Network {
     /// `ipxe.efi`, with its own NIC drivers, where a firmware's SNP is poor).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) uefi_loader: Option<String>,
+    /// The BIOS loader here instead of `dhcp.bios_loader` (say
+    /// `lpxelinux.0`, whose config Fulcrum renders from the bootenv).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) bios_loader: Option<String>,
     /// The admin node's interface on this segment (DHCP replies go out there).
     pub(crate) interface: Option<String>,
     /// The admin node's own address on this segment: next-server, option
@@ -264,6 +268,9 @@ impl Network {
         }
         if let Some(l) = &self.uefi_loader {
             names::check_loader("uefi_loader", l)?;
+        }
+        if let Some(l) = &self.bios_loader {
+            names::check_loader("bios_loader", l)?;
         }
         Ok(())
     }
@@ -364,6 +371,7 @@ pub(crate) struct NetworkSpec {
     pub(crate) unknown_clients: Option<UnknownClients>,
     pub(crate) dhcp: Option<DhcpMode>,
     pub(crate) uefi_loader: Option<String>,
+    pub(crate) bios_loader: Option<String>,
     pub(crate) interface: Option<String>,
     pub(crate) server: Option<Ipv4Addr>,
     pub(crate) lease_seconds: Option<u32>,
@@ -389,6 +397,7 @@ pub(crate) enum NetworkChange {
     Dhcp(DhcpMode),
     /// The network's own x64 UEFI loader, or the configured one.
     UefiLoader(Option<String>),
+    BiosLoader(Option<String>),
 }
 
 /// Stores a network that passed its checks, refusing one whose subnet
@@ -434,6 +443,7 @@ pub(crate) fn create(txn: &mut Txn<'_>, spec: NetworkSpec) -> Result<Arc<Network
         unknown_clients: spec.unknown_clients.unwrap_or_default(),
         dhcp: spec.dhcp.unwrap_or_default(),
         uefi_loader: spec.uefi_loader,
+        bios_loader: spec.bios_loader,
         interface: spec.interface,
         server: spec.server,
         lease_seconds: spec.lease_seconds.unwrap_or(DEFAULT_LEASE_SECONDS),
@@ -470,6 +480,7 @@ pub(crate) fn update(
             NetworkChange::UnknownClients(u) => net.unknown_clients = u,
             NetworkChange::Dhcp(m) => net.dhcp = m,
             NetworkChange::UefiLoader(l) => net.uefi_loader = l,
+            NetworkChange::BiosLoader(l) => net.bios_loader = l,
         }
     }
     put(txn, net)

@@ -100,6 +100,9 @@ pub(crate) struct Node {
     /// Its x64 UEFI loader instead of its network's or the configured one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) uefi_loader: Option<String>,
+    /// Its BIOS loader instead of its network's or the configured one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) bios_loader: Option<String>,
     /// The operator's values for its bootenvs' templates (`params.NAME`):
     /// an SSH key, a disk, a mirror. A bootenv can require some.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -150,6 +153,7 @@ impl Node {
             power: None,
             port: None,
             uefi_loader: None,
+            bios_loader: None,
             params: Params::new(),
             token: Secret::default(),
             protected: false,
@@ -345,6 +349,7 @@ pub(crate) struct NodeSpec {
     pub(crate) power: Option<PowerSpec>,
     pub(crate) port: Option<SwitchPort>,
     pub(crate) uefi_loader: Option<String>,
+    pub(crate) bios_loader: Option<String>,
     pub(crate) params: Params,
 }
 
@@ -363,6 +368,7 @@ pub(crate) enum NodeChange {
     Port(Option<SwitchPort>),
     /// Its own x64 UEFI loader, or none.
     UefiLoader(Option<String>),
+    BiosLoader(Option<String>),
     /// Protected, or not.
     Protected(bool),
     /// Params set (`Some`) or removed (`None`); the others are kept.
@@ -390,6 +396,9 @@ pub(crate) fn put(txn: &mut Txn<'_>, node: Node) -> Result<Arc<Node>, InventoryE
     }
     if let Some(l) = &node.uefi_loader {
         names::check_loader("uefi_loader", l)?;
+    }
+    if let Some(l) = &node.bios_loader {
+        names::check_loader("bios_loader", l)?;
     }
     check_params(&node.params)?;
     if let Some(port) = &node.port {
@@ -486,6 +495,7 @@ pub(crate) fn create(txn: &mut Txn<'_>, spec: NodeSpec, default_bootenv: &str) -
             power: spec.power,
             port: spec.port,
             uefi_loader: spec.uefi_loader,
+            bios_loader: spec.bios_loader,
             params: spec.params,
             token: Secret::random_token(),
             provision_since: Some(t),
@@ -530,6 +540,7 @@ pub(crate) fn register_discovered(
         power: None,
         port: None,
         uefi_loader: None,
+        bios_loader: None,
         params: Params::new(),
     };
     create(txn, spec, discovery_bootenv).map(Some)
@@ -567,6 +578,7 @@ pub(crate) fn update(txn: &mut Txn<'_>, name: &str, changes: Vec<NodeChange>) ->
             NodeChange::Power(p) => node.power = Some(p),
             NodeChange::Port(p) => node.port = p,
             NodeChange::UefiLoader(l) => node.uefi_loader = l,
+            NodeChange::BiosLoader(l) => node.bios_loader = l,
             NodeChange::Protected(p) => node.protected = p,
             NodeChange::Params(changes) => {
                 for (k, v) in changes {

@@ -45,13 +45,19 @@ fn explain_says_what_real_clients_get_and_the_trace_keeps_what_they_got() {
     let (shim, grub) = (signed.path().join("shimx64.efi.signed"), signed.path().join("grubnetx64.efi.signed"));
     std::fs::write(&shim, vec![5u8; 50_000]).unwrap();
     std::fs::write(&grub, vec![6u8; 60_000]).unwrap();
+    // And for Debian's pxelinux and syslinux-common.
+    let syslinux = tempfile::tempdir().unwrap();
+    std::fs::write(syslinux.path().join("lpxelinux.0"), vec![3u8; 40_000]).unwrap();
+    std::fs::write(syslinux.path().join("ldlinux.c32"), vec![4u8; 30_000]).unwrap();
     let config = format!(
         "data_dir = \"{{dir}}/data\"\n[http]\nlisten = \"0.0.0.0:8080\"\n[dhcp]\nlisten4 = \"0.0.0.0:67\"\ninterfaces = [\"br0\"]\n\
          [tftp]\nlisten = \"0.0.0.0:69\"\nroot = \"{}\"\n[boot]\nfiles_dir = \"{{dir}}/files\"\n\
-         shim_x64 = \"{}\"\ngrub_x64 = \"{}\"\n",
+         shim_x64 = \"{}\"\ngrub_x64 = \"{}\"\npxelinux_dir = \"{}\"\nsyslinux_modules = \"{}\"\n",
         tftp_root.path().display(),
         shim.display(),
-        grub.display()
+        grub.display(),
+        syslinux.path().display(),
+        syslinux.path().display()
     );
     let http: std::net::SocketAddr = "10.77.0.1:8080".parse().unwrap();
     let srv = Server::start(&config, http, Some(&server_ns));
@@ -244,6 +250,43 @@ fn explain_says_what_real_clients_get_and_the_trace_keeps_what_they_got() {
     let text = cli(&["node", "trace", "box.lab.test"]);
     println!("{text}");
     assert!(text.starts_with("TIME") && text.contains("RRQ snponly.efi") && text.contains("10.77.0.10"), "{text}");
+
+    // PXELINUX: the network's BIOS machines get lpxelinux.0 (iPXE on BIOS
+    // too); its loader and first module come from their packages over
+    // TFTP, and the node's config is rendered from its bootenv, for the
+    // node alone.
+    api(&srv, "PATCH", "/api/v1/networks/lab", Some(json!({"bios_loader": "lpxelinux.0"})));
+    api(&srv, "PUT", "/api/v1/nodes/box.lab.test/bootenv", Some(json!({"bootenv": "discovery"})));
+    let pxl = api(&srv, "GET", "/api/v1/explain/box.lab.test", None);
+    for fw in ["bios", "ipxe"] {
+        let a = answer(&pxl, fw);
+        assert_eq!(a["boot_file"], "lpxelinux.0", "{pxl}");
+        assert!(a["because"].to_string().contains("network lab's bios_loader"), "{a}");
+        let fetch = a["fetch"].as_str().unwrap_or_default();
+        assert!(fetch.contains("40000 bytes") && fetch.contains("PXELINUX then loads"), "{a}");
+    }
+    assert!(answer(&pxl, "ipxe")["because"].to_string().contains("no chainload loop"), "{pxl}");
+    let pxl_cfg = pxl["pxelinux"]["script"].as_str().unwrap_or_else(|| panic!("no PXELINUX config: {pxl}")).to_string();
+    assert!(
+        pxl_cfg.contains("  KERNEL http://10.77.0.1:8080/boot/files/discovery/vmlinuz")
+            && pxl_cfg.contains(&format!("fulcrum.mac={MAC}")),
+        "{pxl_cfg}"
+    );
+    let env = udhcpc(&client, "BIOS PXE", "PXEClient:Arch:00000:UNDI:002001", "0000");
+    assert_eq!(env["boot_file"], "lpxelinux.0", "{env:?}");
+    assert_eq!(fetched("tftp://10.77.0.1/lpxelinux.0", None), Some(vec![3u8; 40_000]));
+    assert_eq!(fetched("tftp://10.77.0.1/ldlinux.c32", None), Some(vec![4u8; 30_000]));
+    let dashed = MAC.replace(':', "-");
+    let own = format!("tftp://10.77.0.1/pxelinux.cfg/01-{dashed}");
+    let mine = fetched(&own, None).expect("the node's PXELINUX config");
+    assert_eq!(String::from_utf8(mine).unwrap(), pxl_cfg);
+    assert_eq!(fetched("tftp://10.77.0.1/pxelinux.cfg/default", None), None, "only the MAC's own config is served");
+    assert_eq!(fetched(&own, Some("10.77.0.50")), None, "another address got the node's PXELINUX config");
+    let text = cli(&["node", "explain", "box.lab.test"]);
+    assert!(text.contains(&format!("PXELINUX config (pxelinux.cfg/01-{dashed}): bootenv discovery")), "{text}");
+    api(&srv, "PUT", "/api/v1/nodes/box.lab.test/bootenv", Some(json!({"bootenv": "local"})));
+    let next = fetched(&own, None).expect("the node's PXELINUX config");
+    assert!(String::from_utf8(next).unwrap().contains("LOCALBOOT 0"));
 
     // Bad questions get clear answers.
     let (code, v) = curl(Some(&server_ns), "GET", &srv.url("/api/v1/explain/nobody.lab.test"), None);

@@ -27,6 +27,13 @@
 //! HTTP there, and the agent (its address by SLAAC from the same RA)
 //! registers over IPv6.
 //!
+//! A third BIOS test picks PXELINUX for the network (`bios_loader =
+//! "lpxelinux.0"`): the iPXE ROM, answered as the PXE stack it also is,
+//! loads Debian's lpxelinux.0 and ldlinux.c32 over TFTP, reads
+//! `pxelinux.cfg/01-<mac>` (rendered from the bootenv when PXELINUX asks)
+//! and fetches kernel and initrd over HTTP; a bootenv change is honoured
+//! on the next boot.
+//!
 //! The UEFI tests boot q35 guests with Debian's OVMF: UEFI PXE (the boot
 //! server on 4011, `snponly.efi` over TFTP, then `local` through GRUB's
 //! chainload of the disk's loader), UEFI HTTP boot (OVMF's PXE turned off
@@ -357,6 +364,35 @@ fn reset_into_stage2(ns: &Netns, vm: &mut Qemu, server: &Server) -> (String, Str
         s.contains(&format!("fulcrum-agent: registered as {NODE} (known)")).then_some(s)
     });
     (serial, server.log_text()[log_at..].to_string())
+}
+
+/// Boot 1's checks a loader's test shares: this run's discovery image,
+/// booted with the discovery bootenv's command line.
+fn assert_discovery_boot(serial: &str, banner: &str, diag: impl Fn() -> String) {
+    assert!(serial.contains(banner), "not this run's image:\n{}", diag());
+    let cmdline = marker(serial, "fulcrum-image: command line: ").unwrap_or_default();
+    assert!(
+        cmdline.contains(&format!("fulcrum.api={BOOT} fulcrum.mac={MAC}")) && !cmdline.contains("fulcrum.stage"),
+        "stage-1 kernel command line: {cmdline:?}\n{}",
+        diag()
+    );
+}
+
+/// Marks the node not alive, then [`reset_into_stage2`], and checks that
+/// boot 2 ran the stage-2 command line; the serial and server logs since
+/// the reset.
+fn dead_then_stage2(ns: &Netns, vm: &mut Qemu, server: &Server) -> (String, String) {
+    let (code, n) = curl(Some(ns), "PATCH", &format!("{OPS}/api/v1/nodes/{NODE}"), Some(&json!({"alive": false})));
+    assert!(code == 200 && n["alive"] == false, "PATCH alive=false: {code} {n}");
+    let (serial, log) = reset_into_stage2(ns, vm, server);
+    let cmdline = marker(&serial, "fulcrum-image: command line: ").unwrap_or_default();
+    assert!(
+        cmdline.contains("fulcrum.stage=2"),
+        "stage-2 kernel command line: {cmdline:?}\n{}\n--- server log ---\n{}",
+        vm.diagnostics(),
+        server.log_text()
+    );
+    (serial, log)
 }
 
 /// Sets the node's bootenv to `local`, resets the guest, and waits for
@@ -803,25 +839,15 @@ fn qemu_secure_boot_boots_the_signed_chain_and_follows_bootenv_change() {
     let configs = |log: &str| log.lines().filter(|l| l.contains("grub config") && l.contains(MAC)).count();
     assert!(configs(&log) >= 1, "no GRUB config rendered for {MAC}:\n{}", diag(&vm));
     assert!(serial1.contains("Fulcrum: booting discovery"), "GRUB did not run Fulcrum's config:\n{}", diag(&vm));
-    assert!(serial1.contains(&banner), "not this run's image:\n{}", diag(&vm));
-    let cmdline1 = marker(&serial1, "fulcrum-image: command line: ").unwrap_or_default();
-    assert!(
-        cmdline1.contains(&format!("fulcrum.api={BOOT} fulcrum.mac={MAC}")) && !cmdline1.contains("fulcrum.stage"),
-        "stage-1 kernel command line: {cmdline1:?}\n{}",
-        diag(&vm)
-    );
+    assert_discovery_boot(&serial1, &banner, || diag(&vm));
 
     // ---- a bootenv change, then the same VM again ----
-    let (code, n) = curl(Some(&ns), "PATCH", &format!("{OPS}/api/v1/nodes/{NODE}"), Some(&json!({"alive": false})));
-    assert!(code == 200 && n["alive"] == false, "PATCH alive=false: {code} {n}");
     phase("setting the bootenv to stage2 and resetting the guest");
-    let (serial2, log2) = reset_into_stage2(&ns, &mut vm, &server);
+    let (serial2, log2) = dead_then_stage2(&ns, &mut vm, &server);
     phase("boot 2 reported back");
     assert!(configs(&log2) >= 1, "no GRUB config rendered for {MAC} on boot 2:\n{}", diag(&vm));
     assert!(serial2.contains("secureboot: Secure boot enabled"), "boot 2 without Secure Boot:\n{}", diag(&vm));
     assert!(serial2.contains("Fulcrum: booting stage2"), "GRUB did not boot stage2:\n{}", diag(&vm));
-    let cmdline2 = marker(&serial2, "fulcrum-image: command line: ").unwrap_or_default();
-    assert!(cmdline2.contains("fulcrum.stage=2"), "stage-2 kernel command line: {cmdline2:?}\n{}", diag(&vm));
 
     // ---- boot 3: local; GRUB starts the disk's (signed) loader ----
     phase("setting the bootenv to local and resetting the guest");
@@ -833,5 +859,75 @@ fn qemu_secure_boot_boots_the_signed_chain_and_follows_bootenv_change() {
     let after = serial3.split("Fulcrum: starting (").nth(1).unwrap_or_default();
     assert!(after.contains("EFI stub: UEFI Secure Boot is enabled"), "the disk's loader did not run:\n{}", diag(&vm));
     assert!(!log3.contains("files/discovery/vmlinuz"), "the network kernel was fetched on boot 3:\n{log3}");
+    phase("done");
+}
+
+/// Issue 11 item 3: loaders other than iPXE get their current bootenv. A
+/// BIOS machine on a network that picks PXELINUX (`bios_loader =
+/// "lpxelinux.0"`) boots it: QEMU's iPXE ROM is answered as the PXE stack
+/// it also is and loads lpxelinux.0 and ldlinux.c32 over TFTP from
+/// Debian's packages; PXELINUX reads `pxelinux.cfg/01-<mac>`, which
+/// Fulcrum renders from the bootenv at that moment, and fetches kernel and
+/// initrd over HTTP; the agent registers. After a bootenv change the same
+/// VM, reset, reads a config with the new command line and boots it.
+#[test]
+fn qemu_pxelinux_boots_its_rendered_config_and_follows_bootenv_change() {
+    if !crate::harness::qemu::prerequisites("qemu_boot pxelinux", &[]) {
+        return;
+    }
+    let (loader, module) = ("/usr/lib/PXELINUX/lpxelinux.0", "/usr/lib/syslinux/modules/bios/ldlinux.c32");
+    for (f, package) in [(loader, "pxelinux"), (module, "syslinux-common")] {
+        if !Path::new(f).is_file() {
+            let msg = format!("qemu_boot pxelinux: missing {f} (Debian package {package})");
+            assert!(!crate::harness::in_ci(), "{msg}");
+            eprintln!("SKIPPED {msg}");
+            return;
+        }
+    }
+    let t0 = Instant::now();
+    let phase = |what: &str| eprintln!("[qemu_boot pxelinux {:>5.1}s] {what}", t0.elapsed().as_secs_f64());
+    let ns = crate::harness::qemu::boot_segment("qpxl");
+    let (server, banner) = start_server(&ns);
+    create_network(&ns, boot_network(json!({"bios_loader": "lpxelinux.0"})));
+    let vm_dir = tempfile::tempdir().expect("vm tempdir");
+    let mut vm = Qemu::netboot_bios(&ns, vm_dir.path(), "tap0", MAC);
+    let serial_log = vm.serial.clone();
+    phase("BIOS guest started; waiting for it to register through PXELINUX");
+    let serial1 = wait_guest(&mut vm, &server, "the PXELINUX-booted guest to register", || {
+        let s = vm_serial(&serial_log);
+        s.contains(&format!("fulcrum-agent: registered as {NODE} (new)")).then_some(s)
+    });
+    phase("boot 1 registered");
+    let log = server.log_text();
+    let diag = |vm: &Qemu| format!("{}\n--- server log ---\n{}", vm.diagnostics(), server.log_text());
+    let read = |log: &str, what: &str| log.lines().any(|l| l.contains("tftp read") && l.contains(what));
+    for what in [loader, module] {
+        assert!(read(&log, what), "no TFTP read of {what}:\n{}", diag(&vm));
+    }
+    let dashed = MAC.replace(':', "-");
+    let configs = |log: &str| log.lines().filter(|l| l.contains("pxelinux config") && l.contains(&dashed)).count();
+    assert!(configs(&log) >= 1, "no PXELINUX config rendered for {MAC}:\n{}", diag(&vm));
+    assert_eq!(script_renders(&log, MAC), 0, "iPXE got its script instead of PXELINUX:\n{}", diag(&vm));
+    for file in ["discovery/vmlinuz", "discovery/initrd.img"] {
+        assert!(
+            log.lines().any(|l| l.contains(&format!("uri=/boot/files/{file}")) && l.contains("status=200")),
+            "PXELINUX did not fetch {file} over HTTP:\n{}",
+            diag(&vm)
+        );
+    }
+    // PXELINUX ran and said the config's line (its SAY).
+    assert!(
+        serial1.contains("PXELINUX") && serial1.contains("Fulcrum: booting discovery"),
+        "PXELINUX did not run Fulcrum's config:\n{}",
+        diag(&vm)
+    );
+    assert_discovery_boot(&serial1, &banner, || diag(&vm));
+
+    // ---- a bootenv change, then the same VM again ----
+    phase("setting the bootenv to stage2 and resetting the guest");
+    let (serial2, log2) = dead_then_stage2(&ns, &mut vm, &server);
+    phase("boot 2 reported back");
+    assert!(configs(&log2) >= 1, "no PXELINUX config rendered for {MAC} on boot 2:\n{}", diag(&vm));
+    assert!(serial2.contains("Fulcrum: booting stage2"), "PXELINUX did not boot stage2:\n{}", diag(&vm));
     phase("done");
 }

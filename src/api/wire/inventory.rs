@@ -59,6 +59,11 @@ pub(crate) struct NewNetwork {
     /// The x64 UEFI loader on this network (default: `dhcp.uefi_x64_loader`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) uefi_loader: Option<String>,
+    /// The BIOS loader on this network (default: `dhcp.bios_loader`);
+    /// `lpxelinux.0` or `pxelinux.0` boot PXELINUX, whose config is
+    /// rendered from the bootenv.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) bios_loader: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) interface: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -86,6 +91,7 @@ impl From<NewNetwork> for NetworkSpec {
             unknown_clients: n.unknown_clients,
             dhcp: n.dhcp,
             uefi_loader: n.uefi_loader,
+            bios_loader: n.bios_loader,
             interface: n.interface,
             server: n.server,
             lease_seconds: n.lease_seconds,
@@ -117,6 +123,9 @@ pub(crate) struct NetworkPatch {
     /// `null`: the configured loader again.
     #[serde(default, deserialize_with = "present")]
     pub(crate) uefi_loader: Option<Option<String>>,
+    /// `null`: the configured loader again.
+    #[serde(default, deserialize_with = "present")]
+    pub(crate) bios_loader: Option<Option<String>>,
 }
 
 impl NetworkPatch {
@@ -136,6 +145,7 @@ impl NetworkPatch {
             unknown_clients,
             dhcp,
             uefi_loader,
+            bios_loader,
         } = self;
         let mut c = Vec::new();
         c.extend(router.map(NetworkChange::Router));
@@ -151,6 +161,7 @@ impl NetworkPatch {
         c.extend(unknown_clients.map(NetworkChange::UnknownClients));
         c.extend(dhcp.map(NetworkChange::Dhcp));
         c.extend(uefi_loader.map(NetworkChange::UefiLoader));
+        c.extend(bios_loader.map(NetworkChange::BiosLoader));
         c
     }
 }
@@ -194,6 +205,9 @@ pub(crate) struct NewNode {
     /// Its x64 UEFI loader (default: its network's, else the configured one).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) uefi_loader: Option<String>,
+    /// Its BIOS loader (default: its network's, else the configured one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) bios_loader: Option<String>,
     /// Values for its bootenvs' templates (`params.NAME`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub(crate) params: BTreeMap<String, String>,
@@ -211,6 +225,7 @@ impl From<NewNode> for NodeSpec {
             power: n.power,
             port: n.port,
             uefi_loader: n.uefi_loader,
+            bios_loader: n.bios_loader,
             params: n.params,
         }
     }
@@ -244,6 +259,9 @@ pub(crate) struct NodePatch {
     /// Its own x64 UEFI loader; `null`: its network's again.
     #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
     pub(crate) uefi_loader: Option<Option<String>>,
+    /// Its own BIOS loader; `null`: its network's again.
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
+    pub(crate) bios_loader: Option<Option<String>>,
     /// Protect it (a production machine) or not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) protected: Option<bool>,
@@ -266,7 +284,20 @@ where
 impl NodePatch {
     /// The new name, the changes to the record, and the operator's `alive`.
     pub(crate) fn changes(self) -> (Option<String>, Vec<NodeChange>, Option<bool>) {
-        let Self { name, address, alive, available, bootenv, macs, power, port, uefi_loader, protected, params } = self;
+        let Self {
+            name,
+            address,
+            alive,
+            available,
+            bootenv,
+            macs,
+            power,
+            port,
+            uefi_loader,
+            bios_loader,
+            protected,
+            params,
+        } = self;
         let mut c = Vec::new();
         c.extend(address.map(NodeChange::Address));
         c.extend(available.map(NodeChange::Available));
@@ -275,6 +306,7 @@ impl NodePatch {
         c.extend(power.map(NodeChange::Power));
         c.extend(port.map(NodeChange::Port));
         c.extend(uefi_loader.map(NodeChange::UefiLoader));
+        c.extend(bios_loader.map(NodeChange::BiosLoader));
         c.extend(protected.map(NodeChange::Protected));
         c.extend(params.map(NodeChange::Params));
         (name, c, alive)
@@ -522,6 +554,9 @@ pub(crate) struct NodeView {
     /// Its own x64 UEFI loader, if it has one.
     #[serde(default)]
     pub(crate) uefi_loader: Option<String>,
+    /// Its own BIOS loader, if it has one.
+    #[serde(default)]
+    pub(crate) bios_loader: Option<String>,
     /// The last aliveness probe (ping and SSH) before a jig acted on it.
     #[serde(default)]
     pub(crate) alive_check: Option<AliveCheck>,
@@ -575,6 +610,7 @@ impl NodeView {
             power: n.power.clone(),
             port: n.port.clone(),
             uefi_loader: n.uefi_loader.clone(),
+            bios_loader: n.bios_loader.clone(),
             alive_check: n.alive_check.clone(),
             protected: n.protected,
             params: n.params.clone(),

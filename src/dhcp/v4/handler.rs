@@ -284,7 +284,11 @@ impl Ctx<'_> {
             Firmware::Pxe { .. } if local => loaders.booting_the_disk(self.config.boot.has_grub()),
             _ => loaders,
         };
-        pxe::answer(fw, loaders, &base, mac)
+        let answering = loaders.answering(fw, msg.opts());
+        let mut boot = pxe::answer(answering, loaders, &base, mac)?;
+        // iPXE answered as PXE firmware still waits for no ProxyDHCP.
+        boot.ipxe_no_proxy_wait |= fw == Firmware::Ipxe;
+        Some(boot)
     }
 
     /// A dynamic address for an unknown client: its current lease, the
@@ -1027,6 +1031,52 @@ mod tests {
             ctx.decide(&request(0xaa, MessageType::Discover, false)),
             Decision::Ignore(Skip::NothingToBoot)
         ));
+    }
+
+    #[tokio::test]
+    async fn a_chosen_pxelinux_boots_bios_firmware_and_ipxe_on_bios_alike() {
+        let (_dir, state) = world().await;
+        // (BIOS PXE, iPXE on BIOS, iPXE on UEFI) for the node (0xaa).
+        let files = |state: &State, mac: u8| {
+            let w = state.snapshot();
+            let (cfg, offers, arrival) = (Config::default(), Offers::default(), Arrival::default());
+            let ctx = Ctx { world: &w, config: &cfg, offers: &offers, arrival: &arrival, now: 0 };
+            let mut ipxe_uefi = uefi(request(mac, MessageType::Discover, true));
+            ipxe_uefi.opts_mut().insert(DhcpOption::UserClass(b"iPXE".to_vec()));
+            (
+                file(&reply(ctx.decide(&request(mac, MessageType::Discover, false)))),
+                file(&reply(ctx.decide(&request(mac, MessageType::Discover, true)))),
+                file(&reply(ctx.decide(&ipxe_uefi))),
+            )
+        };
+        let script = |mac: &str| Some(format!("http://10.9.0.1/boot/ipxe?mac={mac}"));
+        let node = "52:54:00:00:00:aa";
+        assert_eq!(files(&state, 0xaa), (Some("undionly.kpxe".into()), script(node), script(node)));
+        // Another iPXE loader chosen: iPXE still gets its script (no loop).
+        crate::dhcp::fixture::edit_network(&state, |n| n.bios_loader = Some("ipxe.pxe".into())).await;
+        assert_eq!(files(&state, 0xaa), (Some("ipxe.pxe".into()), script(node), script(node)));
+        // PXELINUX chosen by the network: BIOS firmware and iPXE on BIOS
+        // load it, as PXE firmware (option 60 and 43); UEFI is untouched.
+        crate::dhcp::fixture::edit_network(&state, |n| n.bios_loader = Some("lpxelinux.0".into())).await;
+        let lpx = Some("lpxelinux.0".to_string());
+        assert_eq!(files(&state, 0xaa), (lpx.clone(), lpx.clone(), script(node)));
+        assert_eq!(files(&state, 7).0, lpx, "a stranger on the network too");
+        {
+            let w = state.snapshot();
+            let (cfg, offers, arrival) = (Config::default(), Offers::default(), Arrival::default());
+            let ctx = Ctx { world: &w, config: &cfg, offers: &offers, arrival: &arrival, now: 0 };
+            let offer = reply(ctx.decide(&request(0xaa, MessageType::Discover, true)));
+            assert_eq!(vendor_class(&offer), Some(&b"PXEClient"[..]));
+        }
+        // The node's own choice wins; protected, it gets the configured one.
+        crate::dhcp::fixture::edit_node(&state, |n| n.bios_loader = Some("pxelinux.0".into())).await;
+        assert_eq!(files(&state, 0xaa).1.as_deref(), Some("pxelinux.0"));
+        crate::dhcp::fixture::edit_node(&state, |n| n.protected = true).await;
+        assert_eq!(files(&state, 0xaa).0, None, "protected BIOS firmware goes on to its disk");
+        crate::dhcp::fixture::edit_node(&state, |n| n.protected = false).await;
+        crate::dhcp::fixture::edit_node(&state, |n| n.bios_loader = None).await;
+        crate::dhcp::fixture::edit_network(&state, |n| n.bios_loader = None).await;
+        assert_eq!(files(&state, 0xaa), (Some("undionly.kpxe".into()), script(node), script(node)));
     }
 
     #[tokio::test]
