@@ -255,7 +255,12 @@ fn answers_v6(
         let inside = crate::dhcp::v6::handler::in_prefix(&local, prefix)?;
         ifaces.iter().find(|i| i.v6.iter().any(|(a, _)| *a == inside)).map(|i| i.name.clone())
     });
-    let arrival = Arrival6 { iface: on.as_deref(), local: &local, src: Some(crate::net::ula::eui64_link_local(mac)) };
+    let arrival = Arrival6 {
+        iface: on.as_deref(),
+        local: &local,
+        src: Some(crate::net::ula::eui64_link_local(mac)),
+        unicast: false,
+    };
     let server_duid = world
         .table::<ServerDuid>()
         .get(ServerDuid::NAME)

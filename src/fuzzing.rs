@@ -287,7 +287,12 @@ pub fn dhcp6(data: &[u8]) {
     let gid = world.global_id();
     let nets = world.table::<Network>();
     let local: [std::net::Ipv6Addr; 1] = [std::net::Ipv6Addr::new(0xfd00, 0, 0, 1, 0, 0, 0, 1)];
-    let arrival = Arrival6 { iface: None, local: &local, src: Some("fe80::5054:ff:fe00:aa".parse().expect("fixture")) };
+    let arrival = Arrival6 {
+        iface: None,
+        local: &local,
+        src: Some("fe80::5054:ff:fe00:aa".parse().expect("fixture")),
+        unicast: false,
+    };
     let server_duid = crate::dhcp::duid::Duid::llt("02:00:00:00:00:01".parse().expect("fixture"), 1);
     let ctx = Ctx6 { world: &world, config: &fx.config, arrival: &arrival, server_duid: &server_duid, now: 1_000 };
     let decision = ctx.decide(&req, &unwrapped.hops);
@@ -596,7 +601,7 @@ mod tests {
         let req = crate::dhcp::v6::server::parse(u.inner).unwrap();
         let world = fx.state.snapshot();
         let local: [std::net::Ipv6Addr; 0] = [];
-        let arrival = Arrival6 { iface: None, local: &local, src: Some("fe80::1".parse().unwrap()) };
+        let arrival = Arrival6 { iface: None, local: &local, src: Some("fe80::1".parse().unwrap()), unicast: false };
         let duid = crate::dhcp::duid::Duid::llt("02:00:00:00:00:01".parse().unwrap(), 1);
         let ctx = Ctx6 { world: &world, config: &fx.config, arrival: &arrival, server_duid: &duid, now: 1_000 };
         let Decision6::Reply(adv) = ctx.decide(&req, &u.hops) else { panic!("not answered") };

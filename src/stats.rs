@@ -127,6 +127,8 @@ pub(crate) struct Stats {
     pub(crate) dhcp6_dropped: Reasons,
     pub(crate) ra_sent: Counter,
     pub(crate) ra_solicits: Counter,
+    /// Router solicitations ignored (RFC 4861 6.1.1), by reason.
+    pub(crate) ra_dropped: Reasons,
     pub(crate) tftp_requests: Counter,
     pub(crate) tftp_refused: Counter,
     pub(crate) tftp_bytes: Counter,
@@ -183,6 +185,7 @@ impl Default for Stats {
             dhcp6_dropped: Reasons::default(),
             ra_sent: Counter::default(),
             ra_solicits: Counter::default(),
+            ra_dropped: Reasons::default(),
             tftp_requests: Counter::default(),
             tftp_refused: Counter::default(),
             tftp_bytes: Counter::default(),
@@ -277,6 +280,7 @@ impl Stats {
             "DHCPv6 datagrams dropped or not answered, by reason",
             self.dhcp6_dropped.0.clone(),
         );
+        r.register("ra_dropped", "router solicitations ignored, by reason", self.ra_dropped.0.clone());
         r.register(
             "boot_http_requests",
             "boot-listener HTTP requests, by route and status",

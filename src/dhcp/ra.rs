@@ -17,7 +17,7 @@
 //! prefix change shows in the next one. A raw ICMPv6 socket (socket2);
 //! the kernel fills in the checksum.
 
-use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6};
+use std::net::{Ipv6Addr, SocketAddrV6};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -137,7 +137,8 @@ pub(crate) fn encode(a: &Advert) -> Vec<u8> {
 }
 
 /// Opens the raw ICMPv6 socket of one interface: hop limit 255 (RFC 4861
-/// requires it), a member of all-routers to hear solicitations.
+/// requires it), a member of all-routers to hear solicitations, each
+/// datagram's hop limit told (`net::arrival`).
 fn bind(i: &iface::Interface) -> std::io::Result<UdpSocket> {
     let s = Socket::new(Domain::IPV6, Type::RAW, Some(Protocol::ICMPV6))?;
     s.bind_device(Some(i.name.as_bytes()))?;
@@ -146,10 +147,34 @@ fn bind(i: &iface::Interface) -> std::io::Result<UdpSocket> {
     s.set_multicast_if_v6(i.index)?;
     s.set_multicast_loop_v6(false)?;
     s.join_multicast_v6(&ALL_ROUTERS, i.index)?;
+    crate::net::arrival::ask(&s)?;
     s.set_nonblocking(true)?;
     // tokio has no raw socket type; a datagram socket's recvfrom and
     // sendto are the same system calls.
     UdpSocket::from_std(std::net::UdpSocket::from(s))
+}
+
+/// Why a router solicitation (type and code already checked) must be
+/// ignored (RFC 4861 6.1.1), if it must: it crossed a router (hop limit
+/// other than 255), or it comes from the unspecified address with a
+/// source link-layer address option.
+fn invalid_solicitation(rs: &[u8], src: &Ipv6Addr, hop_limit: Option<u8>) -> Option<&'static str> {
+    if hop_limit.is_some_and(|h| h != 255) {
+        return Some("hop_limit");
+    }
+    // The options after the 8-byte header: type, length in 8-byte units.
+    let mut opts = rs.get(8..).unwrap_or_default();
+    while let [kind, len, ..] = opts {
+        let bytes = usize::from(*len) * 8;
+        if bytes == 0 || bytes > opts.len() {
+            return Some("malformed");
+        }
+        if *kind == 1 && src.is_unspecified() {
+            return Some("unspecified_with_lladdr");
+        }
+        opts = &opts[bytes..];
+    }
+    None
 }
 
 /// Sends router advertisements on `iface_name` until `stop`.
@@ -182,9 +207,18 @@ pub(crate) async fn run(
         tokio::select! {
             () = stop.cancelled() => return,
             () = tokio::time::sleep_until(wake) => {}
-            r = socket.recv_from(&mut buf) => {
-                if let Ok((len, SocketAddr::V6(src))) = r {
+            r = crate::net::arrival::recv(&socket, &mut buf) => {
+                if let Ok(arrived) = r {
+                    let src = arrived.src;
+                    let len = arrived.len;
                     if len >= 8 && buf[0] == ROUTER_SOLICITATION && buf[1] == 0 {
+                        // RFC 4861 6.1.1: one that crossed a router (hop
+                        // limit below 255) is not from this link.
+                        if let Some(reason) = invalid_solicitation(&buf[..len], src.ip(), arrived.hop_limit) {
+                            stats.ra_dropped.count(reason);
+                            tracing::debug!(iface = %iface_name, %src, reason, "router solicitation dropped");
+                            continue;
+                        }
                         bump(&stats.ra_solicits);
                         let delay = rand::rng().random_range(Duration::ZERO..=MAX_RA_DELAY);
                         let mut at = Instant::now() + delay;
@@ -245,6 +279,26 @@ pub(crate) async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn solicitations_from_off_the_link_or_malformed_are_ignored() {
+        let link_local: Ipv6Addr = "fe80::1".parse().unwrap();
+        let bare = [133u8, 0, 0, 0, 0, 0, 0, 0];
+        let with_lladdr = [&bare[..], &[1, 1, 0x52, 0x54, 0, 0, 0, 1]].concat();
+        assert_eq!(invalid_solicitation(&bare, &link_local, Some(255)), None);
+        assert_eq!(invalid_solicitation(&with_lladdr, &link_local, Some(255)), None);
+        assert_eq!(invalid_solicitation(&with_lladdr, &link_local, None), None, "the kernel did not say");
+        assert_eq!(invalid_solicitation(&bare, &link_local, Some(64)), Some("hop_limit"));
+        assert_eq!(
+            invalid_solicitation(&with_lladdr, &Ipv6Addr::UNSPECIFIED, Some(255)),
+            Some("unspecified_with_lladdr")
+        );
+        assert_eq!(invalid_solicitation(&bare, &Ipv6Addr::UNSPECIFIED, Some(255)), None);
+        let zero_len = [&bare[..], &[1, 0, 0, 0, 0, 0, 0, 0]].concat();
+        assert_eq!(invalid_solicitation(&zero_len, &link_local, Some(255)), Some("malformed"));
+        let cut = [&bare[..], &[1, 2, 0, 0, 0, 0, 0, 0]].concat();
+        assert_eq!(invalid_solicitation(&cut, &link_local, Some(255)), Some("malformed"));
+    }
 
     #[test]
     fn the_advertisement_on_the_wire() {

@@ -3,12 +3,15 @@
 //! - [`ula`]: RFC 4193 `fd` prefixes and the MD5 interface IDs that map a
 //!   node's FQDN to its IPv6 address;
 //! - [`alloc`]: the free-address search over a range, with a cursor;
+//! - [`arrival`]: receiving an IPv6 datagram with its destination and
+//!   hop limit;
 //! - [`iface`]: the host's interfaces and their IPv4 addresses (pnet);
 //! - [`ssh`]: how Fulcrum invokes `ssh` to reach a node;
 //! - [`probe`]: the aliveness probe (ping, then an SSH login);
 //! - [`tls`]: the API's certificate and its TLS listener.
 
 pub(crate) mod alloc;
+pub(crate) mod arrival;
 pub(crate) mod iface;
 pub(crate) mod probe;
 pub(crate) mod ssh;

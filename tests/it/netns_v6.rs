@@ -10,7 +10,7 @@ use std::net::Ipv6Addr;
 use std::process::Command;
 use std::time::Duration;
 
-use crate::harness::{curl, prerequisites, run, wait_for, Netns, Server};
+use crate::harness::{curl, metric, prerequisites, run, wait_for, Netns, Server};
 use serde_json::{json, Value};
 
 const NODE_MAC: &str = "52:54:00:76:00:01";
@@ -49,6 +49,14 @@ fn lab() -> Lab {
     let server_ns = Netns::new("srv6");
     let client = Netns::new("cli6");
     let stranger = Netns::new("str6");
+    // No kernel sends router solicitations of its own: the clients that
+    // want an RA (rdisc6, dhcpcd) send theirs, and the crafted-message
+    // test counts exactly the ones it sends.
+    for ns in [&server_ns, &client, &stranger] {
+        for key in ["net.ipv6.conf.all.router_solicitations=0", "net.ipv6.conf.default.router_solicitations=0"] {
+            run(ns.cmd("sysctl").args(["-qw", key]));
+        }
+    }
     no_dad(&server_ns);
     server_ns.ip(&["link", "add", "br0", "type", "bridge", "stp_state", "0", "forward_delay", "0"]);
     server_ns.ip(&["addr", "add", "10.76.0.1/24", "dev", "br0"]);
@@ -279,4 +287,61 @@ fn router_advertisements_and_dhcpv6_with_real_clients() {
     ] {
         assert!(crate::harness::metric(&text, counter) > 0, "{counter}:\n{text}");
     }
+}
+
+/// RFC 8415 16 and 18.4, and RFC 4861 6.1.1, with crafted messages (a
+/// Python client, `tests/fixtures/dhcp6/craft.py`, since real clients
+/// never send them): a SOLICIT sent to the server's unicast address is
+/// discarded while the same SOLICIT multicast is answered; a unicast
+/// REQUEST gets UseMulticast; a router solicitation that arrives with a
+/// hop limit below 255 (it crossed a router) is ignored and counted,
+/// one with 255 is answered.
+#[test]
+fn what_clients_must_multicast_and_solicitations_off_the_link_are_refused() {
+    if !prerequisites("netns_v6 crafted", true, &["ip", "sysctl", "python3"]) {
+        return;
+    }
+    let lab = lab();
+    let craft = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/dhcp6/craft.py");
+    let client_addr = Ipv6Addr::from(u128::from(lab.prefix) | 0x50);
+    lab.client.ip(&["-6", "addr", "add", &format!("{client_addr}/64"), "dev", "eth0"]);
+    let send = |args: &[&str]| {
+        let o = run(lab.client.cmd("python3").arg(craft).args(args));
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    };
+    let metrics = || {
+        let (_, m) = lab.api("GET", "/metrics", None);
+        m.as_str().map(str::to_string).unwrap_or_else(|| m.to_string())
+    };
+    let server = lab.server6().to_string();
+    wait_for(Duration::from_secs(10), "the multicast SOLICIT's ADVERTISE", || {
+        let got = send(&["dhcp6", "ff02::1:2", "solicit"]);
+        got.starts_with("type=2 ").then_some(())
+    });
+    let got = send(&["dhcp6", &server, "solicit"]);
+    assert_eq!(got, "none", "a unicast SOLICIT was answered:\n{}", lab.srv.log_text());
+    let dropped = metric(&metrics(), "fulcrum_dhcp6_dropped_total{reason=\"unicast\"}");
+    assert!(dropped >= 1, "not counted:\n{}", metrics());
+    let adv = send(&["dhcp6", "ff02::1:2", "solicit"]);
+    let duid = adv.split("server=").nth(1).unwrap_or_default().to_string();
+    assert!(adv.starts_with("type=2 ") && !duid.is_empty(), "{adv}");
+    // UseMulticast is status 5; the REPLY (7) names the server, and
+    // nothing is bound.
+    let leases = leases6(&lab).len();
+    let reply = send(&["dhcp6", &server, "request", &duid]);
+    assert_eq!(reply, format!("type=7 status=5 server={duid}"), "{}", lab.srv.log_text());
+    assert_eq!(leases6(&lab).len(), leases, "a unicast REQUEST bound a lease: {:?}", leases6(&lab));
+
+    // Router solicitations: one that crossed a router is not answered.
+    let solicits = |m: &str| metric(m, "fulcrum_ra_solicits_total");
+    let before = solicits(&metrics());
+    send(&["rs", "64"]);
+    wait_for(Duration::from_secs(5), "the hop-limit drop to be counted", || {
+        (metric(&metrics(), "fulcrum_ra_dropped_total{reason=\"hop_limit\"}") == 1).then_some(())
+    });
+    assert_eq!(solicits(&metrics()), before, "a solicitation with hop limit 64 was taken");
+    send(&["rs", "255"]);
+    wait_for(Duration::from_secs(5), "the hop-limit-255 solicitation to be counted", || {
+        (solicits(&metrics()) == before + 1).then_some(())
+    });
 }

@@ -78,6 +78,9 @@ pub(crate) struct Arrival6<'a> {
     pub(crate) local: &'a dyn LocalAddrs,
     /// The datagram's source address (a client's link-local, or a relay).
     pub(crate) src: Option<Ipv6Addr>,
+    /// It was sent to one of this host's unicast addresses, not to
+    /// All_DHCP_Relay_Agents_and_Servers (`false` when not known).
+    pub(crate) unicast: bool,
 }
 
 /// What to do with a message.
@@ -116,6 +119,8 @@ pub(crate) enum Skip6 {
     UnknownNotBooting,
     ProxyNetwork,
     UntrustedRelay,
+    /// A client sent to a unicast address what it must multicast.
+    Unicast,
 }
 
 impl Skip6 {
@@ -135,6 +140,7 @@ impl Skip6 {
             Skip6::UnknownNotBooting => "unknown_not_booting",
             Skip6::ProxyNetwork => "proxy_network",
             Skip6::UntrustedRelay => "untrusted_relay",
+            Skip6::Unicast => "unicast",
         }
     }
 }
@@ -311,6 +317,25 @@ impl<'w> Ctx6<'w> {
             (_, Some(false)) => return Decision6::Ignore(Skip6::OtherServer),
             _ => {}
         }
+        // RFC 8415 16 and 18.4: straight from a client, a unicast SOLICIT,
+        // CONFIRM, REBIND or INFORMATION-REQUEST is discarded; a unicast
+        // REQUEST, RENEW, RELEASE or DECLINE (Fulcrum never offers the
+        // Server Unicast option) gets UseMulticast and nothing else. A
+        // relay always unicasts: its messages come wrapped.
+        if self.arrival.unicast && hops.is_empty() {
+            return match (kind, client_id) {
+                (T::Request | T::Renew | T::Release | T::Decline, Some(duid)) => {
+                    let mut out = Message::new_with_id(T::Reply, msg.xid());
+                    let o = out.opts_mut();
+                    o.insert(DhcpOption::ServerId(self.server_duid.as_bytes().to_vec()));
+                    o.insert(DhcpOption::ClientId(duid.as_bytes().to_vec()));
+                    o.insert(status(Status::UseMulticast, "send to ff02::1:2"));
+                    Decision6::Reply(out)
+                }
+                (T::Request | T::Renew | T::Release | T::Decline, None) => Decision6::Ignore(Skip6::NoClientId),
+                _ => Decision6::Ignore(Skip6::Unicast),
+            };
+        }
         let Some(net) = self.network(hops) else {
             return Decision6::Ignore(Skip6::NoNetwork);
         };
@@ -472,6 +497,15 @@ impl<'w> Ctx6<'w> {
         let mut leases: Vec<Lease6> = Vec::new();
         for ia in ia_nas(msg).into_iter().take(MAX_IAS) {
             let mut opts = DhcpOptions::new();
+            // RFC 8415 18.3.2: a REQUEST naming an address that is not on
+            // this link gets that IA back with NotOnLink (the client starts
+            // over with a SOLICIT). A RENEW or REBIND gets it with zero
+            // lifetimes instead, below (18.3.4, 18.3.5).
+            if msg.msg_type() == MessageType::Request && ia_addrs(ia).iter().any(|a| !seg.contains(*a)) {
+                opts.insert(status(Status::NotOnLink, "an address is not on this link"));
+                ias.push(IANA { id: ia.id, t1: 0, t2: 0, opts });
+                continue;
+            }
             let used: Vec<Ipv6Addr> = leases.iter().map(|l| l.addr).collect();
             let chosen = self.choose(seg, client, ia.id, &used);
             for asked in ia_addrs(ia) {

@@ -44,8 +44,9 @@ const IFACE_REFRESH: Duration = Duration::from_secs(10);
 const IFACE_RETRY: Duration = Duration::from_millis(100);
 
 /// Opens a DHCPv6 socket: IPv6 only, address reusable (one socket per
-/// interface on the same port), and on an interface bound to it and a
-/// member of All_DHCP_Relay_Agents_and_Servers there.
+/// interface on the same port), each datagram's destination told
+/// (`net::arrival`: what a client may not unicast), and on an interface
+/// bound to it and a member of All_DHCP_Relay_Agents_and_Servers there.
 pub(crate) fn bind(addr: SocketAddr, iface: Option<&iface::Interface>) -> std::io::Result<std::net::UdpSocket> {
     let s = Socket::new(Domain::IPV6, Type::DGRAM, Some(Protocol::UDP))?;
     s.set_only_v6(true)?;
@@ -57,6 +58,7 @@ pub(crate) fn bind(addr: SocketAddr, iface: Option<&iface::Interface>) -> std::i
         s.bind_device(Some(i.name.as_bytes()))?;
     }
     s.set_nonblocking(true)?;
+    crate::net::arrival::ask(&s)?;
     s.bind(&addr.into())?;
     if let Some(i) = iface {
         s.join_multicast_v6(&ALL_SERVERS, i.index)?;
@@ -167,11 +169,11 @@ impl Server6 {
         let mut buf = vec![0u8; 65_536];
         loop {
             let received = tokio::select! {
-                r = socket.recv_from(&mut buf) => r,
+                r = crate::net::arrival::recv(&socket, &mut buf) => r,
                 () = stop.cancelled() => return,
             };
-            let (len, src) = match received {
-                Ok(x) => x,
+            let (len, src6, unicast) = match received {
+                Ok(a) => (a.len, a.src, a.unicast()),
                 Err(e) => {
                     tracing::warn!(error = %Report(&e), "dhcpv6 recv");
                     tokio::time::sleep(Duration::from_millis(10)).await;
@@ -179,11 +181,11 @@ impl Server6 {
                 }
             };
             bump(&self.stats.dhcp6_received);
+            let src = SocketAddr::V6(src6);
             if let Err(over) = self.limits.admit(src.ip(), &[], Instant::now()) {
                 self.stats.dhcp6_dropped.count(over.label());
                 continue;
             }
-            let SocketAddr::V6(src6) = src else { continue };
             let unwrapped = match relay::unwrap(&buf[..len]) {
                 Ok(u) => u,
                 Err(e) => {
@@ -205,7 +207,7 @@ impl Server6 {
             }
             self.stats.dhcp6_requests.get_or_create(&Kind { r#type: kind_name(msg.msg_type()) }).inc();
             let hops = unwrapped.hops;
-            let arrival = Arrival6 { iface: iface.as_deref(), local: &self.addrs, src: Some(*src6.ip()) };
+            let arrival = Arrival6 { iface: iface.as_deref(), local: &self.addrs, src: Some(*src6.ip()), unicast };
             let world = self.state.snapshot();
             let ctx =
                 Ctx6 { world: &world, config: &self.config, arrival: &arrival, server_duid: &self.duid, now: now() };

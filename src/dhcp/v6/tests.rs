@@ -39,7 +39,7 @@ fn server_duid() -> Duid {
 const LOCAL: [Ipv6Addr; 1] = [Ipv6Addr::new(0xfd00, 9, 0, 1, 0, 0, 0, 1)];
 
 fn arrival() -> Arrival6<'static> {
-    Arrival6 { iface: Some("br0"), local: &LOCAL, src: Some("fe80::1234".parse().unwrap()) }
+    Arrival6 { iface: Some("br0"), local: &LOCAL, src: Some("fe80::1234".parse().unwrap()), unicast: false }
 }
 
 /// A DUID-LL of `mac`.
@@ -232,7 +232,7 @@ async fn relayed_and_link_local_clients_are_recognised_by_their_mac() {
     let uuid = [0u8, 4, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9];
 
     // Through a relay on another link, which adds the client's MAC (RFC 6939).
-    let relayed = Arrival6 { iface: None, local: &[], src: Some("fd00:77::1".parse().unwrap()) };
+    let relayed = Arrival6 { iface: None, local: &[], src: Some("fd00:77::1".parse().unwrap()), unicast: false };
     let ctx = Ctx6 { world: &w, config: &cfg, arrival: &relayed, server_duid: &sid, now: 1000 };
     let hops = [Hop {
         hop_count: 0,
@@ -268,7 +268,7 @@ async fn a_node_reserved_on_a_switch_port_is_the_client_the_relay_next_to_it_nam
     let (mut cfg, sid) = (Config::default(), server_duid());
     cfg.dhcp.trusted_relays = vec!["fd00:77::/64".parse().unwrap()];
     let want = w.table::<Node>().get("known.t.test").unwrap().ipv6(&w).unwrap();
-    let relayed = Arrival6 { iface: None, local: &[], src: Some("fd00:77::1".parse().unwrap()) };
+    let relayed = Arrival6 { iface: None, local: &[], src: Some("fd00:77::1".parse().unwrap()), unicast: false };
     let ctx = Ctx6 { world: &w, config: &cfg, arrival: &relayed, server_duid: &sid, now: 1000 };
     // A new board: a DUID with a MAC no node has, no RFC 6939 option.
     let client = duid_ll("52:54:00:00:00:42");
@@ -554,7 +554,8 @@ async fn a_node_is_a_node_only_on_its_own_network() {
         .unwrap();
     let w = state.snapshot();
     let (cfg, sid) = (Config::default(), server_duid());
-    let elsewhere = Arrival6 { iface: Some("br1"), local: &LOCAL, src: Some("fe80::1234".parse().unwrap()) };
+    let elsewhere =
+        Arrival6 { iface: Some("br1"), local: &LOCAL, src: Some("fe80::1234".parse().unwrap()), unicast: false };
     let ctx = Ctx6 { world: &w, config: &cfg, arrival: &elsewhere, server_duid: &sid, now: 1000 };
     assert!(matches!(
         ctx.decide(&msg(MessageType::Solicit, &duid_ll(NODE_MAC), 1, None), &[]),
@@ -722,4 +723,80 @@ async fn prefix_delegation_and_temporary_addresses_are_refused_by_their_status()
     let reply = answer(&reply);
     assert_eq!(granted(reply).len(), 1);
     assert_eq!(ia_status(reply, OptionCode::IATA), vec![(5, Some(Status::NoAddrsAvail))]);
+}
+
+#[tokio::test]
+async fn what_a_client_must_multicast_is_not_taken_by_unicast() {
+    let (_dir, state) = world().await;
+    let w = state.snapshot();
+    let (cfg, sid) = (Config::default(), server_duid());
+    let unicast = Arrival6 { unicast: true, ..arrival() };
+    let ctx = Ctx6 { world: &w, config: &cfg, arrival: &unicast, server_duid: &sid, now: 1000 };
+    let c = duid_ll("02:00:00:00:00:01");
+    let ignored = |d: Decision6| match d {
+        Decision6::Ignore(why) => why,
+        other => panic!("answered: {other:?}"),
+    };
+    // RFC 8415 16: discarded.
+    let addr: Ipv6Addr = "fd00:9:0:1::5".parse().unwrap();
+    for kind in [MessageType::Solicit, MessageType::Confirm, MessageType::Rebind, MessageType::InformationRequest] {
+        assert_eq!(ignored(ctx.decide(&msg(kind, &c, 1, Some(addr)), &[])), Skip6::Unicast, "{kind:?}");
+    }
+    // RFC 8415 18.4: UseMulticast, the two identifiers, nothing else,
+    // and nothing written.
+    for kind in [MessageType::Request, MessageType::Renew, MessageType::Release, MessageType::Decline] {
+        let d = ctx.decide(&with_server_id(msg(kind, &c, 1, Some(addr)), &sid), &[]);
+        let Decision6::Reply(r) = d else { panic!("{kind:?}: {d:?}") };
+        assert_eq!((r.msg_type(), top_status(&r)), (MessageType::Reply, Some(Status::UseMulticast)), "{kind:?}");
+        assert_eq!(r.opts().iter().count(), 3, "{kind:?}: {r:?}");
+        assert!(granted(&r).is_empty());
+    }
+    // Another server's REQUEST is still not ours to answer.
+    let other = Duid::llt(Mac([2, 0, 0, 0, 0, 2]), 5);
+    assert_eq!(
+        ignored(ctx.decide(&with_server_id(msg(MessageType::Request, &c, 1, None), &other), &[])),
+        Skip6::OtherServer
+    );
+    // Multicast, the same SOLICIT is answered.
+    let (multicast, sid2) = (arrival(), server_duid());
+    let ctx = Ctx6 { world: &w, config: &cfg, arrival: &multicast, server_duid: &sid2, now: 1000 };
+    assert_eq!(answer(&ctx.decide(&msg(MessageType::Solicit, &c, 1, None), &[])).msg_type(), MessageType::Advertise);
+}
+
+#[tokio::test]
+async fn a_request_for_an_address_off_this_link_gets_not_on_link() {
+    let (_dir, state) = world().await;
+    let w = state.snapshot();
+    let (cfg, arr, sid) = (Config::default(), arrival(), server_duid());
+    let ctx = Ctx6 { world: &w, config: &cfg, arrival: &arr, server_duid: &sid, now: 1000 };
+    let c = duid_ll("02:00:00:00:00:01");
+    let off: Ipv6Addr = "fd00:9:0:2::5".parse().unwrap();
+    let ia_status = |m: &Message| -> Vec<(u32, Option<Status>)> {
+        m.opts()
+            .get_all(OptionCode::IANA)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|o| match o {
+                DhcpOption::IANA(ia) => Some((
+                    ia.id,
+                    match ia.opts.get(OptionCode::StatusCode) {
+                        Some(DhcpOption::StatusCode(s)) => Some(s.status),
+                        _ => None,
+                    },
+                )),
+                _ => None,
+            })
+            .collect()
+    };
+    let request = with_server_id(msg(MessageType::Request, &c, 7, Some(off)), &sid);
+    let d = ctx.decide(&request, &[]);
+    let r = answer(&d);
+    assert_eq!(ia_status(r), [(7, Some(Status::NotOnLink))]);
+    assert!(granted(r).is_empty() && matches!(d, Decision6::Reply(_)), "nothing bound: {d:?}");
+    // A RENEW of it gets it back with zero lifetimes, and an address here.
+    let renew = with_server_id(msg(MessageType::Renew, &c, 7, Some(off)), &sid);
+    let d = ctx.decide(&renew, &[]);
+    let r = answer(&d);
+    assert_eq!(ia_status(r), [(7, None)]);
+    assert!(granted(r).iter().all(|(_, a, ..)| *a != off) && !granted(r).is_empty(), "{r:?}");
 }
