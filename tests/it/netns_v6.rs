@@ -323,14 +323,19 @@ fn what_clients_must_multicast_and_solicitations_off_the_link_are_refused() {
     let dropped = metric(&metrics(), "fulcrum_dhcp6_dropped_total{reason=\"unicast\"}");
     assert!(dropped >= 1, "not counted:\n{}", metrics());
     let adv = send(&["dhcp6", "ff02::1:2", "solicit"]);
-    let duid = adv.split("server=").nth(1).unwrap_or_default().to_string();
+    let duid = adv.split("server=").nth(1).and_then(|r| r.split_whitespace().next()).unwrap_or_default().to_string();
     assert!(adv.starts_with("type=2 ") && !duid.is_empty(), "{adv}");
     // UseMulticast is status 5; the REPLY (7) names the server, and
     // nothing is bound.
     let leases = leases6(&lab).len();
     let reply = send(&["dhcp6", &server, "request", &duid]);
-    assert_eq!(reply, format!("type=7 status=5 server={duid}"), "{}", lab.srv.log_text());
+    assert_eq!(reply, format!("type=7 status=5 server={duid} ia_status=-1"), "{}", lab.srv.log_text());
     assert_eq!(leases6(&lab).len(), leases, "a unicast REQUEST bound a lease: {:?}", leases6(&lab));
+    // A REQUEST (multicast) for an address off this link: NotOnLink (4)
+    // in its IA, nothing bound.
+    let reply = send(&["dhcp6", "ff02::1:2", "request", &duid, "fd00:dead::5"]);
+    assert_eq!(reply, format!("type=7 status=-1 server={duid} ia_status=4"), "{}", lab.srv.log_text());
+    assert_eq!(leases6(&lab).len(), leases, "an off-link REQUEST bound a lease: {:?}", leases6(&lab));
 
     // Router solicitations: one that crossed a router is not answered.
     let solicits = |m: &str| metric(m, "fulcrum_ra_solicits_total");
