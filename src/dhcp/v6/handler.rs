@@ -121,6 +121,9 @@ pub(crate) enum Skip6 {
     UntrustedRelay,
     /// A client sent to a unicast address what it must multicast.
     Unicast,
+    /// A REBIND of a binding another server may hold (`authoritative =
+    /// false`).
+    NotAuthoritative,
 }
 
 impl Skip6 {
@@ -141,6 +144,7 @@ impl Skip6 {
             Skip6::ProxyNetwork => "proxy_network",
             Skip6::UntrustedRelay => "untrusted_relay",
             Skip6::Unicast => "unicast",
+            Skip6::NotAuthoritative => "not_authoritative",
         }
     }
 }
@@ -361,6 +365,29 @@ impl<'w> Ctx6<'w> {
                     return Decision6::Ignore(Skip6::UnknownNotBooting)
                 }
                 UnknownClients::Discovery => {}
+            }
+        }
+        // Not authoritative: what a stranger's RENEW or REBIND names may be
+        // another server's. With no binding here for any of its IAs, a
+        // RENEW gets NoBinding in each (RFC 8415 18.3.4), a REBIND no
+        // answer (18.3.5); a node's address is its own either way.
+        if !seg.net.authoritative && client.node.is_none() && matches!(kind, T::Renew | T::Rebind) {
+            let leases = self.world.table::<Lease6>();
+            let ias = ia_nas(msg);
+            if ias.iter().all(|ia| leases.of(&seg.net.name, &client.duid, ia.id).is_none()) {
+                if kind == T::Rebind {
+                    return Decision6::Ignore(Skip6::NotAuthoritative);
+                }
+                let mut reply = self.reply(msg, T::Reply, &seg, Some(&client));
+                for ia in ias.into_iter().take(MAX_IAS) {
+                    reply.opts_mut().insert(DhcpOption::IANA(IANA {
+                        id: ia.id,
+                        t1: 0,
+                        t2: 0,
+                        opts: [status(Status::NoBinding, "no binding for this IA here")].into_iter().collect(),
+                    }));
+                }
+                return Decision6::Reply(reply);
             }
         }
         match kind {

@@ -800,3 +800,35 @@ async fn a_request_for_an_address_off_this_link_gets_not_on_link() {
     assert_eq!(ia_status(r), [(7, None)]);
     assert!(granted(r).iter().all(|(_, a, ..)| *a != off) && !granted(r).is_empty(), "{r:?}");
 }
+
+#[tokio::test]
+async fn a_network_that_is_not_authoritative_leaves_a_strangers_renew_and_rebind_to_their_server() {
+    let (_dir, state) = world().await;
+    let (cfg, arr, sid) = (Config::default(), arrival(), server_duid());
+    let stranger = duid_ll("02:00:00:00:00:01");
+    let elsewhere: Ipv6Addr = "fd00:9:0:1::77".parse().unwrap();
+    let decide = |w: &crate::state::World, m: &Message| {
+        let ctx = Ctx6 { world: w, config: &cfg, arrival: &arr, server_duid: &sid, now: 1000 };
+        ctx.decide(m, &[])
+    };
+    let renew = with_server_id(msg(MessageType::Renew, &stranger, 3, Some(elsewhere)), &sid);
+    let rebind = msg(MessageType::Rebind, &stranger, 3, Some(elsewhere));
+    // Authoritative (the default): a new binding, as RFC 8415 allows.
+    let w = state.snapshot();
+    assert!(!granted(answer(&decide(&w, &renew))).is_empty());
+    assert!(!granted(answer(&decide(&w, &rebind))).is_empty());
+    crate::dhcp::fixture::edit_network(&state, |n| n.authoritative = false).await;
+    let w = state.snapshot();
+    let d = decide(&w, &renew);
+    let Decision6::Reply(r) = &d else { panic!("{d:?}") };
+    let ia = r.opts().get_all(OptionCode::IANA).unwrap_or_default();
+    assert!(
+        matches!(ia, [DhcpOption::IANA(ia)] if ia.id == 3 && matches!(ia.opts.get(OptionCode::StatusCode), Some(DhcpOption::StatusCode(s)) if s.status == Status::NoBinding)),
+        "{r:?}"
+    );
+    assert!(granted(r).is_empty());
+    assert!(matches!(decide(&w, &rebind), Decision6::Ignore(Skip6::NotAuthoritative)));
+    // The node keeps its own address whatever the network says.
+    let node = duid_ll(NODE_MAC);
+    assert!(!granted(answer(&decide(&w, &msg(MessageType::Rebind, &node, 1, None)))).is_empty());
+}
