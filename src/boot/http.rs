@@ -2,8 +2,8 @@
 //! - `GET /boot/ipxe?mac=MAC`: the iPXE script rendered now from the MAC's
 //!   current bootenv (discovery for unknown MACs);
 //! - `GET /boot/templates/{mac}/{name}`: unattended-install templates;
-//! - `GET /boot/files/...`: kernels, initrds, ISOs from the files dir, with
-//!   range requests;
+//! - `GET /boot/files/...`: kernels, initrds, ISOs from the files dir
+//!   ([`super::files`]: ranges, ETag and conditional requests);
 //! - `GET /boot/loaders/...`: the TFTP root over HTTP, for UEFI HTTP boot,
 //!   and the Secure Boot chain's `shimx64.efi` and `grubx64.efi`.
 
@@ -19,7 +19,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
-use tower_http::services::{ServeDir, ServeFile};
 
 use super::render::{self, RenderError};
 use crate::inventory::bootenv::Bootenv;
@@ -100,34 +99,41 @@ impl IntoResponse for BootError {
 /// A directory served over HTTP that nothing leads out of: the path is
 /// decoded once, and refused when it is not UTF-8, holds a NUL, a
 /// backslash or a `..`, is over [`MAX_PATH`] bytes, or resolves (through a
-/// symlink) outside the directory. What is left is `ServeDir`'s.
+/// symlink) outside the directory. What is left is [`super::files`]'s.
 fn confined(dir: &std::path::Path) -> Router {
     let root = Arc::new(std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf()));
-    let files = ServeDir::new(dir).with_buf_chunk_size(FILE_CHUNK);
-    Router::new().fallback_service(files).layer(middleware::from_fn_with_state(root, confine))
+    Router::new().fallback(serve_under).with_state(root)
 }
 
-/// How much of a file is read per step of a download (tower-http's
-/// default is 64 KiB). Larger steps mean fewer trips to the blocking pool
-/// per byte; what a slow client holds is bounded by hyper's write buffer
-/// and this, not by the file (BENCHMARKS.md, "Boot files").
-const FILE_CHUNK: usize = 512 * 1024;
+/// One file under `root`, the request's path confined to it.
+async fn serve_under(AxState(root): AxState<Arc<PathBuf>>, req: Request) -> Response {
+    let path = req.uri().path();
+    if let Err(why) = within(&root, path) {
+        let body = serde_json::json!({ "error": format!("refused: {why}"), "detail": null });
+        return (StatusCode::FORBIDDEN, Json(body)).into_response();
+    }
+    // `within` has decoded it already and found it UTF-8 and confined.
+    let decoded = percent_encoding::percent_decode_str(path).decode_utf8_lossy();
+    let full = root.join(decoded.trim_start_matches('/'));
+    super::files::serve(full, req.method(), req.headers()).await
+}
+
+/// A route serving the one file at `path` (the Secure Boot chain's
+/// loaders), whatever the method: [`super::files::serve`] refuses all but
+/// GET and HEAD.
+fn fixed(path: &std::path::Path) -> axum::routing::MethodRouter {
+    let path = Arc::new(path.to_path_buf());
+    axum::routing::any(move |req: Request| {
+        let path = path.clone();
+        async move { super::files::serve(path.to_path_buf(), req.method(), req.headers()).await }
+    })
+}
 
 /// Longest path asked for under a served directory.
 const MAX_PATH: usize = 1024;
 /// Longest segment of such a path (Linux's NAME_MAX: a longer one made the
 /// file server answer 500; found by the boot_http fuzz target).
 const MAX_NAME: usize = 255;
-
-async fn confine(AxState(root): AxState<Arc<PathBuf>>, req: Request, next: Next) -> Response {
-    match within(&root, req.uri().path()) {
-        Ok(()) => next.run(req).await,
-        Err(why) => {
-            let body = serde_json::json!({ "error": format!("refused: {why}"), "detail": null });
-            (StatusCode::FORBIDDEN, Json(body)).into_response()
-        }
-    }
-}
 
 /// Why `requested` (a URL path under `root`) may not be served.
 fn within(root: &std::path::Path, requested: &str) -> Result<(), &'static str> {
@@ -150,7 +156,7 @@ fn within(root: &std::path::Path, requested: &str) -> Result<(), &'static str> {
             Err("the path leads out of the directory")
         }
         Ok(_) => Ok(()),
-        // Missing files are ServeDir's to answer (404).
+        // Missing files are the file server's to answer (404).
         Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory) => Ok(()),
         // A symlink loop, a directory it may not read: a client's problem,
         // not a 500 from the file server.
@@ -164,8 +170,8 @@ pub(crate) fn router(boot: BootState) -> Router {
     // The Secure Boot chain's two loaders, as TFTP serves them, then the
     // TFTP root.
     let loaders = Router::new()
-        .route_service(&format!("/{}", super::grub::SHIM_X64), ServeFile::new(&boot.settings.shim_x64))
-        .route_service(&format!("/{}", super::grub::GRUB_X64), ServeFile::new(&boot.settings.grub_x64))
+        .route(&format!("/{}", super::grub::SHIM_X64), fixed(&boot.settings.shim_x64))
+        .route(&format!("/{}", super::grub::GRUB_X64), fixed(&boot.settings.grub_x64))
         .fallback_service(confined(&boot.settings.loaders_dir));
     let served_only = middleware::from_fn_with_state(boot.clone(), served_only);
     let kernels = middleware::from_fn_with_state(boot.clone(), kernel_fetches);

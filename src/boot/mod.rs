@@ -1,11 +1,13 @@
 //! Network boot: rendering of iPXE scripts, GRUB and PXELINUX configs and
 //! unattended-install templates from live state ([`render`]), the Secure
 //! Boot chain's names and GRUB's words ([`grub`]), PXELINUX's names and
-//! words ([`pxelinux`]), the HTTP boot routes
+//! words ([`pxelinux`]), one file over HTTP with ranges and validators
+//! ([`files`]), the HTTP boot routes
 //! ([`http`]), and the TFTP server for first-stage loaders ([`tftp`]);
 //! the two rules both file servers apply: symlinks that leave their root,
 //! and whose answers carry a node's token.
 
+pub(crate) mod files;
 pub(crate) mod grub;
 pub(crate) mod http;
 pub(crate) mod pxelinux;

@@ -157,6 +157,34 @@ fn dhcp_tftp_http_with_real_clients() {
     let (body, code) = ranged.stdout.split_at(ranged.stdout.len() - 4);
     assert_eq!(code, b"\n206");
     assert_eq!(body, &kernel[1_000_000..1_000_100]);
+    // HEAD: its length, validators and ranges; then a conditional GET
+    // with its ETag is 304, and an If-Range with a stale one gets it whole.
+    let url = "http://10.78.0.1:8080/boot/files/discovery/vmlinuz";
+    let head = run(lab.client.cmd("curl").args(["-sSI", url]));
+    let head = String::from_utf8_lossy(&head.stdout).to_ascii_lowercase();
+    let value = |name: &str| {
+        head.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}: ")))
+            .map(|v| v.trim().to_string())
+            .unwrap_or_default()
+    };
+    assert_eq!(value("content-length"), "3000000", "{head}");
+    assert_eq!(value("accept-ranges"), "bytes", "{head}");
+    assert!(!value("last-modified").is_empty(), "{head}");
+    let tag = value("etag");
+    assert!(tag.starts_with('"') && tag.ends_with('"'), "{head}");
+    let status = |extra: &[&str]| {
+        let o = run(lab
+            .client
+            .cmd("curl")
+            .args(["-s", "-o", "/dev/null", "-w", "%{http_code} %{size_download}"])
+            .args(extra)
+            .arg(url));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    assert_eq!(status(&["-H", &format!("If-None-Match: {tag}")]), "304 0");
+    assert_eq!(status(&["-r", "0-9", "-H", "If-Range: \"stale\""]), "200 3000000");
+    assert_eq!(status(&["-r", "0-9", "-H", &format!("If-Range: {tag}")]), "206 10");
 
     // 4. Register the machine: its next lease is its static address, with its hostname.
     let (code, node) = curl(
