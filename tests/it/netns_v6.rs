@@ -293,9 +293,11 @@ fn router_advertisements_and_dhcpv6_with_real_clients() {
 /// Python client, `tests/fixtures/dhcp6/craft.py`, since real clients
 /// never send them): a SOLICIT sent to the server's unicast address is
 /// discarded while the same SOLICIT multicast is answered; a unicast
-/// REQUEST gets UseMulticast; a router solicitation that arrives with a
-/// hop limit below 255 (it crossed a router) is ignored and counted,
-/// one with 255 is answered.
+/// REQUEST gets UseMulticast; a REQUEST for an address off the link gets
+/// NotOnLink; on a network that is not authoritative a stranger's RENEW
+/// gets NoBinding and its REBIND no answer; a router solicitation that
+/// arrives with a hop limit below 255 (it crossed a router) is ignored
+/// and counted, one with 255 is answered.
 #[test]
 fn what_clients_must_multicast_and_solicitations_off_the_link_are_refused() {
     if !prerequisites("netns_v6 crafted", true, &["ip", "sysctl", "python3"]) {
@@ -336,6 +338,23 @@ fn what_clients_must_multicast_and_solicitations_off_the_link_are_refused() {
     let reply = send(&["dhcp6", "ff02::1:2", "request", &duid, "fd00:dead::5"]);
     assert_eq!(reply, format!("type=7 status=-1 server={duid} ia_status=4"), "{}", lab.srv.log_text());
     assert_eq!(leases6(&lab).len(), leases, "an off-link REQUEST bound a lease: {:?}", leases6(&lab));
+    // Not authoritative: this stranger holds no lease here, so its RENEW
+    // gets NoBinding (3) in its IA and its REBIND no answer; authoritative
+    // again, the same REBIND is answered with the address.
+    let on_link = Ipv6Addr::from(u128::from(lab.prefix) | 0x77).to_string();
+    let authoritative = |on: bool| {
+        let (code, v) = lab.api("PATCH", "/api/v1/networks/lab6", Some(&json!({"authoritative": on})));
+        assert_eq!(code, 200, "{v}");
+    };
+    authoritative(false);
+    let renew = send(&["dhcp6", "ff02::1:2", "renew", &duid, &on_link]);
+    assert_eq!(renew, format!("type=7 status=-1 server={duid} ia_status=3"), "{}", lab.srv.log_text());
+    assert_eq!(send(&["dhcp6", "ff02::1:2", "rebind", "", &on_link]), "none");
+    assert_eq!(leases6(&lab).len(), leases, "nothing bound while not authoritative");
+    authoritative(true);
+    let rebind = send(&["dhcp6", "ff02::1:2", "rebind", "", &on_link]);
+    assert!(rebind.starts_with(&format!("type=7 status=-1 server={duid}")), "authoritative: {rebind}");
+    assert_eq!(leases6(&lab).len(), leases + 1, "the REBIND bound its address");
 
     // Router solicitations: one that crossed a router is not answered.
     let solicits = |m: &str| metric(m, "fulcrum_ra_solicits_total");
