@@ -462,6 +462,9 @@ fn rules(world: &World, config: &Config, net: &Network, node: Option<&Node>, fw:
             net.name
         ));
     }
+    // DHCP answers a node whose address is not on this network as a
+    // stranger: so do the rules below.
+    let node = node.filter(|n| n.ipv4.is_some_and(|ip| net.subnet.contains(&ip)));
     let kind = node.and_then(|n| world.table::<Bootenv>().get(&n.bootenv)).map(|e| e.kind);
     let protected = node.is_some_and(|n| n.protected);
     let from_disk = protected || kind == Some(BootKind::Local);

@@ -186,7 +186,7 @@ fn write_image(
         let result = match format {
             actions::ImageFormat::Raw => fetch().and_then(|(body, len)| actions::write_image(root, body, len, sha256)),
             // The tables first, by byte range; then the whole file.
-            actions::ImageFormat::Qcow2 => qcow2::Layout::read(|at, n| {
+            actions::ImageFormat::Qcow2 => qcow2::Layout::read(actions::largest_disk(root), |at, n| {
                 api.fetch_range(url, at, n)
                     .map_err(|e| format!("fetching bytes {at}-{} of {url}: {e}", at + n as u64 - 1))
             })

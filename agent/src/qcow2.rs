@@ -7,9 +7,15 @@
 //! clusters the file does not hold are zeros ([`Layout::holes`]).
 //!
 //! Refused, each by name: backing files, encryption, external data
-//! files, extended L2 entries (subclusters), and compression other than
-//! deflate. A snapshot's clusters are not read: the disk is the image's
-//! current state.
+//! files, extended L2 entries (subclusters), compression other than
+//! deflate, a disk larger than the largest the machine has, an L2 table
+//! named twice, and more mapped runs than [`MAX_PIECES`]. A snapshot's
+//! clusters are not read: the disk is the image's current state.
+//!
+//! What it holds is bounded whatever the file says: the tables are kept
+//! as SHA-256 digests, each run of clusters is at most [`MAX_RUN`] bytes,
+//! and while streaming only the bytes of the run being assembled (plus
+//! one read) are held.
 
 use std::io::{Read, Seek, SeekFrom, Write};
 
@@ -20,6 +26,12 @@ pub(crate) const MAGIC: [u8; 4] = *b"QFI\xfb";
 const HEADER: usize = 512;
 /// The largest L1 table read (QEMU's own limit).
 const MAX_L1_BYTES: u64 = 32 << 20;
+/// The longest run of clusters written in one go (and so held at once).
+pub(crate) const MAX_RUN: u64 = 8 << 20;
+/// The most runs an image may map (about 56 bytes each).
+pub(crate) const MAX_PIECES: usize = 4 << 20;
+/// The largest offset in a file (QEMU's limit: a signed 64-bit offset).
+const MAX_OFFSET: u64 = i64::MAX as u64;
 /// Bits 9-55 of an L1 or a standard L2 entry: a host offset.
 const OFFSET_MASK: u64 = 0x00ff_ffff_ffff_fe00;
 /// Bit 62 of an L2 entry: the cluster is compressed.
@@ -34,9 +46,9 @@ enum Use {
     Write(u64),
     /// One cluster, deflated: inflated and written at this disk offset.
     Inflate(u64),
-    /// Metadata already read by range: the file read front to back must
-    /// hold the same bytes, or it changed in between.
-    Same(Vec<u8>),
+    /// Metadata already read by range (its SHA-256): the file read front
+    /// to back must hold the same bytes, or it changed in between.
+    Same([u8; 32]),
 }
 
 /// A span of the file and what it is for.
@@ -86,14 +98,18 @@ fn check_features(head: &[u8]) -> Result<(), String> {
             1 => return Err("it is marked corrupt (qemu-img check -r all mends it)".into()),
             2 => return Err("its data is in an external file".into()),
             3 => {
+                // The bit says the header names a non-default compression
+                // type; one without room for it, or naming deflate (0), is
+                // malformed.
                 let header_len = be32(head, 100)? as usize;
-                let kind = if header_len > 104 { head.get(104).copied().unwrap_or(0) } else { 0 };
-                if kind != 0 {
-                    return Err(format!(
+                let kind = head.get(104).copied().filter(|k| header_len > 104 && *k != 0);
+                return Err(match kind {
+                    Some(kind) => format!(
                         "its clusters are compressed with type {kind} (zstd), not deflate \
                          (qemu-img convert -c -o compression_type=zlib mends it)"
-                    ));
-                }
+                    ),
+                    None => "its compression-type bit is set without a compression type".into(),
+                });
             }
             4 => return Err("it has extended L2 entries (subclusters)".into()),
             n => return Err(format!("it needs incompatible feature bit {n}, which the agent does not know")),
@@ -102,11 +118,38 @@ fn check_features(head: &[u8]) -> Result<(), String> {
     Ok(())
 }
 
+fn digest(bytes: &[u8]) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).into()
+}
+
+/// Adds a piece, joining a data run that continues the last one in both
+/// the file and the disk (up to [`MAX_RUN`]); refuses past [`MAX_PIECES`].
+fn push(pieces: &mut Vec<Piece>, p: Piece) -> Result<(), String> {
+    if let (Some(last), Use::Write(g)) = (pieces.last_mut(), &p.what) {
+        if let Use::Write(lg) = last.what {
+            if last.at + last.len == p.at && lg + last.len == *g && last.len + p.len <= MAX_RUN {
+                last.len += p.len;
+                return Ok(());
+            }
+        }
+    }
+    if pieces.len() >= MAX_PIECES {
+        return Err(format!("it maps more than {MAX_PIECES} runs of clusters"));
+    }
+    pieces.push(p);
+    Ok(())
+}
+
 impl Layout {
     /// Reads the header and the tables through `read_at(offset, len)`,
     /// which returns up to `len` bytes of the file from `offset` (fewer
-    /// only where the file ends).
-    pub(crate) fn read(mut read_at: impl FnMut(u64, usize) -> Result<Vec<u8>, String>) -> Result<Layout, String> {
+    /// only where the file ends), for a machine whose largest disk holds
+    /// `largest` bytes.
+    pub(crate) fn read(
+        largest: u64,
+        mut read_at: impl FnMut(u64, usize) -> Result<Vec<u8>, String>,
+    ) -> Result<Layout, String> {
         let refuse = |why: String| format!("not a qcow2 image the agent can write: {why}");
         let head = read_at(0, HEADER)?;
         if head.get(..4) != Some(&MAGIC[..]) {
@@ -124,6 +167,9 @@ impl Layout {
             return Err(refuse(format!("cluster_bits {cluster_bits} is outside 9-21")));
         }
         let disk_size = be64(&head, 24).map_err(refuse)?;
+        if disk_size > largest {
+            return Err(format!("the image's {disk_size}-byte disk is larger than any writable fixed disk here"));
+        }
         if be32(&head, 32).map_err(refuse)? != 0 {
             return Err(refuse("it is encrypted".into()));
         }
@@ -140,10 +186,11 @@ impl Layout {
                 "its L1 table has {l1_entries} entries; a {disk_size}-byte disk needs {needed}"
             )));
         }
-        if needed * 8 > MAX_L1_BYTES || l1_at % cluster != 0 {
+        if needed * 8 > MAX_L1_BYTES || l1_at % cluster != 0 || l1_at > MAX_OFFSET - needed * 8 {
             return Err(refuse(format!("its L1 table ({needed} entries at byte {l1_at}) is out of bounds")));
         }
-        let mut pieces = vec![Piece { at: 0, len: head.len() as u64, what: Use::Same(head) }];
+        let mut pieces = vec![Piece { at: 0, len: head.len() as u64, what: Use::Same(digest(&head)) }];
+        let mut tables = std::collections::HashSet::new();
         let mut holes: Vec<(u64, u64)> = Vec::new();
         let mut hole = |start: u64, len: u64| match holes.last_mut() {
             Some((s, l)) if *s + *l == start => *l += len,
@@ -161,8 +208,11 @@ impl Layout {
                 hole(start, per_table.min(disk_size - start));
                 continue;
             }
-            if table_at % cluster != 0 {
+            if table_at % cluster != 0 || table_at > MAX_OFFSET - cluster {
                 return Err(refuse(format!("L1 entry {i} points inside a cluster (byte {table_at})")));
+            }
+            if !tables.insert(table_at) {
+                return Err(refuse(format!("L1 entry {i} names the L2 table at byte {table_at} again")));
             }
             let l2 = read_at(table_at, cluster as usize)?;
             if (l2.len() as u64) < cluster {
@@ -180,23 +230,30 @@ impl Layout {
                     let host = entry & ((1 << x) - 1);
                     let sectors = ((entry >> x) & ((1 << (cluster_bits - 8)) - 1)) + 1;
                     let len = sectors * 512 - (host & 511);
-                    pieces.push(Piece { at: host, len, what: Use::Inflate(guest) });
+                    if host > MAX_OFFSET - len {
+                        return Err(refuse(format!("the compressed cluster at disk byte {guest} is past any file")));
+                    }
+                    push(&mut pieces, Piece { at: host, len, what: Use::Inflate(guest) }).map_err(refuse)?;
                     continue;
                 }
                 let host = entry & OFFSET_MASK;
                 if host == 0 || (version == 3 && entry & ZEROS != 0) {
                     hole(guest, len);
-                } else if host % cluster != 0 {
+                } else if host % cluster != 0 || host > MAX_OFFSET - cluster {
                     return Err(refuse(format!("the cluster at disk byte {guest} starts inside a file cluster")));
                 } else {
-                    pieces.push(Piece { at: host, len, what: Use::Write(guest) });
+                    push(&mut pieces, Piece { at: host, len, what: Use::Write(guest) }).map_err(refuse)?;
                 }
             }
-            pieces.push(Piece { at: table_at, len: cluster, what: Use::Same(l2) });
+            push(&mut pieces, Piece { at: table_at, len: cluster, what: Use::Same(digest(&l2)) }).map_err(refuse)?;
         }
-        pieces.push(Piece { at: l1_at, len: l1.len() as u64, what: Use::Same(l1) });
+        push(&mut pieces, Piece { at: l1_at, len: l1.len() as u64, what: Use::Same(digest(&l1)) }).map_err(refuse)?;
         pieces.sort_by_key(|p| (p.at, p.len));
-        Ok(Layout { disk_size, cluster, pieces: merged(pieces), holes })
+        let mut joined = Vec::with_capacity(pieces.len());
+        for p in pieces {
+            push(&mut joined, p).map_err(refuse)?;
+        }
+        Ok(Layout { disk_size, cluster, pieces: joined, holes })
     }
 
     /// Spans of the disk (start, length) the file holds no data for.
@@ -265,7 +322,7 @@ impl Layout {
                 })?;
                 write(disk, *guest, plain)
             }
-            Use::Same(expected) if expected[..] == *bytes => Ok(()),
+            Use::Same(expected) if *expected == digest(bytes) => Ok(()),
             Use::Same(_) => Err(format!("the image changed while it was read (its tables at byte {})", p.at)),
         }
     }
@@ -273,24 +330,6 @@ impl Layout {
 
 fn write(disk: &mut (impl Write + Seek), at: u64, bytes: &[u8]) -> Result<(), String> {
     disk.seek(SeekFrom::Start(at)).and_then(|_| disk.write_all(bytes)).map_err(|e| format!("write at byte {at}: {e}"))
-}
-
-/// Joins data clusters that follow each other both in the file and on
-/// the disk, so that they are written in one go.
-fn merged(pieces: Vec<Piece>) -> Vec<Piece> {
-    let mut out: Vec<Piece> = Vec::with_capacity(pieces.len());
-    for p in pieces {
-        if let (Some(last), Use::Write(g)) = (out.last_mut(), &p.what) {
-            if let Use::Write(lg) = last.what {
-                if last.at + last.len == p.at && lg + last.len == *g {
-                    last.len += p.len;
-                    continue;
-                }
-            }
-        }
-        out.push(p);
-    }
-    out
 }
 
 #[cfg(test)]
@@ -301,19 +340,21 @@ pub(crate) mod tests {
 
     /// A version 3 image with 512-byte clusters (64 L2 entries: 32 KiB a
     /// table) of a `size`-byte disk, built by hand: the header in cluster
-    /// 0, the L1 table in cluster 1, then whatever `fill` puts after.
+    /// 0, the L1 table from cluster 1, then what the test appends.
     pub(crate) struct Builder {
         pub(crate) file: Vec<u8>,
     }
 
     impl Builder {
         pub(crate) fn new(size: u64) -> Builder {
-            let mut file = vec![0u8; 2 * CLUSTER as usize];
+            let l1 = size.div_ceil(CLUSTER).div_ceil(CLUSTER / 8) as u32;
+            // The header's cluster, then as many as the L1 table fills.
+            let l1_clusters = (u64::from(l1) * 8).div_ceil(CLUSTER).max(1);
+            let mut file = vec![0u8; ((1 + l1_clusters) * CLUSTER) as usize];
             file[..4].copy_from_slice(&MAGIC);
             file[4..8].copy_from_slice(&3u32.to_be_bytes());
             file[20..24].copy_from_slice(&9u32.to_be_bytes());
             file[24..32].copy_from_slice(&size.to_be_bytes());
-            let l1 = size.div_ceil(CLUSTER).div_ceil(CLUSTER / 8) as u32;
             file[36..40].copy_from_slice(&l1.to_be_bytes());
             file[40..48].copy_from_slice(&CLUSTER.to_be_bytes());
             file[100..104].copy_from_slice(&104u32.to_be_bytes());
@@ -410,13 +451,27 @@ pub(crate) mod tests {
         }
     }
 
+    /// A reader that hands out at most 1 to 7 bytes a call, as a slow
+    /// network might: every run is assembled across many reads.
+    struct Trickle<'a>(&'a [u8], usize);
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            self.1 = self.1 % 7 + 1;
+            let n = self.1.min(buf.len()).min(self.0.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
     /// Expands `file` onto a disk of 0xaa bytes, holes zeroed as the
-    /// agent does.
+    /// agent does, from a reader giving a few bytes at a time.
     fn expand(file: &[u8]) -> Result<Vec<u8>, String> {
-        let layout = Layout::read(read_at(file))?;
+        let layout = Layout::read(u64::MAX, read_at(file))?;
         let mut disk = std::io::Cursor::new(vec![0xaa; layout.disk_size as usize]);
         let mut hashed = 0usize;
-        let read = layout.expand(&mut &file[..], &mut disk, &mut |b| hashed += b.len())?;
+        let read = layout.expand(&mut Trickle(file, 0), &mut disk, &mut |b| hashed += b.len())?;
         assert_eq!((read, hashed), (file.len() as u64, file.len()));
         let mut disk = disk.into_inner();
         for (start, len) in layout.holes() {
@@ -432,7 +487,7 @@ pub(crate) mod tests {
         assert_eq!(got.len(), want.len());
         let first_bad = got.iter().zip(&want).position(|(a, b)| a != b);
         assert_eq!(first_bad, None, "the disks differ");
-        let layout = Layout::read(read_at(&file)).unwrap();
+        let layout = Layout::read(u64::MAX, read_at(&file)).unwrap();
         // Clusters 2-4, 7-9, 11-63 and 65-71: zeros.
         let holes: Vec<(u64, u64)> = layout.holes().iter().map(|(s, l)| (s / CLUSTER, l / CLUSTER)).collect();
         assert_eq!(holes, [(2, 3), (7, 3), (11, 53), (65, 7)]);
@@ -444,7 +499,7 @@ pub(crate) mod tests {
         let with = |at: usize, bytes: &[u8]| {
             let mut f = file.clone();
             f[at..at + bytes.len()].copy_from_slice(bytes);
-            Layout::read(read_at(&f)).unwrap_err()
+            Layout::read(u64::MAX, read_at(&f)).unwrap_err()
         };
         assert!(with(0, b"QFI\0").contains("first bytes"));
         assert!(with(4, &4u32.to_be_bytes()).contains("version 4"));
@@ -459,18 +514,56 @@ pub(crate) mod tests {
         f[72..80].copy_from_slice(&(1u64 << 3).to_be_bytes());
         f[100..104].copy_from_slice(&112u32.to_be_bytes());
         f[104] = 1;
-        assert!(Layout::read(read_at(&f)).unwrap_err().contains("zstd"));
+        assert!(Layout::read(u64::MAX, read_at(&f)).unwrap_err().contains("zstd"));
         // A dirty image is read (the refcounts are not).
         let mut f = file.clone();
         f[72..80].copy_from_slice(&1u64.to_be_bytes());
-        assert!(Layout::read(read_at(&f)).is_ok());
-        assert!(Layout::read(read_at(&file[..300])).unwrap_err().contains("ends inside its L1"));
+        assert!(Layout::read(u64::MAX, read_at(&f)).is_ok());
+        assert!(Layout::read(u64::MAX, read_at(&file[..300])).unwrap_err().contains("ends inside its L1"));
+        // The compression-type bit naming deflate, or with no room to name it.
+        let mut f = file.clone();
+        f[72..80].copy_from_slice(&(1u64 << 3).to_be_bytes());
+        assert!(Layout::read(u64::MAX, read_at(&f)).unwrap_err().contains("without a compression type"));
+        // A disk larger than any here; one L2 table named twice.
+        let e = Layout::read(4096, read_at(&file)).unwrap_err();
+        assert!(e.contains("larger than any writable fixed disk"), "{e}");
+        let mut f = file.clone();
+        let l1 = CLUSTER as usize;
+        let first: [u8; 8] = f[l1..l1 + 8].try_into().unwrap();
+        f[l1 + 8..l1 + 16].copy_from_slice(&first);
+        assert!(Layout::read(u64::MAX, read_at(&f)).unwrap_err().contains("again"));
+    }
+
+    #[test]
+    fn a_long_allocated_run_is_cut_into_runs_of_at_most_max_run() {
+        // 40 MiB of disk, each 512-byte cluster allocated in order: one
+        // contiguous run in file and disk, which must not be held whole.
+        let size = 40u64 << 20;
+        let mut b = Builder::new(size);
+        let clusters = size / CLUSTER;
+        let per_table = CLUSTER / 8;
+        let tables: Vec<u64> = (0..clusters.div_ceil(per_table)).map(|i| b.table(i as usize)).collect();
+        let first = b.file.len() as u64;
+        b.file.resize((first + size) as usize, 0);
+        for g in 0..clusters {
+            let data = first + g * CLUSTER;
+            b.file[data as usize..(data + 8) as usize].copy_from_slice(&g.to_be_bytes());
+            b.entry(tables[(g / per_table) as usize], (g % per_table) as usize, data);
+        }
+        let layout = Layout::read(u64::MAX, read_at(&b.file)).unwrap();
+        let longest = layout.pieces.iter().filter(|p| matches!(p.what, Use::Write(_))).map(|p| p.len).max();
+        assert_eq!(longest, Some(MAX_RUN));
+        let got = expand(&b.file).unwrap();
+        assert!(
+            (0..clusters).all(|g| got[(g * CLUSTER) as usize..][..8] == g.to_be_bytes()),
+            "a cluster landed elsewhere"
+        );
     }
 
     #[test]
     fn a_file_cut_short_or_changed_after_its_tables_were_read_fails() {
         let (file, _) = every_kind();
-        let layout = Layout::read(read_at(&file)).unwrap();
+        let layout = Layout::read(u64::MAX, read_at(&file)).unwrap();
         let mut disk = std::io::Cursor::new(vec![0u8; layout.disk_size as usize]);
         let short = &file[..file.len() - 700];
         let e = layout.expand(&mut &short[..], &mut disk, &mut |_| {}).unwrap_err();

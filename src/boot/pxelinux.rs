@@ -70,14 +70,18 @@ fn is_module(name: &str) -> bool {
 /// from. Neither speaks TLS, and a name with white space would end the
 /// config's line.
 pub(crate) fn file_path(path: &str, base: &str, http: bool) -> Result<String, String> {
-    if path.chars().any(char::is_whitespace) {
-        return Err(format!("PXELINUX cannot name {path:?}: it holds white space"));
+    // White space would end the config's line; a comma splits `INITRD`.
+    if path.chars().any(|c| c.is_whitespace() || c == ',') {
+        return Err(format!("PXELINUX cannot name {path:?}: it holds white space or a comma"));
     }
     if path.starts_with("https://") {
         return Err(format!("PXELINUX cannot fetch {path}: it does not speak TLS"));
     }
     let local = !path.contains("://");
     match (local, http) {
+        (true, true) if base.starts_with("https://") => Err(format!(
+            "PXELINUX cannot fetch {path} from {base}: http.public_url is https://, which it does not speak"
+        )),
         (true, true) => Ok(format!("{base}/boot/files/{}", path.trim_start_matches('/'))),
         (true, false) => Ok(format!("{}/{}", super::grub::FILES, path.trim_start_matches('/'))),
         (false, true) if path.starts_with("http://") => Ok(path.to_string()),
@@ -121,6 +125,9 @@ mod tests {
         assert!(file_path("http://m/k", base, false).unwrap_err().contains("TFTP only"));
         assert!(file_path("https://m/k", base, true).unwrap_err().contains("TLS"));
         assert!(file_path("d/a b", base, true).unwrap_err().contains("white space"));
+        assert!(file_path("d/a,b", base, false).unwrap_err().contains("comma"));
+        assert!(file_path("d/k", "https://fulcrum.example", true).unwrap_err().contains("public_url"));
+        assert_eq!(file_path("d/k", "https://fulcrum.example", false).unwrap(), "files/d/k", "over TFTP it is fine");
         assert_eq!(append_line("console=ttyS0\nDEFAULT evil  x=1"), "console=ttyS0 DEFAULT evil x=1");
     }
 }

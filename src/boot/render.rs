@@ -30,8 +30,9 @@ const PXELINUX_NETBOOT: &str = include_str!("../../pxelinux/netboot.cfg.j2");
 /// PXELINUX config for `local` bootenvs: back to the BIOS's next device.
 const PXELINUX_LOCAL: &str = include_str!("../../pxelinux/local.cfg.j2");
 
-/// Templates every bootenv serves unless it has its own of the name:
-/// what an installed system needs to report to Fulcrum.
+/// Templates every installer bootenv (a network one other than the
+/// discovery image) serves unless it has its own of the name: what an
+/// installed system needs to report to Fulcrum.
 const SHARED_TEMPLATES: [(&str, &str); 3] = [
     ("node.auth", include_str!("../../templates/node.auth.j2")),
     ("fulcrum-alive.service", include_str!("../../templates/fulcrum-alive.service.j2")),
@@ -255,7 +256,10 @@ pub(crate) fn template(
     name: &str,
 ) -> Result<String, RenderError> {
     let (mut ctx, env) = context(world, discovery, base, mac)?;
-    let shared = || SHARED_TEMPLATES.iter().find(|(n, _)| *n == name).map(|(_, t)| *t);
+    // The shared ones carry the node's token: only an installer (a network
+    // bootenv other than the discovery image) is given them.
+    let installer = env.kind == BootKind::Network && env.os != "discovery" && env.name != discovery;
+    let shared = || SHARED_TEMPLATES.iter().find(|(n, _)| *n == name && installer).map(|(_, t)| *t);
     let text = env
         .templates
         .get(name)
@@ -313,13 +317,13 @@ mod tests {
         // A stranger boots discovery (the fixture's kernel `k`).
         let text = cfg(&state, stranger, true).unwrap();
         assert!(text.contains("unknown machine 52:54:00:00:00:01"), "{text}");
-        assert!(text.lines().any(|l| l == "  KERNEL http://10.9.0.1:8080/boot/files/k"), "{text}");
+        assert!(text.lines().any(|l| l == "  LINUX http://10.9.0.1:8080/boot/files/k"), "{text}");
 
         boots(&state, bootenv("e", Some("e/vmlinuz"), "console=ttyS0\nn={{ node.name }}  s={{ server }}")).await;
         let text = cfg(&state, mac, true).unwrap();
         assert!(text.contains("SAY Fulcrum: booting e") && text.contains("for known.t.test"), "{text}");
         let lines: Vec<&str> = text.lines().collect();
-        assert!(lines.contains(&"  KERNEL http://10.9.0.1:8080/boot/files/e/vmlinuz"), "{text}");
+        assert!(lines.contains(&"  LINUX http://10.9.0.1:8080/boot/files/e/vmlinuz"), "{text}");
         assert!(
             lines.contains(&"  INITRD http://10.9.0.1:8080/boot/files/e/initrd.img,http://mirror.example/extra.img"),
             "{text}"
@@ -330,12 +334,12 @@ mod tests {
         assert!(e.contains("bootenv `e` cannot boot through PXELINUX") && e.contains("TFTP only"), "{e}");
         boots(&state, Bootenv { initrds: vec!["e/initrd.img".into()], ..bootenv("t", Some("e/vmlinuz"), "") }).await;
         let text = cfg(&state, mac, false).unwrap();
-        assert!(text.contains("  KERNEL files/e/vmlinuz\n  INITRD files/e/initrd.img\n"), "{text}");
+        assert!(text.contains("  LINUX files/e/vmlinuz\n  INITRD files/e/initrd.img\n"), "{text}");
 
         // The next read after a change answers the new bootenv.
         crate::dhcp::fixture::edit_node(&state, |n| n.bootenv = "local".into()).await;
         let text = cfg(&state, mac, true).unwrap();
-        assert!(text.contains("LOCALBOOT 0") && !text.contains("KERNEL"), "{text}");
+        assert!(text.contains("LOCALBOOT 0") && !text.contains("LINUX"), "{text}");
         let mut only_ipxe = bootenv("script", None, "");
         only_ipxe.ipxe = "#!ipxe\nexit".into();
         boots(&state, only_ipxe).await;
@@ -419,5 +423,11 @@ mod tests {
         own.templates.insert("node.auth".into(), "mine".into());
         boots(&state, own).await;
         assert_eq!(t("node.auth").unwrap(), "mine");
+        // The discovery image and a local bootenv are given no shared
+        // template: it carries the node's token, and neither installs.
+        for (name, kind) in [("discovery", BootKind::Network), ("disk", BootKind::Local)] {
+            boots(&state, Bootenv { kind, ..bootenv(name, Some("e/vmlinuz"), "") }).await;
+            assert!(matches!(t("node.auth"), Err(RenderError::MissingTemplate { .. })), "{name}");
+        }
     }
 }

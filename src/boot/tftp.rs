@@ -206,7 +206,13 @@ impl RootHandler {
             Rendering::Pxelinux => {
                 // lpxelinux.0 reads http://; pxelinux.0 (or a stranger's
                 // loader on no network) reads over TFTP.
-                let node = world.table::<Node>().by_mac(&mac).map(|n| &**n);
+                // As DHCP does: a node whose address is not on this
+                // network was answered as a stranger.
+                let node = world
+                    .table::<Node>()
+                    .by_mac(&mac)
+                    .map(|n| &**n)
+                    .filter(|n| n.ipv4.is_some_and(|ip| net.is_some_and(|net| net.subnet.contains(&ip))));
                 let http = net.is_some_and(|net| {
                     crate::dhcp::pxe::Loaders::for_client(&c.config.dhcp, net, node).bios == pxelinux::LPXELINUX
                 });

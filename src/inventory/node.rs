@@ -49,6 +49,15 @@ fn check_params(params: &Params) -> Result<(), InventoryError> {
         if v.len() > MAX_PARAM_BYTES {
             return Err(InventoryError::invalid(&format!("params.{k}"), format!("at most {MAX_PARAM_BYTES} bytes")));
         }
+        // A value lands inside templates' lines (a kickstart's quoted
+        // `sshkey`, a preseed's `d-i` line): a line break or other control
+        // character would end the line and start a directive of its own.
+        if v.chars().any(char::is_control) {
+            return Err(InventoryError::invalid(
+                &format!("params.{k}"),
+                "holds a control character (a line break?): one line of text is taken",
+            ));
+        }
     }
     Ok(())
 }

@@ -9,7 +9,8 @@
 //! (the API, a lifecycle step, a role's hook) is refused the same way:
 //! with the missing item named, and nothing written. A node whose bootenv
 //! is unchanged is not checked again (files removed later do not block
-//! its other changes), and the discovery bootenv is never refused: an
+//! its other changes, a rename included: the renamed record is found by
+//! its MAC), and the discovery bootenv is never refused: an
 //! unknown machine boots it anyway, so refusing it would protect nothing.
 
 use std::collections::HashSet;
@@ -119,7 +120,9 @@ pub(crate) fn check(txn: &Txn<'_>, rules: &BootFiles) -> Result<(), InventoryErr
             continue;
         }
         let Some(node) = txn.world().table::<Node>().get(key) else { continue };
-        let before = txn.before().table::<Node>().get(key);
+        // A renamed node is the record that had its MAC under the old name.
+        let was = txn.before().table::<Node>();
+        let before = was.get(key).or_else(|| node.macs.first().and_then(|m| was.by_mac(m)));
         let new_bootenv = before.is_none_or(|b| b.bootenv != node.bootenv);
         let new_params = before.is_some_and(|b| b.params != node.params);
         if !(new_bootenv || new_params) || node.bootenv == rules.discovery {

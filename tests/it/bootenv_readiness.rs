@@ -117,11 +117,21 @@ fn a_bootenv_a_node_cannot_boot_is_refused_with_what_is_missing() {
     assert_eq!(n["params"], json!({"ssh_authorized_key": KEY}), "{n}");
     let (code, v) = call(&srv, "PATCH", &node_path, Some(json!({"params": {"Bad-Name": "x"}})));
     assert_eq!((code, v["detail"]["field"].as_str()), (422, Some("params")), "{v}");
+    // A line break in a value would start a kickstart or preseed line of
+    // its own: refused, naming the param, and the node keeps its key.
+    let injected = json!({"params": {"ssh_authorized_key": "ssh-ed25519 AAAA\"\nrootpw --plaintext x"}});
+    let (code, v) = call(&srv, "PATCH", &node_path, Some(injected));
+    assert_eq!((code, v["detail"]["field"].as_str()), (422, Some("params.ssh_authorized_key")), "{v}");
+    assert_eq!(ok(&srv, "GET", &node_path, None)["params"], json!({"ssh_authorized_key": KEY}));
 
     // A file gone after the node was given the bootenv does not block its
     // other changes; explain names what its boot now lacks.
     std::fs::remove_file(files.join("debian-12/initrd.gz")).unwrap();
     ok(&srv, "PATCH", &node_path, Some(json!({"available": true})));
+    // A rename neither (the renamed record is the same node, found by its MAC).
+    let renamed = ok(&srv, "PATCH", &node_path, Some(json!({"name": "n2.test.example"})));
+    assert_eq!(renamed["name"], "n2.test.example", "{renamed}");
+    ok(&srv, "PATCH", "/api/v1/nodes/n2.test.example", Some(json!({"name": NODE})));
     let e = ok(&srv, "GET", &format!("/api/v1/explain/{NODE}"), None);
     assert_eq!(e["lacks"], json!(["file `debian-12/initrd.gz` is not in the files directory"]), "{e}");
     let (ok_cli, out) = cli(&srv, &["node", "explain", NODE]);

@@ -268,7 +268,7 @@ fn explain_says_what_real_clients_get_and_the_trace_keeps_what_they_got() {
     assert!(answer(&pxl, "ipxe")["because"].to_string().contains("no chainload loop"), "{pxl}");
     let pxl_cfg = pxl["pxelinux"]["script"].as_str().unwrap_or_else(|| panic!("no PXELINUX config: {pxl}")).to_string();
     assert!(
-        pxl_cfg.contains("  KERNEL http://10.77.0.1:8080/boot/files/discovery/vmlinuz")
+        pxl_cfg.contains("  LINUX http://10.77.0.1:8080/boot/files/discovery/vmlinuz")
             && pxl_cfg.contains(&format!("fulcrum.mac={MAC}")),
         "{pxl_cfg}"
     );

@@ -1072,7 +1072,9 @@ mod tests {
         crate::dhcp::fixture::edit_node(&state, |n| n.bios_loader = Some("pxelinux.0".into())).await;
         assert_eq!(files(&state, 0xaa).1.as_deref(), Some("pxelinux.0"));
         crate::dhcp::fixture::edit_node(&state, |n| n.protected = true).await;
-        assert_eq!(files(&state, 0xaa).0, None, "protected BIOS firmware goes on to its disk");
+        let protected = files(&state, 0xaa);
+        assert_eq!(protected.0, None, "protected BIOS firmware goes on to its disk");
+        assert_eq!(protected.1, None, "and so does iPXE on BIOS, PXELINUX chosen or not");
         crate::dhcp::fixture::edit_node(&state, |n| n.protected = false).await;
         crate::dhcp::fixture::edit_node(&state, |n| n.bios_loader = None).await;
         crate::dhcp::fixture::edit_network(&state, |n| n.bios_loader = None).await;
