@@ -422,6 +422,16 @@ impl BootConfig {
     pub const SHIM_X64: &'static str = "shimx64.efi";
     /// The name `grub_x64` is served as: what shim loads next.
     pub const GRUB_X64: &'static str = "grubx64.efi";
+    /// PXELINUX reading over TFTP only (in `pxelinux_dir`).
+    pub const PXELINUX: &'static str = "pxelinux.0";
+    /// PXELINUX with its own TCP stack, reading http:// too.
+    pub const LPXELINUX: &'static str = "lpxelinux.0";
+
+    /// Whether `loader` is one of PXELINUX's: such a loader runs on the
+    /// PXE stack it was loaded by and asks DHCP nothing.
+    pub fn is_pxelinux(loader: &str) -> bool {
+        loader == Self::PXELINUX || loader == Self::LPXELINUX
+    }
 
     /// Whether the signed GRUB is there to be served: then UEFI PXE
     /// firmware booting from its disk gets GRUB, which chainloads the

@@ -13,9 +13,9 @@ use std::path::Path;
 use crate::types::mac::Mac;
 
 /// PXELINUX reading over TFTP only.
-pub(crate) const PXELINUX: &str = "pxelinux.0";
+pub(crate) const PXELINUX: &str = crate::config::BootConfig::PXELINUX;
 /// PXELINUX with its own TCP stack: kernels and initrds over http://.
-pub(crate) const LPXELINUX: &str = "lpxelinux.0";
+pub(crate) const LPXELINUX: &str = crate::config::BootConfig::LPXELINUX;
 /// The directory PXELINUX reads its configs from.
 const CONFIGS: &str = "pxelinux.cfg";
 
@@ -23,7 +23,7 @@ const CONFIGS: &str = "pxelinux.cfg";
 /// stack it was loaded by and asks DHCP nothing, so it may be given to
 /// iPXE on BIOS too (no chainload loop can form).
 pub(crate) fn is_pxelinux(loader: &str) -> bool {
-    loader == PXELINUX || loader == LPXELINUX
+    crate::config::BootConfig::is_pxelinux(loader)
 }
 
 /// A TFTP name of PXELINUX's that Fulcrum answers itself.

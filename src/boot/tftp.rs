@@ -214,7 +214,7 @@ impl RootHandler {
                     .map(|n| &**n)
                     .filter(|n| n.ipv4.is_some_and(|ip| net.is_some_and(|net| net.subnet.contains(&ip))));
                 let http = net.is_some_and(|net| {
-                    crate::dhcp::pxe::Loaders::for_client(&c.config.dhcp, net, node).bios == pxelinux::LPXELINUX
+                    net.chosen_bios_loader(node).unwrap_or(&c.config.dhcp.bios_loader) == pxelinux::LPXELINUX
                 });
                 super::render::pxelinux_config(&world, discovery, &base, mac, http)
             }

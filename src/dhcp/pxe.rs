@@ -160,7 +160,7 @@ impl<'a> Loaders<'a> {
     /// config follows the same rule, and the machine may run nothing else.
     pub(crate) fn for_client(cfg: &'a DhcpConfig, net: &'a Network, node: Option<&'a Node>) -> Loaders<'a> {
         let chosen = node.and_then(|n| n.uefi_loader.as_deref()).or(net.uefi_loader.as_deref());
-        let bios = node.and_then(|n| n.bios_loader.as_deref()).or(net.bios_loader.as_deref());
+        let bios = net.chosen_bios_loader(node);
         if node.is_some_and(|n| n.protected) {
             let uefi_x64 =
                 if chosen == Some(BootConfig::SHIM_X64) { BootConfig::SHIM_X64 } else { &cfg.uefi_x64_loader };
@@ -179,9 +179,7 @@ impl<'a> Loaders<'a> {
     /// chainload loop can form); any other client as itself.
     pub(crate) fn answering(self, fw: Firmware, opts: &DhcpOptions) -> Firmware {
         match fw {
-            Firmware::Ipxe if !is_uefi(fw, opts) && crate::boot::pxelinux::is_pxelinux(self.bios) => {
-                Firmware::Pxe { arch: 0 }
-            }
+            Firmware::Ipxe if !is_uefi(fw, opts) && BootConfig::is_pxelinux(self.bios) => Firmware::Pxe { arch: 0 },
             fw => fw,
         }
     }

@@ -452,6 +452,18 @@ pub(crate) fn create(txn: &mut Txn<'_>, spec: NetworkSpec) -> Result<Arc<Network
     put(txn, net)
 }
 
+impl Network {
+    /// The BIOS loader chosen for `node` (or a stranger) on this network:
+    /// the node's, else this network's. None when neither chose one, or for
+    /// a protected node: those get the configured loader (`dhcp.bios_loader`).
+    pub(crate) fn chosen_bios_loader<'a>(&'a self, node: Option<&'a super::node::Node>) -> Option<&'a str> {
+        if node.is_some_and(|n| n.protected) {
+            return None;
+        }
+        node.and_then(|n| n.bios_loader.as_deref()).or(self.bios_loader.as_deref())
+    }
+}
+
 /// Changes a network's settings (all of them, or none if the result
 /// breaks a rule).
 pub(crate) fn update(
