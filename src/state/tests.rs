@@ -147,12 +147,36 @@ async fn concurrent_writes_are_batched_and_all_acknowledged() {
 }
 
 #[tokio::test]
+async fn an_acknowledged_write_is_already_announced_and_a_late_subscriber_hears_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = State::open_dir(dir.path(), schema()).unwrap();
+    let mut early = state.subscribe();
+    // Large writes, so that announcing them takes the writer long enough for
+    // a caller woken early to subscribe in the middle of it.
+    const N: u32 = 10_000;
+    for round in 0..3u32 {
+        state
+            .write(move |t| (0..N).try_for_each(|i| t.put(item(&format!("r{round}-{i}"), i)).map(|_| ())))
+            .await
+            .unwrap();
+        let mut late = state.subscribe();
+        let mut heard = 0;
+        // Already queued when the write returned: no waiting.
+        while let Ok(change) = early.try_recv() {
+            assert_eq!(change.event_name(), "item.created");
+            heard += 1;
+        }
+        assert_eq!(heard, N, "round {round}: announced after the write returned");
+        assert!(late.try_recv().is_err(), "a subscriber that joined after round {round} heard of it");
+    }
+    state.close().await;
+}
+
+#[tokio::test]
 async fn deletes_cascade_in_the_same_transaction() {
     let dir = tempfile::tempdir().unwrap();
     let state = State::open_dir(dir.path(), schema()).unwrap();
-    // Subscribed first, so that the creations below are announced on it
-    // (after their caller is answered) and drained before the delete: a
-    // subscriber that joined after the write could still receive them.
+    // Subscribed first, so that the creations below are announced on it.
     let mut feed = state.subscribe();
     state
         .write(|t| {
@@ -171,7 +195,7 @@ async fn deletes_cascade_in_the_same_transaction() {
     }
     let gone = state.write(|t| t.delete::<Item, _>("a")).await.unwrap();
     assert_eq!(gone.map(|i| i.name.clone()).as_deref(), Some("a"));
-    // The feed is told after the caller is answered: wait for it (bounded).
+    // The feed is told before the caller is answered.
     let mut names = Vec::new();
     for _ in 0..3 {
         let change = tokio::time::timeout(std::time::Duration::from_secs(5), feed.recv()).await;

@@ -172,9 +172,9 @@ impl Writer {
             world.version = base.version + 1;
             self.snapshot.store(Arc::new(world));
         }
-        for job in batch {
-            job.finish(commit.clone());
-        }
+        // Announce before acknowledging: once a write returns, its changes
+        // are already queued for every subscriber, and a subscriber that
+        // joins after the acknowledgement never hears of it.
         if commit.is_ok() {
             for mut change in pending.changes {
                 self.seq += 1;
@@ -182,6 +182,9 @@ impl Writer {
                 // No subscribers is fine.
                 let _ = self.feed.send(change);
             }
+        }
+        for job in batch {
+            job.finish(commit.clone());
         }
     }
 }
