@@ -219,7 +219,8 @@ async fn start_services(config: Arc<Config>, state: State) -> anyhow::Result<Run
     };
     let boot_router = boot::http::router(boot).merge(api::machine_router(api.clone())).layer(trace());
     let api_router = api::router(api).layer(trace());
-    services.spawn(serve_http(boot_tcp, boot_router, stop.clone(), "boot"));
+    // The boot port's own HTTP/1.1 server: kernels and images by sendfile.
+    services.spawn(crate::net::http1::serve(boot_tcp, boot_router, stop.clone()));
     match &identity {
         Some(id) => {
             let listener = TlsListener::new(api_tcp, id.server_config()?)?;

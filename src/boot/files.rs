@@ -6,25 +6,32 @@
 //! 416 past the end; several ranges get the whole file, as RFC 9110
 //! allows).
 //!
-//! The body is read a chunk at a time on the blocking pool straight into
-//! the buffer hyper writes from (`read_to_end` on a `Vec` with room: no
-//! zeroing, no second buffer). tower-http's `ServeDir` reads through
-//! tokio's `File`, which reads into a buffer of its own and copies from
-//! it: one more pass over every byte served, which kept a 256 MiB
-//! download at 0.80x nginx's throughput (BENCHMARKS.md, "Boot files").
-//! A file cut short while it is served ends the body with an error, so
-//! the client sees a short transfer, never other bytes.
+//! On the boot port the body goes by sendfile(2): the response carries a
+//! [`FileBody`] that the port's server ([`crate::net::http1`]) sends
+//! from the page cache. The response's own body, for any other server,
+//! is read a chunk at a time on the blocking pool straight into the
+//! buffer hyper writes from (`pread` into a `Vec` with room: no zeroing,
+//! no second buffer). tower-http's `ServeDir` reads through tokio's
+//! `File`, which copies once more: 0.80x nginx on a 256 MiB download,
+//! 0.83x with the chunks, and sendfile for the rest (BENCHMARKS.md,
+//! "Boot files"). A file cut short while it is served ends the body
+//! with an error either way, so the client sees a short transfer, never
+//! other bytes.
 
+use std::fs::File;
 use std::fs::Metadata;
 use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
+
+use crate::net::http1::FileBody;
 
 /// How much of a file is read per step of a download. Larger steps mean
 /// fewer trips to the blocking pool per byte; what a slow client holds is
@@ -197,34 +204,40 @@ pub(crate) async fn serve(path: PathBuf, method: &Method, headers: &HeaderMap) -
     if method == Method::HEAD {
         return (status, out).into_response();
     }
-    (status, out, Body::from_stream(chunks(file, span))).into_response()
+    let file = Arc::new(file);
+    let mut response = (status, out, Body::from_stream(chunks(file.clone(), span))).into_response();
+    response.extensions_mut().insert(FileBody::new(file, span.start, span.len));
+    response
 }
 
 /// The span's bytes, a chunk at a time, each read on the blocking pool
 /// when hyper asks for it.
-fn chunks(file: std::fs::File, span: Span) -> impl futures_util::Stream<Item = std::io::Result<Bytes>> + Send {
-    futures_util::stream::try_unfold((Some(file), span, false), |(file, left, sought)| async move {
-        let Some(mut file) = file else { return Ok(None) };
-        if left.len == 0 {
-            return Ok(None);
-        }
-        let n = left.len.min(CHUNK as u64);
-        let (file, chunk) = tokio::task::spawn_blocking(move || {
-            if !sought {
-                file.seek(SeekFrom::Start(left.start))?;
+fn chunks(file: Arc<File>, span: Span) -> impl futures_util::Stream<Item = std::io::Result<Bytes>> + Send {
+    futures_util::stream::try_unfold(span, move |left| {
+        let file = file.clone();
+        async move {
+            if left.len == 0 {
+                return Ok(None);
             }
-            let mut chunk = Vec::with_capacity(n as usize);
-            (&mut file).take(n).read_to_end(&mut chunk)?;
-            Ok::<_, std::io::Error>((file, chunk))
-        })
-        .await
-        .map_err(std::io::Error::other)??;
-        if chunk.is_empty() {
-            return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the file was cut short while served"));
+            let n = left.len.min(CHUNK as u64);
+            let chunk = tokio::task::spawn_blocking(move || {
+                let mut from: &File = &file;
+                from.seek(SeekFrom::Start(left.start))?;
+                let mut chunk = Vec::with_capacity(n as usize);
+                from.take(n).read_to_end(&mut chunk)?;
+                Ok::<_, std::io::Error>(chunk)
+            })
+            .await
+            .map_err(std::io::Error::other)??;
+            if chunk.is_empty() {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "the file was cut short while served",
+                ));
+            }
+            let got = chunk.len() as u64;
+            Ok(Some((Bytes::from(chunk), Span { start: left.start + got, len: left.len - got })))
         }
-        let got = chunk.len() as u64;
-        let rest = Span { start: left.start + got, len: left.len - got };
-        Ok(Some((Bytes::from(chunk), (Some(file), rest, true))))
     })
 }
 

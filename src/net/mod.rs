@@ -8,10 +8,12 @@
 //! - [`iface`]: the host's interfaces and their IPv4 addresses (pnet);
 //! - [`ssh`]: how Fulcrum invokes `ssh` to reach a node;
 //! - [`probe`]: the aliveness probe (ping, then an SSH login);
-//! - [`tls`]: the API's certificate and its TLS listener.
+//! - [`tls`]: the API's certificate and its TLS listener;
+//! - [`http1`]: the boot port's HTTP/1.1 server, with sendfile bodies.
 
 pub(crate) mod alloc;
 pub(crate) mod arrival;
+pub(crate) mod http1;
 pub(crate) mod iface;
 pub(crate) mod probe;
 pub(crate) mod ssh;
