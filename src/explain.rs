@@ -528,6 +528,9 @@ fn rules(world: &World, config: &Config, net: &Network, node: Option<&Node>, fw:
             if shim {
                 why.push("shimx64.efi is the Secure Boot chain: shim, then Debian's signed GRUB, then the GRUB config rendered from the node's bootenv".into());
             }
+            if matches!(fw, Firmware::HttpBoot { .. }) && crate::dhcp::pxe::is_grub_chain(&chosen) {
+                why.push("UEFI HTTP boot gets no boot URL: the chain's GRUB (2.06) reads no config when it is HTTP-booted and would stop at its prompt; the firmware moves on to PXE, where the chain boots over TFTP".into());
+            }
         }
         Firmware::Pxe { arch: 0 } => {
             why.push(format!("the BIOS loader is {bios} ({bios_by})"));

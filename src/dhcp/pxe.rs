@@ -197,6 +197,12 @@ impl<'a> Loaders<'a> {
     }
 }
 
+/// Whether `loader` is the Secure Boot chain (the shim, or GRUB itself),
+/// which only boots over TFTP.
+pub(crate) fn is_grub_chain(loader: &str) -> bool {
+    loader == BootConfig::SHIM_X64 || loader == BootConfig::GRUB_X64
+}
+
 /// The loader for a firmware PXE architecture (IANA registry; 7 and 9
 /// are both x64 UEFI in practice).
 pub(crate) fn loader_for(arch: u16, loaders: Loaders<'_>) -> Option<&str> {
@@ -230,6 +236,14 @@ pub(crate) fn answer(fw: Firmware, loaders: Loaders<'_>, base: &str, mac: Mac) -
                 0x13 => loaders.uefi_arm64,
                 _ => loaders.uefi_x64,
             };
+            if is_grub_chain(loader) {
+                // Debian 12's signed GRUB (2.06) learns no server from UEFI
+                // HTTP boot: loaded by shim over HTTP it reads no config and
+                // stops at its prompt (measured on OVMF with Secure Boot).
+                // No URL, so the firmware moves on (to PXE, where the chain
+                // boots over TFTP) instead of a machine stuck at a prompt.
+                return None;
+            }
             Some(BootAnswer {
                 file: format!("{base}/boot/loaders/{loader}"),
                 vendor_class: Some("HTTPClient"),
@@ -300,6 +314,13 @@ mod tests {
         let http = answer(Firmware::HttpBoot { arch: 0x10 }, Loaders::configured(&cfg), "http://s", mac).unwrap();
         assert_eq!(http.file, "http://s/boot/loaders/snponly.efi");
         assert_eq!(http.vendor_class, Some("HTTPClient"));
+        // The Secure Boot chain's GRUB cannot boot from UEFI HTTP boot: no
+        // URL (the firmware moves on); over PXE it gets the shim.
+        for chain in [BootConfig::SHIM_X64, BootConfig::GRUB_X64] {
+            let loaders = Loaders { uefi_x64: chain, ..Loaders::configured(&cfg) };
+            assert_eq!(answer(Firmware::HttpBoot { arch: 0x10 }, loaders, "http://s", mac), None);
+            assert_eq!(answer(Firmware::Pxe { arch: 7 }, loaders, "http://s", mac).unwrap().file, chain);
+        }
     }
 
     #[test]

@@ -188,6 +188,7 @@ async fn answer(stream: &mut TcpStream, head: Head, peer: SocketAddr, router: &R
     let method = request.method().clone();
     request.extensions_mut().insert(ConnectInfo(peer));
     let Ok(response) = router.clone().oneshot(request).await;
+    let response = with_error_text(response);
     let file = response.extensions().get::<FileBody>().cloned();
     if head::bodiless(&method, response.status()) {
         stream.write_all(&head::render(&response, Framing::None, keep_alive)).await?;
@@ -205,6 +206,23 @@ async fn answer(stream: &mut TcpStream, head: Head, peer: SocketAddr, router: &R
     }
     write_body(stream, response, keep_alive).await?;
     Ok(keep_alive)
+}
+
+/// An error answer with an empty body gets its status as text, as nginx
+/// gives one: EDK2's HTTP stack (which shim uses to fetch its optional
+/// files) waits out its timeout for the body of an empty 404 — 60 s per
+/// file, measured with Debian's shim under OVMF.
+fn with_error_text(response: Response<Body>) -> Response<Body> {
+    use axum::body::HttpBody as _;
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) || response.body().size_hint().exact() != Some(0) {
+        return response;
+    }
+    let (mut parts, _) = response.into_parts();
+    let text = format!("{status}\n");
+    parts.headers.insert(header::CONTENT_TYPE, axum::http::HeaderValue::from_static("text/plain; charset=utf-8"));
+    parts.headers.insert(header::CONTENT_LENGTH, axum::http::HeaderValue::from(text.len()));
+    Response::from_parts(parts, Body::from(text))
 }
 
 /// Writes a response whose body comes from its handler: small ones of

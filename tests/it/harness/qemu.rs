@@ -66,6 +66,14 @@ pub fn prerequisites(test: &str, extra: &[&str]) -> bool {
     true
 }
 
+/// OVMF's switches that turn its PXE boot off (HTTP boot stays on).
+fn no_pxe() -> Vec<String> {
+    ["IPv4PXESupport", "IPv6PXESupport"]
+        .into_iter()
+        .flat_map(|k| ["-fw_cfg".to_string(), format!("name=opt/org.tianocore/{k},string=n")])
+        .collect()
+}
+
 /// The boot segment: a namespace with bridge `br0` = 10.77.0.1/24 (no STP,
 /// no forward delay) and the persistent tap `tap0` on it for QEMU.
 pub fn boot_segment(tag: &str) -> Netns {
@@ -170,11 +178,7 @@ impl Qemu {
     /// (`opt/org.tianocore/IPv4PXESupport` and `IPv6PXESupport` = `n`), so
     /// its first boot entry is "UEFI HTTPv4".
     pub fn netboot_uefi_http(ns: &Netns, dir: &Path, tap: &str, mac: &str) -> Qemu {
-        let no_pxe = ["IPv4PXESupport", "IPv6PXESupport"]
-            .into_iter()
-            .flat_map(|k| ["-fw_cfg".to_string(), format!("name=opt/org.tianocore/{k},string=n")])
-            .collect::<Vec<_>>();
-        Self::netboot_uefi(ns, dir, tap, mac, None, &no_pxe)
+        Self::netboot_uefi(ns, dir, tap, mac, None, &no_pxe())
     }
 
     fn netboot_uefi(ns: &Netns, dir: &Path, tap: &str, mac: &str, esp: Option<&Path>, extra: &[String]) -> Qemu {
@@ -195,6 +199,16 @@ impl Qemu {
     /// the firmware runs only what those keys signed (shim). No option ROM:
     /// OVMF's own PXE stack network-boots it.
     pub fn netboot_uefi_secure_boot(ns: &Netns, dir: &Path, tap: &str, mac: &str, esp: Option<&Path>) -> Qemu {
+        Self::secure_boot(ns, dir, tap, mac, esp, &[])
+    }
+
+    /// [`Qemu::netboot_uefi_secure_boot`] with PXE off: the firmware
+    /// network-boots by UEFI HTTP boot only.
+    pub fn netboot_uefi_http_secure_boot(ns: &Netns, dir: &Path, tap: &str, mac: &str, esp: Option<&Path>) -> Qemu {
+        Self::secure_boot(ns, dir, tap, mac, esp, &no_pxe())
+    }
+
+    fn secure_boot(ns: &Netns, dir: &Path, tap: &str, mac: &str, esp: Option<&Path>, extra: &[String]) -> Qemu {
         let mut machine = vec![
             "-machine".to_string(),
             "q35,smm=on".to_string(),
@@ -202,6 +216,7 @@ impl Qemu {
             "driver=cfi.pflash01,property=secure,value=on".to_string(),
         ];
         machine.extend(ovmf(dir, "OVMF_CODE_4M.secboot.fd", "OVMF_VARS_4M.ms.fd"));
+        machine.extend_from_slice(extra);
         let mut nic = format!("virtio-net-pci,netdev=n0,mac={mac},romfile=");
         if let Some(esp) = esp {
             nic.push_str(",bootindex=1");
