@@ -10,7 +10,7 @@
 //! [`FileBody`] that the port's server ([`crate::net::http1`]) sends
 //! from the page cache. The response's own body, for any other server,
 //! is read a chunk at a time on the blocking pool straight into the
-//! buffer hyper writes from (`pread` into a `Vec` with room: no zeroing,
+//! buffer hyper writes from (a read into a `Vec` with room: no zeroing,
 //! no second buffer). tower-http's `ServeDir` reads through tokio's
 //! `File`, which copies once more: 0.80x nginx on a 256 MiB download,
 //! 0.83x with the chunks, and sendfile for the rest (BENCHMARKS.md,

@@ -70,7 +70,9 @@ pub(crate) fn url(
         Firmware::Pxe { arch } => loader_for(arch, loaders).map(|l| format!("tftp://[{server}]/{l}")),
         Firmware::HttpBoot { arch } => {
             let loader = if arch == 0x13 { loaders.uefi_arm64 } else { loaders.uefi_x64 };
-            Some(format!("{base}/boot/loaders/{loader}"))
+            // As over DHCPv4: the Secure Boot chain's GRUB cannot boot
+            // from UEFI HTTP boot (`dhcp::pxe::is_grub_chain`).
+            (!crate::dhcp::pxe::is_grub_chain(loader)).then(|| format!("{base}/boot/loaders/{loader}"))
         }
     }
 }
@@ -109,6 +111,10 @@ mod tests {
             url(classify(&uefi_pxe), Loaders::configured(&cfg), base, s, None).as_deref(),
             Some("tftp://[fd00:1::1]/snponly.efi")
         );
+        // The Secure Boot chain: over TFTP to UEFI PXE, nothing to HTTP boot.
+        let chain = Loaders { uefi_x64: "shimx64.efi", ..Loaders::configured(&cfg) };
+        assert_eq!(url(classify(&http), chain, base, s, None), None);
+        assert_eq!(url(classify(&uefi_pxe), chain, base, s, None).as_deref(), Some("tftp://[fd00:1::1]/shimx64.efi"));
         let bios = opts(vec![DhcpOption::ClientArchType(vec![Architecture::from(0u16)])]);
         assert_eq!(url(classify(&bios), Loaders::configured(&cfg), base, s, None), None);
         assert_eq!(classify(&DhcpOptions::new()), Firmware::Plain);

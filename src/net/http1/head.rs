@@ -112,6 +112,8 @@ pub(crate) enum Framing {
     Length(u64),
     /// Chunked transfer coding, until the body ends.
     Chunked,
+    /// Until the connection closes (HTTP/1.0, length unknown).
+    Close,
 }
 
 /// Whether a response with `status` to `method` has no body on the wire.
@@ -140,8 +142,10 @@ pub(crate) fn render<B>(response: &Response<B>, framing: Framing, keep_alive: bo
     };
     for (name, value) in response.headers() {
         let framing_field = name == header::TRANSFER_ENCODING || name == header::CONNECTION;
-        // No length at all on 1xx and 204 (RFC 9110 8.6).
-        let no_length = status.is_informational() || status == StatusCode::NO_CONTENT;
+        // No length at all on 1xx and 204, and none on 304 (RFC 9110
+        // 8.6 allows only the 200's, which hyper drops too).
+        let no_length =
+            status.is_informational() || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED;
         let length_field = name == header::CONTENT_LENGTH && (framing != Framing::None || no_length);
         if !framing_field && !length_field {
             field(name.as_str().as_bytes(), value.as_bytes());
@@ -154,8 +158,9 @@ pub(crate) fn render<B>(response: &Response<B>, framing: Framing, keep_alive: bo
         Framing::None => {}
         Framing::Length(n) => field(b"content-length", n.to_string().as_bytes()),
         Framing::Chunked => field(b"transfer-encoding", b"chunked"),
+        Framing::Close => {}
     }
-    if !keep_alive {
+    if !keep_alive || framing == Framing::Close {
         field(b"connection", b"close");
     }
     out.extend_from_slice(b"\r\n");
@@ -260,6 +265,13 @@ mod tests {
         // HEAD keeps the length the handler gave.
         let text = String::from_utf8(render(&response, Framing::None, true)).unwrap();
         assert!(text.contains("content-length: 999\r\n") && !text.contains("connection"), "{text}");
+        // 304: no length (RFC 9110 8.6), even when the handler gave one.
+        let not_modified =
+            Response::builder().status(StatusCode::NOT_MODIFIED).header(header::CONTENT_LENGTH, "0").body(()).unwrap();
+        let text = String::from_utf8(render(&not_modified, Framing::None, true)).unwrap();
+        assert!(!text.contains("content-length"), "{text}");
+        let closed = String::from_utf8(render(&response, Framing::Close, true)).unwrap();
+        assert!(closed.contains("connection: close\r\n") && !closed.contains("content-length"), "{closed}");
         assert!(bodiless(&Method::HEAD, StatusCode::OK) && bodiless(&Method::GET, StatusCode::NOT_MODIFIED));
         assert!(!bodiless(&Method::GET, StatusCode::NOT_FOUND));
     }

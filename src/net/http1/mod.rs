@@ -32,9 +32,9 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::ConnectInfo;
-use axum::http::{header, Method, Response, StatusCode};
+use axum::http::{header, Response, StatusCode};
 use axum::Router;
-use bytes::BytesMut;
+use bytes::{Buf, BytesMut};
 use http_body_util::BodyExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -118,13 +118,13 @@ async fn connection(mut stream: TcpStream, peer: SocketAddr, router: Router, sto
             return hyper_takes(stream, buf, peer, router, stop).await;
         }
         let len = head.len;
-        match answer(&mut stream, head, peer, &router).await {
-            Ok(true) if !stop.is_cancelled() => {
-                let _ = buf.split_to(len);
-            }
-            Ok(_) => return linger(stream).await,
+        // At stop the answer in hand is the last: it says so.
+        let keep_alive = head.keep_alive() && !stop.is_cancelled();
+        match answer(&mut stream, head, keep_alive, peer, &router).await {
+            Ok(true) => buf.advance(len),
+            Ok(false) => return linger(stream).await,
             Err(e) => {
-                tracing::debug!(%peer, error = %e, "boot http answer cut off");
+                tracing::info!(%peer, error = %e, "boot http answer cut off");
                 return;
             }
         }
@@ -175,37 +175,59 @@ async fn linger(mut stream: TcpStream) {
     let _ = tokio::time::timeout(LINGER, drain).await;
 }
 
+/// Writes all of `bytes`, or fails when the client takes more than
+/// [`IDLE`] to make room for them.
+async fn send(stream: &mut TcpStream, bytes: &[u8]) -> io::Result<()> {
+    tokio::time::timeout(IDLE, stream.write_all(bytes))
+        .await
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "the client stopped reading"))?
+}
+
 async fn refuse(stream: &mut TcpStream, status: StatusCode) -> io::Result<()> {
+    let text = error_text(status);
     let response = Response::builder().status(status).body(()).unwrap_or_default();
-    stream.write_all(&head::render(&response, Framing::Length(0), false)).await
+    let mut out = head::render(&response, Framing::Length(text.len() as u64), false);
+    out.extend_from_slice(text.as_bytes());
+    send(stream, &out).await
 }
 
 /// Calls the router with `head` and writes what it answers; whether the
 /// connection stays open.
-async fn answer(stream: &mut TcpStream, head: Head, peer: SocketAddr, router: &Router) -> io::Result<bool> {
-    let keep_alive = head.keep_alive();
+async fn answer(
+    stream: &mut TcpStream,
+    head: Head,
+    keep_alive: bool,
+    peer: SocketAddr,
+    router: &Router,
+) -> io::Result<bool> {
     let mut request = head.request;
     let method = request.method().clone();
+    let http11 = request.version() == axum::http::Version::HTTP_11;
     request.extensions_mut().insert(ConnectInfo(peer));
     let Ok(response) = router.clone().oneshot(request).await;
-    let response = with_error_text(response);
-    let file = response.extensions().get::<FileBody>().cloned();
     if head::bodiless(&method, response.status()) {
-        stream.write_all(&head::render(&response, Framing::None, keep_alive)).await?;
+        send(stream, &head::render(&response, Framing::None, keep_alive)).await?;
         return Ok(keep_alive);
     }
-    if let Some(file) = file.filter(|_| method == Method::GET) {
+    let response = with_error_text(response);
+    let sendable = matches!(response.status(), StatusCode::OK | StatusCode::PARTIAL_CONTENT)
+        && !response.headers().contains_key(header::CONTENT_ENCODING);
+    if let Some(file) = response.extensions().get::<FileBody>().filter(|_| sendable).cloned() {
         // Corked, as nginx's `tcp_nopush`: the head leaves with the file's
         // first bytes and only full segments follow (measured: 0.90x
         // nginx uncorked, 1.0x corked).
         let _ = socket2::SockRef::from(&*stream).set_tcp_cork(true);
-        stream.write_all(&head::render(&response, Framing::Length(file.len()), keep_alive)).await?;
-        sendfile::send(stream, &file).await?;
+        send(stream, &head::render(&response, Framing::Length(file.len()), keep_alive)).await?;
+        sendfile::send(stream, &file, IDLE).await?;
         let _ = socket2::SockRef::from(&*stream).set_tcp_cork(false);
         return Ok(keep_alive);
     }
-    write_body(stream, response, keep_alive).await?;
-    Ok(keep_alive)
+    write_body(stream, response, keep_alive, http11).await
+}
+
+/// What an error answer without a body of its own says.
+fn error_text(status: StatusCode) -> String {
+    format!("{status}\n")
 }
 
 /// An error answer with an empty body gets its status as text, as nginx
@@ -219,20 +241,32 @@ fn with_error_text(response: Response<Body>) -> Response<Body> {
         return response;
     }
     let (mut parts, _) = response.into_parts();
-    let text = format!("{status}\n");
+    let text = error_text(status);
     parts.headers.insert(header::CONTENT_TYPE, axum::http::HeaderValue::from_static("text/plain; charset=utf-8"));
     parts.headers.insert(header::CONTENT_LENGTH, axum::http::HeaderValue::from(text.len()));
     Response::from_parts(parts, Body::from(text))
 }
 
 /// Writes a response whose body comes from its handler: small ones of
-/// known length in one write with the head, others frame by frame
-/// (chunked when their length is not known).
-async fn write_body(stream: &mut TcpStream, response: Response<Body>, keep_alive: bool) -> io::Result<()> {
+/// known length in one write with the head, others frame by frame,
+/// never past the length the head gave; of unknown length, chunked to
+/// HTTP/1.1 and to the connection's end for HTTP/1.0 (RFC 9112 6.1).
+/// Whether the connection stays open.
+async fn write_body(
+    stream: &mut TcpStream,
+    response: Response<Body>,
+    keep_alive: bool,
+    http11: bool,
+) -> io::Result<bool> {
     use axum::body::HttpBody as _;
     let said = response.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     let exact = response.body().size_hint().exact().or(said);
-    let framing = exact.map_or(Framing::Chunked, Framing::Length);
+    let framing = match exact {
+        Some(n) => Framing::Length(n),
+        None if http11 => Framing::Chunked,
+        None => Framing::Close,
+    };
+    let keep_alive = keep_alive && framing != Framing::Close;
     let mut out = head::render(&response, framing, keep_alive);
     let mut body = response.into_body();
     if exact.is_some_and(|n| n <= SMALL_BODY) {
@@ -241,9 +275,10 @@ async fn write_body(stream: &mut TcpStream, response: Response<Body>, keep_alive
             return Err(io::Error::other("the body was not the length it said"));
         }
         out.extend_from_slice(&bytes);
-        return stream.write_all(&out).await;
+        send(stream, &out).await?;
+        return Ok(keep_alive);
     }
-    stream.write_all(&out).await?;
+    send(stream, &out).await?;
     let mut sent = 0u64;
     while let Some(frame) = body.frame().await {
         let Ok(data) = frame.map_err(io::Error::other)?.into_data() else { continue };
@@ -252,23 +287,27 @@ async fn write_body(stream: &mut TcpStream, response: Response<Body>, keep_alive
         }
         sent += data.len() as u64;
         match framing {
+            Framing::Length(n) if sent > n => return Err(io::Error::other("the body was longer than it said")),
             Framing::Chunked => {
-                stream.write_all(format!("{:x}\r\n", data.len()).as_bytes()).await?;
-                stream.write_all(&data).await?;
-                stream.write_all(b"\r\n").await?;
+                let mut chunk = format!("{:x}\r\n", data.len()).into_bytes();
+                chunk.extend_from_slice(&data);
+                chunk.extend_from_slice(b"\r\n");
+                send(stream, &chunk).await?;
             }
-            _ => stream.write_all(&data).await?,
+            _ => send(stream, &data).await?,
         }
     }
     match framing {
-        Framing::Chunked => stream.write_all(b"0\r\n\r\n").await,
-        Framing::Length(n) if n != sent => Err(io::Error::other("the body was not the length it said")),
-        _ => Ok(()),
+        Framing::Chunked => send(stream, b"0\r\n\r\n").await?,
+        Framing::Length(n) if n != sent => return Err(io::Error::other("the body was shorter than it said")),
+        _ => {}
     }
+    Ok(keep_alive)
 }
 
 /// Hands the connection to hyper, with the bytes read from it and not
-/// yet served, for the rest of its life.
+/// yet served, for the rest of its life; hyper's head timeout is this
+/// front's [`IDLE`].
 async fn hyper_takes(stream: TcpStream, read: BytesMut, peer: SocketAddr, router: Router, stop: CancellationToken) {
     let io = hyper_util::rt::TokioIo::new(prefixed::Prefixed::new(read.freeze(), stream));
     let service = hyper::service::service_fn(move |request: axum::http::Request<hyper::body::Incoming>| {
@@ -277,7 +316,11 @@ async fn hyper_takes(stream: TcpStream, read: BytesMut, peer: SocketAddr, router
         let router = router.clone();
         async move { Ok::<_, Infallible>(router.oneshot(request).await.unwrap_or_else(|never| match never {})) }
     });
-    let connection = hyper::server::conn::http1::Builder::new().serve_connection(io, service).with_upgrades();
+    let connection = hyper::server::conn::http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(IDLE)
+        .serve_connection(io, service)
+        .with_upgrades();
     tokio::pin!(connection);
     let ended = tokio::select! {
         ended = connection.as_mut() => ended,

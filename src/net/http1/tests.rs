@@ -62,7 +62,16 @@ async fn lab() -> Lab {
             post(|ConnectInfo(peer): ConnectInfo<SocketAddr>, body: String| async move { format!("{peer}:{body}") }),
         )
         .route("/nothing", get(|| async { StatusCode::NO_CONTENT }))
-        .route("/gone", get(|| async { StatusCode::NOT_FOUND }));
+        .route("/gone", get(|| async { StatusCode::NOT_FOUND }))
+        .route(
+            "/liar",
+            get(|| async {
+                // Over SMALL_BODY, so written frame by frame.
+                let parts =
+                    [vec![b'a'; 70_000], b"defgh".to_vec()].map(|p| Ok::<_, std::io::Error>(bytes::Bytes::from(p)));
+                ([(header::CONTENT_LENGTH, "70000")], Body::from_stream(futures_util::stream::iter(parts)))
+            }),
+        );
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let stop = CancellationToken::new();
@@ -142,14 +151,32 @@ async fn files_go_whole_and_a_file_cut_short_ends_the_connection() {
 }
 
 #[tokio::test]
-async fn handler_bodies_are_sized_or_chunked() {
+async fn handler_bodies_are_sized_chunked_or_closed() {
     let lab = lab().await;
-    let out = exchange(lab.addr, b"GET /big HTTP/1.1\r\n\r\nGET /stream HTTP/1.0\r\n\r\n").await;
+    let out = exchange(lab.addr, b"GET /big HTTP/1.1\r\n\r\nGET /stream HTTP/1.1\r\nConnection: close\r\n\r\n").await;
     let text = String::from_utf8_lossy(&out);
     assert!(text.contains("content-length: 100000\r\n"), "{}", &text[..300]);
-    let stream = &text[find(&out, b"HTTP/1.1 200 OK\r\n").map(|_| text.rfind("HTTP/1.1").unwrap()).unwrap()..];
+    let stream = &text[text.rfind("HTTP/1.1").unwrap()..];
     assert!(stream.contains("transfer-encoding: chunked\r\n") && stream.contains("connection: close\r\n"), "{stream}");
     assert!(stream.ends_with("\r\n\r\n3\r\none\r\n3\r\ntwo\r\n0\r\n\r\n"), "{stream}");
+    // HTTP/1.0 knows no chunks: the body runs to the connection's end.
+    let out = exchange(lab.addr, b"GET /stream HTTP/1.0\r\n\r\n").await;
+    let text = String::from_utf8_lossy(&out);
+    assert!(!text.contains("transfer-encoding") && !text.contains("content-length"), "{text}");
+    assert!(text.contains("connection: close\r\n") && text.ends_with("\r\n\r\nonetwo"), "{text}");
+    lab.stop.cancel();
+}
+
+/// A handler whose body runs past the length it gave is cut at that
+/// length and the connection ends: the rest never reaches the client as
+/// the start of another answer.
+#[tokio::test]
+async fn a_body_longer_than_it_said_is_cut_off() {
+    let lab = lab().await;
+    let out = exchange(lab.addr, b"GET /liar HTTP/1.1\r\n\r\nGET /text HTTP/1.1\r\n\r\n").await;
+    let text = String::from_utf8_lossy(&out);
+    assert!(text.contains("content-length: 70000\r\n"), "{}", &text[..200]);
+    assert_eq!(body_of(&out), &[b'a'; 70_000][..], "exactly the length said, then the end");
     lab.stop.cancel();
 }
 
@@ -180,6 +207,7 @@ async fn bad_heads_get_their_status_and_the_connection_ends() {
     let lab = lab().await;
     let out = exchange(lab.addr, b"\x16\x03\x01\x00\x05hello\r\n\r\n").await;
     assert!(out.starts_with(b"HTTP/1.1 400 "), "{}", String::from_utf8_lossy(&out));
+    assert!(out.ends_with(b"\r\n\r\n400 Bad Request\n"), "{}", String::from_utf8_lossy(&out));
     let long = format!("GET /text HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(20_000));
     let out = exchange(lab.addr, long.as_bytes()).await;
     assert!(out.starts_with(b"HTTP/1.1 431 "), "{}", String::from_utf8_lossy(&out));
