@@ -72,8 +72,9 @@ fn the_admin_iso_installs_an_admin_node_that_boots_a_machine() {
     let serial = |name: &str| std::fs::read_to_string(work.path().join("check").join(name)).unwrap_or_default();
     assert!(
         out.status.success(),
-        "iso/check failed:\n{said}\n--- admin serial (tail) ---\n{}",
-        tail(&serial("installed-admin-serial.log"), 60)
+        "iso/check failed:\n{said}\n--- admin serial (tail) ---\n{}\n--- PXE VM serial (tail) ---\n{}",
+        tail(&serial("installed-admin-serial.log"), 60),
+        tail(&serial("installed-pxe-serial.log"), 40)
     );
     for must in ["installed: VM start to /healthz", "PXE VM start to registered (discovery)", "PASSED"] {
         assert!(said.contains(must), "iso/check did not report `{must}`:\n{said}");
