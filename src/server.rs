@@ -217,7 +217,10 @@ async fn start_services(config: Arc<Config>, state: State) -> anyhow::Result<Run
             .make_span_with(tower_http::trace::DefaultMakeSpan::new().level(tracing::Level::INFO))
             .on_response(tower_http::trace::DefaultOnResponse::new().level(tracing::Level::INFO))
     };
-    let boot_router = boot::http::router(boot).merge(api::machine_router(api.clone())).layer(trace());
+    let boot_router = boot::http::router(boot)
+        .merge(api::machine_router(api.clone()))
+        .layer(axum::middleware::map_response(boot::http::with_error_text))
+        .layer(trace());
     let api_router = api::router(api).layer(trace());
     // The boot port's own HTTP/1.1 server: kernels and images by sendfile.
     services.spawn(crate::net::http1::serve(boot_tcp, boot_router, stop.clone()));

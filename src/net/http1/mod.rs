@@ -177,18 +177,21 @@ async fn linger(mut stream: TcpStream) {
 
 /// Writes all of `bytes`, or fails when the client takes more than
 /// [`IDLE`] to make room for them.
-async fn send(stream: &mut TcpStream, bytes: &[u8]) -> io::Result<()> {
-    tokio::time::timeout(IDLE, stream.write_all(bytes))
-        .await
-        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "the client stopped reading"))?
+async fn write_all(stream: &mut TcpStream, bytes: &[u8]) -> io::Result<()> {
+    tokio::time::timeout(IDLE, stream.write_all(bytes)).await.map_err(|_| stalled())?
+}
+
+/// The error of a write that found no room for too long.
+fn stalled() -> io::Error {
+    io::Error::new(io::ErrorKind::TimedOut, "the client stopped reading")
 }
 
 async fn refuse(stream: &mut TcpStream, status: StatusCode) -> io::Result<()> {
-    let text = error_text(status);
+    let text = format!("{status}\n");
     let response = Response::builder().status(status).body(()).unwrap_or_default();
     let mut out = head::render(&response, Framing::Length(text.len() as u64), false);
     out.extend_from_slice(text.as_bytes());
-    send(stream, &out).await
+    write_all(stream, &out).await
 }
 
 /// Calls the router with `head` and writes what it answers; whether the
@@ -206,10 +209,9 @@ async fn answer(
     request.extensions_mut().insert(ConnectInfo(peer));
     let Ok(response) = router.clone().oneshot(request).await;
     if head::bodiless(&method, response.status()) {
-        send(stream, &head::render(&response, Framing::None, keep_alive)).await?;
+        write_all(stream, &head::render(&response, Framing::None, keep_alive)).await?;
         return Ok(keep_alive);
     }
-    let response = with_error_text(response);
     let sendable = matches!(response.status(), StatusCode::OK | StatusCode::PARTIAL_CONTENT)
         && !response.headers().contains_key(header::CONTENT_ENCODING);
     if let Some(file) = response.extensions().get::<FileBody>().filter(|_| sendable).cloned() {
@@ -217,34 +219,12 @@ async fn answer(
         // first bytes and only full segments follow (measured: 0.90x
         // nginx uncorked, 1.0x corked).
         let _ = socket2::SockRef::from(&*stream).set_tcp_cork(true);
-        send(stream, &head::render(&response, Framing::Length(file.len()), keep_alive)).await?;
-        sendfile::send(stream, &file, IDLE).await?;
+        write_all(stream, &head::render(&response, Framing::Length(file.len()), keep_alive)).await?;
+        sendfile::send_file(stream, &file, IDLE).await?;
         let _ = socket2::SockRef::from(&*stream).set_tcp_cork(false);
         return Ok(keep_alive);
     }
     write_body(stream, response, keep_alive, http11).await
-}
-
-/// What an error answer without a body of its own says.
-fn error_text(status: StatusCode) -> String {
-    format!("{status}\n")
-}
-
-/// An error answer with an empty body gets its status as text, as nginx
-/// gives one: EDK2's HTTP stack (which shim uses to fetch its optional
-/// files) waits out its timeout for the body of an empty 404 — 60 s per
-/// file, measured with Debian's shim under OVMF.
-fn with_error_text(response: Response<Body>) -> Response<Body> {
-    use axum::body::HttpBody as _;
-    let status = response.status();
-    if !(status.is_client_error() || status.is_server_error()) || response.body().size_hint().exact() != Some(0) {
-        return response;
-    }
-    let (mut parts, _) = response.into_parts();
-    let text = error_text(status);
-    parts.headers.insert(header::CONTENT_TYPE, axum::http::HeaderValue::from_static("text/plain; charset=utf-8"));
-    parts.headers.insert(header::CONTENT_LENGTH, axum::http::HeaderValue::from(text.len()));
-    Response::from_parts(parts, Body::from(text))
 }
 
 /// Writes a response whose body comes from its handler: small ones of
@@ -275,10 +255,10 @@ async fn write_body(
             return Err(io::Error::other("the body was not the length it said"));
         }
         out.extend_from_slice(&bytes);
-        send(stream, &out).await?;
+        write_all(stream, &out).await?;
         return Ok(keep_alive);
     }
-    send(stream, &out).await?;
+    write_all(stream, &out).await?;
     let mut sent = 0u64;
     while let Some(frame) = body.frame().await {
         let Ok(data) = frame.map_err(io::Error::other)?.into_data() else { continue };
@@ -292,13 +272,13 @@ async fn write_body(
                 let mut chunk = format!("{:x}\r\n", data.len()).into_bytes();
                 chunk.extend_from_slice(&data);
                 chunk.extend_from_slice(b"\r\n");
-                send(stream, &chunk).await?;
+                write_all(stream, &chunk).await?;
             }
-            _ => send(stream, &data).await?,
+            _ => write_all(stream, &data).await?,
         }
     }
     match framing {
-        Framing::Chunked => send(stream, b"0\r\n\r\n").await?,
+        Framing::Chunked => write_all(stream, b"0\r\n\r\n").await?,
         Framing::Length(n) if n != sent => return Err(io::Error::other("the body was shorter than it said")),
         _ => {}
     }

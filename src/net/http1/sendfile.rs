@@ -52,7 +52,7 @@ impl FileBody {
 /// arrives while the previous step is sent; a step whose pages are still
 /// not in (`preadv2` with `RWF_NOWAIT` on its first and last page says
 /// so) is sent from the blocking pool, never a worker.
-pub(crate) async fn send(stream: &TcpStream, body: &FileBody, stall: Duration) -> io::Result<()> {
+pub(crate) async fn send_file(stream: &TcpStream, body: &FileBody, stall: Duration) -> io::Result<()> {
     let end = body.start.checked_add(body.len).ok_or_else(|| io::Error::other("span past the largest offset"))?;
     let mut offset = body.start;
     let file = body.file.as_fd();
@@ -63,9 +63,7 @@ pub(crate) async fn send(stream: &TcpStream, body: &FileBody, stall: Duration) -
     while offset < end {
         let want = usize::try_from(end - offset).unwrap_or(STEP).min(STEP);
         let _ = posix_fadvise(file, offset + want as u64, STEP as u64, PosixFadviseAdvice::POSIX_FADV_WILLNEED);
-        tokio::time::timeout(stall, stream.writable())
-            .await
-            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "the client stopped reading"))??;
+        tokio::time::timeout(stall, stream.writable()).await.map_err(|_| super::stalled())??;
         let sent = if cached(&body.file, offset, want) {
             stream.try_io(Interest::WRITABLE, || sendfile_at(stream.as_fd(), file, offset, want))
         } else {
@@ -148,7 +146,7 @@ mod tests {
             });
             let stream = TcpStream::connect(addr).await.expect("connect");
             let body = FileBody::new(file.clone(), 7, data.len() as u64 - 7);
-            send(&stream, &body, Duration::from_secs(10)).await.expect("sent");
+            send_file(&stream, &body, Duration::from_secs(10)).await.expect("sent");
             drop(stream);
             let got = reader.join().expect("reader").expect("read");
             assert!(got == data[7..], "{round}: {} bytes, not the file's", got.len());
