@@ -144,21 +144,13 @@ pub(crate) enum Lease6Error {
 /// association's earlier lease at another address on the same network
 /// is released with it, and a lease of a recognised node records the
 /// client's DUID for that node. All or nothing: one taken address
-/// refuses them all.
+/// refuses them all, and a refusal comes before anything is changed (so
+/// that bindings folded into one operation are kept or refused each on
+/// its own: `dhcp::fold`).
 pub(crate) fn bind(txn: &mut Txn<'_>, leases: Vec<Lease6>, now: u64, cap: u32) -> Result<(), Lease6Error> {
+    check_bind(txn.world(), &leases, now, cap)?;
     for lease in leases {
         let Some(duid) = lease.duid.clone() else { continue };
-        let table = txn.world().table::<Lease6>();
-        // A node's own address moves between the node's DUIDs.
-        let same_node = lease.node.is_some() && table.get(&lease.addr).is_some_and(|l| l.node == lease.node);
-        if !same_node && taken_by_other(txn.world(), lease.addr, &duid, lease.iaid, now) {
-            return Err(Lease6Error::Taken(lease.addr));
-        }
-        // The cap on strangers holds at commit too (the decision saw a snapshot).
-        let renewing = table.of(&lease.network, &duid, lease.iaid).is_some();
-        if lease.node.is_none() && !renewing && table.strangers_on(&lease.network) >= cap {
-            return Err(Lease6Error::Taken(lease.addr));
-        }
         let prev = txn.world().table::<Lease6>().of(&lease.network, &duid, lease.iaid).map(|l| l.addr);
         if let Some(prev) = prev.filter(|p| *p != lease.addr) {
             txn.delete::<Lease6, _>(&prev)?;
@@ -180,6 +172,39 @@ pub(crate) fn bind(txn: &mut Txn<'_>, leases: Vec<Lease6>, now: u64, cap: u32) -
             }
         }
         txn.put(lease)?;
+    }
+    Ok(())
+}
+
+/// Whether [`bind`] may record `leases` (the addresses of one reply, each
+/// different: the handler never gives one twice): none held by another
+/// identity association, and the network's cap on strangers kept.
+fn check_bind(w: &World, leases: &[Lease6], now: u64, cap: u32) -> Result<(), Lease6Error> {
+    let table = w.table::<Lease6>();
+    // The new strangers' leases this reply adds, per network.
+    let mut added: Vec<(&str, u32)> = Vec::new();
+    for lease in leases {
+        let Some(duid) = &lease.duid else { continue };
+        // A node's own address moves between the node's DUIDs.
+        let same_node = lease.node.is_some() && table.get(&lease.addr).is_some_and(|l| l.node == lease.node);
+        if !same_node && taken_by_other(w, lease.addr, duid, lease.iaid, now) {
+            return Err(Lease6Error::Taken(lease.addr));
+        }
+        // The cap on strangers holds at commit too (the decision saw a snapshot).
+        let renewing = table.of(&lease.network, duid, lease.iaid).is_some();
+        if lease.node.is_none() && !renewing {
+            let i = match added.iter().position(|(net, _)| *net == lease.network) {
+                Some(i) => i,
+                None => {
+                    added.push((&lease.network, 0));
+                    added.len() - 1
+                }
+            };
+            if table.strangers_on(&lease.network).saturating_add(added[i].1) >= cap {
+                return Err(Lease6Error::Taken(lease.addr));
+            }
+            added[i].1 += 1;
+        }
     }
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! DHCP: what a network-booting client is and what it boots ([`pxe`]),
 //! the leases this room owns ([`lease`] for DHCPv4, [`lease6`] and the
-//! DUIDs of [`duid`] for DHCPv6), what a node's firmware said about itself
+//! DUIDs of [`duid`] for DHCPv6; the writes answers wait for are
+//! committed in [`fold`]s), what a node's firmware said about itself
 //! ([`firmware`]), the DHCPv4 server ([`v4`]), the DHCPv6
 //! server ([`v6`]) and the router advertisements that send hosts to it
 //! ([`ra`]), all answering from live state.
@@ -9,6 +10,7 @@ pub(crate) mod duid;
 pub(crate) mod firmware;
 #[cfg(test)]
 pub(crate) mod fixture;
+pub(crate) mod fold;
 pub(crate) mod lease;
 pub(crate) mod lease6;
 pub(crate) mod pxe;

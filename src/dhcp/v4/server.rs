@@ -1,10 +1,12 @@
 //! DHCPv4 sockets and the per-packet loop: receive, parse (malformed
 //! datagrams counted and dropped), decide against the current snapshot,
-//! and act. Everything a decision starts (a reply, a lease commit followed
-//! by its ACK, a release) runs as a task of the server's tracker; on
-//! shutdown the loops stop receiving and [`Server::drain`] waits for those
-//! tasks, so every lease being committed is either acknowledged or
-//! refused before the store closes.
+//! and act. A lease to commit is queued to the socket's folding task,
+//! which commits the leases waiting together as one write (`dhcp::fold`)
+//! and sends each one's ACK or NAK; a lease that learns a MAC for a
+//! switch-port reservation is its own write. Replies and those tasks are
+//! the server's tracker's; on shutdown the loops stop receiving and
+//! [`Server::drain`] waits for them, so every lease being committed is
+//! either acknowledged or refused before the store closes.
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::{Arc, Mutex};
@@ -14,6 +16,7 @@ use dhcproto::v4::{Message, MessageType};
 use dhcproto::{Decodable, Decoder};
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
 
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -23,11 +26,13 @@ use super::limit::Limits;
 use super::offers::Offers;
 use super::reply;
 use crate::config::Config;
-use crate::dhcp::lease::{self, LeaseError};
+use crate::dhcp::firmware::BootClient;
+use crate::dhcp::fold;
+use crate::dhcp::lease::{self, Lease, LeaseError};
 use crate::inventory::node::{learn_mac, Node};
 use crate::inventory::trace::{Service, TraceEvent, Tracer};
 use crate::net::iface;
-use crate::state::State;
+use crate::state::{State, StateError, Txn};
 use crate::stats::{bump, Kind, KindOn, Stats};
 use crate::types::mac::Mac;
 use crate::types::report::Report;
@@ -118,6 +123,10 @@ impl Server {
             Listener::BootServer => (None, true),
         };
         let mut buf = vec![0u8; 2048];
+        // This socket's leases, committed in folds by a task of the
+        // tracker that ends when `queue` goes with this loop.
+        let (queue, waiting) = mpsc::channel(fold::QUEUE);
+        self.tasks.spawn(self.clone().commit_folds(socket.clone(), waiting));
         loop {
             let received = tokio::select! {
                 r = socket.recv_from(&mut buf) => r,
@@ -152,15 +161,17 @@ impl Server {
                 tracing::error!(%src, len, "dhcp decision panicked; datagram dropped (please report it)");
                 continue;
             };
-            self.act(&socket, &msg, src, decision, boot_server, &world);
+            self.act(&socket, &queue, &msg, src, decision, boot_server, &world);
         }
     }
 
     /// Carries out a decision; `to_source`: replies go back to the
     /// datagram's source (the boot server), not where RFC 2131 says.
+    #[allow(clippy::too_many_arguments)]
     fn act(
         self: &Arc<Self>,
         socket: &Arc<UdpSocket>,
+        queue: &mpsc::Sender<(Write4, Answer4)>,
         req: &Message,
         src: SocketAddr,
         decision: Decision,
@@ -200,78 +211,34 @@ impl Server {
                 // Firmware (or an OS starting) asks without an address of
                 // its own; a running OS renewing has one (ciaddr).
                 let booting = req.ciaddr().is_unspecified();
-                let me = self.clone();
-                let socket = socket.clone();
-                let dest = destination(req, &ack, src);
-                let nak_dest = destination(req, &nak, src);
-                self.tasks.spawn(async move {
-                    let note = |answer: String| {
-                        if let Some((node, request, mac)) = &traced {
-                            let e = TraceEvent::now(Service::Dhcp4, from, *mac, request.clone(), answer);
-                            me.tracer.note(node, e);
-                        }
-                    };
-                    let mac = lease.mac;
-                    let learning = learned.as_ref().map(|l| l.node.clone());
-                    let t = now();
-                    let written = me
-                        .state
-                        .write(move |txn| {
-                            // First the MAC, so that the node's address is
-                            // this client's when the lease is checked.
-                            if let Some(Learned { node, mac }) = learned {
-                                learn_mac(txn, &node, mac).map_err(|e| match e {
-                                    // The store failed, not the learning: no answer, as for any store failure.
-                                    crate::inventory::error::InventoryError::State(s) => LeaseError::State(s),
-                                    e => LeaseError::NotLearned { mac, node, source: Box::new(e) },
-                                })?;
-                            }
-                            let l = lease::put(txn, lease, t)?;
-                            if let Some(fw) = firmware {
-                                crate::dhcp::firmware::record(txn, fw)?;
-                            }
-                            if booting {
-                                confirm_boot(txn, &mac)?;
-                            }
-                            Ok::<_, LeaseError>(l)
-                        })
-                        .await;
-                    match written {
-                        Ok(l) => {
-                            if let Some(node) = learning {
-                                tracing::info!(%mac, %node, "MAC learned in the node's reserved switch port");
-                            }
-                            // A node's lease is part of its boot story; a
-                            // stranger's (a flood, a load test) only at debug.
-                            let world = me.state.snapshot();
-                            match world.table::<crate::inventory::node::Node>().by_mac(&mac) {
-                                Some(node) => tracing::info!(node = %node.name, %mac, ip = %l.ip, network = %l.network, booting, "lease"),
-                                None => tracing::debug!(%mac, ip = %l.ip, network = %l.network, "lease"),
-                            }
-                            // The offer is NOT forgotten here: a DISCOVER being
-                            // decided right now may hold a snapshot from before
-                            // this commit, and the offer is then the only place
-                            // that shows the address as taken. It expires on its
-                            // own after `offer_seconds`.
-                            note(reply::summary(&ack));
-                            me.send(&socket, &ack, dest).await;
-                        }
-                        Err(e @ (LeaseError::Taken(_) | LeaseError::NotLearned { .. })) => {
-                            note(format!("{} (the lease was refused: {})", reply::summary(&nak), Report(&e)));
-                            tracing::info!(%mac, error = %Report(&e), "lease refused at commit; NAK");
-                            me.send(&socket, &nak, nak_dest).await;
-                        }
-                        // The store could not keep it (a full disk, say): no
-                        // answer, so that the client asks again later, and a
-                        // renewing client keeps its address meanwhile (a NAK
-                        // would take it away).
-                        Err(e @ LeaseError::State(_)) => {
-                            note(format!("no answer: the lease could not be stored ({})", Report(&e)));
-                            me.stats.dhcp4_dropped.count("store_failed");
-                            tracing::warn!(%mac, error = %Report(&e), "lease not stored; request not answered");
-                        }
-                    }
-                });
+                let answer = Answer4 {
+                    mac: lease.mac,
+                    booting,
+                    dest: destination(req, &ack, src),
+                    nak_dest: destination(req, &nak, src),
+                    ack,
+                    nak,
+                    learning: learned.as_ref().map(|l| l.node.clone()),
+                    traced,
+                    from,
+                };
+                let write = Write4 { lease, firmware, booting };
+                if let Some(learned) = learned {
+                    // Learning a MAC can be refused after it changed the
+                    // node: its own operation, all or nothing.
+                    let me = self.clone();
+                    let socket = socket.clone();
+                    self.tasks.spawn(async move {
+                        let t = now();
+                        let written = me.state.write(move |txn| commit_learning(txn, learned, write, t)).await;
+                        me.answer_commit(&socket, answer, written).await;
+                    });
+                    return;
+                }
+                if let Err((answer, not)) = fold::enqueue(queue, write, answer) {
+                    answer.note(&self.tracer, not.why().into());
+                    self.stats.dhcp4_dropped.count(not.label());
+                }
             }
             Decision::Release { ip, client } => {
                 let me = self.clone();
@@ -292,6 +259,74 @@ impl Server {
                         tracing::warn!(%ip, error = %Report(&e), "decline not recorded");
                     }
                 });
+            }
+        }
+    }
+
+    /// Commits the leases queued by `run` in folds (`dhcp::fold`) and
+    /// answers each once its fold is durable. Returns when `run` has gone
+    /// and the last fold is answered.
+    async fn commit_folds(self: Arc<Self>, socket: Arc<UdpSocket>, waiting: mpsc::Receiver<(Write4, Answer4)>) {
+        fold::folds(waiting, |batch: Vec<(Write4, Answer4)>| {
+            let me = self.clone();
+            let socket = socket.clone();
+            async move {
+                let (writes, answers): (Vec<Write4>, Vec<Answer4>) = batch.into_iter().unzip();
+                let t = now();
+                let outcomes = fold::commit(&me.state, writes, move |txn, w| commit_folded(txn, w, t)).await;
+                match outcomes {
+                    Ok(outcomes) => {
+                        for (a, outcome) in answers.into_iter().zip(outcomes) {
+                            me.answer_commit(&socket, a, outcome).await;
+                        }
+                    }
+                    Err(e) => {
+                        for a in answers {
+                            me.answer_commit(&socket, a, Err(LeaseError::State(e.clone()))).await;
+                        }
+                    }
+                }
+            }
+        })
+        .await;
+    }
+
+    /// Sends what a commit's outcome calls for: the ACK for a stored
+    /// lease, the NAK for a refused one, nothing if the store failed (the
+    /// client asks again later, and a renewing client keeps its address
+    /// meanwhile; a NAK would take it away).
+    async fn answer_commit(&self, socket: &UdpSocket, a: Answer4, outcome: Result<Arc<Lease>, LeaseError>) {
+        let (mac, booting) = (a.mac, a.booting);
+        match outcome {
+            Ok(l) => {
+                if let Some(node) = &a.learning {
+                    tracing::info!(%mac, %node, "MAC learned in the node's reserved switch port");
+                }
+                // A node's lease is part of its boot story; a stranger's
+                // (a flood, a load test) only at debug.
+                match &a.traced {
+                    Some((node, ..)) => {
+                        tracing::info!(%node, %mac, ip = %l.ip, network = %l.network, booting, "lease")
+                    }
+                    None => tracing::debug!(%mac, ip = %l.ip, network = %l.network, "lease"),
+                }
+                // The offer is NOT forgotten here: a DISCOVER being decided
+                // right now may hold a snapshot from before this commit,
+                // and the offer is then the only place that shows the
+                // address as taken. It expires on its own after
+                // `offer_seconds`.
+                a.note(&self.tracer, reply::summary(&a.ack));
+                self.send(socket, &a.ack, a.dest).await;
+            }
+            Err(e @ (LeaseError::Taken(_) | LeaseError::NotLearned { .. })) => {
+                a.note(&self.tracer, format!("{} (the lease was refused: {})", reply::summary(&a.nak), Report(&e)));
+                tracing::info!(%mac, error = %Report(&e), "lease refused at commit; NAK");
+                self.send(socket, &a.nak, a.nak_dest).await;
+            }
+            Err(e @ LeaseError::State(_)) => {
+                a.note(&self.tracer, format!("no answer: the lease could not be stored ({})", Report(&e)));
+                self.stats.dhcp4_dropped.count("store_failed");
+                tracing::warn!(%mac, error = %Report(&e), "lease not stored; request not answered");
             }
         }
     }
@@ -387,6 +422,72 @@ pub(crate) fn destination(req: &Message, reply: &Message, src: SocketAddr) -> So
     SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::BROADCAST, CLIENT_PORT))
 }
 
+/// A lease to store, with what the request said of the firmware.
+struct Write4 {
+    lease: Lease,
+    firmware: Option<BootClient>,
+    /// Asked without an address of its own: a boot (see `confirm_boot`).
+    booting: bool,
+}
+
+/// What to send once a lease is stored or refused, and where.
+struct Answer4 {
+    mac: Mac,
+    booting: bool,
+    ack: Message,
+    dest: SocketAddr,
+    nak: Message,
+    nak_dest: SocketAddr,
+    /// The node whose switch port taught it this MAC, if so.
+    learning: Option<String>,
+    /// The node, request and MAC, for the node's boot trace.
+    traced: Option<(String, String, Option<Mac>)>,
+    from: Option<std::net::IpAddr>,
+}
+
+impl Answer4 {
+    fn note(&self, tracer: &Tracer, answer: String) {
+        if let Some((node, request, mac)) = &self.traced {
+            tracer.note(node, TraceEvent::now(Service::Dhcp4, self.from, *mac, request.clone(), answer));
+        }
+    }
+}
+
+/// Stores a lease, then what goes with it.
+fn commit(txn: &mut Txn<'_>, w: Write4, t: u64) -> Result<Arc<Lease>, LeaseError> {
+    let mac = w.lease.mac;
+    let l = lease::put(txn, w.lease, t)?;
+    if let Some(fw) = w.firmware {
+        crate::dhcp::firmware::record(txn, fw)?;
+    }
+    if w.booting {
+        confirm_boot(txn, &mac)?;
+    }
+    Ok(l)
+}
+
+/// One lease of a fold. `Ok(Err(_))`: refused, and nothing of it was
+/// changed (`lease::put` refuses before it changes anything, and nothing
+/// after it refuses); `Err`: the store failed, and so does the fold.
+fn commit_folded(txn: &mut Txn<'_>, w: Write4, t: u64) -> Result<Result<Arc<Lease>, LeaseError>, StateError> {
+    match commit(txn, w, t) {
+        Err(LeaseError::State(e)) => Err(e),
+        outcome => Ok(outcome),
+    }
+}
+
+/// The MAC first, so that the node's address is this client's when the
+/// lease is checked; then the lease.
+fn commit_learning(txn: &mut Txn<'_>, learned: Learned, w: Write4, t: u64) -> Result<Arc<Lease>, LeaseError> {
+    let Learned { node, mac } = learned;
+    learn_mac(txn, &node, mac).map_err(|e| match e {
+        // The store failed, not the learning: no answer, as for any store failure.
+        crate::inventory::error::InventoryError::State(s) => LeaseError::State(s),
+        e => LeaseError::NotLearned { mac, node, source: Box::new(e) },
+    })?;
+    commit(txn, w, t)
+}
+
 /// A node Fulcrum powered on or rebooted for a network boot has asked
 /// DHCP for it: the power action worked (in the lease's transaction).
 fn confirm_boot(txn: &mut crate::state::Txn<'_>, mac: &Mac) -> Result<(), LeaseError> {
@@ -404,5 +505,48 @@ fn confirm_boot(txn: &mut crate::state::Txn<'_>, mac: &Mac) -> Result<(), LeaseE
             tracing::warn!(node = %name, error = %Report(&e), "the network boot was not recorded");
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(ip: &str, last: u8) -> Write4 {
+        let lease = Lease {
+            ip: ip.parse().expect("fixture"),
+            mac: Mac([2, 0, 0, 0, 9, last]),
+            client_id: None,
+            network: "n".into(),
+            hostname: None,
+            port: None,
+            expires_at: 5000,
+        };
+        Write4 { lease, firmware: None, booting: true }
+    }
+
+    /// Leases folded into one write operation are kept or refused each on
+    /// its own, and a refused one changes nothing: its client's earlier
+    /// lease stays where it was.
+    #[tokio::test]
+    async fn a_refused_lease_in_a_fold_changes_nothing_and_its_neighbours_stay() {
+        let (_dir, state) = crate::dhcp::fixture::world(crate::dhcp::fixture::network()).await;
+        state.write(|t| commit(t, write("10.9.0.99", 2), 1000)).await.expect("client 2's lease");
+        let outcomes = state
+            .write(|t| {
+                [write("10.9.0.50", 1), write("10.9.0.50", 2), write("10.9.0.51", 3)]
+                    .into_iter()
+                    .map(|w| commit_folded(t, w, 1000).map(|o| o.map(|l| l.ip.to_string())))
+                    .collect::<Result<Vec<_>, StateError>>()
+            })
+            .await
+            .expect("the fold is stored");
+        assert!(matches!(outcomes[0].as_deref(), Ok("10.9.0.50")), "{outcomes:?}");
+        assert!(matches!(outcomes[1], Err(LeaseError::Taken(_))), "{outcomes:?}");
+        assert!(matches!(outcomes[2].as_deref(), Ok("10.9.0.51")), "{outcomes:?}");
+        let w = state.snapshot();
+        let held: Vec<(String, u8)> = w.table::<Lease>().iter().map(|l| (l.ip.to_string(), l.mac.0[5])).collect();
+        let want = [("10.9.0.50", 1), ("10.9.0.51", 3), ("10.9.0.99", 2)].map(|(ip, m)| (ip.to_string(), m));
+        assert_eq!(held, want, "the refused lease moved its client");
     }
 }

@@ -2,8 +2,10 @@
 //! envelope, parse (malformed datagrams counted and dropped, never a
 //! panic), decide against the current snapshot, and act: an answer that
 //! binds, releases or declines addresses leaves only after that write is
-//! durable. Every write and send runs as a task of the server's tracker;
-//! [`Server6::drain`] waits for them at shutdown.
+//! durable: each socket's writes are queued to a task that commits them
+//! in folds (`dhcp::fold`) and sends their answers. Every send and that
+//! task are the server's tracker's; [`Server6::drain`] waits for them at
+//! shutdown.
 
 use std::net::{Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
@@ -13,6 +15,7 @@ use dhcproto::v6::{DhcpOption, Message, MessageType, OptionCode};
 use dhcproto::{Decodable, Decoder, Encodable, Encoder};
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -20,11 +23,12 @@ use super::handler::{in_prefix, Arrival6, Ctx6, Decision6, LocalAddrs, Write6};
 use super::relay::{self, Hop};
 use crate::config::Config;
 use crate::dhcp::duid::{self, Duid};
+use crate::dhcp::fold;
 use crate::dhcp::lease6::{self, Lease6Error};
 use crate::dhcp::v4::limit::Limits;
 use crate::inventory::trace::{Service, TraceEvent, Tracer};
 use crate::net::iface;
-use crate::state::{State, StateError};
+use crate::state::{State, StateError, Txn};
 use crate::stats::{bump, Kind, KindOn, Stats};
 use crate::types::mac::Mac;
 use crate::types::report::Report;
@@ -167,6 +171,10 @@ impl Server6 {
     /// Serves one socket until `stop` is cancelled.
     pub(crate) async fn run(self: Arc<Self>, socket: Arc<UdpSocket>, iface: Option<String>, stop: CancellationToken) {
         let mut buf = vec![0u8; 65_536];
+        // This socket's bindings, committed in folds by a task of the
+        // tracker that ends when `queue` goes with this loop.
+        let (queue, waiting) = mpsc::channel(fold::QUEUE);
+        self.tasks.spawn(self.clone().commit_folds(socket.clone(), waiting));
         loop {
             let received = tokio::select! {
                 r = crate::net::arrival::recv(&socket, &mut buf) => r,
@@ -230,23 +238,20 @@ impl Server6 {
                 );
                 Traced { node, request, client: src.ip() }
             });
-            self.act(&socket, src, hops, decision, traced);
+            self.act(&socket, &queue, src, hops, decision, traced);
         }
     }
 
     fn act(
         self: &Arc<Self>,
         socket: &Arc<UdpSocket>,
+        queue: &mpsc::Sender<(Write6, Answer6)>,
         src: SocketAddr,
         hops: Vec<Hop>,
         decision: Decision6,
         traced: Option<Traced>,
     ) {
-        let note = move |tracer: &Tracer, answer: String| {
-            if let Some(t) = &traced {
-                tracer.note(&t.node, TraceEvent::now(Service::Dhcp6, Some(t.client), None, t.request.clone(), answer));
-            }
-        };
+        let note = |tracer: &Tracer, answer: String| note(tracer, traced.as_ref(), answer);
         match decision {
             Decision6::Ignore(skip) => {
                 note(&self.tracer, format!("no answer: {}", skip.label().replace('_', " ")));
@@ -260,46 +265,57 @@ impl Server6 {
                 self.tasks.spawn(async move { me.send(&socket, &msg, &hops, src).await });
             }
             Decision6::Write { write, reply, refused } => {
-                let me = self.clone();
-                let socket = socket.clone();
-                self.tasks.spawn(async move {
-                    let t = now();
-                    let cap = me.config.dhcp.unknown_leases6;
-                    let r: Result<(), Lease6Error> = me
-                        .state
-                        .write(move |txn| match write {
-                            Write6::Bind(leases) => lease6::bind(txn, leases, t, cap),
-                            Write6::Release { duid, ias } => {
-                                ias.iter().try_for_each(|(iaid, a)| lease6::release(txn, a, &duid, *iaid))?;
-                                Ok(())
-                            }
-                            Write6::Decline { duid, ias, until } => {
-                                ias.iter().try_for_each(|(iaid, a)| lease6::quarantine(txn, a, &duid, *iaid, until))?;
-                                Ok(())
-                            }
-                        })
-                        .await;
-                    match r {
-                        Ok(()) => {
-                            note(&me.tracer, summary(&reply));
-                            me.send(&socket, &reply, &hops, src).await;
-                        }
-                        Err(e @ Lease6Error::Taken(_)) => {
-                            note(&me.tracer, format!("{} (refused at commit: {})", summary(&refused), Report(&e)));
-                            tracing::info!(error = %Report(&e), "dhcpv6 binding refused at commit");
-                            me.send(&socket, &refused, &hops, src).await;
-                        }
-                        // Not kept: no answer, so the client asks again and a
-                        // renewing client keeps its address meanwhile.
-                        Err(e @ Lease6Error::State(_)) => {
-                            note(&me.tracer, format!("no answer: the binding could not be stored ({})", Report(&e)));
-                            me.stats.dhcp6_dropped.count("store_failed");
-                            tracing::warn!(error = %Report(&e), "dhcpv6 binding not stored; not answered");
-                        }
-                    }
-                });
+                let answer = Answer6 { reply, refused, hops, src, traced };
+                if let Err((answer, not)) = fold::enqueue(queue, write, answer) {
+                    answer.note(&self.tracer, not.why().into());
+                    self.stats.dhcp6_dropped.count(not.label());
+                }
             }
         }
+    }
+
+    /// Commits the writes queued by `run` in folds (`dhcp::fold`), and
+    /// sends each one's answer once its fold is durable: the REPLY, the
+    /// refusal if its address was taken meanwhile, or nothing if the
+    /// store failed (the client asks again, and a renewing client keeps
+    /// its address meanwhile). Returns when `run` has gone and the last
+    /// fold is answered.
+    async fn commit_folds(self: Arc<Self>, socket: Arc<UdpSocket>, waiting: mpsc::Receiver<(Write6, Answer6)>) {
+        fold::folds(waiting, |batch: Vec<(Write6, Answer6)>| {
+            let me = self.clone();
+            let socket = socket.clone();
+            async move {
+                let (writes, answers): (Vec<Write6>, Vec<Answer6>) = batch.into_iter().unzip();
+                let t = now();
+                let cap = me.config.dhcp.unknown_leases6;
+                let outcomes = fold::commit(&me.state, writes, move |txn, w| commit_one(txn, w, t, cap)).await;
+                let outcomes = match outcomes {
+                    Ok(outcomes) => outcomes,
+                    Err(e) => {
+                        tracing::warn!(error = %Report(&e), n = answers.len(), "dhcpv6 bindings not stored; not answered");
+                        for a in answers {
+                            a.note(&me.tracer, format!("no answer: the binding could not be stored ({})", Report(&e)));
+                            me.stats.dhcp6_dropped.count("store_failed");
+                        }
+                        return;
+                    }
+                };
+                for (a, outcome) in answers.into_iter().zip(outcomes) {
+                    match outcome {
+                        Ok(()) => {
+                            a.note(&me.tracer, summary(&a.reply));
+                            me.send(&socket, &a.reply, &a.hops, a.src).await;
+                        }
+                        Err(e) => {
+                            a.note(&me.tracer, format!("{} (refused at commit: {})", summary(&a.refused), Report(&e)));
+                            tracing::info!(error = %Report(&e), "dhcpv6 binding refused at commit");
+                            me.send(&socket, &a.refused, &a.hops, a.src).await;
+                        }
+                    }
+                }
+            }
+        })
+        .await;
     }
 
     /// The network whose /64 holds the first address `msg` gives, for
@@ -346,6 +362,50 @@ struct Traced {
     node: String,
     request: String,
     client: std::net::IpAddr,
+}
+
+/// Adds what became of a node's request to its boot trace.
+fn note(tracer: &Tracer, traced: Option<&Traced>, answer: String) {
+    if let Some(t) = traced {
+        tracer.note(&t.node, TraceEvent::now(Service::Dhcp6, Some(t.client), None, t.request.clone(), answer));
+    }
+}
+
+/// What to send once a write is durable, and where.
+struct Answer6 {
+    reply: Message,
+    /// Sent instead if the binding is refused at commit.
+    refused: Message,
+    hops: Vec<Hop>,
+    src: SocketAddr,
+    traced: Option<Traced>,
+}
+
+impl Answer6 {
+    fn note(&self, tracer: &Tracer, answer: String) {
+        note(tracer, self.traced.as_ref(), answer);
+    }
+}
+
+/// One write of a fold. `Ok(Err(_))`: this write is refused, and nothing
+/// of it was changed (`lease6::bind` refuses before it changes
+/// anything); `Err`: the store failed, and so does the whole fold.
+fn commit_one(txn: &mut Txn<'_>, write: Write6, t: u64, cap: u32) -> Result<Result<(), Lease6Error>, StateError> {
+    match write {
+        Write6::Bind(leases) => match lease6::bind(txn, leases, t, cap) {
+            Ok(()) => Ok(Ok(())),
+            Err(e @ Lease6Error::Taken(_)) => Ok(Err(e)),
+            Err(Lease6Error::State(e)) => Err(e),
+        },
+        Write6::Release { duid, ias } => {
+            ias.iter().try_for_each(|(iaid, a)| lease6::release(txn, a, &duid, *iaid))?;
+            Ok(Ok(()))
+        }
+        Write6::Decline { duid, ias, until } => {
+            ias.iter().try_for_each(|(iaid, a)| lease6::quarantine(txn, a, &duid, *iaid, until))?;
+            Ok(Ok(()))
+        }
+    }
 }
 
 /// An answer for a person: `REPLY fd00::5, boot URL http://...`, with a

@@ -832,3 +832,40 @@ async fn a_network_that_is_not_authoritative_leaves_a_strangers_renew_and_rebind
     let node = duid_ll(NODE_MAC);
     assert!(!granted(answer(&decide(&w, &msg(MessageType::Rebind, &node, 1, None)))).is_empty());
 }
+
+/// Bindings folded into one write operation (`dhcp::fold`) are kept or
+/// refused each on its own: a reply refused for its second address, or
+/// for the stranger cap, leaves none of its leases for the next binding
+/// to see, and the bindings around it are kept.
+#[tokio::test]
+async fn a_refused_binding_in_a_fold_leaves_nothing_and_its_neighbours_stay() {
+    let (_dir, state) = world().await;
+    let lease = |n: u16, who: u8, iaid: u32| Lease6 {
+        addr: format!("fd00:9:0:1:ffff::{n:x}").parse().unwrap(),
+        duid: Some(Duid::new(&duid_ll(&format!("02:00:00:00:04:{who:02x}"))).unwrap()),
+        iaid,
+        network: "n".into(),
+        node: None,
+        port: None,
+        expires_at: 9999,
+    };
+    let outcomes = state
+        .write(move |t| {
+            Ok::<_, crate::state::StateError>(vec![
+                lease6::bind(t, vec![lease(1, 1, 1)], 1000, 4).is_ok(),
+                // Its first address is free, its second is the first client's.
+                lease6::bind(t, vec![lease(2, 2, 1), lease(1, 2, 2)], 1000, 4).is_ok(),
+                lease6::bind(t, vec![lease(3, 3, 1)], 1000, 4).is_ok(),
+                // Two new strangers where the cap leaves room for one.
+                lease6::bind(t, vec![lease(4, 4, 1), lease(5, 4, 2)], 1000, 3).is_ok(),
+                lease6::bind(t, vec![lease(6, 5, 1)], 1000, 3).is_ok(),
+            ])
+        })
+        .await
+        .unwrap();
+    assert_eq!(outcomes, [true, false, true, false, true]);
+    let w = state.snapshot();
+    let held: Vec<u16> = w.table::<Lease6>().iter().map(|l| (u128::from(l.addr) & 0xffff) as u16).collect();
+    assert_eq!(held, [1, 3, 6], "a refused reply left a lease");
+    assert_eq!(w.table::<Lease6>().strangers_on("n"), 3);
+}
