@@ -44,10 +44,37 @@ struct Holder {
 
 /// Lease by identity association, and how many leases of clients that
 /// are no node each network holds (the cap on strangers counts these).
+/// Network names are shared, one allocation per network, not one per
+/// lease or per lookup.
 #[derive(Clone, Default)]
 pub(crate) struct Lease6Index {
     by_holder: HashMap<Holder, Ipv6Addr>,
     strangers: HashMap<Arc<str>, u32>,
+    /// One per network: few, searched in order.
+    names: Vec<Arc<str>>,
+}
+
+impl Lease6Index {
+    /// The shared copy of a network's name (kept while the process runs:
+    /// one per network ever leased on).
+    fn name(&mut self, network: &str) -> Arc<str> {
+        if let Some(n) = self.shared(network) {
+            return n;
+        }
+        let n: Arc<str> = Arc::from(network);
+        self.names.push(n.clone());
+        n
+    }
+
+    /// The shared copy, if a lease was ever held on `network`.
+    fn shared(&self, network: &str) -> Option<Arc<str>> {
+        self.names.iter().find(|n| ***n == *network).cloned()
+    }
+
+    fn holder(&mut self, l: &Lease6) -> Option<Holder> {
+        let duid = l.duid.clone()?;
+        Some(Holder { duid, iaid: l.iaid, network: self.name(&l.network) })
+    }
 }
 
 /// A lease of no node: a stranger's, or a quarantined address.
@@ -55,31 +82,28 @@ fn is_stranger(l: &Lease6) -> bool {
     l.node.is_none()
 }
 
-fn holder(l: &Lease6) -> Option<Holder> {
-    Some(Holder { duid: l.duid.clone()?, iaid: l.iaid, network: Arc::from(l.network.as_str()) })
-}
-
 impl Index<Lease6> for Lease6Index {
     fn inserted(&mut self, old: Option<&Lease6>, new: &Lease6) {
         if let Some(old) = old {
             self.removed(old);
         }
-        if let Some(h) = holder(new) {
+        if let Some(h) = self.holder(new) {
             self.by_holder.insert(h, new.addr);
         }
         if is_stranger(new) {
-            *self.strangers.entry(Arc::from(new.network.as_str())).or_insert(0) += 1;
+            let net = self.name(&new.network);
+            *self.strangers.entry(net).or_insert(0) += 1;
         }
     }
 
     fn removed(&mut self, old: &Lease6) {
-        if let Some(h) = holder(old) {
+        if let Some(h) = self.holder(old) {
             if self.by_holder.get(&h) == Some(&old.addr) {
                 self.by_holder.remove(&h);
             }
         }
         if is_stranger(old) {
-            let net: Arc<str> = Arc::from(old.network.as_str());
+            let net = self.name(&old.network);
             match self.strangers.get(&net).copied() {
                 Some(n) if n > 1 => {
                     self.strangers.insert(net, n - 1);
@@ -97,7 +121,7 @@ record!(Lease6, kind = "lease6", table = "leases6", key = addr: Ipv6Addr, index 
 impl Table<Lease6> {
     /// The lease of identity association (`duid`, `iaid`) on `network`.
     pub(crate) fn of(&self, network: &str, duid: &Duid, iaid: u32) -> Option<&Arc<Lease6>> {
-        let h = Holder { duid: duid.clone(), iaid, network: Arc::from(network) };
+        let h = Holder { duid: duid.clone(), iaid, network: self.index().shared(network)? };
         self.index().by_holder.get(&h).and_then(|a| self.get(a))
     }
 }
