@@ -243,6 +243,9 @@ listen = "$SRV_IP:8080"
 [dhcp]
 listen4 = "0.0.0.0:67"
 interfaces = ["veth-srv"]
+# perfdhcp relays every client from one address; Kea and dnsmasq have no
+# per-source limit.
+rate_per_source = 0
 [dns]
 enabled = false
 [tftp]

@@ -274,18 +274,23 @@ impl Server {
                 let (writes, answers): (Vec<Write4>, Vec<Answer4>) = batch.into_iter().unzip();
                 let t = now();
                 let outcomes = fold::commit(&me.state, writes, move |txn, w| commit_folded(txn, w, t)).await;
-                match outcomes {
-                    Ok(outcomes) => {
-                        for (a, outcome) in answers.into_iter().zip(outcomes) {
-                            me.answer_commit(&socket, a, outcome).await;
+                // Sent by a task of their own, so that the next fold is
+                // committed meanwhile.
+                let tasks = me.tasks.clone();
+                tasks.spawn(async move {
+                    match outcomes {
+                        Ok(outcomes) => {
+                            for (a, outcome) in answers.into_iter().zip(outcomes) {
+                                me.answer_commit(&socket, a, outcome).await;
+                            }
+                        }
+                        Err(e) => {
+                            for a in answers {
+                                me.answer_commit(&socket, a, Err(LeaseError::State(e.clone()))).await;
+                            }
                         }
                     }
-                    Err(e) => {
-                        for a in answers {
-                            me.answer_commit(&socket, a, Err(LeaseError::State(e.clone()))).await;
-                        }
-                    }
-                }
+                });
             }
         })
         .await;

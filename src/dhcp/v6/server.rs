@@ -300,19 +300,25 @@ impl Server6 {
                         return;
                     }
                 };
-                for (a, outcome) in answers.into_iter().zip(outcomes) {
-                    match outcome {
-                        Ok(()) => {
-                            a.note(&me.tracer, summary(&a.reply));
-                            me.send(&socket, &a.reply, &a.hops, a.src).await;
-                        }
-                        Err(e) => {
-                            a.note(&me.tracer, format!("{} (refused at commit: {})", summary(&a.refused), Report(&e)));
-                            tracing::info!(error = %Report(&e), "dhcpv6 binding refused at commit");
-                            me.send(&socket, &a.refused, &a.hops, a.src).await;
+                // Sent by a task of their own, so that the next fold is
+                // committed meanwhile.
+                let tasks = me.tasks.clone();
+                tasks.spawn(async move {
+                    for (a, outcome) in answers.into_iter().zip(outcomes) {
+                        match outcome {
+                            Ok(()) => {
+                                a.note(&me.tracer, summary(&a.reply));
+                                me.send(&socket, &a.reply, &a.hops, a.src).await;
+                            }
+                            Err(e) => {
+                                let why = format!("{} (refused at commit: {})", summary(&a.refused), Report(&e));
+                                a.note(&me.tracer, why);
+                                tracing::info!(error = %Report(&e), "dhcpv6 binding refused at commit");
+                                me.send(&socket, &a.refused, &a.hops, a.src).await;
+                            }
                         }
                     }
-                }
+                });
             }
         })
         .await;
