@@ -9,6 +9,9 @@
 //! A fold is all or nothing only for the store: each write in it is
 //! refused or kept on its own, because each is checked before it changes
 //! anything (a refused binding leaves no trace for the next one to see).
+//! A write that panics fails its fold, which is then written again one
+//! write per operation. A socket's writes (RELEASEs and DECLINEs with
+//! its leases) are written in the order they came.
 
 use std::future::Future;
 
@@ -28,8 +31,9 @@ pub(crate) const QUEUE: usize = 4096;
 pub(crate) enum NotQueued {
     /// [`QUEUE`] writes wait already.
     Busy,
-    /// The socket's loop has stopped.
-    Stopping,
+    /// The folding task has ended while its socket's loop still runs
+    /// (a bug: it ends only after the loop).
+    Gone,
 }
 
 impl NotQueued {
@@ -37,7 +41,7 @@ impl NotQueued {
     pub(crate) fn label(self) -> &'static str {
         match self {
             NotQueued::Busy => "busy",
-            NotQueued::Stopping => "stopping",
+            NotQueued::Gone => "internal_error",
         }
     }
 
@@ -45,7 +49,7 @@ impl NotQueued {
     pub(crate) fn why(self) -> &'static str {
         match self {
             NotQueued::Busy => "no answer: too many writes waiting (the client asks again)",
-            NotQueued::Stopping => "no answer: the server is stopping",
+            NotQueued::Gone => "no answer: the server's lease writer has stopped (please report it)",
         }
     }
 }
@@ -55,7 +59,10 @@ impl NotQueued {
 pub(crate) fn enqueue<W, A>(queue: &mpsc::Sender<(W, A)>, write: W, answer: A) -> Result<(), (A, NotQueued)> {
     queue.try_send((write, answer)).map_err(|e| match e {
         mpsc::error::TrySendError::Full((_, a)) => (a, NotQueued::Busy),
-        mpsc::error::TrySendError::Closed((_, a)) => (a, NotQueued::Stopping),
+        mpsc::error::TrySendError::Closed((_, a)) => {
+            tracing::error!("a DHCP socket's folding task has ended; its request is dropped (please report it)");
+            (a, NotQueued::Gone)
+        }
     })
 }
 
@@ -75,14 +82,33 @@ where
 
 /// Runs `one` on each of `writes` in one write operation; their
 /// outcomes in order once it is durable. `one` refuses a write by its
-/// outcome, after changing nothing; its `Err` fails the whole fold.
-pub(crate) async fn commit<W, O, F>(state: &State, writes: Vec<W>, one: F) -> Result<Vec<O>, StateError>
+/// outcome, after changing nothing; its `Err` fails the whole fold, and
+/// every write gets it. A write that panics (a bug) would take its whole
+/// fold with it: then each write is run again in an operation of its
+/// own, so that the bug costs only its own request.
+pub(crate) async fn commit<W, O, F>(state: &State, writes: Vec<W>, one: F) -> Vec<Result<O, StateError>>
 where
-    W: Send + 'static,
+    W: Clone + Send + 'static,
     O: Send + 'static,
-    F: Fn(&mut Txn<'_>, W) -> Result<O, StateError> + Send + 'static,
+    F: Fn(&mut Txn<'_>, W) -> Result<O, StateError> + Clone + Send + 'static,
 {
-    state.write(move |txn| writes.into_iter().map(|w| one(txn, w)).collect()).await
+    let n = writes.len();
+    let again = writes.clone();
+    let all = one.clone();
+    let folded = state.write(move |txn| writes.into_iter().map(|w| all(txn, w)).collect::<Result<Vec<O>, _>>()).await;
+    match folded {
+        Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
+        Err(StateError::Aborted) if n > 1 => {
+            tracing::error!(n, "a folded write panicked; its fold is written again one by one");
+            let mut outcomes = Vec::with_capacity(n);
+            for w in again {
+                let one = one.clone();
+                outcomes.push(state.write(move |txn| one(txn, w)).await);
+            }
+            outcomes
+        }
+        Err(e) => (0..n).map(|_| Err(e.clone())).collect(),
+    }
 }
 
 #[cfg(test)]
@@ -123,5 +149,35 @@ mod tests {
         }
         assert_eq!(rest.len(), 2, "1000 waiting writes go in two folds of at most {MAX_FOLD}");
         assert_eq!(rest.concat(), (1..=1000).collect::<Vec<_>>());
+    }
+
+    /// A write that panics costs its own request, not its fold's: the
+    /// others are written again one by one and kept.
+    #[tokio::test]
+    async fn a_panicking_write_fails_alone() {
+        use crate::dhcp::lease::{self, Lease};
+        use crate::types::mac::Mac;
+        let (_dir, state) = crate::dhcp::fixture::world(crate::dhcp::fixture::network()).await;
+        let outcomes = commit(&state, vec![1u8, 2, 3], |t, n| {
+            assert!(n != 2, "a bug in one write");
+            let l = Lease {
+                ip: std::net::Ipv4Addr::new(10, 9, 0, 100 + n),
+                mac: Mac([2, 0, 0, 0, 8, n]),
+                client_id: None,
+                network: "n".into(),
+                hostname: None,
+                port: None,
+                expires_at: 5000,
+            };
+            lease::put(t, l, 1000).map(|_| n).map_err(|e| match e {
+                lease::LeaseError::State(e) => e,
+                e => panic!("refused: {e}"),
+            })
+        })
+        .await;
+        assert!(matches!(outcomes[..], [Ok(1), Err(StateError::Aborted), Ok(3)]), "{outcomes:?}");
+        let w = state.snapshot();
+        let held: Vec<u8> = w.table::<Lease>().iter().map(|l| l.ip.octets()[3]).collect();
+        assert_eq!(held, [101, 103]);
     }
 }

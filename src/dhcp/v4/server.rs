@@ -28,7 +28,7 @@ use super::reply;
 use crate::config::Config;
 use crate::dhcp::firmware::BootClient;
 use crate::dhcp::fold;
-use crate::dhcp::lease::{self, Lease, LeaseError};
+use crate::dhcp::lease::{self, ClientKey, Lease, LeaseError};
 use crate::inventory::node::{learn_mac, Node};
 use crate::inventory::trace::{Service, TraceEvent, Tracer};
 use crate::net::iface;
@@ -171,7 +171,7 @@ impl Server {
     fn act(
         self: &Arc<Self>,
         socket: &Arc<UdpSocket>,
-        queue: &mpsc::Sender<(Write4, Answer4)>,
+        queue: &mpsc::Sender<(Write4, Option<Answer4>)>,
         req: &Message,
         src: SocketAddr,
         decision: Decision,
@@ -222,7 +222,7 @@ impl Server {
                     traced,
                     from,
                 };
-                let write = Write4 { lease, firmware, booting };
+                let write = LeaseWrite { lease, firmware, booting };
                 if let Some(learned) = learned {
                     // Learning a MAC can be refused after it changed the
                     // node: its own operation, all or nothing.
@@ -235,59 +235,50 @@ impl Server {
                     });
                     return;
                 }
-                if let Err((answer, not)) = fold::enqueue(queue, write, answer) {
-                    answer.note(&self.tracer, not.why().into());
-                    self.stats.dhcp4_dropped.count(not.label());
-                }
+                self.queue(queue, Write4::Lease(write), Some(answer));
             }
-            Decision::Release { ip, client } => {
-                let me = self.clone();
-                self.tasks.spawn(async move {
-                    let r = me.state.write(move |txn| lease::release(txn, ip, &client)).await;
-                    if let Err(e) = r {
-                        tracing::warn!(%ip, error = %Report(&e), "release not recorded");
-                    }
-                });
-            }
+            // Through the same queue as the leases: a RELEASE is never
+            // overtaken by a REQUEST the client sent before it.
+            Decision::Release { ip, client } => self.queue(queue, Write4::Release { ip, client }, None),
             Decision::Decline { ip, client, network } => {
-                let me = self.clone();
-                self.tasks.spawn(async move {
-                    let until = now().saturating_add(me.config.dhcp.decline_seconds);
-                    let r: Result<(), LeaseError> =
-                        me.state.write(move |txn| lease::quarantine(txn, ip, &client, network, until)).await;
-                    if let Err(e) = r {
-                        tracing::warn!(%ip, error = %Report(&e), "decline not recorded");
-                    }
-                });
+                let until = now().saturating_add(self.config.dhcp.decline_seconds);
+                self.queue(queue, Write4::Decline { ip, client, network, until }, None);
             }
         }
     }
 
-    /// Commits the leases queued by `run` in folds (`dhcp::fold`) and
-    /// answers each once its fold is durable. Returns when `run` has gone
-    /// and the last fold is answered.
-    async fn commit_folds(self: Arc<Self>, socket: Arc<UdpSocket>, waiting: mpsc::Receiver<(Write4, Answer4)>) {
-        fold::folds(waiting, |batch: Vec<(Write4, Answer4)>| {
+    /// Queues a write for the socket's folding task, or counts it dropped.
+    fn queue(&self, queue: &mpsc::Sender<(Write4, Option<Answer4>)>, write: Write4, answer: Option<Answer4>) {
+        if let Err((answer, not)) = fold::enqueue(queue, write, answer) {
+            if let Some(answer) = answer {
+                answer.note(&self.tracer, not.why().into());
+            }
+            self.stats.dhcp4_dropped.count(not.label());
+        }
+    }
+
+    /// Commits the writes queued by `run` in folds (`dhcp::fold`) and
+    /// has each lease answered once its fold is durable, by a task of the
+    /// tracker, so that the next fold commits meanwhile. Returns when
+    /// `run` has gone and the last fold is committed.
+    async fn commit_folds(self: Arc<Self>, socket: Arc<UdpSocket>, waiting: mpsc::Receiver<(Write4, Option<Answer4>)>) {
+        fold::folds(waiting, |batch: Vec<(Write4, Option<Answer4>)>| {
             let me = self.clone();
             let socket = socket.clone();
             async move {
-                let (writes, answers): (Vec<Write4>, Vec<Answer4>) = batch.into_iter().unzip();
+                let (writes, answers): (Vec<Write4>, Vec<Option<Answer4>>) = batch.into_iter().unzip();
                 let t = now();
                 let outcomes = fold::commit(&me.state, writes, move |txn, w| commit_folded(txn, w, t)).await;
-                // Sent by a task of their own, so that the next fold is
-                // committed meanwhile.
                 let tasks = me.tasks.clone();
                 tasks.spawn(async move {
-                    match outcomes {
-                        Ok(outcomes) => {
-                            for (a, outcome) in answers.into_iter().zip(outcomes) {
-                                me.answer_commit(&socket, a, outcome).await;
-                            }
-                        }
-                        Err(e) => {
-                            for a in answers {
-                                me.answer_commit(&socket, a, Err(LeaseError::State(e.clone()))).await;
-                            }
+                    for (a, outcome) in answers.into_iter().zip(outcomes) {
+                        let outcome = outcome.unwrap_or_else(|e| Err(LeaseError::State(e)));
+                        match (a, outcome) {
+                            (Some(a), Ok(Some(l))) => me.answer_commit(&socket, a, Ok(l)).await,
+                            (Some(a), Err(e)) => me.answer_commit(&socket, a, Err(e)).await,
+                            (None, Err(e)) => tracing::warn!(error = %Report(&e), "release or decline not recorded"),
+                            // A release or decline done; a lease always gives its record.
+                            (None, Ok(_)) | (Some(_), Ok(None)) => {}
                         }
                     }
                 });
@@ -309,10 +300,8 @@ impl Server {
                 }
                 // A node's lease is part of its boot story; a stranger's
                 // (a flood, a load test) only at debug.
-                match &a.traced {
-                    Some((node, ..)) => {
-                        tracing::info!(%node, %mac, ip = %l.ip, network = %l.network, booting, "lease")
-                    }
+                match a.traced.as_ref().map(|(node, ..)| node).or(a.learning.as_ref()) {
+                    Some(node) => tracing::info!(%node, %mac, ip = %l.ip, network = %l.network, booting, "lease"),
                     None => tracing::debug!(%mac, ip = %l.ip, network = %l.network, "lease"),
                 }
                 // The offer is NOT forgotten here: a DISCOVER being decided
@@ -427,8 +416,27 @@ pub(crate) fn destination(req: &Message, reply: &Message, src: SocketAddr) -> So
     SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::BROADCAST, CLIENT_PORT))
 }
 
+/// A write of the DHCPv4 server's, in the order its requests came.
+#[derive(Clone)]
+enum Write4 {
+    /// Answered by the ACK or NAK of its [`Answer4`].
+    Lease(LeaseWrite),
+    Release {
+        ip: Ipv4Addr,
+        client: ClientKey,
+    },
+    /// Quarantined until `until`.
+    Decline {
+        ip: Ipv4Addr,
+        client: ClientKey,
+        network: String,
+        until: u64,
+    },
+}
+
 /// A lease to store, with what the request said of the firmware.
-struct Write4 {
+#[derive(Clone)]
+struct LeaseWrite {
     lease: Lease,
     firmware: Option<BootClient>,
     /// Asked without an address of its own: a boot (see `confirm_boot`).
@@ -459,7 +467,7 @@ impl Answer4 {
 }
 
 /// Stores a lease, then what goes with it.
-fn commit(txn: &mut Txn<'_>, w: Write4, t: u64) -> Result<Arc<Lease>, LeaseError> {
+fn commit(txn: &mut Txn<'_>, w: LeaseWrite, t: u64) -> Result<Arc<Lease>, LeaseError> {
     let mac = w.lease.mac;
     let l = lease::put(txn, w.lease, t)?;
     if let Some(fw) = w.firmware {
@@ -471,11 +479,19 @@ fn commit(txn: &mut Txn<'_>, w: Write4, t: u64) -> Result<Arc<Lease>, LeaseError
     Ok(l)
 }
 
-/// One lease of a fold. `Ok(Err(_))`: refused, and nothing of it was
-/// changed (`lease::put` refuses before it changes anything, and nothing
-/// after it refuses); `Err`: the store failed, and so does the fold.
-fn commit_folded(txn: &mut Txn<'_>, w: Write4, t: u64) -> Result<Result<Arc<Lease>, LeaseError>, StateError> {
-    match commit(txn, w, t) {
+/// One write of a fold: the stored lease, for a lease. `Ok(Err(_))`:
+/// refused, and nothing of it was changed (`lease::put` and
+/// `lease::quarantine` refuse before they change anything, and nothing
+/// after them refuses); `Err`: the store failed, and so does the fold.
+fn commit_folded(txn: &mut Txn<'_>, w: Write4, t: u64) -> Result<Result<Option<Arc<Lease>>, LeaseError>, StateError> {
+    let outcome = match w {
+        Write4::Lease(w) => commit(txn, w, t).map(Some),
+        Write4::Release { ip, client } => lease::release(txn, ip, &client).map(|()| None),
+        Write4::Decline { ip, client, network, until } => {
+            lease::quarantine(txn, ip, &client, network, until).map(|()| None)
+        }
+    };
+    match outcome {
         Err(LeaseError::State(e)) => Err(e),
         outcome => Ok(outcome),
     }
@@ -483,7 +499,7 @@ fn commit_folded(txn: &mut Txn<'_>, w: Write4, t: u64) -> Result<Result<Arc<Leas
 
 /// The MAC first, so that the node's address is this client's when the
 /// lease is checked; then the lease.
-fn commit_learning(txn: &mut Txn<'_>, learned: Learned, w: Write4, t: u64) -> Result<Arc<Lease>, LeaseError> {
+fn commit_learning(txn: &mut Txn<'_>, learned: Learned, w: LeaseWrite, t: u64) -> Result<Arc<Lease>, LeaseError> {
     let Learned { node, mac } = learned;
     learn_mac(txn, &node, mac).map_err(|e| match e {
         // The store failed, not the learning: no answer, as for any store failure.
@@ -517,7 +533,7 @@ fn confirm_boot(txn: &mut crate::state::Txn<'_>, mac: &Mac) -> Result<(), LeaseE
 mod tests {
     use super::*;
 
-    fn write(ip: &str, last: u8) -> Write4 {
+    fn write(ip: &str, last: u8) -> LeaseWrite {
         let lease = Lease {
             ip: ip.parse().expect("fixture"),
             mac: Mac([2, 0, 0, 0, 9, last]),
@@ -527,7 +543,7 @@ mod tests {
             port: None,
             expires_at: 5000,
         };
-        Write4 { lease, firmware: None, booting: true }
+        LeaseWrite { lease, firmware: None, booting: true }
     }
 
     /// Leases folded into one write operation are kept or refused each on
@@ -541,17 +557,31 @@ mod tests {
             .write(|t| {
                 [write("10.9.0.50", 1), write("10.9.0.50", 2), write("10.9.0.51", 3)]
                     .into_iter()
-                    .map(|w| commit_folded(t, w, 1000).map(|o| o.map(|l| l.ip.to_string())))
+                    .map(|w| commit_folded(t, Write4::Lease(w), 1000).map(|o| o.map(|l| l.map(|l| l.ip.to_string()))))
                     .collect::<Result<Vec<_>, StateError>>()
             })
             .await
             .expect("the fold is stored");
-        assert!(matches!(outcomes[0].as_deref(), Ok("10.9.0.50")), "{outcomes:?}");
+        assert!(matches!(&outcomes[0], Ok(Some(ip)) if ip == "10.9.0.50"), "{outcomes:?}");
         assert!(matches!(outcomes[1], Err(LeaseError::Taken(_))), "{outcomes:?}");
-        assert!(matches!(outcomes[2].as_deref(), Ok("10.9.0.51")), "{outcomes:?}");
+        assert!(matches!(&outcomes[2], Ok(Some(ip)) if ip == "10.9.0.51"), "{outcomes:?}");
         let w = state.snapshot();
         let held: Vec<(String, u8)> = w.table::<Lease>().iter().map(|l| (l.ip.to_string(), l.mac.0[5])).collect();
         let want = [("10.9.0.50", 1), ("10.9.0.51", 3), ("10.9.0.99", 2)].map(|(ip, m)| (ip.to_string(), m));
         assert_eq!(held, want, "the refused lease moved its client");
+    }
+
+    /// A RELEASE queued behind its client's REQUEST is written after it,
+    /// in the same fold: the address ends up free.
+    #[tokio::test]
+    async fn a_release_in_a_fold_follows_the_request_before_it() {
+        let (_dir, state) = crate::dhcp::fixture::world(crate::dhcp::fixture::network()).await;
+        let lease = write("10.9.0.60", 4);
+        let client = lease.lease.key();
+        let release = Write4::Release { ip: lease.lease.ip, client };
+        let outcomes =
+            fold::commit(&state, vec![Write4::Lease(lease), release], |t, w| commit_folded(t, w, 1000)).await;
+        assert!(outcomes.iter().all(|o| matches!(o, Ok(Ok(_)))));
+        assert!(state.snapshot().table::<Lease>().is_empty(), "the release was overtaken");
     }
 }

@@ -275,11 +275,12 @@ impl Server6 {
     }
 
     /// Commits the writes queued by `run` in folds (`dhcp::fold`), and
-    /// sends each one's answer once its fold is durable: the REPLY, the
-    /// refusal if its address was taken meanwhile, or nothing if the
+    /// has each one's answer sent once its fold is durable (by a task of
+    /// the tracker, so that the next fold commits meanwhile): the REPLY,
+    /// the refusal if its address was taken meanwhile, or nothing if the
     /// store failed (the client asks again, and a renewing client keeps
     /// its address meanwhile). Returns when `run` has gone and the last
-    /// fold is answered.
+    /// fold is committed.
     async fn commit_folds(self: Arc<Self>, socket: Arc<UdpSocket>, waiting: mpsc::Receiver<(Write6, Answer6)>) {
         fold::folds(waiting, |batch: Vec<(Write6, Answer6)>| {
             let me = self.clone();
@@ -289,39 +290,35 @@ impl Server6 {
                 let t = now();
                 let cap = me.config.dhcp.unknown_leases6;
                 let outcomes = fold::commit(&me.state, writes, move |txn, w| commit_one(txn, w, t, cap)).await;
-                let outcomes = match outcomes {
-                    Ok(outcomes) => outcomes,
-                    Err(e) => {
-                        tracing::warn!(error = %Report(&e), n = answers.len(), "dhcpv6 bindings not stored; not answered");
-                        for a in answers {
-                            a.note(&me.tracer, format!("no answer: the binding could not be stored ({})", Report(&e)));
-                            me.stats.dhcp6_dropped.count("store_failed");
-                        }
-                        return;
-                    }
-                };
-                // Sent by a task of their own, so that the next fold is
-                // committed meanwhile.
                 let tasks = me.tasks.clone();
                 tasks.spawn(async move {
                     for (a, outcome) in answers.into_iter().zip(outcomes) {
-                        match outcome {
-                            Ok(()) => {
-                                a.note(&me.tracer, summary(&a.reply));
-                                me.send(&socket, &a.reply, &a.hops, a.src).await;
-                            }
-                            Err(e) => {
-                                let why = format!("{} (refused at commit: {})", summary(&a.refused), Report(&e));
-                                a.note(&me.tracer, why);
-                                tracing::info!(error = %Report(&e), "dhcpv6 binding refused at commit");
-                                me.send(&socket, &a.refused, &a.hops, a.src).await;
-                            }
-                        }
+                        me.answer(&socket, a, outcome).await;
                     }
                 });
             }
         })
         .await;
+    }
+
+    /// Sends what a write's outcome calls for.
+    async fn answer(&self, socket: &UdpSocket, a: Answer6, outcome: Result<Result<(), Lease6Error>, StateError>) {
+        match outcome {
+            Ok(Ok(())) => {
+                a.note(&self.tracer, summary(&a.reply));
+                self.send(socket, &a.reply, &a.hops, a.src).await;
+            }
+            Ok(Err(e)) => {
+                a.note(&self.tracer, format!("{} (refused at commit: {})", summary(&a.refused), Report(&e)));
+                tracing::info!(error = %Report(&e), "dhcpv6 binding refused at commit");
+                self.send(socket, &a.refused, &a.hops, a.src).await;
+            }
+            Err(e) => {
+                a.note(&self.tracer, format!("no answer: the binding could not be stored ({})", Report(&e)));
+                self.stats.dhcp6_dropped.count("store_failed");
+                tracing::warn!(error = %Report(&e), "dhcpv6 binding not stored; not answered");
+            }
+        }
     }
 
     /// The network whose /64 holds the first address `msg` gives, for
