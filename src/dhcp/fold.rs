@@ -2,9 +2,11 @@
 //! together and committed as one state-writer operation, instead of an
 //! operation (and a task, and a wake-up) per answer. Inside one operation
 //! the world's copy is changed in place after its first touch, so a fold
-//! of N bindings copies each touched path of the lease table and its
-//! index once, not N times (the copies were 15 % of DHCPv6's time at
-//! 20,000 REPLYs/s: BENCHMARKS.md).
+//! of N bindings should copy each touched path of the lease table and
+//! its index once, not N times (those copies were 15 % of DHCPv6's time
+//! at 20,000 REPLYs/s before folds: BENCHMARKS.md; not measured alone
+//! since). The price: each fold's writes are copied once, to be written
+//! again one by one if a write panics.
 //!
 //! A fold is all or nothing only for the store: each write in it is
 //! refused or kept on its own, because each is checked before it changes
@@ -20,7 +22,7 @@ use tokio::sync::mpsc;
 use crate::state::{State, StateError, Txn};
 
 /// The most writes one fold takes.
-pub(crate) const MAX_FOLD: usize = 512;
+const MAX_FOLD: usize = 512;
 /// How many writes a socket may have waiting; past that a request is
 /// dropped (counted as `busy`) and its client asks again, rather than
 /// being answered after it has given up.
