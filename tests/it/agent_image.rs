@@ -282,7 +282,7 @@ fn the_discovery_image_inspects_cleans_deploys_an_image_and_powers_off_a_machine
     let own = node(&ns)["ipv4"].as_str().unwrap_or_else(|| panic!("no static address")).to_string();
     let serial_log = vm.serial.clone();
     let renewed = wait_guest(&mut vm, &server, "the agent's DHCP renewal", || {
-        let s = String::from_utf8_lossy(&std::fs::read(&serial_log).unwrap_or_default()).into_owned();
+        let s = crate::harness::qemu::read_console(&serial_log);
         let events: Vec<&str> = s
             .lines()
             .filter(|l| l.starts_with("fulcrum-image: bound ") || l.starts_with("fulcrum-image: renew "))
@@ -310,7 +310,7 @@ fn the_discovery_image_inspects_cleans_deploys_an_image_and_powers_off_a_machine
     assert_eq!((&n["provision_state"], &n["bootenv"]), (&json!("active"), &json!("local")), "{n}");
     let serial_log = vm.serial.clone();
     wait_guest(&mut vm, &server, "the agent to reboot the deployed machine", || {
-        let s = String::from_utf8_lossy(&std::fs::read(&serial_log).unwrap_or_default()).into_owned();
+        let s = crate::harness::qemu::read_console(&serial_log);
         s.contains("step reboot-").then_some(())
     });
     phase("image written; rebooting into it");

@@ -367,7 +367,7 @@ fn life(kind: Bmc) {
     assert_eq!((&n["provision_state"], &n["bootenv"]), (&json!("active"), &json!("local")), "{n}");
     let serial_log = vm.serial.clone();
     wait_guest(&mut vm, &server, "the installed disk to boot", || {
-        let s = String::from_utf8_lossy(&std::fs::read(&serial_log).unwrap_or_default()).into_owned();
+        let s = crate::harness::qemu::read_console(&serial_log);
         s.get(serial_at_deploy..).is_some_and(|s| s.contains(OS_LINE)).then_some(())
     });
     let written = std::fs::read(&b).expect("read disk B");
@@ -390,7 +390,7 @@ fn life(kind: Bmc) {
     let a = power(json!({"target": "power on"}), "states/power");
     assert_eq!(a["power_state"], "on", "{a}");
     wait_guest(&mut vm, &server, "the disk to boot again after power on", || {
-        let s = String::from_utf8_lossy(&std::fs::read(&serial_log).unwrap_or_default()).into_owned();
+        let s = crate::harness::qemu::read_console(&serial_log);
         s.get(serial_at_on..).is_some_and(|s| s.contains(OS_LINE)).then_some(())
     });
     // (The VM's boot order is fixed, network first: the disk boots through

@@ -289,9 +289,9 @@ impl Qemu {
         q
     }
 
-    /// The serial log so far.
+    /// The serial log so far, as [`console_text`].
     pub fn serial_text(&self) -> String {
-        String::from_utf8_lossy(&std::fs::read(&self.serial).unwrap_or_default()).into_owned()
+        read_console(&self.serial)
     }
 
     /// Serial log and QEMU output, for failure messages.
@@ -536,6 +536,49 @@ pub fn wait_guest<T>(vm: &mut Qemu, server: &super::Server, what: &str, mut f: i
         );
         std::thread::sleep(Duration::from_millis(500));
     }
+}
+
+/// A serial log file as [`console_text`] (empty while it does not exist).
+pub fn read_console(path: &Path) -> String {
+    console_text(&std::fs::read(path).unwrap_or_default())
+}
+
+/// A serial log as the text a reader sees, without the terminal's control
+/// sequences. Firmware consoles draw a screen, not a stream: SeaBIOS's
+/// serial console syncs its cursor lazily and so can put cursor moves
+/// between two characters of one line (measured: PXELINUX's
+/// `Fulcrum: booting discovery` came out as `Fulcrum: ESC[25;09HESC[25;10H
+/// booting discovery`), and OVMF's terminal adds colours and moves too.
+/// Each character is still written, in order, so dropping the sequences
+/// (CSI `ESC [ params final` and two- or three-byte `ESC` sequences) leaves
+/// the lines as printed.
+pub fn console_text(raw: &[u8]) -> String {
+    let text = String::from_utf8_lossy(raw);
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\x1b' {
+            out.push(c);
+            continue;
+        }
+        if chars.next_if_eq(&'[').is_some() {
+            // Parameters and intermediates, then one final byte.
+            while chars.next_if(|c| matches!(c, '\x20'..='\x3f')).is_some() {}
+            chars.next_if(|c| matches!(c, '\x40'..='\x7e'));
+        } else {
+            while chars.next_if(|c| matches!(c, '\x20'..='\x2f')).is_some() {}
+            chars.next_if(|c| matches!(c, '\x30'..='\x7e'));
+        }
+    }
+    out
+}
+
+#[test]
+fn console_text_drops_what_the_terminal_draws_with() {
+    let raw = b"\x1bc\x1b[?7l\x1b[2JPXELINUX\r\nFulcrum: \x1b[25;09H\x1b[25;10Hbooting discovery\r\n\x1b[0;1miPXE\x1b[0m \x1b(B-- ok";
+    assert_eq!(console_text(raw), "PXELINUX\r\nFulcrum: booting discovery\r\niPXE -- ok");
+    // A sequence cut off at the end of what was written so far.
+    assert_eq!(console_text(b"ok\x1b["), "ok");
 }
 
 /// What follows `prefix` on the first line that contains it.
