@@ -42,8 +42,8 @@ use crate::types::report::Report;
 /// The version of the data format this build writes. Version 1 is data
 /// written before the version was stored; it is read unchanged. Version 3
 /// counts each noderole's succeeded runs and has the lifecycle's wait
-/// states.
-const SCHEMA_VERSION: u32 = 3;
+/// states. Version 4 keeps DHCPv6 leases in write order (their row key).
+const SCHEMA_VERSION: u32 = 4;
 
 /// How long HTTP requests in flight may take to finish at shutdown.
 const HTTP_GRACE: Duration = Duration::from_secs(10);
@@ -58,6 +58,7 @@ pub(crate) fn schema() -> Schema {
     engine::register(&mut s);
     s.migration(1, migrations::unchanged);
     s.migration(2, engine::migrate::v2_to_v3);
+    s.migration(3, migrations::rows_rekeyed::<crate::dhcp::lease6::Lease6>);
     s
 }
 

@@ -14,8 +14,9 @@ use serde::{Deserialize, Serialize};
 use super::duid::{Duid, NodeDuid};
 use crate::inventory::network::Network;
 use crate::inventory::node::Node;
-use crate::state::{record, Index, Schema, StateError, Table, Txn, World};
+use crate::state::{Index, Record, Schema, StateError, StoreKey, Table, Txn, World};
 use crate::types::port::SwitchPort;
+use crate::types::time::now_us;
 
 /// A DHCPv6 lease (IA_NA address).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,6 +33,11 @@ pub(crate) struct Lease6 {
     pub(crate) port: Option<SwitchPort>,
     /// Unix seconds.
     pub(crate) expires_at: u64,
+    /// When the lease was last written, in Unix microseconds: the order of
+    /// its row in the store ([`Record::row_key`]). 0 in leases written
+    /// before it was kept.
+    #[serde(default)]
+    pub(crate) written_us: u64,
 }
 
 /// An identity association on a network: what a lease is held by.
@@ -116,7 +122,21 @@ impl Index<Lease6> for Lease6Index {
     }
 }
 
-record!(Lease6, kind = "lease6", table = "leases6", key = addr: Ipv6Addr, index = Lease6Index);
+impl Record for Lease6 {
+    const KIND: &'static str = "lease6";
+    const TABLE: &'static str = "leases6";
+    type Key = Ipv6Addr;
+    type Index = Lease6Index;
+    fn key(&self) -> Ipv6Addr {
+        self.addr
+    }
+    /// Write time, then address: a fold of new bindings (their addresses
+    /// hashed from DUIDs, so in no order) is appended to the store's last
+    /// pages. A rewritten lease moves to the end.
+    fn row_key(&self) -> String {
+        format!("{:020}/{}", self.written_us, self.addr.store_key())
+    }
+}
 
 impl Table<Lease6> {
     /// The lease of identity association (`duid`, `iaid`) on `network`.
@@ -173,6 +193,7 @@ pub(crate) enum Lease6Error {
 /// its own: `dhcp::fold`).
 pub(crate) fn bind(txn: &mut Txn<'_>, leases: Vec<Lease6>, now: u64, cap: u32) -> Result<(), Lease6Error> {
     check_bind(txn.world(), &leases, now, cap)?;
+    let written_us = now_us();
     for lease in leases {
         let Some(duid) = lease.duid.clone() else { continue };
         let prev = txn.world().table::<Lease6>().of(&lease.network, &duid, lease.iaid).map(|l| l.addr);
@@ -195,7 +216,7 @@ pub(crate) fn bind(txn: &mut Txn<'_>, leases: Vec<Lease6>, now: u64, cap: u32) -
                 txn.put(NodeDuid { duid: duid.clone(), node: node.clone(), seen_at: now })?;
             }
         }
-        txn.put(lease)?;
+        txn.put(Lease6 { written_us, ..lease })?;
     }
     Ok(())
 }
@@ -256,7 +277,14 @@ pub(crate) fn quarantine(
     for a in addrs {
         let Some(l) = txn.world().table::<Lease6>().get(a).cloned() else { continue };
         if l.duid.as_ref() == Some(duid) && l.iaid == iaid {
-            txn.put(Lease6 { duid: None, node: None, port: None, expires_at: until, ..(*l).clone() })?;
+            txn.put(Lease6 {
+                duid: None,
+                node: None,
+                port: None,
+                expires_at: until,
+                written_us: now_us(),
+                ..(*l).clone()
+            })?;
         }
     }
     Ok(())

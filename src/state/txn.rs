@@ -74,15 +74,23 @@ impl Txn<'_> {
         } else {
             stored.clone()
         };
+        let row = rec.row_key();
         let rec = Arc::new(rec);
         let op = match self.world.table_mut::<R>().insert(rec.clone()) {
-            Some(_) => Op::Updated,
+            Some(old) => {
+                // A row keyed by more than the key moves when it is rewritten.
+                let old_row = old.row_key();
+                if old_row != row {
+                    self.pending.batch.delete(R::TABLE, old_row);
+                }
+                Op::Updated
+            }
             None => Op::Created,
         };
         if R::ON_FEED {
-            self.pending.changes.push(Change::new(R::KIND, key.clone(), op, Some(public)));
+            self.pending.changes.push(Change::new(R::KIND, key, op, Some(public)));
         }
-        self.pending.batch.put(R::TABLE, key, stored);
+        self.pending.batch.put(R::TABLE, row, stored);
         Ok(rec)
     }
 
@@ -131,11 +139,10 @@ impl Txn<'_> {
             return None;
         }
         let old = self.world.table_mut::<R>().remove(key)?;
-        let store_key = old.key().store_key();
         if R::ON_FEED {
-            self.pending.changes.push(Change::new(R::KIND, store_key.clone(), Op::Deleted, None));
+            self.pending.changes.push(Change::new(R::KIND, old.key().store_key(), Op::Deleted, None));
         }
-        self.pending.batch.delete(R::TABLE, store_key);
+        self.pending.batch.delete(R::TABLE, old.row_key());
         Some(old)
     }
 

@@ -561,6 +561,8 @@ impl<'w> Ctx6<'w> {
                         node: client.node.map(|n| n.name.clone()),
                         port: client.port.clone(),
                         expires_at: self.now + u64::from(valid),
+                        // Stamped when it is bound.
+                        written_us: 0,
                     });
                     ias.push(IANA { id: ia.id, t1, t2, opts });
                 }

@@ -167,6 +167,7 @@ async fn unknown_clients_get_stable_dynamic_addresses_and_a_taken_one_is_not_giv
                     node: None,
                     port: None,
                     expires_at: 9999,
+                    written_us: 0,
                 }],
                 1000,
                 u32::MAX,
@@ -563,20 +564,26 @@ async fn a_node_is_a_node_only_on_its_own_network() {
     ));
 }
 
-/// Found in review: the stranger cap was checked against the snapshot
-/// only; many REQUESTs in flight went past it.
-#[tokio::test]
-async fn the_stranger_cap_holds_at_commit() {
-    let (_dir, state) = world().await;
-    let stranger = |n: u8| Lease6 {
-        addr: format!("fd00:9:0:1:ffff::{n}").parse().unwrap(),
-        duid: Some(Duid::new(&duid_ll(&format!("02:00:00:00:03:{n:02x}"))).unwrap()),
+/// A lease of no node on network `n`, held by the DUID-LL of `mac`.
+fn stranger_lease(addr: &str, mac: &str) -> Lease6 {
+    Lease6 {
+        addr: addr.parse().unwrap(),
+        duid: Some(Duid::new(&duid_ll(mac)).unwrap()),
         iaid: 1,
         network: "n".into(),
         node: None,
         port: None,
         expires_at: 9999,
-    };
+        written_us: 0,
+    }
+}
+
+/// Found in review: the stranger cap was checked against the snapshot
+/// only; many REQUESTs in flight went past it.
+#[tokio::test]
+async fn the_stranger_cap_holds_at_commit() {
+    let (_dir, state) = world().await;
+    let stranger = |n: u8| stranger_lease(&format!("fd00:9:0:1:ffff::{n}"), &format!("02:00:00:00:03:{n:02x}"));
     state.write(move |t| lease6::bind(t, vec![stranger(1)], 1000, 1)).await.unwrap();
     let over = state.write(move |t| lease6::bind(t, vec![stranger(2)], 1000, 1)).await;
     assert!(matches!(over, Err(lease6::Lease6Error::Taken(_))), "{over:?}");
@@ -596,6 +603,7 @@ async fn a_node_keeps_at_most_sixteen_duids_the_oldest_going() {
             node: Some("known.t.test".into()),
             port: None,
             expires_at: 9999,
+            written_us: 0,
         };
         state.write(move |t| lease6::bind(t, vec![lease], 1000 + u64::from(i), u32::MAX)).await.unwrap();
     }
@@ -848,6 +856,7 @@ async fn a_refused_binding_in_a_fold_leaves_nothing_and_its_neighbours_stay() {
         node: None,
         port: None,
         expires_at: 9999,
+        written_us: 0,
     };
     let outcomes = state
         .write(move |t| {
@@ -868,4 +877,38 @@ async fn a_refused_binding_in_a_fold_leaves_nothing_and_its_neighbours_stay() {
     let held: Vec<u16> = w.table::<Lease6>().iter().map(|l| (u128::from(l.addr) & 0xffff) as u16).collect();
     assert_eq!(held, [1, 3, 6], "a refused reply left a lease");
     assert_eq!(w.table::<Lease6>().strangers_on("n"), 3);
+}
+
+/// Bindings are stored in the order they were written (their row key is
+/// the write time, then the address), whatever their hashed addresses: a
+/// fold of new bindings appends to the store instead of dirtying a page
+/// each. A renewal moves its row to the end, leaving none behind.
+#[tokio::test]
+async fn bindings_are_stored_in_write_order_and_a_renewal_moves_its_row() {
+    let (dir, state) = world().await;
+    let lease =
+        |tail: &str, who: u8| stranger_lease(&format!("fd00:9:0:1:ffff::{tail}"), &format!("02:00:00:00:05:{who:02x}"));
+    // Addresses falling in key order, written one after the other.
+    for (tail, who) in [("9", 1), ("5", 2), ("1", 3)] {
+        let l = lease(tail, who);
+        state.write(move |t| lease6::bind(t, vec![l], 1000, u32::MAX)).await.unwrap();
+    }
+    let renewed = lease("9", 1);
+    state.write(move |t| lease6::bind(t, vec![renewed], 1000, u32::MAX)).await.unwrap();
+    let w = state.snapshot();
+    let stamps: Vec<u64> = ["9", "5", "1"]
+        .map(|t| w.table::<Lease6>().get(&format!("fd00:9:0:1:ffff::{t}").parse().unwrap()).unwrap().written_us)
+        .to_vec();
+    assert!(stamps.iter().all(|s| *s > 0), "bind stamps the write time: {stamps:?}");
+    state.close().await;
+    let store = crate::state::store::redb::RedbStore::open(&dir.path().join(crate::state::store::redb::FILE)).unwrap();
+    let mut rows = Vec::new();
+    crate::state::Store::scan(&store, "leases6", &mut |k, _| {
+        rows.push(k.to_string());
+        Ok(())
+    })
+    .unwrap();
+    let tails: Vec<&str> = rows.iter().map(|k| k.rsplit(':').next().unwrap_or_default()).collect();
+    assert_eq!(tails, ["0005", "0001", "0009"], "rows in write order, the renewed one last: {rows:?}");
+    assert_eq!(rows[2], format!("{:020}/fd00:0009:0000:0001:ffff:0000:0000:0009", stamps[0]));
 }
