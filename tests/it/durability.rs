@@ -91,32 +91,42 @@ fn acknowledged_leases_and_nodes_survive_kill_9_under_load() {
 /// message that says so, and left as it is; an older one is migrated.
 #[test]
 fn newer_data_is_refused_and_older_data_migrated() {
-    use redb::{ReadableDatabase, TableDefinition};
-    const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
-    let stamp = |dir: &std::path::Path, v: Option<&str>| {
+    use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+    fn table(name: &str) -> TableDefinition<'_, &'static str, &'static [u8]> {
+        TableDefinition::new(name)
+    }
+    // Writes (or with `None` deletes) one row of the stopped server's store.
+    let put = |dir: &std::path::Path, name: &str, key: &str, v: Option<&str>| {
         let db = redb::Database::create(dir.join("data/fulcrum.redb")).expect("open the store");
         let tx = db.begin_write().expect("begin");
         {
-            let mut t = tx.open_table(META).expect("meta");
+            let mut t = tx.open_table(table(name)).expect("table");
             match v {
-                Some(v) => t.insert("schema_version", v.as_bytes()).map(|_| ()),
-                None => t.remove("schema_version").map(|_| ()),
+                Some(v) => t.insert(key, v.as_bytes()).map(|_| ()),
+                None => t.remove(key).map(|_| ()),
             }
-            .expect("stamp");
+            .expect("write the row");
         }
         tx.commit().expect("commit");
     };
+    let stamp = |dir: &std::path::Path, v: Option<&str>| put(dir, "meta", "schema_version", v);
     let version = |dir: &std::path::Path| {
         let db = redb::Database::create(dir.join("data/fulcrum.redb")).expect("open the store");
         let tx = db.begin_read().expect("begin");
-        let t = tx.open_table(META).expect("meta");
+        let t = tx.open_table(table("meta")).expect("meta");
         t.get("schema_version").expect("get").map(|v| String::from_utf8_lossy(v.value()).into_owned())
+    };
+    let keys = |dir: &std::path::Path, name: &str| -> Vec<String> {
+        let db = redb::Database::create(dir.join("data/fulcrum.redb")).expect("open the store");
+        let tx = db.begin_read().expect("begin");
+        let t = tx.open_table(table(name)).expect("table");
+        t.iter().expect("iter").map(|r| r.expect("row").0.value().to_string()).collect()
     };
     let (cfg, ports) = loopback_config();
     let srv = Server::start(&cfg, ports.http, None);
     assert_eq!(curl(None, "POST", &srv.url("/api/v1/networks"), Some(&loopback_network("admin", 71))).0, 201);
     let (_, dir) = srv.stop();
-    assert_eq!(version(dir.path()).as_deref(), Some("3"), "a new store is stamped with this build's version");
+    assert_eq!(version(dir.path()).as_deref(), Some("4"), "a new store is stamped with this build's version");
 
     stamp(dir.path(), Some("99"));
     let out = std::process::Command::new(crate::harness::bin())
@@ -136,5 +146,19 @@ fn newer_data_is_refused_and_older_data_migrated() {
     let (_, nets) = curl(None, "GET", &srv.url("/api/v1/networks"), None);
     assert_eq!(nets[0]["name"], "admin", "{nets}");
     let (_, dir) = srv.stop();
-    assert_eq!(version(dir.path()).as_deref(), Some("3"));
+    assert_eq!(version(dir.path()).as_deref(), Some("4"));
+
+    // Version 3 kept DHCPv6 leases under their address; version 4 keeps
+    // them in write order (write time, then address) and moves them.
+    stamp(dir.path(), Some("3"));
+    let addr_key = "fd00:0000:0000:0071:ffff:0000:0000:0001";
+    let lease = r#"{"addr":"fd00:0:0:71:ffff::1","duid":"00:03:00:01:02:00:00:00:05:01","iaid":1,"network":"admin","node":null,"expires_at":4102444800}"#;
+    put(dir.path(), "leases6", addr_key, Some(lease));
+    let srv = Server::start_in(dir, &cfg, ports.http, None);
+    let (code, leases) = curl(None, "GET", &srv.url("/api/v1/leases?family=6"), None);
+    assert_eq!(code, 200, "{leases}");
+    assert_eq!(leases[0]["ip"], "fd00::71:ffff:0:0:1", "the version 3 lease was lost: {leases}");
+    let (_, dir) = srv.stop();
+    assert_eq!(version(dir.path()).as_deref(), Some("4"));
+    assert_eq!(keys(dir.path(), "leases6"), [format!("{:020}/{addr_key}", 0)], "the lease row was not moved");
 }
