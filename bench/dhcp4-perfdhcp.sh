@@ -5,7 +5,7 @@
 #   sudo bash bench/dhcp4-perfdhcp.sh [--clients N] [--rate R | --rates "R1 R2 ..."]
 #                                     [--duration S] [--servers "fulcrum kea dnsmasq"]
 #                                     [--avalanche N] [--fulcrum BIN] [--idle-wait S]
-#                                     [--full-ramp] [--keep]
+#                                     [--full-ramp] [--keep] [--perf]
 #   bash bench/dhcp4-perfdhcp.sh --report DIR    # re-print a kept run (--keep)
 #
 # Defaults: --clients 10000, --duration 5 (seconds per step), --rates
@@ -14,6 +14,8 @@
 # --servers for dnsmasq's default ping-before-offer), perfdhcp single-threaded
 # (-g single, so it takes one of the two cores), --idle-wait 120. Fulcrum is
 # built with `cargo build --release` unless --fulcrum BIN is given.
+# --perf records Fulcrum's CPU profile during each of its steps (`perf record`,
+# DWARF call graphs, 499 Hz, into the step's directory) and implies --keep.
 #
 # What it does, for every rate step and every server (servers interleaved
 # within a step, their order rotated from step to step, so slow drift of a
@@ -80,6 +82,8 @@ NS_SRV="fb4-$$-srv"
 NS_CLI="fb4-$$-cli"
 SERVER_PID=""
 PERF_PID=""
+PERF_REC_PID=""      # `perf record` on Fulcrum during a step (--perf)
+PERF_RECORD=0
 
 usage() { awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; exit "${1:-0}"; }
 die() { echo "error: $*" >&2; exit 1; }
@@ -98,6 +102,7 @@ parse_args() {
             --idle-wait) IDLE_WAIT="$2"; shift 2 ;;
             --full-ramp) FULL_RAMP=1; shift ;;
             --keep) KEEP=1; shift ;;
+            --perf) PERF_RECORD=1; KEEP=1; shift ;;
             --report) REPORT_DIR="$2"; shift 2 ;;
             -h|--help) usage 0 ;;
             *) echo "unknown option: $1" >&2; usage 2 ;;
@@ -186,6 +191,7 @@ teardown_ns() {
 cleanup() {
     local rc=$?
     kill_pid "$PERF_PID"
+    kill_pid "$PERF_REC_PID"
     kill_pid "$SERVER_PID"
     teardown_ns
     if [ -n "$WORK" ] && [ -d "$WORK" ]; then
@@ -467,9 +473,20 @@ run_one() {
     ip netns exec "$NS_CLI" timeout -k 5 "$limit" \
         "${timing[@]}" "$PERFDHCP" "${args[@]}" >"$d/perfdhcp.out" 2>&1 &
     PERF_PID=$!
+    if [ "$PERF_RECORD" -eq 1 ] && [ "$server" = fulcrum ]; then
+        perf record -q -F 499 --call-graph dwarf,16384 -p "$SERVER_PID" -o "$d/perf.data" \
+            >"$d/perf.log" 2>&1 &
+        PERF_REC_PID=$!
+    fi
     # perfdhcp exits 3 when any exchange went unanswered: a result, not a failure.
     wait "$PERF_PID" || rc=$?
     PERF_PID=""
+    if [ -n "$PERF_REC_PID" ]; then
+        kill -INT "$PERF_REC_PID" 2>/dev/null || true
+        wait "$PERF_REC_PID" || true
+        PERF_REC_PID=""
+        log "profile of fulcrum at $rate/s: perf report -i $d/perf.data (symbols: $WORK/fulcrum)"
+    fi
     t1=$(date +%s.%N)
     cpu1=$(cpu_seconds "$SERVER_PID")
     busy1=$(busy_seconds)

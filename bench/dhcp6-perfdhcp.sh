@@ -5,11 +5,13 @@
 #
 #   sudo bash bench/dhcp6-perfdhcp.sh [--clients N] [--rates "R1 R2 ..."]
 #                                     [--duration S] [--servers "fulcrum kea"]
-#                                     [--avalanche N] [--fulcrum BIN] [--keep]
+#                                     [--avalanche N] [--fulcrum BIN] [--keep] [--perf]
 #
 # Defaults: --clients 10000, --duration 5 (seconds per step), --rates
 # "1000 2000 4000 6000 8000 10000 12000 16000 20000 25000 30000", perfdhcp with one
 # thread. Fulcrum is built with `cargo build --release` unless --fulcrum BIN.
+# --perf records Fulcrum's CPU profile during each of its steps (`perf record`,
+# DWARF call graphs, 499 Hz, into the step's directory) and implies --keep.
 #
 # For every step and server (servers take turns within a step): two network
 # namespaces of this script's own joined by a veth pair, the server started
@@ -43,6 +45,8 @@ SERVERS="fulcrum kea"
 AVALANCHE=0
 FULCRUM_BIN=""
 KEEP=0
+PERF_RECORD=0
+PERF_REC_PID=""   # `perf record` on Fulcrum during a step (--perf)
 PREFIX6=fd00:88::
 LEASE_SECONDS=3600
 SRV4=10.89.0.1
@@ -66,6 +70,7 @@ while [ $# -gt 0 ]; do
         --avalanche) AVALANCHE="$2"; shift 2 ;;
         --fulcrum) FULCRUM_BIN="$2"; shift 2 ;;
         --keep) KEEP=1; shift ;;
+        --perf) PERF_RECORD=1; KEEP=1; shift ;;
         -h|--help) usage 0 ;;
         *) echo "unknown option: $1" >&2; usage 2 ;;
     esac
@@ -108,6 +113,7 @@ teardown_ns() {
 # shellcheck disable=SC2317  # the EXIT trap
 cleanup() {
     local rc=$?
+    kill_pid "$PERF_REC_PID"
     kill_pid "$SERVER_PID"
     teardown_ns
     if [ -n "$WORK" ] && [ -d "$WORK" ]; then
@@ -261,9 +267,20 @@ run_one() {   # run_one MODE RATE SERVER
         limit=$(( DURATION + 60 ))
     fi
     echo "perfdhcp ${args[*]}" >"$d/perfdhcp.cmd"
+    if [ "$PERF_RECORD" -eq 1 ] && [ "$server" = fulcrum ]; then
+        perf record -q -F 499 --call-graph dwarf,16384 -p "$SERVER_PID" -o "$d/perf.data" \
+            >"$d/perf.log" 2>&1 &
+        PERF_REC_PID=$!
+    fi
     t0=$(date +%s.%N)
     in_cli timeout "$limit" perfdhcp "${args[@]}" >"$d/perfdhcp.out" 2>&1 || rc=$?
     t1=$(date +%s.%N)
+    if [ -n "$PERF_REC_PID" ]; then
+        kill -INT "$PERF_REC_PID" 2>/dev/null || true
+        wait "$PERF_REC_PID" || true
+        PERF_REC_PID=""
+        log "profile of fulcrum at $rate/s: perf report -i $d/perf.data (symbols: $WORK/fulcrum)"
+    fi
     local counts leases rss
     counts=$(parse_perfdhcp "$d/perfdhcp.out")
     leases=$(server_leases "$server" "$d")

@@ -40,18 +40,31 @@ packages=(
 read -ra iso_needs < <(bash iso/build --print-needs)
 packages+=("${iso_needs[@]}")
 
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if ((${#missing[@]})); then
+# The packages of the list that are not installed.
+missing_packages() {
+  local p
+  for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || echo "$p"
+  done
+}
+
+# Installing what is missing can remove what was there: a machine with
+# qemu-utils from backports loses it when Debian's qemu-system-x86 comes in.
+# So the list is checked again after each install, until it holds (3 rounds).
+for round in 1 2 3; do
+  mapfile -t missing < <(missing_packages)
+  ((${#missing[@]})) || break
+  if ((round == 3)); then
+    echo "test-all: still missing after two installs: ${missing[*]}" >&2
+    exit 1
+  fi
   echo "test-all: installing ${missing[*]}"
   if [[ $(id -u) -ne 0 ]]; then
     echo "test-all: need root to install packages (run with sudo)" >&2
     exit 1
   fi
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
+  ((round > 1)) || apt-get update -qq
   # Install daemons (sshd, knot) without starting them on this machine: the tests
   # start their own, inside namespaces.
   policy=/usr/sbin/policy-rc.d
@@ -61,7 +74,7 @@ if ((${#missing[@]})); then
   fi
   apt-get install -y -qq --no-install-recommends "${missing[@]}"
   rm -f "$policy"
-fi
+done
 
 # pyghmi and sushy-tools (PyPI) for the emulated BMCs of
 # tests/it/power_ipmi.rs and power_redfish.rs, kept under target/ so that
