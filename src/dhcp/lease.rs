@@ -9,7 +9,7 @@
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
-use imbl::HashMap;
+use imbl::OrdMap;
 use serde::{Deserialize, Serialize};
 
 use crate::inventory::network::Network;
@@ -91,11 +91,35 @@ pub(crate) struct Lease {
     pub(crate) expires_at: u64,
 }
 
-/// The addresses one client holds, one per network. Almost always one:
-/// a slice behind an `Arc`, so that cloning an index node (copy on write)
-/// costs reference counts, not allocations, and a client costs a few
-/// dozen bytes (a persistent map per client would cost a whole chunk).
-type ClientLeases = Arc<[(Arc<str>, Ipv4Addr)]>;
+/// A network's place in [`LeaseIndex::names`].
+type NetIx = usize;
+
+/// The addresses one client holds, one per network. Almost always one,
+/// held inline: copying an index node (copy on write, once per write that
+/// touches it) then copies bytes, with no reference count to change and
+/// nothing to free when the old node goes. Several share a slice.
+#[derive(Clone)]
+enum ClientLeases {
+    One((NetIx, Ipv4Addr)),
+    Many(Arc<[(NetIx, Ipv4Addr)]>),
+}
+
+impl ClientLeases {
+    fn of(mut held: Vec<(NetIx, Ipv4Addr)>) -> Option<ClientLeases> {
+        match held.len() {
+            0 => None,
+            1 => held.pop().map(ClientLeases::One),
+            _ => Some(ClientLeases::Many(held.into())),
+        }
+    }
+
+    fn as_slice(&self) -> &[(NetIx, Ipv4Addr)] {
+        match self {
+            ClientLeases::One(one) => std::slice::from_ref(one),
+            ClientLeases::Many(many) => many,
+        }
+    }
+}
 
 impl Lease {
     /// Who holds it.
@@ -106,45 +130,49 @@ impl Lease {
 
 /// Lease by client identifier (for clients that sent one) and by MAC (for
 /// every lease: a client without identifier is found there, and the node
-/// whose MAC it is, whatever identifier its clients used). Network names
-/// are shared, one allocation per network, not one per lease.
+/// whose MAC it is, whatever identifier its clients used). Networks are
+/// named by their place in `names`, which holds each name once.
 #[derive(Clone, Default)]
 pub(crate) struct LeaseIndex {
-    by_id: HashMap<ClientId, ClientLeases>,
-    by_mac: HashMap<Mac, ClientLeases>,
-    /// One per network: few, searched in order.
-    names: Vec<Arc<str>>,
+    by_id: OrdMap<ClientId, ClientLeases>,
+    by_mac: OrdMap<Mac, ClientLeases>,
+    /// Every network ever leased on, in the order first seen: few,
+    /// searched in order, and shared between copies of the index.
+    names: Arc<[Arc<str>]>,
 }
 
-/// Adds `l` under `key`; `one_per_network`: replacing what `key` held on
-/// the same network (a client holds one lease per network; a MAC may be
-/// behind several client identifiers).
-fn link<K: std::hash::Hash + Eq + Clone>(
-    map: &mut HashMap<K, ClientLeases>,
-    key: &K,
-    l: &Lease,
-    network: Arc<str>,
-    one_per_network: bool,
-) {
-    let mut held: Vec<(Arc<str>, Ipv4Addr)> = map
-        .get(key)
-        .map(|h| h.iter().filter(|(n, ip)| *ip != l.ip && (!one_per_network || **n != *l.network)).cloned().collect())
-        .unwrap_or_default();
-    held.push((network, l.ip));
-    map.insert(key.clone(), held.into());
+/// Adds `ip` on network `net` under `key`; `one_per_network`: replacing
+/// what `key` held on the same network (a client holds one lease per
+/// network; a MAC may be behind several client identifiers).
+fn link<K: Ord + Clone>(map: &mut OrdMap<K, ClientLeases>, key: &K, net: NetIx, ip: Ipv4Addr, one_per_network: bool) {
+    let stays = |&(n, held): &(NetIx, Ipv4Addr)| held != ip && (!one_per_network || n != net);
+    let held = match map.get(key) {
+        Some(h) if h.as_slice().iter().any(stays) => {
+            let mut held: Vec<_> = h.as_slice().iter().copied().filter(stays).collect();
+            held.push((net, ip));
+            ClientLeases::of(held)
+        }
+        _ => Some(ClientLeases::One((net, ip))),
+    };
+    if let Some(held) = held {
+        map.insert(key.clone(), held);
+    }
 }
 
-fn unlink<K: std::hash::Hash + Eq + Clone>(map: &mut HashMap<K, ClientLeases>, key: &K, l: &Lease) {
+/// Removes `ip` on network `net` from what `key` holds.
+fn unlink<K: Ord + Clone>(map: &mut OrdMap<K, ClientLeases>, key: &K, net: NetIx, ip: Ipv4Addr) {
     let Some(held) = map.get(key) else { return };
-    if !held.iter().any(|(n, ip)| **n == *l.network && *ip == l.ip) {
+    if !held.as_slice().contains(&(net, ip)) {
         return;
     }
-    let rest: Vec<(Arc<str>, Ipv4Addr)> =
-        held.iter().filter(|(n, ip)| !(**n == *l.network && *ip == l.ip)).cloned().collect();
-    if rest.is_empty() {
-        map.remove(key);
-    } else {
-        map.insert(key.clone(), rest.into());
+    let rest = held.as_slice().iter().copied().filter(|h| *h != (net, ip)).collect();
+    match ClientLeases::of(rest) {
+        Some(rest) => {
+            map.insert(key.clone(), rest);
+        }
+        None => {
+            map.remove(key);
+        }
     }
 }
 
@@ -153,31 +181,39 @@ impl Index<Lease> for LeaseIndex {
         if let Some(old) = old {
             self.removed(old);
         }
-        let network = self.name(&new.network);
+        let net = self.ix_or_add(&new.network);
         if let Some(id) = &new.client_id {
-            link(&mut self.by_id, id, new, network.clone(), true);
+            link(&mut self.by_id, id, net, new.ip, true);
         }
-        link(&mut self.by_mac, &new.mac, new, network, false);
+        link(&mut self.by_mac, &new.mac, net, new.ip, false);
     }
 
     fn removed(&mut self, old: &Lease) {
+        // A network never seen holds no lease.
+        let Some(net) = self.ix(&old.network) else { return };
         if let Some(id) = &old.client_id {
-            unlink(&mut self.by_id, id, old);
+            unlink(&mut self.by_id, id, net, old.ip);
         }
-        unlink(&mut self.by_mac, &old.mac, old);
+        unlink(&mut self.by_mac, &old.mac, net, old.ip);
     }
 }
 
 impl LeaseIndex {
-    /// The shared copy of a network's name (kept while the process runs:
-    /// one per network ever leased on).
-    fn name(&mut self, network: &str) -> Arc<str> {
-        if let Some(n) = self.names.iter().find(|n| ***n == *network) {
-            return n.clone();
+    /// Where `network` is in `names`, if it was ever leased on.
+    fn ix(&self, network: &str) -> Option<NetIx> {
+        self.names.iter().position(|n| **n == *network)
+    }
+
+    /// Where `network` is in `names`, added if new (kept while the process
+    /// runs: one per network ever leased on).
+    fn ix_or_add(&mut self, network: &str) -> NetIx {
+        if let Some(i) = self.ix(network) {
+            return i;
         }
-        let n: Arc<str> = Arc::from(network);
-        self.names.push(n.clone());
-        n
+        let mut names = self.names.to_vec();
+        names.push(Arc::from(network));
+        self.names = names.into();
+        self.names.len() - 1
     }
 }
 
@@ -186,10 +222,11 @@ record!(Lease, kind = "lease", table = "leases", key = ip: Ipv4Addr, index = Lea
 impl Table<Lease> {
     /// The lease `client` holds on `network`, expired or not.
     pub(crate) fn of(&self, network: &str, client: &ClientKey) -> Option<&Arc<Lease>> {
+        let net = self.index().ix(network)?;
         match client {
             ClientKey::Id(id) => {
                 let held = self.index().by_id.get(id)?;
-                held.iter().find(|(n, _)| &**n == network).and_then(|(_, ip)| self.get(ip))
+                held.as_slice().iter().find(|(n, _)| *n == net).and_then(|(_, ip)| self.get(ip))
             }
             // A client without identifier: its MAC's lease that no
             // identifier holds.
@@ -197,15 +234,16 @@ impl Table<Lease> {
                 .index()
                 .by_mac
                 .get(mac)?
+                .as_slice()
                 .iter()
-                .filter(|(n, _)| &**n == network)
+                .filter(|(n, _)| *n == net)
                 .find_map(|(_, ip)| self.get(ip).filter(|l| l.client_id.is_none())),
         }
     }
 
     /// Every lease held with hardware address `mac`, on any network.
     fn all_of<'a>(&'a self, mac: &Mac) -> impl Iterator<Item = Ipv4Addr> + 'a {
-        self.index().by_mac.get(mac).into_iter().flat_map(|held| held.iter().map(|(_, ip)| *ip))
+        self.index().by_mac.get(mac).into_iter().flat_map(|held| held.as_slice().iter().map(|(_, ip)| *ip))
     }
 }
 
@@ -369,6 +407,54 @@ mod tests {
             port: None,
             expires_at: 1000,
         }
+    }
+
+    /// The index follows a MAC from one lease to several (two networks,
+    /// two client identifiers) and back to none, and each client finds
+    /// its own lease on each network throughout.
+    #[tokio::test]
+    async fn the_index_follows_a_mac_through_one_several_and_no_leases() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut schema = Schema::new(1);
+        crate::inventory::register(&mut schema);
+        register(&mut schema);
+        let state = State::open_dir(dir.path(), schema).unwrap();
+        let m = Mac([2, 0, 0, 0, 0, 9]);
+        let id = ClientId::new(&[1, 2, 0, 0, 0, 0, 9]).unwrap();
+        let with_id = |ip: &str, net: &str| Lease { client_id: Some(id.clone()), ..lease(ip, m, net) };
+        let (a1, b1, a2) = (with_id("10.1.0.5", "a"), lease("10.2.0.5", m, "b"), lease("10.1.0.9", m, "a"));
+        state
+            .write(move |t| {
+                put(t, a1, 0)?;
+                put(t, b1, 0)?;
+                put(t, a2, 0)?;
+                Ok::<_, LeaseError>(())
+            })
+            .await
+            .unwrap();
+        let ip = |l: Option<&Arc<Lease>>| l.map(|l| l.ip.to_string());
+        let (by_id, by_mac) = (ClientKey::Id(id.clone()), ClientKey::Mac(m));
+        let w = state.snapshot();
+        let leases = w.table::<Lease>();
+        assert_eq!(ip(leases.of("a", &by_id)).as_deref(), Some("10.1.0.5"));
+        assert_eq!(ip(leases.of("a", &by_mac)).as_deref(), Some("10.1.0.9"), "the MAC's own lease, not the id's");
+        assert_eq!(ip(leases.of("b", &by_mac)).as_deref(), Some("10.2.0.5"));
+        assert!(leases.of("b", &by_id).is_none() && leases.of("c", &by_mac).is_none());
+        let mut all: Vec<String> = leases.all_of(&m).map(|ip| ip.to_string()).collect();
+        all.sort();
+        assert_eq!(all, ["10.1.0.5", "10.1.0.9", "10.2.0.5"]);
+        let ips = ["10.1.0.5", "10.2.0.5", "10.1.0.9"].map(|ip| ip.parse::<Ipv4Addr>().unwrap());
+        let clients = [by_id.clone(), by_mac.clone(), by_mac.clone()];
+        for (n, (ip_, client)) in ips.into_iter().zip(clients).enumerate() {
+            state.write(move |t| release(t, ip_, &client)).await.unwrap();
+            let w = state.snapshot();
+            let left: Vec<Ipv4Addr> = w.table::<Lease>().all_of(&m).collect();
+            assert_eq!(left.len(), 2 - n, "after {} releases: {left:?}", n + 1);
+            assert!(!left.contains(&ip_));
+        }
+        let w = state.snapshot();
+        assert!(w.table::<Lease>().index().by_mac.is_empty() && w.table::<Lease>().index().by_id.is_empty());
+        state.close().await;
     }
 
     #[tokio::test]
