@@ -409,9 +409,9 @@ mod tests {
         }
     }
 
-    /// The index follows a MAC from one lease to several (two networks,
-    /// two client identifiers) and back to none, and each client finds
-    /// its own lease on each network throughout.
+    /// The index follows a MAC from one lease to several (two networks;
+    /// on one of them a client identifier beside the bare MAC) and back to
+    /// none, and each client finds its own lease on each network throughout.
     #[tokio::test]
     async fn the_index_follows_a_mac_through_one_several_and_no_leases() {
         let dir = tempfile::tempdir().unwrap();
