@@ -396,31 +396,38 @@ fn dead_then_stage2(ns: &Netns, vm: &mut Qemu, server: &Server) -> (String, Stri
 }
 
 /// Sets the node's bootenv to `local`, resets the guest, and waits for
-/// GRUB to start the disk's loader ([`wait_disk_loader`]); returns the
-/// serial log and the server log since the reset, and the seconds to
-/// GRUB's line.
-fn reset_into_local(ns: &Netns, vm: &mut Qemu, server: &Server) -> (String, String, f64) {
+/// GRUB to start the disk's loader ([`wait_disk_loader`], with `ran`);
+/// returns the serial log and the server log since the reset, and the
+/// seconds to GRUB's line.
+fn reset_into_local(ns: &Netns, vm: &mut Qemu, server: &Server, ran: Option<&str>) -> (String, String, f64) {
     let (code, n) =
         curl(Some(ns), "PUT", &format!("{OPS}/api/v1/nodes/{NODE}/bootenv"), Some(&json!({"bootenv": "local"})));
     assert!(code == 200 && n["bootenv"] == "local", "PUT bootenv local: {code} {n}");
     let log_at = server.log_text().len();
     let serial_at = vm.serial_text().len();
     vm.reset();
-    let (serial, took) = wait_disk_loader(vm, server, serial_at);
+    let (serial, took) = wait_disk_loader(vm, server, serial_at, ran);
     (serial, server.log_text()[log_at..].to_string(), took)
 }
 
 /// After a reset into `local` (the serial log was `from` bytes long):
-/// waits for GRUB's line saying which disk loader it starts, then 10 s
+/// waits for GRUB's line saying which disk loader it starts, then for
+/// `ran` after it (what the loader prints once it runs; bounded by
+/// [`wait_guest`]'s limit: under load it took longer than 10 s), then 10 s
 /// more, and checks that the loader ran: GRUB reported no error after it
 /// and the firmware went on to no other boot entry. Returns the serial
 /// log since the reset and the seconds from the reset to GRUB's line.
-fn wait_disk_loader(vm: &mut Qemu, server: &Server, from: usize) -> (String, f64) {
+fn wait_disk_loader(vm: &mut Qemu, server: &Server, from: usize, ran: Option<&str>) -> (String, f64) {
     let start = Instant::now();
     let serial_log = vm.serial.clone();
     let since = || vm_serial(&serial_log).get(from..).unwrap_or_default().to_string();
     wait_guest(vm, server, "GRUB to start the disk's loader", || since().contains("Fulcrum: starting (").then_some(()));
     let took = start.elapsed().as_secs_f64();
+    if let Some(ran) = ran {
+        wait_guest(vm, server, &format!("the disk's loader to print {ran:?}"), || {
+            since().split("Fulcrum: starting (").nth(1).is_some_and(|after| after.contains(ran)).then_some(())
+        });
+    }
     std::thread::sleep(std::time::Duration::from_secs(10));
     vm.assert_running();
     let s = since();
@@ -727,7 +734,7 @@ fn qemu_uefi_pxe_fetches_its_loader_over_tftp_and_boots_the_script() {
     // boot file at all, OVMF kept retrying PXE and HTTP boot for over 2
     // minutes.
     phase("setting the bootenv to local and resetting the guest");
-    let (serial2, log2, took) = reset_into_local(&ns, &mut vm, &server);
+    let (serial2, log2, took) = reset_into_local(&ns, &mut vm, &server, None);
     phase(&format!("GRUB started the disk's loader {took:.1} s after reset"));
     let diag2 = format!("{}\n--- server log since reset ---\n{log2}", vm.diagnostics());
     assert!(
@@ -851,7 +858,9 @@ fn qemu_secure_boot_boots_the_signed_chain_and_follows_bootenv_change() {
 
     // ---- boot 3: local; GRUB starts the disk's (signed) loader ----
     phase("setting the bootenv to local and resetting the guest");
-    let (serial3, log3, took) = reset_into_local(&ns, &mut vm, &server);
+    // The disk's loader is the kernel, signed by Debian: its EFI stub
+    // prints this once shim let it run with Secure Boot still on.
+    let (serial3, log3, took) = reset_into_local(&ns, &mut vm, &server, Some("EFI stub: UEFI Secure Boot is enabled"));
     phase(&format!("GRUB started the disk's loader {took:.1} s after reset"));
     assert!(serial3.contains("from its local disk"), "{}", diag(&vm));
     // The disk's loader (the kernel, signed by Debian) passed shim's check
