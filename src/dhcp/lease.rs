@@ -147,16 +147,15 @@ pub(crate) struct LeaseIndex {
 fn link<K: Ord + Clone>(map: &mut OrdMap<K, ClientLeases>, key: &K, net: NetIx, ip: Ipv4Addr, one_per_network: bool) {
     let stays = |&(n, held): &(NetIx, Ipv4Addr)| held != ip && (!one_per_network || n != net);
     let held = match map.get(key) {
+        // Something stays beside the new one: several.
         Some(h) if h.as_slice().iter().any(stays) => {
             let mut held: Vec<_> = h.as_slice().iter().copied().filter(stays).collect();
             held.push((net, ip));
-            ClientLeases::of(held)
+            ClientLeases::Many(held.into())
         }
-        _ => Some(ClientLeases::One((net, ip))),
+        _ => ClientLeases::One((net, ip)),
     };
-    if let Some(held) = held {
-        map.insert(key.clone(), held);
-    }
+    map.insert(key.clone(), held);
 }
 
 /// Removes `ip` on network `net` from what `key` holds.
