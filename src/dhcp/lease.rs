@@ -408,16 +408,22 @@ mod tests {
         }
     }
 
-    /// The index follows a MAC from one lease to several (two networks;
-    /// on one of them a client identifier beside the bare MAC) and back to
-    /// none, and each client finds its own lease on each network throughout.
-    #[tokio::test]
-    async fn the_index_follows_a_mac_through_one_several_and_no_leases() {
+    /// A store with the inventory's kinds and leases, in a directory of its own.
+    fn open() -> (tempfile::TempDir, State) {
         let dir = tempfile::tempdir().unwrap();
         let mut schema = Schema::new(1);
         crate::inventory::register(&mut schema);
         register(&mut schema);
         let state = State::open_dir(dir.path(), schema).unwrap();
+        (dir, state)
+    }
+
+    /// The index follows a MAC from one lease to several (two networks;
+    /// on one of them a client identifier beside the bare MAC) and back to
+    /// none, and each client finds its own lease on each network throughout.
+    #[tokio::test]
+    async fn the_index_follows_a_mac_through_one_several_and_no_leases() {
+        let (_dir, state) = open();
         let m = Mac([2, 0, 0, 0, 0, 9]);
         let id = ClientId::new(&[1, 2, 0, 0, 0, 0, 9]).unwrap();
         let with_id = |ip: &str, net: &str| Lease { client_id: Some(id.clone()), ..lease(ip, m, net) };
@@ -458,11 +464,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_client_holds_one_lease_per_network_and_loses_them_with_its_node() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut schema = Schema::new(1);
-        crate::inventory::register(&mut schema);
-        register(&mut schema);
-        let state = State::open_dir(dir.path(), schema).unwrap();
+        let (_dir, state) = open();
         let m = Mac([2, 0, 0, 0, 0, 1]);
         let other = Mac([2, 0, 0, 0, 0, 2]);
         state
