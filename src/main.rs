@@ -2,11 +2,17 @@
 //! Its heap is mimalloc's: glibc's malloc and free took as much of the
 //! DHCP path's CPU as Fulcrum's own code, and with mimalloc the same
 //! machine served 13-45 % more DHCPv4 leases a second at the 18,000 to
-//! 26,000 offered/s steps (BENCHMARKS.md, "DHCPv4").
+//! 26,000 offered/s steps (BENCHMARKS.md, "DHCPv4"). Transparent huge
+//! pages are off for the process: mimalloc asks for them, and each 2 MiB
+//! page the kernel zeroes on first touch took 6 % of the DHCPv4 server's
+//! CPU at 22,000 offered/s, and a quarter of its memory (BENCHMARKS.md).
 
 #[global_allocator]
 static HEAP: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
+    // Before any thread starts; the flag is the whole process's. A kernel
+    // without it only costs the pages' zeroing.
+    let _ = rustix::thread::disable_transparent_huge_pages(true);
     fulcrum::app::main()
 }

@@ -84,6 +84,8 @@ pub struct Running {
     engine: Engine,
     dhcp: Option<Arc<dhcp4::Server>>,
     dhcp6_server: Option<Arc<dhcp6::Server6>>,
+    /// Runs the DHCP loops and their tasks; ended once both have drained.
+    dhcp_thread: Option<crate::dhcp::thread::DhcpThread>,
     dns_service: Option<dns::server::Service>,
     stop: CancellationToken,
     /// HTTP, the DHCP socket loops and TFTP.
@@ -240,7 +242,12 @@ async fn start_services(config: Arc<Config>, state: State) -> anyhow::Result<Run
     let mut dhcp_addrs = Vec::new();
     let mut boot_server_addr = None;
     let mut dhcp = None;
-    if config.dhcp.enabled {
+    let dhcp_thread = if config.dhcp.enabled {
+        Some(crate::dhcp::thread::DhcpThread::start().context("the DHCP servers' thread")?)
+    } else {
+        None
+    };
+    if let Some(on) = &dhcp_thread {
         let server = dhcp4::Server::new(state.clone(), config.clone(), stats.clone(), tracer.clone());
         let ifaces: Vec<Option<String>> = if config.dhcp.interfaces.is_empty() {
             vec![None]
@@ -250,18 +257,18 @@ async fn start_services(config: Arc<Config>, state: State) -> anyhow::Result<Run
         for iface in ifaces {
             let std_sock = dhcp4::bind(config.dhcp.listen4, iface.as_deref())
                 .with_context(|| format!("dhcp.listen4 {} (interface {:?})", config.dhcp.listen4, iface))?;
-            let sock = Arc::new(tokio::net::UdpSocket::from_std(std_sock)?);
+            let sock = Arc::new(on.adopt(std_sock)?);
             dhcp_addrs.push(sock.local_addr()?);
             tracing::info!(addr = %sock.local_addr()?, ?iface, "dhcpv4 listening");
-            services.spawn(server.clone().run(sock, dhcp4::Listener::Dhcp(iface), stop.clone()));
+            services.spawn_on(server.clone().run(sock, dhcp4::Listener::Dhcp(iface), stop.clone()), on.handle());
         }
         if config.dhcp.boot_server {
             let std_sock = dhcp4::bind(config.dhcp.listen_pxe, None)
                 .with_context(|| format!("dhcp.listen_pxe {}", config.dhcp.listen_pxe))?;
-            let sock = Arc::new(tokio::net::UdpSocket::from_std(std_sock)?);
+            let sock = Arc::new(on.adopt(std_sock)?);
             tracing::info!(addr = %sock.local_addr()?, "pxe boot server listening");
             boot_server_addr = Some(sock.local_addr()?);
-            services.spawn(server.clone().run(sock, dhcp4::Listener::BootServer, stop.clone()));
+            services.spawn_on(server.clone().run(sock, dhcp4::Listener::BootServer, stop.clone()), on.handle());
         }
         dhcp = Some(server);
     }
@@ -269,7 +276,7 @@ async fn start_services(config: Arc<Config>, state: State) -> anyhow::Result<Run
     // DHCPv6 and router advertisements.
     let mut dhcp6_addrs = Vec::new();
     let mut dhcp6 = None;
-    if config.dhcp.enabled && config.dhcp.v6 {
+    if let Some(on) = dhcp_thread.as_ref().filter(|_| config.dhcp.v6) {
         let server = dhcp6::Server6::new(state.clone(), config.clone(), stats.clone(), tracer.clone()).await?;
         let ifaces: Vec<Option<String>> = if config.dhcp.interfaces.is_empty() {
             vec![None]
@@ -286,10 +293,10 @@ async fn start_services(config: Arc<Config>, state: State) -> anyhow::Result<Run
             };
             let std_sock = dhcp6::bind(config.dhcp.listen6, iface.as_ref())
                 .with_context(|| format!("dhcp.listen6 {} (interface {:?})", config.dhcp.listen6, name))?;
-            let sock = Arc::new(tokio::net::UdpSocket::from_std(std_sock)?);
+            let sock = Arc::new(on.adopt(std_sock)?);
             dhcp6_addrs.push(sock.local_addr()?);
             tracing::info!(addr = %sock.local_addr()?, iface = ?name, "dhcpv6 listening");
-            services.spawn(server.clone().run(sock, name.clone(), stop.clone()));
+            services.spawn_on(server.clone().run(sock, name.clone(), stop.clone()), on.handle());
             if let Some(n) = name {
                 services.spawn(ra::run(state.clone(), config.clone(), stats.clone(), n, stop.clone()));
             }
@@ -364,6 +371,7 @@ async fn start_services(config: Arc<Config>, state: State) -> anyhow::Result<Run
         engine,
         dhcp,
         dhcp6_server: dhcp6,
+        dhcp_thread,
         dns_service,
         stop,
         services,
@@ -389,6 +397,9 @@ impl Running {
         }
         if let Some(dhcp6) = &self.dhcp6_server {
             dhcp6.drain().await;
+        }
+        if let Some(thread) = self.dhcp_thread.take() {
+            thread.close().await;
         }
         if let Some(dns) = self.dns_service.take() {
             dns.shutdown().await;

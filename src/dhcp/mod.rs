@@ -4,7 +4,8 @@
 //! committed in [`fold`]s), what a node's firmware said about itself
 //! ([`firmware`]), the DHCPv4 server ([`v4`]), the DHCPv6
 //! server ([`v6`]) and the router advertisements that send hosts to it
-//! ([`ra`]), all answering from live state.
+//! ([`ra`]), all answering from live state, the servers on a [`thread`]
+//! of their own, their answers [`send`] at once.
 
 pub(crate) mod duid;
 pub(crate) mod firmware;
@@ -15,6 +16,8 @@ pub(crate) mod lease;
 pub(crate) mod lease6;
 pub(crate) mod pxe;
 pub(crate) mod ra;
+pub(crate) mod send;
+pub(crate) mod thread;
 pub(crate) mod v4;
 pub(crate) mod v6;
 

@@ -27,8 +27,8 @@ use super::offers::Offers;
 use super::reply;
 use crate::config::Config;
 use crate::dhcp::firmware::BootClient;
-use crate::dhcp::fold;
 use crate::dhcp::lease::{self, ClientKey, Lease, LeaseError};
+use crate::dhcp::{fold, send};
 use crate::inventory::node::{learn_mac, Node};
 use crate::inventory::trace::{Service, TraceEvent, Tracer};
 use crate::net::iface;
@@ -49,6 +49,9 @@ pub(crate) fn bind(addr: SocketAddr, iface: Option<&str>) -> std::io::Result<std
     let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
     s.set_reuse_address(true)?;
     s.set_broadcast(true)?;
+    // A boot storm arrives faster than one loop reads: room for a burst
+    // (the kernel caps it at net.core.rmem_max).
+    s.set_recv_buffer_size(crate::dhcp::v6::server::RECV_BUFFER)?;
     if let Some(name) = iface {
         s.bind_device(Some(name.as_bytes()))?;
     }
@@ -201,10 +204,10 @@ impl Server {
                 tracing::debug!(%src, why = skip.why(), "dhcp request ignored");
             }
             Decision::Reply(msg) => {
-                let me = self.clone();
-                let socket = socket.clone();
                 let dest = if to_source { src } else { destination(req, &msg, src) };
-                self.tasks.spawn(async move { me.send(&socket, &msg, dest).await });
+                if let Some(bytes) = self.encode(&msg, world) {
+                    send::now_or_later(&self.tasks, socket, bytes, dest, &self.stats.dhcp4_send_errors);
+                }
             }
             Decision::Commit(commit) => {
                 let Commit { lease, firmware, learned, ack, nak } = *commit;
@@ -342,32 +345,35 @@ impl Server {
         Some((node, format!("{kind} from {}{via}{at}", crate::dhcp::pxe::describe(req.opts())), Some(mac)))
     }
 
+    /// Sends `msg` to `dest` (an answer that waited for its commit).
     async fn send(&self, socket: &UdpSocket, msg: &Message, dest: SocketAddr) {
+        let world = self.state.snapshot();
+        if let Some(bytes) = self.encode(msg, &world) {
+            send::send(socket, &bytes, dest, &self.stats.dhcp4_send_errors).await;
+        }
+    }
+
+    /// The datagram of `msg`, counted as a reply of its network; `None`
+    /// (counted as a send error) if it cannot be encoded.
+    fn encode(&self, msg: &Message, world: &crate::state::World) -> Option<Vec<u8>> {
         let bytes = match reply::encode(msg) {
             Ok(b) => b,
             Err(e) => {
                 bump(&self.stats.dhcp4_send_errors);
                 tracing::error!(error = %Report(&e), "cannot encode dhcp reply");
-                return;
+                return None;
             }
         };
         // The network the answer is for: the one holding the address it
         // gives (or the client's own, for an INFORM).
         let given = if msg.yiaddr().is_unspecified() { msg.ciaddr() } else { msg.yiaddr() };
-        let network = self
-            .state
-            .snapshot()
+        let network = world
             .table::<crate::inventory::network::Network>()
             .containing(given)
             .map(|n| n.name.clone())
             .unwrap_or_default();
         self.stats.dhcp4_replies.get_or_create(&KindOn { r#type: kind_name(msg.opts().msg_type()), network }).inc();
-        if let Err(e) = socket.send_to(&bytes, dest).await {
-            bump(&self.stats.dhcp4_send_errors);
-            tracing::warn!(%dest, error = %Report(&e), "dhcp send");
-        } else {
-            tracing::debug!(%dest, kind = ?msg.opts().msg_type(), yiaddr = %msg.yiaddr(), "dhcp reply");
-        }
+        Some(bytes)
     }
 }
 

@@ -23,9 +23,9 @@ use super::handler::{in_prefix, Arrival6, Ctx6, Decision6, LocalAddrs, Write6};
 use super::relay::{self, Hop};
 use crate::config::Config;
 use crate::dhcp::duid::{self, Duid};
-use crate::dhcp::fold;
 use crate::dhcp::lease6::{self, Lease6Error};
 use crate::dhcp::v4::limit::Limits;
+use crate::dhcp::{fold, send};
 use crate::inventory::trace::{Service, TraceEvent, Tracer};
 use crate::net::iface;
 use crate::state::{State, StateError, Txn};
@@ -260,9 +260,9 @@ impl Server6 {
             }
             Decision6::Reply(msg) => {
                 note(&self.tracer, summary(&msg));
-                let me = self.clone();
-                let socket = socket.clone();
-                self.tasks.spawn(async move { me.send(&socket, &msg, &hops, src).await });
+                if let Some(bytes) = self.encode(&msg, &hops) {
+                    send::now_or_later(&self.tasks, socket, bytes, src, &self.stats.dhcp6_send_errors);
+                }
             }
             Decision6::Write { write, reply, refused } => {
                 let answer = Answer6 { reply, refused, hops, src, traced };
@@ -341,22 +341,26 @@ impl Server6 {
         net.map(|n| n.name.clone()).unwrap_or_default()
     }
 
+    /// Sends `msg` back through `hops` to `dest` (an answer that waited
+    /// for its commit).
     async fn send(&self, socket: &UdpSocket, msg: &Message, hops: &[Hop], dest: SocketAddr) {
+        if let Some(bytes) = self.encode(msg, hops) {
+            send::send(socket, &bytes, dest, &self.stats.dhcp6_send_errors).await;
+        }
+    }
+
+    /// The datagram of `msg` wrapped for `hops`, counted as a reply of its
+    /// network; `None` (counted as a send error) if it cannot be encoded.
+    fn encode(&self, msg: &Message, hops: &[Hop]) -> Option<Vec<u8>> {
         let mut bytes = Vec::with_capacity(512);
         if let Err(e) = msg.encode(&mut Encoder::new(&mut bytes)) {
             bump(&self.stats.dhcp6_send_errors);
             tracing::error!(error = %Report(&e), "cannot encode dhcpv6 answer");
-            return;
+            return None;
         }
-        let bytes = relay::wrap(hops, bytes);
         let network = self.network_of(msg);
         self.stats.dhcp6_replies.get_or_create(&KindOn { r#type: kind_name(msg.msg_type()), network }).inc();
-        if let Err(e) = socket.send_to(&bytes, dest).await {
-            bump(&self.stats.dhcp6_send_errors);
-            tracing::warn!(%dest, error = %Report(&e), "dhcpv6 send");
-        } else {
-            tracing::debug!(%dest, kind = ?msg.msg_type(), "dhcpv6 answer");
-        }
+        Some(relay::wrap(hops, bytes))
     }
 }
 
