@@ -8,7 +8,7 @@
 use std::net::Ipv6Addr;
 use std::sync::Arc;
 
-use imbl::HashMap;
+use imbl::{HashMap, OrdMap};
 use serde::{Deserialize, Serialize};
 
 use super::duid::{Duid, NodeDuid};
@@ -41,7 +41,9 @@ pub(crate) struct Lease6 {
 }
 
 /// An identity association on a network: what a lease is held by.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+/// Ordered by DUID first: a delivery of machines, or perfdhcp, has DUIDs
+/// close together, whose entries share a few leaves of the index.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 struct Holder {
     duid: Duid,
     iaid: u32,
@@ -51,10 +53,13 @@ struct Holder {
 /// Lease by identity association, and how many leases of clients that
 /// are no node each network holds (the cap on strangers counts these).
 /// Network names are shared, one allocation per network, not one per
-/// lease or per lookup.
+/// lease or per lookup. The leases by holder are an ordered map (a
+/// B-tree), not a hash trie: as for DHCPv4's index (`dhcp::lease`), a fold
+/// of bindings whose DUIDs are close copies a few leaves, where a trie
+/// copied a path for each (BENCHMARKS.md, "DHCPv6").
 #[derive(Clone, Default)]
 pub(crate) struct Lease6Index {
-    by_holder: HashMap<Holder, Ipv6Addr>,
+    by_holder: OrdMap<Holder, Ipv6Addr>,
     strangers: HashMap<Arc<str>, u32>,
     /// One per network: few, searched in order.
     names: Vec<Arc<str>>,
