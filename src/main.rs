@@ -11,8 +11,9 @@
 static HEAP: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
-    // Before any thread starts; the flag is the whole process's. A kernel
-    // without it only costs the pages' zeroing.
+    // Before any thread starts; the flag is the whole process's, and the
+    // programs it starts (jigs, image builds) inherit it, which costs them
+    // nothing they rely on. A kernel without it only costs the zeroing.
     let _ = rustix::thread::disable_transparent_huge_pages(true);
     fulcrum::app::main()
 }

@@ -23,6 +23,11 @@ pub(crate) mod v6;
 
 use crate::state::Schema;
 
+/// The receive buffer every DHCP socket asks for, in either family: a
+/// boot storm arrives faster than one loop reads (the kernel caps it at
+/// `net.core.rmem_max`).
+pub(crate) const RECV_BUFFER: usize = 4 << 20;
+
 /// Registers the DHCP room's record kinds and their cascades.
 pub(crate) fn register(schema: &mut Schema) {
     lease::register(schema);

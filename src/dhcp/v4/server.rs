@@ -3,10 +3,13 @@
 //! and act. A lease to commit is queued to the socket's folding task,
 //! which commits the leases waiting together as one write (`dhcp::fold`)
 //! and sends each one's ACK or NAK; a lease that learns a MAC for a
-//! switch-port reservation is its own write. Replies and those tasks are
-//! the server's tracker's; on shutdown the loops stop receiving and
-//! [`Server::drain`] waits for them, so every lease being committed is
-//! either acknowledged or refused before the store closes.
+//! switch-port reservation is its own write. A reply that needs no
+//! commit is sent from the loop (`dhcp::send`: in a task of the server's
+//! tracker only when the socket is full); the folding task, its answers
+//! and the learning writes are the tracker's. On shutdown the loops stop
+//! receiving and [`Server::drain`] waits for the tracker, so every lease
+//! being committed is either acknowledged or refused before the store
+//! closes.
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::{Arc, Mutex};
@@ -27,8 +30,9 @@ use super::offers::Offers;
 use super::reply;
 use crate::config::Config;
 use crate::dhcp::firmware::BootClient;
+use crate::dhcp::fold;
 use crate::dhcp::lease::{self, ClientKey, Lease, LeaseError};
-use crate::dhcp::{fold, send};
+use crate::dhcp::send::{self, Family::V4};
 use crate::inventory::node::{learn_mac, Node};
 use crate::inventory::trace::{Service, TraceEvent, Tracer};
 use crate::net::iface;
@@ -51,7 +55,7 @@ pub(crate) fn bind(addr: SocketAddr, iface: Option<&str>) -> std::io::Result<std
     s.set_broadcast(true)?;
     // A boot storm arrives faster than one loop reads: room for a burst
     // (the kernel caps it at net.core.rmem_max).
-    s.set_recv_buffer_size(crate::dhcp::v6::server::RECV_BUFFER)?;
+    s.set_recv_buffer_size(crate::dhcp::RECV_BUFFER)?;
     if let Some(name) = iface {
         s.bind_device(Some(name.as_bytes()))?;
     }
@@ -206,7 +210,7 @@ impl Server {
             Decision::Reply(msg) => {
                 let dest = if to_source { src } else { destination(req, &msg, src) };
                 if let Some(bytes) = self.encode(&msg, world) {
-                    send::now_or_later(&self.tasks, socket, bytes, dest, &self.stats.dhcp4_send_errors);
+                    send::now_or_later(&self.tasks, socket, bytes, dest, &self.stats.dhcp4_send_errors, V4);
                 }
             }
             Decision::Commit(commit) => {
@@ -349,7 +353,7 @@ impl Server {
     async fn send(&self, socket: &UdpSocket, msg: &Message, dest: SocketAddr) {
         let world = self.state.snapshot();
         if let Some(bytes) = self.encode(msg, &world) {
-            send::send(socket, &bytes, dest, &self.stats.dhcp4_send_errors).await;
+            send::send(socket, &bytes, dest, &self.stats.dhcp4_send_errors, V4).await;
         }
     }
 
@@ -372,6 +376,7 @@ impl Server {
             .containing(given)
             .map(|n| n.name.clone())
             .unwrap_or_default();
+        tracing::debug!(kind = ?msg.opts().msg_type(), yiaddr = %msg.yiaddr(), %network, "dhcp reply");
         self.stats.dhcp4_replies.get_or_create(&KindOn { r#type: kind_name(msg.opts().msg_type()), network }).inc();
         Some(bytes)
     }

@@ -3,9 +3,10 @@
 //! panic), decide against the current snapshot, and act: an answer that
 //! binds, releases or declines addresses leaves only after that write is
 //! durable: each socket's writes are queued to a task that commits them
-//! in folds (`dhcp::fold`) and sends their answers. Every send and that
-//! task are the server's tracker's; [`Server6::drain`] waits for them at
-//! shutdown.
+//! in folds (`dhcp::fold`) and sends their answers. Other answers are
+//! sent from the loop (`dhcp::send`: in a task of the server's tracker
+//! only when the socket is full); the folding task and its answers are
+//! the tracker's, and [`Server6::drain`] waits for them at shutdown.
 
 use std::net::{Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
@@ -23,9 +24,10 @@ use super::handler::{in_prefix, Arrival6, Ctx6, Decision6, LocalAddrs, Write6};
 use super::relay::{self, Hop};
 use crate::config::Config;
 use crate::dhcp::duid::{self, Duid};
+use crate::dhcp::fold;
 use crate::dhcp::lease6::{self, Lease6Error};
+use crate::dhcp::send::{self, Family::V6};
 use crate::dhcp::v4::limit::Limits;
-use crate::dhcp::{fold, send};
 use crate::inventory::trace::{Service, TraceEvent, Tracer};
 use crate::net::iface;
 use crate::state::{State, StateError, Txn};
@@ -38,8 +40,6 @@ use crate::types::time::now;
 pub(crate) const ALL_SERVERS: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 1, 2);
 /// How often expired leases are deleted, and how long after their end.
 const REAP_EVERY: Duration = Duration::from_secs(60);
-/// The socket receive buffer asked for.
-pub(crate) const RECV_BUFFER: usize = 4 << 20;
 /// How often the host's interface addresses are re-read.
 const IFACE_REFRESH: Duration = Duration::from_secs(10);
 /// How soon they are re-read when a network's /64 has none of them (an
@@ -57,7 +57,7 @@ pub(crate) fn bind(addr: SocketAddr, iface: Option<&iface::Interface>) -> std::i
     s.set_reuse_address(true)?;
     // A boot storm arrives faster than one loop reads: room for a burst
     // (the kernel caps it at net.core.rmem_max).
-    s.set_recv_buffer_size(RECV_BUFFER)?;
+    s.set_recv_buffer_size(crate::dhcp::RECV_BUFFER)?;
     if let Some(i) = iface {
         s.bind_device(Some(i.name.as_bytes()))?;
     }
@@ -261,7 +261,7 @@ impl Server6 {
             Decision6::Reply(msg) => {
                 note(&self.tracer, summary(&msg));
                 if let Some(bytes) = self.encode(&msg, &hops) {
-                    send::now_or_later(&self.tasks, socket, bytes, src, &self.stats.dhcp6_send_errors);
+                    send::now_or_later(&self.tasks, socket, bytes, src, &self.stats.dhcp6_send_errors, V6);
                 }
             }
             Decision6::Write { write, reply, refused } => {
@@ -345,7 +345,7 @@ impl Server6 {
     /// for its commit).
     async fn send(&self, socket: &UdpSocket, msg: &Message, hops: &[Hop], dest: SocketAddr) {
         if let Some(bytes) = self.encode(msg, hops) {
-            send::send(socket, &bytes, dest, &self.stats.dhcp6_send_errors).await;
+            send::send(socket, &bytes, dest, &self.stats.dhcp6_send_errors, V6).await;
         }
     }
 
@@ -359,6 +359,7 @@ impl Server6 {
             return None;
         }
         let network = self.network_of(msg);
+        tracing::debug!(kind = ?msg.msg_type(), %network, "dhcpv6 answer");
         self.stats.dhcp6_replies.get_or_create(&KindOn { r#type: kind_name(msg.msg_type()), network }).inc();
         Some(relay::wrap(hops, bytes))
     }
