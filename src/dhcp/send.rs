@@ -1,8 +1,9 @@
 //! Sending an encoded DHCP answer, in either family: at once from the
 //! receive loop when the socket takes it (`try_send_to`), in a task of
-//! the server's tracker only when its buffer is full. A task per answer
-//! cost more than the send itself (BENCHMARKS.md, "DHCPv4"). Every send
-//! that fails is counted and logged.
+//! the server's tracker only when its buffer is full, where each answer
+//! had a task of its own before (the change's share of the gain was not
+//! measured alone: BENCHMARKS.md, "DHCPv4"). Every send that fails is
+//! counted and logged.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
